@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { ActionType } from './actions.js';
+
+/** Wire protocol version; a peer speaking another version is refused at hello. */
+export const PROTOCOL_VERSION = 1;
+
+const ActionId = z.uuid();
+const short = z.string().max(512);
+
+export const Capability = z.strictObject({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/), version: z.string().max(32) });
+export type Capability = z.infer<typeof Capability>;
+
+export const Inventory = z.strictObject({
+  hostname: z.string().min(1).max(255),
+  osPlatform: short,
+  osVersion: short,
+  osProcessor: short,
+  kernel: short,
+  ipAddresses: z.array(z.strictObject({ address: z.string().max(64), family: z.enum(['IPv4', 'IPv6']), interface: z.string().max(64), mac: z.string().max(32).nullable() })).max(256),
+  agentVersion: z.string().max(32),
+  capabilities: z.array(Capability).max(64),
+  deviceTags: z.array(z.string().min(1).max(128)).max(64),
+});
+export type Inventory = z.infer<typeof Inventory>;
+
+/** A command as the server signs it: the agent runs nothing that does not verify against this. */
+export const CommandPayload = z.strictObject({
+  actionId: ActionId,
+  machineId: z.string().regex(/^[0-9a-f]{40}$/),
+  type: ActionType,
+  parameters: z.record(z.string(), z.unknown()),
+  issuedAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
+});
+export type CommandPayload = z.infer<typeof CommandPayload>;
+
+export const SignedCommand = z.strictObject({
+  /** The exact JSON text that was signed; parsed only after the signature verifies. */
+  payload: z.string().max(256 * 1024),
+  /** Ed25519 signature over the UTF-8 bytes of `payload`, base64. */
+  signature: z.string().max(200),
+  keyId: z.string().max(64),
+});
+export type SignedCommand = z.infer<typeof SignedCommand>;
+
+export const RefusalReason = z.enum(['BadSignature', 'WrongMachine', 'Expired', 'Replayed', 'Malformed', 'Interrupted']);
+export type RefusalReason = z.infer<typeof RefusalReason>;
+
+/** Frames the agent sends. */
+export const AgentFrame = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('hello'), protocol: z.number().int(), inventory: Inventory }),
+  z.strictObject({ type: z.literal('heartbeat'), seq: z.number().int().nonnegative() }),
+  z.strictObject({ type: z.literal('inventory'), inventory: Inventory }),
+  z.strictObject({ type: z.literal('ack'), actionId: ActionId }),
+  z.strictObject({ type: z.literal('progress'), actionId: ActionId, percent: z.number().min(0).max(100), message: short.optional() }),
+  z.strictObject({
+    type: z.literal('result'),
+    actionId: ActionId,
+    status: z.enum(['Succeeded', 'Failed']),
+    error: z.string().max(2048).nullable(),
+    result: z.record(z.string(), z.unknown()).nullable(),
+  }),
+  /** A command the agent would not run, with why; it is never executed. */
+  z.strictObject({ type: z.literal('refused'), actionId: z.string().max(64), reason: RefusalReason, detail: short }),
+]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+/** Frames the server sends. */
+export const ServerFrame = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('welcome'), machineId: z.string(), serverTime: z.iso.datetime(), heartbeatSeconds: z.number().int().positive() }),
+  z.strictObject({ type: z.literal('command'), command: SignedCommand }),
+  z.strictObject({ type: z.literal('cancel'), actionId: ActionId }),
+  /** The server stored the agent's result or refusal: the agent may drop it from its outbox. */
+  z.strictObject({ type: z.literal('resultAck'), actionId: z.string().max(64) }),
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+
+/** For exhaustive switches over frame types: a new frame type that is not handled fails to compile. */
+export function assertNever(x: never): never {
+  throw new Error(`Unhandled case: ${JSON.stringify(x)}`);
+}

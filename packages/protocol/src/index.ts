@@ -1,0 +1,3 @@
+export * from './actions.js';
+export * from './envelope.js';
+export * from './signing.js';

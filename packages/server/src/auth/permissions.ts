@@ -1,0 +1,34 @@
+/** Roles from least to most privileged; each role holds the permissions of those before it. */
+export const ROLES = ['viewer', 'analyst', 'responder', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = {
+  'machines.read': 'viewer',
+  'actions.read': 'viewer',
+  'timeline.read': 'viewer',
+  'tags.write': 'analyst',
+  'actions.submit': 'responder',
+  'actions.cancel': 'responder',
+  'audit.read': 'admin',
+  'admin.tokens': 'admin',
+  'admin.enrollment': 'admin',
+} as const satisfies Record<string, Role>;
+export type Permission = keyof typeof PERMISSIONS;
+
+/** What a route needs: a permission, or `public` for the few routes anyone may call. */
+export type RouteAccess = Permission | 'public';
+
+export function roleHas(role: Role, permission: Permission): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(PERMISSIONS[permission]);
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** Who made a request: shown as `requestor` on actions and as the actor in the audit log. */
+export interface Principal {
+  id: string;
+  name: string;
+  role: Role;
+}

@@ -1,0 +1,128 @@
+import type { Generated } from 'kysely';
+
+/** Rows as stored. Times are ISO-8601 UTC text (sorts correctly on SQLite and PostgreSQL alike); JSON is text. */
+export interface MachinesTable {
+  id: string;
+  computer_dns_name: string;
+  first_seen: string;
+  last_seen: string;
+  os_platform: string;
+  os_version: string;
+  os_processor: string;
+  kernel: string;
+  agent_version: string;
+  last_ip_address: string | null;
+  last_external_ip_address: string | null;
+  ip_addresses: string;
+  capabilities: string;
+  risk_score: Generated<string>;
+  exposure_level: Generated<string>;
+  isolation_state: Generated<string>;
+  restriction_state: Generated<string>;
+  aad_device_id: string | null;
+  credential_hash: string;
+  enrolled_at: string;
+}
+
+export interface MachineTagsTable {
+  machine_id: string;
+  tag: string;
+  /** 'user' (set through the API) or 'device' (from the agent's local config). */
+  source: string;
+  created_at: string;
+}
+
+export interface MachineIpsTable {
+  machine_id: string;
+  ip: string;
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface ActionsTable {
+  id: string;
+  machine_id: string;
+  type: string;
+  scope: string | null;
+  parameters: string;
+  requestor: string;
+  requestor_comment: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  expires_at: string;
+  delivered_at: string | null;
+  cancellation_requestor: string | null;
+  cancellation_comment: string | null;
+  cancellation_at: string | null;
+  error: string | null;
+  error_hresult: number;
+  result: string | null;
+  signed_payload: string;
+  signature: string;
+  key_id: string;
+}
+
+export interface TimelineTable {
+  id: Generated<number>;
+  machine_id: string;
+  time: string;
+  event_type: string;
+  title: string;
+  actor: string | null;
+  action_id: string | null;
+  data: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  time: string;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  comment: string | null;
+  outcome: string;
+  detail: string | null;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  role: string;
+  token_hash: string;
+  /** 'api' (created by an admin, no expiry) or 'access' (issued by the OAuth2 endpoint). */
+  kind: string;
+  app_id: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface AppsTable {
+  client_id: string;
+  name: string;
+  role: string;
+  secret_hash: string;
+  created_at: string;
+}
+
+export interface EnrollmentTokensTable {
+  id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  created_by: string;
+}
+
+export interface Database {
+  machines: MachinesTable;
+  machine_tags: MachineTagsTable;
+  machine_ips: MachineIpsTable;
+  actions: ActionsTable;
+  timeline: TimelineTable;
+  audit_log: AuditTable;
+  tokens: TokensTable;
+  apps: AppsTable;
+  enrollment_tokens: EnrollmentTokensTable;
+}

@@ -1,0 +1,251 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { z } from 'zod';
+import { AgentFrame, assertNever, Inventory, PROTOCOL_VERSION, type ServerFrame } from '@cordon/protocol';
+import { ApiError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { AgentChannel, ActionsService } from '../services/actions.service.js';
+import type { EnrollmentService } from '../services/enrollment.service.js';
+import type { MachinesService } from '../services/machines.service.js';
+import type { TimelineService } from '../services/timeline.service.js';
+import type { ServerKeys } from '../pki/keystore.js';
+
+export const AGENT_WS_PATH = '/agent/v1';
+const EnrollRequest = z.strictObject({ secret: z.string().min(1).max(128), inventory: Inventory });
+const MAX_ENROLL_BODY = 256 * 1024;
+const HELLO_TIMEOUT_MS = 10_000;
+
+interface Connection {
+  machineId: string;
+  ws: WebSocket;
+  lastFrameAt: number;
+  helloDone: boolean;
+  /** Frames of one agent are handled strictly in order (an ack before its result). */
+  queue: Promise<void>;
+}
+
+export interface GatewayDeps {
+  keys: ServerKeys;
+  enrollment: EnrollmentService;
+  machines: MachinesService;
+  timeline: TimelineService;
+  metrics: Metrics;
+  logger: Logger;
+  heartbeatSeconds: number;
+}
+
+/**
+ * The agent gateway: a TLS listener (the server's own CA) for enrollment and one WebSocket per
+ * agent. A socket exists only after the device credential checked out; each frame is validated
+ * against the protocol before it is routed, and a bad frame closes the connection.
+ */
+export class AgentGateway implements AgentChannel {
+  readonly #connections = new Map<string, Connection>();
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+  readonly #server: Server;
+  #actions?: ActionsService;
+  #sweeper?: NodeJS.Timeout;
+  #closing = false;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.#server = createServer({ cert: deps.keys.serverCertPem, key: deps.keys.serverKeyPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#http(req, res));
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(req, socket, head));
+    this.#server.on('tlsClientError', () => {
+      this.deps.metrics.agentFramesRejected.inc({ reason: 'tls' });
+    });
+  }
+
+  attach(actions: ActionsService): void {
+    this.#actions = actions;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    // Agents that stop talking (dead TCP, frozen process) are dropped after three missed heartbeats.
+    this.#sweeper = setInterval(() => this.#dropSilent(), Math.min(this.deps.heartbeatSeconds * 1000, 10_000));
+    this.#sweeper.unref();
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#sweeper);
+    for (const c of this.#connections.values()) c.ws.close(1001, 'server shutting down');
+    await Promise.all([...this.#connections.values()].map((c) => c.queue));
+    this.#connections.clear();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+  }
+
+  get connectedCount(): number {
+    return this.#connections.size;
+  }
+
+  isConnected(machineId: string): boolean {
+    return this.#connections.get(machineId)?.helloDone === true;
+  }
+
+  send(machineId: string, frame: ServerFrame): boolean {
+    const c = this.#connections.get(machineId);
+    if (!c || !c.helloDone || c.ws.readyState !== c.ws.OPEN) return false;
+    c.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    try {
+      if (req.method === 'GET' && req.url === '/healthz') return reply(200, { status: 'ok' });
+      if (req.method !== 'POST' || req.url !== '/enroll') return reply(404, { error: { code: 'ResourceNotFound', message: 'Agents connect to /agent/v1 and enroll at POST /enroll' } });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_ENROLL_BODY) return reply(400, { error: { code: 'InvalidRequestBody', message: 'Enrollment request too large', target: 'body' } });
+        chunks.push(chunk);
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return reply(400, { error: { code: 'InvalidRequestBody', message: 'The enrollment request is not valid JSON', target: 'body' } });
+      }
+      const parsed = EnrollRequest.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        return reply(400, { error: { code: 'InvalidRequestBody', message: `${issue.path.join('.')}: ${issue.message}`, target: issue.path.join('.') } });
+      }
+      const result = await this.deps.enrollment.enroll(parsed.data.secret, parsed.data.inventory);
+      return reply(201, result);
+    } catch (e) {
+      if (e instanceof ApiError) return reply(e.status, e.toBody());
+      this.deps.logger.error({ err: e }, 'enrollment failed');
+      return reply(500, { error: { code: 'InternalError', message: 'Enrollment failed; see the server log' } });
+    }
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const refuse = (status: number, reason: string) => {
+      this.deps.metrics.agentFramesRejected.inc({ reason });
+      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (this.#closing) return refuse(404, 'closing');
+    if (req.url !== AGENT_WS_PATH) return refuse(404, 'path');
+    const m = /^Bearer ([0-9a-f]{40})\.(\S{1,200})$/.exec(req.headers.authorization ?? '');
+    if (!m || !(await this.deps.enrollment.authenticateAgent(m[1]!, m[2]!))) return refuse(401, 'credential');
+    const machineId = m[1]!;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(machineId, ws));
+  }
+
+  #open(machineId: string, ws: WebSocket): void {
+    const conn: Connection = { machineId, ws, lastFrameAt: Date.now(), helloDone: false, queue: Promise.resolve() };
+    const helloTimer = setTimeout(() => {
+      if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
+    }, HELLO_TIMEOUT_MS);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      conn.lastFrameAt = Date.now();
+      const frame = this.#parse(conn, data, isBinary);
+      if (!frame) return;
+      conn.queue = conn.queue.then(() => this.#route(conn, frame)).catch((err: unknown) => {
+        this.deps.logger.error({ err, machineId, frame: frame.type }, 'handling an agent frame failed');
+      });
+    });
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      conn.queue = conn.queue.then(() => this.#closed(conn));
+    });
+    ws.on('error', (err) => this.deps.logger.warn({ err, machineId }, 'agent connection error'));
+  }
+
+  #parse(conn: Connection, data: RawData, isBinary: boolean): AgentFrame | null {
+    if (isBinary) {
+      this.#reject(conn, 'binary', 'binary frames are not part of the protocol');
+      return null;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString());
+    } catch {
+      this.#reject(conn, 'json', 'frame is not JSON');
+      return null;
+    }
+    const parsed = AgentFrame.safeParse(json);
+    if (!parsed.success) {
+      this.#reject(conn, 'schema', `invalid frame: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+      return null;
+    }
+    if (!conn.helloDone && parsed.data.type !== 'hello') {
+      this.#reject(conn, 'order', 'the first frame must be hello');
+      return null;
+    }
+    this.deps.metrics.agentFrames.inc({ type: parsed.data.type });
+    return parsed.data;
+  }
+
+  #reject(conn: Connection, reason: string, message: string): void {
+    this.deps.metrics.agentFramesRejected.inc({ reason });
+    this.deps.logger.warn({ machineId: conn.machineId, reason: message }, 'closing agent connection: bad frame');
+    conn.ws.close(1008, message.slice(0, 120));
+  }
+
+  async #route(conn: Connection, frame: AgentFrame): Promise<void> {
+    const actions = this.#actions;
+    if (!actions) throw new Error('gateway used before attach()');
+    const id = conn.machineId;
+    switch (frame.type) {
+      case 'hello':
+        return this.#hello(conn, frame.protocol, frame.inventory);
+      case 'heartbeat':
+        this.deps.machines.noteSeen(id);
+        return;
+      case 'inventory':
+        return this.deps.machines.applyInventory(id, frame.inventory);
+      case 'ack':
+        return actions.agentAck(id, frame.actionId);
+      case 'progress':
+        // Progress is shown live, not stored: only the last state change matters afterwards.
+        this.deps.machines.noteSeen(id);
+        return;
+      case 'result':
+        return actions.agentResult(id, frame.actionId, frame.status, frame.error, frame.result);
+      case 'refused':
+        return actions.agentRefused(id, frame.actionId, frame.reason, frame.detail);
+      default:
+        return assertNever(frame);
+    }
+  }
+
+  async #hello(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {
+    if (conn.helloDone) return this.#reject(conn, 'order', 'hello sent twice');
+    if (protocol !== PROTOCOL_VERSION) return this.#reject(conn, 'protocol', `protocol ${protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    const previous = this.#connections.get(conn.machineId);
+    if (previous && previous !== conn) previous.ws.close(4000, 'replaced by a newer connection');
+    this.#connections.set(conn.machineId, conn);
+    this.deps.metrics.agentsConnected.set(this.#connections.size);
+    await this.deps.machines.applyInventory(conn.machineId, inventory);
+    conn.helloDone = true;
+    conn.ws.send(JSON.stringify({ type: 'welcome', machineId: conn.machineId, serverTime: new Date().toISOString(), heartbeatSeconds: this.deps.heartbeatSeconds } satisfies ServerFrame));
+    if (!previous) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOnline', title: `Agent connected (version ${inventory.agentVersion})` });
+    await this.#actions?.agentConnected(conn.machineId);
+  }
+
+  async #closed(conn: Connection): Promise<void> {
+    if (this.#connections.get(conn.machineId) !== conn) return;
+    this.#connections.delete(conn.machineId);
+    this.deps.metrics.agentsConnected.set(this.#connections.size);
+    if (!this.#closing) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOffline', title: 'Agent disconnected' });
+  }
+
+  #dropSilent(): void {
+    const limit = Date.now() - 3 * this.deps.heartbeatSeconds * 1000 - 5000;
+    for (const c of this.#connections.values()) if (c.lastFrameAt < limit) c.ws.terminate();
+  }
+}

@@ -1,0 +1,134 @@
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { roleHas, type Principal, type RouteAccess } from '../auth/permissions.js';
+import { ApiError, BadRequestError, ForbiddenError, UnauthorizedError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { AuthService } from '../services/auth.service.js';
+import { fieldName, normalizeBodyKeys } from './body.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The permission a route needs; every route must declare one (or 'public'). */
+    access?: RouteAccess;
+  }
+  interface FastifyInstance {
+    /** Every route with the access it declared, for the tests that check none was forgotten. */
+    routeTable: { method: string; url: string; access: RouteAccess }[];
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+    bodySpelling?: Record<string, string>;
+  }
+}
+
+/** Who is calling; routes only run after the access hook set it, so this never fails in practice. */
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new UnauthorizedError();
+  return req.principal;
+}
+
+export interface AppDeps {
+  auth: AuthService;
+  metrics: Metrics;
+  logger: Logger;
+  bodyLimit: number;
+}
+
+/**
+ * The HTTP app shell: validation, the single error handler, and access control that a route
+ * cannot forget — a route without a declared `access` fails at registration.
+ */
+export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: deps.bodyLimit, disableRequestLogging: true, routerOptions: { ignoreTrailingSlash: true } }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const routeTable: FastifyInstance['routeTable'] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'HEAD' || route.url.startsWith('/api/docs')) return;
+    const access = route.config?.access;
+    if (!access) throw new Error(`Route ${String(route.method)} ${route.url} declares no access permission`);
+    routeTable.push({ method: String(route.method), url: route.url, access });
+    // The /api/v1.0 aliases are the same API: documented once, under /api.
+    if (route.url.startsWith('/api/v1.0')) route.schema = { ...route.schema, hide: true };
+  });
+
+  await app.register(formbody);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Cordon API', version: '0.1.0', description: 'Endpoint response actions with the shape of the MDE machine-actions API.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined && req.headers['content-type']?.includes('json')) {
+      const { body, spelling } = normalizeBodyKeys(req.body);
+      req.body = body;
+      req.bodySpelling = spelling;
+    }
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const access = req.routeOptions.config?.access;
+    if (!access || access === 'public') return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new UnauthorizedError();
+    const principal = await deps.auth.authenticate(m[1]!);
+    if (!roleHas(principal.role, access)) throw new ForbiddenError(access, principal.role);
+    req.principal = principal;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    await reply.code(404).send({ error: { code: 'ResourceNotFound', message: `No route for ${req.method} ${req.url.split('?')[0]}` } });
+  });
+
+  app.setErrorHandler(async (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(err, req);
+    if (apiError.status >= 500) req.log.error({ err }, 'request failed');
+    for (const [k, v] of Object.entries(apiError.headers)) void reply.header(k, v);
+    // Compact JSON: MDE clients match the error text byte for byte.
+    await reply.code(apiError.status).type('application/json').send(JSON.stringify(apiError.toBody()));
+  });
+
+  return app as unknown as FastifyInstance;
+}
+
+function toApiError(err: FastifyError, req: FastifyRequest): ApiError {
+  if (err instanceof ApiError) return err;
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const issue = err.validation[0]!;
+    const where = (err as { validationContext?: string }).validationContext ?? 'body';
+    const keys = (issue.params as { keys?: string[] }).keys;
+    if (where === 'body') {
+      if (issue.keyword === 'unrecognized_keys' && keys?.length) {
+        const name = fieldName(`${issue.instancePath}/${keys[0]}`, req.bodySpelling ?? {});
+        return new BadRequestError(`${name} is not a known field here; remove it`, name);
+      }
+      const name = fieldName(issue.instancePath, req.bodySpelling ?? {});
+      if (name === 'body') return new BadRequestError(`The request body must be a JSON object: ${issue.message}`, 'body');
+      return new BadRequestError(`${name}: ${issue.message}`, name);
+    }
+    const name = issue.instancePath.split('/').filter(Boolean).join('.') || where;
+    return new BadRequestError(`${name}: ${issue.message}`, name, 'InvalidInput');
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BadRequestError(`The request body is larger than the ${err.message.match(/\d+/)?.[0] ?? ''} bytes allowed`.replace('the  bytes', 'the limit'), 'body');
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new BadRequestError('Send the body as application/json', 'body');
+  if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return new BadRequestError('The request body is empty; send a JSON object', 'body');
+  if (err.statusCode === 400 && /JSON/i.test(err.message)) return new BadRequestError(`The request body is not valid JSON: ${err.message}`, 'body');
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return new ApiError(err.statusCode, 'InvalidRequest', err.message);
+  return new ApiError(500, 'InternalError', 'The server failed to handle this request; the error is in its log');
+}

@@ -1,0 +1,26 @@
+import { BadRequestError } from '../errors.js';
+
+/**
+ * MDE clients send PascalCase keys (`Comment`, `IsolationType`); ours use camelCase. Top-level keys
+ * are normalised to camelCase, remembering how each was spelt so errors name the field as sent.
+ */
+export function normalizeBodyKeys(body: unknown): { body: unknown; spelling: Record<string, string> } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { body, spelling: {} };
+  const out: Record<string, unknown> = {};
+  const spelling: Record<string, string> = {};
+  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+    const camel = key.length > 0 ? key[0]!.toLowerCase() + key.slice(1) : key;
+    if (camel in out) throw new BadRequestError(`${key} is given twice (as ${spelling[camel]} and ${key}); send it once`, key);
+    out[camel] = value;
+    spelling[camel] = key;
+  }
+  return { body: out, spelling };
+}
+
+/** The field name to show in an error: as the client spelt it, or PascalCase as api.md documents it. */
+export function fieldName(path: string, spelling: Record<string, string>): string {
+  const [head, ...rest] = path.split('/').filter(Boolean);
+  if (!head) return 'body';
+  const shown = spelling[head] ?? head[0]!.toUpperCase() + head.slice(1);
+  return [shown, ...rest].join('.');
+}

@@ -1,0 +1,106 @@
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { BadRequestError } from '../errors.js';
+import { FilterSyntaxError, parseFilter, type FilterNode, type Literal } from './filter.js';
+
+/** How one public field of a `$filter` maps onto the store. */
+export type FieldSpec =
+  | { kind: 'text'; column: string; values?: readonly string[] }
+  | { kind: 'datetime'; column: string }
+  /** `machineTags/any(t: t eq 'x')`: a tag row exists for the machine. */
+  | { kind: 'tags'; machineIdColumn: string }
+  /** A value derived at query time from a timestamp (healthStatus from lastSeen). */
+  | { kind: 'derived'; build: (op: 'eq' | 'ne', value: string) => Expression<SqlBool>; values: readonly string[] };
+
+export type FieldMap = Record<string, FieldSpec>;
+
+function invalid(message: string): BadRequestError {
+  return new BadRequestError(message, '$filter', 'InvalidInput');
+}
+
+function literalText(field: string, lit: Literal): string {
+  if (lit.kind === 'string' || lit.kind === 'datetime') return lit.value;
+  if (lit.kind === 'number' || lit.kind === 'boolean') return String(lit.value);
+  throw invalid(`${field} cannot be compared with null`);
+}
+
+function checkEnum(field: string, spec: { values?: readonly string[] }, value: string): string {
+  if (!spec.values) return value;
+  const match = spec.values.find((v) => v.toLowerCase() === value.toLowerCase());
+  if (!match) throw invalid(`'${value}' is not a valid ${field}; use one of ${spec.values.join(', ')}`);
+  return match;
+}
+
+function isoOf(field: string, lit: Literal): string {
+  const text = literalText(field, lit);
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw invalid(`${field} needs a date such as 2026-11-22T10:00:00Z, not '${text}'`);
+  return new Date(t).toISOString();
+}
+
+const SQL_OPS = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
+
+/**
+ * Parses `$filter` and turns it into a SQL condition over the fields in `fields` only; any other
+ * field, a wrong enum value or a bad date is a 400 naming what to send instead.
+ */
+export function compileFilter(filter: string, fields: FieldMap): Expression<SqlBool> {
+  let ast: FilterNode;
+  try {
+    ast = parseFilter(filter);
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw invalid(`$filter: ${e.message}`);
+    throw e;
+  }
+  return compileNode(ast, fields);
+}
+
+function specOf(field: string, fields: FieldMap): FieldSpec {
+  const key = Object.keys(fields).find((k) => k.toLowerCase() === field.toLowerCase());
+  if (!key) throw invalid(`Cannot filter on '${field}'; filterable fields are ${Object.keys(fields).join(', ')}`);
+  return fields[key]!;
+}
+
+function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
+  switch (node.type) {
+    case 'and':
+    case 'or': {
+      const l = compileNode(node.left, fields);
+      const r = compileNode(node.right, fields);
+      return node.type === 'and' ? sql<SqlBool>`(${l} and ${r})` : sql<SqlBool>`(${l} or ${r})`;
+    }
+    case 'compare': {
+      const spec = specOf(node.field, fields);
+      if (spec.kind === 'tags') throw invalid(`Use ${node.field}/any(t: t eq 'value') to filter on tags`);
+      if (spec.kind === 'derived') {
+        if (node.op !== 'eq' && node.op !== 'ne') throw invalid(`${node.field} supports eq and ne only`);
+        return spec.build(node.op, checkEnum(node.field, spec, literalText(node.field, node.value)));
+      }
+      const op = sql.raw(SQL_OPS[node.op]);
+      if (node.value.kind === 'null') {
+        if (node.op === 'eq') return sql<SqlBool>`${sql.ref(spec.column)} is null`;
+        if (node.op === 'ne') return sql<SqlBool>`${sql.ref(spec.column)} is not null`;
+        throw invalid(`${node.field} cannot be ordered against null`);
+      }
+      if (spec.kind === 'datetime') return sql<SqlBool>`${sql.ref(spec.column)} ${op} ${isoOf(node.field, node.value)}`;
+      if (node.op !== 'eq' && node.op !== 'ne') throw invalid(`${node.field} supports eq, ne and in; gt/lt are for dates`);
+      return sql<SqlBool>`${sql.ref(spec.column)} ${op} ${checkEnum(node.field, spec, literalText(node.field, node.value))}`;
+    }
+    case 'in': {
+      const spec = specOf(node.field, fields);
+      if (spec.kind === 'tags') throw invalid(`Use ${node.field}/any(t: t in ('a','b')) to filter on tags`);
+      if (spec.kind === 'derived') {
+        const parts = node.values.map((v) => spec.build('eq', checkEnum(node.field, spec, literalText(node.field, v))));
+        return parts.reduce((a, b) => sql<SqlBool>`(${a} or ${b})`);
+      }
+      const values = node.values.map((v) => (spec.kind === 'datetime' ? isoOf(node.field, v) : checkEnum(node.field, spec, literalText(node.field, v))));
+      return sql<SqlBool>`${sql.ref(spec.column)} in (${sql.join(values)})`;
+    }
+    case 'any': {
+      const spec = specOf(node.field, fields);
+      if (spec.kind !== 'tags') throw invalid(`${node.field} is not a collection; any() works on machineTags`);
+      const values = node.values.map((v) => literalText(node.field, v));
+      const cond = node.op === 'in' ? sql`tag in (${sql.join(values)})` : node.op === 'eq' ? sql`tag = ${values[0]}` : sql`tag <> ${values[0]}`;
+      return sql<SqlBool>`exists (select 1 from machine_tags where machine_tags.machine_id = ${sql.ref(spec.machineIdColumn)} and ${cond})`;
+    }
+  }
+}

@@ -1,0 +1,106 @@
+import type { Expression, SqlBool, ExpressionBuilder, Selectable, Insertable, Updateable } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Database, MachinesTable } from '../db/schema.js';
+
+export type MachineRow = Selectable<MachinesTable>;
+export type MachineWhere = (eb: ExpressionBuilder<Database, 'machines'>) => Expression<SqlBool>;
+export interface TagRow {
+  machine_id: string;
+  tag: string;
+  source: string;
+}
+
+export class MachinesRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(row: Insertable<MachinesTable>): Promise<void> {
+    await this.db.insertInto('machines').values(row).execute();
+  }
+
+  async get(id: string): Promise<MachineRow | undefined> {
+    return this.db.selectFrom('machines').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async getMany(ids: string[]): Promise<MachineRow[]> {
+    if (ids.length === 0) return [];
+    return this.db.selectFrom('machines').selectAll().where('id', 'in', ids).execute();
+  }
+
+  async credentialHash(id: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('machines').select('credential_hash').where('id', '=', id).executeTakeFirst();
+    return row?.credential_hash;
+  }
+
+  async list(where: MachineWhere | undefined, top: number, skip: number): Promise<MachineRow[]> {
+    let q = this.db.selectFrom('machines').selectAll();
+    if (where) q = q.where(where);
+    return q.orderBy('computer_dns_name').orderBy('id').limit(top).offset(skip).execute();
+  }
+
+  async update(id: string, values: Updateable<MachinesTable>): Promise<void> {
+    await this.db.updateTable('machines').set(values).where('id', '=', id).execute();
+  }
+
+  /** Heartbeats are batched: one statement per flush, not one per agent per beat. */
+  async touchLastSeen(ids: string[], time: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db.updateTable('machines').set({ last_seen: time }).where('id', 'in', ids.slice(i, i + 500)).execute();
+    }
+  }
+
+  async recordIps(machineId: string, ips: string[], time: string): Promise<void> {
+    for (const ip of ips) {
+      await this.db
+        .insertInto('machine_ips')
+        .values({ machine_id: machineId, ip, first_seen: time, last_seen: time })
+        .onConflict((oc) => oc.columns(['machine_id', 'ip']).doUpdateSet({ last_seen: time }))
+        .execute();
+    }
+  }
+
+  /** Machines seen with `ip` between `from` and `to`. */
+  async findByIp(ip: string, from: string, to: string): Promise<MachineRow[]> {
+    return this.db
+      .selectFrom('machines')
+      .selectAll('machines')
+      .innerJoin('machine_ips', 'machine_ips.machine_id', 'machines.id')
+      .where('machine_ips.ip', '=', ip)
+      .where('machine_ips.last_seen', '>=', from)
+      .where('machine_ips.first_seen', '<=', to)
+      .execute();
+  }
+
+  async tagsOf(ids: string[]): Promise<TagRow[]> {
+    if (ids.length === 0) return [];
+    const out: TagRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      out.push(...(await this.db.selectFrom('machine_tags').select(['machine_id', 'tag', 'source']).where('machine_id', 'in', ids.slice(i, i + 500)).orderBy('tag').execute()));
+    }
+    return out;
+  }
+
+  /** Adds a user tag; answers whether it was new. */
+  async addTag(machineId: string, tag: string, time: string): Promise<boolean> {
+    const r = await this.db
+      .insertInto('machine_tags')
+      .values({ machine_id: machineId, tag, source: 'user', created_at: time })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async removeTag(machineId: string, tag: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('machine_tags').where('machine_id', '=', machineId).where('tag', '=', tag).where('source', '=', 'user').executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Device-side tags mirror the agent's local config: replaced whole on every inventory. */
+  async replaceDeviceTags(machineId: string, tags: string[], time: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('machine_tags').where('machine_id', '=', machineId).where('source', '=', 'device').execute();
+      if (tags.length > 0) {
+        await tx.insertInto('machine_tags').values(tags.map((tag) => ({ machine_id: machineId, tag, source: 'device', created_at: time }))).execute();
+      }
+    });
+  }
+}

@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../testing/harness.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const refresh = (h: Harness, id: string, body: unknown = { Comment: 'check inventory' }, token?: string) => h.call('POST', `/api/machines/${id}/refreshInventory`, { body, token });
+
+describe('machine actions', () => {
+  it('submits an action as Pending (201) with the MDE fields, and lists and gets it', async () => {
+    const id = await h.enroll();
+    const r = await refresh(h, id, { Comment: 'check inventory' }, h.tokens.responder);
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ type: 'RefreshInventory', status: 'Pending', machineId: id, computerDnsName: 'web-01', requestor: 'responder-user', requestorComment: 'check inventory', errorHResult: 0, cancellationRequestor: null, error: null, result: null, commands: [] });
+    expect(r.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect((await h.call('GET', `/api/machineactions/${r.body.id}`)).body.status).toBe('Pending');
+    const list = await h.call('GET', `/api/machineactions?$filter=${encodeURIComponent(`status eq 'Pending' and machineId eq '${id}'`)}`);
+    expect(list.body.value.map((a: { id: string }) => a.id)).toEqual([r.body.id]);
+    const tl = await h.call('GET', `/api/machines/${id}/timeline`);
+    expect(tl.body.value[0]).toMatchObject({ eventType: 'ActionSubmitted', actionId: r.body.id, actor: 'responder-user' });
+  });
+
+  it('refuses a second identical action with the exact MDE error body', async () => {
+    const id = await h.enroll();
+    expect((await refresh(h, id)).status).toBe(201);
+    const dup = await refresh(h, id);
+    expect(dup.status).toBe(400);
+    expect(dup.text).toBe(`{"error":{"code":"ActiveRequestAlreadyExists","message":"Action is already in progress","target":"${id}"}}`);
+  });
+
+  it('answers NotSupported naming the missing capability and version', async () => {
+    const id = await h.enroll();
+    const r = await h.call('POST', `/api/machines/${id}/isolate`, { body: { Comment: 'contain', IsolationType: 'Full' } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('NotSupported');
+    expect(r.body.error.message).toContain("capability 'isolation'");
+    expect(r.body.error.message).toContain('0.2.0');
+    const old = await h.enroll({ agentVersion: '0.0.9' });
+    const r2 = await refresh(h, old);
+    expect(r2.body.error.code).toBe('NotSupported');
+    expect(r2.body.error.message).toContain('version 0.1.0 or later');
+    const audit = await h.call('GET', '/api/audit');
+    expect(audit.body.value.some((a: { outcome: string; action: string }) => a.outcome === 'Refused' && a.action === 'Isolate')).toBe(true);
+  });
+
+  it('validates every action body and changes nothing on bad input', async () => {
+    const id = await h.enroll({ capabilities: [{ name: 'inventory', version: '1' }, { name: 'isolation', version: '1' }], agentVersion: '0.2.0' });
+    const cases: [string, unknown, string][] = [
+      ['refreshInventory', {}, 'Comment'],
+      ['refreshInventory', { Comment: '   ' }, 'Comment'],
+      ['refreshInventory', { Comment: 'x'.repeat(4001) }, 'Comment'],
+      ['refreshInventory', { Comment: 42 }, 'Comment'],
+      ['refreshInventory', { Comment: 'ok', Bogus: true }, 'Bogus'],
+      ['refreshInventory', { Comment: 'ok', comment: 'twice' }, 'comment'],
+      ['isolate', { Comment: 'ok', IsolationType: 'Partial' }, 'IsolationType'],
+      ['isolate', { Comment: 'ok' }, 'IsolationType'],
+      ['refreshInventory', [1, 2], 'body'],
+      ['refreshInventory', '{"Comment": "unterminated', 'body'],
+      ['refreshInventory', JSON.stringify({ Comment: 'x', Pad: 'y'.repeat(2 * 1024 * 1024) }), 'body'],
+    ];
+    for (const [path, body, target] of cases) {
+      const r = await h.call('POST', `/api/machines/${id}/${path}`, { body, headers: { 'content-type': 'application/json' } });
+      expect(r.status, `${path} ${String(JSON.stringify(body)).slice(0, 60)}`).toBe(400);
+      expect(r.body.error.code).toBe('InvalidRequestBody');
+      expect(r.body.error.target, JSON.stringify(r.body)).toBe(target);
+      expect(r.body.error.message.length).toBeGreaterThan(5);
+    }
+    expect((await h.call('GET', '/api/machineactions')).body.value).toEqual([]);
+  });
+
+  it('only lets responders and admins act; viewers and analysts read', async () => {
+    const id = await h.enroll();
+    expect((await refresh(h, id, undefined, h.tokens.viewer)).status).toBe(403);
+    expect((await refresh(h, id, undefined, h.tokens.analyst)).status).toBe(403);
+    expect((await refresh(h, id, { Comment: 'x' }, 'cdn_not-a-token')).status).toBe(401);
+    expect((await h.call('GET', '/api/machineactions', { token: h.tokens.viewer })).status).toBe(200);
+    expect((await refresh(h, id, undefined, h.tokens.admin)).status).toBe(201);
+  });
+
+  it('cancels a pending action once, records who and why, and refuses to cancel it again', async () => {
+    const id = await h.enroll();
+    const a = (await refresh(h, id)).body;
+    const c = await h.call('POST', `/api/machineactions/${a.id}/cancel`, { body: { Comment: 'wrong device' }, token: h.tokens.responder });
+    expect(c.status).toBe(200);
+    expect(c.body).toMatchObject({ status: 'Cancelled', cancellationRequestor: 'responder-user', cancellationComment: 'wrong device' });
+    expect(c.body.cancellationDateTimeUtc).toBeTruthy();
+    const again = await h.call('POST', `/api/machineactions/${a.id}/cancel`, { body: { Comment: 'again' } });
+    expect(again.status).toBe(400);
+    expect(again.body.error.message).toContain('Cancelled');
+    expect((await h.call('POST', `/api/machineactions/${a.id}/cancel`, { body: {} })).body.error.target).toBe('Comment');
+    expect((await h.call('POST', `/api/machineactions/00000000-0000-4000-8000-000000000000/cancel`, { body: { Comment: 'x' } })).status).toBe(404);
+    // A new action of the same type may be submitted once the first is no longer active.
+    expect((await refresh(h, id)).status).toBe(201);
+  });
+
+  it('times out pending actions after the expiry', async () => {
+    const id = await h.enroll();
+    const a = (await refresh(h, id)).body;
+    h.clock.advance(3 * 86400_000 - 1000);
+    expect(await h.server.services.actions.sweepExpired()).toBe(0);
+    h.clock.advance(2000);
+    expect(await h.server.services.actions.sweepExpired()).toBe(1);
+    const got = (await h.call('GET', `/api/machineactions/${a.id}`)).body;
+    expect(got.status).toBe('TimeOut');
+    expect(got.error).toContain('expired');
+  });
+
+  it('moves through InProgress to Succeeded on the agent messages, ignoring messages about other machines', async () => {
+    const id = await h.enroll();
+    const other = await h.enroll({ hostname: 'other' });
+    const a = (await refresh(h, id)).body;
+    const actions = h.server.services.actions;
+    await actions.agentAck(other, a.id);
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('Pending');
+    await actions.agentAck(id, a.id);
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('InProgress');
+    await actions.agentResult(id, a.id, 'Succeeded', null, { hostname: 'web-01' });
+    await actions.agentResult(id, a.id, 'Failed', 'late duplicate', null);
+    const done = (await h.call('GET', `/api/machineactions/${a.id}`)).body;
+    expect(done).toMatchObject({ status: 'Succeeded', errorHResult: 0, result: { hostname: 'web-01' }, error: null });
+    const b = (await refresh(h, id)).body;
+    await actions.agentResult(id, b.id, 'Failed', 'disk full', null);
+    expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Failed', error: 'disk full', errorHResult: -2147467259 });
+    const states = (await h.call('GET', `/api/machines/${id}/timeline?eventType=ActionStateChanged`)).body.value.map((e: { data: { status: string } }) => e.data.status);
+    expect(states).toEqual(['Failed', 'Succeeded', 'InProgress']);
+  });
+});

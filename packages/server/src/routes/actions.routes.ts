@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ActionParameters, IsolationType, ScanType, type ActionType } from '@cordon/protocol';
+import { principalOf } from '../http/app.js';
+import type { ActionsService } from '../services/actions.service.js';
+import { Comment, IdParam, ListQuery, MachineIdParam, odata } from './common.js';
+
+/** Each action endpoint of api.md: its path under /machines/{id}, its type, and its extra body fields. */
+const ACTION_ENDPOINTS: { path: string; type: ActionType; body: z.ZodObject }[] = [
+  { path: 'isolate', type: 'Isolate', body: z.strictObject({ comment: Comment, isolationType: IsolationType }) },
+  { path: 'unisolate', type: 'Unisolate', body: z.strictObject({ comment: Comment }) },
+  { path: 'collectInvestigationPackage', type: 'CollectInvestigationPackage', body: z.strictObject({ comment: Comment }) },
+  { path: 'runAntiVirusScan', type: 'RunAntiVirusScan', body: z.strictObject({ comment: Comment, scanType: ScanType }) },
+  { path: 'restrictCodeExecution', type: 'RestrictCodeExecution', body: z.strictObject({ comment: Comment }) },
+  { path: 'unrestrictCodeExecution', type: 'UnrestrictCodeExecution', body: z.strictObject({ comment: Comment }) },
+  {
+    path: 'StopAndQuarantineFile',
+    type: 'StopAndQuarantineFile',
+    body: z.strictObject({ comment: Comment, ...ActionParameters.StopAndQuarantineFile.shape }).refine((b) => b.sha256 || b.sha1, { message: 'send Sha256 or Sha1', path: ['sha256'] }),
+  },
+  { path: 'runliveresponse', type: 'LiveResponse', body: z.strictObject({ comment: Comment, ...ActionParameters.LiveResponse.shape }) },
+  { path: 'offboard', type: 'Offboard', body: z.strictObject({ comment: Comment }) },
+  { path: 'refreshInventory', type: 'RefreshInventory', body: z.strictObject({ comment: Comment }) },
+];
+
+const CancelBody = z.strictObject({ comment: Comment });
+
+export function actionsRoutes(actions: ActionsService) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+
+    for (const ep of ACTION_ENDPOINTS) {
+      app.post(`/machines/:id/${ep.path}`, { config: { access: 'actions.submit' }, schema: { tags: ['machine actions'], summary: `Submit ${ep.type}`, params: MachineIdParam, body: ep.body } }, async (req, reply) => {
+        const { comment, ...parameters } = req.body as { comment: string } & Record<string, unknown>;
+        const action = await actions.submit(principalOf(req), req.params.id, ep.type, parameters, comment);
+        return reply.code(201).send(action);
+      });
+    }
+
+    app.get('/machineactions', { config: { access: 'actions.read' }, schema: { tags: ['machine actions'], summary: 'List machine actions, newest first', querystring: ListQuery } }, async (req) =>
+      odata('MachineActions', await actions.list(req.query.$filter, req.query.$top, req.query.$skip)),
+    );
+
+    app.get('/machineactions/:id', { config: { access: 'actions.read' }, schema: { tags: ['machine actions'], summary: 'Get a machine action', params: IdParam } }, async (req) => actions.get(req.params.id));
+
+    app.post('/machineactions/:id/cancel', { config: { access: 'actions.cancel' }, schema: { tags: ['machine actions'], summary: 'Cancel a pending action', params: IdParam, body: CancelBody } }, async (req) =>
+      actions.cancel(principalOf(req), req.params.id, req.body.comment),
+    );
+  };
+}

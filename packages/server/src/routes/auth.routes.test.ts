@@ -1,0 +1,90 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../testing/harness.js';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const form = (o: Record<string, string>) => new URLSearchParams(o).toString();
+
+describe('auth', () => {
+  it('issues client-credentials tokens at every MDE path, and they expire', async () => {
+    const app = await h.call('POST', '/api/apps', { body: { role: 'responder', name: 'soar' } });
+    expect(app.status).toBe(201);
+    for (const path of ['/oauth2/v2.0/token', '/contoso/oauth2/token', '/contoso/oauth2/v2.0/token']) {
+      const r = await h.server.app.inject({
+        method: 'POST',
+        url: path,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({ grant_type: 'client_credentials', client_id: app.body.clientId, client_secret: app.body.clientSecret, resource: 'https://api.securitycenter.microsoft.com', scope: 'x/.default' }),
+      });
+      expect(r.statusCode, path).toBe(200);
+      const t = r.json();
+      expect(t).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
+      expect((await h.call('GET', '/api/machines', { token: t.access_token })).status).toBe(200);
+    }
+    const r = await h.server.app.inject({ method: 'POST', url: '/oauth2/v2.0/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ grant_type: 'client_credentials', client_id: app.body.clientId, client_secret: app.body.clientSecret }) });
+    h.clock.advance(3601_000);
+    const expired = await h.call('GET', '/api/machines', { token: r.json().access_token });
+    expect(expired.status).toBe(401);
+    expect(expired.body.error.message).toContain('expired');
+  });
+
+  it('refuses a wrong client secret', async () => {
+    const app = await h.call('POST', '/api/apps', { body: { role: 'viewer', name: 'x' } });
+    const r = await h.server.app.inject({ method: 'POST', url: '/oauth2/v2.0/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ grant_type: 'client_credentials', client_id: app.body.clientId, client_secret: 'nope' }) });
+    expect(r.statusCode).toBe(401);
+  });
+
+  it('keeps administration to admins', async () => {
+    for (const role of ['viewer', 'analyst', 'responder'] as const) {
+      expect((await h.call('POST', '/api/tokens', { body: { role: 'admin', name: 'x' }, token: h.tokens[role] })).status).toBe(403);
+      expect((await h.call('POST', '/api/enrollmentTokens', { token: h.tokens[role] })).status).toBe(403);
+      expect((await h.call('GET', '/api/audit', { token: h.tokens[role] })).status).toBe(403);
+    }
+    const t = await h.call('POST', '/api/tokens', { body: { role: 'viewer', name: 'ro' } });
+    expect(t.status).toBe(201);
+    expect((await h.call('GET', '/api/machines', { token: t.body.token })).status).toBe(200);
+    const e = await h.call('POST', '/api/enrollmentTokens');
+    expect(e.body.token).toMatch(/^cet\.[A-Za-z0-9_-]{43}\.[0-9a-f]{64}$/);
+  });
+
+  it('serves the OpenAPI document, browsable docs, health and Prometheus metrics without a token', async () => {
+    const doc = await h.call('GET', '/api/openapi.json', { token: null });
+    expect(doc.status).toBe(200);
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/machines', '/api/machines/{id}/isolate', '/api/machineactions/{id}/cancel', '/oauth2/v2.0/token']));
+    expect(Object.keys(doc.body.paths).some((p) => p.startsWith('/api/v1.0'))).toBe(false);
+    expect((await h.call('GET', '/api/docs/', { token: null })).status).toBe(200);
+    expect((await h.call('GET', '/api/health', { token: null })).body.status).toBe('ok');
+    const metrics = await h.call('GET', '/metrics', { token: null });
+    expect(metrics.text).toContain('cordon_agents_connected');
+  });
+});
+
+describe('authorization cannot be forgotten', () => {
+  it('a route that declares no access fails at registration', async () => {
+    const { createHttpApp } = await import('../http/app.js');
+    const { createMetrics } = await import('../metrics.js');
+    const { pino } = await import('pino');
+    const app = await createHttpApp({ auth: h.server.services.auth, metrics: createMetrics(), logger: pino({ level: 'silent' }), bodyLimit: 1024 * 1024 });
+    expect(() => app.get('/api/oops', async () => 'leak')).toThrow(/declares no access permission/);
+    await app.close();
+  });
+
+  it('every registered route declares its access', async () => {
+    const table = h.server.app.routeTable;
+    expect(table.length).toBeGreaterThan(20);
+    // Without a token every non-public route answers 401 before its handler (or a 404) runs.
+    for (const r of table.filter((t) => t.access !== 'public')) {
+      const url = r.url.replace(':id', 'a'.repeat(40)).replace(':tenant', 't');
+      const res = await h.call(r.method as 'GET', url, { token: null, body: r.method === 'POST' ? {} : undefined });
+      expect(res.status, `${r.method} ${r.url}`).toBe(401);
+    }
+    const publicRoutes = table.filter((t) => t.access === 'public').map((t) => t.url);
+    expect(publicRoutes.sort()).toEqual(['/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/health', '/api/openapi.json', '/api/v1.0/health', '/metrics', '/oauth2/v2.0/token']);
+  });
+});

@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { isRole, ROLES } from '../auth/permissions.js';
+import { principalOf } from '../http/app.js';
+import type { AuditService } from '../services/audit.service.js';
+import type { AuthService } from '../services/auth.service.js';
+import type { EnrollmentService } from '../services/enrollment.service.js';
+
+const TokenRequest = z.object({
+  grant_type: z.literal('client_credentials', { error: "grant_type must be 'client_credentials'" }),
+  client_id: z.string().min(1).max(128),
+  client_secret: z.string().min(1).max(256),
+  resource: z.string().max(1024).optional(),
+  scope: z.string().max(1024).optional(),
+});
+const CreateToken = z.strictObject({ role: z.enum(ROLES), name: z.string().trim().min(1).max(128) });
+const Paging = z.object({ $top: z.coerce.number().int().min(1).max(1000).default(100), $skip: z.coerce.number().int().min(0).default(0) });
+
+/** OAuth2 client credentials, at every path MDE clients use. Served outside /api. */
+export function oauthRoutes(auth: AuthService) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const handler = async (req: { body: z.infer<typeof TokenRequest> }) => {
+      const t = await auth.issueAccessToken(req.body.client_id, req.body.client_secret);
+      return { token_type: 'Bearer', expires_in: t.expiresIn, ext_expires_in: t.expiresIn, access_token: t.accessToken };
+    };
+    const opts = { config: { access: 'public' as const }, schema: { tags: ['auth'], summary: 'OAuth2 client-credentials token', body: TokenRequest } };
+    app.post('/oauth2/v2.0/token', opts, handler);
+    app.post('/:tenant/oauth2/token', { ...opts, schema: { ...opts.schema, hide: true } }, handler);
+    app.post('/:tenant/oauth2/v2.0/token', { ...opts, schema: { ...opts.schema, hide: true } }, handler);
+  };
+}
+
+/** Cordon-only administration under /api: tokens, apps, enrollment tokens, the audit log. */
+export function adminRoutes(auth: AuthService, enrollment: EnrollmentService, audit: AuditService) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    app.post('/tokens', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Create an API token', body: CreateToken } }, async (req, reply) => {
+      if (!isRole(req.body.role)) throw new Error('unreachable');
+      return reply.code(201).send({ token: await auth.createToken(req.body.role, req.body.name, principalOf(req).name), role: req.body.role });
+    });
+    app.post('/apps', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Register an app for client credentials', body: CreateToken } }, async (req, reply) => {
+      const a = await auth.createApp(req.body.role, req.body.name, principalOf(req).name);
+      return reply.code(201).send({ clientId: a.clientId, clientSecret: a.clientSecret, role: req.body.role });
+    });
+    app.post('/enrollmentTokens', { config: { access: 'admin.enrollment' }, schema: { tags: ['admin'], summary: 'Create an agent enrollment token' } }, async (req, reply) =>
+      reply.code(201).send(await enrollment.createToken(principalOf(req).name)),
+    );
+    app.get('/audit', { config: { access: 'audit.read' }, schema: { tags: ['admin'], summary: 'Audit log, newest first', querystring: Paging } }, async (req) => ({ value: await audit.list(req.query.$top, req.query.$skip) }));
+  };
+}

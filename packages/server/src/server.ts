@@ -1,0 +1,123 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { CommandSigner } from '@cordon/protocol';
+import { systemClock, type Clock } from './clock.js';
+import type { ServerConfig } from './config.js';
+import { openSqlite, type Db } from './db/database.js';
+import { EventHub } from './events.js';
+import { AgentGateway } from './gateway/gateway.js';
+import { createHttpApp } from './http/app.js';
+import { createMetrics } from './metrics.js';
+import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
+import { ActionsRepository } from './repositories/actions.repository.js';
+import { AuditRepository } from './repositories/audit.repository.js';
+import { CredentialsRepository } from './repositories/credentials.repository.js';
+import { MachinesRepository } from './repositories/machines.repository.js';
+import { TimelineRepository } from './repositories/timeline.repository.js';
+import { actionsRoutes } from './routes/actions.routes.js';
+import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
+import { healthRoutes } from './routes/health.routes.js';
+import { machinesRoutes } from './routes/machines.routes.js';
+import { ActionsService } from './services/actions.service.js';
+import { AuditService } from './services/audit.service.js';
+import { AuthService } from './services/auth.service.js';
+import { EnrollmentService } from './services/enrollment.service.js';
+import { MachinesService } from './services/machines.service.js';
+import { TimelineService } from './services/timeline.service.js';
+
+export const SERVER_VERSION = '0.1.0';
+
+export interface CordonServer {
+  config: ServerConfig;
+  app: FastifyInstance;
+  gateway: AgentGateway;
+  db: Db;
+  keys: ServerKeys;
+  services: { auth: AuthService; enrollment: EnrollmentService; machines: MachinesService; actions: ActionsService; timeline: TimelineService; audit: AuditService };
+  hub: EventHub;
+  /** The admin token made on this first start, or null when the store already had tokens. */
+  initialAdminToken: string | null;
+  /** Binds both listeners; answers the real ports (a configured 0 picks a free one). */
+  listen(): Promise<{ apiUrl: string; agentUrl: string; port: number; agentPort: number }>;
+  close(): Promise<void>;
+}
+
+/** Opens the store and keys and wires every part of the server; nothing listens until `listen()`. */
+export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock } = {}): Promise<CordonServer> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
+  const now = opts.clock ?? systemClock;
+  const keys = await loadOrCreateKeys(config.dataDir);
+  const db = await openSqlite(join(config.dataDir, 'cordon.db'));
+  const metrics = createMetrics();
+  const hub = new EventHub();
+
+  const auditService = new AuditService(new AuditRepository(db), now);
+  const timeline = new TimelineService(new TimelineRepository(db), hub, now);
+  const credentials = new CredentialsRepository(db);
+  const machinesRepo = new MachinesRepository(db);
+  const auth = new AuthService(credentials, auditService, now, config.accessTokenSeconds);
+  const enrollment = new EnrollmentService(credentials, machinesRepo, timeline, auditService, hub, now, keys, config);
+  // The gateway needs the machines service and answers its "is this agent connected?": bound late.
+  const late: { gateway?: AgentGateway } = {};
+  const machines = new MachinesService(machinesRepo, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
+  const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
+  const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, new CommandSigner(keys.signingPrivateKeyPem), gateway, now, config.actionExpirySeconds);
+  gateway.attach(actions);
+  const initialAdminToken = await auth.bootstrapAdmin();
+
+  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes });
+  await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
+  await app.register(oauthRoutes(auth));
+  // Every /api route is also served under /api/v1.0, as MDE clients expect.
+  for (const prefix of ['/api', '/api/v1.0']) {
+    await app.register(machinesRoutes(machines, timeline), { prefix });
+    await app.register(actionsRoutes(actions), { prefix });
+    await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
+  }
+  await app.ready();
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => Promise<unknown>) => {
+    const t = setInterval(() => void fn().catch((err: unknown) => logger.error({ err }, 'periodic task failed')), ms);
+    t.unref();
+    timers.push(t);
+  };
+
+  const server: CordonServer = {
+    config,
+    app,
+    gateway,
+    db,
+    keys,
+    services: { auth, enrollment, machines, actions, timeline, audit: auditService },
+    hub,
+    initialAdminToken,
+    async listen() {
+      const agentPort = await gateway.listen(config.agentHost, config.agentPort);
+      await app.listen({ host: config.host, port: config.port });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      every(5000, () => machines.flushSeen());
+      every(10_000, () => actions.sweepExpired());
+      await actions.sweepExpired();
+      const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
+      return {
+        apiUrl: `http://${hostForUrl(config.host)}:${port}`,
+        agentUrl: config.publicAgentUrl ?? `https://${hostForUrl(config.agentHost)}:${agentPort}`,
+        port,
+        agentPort,
+      };
+    },
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await gateway.close();
+      await app.close();
+      await machines.flushSeen();
+      await db.destroy();
+    },
+  };
+  return server;
+}

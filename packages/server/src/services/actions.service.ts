@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ACTION_REQUIREMENTS,
+  actionScope,
+  compareVersions,
+  type ActionType,
+  type CommandSigner,
+  type RefusalReason,
+  type ServerFrame,
+} from '@cordon/protocol';
+import type { Principal } from '../auth/permissions.js';
+import type { Clock } from '../clock.js';
+import { isUniqueViolation } from '../db/portable.js';
+import { ActiveRequestAlreadyExistsError, BadRequestError, NotFoundError, NotSupportedError } from '../errors.js';
+import type { EventHub } from '../events.js';
+import type { Metrics } from '../metrics.js';
+import { compileFilter, type FieldMap } from '../odata/compile.js';
+import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
+import type { AuditService } from './audit.service.js';
+import type { MachinesService } from './machines.service.js';
+import type { TimelineService } from './timeline.service.js';
+
+/** How the engine reaches connected agents (implemented by the gateway). */
+export interface AgentChannel {
+  isConnected(machineId: string): boolean;
+  /** Sends a frame if the agent is connected; answers whether it was sent. */
+  send(machineId: string, frame: ServerFrame): boolean;
+}
+
+/** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
+const E_FAIL = -2147467259;
+
+export interface MachineActionView {
+  id: string;
+  type: string;
+  scope: string | null;
+  requestor: string;
+  requestorComment: string;
+  status: string;
+  machineId: string;
+  computerDnsName: string;
+  creationDateTimeUtc: string;
+  lastUpdateDateTimeUtc: string;
+  cancellationRequestor: string | null;
+  cancellationComment: string | null;
+  cancellationDateTimeUtc: string | null;
+  errorHResult: number;
+  commands: unknown[];
+  error: string | null;
+  result: Record<string, unknown> | null;
+  /** Cordon: the parameters sent to the agent, and when the command expires. */
+  parameters: Record<string, unknown>;
+  expirationDateTimeUtc: string;
+}
+
+export const ACTION_FIELDS: FieldMap = {
+  id: { kind: 'text', column: 'actions.id' },
+  type: { kind: 'text', column: 'actions.type' },
+  status: { kind: 'text', column: 'actions.status', values: ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'] },
+  machineId: { kind: 'text', column: 'actions.machine_id' },
+  computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
+  requestor: { kind: 'text', column: 'actions.requestor' },
+  scope: { kind: 'text', column: 'actions.scope' },
+  creationDateTimeUtc: { kind: 'datetime', column: 'actions.created_at' },
+  lastUpdateDateTimeUtc: { kind: 'datetime', column: 'actions.updated_at' },
+};
+
+/**
+ * The action engine. An action is stored (Pending) before anything is sent, every state change is
+ * a compare-and-set on the stored status, and the agent's journal makes delivery idempotent, so
+ * actions survive restarts on either side and never run twice.
+ */
+export class ActionsService {
+  constructor(
+    private readonly repo: ActionsRepository,
+    private readonly machines: MachinesService,
+    private readonly timeline: TimelineService,
+    private readonly audit: AuditService,
+    private readonly hub: EventHub,
+    private readonly metrics: Metrics,
+    private readonly signer: CommandSigner,
+    private readonly channel: AgentChannel,
+    private readonly now: Clock,
+    private readonly expirySeconds: number,
+  ) {}
+
+  async submit(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
+    const machine = await this.machines.row(machineId);
+    const need = ACTION_REQUIREMENTS[type];
+    const caps = JSON.parse(machine.capabilities) as { name: string; version: string }[];
+    const refuse = async (error: Error) => {
+      await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Refused', detail: { reason: error.message } });
+      return error;
+    };
+    if (!caps.some((c) => c.name === need.capability)) {
+      throw await refuse(new NotSupportedError(`${type} needs the agent capability '${need.capability}' (agent ${need.minAgentVersion} or later); the agent on ${machine.computer_dns_name} (version ${machine.agent_version}) does not report it`));
+    }
+    if (compareVersions(machine.agent_version, need.minAgentVersion) < 0) {
+      throw await refuse(new NotSupportedError(`${type} needs agent version ${need.minAgentVersion} or later; ${machine.computer_dns_name} runs ${machine.agent_version}`));
+    }
+    const id = randomUUID();
+    const now = this.now();
+    const issuedAt = now.toISOString();
+    const expiresAt = new Date(now.getTime() + this.expirySeconds * 1000).toISOString();
+    const signed = this.signer.sign({ actionId: id, machineId, type, parameters, issuedAt, expiresAt });
+    try {
+      await this.repo.insert({
+        id,
+        machine_id: machineId,
+        type,
+        scope: actionScope(type, parameters),
+        parameters: JSON.stringify(parameters),
+        requestor: principal.name,
+        requestor_comment: comment,
+        status: 'Pending',
+        created_at: issuedAt,
+        updated_at: issuedAt,
+        expires_at: expiresAt,
+        delivered_at: null,
+        cancellation_requestor: null,
+        cancellation_comment: null,
+        cancellation_at: null,
+        error: null,
+        error_hresult: 0,
+        result: null,
+        signed_payload: signed.payload,
+        signature: signed.signature,
+        key_id: signed.keyId,
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw await refuse(new ActiveRequestAlreadyExistsError(machineId));
+      throw e;
+    }
+    this.metrics.actions.inc({ type, status: 'Pending' });
+    await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Succeeded', detail: { actionId: id, parameters } });
+    await this.timeline.add({ machineId, eventType: 'ActionSubmitted', title: `${type} submitted by ${principal.name}`, actor: principal.name, actionId: id, data: { comment, parameters } });
+    this.hub.emit({ kind: 'action', actionId: id, machineId, status: 'Pending' });
+    const row = (await this.repo.get(id))!;
+    await this.deliver(row);
+    return toView(row);
+  }
+
+  async get(id: string): Promise<MachineActionView> {
+    const row = await this.repo.get(id);
+    if (!row) throw new NotFoundError('Machine action', id);
+    return toView(row);
+  }
+
+  async list(filter: string | undefined, top: number, skip: number): Promise<MachineActionView[]> {
+    const where = filter ? compileFilter(filter, ACTION_FIELDS) : undefined;
+    return (await this.repo.list(where ? () => where : undefined, top, skip)).map(toView);
+  }
+
+  async cancel(principal: Principal, id: string, comment: string): Promise<MachineActionView> {
+    const row = await this.repo.get(id);
+    if (!row) throw new NotFoundError('Machine action', id);
+    const time = this.now().toISOString();
+    const ok = await this.repo.transition(id, ['Pending'], { status: 'Cancelled', updated_at: time, cancellation_requestor: principal.name, cancellation_comment: comment, cancellation_at: time });
+    if (!ok) {
+      await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Refused', detail: { status: row.status } });
+      throw new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput');
+    }
+    await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' });
+    await this.changed(row, 'Cancelled', `${row.type} cancelled by ${principal.name}`, principal.name, { comment });
+    // The agent may already hold the command; telling it lets it drop the command unrun.
+    this.channel.send(row.machine_id, { type: 'cancel', actionId: id });
+    return this.get(id);
+  }
+
+  /** Sends every pending action to an agent that just connected, oldest first. */
+  async agentConnected(machineId: string): Promise<void> {
+    for (const row of await this.repo.pendingFor(machineId)) await this.deliver(row);
+  }
+
+  async agentAck(machineId: string, actionId: string): Promise<void> {
+    const row = await this.own(machineId, actionId);
+    if (!row) return;
+    if (await this.repo.transition(actionId, ['Pending'], { status: 'InProgress', updated_at: this.now().toISOString() })) {
+      await this.changed(row, 'InProgress', `${row.type} started on the device`);
+    }
+  }
+
+  async agentResult(machineId: string, actionId: string, status: 'Succeeded' | 'Failed', error: string | null, result: Record<string, unknown> | null): Promise<void> {
+    const row = await this.own(machineId, actionId);
+    if (row) {
+      const applied = await this.repo.transition(actionId, ['Pending', 'InProgress'], {
+        status,
+        updated_at: this.now().toISOString(),
+        error: status === 'Failed' ? (error ?? 'The agent reported a failure without a reason') : null,
+        error_hresult: status === 'Failed' ? E_FAIL : 0,
+        result: result ? JSON.stringify(result) : null,
+      });
+      if (applied) await this.changed(row, status, status === 'Succeeded' ? `${row.type} succeeded` : `${row.type} failed: ${error ?? 'no reason given'}`, null, { error, result });
+    }
+    // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
+    this.channel.send(machineId, { type: 'resultAck', actionId });
+  }
+
+  /** An agent would not run a command (bad signature, other machine, expired…): record why. */
+  async agentRefused(machineId: string, actionId: string, reason: RefusalReason, detail: string): Promise<void> {
+    this.metrics.commandsRefused.inc({ reason });
+    await this.timeline.add({ machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } });
+    await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
+    const row = await this.own(machineId, actionId);
+    if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
+      await this.changed(row, 'Failed', `${row.type} refused by the agent: ${detail}`);
+    }
+    this.channel.send(machineId, { type: 'resultAck', actionId });
+  }
+
+  /** Ends actions whose expiry passed (TimeOut); run on a timer. */
+  async sweepExpired(): Promise<number> {
+    const now = this.now().toISOString();
+    let n = 0;
+    for (const row of await this.repo.expired(now)) {
+      const error = `The device did not complete the action before it expired at ${row.expires_at}`;
+      if (await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL })) {
+        await this.changed(row, 'TimeOut', `${row.type} timed out`);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private async own(machineId: string, actionId: string): Promise<ActionRow | undefined> {
+    const row = await this.repo.get(actionId);
+    // An agent may only speak about its own actions.
+    return row && row.machine_id === machineId ? row : undefined;
+  }
+
+  private async deliver(row: ActionRow): Promise<void> {
+    const sent = this.channel.send(row.machine_id, { type: 'command', command: { payload: row.signed_payload, signature: row.signature, keyId: row.key_id } });
+    if (sent) await this.repo.markDelivered(row.id, this.now().toISOString());
+  }
+
+  private async changed(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): Promise<void> {
+    this.metrics.actions.inc({ type: row.type, status });
+    await this.timeline.add({ machineId: row.machine_id, eventType: 'ActionStateChanged', title, actor, actionId: row.id, data: { status, ...data } });
+    this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
+  }
+}
+
+export function toView(r: ActionRow): MachineActionView {
+  return {
+    id: r.id,
+    type: r.type,
+    scope: r.scope,
+    requestor: r.requestor,
+    requestorComment: r.requestor_comment,
+    status: r.status,
+    machineId: r.machine_id,
+    computerDnsName: r.computer_dns_name,
+    creationDateTimeUtc: r.created_at,
+    lastUpdateDateTimeUtc: r.updated_at,
+    cancellationRequestor: r.cancellation_requestor,
+    cancellationComment: r.cancellation_comment,
+    cancellationDateTimeUtc: r.cancellation_at,
+    errorHResult: r.error_hresult,
+    commands: [],
+    error: r.error,
+    result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
+    parameters: JSON.parse(r.parameters) as Record<string, unknown>,
+    expirationDateTimeUtc: r.expires_at,
+  };
+}

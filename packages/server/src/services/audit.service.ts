@@ -1,0 +1,38 @@
+import type { Clock } from '../clock.js';
+import type { AuditRepository, AuditRow } from '../repositories/audit.repository.js';
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  targetType: 'machine' | 'action' | 'token' | 'app' | 'enrollmentToken' | 'agent';
+  targetId?: string | null;
+  comment?: string | null;
+  outcome: 'Succeeded' | 'Failed' | 'Refused';
+  detail?: Record<string, unknown>;
+}
+
+/** Every user action becomes one audit record: who, what, on what, why, and how it ended. */
+export class AuditService {
+  constructor(private readonly repo: AuditRepository, private readonly now: Clock) {}
+
+  async record(e: AuditEntry): Promise<void> {
+    await this.repo.insert({
+      time: this.now().toISOString(),
+      actor: e.actor,
+      action: e.action,
+      target_type: e.targetType,
+      target_id: e.targetId ?? null,
+      comment: e.comment ?? null,
+      outcome: e.outcome,
+      detail: e.detail ? JSON.stringify(e.detail) : null,
+    });
+  }
+
+  async list(top: number, skip: number) {
+    return (await this.repo.list(top, skip)).map(toApi);
+  }
+}
+
+function toApi(r: AuditRow) {
+  return { id: r.id, time: r.time, actor: r.actor, action: r.action, targetType: r.target_type, targetId: r.target_id, comment: r.comment, outcome: r.outcome, detail: r.detail ? (JSON.parse(r.detail) as unknown) : null };
+}

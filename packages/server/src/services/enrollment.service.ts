@@ -1,0 +1,96 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Inventory } from '@cordon/protocol';
+import type { Clock } from '../clock.js';
+import { ApiError } from '../errors.js';
+import type { EventHub } from '../events.js';
+import type { CredentialsRepository } from '../repositories/credentials.repository.js';
+import type { MachinesRepository } from '../repositories/machines.repository.js';
+import type { AuditService } from './audit.service.js';
+import { newSecret, sha256 } from './auth.service.js';
+import { primaryIp } from './machines.service.js';
+import type { TimelineService } from './timeline.service.js';
+
+/**
+ * Enrollment tokens read `cet.<secret>.<caPin>`: the pin (SHA-256 of the server's CA certificate)
+ * lets a new agent check it is talking to the right server before it trusts anything it is sent.
+ */
+export function parseEnrollmentToken(token: string): { secret: string; caPin: string } | null {
+  const m = /^cet\.([A-Za-z0-9_-]{43})\.([0-9a-f]{64})$/.exec(token.trim());
+  return m ? { secret: m[1]!, caPin: m[2]! } : null;
+}
+
+export interface EnrollmentResult {
+  machineId: string;
+  /** The device's own credential, shown once; the server keeps only its hash. */
+  credential: string;
+  signingPublicKeyPem: string;
+  caCertPem: string;
+  heartbeatSeconds: number;
+}
+
+export class EnrollmentService {
+  constructor(
+    private readonly credentials: CredentialsRepository,
+    private readonly machines: MachinesRepository,
+    private readonly timeline: TimelineService,
+    private readonly audit: AuditService,
+    private readonly hub: EventHub,
+    private readonly now: Clock,
+    private readonly keys: { caPin: string; caCertPem: string; signingPublicKeyPem: string },
+    private readonly opts: { enrollmentTokenHours: number; heartbeatSeconds: number },
+  ) {}
+
+  async createToken(actor: string): Promise<{ token: string; expiresAt: string }> {
+    const secret = randomBytes(32).toString('base64url');
+    const now = this.now();
+    const expiresAt = new Date(now.getTime() + this.opts.enrollmentTokenHours * 3600_000).toISOString();
+    const id = randomUUID();
+    await this.credentials.insertEnrollmentToken({ id, token_hash: sha256(secret), created_at: now.toISOString(), expires_at: expiresAt, created_by: actor });
+    await this.audit.record({ actor, action: 'CreateEnrollmentToken', targetType: 'enrollmentToken', targetId: id, outcome: 'Succeeded', detail: { expiresAt } });
+    return { token: `cet.${secret}.${this.keys.caPin}`, expiresAt };
+  }
+
+  /** Registers a new device. The token may enroll many devices until it expires (fleet roll-outs). */
+  async enroll(secret: string, inv: Inventory): Promise<EnrollmentResult> {
+    const row = await this.credentials.enrollmentTokenByHash(sha256(secret));
+    const now = this.now();
+    if (!row || row.expires_at <= now.toISOString()) {
+      await this.audit.record({ actor: 'agent', action: 'Enroll', targetType: 'agent', targetId: inv.hostname, outcome: 'Refused', detail: { reason: row ? 'expired token' : 'unknown token' } });
+      throw new ApiError(401, 'Unauthorized', row ? 'The enrollment token has expired; ask an admin for a new one' : 'The enrollment token is not valid');
+    }
+    const machineId = randomBytes(20).toString('hex');
+    const credential = newSecret('cdm_');
+    const time = now.toISOString();
+    await this.machines.insert({
+      id: machineId,
+      computer_dns_name: inv.hostname,
+      first_seen: time,
+      last_seen: time,
+      os_platform: inv.osPlatform,
+      os_version: inv.osVersion,
+      os_processor: inv.osProcessor,
+      kernel: inv.kernel,
+      agent_version: inv.agentVersion,
+      last_ip_address: primaryIp(inv),
+      last_external_ip_address: null,
+      ip_addresses: JSON.stringify(inv.ipAddresses),
+      capabilities: JSON.stringify(inv.capabilities),
+      aad_device_id: null,
+      credential_hash: sha256(credential),
+      enrolled_at: time,
+    });
+    await this.machines.recordIps(machineId, inv.ipAddresses.map((i) => i.address), time);
+    await this.machines.replaceDeviceTags(machineId, [...new Set(inv.deviceTags)], time);
+    await this.timeline.add({ machineId, eventType: 'AgentEnrolled', title: `Device ${inv.hostname} enrolled`, actor: row.created_by });
+    await this.audit.record({ actor: 'agent', action: 'Enroll', targetType: 'machine', targetId: machineId, outcome: 'Succeeded', detail: { hostname: inv.hostname, tokenId: row.id } });
+    this.hub.emit({ kind: 'machine', machineId, change: 'enrolled' });
+    return { machineId, credential, signingPublicKeyPem: this.keys.signingPublicKeyPem, caCertPem: this.keys.caCertPem, heartbeatSeconds: this.opts.heartbeatSeconds };
+  }
+
+  /** Checks a device credential presented on the agent connection. */
+  async authenticateAgent(machineId: string, credential: string): Promise<boolean> {
+    const hash = await this.machines.credentialHash(machineId);
+    if (!hash) return false;
+    return timingSafeEqual(Buffer.from(hash), Buffer.from(sha256(credential)));
+  }
+}

@@ -1,0 +1,212 @@
+import { sql, type SqlBool, type Expression } from 'kysely';
+import type { Inventory } from '@cordon/protocol';
+import type { Clock } from '../clock.js';
+import { NotFoundError } from '../errors.js';
+import type { EventHub } from '../events.js';
+import { compileFilter, type FieldMap } from '../odata/compile.js';
+import type { MachineRow, MachinesRepository, TagRow } from '../repositories/machines.repository.js';
+import type { AuditService } from './audit.service.js';
+import type { TimelineService } from './timeline.service.js';
+import type { Principal } from '../auth/permissions.js';
+
+export const TAG_ACTIONS = ['Add', 'Remove'] as const;
+export type TagAction = (typeof TAG_ACTIONS)[number];
+
+export interface MachineView {
+  id: string;
+  computerDnsName: string;
+  firstSeen: string;
+  lastSeen: string;
+  osPlatform: string;
+  osVersion: string;
+  osProcessor: string;
+  kernel: string;
+  agentVersion: string;
+  lastIpAddress: string | null;
+  lastExternalIpAddress: string | null;
+  ipAddresses: { ipAddress: string; macAddress: string | null; type: string; interface: string }[];
+  healthStatus: 'Active' | 'Inactive';
+  riskScore: string;
+  exposureLevel: string;
+  machineTags: string[];
+  /** Cordon: each tag with where it comes from ('user' through the API, 'device' from the agent's config). */
+  machineTagDetails: { tag: string; source: string }[];
+  isolationState: string;
+  restrictionState: string;
+  capabilities: { name: string; version: string }[];
+  aadDeviceId: string | null;
+  /** Cordon: whether the agent holds an open connection right now. */
+  isConnected: boolean;
+}
+
+export class MachinesService {
+  /** Machines whose heartbeat arrived since the last flush; written in one batch. */
+  readonly #seen = new Set<string>();
+
+  constructor(
+    private readonly repo: MachinesRepository,
+    private readonly timeline: TimelineService,
+    private readonly audit: AuditService,
+    private readonly hub: EventHub,
+    private readonly now: Clock,
+    private readonly heartbeatSeconds: number,
+    private readonly isConnected: (machineId: string) => boolean,
+  ) {}
+
+  /** A device is Active while its heartbeats arrive: seen within three heartbeat intervals. */
+  activeSince(): string {
+    return new Date(this.now().getTime() - (3 * this.heartbeatSeconds + 5) * 1000).toISOString();
+  }
+
+  fields(): FieldMap {
+    return {
+      id: { kind: 'text', column: 'machines.id' },
+      computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
+      lastIpAddress: { kind: 'text', column: 'machines.last_ip_address' },
+      lastExternalIpAddress: { kind: 'text', column: 'machines.last_external_ip_address' },
+      osPlatform: { kind: 'text', column: 'machines.os_platform' },
+      osVersion: { kind: 'text', column: 'machines.os_version' },
+      agentVersion: { kind: 'text', column: 'machines.agent_version' },
+      riskScore: { kind: 'text', column: 'machines.risk_score', values: ['None', 'Informational', 'Low', 'Medium', 'High'] },
+      exposureLevel: { kind: 'text', column: 'machines.exposure_level', values: ['None', 'Low', 'Medium', 'High'] },
+      isolationState: { kind: 'text', column: 'machines.isolation_state', values: ['NotIsolated', 'Isolated', 'Pending'] },
+      restrictionState: { kind: 'text', column: 'machines.restriction_state', values: ['Unrestricted', 'Restricted', 'Pending'] },
+      aadDeviceId: { kind: 'text', column: 'machines.aad_device_id' },
+      lastSeen: { kind: 'datetime', column: 'machines.last_seen' },
+      firstSeen: { kind: 'datetime', column: 'machines.first_seen' },
+      machineTags: { kind: 'tags', machineIdColumn: 'machines.id' },
+      healthStatus: {
+        kind: 'derived',
+        values: ['Active', 'Inactive'],
+        build: (op, value): Expression<SqlBool> => {
+          const active = (value === 'Active') === (op === 'eq');
+          const since = this.activeSince();
+          return active ? sql<SqlBool>`machines.last_seen >= ${since}` : sql<SqlBool>`machines.last_seen < ${since}`;
+        },
+      },
+    };
+  }
+
+  async list(filter: string | undefined, top: number, skip: number): Promise<MachineView[]> {
+    const where = filter ? compileFilter(filter, this.fields()) : undefined;
+    return this.views(await this.repo.list(where ? () => where : undefined, top, skip));
+  }
+
+  async get(id: string): Promise<MachineView> {
+    const row = await this.repo.get(id);
+    if (!row) throw new NotFoundError('Machine', id);
+    return (await this.views([row]))[0]!;
+  }
+
+  async row(id: string): Promise<MachineRow> {
+    const row = await this.repo.get(id);
+    if (!row) throw new NotFoundError('Machine', id);
+    return row;
+  }
+
+  /** Machines seen with `ip` within 15 minutes either side of `timestamp` (MDE's findbyip). */
+  async findByIp(ip: string, timestamp: Date): Promise<MachineView[]> {
+    const from = new Date(timestamp.getTime() - 15 * 60_000).toISOString();
+    const to = new Date(timestamp.getTime() + 15 * 60_000).toISOString();
+    return this.views(await this.repo.findByIp(ip, from, to));
+  }
+
+  async setTag(principal: Principal, id: string, tag: string, action: TagAction): Promise<MachineView> {
+    await this.row(id);
+    await this.applyTag(principal, id, tag, action);
+    return this.get(id);
+  }
+
+  /** Bulk tagging checks every machine first, so an unknown id changes nothing. */
+  async setTagMany(principal: Principal, ids: string[], tag: string, action: TagAction): Promise<MachineView[]> {
+    const unique = [...new Set(ids)];
+    const found = new Set((await this.repo.getMany(unique)).map((m) => m.id));
+    const missing = unique.find((i) => !found.has(i));
+    if (missing) throw new NotFoundError('Machine', missing);
+    for (const id of unique) await this.applyTag(principal, id, tag, action);
+    return this.views(await this.repo.getMany(unique));
+  }
+
+  private async applyTag(principal: Principal, id: string, tag: string, action: TagAction): Promise<void> {
+    const time = this.now().toISOString();
+    const changed = action === 'Add' ? await this.repo.addTag(id, tag, time) : await this.repo.removeTag(id, tag);
+    await this.audit.record({ actor: principal.name, action: action === 'Add' ? 'AddTag' : 'RemoveTag', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { tag, changed } });
+    if (changed) {
+      await this.timeline.add({ machineId: id, eventType: action === 'Add' ? 'TagAdded' : 'TagRemoved', title: `Tag '${tag}' ${action === 'Add' ? 'added' : 'removed'} by ${principal.name}`, actor: principal.name, data: { tag } });
+      this.hub.emit({ kind: 'machine', machineId: id, change: 'tags' });
+    }
+  }
+
+  /** Applies what an agent reports about itself (hello and inventory frames). */
+  async applyInventory(id: string, inv: Inventory): Promise<void> {
+    const time = this.now().toISOString();
+    await this.repo.update(id, {
+      computer_dns_name: inv.hostname,
+      os_platform: inv.osPlatform,
+      os_version: inv.osVersion,
+      os_processor: inv.osProcessor,
+      kernel: inv.kernel,
+      agent_version: inv.agentVersion,
+      ip_addresses: JSON.stringify(inv.ipAddresses),
+      capabilities: JSON.stringify(inv.capabilities),
+      last_ip_address: primaryIp(inv),
+      last_seen: time,
+    });
+    await this.repo.recordIps(id, inv.ipAddresses.map((i) => i.address), time);
+    await this.repo.replaceDeviceTags(id, [...new Set(inv.deviceTags)], time);
+    this.hub.emit({ kind: 'machine', machineId: id, change: 'inventory' });
+  }
+
+  noteSeen(id: string): void {
+    this.#seen.add(id);
+  }
+
+  /** Writes the batched heartbeats; called on a timer and at shutdown. */
+  async flushSeen(): Promise<void> {
+    if (this.#seen.size === 0) return;
+    const ids = [...this.#seen];
+    this.#seen.clear();
+    await this.repo.touchLastSeen(ids, this.now().toISOString());
+  }
+
+  async views(rows: MachineRow[]): Promise<MachineView[]> {
+    const tags = await this.repo.tagsOf(rows.map((r) => r.id));
+    const byMachine = new Map<string, TagRow[]>();
+    for (const t of tags) byMachine.set(t.machine_id, [...(byMachine.get(t.machine_id) ?? []), t]);
+    const activeSince = this.activeSince();
+    return rows.map((r) => {
+      const own = byMachine.get(r.id) ?? [];
+      const ips = JSON.parse(r.ip_addresses) as Inventory['ipAddresses'];
+      return {
+        id: r.id,
+        computerDnsName: r.computer_dns_name,
+        firstSeen: r.first_seen,
+        lastSeen: r.last_seen,
+        osPlatform: r.os_platform,
+        osVersion: r.os_version,
+        osProcessor: r.os_processor,
+        kernel: r.kernel,
+        agentVersion: r.agent_version,
+        lastIpAddress: r.last_ip_address,
+        lastExternalIpAddress: r.last_external_ip_address,
+        ipAddresses: ips.map((i) => ({ ipAddress: i.address, macAddress: i.mac, type: i.family, interface: i.interface })),
+        healthStatus: r.last_seen >= activeSince ? 'Active' : 'Inactive',
+        riskScore: r.risk_score,
+        exposureLevel: r.exposure_level,
+        machineTags: [...new Set(own.map((t) => t.tag))].sort(),
+        machineTagDetails: own.map((t) => ({ tag: t.tag, source: t.source })),
+        isolationState: r.isolation_state,
+        restrictionState: r.restriction_state,
+        capabilities: JSON.parse(r.capabilities) as { name: string; version: string }[],
+        aadDeviceId: r.aad_device_id,
+        isConnected: this.isConnected(r.id),
+      };
+    });
+  }
+}
+
+/** The address shown as lastIpAddress: the first non-loopback IPv4, else the first other address. */
+export function primaryIp(inv: Inventory): string | null {
+  const ips = inv.ipAddresses.filter((i) => !i.address.startsWith('127.') && i.address !== '::1');
+  return ips.find((i) => i.family === 'IPv4')?.address ?? ips[0]?.address ?? null;
+}

@@ -1,0 +1,39 @@
+import type { Clock } from '../clock.js';
+import type { EventHub } from '../events.js';
+import type { TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
+
+export type TimelineEventType = 'ActionSubmitted' | 'ActionStateChanged' | 'AgentOnline' | 'AgentOffline' | 'AgentEnrolled' | 'TagAdded' | 'TagRemoved' | 'CommandRefused' | 'InventoryChanged';
+
+export interface TimelineEvent {
+  machineId: string;
+  eventType: TimelineEventType;
+  title: string;
+  actor?: string | null;
+  actionId?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export class TimelineService {
+  constructor(private readonly repo: TimelineRepository, private readonly hub: EventHub, private readonly now: Clock) {}
+
+  async add(e: TimelineEvent): Promise<void> {
+    await this.repo.insert({
+      machine_id: e.machineId,
+      time: this.now().toISOString(),
+      event_type: e.eventType,
+      title: e.title,
+      actor: e.actor ?? null,
+      action_id: e.actionId ?? null,
+      data: e.data ? JSON.stringify(e.data) : null,
+    });
+    this.hub.emit({ kind: 'timeline', machineId: e.machineId, eventType: e.eventType });
+  }
+
+  async list(machineId: string, opts: { top: number; skip: number; types?: string[]; from?: string; to?: string }) {
+    return (await this.repo.list(machineId, opts)).map(toApi);
+  }
+}
+
+function toApi(r: TimelineRow) {
+  return { id: r.id, machineId: r.machine_id, time: r.time, eventType: r.event_type, title: r.title, actor: r.actor, actionId: r.action_id, data: r.data ? (JSON.parse(r.data) as unknown) : null };
+}

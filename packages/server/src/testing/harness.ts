@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { Inventory } from '@cordon/protocol';
+import type { Role } from '../auth/permissions.js';
+import { loadServerConfig, type ServerConfigInput } from '../config.js';
+import { createCordonServer, type CordonServer } from '../server.js';
+
+/** A movable clock for tests. */
+export class TestClock {
+  constructor(public t = Date.parse('2026-11-25T10:00:00.000Z')) {}
+  now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+export function inventory(over: Partial<Inventory> = {}): Inventory {
+  return {
+    hostname: 'web-01',
+    osPlatform: 'Linux',
+    osVersion: 'Debian GNU/Linux 12',
+    osProcessor: 'x64',
+    kernel: '6.1.0',
+    ipAddresses: [{ address: '10.1.2.3', family: 'IPv4', interface: 'eth0', mac: '02:00:00:00:00:01' }],
+    agentVersion: '0.1.0',
+    capabilities: [{ name: 'inventory', version: '1' }],
+    deviceTags: [],
+    ...over,
+  };
+}
+
+export interface Harness {
+  server: CordonServer;
+  clock: TestClock;
+  tokens: Record<Role, string>;
+  /** Enrolls a device straight through the service, as the gateway would. */
+  enroll(over?: Partial<Inventory>): Promise<string>;
+  call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+/** A real server (real SQLite, real keys) in a temp dir, driven in-process through `app.inject`. */
+export async function startHarness(config: ServerConfigInput = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cordon-test-'));
+  const clock = new TestClock();
+  const server = await createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir }, {}), {
+    logger: pino({ level: 'silent' }),
+    clock: clock.now,
+  });
+  const admin = server.initialAdminToken!;
+  const tokens = { admin } as Record<Role, string>;
+  for (const role of ['viewer', 'analyst', 'responder'] as const) tokens[role] = await server.services.auth.createToken(role, `${role}-user`, 'test');
+  return {
+    server,
+    clock,
+    tokens,
+    async enroll(over = {}) {
+      const { token } = await server.services.enrollment.createToken('test');
+      const secret = token.split('.')[1]!;
+      return (await server.services.enrollment.enroll(secret, inventory(over))).machineId;
+    },
+    async call(method, url, opts = {}) {
+      const token = opts.token === undefined ? admin : opts.token;
+      const res = await server.app.inject({
+        method,
+        url,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.body !== undefined && typeof opts.body !== 'string' ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+        payload: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+      });
+      let body: unknown = null;
+      try {
+        body = res.json();
+      } catch {
+        body = null;
+      }
+      return { status: res.statusCode, body, text: res.body, headers: res.headers };
+    },
+    async close() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,20 @@
+// Installs the workspace's dependencies when they are missing or older than package-lock.json,
+// so both quick-start commands work from a fresh clone and cost nothing when already installed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const marker = join(root, 'node_modules', '.package-lock.json');
+const lock = join(root, 'package-lock.json');
+const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
+if (stale) {
+  console.error('cordon: installing dependencies (first run builds better-sqlite3 from source, about a minute)…');
+  const args = existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
+  const r = spawnSync('npm', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    console.error(`cordon: npm ${args[0]} failed (exit ${r.status}); see the output above.`);
+    process.exit(r.status ?? 1);
+  }
+}
