@@ -45,7 +45,7 @@ export interface CordonServer {
 }
 
 /** Opens the store and keys and wires every part of the server; nothing listens until `listen()`. */
-export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock } = {}): Promise<CordonServer> {
+export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean } = {}): Promise<CordonServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
   const now = opts.clock ?? systemClock;
@@ -66,7 +66,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
   const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, new CommandSigner(keys.signingPrivateKeyPem), gateway, now, config.actionExpirySeconds);
   gateway.attach(actions);
-  const initialAdminToken = await auth.bootstrapAdmin();
+  const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
 
   const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes });
   await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));

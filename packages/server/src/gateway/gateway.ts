@@ -104,6 +104,11 @@ export class AgentGateway implements AgentChannel {
     };
     try {
       if (req.method === 'GET' && req.url === '/healthz') return reply(200, { status: 'ok' });
+      // Public by design: a new agent checks this certificate against the pin in its enrollment token.
+      if (req.method === 'GET' && req.url === '/ca.crt') {
+        res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(this.deps.keys.caCertPem);
+        return;
+      }
       if (req.method !== 'POST' || req.url !== '/enroll') return reply(404, { error: { code: 'ResourceNotFound', message: 'Agents connect to /agent/v1 and enroll at POST /enroll' } });
       const chunks: Buffer[] = [];
       let size = 0;

@@ -1,0 +1,29 @@
+import type { ActionType } from '@cordon/protocol';
+import type { z } from 'zod';
+import type { Platform } from '../platform/index.js';
+
+/** What an action may use while it runs: injected, so each action is unit-testable. */
+export interface ActionContext {
+  platform: Platform;
+  /** A private temp directory, removed when the action ends. */
+  tempDir: string;
+  signal: AbortSignal;
+  progress(percent: number, message?: string): void;
+  /** Tells the server about a changed inventory right away. */
+  sendInventory(): Promise<void>;
+}
+
+/**
+ * An action is data plus code: what it is, what capability it gives the agent, its parameters,
+ * and its time and output budgets.
+ */
+export interface ActionManifest<P = Record<string, unknown>> {
+  type: ActionType;
+  capability: { name: string; version: string };
+  platforms: NodeJS.Platform[];
+  parameters: z.ZodType<P>;
+  timeoutMs: number;
+  /** Largest result (JSON bytes) the action may report. */
+  maxResultBytes: number;
+  run(params: P, ctx: ActionContext): Promise<Record<string, unknown>>;
+}

@@ -1,0 +1,110 @@
+import { pino, type Logger } from 'pino';
+import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { actionsFor } from './actions/index.js';
+import type { AgentConfig } from './config.js';
+import { Journal } from './journal.js';
+import { currentPlatform, type Platform } from './platform/index.js';
+import { CommandRunner } from './runner.js';
+import { readState } from './state.js';
+import { ServerConnection } from './transport/connection.js';
+import { AGENT_VERSION } from './version.js';
+
+/** The agent daemon: one connection, one runner, one journal. */
+export class Agent {
+  readonly #logger: Logger;
+  readonly #platform: Platform;
+  readonly #runner: CommandRunner;
+  readonly #connection: ServerConnection;
+  readonly #journal: Journal;
+  #heartbeat?: NodeJS.Timeout;
+  #prune?: NodeJS.Timeout;
+  #seq = 0;
+  #heartbeatSeconds = 30;
+
+  constructor(private readonly config: AgentConfig, opts: { logger?: Logger; platform?: Platform } = {}) {
+    const state = readState(config.dataDir);
+    if (!state) throw new Error(`This agent is not enrolled (no ${config.dataDir}/enrollment.json); run \`cordon agent enroll --server URL --token T\` first`);
+    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } });
+    this.#platform = opts.platform ?? currentPlatform();
+    this.#journal = new Journal(config.dataDir);
+    this.#runner = new CommandRunner({
+      journal: this.#journal,
+      actions: actionsFor(process.platform),
+      platform: this.#platform,
+      machineId: state.machineId,
+      signingPublicKeyPem: state.signingPublicKeyPem,
+      logger: this.#logger,
+      now: () => new Date(),
+      send: (f) => this.#connection.send(f),
+      sendInventory: async () => {
+        this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
+      },
+    });
+    this.#connection = new ServerConnection(
+      state,
+      {
+        onOpen: () => void this.#hello(),
+        onFrame: (f) => this.#onFrame(f),
+        onClose: () => clearInterval(this.#heartbeat),
+      },
+      this.#logger,
+      { reconnectMaxSeconds: config.reconnectMaxSeconds, pingSeconds: config.heartbeatSeconds ?? 30 },
+    );
+  }
+
+  get machineId(): string {
+    return readState(this.config.dataDir)!.machineId;
+  }
+
+  async inventory(): Promise<Inventory> {
+    return {
+      ...(await this.#platform.describe()),
+      agentVersion: AGENT_VERSION,
+      capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability),
+      deviceTags: this.config.tags,
+    };
+  }
+
+  start(): void {
+    const lost = this.#runner.recoverInterrupted();
+    if (lost) this.#logger.warn({ count: lost }, 'reported actions interrupted by the last stop');
+    this.#journal.prune(new Date());
+    this.#prune = setInterval(() => this.#journal.prune(new Date()), 3600_000);
+    this.#prune.unref();
+    this.#connection.start();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#prune);
+    await this.#connection.stop();
+  }
+
+  async #hello(): Promise<void> {
+    this.#connection.send({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: await this.inventory() });
+  }
+
+  #onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'welcome':
+        this.#heartbeatSeconds = this.config.heartbeatSeconds ?? frame.heartbeatSeconds;
+        this.#connection.setPingSeconds(this.#heartbeatSeconds);
+        clearInterval(this.#heartbeat);
+        this.#heartbeat = setInterval(() => this.#connection.send({ type: 'heartbeat', seq: this.#seq++ }), this.#heartbeatSeconds * 1000);
+        // Results that could not be sent while offline (or before a restart) go out now.
+        this.#runner.flushOutbox();
+        return;
+      case 'command':
+        void this.#runner.handle(frame.command).catch((err: unknown) => this.#logger.error({ err }, 'command handling failed'));
+        return;
+      case 'cancel':
+        this.#runner.cancel(frame.actionId);
+        return;
+      case 'resultAck':
+        this.#runner.resultAcknowledged(frame.actionId);
+        return;
+      default:
+        return assertNever(frame);
+    }
+  }
+}

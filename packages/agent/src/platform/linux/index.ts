@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import { arch, hostname, networkInterfaces, release } from 'node:os';
+import type { Platform } from '../index.js';
+
+/** Parses /etc/os-release (KEY="value" lines) into a map. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
+  }
+  return out;
+}
+
+const PROCESSORS: Record<string, string> = { x64: 'x64', arm64: 'arm64', ia32: 'x86', arm: 'arm' };
+
+export const linuxPlatform: Platform = {
+  async describe() {
+    let osVersion = 'Linux';
+    try {
+      const os = parseOsRelease(await readFile('/etc/os-release', 'utf8'));
+      osVersion = os.PRETTY_NAME ?? ([os.NAME, os.VERSION].filter(Boolean).join(' ') || 'Linux');
+    } catch {
+      // Minimal containers have no os-release; "Linux" is still true.
+    }
+    const ipAddresses = Object.entries(networkInterfaces()).flatMap(([name, addrs]) =>
+      (addrs ?? []).map((a) => ({ address: a.address.split('%')[0]!, family: a.family === 'IPv6' ? ('IPv6' as const) : ('IPv4' as const), interface: name.slice(0, 64), mac: a.mac && a.mac !== '00:00:00:00:00:00' ? a.mac : null })),
+    );
+    return { hostname: hostname().slice(0, 255) || 'localhost', osPlatform: 'Linux', osVersion: osVersion.slice(0, 512), osProcessor: PROCESSORS[arch()] ?? arch(), kernel: release(), ipAddresses: ipAddresses.slice(0, 256) };
+  },
+};

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
+import type { ActionManifest } from './actions/types.js';
+import type { Journal } from './journal.js';
+import type { Platform } from './platform/index.js';
+
+export interface RunnerDeps {
+  journal: Journal;
+  actions: Map<ActionType, ActionManifest>;
+  platform: Platform;
+  machineId: string;
+  signingPublicKeyPem: string;
+  logger: Logger;
+  now: () => Date;
+  /** Sends a frame if connected; results not sent stay in the journal's outbox. */
+  send(frame: AgentFrame): boolean;
+  sendInventory(): Promise<void>;
+  tempRoot?: string;
+}
+
+/**
+ * Receives signed commands and runs each at most once. Order of work for a command: verify
+ * (signature, machine, expiry) → check the journal → journal as running → ack → run within its
+ * budget → journal the result → report it.
+ */
+export class CommandRunner {
+  /** Identifies this process in the journal, to tell interrupted actions from running ones. */
+  readonly bootId = randomUUID();
+  readonly #running = new Map<string, AbortController>();
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /** At start-up: actions a killed process left running are reported as interrupted, never re-run. */
+  recoverInterrupted(): number {
+    const lost = this.deps.journal.interrupted(this.bootId);
+    for (const e of lost) {
+      this.deps.logger.warn({ actionId: e.actionId, type: e.type }, 'action was interrupted by an agent restart; reporting it as failed');
+      this.deps.journal.put({ ...e, state: 'done', result: { status: 'Failed', error: 'The agent stopped while the action was running (restart or crash); it was not run again', result: { interrupted: true } }, reported: false });
+    }
+    return lost.length;
+  }
+
+  /** Re-sends every result the server has not confirmed (after each reconnect). */
+  flushOutbox(): void {
+    for (const e of this.deps.journal.unreported()) {
+      if (!this.deps.send({ type: 'result', actionId: e.actionId, status: e.result!.status, error: e.result!.error, result: e.result!.result })) return;
+    }
+  }
+
+  resultAcknowledged(actionId: string): void {
+    const e = this.deps.journal.get(actionId);
+    if (e && e.state === 'done' && !e.reported) this.deps.journal.put({ ...e, reported: true });
+  }
+
+  cancel(actionId: string): void {
+    const e = this.deps.journal.get(actionId);
+    if (!e) {
+      // Cancelled before it arrived: remember, so a late delivery is dropped unrun.
+      this.deps.journal.put({ actionId, type: 'unknown', expiresAt: new Date(this.deps.now().getTime() + 7 * 86400_000).toISOString(), state: 'cancelled', bootId: this.bootId, startedAt: this.deps.now().toISOString(), reported: true });
+    } else {
+      this.#running.get(actionId)?.abort(new Error('cancelled by the server'));
+    }
+  }
+
+  async handle(signed: SignedCommand): Promise<void> {
+    const { deps } = this;
+    const v = verifyCommand(signed, deps.signingPublicKeyPem, deps.machineId, deps.now());
+    if (!v.ok) {
+      deps.logger.warn({ actionId: v.actionId, reason: v.reason }, `refused a command: ${v.detail}`);
+      deps.send({ type: 'refused', actionId: v.actionId, reason: v.reason, detail: v.detail });
+      return;
+    }
+    const cmd = v.command;
+    const seen = deps.journal.get(cmd.actionId);
+    if (seen) return this.#repeat(cmd, seen.state);
+    const action = deps.actions.get(cmd.type);
+    const startedAt = deps.now().toISOString();
+    deps.journal.put({ actionId: cmd.actionId, type: cmd.type, expiresAt: cmd.expiresAt, state: 'running', bootId: this.bootId, startedAt, reported: false });
+    deps.send({ type: 'ack', actionId: cmd.actionId });
+    const result = action ? await this.#run(action, cmd) : { status: 'Failed' as const, error: `This agent cannot run ${cmd.type}`, result: null };
+    deps.journal.put({ actionId: cmd.actionId, type: cmd.type, expiresAt: cmd.expiresAt, state: 'done', bootId: this.bootId, startedAt, result, reported: false });
+    deps.send({ type: 'result', actionId: cmd.actionId, ...result });
+  }
+
+  /** A command seen before: say where it stands, never run it again. */
+  #repeat(cmd: CommandPayload, state: 'running' | 'done' | 'cancelled'): void {
+    const { deps } = this;
+    deps.logger.info({ actionId: cmd.actionId, state }, 'command already journaled; not running it again');
+    if (state === 'running') deps.send({ type: 'ack', actionId: cmd.actionId });
+    if (state === 'done') {
+      const e = deps.journal.get(cmd.actionId)!;
+      deps.send({ type: 'result', actionId: cmd.actionId, status: e.result!.status, error: e.result!.error, result: e.result!.result });
+    }
+  }
+
+  async #run(action: ActionManifest, cmd: CommandPayload): Promise<{ status: 'Succeeded' | 'Failed'; error: string | null; result: Record<string, unknown> | null }> {
+    const { deps } = this;
+    const params = action.parameters.safeParse(cmd.parameters);
+    if (!params.success) return { status: 'Failed', error: `Invalid parameters for ${cmd.type}: ${params.error.issues[0]?.message ?? ''}`, result: null };
+    const controller = new AbortController();
+    this.#running.set(cmd.actionId, controller);
+    const tempDir = await mkdtemp(join(deps.tempRoot ?? tmpdir(), `cordon-${cmd.type}-`));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new Error(`${cmd.type} did not finish within ${action.timeoutMs / 1000} s`);
+          reject(err);
+          controller.abort(err);
+        }, action.timeoutMs);
+      });
+      const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
+      const result = await Promise.race([
+        action.run(params.data, {
+          platform: deps.platform,
+          tempDir,
+          signal: controller.signal,
+          progress: (percent, message) => void deps.send({ type: 'progress', actionId: cmd.actionId, percent, message }),
+          sendInventory: deps.sendInventory,
+        }),
+        timeout,
+        aborted,
+      ]);
+      const size = Buffer.byteLength(JSON.stringify(result));
+      if (size > action.maxResultBytes) return { status: 'Failed', error: `${cmd.type} produced a ${size}-byte result, over its ${action.maxResultBytes}-byte budget`, result: null };
+      return { status: 'Succeeded', error: null, result };
+    } catch (e) {
+      return { status: 'Failed', error: (e as Error).message || String(e), result: null };
+    } finally {
+      clearTimeout(timer);
+      this.#running.delete(cmd.actionId);
+      await rm(tempDir, { recursive: true, force: true });
+    }
+  }
+}

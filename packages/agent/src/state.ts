@@ -1,0 +1,32 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/** What enrollment leaves on the device: who it is, how to prove it, and whom to trust. */
+export const EnrollmentState = z.strictObject({
+  serverUrl: z.string().url(),
+  machineId: z.string().regex(/^[0-9a-f]{40}$/),
+  credential: z.string().min(10),
+  caCertPem: z.string().includes('BEGIN CERTIFICATE'),
+  signingPublicKeyPem: z.string().includes('BEGIN PUBLIC KEY'),
+  enrolledAt: z.string(),
+});
+export type EnrollmentState = z.infer<typeof EnrollmentState>;
+
+export const stateFile = (dataDir: string): string => join(dataDir, 'enrollment.json');
+
+export function readState(dataDir: string): EnrollmentState | null {
+  const file = stateFile(dataDir);
+  if (!existsSync(file)) return null;
+  const parsed = EnrollmentState.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${file} is damaged (${parsed.error.issues[0]?.message}); enroll the agent again`);
+  return parsed.data;
+}
+
+export function writeState(dataDir: string, state: EnrollmentState): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = stateFile(dataDir);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+  chmodSync(`${file}.tmp`, 0o600);
+  renameSync(`${file}.tmp`, file);
+}

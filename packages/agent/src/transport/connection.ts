@@ -1,0 +1,142 @@
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { ServerFrame, type AgentFrame } from '@cordon/protocol';
+import type { EnrollmentState } from '../state.js';
+
+export const AGENT_WS_PATH = '/agent/v1';
+
+export interface ConnectionEvents {
+  /** Called once the socket is open; must send hello first. */
+  onOpen(): void;
+  onFrame(frame: ServerFrame): void;
+  onClose(): void;
+}
+
+/** Exponential backoff with full jitter: spreads a fleet's reconnects after a server restart. */
+export function backoffMs(attempt: number, maxSeconds: number, random = Math.random): number {
+  const ceiling = Math.min(maxSeconds * 1000, 1000 * 2 ** Math.min(attempt, 16));
+  return Math.round(500 + random() * ceiling);
+}
+
+/**
+ * Keeps one TLS WebSocket to the server: trusts only the CA pinned at enrollment, presents the
+ * device credential, pings to notice a dead peer, and reconnects with backoff until stopped.
+ */
+export class ServerConnection {
+  #ws?: WebSocket;
+  #attempt = 0;
+  #stopped = false;
+  #retry?: NodeJS.Timeout;
+  #ping?: NodeJS.Timeout;
+  #alive = true;
+
+  constructor(
+    private readonly state: EnrollmentState,
+    private readonly events: ConnectionEvents,
+    private readonly logger: Logger,
+    private readonly opts: { reconnectMaxSeconds: number; pingSeconds: number },
+  ) {}
+
+  start(): void {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  get connected(): boolean {
+    return this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  send(frame: AgentFrame): boolean {
+    if (!this.#ws || this.#ws.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** The server asked for another heartbeat interval (welcome frame). */
+  setPingSeconds(seconds: number): void {
+    this.opts.pingSeconds = seconds;
+    this.#schedulePing();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    clearInterval(this.#ping);
+    const ws = this.#ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'agent stopping');
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2000).unref();
+    });
+  }
+
+  #connect(): void {
+    const url = new URL(AGENT_WS_PATH, this.state.serverUrl.replace(/^https:/, 'wss:'));
+    const ws = new WebSocket(url, {
+      ca: this.state.caCertPem,
+      // The pinned private CA is the identity check; the name in the URL may be any alias or IP.
+      // (Node's TLS treats any truthy answer as an error, whatever ws's typings say.)
+      checkServerIdentity: (() => undefined) as unknown as () => boolean,
+      headers: { authorization: `Bearer ${this.state.machineId}.${this.state.credential}` },
+      perMessageDeflate: false,
+      maxPayload: 4 * 1024 * 1024,
+      handshakeTimeout: 15_000,
+    });
+    this.#ws = ws;
+    ws.on('open', () => {
+      this.#attempt = 0;
+      this.#alive = true;
+      this.logger.info({ server: this.state.serverUrl }, 'connected to the server');
+      this.#schedulePing();
+      this.events.onOpen();
+    });
+    ws.on('pong', () => {
+      this.#alive = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      let json: unknown;
+      try {
+        json = JSON.parse(data.toString());
+      } catch {
+        this.logger.warn('dropped a server frame that is not JSON');
+        return;
+      }
+      const parsed = ServerFrame.safeParse(json);
+      if (!parsed.success) {
+        this.logger.warn({ issue: parsed.error.issues[0]?.message }, 'dropped an invalid server frame');
+        return;
+      }
+      this.events.onFrame(parsed.data);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      this.logger.error({ status: res.statusCode }, res.statusCode === 401 ? 'the server refused this device credential; re-enroll the agent' : 'the server refused the connection');
+    });
+    ws.on('error', (err) => this.logger.warn({ err: err.message }, 'connection error'));
+    ws.on('close', (code, reason) => {
+      clearInterval(this.#ping);
+      if (this.#ws === ws) this.#ws = undefined;
+      this.events.onClose();
+      if (this.#stopped) return;
+      const wait = backoffMs(this.#attempt++, this.opts.reconnectMaxSeconds);
+      this.logger.info({ code, reason: reason.toString(), retryInMs: wait }, 'disconnected; reconnecting');
+      this.#retry = setTimeout(() => this.#connect(), wait);
+    });
+  }
+
+  #schedulePing(): void {
+    clearInterval(this.#ping);
+    this.#ping = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      // No pong since the last ping: the server or the path is gone; drop and reconnect.
+      if (!this.#alive) return ws.terminate();
+      this.#alive = false;
+      ws.ping();
+    }, this.opts.pingSeconds * 1000);
+  }
+}

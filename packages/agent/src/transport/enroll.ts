@@ -1,0 +1,83 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { request } from 'node:https';
+import type { Inventory } from '@cordon/protocol';
+import { writeState, type EnrollmentState } from '../state.js';
+
+interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+function httpsRequest(url: URL, opts: { method: string; body?: string; ca?: string }): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: opts.method,
+        headers: opts.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) } : {},
+        // Before the CA is pinned nothing is trusted: the CA's hash is checked against the token below.
+        ...(opts.ca ? { ca: opts.ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false }),
+        timeout: 15_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 15 s`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Parses `cet.<secret>.<caPin>`. */
+export function parseToken(token: string): { secret: string; caPin: string } {
+  const m = /^cet\.([A-Za-z0-9_-]{43})\.([0-9a-f]{64})$/.exec(token.trim());
+  if (!m) throw new Error('That is not a Cordon enrollment token (it looks like cet.<secret>.<pin>); create one with `cordon enrollment-token create`');
+  return { secret: m[1]!, caPin: m[2]! };
+}
+
+/**
+ * Enrolls this device: fetches the server's CA certificate, checks it against the pin inside the
+ * token (so a machine in the middle cannot pose as the server), then registers over TLS that
+ * trusts only that CA, and stores the credential it gets back.
+ */
+export async function enroll(serverUrl: string, token: string, dataDir: string, inventory: Inventory): Promise<EnrollmentState> {
+  const { secret, caPin } = parseToken(token);
+  let base: URL;
+  try {
+    base = new URL(serverUrl);
+  } catch {
+    throw new Error(`'${serverUrl}' is not a URL; use the agent URL the server printed, e.g. https://server:8443`);
+  }
+  if (base.protocol !== 'https:') throw new Error(`The agent gateway speaks TLS: use https://…, not ${base.protocol}`);
+  const ca = await httpsRequest(new URL('/ca.crt', base), { method: 'GET' });
+  if (ca.status !== 200) throw new Error(`${base.origin} did not hand out a CA certificate (HTTP ${ca.status}); is this the agent URL?`);
+  let pin: string;
+  try {
+    pin = createHash('sha256').update(new X509Certificate(ca.body).raw).digest('hex');
+  } catch {
+    throw new Error(`${base.origin} answered with something that is not a certificate`);
+  }
+  if (pin !== caPin) throw new Error(`The server's CA certificate does not match the enrollment token (got ${pin.slice(0, 16)}…, expected ${caPin.slice(0, 16)}…): refusing to enroll`);
+  const res = await httpsRequest(new URL('/enroll', base), { method: 'POST', body: JSON.stringify({ secret, inventory }), ca: ca.body });
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(res.body) as Record<string, unknown>;
+  } catch {
+    throw new Error(`Enrollment failed: HTTP ${res.status} with a body that is not JSON`);
+  }
+  if (res.status !== 201) throw new Error(`Enrollment refused: ${(body.error as { message?: string } | undefined)?.message ?? `HTTP ${res.status}`}`);
+  const state: EnrollmentState = {
+    serverUrl: base.origin,
+    machineId: String(body.machineId),
+    credential: String(body.credential),
+    caCertPem: ca.body,
+    signingPublicKeyPem: String(body.signingPublicKeyPem),
+    enrolledAt: new Date().toISOString(),
+  };
+  writeState(dataDir, state);
+  return state;
+}

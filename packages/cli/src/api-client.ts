@@ -1,0 +1,142 @@
+/** The API's answers, as the CLI reads them (the console will share this client). */
+export interface Machine {
+  id: string;
+  computerDnsName: string;
+  osPlatform: string;
+  osVersion: string;
+  agentVersion: string;
+  lastIpAddress: string | null;
+  lastSeen: string;
+  healthStatus: string;
+  isolationState: string;
+  restrictionState: string;
+  riskScore: string;
+  machineTags: string[];
+  machineTagDetails: { tag: string; source: string }[];
+  capabilities: { name: string; version: string }[];
+  isConnected: boolean;
+}
+export interface MachineAction {
+  id: string;
+  type: string;
+  scope: string | null;
+  requestor: string;
+  requestorComment: string;
+  status: string;
+  machineId: string;
+  computerDnsName: string;
+  creationDateTimeUtc: string;
+  lastUpdateDateTimeUtc: string;
+  error: string | null;
+  result: Record<string, unknown> | null;
+}
+export interface TimelineEvent {
+  time: string;
+  eventType: string;
+  title: string;
+  actor: string | null;
+  actionId: string | null;
+}
+
+export class ApiRequestError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
+
+/** A thin typed client over the public REST API. */
+export class CordonClient {
+  constructor(private readonly baseUrl: string, private readonly token: string) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    } catch (e) {
+      throw new ApiRequestError(0, 'Unreachable', `cannot reach ${this.baseUrl}: ${(e as { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // fall through: reported below with the status
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string; target?: string } } | null)?.error;
+      throw new ApiRequestError(res.status, err?.code ?? 'HttpError', err?.message ? `${err.message}${err.target ? ` (${err.target})` : ''}` : `HTTP ${res.status}`);
+    }
+    return json as T;
+  }
+
+  async machines(query: { filter?: string; top?: number } = {}): Promise<Machine[]> {
+    const q = new URLSearchParams();
+    if (query.filter) q.set('$filter', query.filter);
+    if (query.top) q.set('$top', String(query.top));
+    return (await this.request<{ value: Machine[] }>('GET', `/api/machines?${q}`)).value;
+  }
+
+  machine(id: string): Promise<Machine> {
+    return this.request('GET', `/api/machines/${encodeURIComponent(id)}`);
+  }
+
+  /** Finds a machine by id, host name or IP address; exactly one must match. */
+  async resolveMachine(ref: string): Promise<Machine> {
+    if (/^[0-9a-f]{40}$/.test(ref)) return this.machine(ref);
+    const quoted = `'${ref.replace(/'/g, "''")}'`;
+    const found = await this.machines({ filter: `computerDnsName eq ${quoted} or lastIpAddress eq ${quoted}` });
+    if (found.length === 0) throw new ApiRequestError(404, 'ResourceNotFound', `no machine is named or has the IP address '${ref}'`);
+    if (found.length > 1) throw new ApiRequestError(400, 'Ambiguous', `'${ref}' matches ${found.length} machines (${found.map((m) => m.id).join(', ')}); use the id`);
+    return found[0]!;
+  }
+
+  async actions(query: { filter?: string; top?: number } = {}): Promise<MachineAction[]> {
+    const q = new URLSearchParams();
+    if (query.filter) q.set('$filter', query.filter);
+    if (query.top) q.set('$top', String(query.top));
+    return (await this.request<{ value: MachineAction[] }>('GET', `/api/machineactions?${q}`)).value;
+  }
+
+  action(id: string): Promise<MachineAction> {
+    return this.request('GET', `/api/machineactions/${encodeURIComponent(id)}`);
+  }
+
+  submit(machineId: string, path: string, body: Record<string, unknown>): Promise<MachineAction> {
+    return this.request('POST', `/api/machines/${machineId}/${path}`, body);
+  }
+
+  cancel(actionId: string, comment: string): Promise<MachineAction> {
+    return this.request('POST', `/api/machineactions/${encodeURIComponent(actionId)}/cancel`, { Comment: comment });
+  }
+
+  tag(machineId: string, value: string, action: 'Add' | 'Remove'): Promise<Machine> {
+    return this.request('POST', `/api/machines/${machineId}/tags`, { Value: value, Action: action });
+  }
+
+  async tagMany(machineIds: string[], value: string, action: 'Add' | 'Remove'): Promise<Machine[]> {
+    return (await this.request<{ value: Machine[] }>('POST', '/api/machines/AddOrRemoveTagForMultipleMachines', { Value: value, Action: action, MachineIds: machineIds })).value;
+  }
+
+  async timeline(machineId: string, top = 50): Promise<TimelineEvent[]> {
+    return (await this.request<{ value: TimelineEvent[] }>('GET', `/api/machines/${machineId}/timeline?$top=${top}`)).value;
+  }
+
+  /** Polls until the action ends (or the deadline passes), reporting each status change. */
+  async waitFor(actionId: string, timeoutMs: number, onChange: (a: MachineAction) => void): Promise<MachineAction> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const a = await this.action(actionId);
+      if (a.status !== last) onChange(a);
+      last = a.status;
+      if (TERMINAL.has(a.status) || Date.now() > deadline) return a;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { Agent, AGENT_VERSION, actionsFor, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+
+export function registerAgentCommands(program: Command): void {
+  const agent = program.command('agent').description('the endpoint agent');
+
+  agent
+    .command('enroll')
+    .description('enroll this device with a server (pins the server CA from the token)')
+    .requiredOption('--server <url>', 'the agent URL the server printed, e.g. https://server:8443')
+    .requiredOption('--token <token>', 'an enrollment token')
+    .option('--data-dir <dir>', 'agent data directory')
+    .action(async (o: { server: string; token: string; dataDir?: string }) => {
+      const cfg = loadAgentConfig({ dataDir: o.dataDir });
+      const inv = { ...(await currentPlatform().describe()), agentVersion: AGENT_VERSION, capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability), deviceTags: cfg.tags };
+      const state = await enroll(o.server, o.token, cfg.dataDir, inv);
+      process.stdout.write(`enrolled: machine ${state.machineId}\n`);
+    });
+
+  agent
+    .command('run')
+    .description('run the agent: stay connected, run signed commands')
+    .option('--data-dir <dir>', 'agent data directory')
+    .option('--log-level <level>', 'log level')
+    .action(async (o: { dataDir?: string; logLevel?: string }) => {
+      const a = new Agent(loadAgentConfig({ dataDir: o.dataDir, logLevel: o.logLevel }));
+      a.start();
+      let stopping = false;
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        process.on(sig, () => {
+          if (stopping) return;
+          stopping = true;
+          void a.stop().then(() => process.exit(0));
+        });
+      }
+    });
+}

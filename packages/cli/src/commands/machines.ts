@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { clientFrom } from '../context.js';
+import { print, since } from '../output.js';
+
+interface Conn {
+  server?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export function withConn(cmd: Command): Command {
+  return cmd.option('--server <url>', 'server URL (or CORDON_SERVER)').option('--token <token>', 'API token (or CORDON_TOKEN)').option('--json', 'print JSON');
+}
+
+export function registerMachineCommands(program: Command): void {
+  withConn(program.command('machines').description('list machines'))
+    .option('--filter <odata>', "OData $filter, e.g. \"healthStatus eq 'Active'\"")
+    .option('--tag <tag>', 'only machines with this tag')
+    .option('--top <n>', 'at most this many', '1000')
+    .action(async (o: Conn & { filter?: string; tag?: string; top: string }) => {
+      const parts = [o.filter, o.tag ? `machineTags/any(t: t eq '${o.tag.replace(/'/g, "''")}')` : undefined].filter(Boolean);
+      const list = await clientFrom(o).machines({ filter: parts.length ? parts.map((p) => `(${p})`).join(' and ') : undefined, top: Number(o.top) });
+      print(!!o.json, list, () => ({
+        head: ['id', 'name', 'health', 'last seen', 'ip', 'isolation', 'tags'],
+        rows: list.map((m) => [m.id, m.computerDnsName, m.healthStatus, since(m.lastSeen), m.lastIpAddress, m.isolationState, m.machineTags.join(', ')]),
+      }));
+    });
+
+  withConn(program.command('machine').description('show one machine').argument('<machine>', 'id, name or IP address')).action(async (ref: string, o: Conn) => {
+    const m = await clientFrom(o).resolveMachine(ref);
+    print(!!o.json, m, () => ({
+      head: ['field', 'value'],
+      rows: [
+        ['id', m.id],
+        ['name', m.computerDnsName],
+        ['os', `${m.osPlatform} ${m.osVersion}`],
+        ['agent', m.agentVersion],
+        ['health', `${m.healthStatus}${m.isConnected ? ' (connected)' : ''}`],
+        ['last seen', `${m.lastSeen} (${since(m.lastSeen)})`],
+        ['ip', m.lastIpAddress],
+        ['isolation', m.isolationState],
+        ['restriction', m.restrictionState],
+        ['tags', m.machineTagDetails.map((t) => (t.source === 'device' ? `${t.tag} (device)` : t.tag)).join(', ')],
+        ['capabilities', m.capabilities.map((c) => c.name).join(', ')],
+      ],
+    }));
+  });
+
+  withConn(program.command('tag').description('add (or --remove) a tag on one or more machines').argument('<machines>', 'id, name or IP; several separated by commas').argument('<tag>', 'the tag'))
+    .option('--remove', 'remove the tag instead')
+    .action(async (refs: string, tag: string, o: Conn & { remove?: boolean }) => {
+      const client = clientFrom(o);
+      const ids = await Promise.all(refs.split(',').map(async (r) => (await client.resolveMachine(r.trim())).id));
+      const action = o.remove ? 'Remove' : 'Add';
+      const machines = ids.length === 1 ? [await client.tag(ids[0]!, tag, action)] : await client.tagMany(ids, tag, action);
+      print(!!o.json, machines, () => ({ head: ['id', 'name', 'tags'], rows: machines.map((m) => [m.id, m.computerDnsName, m.machineTags.join(', ')]) }));
+    });
+
+  withConn(program.command('timeline').description("a machine's timeline, newest first").argument('<machine>', 'id, name or IP'))
+    .option('--top <n>', 'at most this many events', '50')
+    .action(async (ref: string, o: Conn & { top: string }) => {
+      const client = clientFrom(o);
+      const events = await client.timeline((await client.resolveMachine(ref)).id, Number(o.top));
+      print(!!o.json, events, () => ({ head: ['time', 'event', 'what', 'by'], rows: events.map((e) => [e.time, e.eventType, e.title, e.actor]) }));
+    });
+}

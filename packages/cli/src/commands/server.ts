@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { destination, pino } from 'pino';
+import { createCordonServer, loadServerConfig, type ServerConfigInput } from '@cordon/server';
+import { enroll, loadAgentConfig, currentPlatform, AGENT_VERSION, actionsFor } from '@cordon/agent';
+import { writeQuickstart } from '../context.js';
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'cordon.mjs');
+
+interface ServerFlags {
+  dataDir?: string;
+  port?: string;
+  host?: string;
+  agentPort?: string;
+  agentHost?: string;
+  logLevel?: ServerConfigInput['logLevel'];
+}
+
+function serverOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory (database, keys)')
+    .option('--port <n>', 'API and console port')
+    .option('--host <h>', 'API and console address')
+    .option('--agent-port <n>', 'agent gateway (TLS) port')
+    .option('--agent-host <h>', 'agent gateway address')
+    .option('--log-level <level>', 'log level');
+}
+
+/** Starts the server and prints the lines scripts look for; logs go to stderr. */
+async function startServer(flags: ServerFlags, defaults: ServerConfigInput = {}) {
+  const config = loadServerConfig({ ...defaults, dataDir: flags.dataDir ?? defaults.dataDir, port: flags.port ?? defaults.port, host: flags.host, agentPort: flags.agentPort ?? defaults.agentPort, agentHost: flags.agentHost, logLevel: flags.logLevel });
+  const logger = pino({ level: config.logLevel, base: { svc: 'cordon-server' } }, destination(2));
+  const server = await createCordonServer(config, { logger });
+  let urls;
+  try {
+    urls = await server.listen();
+  } catch (e) {
+    await server.close();
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new Error(`${err.message.replace(/^listen /, '')}: the port is taken; choose another with --port / --agent-port`);
+    throw e;
+  }
+  return { server, urls };
+}
+
+function onSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      void stop().then(() => process.exit(0));
+    });
+  }
+}
+
+export function registerServerCommands(program: Command): void {
+  serverOptions(program.command('server').description('start the Cordon server (API, console, agent gateway; SQLite in the data dir)')).action(async (flags: ServerFlags) => {
+    const { server, urls } = await startServer(flags);
+    process.stdout.write(`console: ${urls.apiUrl}\n`);
+    process.stdout.write(`agents: ${urls.agentUrl}\n`);
+    if (server.initialAdminToken) process.stdout.write(`admin token: ${server.initialAdminToken}\n`);
+    onSignal(() => server.close());
+  });
+
+  serverOptions(program.command('up').description('quick start: server + a local agent on this machine, state under ./.cordon'))
+    .option('--agent-data-dir <dir>', 'agent data directory', '.cordon/agent')
+    .action(async (flags: ServerFlags & { agentDataDir: string }) => {
+      const { server, urls } = await startServer(flags, { dataDir: '.cordon/server' });
+      process.stdout.write(`console: ${urls.apiUrl}\n`);
+      process.stdout.write(`agents: ${urls.agentUrl}\n`);
+      if (server.initialAdminToken) {
+        process.stdout.write(`admin token: ${server.initialAdminToken}\n`);
+        writeQuickstart(urls.apiUrl, server.initialAdminToken);
+      }
+      const agentDir = resolve(flags.agentDataDir);
+      if (!existsSync(join(agentDir, 'enrollment.json'))) {
+        const { token } = await server.services.enrollment.createToken('quickstart');
+        const cfg = loadAgentConfig({ dataDir: agentDir });
+        const inv = { ...(await currentPlatform().describe()), agentVersion: AGENT_VERSION, capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability), deviceTags: cfg.tags };
+        await enroll(`https://127.0.0.1:${urls.agentPort}`, token, agentDir, inv);
+      }
+      let agent: ChildProcess | undefined;
+      let stopping = false;
+      const runAgent = () => {
+        agent = spawn(process.execPath, [BIN, 'agent', 'run', '--data-dir', agentDir], { stdio: ['ignore', 'inherit', 'inherit'] });
+        agent.on('exit', (code, signal) => {
+          if (stopping) return;
+          process.stderr.write(`cordon: the local agent stopped (${signal ?? `exit ${code}`}); restarting it in 2 s\n`);
+          setTimeout(runAgent, 2000).unref();
+        });
+      };
+      runAgent();
+      process.stdout.write(`local agent: running from ${agentDir}\n`);
+      process.stdout.write(`try: npx cordon machines   (Ctrl-C stops everything)\n`);
+      onSignal(async () => {
+        stopping = true;
+        agent?.kill('SIGTERM');
+        await server.close();
+      });
+    });
+}

@@ -1,0 +1,30 @@
+import { Command, CommanderError } from 'commander';
+import { ApiRequestError } from './api-client.js';
+import { registerActionCommands } from './commands/actions.js';
+import { registerAdminCommands } from './commands/admin.js';
+import { registerAgentCommands } from './commands/agent.js';
+import { registerMachineCommands } from './commands/machines.js';
+import { registerServerCommands } from './commands/server.js';
+
+export function buildProgram(): Command {
+  const program = new Command('cordon').description('Cordon endpoint response: server, agent and analyst commands').version('0.1.0').showHelpAfterError().exitOverride();
+  registerServerCommands(program);
+  registerAdminCommands(program);
+  registerAgentCommands(program);
+  registerMachineCommands(program);
+  registerActionCommands(program);
+  return program;
+}
+
+/** Runs the CLI; any failure is one line on stderr and a non-zero exit, never a stack trace. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) process.exit(e.exitCode);
+    const message = e instanceof ApiRequestError ? `${e.message}` : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`cordon: ${message.split('\n').join('\n  ')}\n`);
+    if (process.env.CORDON_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exit(e instanceof ApiRequestError && e.status === 404 ? 4 : 1);
+  }
+}
