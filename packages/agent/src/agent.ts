@@ -35,6 +35,7 @@ export class Agent {
       signingPublicKeyPem: state.signingPublicKeyPem,
       logger: this.#logger,
       now: () => new Date(),
+      delayMs: config.actionDelayMs,
       send: (f) => this.#connection.send(f),
       sendInventory: async () => {
         this.#connection.send({ type: 'inventory', inventory: await this.inventory() });

@@ -11,6 +11,7 @@ export const AgentConfigSchema = z.strictObject({
   tags: z.array(z.string().trim().min(1).max(128)).max(64).default([]).describe('Device-side tags reported to the server'),
   heartbeatSeconds: z.coerce.number().int().min(1).max(3600).optional().describe('Override the heartbeat interval the server asks for'),
   reconnectMaxSeconds: z.coerce.number().int().min(1).max(3600).default(60).describe('Longest wait between reconnection attempts'),
+  actionDelayMs: z.coerce.number().int().min(0).max(600_000).default(0).describe('Fault injection for tests: wait this long before each action runs (0 = off)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
@@ -31,6 +32,7 @@ export function loadAgentConfig(flags: Partial<Record<keyof AgentConfig, unknown
   if (env.CORDON_AGENT_TAGS) fromEnv.tags = env.CORDON_AGENT_TAGS.split(',').map((t) => t.trim()).filter(Boolean);
   if (env.CORDON_AGENT_LOG_LEVEL) fromEnv.logLevel = env.CORDON_AGENT_LOG_LEVEL;
   if (env.CORDON_AGENT_HEARTBEAT_SECONDS) fromEnv.heartbeatSeconds = env.CORDON_AGENT_HEARTBEAT_SECONDS;
+  if (env.CORDON_AGENT_ACTION_DELAY_MS) fromEnv.actionDelayMs = env.CORDON_AGENT_ACTION_DELAY_MS;
   if (env.CORDON_AGENT_RECONNECT_MAX_SECONDS) fromEnv.reconnectMaxSeconds = env.CORDON_AGENT_RECONNECT_MAX_SECONDS;
   const parsed = AgentConfigSchema.safeParse({ ...fromFile, ...fromEnv, ...defined, dataDir });
   if (!parsed.success) {

@@ -20,6 +20,8 @@ export interface RunnerDeps {
   send(frame: AgentFrame): boolean;
   sendInventory(): Promise<void>;
   tempRoot?: string;
+  /** Fault injection: a pause before each action, so tests can act while one is in flight. */
+  delayMs?: number;
 }
 
 /**
@@ -78,6 +80,7 @@ export class CommandRunner {
     const seen = deps.journal.get(cmd.actionId);
     if (seen) return this.#repeat(cmd, seen.state);
     const action = deps.actions.get(cmd.type);
+    deps.logger.info({ actionId: cmd.actionId, type: cmd.type }, 'running action');
     const startedAt = deps.now().toISOString();
     deps.journal.put({ actionId: cmd.actionId, type: cmd.type, expiresAt: cmd.expiresAt, state: 'running', bootId: this.bootId, startedAt, reported: false });
     deps.send({ type: 'ack', actionId: cmd.actionId });
@@ -106,6 +109,7 @@ export class CommandRunner {
     const tempDir = await mkdtemp(join(deps.tempRoot ?? tmpdir(), `cordon-${cmd.type}-`));
     let timer: NodeJS.Timeout | undefined;
     try {
+      if (deps.delayMs) await new Promise((r) => setTimeout(r, deps.delayMs));
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           const err = new Error(`${cmd.type} did not finish within ${action.timeoutMs / 1000} s`);

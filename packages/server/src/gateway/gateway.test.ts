@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { enroll } from '@cordon/agent';
+import { PROTOCOL_VERSION } from '@cordon/protocol';
+import { inventory, startHarness, type Harness } from '../testing/harness.js';
+
+let h: Harness;
+let agentPort: number;
+let agentDir: string;
+beforeEach(async () => {
+  h = await startHarness();
+  agentPort = (await h.server.listen()).agentPort;
+  agentDir = mkdtempSync(join(tmpdir(), 'cordon-agent-'));
+});
+afterEach(async () => {
+  await h.close();
+  rmSync(agentDir, { recursive: true, force: true });
+});
+
+async function enrolled() {
+  const { token } = await h.server.services.enrollment.createToken('test');
+  return enroll(`https://127.0.0.1:${agentPort}`, token, agentDir, inventory());
+}
+
+function open(state: { caCertPem: string }, authorization: string): Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string }> } | { status: number }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`wss://127.0.0.1:${agentPort}/agent/v1`, { ca: state.caCertPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, headers: { authorization } });
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+    ws.on('open', () => resolve({ ws, closed }));
+    ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+    ws.on('error', () => {});
+  });
+}
+
+describe('agent gateway', () => {
+  it('enrolls only with a token whose pin matches the server CA, and only while the token is valid', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const wrongPin = token.replace(/\.[0-9a-f]{64}$/, `.${'0'.repeat(64)}`);
+    await expect(enroll(`https://127.0.0.1:${agentPort}`, wrongPin, agentDir, inventory())).rejects.toThrow(/does not match the enrollment token/);
+    await expect(enroll(`http://127.0.0.1:${agentPort}`, token, agentDir, inventory())).rejects.toThrow(/https/);
+    await expect(enroll(`https://127.0.0.1:${agentPort}`, 'garbage', agentDir, inventory())).rejects.toThrow(/not a Cordon enrollment token/);
+    h.clock.advance(25 * 3600_000);
+    await expect(enroll(`https://127.0.0.1:${agentPort}`, token, agentDir, inventory())).rejects.toThrow(/expired/);
+    expect((await h.call('GET', '/api/machines')).body.value).toHaveLength(0);
+  });
+
+  it('refuses an upgrade without a valid device credential before any frame', async () => {
+    const state = await enrolled();
+    for (const auth of ['', 'Bearer nope', `Bearer ${state.machineId}.wrong-credential`, `Bearer ${'b'.repeat(40)}.${state.credential}`]) {
+      const r = await open(state, auth);
+      expect(r, auth).toEqual({ status: 401 });
+    }
+  });
+
+  it('routes a valid session and closes the connection on malformed frames without harm', async () => {
+    const state = await enrolled();
+    const auth = `Bearer ${state.machineId}.${state.credential}`;
+    const bad: (string | Buffer)[] = ['not json', JSON.stringify({ type: 'heartbeat' }), JSON.stringify({ type: 'ack', actionId: 'x' }), JSON.stringify({ type: 'nosuch' }), Buffer.from([1, 2, 3]), JSON.stringify({ type: 'hello', protocol: 99, inventory: inventory() })];
+    for (const frame of bad) {
+      const c = await open(state, auth);
+      if (!('ws' in c)) throw new Error('expected a socket');
+      c.ws.send(frame);
+      const closed = await c.closed;
+      expect(closed.code, String(frame)).toBe(1008);
+    }
+    // A frame before hello is refused too.
+    const c = await open(state, auth);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    const frames: any[] = [];
+    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory({ hostname: 'renamed' }) }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(frames[0]).toMatchObject({ type: 'welcome', machineId: state.machineId });
+    expect((await h.call('GET', `/api/machines/${state.machineId}`)).body).toMatchObject({ computerDnsName: 'renamed', isConnected: true });
+    c.ws.close();
+    await c.closed;
+    await new Promise((r) => setTimeout(r, 100));
+    const events = (await h.call('GET', `/api/machines/${state.machineId}/timeline`)).body.value.map((e: { eventType: string }) => e.eventType);
+    expect(events).toEqual(expect.arrayContaining(['AgentOnline', 'AgentOffline', 'AgentEnrolled']));
+    const metrics = (await h.call('GET', '/metrics', { token: null })).text;
+    expect(metrics).toMatch(/cordon_agent_frames_rejected_total\{reason="schema"\} [1-9]/);
+    expect((await h.call('GET', '/api/health', { token: null })).body.status).toBe('ok');
+  });
+});
