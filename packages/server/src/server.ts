@@ -74,7 +74,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // Every /api route is also served under /api/v1.0, as MDE clients expect.
   for (const prefix of ['/api', '/api/v1.0']) {
     await app.register(machinesRoutes(machines, timeline), { prefix });
-    await app.register(actionsRoutes(actions), { prefix });
+    await app.register(actionsRoutes(actions, machines), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
   }
   await app.ready();

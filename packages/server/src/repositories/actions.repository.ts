@@ -1,6 +1,6 @@
 import type { Expression, ExpressionBuilder, Insertable, Selectable, SqlBool, Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { ActionsTable, Database } from '../db/schema.js';
+import type { ActionsTable, AuditTable, Database, TimelineTable } from '../db/schema.js';
 
 export type ActionRow = Selectable<ActionsTable> & { computer_dns_name: string };
 export type ActionWhere = (eb: ExpressionBuilder<Database, 'actions' | 'machines'>) => Expression<SqlBool>;
@@ -14,6 +14,53 @@ export class ActionsRepository {
 
   async insert(row: Insertable<ActionsTable>): Promise<void> {
     await this.db.insertInto('actions').values(row).execute();
+  }
+
+  /**
+   * Inserts a batch of actions and, for those the store accepted, their audit and timeline rows,
+   * all in one transaction. A machine that already has an active action of the same type is
+   * skipped by the store's unique index. Answers the ids actually inserted.
+   */
+  async insertBatch(
+    rows: Insertable<ActionsTable>[],
+    records: (inserted: Set<string>) => { audit: Insertable<AuditTable>[]; timeline: Insertable<TimelineTable>[] },
+  ): Promise<Set<string>> {
+    return this.db.transaction().execute(async (tx) => {
+      const inserted = new Set<string>();
+      for (let i = 0; i < rows.length; i += 200) {
+        const r = await tx.insertInto('actions').values(rows.slice(i, i + 200)).onConflict((oc) => oc.doNothing()).returning('id').execute();
+        for (const x of r) inserted.add(x.id);
+      }
+      const { audit, timeline } = records(inserted);
+      for (let i = 0; i < audit.length; i += 500) await tx.insertInto('audit_log').values(audit.slice(i, i + 500)).execute();
+      for (let i = 0; i < timeline.length; i += 500) await tx.insertInto('timeline').values(timeline.slice(i, i + 500)).execute();
+      return inserted;
+    });
+  }
+
+  /** The batch form of `transition`: answers the ids that moved. */
+  async transitionMany(ids: string[], from: string[], values: Updateable<ActionsTable>, timeline: (moved: string[]) => Insertable<TimelineTable>[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    return this.db.transaction().execute(async (tx) => {
+      const moved: string[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const r = await tx.updateTable('actions').set(values).where('id', 'in', ids.slice(i, i + 500)).where('status', 'in', from).returning('id').execute();
+        moved.push(...r.map((x) => x.id));
+      }
+      const events = timeline(moved);
+      for (let i = 0; i < events.length; i += 500) await tx.insertInto('timeline').values(events.slice(i, i + 500)).execute();
+      return moved;
+    });
+  }
+
+  async getMany(ids: string[]): Promise<ActionRow[]> {
+    const out: ActionRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) out.push(...(await this.base().where('actions.id', 'in', ids.slice(i, i + 500)).execute()));
+    return out;
+  }
+
+  async markDeliveredMany(ids: string[], time: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('actions').set({ delivered_at: time }).where('id', 'in', ids.slice(i, i + 500)).execute();
   }
 
   async get(id: string): Promise<ActionRow | undefined> {

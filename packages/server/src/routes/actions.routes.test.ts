@@ -129,4 +129,44 @@ describe('machine actions', () => {
     const states = (await h.call('GET', `/api/machines/${id}/timeline?eventType=ActionStateChanged`)).body.value.map((e: { data: { status: string } }) => e.data.status);
     expect(states).toEqual(['Failed', 'Succeeded', 'InProgress']);
   });
+
+  it('submits one action to many machines by id or by tag, skipping those that cannot take it', async () => {
+    const a = await h.enroll({ hostname: 'a' });
+    const b = await h.enroll({ hostname: 'b' });
+    const old = await h.enroll({ hostname: 'old', agentVersion: '0.0.1' });
+    await refresh(h, b);
+    const r = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', Comment: 'fleet sweep', MachineIds: [a, b, old, 'f'.repeat(40)] } });
+    expect(r.status).toBe(201);
+    expect(r.body.value.map((x: { machineId: string }) => x.machineId)).toEqual([a]);
+    expect(r.body.skipped.map((x: { machineId: string; code: string }) => [x.machineId, x.code]).sort()).toEqual(
+      [[b, 'ActiveRequestAlreadyExists'], [old, 'NotSupported'], ['f'.repeat(40), 'ResourceNotFound']].sort(),
+    );
+    await h.call('POST', `/api/machines/${a}/tags`, { body: { Value: 'wave2', Action: 'Add' } });
+    const c = await h.enroll({ hostname: 'c' });
+    await h.call('POST', `/api/machines/${c}/tags`, { body: { Value: 'wave2', Action: 'Add' } });
+    const byTag = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', Comment: 'by tag', Filter: "machineTags/any(t: t eq 'wave2')" } });
+    expect(byTag.body.value.map((x: { machineId: string }) => x.machineId)).toEqual([c]);
+    expect(byTag.body.skipped).toEqual([{ machineId: a, code: 'ActiveRequestAlreadyExists', message: 'Action is already in progress' }]);
+  });
+
+  it('validates bulk submissions and changes nothing on bad input', async () => {
+    const a = await h.enroll();
+    const before = (await h.call('GET', '/api/machineactions')).body.value.length;
+    const cases: [unknown, string][] = [
+      [{ Type: 'RefreshInventory', MachineIds: [a] }, 'Comment'],
+      [{ Type: 'Nope', Comment: 'x', MachineIds: [a] }, 'Type'],
+      [{ Type: 'RefreshInventory', Comment: 'x' }, 'MachineIds'],
+      [{ Type: 'RefreshInventory', Comment: 'x', MachineIds: [a], Filter: "osPlatform eq 'Linux'" }, 'MachineIds'],
+      [{ Type: 'Isolate', Comment: 'x', MachineIds: [a], IsolationType: 'Half' }, 'IsolationType'],
+      [{ Type: 'RefreshInventory', Comment: 'x', MachineIds: [a], Extra: 1 }, 'Extra'],
+      [{ Type: 'RefreshInventory', Comment: 'x', Filter: "nosuch eq 'y'" }, '$filter'],
+    ];
+    for (const [body, target] of cases) {
+      const r = await h.call('POST', '/api/machineactions/bulk', { body });
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error.target, JSON.stringify(r.body)).toBe(target);
+    }
+    expect((await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', Comment: 'x', MachineIds: [a] }, token: h.tokens.analyst })).status).toBe(403);
+    expect((await h.call('GET', '/api/machineactions')).body.value.length).toBe(before);
+  });
 });

@@ -1,13 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ActionParameters, IsolationType, ScanType, type ActionType } from '@cordon/protocol';
+import { ActionParameters, ActionType, IsolationType, ScanType } from '@cordon/protocol';
+import { BadRequestError } from '../errors.js';
+import { fieldName } from '../http/body.js';
+import type { MachinesService } from '../services/machines.service.js';
 import { principalOf } from '../http/app.js';
 import type { ActionsService } from '../services/actions.service.js';
 import { Comment, IdParam, ListQuery, MachineIdParam, odata } from './common.js';
 
 /** Each action endpoint of api.md: its path under /machines/{id}, its type, and its extra body fields. */
-const ACTION_ENDPOINTS: { path: string; type: ActionType; body: z.ZodObject }[] = [
+const ACTION_ENDPOINTS: { path: string; type: ActionType; body: z.ZodType }[] = [
   { path: 'isolate', type: 'Isolate', body: z.strictObject({ comment: Comment, isolationType: IsolationType }) },
   { path: 'unisolate', type: 'Unisolate', body: z.strictObject({ comment: Comment }) },
   { path: 'collectInvestigationPackage', type: 'CollectInvestigationPackage', body: z.strictObject({ comment: Comment }) },
@@ -26,7 +29,16 @@ const ACTION_ENDPOINTS: { path: string; type: ActionType; body: z.ZodObject }[] 
 
 const CancelBody = z.strictObject({ comment: Comment });
 
-export function actionsRoutes(actions: ActionsService) {
+/** Cordon: one action for many machines, by id list or by a machines $filter (e.g. a tag). */
+const BulkBody = z
+  .looseObject({
+    type: ActionType,
+    machineIds: z.array(z.string().min(1).max(64)).min(1).max(10000).optional(),
+    filter: z.string().min(1).max(4096).optional(),
+  })
+  .refine((b) => (b.machineIds === undefined) !== (b.filter === undefined), { message: 'send either MachineIds or Filter', path: ['machineIds'] });
+
+export function actionsRoutes(actions: ActionsService, machines: MachinesService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
 
@@ -37,6 +49,21 @@ export function actionsRoutes(actions: ActionsService) {
         return reply.code(201).send(action);
       });
     }
+
+    app.post('/machineactions/bulk', { config: { access: 'actions.submit' }, schema: { tags: ['machine actions'], summary: 'Cordon: submit one action to many machines (by ids or a machines $filter)', body: BulkBody } }, async (req, reply) => {
+      const { type, machineIds, filter, ...rest } = req.body;
+      const ep = ACTION_ENDPOINTS.find((e) => e.type === type)!;
+      const parsed = ep.body.safeParse(rest);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const key = issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.join('/');
+        const name = fieldName(key, req.bodySpelling ?? {});
+        throw new BadRequestError(`${name}: ${issue.message}`, name);
+      }
+      const { comment, ...parameters } = parsed.data as { comment: string } & Record<string, unknown>;
+      const ids = machineIds ?? (await machines.idsMatching(filter!, 10000));
+      return reply.code(201).send(await actions.submitMany(principalOf(req), ids, type, parameters, comment));
+    });
 
     app.get('/machineactions', { config: { access: 'actions.read' }, schema: { tags: ['machine actions'], summary: 'List machine actions, newest first', querystring: ListQuery } }, async (req) =>
       odata('MachineActions', await actions.list(req.query.$filter, req.query.$top, req.query.$skip)),

@@ -16,9 +16,14 @@ import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import { compileFilter, type FieldMap } from '../odata/compile.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
+import type { MachineRow } from '../repositories/machines.repository.js';
+import type { ActionsTable } from '../db/schema.js';
+import type { Insertable } from 'kysely';
+
+type ActionsTableInsert = Insertable<ActionsTable> & { id: string; machine_id: string; type: string; parameters: string; requestor_comment: string };
 import type { AuditService } from './audit.service.js';
 import type { MachinesService } from './machines.service.js';
-import type { TimelineService } from './timeline.service.js';
+import type { TimelineEvent, TimelineService } from './timeline.service.js';
 
 /** How the engine reaches connected agents (implemented by the gateway). */
 export interface AgentChannel {
@@ -71,6 +76,9 @@ export const ACTION_FIELDS: FieldMap = {
  * actions survive restarts on either side and never run twice.
  */
 export class ActionsService {
+  #acks: { machineId: string; actionId: string; done: () => void }[] = [];
+  #ackTimer?: NodeJS.Timeout;
+
   constructor(
     private readonly repo: ActionsRepository,
     private readonly machines: MachinesService,
@@ -86,58 +94,121 @@ export class ActionsService {
 
   async submit(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
     const machine = await this.machines.row(machineId);
+    const unsupported = this.#unsupported(machine, type);
+    if (unsupported) throw await this.#refuse(principal, type, machineId, comment, unsupported);
+    const row = this.#newRow(principal, machineId, type, parameters, comment);
+    try {
+      await this.repo.insert(row);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw await this.#refuse(principal, type, machineId, comment, new ActiveRequestAlreadyExistsError(machineId));
+      throw e;
+    }
+    this.metrics.actions.inc({ type, status: 'Pending' });
+    await this.audit.record(this.#submittedAudit(principal, row));
+    await this.timeline.add(this.#submittedEvent(principal, row));
+    this.hub.emit({ kind: 'action', actionId: row.id, machineId, status: 'Pending' });
+    const stored = (await this.repo.get(row.id))!;
+    await this.deliver(stored);
+    return toView(stored);
+  }
+
+  /**
+   * Submits the same action to many machines (bulk response by tag or list). Machines that
+   * cannot take it are listed in `skipped` with the reason a single submission would have given.
+   * Work goes in chunks: each chunk is signed, stored with its audit and timeline records in one
+   * transaction, then delivered at once, so the first agents start while later chunks are written.
+   */
+  async submitMany(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<{ value: MachineActionView[]; skipped: { machineId: string; code: string; message: string }[] }> {
+    const unique = [...new Set(machineIds)];
+    const machines = new Map((await this.machines.rowsOf(unique)).map((m) => [m.id, m]));
+    const skipped: { machineId: string; code: string; message: string }[] = [];
+    const eligible: string[] = [];
+    for (const id of unique) {
+      const m = machines.get(id);
+      const problem = m ? this.#unsupported(m, type) : new NotFoundError('Machine', id);
+      if (problem) skipped.push({ machineId: id, code: problem.code, message: problem.message });
+      else eligible.push(id);
+    }
+    const submitted: ActionRow[] = [];
+    for (let i = 0; i < eligible.length; i += 500) {
+      const rows = eligible.slice(i, i + 500).map((id) => this.#newRow(principal, id, type, parameters, comment));
+      const inserted = await this.repo.insertBatch(rows, (ok) => {
+        const accepted = rows.filter((r) => ok.has(r.id));
+        return { audit: accepted.map((r) => this.audit.row(this.#submittedAudit(principal, r))), timeline: accepted.map((r) => this.timeline.row(this.#submittedEvent(principal, r))) };
+      });
+      const delivered: string[] = [];
+      for (const r of rows) {
+        if (!inserted.has(r.id)) {
+          skipped.push({ machineId: r.machine_id, code: 'ActiveRequestAlreadyExists', message: 'Action is already in progress' });
+          continue;
+        }
+        const row = { ...(r as ActionRow), computer_dns_name: machines.get(r.machine_id)!.computer_dns_name };
+        submitted.push(row);
+        if (this.channel.send(row.machine_id, commandFrame(row))) delivered.push(row.id);
+        this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status: 'Pending' });
+      }
+      await this.repo.markDeliveredMany(delivered, this.now().toISOString());
+      this.metrics.actions.inc({ type, status: 'Pending' }, inserted.size);
+    }
+    for (const s of skipped) await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: s.machineId, comment, outcome: 'Refused', detail: { reason: s.message } });
+    return { value: submitted.map(toView), skipped };
+  }
+
+  #unsupported(machine: MachineRow, type: ActionType): NotSupportedError | null {
     const need = ACTION_REQUIREMENTS[type];
     const caps = JSON.parse(machine.capabilities) as { name: string; version: string }[];
-    const refuse = async (error: Error) => {
-      await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Refused', detail: { reason: error.message } });
-      return error;
-    };
     if (!caps.some((c) => c.name === need.capability)) {
-      throw await refuse(new NotSupportedError(`${type} needs the agent capability '${need.capability}' (agent ${need.minAgentVersion} or later); the agent on ${machine.computer_dns_name} (version ${machine.agent_version}) does not report it`));
+      return new NotSupportedError(`${type} needs the agent capability '${need.capability}' (agent ${need.minAgentVersion} or later); the agent on ${machine.computer_dns_name} (version ${machine.agent_version}) does not report it`);
     }
     if (compareVersions(machine.agent_version, need.minAgentVersion) < 0) {
-      throw await refuse(new NotSupportedError(`${type} needs agent version ${need.minAgentVersion} or later; ${machine.computer_dns_name} runs ${machine.agent_version}`));
+      return new NotSupportedError(`${type} needs agent version ${need.minAgentVersion} or later; ${machine.computer_dns_name} runs ${machine.agent_version}`);
     }
+    return null;
+  }
+
+  async #refuse(principal: Principal, type: ActionType, machineId: string, comment: string, error: Error): Promise<Error> {
+    await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Refused', detail: { reason: error.message } });
+    return error;
+  }
+
+  /** A new Pending action with its command signed now: what the agent gets is fixed at submission. */
+  #newRow(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): ActionsTableInsert {
     const id = randomUUID();
     const now = this.now();
     const issuedAt = now.toISOString();
     const expiresAt = new Date(now.getTime() + this.expirySeconds * 1000).toISOString();
     const signed = this.signer.sign({ actionId: id, machineId, type, parameters, issuedAt, expiresAt });
-    try {
-      await this.repo.insert({
-        id,
-        machine_id: machineId,
-        type,
-        scope: actionScope(type, parameters),
-        parameters: JSON.stringify(parameters),
-        requestor: principal.name,
-        requestor_comment: comment,
-        status: 'Pending',
-        created_at: issuedAt,
-        updated_at: issuedAt,
-        expires_at: expiresAt,
-        delivered_at: null,
-        cancellation_requestor: null,
-        cancellation_comment: null,
-        cancellation_at: null,
-        error: null,
-        error_hresult: 0,
-        result: null,
-        signed_payload: signed.payload,
-        signature: signed.signature,
-        key_id: signed.keyId,
-      });
-    } catch (e) {
-      if (isUniqueViolation(e)) throw await refuse(new ActiveRequestAlreadyExistsError(machineId));
-      throw e;
-    }
-    this.metrics.actions.inc({ type, status: 'Pending' });
-    await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Succeeded', detail: { actionId: id, parameters } });
-    await this.timeline.add({ machineId, eventType: 'ActionSubmitted', title: `${type} submitted by ${principal.name}`, actor: principal.name, actionId: id, data: { comment, parameters } });
-    this.hub.emit({ kind: 'action', actionId: id, machineId, status: 'Pending' });
-    const row = (await this.repo.get(id))!;
-    await this.deliver(row);
-    return toView(row);
+    return {
+      id,
+      machine_id: machineId,
+      type,
+      scope: actionScope(type, parameters),
+      parameters: JSON.stringify(parameters),
+      requestor: principal.name,
+      requestor_comment: comment,
+      status: 'Pending',
+      created_at: issuedAt,
+      updated_at: issuedAt,
+      expires_at: expiresAt,
+      delivered_at: null,
+      cancellation_requestor: null,
+      cancellation_comment: null,
+      cancellation_at: null,
+      error: null,
+      error_hresult: 0,
+      result: null,
+      signed_payload: signed.payload,
+      signature: signed.signature,
+      key_id: signed.keyId,
+    };
+  }
+
+  #submittedAudit(principal: Principal, r: ActionsTableInsert) {
+    return { actor: principal.name, action: r.type, targetType: 'machine' as const, targetId: r.machine_id, comment: r.requestor_comment, outcome: 'Succeeded' as const, detail: { actionId: r.id, parameters: JSON.parse(r.parameters) as unknown } };
+  }
+
+  #submittedEvent(principal: Principal, r: ActionsTableInsert) {
+    return { machineId: r.machine_id, eventType: 'ActionSubmitted' as const, title: `${r.type} submitted by ${principal.name}`, actor: principal.name, actionId: r.id, data: { comment: r.requestor_comment, parameters: JSON.parse(r.parameters) as unknown } };
   }
 
   async get(id: string): Promise<MachineActionView> {
@@ -172,11 +243,39 @@ export class ActionsService {
     for (const row of await this.repo.pendingFor(machineId)) await this.deliver(row);
   }
 
-  async agentAck(machineId: string, actionId: string): Promise<void> {
-    const row = await this.own(machineId, actionId);
-    if (!row) return;
-    if (await this.repo.transition(actionId, ['Pending'], { status: 'InProgress', updated_at: this.now().toISOString() })) {
-      await this.changed(row, 'InProgress', `${row.type} started on the device`);
+  /**
+   * An agent started an action. Acks arriving together (a fleet answering a bulk action) are
+   * applied in one transaction; the promise settles once this ack is stored, so the gateway still
+   * handles each agent's frames in order.
+   */
+  agentAck(machineId: string, actionId: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.#acks.push({ machineId, actionId, done: resolve });
+      if (this.#acks.length >= 500) void this.#flushAcks();
+      else this.#ackTimer ??= setTimeout(() => void this.#flushAcks(), 5);
+    });
+  }
+
+  async #flushAcks(): Promise<void> {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    const batch = this.#acks.splice(0);
+    if (batch.length === 0) return;
+    try {
+      const claimed = new Map(batch.map((a) => [a.actionId, a.machineId]));
+      // An agent may only speak about its own actions.
+      const rows = (await this.repo.getMany([...claimed.keys()])).filter((r) => r.machine_id === claimed.get(r.id));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${byId.get(id)!.type} started on the device`));
+      const moved = await this.repo.transitionMany([...byId.keys()], ['Pending'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
+      this.timeline.published(events(moved));
+      for (const id of moved) {
+        const row = byId.get(id)!;
+        this.metrics.actions.inc({ type: row.type, status: 'InProgress' });
+        this.hub.emit({ kind: 'action', actionId: id, machineId: row.machine_id, status: 'InProgress' });
+      }
+    } finally {
+      for (const a of batch) a.done();
     }
   }
 
@@ -229,15 +328,23 @@ export class ActionsService {
   }
 
   private async deliver(row: ActionRow): Promise<void> {
-    const sent = this.channel.send(row.machine_id, { type: 'command', command: { payload: row.signed_payload, signature: row.signature, keyId: row.key_id } });
+    const sent = this.channel.send(row.machine_id, commandFrame(row));
     if (sent) await this.repo.markDelivered(row.id, this.now().toISOString());
   }
 
   private async changed(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): Promise<void> {
     this.metrics.actions.inc({ type: row.type, status });
-    await this.timeline.add({ machineId: row.machine_id, eventType: 'ActionStateChanged', title, actor, actionId: row.id, data: { status, ...data } });
+    await this.timeline.add(this.#stateEvent(row, status, title, actor, data));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
   }
+
+  #stateEvent(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): TimelineEvent {
+    return { machineId: row.machine_id, eventType: 'ActionStateChanged', title, actor, actionId: row.id, data: { status, ...data } };
+  }
+}
+
+function commandFrame(row: ActionRow): ServerFrame {
+  return { type: 'command', command: { payload: row.signed_payload, signature: row.signature, keyId: row.key_id } };
 }
 
 export function toView(r: ActionRow): MachineActionView {

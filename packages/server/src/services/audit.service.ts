@@ -1,4 +1,6 @@
+import type { Insertable } from 'kysely';
 import type { Clock } from '../clock.js';
+import type { AuditTable } from '../db/schema.js';
 import type { AuditRepository, AuditRow } from '../repositories/audit.repository.js';
 
 export interface AuditEntry {
@@ -16,8 +18,13 @@ export class AuditService {
   constructor(private readonly repo: AuditRepository, private readonly now: Clock) {}
 
   async record(e: AuditEntry): Promise<void> {
-    await this.repo.insert({
-      time: this.now().toISOString(),
+    await this.repo.insert(this.row(e));
+  }
+
+  /** The stored form of an entry, for callers that write it inside their own transaction. */
+  row(e: AuditEntry, time = this.now().toISOString()): Insertable<AuditTable> {
+    return {
+      time,
       actor: e.actor,
       action: e.action,
       target_type: e.targetType,
@@ -25,7 +32,7 @@ export class AuditService {
       comment: e.comment ?? null,
       outcome: e.outcome,
       detail: e.detail ? JSON.stringify(e.detail) : null,
-    });
+    };
   }
 
   async list(top: number, skip: number) {

@@ -104,6 +104,18 @@ export class MachinesService {
     return row;
   }
 
+  async rowsOf(ids: string[]): Promise<MachineRow[]> {
+    const out: MachineRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) out.push(...(await this.repo.getMany(ids.slice(i, i + 500))));
+    return out;
+  }
+
+  /** Ids of the machines a `$filter` selects (for bulk actions by tag or any other field). */
+  async idsMatching(filter: string, limit: number): Promise<string[]> {
+    const where = compileFilter(filter, this.fields());
+    return (await this.repo.list(() => where, limit, 0)).map((r) => r.id);
+  }
+
   /** Machines seen with `ip` within 15 minutes either side of `timestamp` (MDE's findbyip). */
   async findByIp(ip: string, timestamp: Date): Promise<MachineView[]> {
     const from = new Date(timestamp.getTime() - 15 * 60_000).toISOString();

@@ -1,4 +1,6 @@
+import type { Insertable } from 'kysely';
 import type { Clock } from '../clock.js';
+import type { TimelineTable } from '../db/schema.js';
 import type { EventHub } from '../events.js';
 import type { TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
 
@@ -17,16 +19,18 @@ export class TimelineService {
   constructor(private readonly repo: TimelineRepository, private readonly hub: EventHub, private readonly now: Clock) {}
 
   async add(e: TimelineEvent): Promise<void> {
-    await this.repo.insert({
-      machine_id: e.machineId,
-      time: this.now().toISOString(),
-      event_type: e.eventType,
-      title: e.title,
-      actor: e.actor ?? null,
-      action_id: e.actionId ?? null,
-      data: e.data ? JSON.stringify(e.data) : null,
-    });
-    this.hub.emit({ kind: 'timeline', machineId: e.machineId, eventType: e.eventType });
+    await this.repo.insert(this.row(e));
+    this.published([e]);
+  }
+
+  /** The stored form of an event, for callers that write it inside their own transaction. */
+  row(e: TimelineEvent, time = this.now().toISOString()): Insertable<TimelineTable> {
+    return { machine_id: e.machineId, time, event_type: e.eventType, title: e.title, actor: e.actor ?? null, action_id: e.actionId ?? null, data: e.data ? JSON.stringify(e.data) : null };
+  }
+
+  /** Tells live views about events once they are committed. */
+  published(events: TimelineEvent[]): void {
+    for (const e of events) this.hub.emit({ kind: 'timeline', machineId: e.machineId, eventType: e.eventType });
   }
 
   async list(machineId: string, opts: { top: number; skip: number; types?: string[]; from?: string; to?: string }) {

@@ -1,0 +1,93 @@
+/**
+ * A simulated fleet in one process (the idea of Fleet's osquery-perf and Velociraptor's pool
+ * clients): each simulated agent holds a real TLS WebSocket, speaks the real protocol (hello,
+ * heartbeats, acks) and records when its command arrived. Signatures are not re-verified here:
+ * real agents verify on their own CPUs, and doing it for 10,000 agents on one core would measure
+ * this simulator, not the server.
+ */
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
+
+export interface SimAgent {
+  machineId: string;
+  credential: string;
+}
+
+export interface Fleet {
+  /** performance.now() at which each agent sent its ack for the current command. */
+  ackTimes: number[];
+  connected(): number;
+  close(): Promise<void>;
+}
+
+export function inventoryFor(i: number): Inventory {
+  return {
+    hostname: `sim-${String(i).padStart(5, '0')}`,
+    osPlatform: 'Linux',
+    osVersion: 'Debian GNU/Linux 12 (bookworm)',
+    osProcessor: 'x64',
+    kernel: '6.1.0-bench',
+    ipAddresses: [{ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, family: 'IPv4', interface: 'eth0', mac: null }],
+    agentVersion: '0.1.0',
+    capabilities: [{ name: 'inventory', version: '1' }],
+    deviceTags: [],
+  };
+}
+
+/** Connects every agent (at most `concurrency` handshakes at once) and resolves once all are welcomed. */
+export async function connectFleet(url: string, caCertPem: string, agents: SimAgent[], opts: { heartbeatSeconds: number; concurrency: number }): Promise<Fleet> {
+  const sockets: WebSocket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  const ackTimes: number[] = [];
+  let next = 0;
+  let welcomed = 0;
+
+  const connectOne = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const a = agents[i]!;
+      const ws = new WebSocket(`${url.replace(/^https/, 'wss')}/agent/v1`, {
+        ca: caCertPem,
+        checkServerIdentity: (() => undefined) as unknown as () => boolean,
+        headers: { authorization: `Bearer ${a.machineId}.${a.credential}` },
+        perMessageDeflate: false,
+      });
+      sockets.push(ws);
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventoryFor(i) })));
+      ws.on('error', reject);
+      let seq = 0;
+      ws.on('message', (data) => {
+        const f = JSON.parse(data.toString()) as { type: string; command?: { payload: string } };
+        if (f.type === 'welcome') {
+          welcomed++;
+          // Spread heartbeats over the interval, as real agents started at different times are.
+          const first = setTimeout(() => {
+            const t = setInterval(() => ws.readyState === ws.OPEN && ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++ })), opts.heartbeatSeconds * 1000);
+            timers.push(t);
+          }, Math.random() * opts.heartbeatSeconds * 1000);
+          timers.push(first);
+          resolve();
+        } else if (f.type === 'command') {
+          const actionId = (JSON.parse(f.command!.payload) as { actionId: string }).actionId;
+          ws.send(JSON.stringify({ type: 'ack', actionId }));
+          ackTimes.push(performance.now());
+        }
+      });
+    });
+
+  const worker = async () => {
+    while (next < agents.length) {
+      const i = next++;
+      await connectOne(i);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, worker));
+  return {
+    ackTimes,
+    connected: () => welcomed,
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      for (const ws of sockets) ws.terminate();
+    },
+  };
+}
