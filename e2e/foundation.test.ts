@@ -112,6 +112,8 @@ describe('foundation end to end (real processes)', () => {
   }, 40_000);
 
   it('delivers an action that was pending when the server restarted', async () => {
+    // B reconnects to the restarted server with backoff; stop it only once it is back.
+    await until('agent B back after the server restart', async () => (await api.machine(idB)).isConnected);
     await agentB!.kill('SIGTERM');
     await until('agent B offline', async () => !(await api.machine(idB)).isConnected);
     const a = await api.submit(idB, 'refreshInventory', { Comment: 'pending across a restart' });

@@ -244,9 +244,10 @@ export class AgentGateway implements AgentChannel {
 
   async #closed(conn: Connection): Promise<void> {
     if (this.#connections.get(conn.machineId) !== conn) return;
-    this.#connections.delete(conn.machineId);
-    this.deps.metrics.agentsConnected.set(this.#connections.size);
+    // Recorded before the agent stops counting as connected, so whoever sees it offline finds the event.
     if (!this.#closing) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOffline', title: 'Agent disconnected' });
+    if (this.#connections.get(conn.machineId) === conn) this.#connections.delete(conn.machineId);
+    this.deps.metrics.agentsConnected.set(this.#connections.size);
   }
 
   #dropSilent(): void {
