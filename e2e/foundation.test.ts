@@ -128,7 +128,7 @@ describe('foundation end to end (real processes)', () => {
     const a = await api.submit(idA, 'refreshInventory', { Comment: 'agent dies mid-action' });
     await until('InProgress', async () => (await status(a.id)) === 'InProgress');
     const started = new RegExp(`"actionId":"${a.id}"[^\\n]*"msg":"running action"`);
-    expect(agentA!.stdout).toMatch(started);
+    expect(agentA!.stderr).toMatch(started);
     await agentA!.kill('SIGKILL');
     agentA = startAgent(dirA);
     const done = await until('interrupted result', async () => {
@@ -138,8 +138,8 @@ describe('foundation end to end (real processes)', () => {
     expect(done.status).toBe('Failed');
     expect(done.error).toMatch(/stopped while the action was running.*not run again/);
     await sleep(2000); // longer than the injected delay: a re-run would have reported by now
-    expect(agentA.stdout).toContain('reported actions interrupted by the last stop');
-    expect(agentA.stdout).not.toMatch(started);
+    expect(agentA.stderr).toContain('reported actions interrupted by the last stop');
+    expect(agentA.stderr).not.toMatch(started);
     const timeline = await api.timeline(idA, 200);
     expect(timeline.filter((e) => e.actionId === a.id && e.eventType === 'ActionStateChanged').map((e) => e.title)).toEqual([expect.stringContaining('failed'), expect.stringContaining('started')]);
   }, 40_000);
@@ -195,6 +195,14 @@ describe('foundation end to end (real processes)', () => {
     await startServer();
     await until('agent A back on the real server', async () => (await api.machine(idA)).isConnected, 20_000);
   }, 60_000);
+
+  it('runs a bulk action whose commands share one signature (Merkle proofs checked by the agents)', async () => {
+    await until('both agents connected', async () => (await api.machine(idA)).isConnected && (await api.machine(idB)).isConnected);
+    const r = await api.request<{ value: { id: string }[]; skipped: unknown[] }>('POST', '/api/machineactions/bulk', { Type: 'RefreshInventory', Comment: 'fleet sweep', MachineIds: [idA, idB] });
+    expect(r.value).toHaveLength(2);
+    expect(r.skipped).toEqual([]);
+    for (const a of r.value) await until(`bulk action ${a.id}`, async () => (await status(a.id)) === 'Succeeded', 20_000);
+  }, 40_000);
 
   it('records every state change and online/offline on the timeline and in the audit log', async () => {
     const events = await api.timeline(idB, 200);

@@ -1,5 +1,6 @@
 // Installs the workspace's dependencies when they are missing or older than package-lock.json,
-// so both quick-start commands work from a fresh clone and cost nothing when already installed.
+// then bundles the CLI, so both quick-start commands work from a fresh clone and cost next to
+// nothing when everything is in place.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,4 +18,10 @@ if (stale) {
     console.error(`cordon: npm ${args[0]} failed (exit ${r.status}); see the output above.`);
     process.exit(r.status ?? 1);
   }
+}
+
+const b = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+if (b.status !== 0) {
+  console.error('cordon: bundling the CLI failed; see the output above.');
+  process.exit(b.status ?? 1);
 }

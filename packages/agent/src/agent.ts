@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
@@ -24,7 +24,8 @@ export class Agent {
   constructor(private readonly config: AgentConfig, opts: { logger?: Logger; platform?: Platform } = {}) {
     const state = readState(config.dataDir);
     if (!state) throw new Error(`This agent is not enrolled (no ${config.dataDir}/enrollment.json); run \`cordon agent enroll --server URL --token T\` first`);
-    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } });
+    // Logs go to stderr as JSON; stdout stays for what scripts read.
+    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, destination(2));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
     this.#runner = new CommandRunner({

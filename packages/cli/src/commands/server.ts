@@ -1,14 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { destination, pino } from 'pino';
 import { createCordonServer, loadServerConfig, type ServerConfigInput } from '@cordon/server';
 import { enroll, loadAgentConfig, currentPlatform, AGENT_VERSION, actionsFor } from '@cordon/agent';
 import { writeQuickstart } from '../context.js';
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'cordon.mjs');
 
 interface ServerFlags {
   dataDir?: string;
@@ -69,7 +67,8 @@ export function registerServerCommands(program: Command): void {
   serverOptions(program.command('up').description('quick start: server + a local agent on this machine, state under ./.cordon'))
     .option('--agent-data-dir <dir>', 'agent data directory', '.cordon/agent')
     .action(async (flags: ServerFlags & { agentDataDir: string }) => {
-      const { server, urls } = await startServer(flags, { dataDir: '.cordon/server' });
+      // The quick start keeps the agent gateway on loopback: its only agent is on this machine.
+      const { server, urls } = await startServer({ agentHost: '127.0.0.1', ...flags }, { dataDir: '.cordon/server' });
       process.stdout.write(`console: ${urls.apiUrl}\n`);
       process.stdout.write(`agents: ${urls.agentUrl}\n`);
       if (server.initialAdminToken) {
@@ -86,7 +85,8 @@ export function registerServerCommands(program: Command): void {
       let agent: ChildProcess | undefined;
       let stopping = false;
       const runAgent = () => {
-        agent = spawn(process.execPath, [BIN, 'agent', 'run', '--data-dir', agentDir], { stdio: ['ignore', 'inherit', 'inherit'] });
+        // argv[1] is the `cordon` script this process was started as: the agent runs the same build.
+        agent = spawn(process.execPath, [process.argv[1]!, 'agent', 'run', '--data-dir', agentDir], { stdio: ['ignore', 'inherit', 'inherit'] });
         agent.on('exit', (code, signal) => {
           if (stopping) return;
           process.stderr.write(`cordon: the local agent stopped (${signal ?? `exit ${code}`}); restarting it in 2 s\n`);

@@ -60,6 +60,8 @@ export interface ActionsTable {
   result: string | null;
   signed_payload: string;
   signature: string;
+  /** JSON array of Merkle sibling hashes when the command was signed in a batch, else null. */
+  signature_proof: string | null;
   key_id: string;
 }
 

@@ -26,6 +26,16 @@ export class MachinesRepository {
     return this.db.selectFrom('machines').selectAll().where('id', 'in', ids).execute();
   }
 
+  /** What deciding whether a machine can take an action needs, without the rest of the row. */
+  async eligibility(ids: string[]): Promise<Pick<MachineRow, 'id' | 'computer_dns_name' | 'capabilities' | 'agent_version'>[]> {
+    if (ids.length === 0) return [];
+    return this.db.selectFrom('machines').select(['id', 'computer_dns_name', 'capabilities', 'agent_version']).where('id', 'in', ids).execute();
+  }
+
+  async ids(where: MachineWhere, limit: number): Promise<string[]> {
+    return (await this.db.selectFrom('machines').select('id').where(where).orderBy('id').limit(limit).execute()).map((r) => r.id);
+  }
+
   async credentialHash(id: string): Promise<string | undefined> {
     const row = await this.db.selectFrom('machines').select('credential_hash').where('id', '=', id).executeTakeFirst();
     return row?.credential_hash;

@@ -147,6 +147,11 @@ describe('machine actions', () => {
     const byTag = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', Comment: 'by tag', Filter: "machineTags/any(t: t eq 'wave2')" } });
     expect(byTag.body.value.map((x: { machineId: string }) => x.machineId)).toEqual([c]);
     expect(byTag.body.skipped).toEqual([{ machineId: a, code: 'ActiveRequestAlreadyExists', message: 'Action is already in progress' }]);
+    const audit = (await h.call('GET', '/api/audit')).body.value.filter((x: { action: string }) => x.action === 'BulkRefreshInventory');
+    expect(audit).toHaveLength(2);
+    expect(audit[0]).toMatchObject({ comment: 'by tag', outcome: 'Succeeded', detail: { actions: [{ machineId: c, actionId: byTag.body.value[0].id }], skipped: [{ machineId: a }] } });
+    // Each device still gets its own timeline entry.
+    expect((await h.call('GET', `/api/machines/${c}/timeline`)).body.value[0]).toMatchObject({ eventType: 'ActionSubmitted', actionId: byTag.body.value[0].id });
   });
 
   it('validates bulk submissions and changes nothing on bad input', async () => {

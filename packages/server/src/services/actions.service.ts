@@ -16,13 +16,12 @@ import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import { compileFilter, type FieldMap } from '../odata/compile.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
-import type { MachineRow } from '../repositories/machines.repository.js';
 import type { ActionsTable } from '../db/schema.js';
 import type { Insertable } from 'kysely';
 
 type ActionsTableInsert = Insertable<ActionsTable> & { id: string; machine_id: string; type: string; parameters: string; requestor_comment: string };
 import type { AuditService } from './audit.service.js';
-import type { MachinesService } from './machines.service.js';
+import type { Eligibility, MachinesService } from './machines.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
 
 /** How the engine reaches connected agents (implemented by the gateway). */
@@ -78,6 +77,8 @@ export const ACTION_FIELDS: FieldMap = {
 export class ActionsService {
   #acks: { machineId: string; actionId: string; done: () => void }[] = [];
   #ackTimer?: NodeJS.Timeout;
+  /** Bulk submissions still dispatching: ack bookkeeping waits so commands reach endpoints first. */
+  #dispatching = 0;
 
   constructor(
     private readonly repo: ActionsRepository,
@@ -96,7 +97,8 @@ export class ActionsService {
     const machine = await this.machines.row(machineId);
     const unsupported = this.#unsupported(machine, type);
     if (unsupported) throw await this.#refuse(principal, type, machineId, comment, unsupported);
-    const row = this.#newRow(principal, machineId, type, parameters, comment);
+    const [row] = this.#newRows(principal, [machineId], type, parameters, comment);
+    if (!row) throw new Error('unreachable: one machine gives one row');
     try {
       await this.repo.insert(row);
     } catch (e) {
@@ -120,7 +122,7 @@ export class ActionsService {
    */
   async submitMany(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<{ value: MachineActionView[]; skipped: { machineId: string; code: string; message: string }[] }> {
     const unique = [...new Set(machineIds)];
-    const machines = new Map((await this.machines.rowsOf(unique)).map((m) => [m.id, m]));
+    const machines = new Map((await this.machines.eligibilityOf(unique)).map((m) => [m.id, m]));
     const skipped: { machineId: string; code: string; message: string }[] = [];
     const eligible: string[] = [];
     for (const id of unique) {
@@ -130,12 +132,39 @@ export class ActionsService {
       else eligible.push(id);
     }
     const submitted: ActionRow[] = [];
+    this.#dispatching++;
+    try {
+      await this.#dispatchInChunks(principal, eligible, machines, type, parameters, comment, submitted, skipped);
+    } finally {
+      this.#dispatching--;
+      if (this.#dispatching === 0) void this.#flushAcks();
+    }
+    // One user action, one audit record: the devices it reached and the ones it skipped, and why.
+    await this.audit.record({
+      actor: principal.name,
+      action: `Bulk${type}`,
+      targetType: 'machine',
+      targetId: null,
+      comment,
+      outcome: submitted.length > 0 ? 'Succeeded' : 'Refused',
+      detail: { parameters, actions: submitted.map((r) => ({ machineId: r.machine_id, actionId: r.id })), skipped },
+    });
+    return { value: submitted.map(toView), skipped };
+  }
+
+  async #dispatchInChunks(
+    principal: Principal,
+    eligible: string[],
+    machines: Map<string, Eligibility>,
+    type: ActionType,
+    parameters: Record<string, unknown>,
+    comment: string,
+    submitted: ActionRow[],
+    skipped: { machineId: string; code: string; message: string }[],
+  ): Promise<void> {
     for (let i = 0; i < eligible.length; i += 500) {
-      const rows = eligible.slice(i, i + 500).map((id) => this.#newRow(principal, id, type, parameters, comment));
-      const inserted = await this.repo.insertBatch(rows, (ok) => {
-        const accepted = rows.filter((r) => ok.has(r.id));
-        return { audit: accepted.map((r) => this.audit.row(this.#submittedAudit(principal, r))), timeline: accepted.map((r) => this.timeline.row(this.#submittedEvent(principal, r))) };
-      });
+      const rows = this.#newRows(principal, eligible.slice(i, i + 500), type, parameters, comment);
+      const inserted = await this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) }));
       const delivered: string[] = [];
       for (const r of rows) {
         if (!inserted.has(r.id)) {
@@ -150,11 +179,9 @@ export class ActionsService {
       await this.repo.markDeliveredMany(delivered, this.now().toISOString());
       this.metrics.actions.inc({ type, status: 'Pending' }, inserted.size);
     }
-    for (const s of skipped) await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: s.machineId, comment, outcome: 'Refused', detail: { reason: s.message } });
-    return { value: submitted.map(toView), skipped };
   }
 
-  #unsupported(machine: MachineRow, type: ActionType): NotSupportedError | null {
+  #unsupported(machine: Eligibility, type: ActionType): NotSupportedError | null {
     const need = ACTION_REQUIREMENTS[type];
     const caps = JSON.parse(machine.capabilities) as { name: string; version: string }[];
     if (!caps.some((c) => c.name === need.capability)) {
@@ -171,19 +198,24 @@ export class ActionsService {
     return error;
   }
 
-  /** A new Pending action with its command signed now: what the agent gets is fixed at submission. */
-  #newRow(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): ActionsTableInsert {
-    const id = randomUUID();
+  /**
+   * New Pending actions, one per machine, their commands signed now with one signature over the
+   * batch (see CommandSigner.signMany): what each agent gets is fixed at submission.
+   */
+  #newRows(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): ActionsTableInsert[] {
     const now = this.now();
     const issuedAt = now.toISOString();
     const expiresAt = new Date(now.getTime() + this.expirySeconds * 1000).toISOString();
-    const signed = this.signer.sign({ actionId: id, machineId, type, parameters, issuedAt, expiresAt });
-    return {
-      id,
-      machine_id: machineId,
+    const payloads = machineIds.map((machineId) => ({ actionId: randomUUID(), machineId, type, parameters, issuedAt, expiresAt }));
+    const signed = this.signer.signMany(payloads);
+    const scope = actionScope(type, parameters);
+    const params = JSON.stringify(parameters);
+    return payloads.map((p, i) => ({
+      id: p.actionId,
+      machine_id: p.machineId,
       type,
-      scope: actionScope(type, parameters),
-      parameters: JSON.stringify(parameters),
+      scope,
+      parameters: params,
       requestor: principal.name,
       requestor_comment: comment,
       status: 'Pending',
@@ -197,10 +229,11 @@ export class ActionsService {
       error: null,
       error_hresult: 0,
       result: null,
-      signed_payload: signed.payload,
-      signature: signed.signature,
-      key_id: signed.keyId,
-    };
+      signed_payload: signed[i]!.payload,
+      signature: signed[i]!.signature,
+      signature_proof: signed[i]!.proof ? JSON.stringify(signed[i]!.proof) : null,
+      key_id: signed[i]!.keyId,
+    }));
   }
 
   #submittedAudit(principal: Principal, r: ActionsTableInsert) {
@@ -251,6 +284,7 @@ export class ActionsService {
   agentAck(machineId: string, actionId: string): Promise<void> {
     return new Promise((resolve) => {
       this.#acks.push({ machineId, actionId, done: resolve });
+      if (this.#dispatching > 0) return;
       if (this.#acks.length >= 500) void this.#flushAcks();
       else this.#ackTimer ??= setTimeout(() => void this.#flushAcks(), 5);
     });
@@ -344,7 +378,8 @@ export class ActionsService {
 }
 
 function commandFrame(row: ActionRow): ServerFrame {
-  return { type: 'command', command: { payload: row.signed_payload, signature: row.signature, keyId: row.key_id } };
+  const proof = row.signature_proof ? (JSON.parse(row.signature_proof) as string[]) : undefined;
+  return { type: 'command', command: { payload: row.signed_payload, signature: row.signature, keyId: row.key_id, ...(proof ? { proof } : {}) } };
 }
 
 export function toView(r: ActionRow): MachineActionView {

@@ -12,6 +12,9 @@ import type { Principal } from '../auth/permissions.js';
 export const TAG_ACTIONS = ['Add', 'Remove'] as const;
 export type TagAction = (typeof TAG_ACTIONS)[number];
 
+/** The columns that decide whether a machine can take an action. */
+export type Eligibility = Pick<MachineRow, 'id' | 'computer_dns_name' | 'capabilities' | 'agent_version'>;
+
 export interface MachineView {
   id: string;
   computerDnsName: string;
@@ -104,16 +107,16 @@ export class MachinesService {
     return row;
   }
 
-  async rowsOf(ids: string[]): Promise<MachineRow[]> {
-    const out: MachineRow[] = [];
-    for (let i = 0; i < ids.length; i += 500) out.push(...(await this.repo.getMany(ids.slice(i, i + 500))));
+  async eligibilityOf(ids: string[]): Promise<Eligibility[]> {
+    const out: Eligibility[] = [];
+    for (let i = 0; i < ids.length; i += 500) out.push(...(await this.repo.eligibility(ids.slice(i, i + 500))));
     return out;
   }
 
   /** Ids of the machines a `$filter` selects (for bulk actions by tag or any other field). */
   async idsMatching(filter: string, limit: number): Promise<string[]> {
     const where = compileFilter(filter, this.fields());
-    return (await this.repo.list(() => where, limit, 0)).map((r) => r.id);
+    return this.repo.ids(() => where, limit);
   }
 
   /** Machines seen with `ip` within 15 minutes either side of `timestamp` (MDE's findbyip). */

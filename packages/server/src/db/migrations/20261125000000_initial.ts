@@ -69,6 +69,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('result', 'text')
     .addColumn('signed_payload', 'text', (c) => c.notNull())
     .addColumn('signature', 'text', (c) => c.notNull())
+    .addColumn('signature_proof', 'text')
     .addColumn('key_id', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('actions_machine_status').on('actions').columns(['machine_id', 'status']).execute();
