@@ -123,7 +123,7 @@ async function main(): Promise<void> {
 
     // --- Cordon ---
     const [port, agentPort] = [await freePort(), await freePort()];
-    const server = spawn(process.execPath, [CORDON, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort), '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawn(process.execPath, [CORDON, 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort), '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CORDON_RATE_LIMIT_PER_MINUTE: '0' } });
     children.push(server);
     const agentUrl = await waitLine(server, /^agents: (\S+)$/m);
     const api = `http://127.0.0.1:${port}`;

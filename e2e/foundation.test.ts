@@ -29,7 +29,7 @@ let idA: string;
 let idB: string;
 
 async function startServer(): Promise<void> {
-  server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_HEARTBEAT_SECONDS: '2' });
+  server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_HEARTBEAT_SECONDS: '2', CORDON_RATE_LIMIT_PER_MINUTE: '20000' });
   await server.line(/^agents: (.+)$/m);
 }
 

@@ -19,6 +19,7 @@ export const ServerConfigSchema = z.strictObject({
   enrollmentTokenHours: z.coerce.number().int().min(1).max(24 * 365).default(24).describe('How long an enrollment token is valid'),
   accessTokenSeconds: z.coerce.number().int().min(60).max(86400).default(3600).describe('Lifetime of OAuth2 access tokens'),
   bodyLimitBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('Largest accepted request body'),
+  rateLimitPerMinute: z.coerce.number().int().min(0).max(1_000_000).default(1200).describe('API requests per minute per token (or per address without one); 0 turns the limit off'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;

@@ -68,7 +68,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   gateway.attach(actions);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
 
-  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes });
+  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute });
   await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
   await app.register(oauthRoutes(auth));
   // Every /api route is also served under /api/v1.0, as MDE clients expect.

@@ -1,11 +1,13 @@
 import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import { createHash } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { roleHas, type Principal, type RouteAccess } from '../auth/permissions.js';
-import { ApiError, BadRequestError, ForbiddenError, UnauthorizedError } from '../errors.js';
+import { ApiError, BadRequestError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthService } from '../services/auth.service.js';
 import { fieldName, normalizeBodyKeys } from './body.js';
@@ -36,6 +38,7 @@ export interface AppDeps {
   metrics: Metrics;
   logger: Logger;
   bodyLimit: number;
+  rateLimitPerMinute: number;
 }
 
 /**
@@ -59,6 +62,19 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(formbody);
+  if (deps.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: deps.rateLimitPerMinute,
+      timeWindow: 60_000,
+      // One bucket per token (a runaway script), else per address.
+      keyGenerator: (req) => {
+        const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        return bearer ? `t:${createHash('sha256').update(bearer).digest('hex').slice(0, 24)}` : `ip:${req.ip}`;
+      },
+      errorResponseBuilder: (_req, ctx) => new TooManyRequestsError(Math.max(1, Math.ceil(ctx.ttl / 1000))),
+    });
+  }
   await app.register(swagger, {
     openapi: {
       info: { title: 'Cordon API', version: '0.1.0', description: 'Endpoint response actions with the shape of the MDE machine-actions API.' },

@@ -65,12 +65,28 @@ describe('auth', () => {
   });
 });
 
+describe('rate limit', () => {
+  it('answers 429 with Retry-After once a token exceeds its budget, and other tokens go on', async () => {
+    const limited = await startHarness({ rateLimitPerMinute: 3 });
+    try {
+      for (let i = 0; i < 3; i++) expect((await limited.call('GET', '/api/machines')).status).toBe(200);
+      const r = await limited.call('GET', '/api/machines');
+      expect(r.status).toBe(429);
+      expect(r.body.error.code).toBe('TooManyRequests');
+      expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await limited.call('GET', '/api/machines', { token: limited.tokens.viewer })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('authorization cannot be forgotten', () => {
   it('a route that declares no access fails at registration', async () => {
     const { createHttpApp } = await import('../http/app.js');
     const { createMetrics } = await import('../metrics.js');
     const { pino } = await import('pino');
-    const app = await createHttpApp({ auth: h.server.services.auth, metrics: createMetrics(), logger: pino({ level: 'silent' }), bodyLimit: 1024 * 1024 });
+    const app = await createHttpApp({ auth: h.server.services.auth, metrics: createMetrics(), logger: pino({ level: 'silent' }), bodyLimit: 1024 * 1024, rateLimitPerMinute: 0 });
     expect(() => app.get('/api/oops', async () => 'leak')).toThrow(/declares no access permission/);
     await app.close();
   });
