@@ -59,6 +59,8 @@ describe('auth', () => {
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/machines', '/api/machines/{id}/isolate', '/api/machineactions/{id}/cancel', '/oauth2/v2.0/token']));
     expect(Object.keys(doc.body.paths).some((p) => p.startsWith('/api/v1.0'))).toBe(false);
     expect((await h.call('GET', '/api/docs/', { token: null })).status).toBe(200);
+    const root = await h.call('GET', '/', { token: null });
+    expect([root.status, root.headers.location]).toEqual([302, '/api/docs']);
     expect((await h.call('GET', '/api/health', { token: null })).body.status).toBe('ok');
     const metrics = await h.call('GET', '/metrics', { token: null });
     expect(metrics.text).toContain('cordon_agents_connected');
@@ -101,6 +103,6 @@ describe('authorization cannot be forgotten', () => {
       expect(res.status, `${r.method} ${r.url}`).toBe(401);
     }
     const publicRoutes = table.filter((t) => t.access === 'public').map((t) => t.url);
-    expect(publicRoutes.sort()).toEqual(['/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/health', '/api/openapi.json', '/api/v1.0/health', '/metrics', '/oauth2/v2.0/token']);
+    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/health', '/api/openapi.json', '/api/v1.0/health', '/metrics', '/oauth2/v2.0/token']);
   });
 });

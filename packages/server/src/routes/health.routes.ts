@@ -6,6 +6,8 @@ export function healthRoutes(metrics: Metrics, status: () => { connectedAgents: 
     app.get('/api/health', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Liveness and a few figures' } }, async () => ({ status: 'ok', ...status() }));
     app.get('/api/v1.0/health', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok', ...status() }));
     app.get('/metrics', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    // Until the web console is served here, the printed console URL leads to the browsable API.
+    app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/api/docs'));
     app.get('/api/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   };
 }
