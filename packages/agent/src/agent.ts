@@ -80,6 +80,7 @@ export class Agent {
     clearInterval(this.#heartbeat);
     clearInterval(this.#prune);
     await this.#connection.stop();
+    this.#journal.close();
   }
 
   async #hello(): Promise<void> {

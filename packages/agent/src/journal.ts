@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface JournalEntry {
@@ -24,11 +24,14 @@ const ID = /^[0-9a-f-]{36}$/;
  */
 export class Journal {
   readonly #dir: string;
+  readonly #lock: string;
   readonly #cache = new Map<string, JournalEntry>();
 
   constructor(dataDir: string) {
     this.#dir = join(dataDir, 'journal');
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    this.#lock = join(dataDir, 'agent.lock');
+    takeLock(this.#lock);
     for (const name of readdirSync(this.#dir)) {
       if (!name.endsWith('.json')) continue;
       try {
@@ -56,7 +59,20 @@ export class Journal {
       closeSync(fd);
     }
     renameSync(tmp, file);
+    // The rename is durable only once the directory is synced: without it a power cut could
+    // forget the entry, and the command would run again.
+    const dirFd = openSync(this.#dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
     this.#cache.set(entry.actionId, entry);
+  }
+
+  /** Releases the data directory for the next agent process. */
+  close(): void {
+    rmSync(this.#lock, { force: true });
   }
 
   /** Results the server has not confirmed yet, oldest first. */
@@ -81,5 +97,36 @@ export class Journal {
       }
     }
     return n;
+  }
+}
+
+/**
+ * One agent process per data directory: two would each trust their own view of the journal and
+ * could both run a command. A lock left by a process that no longer exists is taken over.
+ */
+function takeLock(file: string): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number.parseInt(readFileSync(file, 'utf8'), 10);
+    if (holder === process.pid) return;
+    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+      throw new Error(`Another agent (pid ${holder}) is already running with this data directory (${file})`);
+    }
+    rmSync(file, { force: true });
+  }
+  throw new Error(`Could not take the agent lock ${file}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

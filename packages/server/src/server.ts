@@ -64,7 +64,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const late: { gateway?: AgentGateway } = {};
   const machines = new MachinesService(machinesRepo, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
   const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
-  const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, new CommandSigner(keys.signingPrivateKeyPem), gateway, now, config.actionExpirySeconds);
+  const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, new CommandSigner(keys.signingPrivateKeyPem), gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }));
   gateway.attach(actions);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
 
@@ -96,13 +96,14 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     hub,
     initialAdminToken,
     async listen() {
+      // Actions that expired while the server was down end as TimeOut before any agent can ask for them.
+      await actions.sweepExpired();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       every(5000, () => machines.flushSeen());
       every(10_000, () => actions.sweepExpired());
-      await actions.sweepExpired();
       const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
       return {
         apiUrl: `http://${hostForUrl(config.host)}:${port}`,
@@ -114,6 +115,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     async close() {
       for (const t of timers) clearInterval(t);
       await gateway.close();
+      await actions.drainAcks();
       await app.close();
       await machines.flushSeen();
       await db.destroy();

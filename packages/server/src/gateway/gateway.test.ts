@@ -66,6 +66,19 @@ describe('agent gateway', () => {
       const closed = await c.closed;
       expect(closed.code, String(frame)).toBe(1008);
     }
+    // Nothing after a rejected frame is routed, and an agent flooding frames is cut off.
+    const r = await open(state, auth);
+    if (!('ws' in r)) throw new Error('expected a socket');
+    r.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    r.ws.send('not json');
+    r.ws.send(JSON.stringify({ type: 'inventory', inventory: inventory({ hostname: 'after-reject' }) }));
+    expect((await r.closed).code).toBe(1008);
+    const f = await open(state, auth);
+    if (!('ws' in f)) throw new Error('expected a socket');
+    f.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    for (let i = 0; i < 300; i++) f.ws.send(JSON.stringify({ type: 'heartbeat', seq: i }));
+    expect(await f.closed).toEqual({ code: 1008, reason: 'more than 50 frames a second' });
+    expect((await h.call('GET', `/api/machines/${state.machineId}`)).body.computerDnsName).toBe('web-01');
     // A frame before hello is refused too.
     const c = await open(state, auth);
     if (!('ws' in c)) throw new Error('expected a socket');

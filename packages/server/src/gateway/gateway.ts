@@ -17,12 +17,21 @@ export const AGENT_WS_PATH = '/agent/v1';
 const EnrollRequest = z.strictObject({ secret: z.string().min(1).max(128), inventory: Inventory });
 const MAX_ENROLL_BODY = 256 * 1024;
 const HELLO_TIMEOUT_MS = 10_000;
+/** Per connection: bursts up to 200 frames, then 50 frames a second (heartbeats are one per 30 s). */
+const FRAME_BURST = 200;
+const FRAMES_PER_SECOND = 50;
+
 
 interface Connection {
   machineId: string;
   ws: WebSocket;
   lastFrameAt: number;
   helloDone: boolean;
+  /** Set when a bad frame closed the connection: nothing after it is routed. */
+  rejected: boolean;
+  /** Frame budget (token bucket): an agent flooding the server is cut off, not obeyed. */
+  tokens: number;
+  refilledAt: number;
   /** Frames of one agent are handled strictly in order (an ack before its result). */
   queue: Promise<void>;
 }
@@ -35,6 +44,8 @@ export interface GatewayDeps {
   metrics: Metrics;
   logger: Logger;
   heartbeatSeconds: number;
+  /** Enrollment attempts per source address per minute (a fleet roll-out behind one NAT fits 600). */
+  enrollmentsPerMinute?: number;
 }
 
 /**
@@ -44,6 +55,7 @@ export interface GatewayDeps {
  */
 export class AgentGateway implements AgentChannel {
   readonly #connections = new Map<string, Connection>();
+  readonly #enrollments = new Map<string, { count: number; windowStart: number }>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
   readonly #server: Server;
   #actions?: ActionsService;
@@ -110,6 +122,11 @@ export class AgentGateway implements AgentChannel {
         return;
       }
       if (req.method !== 'POST' || req.url !== '/enroll') return reply(404, { error: { code: 'ResourceNotFound', message: 'Agents connect to /agent/v1 and enroll at POST /enroll' } });
+      const retryAfter = this.#enrollmentBudget(req.socket.remoteAddress ?? 'unknown');
+      if (retryAfter > 0) {
+        res.setHeader('retry-after', String(retryAfter));
+        return reply(429, { error: { code: 'TooManyRequests', message: `Too many enrollment attempts from this address; retry after ${retryAfter} seconds` } });
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -137,6 +154,19 @@ export class AgentGateway implements AgentChannel {
     }
   }
 
+  /** Answers 0 when an enrollment from `address` may proceed, else the seconds to wait. */
+  #enrollmentBudget(address: string): number {
+    const now = Date.now();
+    if (this.#enrollments.size > 10_000) for (const [k, v] of this.#enrollments) if (now - v.windowStart >= 60_000) this.#enrollments.delete(k);
+    const w = this.#enrollments.get(address);
+    if (!w || now - w.windowStart >= 60_000) {
+      this.#enrollments.set(address, { count: 1, windowStart: now });
+      return 0;
+    }
+    if (++w.count <= (this.deps.enrollmentsPerMinute ?? 600)) return 0;
+    return Math.ceil((w.windowStart + 60_000 - now) / 1000);
+  }
+
   async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const refuse = (status: number, reason: string) => {
       this.deps.metrics.agentFramesRejected.inc({ reason });
@@ -151,12 +181,17 @@ export class AgentGateway implements AgentChannel {
   }
 
   #open(machineId: string, ws: WebSocket): void {
-    const conn: Connection = { machineId, ws, lastFrameAt: Date.now(), helloDone: false, queue: Promise.resolve() };
+    const conn: Connection = { machineId, ws, lastFrameAt: Date.now(), helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
     const helloTimer = setTimeout(() => {
       if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
     }, HELLO_TIMEOUT_MS);
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      conn.lastFrameAt = Date.now();
+      if (conn.rejected) return;
+      const now = Date.now();
+      conn.lastFrameAt = now;
+      conn.tokens = Math.min(FRAME_BURST, conn.tokens + ((now - conn.refilledAt) / 1000) * FRAMES_PER_SECOND);
+      conn.refilledAt = now;
+      if (--conn.tokens < 0) return this.#reject(conn, 'flood', `more than ${FRAMES_PER_SECOND} frames a second`);
       const frame = this.#parse(conn, data, isBinary);
       if (!frame) return;
       conn.queue = conn.queue.then(() => this.#route(conn, frame)).catch((err: unknown) => {
@@ -165,7 +200,7 @@ export class AgentGateway implements AgentChannel {
     });
     ws.on('close', () => {
       clearTimeout(helloTimer);
-      conn.queue = conn.queue.then(() => this.#closed(conn));
+      conn.queue = conn.queue.then(() => this.#closed(conn)).catch((err: unknown) => this.deps.logger.error({ err, machineId }, 'recording an agent disconnect failed'));
     });
     ws.on('error', (err) => this.deps.logger.warn({ err, machineId }, 'agent connection error'));
   }
@@ -196,6 +231,8 @@ export class AgentGateway implements AgentChannel {
   }
 
   #reject(conn: Connection, reason: string, message: string): void {
+    if (conn.rejected) return;
+    conn.rejected = true;
     this.deps.metrics.agentFramesRejected.inc({ reason });
     this.deps.logger.warn({ machineId: conn.machineId, reason: message }, 'closing agent connection: bad frame');
     conn.ws.close(1008, message.slice(0, 120));
@@ -238,7 +275,8 @@ export class AgentGateway implements AgentChannel {
     await this.deps.machines.applyInventory(conn.machineId, inventory);
     conn.helloDone = true;
     conn.ws.send(JSON.stringify({ type: 'welcome', machineId: conn.machineId, serverTime: new Date().toISOString(), heartbeatSeconds: this.deps.heartbeatSeconds } satisfies ServerFrame));
-    if (!previous) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOnline', title: `Agent connected (version ${inventory.agentVersion})` });
+    // A new connection replacing a live one is a reconnect, not news; replacing a dead one is.
+    if (!previous || previous.ws.readyState !== previous.ws.OPEN) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOnline', title: `Agent connected (version ${inventory.agentVersion})` });
     await this.#actions?.agentConnected(conn.machineId);
   }
 

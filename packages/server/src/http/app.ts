@@ -1,6 +1,5 @@
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
-import { createHash } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -67,11 +66,10 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       global: true,
       max: deps.rateLimitPerMinute,
       timeWindow: 60_000,
-      // One bucket per token (a runaway script), else per address.
-      keyGenerator: (req) => {
-        const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-        return bearer ? `t:${createHash('sha256').update(bearer).digest('hex').slice(0, 24)}` : `ip:${req.ip}`;
-      },
+      // Counted after authentication: one bucket per authenticated caller, else per address, so
+      // made-up tokens cannot each buy a fresh bucket.
+      hook: 'preHandler',
+      keyGenerator: (req) => (req.principal ? `p:${req.principal.id}` : `ip:${req.ip}`),
       errorResponseBuilder: (_req, ctx) => new TooManyRequestsError(Math.max(1, Math.ceil(ctx.ttl / 1000))),
     });
   }

@@ -58,7 +58,8 @@ export class MachinesRepository {
     }
   }
 
-  async recordIps(machineId: string, ips: string[], time: string): Promise<void> {
+  /** Records the addresses seen now; keeps the newest `keep` per machine so a device cannot grow the table without end. */
+  async recordIps(machineId: string, ips: string[], time: string, keep = 512): Promise<void> {
     for (const ip of ips) {
       await this.db
         .insertInto('machine_ips')
@@ -66,6 +67,8 @@ export class MachinesRepository {
         .onConflict((oc) => oc.columns(['machine_id', 'ip']).doUpdateSet({ last_seen: time }))
         .execute();
     }
+    const newest = this.db.selectFrom('machine_ips').select('ip').where('machine_id', '=', machineId).orderBy('last_seen', 'desc').orderBy('ip').limit(keep);
+    await this.db.deleteFrom('machine_ips').where('machine_id', '=', machineId).where('ip', 'not in', newest).execute();
   }
 
   /** Machines seen with `ip` between `from` and `to`. */

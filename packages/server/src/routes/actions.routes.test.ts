@@ -174,4 +174,37 @@ describe('machine actions', () => {
     expect((await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', Comment: 'x', MachineIds: [a] }, token: h.tokens.analyst })).status).toBe(403);
     expect((await h.call('GET', '/api/machineactions')).body.value.length).toBe(before);
   });
+
+  it('does not show an action as cancelled once the agent has acknowledged it, and keeps its real outcome', async () => {
+    const id = await h.enroll();
+    const a = (await refresh(h, id)).body;
+    const acked = h.server.services.actions.agentAck(id, a.id); // waiting in the ack batch
+    const c = await h.call('POST', `/api/machineactions/${a.id}/cancel`, { body: { Comment: 'too late' } });
+    expect(c.status).toBe(400);
+    expect(c.body.error.message).toContain('InProgress');
+    await acked;
+    await h.server.services.actions.agentResult(id, a.id, 'Succeeded', null, null);
+    const b = (await refresh(h, id)).body;
+    await h.call('POST', `/api/machineactions/${b.id}/cancel`, { body: { Comment: 'stop' } });
+    // The agent had already started it: its ack and result are the truth.
+    await h.server.services.actions.agentAck(id, b.id);
+    await h.server.services.actions.agentResult(id, b.id, 'Succeeded', null, { ok: true });
+    expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Succeeded', cancellationRequestor: 'initial admin' });
+  });
+
+  it('applies an ack only for the machine the action belongs to, even in one batch', async () => {
+    const owner = await h.enroll({ hostname: 'owner' });
+    const other = await h.enroll({ hostname: 'other' });
+    const a = (await refresh(h, owner)).body;
+    await Promise.all([h.server.services.actions.agentAck(owner, a.id), h.server.services.actions.agentAck(other, a.id)]);
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('InProgress');
+  });
+
+  it('ends an expired pending action as TimeOut when its agent connects, instead of sending it', async () => {
+    const id = await h.enroll();
+    const a = (await refresh(h, id)).body;
+    h.clock.advance(3 * 86400_000 + 1000);
+    await h.server.services.actions.agentConnected(id);
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body).toMatchObject({ status: 'TimeOut', error: expect.stringContaining('expired') });
+  });
 });

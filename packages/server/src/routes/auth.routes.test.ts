@@ -34,10 +34,17 @@ describe('auth', () => {
     expect(expired.body.error.message).toContain('expired');
   });
 
-  it('refuses a wrong client secret', async () => {
+  it('answers token errors in the RFC 6749 shape OAuth libraries read', async () => {
     const app = await h.call('POST', '/api/apps', { body: { role: 'viewer', name: 'x' } });
-    const r = await h.server.app.inject({ method: 'POST', url: '/oauth2/v2.0/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ grant_type: 'client_credentials', client_id: app.body.clientId, client_secret: 'nope' }) });
-    expect(r.statusCode).toBe(401);
+    const post = (o: Record<string, string>) => h.server.app.inject({ method: 'POST', url: '/oauth2/v2.0/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form(o) });
+    const wrong = await post({ grant_type: 'client_credentials', client_id: app.body.clientId, client_secret: 'nope' });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json()).toEqual({ error: 'invalid_client', error_description: expect.any(String) });
+    const grant = await post({ grant_type: 'password', client_id: app.body.clientId, client_secret: 'x' });
+    expect([grant.statusCode, grant.json().error]).toEqual([400, 'unsupported_grant_type']);
+    const missing = await post({ grant_type: 'client_credentials' });
+    expect([missing.statusCode, missing.json().error]).toEqual([400, 'invalid_request']);
+    expect(missing.json().error_description).toContain('client_id');
   });
 
   it('keeps administration to admins', async () => {
@@ -77,6 +84,13 @@ describe('rate limit', () => {
       expect(r.body.error.code).toBe('TooManyRequests');
       expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
       expect((await limited.call('GET', '/api/machines', { token: limited.tokens.viewer })).status).toBe(200);
+      // Made-up tokens do not each buy a fresh bucket: unauthenticated calls count per address.
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r2 = await limited.server.app.inject({ method: 'POST', url: '/oauth2/v2.0/token', headers: { authorization: `Bearer junk${i}`, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&client_id=x&client_secret=y' });
+        codes.push(r2.statusCode);
+      }
+      expect(codes).toEqual([401, 401, 401, 429, 429]);
     } finally {
       await limited.close();
     }

@@ -1,5 +1,6 @@
-import type { FastifyInstance } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ApiError } from '../errors.js';
 import { z } from 'zod';
 import { isRole, ROLES } from '../auth/permissions.js';
 import { principalOf } from '../http/app.js';
@@ -17,10 +18,24 @@ const TokenRequest = z.object({
 const CreateToken = z.strictObject({ role: z.enum(ROLES), name: z.string().trim().min(1).max(128) });
 const Paging = z.object({ $top: z.coerce.number().int().min(1).max(1000).default(100), $skip: z.coerce.number().int().min(0).default(0) });
 
-/** OAuth2 client credentials, at every path MDE clients use. Served outside /api. */
+/**
+ * OAuth2 client credentials, at every path MDE clients use. Served outside /api, and errors take
+ * the RFC 6749 shape (`{"error":"invalid_client","error_description":…}`) that OAuth libraries read.
+ */
 export function oauthRoutes(auth: AuthService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
+    app.setErrorHandler(async (err: FastifyError, _req, reply) => {
+      if (err instanceof ApiError && err.status === 429) {
+        return reply.code(429).header('retry-after', err.headers['retry-after'] ?? '60').send({ error: 'slow_down', error_description: err.message });
+      }
+      if (err instanceof ApiError && err.status === 401) return reply.code(401).send({ error: 'invalid_client', error_description: err.message });
+      const issue = hasZodFastifySchemaValidationErrors(err) ? err.validation[0] : undefined;
+      const field = issue?.instancePath.replace(/^\//, '') || (issue?.params as { keys?: string[] } | undefined)?.keys?.[0];
+      const code = field === 'grant_type' ? 'unsupported_grant_type' : 'invalid_request';
+      const description = issue ? `${field ?? 'body'}: ${issue.message}` : err.statusCode === 415 ? 'Send the form as application/x-www-form-urlencoded' : 'The token request could not be read';
+      return reply.code(400).send({ error: code, error_description: description });
+    });
     const handler = async (req: { body: z.infer<typeof TokenRequest> }) => {
       const t = await auth.issueAccessToken(req.body.client_id, req.body.client_secret);
       return { token_type: 'Bearer', expires_in: t.expiresIn, ext_expires_in: t.expiresIn, access_token: t.accessToken };

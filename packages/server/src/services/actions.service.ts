@@ -8,6 +8,7 @@ import {
   type RefusalReason,
   type ServerFrame,
 } from '@cordon/protocol';
+import type { Logger } from 'pino';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
 import { isUniqueViolation } from '../db/portable.js';
@@ -91,6 +92,7 @@ export class ActionsService {
     private readonly channel: AgentChannel,
     private readonly now: Clock,
     private readonly expirySeconds: number,
+    private readonly logger: Logger,
   ) {}
 
   async submit(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
@@ -137,7 +139,7 @@ export class ActionsService {
       await this.#dispatchInChunks(principal, eligible, machines, type, parameters, comment, submitted, skipped);
     } finally {
       this.#dispatching--;
-      if (this.#dispatching === 0) void this.#flushAcks();
+      if (this.#dispatching === 0) this.#flushAcksSoon(0);
     }
     // One user action, one audit record: the devices it reached and the ones it skipped, and why.
     await this.audit.record({
@@ -256,6 +258,7 @@ export class ActionsService {
   }
 
   async cancel(principal: Principal, id: string, comment: string): Promise<MachineActionView> {
+    await this.drainAcks();
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
     const time = this.now().toISOString();
@@ -273,7 +276,12 @@ export class ActionsService {
 
   /** Sends every pending action to an agent that just connected, oldest first. */
   async agentConnected(machineId: string): Promise<void> {
-    for (const row of await this.repo.pendingFor(machineId)) await this.deliver(row);
+    const now = this.now().toISOString();
+    for (const row of await this.repo.pendingFor(machineId)) {
+      // An expired command would only be refused by the agent: it ends as TimeOut here instead.
+      if (row.expires_at <= now) await this.#timeOut(row, now);
+      else await this.deliver(row);
+    }
   }
 
   /**
@@ -284,10 +292,24 @@ export class ActionsService {
   agentAck(machineId: string, actionId: string): Promise<void> {
     return new Promise((resolve) => {
       this.#acks.push({ machineId, actionId, done: resolve });
-      if (this.#dispatching > 0) return;
-      if (this.#acks.length >= 500) void this.#flushAcks();
-      else this.#ackTimer ??= setTimeout(() => void this.#flushAcks(), 5);
+      // While a bulk action is dispatching, bookkeeping waits a little (commands first), never long.
+      if (this.#dispatching > 0) this.#flushAcksSoon(250);
+      else if (this.#acks.length >= 500) this.#flushAcksSoon(0);
+      else this.#flushAcksSoon(5);
     });
+  }
+
+  #flushAcksSoon(delayMs: number): void {
+    if (delayMs === 0) {
+      void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed'));
+      return;
+    }
+    this.#ackTimer ??= setTimeout(() => void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed')), delayMs);
+  }
+
+  /** Stores acks still waiting in the batch (before a cancel decides, and at shutdown). */
+  async drainAcks(): Promise<void> {
+    await this.#flushAcks();
   }
 
   async #flushAcks(): Promise<void> {
@@ -296,12 +318,13 @@ export class ActionsService {
     const batch = this.#acks.splice(0);
     if (batch.length === 0) return;
     try {
-      const claimed = new Map(batch.map((a) => [a.actionId, a.machineId]));
-      // An agent may only speak about its own actions.
-      const rows = (await this.repo.getMany([...claimed.keys()])).filter((r) => r.machine_id === claimed.get(r.id));
+      // An agent may only speak about its own actions: each (machine, action) pair is checked.
+      const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
+      const rows = (await this.repo.getMany([...new Set(batch.map((a) => a.actionId))])).filter((r) => claims.has(`${r.id}|${r.machine_id}`));
       const byId = new Map(rows.map((r) => [r.id, r]));
-      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${byId.get(id)!.type} started on the device`));
-      const moved = await this.repo.transitionMany([...byId.keys()], ['Pending'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
+      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${byId.get(id)!.type} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
+      // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it runs.
+      const moved = await this.repo.transitionMany([...byId.keys()], ['Pending', 'Cancelled'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
       this.timeline.published(events(moved));
       for (const id of moved) {
         const row = byId.get(id)!;
@@ -316,7 +339,7 @@ export class ActionsService {
   async agentResult(machineId: string, actionId: string, status: 'Succeeded' | 'Failed', error: string | null, result: Record<string, unknown> | null): Promise<void> {
     const row = await this.own(machineId, actionId);
     if (row) {
-      const applied = await this.repo.transition(actionId, ['Pending', 'InProgress'], {
+      const applied = await this.repo.transition(actionId, ['Pending', 'InProgress', 'Cancelled'], {
         status,
         updated_at: this.now().toISOString(),
         error: status === 'Failed' ? (error ?? 'The agent reported a failure without a reason') : null,
@@ -341,18 +364,22 @@ export class ActionsService {
     this.channel.send(machineId, { type: 'resultAck', actionId });
   }
 
-  /** Ends actions whose expiry passed (TimeOut); run on a timer. */
+  /** Ends every action whose expiry passed (TimeOut); run at start and on a timer. */
   async sweepExpired(): Promise<number> {
     const now = this.now().toISOString();
     let n = 0;
-    for (const row of await this.repo.expired(now)) {
-      const error = `The device did not complete the action before it expired at ${row.expires_at}`;
-      if (await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL })) {
-        await this.changed(row, 'TimeOut', `${row.type} timed out`);
-        n++;
-      }
+    for (;;) {
+      const batch = await this.repo.expired(now);
+      if (batch.length === 0) return n;
+      for (const row of batch) if (await this.#timeOut(row, now)) n++;
     }
-    return n;
+  }
+
+  async #timeOut(row: ActionRow, now: string): Promise<boolean> {
+    const error = `The device did not complete the action before it expired at ${row.expires_at}`;
+    if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL }))) return false;
+    await this.changed(row, 'TimeOut', `${row.type} timed out`);
+    return true;
   }
 
   private async own(machineId: string, actionId: string): Promise<ActionRow | undefined> {
