@@ -104,6 +104,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       const port = typeof address === 'object' && address ? address.port : config.port;
       every(5000, () => machines.flushSeen());
       every(10_000, () => actions.sweepExpired());
+      every(300_000, () => machines.pruneIpHistory());
       const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
       return {
         apiUrl: `http://${hostForUrl(config.host)}:${port}`,

@@ -82,6 +82,8 @@ describe('IP history', () => {
     const repo = new (await import('../repositories/machines.repository.js')).MachinesRepository(h.server.db);
     await repo.recordIps(id, Array.from({ length: 600 }, (_, i) => `10.0.${i >> 8}.${i & 255}`), '2026-11-25T10:00:00.000Z');
     await repo.recordIps(id, ['10.9.9.9'], '2026-11-25T11:00:00.000Z');
+    // 600 + 1 + the address reported at enrollment = 602 rows.
+    expect(await h.server.services.machines.pruneIpHistory()).toBe(90);
     const n = await h.server.db.selectFrom('machine_ips').select((eb) => eb.fn.countAll<number>().as('n')).where('machine_id', '=', id).executeTakeFirstOrThrow();
     expect(Number(n.n)).toBe(512);
     expect((await h.call('GET', `/api/machines/findbyip(ip='10.9.9.9',timestamp=2026-11-25T11:00:00Z)`)).body.value).toHaveLength(1);

@@ -292,8 +292,8 @@ export class ActionsService {
   agentAck(machineId: string, actionId: string): Promise<void> {
     return new Promise((resolve) => {
       this.#acks.push({ machineId, actionId, done: resolve });
-      // While a bulk action is dispatching, bookkeeping waits a little (commands first), never long.
-      if (this.#dispatching > 0) this.#flushAcksSoon(250);
+      // While a bulk action is dispatching, bookkeeping waits (commands first), at most a second.
+      if (this.#dispatching > 0) this.#flushAcksSoon(1000);
       else if (this.#acks.length >= 500) this.#flushAcksSoon(0);
       else this.#flushAcksSoon(5);
     });

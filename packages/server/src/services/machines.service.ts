@@ -172,6 +172,11 @@ export class MachinesService {
     this.hub.emit({ kind: 'machine', machineId: id, change: 'inventory' });
   }
 
+  /** Periodic upkeep: the IP history keeps the newest 512 addresses per machine. */
+  async pruneIpHistory(): Promise<number> {
+    return this.repo.pruneIps(512);
+  }
+
   noteSeen(id: string): void {
     this.#seen.add(id);
   }
