@@ -292,8 +292,9 @@ export class ActionsService {
   agentAck(machineId: string, actionId: string): Promise<void> {
     return new Promise((resolve) => {
       this.#acks.push({ machineId, actionId, done: resolve });
-      // While a bulk action is dispatching, bookkeeping waits (commands first), at most a second.
-      if (this.#dispatching > 0) this.#flushAcksSoon(1000);
+      // While a bulk action is dispatching, bookkeeping waits (commands first): at most 5 s, so
+      // overlapping bulk submissions cannot starve it, and longer than one 10,000-device dispatch.
+      if (this.#dispatching > 0) this.#flushAcksSoon(5000);
       else if (this.#acks.length >= 500) this.#flushAcksSoon(0);
       else this.#flushAcksSoon(5);
     });
