@@ -9,6 +9,16 @@ import { readState } from './state.js';
 import { ServerConnection } from './transport/connection.js';
 import { AGENT_VERSION } from './version.js';
 
+/** What this device reports about itself: the platform's description plus what this agent can do. */
+export async function localInventory(deviceTags: string[], platform: Platform = currentPlatform()): Promise<Inventory> {
+  return {
+    ...(await platform.describe()),
+    agentVersion: AGENT_VERSION,
+    capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability),
+    deviceTags,
+  };
+}
+
 /** The agent daemon: one connection, one runner, one journal. */
 export class Agent {
   readonly #logger: Logger;
@@ -54,17 +64,8 @@ export class Agent {
     );
   }
 
-  get machineId(): string {
-    return readState(this.config.dataDir)!.machineId;
-  }
-
   async inventory(): Promise<Inventory> {
-    return {
-      ...(await this.#platform.describe()),
-      agentVersion: AGENT_VERSION,
-      capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability),
-      deviceTags: this.config.tags,
-    };
+    return localInventory(this.config.tags, this.#platform);
   }
 
   start(): void {

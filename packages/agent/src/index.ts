@@ -1,7 +1,5 @@
-export { Agent } from './agent.js';
+export { Agent, localInventory } from './agent.js';
 export { loadAgentConfig, AgentConfigSchema, type AgentConfig } from './config.js';
 export { enroll, parseToken } from './transport/enroll.js';
 export { readState } from './state.js';
 export { AGENT_VERSION } from './version.js';
-export { currentPlatform } from './platform/index.js';
-export { actionsFor } from './actions/index.js';

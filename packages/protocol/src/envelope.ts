@@ -4,6 +4,22 @@ import { ActionType } from './actions.js';
 /** Wire protocol version; a peer speaking another version is refused at hello. */
 export const PROTOCOL_VERSION = 1;
 
+/** Where agents open their WebSocket on the gateway. */
+export const AGENT_WS_PATH = '/agent/v1';
+
+/**
+ * Enrollment tokens read `cet.<secret>.<caPin>`: the pin (SHA-256 of the server's CA certificate)
+ * lets a new agent check it is talking to the right server before it trusts anything it is sent.
+ */
+export function formatEnrollmentToken(secret: string, caPin: string): string {
+  return `cet.${secret}.${caPin}`;
+}
+
+export function parseEnrollmentToken(token: string): { secret: string; caPin: string } | null {
+  const m = /^cet\.([A-Za-z0-9_-]{43})\.([0-9a-f]{64})$/.exec(token.trim());
+  return m ? { secret: m[1]!, caPin: m[2]! } : null;
+}
+
 const ActionId = z.uuid();
 const short = z.string().max(512);
 

@@ -1,9 +1,7 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { ServerFrame, type AgentFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, ServerFrame, type AgentFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../state.js';
-
-export const AGENT_WS_PATH = '/agent/v1';
 
 export interface ConnectionEvents {
   /** Called once the socket is open; must send hello first. */

@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
-import type { Inventory } from '@cordon/protocol';
+import { parseEnrollmentToken, type Inventory } from '@cordon/protocol';
 import { writeState, type EnrollmentState } from '../state.js';
 
 interface HttpAnswer {
@@ -32,11 +32,11 @@ function httpsRequest(url: URL, opts: { method: string; body?: string; ca?: stri
   });
 }
 
-/** Parses `cet.<secret>.<caPin>`. */
+/** Parses an enrollment token, or says how to get a good one. */
 export function parseToken(token: string): { secret: string; caPin: string } {
-  const m = /^cet\.([A-Za-z0-9_-]{43})\.([0-9a-f]{64})$/.exec(token.trim());
-  if (!m) throw new Error('That is not a Cordon enrollment token (it looks like cet.<secret>.<pin>); create one with `cordon enrollment-token create`');
-  return { secret: m[1]!, caPin: m[2]! };
+  const parsed = parseEnrollmentToken(token);
+  if (!parsed) throw new Error('That is not a Cordon enrollment token (it looks like cet.<secret>.<pin>); create one with `cordon enrollment-token create`');
+  return parsed;
 }
 
 /**

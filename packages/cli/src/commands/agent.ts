@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Agent, AGENT_VERSION, actionsFor, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
 
 export function registerAgentCommands(program: Command): void {
   const agent = program.command('agent').description('the endpoint agent');
@@ -12,7 +12,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--data-dir <dir>', 'agent data directory')
     .action(async (o: { server: string; token: string; dataDir?: string }) => {
       const cfg = loadAgentConfig({ dataDir: o.dataDir });
-      const inv = { ...(await currentPlatform().describe()), agentVersion: AGENT_VERSION, capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability), deviceTags: cfg.tags };
+      const inv = await localInventory(cfg.tags);
       const state = await enroll(o.server, o.token, cfg.dataDir, inv);
       process.stdout.write(`enrolled: machine ${state.machineId}\n`);
     });

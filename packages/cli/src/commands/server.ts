@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { destination, pino } from 'pino';
 import { createCordonServer, loadServerConfig, type ServerConfigInput } from '@cordon/server';
-import { enroll, loadAgentConfig, currentPlatform, AGENT_VERSION, actionsFor } from '@cordon/agent';
+import { enroll, loadAgentConfig, localInventory } from '@cordon/agent';
 import { writeQuickstart } from '../context.js';
 
 
@@ -79,7 +79,7 @@ export function registerServerCommands(program: Command): void {
       if (!existsSync(join(agentDir, 'enrollment.json'))) {
         const { token } = await server.services.enrollment.createToken('quickstart');
         const cfg = loadAgentConfig({ dataDir: agentDir });
-        const inv = { ...(await currentPlatform().describe()), agentVersion: AGENT_VERSION, capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability), deviceTags: cfg.tags };
+        const inv = await localInventory(cfg.tags);
         await enroll(`https://127.0.0.1:${urls.agentPort}`, token, agentDir, inv);
       }
       let agent: ChildProcess | undefined;

@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
-import { AgentFrame, assertNever, Inventory, PROTOCOL_VERSION, type ServerFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, AgentFrame, assertNever, Inventory, PROTOCOL_VERSION, type ServerFrame } from '@cordon/protocol';
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel, ActionsService } from '../services/actions.service.js';
@@ -13,7 +13,6 @@ import type { MachinesService } from '../services/machines.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import type { ServerKeys } from '../pki/keystore.js';
 
-export const AGENT_WS_PATH = '/agent/v1';
 const EnrollRequest = z.strictObject({ secret: z.string().min(1).max(128), inventory: Inventory });
 const MAX_ENROLL_BODY = 256 * 1024;
 const HELLO_TIMEOUT_MS = 10_000;

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Inventory } from '@cordon/protocol';
+import { formatEnrollmentToken, type Inventory } from '@cordon/protocol';
 import type { Clock } from '../clock.js';
 import { ApiError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -9,15 +9,6 @@ import type { AuditService } from './audit.service.js';
 import { newSecret, sha256 } from './auth.service.js';
 import { primaryIp } from './machines.service.js';
 import type { TimelineService } from './timeline.service.js';
-
-/**
- * Enrollment tokens read `cet.<secret>.<caPin>`: the pin (SHA-256 of the server's CA certificate)
- * lets a new agent check it is talking to the right server before it trusts anything it is sent.
- */
-export function parseEnrollmentToken(token: string): { secret: string; caPin: string } | null {
-  const m = /^cet\.([A-Za-z0-9_-]{43})\.([0-9a-f]{64})$/.exec(token.trim());
-  return m ? { secret: m[1]!, caPin: m[2]! } : null;
-}
 
 export interface EnrollmentResult {
   machineId: string;
@@ -47,7 +38,7 @@ export class EnrollmentService {
     const id = randomUUID();
     await this.credentials.insertEnrollmentToken({ id, token_hash: sha256(secret), created_at: now.toISOString(), expires_at: expiresAt, created_by: actor });
     await this.audit.record({ actor, action: 'CreateEnrollmentToken', targetType: 'enrollmentToken', targetId: id, outcome: 'Succeeded', detail: { expiresAt } });
-    return { token: `cet.${secret}.${this.keys.caPin}`, expiresAt };
+    return { token: formatEnrollmentToken(secret, this.keys.caPin), expiresAt };
   }
 
   /** Registers a new device. The token may enroll many devices until it expires (fleet roll-outs). */
