@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AllowList } from './isolation.js';
 
 /** Every machine-action type of the public API (MDE names) plus Cordon's own. */
 export const ACTION_TYPES = [
@@ -26,7 +27,8 @@ export const ScanType = z.enum(['Quick', 'Full']);
 
 /** Parameters each action type carries to the agent (already normalised to camelCase). */
 export const ActionParameters = {
-  Isolate: z.strictObject({ isolationType: IsolationType }),
+  /** `allow` is the selective policy in force for this device, resolved by the server at submission. */
+  Isolate: z.strictObject({ isolationType: IsolationType, allow: AllowList.optional() }),
   Unisolate: z.strictObject({}),
   CollectInvestigationPackage: z.strictObject({}),
   RunAntiVirusScan: z.strictObject({ scanType: ScanType }),
@@ -56,6 +58,16 @@ export const ACTION_REQUIREMENTS: Record<ActionType, { capability: string; minAg
   Offboard: { capability: 'offboard', minAgentVersion: '0.2.0' },
   RefreshInventory: { capability: 'inventory', minAgentVersion: '0.1.0' },
 };
+
+/**
+ * Actions that undo each other share one key: at most one action per key is active on a machine
+ * (isolate while a release is in flight is as ambiguous as two isolations).
+ */
+export function actionExclusionKey(type: ActionType): string {
+  if (type === 'Isolate' || type === 'Unisolate') return 'Isolation';
+  if (type === 'RestrictCodeExecution' || type === 'UnrestrictCodeExecution') return 'ExecutionControl';
+  return type;
+}
 
 /** The scope shown for an action (MDE: Full/Selective for isolation, Quick/Full for scans). */
 export function actionScope(type: ActionType, params: Record<string, unknown>): string | null {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ActionType } from './actions.js';
+import { IsolationReport } from './isolation.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */
 export const PROTOCOL_VERSION = 1;
@@ -23,7 +24,12 @@ export function parseEnrollmentToken(token: string): { secret: string; caPin: st
 const ActionId = z.uuid();
 const short = z.string().max(512);
 
-export const Capability = z.strictObject({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/), version: z.string().max(32) });
+export const Capability = z.strictObject({
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/),
+  version: z.string().max(32),
+  /** Set when the agent has the code but the device lacks what it needs (e.g. "nft not found"). */
+  unavailable: z.string().max(256).optional(),
+});
 export type Capability = z.infer<typeof Capability>;
 
 export const Inventory = z.strictObject({
@@ -36,6 +42,7 @@ export const Inventory = z.strictObject({
   agentVersion: z.string().max(32),
   capabilities: z.array(Capability).max(64),
   deviceTags: z.array(z.string().min(1).max(128)).max(64),
+  isolation: IsolationReport.optional(),
 });
 export type Inventory = z.infer<typeof Inventory>;
 

@@ -1,3 +1,4 @@
 export * from './actions.js';
 export * from './envelope.js';
 export * from './signing.js';
+export * from './isolation.js';

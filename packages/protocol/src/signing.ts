@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { CommandPayload, type SignedCommand } from './envelope.js';
+import { ReleaseTokenClaims } from './isolation.js';
 
 export function generateSigningKey(): { privateKeyPem: string; publicKeyPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -63,6 +64,32 @@ export class CommandSigner {
       return { payload, signature, keyId: this.keyId, ...(proof.length ? { proof } : {}) };
     });
   }
+
+  /** A break-glass token: `crt1.<claims>.<signature>`, both base64url, verifiable offline by the device. */
+  signReleaseToken(claims: ReleaseTokenClaims): string {
+    const body = Buffer.from(JSON.stringify(ReleaseTokenClaims.parse(claims))).toString('base64url');
+    return `crt1.${body}.${sign(null, releaseMessage(body), this.#key).toString('base64url')}`;
+  }
+}
+
+const releaseMessage = (body: string): Buffer => Buffer.from(`cordon-release-token/v1\n${body}`);
+
+/** Checks a break-glass token on the device: signature, then machine, then expiry. */
+export function verifyReleaseToken(token: string, publicKeyPem: string, machineId: string, now: Date): { ok: true; claims: ReleaseTokenClaims } | { ok: false; reason: string } {
+  const m = /^crt1\.([A-Za-z0-9_-]{1,2048})\.([A-Za-z0-9_-]{1,200})$/.exec(token.trim());
+  if (!m) return { ok: false, reason: 'This is not a Cordon release token (they start with crt1.)' };
+  let valid = false;
+  try {
+    valid = verify(null, releaseMessage(m[1]!), createPublicKey(publicKeyPem), Buffer.from(m[2]!, 'base64url'));
+  } catch {
+    valid = false;
+  }
+  if (!valid) return { ok: false, reason: 'The token signature does not verify against the server key this device was enrolled with' };
+  const claims = ReleaseTokenClaims.safeParse(JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8')));
+  if (!claims.success) return { ok: false, reason: 'The token is signed but its content is not a release token' };
+  if (claims.data.machineId !== machineId) return { ok: false, reason: `The token is for machine ${claims.data.machineId}, not this one (${machineId})` };
+  if (Date.parse(claims.data.expiresAt) <= now.getTime()) return { ok: false, reason: `The token expired at ${claims.data.expiresAt}` };
+  return { ok: true, claims: claims.data };
 }
 
 /** Recomputes the signed root from a command and its proof; null if the proof is malformed. */
