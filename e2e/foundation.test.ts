@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { AGENT_VERSION } from '@cordon/agent';
 import { CordonClient } from '@cordon/cli';
 import { CommandSigner } from '@cordon/protocol';
 import { cleanup, cordon, CordonProcess, freePort, sleep, tempDir, until } from './helpers.js';
@@ -67,7 +68,7 @@ afterAll(async () => {
 describe('foundation end to end (real processes)', () => {
   it('shows the enrolled device Active with its inventory, capabilities and device-side tags', async () => {
     const a = await api.machine(idA);
-    expect(a).toMatchObject({ healthStatus: 'Active', osPlatform: 'Linux', agentVersion: '0.1.0', machineTags: ['pci'] });
+    expect(a).toMatchObject({ healthStatus: 'Active', osPlatform: 'Linux', agentVersion: AGENT_VERSION, machineTags: ['pci'] });
     expect(a.machineTagDetails).toEqual([{ tag: 'pci', source: 'device' }]);
     expect(a.capabilities.map((c) => c.name)).toContain('inventory');
   });

@@ -2,6 +2,8 @@ import { destination, pino, type Logger } from 'pino';
 import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
+import { IsolationManager } from './isolation/manager.js';
+import { readIsolation, reportOf } from './isolation/state.js';
 import { Journal } from './journal.js';
 import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
@@ -9,13 +11,23 @@ import { readState } from './state.js';
 import { ServerConnection } from './transport/connection.js';
 import { AGENT_VERSION } from './version.js';
 
-/** What this device reports about itself: the platform's description plus what this agent can do. */
-export async function localInventory(deviceTags: string[], platform: Platform = currentPlatform()): Promise<Inventory> {
+/**
+ * What this device reports about itself: the platform's description, what this agent can do (a
+ * capability the device cannot use right now says why), and its isolation when `dataDir` is known.
+ */
+export async function localInventory(deviceTags: string[], platform: Platform = currentPlatform(), dataDir?: string): Promise<Inventory> {
+  const capabilities = new Map<string, Inventory['capabilities'][number]>();
+  for (const a of actionsFor(process.platform).values()) {
+    if (capabilities.has(a.capability.name)) continue;
+    const unavailable = a.unavailable ? await a.unavailable(platform) : null;
+    capabilities.set(a.capability.name, { ...a.capability, ...(unavailable ? { unavailable: unavailable.slice(0, 256) } : {}) });
+  }
   return {
     ...(await platform.describe()),
     agentVersion: AGENT_VERSION,
-    capabilities: [...actionsFor(process.platform).values()].map((a) => a.capability),
+    capabilities: [...capabilities.values()],
     deviceTags,
+    ...(dataDir ? { isolation: reportOf(readIsolation(dataDir)) } : {}),
   };
 }
 
@@ -26,6 +38,8 @@ export class Agent {
   readonly #runner: CommandRunner;
   readonly #connection: ServerConnection;
   readonly #journal: Journal;
+  readonly #isolation: IsolationManager;
+  #watch?: NodeJS.Timeout;
   #heartbeat?: NodeJS.Timeout;
   #prune?: NodeJS.Timeout;
   #seq = 0;
@@ -38,6 +52,15 @@ export class Agent {
     this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, destination(2));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
+    this.#isolation = new IsolationManager({
+      dataDir: config.dataDir,
+      platform: this.#platform,
+      serverUrl: state.serverUrl,
+      caCertPem: state.caCertPem,
+      logger: this.#logger.child({ part: 'isolation' }),
+      confirmSeconds: config.isolationConfirmSeconds,
+      forbiddenProbe: config.isolationProbe,
+    });
     this.#runner = new CommandRunner({
       journal: this.#journal,
       actions: actionsFor(process.platform),
@@ -47,6 +70,7 @@ export class Agent {
       logger: this.#logger,
       now: () => new Date(),
       delayMs: config.actionDelayMs,
+      isolation: this.#isolation,
       send: (f) => this.#connection.send(f),
       sendInventory: async () => {
         this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
@@ -65,10 +89,17 @@ export class Agent {
   }
 
   async inventory(): Promise<Inventory> {
-    return localInventory(this.config.tags, this.#platform);
+    return localInventory(this.config.tags, this.#platform, this.config.dataDir);
   }
 
-  start(): void {
+  /** Starts the agent. Isolation from the journal is back in force before anything else, even connecting. */
+  async start(): Promise<void> {
+    try {
+      await this.#isolation.restore();
+    } catch (err) {
+      this.#logger.error({ err }, 'could not restore isolation from the journal; will retry');
+    }
+    this.#watch = setInterval(() => void this.#watchIsolation(), this.config.isolationWatchSeconds * 1000);
     const lost = this.#runner.recoverInterrupted();
     if (lost) this.#logger.warn({ count: lost }, 'reported actions interrupted by the last stop');
     this.#journal.prune(new Date());
@@ -80,8 +111,18 @@ export class Agent {
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
     clearInterval(this.#prune);
+    clearInterval(this.#watch);
     await this.#connection.stop();
     this.#journal.close();
+  }
+
+  /** Rules flushed or the server moved: put isolation back; a release on the device: tell the server. */
+  async #watchIsolation(): Promise<void> {
+    try {
+      if (await this.#isolation.check()) this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
+    } catch (err) {
+      this.#logger.error({ err }, 'checking isolation failed');
+    }
   }
 
   async #hello(): Promise<void> {

@@ -3,3 +3,5 @@ export { loadAgentConfig, AgentConfigSchema, type AgentConfig } from './config.j
 export { enroll, parseToken } from './transport/enroll.js';
 export { readState } from './state.js';
 export { AGENT_VERSION } from './version.js';
+export { breakGlassRelease, IsolationManager } from './isolation/manager.js';
+export { currentPlatform } from './platform/index.js';

@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurable } from './durable.js';
 
 export interface JournalEntry {
   actionId: string;
@@ -49,24 +50,8 @@ export class Journal {
 
   put(entry: JournalEntry): void {
     if (!ID.test(entry.actionId)) throw new Error(`bad action id ${entry.actionId}`);
-    const file = join(this.#dir, `${entry.actionId}.json`);
-    const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(entry));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-    // The rename is durable only once the directory is synced: without it a power cut could
-    // forget the entry, and the command would run again.
-    const dirFd = openSync(this.#dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    // Durable before the ack: without it a power cut could forget the entry, and the command would run again.
+    writeFileDurable(join(this.#dir, `${entry.actionId}.json`), JSON.stringify(entry));
     this.#cache.set(entry.actionId, entry);
   }
 

@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CommandSigner, generateSigningKey, type AgentFrame, type SignedCommand } from '@cordon/protocol';
 import type { ActionManifest } from './actions/types.js';
+import type { IsolationManager } from './isolation/manager.js';
 import { Journal } from './journal.js';
+import { fakePlatform } from './testing/fake-platform.js';
 import { CommandRunner } from './runner.js';
 
 const MACHINE = 'a'.repeat(40);
@@ -47,7 +49,8 @@ function runner(journal = new Journal(dir)) {
   return new CommandRunner({
     journal,
     actions: new Map([['RefreshInventory', fakeAction]]),
-    platform: { describe: async () => ({ hostname: 'h', osPlatform: 'Linux', osVersion: 'x', osProcessor: 'x64', kernel: '6', ipAddresses: [] }) },
+    platform: fakePlatform().platform,
+    isolation: {} as IsolationManager,
     machineId: MACHINE,
     signingPublicKeyPem: keys.publicKeyPem,
     logger: pino({ level: 'silent' }),

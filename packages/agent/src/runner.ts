@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
 import type { ActionManifest } from './actions/types.js';
+import type { IsolationManager } from './isolation/manager.js';
 import type { Journal } from './journal.js';
 import type { Platform } from './platform/index.js';
 
@@ -19,6 +20,7 @@ export interface RunnerDeps {
   /** Sends a frame if connected; results not sent stay in the journal's outbox. */
   send(frame: AgentFrame): boolean;
   sendInventory(): Promise<void>;
+  isolation: IsolationManager;
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
   delayMs?: number;
@@ -122,9 +124,11 @@ export class CommandRunner {
         action.run(params.data, {
           platform: deps.platform,
           tempDir,
+          actionId: cmd.actionId,
           signal: controller.signal,
           progress: (percent, message) => void deps.send({ type: 'progress', actionId: cmd.actionId, percent, message }),
           sendInventory: deps.sendInventory,
+          isolation: deps.isolation,
         }),
         timeout,
         aborted,

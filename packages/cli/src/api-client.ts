@@ -9,6 +9,8 @@ export interface Machine {
   lastSeen: string;
   healthStatus: string;
   isolationState: string;
+  /** The agent's last isolation report, or null before it sent one. */
+  isolation: { state: string; type: string | null; since: string | null; releasedBy: string | null } | null;
   restrictionState: string;
   riskScore: string;
   machineTags: string[];
@@ -30,6 +32,29 @@ export interface MachineAction {
   error: string | null;
   result: Record<string, unknown> | null;
 }
+/** One selective-isolation allow entry: exactly one of destination, program or unit. */
+export type AllowEntry = ({ destination: string } | { program: string } | { unit: string }) & { description?: string };
+export interface IsolationPolicy {
+  scope: 'global' | 'tag';
+  tag: string | null;
+  allow: AllowEntry[];
+  comment: string | null;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+export interface EffectiveIsolationPolicy {
+  machineId: string;
+  computerDnsName: string;
+  policies: string[];
+  allow: (AllowEntry & { from: string[] })[];
+}
+export interface ReleaseToken {
+  token: string;
+  tokenId: string;
+  machineId: string;
+  computerDnsName: string;
+  expiresAt: string;
+}
 export interface TimelineEvent {
   time: string;
   eventType: string;
@@ -43,6 +68,8 @@ export class ApiRequestError extends Error {
     super(message);
   }
 }
+
+const policyPath = (tag?: string): string => (tag === undefined ? '/api/isolationPolicies/global' : `/api/isolationPolicies/tags/${encodeURIComponent(tag)}`);
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -125,6 +152,31 @@ export class CordonClient {
 
   async timeline(machineId: string, top = 50): Promise<TimelineEvent[]> {
     return (await this.request<{ value: TimelineEvent[] }>('GET', `/api/machines/${machineId}/timeline?$top=${top}`)).value;
+  }
+
+  async isolationPolicies(): Promise<IsolationPolicy[]> {
+    return (await this.request<{ value: IsolationPolicy[] }>('GET', '/api/isolationPolicies')).value;
+  }
+
+  /** The global policy (tag undefined) or a tag's policy. */
+  isolationPolicy(tag?: string): Promise<IsolationPolicy> {
+    return this.request('GET', policyPath(tag));
+  }
+
+  setIsolationPolicy(tag: string | undefined, allow: AllowEntry[], comment: string): Promise<IsolationPolicy> {
+    return this.request('PUT', policyPath(tag), { Comment: comment, Allow: allow });
+  }
+
+  async deleteIsolationPolicy(tag: string, comment: string): Promise<void> {
+    await this.request('DELETE', policyPath(tag), { Comment: comment });
+  }
+
+  effectiveIsolationPolicy(machineId: string): Promise<EffectiveIsolationPolicy> {
+    return this.request('GET', `/api/machines/${machineId}/isolationPolicy`);
+  }
+
+  releaseToken(machineId: string, comment: string, expiresInHours?: number): Promise<ReleaseToken> {
+    return this.request('POST', `/api/machines/${machineId}/releaseToken`, { Comment: comment, ...(expiresInHours !== undefined ? { ExpiresInHours: expiresInHours } : {}) });
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status change. */

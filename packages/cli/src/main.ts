@@ -3,6 +3,7 @@ import { ApiRequestError } from './api-client.js';
 import { registerActionCommands } from './commands/actions.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerServerCommands } from './commands/server.js';
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerAgentCommands(program);
   registerMachineCommands(program);
   registerActionCommands(program);
+  registerIsolationCommands(program);
   return program;
 }
 

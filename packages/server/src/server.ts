@@ -14,17 +14,21 @@ import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
 import { ActionsRepository } from './repositories/actions.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { CredentialsRepository } from './repositories/credentials.repository.js';
+import { IsolationRepository } from './repositories/isolation.repository.js';
 import { MachinesRepository } from './repositories/machines.repository.js';
 import { TimelineRepository } from './repositories/timeline.repository.js';
 import { actionsRoutes } from './routes/actions.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
+import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
 import { AuditService } from './services/audit.service.js';
 import { AuthService } from './services/auth.service.js';
 import { EnrollmentService } from './services/enrollment.service.js';
+import { IsolationPolicyService } from './services/isolation-policy.service.js';
 import { MachinesService } from './services/machines.service.js';
+import { ReleaseTokenService } from './services/release-token.service.js';
 import { TimelineService } from './services/timeline.service.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -35,7 +39,16 @@ export interface CordonServer {
   gateway: AgentGateway;
   db: Db;
   keys: ServerKeys;
-  services: { auth: AuthService; enrollment: EnrollmentService; machines: MachinesService; actions: ActionsService; timeline: TimelineService; audit: AuditService };
+  services: {
+    auth: AuthService;
+    enrollment: EnrollmentService;
+    machines: MachinesService;
+    actions: ActionsService;
+    timeline: TimelineService;
+    audit: AuditService;
+    isolationPolicies: IsolationPolicyService;
+    releaseTokens: ReleaseTokenService;
+  };
   hub: EventHub;
   /** The admin token made on this first start, or null when the store already had tokens. */
   initialAdminToken: string | null;
@@ -64,7 +77,12 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const late: { gateway?: AgentGateway } = {};
   const machines = new MachinesService(machinesRepo, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
   const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
-  const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, new CommandSigner(keys.signingPrivateKeyPem), gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }));
+  // One signer for commands and break-glass tokens: both verify against the key agents enrolled with.
+  const signer = new CommandSigner(keys.signingPrivateKeyPem);
+  const isolationRepo = new IsolationRepository(db);
+  const isolationPolicies = new IsolationPolicyService(isolationRepo, machines, auditService, now);
+  const releaseTokens = new ReleaseTokenService(isolationRepo, machines, timeline, auditService, signer, now);
+  const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), isolationPolicies);
   gateway.attach(actions);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
 
@@ -76,6 +94,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(machinesRoutes(machines, timeline), { prefix });
     await app.register(actionsRoutes(actions, machines), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
+    await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
   }
   await app.ready();
 
@@ -92,7 +111,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, timeline, audit: auditService },
+    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens },
     hub,
     initialAdminToken,
     async listen() {

@@ -1,5 +1,6 @@
 import type { ActionType } from '@cordon/protocol';
 import type { z } from 'zod';
+import type { IsolationManager } from '../isolation/manager.js';
 import type { Platform } from '../platform/index.js';
 
 /** What an action may use while it runs: injected, so each action is unit-testable. */
@@ -7,10 +8,13 @@ export interface ActionContext {
   platform: Platform;
   /** A private temp directory, removed when the action ends. */
   tempDir: string;
+  actionId: string;
   signal: AbortSignal;
   progress(percent: number, message?: string): void;
   /** Tells the server about a changed inventory right away. */
   sendInventory(): Promise<void>;
+  /** The device's isolation, which outlives any one action. */
+  isolation: IsolationManager;
 }
 
 /**
@@ -25,5 +29,7 @@ export interface ActionManifest<P = Record<string, unknown>> {
   timeoutMs: number;
   /** Largest result (JSON bytes) the action may report. */
   maxResultBytes: number;
+  /** Why the device cannot run this action even though the agent has the code (e.g. a tool is missing); null when it can. */
+  unavailable?(platform: Platform): Promise<string | null>;
   run(params: P, ctx: ActionContext): Promise<Record<string, unknown>>;
 }

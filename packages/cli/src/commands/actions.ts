@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { MachineAction } from '../api-client.js';
+import type { CordonClient, MachineAction } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print } from '../output.js';
 import { withConn } from './machines.js';
@@ -10,10 +10,30 @@ interface Conn {
   json?: boolean;
 }
 
-const actionRows = (list: MachineAction[]) => ({
+export const actionRows = (list: MachineAction[]) => ({
   head: ['id', 'type', 'machine', 'status', 'requestor', 'created', 'error'],
   rows: list.map((a) => [a.id, a.scope ? `${a.type} (${a.scope})` : a.type, a.computerDnsName, a.status, a.requestor, a.creationDateTimeUtc, a.error]),
 });
+
+/**
+ * Submits one action to a machine (id, name or IP) and prints it; with `wait`, follows it to its
+ * end (each status on stderr) and fails unless it Succeeded. Every single-machine action command uses this.
+ */
+export async function submitAction(client: CordonClient, ref: string, path: string, body: Record<string, unknown>, o: { json?: boolean; wait?: boolean }): Promise<MachineAction> {
+  const m = await client.resolveMachine(ref);
+  let a = await client.submit(m.id, path, body);
+  if (o.wait) {
+    a = await client.waitFor(a.id, 120_000, (x) => {
+      if (!o.json) process.stderr.write(`${x.status}\n`);
+    });
+    if (a.status !== 'Succeeded') {
+      if (o.json) print(true, a);
+      throw new CliError(`action ${a.id} ended ${a.status}${a.error ? `: ${a.error}` : ''}`);
+    }
+  }
+  print(!!o.json, a, () => actionRows([a]));
+  return a;
+}
 
 export function registerActionCommands(program: Command): void {
   withConn(program.command('actions').description('list machine actions, newest first (the Action center)'))
@@ -43,19 +63,7 @@ export function registerActionCommands(program: Command): void {
     .requiredOption('--comment <text>', 'why (recorded with the action)')
     .option('--wait', 'wait until the action ends')
     .action(async (ref: string, o: Conn & { comment: string; wait?: boolean }) => {
-      const client = clientFrom(o);
-      const m = await client.resolveMachine(ref);
-      let a = await client.submit(m.id, 'refreshInventory', { Comment: o.comment });
-      if (o.wait) {
-        a = await client.waitFor(a.id, 120_000, (x) => {
-          if (!o.json) process.stderr.write(`${x.status}\n`);
-        });
-        if (a.status !== 'Succeeded') {
-          if (o.json) print(true, a);
-          throw new CliError(`action ${a.id} ended ${a.status}${a.error ? `: ${a.error}` : ''}`);
-        }
-      }
-      print(!!o.json, a, () => actionRows([a]));
+      await submitAction(clientFrom(o), ref, 'refreshInventory', { Comment: o.comment }, o);
     });
 
   withConn(program.command('cancel').description('cancel a pending action').argument('<id>', 'action id'))

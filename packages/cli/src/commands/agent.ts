@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { Agent, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
+import { destination, pino } from 'pino';
+import { Agent, breakGlassRelease, currentPlatform, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
 
 export function registerAgentCommands(program: Command): void {
   const agent = program.command('agent').description('the endpoint agent');
@@ -24,7 +25,7 @@ export function registerAgentCommands(program: Command): void {
     .option('--log-level <level>', 'log level')
     .action(async (o: { dataDir?: string; logLevel?: string }) => {
       const a = new Agent(loadAgentConfig({ dataDir: o.dataDir, logLevel: o.logLevel }));
-      a.start();
+      await a.start();
       let stopping = false;
       for (const sig of ['SIGINT', 'SIGTERM'] as const) {
         process.on(sig, () => {
@@ -33,5 +34,16 @@ export function registerAgentCommands(program: Command): void {
           void a.stop().then(() => process.exit(0));
         });
       }
+    });
+
+  agent
+    .command('release')
+    .description('break-glass: release isolation on this device with a token an admin issued (works with the server gone)')
+    .requiredOption('--token <token>', 'the release token (crt1.…) from `cordon release-token`')
+    .option('--data-dir <dir>', 'agent data directory')
+    .action(async (o: { token: string; dataDir?: string }) => {
+      const cfg = loadAgentConfig({ dataDir: o.dataDir });
+      const r = await breakGlassRelease(cfg.dataDir, o.token, currentPlatform(), pino({ level: 'warn' }, destination(2)));
+      process.stdout.write(`isolation released (token ${String(r.tokenId)}, issued by ${String(r.issuedBy)})\n`);
     });
 }

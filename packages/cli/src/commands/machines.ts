@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Machine } from '../api-client.js';
 import { clientFrom } from '../context.js';
 import { print, since } from '../output.js';
 
@@ -10,6 +11,14 @@ interface Conn {
 
 export function withConn(cmd: Command): Command {
   return cmd.option('--server <url>', 'server URL (or CORDON_SERVER)').option('--token <token>', 'API token (or CORDON_TOKEN)').option('--json', 'print JSON');
+}
+
+/** The isolation state with what the agent reported, and how to undo it once isolated. */
+function isolationText(m: Machine): string {
+  const r = m.isolation;
+  const detail = r?.state === 'Isolated' && m.isolationState === 'Isolated' ? ` (${r.type ?? 'Full'}${r.since ? ` since ${r.since}` : ''}); release with: cordon release ${m.computerDnsName} --comment …` : '';
+  const broken = r?.releasedBy === 'breakGlass' && m.isolationState === 'NotIsolated' ? ' (last released on the device with a break-glass token)' : '';
+  return `${m.isolationState}${detail}${broken}`;
 }
 
 export function registerMachineCommands(program: Command): void {
@@ -38,7 +47,7 @@ export function registerMachineCommands(program: Command): void {
         ['health', `${m.healthStatus}${m.isConnected ? ' (connected)' : ''}`],
         ['last seen', `${m.lastSeen} (${since(m.lastSeen)})`],
         ['ip', m.lastIpAddress],
-        ['isolation', m.isolationState],
+        ['isolation', isolationText(m)],
         ['restriction', m.restrictionState],
         ['tags', m.machineTagDetails.map((t) => (t.source === 'device' ? `${t.tag} (device)` : t.tag)).join(', ')],
         ['capabilities', m.capabilities.map((c) => c.name).join(', ')],

@@ -6,12 +6,16 @@ export const PERMISSIONS = {
   'machines.read': 'viewer',
   'actions.read': 'viewer',
   'timeline.read': 'viewer',
+  'policy.read': 'viewer',
   'tags.write': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
   'audit.read': 'admin',
   'admin.tokens': 'admin',
   'admin.enrollment': 'admin',
+  'policy.write': 'admin',
+  /** Issuing an offline release token bypasses the action engine: admins only. */
+  'isolation.breakGlass': 'admin',
 } as const satisfies Record<string, Role>;
 export type Permission = keyof typeof PERMISSIONS;
 

@@ -2,12 +2,14 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 import * as initial from './migrations/20261125000000_initial.js';
+import * as isolation from './migrations/20261125120000_isolation.js';
 
 export type Db = Kysely<Database>;
 
 /** Migrations in order; one file per change, named by time, never edited once released. */
 const MIGRATIONS: Record<string, Migration> = {
   '20261125000000_initial': initial,
+  '20261125120000_isolation': isolation,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

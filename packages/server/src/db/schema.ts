@@ -21,6 +21,8 @@ export interface MachinesTable {
   restriction_state: Generated<string>;
   aad_device_id: string | null;
   credential_hash: string;
+  /** JSON of the agent's last IsolationReport (protocol), or null before any was reported. */
+  isolation: string | null;
   enrolled_at: string;
 }
 
@@ -63,6 +65,8 @@ export interface ActionsTable {
   /** JSON array of Merkle sibling hashes when the command was signed in a batch, else null. */
   signature_proof: string | null;
   key_id: string;
+  /** actionExclusionKey(type): at most one active action per machine and key (unique partial index). */
+  exclusive_key: string;
 }
 
 export interface TimelineTable {
@@ -117,6 +121,26 @@ export interface EnrollmentTokensTable {
   created_by: string;
 }
 
+/** A selective-isolation policy; scope is 'global' or 'tag:<tag>'. */
+export interface IsolationPoliciesTable {
+  scope: string;
+  /** JSON of a protocol AllowList. */
+  allow: string;
+  comment: string | null;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** A record of an issued break-glass token (never the token itself). */
+export interface ReleaseTokensTable {
+  id: string;
+  machine_id: string;
+  issued_by: string;
+  issued_at: string;
+  expires_at: string;
+  comment: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -127,4 +151,6 @@ export interface Database {
   tokens: TokensTable;
   apps: AppsTable;
   enrollment_tokens: EnrollmentTokensTable;
+  isolation_policies: IsolationPoliciesTable;
+  release_tokens: ReleaseTokensTable;
 }

@@ -36,6 +36,33 @@ export class MachinesRepository {
     return (await this.db.selectFrom('machines').select('id').where(where).orderBy('id').limit(limit).execute()).map((r) => r.id);
   }
 
+  /**
+   * What the isolation state of each machine follows from: the agent's last report and whether an
+   * action of one of `types` is still active on it (one query per 500 machines).
+   */
+  async isolationInputs(ids: string[], types: readonly string[]): Promise<{ id: string; isolation: string | null; isolation_state: string; busy: boolean }[]> {
+    const out: { id: string; isolation: string | null; isolation_state: string; busy: boolean }[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('machines')
+        .select(['machines.id', 'machines.isolation', 'machines.isolation_state'])
+        .select((eb) =>
+          eb
+            .exists(eb.selectFrom('actions').select('actions.id').whereRef('actions.machine_id', '=', 'machines.id').where('actions.type', 'in', [...types]).where('actions.status', 'in', ['Pending', 'InProgress']))
+            .as('busy'),
+        )
+        .where('machines.id', 'in', ids.slice(i, i + 500))
+        .execute();
+      // SQLite answers 0/1, PostgreSQL a boolean.
+      out.push(...rows.map((r) => ({ id: r.id, isolation: r.isolation, isolation_state: r.isolation_state, busy: Boolean(Number(r.busy)) })));
+    }
+    return out;
+  }
+
+  async setIsolationState(ids: string[], state: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set({ isolation_state: state }).where('id', 'in', ids.slice(i, i + 500)).execute();
+  }
+
   async credentialHash(id: string): Promise<string | undefined> {
     const row = await this.db.selectFrom('machines').select('credential_hash').where('id', '=', id).executeTakeFirst();
     return row?.credential_hash;

@@ -112,10 +112,18 @@ describe('authorization cannot be forgotten', () => {
     expect(table.length).toBeGreaterThan(20);
     // Without a token every non-public route answers 401 before its handler (or a 404) runs.
     for (const r of table.filter((t) => t.access !== 'public')) {
-      const url = r.url.replace(':id', 'a'.repeat(40)).replace(':tenant', 't');
+      const url = r.url.replace(':id', 'a'.repeat(40)).replace(':tenant', 't').replace(':tag', 'prod');
       const res = await h.call(r.method as 'GET', url, { token: null, body: r.method === 'POST' ? {} : undefined });
       expect(res.status, `${r.method} ${r.url}`).toBe(401);
     }
+    // The isolation routes are among those checked, with the permissions they declare.
+    const declared = (url: string, method: string) => table.find((t) => t.url === url && t.method === method)?.access;
+    expect(declared('/api/isolationPolicies', 'GET')).toBe('policy.read');
+    expect(declared('/api/isolationPolicies/global', 'PUT')).toBe('policy.write');
+    expect(declared('/api/isolationPolicies/tags/:tag', 'PUT')).toBe('policy.write');
+    expect(declared('/api/isolationPolicies/tags/:tag', 'DELETE')).toBe('policy.write');
+    expect(declared('/api/machines/:id/isolationPolicy', 'GET')).toBe('policy.read');
+    expect(declared('/api/v1.0/machines/:id/releaseToken', 'POST')).toBe('isolation.breakGlass');
     const publicRoutes = table.filter((t) => t.access === 'public').map((t) => t.url);
     expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/health', '/api/openapi.json', '/api/v1.0/health', '/metrics', '/oauth2/v2.0/token']);
   });

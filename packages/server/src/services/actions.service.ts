@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   ACTION_REQUIREMENTS,
+  actionExclusionKey,
   actionScope,
   compareVersions,
+  IsolationReport,
   type ActionType,
+  type AllowEntry,
+  type Capability,
   type CommandSigner,
   type RefusalReason,
   type ServerFrame,
@@ -21,6 +25,7 @@ import type { ActionsTable } from '../db/schema.js';
 import type { Insertable } from 'kysely';
 
 type ActionsTableInsert = Insertable<ActionsTable> & { id: string; machine_id: string; type: string; parameters: string; requestor_comment: string };
+type Skipped = { machineId: string; code: string; message: string };
 import type { AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
@@ -31,6 +36,14 @@ export interface AgentChannel {
   /** Sends a frame if the agent is connected; answers whether it was sent. */
   send(machineId: string, frame: ServerFrame): boolean;
 }
+
+/** Resolves each machine's selective-isolation allow list (implemented by IsolationPolicyService). */
+export interface AllowListResolver {
+  allowListsOf(machineIds: string[]): Promise<Map<string, AllowEntry[]>>;
+}
+
+/** Actions whose state changes move the machine's isolationState. */
+const isIsolation = (type: string): boolean => type === 'Isolate' || type === 'Unisolate';
 
 /** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
 const E_FAIL = -2147467259;
@@ -93,13 +106,17 @@ export class ActionsService {
     private readonly now: Clock,
     private readonly expirySeconds: number,
     private readonly logger: Logger,
+    private readonly allowLists: AllowListResolver,
   ) {}
 
   async submit(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
     const machine = await this.machines.row(machineId);
     const unsupported = this.#unsupported(machine, type);
     if (unsupported) throw await this.#refuse(principal, type, machineId, comment, unsupported);
-    const [row] = this.#newRows(principal, [machineId], type, parameters, comment);
+    const { params, refused } = await this.#machineParameters(type, parameters, [machine]);
+    const problem = refused.get(machineId);
+    if (problem) throw await this.#refuse(principal, type, machineId, comment, problem);
+    const [row] = this.#newRows(principal, [{ machineId, parameters: params.get(machineId)! }], type, comment);
     if (!row) throw new Error('unreachable: one machine gives one row');
     try {
       await this.repo.insert(row);
@@ -111,6 +128,7 @@ export class ActionsService {
     await this.audit.record(this.#submittedAudit(principal, row));
     await this.timeline.add(this.#submittedEvent(principal, row));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId, status: 'Pending' });
+    if (isIsolation(type)) await this.machines.syncIsolationState(machineId);
     const stored = (await this.repo.get(row.id))!;
     await this.deliver(stored);
     return toView(stored);
@@ -122,21 +140,28 @@ export class ActionsService {
    * Work goes in chunks: each chunk is signed, stored with its audit and timeline records in one
    * transaction, then delivered at once, so the first agents start while later chunks are written.
    */
-  async submitMany(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<{ value: MachineActionView[]; skipped: { machineId: string; code: string; message: string }[] }> {
+  async submitMany(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<{ value: MachineActionView[]; skipped: Skipped[] }> {
     const unique = [...new Set(machineIds)];
     const machines = new Map((await this.machines.eligibilityOf(unique)).map((m) => [m.id, m]));
-    const skipped: { machineId: string; code: string; message: string }[] = [];
-    const eligible: string[] = [];
+    const skipped: Skipped[] = [];
+    const capable: Eligibility[] = [];
     for (const id of unique) {
       const m = machines.get(id);
       const problem = m ? this.#unsupported(m, type) : new NotFoundError('Machine', id);
       if (problem) skipped.push({ machineId: id, code: problem.code, message: problem.message });
-      else eligible.push(id);
+      else capable.push(m!);
+    }
+    const { params, refused } = await this.#machineParameters(type, parameters, capable);
+    const eligible: { machineId: string; parameters: Record<string, unknown> }[] = [];
+    for (const m of capable) {
+      const problem = refused.get(m.id);
+      if (problem) skipped.push({ machineId: m.id, code: problem.code, message: problem.message });
+      else eligible.push({ machineId: m.id, parameters: params.get(m.id)! });
     }
     const submitted: ActionRow[] = [];
     this.#dispatching++;
     try {
-      await this.#dispatchInChunks(principal, eligible, machines, type, parameters, comment, submitted, skipped);
+      await this.#dispatchInChunks(principal, eligible, machines, type, comment, submitted, skipped);
     } finally {
       this.#dispatching--;
       if (this.#dispatching === 0) this.#flushAcksSoon(0);
@@ -156,16 +181,15 @@ export class ActionsService {
 
   async #dispatchInChunks(
     principal: Principal,
-    eligible: string[],
+    eligible: { machineId: string; parameters: Record<string, unknown> }[],
     machines: Map<string, Eligibility>,
     type: ActionType,
-    parameters: Record<string, unknown>,
     comment: string,
     submitted: ActionRow[],
-    skipped: { machineId: string; code: string; message: string }[],
+    skipped: Skipped[],
   ): Promise<void> {
     for (let i = 0; i < eligible.length; i += 500) {
-      const rows = this.#newRows(principal, eligible.slice(i, i + 500), type, parameters, comment);
+      const rows = this.#newRows(principal, eligible.slice(i, i + 500), type, comment);
       const inserted = await this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) }));
       const delivered: string[] = [];
       for (const r of rows) {
@@ -180,19 +204,56 @@ export class ActionsService {
       }
       await this.repo.markDeliveredMany(delivered, this.now().toISOString());
       this.metrics.actions.inc({ type, status: 'Pending' }, inserted.size);
+      if (isIsolation(type)) await this.machines.syncIsolationStates(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
     }
   }
 
   #unsupported(machine: Eligibility, type: ActionType): NotSupportedError | null {
     const need = ACTION_REQUIREMENTS[type];
-    const caps = JSON.parse(machine.capabilities) as { name: string; version: string }[];
-    if (!caps.some((c) => c.name === need.capability)) {
+    const caps = JSON.parse(machine.capabilities) as Capability[];
+    const cap = caps.find((c) => c.name === need.capability);
+    if (!cap) {
       return new NotSupportedError(`${type} needs the agent capability '${need.capability}' (agent ${need.minAgentVersion} or later); the agent on ${machine.computer_dns_name} (version ${machine.agent_version}) does not report it`);
     }
     if (compareVersions(machine.agent_version, need.minAgentVersion) < 0) {
       return new NotSupportedError(`${type} needs agent version ${need.minAgentVersion} or later; ${machine.computer_dns_name} runs ${machine.agent_version}`);
     }
+    // The agent has the code but the device lacks what it needs (e.g. nft): say what, so it can be installed.
+    if (cap.unavailable) return new NotSupportedError(`${type} is not available on ${machine.computer_dns_name}: ${cap.unavailable}`);
     return null;
+  }
+
+  /**
+   * The parameters each machine's command carries. They are the submitted ones, except that a
+   * Selective isolation also carries the machine's own effective allow list, resolved now and
+   * signed into the command; a machine no policy applies to is refused (InvalidInput), since an
+   * empty Selective isolation would silently be a Full one.
+   */
+  async #machineParameters(type: ActionType, parameters: Record<string, unknown>, machines: Eligibility[]): Promise<{ params: Map<string, Record<string, unknown>>; refused: Map<string, BadRequestError> }> {
+    const params = new Map<string, Record<string, unknown>>();
+    const refused = new Map<string, BadRequestError>();
+    if (type !== 'Isolate' || parameters.isolationType !== 'Selective') {
+      for (const m of machines) params.set(m.id, parameters);
+      return { params, refused };
+    }
+    const lists = await this.allowLists.allowListsOf(machines.map((m) => m.id));
+    // Machines with equal lists share one parameters object (and one JSON text in #newRows).
+    const shared = new Map<string, Record<string, unknown>>();
+    for (const m of machines) {
+      const allow = lists.get(m.id) ?? [];
+      if (allow.length === 0) {
+        refused.set(
+          m.id,
+          new BadRequestError(`No selective-isolation policy applies to ${m.computer_dns_name}; define one with PUT /api/isolationPolicies/global or /api/isolationPolicies/tags/{tag}`, 'IsolationType', 'InvalidInput'),
+        );
+        continue;
+      }
+      const key = JSON.stringify(allow);
+      let p = shared.get(key);
+      if (!p) shared.set(key, (p = { ...parameters, allow }));
+      params.set(m.id, p);
+    }
+    return { params, refused };
   }
 
   async #refuse(principal: Principal, type: ActionType, machineId: string, comment: string, error: Error): Promise<Error> {
@@ -204,20 +265,27 @@ export class ActionsService {
    * New Pending actions, one per machine, their commands signed now with one signature over the
    * batch (see CommandSigner.signMany): what each agent gets is fixed at submission.
    */
-  #newRows(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): ActionsTableInsert[] {
+  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], type: ActionType, comment: string): ActionsTableInsert[] {
     const now = this.now();
     const issuedAt = now.toISOString();
     const expiresAt = new Date(now.getTime() + this.expirySeconds * 1000).toISOString();
-    const payloads = machineIds.map((machineId) => ({ actionId: randomUUID(), machineId, type, parameters, issuedAt, expiresAt }));
+    const payloads = items.map(({ machineId, parameters }) => ({ actionId: randomUUID(), machineId, type, parameters, issuedAt, expiresAt }));
     const signed = this.signer.signMany(payloads);
-    const scope = actionScope(type, parameters);
-    const params = JSON.stringify(parameters);
+    const exclusiveKey = actionExclusionKey(type);
+    // Bulk submissions mostly share one parameters object: serialise each distinct one once.
+    const texts = new Map<Record<string, unknown>, string>();
+    const textOf = (p: Record<string, unknown>): string => {
+      let t = texts.get(p);
+      if (t === undefined) texts.set(p, (t = JSON.stringify(p)));
+      return t;
+    };
     return payloads.map((p, i) => ({
       id: p.actionId,
       machine_id: p.machineId,
       type,
-      scope,
-      parameters: params,
+      scope: actionScope(type, p.parameters),
+      parameters: textOf(p.parameters),
+      exclusive_key: exclusiveKey,
       requestor: principal.name,
       requestor_comment: comment,
       status: 'Pending',
@@ -332,6 +400,9 @@ export class ActionsService {
         this.metrics.actions.inc({ type: row.type, status: 'InProgress' });
         this.hub.emit({ kind: 'action', actionId: id, machineId: row.machine_id, status: 'InProgress' });
       }
+      // A cancelled isolation the agent had already started is in flight again.
+      const isolating = moved.filter((id) => isIsolation(byId.get(id)!.type) && byId.get(id)!.status === 'Cancelled');
+      if (isolating.length > 0) await this.machines.syncIsolationStates(isolating.map((id) => byId.get(id)!.machine_id));
     } finally {
       for (const a of batch) a.done();
     }
@@ -347,6 +418,10 @@ export class ActionsService {
         error_hresult: status === 'Failed' ? E_FAIL : 0,
         result: result ? JSON.stringify(result) : null,
       });
+      if (applied && status === 'Succeeded' && isIsolation(row.type)) {
+        const sent = IsolationReport.safeParse(result?.isolation);
+        await this.machines.applyIsolationReport(machineId, sent.success ? sent.data : this.#impliedReport(row), { implied: !sent.success });
+      }
       if (applied) await this.changed(row, status, status === 'Succeeded' ? `${row.type} succeeded` : `${row.type} failed: ${error ?? 'no reason given'}`, null, { error, result });
     }
     // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
@@ -398,6 +473,16 @@ export class ActionsService {
     this.metrics.actions.inc({ type: row.type, status });
     await this.timeline.add(this.#stateEvent(row, status, title, actor, data));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
+    if (isIsolation(row.type)) await this.machines.syncIsolationState(row.machine_id);
+  }
+
+  /**
+   * What a successful Isolate or Unisolate means for the device, for agents whose result carries
+   * no `isolation` report, so the machine shows its new state at once rather than at the next inventory.
+   */
+  #impliedReport(row: ActionRow): IsolationReport {
+    if (row.type === 'Isolate') return { state: 'Isolated', type: row.scope === 'Selective' ? 'Selective' : 'Full', since: this.now().toISOString(), releasedBy: null };
+    return { state: 'NotIsolated', type: null, since: null, releasedBy: 'action' };
   }
 
   #stateEvent(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): TimelineEvent {

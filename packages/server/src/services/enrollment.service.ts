@@ -67,6 +67,9 @@ export class EnrollmentService {
       ip_addresses: JSON.stringify(inv.ipAddresses),
       capabilities: JSON.stringify(inv.capabilities),
       aad_device_id: null,
+      // A device may already be isolated when it enrolls again (its journal survived).
+      isolation: inv.isolation ? JSON.stringify(inv.isolation) : null,
+      isolation_state: inv.isolation?.state ?? 'NotIsolated',
       credential_hash: sha256(credential),
       enrolled_at: time,
     });

@@ -1,5 +1,5 @@
 import { sql, type SqlBool, type Expression } from 'kysely';
-import type { Inventory } from '@cordon/protocol';
+import { IsolationReport, type Inventory } from '@cordon/protocol';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -35,11 +35,27 @@ export interface MachineView {
   /** Cordon: each tag with where it comes from ('user' through the API, 'device' from the agent's config). */
   machineTagDetails: { tag: string; source: string }[];
   isolationState: string;
+  /** Cordon: the agent's last isolation report (state, type, since, how it was last released), or null. */
+  isolation: IsolationReport | null;
   restrictionState: string;
   capabilities: { name: string; version: string }[];
   aadDeviceId: string | null;
   /** Cordon: whether the agent holds an open connection right now. */
   isConnected: boolean;
+}
+
+/** The actions whose being in flight shows a machine's isolation state as Pending. */
+const ISOLATION_ACTIONS = ['Isolate', 'Unisolate'] as const;
+
+/** Reads a stored report; a row written by an older agent or by hand counts as no report. */
+function storedReport(json: string | null): IsolationReport | null {
+  if (!json) return null;
+  try {
+    const r = IsolationReport.safeParse(JSON.parse(json));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
 }
 
 export class MachinesService {
@@ -113,6 +129,16 @@ export class MachinesService {
     return out;
   }
 
+  /** Each machine's tags (user and device alike, de-duplicated), for rules that follow tags. */
+  async tagsOf(ids: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>(ids.map((id) => [id, []]));
+    for (const t of await this.repo.tagsOf(ids)) {
+      const list = out.get(t.machine_id);
+      if (list && !list.includes(t.tag)) list.push(t.tag);
+    }
+    return out;
+  }
+
   /** Ids of the machines a `$filter` selects (for bulk actions by tag or any other field). */
   async idsMatching(filter: string, limit: number): Promise<string[]> {
     const where = compileFilter(filter, this.fields());
@@ -155,6 +181,7 @@ export class MachinesService {
   /** Applies what an agent reports about itself (hello and inventory frames). */
   async applyInventory(id: string, inv: Inventory): Promise<void> {
     const time = this.now().toISOString();
+    const previous = inv.isolation ? await this.#previousReport(id) : undefined;
     await this.repo.update(id, {
       computer_dns_name: inv.hostname,
       os_platform: inv.osPlatform,
@@ -166,10 +193,66 @@ export class MachinesService {
       capabilities: JSON.stringify(inv.capabilities),
       last_ip_address: primaryIp(inv),
       last_seen: time,
+      // An agent that says nothing about isolation (older versions) leaves the last report alone.
+      ...(inv.isolation ? { isolation: JSON.stringify(inv.isolation) } : {}),
     });
     await this.repo.recordIps(id, inv.ipAddresses.map((i) => i.address), time);
     await this.repo.replaceDeviceTags(id, [...new Set(inv.deviceTags)], time);
+    if (inv.isolation && previous !== undefined) await this.#noteBreakGlass(id, previous, inv.isolation);
     this.hub.emit({ kind: 'machine', machineId: id, change: 'inventory' });
+    await this.syncIsolationState(id);
+  }
+
+  /**
+   * Stores an isolation report that arrived outside an inventory (with an Isolate or Unisolate
+   * result), so the machine shows its new state without waiting for the next inventory. An
+   * `implied` report (what success means, when the agent sent none) does not replace a stored one
+   * that already says the same state: the agent's own report is more precise (its `since`).
+   */
+  async applyIsolationReport(id: string, report: IsolationReport, opts: { implied?: boolean } = {}): Promise<void> {
+    const previous = await this.#previousReport(id);
+    if (!(opts.implied && previous?.state === report.state)) {
+      await this.repo.update(id, { isolation: JSON.stringify(report) });
+      await this.#noteBreakGlass(id, previous, report);
+    }
+    await this.syncIsolationState(id);
+  }
+
+  async #previousReport(id: string): Promise<IsolationReport | null> {
+    const [row] = await this.repo.isolationInputs([id], ISOLATION_ACTIONS);
+    return storedReport(row?.isolation ?? null);
+  }
+
+  /** Someone on the device used a break-glass token: nobody asked through Cordon, so say so loudly. */
+  async #noteBreakGlass(id: string, previous: IsolationReport | null, report: IsolationReport): Promise<void> {
+    if (previous?.state !== 'Isolated' || report.state !== 'NotIsolated' || report.releasedBy !== 'breakGlass') return;
+    const actor = `agent:${id}`;
+    await this.timeline.add({ machineId: id, eventType: 'IsolationReleasedOnDevice', title: 'Isolation released on the device with a break-glass token', actor, data: { previous, report } });
+    await this.audit.record({ actor, action: 'ReleaseIsolationOnDevice', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { previous, report } });
+  }
+
+  /**
+   * Derives `isolationState` for one machine: Pending while an Isolate or Unisolate is Pending or
+   * InProgress, else what its agent last reported (NotIsolated when it never reported).
+   */
+  async syncIsolationState(id: string): Promise<void> {
+    await this.syncIsolationStates([id]);
+  }
+
+  /** The batch form of `syncIsolationState`, for bulk submissions; writes only what changed. */
+  async syncIsolationStates(ids: string[]): Promise<void> {
+    const byState = new Map<string, string[]>();
+    for (const m of await this.repo.isolationInputs(ids, ISOLATION_ACTIONS)) {
+      const state = m.busy ? 'Pending' : (storedReport(m.isolation)?.state ?? 'NotIsolated');
+      if (state === m.isolation_state) continue;
+      const list = byState.get(state) ?? [];
+      list.push(m.id);
+      byState.set(state, list);
+    }
+    for (const [state, changed] of byState) {
+      await this.repo.setIsolationState(changed, state);
+      for (const machineId of changed) this.hub.emit({ kind: 'machine', machineId, change: 'isolation' });
+    }
   }
 
   /** Periodic upkeep: the IP history keeps the newest 512 addresses per machine. */
@@ -216,6 +299,7 @@ export class MachinesService {
         machineTags: [...new Set(own.map((t) => t.tag))].sort(),
         machineTagDetails: own.map((t) => ({ tag: t.tag, source: t.source })),
         isolationState: r.isolation_state,
+        isolation: storedReport(r.isolation),
         restrictionState: r.restriction_state,
         capabilities: JSON.parse(r.capabilities) as { name: string; version: string }[],
         aadDeviceId: r.aad_device_id,

@@ -4,7 +4,9 @@ import type { TimelineTable } from '../db/schema.js';
 import type { EventHub } from '../events.js';
 import type { TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
 
-export type TimelineEventType = 'ActionSubmitted' | 'ActionStateChanged' | 'AgentOnline' | 'AgentOffline' | 'AgentEnrolled' | 'TagAdded' | 'TagRemoved' | 'CommandRefused' | 'InventoryChanged';
+export type TimelineEventType = 'ActionSubmitted' | 'ActionStateChanged' | 'AgentOnline' | 'AgentOffline' | 'AgentEnrolled' | 'TagAdded' | 'TagRemoved' | 'CommandRefused' | 'InventoryChanged'
+  | 'IsolationReleasedOnDevice'
+  | 'ReleaseTokenIssued';
 
 export interface TimelineEvent {
   machineId: string;

@@ -37,7 +37,7 @@ export interface Harness {
   tokens: Record<Role, string>;
   /** Enrolls a device straight through the service, as the gateway would. */
   enroll(over?: Partial<Inventory>): Promise<string>;
-  call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Record<string, unknown> }>;
+  call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { arch, hostname, networkInterfaces, release } from 'node:os';
 import type { Platform } from '../index.js';
+import { adoptPrograms, releasePrograms, unitCgroup } from './cgroups.js';
+import { NftFirewall } from './firewall.js';
+import { notifyUsers } from './notify.js';
+
+/** `nameserver` lines of resolv.conf (zone suffixes dropped). */
+export function parseResolvConf(text: string): string[] {
+  return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!.split('%')[0]!);
+}
 
 /** Parses /etc/os-release (KEY="value" lines) into a map. */
 export function parseOsRelease(text: string): Record<string, string> {
@@ -15,6 +23,18 @@ export function parseOsRelease(text: string): Record<string, string> {
 const PROCESSORS: Record<string, string> = { x64: 'x64', arm64: 'arm64', ia32: 'x86', arm: 'arm' };
 
 export const linuxPlatform: Platform = {
+  firewall: new NftFirewall(),
+  async resolvers() {
+    try {
+      return parseResolvConf(await readFile('/etc/resolv.conf', 'utf8'));
+    } catch {
+      return [];
+    }
+  },
+  unitCgroup,
+  adoptPrograms,
+  releasePrograms,
+  notifyUsers,
   async describe() {
     let osVersion = 'Linux';
     try {

@@ -1,0 +1,85 @@
+/**
+ * Cordon inside the namespace test bed: a server in one namespace, an enrolled agent in another,
+ * and the API forwarded to this process. Shared by the isolation tests and the isolation benchmark.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CordonClient, type MachineAction } from '@cordon/cli';
+import { cleanup, cordon, tempDir, until } from './helpers.js';
+import { ADDR, NetnsBed } from './netns.js';
+
+export const AGENT_PORT = 8443;
+type Proc = ChildProcess & { out: { stdout: string; stderr: string } };
+
+export class CordonBed {
+  readonly bed: NetnsBed;
+  readonly serverDir = tempDir('bed-server');
+  readonly agentDir = tempDir('bed-agent');
+  server!: Proc;
+  agent!: Proc;
+  api!: CordonClient;
+  machineId!: string;
+
+  constructor(
+    tag: string,
+    private readonly agentEnv: Record<string, string>,
+  ) {
+    if (process.getuid?.() !== 0) throw new Error('The isolation bed needs root (network namespaces and nftables)');
+    this.bed = new NetnsBed(tag);
+  }
+
+  async start(): Promise<void> {
+    this.bed.create();
+    await this.startServer();
+    const token = /^admin token: (\S+)$/m.exec(this.server.out.stdout)![1]!;
+    this.api = new CordonClient(`http://127.0.0.1:${await this.bed.forward(this.bed.names.server, '127.0.0.1', 8080)}`, token);
+    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', this.serverDir])).stdout.trim();
+    const enrolled = this.bed.cordon(this.bed.names.device, ['agent', 'enroll', '--server', `https://${ADDR.server}:${AGENT_PORT}`, '--token', enrollment, '--data-dir', this.agentDir]);
+    await new Promise((r) => enrolled.once('exit', r));
+    if (enrolled.exitCode !== 0) throw new Error(`enrollment failed: ${enrolled.out.stderr}`);
+    this.machineId = JSON.parse(readFileSync(join(this.agentDir, 'enrollment.json'), 'utf8')).machineId;
+    this.startAgent();
+    await until('agent online', async () => (await this.machine()).isConnected, 30_000);
+  }
+
+  async startServer(): Promise<void> {
+    const server = (this.server = this.bed.cordon(this.bed.names.server, ['server', '--data-dir', this.serverDir, '--host', '127.0.0.1', '--port', '8080', '--agent-host', ADDR.server, '--agent-port', String(AGENT_PORT)], { CORDON_HEARTBEAT_SECONDS: '2', CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' }));
+    await until('server up', async () => {
+      if (server.exitCode !== null) throw new Error(`server exited: ${server.out.stderr.slice(-2000)}`);
+      return /^agents: /m.test(server.out.stdout);
+    });
+  }
+
+  startAgent(): void {
+    this.agent = this.bed.cordon(this.bed.names.device, ['agent', 'run', '--data-dir', this.agentDir], this.agentEnv);
+  }
+
+  machine(): Promise<{ isolationState: string; isConnected: boolean; capabilities: { name: string; version: string; unavailable?: string }[] }> {
+    return this.api.request('GET', `/api/machines/${this.machineId}`);
+  }
+
+  submit(path: string, body: Record<string, unknown>): Promise<MachineAction> {
+    return this.api.request<MachineAction>('POST', `/api/machines/${this.machineId}/${path}`, body);
+  }
+
+  /** Submits an action and waits until it ends. */
+  async act(path: string, body: Record<string, unknown>): Promise<MachineAction> {
+    return this.api.waitFor((await this.submit(path, body)).id, 60_000, () => undefined);
+  }
+
+  /** Whether Cordon's table is loaded in the device's namespace. */
+  cordonTable(): boolean {
+    try {
+      this.bed.exec(this.bed.names.device, 'nft', ['list', 'table', 'inet', 'cordon']);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  cleanup(): void {
+    this.bed.cleanup();
+    cleanup([this.serverDir, this.agentDir]);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Isolation for real: a Cordon server, an enrolled device and an "outside" host in three network
+ * namespaces (testing.md), real nftables in the device's namespace, real TCP connections. Nothing
+ * here touches the host's own network or firewall.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MachineAction } from '@cordon/cli';
+import { CordonBed, AGENT_PORT } from './cordon-bed.js';
+import { sleep, until } from './helpers.js';
+import { ADDR, type Peer } from './netns.js';
+
+const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '1', CORDON_AGENT_ISOLATION_CONFIRM_SECONDS: '3', CORDON_AGENT_ISOLATION_WATCH_SECONDS: '0.5', CORDON_AGENT_LOG_LEVEL: 'debug' };
+
+const cb = new CordonBed('ci', AGENT_ENV);
+const bed = cb.bed;
+let device: Peer;
+let outside: Peer;
+
+const nftIn = (ns: string, ...args: string[]) => bed.exec(ns, 'nft', args);
+const cordonTable = () => cb.cordonTable();
+const act = (path: string, body: Record<string, unknown>) => cb.act(path, body);
+const machine = () => cb.machine();
+/** Flips one character early in the signature (the last one may only carry padding bits). */
+const tamper = (token: string) => {
+  const i = token.lastIndexOf('.') + 2;
+  return token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
+};
+
+beforeAll(async () => {
+  await cb.start();
+  device = bed.peer(bed.names.device);
+  outside = bed.peer(bed.names.outside);
+  expect(await outside.ask(`listen ${ADDR.outside} 7000`)).toBe('listening');
+  expect(await outside.ask(`listen ${ADDR.outside} 7002`)).toBe('listening');
+  expect(await device.ask(`listen ${ADDR.device} 7001`)).toBe('listening');
+  // The device's own firewall has a table of its own; release must leave it alone.
+  nftIn(bed.names.device, 'add', 'table', 'inet', 'hostfw');
+}, 120_000);
+
+afterAll(() => cb.cleanup());
+
+describe('isolation in network namespaces (real nftables, real TCP)', () => {
+  it('reports the isolation capability with the nft version', async () => {
+    const m = await cb.api.request<{ capabilities: { name: string; unavailable?: string }[]; agentVersion: string }>('GET', `/api/machines/${cb.machineId}`);
+    expect(m.capabilities.find((c) => c.name === 'isolation')).toBeDefined();
+    expect(m.capabilities.find((c) => c.name === 'isolation')!.unavailable).toBeUndefined();
+  });
+
+  it('Full isolation cuts the device off both ways, fast, while the server channel stays alive', async () => {
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+    expect(await outside.reaches(ADDR.device, 7001)).toBe(true);
+    const submitted = await cb.api.request<MachineAction>('POST', `/api/machines/${cb.machineId}/isolate`, { Comment: 'contain the incident', IsolationType: 'Full' });
+    expect(submitted.scope).toBe('Full');
+    const done = await cb.api.waitFor(submitted.id, 60_000, () => undefined);
+    expect(done.status, done.error ?? '').toBe('Succeeded');
+    expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT } });
+    expect((await machine()).isolationState).toBe('Isolated');
+    expect(cordonTable()).toBe(true);
+    const t0 = Date.now();
+    expect(await device.ask(`connect ${ADDR.outside} 7000 3000`)).toMatch(/^fail (ECONNREFUSED|EHOSTUNREACH|EACCES|EPERM)/);
+    // Rejected, not dropped: the connection fails at once instead of timing out.
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(await outside.reaches(ADDR.device, 7001)).toBe(false);
+    // The channel to the server still works: another action completes.
+    expect((await act('refreshInventory', { Comment: 'still reachable?' })).status).toBe('Succeeded');
+    // The host's own firewall never had a Cordon table.
+    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toMatch(/inet cordon/);
+  }, 90_000);
+
+  it('puts flushed rules back while running, and after an agent restart before anything else', async () => {
+    nftIn(bed.names.device, 'flush', 'ruleset');
+    expect(cordonTable()).toBe(false);
+    await until('rules re-applied by the watchdog', async () => cordonTable(), 10_000);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(false);
+
+    cb.agent.kill('SIGKILL');
+    await new Promise((r) => cb.agent.once('exit', r));
+    nftIn(bed.names.device, 'flush', 'ruleset'); // as after a reboot
+    nftIn(bed.names.device, 'add', 'table', 'inet', 'hostfw');
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+    cb.startAgent();
+    await until('rules restored at start', async () => cordonTable(), 15_000);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(false);
+    await until('agent back online while isolated', async () => (await machine()).isConnected, 30_000);
+    expect((await machine()).isolationState).toBe('Isolated');
+  }, 90_000);
+
+  it('releases exactly its own table and restores every connection', async () => {
+    const done = await act('unisolate', { Comment: 'all clear' });
+    expect(done.status, done.error ?? '').toBe('Succeeded');
+    expect(done.result).toMatchObject({ wasIsolated: true, releasedBy: 'action' });
+    expect((await machine()).isolationState).toBe('NotIsolated');
+    expect(cordonTable()).toBe(false);
+    expect(nftIn(bed.names.device, 'list', 'tables')).toMatch(/inet hostfw/);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+    expect(await outside.reaches(ADDR.device, 7001)).toBe(true);
+  }, 60_000);
+
+  it('Selective isolation lets exactly the listed destination and program through', async () => {
+    // A program of its own (a copy of node under another path), so no other process on the machine matches it.
+    const allowedExe = join(bed.dir, 'allowed-node');
+    copyFileSync(process.execPath, allowedExe);
+    chmodSync(allowedExe, 0o755);
+    const allowedPeer = bed.peer(bed.names.device, allowedExe);
+    await cb.api.request('PUT', '/api/isolationPolicies/global', { Comment: 'patch server stays reachable', Allow: [{ destination: `${ADDR.outside}:7002`, description: 'patch server' }] });
+    await cb.api.request('PUT', '/api/isolationPolicies/tags/jump', { Comment: 'admin tool', Allow: [{ program: allowedExe }] });
+    await cb.api.request('POST', `/api/machines/${cb.machineId}/tags`, { Value: 'jump', Action: 'Add' });
+    const done = await act('isolate', { Comment: 'contain, keep patching', IsolationType: 'Selective' });
+    expect(done.status, done.error ?? '').toBe('Succeeded');
+    expect(done.result).toMatchObject({ isolationType: 'Selective', allowed: [`${ADDR.outside}:7002`, `program:${allowedExe}`], notApplied: [] });
+    expect(await device.reaches(ADDR.outside, 7002)).toBe(true);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(false);
+    expect(await allowedPeer.reaches(ADDR.outside, 7000)).toBe(true);
+    expect(await outside.reaches(ADDR.device, 7001)).toBe(false);
+    expect((await act('unisolate', { Comment: 'done' })).status).toBe('Succeeded');
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+    // The adopted process is back in the cgroup it came from.
+    expect(readFileSync(`/proc/${allowedPeer.child.pid}/cgroup`, 'utf8')).not.toMatch(/cordon-allowed/);
+    allowedPeer.kill();
+    await cb.api.request('POST', `/api/machines/${cb.machineId}/tags`, { Value: 'jump', Action: 'Remove' });
+  }, 90_000);
+
+  it('rolls back when the server cannot be reached over the isolated network (lockout guard)', async () => {
+    // The server's side refuses new connections from the device; the agent's open channel stays up.
+    const rules = join(bed.dir, 'guard.nft');
+    writeFileSync(rules, `table inet guard {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip saddr ${ADDR.device} tcp dport ${AGENT_PORT} ct state new drop\n  }\n}\n`);
+    nftIn(bed.names.server, '-f', rules);
+    try {
+      const done = await act('isolate', { Comment: 'this one must roll back', IsolationType: 'Full' });
+      expect(done.status).toBe('Failed');
+      expect(done.error).toMatch(/Rolled back: the server did not answer over the isolated network within 3 s/);
+      expect(cordonTable()).toBe(false);
+      expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+      expect((await machine()).isolationState).toBe('NotIsolated');
+    } finally {
+      nftIn(bed.names.server, 'delete', 'table', 'inet', 'guard');
+    }
+  }, 60_000);
+
+  it('releases with a break-glass token on the device when the server is gone', async () => {
+    expect((await act('isolate', { Comment: 'contain before the server goes', IsolationType: 'Full' })).status).toBe('Succeeded');
+    const issued = await cb.api.request<{ token: string; expiresAt: string }>('POST', `/api/machines/${cb.machineId}/releaseToken`, { Comment: 'server migration', ExpiresInHours: 2 });
+    expect(issued.token).toMatch(/^crt1\./);
+    cb.server.kill('SIGKILL');
+    await new Promise((r) => cb.server.once('exit', r));
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(false);
+
+    const forged = bed.cordon(bed.names.device, ['agent', 'release', '--data-dir', cb.agentDir, '--token', tamper(issued.token)]);
+    await new Promise((r) => forged.once('exit', r));
+    expect(forged.exitCode).not.toBe(0);
+    expect(cordonTable()).toBe(true);
+
+    const release = bed.cordon(bed.names.device, ['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
+    await new Promise((r) => release.once('exit', r));
+    expect(release.exitCode, release.out.stderr).toBe(0);
+    expect(release.out.stdout).toMatch(/isolation released/);
+    expect(cordonTable()).toBe(false);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+    // The running agent reads the journal: it does not put the rules back.
+    await sleep(1500);
+    expect(cordonTable()).toBe(false);
+    const again = bed.cordon(bed.names.device, ['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
+    await new Promise((r) => again.once('exit', r));
+    expect(again.exitCode).not.toBe(0);
+    expect(again.out.stderr).toMatch(/already used/);
+  }, 90_000);
+});

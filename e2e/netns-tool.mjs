@@ -1,0 +1,50 @@
+// A tiny network peer for the namespace test bed, run inside a namespace with nsenter.
+// Reads commands on stdin, one per line, and answers each with one line on stdout:
+//   listen HOST PORT        -> "listening" (accepts and echoes; keeps listening)
+//   connect HOST PORT [MS]  -> "ok" or "fail CODE" (a TCP connect with a time limit)
+//   forward UNIXPATH HOST PORT -> "forwarding" (unix socket -> TCP, so the host can reach a namespace's loopback)
+//   probe HOST PORT         -> streams "probe T ok|fail CODE" lines every ~2 ms until "stop"
+import { createServer, connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { clearTimeout, setTimeout } from 'node:timers';
+
+let probing = false;
+const out = (line) => process.stdout.write(`${line}\n`);
+function tryConnect(host, port, ms) {
+  return new Promise((resolve) => {
+    const s = connect({ host, port: Number(port) });
+    const timer = setTimeout(() => { s.destroy(); resolve('fail ETIMEDOUT'); }, Number(ms));
+    s.once('connect', () => { clearTimeout(timer); s.destroy(); resolve('ok'); });
+    s.once('error', (e) => { clearTimeout(timer); resolve(`fail ${e.code}`); });
+  });
+}
+createInterface({ input: process.stdin }).on('line', async (line) => {
+  const [cmd, a, b, c] = line.trim().split(/\s+/);
+  if (cmd === 'listen') {
+    const server = createServer((sock) => sock.pipe(sock).on('error', () => {}));
+    server.on('error', (e) => out(`error ${e.code}`));
+    server.listen(Number(b), a, () => out('listening'));
+  } else if (cmd === 'connect') {
+    out(await tryConnect(a, b, c ?? 2000));
+  } else if (cmd === 'forward') {
+    const server = createServer((sock) => {
+      const up = connect({ host: b, port: Number(c) });
+      sock.pipe(up).pipe(sock);
+      sock.on('error', () => up.destroy());
+      up.on('error', () => sock.destroy());
+    });
+    server.listen(a, () => out('forwarding'));
+  } else if (cmd === 'probe') {
+    probing = true;
+    while (probing) {
+      const r = await tryConnect(a, b, 1000);
+      out(`probe ${(performance.timeOrigin + performance.now()).toFixed(1)} ${r}`);
+      await new Promise((res) => setTimeout(res, 2));
+    }
+  } else if (cmd === 'stop') {
+    probing = false;
+  } else if (cmd === 'exit') {
+    process.exit(0);
+  }
+});

@@ -1,0 +1,19 @@
+import { ActionParameters } from '@cordon/protocol';
+import { isolationUnavailable } from '../isolate/index.js';
+import type { ActionManifest } from '../types.js';
+
+/** Release from isolation: removes exactly Cordon's nftables table, nothing else of the host's firewall. */
+export const unisolate: ActionManifest = {
+  type: 'Unisolate',
+  capability: { name: 'isolation', version: '1' },
+  platforms: ['linux'],
+  parameters: ActionParameters.Unisolate,
+  timeoutMs: 60_000,
+  maxResultBytes: 16 * 1024,
+  unavailable: isolationUnavailable,
+  async run(_params, ctx) {
+    const result = await ctx.isolation.release('action');
+    await ctx.sendInventory();
+    return { ...result, isolation: ctx.isolation.report() };
+  },
+};

@@ -1,0 +1,140 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CommandSigner, generateSigningKey } from '@cordon/protocol';
+import { writeState } from '../state.js';
+import { fakePlatform } from '../testing/fake-platform.js';
+import { breakGlassRelease, IsolationManager, type IsolationDeps } from './manager.js';
+import { readIsolation } from './state.js';
+
+const logger = pino({ level: 'silent' });
+const MACHINE = 'b'.repeat(40);
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cordon-iso-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function manager(fake = fakePlatform(), over: Partial<IsolationDeps> = {}) {
+  const m = new IsolationManager({ dataDir: dir, platform: fake.platform, serverUrl: 'https://cordon.example:8443', caCertPem: '', logger, confirmSeconds: 1, resolve: async (h) => (h === 'cordon.example' ? ['10.9.9.9'] : h === 'updates.example' ? ['10.7.7.7', '10.7.7.8'] : Promise.reject(new Error('NXDOMAIN'))), confirm: async () => 12, ...over });
+  return { m, ...fake };
+}
+
+describe('IsolationManager', () => {
+  it('isolates: applies the plan, confirms the server, journals, notifies', async () => {
+    const { m, firewall, notices } = manager();
+    const r = await m.isolate('Full', [], 'a1');
+    expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'], port: 8443 }, resolvers: ['10.0.0.53'], destinations: [], cgroups: [] });
+    expect(r).toMatchObject({ isolationType: 'Full', confirmedInMs: 12, notified: { wall: 'delivered' } });
+    expect(readIsolation(dir)).toMatchObject({ state: 'Isolated', type: 'Full', actionId: 'a1' });
+    expect(m.report()).toMatchObject({ state: 'Isolated', type: 'Full', releasedBy: null });
+    expect(notices[0]).toMatch(/being isolated/);
+  });
+
+  it('resolves a selective policy and lists what it could not apply', async () => {
+    const { m, firewall } = manager();
+    const r = await m.isolate('Selective', [{ destination: '10.0.0.0/8' }, { destination: 'updates.example:443' }, { destination: 'gone.example' }, { unit: 'sshd.service' }, { unit: 'nope.service' }, { program: '/usr/bin/ssh' }], 'a2');
+    expect(firewall.plan!.destinations).toEqual([
+      { family: 'ipv4', cidr: '10.0.0.0/8', port: null },
+      { family: 'ipv4', cidr: '10.7.7.7', port: 443 },
+      { family: 'ipv4', cidr: '10.7.7.8', port: 443 },
+    ]);
+    expect(firewall.plan!.cgroups).toEqual([{ path: 'system.slice/sshd.service', level: 2 }, { path: 'cordon-allowed', level: 1 }]);
+    expect(r.notApplied).toEqual([
+      { entry: 'gone.example', reason: 'does not resolve: NXDOMAIN' },
+      { entry: 'unit:nope.service', reason: 'nope.service is not running' },
+    ]);
+  });
+
+  it('rolls back and fails when the server does not answer after applying', async () => {
+    const { m, firewall } = manager(fakePlatform(), { confirm: async () => null });
+    await expect(m.isolate('Full', [], 'a3')).rejects.toThrow(/Rolled back: the server did not answer over the isolated network within 1 s/);
+    expect(firewall.plan).toBeNull();
+    expect(readIsolation(dir).state).toBe('NotIsolated');
+  });
+
+  it('rolls back to the earlier isolation when a change of isolation fails', async () => {
+    let answer: number | null = 5;
+    const { m, firewall } = manager(fakePlatform(), { confirm: async () => answer });
+    await m.isolate('Selective', [{ destination: '10.0.0.0/8' }], 'a4');
+    answer = null;
+    await expect(m.isolate('Full', [], 'a5')).rejects.toThrow(/Rolled back/);
+    expect(firewall.plan!.destinations).toHaveLength(1);
+    expect(readIsolation(dir)).toMatchObject({ state: 'Isolated', type: 'Selective', actionId: 'a4' });
+  });
+
+  it('fails with the reason and leaves nothing behind when nft is missing or refuses', async () => {
+    const missing = manager(fakePlatform({ nft: { ok: false, reason: 'nft not found (install the nftables package)' } }));
+    await expect(missing.m.isolate('Full', [], 'a6')).rejects.toThrow('Isolation is not possible on this device: nft not found (install the nftables package)');
+    const refusing = manager(fakePlatform({ applyFails: 'nft refused the rule set: syntax error' }));
+    await expect(refusing.m.isolate('Full', [], 'a7')).rejects.toThrow('nft refused the rule set: syntax error');
+    expect(refusing.firewall.removes).toBe(1);
+    expect(readIsolation(dir).state).toBe('NotIsolated');
+  });
+
+  it('refuses to isolate when the server name does not resolve (it would lock the agent out)', async () => {
+    const { m, firewall } = manager(fakePlatform(), { serverUrl: 'https://unknown.example:8443' });
+    await expect(m.isolate('Full', [], 'a8')).rejects.toThrow(/Cannot resolve the server name unknown.example/);
+    expect(firewall.applies).toBe(0);
+  });
+
+  it('restores isolation at start and re-applies rules that went missing', async () => {
+    const first = manager();
+    await first.m.isolate('Full', [], 'a9');
+    const fresh = fakePlatform(); // a reboot: no rules loaded
+    const { m, firewall } = manager(fresh);
+    await m.restore();
+    expect(firewall.plan).not.toBeNull();
+    firewall.plan = null; // someone ran `nft flush ruleset`
+    await m.check();
+    expect(firewall.applies).toBe(2);
+  });
+
+  it('releases: journal first, then exactly the rules; a later check removes leftovers', async () => {
+    const { m, firewall, notices } = manager();
+    await m.isolate('Full', [], 'a10');
+    const r = await m.release('action');
+    expect(r).toMatchObject({ wasIsolated: true, releasedBy: 'action' });
+    expect(firewall.plan).toBeNull();
+    expect(readIsolation(dir)).toMatchObject({ state: 'NotIsolated', releasedBy: 'action' });
+    expect(notices[1]).toMatch(/released/);
+    firewall.plan = { server: { addresses: [], port: 1 }, resolvers: [], destinations: [], cgroups: [] };
+    await m.check();
+    expect(firewall.plan).toBeNull();
+  });
+
+  it('refuses a damaged journal rather than guessing', async () => {
+    writeFileSync(join(dir, 'isolation.json'), '{"state":"Maybe"}');
+    await expect(manager().m.restore()).rejects.toThrow(/isolation.json is damaged/);
+  });
+});
+
+describe('breakGlassRelease', () => {
+  const keys = generateSigningKey();
+  const signer = new CommandSigner(keys.privateKeyPem);
+  const token = (over: Partial<{ machineId: string; expiresAt: string }> = {}) =>
+    signer.signReleaseToken({ purpose: 'release-isolation', tokenId: crypto.randomUUID(), machineId: over.machineId ?? MACHINE, issuedBy: 'admin', issuedAt: new Date().toISOString(), expiresAt: over.expiresAt ?? new Date(Date.now() + 3600_000).toISOString() });
+
+  beforeEach(async () => {
+    writeState(dir, { serverUrl: 'https://10.9.9.9:8443', machineId: MACHINE, credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: keys.publicKeyPem, enrolledAt: new Date().toISOString() });
+  });
+
+  it('releases once with a valid token, and refuses reuse, other machines, expiry and forgery', async () => {
+    const fake = fakePlatform();
+    await manager(fake).m.isolate('Full', [], 'a11');
+    await expect(breakGlassRelease(dir, token({ machineId: 'c'.repeat(40) }), fake.platform, logger)).rejects.toThrow(/not this one/);
+    await expect(breakGlassRelease(dir, token({ expiresAt: new Date(Date.now() - 1000).toISOString() }), fake.platform, logger)).rejects.toThrow(/expired/);
+    const forged = new CommandSigner(generateSigningKey().privateKeyPem).signReleaseToken({ purpose: 'release-isolation', tokenId: crypto.randomUUID(), machineId: MACHINE, issuedBy: 'x', issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 1000_000).toISOString() });
+    await expect(breakGlassRelease(dir, forged, fake.platform, logger)).rejects.toThrow(/signature does not verify/);
+    await expect(breakGlassRelease(dir, 'hello', fake.platform, logger)).rejects.toThrow(/not a Cordon release token/);
+    expect(fake.firewall.plan).not.toBeNull();
+    const t = token();
+    expect(await breakGlassRelease(dir, t, fake.platform, logger)).toMatchObject({ releasedBy: 'breakGlass', issuedBy: 'admin' });
+    expect(fake.firewall.plan).toBeNull();
+    expect(readIsolation(dir)).toMatchObject({ state: 'NotIsolated', releasedBy: 'breakGlass' });
+    await manager(fake).m.isolate('Full', [], 'a12');
+    await expect(breakGlassRelease(dir, t, fake.platform, logger)).rejects.toThrow(/already used/);
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { buildRuleset, type IsolationPlan } from './nft-ruleset.js';
+import { cgroupRef, cgroup2Mount } from './cgroups.js';
+import { parseResolvConf } from './index.js';
+
+const base: IsolationPlan = { server: { addresses: ['169.254.99.1'], port: 8443 }, resolvers: [], destinations: [], cgroups: [] };
+const chain = (text: string, name: string) => {
+  const start = text.indexOf(`chain ${name} {`);
+  return text.slice(start, text.indexOf('\n  }', start));
+};
+
+describe('buildRuleset', () => {
+  it('replaces only the cordon table, atomically', () => {
+    const text = buildRuleset(base);
+    expect(text.split('\n').slice(0, 3)).toEqual(['table inet cordon {}', 'delete table inet cordon', 'table inet cordon {']);
+    expect(text).not.toMatch(/flush ruleset|table (ip|ip6|inet) (?!cordon)/);
+  });
+
+  it('allows loopback and the server both ways, then rejects everything else fast', () => {
+    const text = buildRuleset({ ...base, server: { addresses: ['169.254.99.1', 'fd00::1'], port: 8443 } });
+    const out = chain(text, 'output');
+    const inp = chain(text, 'input');
+    expect(out).toContain('oif "lo" accept');
+    expect(out).toContain('ip daddr 169.254.99.1 tcp dport 8443 accept');
+    expect(out).toContain('ip6 daddr fd00::1 tcp dport 8443 accept');
+    expect(inp).toContain('ip saddr 169.254.99.1 tcp sport 8443 accept');
+    expect(inp).toContain('ip6 saddr fd00::1 tcp sport 8443 accept');
+    for (const c of [out, inp, chain(text, 'forward')]) {
+      const lines = c.trim().split('\n').map((l) => l.trim());
+      expect(lines.slice(-2)).toEqual(['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited']);
+    }
+    // Without a selective policy nothing is let back in by conntrack: old connections are cut too.
+    expect(text).not.toMatch(/ct (state|mark)/);
+  });
+
+  it('keeps DHCP, neighbour discovery and the resolvers (only port 53) open', () => {
+    const text = buildRuleset({ ...base, resolvers: ['10.0.0.53'] });
+    expect(chain(text, 'output')).toContain('udp sport 68 udp dport 67 accept');
+    expect(chain(text, 'input')).toContain('udp sport 67 udp dport 68 accept');
+    expect(chain(text, 'output')).toContain('ip daddr 10.0.0.53 meta l4proto { tcp, udp } th dport 53 accept');
+    expect(text).toContain('nd-neighbor-solicit');
+  });
+
+  it('marks selective flows so their replies come back, and only theirs', () => {
+    const text = buildRuleset({
+      ...base,
+      destinations: [
+        { family: 'ipv4', cidr: '10.0.0.0/8', port: null },
+        { family: 'ipv6', cidr: '2001:db8::1', port: 443 },
+      ],
+      cgroups: [{ path: 'system.slice/sshd.service', level: 2 }],
+    });
+    const out = chain(text, 'output');
+    expect(out).toContain('ip daddr 10.0.0.0/8 ct mark set 0x436f7264 accept');
+    expect(out).toContain('ip6 daddr 2001:db8::1 meta l4proto { tcp, udp } th dport 443 ct mark set 0x436f7264 accept');
+    expect(out).toContain('socket cgroupv2 level 2 "system.slice/sshd.service" ct mark set 0x436f7264 accept');
+    expect(chain(text, 'input')).toContain('ct mark 0x436f7264 accept');
+    expect(chain(text, 'forward')).not.toContain('accept\n');
+  });
+});
+
+describe('cgroups and resolvers', () => {
+  it('finds the cgroup v2 mount on unified and hybrid systems, and names cgroups as nft does', async () => {
+    const hybrid = '35 25 0:30 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw\n36 25 0:31 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu';
+    expect(await cgroup2Mount(hybrid)).toBe('/sys/fs/cgroup/unified');
+    expect(await cgroup2Mount('30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw')).toBe('/sys/fs/cgroup');
+    expect(await cgroup2Mount('30 1 0:26 / /proc rw - proc proc rw')).toBeNull();
+    expect(cgroupRef('/sys/fs/cgroup', '/system.slice/sshd.service')).toEqual({ path: 'system.slice/sshd.service', level: 2 });
+    expect(cgroupRef('/sys/fs/cgroup/unified', '/system.slice/sshd.service')).toEqual({ path: 'unified/system.slice/sshd.service', level: 2 });
+    expect(cgroupRef('/mnt/cg', '/x')).toBeNull();
+  });
+
+  it('reads name servers from resolv.conf', () => {
+    expect(parseResolvConf('# c\nnameserver 10.0.0.53\nsearch x\n nameserver fe80::1%eth0\n')).toEqual(['10.0.0.53', 'fe80::1']);
+  });
+});

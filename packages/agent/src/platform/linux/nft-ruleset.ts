@@ -1,0 +1,81 @@
+/*
+ * The nftables rule set of an isolated device, as text for `nft -f`. Pure (no I/O), so every
+ * shape of plan is unit-tested; the firewall module only writes it to a file and runs nft.
+ */
+
+/** The table Cordon owns; releasing isolation deletes exactly this and nothing else. */
+export const CORDON_TABLE = 'cordon';
+
+/** Conntrack mark of flows a selective policy allows, so their replies come back in. */
+export const ALLOWED_FLOW_MARK = '0x436f7264';
+
+export interface AddressRule {
+  family: 'ipv4' | 'ipv6';
+  /** An address or a CIDR range. */
+  cidr: string;
+  /** null: every port and protocol. */
+  port: number | null;
+}
+
+export interface IsolationPlan {
+  /** Where the Cordon server is: resolved addresses and the gateway's TCP port. */
+  server: { addresses: string[]; port: number };
+  /** Name servers the device uses (to re-resolve the server's name); port 53 only. */
+  resolvers: string[];
+  /** Selective isolation: destinations that stay reachable (outbound; replies come back). */
+  destinations: AddressRule[];
+  /** Selective isolation: cgroup v2 paths (relative to /sys/fs/cgroup) whose sockets may talk. */
+  cgroups: { path: string; level: number }[];
+}
+
+const familyOf = (address: string): 'ip' | 'ip6' => (address.includes(':') ? 'ip6' : 'ip');
+const quote = (s: string): string => `"${s.replace(/["\\]/g, '')}"`;
+
+/**
+ * Builds the rule set. It replaces the table in one transaction (create, delete, create: the
+ * first line makes the delete valid when no table exists), so the device is never half-isolated.
+ * Order per chain: loopback, the server, DHCP/ND, the selective allowances, then reject —
+ * TCP with a reset and everything else with admin-prohibited, so blocked connections fail at once.
+ * No blanket "established" rule: connections that existed before isolation are cut too.
+ */
+export function buildRuleset(plan: IsolationPlan): string {
+  const input: string[] = ['iif "lo" accept'];
+  const output: string[] = ['oif "lo" accept'];
+  for (const a of plan.server.addresses) {
+    const f = familyOf(a);
+    output.push(`${f} daddr ${a} tcp dport ${plan.server.port} accept`);
+    input.push(`${f} saddr ${a} tcp sport ${plan.server.port} accept`);
+  }
+  for (const r of plan.resolvers) {
+    const f = familyOf(r);
+    output.push(`${f} daddr ${r} meta l4proto { tcp, udp } th dport 53 accept`);
+    input.push(`${f} saddr ${r} meta l4proto { tcp, udp } th sport 53 accept`);
+  }
+  // DHCP keeps the lease (and so the server route) alive; ND is IPv6's ARP.
+  output.push('udp sport 68 udp dport 67 accept', 'udp sport 546 udp dport 547 accept');
+  input.push('udp sport 67 udp dport 68 accept', 'udp sport 547 udp dport 546 accept');
+  const nd = 'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept';
+  output.push(nd);
+  input.push(nd);
+  for (const d of plan.destinations) {
+    const f = d.family === 'ipv6' ? 'ip6' : 'ip';
+    const port = d.port === null ? '' : ` meta l4proto { tcp, udp } th dport ${d.port}`;
+    output.push(`${f} daddr ${d.cidr}${port} ct mark set ${ALLOWED_FLOW_MARK} accept`);
+  }
+  for (const c of plan.cgroups) output.push(`socket cgroupv2 level ${c.level} ${quote(c.path)} ct mark set ${ALLOWED_FLOW_MARK} accept`);
+  if (plan.destinations.length > 0 || plan.cgroups.length > 0) input.push(`ct mark ${ALLOWED_FLOW_MARK} accept`);
+  const reject = ['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited'];
+  const chain = (name: string, hook: string, rules: string[]) =>
+    [`  chain ${name} {`, `    type filter hook ${hook} priority filter - 10; policy accept;`, ...rules.map((r) => `    ${r}`), '  }'].join('\n');
+  return [
+    `table inet ${CORDON_TABLE} {}`,
+    `delete table inet ${CORDON_TABLE}`,
+    `table inet ${CORDON_TABLE} {`,
+    chain('input', 'input', [...input, ...reject]),
+    chain('output', 'output', [...output, ...reject]),
+    // A device that routes (containers, VMs, a gateway) must not pass traffic for others either.
+    chain('forward', 'forward', reject),
+    '}',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,39 @@
+import type { IsolationPlan, Platform } from '../platform/index.js';
+
+/** A Platform whose firewall is a variable: for unit tests of code that drives the firewall. */
+export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok: false; reason: string }; applyFails?: string } = {}) {
+  const firewall = {
+    plan: null as IsolationPlan | null,
+    applies: 0,
+    removes: 0,
+    async check() {
+      return over.nft ?? { ok: true as const, version: '1.0.6' };
+    },
+    async apply(plan: IsolationPlan) {
+      if (over.applyFails) throw new Error(over.applyFails);
+      firewall.applies++;
+      firewall.plan = plan;
+    },
+    async remove() {
+      firewall.removes++;
+      firewall.plan = null;
+    },
+    async active() {
+      return firewall.plan !== null;
+    },
+  };
+  const notices: string[] = [];
+  const platform: Platform = {
+    describe: async () => ({ hostname: 'h', osPlatform: 'Linux', osVersion: 'x', osProcessor: 'x64', kernel: '6', ipAddresses: [] }),
+    firewall,
+    resolvers: async () => ['10.0.0.53'],
+    unitCgroup: async (unit) => (unit === 'sshd.service' ? { path: 'system.slice/sshd.service', level: 2 } : { error: `${unit} is not running` }),
+    adoptPrograms: async () => ({ cgroup: { path: 'cordon-allowed', level: 1 }, processes: 1 }),
+    releasePrograms: async () => undefined,
+    notifyUsers: async (_t, m) => {
+      notices.push(m);
+      return { wall: 'delivered', desktop: [] };
+    },
+  };
+  return { platform, firewall, notices };
+}

@@ -1,0 +1,107 @@
+import { Option, type Command } from 'commander';
+import type { AllowEntry, IsolationPolicy } from '../api-client.js';
+import { clientFrom, CliError } from '../context.js';
+import { print } from '../output.js';
+import { submitAction } from './actions.js';
+import { withConn } from './machines.js';
+
+interface Conn {
+  server?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/**
+ * Reads an allow entry as typed on the command line: `program:/usr/bin/ssh`, `unit:sshd.service`,
+ * or a destination (`10.0.0.0/8`, `10.1.2.3:443`, `updates.example.com:443`, optionally
+ * `destination:…`). The server checks the entry itself and names what is wrong.
+ */
+export function parseAllowArg(text: string): AllowEntry {
+  const m = /^(program|unit|destination):(.*)$/.exec(text.trim());
+  if (m?.[1] === 'program') return { program: m[2]! };
+  if (m?.[1] === 'unit') return { unit: m[2]! };
+  return { destination: m ? m[2]! : text.trim() };
+}
+
+const kindOf = (e: AllowEntry): [string, string] => ('destination' in e ? ['destination', e.destination] : 'program' in e ? ['program', e.program] : ['unit', e.unit]);
+
+const policyRows = (p: IsolationPolicy) => ({
+  head: ['kind', 'allow', 'description'],
+  rows: p.allow.map((e) => [...kindOf(e), e.description ?? null]),
+});
+
+const policyName = (tag?: string) => (tag === undefined ? 'the global policy' : `the policy of tag '${tag}'`);
+
+export function registerIsolationCommands(program: Command): void {
+  withConn(program.command('isolate').description('isolate a machine from the network (it stays connected to Cordon)').argument('<machine>', 'id, name or IP'))
+    .requiredOption('--comment <text>', 'why (recorded with the action)')
+    .addOption(new Option('--type <type>', 'Full, or Selective (keeps what the selective-isolation policy allows)').choices(['Full', 'Selective']).default('Full'))
+    .option('--wait', 'wait until the action ends')
+    .action(async (ref: string, o: Conn & { comment: string; type: string; wait?: boolean }) => {
+      await submitAction(clientFrom(o), ref, 'isolate', { Comment: o.comment, IsolationType: o.type }, o);
+    });
+
+  withConn(program.command('release').description('release a machine from isolation').argument('<machine>', 'id, name or IP'))
+    .requiredOption('--comment <text>', 'why (recorded with the action)')
+    .option('--wait', 'wait until the action ends')
+    .action(async (ref: string, o: Conn & { comment: string; wait?: boolean }) => {
+      await submitAction(clientFrom(o), ref, 'unisolate', { Comment: o.comment }, o);
+    });
+
+  withConn(program.command('release-token').description('issue an offline (break-glass) release token for one machine; prints the token alone').argument('<machine>', 'id, name or IP'))
+    .requiredOption('--comment <text>', 'why (recorded in the audit log)')
+    .option('--hours <n>', 'hours until the token expires (1 to 720)', '24')
+    .action(async (ref: string, o: Conn & { comment: string; hours: string }) => {
+      if (!/^\d+$/.test(o.hours)) throw new CliError(`--hours must be a whole number of hours (1 to 720), not '${o.hours}'`);
+      const client = clientFrom(o);
+      const m = await client.resolveMachine(ref);
+      const t = await client.releaseToken(m.id, o.comment, Number(o.hours));
+      if (o.json) print(true, t);
+      else {
+        process.stdout.write(`${t.token}\n`);
+        process.stderr.write(`token ${t.tokenId} for ${t.computerDnsName} expires ${t.expiresAt}; on the device: cordon agent release --token <token>\n`);
+      }
+    });
+
+  const policy = program.command('isolation-policy').description('show or change the selective-isolation policy (global or per tag)');
+
+  withConn(policy.command('show', { isDefault: true }).description('show the global policy, a tag policy, all policies, or what applies to a machine'))
+    .option('--tag <tag>', "the policy of this tag instead of the global one")
+    .option('--machine <machine>', 'the effective allow list of this machine (global + its tags)')
+    .option('--all', 'list every policy that is set')
+    .action(async (o: Conn & { tag?: string; machine?: string; all?: boolean }) => {
+      const client = clientFrom(o);
+      if (o.machine) {
+        const e = await client.effectiveIsolationPolicy((await client.resolveMachine(o.machine)).id);
+        print(!!o.json, e, () => ({ head: ['kind', 'allow', 'from', 'description'], rows: e.allow.map((x) => [...kindOf(x), x.from.join(', '), x.description ?? null]) }));
+        return;
+      }
+      if (o.all) {
+        const list = await client.isolationPolicies();
+        print(!!o.json, list, () => ({ head: ['policy', 'entries', 'updated', 'by', 'comment'], rows: list.map((p) => [p.tag === null ? 'global' : `tag:${p.tag}`, p.allow.length, p.updatedAt, p.updatedBy, p.comment]) }));
+        return;
+      }
+      const p = await client.isolationPolicy(o.tag);
+      print(!!o.json, p, () => policyRows(p));
+    });
+
+  withConn(policy.command('set').description(`replace a policy's allow list; entries like 10.0.0.0/8, host:443, program:/usr/bin/ssh, unit:sshd.service`))
+    .option('--tag <tag>', 'the policy of this tag (default: the global policy)')
+    .option('--allow <entry...>', 'what stays reachable (one or more entries)')
+    .option('--clear', 'set an empty allow list')
+    .requiredOption('--comment <text>', 'why (recorded in the audit log)')
+    .action(async (o: Conn & { tag?: string; allow?: string[]; clear?: boolean; comment: string }) => {
+      if (!o.allow === !o.clear) throw new CliError('give the entries with --allow, or --clear for an empty list');
+      const p = await clientFrom(o).setIsolationPolicy(o.tag, (o.allow ?? []).map(parseAllowArg), o.comment);
+      print(!!o.json, p, () => policyRows(p));
+    });
+
+  withConn(policy.command('delete').description("delete a tag's policy"))
+    .requiredOption('--tag <tag>', 'the tag whose policy goes')
+    .requiredOption('--comment <text>', 'why (recorded in the audit log)')
+    .action(async (o: Conn & { tag: string; comment: string }) => {
+      await clientFrom(o).deleteIsolationPolicy(o.tag, o.comment);
+      if (o.json) print(true, { deleted: true, tag: o.tag });
+      else process.stdout.write(`deleted ${policyName(o.tag)}\n`);
+    });
+}

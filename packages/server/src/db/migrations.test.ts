@@ -1,0 +1,65 @@
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, sql, type Migration } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { migrate } from './database.js';
+import * as initial from './migrations/20261125000000_initial.js';
+import * as isolation from './migrations/20261125120000_isolation.js';
+import type { Database } from './schema.js';
+
+const provider = (m: Record<string, Migration>) => ({ getMigrations: async () => m });
+
+/** A store as the previous release left it: only the initial migration, with data in it. */
+async function previousRelease(): Promise<Kysely<Database>> {
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: new SQLite(':memory:') }) });
+  const r = await new Migrator({ db, provider: provider({ '20261125000000_initial': initial }) }).migrateToLatest();
+  if (r.error) throw r.error;
+  const t = '2026-11-25T09:00:00.000Z';
+  await sql`insert into machines (id, computer_dns_name, first_seen, last_seen, os_platform, os_version, os_processor, kernel, agent_version, ip_addresses, capabilities, credential_hash, enrolled_at)
+    values (${'a'.repeat(40)}, 'web-01', ${t}, ${t}, 'Linux', '12', 'x64', '6.1', '0.1.0', '[]', '[]', 'h', ${t})`.execute(db);
+  for (const [id, type, status] of [
+    ['00000000-0000-4000-8000-000000000001', 'RefreshInventory', 'Pending'],
+    ['00000000-0000-4000-8000-000000000002', 'Isolate', 'Succeeded'],
+  ]) {
+    await sql`insert into actions (id, machine_id, type, parameters, requestor, requestor_comment, status, created_at, updated_at, expires_at, signed_payload, signature, key_id)
+      values (${id}, ${'a'.repeat(40)}, ${type}, '{}', 'admin', 'x', ${status}, ${t}, ${t}, ${t}, 'p', 's', 'k')`.execute(db);
+  }
+  return db;
+}
+
+describe('isolation migration', () => {
+  it('upgrades an existing store: keys backfilled, new columns and tables, exclusion by key', async () => {
+    const db = await previousRelease();
+    await migrate(db);
+    const actions = await db.selectFrom('actions').select(['type', 'exclusive_key']).orderBy('id').execute();
+    expect(actions).toEqual([
+      { type: 'RefreshInventory', exclusive_key: 'RefreshInventory' },
+      { type: 'Isolate', exclusive_key: 'Isolate' },
+    ]);
+    expect((await db.selectFrom('machines').select(['isolation', 'isolation_state']).executeTakeFirstOrThrow())).toEqual({ isolation: null, isolation_state: 'NotIsolated' });
+    expect(await db.selectFrom('isolation_policies').selectAll().execute()).toEqual([]);
+    expect(await db.selectFrom('release_tokens').selectAll().execute()).toEqual([]);
+
+    // One active action per machine and key: an Unisolate conflicts with an active Isolate.
+    const row = (id: string, type: string, key: string) => ({
+      id, machine_id: 'a'.repeat(40), type, scope: null, parameters: '{}', requestor: 'admin', requestor_comment: 'x', status: 'Pending',
+      created_at: 't', updated_at: 't', expires_at: 't', delivered_at: null, cancellation_requestor: null, cancellation_comment: null, cancellation_at: null,
+      error: null, error_hresult: 0, result: null, signed_payload: 'p', signature: 's', signature_proof: null, key_id: 'k', exclusive_key: key,
+    });
+    await db.insertInto('actions').values(row('00000000-0000-4000-8000-000000000003', 'Isolate', 'Isolation')).execute();
+    await expect(db.insertInto('actions').values(row('00000000-0000-4000-8000-000000000004', 'Unisolate', 'Isolation')).execute()).rejects.toThrow(/UNIQUE/);
+    // The old per-type index is gone: two keys of one type may differ.
+    await db.insertInto('actions').values(row('00000000-0000-4000-8000-000000000005', 'RefreshInventory', 'Other')).execute();
+    await db.destroy();
+  });
+
+  it('rolls back cleanly', async () => {
+    const db = await previousRelease();
+    await migrate(db);
+    await isolation.down(db as unknown as Kysely<unknown>);
+    const tables = (await db.introspection.getTables()).map((t) => t.name);
+    expect(tables).not.toContain('isolation_policies');
+    expect(tables).not.toContain('release_tokens');
+    expect((await db.introspection.getTables()).find((t) => t.name === 'actions')!.columns.map((c) => c.name)).not.toContain('exclusive_key');
+    await db.destroy();
+  });
+});
