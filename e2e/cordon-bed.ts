@@ -3,7 +3,7 @@
  * and the API forwarded to this process. Shared by the isolation tests and the isolation benchmark.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonClient, type MachineAction } from '@cordon/cli';
 import { cleanup, cordon, tempDir, until } from './helpers.js';
@@ -16,6 +16,10 @@ export class CordonBed {
   readonly bed: NetnsBed;
   readonly serverDir = tempDir('bed-server');
   readonly agentDir = tempDir('bed-agent');
+  /** What the agent asked `wall` to say (a shim: the real one writes to every terminal of this machine). */
+  readonly wallLog: string;
+  readonly #shims = tempDir('bed-shims');
+  readonly agentEnv: Record<string, string>;
   server!: Proc;
   agent!: Proc;
   api!: CordonClient;
@@ -23,10 +27,13 @@ export class CordonBed {
 
   constructor(
     tag: string,
-    private readonly agentEnv: Record<string, string>,
+    agentEnv: Record<string, string>,
   ) {
     if (process.getuid?.() !== 0) throw new Error('The isolation bed needs root (network namespaces and nftables)');
     this.bed = new NetnsBed(tag);
+    this.wallLog = join(this.#shims, 'wall.log');
+    writeFileSync(join(this.#shims, 'wall'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${this.wallLog}'\n`, { mode: 0o755 });
+    this.agentEnv = { ...agentEnv, PATH: `${this.#shims}:${process.env.PATH ?? ''}` };
   }
 
   async start(): Promise<void> {
@@ -80,6 +87,6 @@ export class CordonBed {
 
   cleanup(): void {
     this.bed.cleanup();
-    cleanup([this.serverDir, this.agentDir]);
+    cleanup([this.serverDir, this.agentDir, this.#shims]);
   }
 }

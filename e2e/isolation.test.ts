@@ -56,7 +56,8 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     expect(submitted.scope).toBe('Full');
     const done = await cb.api.waitFor(submitted.id, 60_000, () => undefined);
     expect(done.status, done.error ?? '').toBe('Succeeded');
-    expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT } });
+    expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT }, notified: { wall: 'delivered' }, isolation: { state: 'Isolated', type: 'Full' } });
+    expect(readFileSync(cb.wallLog, 'utf8')).toMatch(/-n Cordon: This device is being isolated from the network/);
     expect((await machine()).isolationState).toBe('Isolated');
     expect(cordonTable()).toBe(true);
     const t0 = Date.now();
@@ -91,7 +92,8 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
   it('releases exactly its own table and restores every connection', async () => {
     const done = await act('unisolate', { Comment: 'all clear' });
     expect(done.status, done.error ?? '').toBe('Succeeded');
-    expect(done.result).toMatchObject({ wasIsolated: true, releasedBy: 'action' });
+    expect(done.result).toMatchObject({ wasIsolated: true, releasedBy: 'action', notified: { wall: 'delivered' } });
+    expect(readFileSync(cb.wallLog, 'utf8')).toMatch(/isolation of this device has been released/);
     expect((await machine()).isolationState).toBe('NotIsolated');
     expect(cordonTable()).toBe(false);
     expect(nftIn(bed.names.device, 'list', 'tables')).toMatch(/inet hostfw/);

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -103,6 +104,34 @@ describe('IsolationManager', () => {
     firewall.plan = { server: { addresses: [], port: 1 }, resolvers: [], destinations: [], cgroups: [] };
     await m.check();
     expect(firewall.plan).toBeNull();
+  });
+
+  it('re-isolates at boot even when the server name does not resolve (journaled addresses, else none)', async () => {
+    await manager().m.isolate('Full', [], 'a13');
+    const noDns = { resolve: async () => Promise.reject(new Error('EAI_AGAIN')) };
+    const booted = manager(fakePlatform(), noDns);
+    await booted.m.restore();
+    expect(booted.firewall.plan!.server.addresses).toEqual(['10.9.9.9']);
+    writeFileSync(join(dir, 'isolation.json'), JSON.stringify({ ...readIsolation(dir), serverAddresses: [] }));
+    const bare = manager(fakePlatform(), noDns);
+    await bare.m.restore();
+    expect(bare.firewall.plan!.server.addresses).toEqual([]);
+  });
+
+  it('rolls back when the forbidden test destination is still reachable', async () => {
+    const listener = createServer((s) => s.destroy());
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
+    try {
+      const { port } = listener.address() as AddressInfo;
+      const { m, firewall } = manager(fakePlatform(), { forbiddenProbe: `127.0.0.1:${port}` });
+      await expect(m.isolate('Full', [], 'a14')).rejects.toThrow(`Rolled back: isolation is not effective, 127.0.0.1:${port} is still reachable`);
+      expect(firewall.plan).toBeNull();
+      listener.close();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await m.isolate('Full', [], 'a15')).toMatchObject({ forbiddenProbe: `127.0.0.1:${port} blocked` });
+    } finally {
+      listener.close();
+    }
   });
 
   it('refuses a damaged journal rather than guessing', async () => {

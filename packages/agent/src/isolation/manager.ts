@@ -80,7 +80,7 @@ export class IsolationManager {
         forbidden = `${this.deps.forbiddenProbe} blocked`;
       }
       const since = previous.state === 'Isolated' ? previous.since : new Date().toISOString();
-      writeIsolation(this.deps.dataDir, { ...previous, state: 'Isolated', type, allow: type === 'Selective' ? allow : [], since, actionId, releasedBy: null });
+      writeIsolation(this.deps.dataDir, { ...previous, state: 'Isolated', type, allow: type === 'Selective' ? allow : [], since, actionId, releasedBy: null, serverAddresses: built.plan.server.addresses });
       this.#lastServerAddresses = built.plan.server.addresses;
       const notified = await this.#notify('This device is being isolated from the network by your security team. Only the Cordon server stays reachable.');
       logger.warn({ type, allowed: built.allowed.length, appliedMs, confirmedMs }, 'device isolated');
@@ -132,7 +132,7 @@ export class IsolationManager {
       this.#lastReport = report;
       const active = await this.deps.platform.firewall.active();
       if (s.state === 'Isolated') {
-        const built = await this.buildPlan(s.type === 'Selective' ? s.allow : []);
+        const built = await this.buildPlan(s.type === 'Selective' ? s.allow : [], s.serverAddresses);
         const moved = built.plan.server.addresses.join() !== this.#lastServerAddresses.join();
         if (!active || moved) {
           this.deps.logger.warn({ missing: !active, serverMoved: moved }, 'isolation rules were missing or stale; re-applying');
@@ -147,8 +147,13 @@ export class IsolationManager {
     });
   }
 
-  /** Resolves an allow list into firewall terms; entries that cannot be applied now are listed with why. */
-  async buildPlan(allow: AllowEntry[]): Promise<BuiltPlan> {
+  /**
+   * Resolves an allow list into firewall terms; entries that cannot be applied now are listed with
+   * why. `knownServer` (journaled addresses) is the fallback when the server's name does not
+   * resolve: enforcing isolation (at boot, say) must never wait for DNS, while a new isolation
+   * without any known address is refused, as it would lock the agent out.
+   */
+  async buildPlan(allow: AllowEntry[], knownServer?: string[]): Promise<BuiltPlan> {
     const resolve = this.deps.resolve ?? resolveAll;
     const url = new URL(this.deps.serverUrl);
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -158,8 +163,10 @@ export class IsolationManager {
       try {
         serverAddresses = [...new Set(await resolve(host))].sort();
       } catch (e) {
-        if (this.#lastServerAddresses.length === 0) throw new Error(`Cannot resolve the server name ${host} (${(e as Error).message}); isolating now would lock the agent out`);
-        serverAddresses = this.#lastServerAddresses;
+        const fallback = this.#lastServerAddresses.length > 0 ? this.#lastServerAddresses : (knownServer ?? []);
+        if (fallback.length === 0 && knownServer === undefined) throw new Error(`Cannot resolve the server name ${host} (${(e as Error).message}); isolating now would lock the agent out`);
+        if (fallback.length === 0) this.deps.logger.error({ host }, 'the server name does not resolve and no address is known: isolating without a server path until it resolves');
+        serverAddresses = fallback;
       }
     }
     const needsDns = !isIP(host) || allow.some((e) => 'destination' in e && parseDestination(e.destination)?.kind === 'domain');
@@ -208,7 +215,7 @@ export class IsolationManager {
 
   async #enforce(s: IsolationState): Promise<void> {
     if (s.state === 'Isolated') {
-      const built = await this.buildPlan(s.type === 'Selective' ? s.allow : []);
+      const built = await this.buildPlan(s.type === 'Selective' ? s.allow : [], s.serverAddresses);
       await this.deps.platform.firewall.apply(built.plan);
       this.#lastServerAddresses = built.plan.server.addresses;
     } else {

@@ -16,12 +16,14 @@ export const IsolationState = z.object({
   since: z.string().nullable(),
   actionId: z.string().nullable(),
   releasedBy: z.enum(['action', 'breakGlass']).nullable(),
+  /** The server's addresses when isolation was applied: used if its name cannot be resolved later (e.g. at boot). */
+  serverAddresses: z.array(z.string()).max(64).default([]),
   /** Break-glass tokens already used here: each releases once. */
   usedReleaseTokens: z.array(z.string()).max(10_000),
 });
 export type IsolationState = z.infer<typeof IsolationState>;
 
-export const NOT_ISOLATED: IsolationState = { state: 'NotIsolated', type: null, allow: [], since: null, actionId: null, releasedBy: null, usedReleaseTokens: [] };
+export const NOT_ISOLATED: IsolationState = { state: 'NotIsolated', type: null, allow: [], since: null, actionId: null, releasedBy: null, serverAddresses: [], usedReleaseTokens: [] };
 
 export const isolationFile = (dataDir: string): string => join(dataDir, 'isolation.json');
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildRuleset, type IsolationPlan } from './nft-ruleset.js';
 import { cgroupRef, cgroup2Mount } from './cgroups.js';
+import { NftFirewall } from './firewall.js';
 import { parseResolvConf } from './index.js';
 
 const base: IsolationPlan = { server: { addresses: ['169.254.99.1'], port: 8443 }, resolvers: [], destinations: [], cgroups: [] };
@@ -72,5 +73,12 @@ describe('cgroups and resolvers', () => {
 
   it('reads name servers from resolv.conf', () => {
     expect(parseResolvConf('# c\nnameserver 10.0.0.53\nsearch x\n nameserver fe80::1%eth0\n')).toEqual(['10.0.0.53', 'fe80::1']);
+  });
+});
+
+describe('NftFirewall', () => {
+  it('says what is missing when nft is not installed', async () => {
+    expect(await new NftFirewall('/nonexistent/nft').check()).toEqual({ ok: false, reason: 'nft not found (install the nftables package)' });
+    await expect(new NftFirewall('/nonexistent/nft').apply({ server: { addresses: [], port: 1 }, resolvers: [], destinations: [], cgroups: [] })).rejects.toThrow('nft not found');
   });
 });
