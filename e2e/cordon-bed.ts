@@ -3,7 +3,7 @@
  * and the API forwarded to this process. Shared by the isolation tests and the isolation benchmark.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonClient, type MachineAction } from '@cordon/cli';
 import { cleanup, cordon, tempDir, until } from './helpers.js';
@@ -32,7 +32,8 @@ export class CordonBed {
     if (process.getuid?.() !== 0) throw new Error('The isolation bed needs root (network namespaces and nftables)');
     this.bed = new NetnsBed(tag);
     this.wallLog = join(this.#shims, 'wall.log');
-    writeFileSync(join(this.#shims, 'wall'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${this.wallLog}'\n`, { mode: 0o755 });
+    // The desktop path (runuser … notify-send) is shimmed too: the real one would pop up on this machine's desktops.
+    for (const tool of ['wall', 'runuser']) writeFileSync(join(this.#shims, tool), `#!/bin/sh\nprintf '${tool} %s\\n' "$*" >> '${this.wallLog}'\n`, { mode: 0o755 });
     this.agentEnv = { ...agentEnv, PATH: `${this.#shims}:${process.env.PATH ?? ''}` };
   }
 
@@ -59,7 +60,7 @@ export class CordonBed {
   }
 
   startAgent(): void {
-    this.agent = this.bed.cordon(this.bed.names.device, ['agent', 'run', '--data-dir', this.agentDir], this.agentEnv);
+    this.agent = this.onDevice(['agent', 'run', '--data-dir', this.agentDir]);
   }
 
   machine(): Promise<{ isolationState: string; isConnected: boolean; capabilities: { name: string; version: string; unavailable?: string }[] }> {
@@ -85,8 +86,15 @@ export class CordonBed {
     }
   }
 
+  /** A `cordon …` process on the device, with the agent's environment (and so its shims). */
+  onDevice(args: string[]): Proc {
+    return this.bed.cordon(this.bed.names.device, args, this.agentEnv);
+  }
+
   cleanup(): void {
     this.bed.cleanup();
+    // A failed selective test may leave the agent's program cgroup behind (its processes are killed by now).
+    for (const dir of ['/sys/fs/cgroup/unified/cordon-allowed', '/sys/fs/cgroup/cordon-allowed']) if (existsSync(dir)) rmdirSync(dir);
     cleanup([this.serverDir, this.agentDir, this.#shims]);
   }
 }

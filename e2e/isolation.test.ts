@@ -57,7 +57,7 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     const done = await cb.api.waitFor(submitted.id, 60_000, () => undefined);
     expect(done.status, done.error ?? '').toBe('Succeeded');
     expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT }, notified: { wall: 'delivered' }, isolation: { state: 'Isolated', type: 'Full' } });
-    expect(readFileSync(cb.wallLog, 'utf8')).toMatch(/-n Cordon: This device is being isolated from the network/);
+    expect(readFileSync(cb.wallLog, 'utf8')).toMatch(/^wall -n Cordon: This device is being isolated from the network/m);
     expect((await machine()).isolationState).toBe('Isolated');
     expect(cordonTable()).toBe(true);
     const t0 = Date.now();
@@ -150,21 +150,22 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     await new Promise((r) => cb.server.once('exit', r));
     expect(await device.reaches(ADDR.outside, 7000)).toBe(false);
 
-    const forged = bed.cordon(bed.names.device, ['agent', 'release', '--data-dir', cb.agentDir, '--token', tamper(issued.token)]);
+    const forged = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', tamper(issued.token)]);
     await new Promise((r) => forged.once('exit', r));
     expect(forged.exitCode).not.toBe(0);
     expect(cordonTable()).toBe(true);
 
-    const release = bed.cordon(bed.names.device, ['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
+    const release = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
     await new Promise((r) => release.once('exit', r));
     expect(release.exitCode, release.out.stderr).toBe(0);
     expect(release.out.stdout).toMatch(/isolation released/);
+    expect(readFileSync(cb.wallLog, 'utf8').trim().split('\n').at(-1)).toMatch(/^wall -n Cordon: Network isolation of this device has been released/);
     expect(cordonTable()).toBe(false);
     expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
     // The running agent reads the journal: it does not put the rules back.
     await sleep(1500);
     expect(cordonTable()).toBe(false);
-    const again = bed.cordon(bed.names.device, ['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
+    const again = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
     await new Promise((r) => again.once('exit', r));
     expect(again.exitCode).not.toBe(0);
     expect(again.out.stderr).toMatch(/already used/);

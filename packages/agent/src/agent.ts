@@ -3,7 +3,7 @@ import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from 
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { IsolationManager } from './isolation/manager.js';
-import { readIsolation, reportOf } from './isolation/state.js';
+import { readIsolationOrFailClosed, reportOf } from './isolation/state.js';
 import { Journal } from './journal.js';
 import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
@@ -27,7 +27,7 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
     agentVersion: AGENT_VERSION,
     capabilities: [...capabilities.values()],
     deviceTags,
-    ...(dataDir ? { isolation: reportOf(readIsolation(dataDir)) } : {}),
+    ...(dataDir ? { isolation: reportOf(readIsolationOrFailClosed(dataDir)) } : {}),
   };
 }
 
@@ -126,7 +126,12 @@ export class Agent {
   }
 
   async #hello(): Promise<void> {
-    this.#connection.send({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: await this.inventory() });
+    try {
+      this.#connection.send({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: await this.inventory() });
+    } catch (err) {
+      // Without a hello the server drops the connection and the agent reconnects: a retry, not a crash.
+      this.#logger.error({ err }, 'could not describe this device for the server');
+    }
   }
 
   #onFrame(frame: ServerFrame): void {

@@ -12,7 +12,7 @@ export const AgentConfigSchema = z.strictObject({
   heartbeatSeconds: z.coerce.number().int().min(1).max(3600).optional().describe('Override the heartbeat interval the server asks for'),
   reconnectMaxSeconds: z.coerce.number().int().min(1).max(3600).default(60).describe('Longest wait between reconnection attempts'),
   actionDelayMs: z.coerce.number().int().min(0).max(600_000).default(0).describe('Fault injection for tests: wait this long before each action runs (0 = off)'),
-  isolationConfirmSeconds: z.coerce.number().int().min(1).max(600).default(30).describe('After isolating, the server must answer over the isolated network within this many seconds, or the rules are rolled back'),
+  isolationConfirmSeconds: z.coerce.number().int().min(1).max(90).default(30).describe('After isolating, the server must answer over the isolated network within this many seconds, or the rules are rolled back'),
   isolationProbe: z
     .string()
     .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')

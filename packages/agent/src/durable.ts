@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 
 /**
@@ -7,7 +8,8 @@ import { dirname } from 'node:path';
  * (without that last step the rename itself may be forgotten).
  */
 export function writeFileDurable(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
+  // A temp name of its own: two processes (the agent and the break-glass command) may write at once.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, text);

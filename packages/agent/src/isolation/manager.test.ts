@@ -88,9 +88,12 @@ describe('IsolationManager', () => {
     const { m, firewall } = manager(fresh);
     await m.restore();
     expect(firewall.plan).not.toBeNull();
+    const before = firewall.applies;
+    await m.check();
+    expect(firewall.applies).toBe(before); // in force: nothing to do
     firewall.plan = null; // someone ran `nft flush ruleset`
     await m.check();
-    expect(firewall.applies).toBe(2);
+    expect(firewall.applies).toBe(before + 1);
   });
 
   it('releases: journal first, then exactly the rules; a later check removes leftovers', async () => {
@@ -101,7 +104,7 @@ describe('IsolationManager', () => {
     expect(firewall.plan).toBeNull();
     expect(readIsolation(dir)).toMatchObject({ state: 'NotIsolated', releasedBy: 'action' });
     expect(notices[1]).toMatch(/released/);
-    firewall.plan = { server: { addresses: [], port: 1 }, resolvers: [], destinations: [], cgroups: [] };
+    firewall.plan = { server: { addresses: [], port: 1 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] };
     await m.check();
     expect(firewall.plan).toBeNull();
   });
@@ -115,7 +118,7 @@ describe('IsolationManager', () => {
     writeFileSync(join(dir, 'isolation.json'), JSON.stringify({ ...readIsolation(dir), serverAddresses: [] }));
     const bare = manager(fakePlatform(), noDns);
     await bare.m.restore();
-    expect(bare.firewall.plan!.server.addresses).toEqual([]);
+    expect(bare.firewall.plan).toMatchObject({ server: { addresses: [] }, resolvers: ['10.0.0.53'] });
   });
 
   it('rolls back when the forbidden test destination is still reachable', async () => {
@@ -134,9 +137,44 @@ describe('IsolationManager', () => {
     }
   });
 
-  it('refuses a damaged journal rather than guessing', async () => {
-    writeFileSync(join(dir, 'isolation.json'), '{"state":"Maybe"}');
-    await expect(manager().m.restore()).rejects.toThrow(/isolation.json is damaged/);
+  it('fails closed on a damaged journal: Full isolation until an action rewrites it', async () => {
+    writeFileSync(join(dir, 'isolation.json'), '{"state":"Maybe"');
+    const { m, firewall } = manager();
+    await m.restore();
+    expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'] }, destinations: [], cgroups: [] });
+    expect(m.report()).toMatchObject({ state: 'Isolated', type: 'Full' });
+    await m.release('action');
+    expect(firewall.plan).toBeNull();
+    expect(readIsolation(dir).state).toBe('NotIsolated');
+  });
+
+  it('falls back to Full isolation when nft refuses the selective rule set at start', async () => {
+    await manager().m.isolate('Selective', [{ unit: 'sshd.service' }], 'a16');
+    const fake = fakePlatform();
+    const apply = fake.firewall.apply.bind(fake.firewall);
+    fake.firewall.apply = async (plan) => {
+      if (plan.cgroups.length > 0) throw new Error('cgroupv2 path fails: No such file or directory');
+      return apply(plan);
+    };
+    const { m, firewall } = manager(fake);
+    await m.restore();
+    expect(firewall.plan).toMatchObject({ destinations: [], cgroups: [] });
+  });
+
+  it('enforces at start before DNS answers, and only adds server addresses DNS reports later', async () => {
+    await manager().m.isolate('Full', [], 'a17');
+    let release!: () => void;
+    const slowDns = new Promise<void>((r) => (release = r));
+    let answer = ['10.9.9.9'];
+    const { m, firewall } = manager(fakePlatform(), { resolve: async () => (await slowDns, answer) });
+    const restoring = m.restore();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'] } });
+    release();
+    await restoring;
+    answer = ['10.6.6.6'];
+    await m.check();
+    expect(firewall.plan!.server.addresses).toEqual(['10.9.9.9', '10.6.6.6']);
   });
 });
 

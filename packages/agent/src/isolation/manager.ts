@@ -6,7 +6,7 @@ import type { CgroupRef, IsolationPlan, NotifyResult, Platform } from '../platfo
 import type { AddressRule } from '../platform/linux/nft-ruleset.js';
 import { readState } from '../state.js';
 import { confirmServer, tcpReachable } from './probe.js';
-import { NOT_ISOLATED, readIsolation, reportOf, writeIsolation, type IsolationState } from './state.js';
+import { NOT_ISOLATED, readIsolationOrFailClosed, reportOf, writeIsolation, type IsolationState } from './state.js';
 
 export interface IsolationDeps {
   dataDir: string;
@@ -20,6 +20,8 @@ export interface IsolationDeps {
   forbiddenProbe?: string;
   /** Resolves a host name to its addresses (injectable for tests). */
   resolve?: (host: string) => Promise<string[]>;
+  /** The agent's user: only its sockets may reach the server and the resolvers (default: this process's). */
+  agentUid?: number | null;
   /** Waits for the server's answer over the isolated network (injectable for tests); ms taken or null. */
   confirm?: (windowMs: number, signal?: AbortSignal) => Promise<number | null>;
 }
@@ -30,7 +32,19 @@ export interface BuiltPlan {
   notApplied: { entry: string; reason: string }[];
 }
 
-const resolveAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((a) => a.address);
+/** Name resolution with a time limit: enforcing isolation must never hang on a dead resolver. */
+const resolveAll = async (host: string): Promise<string[]> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
+  });
+  try {
+    return (await Promise.race([lookup(host, { all: true }), timeout])).map((a) => a.address);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+const MAX_SERVER_ADDRESSES = 16;
 const describeEntry = (e: AllowEntry): string => ('destination' in e ? e.destination : 'program' in e ? `program:${e.program}` : `unit:${e.unit}`);
 
 /**
@@ -45,7 +59,11 @@ export class IsolationManager {
   constructor(private readonly deps: IsolationDeps) {}
 
   report(): IsolationReport {
-    return reportOf(readIsolation(this.deps.dataDir));
+    return reportOf(this.#read());
+  }
+
+  #read(): IsolationState {
+    return readIsolationOrFailClosed(this.deps.dataDir, (e) => this.deps.logger.error({ err: e.message }, 'the isolation journal is damaged: enforcing Full isolation until an isolate or release action rewrites it'));
   }
 
   /** Isolates (or changes the kind of isolation); throws with the reason after rolling back. */
@@ -54,7 +72,7 @@ export class IsolationManager {
       const { platform, logger } = this.deps;
       const check = await platform.firewall.check();
       if (!check.ok) throw new Error(`Isolation is not possible on this device: ${check.reason}`);
-      const previous = readIsolation(this.deps.dataDir);
+      const previous = this.#read();
       const built = await this.buildPlan(type === 'Selective' ? allow : []);
       const started = Date.now();
       const undo = async (why: string): Promise<never> => {
@@ -100,7 +118,7 @@ export class IsolationManager {
   /** Releases isolation (action or break-glass); the journal is updated first, so a crash in between still ends released. */
   release(by: 'action' | 'breakGlass', tokenId?: string): Promise<Record<string, unknown>> {
     return this.#exclusive(async () => {
-      const previous = readIsolation(this.deps.dataDir);
+      const previous = this.#read();
       writeIsolation(this.deps.dataDir, { ...NOT_ISOLATED, releasedBy: by, usedReleaseTokens: tokenId ? [...previous.usedReleaseTokens, tokenId] : previous.usedReleaseTokens });
       await this.deps.platform.firewall.remove();
       await this.deps.platform.releasePrograms();
@@ -110,12 +128,18 @@ export class IsolationManager {
     });
   }
 
-  /** At start, before the agent connects: rules back in force after a restart or reboot. */
+  /**
+   * At start, before the agent connects: rules back in force after a restart or reboot. A Full
+   * rule set from the journal goes in first, at once and without DNS; the complete plan (names
+   * resolved, selective entries) replaces it when ready.
+   */
   restore(): Promise<void> {
     return this.#exclusive(async () => {
-      const s = readIsolation(this.deps.dataDir);
+      const s = this.#read();
       this.#lastReport = JSON.stringify(reportOf(s));
-      if (s.state === 'Isolated') this.deps.logger.warn({ type: s.type, since: s.since }, 're-applying isolation from the journal');
+      if (s.state !== 'Isolated') return this.#enforce(s);
+      this.deps.logger.warn({ type: s.type, since: s.since }, 're-applying isolation from the journal');
+      await this.deps.platform.firewall.apply(await this.#fullPlan(s));
       await this.#enforce(s);
     });
   }
@@ -126,18 +150,22 @@ export class IsolationManager {
    */
   check(): Promise<boolean> {
     return this.#exclusive(async () => {
-      const s = readIsolation(this.deps.dataDir);
+      const active = await this.deps.platform.firewall.active();
+      // Read after looking at the firewall: a break-glass release (another process) writes the
+      // journal before it removes the rules, so a missing table is never mistaken for a flush.
+      const s = this.#read();
       const report = JSON.stringify(reportOf(s));
       const changed = report !== this.#lastReport;
       this.#lastReport = report;
-      const active = await this.deps.platform.firewall.active();
       if (s.state === 'Isolated') {
-        const built = await this.buildPlan(s.type === 'Selective' ? s.allow : [], s.serverAddresses);
-        const moved = built.plan.server.addresses.join() !== this.#lastServerAddresses.join();
-        if (!active || moved) {
-          this.deps.logger.warn({ missing: !active, serverMoved: moved }, 'isolation rules were missing or stale; re-applying');
-          await this.deps.platform.firewall.apply(built.plan);
-          this.#lastServerAddresses = built.plan.server.addresses;
+        const known = this.#knownServer(s);
+        const built = await this.buildPlan(s.type === 'Selective' ? s.allow : [], known);
+        // New server addresses are added, never swapped in: an answer from DNS alone must not be
+        // able to close the path to the server the agent is talking to.
+        const added = built.plan.server.addresses.filter((a) => !known.includes(a));
+        if (!active || added.length > 0) {
+          this.deps.logger.warn({ missing: !active, serverAddressesAdded: added }, 'isolation rules were missing or stale; re-applying');
+          await this.#applyOrFallBack(s, { ...built.plan, server: { ...built.plan.server, addresses: [...known, ...added].slice(-MAX_SERVER_ADDRESSES) } });
         }
       } else if (active) {
         await this.deps.platform.firewall.remove();
@@ -210,18 +238,55 @@ export class IsolationManager {
         for (const p of programs) allowed.push(`program:${p}`);
       }
     }
-    return { plan: { server: { addresses: serverAddresses, port: Number(url.port || 443) }, resolvers, destinations, cgroups }, allowed, notApplied };
+    return { plan: { server: { addresses: serverAddresses, port: Number(url.port || 443) }, resolvers, agentUid: this.#agentUid(), destinations, cgroups }, allowed, notApplied };
   }
 
   async #enforce(s: IsolationState): Promise<void> {
     if (s.state === 'Isolated') {
-      const built = await this.buildPlan(s.type === 'Selective' ? s.allow : [], s.serverAddresses);
-      await this.deps.platform.firewall.apply(built.plan);
-      this.#lastServerAddresses = built.plan.server.addresses;
+      let plan: IsolationPlan;
+      try {
+        plan = (await this.buildPlan(s.type === 'Selective' ? s.allow : [], this.#knownServer(s))).plan;
+      } catch (e) {
+        this.deps.logger.error({ err: (e as Error).message }, 'could not build the isolation plan; enforcing Full isolation');
+        plan = await this.#fullPlan(s);
+      }
+      await this.#applyOrFallBack(s, plan);
     } else {
       await this.deps.platform.firewall.remove();
       await this.deps.platform.releasePrograms();
     }
+  }
+
+  /** Applies `plan`; if nft refuses it (a selective entry gone stale), Full isolation instead: never none. */
+  async #applyOrFallBack(s: IsolationState, plan: IsolationPlan): Promise<void> {
+    try {
+      await this.deps.platform.firewall.apply(plan);
+      this.#lastServerAddresses = plan.server.addresses;
+    } catch (e) {
+      if (plan.destinations.length === 0 && plan.cgroups.length === 0) throw e;
+      this.deps.logger.error({ err: (e as Error).message }, 'the selective rule set was refused; enforcing Full isolation');
+      const full = await this.#fullPlan(s);
+      await this.deps.platform.firewall.apply(full);
+      this.#lastServerAddresses = full.server.addresses;
+    }
+  }
+
+  /** Server addresses known without asking DNS: from this process, the journal, or an IP in the URL. */
+  #knownServer(s: IsolationState): string[] {
+    const host = new URL(this.deps.serverUrl).hostname.replace(/^\[|\]$/g, '');
+    return [...new Set([...(isIP(host) ? [host] : []), ...s.serverAddresses, ...this.#lastServerAddresses])];
+  }
+
+  /** Full isolation from what is known locally: no DNS lookups, nothing selective. */
+  async #fullPlan(s: IsolationState): Promise<IsolationPlan> {
+    const url = new URL(this.deps.serverUrl);
+    const named = !isIP(url.hostname.replace(/^\[|\]$/g, ''));
+    const resolvers = named ? (await this.deps.platform.resolvers()).filter((r) => isIP(r) && !r.startsWith('127.') && r !== '::1') : [];
+    return { server: { addresses: this.#knownServer(s), port: Number(url.port || 443) }, resolvers, agentUid: this.#agentUid(), destinations: [], cgroups: [] };
+  }
+
+  #agentUid(): number | null {
+    return this.deps.agentUid === undefined ? (process.getuid?.() ?? null) : this.deps.agentUid;
   }
 
   #notify(message: string): Promise<NotifyResult> {
@@ -250,7 +315,7 @@ export async function breakGlassRelease(dataDir: string, token: string, platform
   if (!enrollment) throw new Error(`This device is not enrolled (no ${dataDir}/enrollment.json)`);
   const v = verifyReleaseToken(token, enrollment.signingPublicKeyPem, enrollment.machineId, now);
   if (!v.ok) throw new Error(v.reason);
-  const s = readIsolation(dataDir);
+  const s = readIsolationOrFailClosed(dataDir);
   if (s.usedReleaseTokens.includes(v.claims.tokenId)) throw new Error(`This release token (${v.claims.tokenId}) was already used on this device`);
   if (s.state !== 'Isolated') throw new Error('This device is not isolated; there is nothing to release (the token was not used)');
   const manager = new IsolationManager({ dataDir, platform, serverUrl: enrollment.serverUrl, caCertPem: enrollment.caCertPem, logger, confirmSeconds: 0 });

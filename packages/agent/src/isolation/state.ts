@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AllowList, type IsolationReport } from '@cordon/protocol';
@@ -17,7 +18,10 @@ export const IsolationState = z.object({
   actionId: z.string().nullable(),
   releasedBy: z.enum(['action', 'breakGlass']).nullable(),
   /** The server's addresses when isolation was applied: used if its name cannot be resolved later (e.g. at boot). */
-  serverAddresses: z.array(z.string()).max(64).default([]),
+  serverAddresses: z
+    .array(z.string().refine((a) => isIP(a) !== 0, 'not an IP address'))
+    .max(64)
+    .default([]),
   /** Break-glass tokens already used here: each releases once. */
   usedReleaseTokens: z.array(z.string()).max(10_000),
 });
@@ -27,13 +31,37 @@ export const NOT_ISOLATED: IsolationState = { state: 'NotIsolated', type: null, 
 
 export const isolationFile = (dataDir: string): string => join(dataDir, 'isolation.json');
 
+/** What a damaged journal is taken to mean: isolated (Full), the safe reading for a security tool. */
+export const DAMAGED: IsolationState = { ...NOT_ISOLATED, state: 'Isolated', type: 'Full' };
+
+export class DamagedJournalError extends Error {}
+
 export function readIsolation(dataDir: string): IsolationState {
   const file = isolationFile(dataDir);
   if (!existsSync(file)) return NOT_ISOLATED;
-  const parsed = IsolationState.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  // A damaged journal must not silently release a device: refuse to guess.
-  if (!parsed.success) throw new Error(`${file} is damaged (${parsed.error.issues[0]?.message}); fix or remove it`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DamagedJournalError(`${file} is damaged (${(e as Error).message})`);
+  }
+  const parsed = IsolationState.safeParse(json);
+  if (!parsed.success) throw new DamagedJournalError(`${file} is damaged (${parsed.error.issues[0]?.message})`);
   return parsed.data;
+}
+
+/**
+ * The journal, or — when it is damaged — Full isolation: a device must never come off isolation
+ * because a file is unreadable. An isolate or release action writes a fresh journal.
+ */
+export function readIsolationOrFailClosed(dataDir: string, onDamaged?: (e: Error) => void): IsolationState {
+  try {
+    return readIsolation(dataDir);
+  } catch (e) {
+    if (!(e instanceof DamagedJournalError)) throw e;
+    onDamaged?.(e);
+    return DAMAGED;
+  }
 }
 
 export function writeIsolation(dataDir: string, state: IsolationState): void {

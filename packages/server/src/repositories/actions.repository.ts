@@ -44,7 +44,28 @@ export class ActionsRepository {
     return this.db.transaction().execute(async (tx) => {
       const moved: string[] = [];
       for (let i = 0; i < ids.length; i += 500) {
-        const r = await tx.updateTable('actions').set(values).where('id', 'in', ids.slice(i, i + 500)).where('status', 'in', from).returning('id').execute();
+        let q = tx.updateTable('actions').set(values).where('id', 'in', ids.slice(i, i + 500)).where('status', 'in', from);
+        // Reviving a cancelled action must not collide with a newer active one of the same key
+        // (cancel an Isolate, submit an Unisolate, then the Isolate's ack arrives): it stays Cancelled.
+        if (values.status === 'Pending' || values.status === 'InProgress') {
+          q = q.where((eb) =>
+            eb.or([
+              eb('actions.status', '!=', 'Cancelled'),
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom('actions as other')
+                    .select('other.id')
+                    .whereRef('other.machine_id', '=', 'actions.machine_id')
+                    .whereRef('other.exclusive_key', '=', 'actions.exclusive_key')
+                    .where('other.status', 'in', ['Pending', 'InProgress'])
+                    .whereRef('other.id', '!=', 'actions.id'),
+                ),
+              ),
+            ]),
+          );
+        }
+        const r = await q.returning('id').execute();
         moved.push(...r.map((x) => x.id));
       }
       const events = timeline(moved);

@@ -121,6 +121,19 @@ describe('isolation state', () => {
     expect((await h.call('POST', `/api/machines/${id}/refreshInventory`, { body: { Comment: 'x' } })).status).toBe(201);
   });
 
+  it('keeps a cancelled Isolate cancelled when its ack arrives after a newer Unisolate (no store error)', async () => {
+    const id = await h.enroll(capable());
+    const actions = h.server.services.actions;
+    const iso = await isolate(id);
+    expect((await h.call('POST', `/api/machineactions/${iso.body.id}/cancel`, { body: { Comment: 'wrong box' } })).status).toBe(200);
+    const un = await unisolate(id);
+    expect(un.status).toBe(201);
+    // Both acks land in one batch: a store error on one must not lose the other.
+    await Promise.all([actions.agentAck(id, iso.body.id), actions.agentAck(id, un.body.id)]);
+    expect((await h.call('GET', `/api/machineactions/${iso.body.id}`)).body.status).toBe('Cancelled');
+    expect((await h.call('GET', `/api/machineactions/${un.body.id}`)).body.status).toBe('InProgress');
+  });
+
   it('answers 400 for an unknown IsolationType', async () => {
     const id = await h.enroll(capable());
     const r = await h.call('POST', `/api/machines/${id}/isolate`, { body: { Comment: 'x', IsolationType: 'Partial' } });
@@ -230,14 +243,18 @@ describe('selective-isolation policies', () => {
     expect(r.body).toEqual({
       machineId: id,
       computerDnsName: 'web-01',
-      policies: ['global', 'tag:db', 'tag:prod'],
+      // 'db' is a device-side tag: a device's own claim never chooses its security policy.
+      policies: ['global', 'tag:prod'],
       allow: [
         { destination: '10.0.0.0/8', from: ['global', 'tag:prod'] },
         { program: '/usr/bin/ssh', from: ['global'] },
-        { destination: 'Backup.Example.com:443', from: ['tag:db'] },
         { unit: 'sshd.service', from: ['tag:prod'] },
       ],
     });
+    await h.call('POST', `/api/machines/${id}/tags`, { body: { Value: 'db', Action: 'Add' } });
+    const withUserTag = await h.call('GET', `/api/machines/${id}/isolationPolicy`);
+    expect(withUserTag.body.policies).toEqual(['global', 'tag:db', 'tag:prod']);
+    expect(withUserTag.body.allow).toContainEqual({ destination: 'Backup.Example.com:443', from: ['tag:db'] });
     expect((await h.call('GET', `/api/machines/${'f'.repeat(40)}/isolationPolicy`)).status).toBe(404);
   });
 });
@@ -281,10 +298,12 @@ describe('selective isolation', () => {
   });
 
   it('gives each machine of a bulk Selective isolation its own list, skipping those without one', async () => {
-    const a = await h.enroll(capable({ hostname: 'a', deviceTags: ['web'] }));
-    const b = await h.enroll(capable({ hostname: 'b', deviceTags: ['db'] }));
-    const c = await h.enroll(capable({ hostname: 'c', deviceTags: ['web'] }));
-    const none = await h.enroll(capable({ hostname: 'none' }));
+    const a = await h.enroll(capable({ hostname: 'a' }));
+    const b = await h.enroll(capable({ hostname: 'b' }));
+    const c = await h.enroll(capable({ hostname: 'c' }));
+    const none = await h.enroll(capable({ hostname: 'none', deviceTags: ['web'] }));
+    await h.call('POST', '/api/machines/AddOrRemoveTagForMultipleMachines', { body: { Value: 'web', Action: 'Add', MachineIds: [a, c] } });
+    await h.call('POST', `/api/machines/${b}/tags`, { body: { Value: 'db', Action: 'Add' } });
     await putTag('web', [{ destination: 'cdn.example.com:443' }]);
     await putTag('db', [{ unit: 'postgresql.service' }]);
     const r = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'Isolate', IsolationType: 'Selective', Comment: 'outbreak', MachineIds: [a, b, c, none] } });

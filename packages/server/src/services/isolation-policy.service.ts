@@ -113,7 +113,8 @@ export class IsolationPolicyService {
   }
 
   async #resolve(machineIds: string[]): Promise<Map<string, { policies: string[]; allow: EffectiveAllowEntry[] }>> {
-    const tags = await this.machines.tagsOf(machineIds);
+    // Only tags set through the API choose a policy; device-side tags are the device's own claim.
+    const tags = await this.machines.tagsOf(machineIds, { userOnly: true });
     const scopes = new Set(['global']);
     for (const list of tags.values()) for (const t of list) scopes.add(scopeOf(t));
     const policies = new Map((await this.repo.policiesIn([...scopes])).map((r) => [r.scope, JSON.parse(r.allow) as AllowEntryType[]]));

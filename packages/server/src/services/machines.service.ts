@@ -129,10 +129,14 @@ export class MachinesService {
     return out;
   }
 
-  /** Each machine's tags (user and device alike, de-duplicated), for rules that follow tags. */
-  async tagsOf(ids: string[]): Promise<Map<string, string[]>> {
+  /**
+   * Each machine's tags, de-duplicated, for rules that follow tags. `userOnly` leaves out the tags
+   * a device reports about itself: a compromised device must not choose its own security policy.
+   */
+  async tagsOf(ids: string[], opts: { userOnly?: boolean } = {}): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>(ids.map((id) => [id, []]));
     for (const t of await this.repo.tagsOf(ids)) {
+      if (opts.userOnly && t.source !== 'user') continue;
       const list = out.get(t.machine_id);
       if (list && !list.includes(t.tag)) list.push(t.tag);
     }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import type { CgroupRef } from '../index.js';
 import { firstLine, run } from './exec.js';
@@ -39,8 +39,25 @@ export async function unitCgroup(unit: string): Promise<CgroupRef | { error: str
   return ref;
 }
 
-/** Original cgroup of each adopted process, so release can put it back. */
-const origins = new Map<number, string>();
+/**
+ * The original cgroup of each adopted process, so release can put it back — kept in /run, so an
+ * agent restart or the break-glass command (another process) still knows, and a reboot (when the
+ * processes are gone anyway) forgets.
+ */
+const ORIGINS_FILE = '/run/cordon/adopted-origins.json';
+
+async function loadOrigins(): Promise<Map<number, string>> {
+  try {
+    return new Map(Object.entries(JSON.parse(await readFile(ORIGINS_FILE, 'utf8')) as Record<string, string>).map(([pid, path]) => [Number(pid), path]));
+  } catch {
+    return new Map();
+  }
+}
+
+async function saveOrigins(origins: Map<number, string>): Promise<void> {
+  await mkdir('/run/cordon', { recursive: true, mode: 0o700 });
+  await writeFile(ORIGINS_FILE, JSON.stringify(Object.fromEntries(origins)), { mode: 0o600 });
+}
 
 export async function adoptPrograms(programs: string[]): Promise<{ cgroup: CgroupRef; processes: number } | { error: string }> {
   const mount = await cgroup2Mount();
@@ -54,6 +71,7 @@ export async function adoptPrograms(programs: string[]): Promise<{ cgroup: Cgrou
     return { error: `could not create ${dir}: ${(e as Error).message}` };
   }
   const wanted = new Set(programs);
+  const origins = await loadOrigins();
   let processes = 0;
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -71,6 +89,7 @@ export async function adoptPrograms(programs: string[]): Promise<{ cgroup: Cgrou
       // Gone meanwhile, a kernel thread, or not movable: nothing to adopt.
     }
   }
+  await saveOrigins(origins).catch(() => undefined);
   return { cgroup, processes };
 }
 
@@ -80,6 +99,7 @@ export async function releasePrograms(): Promise<void> {
   const dir = join(mount, ADOPTED);
   if (!existsSync(dir)) return;
   const pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean).map(Number);
+  const origins = await loadOrigins();
   for (const pid of pids) {
     const back = origins.get(pid) ?? '/';
     try {
@@ -91,4 +111,5 @@ export async function releasePrograms(): Promise<void> {
     origins.delete(pid);
   }
   await rmdir(dir).catch(() => undefined);
+  await rm(ORIGINS_FILE, { force: true });
 }

@@ -4,7 +4,7 @@ import { cgroupRef, cgroup2Mount } from './cgroups.js';
 import { NftFirewall } from './firewall.js';
 import { parseResolvConf } from './index.js';
 
-const base: IsolationPlan = { server: { addresses: ['169.254.99.1'], port: 8443 }, resolvers: [], destinations: [], cgroups: [] };
+const base: IsolationPlan = { server: { addresses: ['169.254.99.1'], port: 8443 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] };
 const chain = (text: string, name: string) => {
   const start = text.indexOf(`chain ${name} {`);
   return text.slice(start, text.indexOf('\n  }', start));
@@ -22,41 +22,54 @@ describe('buildRuleset', () => {
     const out = chain(text, 'output');
     const inp = chain(text, 'input');
     expect(out).toContain('oif "lo" accept');
-    expect(out).toContain('ip daddr 169.254.99.1 tcp dport 8443 accept');
-    expect(out).toContain('ip6 daddr fd00::1 tcp dport 8443 accept');
-    expect(inp).toContain('ip saddr 169.254.99.1 tcp sport 8443 accept');
-    expect(inp).toContain('ip6 saddr fd00::1 tcp sport 8443 accept');
+    // Only the agent talks to the server; the server may answer but never open a connection in.
+    expect(out).toContain('ip daddr 169.254.99.1 tcp dport 8443 meta skuid 0 accept');
+    expect(out).toContain('ip6 daddr fd00::1 tcp dport 8443 meta skuid 0 accept');
+    expect(inp).toContain('ip saddr 169.254.99.1 tcp sport 8443 tcp flags & (syn | ack) != syn accept');
+    expect(inp).toContain('ip6 saddr fd00::1 tcp sport 8443 tcp flags & (syn | ack) != syn accept');
     for (const c of [out, inp, chain(text, 'forward')]) {
       const lines = c.trim().split('\n').map((l) => l.trim());
       expect(lines.slice(-2)).toEqual(['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited']);
     }
     // Without a selective policy nothing is let back in by conntrack: old connections are cut too.
     expect(text).not.toMatch(/ct (state|mark)/);
+    expect(buildRuleset({ ...base, agentUid: null })).toContain('ip daddr 169.254.99.1 tcp dport 8443 accept');
   });
 
   it('keeps DHCP, neighbour discovery and the resolvers (only port 53) open', () => {
     const text = buildRuleset({ ...base, resolvers: ['10.0.0.53'] });
     expect(chain(text, 'output')).toContain('udp sport 68 udp dport 67 accept');
     expect(chain(text, 'input')).toContain('udp sport 67 udp dport 68 accept');
-    expect(chain(text, 'output')).toContain('ip daddr 10.0.0.53 meta l4proto { tcp, udp } th dport 53 accept');
+    expect(chain(text, 'output')).toContain('ip daddr 10.0.0.53 meta l4proto { tcp, udp } th dport 53 meta skuid 0 accept');
+    expect(chain(text, 'input')).toContain('ip saddr 10.0.0.53 meta l4proto { tcp, udp } th sport 53 ct state established accept');
     expect(text).toContain('nd-neighbor-solicit');
   });
 
-  it('marks selective flows so their replies come back, and only theirs', () => {
+  it('lets selective destinations answer (never open), and marks program/unit flows so their replies come back', async () => {
     const text = buildRuleset({
       ...base,
       destinations: [
         { family: 'ipv4', cidr: '10.0.0.0/8', port: null },
         { family: 'ipv6', cidr: '2001:db8::1', port: 443 },
       ],
-      cgroups: [{ path: 'system.slice/sshd.service', level: 2 }],
+      cgroups: [{ path: 'system.slice/system-openvpn\\x2dclient.slice/x.service', level: 3 }],
     });
     const out = chain(text, 'output');
-    expect(out).toContain('ip daddr 10.0.0.0/8 ct mark set 0x436f7264 accept');
-    expect(out).toContain('ip6 daddr 2001:db8::1 meta l4proto { tcp, udp } th dport 443 ct mark set 0x436f7264 accept');
-    expect(out).toContain('socket cgroupv2 level 2 "system.slice/sshd.service" ct mark set 0x436f7264 accept');
-    expect(chain(text, 'input')).toContain('ct mark 0x436f7264 accept');
+    const inp = chain(text, 'input');
+    expect(out).toContain('ip daddr 10.0.0.0/8 accept');
+    expect(out).toContain('ip6 daddr 2001:db8::1 meta l4proto { tcp, udp } th dport 443 accept');
+    expect(inp).toContain('ip saddr 10.0.0.0/8 ct state established,related accept');
+    expect(inp).toContain('ip saddr 10.0.0.0/8 tcp flags & (syn | ack) != syn accept');
+    expect(inp).toContain('ip6 saddr 2001:db8::1 meta l4proto { tcp, udp } th sport 443 ct state established,related accept');
+    // systemd escapes '-' as \x2d in cgroup names: the backslash must reach nft untouched.
+    expect(out).toContain('socket cgroupv2 level 3 "system.slice/system-openvpn\\x2dclient.slice/x.service" ct mark set ct mark or 0x00200000 accept');
+    expect(inp).toContain('ct mark and 0x00200000 == 0x00200000 ct state established,related accept');
     expect(chain(text, 'forward')).not.toContain('accept\n');
+  });
+
+  it('cannot be broken out of by a cgroup path', () => {
+    const text = buildRuleset({ ...base, cgroups: [{ path: 'a"; flush ruleset; "\nb', level: 1 }] });
+    expect(text).toContain('socket cgroupv2 level 1 "a; flush ruleset; b"');
   });
 });
 
@@ -79,6 +92,6 @@ describe('cgroups and resolvers', () => {
 describe('NftFirewall', () => {
   it('says what is missing when nft is not installed', async () => {
     expect(await new NftFirewall('/nonexistent/nft').check()).toEqual({ ok: false, reason: 'nft not found (install the nftables package)' });
-    await expect(new NftFirewall('/nonexistent/nft').apply({ server: { addresses: [], port: 1 }, resolvers: [], destinations: [], cgroups: [] })).rejects.toThrow('nft not found');
+    await expect(new NftFirewall('/nonexistent/nft').apply({ server: { addresses: [], port: 1 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] })).rejects.toThrow('nft not found');
   });
 });

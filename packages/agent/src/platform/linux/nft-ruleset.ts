@@ -6,8 +6,8 @@
 /** The table Cordon owns; releasing isolation deletes exactly this and nothing else. */
 export const CORDON_TABLE = 'cordon';
 
-/** Conntrack mark of flows a selective policy allows, so their replies come back in. */
-export const ALLOWED_FLOW_MARK = '0x436f7264';
+/** Conntrack mark bit (one bit: other tools own the rest of the mark) of flows a selective program or unit opened, so their replies come back in. */
+export const ALLOWED_FLOW_BIT = '0x00200000';
 
 export interface AddressRule {
   family: 'ipv4' | 'ipv6';
@@ -22,6 +22,8 @@ export interface IsolationPlan {
   server: { addresses: string[]; port: number };
   /** Name servers the device uses (to re-resolve the server's name); port 53 only. */
   resolvers: string[];
+  /** Only this user's sockets (the agent's) may reach the server and the resolvers; null: any. */
+  agentUid: number | null;
   /** Selective isolation: destinations that stay reachable (outbound; replies come back). */
   destinations: AddressRule[];
   /** Selective isolation: cgroup v2 paths (relative to /sys/fs/cgroup) whose sockets may talk. */
@@ -29,27 +31,33 @@ export interface IsolationPlan {
 }
 
 const familyOf = (address: string): 'ip' | 'ip6' => (address.includes(':') ? 'ip6' : 'ip');
-const quote = (s: string): string => `"${s.replace(/["\\]/g, '')}"`;
+/** nft quoted strings take no escapes: only a quote or a control character could break out. */
+const quote = (s: string): string => `"${s.replace(/["\p{Cc}]/gu, '')}"`;
+/** Inbound TCP that is not a connection attempt: replies and established traffic, never a new SYN. */
+const NOT_A_NEW_CONNECTION = 'tcp flags & (syn | ack) != syn';
 
 /**
  * Builds the rule set. It replaces the table in one transaction (create, delete, create: the
  * first line makes the delete valid when no table exists), so the device is never half-isolated.
- * Order per chain: loopback, the server, DHCP/ND, the selective allowances, then reject —
+ * Order per chain: loopback, the server, DNS, DHCP/ND, the selective allowances, then reject —
  * TCP with a reset and everything else with admin-prohibited, so blocked connections fail at once.
- * No blanket "established" rule: connections that existed before isolation are cut too.
+ * Inbound, allowed peers may answer but never open a connection to the device (a spoofed server
+ * address gains nothing); the server's replies are matched without conntrack, so the agent's open
+ * channel survives the switch. No blanket "established" rule: other connections are cut.
  */
 export function buildRuleset(plan: IsolationPlan): string {
   const input: string[] = ['iif "lo" accept'];
   const output: string[] = ['oif "lo" accept'];
+  const owner = plan.agentUid === null ? '' : ` meta skuid ${plan.agentUid}`;
   for (const a of plan.server.addresses) {
     const f = familyOf(a);
-    output.push(`${f} daddr ${a} tcp dport ${plan.server.port} accept`);
-    input.push(`${f} saddr ${a} tcp sport ${plan.server.port} accept`);
+    output.push(`${f} daddr ${a} tcp dport ${plan.server.port}${owner} accept`);
+    input.push(`${f} saddr ${a} tcp sport ${plan.server.port} ${NOT_A_NEW_CONNECTION} accept`);
   }
   for (const r of plan.resolvers) {
     const f = familyOf(r);
-    output.push(`${f} daddr ${r} meta l4proto { tcp, udp } th dport 53 accept`);
-    input.push(`${f} saddr ${r} meta l4proto { tcp, udp } th sport 53 accept`);
+    output.push(`${f} daddr ${r} meta l4proto { tcp, udp } th dport 53${owner} accept`);
+    input.push(`${f} saddr ${r} meta l4proto { tcp, udp } th sport 53 ct state established accept`);
   }
   // DHCP keeps the lease (and so the server route) alive; ND is IPv6's ARP.
   output.push('udp sport 68 udp dport 67 accept', 'udp sport 546 udp dport 547 accept');
@@ -59,11 +67,13 @@ export function buildRuleset(plan: IsolationPlan): string {
   input.push(nd);
   for (const d of plan.destinations) {
     const f = d.family === 'ipv6' ? 'ip6' : 'ip';
-    const port = d.port === null ? '' : ` meta l4proto { tcp, udp } th dport ${d.port}`;
-    output.push(`${f} daddr ${d.cidr}${port} ct mark set ${ALLOWED_FLOW_MARK} accept`);
+    const port = (dir: 'sport' | 'dport') => (d.port === null ? '' : ` meta l4proto { tcp, udp } th ${dir} ${d.port}`);
+    output.push(`${f} daddr ${d.cidr}${port('dport')} accept`);
+    input.push(`${f} saddr ${d.cidr}${port('sport')} ct state established,related accept`);
+    input.push(`${f} saddr ${d.cidr}${d.port === null ? '' : ` tcp sport ${d.port}`} ${NOT_A_NEW_CONNECTION} accept`);
   }
-  for (const c of plan.cgroups) output.push(`socket cgroupv2 level ${c.level} ${quote(c.path)} ct mark set ${ALLOWED_FLOW_MARK} accept`);
-  if (plan.destinations.length > 0 || plan.cgroups.length > 0) input.push(`ct mark ${ALLOWED_FLOW_MARK} accept`);
+  for (const c of plan.cgroups) output.push(`socket cgroupv2 level ${c.level} ${quote(c.path)} ct mark set ct mark or ${ALLOWED_FLOW_BIT} accept`);
+  if (plan.cgroups.length > 0) input.push(`ct mark and ${ALLOWED_FLOW_BIT} == ${ALLOWED_FLOW_BIT} ct state established,related accept`);
   const reject = ['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited'];
   const chain = (name: string, hook: string, rules: string[]) =>
     [`  chain ${name} {`, `    type filter hook ${hook} priority filter - 10; policy accept;`, ...rules.map((r) => `    ${r}`), '  }'].join('\n');
