@@ -1,8 +1,8 @@
 /**
  * Benchmark: how fast isolation takes effect. A Cordon server, an enrolled agent and an "outside"
  * host in network namespaces (e2e/cordon-bed.ts); a prober in the device's namespace connects to
- * the outside host every ~2 ms. Each cycle: POST /isolate, and measure until the first probe that
- * fails; then release and wait for probes to pass again.
+ * the outside host every ~2 ms. Each cycle: POST /isolate, and measure until the end of the first
+ * connection opened after the call that fails; then release and wait for probes to pass again.
  * Baseline, same run: the bare `nft -f` apply of the same rule set in a scratch namespace.
  * Target (issue 3): p50 <= 150 ms end to end.
  *
@@ -50,20 +50,22 @@ async function main(): Promise<void> {
     }
 
     const prober = bed.peer(bed.names.device);
-    const probes: { t: number; ok: boolean }[] = [];
+    // Each probe: when it started, when it ended, and whether it connected.
+    const probes: { start: number; t: number; ok: boolean }[] = [];
     prober.onLine = (line) => {
-      const m = /^probe (\S+) (ok|fail)/.exec(line);
-      if (m) probes.push({ t: Number(m[1]), ok: m[2] === 'ok' });
+      const m = /^probe (\S+) (\S+) (ok|fail)/.exec(line);
+      if (m) probes.push({ start: Number(m[1]), t: Number(m[2]), ok: m[3] === 'ok' });
     };
     prober.send(`probe ${ADDR.outside} 7000`);
     const endToEnd: number[] = [];
     const actionMs: number[] = [];
     for (let i = 0; i < CYCLES; i++) {
       const start = wallNow();
-      await until('probes passing', async () => probes.some((p) => p.t > start && p.ok), 10_000);
+      await until('probes passing', async () => probes.some((p) => p.start > start && p.ok), 10_000);
       const t0 = wallNow();
       const submitted = await cb.submit('isolate', { Comment: `bench cycle ${i}`, IsolationType: 'Full' });
-      const blocked = await until('probe blocked', async () => probes.find((p) => p.t > t0 && !p.ok), 10_000);
+      // The first connection opened after the call that failed: isolation was in force by its end.
+      const blocked = await until('probe blocked', async () => probes.find((p) => p.start > t0 && !p.ok), 10_000);
       endToEnd.push(blocked.t - t0);
       const done = await cb.api.waitFor(submitted.id, 60_000, () => undefined);
       if (done.status !== 'Succeeded') throw new Error(`isolate ended ${done.status}: ${done.error}`);

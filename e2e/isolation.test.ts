@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MachineAction } from '@cordon/cli';
 import { CordonBed, AGENT_PORT } from './cordon-bed.js';
-import { sleep, until } from './helpers.js';
+import { cordon, sleep, until } from './helpers.js';
 import { ADDR, type Peer } from './netns.js';
 
 const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '1', CORDON_AGENT_ISOLATION_CONFIRM_SECONDS: '3', CORDON_AGENT_ISOLATION_WATCH_SECONDS: '0.5', CORDON_AGENT_LOG_LEVEL: 'debug' };
@@ -142,32 +142,44 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     }
   }, 60_000);
 
-  it('releases with a break-glass token on the device when the server is gone', async () => {
-    expect((await act('isolate', { Comment: 'contain before the server goes', IsolationType: 'Full' })).status).toBe('Succeeded');
-    const issued = await cb.api.request<{ token: string; expiresAt: string }>('POST', `/api/machines/${cb.machineId}/releaseToken`, { Comment: 'server migration', ExpiresInHours: 2 });
-    expect(issued.token).toMatch(/^crt1\./);
+  it('releases with a break-glass token on the device when the server is gone (only the isolation it was issued for)', async () => {
+    expect((await act('isolate', { Comment: 'first incident', IsolationType: 'Full' })).status).toBe('Succeeded');
+    const first = await cb.api.request<{ token: string; isolatedSince: string | null }>('POST', `/api/machines/${cb.machineId}/releaseToken`, { Comment: 'server migration', ExpiresInHours: 2 });
+    expect(first.token).toMatch(/^crt1\./);
+    expect(first.isolatedSince).not.toBeNull();
+    expect((await act('unisolate', { Comment: 'first incident closed' })).status).toBe('Succeeded');
+    expect((await act('isolate', { Comment: 'second incident', IsolationType: 'Full' })).status).toBe('Succeeded');
     cb.server.kill('SIGKILL');
     await new Promise((r) => cb.server.once('exit', r));
     expect(await device.reaches(ADDR.outside, 7000)).toBe(false);
 
-    const forged = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', tamper(issued.token)]);
-    await new Promise((r) => forged.once('exit', r));
-    expect(forged.exitCode).not.toBe(0);
+    const run = async (token: string) => {
+      const p = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', token]);
+      await new Promise((r) => p.once('exit', r));
+      return { code: p.exitCode, stdout: p.out.stdout, stderr: p.out.stderr };
+    };
+    // A token from the first incident does not release the second.
+    const stale = await run(first.token);
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toMatch(/releases the isolation that began at/);
+    // With the server gone, an admin signs a new token from (a backup of) its data directory.
+    const offline = await cordon(['release-token', cb.machineId, '--comment', 'server lost', '--hours', '1', '--data-dir', cb.serverDir]);
+    expect(offline.code, offline.stderr).toBe(0);
+    const token = offline.stdout.trim();
+    expect((await run(tamper(token))).code).not.toBe(0);
     expect(cordonTable()).toBe(true);
 
-    const release = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
-    await new Promise((r) => release.once('exit', r));
-    expect(release.exitCode, release.out.stderr).toBe(0);
-    expect(release.out.stdout).toMatch(/isolation released/);
+    const release = await run(token);
+    expect(release.code, release.stderr).toBe(0);
+    expect(release.stdout).toMatch(/isolation released/);
     expect(readFileSync(cb.wallLog, 'utf8').trim().split('\n').at(-1)).toMatch(/^wall -n Cordon: Network isolation of this device has been released/);
     expect(cordonTable()).toBe(false);
     expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
     // The running agent reads the journal: it does not put the rules back.
     await sleep(1500);
     expect(cordonTable()).toBe(false);
-    const again = cb.onDevice(['agent', 'release', '--data-dir', cb.agentDir, '--token', issued.token]);
-    await new Promise((r) => again.once('exit', r));
-    expect(again.exitCode).not.toBe(0);
-    expect(again.out.stderr).toMatch(/already used/);
+    const again = await run(token);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already used/);
   }, 90_000);
 });

@@ -3,7 +3,7 @@
 //   listen HOST PORT        -> "listening" (accepts and echoes; keeps listening)
 //   connect HOST PORT [MS]  -> "ok" or "fail CODE" (a TCP connect with a time limit)
 //   forward UNIXPATH HOST PORT -> "forwarding" (unix socket -> TCP, so the host can reach a namespace's loopback)
-//   probe HOST PORT         -> streams "probe T ok|fail CODE" lines every ~2 ms until "stop"
+//   probe HOST PORT         -> streams "probe START END ok|fail CODE" lines, a connection every ~2 ms, until "stop"
 import { createServer, connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -36,10 +36,19 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     });
     server.listen(a, () => out('forwarding'));
   } else if (cmd === 'probe') {
+    // A new connection every ~2 ms without waiting for the last one: a connect caught mid-handshake
+    // by the switch (and left to time out) must not hide the ones that fail at once after it.
     probing = true;
+    let inFlight = 0;
     while (probing) {
-      const r = await tryConnect(a, b, 1000);
-      out(`probe ${(performance.timeOrigin + performance.now()).toFixed(1)} ${r}`);
+      if (inFlight < 100) {
+        inFlight++;
+        const started = performance.timeOrigin + performance.now();
+        void tryConnect(a, b, 1000).then((r) => {
+          inFlight--;
+          out(`probe ${started.toFixed(1)} ${(performance.timeOrigin + performance.now()).toFixed(1)} ${r}`);
+        });
+      }
       await new Promise((res) => setTimeout(res, 2));
     }
   } else if (cmd === 'stop') {

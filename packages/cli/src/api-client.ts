@@ -54,6 +54,8 @@ export interface ReleaseToken {
   machineId: string;
   computerDnsName: string;
   expiresAt: string;
+  /** The isolation this token releases (null: whichever is in force when it is used). */
+  isolatedSince: string | null;
 }
 export interface TimelineEvent {
   time: string;

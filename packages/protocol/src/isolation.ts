@@ -100,5 +100,10 @@ export const ReleaseTokenClaims = z.strictObject({
   issuedBy: z.string().max(256),
   issuedAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
+  /**
+   * When set, the token releases only the isolation that began at this time (the one in force
+   * when it was issued); a later isolation of the same device needs a new token.
+   */
+  isolatedSince: z.iso.datetime().nullable().optional(),
 });
 export type ReleaseTokenClaims = z.infer<typeof ReleaseTokenClaims>;

@@ -181,8 +181,8 @@ describe('IsolationManager', () => {
 describe('breakGlassRelease', () => {
   const keys = generateSigningKey();
   const signer = new CommandSigner(keys.privateKeyPem);
-  const token = (over: Partial<{ machineId: string; expiresAt: string }> = {}) =>
-    signer.signReleaseToken({ purpose: 'release-isolation', tokenId: crypto.randomUUID(), machineId: over.machineId ?? MACHINE, issuedBy: 'admin', issuedAt: new Date().toISOString(), expiresAt: over.expiresAt ?? new Date(Date.now() + 3600_000).toISOString() });
+  const token = (over: Partial<{ machineId: string; expiresAt: string; isolatedSince: string }> = {}) =>
+    signer.signReleaseToken({ purpose: 'release-isolation', tokenId: crypto.randomUUID(), machineId: over.machineId ?? MACHINE, issuedBy: 'admin', issuedAt: new Date().toISOString(), expiresAt: over.expiresAt ?? new Date(Date.now() + 3600_000).toISOString(), isolatedSince: over.isolatedSince });
 
   beforeEach(async () => {
     writeState(dir, { serverUrl: 'https://10.9.9.9:8443', machineId: MACHINE, credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: keys.publicKeyPem, enrolledAt: new Date().toISOString() });
@@ -196,8 +196,9 @@ describe('breakGlassRelease', () => {
     const forged = new CommandSigner(generateSigningKey().privateKeyPem).signReleaseToken({ purpose: 'release-isolation', tokenId: crypto.randomUUID(), machineId: MACHINE, issuedBy: 'x', issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 1000_000).toISOString() });
     await expect(breakGlassRelease(dir, forged, fake.platform, logger)).rejects.toThrow(/signature does not verify/);
     await expect(breakGlassRelease(dir, 'hello', fake.platform, logger)).rejects.toThrow(/not a Cordon release token/);
+    await expect(breakGlassRelease(dir, token({ isolatedSince: '2026-01-01T00:00:00.000Z' }), fake.platform, logger)).rejects.toThrow(/releases the isolation that began at 2026-01-01T00:00:00.000Z/);
     expect(fake.firewall.plan).not.toBeNull();
-    const t = token();
+    const t = token({ isolatedSince: readIsolation(dir).since! });
     expect(await breakGlassRelease(dir, t, fake.platform, logger)).toMatchObject({ releasedBy: 'breakGlass', issuedBy: 'admin' });
     expect(fake.firewall.plan).toBeNull();
     expect(readIsolation(dir)).toMatchObject({ state: 'NotIsolated', releasedBy: 'breakGlass' });

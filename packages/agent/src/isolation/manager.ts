@@ -318,6 +318,9 @@ export async function breakGlassRelease(dataDir: string, token: string, platform
   const s = readIsolationOrFailClosed(dataDir);
   if (s.usedReleaseTokens.includes(v.claims.tokenId)) throw new Error(`This release token (${v.claims.tokenId}) was already used on this device`);
   if (s.state !== 'Isolated') throw new Error('This device is not isolated; there is nothing to release (the token was not used)');
+  if (v.claims.isolatedSince && v.claims.isolatedSince !== s.since) {
+    throw new Error(`This token releases the isolation that began at ${v.claims.isolatedSince}; this device has been isolated since ${s.since ?? 'an unknown time'} (ask for a new token)`);
+  }
   const manager = new IsolationManager({ dataDir, platform, serverUrl: enrollment.serverUrl, caCertPem: enrollment.caCertPem, logger, confirmSeconds: 0 });
   const result = await manager.release('breakGlass', v.claims.tokenId);
   return { ...result, tokenId: v.claims.tokenId, issuedBy: v.claims.issuedBy };

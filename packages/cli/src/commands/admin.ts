@@ -4,7 +4,7 @@ import { createCordonServer, isRole, loadServerConfig, ROLES } from '@cordon/ser
 import { CliError } from '../context.js';
 
 /** Opens the server's store directly (the server may be running: SQLite WAL allows both). */
-async function withStore<T>(dataDir: string | undefined, fn: (s: Awaited<ReturnType<typeof createCordonServer>>) => Promise<T>): Promise<T> {
+export async function withStore<T>(dataDir: string | undefined, fn: (s: Awaited<ReturnType<typeof createCordonServer>>) => Promise<T>): Promise<T> {
   const config = loadServerConfig({ dataDir });
   const server = await createCordonServer(config, { logger: pino({ level: 'silent' }), bootstrapAdmin: false });
   try {

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
-import type { AllowEntry, IsolationPolicy } from '../api-client.js';
+import type { AllowEntry, CordonClient, IsolationPolicy } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print } from '../output.js';
+import { withStore } from './admin.js';
 import { submitAction } from './actions.js';
 import { withConn } from './machines.js';
 
@@ -51,15 +52,15 @@ export function registerIsolationCommands(program: Command): void {
   withConn(program.command('release-token').description('issue an offline (break-glass) release token for one machine; prints the token alone').argument('<machine>', 'id, name or IP'))
     .requiredOption('--comment <text>', 'why (recorded in the audit log)')
     .option('--hours <n>', 'hours until the token expires (1 to 720)', '24')
-    .action(async (ref: string, o: Conn & { comment: string; hours: string }) => {
-      if (!/^\d+$/.test(o.hours)) throw new CliError(`--hours must be a whole number of hours (1 to 720), not '${o.hours}'`);
-      const client = clientFrom(o);
-      const m = await client.resolveMachine(ref);
-      const t = await client.releaseToken(m.id, o.comment, Number(o.hours));
+    .option('--data-dir <dir>', "sign with the server data directory's key directly (the server need not run; a backup of its data directory will do)")
+    .action(async (ref: string, o: Conn & { comment: string; hours: string; dataDir?: string }) => {
+      const hours = Number(o.hours);
+      if (!/^\d+$/.test(o.hours) || hours < 1 || hours > 720) throw new CliError(`--hours must be a whole number of hours from 1 to 720, not '${o.hours}'`);
+      const t = o.dataDir ? await withStore(o.dataDir, (s) => issueOffline(s, ref, o.comment, hours)) : await issueOnline(clientFrom(o), ref, o.comment, hours);
       if (o.json) print(true, t);
       else {
         process.stdout.write(`${t.token}\n`);
-        process.stderr.write(`token ${t.tokenId} for ${t.computerDnsName} expires ${t.expiresAt}; on the device: cordon agent release --token <token>\n`);
+        process.stderr.write(`token ${t.tokenId} for ${t.computerDnsName} expires ${t.expiresAt}${t.isolatedSince ? ` (releases the isolation in force since ${t.isolatedSince})` : ''}; on the device: cordon agent release --token <token>\n`);
       }
     });
 
@@ -104,4 +105,20 @@ export function registerIsolationCommands(program: Command): void {
       if (o.json) print(true, { deleted: true, tag: o.tag });
       else process.stdout.write(`deleted ${policyName(o.tag)}\n`);
     });
+}
+
+type IssuedToken = Awaited<ReturnType<CordonClient['releaseToken']>>;
+
+async function issueOnline(client: CordonClient, ref: string, comment: string, hours: number): Promise<IssuedToken> {
+  const m = await client.resolveMachine(ref);
+  return client.releaseToken(m.id, comment, hours);
+}
+
+/** From the server's data directory: the store and key are read directly, and the issue is audited there too. */
+async function issueOffline(server: Parameters<Parameters<typeof withStore>[1]>[0], ref: string, comment: string, hours: number): Promise<IssuedToken> {
+  const q = `'${ref.replace(/'/g, "''")}'`;
+  const found = await server.services.machines.list(`id eq ${q} or computerDnsName eq ${q} or lastIpAddress eq ${q}`, 2, 0);
+  if (found.length === 0) throw new CliError(`no machine '${ref}' in this data directory`);
+  if (found.length > 1) throw new CliError(`'${ref}' names more than one machine; use its id`);
+  return server.services.releaseTokens.issue({ id: 'cli', name: 'cli (server data directory)', role: 'admin' }, found[0]!.id, comment, hours);
 }

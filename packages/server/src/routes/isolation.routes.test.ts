@@ -327,7 +327,7 @@ describe('break-glass release tokens', () => {
     expect(r.body).toMatchObject({ machineId: id, computerDnsName: 'web-01', expiresAt: '2026-11-26T10:00:00.000Z' });
     const pub = h.server.keys.signingPublicKeyPem;
     const v = verifyReleaseToken(r.body.token, pub, id, h.clock.now());
-    expect(v).toEqual({ ok: true, claims: { purpose: 'release-isolation', tokenId: r.body.tokenId, machineId: id, issuedBy: 'initial admin', issuedAt: '2026-11-25T10:00:00.000Z', expiresAt: '2026-11-26T10:00:00.000Z' } });
+    expect(v).toEqual({ ok: true, claims: { purpose: 'release-isolation', tokenId: r.body.tokenId, machineId: id, issuedBy: 'initial admin', issuedAt: '2026-11-25T10:00:00.000Z', expiresAt: '2026-11-26T10:00:00.000Z', isolatedSince: null } });
     expect(verifyReleaseToken(r.body.token, pub, 'b'.repeat(40), h.clock.now()).ok).toBe(false);
     expect(verifyReleaseToken(r.body.token, pub, id, new Date(Date.parse('2026-11-26T10:00:01.000Z'))).ok).toBe(false);
 
@@ -344,6 +344,14 @@ describe('break-glass release tokens', () => {
     expect(records).toHaveLength(2);
     expect(JSON.stringify(records)).not.toContain(r.body.token.split('.')[2]);
     expect((await h.call('GET', `/api/machines/${id}/timeline?eventType=ReleaseTokenIssued`)).body.value).toHaveLength(2);
+  });
+
+  it('binds a token to the isolation in force when it is issued', async () => {
+    const id = await h.enroll(capable({ isolation: { state: 'Isolated', type: 'Full', since: '2026-11-25T09:00:00.000Z', releasedBy: null } }));
+    const r = await h.call('POST', `/api/machines/${id}/releaseToken`, { body: { Comment: 'incident 7' } });
+    expect(r.body.isolatedSince).toBe('2026-11-25T09:00:00.000Z');
+    const v = verifyReleaseToken(r.body.token, h.server.keys.signingPublicKeyPem, id, h.clock.now());
+    expect(v.ok && v.claims.isolatedSince).toBe('2026-11-25T09:00:00.000Z');
   });
 
   it('validates the request', async () => {

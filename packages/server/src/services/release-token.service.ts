@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CommandSigner } from '@cordon/protocol';
+import { IsolationReport, type CommandSigner } from '@cordon/protocol';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
 import type { IsolationRepository } from '../repositories/isolation.repository.js';
@@ -13,6 +13,8 @@ export interface IssuedReleaseToken {
   machineId: string;
   computerDnsName: string;
   expiresAt: string;
+  /** The isolation this token releases (null: whichever is in force when it is used). */
+  isolatedSince: string | null;
 }
 
 /**
@@ -36,10 +38,13 @@ export class ReleaseTokenService {
     const tokenId = randomUUID();
     const issuedAt = now.toISOString();
     const expiresAt = new Date(now.getTime() + expiresInHours * 3600_000).toISOString();
-    const token = this.signer.signReleaseToken({ purpose: 'release-isolation', tokenId, machineId, issuedBy: principal.name.slice(0, 256), issuedAt, expiresAt });
+    // Bound to the isolation in force, if any: a leaked token cannot release a later incident's.
+    const report = machine.isolation ? IsolationReport.safeParse(JSON.parse(machine.isolation)) : null;
+    const isolatedSince = report?.success && report.data.state === 'Isolated' ? report.data.since : null;
+    const token = this.signer.signReleaseToken({ purpose: 'release-isolation', tokenId, machineId, issuedBy: principal.name.slice(0, 256), issuedAt, expiresAt, isolatedSince });
     await this.repo.insertReleaseToken({ id: tokenId, machine_id: machineId, issued_by: principal.name, issued_at: issuedAt, expires_at: expiresAt, comment });
-    await this.audit.record({ actor: principal.name, action: 'IssueReleaseToken', targetType: 'machine', targetId: machineId, comment, outcome: 'Succeeded', detail: { tokenId, expiresAt } });
+    await this.audit.record({ actor: principal.name, action: 'IssueReleaseToken', targetType: 'machine', targetId: machineId, comment, outcome: 'Succeeded', detail: { tokenId, expiresAt, isolatedSince } });
     await this.timeline.add({ machineId, eventType: 'ReleaseTokenIssued', title: `Break-glass release token issued by ${principal.name}, valid until ${expiresAt}`, actor: principal.name, data: { tokenId, expiresAt, comment } });
-    return { token, tokenId, machineId, computerDnsName: machine.computer_dns_name, expiresAt };
+    return { token, tokenId, machineId, computerDnsName: machine.computer_dns_name, expiresAt, isolatedSince };
   }
 }
