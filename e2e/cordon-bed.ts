@@ -59,11 +59,17 @@ export class CordonBed {
     });
   }
 
-  startAgent(): void {
-    this.agent = this.onDevice(['agent', 'run', '--data-dir', this.agentDir]);
+  startAgent(env: Record<string, string> = {}): void {
+    this.agent = this.onDevice(['agent', 'run', '--data-dir', this.agentDir], env);
   }
 
-  machine(): Promise<{ isolationState: string; isConnected: boolean; capabilities: { name: string; version: string; unavailable?: string }[] }> {
+  async stopAgent(): Promise<void> {
+    if (this.agent.exitCode !== null || this.agent.signalCode !== null) return;
+    this.agent.kill('SIGKILL');
+    await new Promise((r) => this.agent.once('exit', r));
+  }
+
+  machine(): Promise<{ isolationState: string; isConnected: boolean; capabilities: { name: string; version: string; provider?: string; unavailable?: string }[] }> {
     return this.api.request('GET', `/api/machines/${this.machineId}`);
   }
 
@@ -87,8 +93,8 @@ export class CordonBed {
   }
 
   /** A `cordon …` process on the device, with the agent's environment (and so its shims). */
-  onDevice(args: string[]): Proc {
-    return this.bed.cordon(this.bed.names.device, args, this.agentEnv);
+  onDevice(args: string[], env: Record<string, string> = {}): Proc {
+    return this.bed.cordon(this.bed.names.device, args, { ...this.agentEnv, ...env });
   }
 
   cleanup(): void {

@@ -7,17 +7,20 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MachineAction } from '@cordon/cli';
+import { ApiRequestError, type MachineAction } from '@cordon/cli';
 import { CordonBed, AGENT_PORT } from './cordon-bed.js';
 import { cordon, sleep, until } from './helpers.js';
 import { ADDR, type Peer } from './netns.js';
 
-const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '1', CORDON_AGENT_ISOLATION_CONFIRM_SECONDS: '3', CORDON_AGENT_ISOLATION_WATCH_SECONDS: '0.5', CORDON_AGENT_LOG_LEVEL: 'debug' };
+// The forbidden-destination check runs on every isolation here: the outside host's echo port.
+const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '1', CORDON_AGENT_ISOLATION_CONFIRM_SECONDS: '3', CORDON_AGENT_ISOLATION_WATCH_SECONDS: '0.5', CORDON_AGENT_LOG_LEVEL: 'debug', CORDON_AGENT_ISOLATION_PROBE: `${ADDR.outside}:7000` };
 
 const cb = new CordonBed('ci', AGENT_ENV);
 const bed = cb.bed;
 let device: Peer;
 let outside: Peer;
+/** The outside host's IPv6 link-local address, scoped for the device (`fe80::…%eth0`). */
+let outside6: string;
 
 const nftIn = (ns: string, ...args: string[]) => bed.exec(ns, 'nft', args);
 const cordonTable = () => cb.cordonTable();
@@ -36,6 +39,13 @@ beforeAll(async () => {
   expect(await outside.ask(`listen ${ADDR.outside} 7000`)).toBe('listening');
   expect(await outside.ask(`listen ${ADDR.outside} 7002`)).toBe('listening');
   expect(await device.ask(`listen ${ADDR.device} 7001`)).toBe('listening');
+  // IPv6 without leaving the test bed: the link-local address every interface has.
+  expect(await outside.ask('listen :: 7003')).toBe('listening');
+  const ll = await until('outside link-local address ready', async () => {
+    const m = /inet6 (fe80::[0-9a-f:]+)\/64 scope link(?! tentative)/.exec(execFileSync('ip', ['-n', bed.names.outside, '-6', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }));
+    return m?.[1];
+  });
+  outside6 = `${ll}%eth0`;
   // The device's own firewall has a table of its own; release must leave it alone.
   nftIn(bed.names.device, 'add', 'table', 'inet', 'hostfw');
 }, 120_000);
@@ -44,19 +54,44 @@ afterAll(() => cb.cleanup());
 
 describe('isolation in network namespaces (real nftables, real TCP)', () => {
   it('reports the isolation capability with the nft version', async () => {
-    const m = await cb.api.request<{ capabilities: { name: string; unavailable?: string }[]; agentVersion: string }>('GET', `/api/machines/${cb.machineId}`);
-    expect(m.capabilities.find((c) => c.name === 'isolation')).toBeDefined();
+    const m = await machine();
+    expect(m.capabilities.find((c) => c.name === 'isolation')).toMatchObject({ version: '1', provider: expect.stringMatching(/^nftables \d+\.\d+/) });
     expect(m.capabilities.find((c) => c.name === 'isolation')!.unavailable).toBeUndefined();
   });
 
-  it('Full isolation cuts the device off both ways, fast, while the server channel stays alive', async () => {
+  it('an agent without nft says so, and isolating it answers NotSupported naming what is missing', async () => {
+    await cb.stopAgent();
+    // nft lives in /usr/sbin: a PATH without it is a device without nftables.
+    cb.startAgent({ PATH: `${cb.agentEnv.PATH!.split(':')[0]}:/usr/bin:/bin` });
+    try {
+      const cap = await until('capability reported unavailable', async () => (await machine()).capabilities.find((c) => c.name === 'isolation' && c.unavailable));
+      expect(cap.unavailable).toBe('nft not found (install the nftables package)');
+      const r = await cb.submit('isolate', { Comment: 'contain', IsolationType: 'Full' }).catch((e: ApiRequestError) => e);
+      expect(r).toBeInstanceOf(ApiRequestError);
+      expect(r).toMatchObject({ status: 400, code: 'NotSupported' });
+      expect((r as ApiRequestError).message).toMatch(/^Isolate is not available on .+: nft not found \(install the nftables package\)/);
+    } finally {
+      await cb.stopAgent();
+      cb.startAgent();
+      await until('capability available again', async () => {
+        const m = await machine();
+        return m.isConnected && m.capabilities.some((c) => c.name === 'isolation' && !c.unavailable);
+      });
+    }
+  }, 60_000);
+
+  it('Full isolation cuts the device off both ways, IPv4 and IPv6, old connections too, fast, while the server channel stays alive', async () => {
     expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
+    expect(await device.reaches(outside6, 7003)).toBe(true);
     expect(await outside.reaches(ADDR.device, 7001)).toBe(true);
+    // A connection opened before isolation (say, an attacker's session) works now…
+    expect(await device.ask(`open before ${ADDR.outside} 7000`)).toBe('opened');
+    expect(await device.ask('echo before hello')).toBe('echo hello');
     const submitted = await cb.api.request<MachineAction>('POST', `/api/machines/${cb.machineId}/isolate`, { Comment: 'contain the incident', IsolationType: 'Full' });
     expect(submitted.scope).toBe('Full');
     const done = await cb.api.waitFor(submitted.id, 60_000, () => undefined);
     expect(done.status, done.error ?? '').toBe('Succeeded');
-    expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT }, notified: { wall: 'delivered' }, isolation: { state: 'Isolated', type: 'Full' } });
+    expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT }, notified: { wall: 'delivered' }, isolation: { state: 'Isolated', type: 'Full' }, forbiddenProbe: `${ADDR.outside}:7000 blocked` });
     expect(readFileSync(cb.wallLog, 'utf8')).toMatch(/^wall -n Cordon: This device is being isolated from the network/m);
     expect((await machine()).isolationState).toBe('Isolated');
     expect(cordonTable()).toBe(true);
@@ -65,6 +100,9 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     // Rejected, not dropped: the connection fails at once instead of timing out.
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(await outside.reaches(ADDR.device, 7001)).toBe(false);
+    expect(await device.reaches(outside6, 7003)).toBe(false);
+    // …and is cut once the device is isolated.
+    expect(await device.ask('echo before again')).toMatch(/^fail/);
     // The channel to the server still works: another action completes.
     expect((await act('refreshInventory', { Comment: 'still reachable?' })).status).toBe('Succeeded');
     // The host's own firewall never had a Cordon table.

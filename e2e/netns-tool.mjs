@@ -2,6 +2,8 @@
 // Reads commands on stdin, one per line, and answers each with one line on stdout:
 //   listen HOST PORT        -> "listening" (accepts and echoes; keeps listening)
 //   connect HOST PORT [MS]  -> "ok" or "fail CODE" (a TCP connect with a time limit)
+//   open NAME HOST PORT     -> "opened" (keeps the connection under NAME) or "fail CODE"
+//   echo NAME TEXT          -> "echo TEXT" when the echo server answers on that connection, else "fail …"
 //   forward UNIXPATH HOST PORT -> "forwarding" (unix socket -> TCP, so the host can reach a namespace's loopback)
 //   probe HOST PORT         -> streams "probe START END ok|fail CODE" lines, a connection every ~2 ms, until "stop"
 import { createServer, connect } from 'node:net';
@@ -10,6 +12,8 @@ import { createInterface } from 'node:readline';
 import { clearTimeout, setTimeout } from 'node:timers';
 
 let probing = false;
+/** Connections kept open by `open`, by name. */
+const held = new Map();
 const out = (line) => process.stdout.write(`${line}\n`);
 function tryConnect(host, port, ms) {
   return new Promise((resolve) => {
@@ -51,6 +55,23 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
       }
       await new Promise((res) => setTimeout(res, 2));
     }
+  } else if (cmd === 'open') {
+    // Exactly one answer per command, whatever the socket does later.
+    const sock = connect({ host: b, port: Number(c) });
+    let answered = false;
+    const answer = (line) => { if (!answered) { answered = true; out(line); } };
+    sock.on('error', (e) => answer(`fail ${e.code}`));
+    sock.once('connect', () => { held.set(a, sock); answer('opened'); });
+  } else if (cmd === 'echo') {
+    const sock = held.get(a);
+    if (!sock || sock.destroyed) return out('fail closed');
+    let answered = false;
+    const answer = (line) => { if (!answered) { answered = true; clearTimeout(timer); sock.off('data', onData); out(line); } };
+    const onData = (d) => answer(`echo ${d.toString().trim()}`);
+    const timer = setTimeout(() => answer('fail ETIMEDOUT'), 1500);
+    sock.on('data', onData);
+    sock.once('close', () => answer('fail closed'));
+    sock.write(`${b}\n`, (e) => { if (e) answer(`fail ${e.code}`); });
   } else if (cmd === 'stop') {
     probing = false;
   } else if (cmd === 'exit') {

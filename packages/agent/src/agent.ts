@@ -19,8 +19,12 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
   const capabilities = new Map<string, Inventory['capabilities'][number]>();
   for (const a of actionsFor(process.platform).values()) {
     if (capabilities.has(a.capability.name)) continue;
-    const unavailable = a.unavailable ? await a.unavailable(platform) : null;
-    capabilities.set(a.capability.name, { ...a.capability, ...(unavailable ? { unavailable: unavailable.slice(0, 256) } : {}) });
+    const probed = a.probe ? await a.probe(platform) : {};
+    capabilities.set(a.capability.name, {
+      ...a.capability,
+      ...(probed.provider ? { provider: probed.provider.slice(0, 64) } : {}),
+      ...(probed.unavailable ? { unavailable: probed.unavailable.slice(0, 256) } : {}),
+    });
   }
   return {
     ...(await platform.describe()),

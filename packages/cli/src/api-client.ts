@@ -15,7 +15,7 @@ export interface Machine {
   riskScore: string;
   machineTags: string[];
   machineTagDetails: { tag: string; source: string }[];
-  capabilities: { name: string; version: string }[];
+  capabilities: { name: string; version: string; provider?: string; unavailable?: string }[];
   isConnected: boolean;
 }
 export interface MachineAction {

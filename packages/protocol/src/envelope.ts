@@ -29,6 +29,8 @@ export const Capability = z.strictObject({
   version: z.string().max(32),
   /** Set when the agent has the code but the device lacks what it needs (e.g. "nft not found"). */
   unavailable: z.string().max(256).optional(),
+  /** What implements it on this device (e.g. "nftables 1.0.6"), for whoever decides what to run where. */
+  provider: z.string().max(64).optional(),
 });
 export type Capability = z.infer<typeof Capability>;
 

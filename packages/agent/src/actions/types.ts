@@ -29,7 +29,10 @@ export interface ActionManifest<P = Record<string, unknown>> {
   timeoutMs: number;
   /** Largest result (JSON bytes) the action may report. */
   maxResultBytes: number;
-  /** Why the device cannot run this action even though the agent has the code (e.g. a tool is missing); null when it can. */
-  unavailable?(platform: Platform): Promise<string | null>;
+  /**
+   * What this device brings to the capability: the tool that implements it, or why the device
+   * cannot run the action even though the agent has the code (e.g. a tool is missing).
+   */
+  probe?(platform: Platform): Promise<{ provider?: string; unavailable?: string }>;
   run(params: P, ctx: ActionContext): Promise<Record<string, unknown>>;
 }

@@ -1,5 +1,5 @@
 import { sql, type SqlBool, type Expression } from 'kysely';
-import { IsolationReport, type Inventory } from '@cordon/protocol';
+import { IsolationReport, type Capability, type Inventory } from '@cordon/protocol';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -38,7 +38,8 @@ export interface MachineView {
   /** Cordon: the agent's last isolation report (state, type, since, how it was last released), or null. */
   isolation: IsolationReport | null;
   restrictionState: string;
-  capabilities: { name: string; version: string }[];
+  /** What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it. */
+  capabilities: Capability[];
   aadDeviceId: string | null;
   /** Cordon: whether the agent holds an open connection right now. */
   isConnected: boolean;
@@ -305,7 +306,7 @@ export class MachinesService {
         isolationState: r.isolation_state,
         isolation: storedReport(r.isolation),
         restrictionState: r.restriction_state,
-        capabilities: JSON.parse(r.capabilities) as { name: string; version: string }[],
+        capabilities: JSON.parse(r.capabilities) as Capability[],
         aadDeviceId: r.aad_device_id,
         isConnected: this.isConnected(r.id),
       };

@@ -1,10 +1,11 @@
 import { ActionParameters } from '@cordon/protocol';
+import type { Platform } from '../../platform/index.js';
 import type { ActionManifest } from '../types.js';
 
-/** Whether nftables is here and usable; shared by Isolate and Unisolate (one capability). */
-export async function isolationUnavailable(platform: Parameters<NonNullable<ActionManifest['unavailable']>>[0]): Promise<string | null> {
+/** Whether nftables is here and usable, and which version; shared by Isolate and Unisolate (one capability). */
+export async function probeIsolation(platform: Platform): Promise<{ provider?: string; unavailable?: string }> {
   const check = await platform.firewall.check();
-  return check.ok ? null : check.reason;
+  return check.ok ? { provider: `nftables ${check.version}` } : { unavailable: check.reason };
 }
 
 /**
@@ -20,7 +21,7 @@ export const isolate: ActionManifest<ReturnType<typeof ActionParameters.Isolate.
   // The confirm window (30 s by default) plus resolving names and notifying users.
   timeoutMs: 120_000,
   maxResultBytes: 64 * 1024,
-  unavailable: isolationUnavailable,
+  probe: probeIsolation,
   async run(params, ctx) {
     ctx.progress(10, `applying ${params.isolationType} isolation`);
     const result = await ctx.isolation.isolate(params.isolationType, params.allow ?? [], ctx.actionId, ctx.signal);

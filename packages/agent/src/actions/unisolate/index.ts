@@ -1,5 +1,5 @@
 import { ActionParameters } from '@cordon/protocol';
-import { isolationUnavailable } from '../isolate/index.js';
+import { probeIsolation } from '../isolate/index.js';
 import type { ActionManifest } from '../types.js';
 
 /** Release from isolation: removes exactly Cordon's nftables table, nothing else of the host's firewall. */
@@ -10,7 +10,7 @@ export const unisolate: ActionManifest = {
   parameters: ActionParameters.Unisolate,
   timeoutMs: 60_000,
   maxResultBytes: 16 * 1024,
-  unavailable: isolationUnavailable,
+  probe: probeIsolation,
   async run(_params, ctx) {
     const result = await ctx.isolation.release('action');
     await ctx.sendInventory();
