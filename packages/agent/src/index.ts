@@ -5,3 +5,4 @@ export { readState } from './state.js';
 export { AGENT_VERSION } from './version.js';
 export { breakGlassRelease, IsolationManager } from './isolation/manager.js';
 export { currentPlatform } from './platform/index.js';
+export { PackageUploader, type UploadOptions } from './transport/upload.js';

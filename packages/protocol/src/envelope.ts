@@ -8,6 +8,9 @@ export const PROTOCOL_VERSION = 1;
 /** Where agents open their WebSocket on the gateway. */
 export const AGENT_WS_PATH = '/agent/v1';
 
+/** Where agents upload files (investigation packages) on the gateway: `<UPLOAD_PATH>/<actionId>`. */
+export const UPLOAD_PATH = '/agent/v1/uploads';
+
 /**
  * Enrollment tokens read `cet.<secret>.<caPin>`: the pin (SHA-256 of the server's CA certificate)
  * lets a new agent check it is talking to the right server before it trusts anything it is sent.

@@ -20,6 +20,8 @@ export const ServerConfigSchema = z.strictObject({
   accessTokenSeconds: z.coerce.number().int().min(60).max(86400).default(3600).describe('Lifetime of OAuth2 access tokens'),
   bodyLimitBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('Largest accepted request body'),
   rateLimitPerMinute: z.coerce.number().int().min(0).max(1_000_000).default(1200).describe('API requests per minute per token (or per address without one); 0 turns the limit off'),
+  packageRetentionDays: z.coerce.number().int().min(1).max(3650).default(30).describe('How long investigation packages are kept (then their files are deleted)'),
+  downloadUrlSeconds: z.coerce.number().int().min(10).max(86400).default(900).describe('Lifetime of package download URLs (GetPackageUri)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;

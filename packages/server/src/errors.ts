@@ -49,6 +49,19 @@ export class ActiveRequestAlreadyExistsError extends ApiError {
   }
 }
 
+export class ConflictError extends ApiError {
+  constructor(message: string, code = 'Conflict', target?: string) {
+    super(409, code, message, target);
+  }
+}
+
+/** The server could not store what it was sent (disk full): the sender should back off and retry. */
+export class InsufficientStorageError extends ApiError {
+  constructor(message: string) {
+    super(507, 'InsufficientStorage', message);
+  }
+}
+
 export class NotSupportedError extends ApiError {
   constructor(message: string, target = 'type') {
     super(400, 'NotSupported', message, target);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -12,17 +13,21 @@ import { createHttpApp } from './http/app.js';
 import { createMetrics } from './metrics.js';
 import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
 import { ActionsRepository } from './repositories/actions.repository.js';
+import { PackagesRepository } from './repositories/packages.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { CredentialsRepository } from './repositories/credentials.repository.js';
 import { IsolationRepository } from './repositories/isolation.repository.js';
 import { MachinesRepository } from './repositories/machines.repository.js';
 import { TimelineRepository } from './repositories/timeline.repository.js';
 import { actionsRoutes } from './routes/actions.routes.js';
+import { packagesRoutes } from './routes/packages.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
+import { PackagesService } from './services/packages.service.js';
+import { FileStore } from './storage/file-store.js';
 import { AuditService } from './services/audit.service.js';
 import { AuthService } from './services/auth.service.js';
 import { EnrollmentService } from './services/enrollment.service.js';
@@ -48,6 +53,7 @@ export interface CordonServer {
     audit: AuditService;
     isolationPolicies: IsolationPolicyService;
     releaseTokens: ReleaseTokenService;
+    packages: PackagesService;
   };
   hub: EventHub;
   /** The admin token made on this first start, or null when the store already had tokens. */
@@ -83,7 +89,13 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const isolationPolicies = new IsolationPolicyService(isolationRepo, machines, auditService, now);
   const releaseTokens = new ReleaseTokenService(isolationRepo, machines, timeline, auditService, signer, now);
   const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), isolationPolicies);
-  gateway.attach(actions);
+  const actionsRepo = new ActionsRepository(db);
+  const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
+  await fileStore.init();
+  // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
+  const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
+  const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
+  gateway.attach(actions, packages);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
 
   const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute });
@@ -95,6 +107,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(actionsRoutes(actions, machines), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
+    await app.register(packagesRoutes(packages, machines), { prefix });
   }
   await app.ready();
 
@@ -111,7 +124,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens },
+    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens, packages },
     hub,
     initialAdminToken,
     async listen() {
@@ -124,6 +137,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(5000, () => machines.flushSeen());
       every(10_000, () => actions.sweepExpired());
       every(300_000, () => machines.pruneIpHistory());
+      every(3600_000, () => packages.sweepExpired());
       const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
       return {
         apiUrl: `http://${hostForUrl(config.host)}:${port}`,

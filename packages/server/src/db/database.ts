@@ -3,6 +3,7 @@ import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider
 import type { Database } from './schema.js';
 import * as initial from './migrations/20261125000000_initial.js';
 import * as isolation from './migrations/20261125120000_isolation.js';
+import * as packages from './migrations/20261125140000_packages.js';
 
 export type Db = Kysely<Database>;
 
@@ -10,6 +11,7 @@ export type Db = Kysely<Database>;
 const MIGRATIONS: Record<string, Migration> = {
   '20261125000000_initial': initial,
   '20261125120000_isolation': isolation,
+  '20261125140000_packages': packages,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

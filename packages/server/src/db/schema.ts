@@ -141,6 +141,16 @@ export interface ReleaseTokensTable {
   comment: string;
 }
 
+export interface PackagesTable {
+  action_id: string;
+  machine_id: string;
+  size: number;
+  sha256: string;
+  created_at: string;
+  expires_at: string;
+  deleted_at: string | null;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -151,6 +161,7 @@ export interface Database {
   tokens: TokensTable;
   apps: AppsTable;
   enrollment_tokens: EnrollmentTokensTable;
+  packages: PackagesTable;
   isolation_policies: IsolationPoliciesTable;
   release_tokens: ReleaseTokensTable;
 }

@@ -4,14 +4,39 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
-import { AGENT_WS_PATH, AgentFrame, assertNever, Inventory, PROTOCOL_VERSION, type ServerFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, UPLOAD_PATH, AgentFrame, assertNever, Inventory, PROTOCOL_VERSION, type ServerFrame } from '@cordon/protocol';
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel, ActionsService } from '../services/actions.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
+import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
 import type { MachinesService } from '../services/machines.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import type { ServerKeys } from '../pki/keystore.js';
+
+const CompleteUpload = z.strictObject({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/) });
+
+/** Reads a request body up to `limit` bytes; null when it is larger (the caller answers and closes). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return null;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function safeJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8'));
+  } catch {
+    return null;
+  }
+}
 
 const EnrollRequest = z.strictObject({ secret: z.string().min(1).max(128), inventory: Inventory });
 const MAX_ENROLL_BODY = 256 * 1024;
@@ -58,6 +83,7 @@ export class AgentGateway implements AgentChannel {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
   readonly #server: Server;
   #actions?: ActionsService;
+  #packages?: PackagesService;
   #sweeper?: NodeJS.Timeout;
   #closing = false;
 
@@ -69,8 +95,9 @@ export class AgentGateway implements AgentChannel {
     });
   }
 
-  attach(actions: ActionsService): void {
+  attach(actions: ActionsService, packages?: PackagesService): void {
     this.#actions = actions;
+    this.#packages = packages;
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -120,6 +147,7 @@ export class AgentGateway implements AgentChannel {
         res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(this.deps.keys.caCertPem);
         return;
       }
+      if (req.url?.startsWith(`${UPLOAD_PATH}/`)) return await this.#upload(req, res, reply);
       if (req.method !== 'POST' || req.url !== '/enroll') return reply(404, { error: { code: 'ResourceNotFound', message: 'Agents connect to /agent/v1 and enroll at POST /enroll' } });
       const retryAfter = this.#enrollmentBudget(req.socket.remoteAddress ?? 'unknown');
       if (retryAfter > 0) {
@@ -151,6 +179,49 @@ export class AgentGateway implements AgentChannel {
       this.deps.logger.error({ err: e }, 'enrollment failed');
       return reply(500, { error: { code: 'InternalError', message: 'Enrollment failed; see the server log' } });
     }
+  }
+
+  /**
+   * Package uploads, authenticated with the device credential like the WebSocket:
+   * GET <id> (where to resume), PUT <id>?offset=N with one chunk and its SHA-256 in
+   * x-chunk-sha256, POST <id>/complete {size, sha256}.
+   */
+  async #upload(req: IncomingMessage, res: ServerResponse, reply: (status: number, body: unknown) => void): Promise<void> {
+    const packages = this.#packages;
+    if (!packages) return reply(404, { error: { code: 'ResourceNotFound', message: 'Uploads are not enabled on this server' } });
+    const auth = /^Bearer ([0-9a-f]{40})\.(\S{1,200})$/.exec(req.headers.authorization ?? '');
+    if (!auth || !(await this.deps.enrollment.authenticateAgent(auth[1]!, auth[2]!))) {
+      req.resume();
+      return reply(401, { error: { code: 'Unauthorized', message: 'Present the device credential' } });
+    }
+    const machineId = auth[1]!;
+    const url = new URL(req.url!, 'https://agent.invalid');
+    const m = /^\/agent\/v1\/uploads\/([0-9a-f-]{36})(\/complete)?$/.exec(url.pathname);
+    if (!m) return reply(404, { error: { code: 'ResourceNotFound', message: 'No such upload path' } });
+    const actionId = m[1]!;
+    if (req.method === 'GET' && !m[2]) return reply(200, await packages.uploadOffset(machineId, actionId));
+    if (req.method === 'PUT' && !m[2]) {
+      const offset = Number(url.searchParams.get('offset'));
+      const sha = String(req.headers['x-chunk-sha256'] ?? '');
+      if (!Number.isSafeInteger(offset) || offset < 0) return reply(400, { error: { code: 'InvalidInput', message: 'offset must be a whole number of bytes', target: 'offset' } });
+      if (!/^[0-9a-fA-F]{64}$/.test(sha)) return reply(400, { error: { code: 'InvalidInput', message: 'x-chunk-sha256 must be the hex SHA-256 of the chunk', target: 'x-chunk-sha256' } });
+      const chunk = await readBody(req, MAX_CHUNK_BYTES);
+      if (!chunk) {
+        // Say why, then drop the connection rather than read the rest of an oversized body.
+        res.setHeader('connection', 'close');
+        res.once('finish', () => req.destroy());
+        return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
+      }
+      return reply(200, await packages.uploadChunk(machineId, actionId, offset, chunk, sha));
+    }
+    if (req.method === 'POST' && m[2]) {
+      const body = await readBody(req, 4096);
+      const parsed = CompleteUpload.safeParse(body ? safeJson(body) : null);
+      if (!parsed.success) return reply(400, { error: { code: 'InvalidRequestBody', message: 'Send {"size": <bytes>, "sha256": "<hex>"}', target: 'body' } });
+      return reply(200, await packages.completeUpload(machineId, actionId, parsed.data.size, parsed.data.sha256));
+    }
+    req.resume();
+    return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} is not allowed here` } });
   }
 
   /** Answers 0 when an enrollment from `address` may proceed, else the seconds to wait. */

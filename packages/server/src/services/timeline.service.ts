@@ -6,7 +6,8 @@ import type { TimelineRepository, TimelineRow } from '../repositories/timeline.r
 
 export type TimelineEventType = 'ActionSubmitted' | 'ActionStateChanged' | 'AgentOnline' | 'AgentOffline' | 'AgentEnrolled' | 'TagAdded' | 'TagRemoved' | 'CommandRefused' | 'InventoryChanged'
   | 'IsolationReleasedOnDevice'
-  | 'ReleaseTokenIssued';
+  | 'ReleaseTokenIssued'
+  | 'PackageAvailable';
 
 export interface TimelineEvent {
   machineId: string;

@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import { request } from 'node:https';
+import { UPLOAD_PATH } from '@cordon/protocol';
+import type { EnrollmentState } from '../state.js';
+
+export interface UploadOptions {
+  /** Bytes per chunk (the server accepts up to 8 MiB). */
+  chunkBytes?: number;
+  /** How often one chunk is tried before the upload fails. */
+  maxAttempts?: number;
+  /** Waits between attempts: base and ceiling, in ms (doubling, with jitter). */
+  backoffMs?: { base: number; max: number };
+  /** How long a server with a full disk is waited for before the upload fails. */
+  storageFullGiveUpMs?: number;
+  requestTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?(uploadedBytes: number): void;
+}
+
+interface Answer {
+  status: number;
+  body: { offset?: number; complete?: boolean; error?: { code?: string; message?: string; target?: string } } | null;
+}
+
+class RetryableError extends Error {}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Uploads a stream (an investigation package as it is zipped) to the server in chunks. Memory
+ * stays flat: one chunk is held until the server has acknowledged it. A dropped connection
+ * resumes from the server's acknowledged offset, a chunk the server found corrupted is sent
+ * again, a full server disk is waited out with backoff, and the whole file's SHA-256 is checked
+ * by the server at the end.
+ */
+export class PackageUploader {
+  readonly #opts: Required<Omit<UploadOptions, 'signal' | 'onProgress'>> & Pick<UploadOptions, 'signal' | 'onProgress'>;
+
+  constructor(
+    private readonly state: EnrollmentState,
+    opts: UploadOptions = {},
+  ) {
+    this.#opts = {
+      chunkBytes: opts.chunkBytes ?? 4 * 1024 * 1024,
+      maxAttempts: opts.maxAttempts ?? 8,
+      backoffMs: opts.backoffMs ?? { base: 500, max: 30_000 },
+      storageFullGiveUpMs: opts.storageFullGiveUpMs ?? 10 * 60_000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    };
+  }
+
+  async upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number }> {
+    const whole = createHash('sha256');
+    const start = (await this.#retrying(() => this.#offset(actionId))).offset;
+    // The server already holds the start (an earlier try of this same stream): skip it, hashed.
+    let skip = start;
+    let offset = start;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let resumed = 0;
+    const flush = async (chunk: Buffer) => {
+      resumed += await this.#sendChunk(actionId, offset, chunk);
+      offset += chunk.length;
+      this.#opts.onProgress?.(offset);
+    };
+    for await (const piece of source) {
+      let data = piece;
+      whole.update(data);
+      if (skip > 0) {
+        const n = Math.min(skip, data.length);
+        skip -= n;
+        data = data.subarray(n);
+        if (data.length === 0) continue;
+      }
+      pending.push(data);
+      pendingBytes += data.length;
+      while (pendingBytes >= this.#opts.chunkBytes) {
+        const all = Buffer.concat(pending);
+        await flush(all.subarray(0, this.#opts.chunkBytes));
+        pending = [all.subarray(this.#opts.chunkBytes)];
+        pendingBytes = pending[0]!.length;
+      }
+    }
+    if (skip > 0) throw new Error(`The server holds ${start} bytes of this upload but the package is only ${start - skip} bytes long`);
+    if (pendingBytes > 0) await flush(Buffer.concat(pending));
+    const digest = whole.digest('hex');
+    const done = await this.#retrying(() => this.#call('POST', `${UPLOAD_PATH}/${actionId}/complete`, Buffer.from(JSON.stringify({ size: offset, sha256: digest })), { 'content-type': 'application/json' }));
+    if (done.status !== 200) throw new Error(`The server did not accept the package: ${done.body?.error?.message ?? `HTTP ${done.status}`}`);
+    return { size: offset, sha256: digest, resumed };
+  }
+
+  /** Sends one chunk until the server holds it; answers how many times it had to resume. */
+  async #sendChunk(actionId: string, offset: number, chunk: Buffer): Promise<number> {
+    const hash = sha256(chunk);
+    let resumed = 0;
+    let storageFullSince: number | null = null;
+    for (let attempt = 1; ; attempt++) {
+      this.#opts.signal?.throwIfAborted();
+      let answer: Answer | null = null;
+      try {
+        answer = await this.#call('PUT', `${UPLOAD_PATH}/${actionId}?offset=${offset}`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': hash });
+      } catch {
+        answer = null; // dropped connection or time-out: ask the server where it stands
+      }
+      if (answer?.status === 200) return resumed;
+      if (answer?.status === 507) {
+        storageFullSince ??= Date.now();
+        if (Date.now() - storageFullSince > this.#opts.storageFullGiveUpMs) throw new Error(`The server has had no space for the package for ${Math.round(this.#opts.storageFullGiveUpMs / 1000)} s: ${answer.body?.error?.message ?? ''}`);
+        await this.#wait(this.#opts.backoffMs.max);
+        attempt--;
+        continue;
+      }
+      if (answer && answer.status !== 409 && answer.status !== 400 && answer.status < 500) {
+        throw new Error(`The server refused the package upload: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}`);
+      }
+      if (attempt >= this.#opts.maxAttempts) throw new Error(`Uploading the package failed after ${attempt} attempts at offset ${offset}${answer ? `: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}` : ' (connection lost)'}`);
+      if (!answer) await this.#wait(this.#backoff(attempt));
+      // Where does the server stand? The chunk may have been stored with its answer lost.
+      const at = (await this.#retrying(() => this.#offset(actionId))).offset;
+      resumed++;
+      if (at === offset + chunk.length) return resumed;
+      if (at !== offset) throw new Error(`The server holds ${at} bytes of the package; expected ${offset} or ${offset + chunk.length}`);
+    }
+  }
+
+  async #offset(actionId: string): Promise<{ offset: number }> {
+    const a = await this.#call('GET', `${UPLOAD_PATH}/${actionId}`);
+    if (a.status >= 500) throw new RetryableError(`HTTP ${a.status}`);
+    if (a.status !== 200 || typeof a.body?.offset !== 'number') throw new Error(`The server will not take this package: ${a.body?.error?.message ?? `HTTP ${a.status}`}`);
+    return { offset: a.body.offset };
+  }
+
+  /** Retries a request that failed on the network (not one the server answered with a refusal). */
+  async #retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      this.#opts.signal?.throwIfAborted();
+      try {
+        return await fn();
+      } catch (e) {
+        const network = e instanceof RetryableError || (e as NodeJS.ErrnoException).code !== undefined;
+        if (!network || attempt >= this.#opts.maxAttempts) throw e;
+        await this.#wait(this.#backoff(attempt));
+      }
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const { base, max } = this.#opts.backoffMs;
+    return Math.min(max, base * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(resolve, ms);
+      this.#opts.signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        reject(this.#opts.signal!.reason as Error);
+      }, { once: true });
+    });
+  }
+
+  #call(method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, this.state.serverUrl),
+        {
+          method,
+          ca: this.state.caCertPem,
+          // The pinned private CA is the identity check, as for the WebSocket.
+          checkServerIdentity: () => undefined,
+          agent: false,
+          timeout: this.#opts.requestTimeoutMs,
+          headers: { authorization: `Bearer ${this.state.machineId}.${this.state.credential}`, ...(body ? { 'content-length': String(body.length) } : {}), ...headers },
+          signal: this.#opts.signal,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            let parsed: Answer['body'] = null;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Answer['body'];
+            } catch {
+              parsed = null;
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}

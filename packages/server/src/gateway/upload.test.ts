@@ -1,0 +1,89 @@
+/**
+ * The agent's uploader against the real gateway over TLS, through a TCP proxy that cuts the
+ * connection in the middle of chunks: the upload resumes from the acknowledged offset and the
+ * server ends up with exactly the bytes sent.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { enroll, PackageUploader } from '@cordon/agent';
+import { inventory, startHarness, type Harness } from '../testing/harness.js';
+
+let h: Harness;
+let agentPort: number;
+let dir: string;
+let proxy: Server;
+beforeEach(async () => {
+  h = await startHarness();
+  agentPort = (await h.server.listen()).agentPort;
+  dir = mkdtempSync(join(tmpdir(), 'cordon-upload-'));
+});
+afterEach(async () => {
+  proxy?.close();
+  await h.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Forwards to the gateway; the connections numbered in `cut` are dropped after `after` bytes upstream. */
+async function cuttingProxy(cut: Set<number>, after: number): Promise<{ port: number; cuts: () => number }> {
+  let n = 0;
+  let cuts = 0;
+  const sockets: Socket[] = [];
+  proxy = createServer((client) => {
+    const id = ++n;
+    const upstream = connect(agentPort, '127.0.0.1');
+    sockets.push(client, upstream);
+    let sent = 0;
+    client.on('data', (d: Buffer) => {
+      sent += d.length;
+      if (cut.has(id) && sent > after) {
+        cuts++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  return { port: (proxy.address() as { port: number }).port, cuts: () => cuts };
+}
+
+describe('PackageUploader', () => {
+  it('finishes an upload interrupted twice mid-chunk, with the right SHA-256, from a stream', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const action = await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } });
+    // Connections 2 and 4 (the 2nd and 3rd chunks' first tries) are cut half-way through the chunk.
+    const p = await cuttingProxy(new Set([2, 4]), 600 * 1024);
+    const data = randomBytes(3 * 1024 * 1024 + 12345);
+    const progress: number[] = [];
+    const source = Readable.from((function* () {
+      for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
+    })());
+    const r = await new PackageUploader({ ...state, serverUrl: `https://127.0.0.1:${p.port}` }, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 50 }, onProgress: (b) => progress.push(b) }).upload(action.body.id, source);
+    expect(p.cuts()).toBe(2);
+    expect(r.resumed).toBeGreaterThanOrEqual(2);
+    expect(r).toMatchObject({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+    expect(progress.at(-1)).toBe(data.length);
+    const stored = readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${action.body.id}.zip`));
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(r.sha256);
+  });
+
+  it('fails with the server\'s reason when the action is no longer running', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const action = await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } });
+    await h.call('POST', `/api/machineactions/${action.body.id}/cancel`, { body: { Comment: 'no' } });
+    const err = await new PackageUploader(state, { backoffMs: { base: 10, max: 20 } }).upload(action.body.id, Readable.from([Buffer.from('x')])).catch((e: Error) => e);
+    expect(String(err)).toMatch(/The action is Cancelled; its package is no longer accepted/);
+  });
+});

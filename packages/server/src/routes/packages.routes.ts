@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { MachinesService } from '../services/machines.service.js';
+import type { PackagesService } from '../services/packages.service.js';
+import { IdParam, MachineIdParam, odata } from './common.js';
+
+const DownloadQuery = z.object({
+  expires: z.coerce.number().int().positive(),
+  signature: z.string().max(128),
+});
+
+export function packagesRoutes(packages: PackagesService, machines: MachinesService) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const tags = ['investigation packages'];
+
+    app.get('/machineactions/:id/GetPackageUri', { config: { access: 'actions.read' }, schema: { tags, summary: 'A short-lived download URL of the investigation package', params: IdParam } }, async (req) =>
+      packages.packageUri(req.params.id, `${req.protocol}://${req.host}`),
+    );
+
+    // Public by design: the signed, expiring URL is the credential (MDE clients fetch it without a token).
+    app.get('/packages/:id/download', { config: { access: 'public' }, schema: { tags, summary: 'Download a package through a URL from GetPackageUri', params: IdParam, querystring: DownloadQuery } }, async (req, reply) => {
+      const p = await packages.download(req.params.id, req.query.expires, req.query.signature);
+      return reply
+        .header('content-type', 'application/zip')
+        .header('content-length', String(p.size))
+        .header('content-disposition', `attachment; filename="investigation-package-${p.machineId}-${req.params.id}.zip"`)
+        .header('x-content-sha256', p.sha256)
+        .send(p.stream);
+    });
+
+    app.get('/machines/:id/packages', { config: { access: 'actions.read' }, schema: { tags, summary: "Cordon: a device's investigation packages, newest first", params: MachineIdParam } }, async (req) => {
+      await machines.row(req.params.id);
+      return odata('Packages', await packages.ofMachine(req.params.id));
+    });
+  };
+}

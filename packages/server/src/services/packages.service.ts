@@ -1,0 +1,138 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Clock } from '../clock.js';
+import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, UnauthorizedError } from '../errors.js';
+import type { ActionsRepository } from '../repositories/actions.repository.js';
+import type { PackageRow, PackagesRepository } from '../repositories/packages.repository.js';
+import { StorageFullError, type FileStore } from '../storage/file-store.js';
+import type { TimelineService } from './timeline.service.js';
+
+/** Largest chunk an agent may send in one request. */
+export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+
+export interface PackageView {
+  actionId: string;
+  machineId: string;
+  size: number;
+  sha256: string;
+  createdAt: string;
+  expiresAt: string;
+  /** False once retention removed the file. */
+  available: boolean;
+}
+
+const view = (r: PackageRow): PackageView => ({ actionId: r.action_id, machineId: r.machine_id, size: Number(r.size), sha256: r.sha256, createdAt: r.created_at, expiresAt: r.expires_at, available: r.deleted_at === null });
+
+/**
+ * Investigation packages: resumable, verified uploads from agents (chunk by chunk, each chunk's
+ * SHA-256 checked, the next offset always the acknowledged end), the file store, short-lived
+ * signed download URLs, and retention.
+ */
+export class PackagesService {
+  constructor(
+    private readonly repo: PackagesRepository,
+    private readonly actions: ActionsRepository,
+    private readonly store: FileStore,
+    private readonly timeline: TimelineService,
+    private readonly now: Clock,
+    private readonly opts: { retentionDays: number; downloadUrlSeconds: number; urlKey: Buffer },
+  ) {}
+
+  /** An agent may upload only for its own package action while that action is running. */
+  async #uploadable(machineId: string, actionId: string): Promise<void> {
+    const action = await this.actions.get(actionId);
+    if (!action || action.machine_id !== machineId || action.type !== 'CollectInvestigationPackage') throw new NotFoundError('Package upload', actionId);
+    if (!['Pending', 'InProgress'].includes(action.status)) throw new ConflictError(`The action is ${action.status}; its package is no longer accepted`, 'ActionNotActive');
+  }
+
+  /** Where an interrupted upload resumes: the bytes already stored. */
+  async uploadOffset(machineId: string, actionId: string): Promise<{ offset: number; complete: boolean }> {
+    const done = await this.repo.get(actionId);
+    if (done && done.machine_id === machineId) return { offset: Number(done.size), complete: true };
+    await this.#uploadable(machineId, actionId);
+    return { offset: await this.store.partSize(actionId), complete: false };
+  }
+
+  /** Appends one chunk at `offset`; a chunk whose hash does not match is refused and nothing is written. */
+  async uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+    await this.#uploadable(machineId, actionId);
+    if (createHash('sha256').update(chunk).digest('hex') !== sha256.toLowerCase()) {
+      throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
+    }
+    try {
+      const { written, end } = await this.store.append(actionId, offset, chunk);
+      if (!written) throw new ConflictError(`The upload continues at offset ${end}, not ${offset}`, 'WrongOffset', String(end));
+      return { offset: end };
+    } catch (e) {
+      if (e instanceof StorageFullError) throw new InsufficientStorageError(`${e.message}; the agent will retry later`);
+      throw e;
+    }
+  }
+
+  /** Checks the whole file against the SHA-256 the agent computed while zipping, then keeps it. */
+  async completeUpload(machineId: string, actionId: string, size: number, sha256: string): Promise<PackageView> {
+    const existing = await this.repo.get(actionId);
+    if (existing && existing.machine_id === machineId) return view(existing);
+    await this.#uploadable(machineId, actionId);
+    const got = await this.store.sha256(actionId);
+    if (got.size !== size || got.sha256 !== sha256.toLowerCase()) {
+      await this.store.discardPart(actionId);
+      throw new BadRequestError(`The stored package (${got.size} bytes, SHA-256 ${got.sha256}) does not match what was sent (${size} bytes, ${sha256}); upload it again from the start`, 'sha256', 'PackageHashMismatch');
+    }
+    await this.store.finish(actionId);
+    const now = this.now();
+    const row = { action_id: actionId, machine_id: machineId, size, sha256: got.sha256, created_at: now.toISOString(), expires_at: new Date(now.getTime() + this.opts.retentionDays * 86400_000).toISOString(), deleted_at: null };
+    await this.repo.insert(row);
+    await this.timeline.add({ machineId, eventType: 'PackageAvailable', title: `Investigation package available (${(size / 1048576).toFixed(1)} MB)`, actionId, data: { size, sha256: got.sha256, expiresAt: row.expires_at } });
+    return view(row);
+  }
+
+  /** MDE's GetPackageUri: a URL that works without a token until it expires. */
+  async packageUri(actionId: string, baseUrl: string): Promise<{ value: string; expiresAt: string }> {
+    const action = await this.actions.get(actionId);
+    if (!action) throw new NotFoundError('Machine action', actionId);
+    if (action.type !== 'CollectInvestigationPackage') throw new BadRequestError(`Action ${actionId} is ${action.type}; only CollectInvestigationPackage actions have a package`, 'id', 'InvalidInput');
+    const row = await this.repo.get(actionId);
+    if (!row) throw new NotFoundError('Package of action', actionId);
+    if (row.deleted_at) throw new NotFoundError(`Package (removed at the end of its retention, ${row.deleted_at}) of action`, actionId);
+    const expires = Math.floor(this.now().getTime() / 1000) + this.opts.downloadUrlSeconds;
+    const url = new URL(`/api/packages/${actionId}/download`, baseUrl);
+    url.searchParams.set('expires', String(expires));
+    url.searchParams.set('signature', this.#sign(actionId, expires));
+    return { value: url.toString(), expiresAt: new Date(expires * 1000).toISOString() };
+  }
+
+  /** Opens a package for a signed URL; an expired or altered URL answers 401. */
+  async download(actionId: string, expires: number, signature: string): Promise<{ stream: Readable; size: number; sha256: string; machineId: string }> {
+    const expected = Buffer.from(this.#sign(actionId, expires), 'hex');
+    const given = Buffer.from(/^[0-9a-f]{64}$/.test(signature) ? signature : '', 'hex');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthorizedError('This download link is not valid; ask for a new one with GetPackageUri');
+    if (expires * 1000 <= this.now().getTime()) throw new UnauthorizedError(`This download link expired at ${new Date(expires * 1000).toISOString()}; ask for a new one with GetPackageUri`);
+    const row = await this.repo.get(actionId);
+    if (!row || row.deleted_at) throw new NotFoundError('Package of action', actionId);
+    return { stream: this.store.read(actionId), size: Number(row.size), sha256: row.sha256, machineId: row.machine_id };
+  }
+
+  async ofMachine(machineId: string): Promise<PackageView[]> {
+    return (await this.repo.ofMachine(machineId)).map(view);
+  }
+
+  /** Retention: removes the files of packages whose time is up (the record stays, marked removed). */
+  async sweepExpired(): Promise<number> {
+    const now = this.now().toISOString();
+    let n = 0;
+    for (;;) {
+      const batch = await this.repo.expired(now, 100);
+      if (batch.length === 0) return n;
+      for (const r of batch) {
+        await this.store.remove(r.action_id);
+        await this.repo.markDeleted(r.action_id, now);
+        n++;
+      }
+    }
+  }
+
+  #sign(actionId: string, expires: number): string {
+    return createHmac('sha256', this.opts.urlKey).update(`${actionId}\n${expires}`).digest('hex');
+  }
+}
