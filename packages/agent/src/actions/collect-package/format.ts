@@ -1,0 +1,104 @@
+import type { CollectContext, CollectedFile } from './types.js';
+import { NOT_PRESENT } from './types.js';
+
+/** One CSV field per RFC 4180: quoted when it holds a comma, quote or line break. */
+export function csvField(v: unknown): string {
+  const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** A CSV document with a header row; columns are the header's keys, in order. */
+export function toCsv<T extends object>(columns: (keyof T & string)[], rows: T[]): string {
+  const lines = [columns.join(',')];
+  for (const r of rows) lines.push(columns.map((c) => csvField(r[c])).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A CSV as a stream of lines, for listings that may not finish within the time budget: rows
+ * collected before a time-out still reach the package (marked incomplete).
+ */
+export async function* csvLines<T extends object>(columns: (keyof T & string)[], rows: AsyncIterable<T>): AsyncGenerator<string> {
+  yield `${columns.join(',')}\n`;
+  for await (const r of rows) yield `${columns.map((c) => csvField(r[c])).join(',')}\n`;
+}
+
+/** A file saying its source is missing here, so an empty folder is never ambiguous. */
+export function notPresent(name: string, source: string, detail?: string): CollectedFile {
+  return { name, source, status: 'NotPresent', content: `${source}: ${NOT_PRESENT}${detail ? ` (${detail})` : ''}\n` };
+}
+
+const RULE = '='.repeat(78);
+
+/**
+ * Concatenates files under a header each (path, size, owner, mtime); directories contribute
+ * their regular files. Returns null when none of them exists.
+ */
+export async function concatFiles(ctx: CollectContext, paths: string[], opts: { maxFileBytes?: number } = {}): Promise<{ text: string; found: string[] } | null> {
+  const parts: string[] = [];
+  const found: string[] = [];
+  for (const p of await expandPaths(ctx, paths)) {
+    const st = await ctx.lstat(p);
+    if (!st) continue;
+    found.push(p);
+    const head = `${RULE}\n${p}  (${st.isSymbolicLink() ? `symlink -> ${(await ctx.readlink(p)) ?? '?'}` : `${st.size} bytes`}, uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}, modified ${st.mtime.toISOString()})\n${RULE}\n`;
+    if (st.isSymbolicLink() || !st.isFile()) {
+      parts.push(head);
+      continue;
+    }
+    let buf: Buffer | null;
+    try {
+      buf = await ctx.readFile(p);
+    } catch (e) {
+      parts.push(`${head}(could not read: ${(e as Error).message})\n`);
+      continue;
+    }
+    if (!buf) continue;
+    const max = opts.maxFileBytes ?? 1024 * 1024;
+    const body = buf.subarray(0, max).toString('utf8');
+    parts.push(`${head}${body}${body.endsWith('\n') ? '' : '\n'}${buf.length > max ? `(... ${buf.length - max} more bytes not shown)\n` : ''}`);
+  }
+  return found.length ? { text: parts.join('\n'), found } : null;
+}
+
+/** Paths as given, with directories replaced by their entries (one level, sorted). */
+export async function expandPaths(ctx: CollectContext, paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const st = await ctx.stat(p);
+    if (st?.isDirectory()) {
+      const names = ((await ctx.readDir(p)) ?? []).sort();
+      for (const n of names) out.push(`${p}/${n}`);
+    } else {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+/** A text file from several commands, each under a `$ command` header; missing programs say so. */
+export async function commandSections(ctx: CollectContext, commands: [string, string[]][]): Promise<{ text: string; anyOk: boolean }> {
+  const parts: string[] = [];
+  let anyOk = false;
+  for (const [file, args] of commands) {
+    const r = await ctx.run(file, args);
+    const head = `${RULE}\n$ ${[file, ...args].join(' ')}\n${RULE}\n`;
+    if (r.code === 127) {
+      parts.push(`${head}${file}: ${NOT_PRESENT}\n`);
+      continue;
+    }
+    if (r.code === 0) anyOk = true;
+    parts.push(`${head}${r.stdout}${r.stdout.endsWith('\n') || !r.stdout ? '' : '\n'}${r.code !== 0 ? `(exit code ${r.code}: ${r.stderr.trim().slice(0, 500)})\n` : ''}`);
+  }
+  return { text: parts.join('\n'), anyOk };
+}
+
+/** A text section with a header, for files assembled from several sources. */
+export function section(title: string, body: string): string {
+  return `${RULE}\n${title}\n${RULE}\n${body}${body.endsWith('\n') ? '' : '\n'}`;
+}
+
+/** A file name safe inside a zip on every OS. */
+export function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 120) || '_';
+}
