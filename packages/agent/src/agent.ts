@@ -9,6 +9,7 @@ import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
 import { readState } from './state.js';
 import { ServerConnection } from './transport/connection.js';
+import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
 
 /**
@@ -75,6 +76,8 @@ export class Agent {
       now: () => new Date(),
       delayMs: config.actionDelayMs,
       isolation: this.#isolation,
+      dataDir: config.dataDir,
+      upload: (actionId, source, opts) => new PackageUploader(state, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),
       sendInventory: async () => {
         this.#connection.send({ type: 'inventory', inventory: await this.inventory() });

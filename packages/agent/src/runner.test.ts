@@ -51,6 +51,8 @@ function runner(journal = new Journal(dir)) {
     actions: new Map([['RefreshInventory', fakeAction]]),
     platform: fakePlatform().platform,
     isolation: {} as IsolationManager,
+    dataDir: dir,
+    upload: async () => Promise.reject(new Error('no uploads in these tests')),
     machineId: MACHINE,
     signingPublicKeyPem: keys.publicKeyPem,
     logger: pino({ level: 'silent' }),

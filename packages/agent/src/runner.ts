@@ -21,6 +21,9 @@ export interface RunnerDeps {
   send(frame: AgentFrame): boolean;
   sendInventory(): Promise<void>;
   isolation: IsolationManager;
+  dataDir: string;
+  /** Uploads a file for an action (an investigation package) to the server. */
+  upload(actionId: string, source: AsyncIterable<Buffer>, opts: { signal: AbortSignal; onProgress?: (bytes: number) => void }): Promise<{ size: number; sha256: string; resumed: number }>;
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
   delayMs?: number;
@@ -129,6 +132,8 @@ export class CommandRunner {
           progress: (percent, message) => void deps.send({ type: 'progress', actionId: cmd.actionId, percent, message }),
           sendInventory: deps.sendInventory,
           isolation: deps.isolation,
+          dataDir: deps.dataDir,
+          upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),
         timeout,
         aborted,

@@ -31,6 +31,18 @@ export interface MachineAction {
   lastUpdateDateTimeUtc: string;
   error: string | null;
   result: Record<string, unknown> | null;
+  /** The agent's latest progress while the action runs. */
+  progress?: { percent: number; message: string | null; at: string };
+}
+
+export interface PackageInfo {
+  actionId: string;
+  machineId: string;
+  size: number;
+  sha256: string;
+  createdAt: string;
+  expiresAt: string;
+  available: boolean;
 }
 /** One selective-isolation allow entry: exactly one of destination, program or unit. */
 export type AllowEntry = ({ destination: string } | { program: string } | { unit: string }) & { description?: string };
@@ -182,13 +194,23 @@ export class CordonClient {
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status change. */
+  /** MDE's GetPackageUri: a short-lived URL that downloads the package without a token. */
+  packageUri(actionId: string): Promise<{ value: string; expiresAt: string }> {
+    return this.request('GET', `/api/machineactions/${actionId}/GetPackageUri`);
+  }
+
+  async packages(machineId: string): Promise<PackageInfo[]> {
+    return (await this.request<{ value: PackageInfo[] }>('GET', `/api/machines/${machineId}/packages`)).value;
+  }
+
   async waitFor(actionId: string, timeoutMs: number, onChange: (a: MachineAction) => void): Promise<MachineAction> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
       const a = await this.action(actionId);
-      if (a.status !== last) onChange(a);
-      last = a.status;
+      const now = `${a.status}|${a.progress?.percent ?? ''}|${a.progress?.message ?? ''}`;
+      if (now !== last) onChange(a);
+      last = now;
       if (TERMINAL.has(a.status) || Date.now() > deadline) return a;
       await new Promise((r) => setTimeout(r, 500));
     }

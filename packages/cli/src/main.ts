@@ -5,6 +5,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
+import { registerPackageCommands } from './commands/packages.js';
 import { registerServerCommands } from './commands/server.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerMachineCommands(program);
   registerActionCommands(program);
   registerIsolationCommands(program);
+  registerPackageCommands(program);
   return program;
 }
 

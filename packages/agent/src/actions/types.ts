@@ -15,6 +15,10 @@ export interface ActionContext {
   sendInventory(): Promise<void>;
   /** The device's isolation, which outlives any one action. */
   isolation: IsolationManager;
+  /** The agent's data directory (its config and logs, for the support logs of a package). */
+  dataDir: string;
+  /** Streams a file for this action to the server (resumable, verified chunks). */
+  upload(source: AsyncIterable<Buffer>, onProgress?: (bytes: number) => void): Promise<{ size: number; sha256: string; resumed: number }>;
 }
 
 /**

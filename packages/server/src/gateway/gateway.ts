@@ -323,8 +323,9 @@ export class AgentGateway implements AgentChannel {
       case 'ack':
         return actions.agentAck(id, frame.actionId);
       case 'progress':
-        // Progress is shown live, not stored: only the last state change matters afterwards.
+        // Progress is kept in memory and shown while the action runs; only state changes are stored.
         this.deps.machines.noteSeen(id);
+        actions.agentProgress(id, frame.actionId, frame.percent, frame.message ?? null);
         return;
       case 'result':
         return actions.agentResult(id, frame.actionId, frame.status, frame.error, frame.result);

@@ -69,6 +69,8 @@ export interface MachineActionView {
   /** Cordon: the parameters sent to the agent, and when the command expires. */
   parameters: Record<string, unknown>;
   expirationDateTimeUtc: string;
+  /** Cordon: the agent's latest progress while the action runs (single-action reads only). */
+  progress?: { percent: number; message: string | null; at: string };
 }
 
 export const ACTION_FIELDS: FieldMap = {
@@ -90,6 +92,7 @@ export const ACTION_FIELDS: FieldMap = {
  */
 export class ActionsService {
   #acks: { machineId: string; actionId: string; done: () => void }[] = [];
+  readonly #progress = new Map<string, { machineId: string; percent: number; message: string | null; at: string }>();
   #ackTimer?: NodeJS.Timeout;
   /** Bulk submissions still dispatching: ack bookkeeping waits so commands reach endpoints first. */
   #dispatching = 0;
@@ -317,7 +320,17 @@ export class ActionsService {
   async get(id: string): Promise<MachineActionView> {
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
-    return toView(row);
+    const view = toView(row);
+    const p = this.#progress.get(id);
+    if (p && p.machineId === row.machine_id && row.status === 'InProgress') view.progress = { percent: p.percent, message: p.message, at: p.at };
+    return view;
+  }
+
+  /** The latest progress an agent reported for a running action (not stored: it matters only while it runs). */
+  agentProgress(machineId: string, actionId: string, percent: number, message: string | null): void {
+    if (this.#progress.size > 10_000) this.#progress.clear();
+    this.#progress.set(actionId, { machineId, percent, message, at: this.now().toISOString() });
+    this.hub.emit({ kind: 'action', actionId, machineId, status: 'InProgress' });
   }
 
   async list(filter: string | undefined, top: number, skip: number): Promise<MachineActionView[]> {
@@ -471,6 +484,7 @@ export class ActionsService {
 
   private async changed(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): Promise<void> {
     this.metrics.actions.inc({ type: row.type, status });
+    if (status !== 'InProgress') this.#progress.delete(row.id);
     await this.timeline.add(this.#stateEvent(row, status, title, actor, data));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
     if (isIsolation(row.type)) await this.machines.syncIsolationState(row.machine_id);
