@@ -16,17 +16,43 @@ import type { ServerKeys } from '../pki/keystore.js';
 
 const CompleteUpload = z.strictObject({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/) });
 
+/**
+ * Chunk buffers are reused: a fresh multi-megabyte allocation per chunk leaves the C heap
+ * fragmented, and the server's memory would grow with every upload instead of staying flat.
+ */
+const chunkBuffers: Buffer[] = [];
+/** Memory that came from this pool; nothing else (Node's shared small-buffer pool above all) may enter it. */
+const pooledMemory = new WeakSet<ArrayBufferLike>();
+function takeBuffer(size: number): Buffer {
+  const i = chunkBuffers.findIndex((b) => b.length >= size);
+  let b = i >= 0 ? chunkBuffers.splice(i, 1)[0] : undefined;
+  if (!b) {
+    b = Buffer.allocUnsafeSlow(Math.max(size, 4 * 1024 * 1024));
+    pooledMemory.add(b.buffer);
+  }
+  return b.subarray(0, size);
+}
+function giveBuffer(b: Buffer): void {
+  if (pooledMemory.has(b.buffer) && chunkBuffers.length < 32) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
+}
+
 /** Reads a request body up to `limit` bytes; null when it is larger (the caller answers and closes). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+async function readBody(req: IncomingMessage, limit: number, pooled = false): Promise<Buffer | null> {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return null;
+  // With a declared length, one buffer of that size: ten concurrent 4 MiB chunks must not cost
+  // twice that in pieces plus their concatenation.
+  const known = Number.isSafeInteger(declared) && declared >= 0;
+  const body = known ? (pooled ? takeBuffer(declared) : Buffer.allocUnsafe(declared)) : null;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (size + chunk.length > (known ? declared : limit)) return null;
+    if (body) chunk.copy(body, size);
+    else chunks.push(chunk);
     size += chunk.length;
-    if (size > limit) return null;
-    chunks.push(chunk);
   }
+  if (body) return size === declared ? body : null;
   return Buffer.concat(chunks);
 }
 
@@ -205,14 +231,19 @@ export class AgentGateway implements AgentChannel {
       const sha = String(req.headers['x-chunk-sha256'] ?? '');
       if (!Number.isSafeInteger(offset) || offset < 0) return reply(400, { error: { code: 'InvalidInput', message: 'offset must be a whole number of bytes', target: 'offset' } });
       if (!/^[0-9a-fA-F]{64}$/.test(sha)) return reply(400, { error: { code: 'InvalidInput', message: 'x-chunk-sha256 must be the hex SHA-256 of the chunk', target: 'x-chunk-sha256' } });
-      const chunk = await readBody(req, MAX_CHUNK_BYTES);
+      const chunk = await readBody(req, MAX_CHUNK_BYTES, true);
       if (!chunk) {
         // Say why, then drop the connection rather than read the rest of an oversized body.
         res.setHeader('connection', 'close');
         res.once('finish', () => req.destroy());
         return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
       }
-      return reply(200, await packages.uploadChunk(machineId, actionId, offset, chunk, sha));
+      try {
+        return reply(200, await packages.uploadChunk(machineId, actionId, offset, chunk, sha));
+      } finally {
+        // Written and hashed by now: the buffer can carry the next chunk.
+        giveBuffer(chunk);
+      }
     }
     if (req.method === 'POST' && m[2]) {
       const body = await readBody(req, 4096);

@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../clock.js';
 import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, UnauthorizedError } from '../errors.js';
@@ -29,6 +29,12 @@ const view = (r: PackageRow): PackageView => ({ actionId: r.action_id, machineId
  * signed download URLs, and retention.
  */
 export class PackagesService {
+  /**
+   * The whole-file SHA-256 of each upload in progress, fed chunk by chunk, so completing a 400 MB
+   * package does not read it back. After a server restart it is missing and the file is read instead.
+   */
+  readonly #running = new Map<string, { hash: Hash; offset: number }>();
+
   constructor(
     private readonly repo: PackagesRepository,
     private readonly actions: ActionsRepository,
@@ -62,6 +68,14 @@ export class PackagesService {
     try {
       const { written, end } = await this.store.append(actionId, offset, chunk);
       if (!written) throw new ConflictError(`The upload continues at offset ${end}, not ${offset}`, 'WrongOffset', String(end));
+      const running = offset === 0 ? { hash: createHash('sha256'), offset: 0 } : this.#running.get(actionId);
+      if (running && running.offset === offset) {
+        // Abandoned uploads leave entries behind; past a bound, forget them all (completion then reads the file).
+        if (this.#running.size > 1000 && !this.#running.has(actionId)) this.#running.clear();
+        running.hash.update(chunk);
+        running.offset = end;
+        this.#running.set(actionId, running);
+      } else this.#running.delete(actionId);
       return { offset: end };
     } catch (e) {
       if (e instanceof StorageFullError) throw new InsufficientStorageError(`${e.message}; the agent will retry later`);
@@ -74,7 +88,9 @@ export class PackagesService {
     const existing = await this.repo.get(actionId);
     if (existing && existing.machine_id === machineId) return view(existing);
     await this.#uploadable(machineId, actionId);
-    const got = await this.store.sha256(actionId);
+    const running = this.#running.get(actionId);
+    this.#running.delete(actionId);
+    const got = running && running.offset === size ? { sha256: running.hash.digest('hex'), size } : await this.store.sha256(actionId);
     if (got.size !== size || got.sha256 !== sha256.toLowerCase()) {
       await this.store.discardPart(actionId);
       throw new BadRequestError(`The stored package (${got.size} bytes, SHA-256 ${got.sha256}) does not match what was sent (${size} bytes, ${sha256}); upload it again from the start`, 'sha256', 'PackageHashMismatch');
