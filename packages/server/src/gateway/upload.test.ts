@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll, PackageUploader } from '@cordon/agent';
+import { InsufficientStorageError } from '../errors.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
@@ -76,6 +77,32 @@ describe('PackageUploader', () => {
     expect(progress.at(-1)).toBe(data.length);
     const stored = readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${action.body.id}.zip`));
     expect(createHash('sha256').update(stored).digest('hex')).toBe(r.sha256);
+  });
+
+  it('waits out a full server disk with backoff, and gives up with a clear error when it stays full', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const submit = async () => (await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    // The real gateway and service, with the disk "full" for the first two chunk writes.
+    const packages = h.server.services.packages;
+    const real = packages.uploadChunk.bind(packages);
+    let full = 2;
+    packages.uploadChunk = async (...args) => {
+      if (full-- > 0) throw new InsufficientStorageError('The server has no space left for package files; the agent will retry later');
+      return real(...args);
+    };
+    const first = await submit();
+    const data = randomBytes(1024 * 1024);
+    const r = await new PackageUploader(state, { backoffMs: { base: 10, max: 20 } }).upload(first, Readable.from([data]));
+    expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(full).toBeLessThan(0);
+
+    await h.call('POST', `/api/machineactions/${first}/cancel`, { body: { Comment: 'x' } }).catch(() => undefined);
+    await h.server.services.actions.agentResult(state.machineId, first, 'Succeeded', null, {});
+    full = 1000;
+    const second = await submit();
+    const err = await new PackageUploader(state, { backoffMs: { base: 10, max: 20 }, storageFullGiveUpMs: 200 }).upload(second, Readable.from([data])).catch((e: Error) => e);
+    expect(String(err)).toMatch(/The server has had no space for the package for 0 s: The server has no space left for package files/);
   });
 
   it('fails with the server\'s reason when the action is no longer running', async () => {
