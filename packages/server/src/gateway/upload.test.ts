@@ -79,6 +79,31 @@ describe('PackageUploader', () => {
     expect(createHash('sha256').update(stored).digest('hex')).toBe(r.sha256);
   });
 
+  it('sends a chunk again when the server finds it corrupted', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const actionId = (await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const packages = h.server.services.packages;
+    const real = packages.uploadChunk.bind(packages);
+    let calls = 0;
+    // The second chunk arrives damaged once (as the server sees it): refused, then sent again.
+    packages.uploadChunk = async (machineId, id, offset, chunk, sha) => {
+      calls++;
+      if (calls === 2) {
+        const damaged = Buffer.from(chunk);
+        damaged[0] = damaged[0]! ^ 1;
+        return real(machineId, id, offset, damaged, sha);
+      }
+      return real(machineId, id, offset, chunk, sha);
+    };
+    const data = randomBytes(3 * 1024 * 1024);
+    const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 20 } }).upload(actionId, Readable.from([data]));
+    expect(calls).toBe(4);
+    expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    const stored = readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${actionId}.zip`));
+    expect(stored.equals(data)).toBe(true);
+  });
+
   it('waits out a full server disk with backoff, and gives up with a clear error when it stays full', async () => {
     const { token } = await h.server.services.enrollment.createToken('test');
     const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
