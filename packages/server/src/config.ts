@@ -13,6 +13,7 @@ export const ServerConfigSchema = z.strictObject({
   port: z.coerce.number().int().min(0).max(65535).default(8080).describe('Port of the API and console (0 picks a free one)'),
   agentHost: z.string().min(1).default('0.0.0.0').describe('Address the agent gateway (TLS) listens on'),
   agentPort: z.coerce.number().int().min(0).max(65535).default(8443).describe('Port of the agent gateway (0 picks a free one)'),
+  publicApiUrl: z.string().url().optional().describe('The API URL as users reach it (behind a proxy), for the download links GetPackageUri hands out (default: from the request)'),
   publicAgentUrl: z.string().url().optional().describe('Agent gateway URL printed for enrollment (default: https://<hostname>:<agentPort>)'),
   heartbeatSeconds: z.coerce.number().int().min(1).max(3600).default(30).describe('How often agents send a heartbeat'),
   actionExpirySeconds: z.coerce.number().int().min(10).max(90 * 86400).default(3 * 86400).describe('When a pending action times out'),

@@ -94,7 +94,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
   const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
-  const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
+  const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, auditService, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
   gateway.attach(actions, packages);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
 
@@ -107,7 +107,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(actionsRoutes(actions, machines), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
-    await app.register(packagesRoutes(packages, machines), { prefix });
+    await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });
   }
   await app.ready();
 

@@ -86,14 +86,20 @@ export class PackageUploader {
     if (skip > 0) throw new Error(`The server holds ${start} bytes of this upload but the package is only ${start - skip} bytes long`);
     if (pendingBytes > 0) await flush(Buffer.concat(pending));
     const digest = whole.digest('hex');
-    const done = await this.#retrying(() => this.#call('POST', `${UPLOAD_PATH}/${actionId}/complete`, Buffer.from(JSON.stringify({ size: offset, sha256: digest })), { 'content-type': 'application/json' }));
+    const done = await this.#retrying(async () => {
+      const a = await this.#call('POST', `${UPLOAD_PATH}/${actionId}/complete`, Buffer.from(JSON.stringify({ size: offset, sha256: digest })), { 'content-type': 'application/json' });
+      if (a.status >= 500) throw new RetryableError(`HTTP ${a.status}`);
+      return a;
+    });
     if (done.status !== 200) throw new Error(`The server did not accept the package: ${done.body?.error?.message ?? `HTTP ${done.status}`}`);
     return { size: offset, sha256: digest, resumed };
   }
 
   /** Sends one chunk until the server holds it; answers how many times it had to resume. */
-  async #sendChunk(actionId: string, offset: number, chunk: Buffer): Promise<number> {
-    const hash = sha256(chunk);
+  async #sendChunk(actionId: string, start: number, whole: Buffer): Promise<number> {
+    let offset = start;
+    let chunk = whole;
+    let hash = sha256(chunk);
     let resumed = 0;
     let storageFullSince: number | null = null;
     for (let attempt = 1; ; attempt++) {
@@ -116,12 +122,18 @@ export class PackageUploader {
         throw new Error(`The server refused the package upload: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}`);
       }
       if (attempt >= this.#opts.maxAttempts) throw new Error(`Uploading the package failed after ${attempt} attempts at offset ${offset}${answer ? `: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}` : ' (connection lost)'}`);
-      if (!answer) await this.#wait(this.#backoff(attempt));
-      // Where does the server stand? The chunk may have been stored with its answer lost.
+      if (!answer || answer.status >= 500) await this.#wait(this.#backoff(attempt));
+      // Where does the server stand? The chunk may have been stored (wholly or, after a crash, partly) with its answer lost.
       const at = (await this.#retrying(() => this.#offset(actionId))).offset;
       resumed++;
-      if (at === offset + chunk.length) return resumed;
-      if (at !== offset) throw new Error(`The server holds ${at} bytes of the package; expected ${offset} or ${offset + chunk.length}`);
+      const end = start + whole.length;
+      if (at === end) return resumed;
+      if (at < start || at > end) throw new Error(`The server holds ${at} bytes of the package; expected between ${start} and ${end}`);
+      if (at !== offset) {
+        offset = at;
+        chunk = whole.subarray(at - start);
+        hash = sha256(chunk);
+      }
     }
   }
 

@@ -8,6 +8,7 @@ export const PERMISSIONS = {
   'timeline.read': 'viewer',
   'policy.read': 'viewer',
   'tags.write': 'analyst',
+  'packages.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
   'audit.read': 'admin',

@@ -14,6 +14,10 @@ import type { MachinesService } from '../services/machines.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import type { ServerKeys } from '../pki/keystore.js';
 
+/** Chunk uploads being received at once, per device and in all: each holds up to 8 MiB. */
+const UPLOADS_PER_DEVICE = 2;
+const UPLOADS_TOTAL = 16;
+
 const CompleteUpload = z.strictObject({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/) });
 
 /**
@@ -24,6 +28,8 @@ const chunkBuffers: Buffer[] = [];
 /** Memory that came from this pool; nothing else (Node's shared small-buffer pool above all) may enter it. */
 const pooledMemory = new WeakSet<ArrayBufferLike>();
 function takeBuffer(size: number): Buffer {
+  // Small bodies get exactly their size; only chunk-sized ones share the pool.
+  if (size < 1024 * 1024) return Buffer.allocUnsafe(size);
   const i = chunkBuffers.findIndex((b) => b.length >= size);
   let b = i >= 0 ? chunkBuffers.splice(i, 1)[0] : undefined;
   if (!b) {
@@ -33,7 +39,8 @@ function takeBuffer(size: number): Buffer {
   return b.subarray(0, size);
 }
 function giveBuffer(b: Buffer): void {
-  if (pooledMemory.has(b.buffer) && chunkBuffers.length < 32) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
+  // At most UPLOADS_TOTAL buffers are kept: enough for every upload the gateway admits at once.
+  if (pooledMemory.has(b.buffer) && chunkBuffers.length < UPLOADS_TOTAL) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
 }
 
 /** Reads a request body up to `limit` bytes; null when it is larger (the caller answers and closes). */
@@ -110,6 +117,8 @@ export class AgentGateway implements AgentChannel {
   readonly #server: Server;
   #actions?: ActionsService;
   #packages?: PackagesService;
+  readonly #uploadsInFlight = new Map<string, number>();
+  #uploadsTotal = 0;
   #sweeper?: NodeJS.Timeout;
   #closing = false;
 
@@ -231,18 +240,41 @@ export class AgentGateway implements AgentChannel {
       const sha = String(req.headers['x-chunk-sha256'] ?? '');
       if (!Number.isSafeInteger(offset) || offset < 0) return reply(400, { error: { code: 'InvalidInput', message: 'offset must be a whole number of bytes', target: 'offset' } });
       if (!/^[0-9a-fA-F]{64}$/.test(sha)) return reply(400, { error: { code: 'InvalidInput', message: 'x-chunk-sha256 must be the hex SHA-256 of the chunk', target: 'x-chunk-sha256' } });
-      const chunk = await readBody(req, MAX_CHUNK_BYTES, true);
-      if (!chunk) {
-        // Say why, then drop the connection rather than read the rest of an oversized body.
+      const closeAfter = () => {
+        // Answer, then drop the connection rather than read (or wait for) the rest of the body.
         res.setHeader('connection', 'close');
         res.once('finish', () => req.destroy());
-        return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
+      };
+      // Memory is only spent on a body the device may send, and on a bounded number at once.
+      await packages.assertUploadable(machineId, actionId).catch((e: unknown) => {
+        closeAfter();
+        throw e;
+      });
+      const mine = this.#uploadsInFlight.get(machineId) ?? 0;
+      if (mine >= UPLOADS_PER_DEVICE || this.#uploadsTotal >= UPLOADS_TOTAL) {
+        closeAfter();
+        res.setHeader('retry-after', '5');
+        return reply(503, { error: { code: 'ServerBusy', message: 'Too many uploads in progress; retry shortly' } });
       }
+      this.#uploadsInFlight.set(machineId, mine + 1);
+      this.#uploadsTotal++;
+      // A device that stops sending mid-chunk does not hold its buffer for long.
+      req.setTimeout(60_000, () => req.destroy());
+      let chunk: Buffer | null = null;
       try {
+        chunk = await readBody(req, MAX_CHUNK_BYTES, true);
+        if (!chunk) {
+          closeAfter();
+          return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
+        }
         return reply(200, await packages.uploadChunk(machineId, actionId, offset, chunk, sha));
       } finally {
+        this.#uploadsTotal--;
+        const left = (this.#uploadsInFlight.get(machineId) ?? 1) - 1;
+        if (left > 0) this.#uploadsInFlight.set(machineId, left);
+        else this.#uploadsInFlight.delete(machineId);
         // Written and hashed by now: the buffer can carry the next chunk.
-        giveBuffer(chunk);
+        if (chunk) giveBuffer(chunk);
       }
     }
     if (req.method === 'POST' && m[2]) {

@@ -127,6 +127,6 @@ describe('authorization cannot be forgotten', () => {
     const publicRoutes = table.filter((t) => t.access === 'public').map((t) => t.url);
     // Package downloads are public by design: the signed, expiring URL from GetPackageUri is the credential.
     expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/health', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/health', '/api/v1.0/packages/:id/download', '/metrics', '/oauth2/v2.0/token']);
-    expect(declared('/api/machineactions/:id/GetPackageUri', 'GET')).toBe('actions.read');
+    expect(declared('/api/machineactions/:id/GetPackageUri', 'GET')).toBe('packages.read');
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,11 +73,18 @@ describe('investigation package uploads', () => {
     const done = await d.complete(actionId, zip.length, sha(zip));
     expect(done.status).toBe(200);
     expect(done.body).toMatchObject({ actionId, machineId: d.id, size: zip.length, sha256: sha(zip), available: true });
-    // Completing again (a retry after a lost answer) gives the same answer.
+    // Completing again (a retry after a lost answer) gives the same answer; more chunks are refused.
     expect((await d.complete(actionId, zip.length, sha(zip))).status).toBe(200);
+    const extra = await d.put(actionId, zip.length, parts[0]!);
+    expect(extra.status).toBe(409);
+    expect(extra.body.error.code).toBe('PackageComplete');
 
-    const uri = await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`, { token: h.tokens.viewer });
+    // Packages hold sensitive data: viewers may not fetch them; every link handed out is audited.
+    expect((await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`, { token: h.tokens.viewer })).status).toBe(403);
+    const uri = await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`, { token: h.tokens.analyst });
     expect(uri.status).toBe(200);
+    const audit = (await h.call('GET', '/api/audit')).body.value as { actor: string; action: string; targetId: string }[];
+    expect(audit.find((a) => a.action === 'GetPackageUri')).toMatchObject({ actor: 'analyst-user', targetId: actionId });
     const url = new URL(uri.body.value);
     expect(url.pathname).toBe(`/api/packages/${actionId}/download`);
     const got = await h.server.app.inject({ method: 'GET', url: `${url.pathname}${url.search}` });
@@ -131,6 +138,29 @@ describe('investigation package uploads', () => {
     const big = await b2.put(other, 0, Buffer.alloc(9 * 1024 * 1024)).catch((e: NodeJS.ErrnoException) => ({ status: e.code, body: null }));
     expect([413, 'ECONNRESET', 'EPIPE']).toContain(big.status);
     expect((await b2.call('GET', `/agent/v1/uploads/${other}`)).body).toEqual({ offset: 0, complete: false });
+  });
+
+  it('writes a chunk once when a retry races its first try', async () => {
+    const d = await device();
+    const actionId = await collect(d.id);
+    const [a, b] = await Promise.all([d.put(actionId, 0, parts[0]!), d.put(actionId, 0, parts[0]!)]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    expect((await d.call('GET', `/agent/v1/uploads/${actionId}`)).body).toEqual({ offset: parts[0]!.length, complete: false });
+  });
+
+  it('removes the unfinished upload of an action that ended', async () => {
+    const d = await device();
+    const actionId = await collect(d.id);
+    await d.put(actionId, 0, parts[0]!);
+    const part = join(h.server.config.dataDir, 'files', 'packages', `${actionId}.part`);
+    expect(existsSync(part)).toBe(true);
+    await h.server.services.actions.agentResult(d.id, actionId, 'Failed', 'collection failed', null);
+    h.clock.advance(2 * 3600_000);
+    // The file's time comes from the real clock; set it on the test's clock, two hours back.
+    const old = new Date(h.clock.now().getTime() - 2 * 3600_000);
+    utimesSync(part, old, old);
+    expect(await h.server.services.packages.sweepExpired()).toBe(1);
+    expect(existsSync(part)).toBe(false);
   });
 
   it('removes package files when their retention ends, and keeps the record', async () => {

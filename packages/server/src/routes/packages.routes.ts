@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { principalOf } from '../http/app.js';
 import type { MachinesService } from '../services/machines.service.js';
 import type { PackagesService } from '../services/packages.service.js';
 import { IdParam, MachineIdParam, odata } from './common.js';
@@ -10,13 +11,14 @@ const DownloadQuery = z.object({
   signature: z.string().max(128),
 });
 
-export function packagesRoutes(packages: PackagesService, machines: MachinesService) {
+export function packagesRoutes(packages: PackagesService, machines: MachinesService, publicApiUrl?: string) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     const tags = ['investigation packages'];
 
-    app.get('/machineactions/:id/GetPackageUri', { config: { access: 'actions.read' }, schema: { tags, summary: 'A short-lived download URL of the investigation package', params: IdParam } }, async (req) =>
-      packages.packageUri(req.params.id, `${req.protocol}://${req.host}`),
+    // Packages hold a device's secrets-adjacent data (histories, accounts): analysts and up.
+    app.get('/machineactions/:id/GetPackageUri', { config: { access: 'packages.read' }, schema: { tags, summary: 'A short-lived download URL of the investigation package', params: IdParam } }, async (req) =>
+      packages.packageUri(principalOf(req), req.params.id, publicApiUrl ?? `${req.protocol}://${req.host}`),
     );
 
     // Public by design: the signed, expiring URL is the credential (MDE clients fetch it without a token).
@@ -30,7 +32,7 @@ export function packagesRoutes(packages: PackagesService, machines: MachinesServ
         .send(p.stream);
     });
 
-    app.get('/machines/:id/packages', { config: { access: 'actions.read' }, schema: { tags, summary: "Cordon: a device's investigation packages, newest first", params: MachineIdParam } }, async (req) => {
+    app.get('/machines/:id/packages', { config: { access: 'packages.read' }, schema: { tags, summary: "Cordon: a device's investigation packages, newest first", params: MachineIdParam } }, async (req) => {
       await machines.row(req.params.id);
       return odata('Packages', await packages.ofMachine(req.params.id));
     });

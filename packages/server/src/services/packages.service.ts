@@ -5,6 +5,8 @@ import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError
 import type { ActionsRepository } from '../repositories/actions.repository.js';
 import type { PackageRow, PackagesRepository } from '../repositories/packages.repository.js';
 import { StorageFullError, type FileStore } from '../storage/file-store.js';
+import type { Principal } from '../auth/permissions.js';
+import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
 
 /** Largest chunk an agent may send in one request. */
@@ -34,34 +36,58 @@ export class PackagesService {
    * package does not read it back. After a server restart it is missing and the file is read instead.
    */
   readonly #running = new Map<string, { hash: Hash; offset: number }>();
+  /** One request at a time per upload: a retried chunk racing its first try must not write twice. */
+  readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly repo: PackagesRepository,
     private readonly actions: ActionsRepository,
     private readonly store: FileStore,
     private readonly timeline: TimelineService,
+    private readonly audit: AuditService,
     private readonly now: Clock,
     private readonly opts: { retentionDays: number; downloadUrlSeconds: number; urlKey: Buffer },
   ) {}
 
-  /** An agent may upload only for its own package action while that action is running. */
-  async #uploadable(machineId: string, actionId: string): Promise<void> {
+  /**
+   * An agent may upload only for its own package action while that action is running and its
+   * package is not complete. The gateway asks this before it reads a chunk's body.
+   */
+  async assertUploadable(machineId: string, actionId: string): Promise<void> {
     const action = await this.actions.get(actionId);
     if (!action || action.machine_id !== machineId || action.type !== 'CollectInvestigationPackage') throw new NotFoundError('Package upload', actionId);
     if (!['Pending', 'InProgress'].includes(action.status)) throw new ConflictError(`The action is ${action.status}; its package is no longer accepted`, 'ActionNotActive');
+    if (await this.repo.get(actionId)) throw new ConflictError('This package is already complete', 'PackageComplete');
+  }
+
+  #serial<T>(actionId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(actionId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.#locks.set(actionId, tail);
+    void tail.then(() => {
+      if (this.#locks.get(actionId) === tail) this.#locks.delete(actionId);
+    });
+    return next;
   }
 
   /** Where an interrupted upload resumes: the bytes already stored. */
-  async uploadOffset(machineId: string, actionId: string): Promise<{ offset: number; complete: boolean }> {
-    const done = await this.repo.get(actionId);
-    if (done && done.machine_id === machineId) return { offset: Number(done.size), complete: true };
-    await this.#uploadable(machineId, actionId);
-    return { offset: await this.store.partSize(actionId), complete: false };
+  uploadOffset(machineId: string, actionId: string): Promise<{ offset: number; complete: boolean }> {
+    return this.#serial(actionId, async () => {
+      const done = await this.repo.get(actionId);
+      if (done && done.machine_id === machineId) return { offset: Number(done.size), complete: true };
+      await this.assertUploadable(machineId, actionId);
+      return { offset: await this.store.partSize(actionId), complete: false };
+    });
   }
 
   /** Appends one chunk at `offset`; a chunk whose hash does not match is refused and nothing is written. */
-  async uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
-    await this.#uploadable(machineId, actionId);
+  uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+    return this.#serial(actionId, () => this.#uploadChunk(machineId, actionId, offset, chunk, sha256));
+  }
+
+  async #uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+    await this.assertUploadable(machineId, actionId);
     if (createHash('sha256').update(chunk).digest('hex') !== sha256.toLowerCase()) {
       throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
     }
@@ -84,18 +110,25 @@ export class PackagesService {
   }
 
   /** Checks the whole file against the SHA-256 the agent computed while zipping, then keeps it. */
-  async completeUpload(machineId: string, actionId: string, size: number, sha256: string): Promise<PackageView> {
+  completeUpload(machineId: string, actionId: string, size: number, sha256: string): Promise<PackageView> {
+    return this.#serial(actionId, () => this.#completeUpload(machineId, actionId, size, sha256));
+  }
+
+  async #completeUpload(machineId: string, actionId: string, size: number, sha256: string): Promise<PackageView> {
     const existing = await this.repo.get(actionId);
     if (existing && existing.machine_id === machineId) return view(existing);
-    await this.#uploadable(machineId, actionId);
-    const running = this.#running.get(actionId);
+    await this.assertUploadable(machineId, actionId);
+    // A crash between keeping the file and recording it leaves the zip without its row: check that file.
+    const kept = await this.store.hasZip(actionId);
+    const running = kept ? undefined : this.#running.get(actionId);
     this.#running.delete(actionId);
-    const got = running && running.offset === size ? { sha256: running.hash.digest('hex'), size } : await this.store.sha256(actionId);
+    const got = running && running.offset === size && (await this.store.partSize(actionId)) === size ? { sha256: running.hash.digest('hex'), size } : await this.store.sha256(actionId, kept ? 'zip' : 'part');
     if (got.size !== size || got.sha256 !== sha256.toLowerCase()) {
-      await this.store.discardPart(actionId);
+      if (kept) await this.store.remove(actionId);
+      else await this.store.discardPart(actionId);
       throw new BadRequestError(`The stored package (${got.size} bytes, SHA-256 ${got.sha256}) does not match what was sent (${size} bytes, ${sha256}); upload it again from the start`, 'sha256', 'PackageHashMismatch');
     }
-    await this.store.finish(actionId);
+    if (!kept) await this.store.finish(actionId);
     const now = this.now();
     const row = { action_id: actionId, machine_id: machineId, size, sha256: got.sha256, created_at: now.toISOString(), expires_at: new Date(now.getTime() + this.opts.retentionDays * 86400_000).toISOString(), deleted_at: null };
     await this.repo.insert(row);
@@ -103,8 +136,8 @@ export class PackagesService {
     return view(row);
   }
 
-  /** MDE's GetPackageUri: a URL that works without a token until it expires. */
-  async packageUri(actionId: string, baseUrl: string): Promise<{ value: string; expiresAt: string }> {
+  /** MDE's GetPackageUri: a URL that works without a token until it expires; who asked is audited. */
+  async packageUri(principal: Principal, actionId: string, baseUrl: string): Promise<{ value: string; expiresAt: string }> {
     const action = await this.actions.get(actionId);
     if (!action) throw new NotFoundError('Machine action', actionId);
     if (action.type !== 'CollectInvestigationPackage') throw new BadRequestError(`Action ${actionId} is ${action.type}; only CollectInvestigationPackage actions have a package`, 'id', 'InvalidInput');
@@ -115,6 +148,7 @@ export class PackagesService {
     const url = new URL(`/api/packages/${actionId}/download`, baseUrl);
     url.searchParams.set('expires', String(expires));
     url.searchParams.set('signature', this.#sign(actionId, expires));
+    await this.audit.record({ actor: principal.name, action: 'GetPackageUri', targetType: 'action', targetId: actionId, outcome: 'Succeeded', detail: { machineId: row.machine_id, expiresAt: new Date(expires * 1000).toISOString() } });
     return { value: url.toString(), expiresAt: new Date(expires * 1000).toISOString() };
   }
 
@@ -133,10 +167,21 @@ export class PackagesService {
     return (await this.repo.ofMachine(machineId)).map(view);
   }
 
-  /** Retention: removes the files of packages whose time is up (the record stays, marked removed). */
+  /**
+   * Retention: removes the files of packages whose time is up (the record stays, marked removed),
+   * and unfinished uploads of actions that ended (cancelled, failed, timed out) an hour ago or more.
+   */
   async sweepExpired(): Promise<number> {
     const now = this.now().toISOString();
     let n = 0;
+    for (const part of await this.store.parts()) {
+      if (this.now().getTime() - part.modifiedMs < 3600_000) continue;
+      const action = await this.actions.get(part.id);
+      if (action && ['Pending', 'InProgress'].includes(action.status)) continue;
+      await this.#serial(part.id, () => this.store.discardPart(part.id));
+      this.#running.delete(part.id);
+      n++;
+    }
     for (;;) {
       const batch = await this.repo.expired(now, 100);
       if (batch.length === 0) return n;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A stored file's name: action ids only, so no path from outside ever reaches the file system. */
@@ -34,14 +35,24 @@ export class FileStore {
     }
   }
 
-  /** Writes `chunk` at `offset` if that is the current end, durably; answers the end either way. */
+  /**
+   * Writes `chunk` at `offset` if that is the current end, durably; answers the end either way.
+   * Callers serialise appends per file (see PackagesService): the size check and the write are
+   * not atomic on their own.
+   */
   async append(id: string, offset: number, chunk: Buffer): Promise<{ written: boolean; end: number }> {
-    const fh = await open(this.#path(id, 'part'), 'a+', 0o600);
+    // Not O_APPEND: the write goes exactly where the offset says.
+    const fh = await open(this.#path(id, 'part'), constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       const { size } = await fh.stat();
       if (size !== offset) return { written: false, end: size };
       try {
-        await fh.write(chunk, 0, chunk.length, offset);
+        // A short write (a nearly full disk) is continued, and a write that makes no progress is a full disk.
+        for (let done = 0; done < chunk.length; ) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, offset + done);
+          if (bytesWritten <= 0) throw Object.assign(new Error('no progress writing the chunk'), { code: 'ENOSPC' });
+          done += bytesWritten;
+        }
         await fh.sync();
       } catch (e) {
         // A partial write must not become part of the file: cut back to the acknowledged end.
@@ -65,8 +76,39 @@ export class FileStore {
     return { sha256: hash.digest('hex'), size };
   }
 
+  /** Keeps a verified upload: the rename, then the directory synced so the rename survives a crash. */
   async finish(id: string): Promise<void> {
     await rename(this.#path(id, 'part'), this.#path(id, 'zip'));
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  async hasZip(id: string): Promise<boolean> {
+    try {
+      await stat(this.#path(id, 'zip'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Unfinished uploads: their action ids and when they last changed. */
+  async parts(): Promise<{ id: string; modifiedMs: number }[]> {
+    const out: { id: string; modifiedMs: number }[] = [];
+    for (const name of await readdir(this.dir)) {
+      const m = /^(.+)\.part$/.exec(name);
+      if (!m || !NAME.test(m[1]!)) continue;
+      try {
+        out.push({ id: m[1]!, modifiedMs: (await stat(join(this.dir, name))).mtimeMs });
+      } catch {
+        // Finished or removed meanwhile.
+      }
+    }
+    return out;
   }
 
   async discardPart(id: string): Promise<void> {
