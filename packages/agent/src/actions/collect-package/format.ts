@@ -1,9 +1,15 @@
 import type { CollectContext, CollectedFile } from './types.js';
 import { NOT_PRESENT } from './types.js';
 
-/** One CSV field per RFC 4180: quoted when it holds a comma, quote or line break. */
+/**
+ * One CSV field per RFC 4180: quoted when it holds a comma, quote or line break. A text cell that
+ * a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return) gets a
+ * leading single quote, as OWASP recommends against CSV injection: a process name or log line an
+ * attacker chose must never run in the analyst's spreadsheet. Numbers are written as they are.
+ */
 export function csvField(v: unknown): string {
-  const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v);
+  let s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v);
+  if (typeof v !== 'number' && typeof v !== 'bigint' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -32,43 +38,50 @@ const RULE = '='.repeat(78);
 
 /**
  * Concatenates files under a header each (path, size, owner, mtime); directories contribute
- * their regular files. Returns null when none of them exists.
+ * their entries. Symbolic links are shown as links (with their target), never followed; a file
+ * over `maxFileBytes` has only its first `maxFileBytes` read. Returns null when none exists.
  */
 export async function concatFiles(ctx: CollectContext, paths: string[], opts: { maxFileBytes?: number } = {}): Promise<{ text: string; found: string[] } | null> {
   const parts: string[] = [];
   const found: string[] = [];
+  const max = opts.maxFileBytes ?? 1024 * 1024;
   for (const p of await expandPaths(ctx, paths)) {
     const st = await ctx.lstat(p);
     if (!st) continue;
     found.push(p);
-    const head = `${RULE}\n${p}  (${st.isSymbolicLink() ? `symlink -> ${(await ctx.readlink(p)) ?? '?'}` : `${st.size} bytes`}, uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}, modified ${st.mtime.toISOString()})\n${RULE}\n`;
+    const head = `${RULE}\n${p}  (${st.isSymbolicLink() ? `symlink -> ${(await ctx.readlink(p)) ?? '?'}, not followed` : `${st.size} bytes`}, uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}, modified ${st.mtime.toISOString()})\n${RULE}\n`;
     if (st.isSymbolicLink() || !st.isFile()) {
       parts.push(head);
       continue;
     }
     let buf: Buffer | null;
     try {
-      buf = await ctx.readFile(p);
+      // One byte more than shown tells whether the file goes on (its size may be 0 in /proc).
+      buf = await ctx.readRange(p, 0, max + 1);
     } catch (e) {
       parts.push(`${head}(could not read: ${(e as Error).message})\n`);
       continue;
     }
     if (!buf) continue;
-    const max = opts.maxFileBytes ?? 1024 * 1024;
     const body = buf.subarray(0, max).toString('utf8');
-    parts.push(`${head}${body}${body.endsWith('\n') ? '' : '\n'}${buf.length > max ? `(... ${buf.length - max} more bytes not shown)\n` : ''}`);
+    const more = buf.length > max ? Math.max(st.size - max, 1) : 0;
+    parts.push(`${head}${body}${body.endsWith('\n') ? '' : '\n'}${more ? `(... ${st.size > max ? `${more} more bytes` : 'more'} not shown)\n` : ''}`);
   }
   return found.length ? { text: parts.join('\n'), found } : null;
 }
 
-/** Paths as given, with directories replaced by their entries (one level, sorted). */
+/**
+ * Paths as given, with directories replaced by their entries (one level, sorted). A directory is
+ * expanded only when it is reached without a link a user could have planted (~/.config/autostart
+ * -> /etc is listed as the link it is); its entries are then read through the same checks.
+ */
 export async function expandPaths(ctx: CollectContext, paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
     const st = await ctx.stat(p);
-    if (st?.isDirectory()) {
-      const names = ((await ctx.readDir(p)) ?? []).sort();
-      for (const n of names) out.push(`${p}/${n}`);
+    const names = st?.isDirectory() ? await ctx.readDir(p) : null;
+    if (names) {
+      for (const n of names.sort()) out.push(`${p}/${n}`);
     } else {
       out.push(p);
     }

@@ -1,11 +1,14 @@
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZipFile } from 'yazl';
 import { LINUX_COLLECTORS } from './collectors/index.js';
 import { linuxCollectContext } from './context.js';
 import { safeName } from './format.js';
+import { REDACTED } from './redact.js';
 import { SUMMARY_FILE, summaryWorkbook } from './summary.js';
 import type { CollectContext, CollectedFile, Collector, DataPoint, DataPointStatus, FileContent } from './types.js';
 
@@ -30,8 +33,12 @@ export interface PackageOptions {
   /** Cancels the whole collection (the action was cancelled or timed out): the zip is left unfinished. */
   signal?: AbortSignal;
   now?(): Date;
-  /** Seam for tests: the context each collector gets. */
-  makeContext?(o: { dataDir: string; deadline: number; signal: AbortSignal; now: () => Date }): CollectContext;
+  /**
+   * Seam for tests: the context each collector gets. `deadline` is when the collector's time ends
+   * as of its start; `remainingMs` tells the time left, which grows while the producer waits for
+   * the consumer of the zip (that wait is not the collector's).
+   */
+  makeContext?(o: { dataDir: string; deadline: number; remainingMs: () => number; signal: AbortSignal; now: () => Date }): CollectContext;
 }
 
 export interface PackageSummary {
@@ -90,6 +97,114 @@ function errorCode(e: unknown): string {
   return typeof c === 'string' ? c : ((e as Error).name ?? 'Error');
 }
 
+/**
+ * Replaces every occurrence of a secret in a byte stream, also one split across chunks: the last
+ * `secret.length - 1` bytes are held back until the next chunk (or the end) shows they are not one.
+ */
+export class Scrubber {
+  private held: Buffer = Buffer.alloc(0);
+  private readonly needle: Buffer;
+  private readonly replacement = Buffer.from(REDACTED);
+  constructor(secret: string) {
+    this.needle = Buffer.from(secret, 'utf8');
+  }
+
+  push(chunk: Buffer): Buffer {
+    const buf = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
+    const parts: Buffer[] = [];
+    let pos = 0;
+    for (let i = buf.indexOf(this.needle, pos); i >= 0; i = buf.indexOf(this.needle, pos)) {
+      parts.push(buf.subarray(pos, i), this.replacement);
+      pos = i + this.needle.length;
+    }
+    const keep = Math.max(pos, buf.length - (this.needle.length - 1));
+    parts.push(buf.subarray(pos, keep));
+    this.held = Buffer.from(buf.subarray(keep));
+    return Buffer.concat(parts);
+  }
+
+  flush(): Buffer {
+    const rest = this.held;
+    this.held = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+/** Shorter values are too likely to occur by chance to be scrubbed byte-wise. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * The agent's own enrollment credential: scrubbed from every entry as a backstop, whatever a
+ * collector reads (a planted link, a log line that quotes it, a core dump in /tmp).
+ */
+export async function agentSecrets(dataDir: string): Promise<string[]> {
+  try {
+    const v = (JSON.parse(await readFile(join(dataDir, 'enrollment.json'), 'utf8')) as { credential?: unknown }).credential;
+    return typeof v === 'string' && v.length >= MIN_SECRET_LENGTH ? [v] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The same text with every secret replaced. */
+function scrubText(text: string, secrets: string[]): string {
+  return secrets.reduce((t, s) => t.split(s).join(REDACTED), text);
+}
+
+/**
+ * A collector's time-out that can be paused: time the producer spends waiting for the zip's
+ * consumer (a slow or paused upload) is not counted against the collector.
+ */
+class Deadline {
+  private at: number;
+  private pausedAt: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  constructor(
+    timeoutMs: number,
+    private readonly onExpire: () => void,
+  ) {
+    this.at = Date.now() + timeoutMs;
+    this.arm();
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onExpire, Math.max(0, this.at - Date.now()));
+  }
+
+  remaining(): number {
+    return Math.max(0, this.at - (this.pausedAt ?? Date.now()));
+  }
+
+  pause(): void {
+    if (this.pausedAt !== null) return;
+    this.pausedAt = Date.now();
+    clearTimeout(this.timer);
+  }
+
+  resume(): void {
+    if (this.pausedAt === null) return;
+    this.at += Date.now() - this.pausedAt;
+    this.pausedAt = null;
+    this.arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** What pumpEntry needs besides the content: budgets, signals, the secrets to scrub, the clock to pause. */
+interface PumpOptions {
+  budget: number;
+  deadline: AbortSignal;
+  broken: AbortSignal;
+  mtime: Date;
+  secrets: string[];
+  /** Called around each wait for the zip to take more bytes. */
+  waiting?: { pause(): void; resume(): void };
+}
+
 interface EntryResult {
   bytes: number;
   truncated: boolean;
@@ -99,13 +214,34 @@ interface EntryResult {
 
 /**
  * Streams one file into the zip: at most `budget` bytes, stopping when `deadline` aborts, and
- * waiting for the zip to take each slice (so memory holds one slice, not the file).
+ * waiting for the zip to take each slice (so memory holds one slice, not the file). The agent's
+ * secrets are scrubbed on the way; the collector's clock is paused while the zip's consumer is slow.
  */
-async function pumpEntry(zip: ZipFile, path: string, content: FileContent, budget: number, deadline: AbortSignal, broken: AbortSignal, mtime: Date): Promise<EntryResult> {
+async function pumpEntry(zip: ZipFile, path: string, content: FileContent, o: PumpOptions): Promise<EntryResult> {
+  const { budget, deadline, broken } = o;
   const sink = new PassThrough();
-  zip.addReadStream(sink, path, { mtime, mode: 0o100644 });
+  zip.addReadStream(sink, path, { mtime: o.mtime, mode: 0o100644 });
   const it = asIterable(content)[Symbol.asyncIterator]();
+  const scrubbers = o.secrets.map((sec) => new Scrubber(sec));
+  const scrub = (b: Buffer) => scrubbers.reduce((acc, sc) => sc.push(acc), b);
   const res: EntryResult = { bytes: 0, truncated: false, timedOut: false };
+  const put = async (data: Buffer) => {
+    let chunk = data;
+    if (res.bytes + chunk.length > budget) {
+      chunk = chunk.subarray(0, Math.max(0, budget - res.bytes));
+      res.truncated = true;
+    }
+    if (!chunk.length) return;
+    res.bytes += chunk.length;
+    if (!sink.write(chunk)) {
+      o.waiting?.pause();
+      try {
+        await raceAbort(once(sink, 'drain'), broken);
+      } finally {
+        o.waiting?.resume();
+      }
+    }
+  };
   try {
     for (;;) {
       let r: IteratorResult<Buffer | string>;
@@ -116,16 +252,16 @@ async function pumpEntry(zip: ZipFile, path: string, content: FileContent, budge
         else res.error = e as Error;
         break;
       }
-      if (r.done) break;
-      let chunk = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
-      if (res.bytes + chunk.length > budget) {
-        chunk = chunk.subarray(0, Math.max(0, budget - res.bytes));
-        res.truncated = true;
+      if (r.done) {
+        // What the scrubbers held back (it was not a secret), each flushed through the ones after it.
+        for (let k = 0; k < scrubbers.length && !res.truncated; k++) {
+          let rest = scrubbers[k]!.flush();
+          for (const later of scrubbers.slice(k + 1)) rest = later.push(rest);
+          await put(rest);
+        }
+        break;
       }
-      if (chunk.length) {
-        res.bytes += chunk.length;
-        if (!sink.write(chunk)) await raceAbort(once(sink, 'drain'), broken);
-      }
+      await put(scrub(typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value));
       if (res.truncated) break;
     }
   } finally {
@@ -135,7 +271,7 @@ async function pumpEntry(zip: ZipFile, path: string, content: FileContent, budge
       void it.return?.()?.catch(() => undefined);
     }
     // A marker line tells whoever opens the file that it is incomplete, and why.
-    const why = res.truncated ? 'size cap reached' : res.timedOut ? 'time-out reached' : res.error ? `error: ${res.error.message}` : '';
+    const why = res.truncated ? 'size cap reached' : res.timedOut ? 'time-out reached' : res.error ? `error: ${scrubText(res.error.message, o.secrets)}` : '';
     sink.end(why ? `\n[Cordon: file incomplete, ${why}]\n` : undefined);
   }
   return res;
@@ -183,6 +319,7 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
 
   const points: DataPoint[] = [];
   let totalLeft = totalMax;
+  const secrets = await agentSecrets(opts.dataDir);
 
   for (const [i, c] of collectors.entries()) {
     if (opts.signal?.aborted || outError) break;
@@ -199,11 +336,11 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
       const timeoutMs = Math.min(c.timeoutMs, ceilingTime);
       const maxBytes = Math.min(c.maxBytes, ceilingBytes);
       const ctl = new AbortController();
-      const timer = setTimeout(() => ctl.abort(new Timeout()), timeoutMs);
+      const timer = new Deadline(timeoutMs, () => ctl.abort(new Timeout()));
       const onOuter = () => ctl.abort(opts.signal?.reason);
       opts.signal?.addEventListener('abort', onOuter, { once: true });
       brokenCtl.signal.addEventListener('abort', onOuter, { once: true });
-      const ctx = makeContext({ dataDir: opts.dataDir, deadline: t0 + timeoutMs, signal: ctl.signal, now });
+      const ctx = makeContext({ dataDir: opts.dataDir, deadline: t0 + timeoutMs, remainingMs: () => timer.remaining(), signal: ctl.signal, now });
       let used = 0;
       let it: AsyncIterator<CollectedFile> | undefined;
       try {
@@ -220,11 +357,12 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
           }
           if (r.done) break;
           const f = r.value;
-          let name = safeName(f.name);
-          for (let n = 2; names.has(name); n++) name = safeName(f.name).replace(/(\.[^.]*)?$/, `_${n}$1`);
+          const base = safeName(scrubText(f.name, secrets));
+          let name = base;
+          for (let n = 2; names.has(name); n++) name = base.replace(/(\.[^.]*)?$/, `_${n}$1`);
           names.add(name);
           const budget = Math.min(maxBytes - used, totalLeft);
-          const res = await pumpEntry(zip, `${c.folder}/${name}`, f.content, budget, ctl.signal, brokenCtl.signal, mtime);
+          const res = await pumpEntry(zip, `${c.folder}/${name}`, f.content, { budget, deadline: ctl.signal, broken: brokenCtl.signal, mtime, secrets, waiting: timer });
           used += res.bytes;
           totalLeft -= res.bytes;
           files++;
@@ -245,7 +383,7 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
       } catch (e) {
         note('(collector)', 'Failed', errorCode(e), (e as Error).message || String(e));
       } finally {
-        clearTimeout(timer);
+        timer.clear();
         opts.signal?.removeEventListener('abort', onOuter);
         brokenCtl.signal.removeEventListener('abort', onOuter);
         // An abandoned generator is asked to stop; it is not awaited (it may be stuck in a read).
@@ -258,7 +396,7 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
       const last = points.at(-1);
       const own = last && last.folder === c.folder && last.file.startsWith('(') ? last : undefined;
       const text = `Nothing was collected for ${c.folder}: ${own?.errorMessage || 'the collector produced no files'}${own?.errorCode ? ` (${own.errorCode})` : ''}\nSource: ${c.source}\n`;
-      zip.addBuffer(Buffer.from(text), `${c.folder}/NotCollected.txt`, { mtime, mode: 0o100644 });
+      zip.addBuffer(Buffer.from(scrubText(text, secrets)), `${c.folder}/NotCollected.txt`, { mtime, mode: 0o100644 });
       if (own) {
         own.file = 'NotCollected.txt';
         own.bytes = Buffer.byteLength(text);
@@ -276,6 +414,12 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
 
   progress(96, 'Writing the summary report');
   const durationMs = Date.now() - started;
+  // The report quotes sources and error messages; they are scrubbed like every file.
+  for (const p of points) {
+    p.source = scrubText(p.source, secrets);
+    p.errorMessage = scrubText(p.errorMessage, secrets);
+    p.file = scrubText(p.file, secrets);
+  }
   const xlsx = await summaryWorkbook(points, {
     collectedAt: mtime.toISOString(),
     hostname: hostname(),

@@ -52,7 +52,9 @@ export const autoruns: Collector = {
     }
     for (const h of await homes(ctx)) {
       const d = `${h.home}/.config/systemd/user`;
-      for (const n of ((await ctx.readDir(d)) ?? []).sort()) foreign.push(`${d}/${n}`);
+      // A link here (-> /etc/systemd/system, or /etc) is shown as the link it is, never read through.
+      if ((await ctx.lstat(d))?.isSymbolicLink()) foreign.push(d);
+      else for (const n of ((await ctx.readDir(d)) ?? []).sort()) foreign.push(`${d}/${n}`);
     }
     const foreignText = await concatFiles(ctx, foreign);
     yield {

@@ -62,18 +62,26 @@ export interface WalkEntry {
 }
 
 /**
- * Walks a tree without following symbolic links, depth- and count-bounded so a huge or looping
- * tree cannot eat the collector's budget; `pruned` says when a bound was hit.
+ * Walks a tree without following symbolic links or crossing into other file systems (a mount
+ * point is listed, not entered), depth- and count-bounded so a huge or looping tree cannot eat
+ * the collector's budget; `pruned` says when a bound was hit. Paths are under the root's real
+ * path (trusted links such as /var/run -> /run resolved); a root that is an untrusted link or not
+ * a directory yields nothing. Entries are only lstat()ed: FIFOs, sockets and devices are listed
+ * but never opened (callers read regular files only, and the context refuses anything else).
  */
 export async function* walk(ctx: CollectContext, root: string, opts: { maxDepth: number; maxEntries: number; skip?: (path: string) => boolean; state?: { count: number; pruned: boolean } }): AsyncGenerator<WalkEntry> {
   const state = opts.state ?? { count: 0, pruned: false };
-  const stack: [string, number][] = [[root, 0]];
+  const top = await ctx.realpath(root);
+  const topSt = top === null ? null : await ctx.lstat(top);
+  if (top === null || !topSt?.isDirectory()) return;
+  const stack: [string, number][] = [[top, 0]];
   while (stack.length) {
     if (ctx.signal.aborted) return;
     const [dir, depth] = stack.pop()!;
     let names: string[] | null;
     try {
-      names = await ctx.readDir(dir);
+      // noFollow: the directory must be exactly where the walk found it (not swapped for a link).
+      names = await ctx.readDir(dir, { noFollow: true });
     } catch {
       continue; // unreadable directory (EACCES): skip it, keep walking
     }
@@ -90,7 +98,8 @@ export async function* walk(ctx: CollectContext, root: string, opts: { maxDepth:
         const st = stats[k];
         if (!st) continue;
         yield { path, st };
-        if (st.isDirectory()) {
+        // Descend into real directories of the root's file system only (not /proc under /, not a mount under /tmp).
+        if (st.isDirectory() && st.dev === topSt.dev) {
           if (depth + 1 < opts.maxDepth) stack.push([path, depth + 1]);
           else state.pruned = true;
         }

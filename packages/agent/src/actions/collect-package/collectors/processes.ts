@@ -53,10 +53,12 @@ export async function* listProcesses(ctx: CollectContext): AsyncGenerator<Proces
     let sha = '';
     if (exe) {
       // Hash through /proc/<pid>/exe: it opens the running image even when the file was deleted or replaced.
-      const st = await ctx.stat(`${dir}/exe`).catch(() => null);
-      if (st && st.size <= MAX_HASH_BYTES) {
+      // /proc/<pid>/exe is a kernel magic link (its target is what the process runs, not a path a
+      // user chose), so it is followed on purpose; only a regular file is hashed.
+      const st = await ctx.stat(`${dir}/exe`, { trustLinks: true }).catch(() => null);
+      if (st?.isFile() && st.size <= MAX_HASH_BYTES) {
         const key = `${st.dev}:${st.ino}`;
-        sha = hashes.get(key) ?? (await ctx.sha256(`${dir}/exe`).catch(() => ''));
+        sha = hashes.get(key) ?? (await ctx.sha256(`${dir}/exe`, { trustLinks: true }).catch(() => ''));
         if (sha) hashes.set(key, sha);
       }
     }

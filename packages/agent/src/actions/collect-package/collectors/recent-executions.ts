@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { notPresent, safeName, toCsv } from '../format.js';
 import type { CollectContext, CollectedFile, Collector } from '../types.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, hashOrBlank, homes, isExecutable, ownerName, users, walk } from './common.js';
@@ -29,6 +30,51 @@ export async function recentlyChanged(ctx: CollectContext, days: number) {
   return { rows, pruned };
 }
 
+/** audit.log larger than this is read from its end (the newest records). */
+export const AUDIT_TAIL_BYTES = 32 * 1024 * 1024;
+export const AUDIT_LOG = '/var/log/audit/audit.log';
+const MAX_AUDIT_LINE = 256 * 1024;
+
+/** The execve lines of an audit log stream, line by line (a first partial line is dropped when `fromMiddle`). */
+async function* execveLines(stream: Readable, fromMiddle: boolean): AsyncGenerator<string> {
+  let rest = '';
+  let first = fromMiddle;
+  const wanted = (l: string) => /type=EXECVE|syscall=59\b|syscall=execve/.test(l);
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    const lines = (rest + c.toString('latin1')).split('\n');
+    rest = lines.pop() ?? '';
+    if (first && lines.length) {
+      lines.shift();
+      first = false;
+    }
+    const hits = lines.filter(wanted);
+    if (hits.length) yield Buffer.from(`${hits.join('\n')}\n`, 'latin1').toString('utf8');
+    // No audit record is this long (the kernel splits EXECVE at ~8 KB): a run without line breaks
+    // (a damaged or sparse file) is dropped rather than held.
+    if (rest.length > MAX_AUDIT_LINE) {
+      rest = '';
+      first = false;
+    }
+  }
+  if (rest && !first && wanted(rest)) yield `${rest}\n`;
+}
+
+/**
+ * The execve records of audit.log, streamed: its size is checked first and only its last
+ * `maxBytes` are read (the file is marked Truncated then). Null when there is no such file.
+ */
+export async function auditExecve(ctx: CollectContext, path = AUDIT_LOG, maxBytes = AUDIT_TAIL_BYTES): Promise<CollectedFile | null> {
+  const st = await ctx.stat(path).catch(() => null);
+  if (!st?.isFile()) return null;
+  const start = Math.max(0, st.size - maxBytes);
+  return {
+    name: 'AuditExecve.txt',
+    source: `${path} (type=EXECVE and execve SYSCALL lines${start ? `; last ${st.size - start} of ${st.size} bytes` : ''})`,
+    content: execveLines(ctx.openFile(path, { start, length: st.size - start }), start > 0),
+    ...(start ? { status: 'Truncated' as const, error: { code: 'SourceSizeCap', message: `Only the last ${maxBytes} bytes of ${path} (${st.size} bytes) were read` } } : {}),
+  };
+}
+
 /** Recent executions (the Windows Prefetch's counterpart): shell histories, recently changed executables, audit execve records. */
 export const recentExecutions: Collector = {
   folder: 'Recent executions',
@@ -41,10 +87,19 @@ export const recentExecutions: Collector = {
     for (const h of await homes(ctx)) {
       for (const f of HISTORY_FILES) {
         const p = `${h.home}/${f}`;
-        const st = await ctx.stat(p);
-        if (!st?.isFile()) continue;
+        // lstat: a history that is a link (to /dev/null to hide commands, or to /etc/shadow to
+        // make root copy it) is recorded as a link, never read through.
+        const st = await ctx.lstat(p);
+        if (!st) continue;
+        const name = `History_${safeName(h.user)}_${safeName(f)}.txt`;
+        if (st.isSymbolicLink()) {
+          histories++;
+          yield { name, source: p, content: `${p} is a symbolic link to ${(await ctx.readlink(p)) ?? '?'} (owner uid ${st.uid}); it was not followed.\n` };
+          continue;
+        }
+        if (!st.isFile()) continue;
         histories++;
-        const file: CollectedFile = { name: `History_${safeName(h.user)}_${safeName(f)}.txt`, source: p, content: ctx.openFile(p) };
+        const file: CollectedFile = { name, source: p, content: ctx.openFile(p) };
         yield file;
       }
     }
@@ -60,11 +115,8 @@ export const recentExecutions: Collector = {
     const aus = await ctx.run('ausearch', ['-m', 'EXECVE', '-i', '--start', 'this-month']);
     if (aus.code === 0 || (aus.code === 1 && /no matches/i.test(aus.stderr))) {
       yield { name: 'AuditExecve.txt', source: 'ausearch -m EXECVE -i --start this-month', content: aus.stdout || 'auditd runs, but recorded no execve events (no audit rule for execve?)\n' };
-    } else if (await ctx.stat('/var/log/audit/audit.log')) {
-      const text = (await ctx.readText('/var/log/audit/audit.log')) ?? '';
-      yield { name: 'AuditExecve.txt', source: '/var/log/audit/audit.log (type=EXECVE and execve SYSCALL lines)', content: `${text.split('\n').filter((l) => /type=EXECVE|syscall=59\b|syscall=execve/.test(l)).join('\n')}\n` };
     } else {
-      yield notPresent('AuditExecve.txt', 'auditd (ausearch, /var/log/audit/audit.log)');
+      yield (await auditExecve(ctx)) ?? notPresent('AuditExecve.txt', 'auditd (ausearch, /var/log/audit/audit.log)');
     }
   },
 };

@@ -1,5 +1,6 @@
-import { notPresent, toCsv } from '../format.js';
-import { parseLastlogRecord, parseUtmp, LASTLOG_SIZE, type UtmpRecord } from '../parsers/utmp.js';
+import type { Readable } from 'node:stream';
+import { csvLines, notPresent, toCsv } from '../format.js';
+import { parseLastlogRecord, parseUtmp, LASTLOG_SIZE, UTMP_SIZE, type UtmpRecord } from '../parsers/utmp.js';
 import type { CollectContext, CollectedFile, Collector } from '../types.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, users } from './common.js';
 
@@ -21,17 +22,47 @@ export async function lastLogins(ctx: CollectContext): Promise<{ user: string; u
   return out;
 }
 
-async function utmpFile(ctx: CollectContext, name: string, paths: string[]): Promise<CollectedFile> {
-  const found: string[] = [];
-  const rows: (UtmpRecord & { file: string })[] = [];
+/** wtmp/btmp larger than this are read from their end (the newest records); ~87,000 records. */
+export const UTMP_MAX_BYTES = 32 * 1024 * 1024;
+
+/** utmp records from a byte stream, a chunk at a time (a record split across chunks is joined). */
+export async function* utmpRecords(stream: Readable): AsyncGenerator<UtmpRecord> {
+  let rest = Buffer.alloc(0);
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    const buf = rest.length ? Buffer.concat([rest, c]) : c;
+    const whole = buf.length - (buf.length % UTMP_SIZE);
+    yield* parseUtmp(buf.subarray(0, whole));
+    rest = Buffer.from(buf.subarray(whole));
+  }
+}
+
+/**
+ * wtmp/btmp/utmp as CSV, streamed: the size is checked first and at most `maxBytes` of each file
+ * (its newest records, from a record boundary) are read, so a 2 GB btmp never sits in memory.
+ */
+export async function utmpFile(ctx: CollectContext, name: string, paths: string[], maxBytes = UTMP_MAX_BYTES): Promise<CollectedFile> {
+  const found: { path: string; start: number; size: number }[] = [];
   for (const p of paths) {
-    const buf = await ctx.readFile(p).catch(() => null);
-    if (!buf) continue;
-    found.push(p);
-    rows.push(...parseUtmp(buf).map((r) => ({ ...r, file: p })));
+    const st = await ctx.stat(p).catch(() => null);
+    if (!st?.isFile()) continue;
+    const start = st.size > maxBytes ? Math.ceil((st.size - maxBytes) / UTMP_SIZE) * UTMP_SIZE : 0;
+    found.push({ path: p, start, size: st.size });
   }
   if (!found.length) return notPresent(name, paths.join(', '));
-  return { name, source: found.join(', '), content: toCsv([...UTMP_COLUMNS, 'file'], rows) };
+  async function* rows(): AsyncGenerator<UtmpRecord & { file: string }> {
+    for (const f of found) {
+      for await (const r of utmpRecords(ctx.openFile(f.path, { start: f.start, length: f.size - f.start }))) yield { ...r, file: f.path };
+    }
+  }
+  const cut = found.filter((f) => f.start > 0);
+  return {
+    name,
+    source: found.map((f) => (f.start ? `${f.path} (last ${f.size - f.start} of ${f.size} bytes)` : f.path)).join(', '),
+    content: csvLines([...UTMP_COLUMNS, 'file'], rows()),
+    ...(cut.length
+      ? { status: 'Truncated' as const, error: { code: 'SourceSizeCap', message: `Only the newest ${maxBytes} bytes of ${cut.map((f) => `${f.path} (${f.size} bytes)`).join(', ')} were read` } }
+      : {}),
+  };
 }
 
 /** Security event log: authentication logs (files or journal), wtmp/btmp/utmp, lastlog. */

@@ -23,7 +23,8 @@ export async function tempDirs(ctx: CollectContext): Promise<{ label: string; pa
   for (const h of await homes(ctx)) {
     for (const d of ['tmp', '.tmp', '.cache/tmp']) {
       const p = `${h.home}/${d}`;
-      if ((await ctx.stat(p))?.isDirectory()) out.push({ label: `user_${safeName(h.user)}_${safeName(d)}`, path: p });
+      // A link (~/tmp -> /root) is listed as what it is; the walk never goes through it.
+      if ((await ctx.stat(p))?.isDirectory() || (await ctx.lstat(p))?.isSymbolicLink()) out.push({ label: `user_${safeName(h.user)}_${safeName(d)}`, path: p });
     }
   }
   return out;
@@ -32,8 +33,9 @@ export async function tempDirs(ctx: CollectContext): Promise<{ label: string; pa
 /** Lists a temp tree: every entry with size, owner, mtime; executables hashed. Yields as it walks. */
 export async function* listTemp(ctx: CollectContext, root: string, byUid: Map<number, string>, state = { count: 0, pruned: false }): AsyncGenerator<TempRow> {
   for await (const { path, st } of walk(ctx, root, { maxDepth: 12, maxEntries: 100_000, state })) {
-    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : 'other';
-    const exec = await isExecutable(ctx, path, st);
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : st.isCharacterDevice() || st.isBlockDevice() ? 'device' : 'other';
+    // Only regular files are looked into; FIFOs, sockets and devices are listed, never opened.
+    const exec = st.isFile() && (await isExecutable(ctx, path, st));
     yield { path, type, size: st.size, owner: ownerName(byUid, st.uid), mode: (st.mode & 0o7777).toString(8), mtime: st.mtime.toISOString(), executable: exec ? 'yes' : 'no', sha256: exec ? await hashOrBlank(ctx, path, st.size) : '' };
   }
 }
@@ -48,8 +50,10 @@ export const tempDirectories: Collector = {
   async *collect(ctx) {
     const byUid = new Map((await users(ctx)).map((u) => [u.uid, u.user]));
     for (const d of await tempDirs(ctx)) {
-      if (!(await ctx.stat(d.path))?.isDirectory()) {
-        yield notPresent(`${d.label}.csv`, d.path);
+      const real = await ctx.realpath(d.path);
+      if (real === null || !(await ctx.lstat(real))?.isDirectory()) {
+        const link = (await ctx.lstat(d.path))?.isSymbolicLink() ? await ctx.readlink(d.path) : null;
+        yield notPresent(`${d.label}.csv`, d.path, link === null ? undefined : `a symbolic link to ${link}, not followed`);
         continue;
       }
       // Streamed: a huge temp dir that outlasts the time budget still leaves its first rows in the package.

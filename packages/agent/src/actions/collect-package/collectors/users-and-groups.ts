@@ -1,4 +1,4 @@
-import { concatFiles, notPresent, safeName, toCsv } from '../format.js';
+import { concatFiles, csvField, notPresent, safeName, toCsv } from '../format.js';
 import { groupMembers, parseGroup, parsePasswd, parseShadowStatus } from '../parsers/accounts.js';
 import type { Collector } from '../types.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from './common.js';
@@ -38,7 +38,7 @@ export const usersAndGroups: Collector = {
     const ll = await lastLogins(ctx);
     const last = await ctx.run('last', ['-F', '-w', '-x', '-n', '500']);
     const parts: string[] = [];
-    if (ll) parts.push(`# Last login per account (/var/log/lastlog)\nuser,uid,time,line,host\n${ll.map((r) => [r.user, r.uid, r.time, r.line, r.host].join(',')).join('\n')}${ll.length ? '\n' : '(no account has logged in)\n'}`);
+    if (ll) parts.push(`# Last login per account (/var/log/lastlog)\nuser,uid,time,line,host\n${ll.map((r) => [r.user, r.uid, r.time, r.line, r.host].map(csvField).join(',')).join('\n')}${ll.length ? '\n' : '(no account has logged in)\n'}`);
     if (last.code === 0) parts.push(`# $ last -F -w -x -n 500\n${last.stdout}`);
     yield parts.length ? { name: 'LastLogins.txt', source: '/var/log/lastlog; last -F -w -x -n 500', content: parts.join('\n') } : notPresent('LastLogins.txt', '/var/log/lastlog and last(1)');
   },
