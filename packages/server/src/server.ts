@@ -14,6 +14,7 @@ import { createMetrics } from './metrics.js';
 import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
 import { ActionsRepository } from './repositories/actions.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
+import { UsersRepository } from './repositories/users.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
 import { CredentialsRepository } from './repositories/credentials.repository.js';
 import { IsolationRepository } from './repositories/isolation.repository.js';
@@ -21,12 +22,14 @@ import { MachinesRepository } from './repositories/machines.repository.js';
 import { TimelineRepository } from './repositories/timeline.repository.js';
 import { actionsRoutes } from './routes/actions.routes.js';
 import { packagesRoutes } from './routes/packages.routes.js';
+import { sessionsRoutes } from './routes/sessions.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
 import { PackagesService } from './services/packages.service.js';
+import { UsersService } from './services/users.service.js';
 import { FileStore } from './storage/file-store.js';
 import { AuditService } from './services/audit.service.js';
 import { AuthService } from './services/auth.service.js';
@@ -54,10 +57,13 @@ export interface CordonServer {
     isolationPolicies: IsolationPolicyService;
     releaseTokens: ReleaseTokenService;
     packages: PackagesService;
+    users: UsersService;
   };
   hub: EventHub;
   /** The admin token made on this first start, or null when the store already had tokens. */
   initialAdminToken: string | null;
+  /** The password of the `admin` user made on this first start (for the console), or null. */
+  initialAdminPassword: string | null;
   /** Binds both listeners; answers the real ports (a configured 0 picks a free one). */
   listen(): Promise<{ apiUrl: string; agentUrl: string; port: number; agentPort: number }>;
   close(): Promise<void>;
@@ -96,9 +102,11 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
   const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, auditService, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
   gateway.attach(actions, packages);
+  const users = new UsersService(new UsersRepository(db), auditService, now);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
+  const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
 
-  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute });
+  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, users });
   await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
   await app.register(oauthRoutes(auth));
   // Every /api route is also served under /api/v1.0, as MDE clients expect.
@@ -108,6 +116,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
     await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });
+    await app.register(sessionsRoutes(users), { prefix });
   }
   await app.ready();
 
@@ -124,9 +133,10 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens, packages },
+    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, users },
     hub,
     initialAdminToken,
+    initialAdminPassword,
     async listen() {
       // Actions that expired while the server was down end as TimeOut before any agent can ask for them.
       await actions.sweepExpired();

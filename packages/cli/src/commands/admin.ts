@@ -49,6 +49,27 @@ export function registerAdminCommands(program: Command): void {
     });
 
   program
+    .command('user')
+    .description('console user accounts')
+    .command('create')
+    .description('create a user who signs in to the console; prints the generated password unless --password-stdin')
+    .requiredOption('--username <name>', 'the user name')
+    .requiredOption('--role <role>', ROLES.join('|'))
+    .option('--password-stdin', 'read the password (12 characters or more) from standard input')
+    .option('--data-dir <dir>', 'server data directory')
+    .action(async (o: { username: string; role: string; passwordStdin?: boolean; dataDir?: string }) => {
+      const r = role(o.role);
+      let password: string | null = null;
+      if (o.passwordStdin) {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      }
+      const u = await withStore(o.dataDir, (s) => s.services.users.createUser(o.username, password, r, 'cli'));
+      process.stdout.write(o.passwordStdin ? `created user ${u.username}\n` : `password: ${u.password}\n`);
+    });
+
+  program
     .command('enrollment-token')
     .description('agent enrollment tokens')
     .command('create')

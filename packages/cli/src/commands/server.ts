@@ -61,6 +61,7 @@ export function registerServerCommands(program: Command): void {
     process.stdout.write(`console: ${urls.apiUrl}\n`);
     process.stdout.write(`agents: ${urls.agentUrl}\n`);
     if (server.initialAdminToken) process.stdout.write(`admin token: ${server.initialAdminToken}\n`);
+    if (server.initialAdminPassword) process.stdout.write(`admin password: ${server.initialAdminPassword}   (user: admin; shown once)\n`);
     onSignal(() => server.close());
   });
 
@@ -75,6 +76,7 @@ export function registerServerCommands(program: Command): void {
         process.stdout.write(`admin token: ${server.initialAdminToken}\n`);
         writeQuickstart(urls.apiUrl, server.initialAdminToken);
       }
+      if (server.initialAdminPassword) process.stdout.write(`admin password: ${server.initialAdminPassword}   (user: admin; shown once)\n`);
       const agentDir = resolve(flags.agentDataDir);
       if (!existsSync(join(agentDir, 'enrollment.json'))) {
         const { token } = await server.services.enrollment.createToken('quickstart');

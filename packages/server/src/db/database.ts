@@ -4,6 +4,7 @@ import type { Database } from './schema.js';
 import * as initial from './migrations/20261125000000_initial.js';
 import * as isolation from './migrations/20261125120000_isolation.js';
 import * as packages from './migrations/20261125140000_packages.js';
+import * as users from './migrations/20261125160000_users.js';
 
 export type Db = Kysely<Database>;
 
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261125000000_initial': initial,
   '20261125120000_isolation': isolation,
   '20261125140000_packages': packages,
+  '20261125160000_users': users,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

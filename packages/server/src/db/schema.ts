@@ -151,6 +151,25 @@ export interface PackagesTable {
   deleted_at: string | null;
 }
 
+export interface UsersTable {
+  id: string;
+  username: string;
+  /** `scrypt$N$r$p$<salt b64>$<hash b64>` */
+  password_hash: string;
+  role: string;
+  created_at: string;
+  disabled_at: string | null;
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the session id in the cookie: a stolen database does not give live sessions. */
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -162,6 +181,8 @@ export interface Database {
   apps: AppsTable;
   enrollment_tokens: EnrollmentTokensTable;
   packages: PackagesTable;
+  users: UsersTable;
+  sessions: SessionsTable;
   isolation_policies: IsolationPoliciesTable;
   release_tokens: ReleaseTokensTable;
 }

@@ -1,7 +1,9 @@
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -9,6 +11,7 @@ import { roleHas, type Principal, type RouteAccess } from '../auth/permissions.j
 import { ApiError, BadRequestError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthService } from '../services/auth.service.js';
+import type { UsersService } from '../services/users.service.js';
 import { fieldName, normalizeBodyKeys } from './body.js';
 
 declare module 'fastify' {
@@ -22,6 +25,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal?: Principal;
+    /** Set when the caller signed in with a session cookie (the console), not a bearer token. */
+    session?: { id: string; csrfToken: string };
     bodySpelling?: Record<string, string>;
   }
 }
@@ -38,7 +43,14 @@ export interface AppDeps {
   logger: Logger;
   bodyLimit: number;
   rateLimitPerMinute: number;
+  users?: UsersService;
 }
+
+/** The console's session cookie: HttpOnly and SameSite=Strict, so scripts and other sites never see or send it. */
+export const SESSION_COOKIE = 'cordon_session';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const sameSecret = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**
  * The HTTP app shell: validation, the single error handler, and access control that a route
@@ -61,6 +73,7 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(formbody);
+  await app.register(cookie);
   if (deps.rateLimitPerMinute > 0) {
     await app.register(rateLimit, {
       global: true,
@@ -96,10 +109,29 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!access || access === 'public') return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new UnauthorizedError();
-    const principal = await deps.auth.authenticate(m[1]!);
+    const sessionId = req.cookies[SESSION_COOKIE];
+    let principal: Principal;
+    if (m) principal = await deps.auth.authenticate(m[1]!);
+    else if (sessionId && deps.users) {
+      const s = await deps.users.authenticateSession(sessionId);
+      // A cookie is sent by the browser on its own: a state change must also prove it comes from the console.
+      if (!SAFE_METHODS.has(req.method)) {
+        const sent = req.headers['x-csrf-token'];
+        if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new ApiError(403, 'CsrfTokenMissing', 'Send the x-csrf-token header of your session with every change');
+      }
+      principal = s.principal;
+      req.session = { id: sessionId, csrfToken: s.csrfToken };
+    } else throw new UnauthorizedError();
     if (!roleHas(principal.role, access)) throw new ForbiddenError(access, principal.role);
     req.principal = principal;
+  });
+
+  // Security headers on every answer; the browsable API docs need their own scripts and styles.
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('referrer-policy', 'no-referrer');
+    void reply.header('x-frame-options', 'DENY');
+    if (!req.url.startsWith('/api/docs')) void reply.header('content-security-policy', "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
   });
 
   app.addHook('onResponse', async (req, reply) => {

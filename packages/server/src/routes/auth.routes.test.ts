@@ -126,7 +126,7 @@ describe('authorization cannot be forgotten', () => {
     expect(declared('/api/v1.0/machines/:id/releaseToken', 'POST')).toBe('isolation.breakGlass');
     const publicRoutes = table.filter((t) => t.access === 'public').map((t) => t.url);
     // Package downloads are public by design: the signed, expiring URL from GetPackageUri is the credential.
-    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/health', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/health', '/api/v1.0/packages/:id/download', '/metrics', '/oauth2/v2.0/token']);
+    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/api/auth/signin', '/api/health', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/auth/signin', '/api/v1.0/health', '/api/v1.0/packages/:id/download', '/metrics', '/oauth2/v2.0/token']);
     expect(declared('/api/machineactions/:id/GetPackageUri', 'GET')).toBe('packages.read');
   });
 });

@@ -6,7 +6,7 @@ import type { AuditRepository, AuditRow } from '../repositories/audit.repository
 export interface AuditEntry {
   actor: string;
   action: string;
-  targetType: 'machine' | 'action' | 'token' | 'app' | 'enrollmentToken' | 'agent' | 'isolationPolicy';
+  targetType: 'machine' | 'action' | 'token' | 'app' | 'enrollmentToken' | 'agent' | 'isolationPolicy' | 'user';
   targetId?: string | null;
   comment?: string | null;
   outcome: 'Succeeded' | 'Failed' | 'Refused';

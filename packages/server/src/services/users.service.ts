@@ -1,0 +1,122 @@
+import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import { ApiError, BadRequestError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { isRole, type Principal, type Role } from '../auth/permissions.js';
+import type { UsersRepository } from '../repositories/users.repository.js';
+import type { AuditService } from './audit.service.js';
+
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
+const SESSION_HOURS = 12;
+/** Failed sign-ins allowed per user and address before each further try must wait, doubling up to 15 minutes. */
+const FREE_FAILURES = 5;
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+function scryptAsync(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** A password as stored: scrypt with a random salt and its parameters, so they can be raised later. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT.maxmem });
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function verifyPassword(stored: string, password: string): Promise<boolean> {
+  const [kind, n, r, p, salt, key] = stored.split('$');
+  if (kind !== 'scrypt' || !salt || !key) return false;
+  const want = Buffer.from(key, 'base64');
+  const got = await scryptAsync(password, Buffer.from(salt, 'base64'), want.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
+  return timingSafeEqual(got, want);
+}
+
+export interface SignedIn {
+  sessionId: string;
+  csrfToken: string;
+  expiresAt: string;
+  user: { name: string; role: Role };
+}
+
+/**
+ * People who sign in to the console. Passwords are hashed with scrypt; a session is a random id
+ * in an HttpOnly cookie (only its hash is stored) with a CSRF token that state-changing requests
+ * must echo in a header. Repeated failed sign-ins for one user from one address are slowed down.
+ */
+export class UsersService {
+  readonly #failures = new Map<string, { count: number; lockedUntil: number; last: number }>();
+  /** A real hash to check against when the user does not exist, so timing does not tell. */
+  #decoy?: Promise<string>;
+
+  constructor(
+    private readonly repo: UsersRepository,
+    private readonly audit: AuditService,
+    private readonly now: Clock,
+  ) {}
+
+  /** The first admin account, made on the first start; its password is answered once, or null. */
+  async bootstrapAdmin(): Promise<string | null> {
+    if ((await this.repo.count()) > 0) return null;
+    return (await this.createUser('admin', null, 'admin', 'system')).password;
+  }
+
+  /** Creates an account; without a password, a strong one is generated and answered once. */
+  async createUser(username: string, password: string | null, role: string, actor: string): Promise<{ username: string; password: string }> {
+    if (!USERNAME.test(username)) throw new BadRequestError('A user name is 1 to 64 letters, digits or . _ @ -', 'username');
+    if (!isRole(role)) throw new BadRequestError('role must be viewer, analyst, responder or admin', 'role');
+    const pw = password ?? randomBytes(15).toString('base64url');
+    if (pw.length < 12) throw new BadRequestError('A password has at least 12 characters', 'password');
+    if (await this.repo.byUsername(username)) throw new ApiError(409, 'Conflict', `The user ${username} already exists`, 'username');
+    const id = randomUUID();
+    await this.repo.insert({ id, username, password_hash: await hashPassword(pw), role, created_at: this.now().toISOString(), disabled_at: null });
+    await this.audit.record({ actor, action: 'CreateUser', targetType: 'user', targetId: id, outcome: 'Succeeded', detail: { username, role } });
+    return { username, password: pw };
+  }
+
+  async signIn(username: string, password: string, address: string): Promise<SignedIn> {
+    const key = `${username.toLowerCase()}|${address}`;
+    const now = this.now().getTime();
+    const f = this.#failures.get(key);
+    if (f && f.lockedUntil > now) {
+      throw new TooManyRequestsError(Math.ceil((f.lockedUntil - now) / 1000));
+    }
+    const user = await this.repo.byUsername(username);
+    this.#decoy ??= hashPassword(randomBytes(16).toString('hex'));
+    const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRole(user.role);
+    if (!ok || !user) {
+      this.#failed(key, now);
+      await this.audit.record({ actor: `user:${username.slice(0, 64)}`, action: 'SignIn', targetType: 'user', targetId: user?.id ?? null, outcome: 'Failed', detail: { address } });
+      throw new UnauthorizedError('Wrong user name or password');
+    }
+    this.#failures.delete(key);
+    const sessionId = randomBytes(32).toString('base64url');
+    const csrfToken = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(now + SESSION_HOURS * 3600_000).toISOString();
+    await this.repo.deleteExpiredSessions(new Date(now).toISOString());
+    await this.repo.insertSession({ id_hash: sha256(sessionId), user_id: user.id, csrf_token: csrfToken, created_at: new Date(now).toISOString(), expires_at: expiresAt });
+    await this.audit.record({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Succeeded', detail: { address } });
+    return { sessionId, csrfToken, expiresAt, user: { name: user.username, role: user.role as Role } };
+  }
+
+  #failed(key: string, now: number): void {
+    const f = this.#failures.get(key);
+    // Failures older than 15 minutes are forgotten.
+    const count = f && now - f.last < 15 * 60_000 ? f.count + 1 : 1;
+    const lockedUntil = count > FREE_FAILURES ? now + Math.min(15 * 60_000, 1000 * 2 ** (count - FREE_FAILURES)) : 0;
+    if (this.#failures.size > 100_000) this.#failures.clear();
+    this.#failures.set(key, { count, lockedUntil, last: now });
+  }
+
+  /** The signed-in user of a session cookie, with the CSRF token its state-changing requests must carry. */
+  async authenticateSession(sessionId: string): Promise<{ principal: Principal; csrfToken: string }> {
+    const s = await this.repo.session(sha256(sessionId));
+    if (!s || s.disabled_at || !isRole(s.role)) throw new UnauthorizedError('Your session is not valid; sign in again');
+    if (s.expires_at <= this.now().toISOString()) throw new UnauthorizedError('Your session has expired; sign in again');
+    return { principal: { id: `user:${s.user_id}`, name: s.username, role: s.role }, csrfToken: s.csrf_token };
+  }
+
+  async signOut(sessionId: string): Promise<void> {
+    await this.repo.deleteSession(sha256(sessionId));
+  }
+}
