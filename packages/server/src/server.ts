@@ -23,6 +23,7 @@ import { TimelineRepository } from './repositories/timeline.repository.js';
 import { actionsRoutes } from './routes/actions.routes.js';
 import { packagesRoutes } from './routes/packages.routes.js';
 import { sessionsRoutes } from './routes/sessions.routes.js';
+import { eventsRoutes } from './routes/events.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
@@ -117,6 +118,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
     await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });
     await app.register(sessionsRoutes(users), { prefix });
+    await app.register(eventsRoutes(hub), { prefix });
   }
   await app.ready();
 
