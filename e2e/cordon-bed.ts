@@ -48,7 +48,8 @@ export class CordonBed {
     if (enrolled.exitCode !== 0) throw new Error(`enrollment failed: ${enrolled.out.stderr}`);
     this.machineId = JSON.parse(readFileSync(join(this.agentDir, 'enrollment.json'), 'utf8')).machineId;
     this.startAgent();
-    await until('agent online', async () => (await this.machine()).isConnected, 30_000);
+    // Generous waits: on a loaded 2-core machine (other e2e files collecting packages) start-up is slow.
+    await until('agent online', async () => (await this.machine()).isConnected, 60_000);
   }
 
   async startServer(): Promise<void> {
@@ -56,7 +57,7 @@ export class CordonBed {
     await until('server up', async () => {
       if (server.exitCode !== null) throw new Error(`server exited: ${server.out.stderr.slice(-2000)}`);
       return /^agents: /m.test(server.out.stdout);
-    });
+    }, 60_000);
   }
 
   startAgent(env: Record<string, string> = {}): void {

@@ -44,11 +44,11 @@ beforeAll(async () => {
   const ll = await until('outside link-local address ready', async () => {
     const m = /inet6 (fe80::[0-9a-f:]+)\/64 scope link(?! tentative)/.exec(execFileSync('ip', ['-n', bed.names.outside, '-6', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }));
     return m?.[1];
-  });
+  }, 30_000);
   outside6 = `${ll}%eth0`;
   // The device's own firewall has a table of its own; release must leave it alone.
   nftIn(bed.names.device, 'add', 'table', 'inet', 'hostfw');
-}, 120_000);
+}, 180_000);
 
 afterAll(() => cb.cleanup());
 
@@ -64,7 +64,7 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     // nft lives in /usr/sbin: a PATH without it is a device without nftables.
     cb.startAgent({ PATH: `${cb.agentEnv.PATH!.split(':')[0]}:/usr/bin:/bin` });
     try {
-      const cap = await until('capability reported unavailable', async () => (await machine()).capabilities.find((c) => c.name === 'isolation' && c.unavailable));
+      const cap = await until('capability reported unavailable', async () => (await machine()).capabilities.find((c) => c.name === 'isolation' && c.unavailable), 45_000);
       expect(cap.unavailable).toBe('nft not found (install the nftables package)');
       const r = await cb.submit('isolate', { Comment: 'contain', IsolationType: 'Full' }).catch((e: ApiRequestError) => e);
       expect(r).toBeInstanceOf(ApiRequestError);
@@ -76,9 +76,9 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
       await until('capability available again', async () => {
         const m = await machine();
         return m.isConnected && m.capabilities.some((c) => c.name === 'isolation' && !c.unavailable);
-      });
+      }, 45_000);
     }
-  }, 60_000);
+  }, 120_000);
 
   it('Full isolation cuts the device off both ways, IPv4 and IPv6, old connections too, fast, while the server channel stays alive', async () => {
     expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
