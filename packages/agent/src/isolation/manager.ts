@@ -56,7 +56,13 @@ export class IsolationManager {
   #lastReport?: string;
   #lastServerAddresses: string[] = [];
 
-  constructor(private readonly deps: IsolationDeps) {}
+  /** The server's host (an IP or a name) and gateway port, read once from the enrolled URL. */
+  readonly #server: { host: string; port: number };
+
+  constructor(private readonly deps: IsolationDeps) {
+    const url = new URL(deps.serverUrl);
+    this.#server = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443) };
+  }
 
   report(): IsolationReport {
     return reportOf(this.#read());
@@ -183,8 +189,7 @@ export class IsolationManager {
    */
   async buildPlan(allow: AllowEntry[], knownServer?: string[]): Promise<BuiltPlan> {
     const resolve = this.deps.resolve ?? resolveAll;
-    const url = new URL(this.deps.serverUrl);
-    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const { host, port } = this.#server;
     let serverAddresses: string[];
     if (isIP(host)) serverAddresses = [host];
     else {
@@ -198,7 +203,7 @@ export class IsolationManager {
       }
     }
     const needsDns = !isIP(host) || allow.some((e) => 'destination' in e && parseDestination(e.destination)?.kind === 'domain');
-    const resolvers = needsDns ? (await this.deps.platform.resolvers()).filter((r) => isIP(r) && !r.startsWith('127.') && r !== '::1') : [];
+    const resolvers = needsDns ? await this.#resolvers() : [];
     const destinations: AddressRule[] = [];
     const cgroups: CgroupRef[] = [];
     const allowed: string[] = [];
@@ -238,7 +243,7 @@ export class IsolationManager {
         for (const p of programs) allowed.push(`program:${p}`);
       }
     }
-    return { plan: { server: { addresses: serverAddresses, port: Number(url.port || 443) }, resolvers, agentUid: this.#agentUid(), destinations, cgroups }, allowed, notApplied };
+    return { plan: { server: { addresses: serverAddresses, port }, resolvers, agentUid: this.#agentUid(), destinations, cgroups }, allowed, notApplied };
   }
 
   async #enforce(s: IsolationState): Promise<void> {
@@ -273,16 +278,19 @@ export class IsolationManager {
 
   /** Server addresses known without asking DNS: from this process, the journal, or an IP in the URL. */
   #knownServer(s: IsolationState): string[] {
-    const host = new URL(this.deps.serverUrl).hostname.replace(/^\[|\]$/g, '');
+    const { host } = this.#server;
     return [...new Set([...(isIP(host) ? [host] : []), ...s.serverAddresses, ...this.#lastServerAddresses])];
   }
 
   /** Full isolation from what is known locally: no DNS lookups, nothing selective. */
   async #fullPlan(s: IsolationState): Promise<IsolationPlan> {
-    const url = new URL(this.deps.serverUrl);
-    const named = !isIP(url.hostname.replace(/^\[|\]$/g, ''));
-    const resolvers = named ? (await this.deps.platform.resolvers()).filter((r) => isIP(r) && !r.startsWith('127.') && r !== '::1') : [];
-    return { server: { addresses: this.#knownServer(s), port: Number(url.port || 443) }, resolvers, agentUid: this.#agentUid(), destinations: [], cgroups: [] };
+    const resolvers = isIP(this.#server.host) ? [] : await this.#resolvers();
+    return { server: { addresses: this.#knownServer(s), port: this.#server.port }, resolvers, agentUid: this.#agentUid(), destinations: [], cgroups: [] };
+  }
+
+  /** The device's name servers that isolation must keep reachable (loopback ones are open anyway). */
+  async #resolvers(): Promise<string[]> {
+    return (await this.deps.platform.resolvers()).filter((r) => isIP(r) && !r.startsWith('127.') && r !== '::1');
   }
 
   #agentUid(): number | null {

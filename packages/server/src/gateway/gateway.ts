@@ -224,12 +224,11 @@ export class AgentGateway implements AgentChannel {
   async #upload(req: IncomingMessage, res: ServerResponse, reply: (status: number, body: unknown) => void): Promise<void> {
     const packages = this.#packages;
     if (!packages) return reply(404, { error: { code: 'ResourceNotFound', message: 'Uploads are not enabled on this server' } });
-    const auth = /^Bearer ([0-9a-f]{40})\.(\S{1,200})$/.exec(req.headers.authorization ?? '');
-    if (!auth || !(await this.deps.enrollment.authenticateAgent(auth[1]!, auth[2]!))) {
+    const machineId = await this.#agentOf(req);
+    if (!machineId) {
       req.resume();
       return reply(401, { error: { code: 'Unauthorized', message: 'Present the device credential' } });
     }
-    const machineId = auth[1]!;
     const url = new URL(req.url!, 'https://agent.invalid');
     const m = /^\/agent\/v1\/uploads\/([0-9a-f-]{36})(\/complete)?$/.exec(url.pathname);
     if (!m) return reply(404, { error: { code: 'ResourceNotFound', message: 'No such upload path' } });
@@ -300,6 +299,12 @@ export class AgentGateway implements AgentChannel {
     return Math.ceil((w.windowStart + 60_000 - now) / 1000);
   }
 
+  /** The machine whose device credential (`Bearer <machineId>.<secret>`) the request carries, or null. */
+  async #agentOf(req: IncomingMessage): Promise<string | null> {
+    const m = /^Bearer ([0-9a-f]{40})\.(\S{1,200})$/.exec(req.headers.authorization ?? '');
+    return m && (await this.deps.enrollment.authenticateAgent(m[1]!, m[2]!)) ? m[1]! : null;
+  }
+
   async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const refuse = (status: number, reason: string) => {
       this.deps.metrics.agentFramesRejected.inc({ reason });
@@ -307,9 +312,8 @@ export class AgentGateway implements AgentChannel {
     };
     if (this.#closing) return refuse(404, 'closing');
     if (req.url !== AGENT_WS_PATH) return refuse(404, 'path');
-    const m = /^Bearer ([0-9a-f]{40})\.(\S{1,200})$/.exec(req.headers.authorization ?? '');
-    if (!m || !(await this.deps.enrollment.authenticateAgent(m[1]!, m[2]!))) return refuse(401, 'credential');
-    const machineId = m[1]!;
+    const machineId = await this.#agentOf(req);
+    if (!machineId) return refuse(401, 'credential');
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(machineId, ws));
   }
 

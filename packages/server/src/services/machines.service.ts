@@ -213,6 +213,7 @@ export class MachinesService {
    * result), so the machine shows its new state without waiting for the next inventory. An
    * `implied` report (what success means, when the agent sent none) does not replace a stored one
    * that already says the same state: the agent's own report is more precise (its `since`).
+   * `isolationState` is re-derived by the caller's state change that follows (ActionsService.changed).
    */
   async applyIsolationReport(id: string, report: IsolationReport, opts: { implied?: boolean } = {}): Promise<void> {
     const previous = await this.#previousReport(id);
@@ -220,7 +221,6 @@ export class MachinesService {
       await this.repo.update(id, { isolation: JSON.stringify(report) });
       await this.#noteBreakGlass(id, previous, report);
     }
-    await this.syncIsolationState(id);
   }
 
   async #previousReport(id: string): Promise<IsolationReport | null> {
