@@ -120,10 +120,6 @@ describe('investigation package on this machine', () => {
     expect(entries.get('Support logs/AgentLog_agent.log.txt')!.toString()).toContain('[REDACTED]');
   });
 
-  it('finishes within budget on this machine', () => {
-    // The figure for the benchmark line; the bound keeps the suite quick.
-    expect(summary.durationMs).toBeLessThan(30_000);
-  });
 });
 
 describe('budgets: a failing, hanging or oversized collector is recorded, never fatal', () => {
