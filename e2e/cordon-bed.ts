@@ -23,6 +23,8 @@ export class CordonBed {
   server!: Proc;
   agent!: Proc;
   api!: CordonClient;
+  /** The server's API (and console), forwarded to this process: `http://127.0.0.1:<port>`. */
+  apiUrl!: string;
   machineId!: string;
 
   constructor(
@@ -41,7 +43,8 @@ export class CordonBed {
     this.bed.create();
     await this.startServer();
     const token = /^admin token: (\S+)$/m.exec(this.server.out.stdout)![1]!;
-    this.api = new CordonClient(`http://127.0.0.1:${await this.bed.forward(this.bed.names.server, '127.0.0.1', 8080)}`, token);
+    this.apiUrl = `http://127.0.0.1:${await this.bed.forward(this.bed.names.server, '127.0.0.1', 8080)}`;
+    this.api = new CordonClient(this.apiUrl, token);
     const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', this.serverDir])).stdout.trim();
     const enrolled = this.bed.cordon(this.bed.names.device, ['agent', 'enroll', '--server', `https://${ADDR.server}:${AGENT_PORT}`, '--token', enrollment, '--data-dir', this.agentDir]);
     await new Promise((r) => enrolled.once('exit', r));

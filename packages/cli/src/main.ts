@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
-    const message = e instanceof ApiRequestError ? `${e.message}` : e instanceof Error ? e.message : String(e);
+    const message = e instanceof ApiRequestError ? `${e.message}${e.target ? ` (${e.target})` : ''}` : e instanceof Error ? e.message : String(e);
     process.stderr.write(`cordon: ${message.split('\n').join('\n  ')}\n`);
     if (process.env.CORDON_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exit(e instanceof ApiRequestError && e.status === 404 ? 4 : 1);

@@ -23,6 +23,7 @@ export const ServerConfigSchema = z.strictObject({
   rateLimitPerMinute: z.coerce.number().int().min(0).max(1_000_000).default(1200).describe('API requests per minute per token (or per address without one); 0 turns the limit off'),
   packageRetentionDays: z.coerce.number().int().min(1).max(3650).default(30).describe('How long investigation packages are kept (then their files are deleted)'),
   downloadUrlSeconds: z.coerce.number().int().min(10).max(86400).default(900).describe('Lifetime of package download URLs (GetPackageUri)'),
+  consoleDir: z.string().min(1).optional().describe('Directory of the built web console (default: packages/console/dist)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
 });
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;

@@ -39,6 +39,8 @@ import { IsolationPolicyService } from './services/isolation-policy.service.js';
 import { MachinesService } from './services/machines.service.js';
 import { ReleaseTokenService } from './services/release-token.service.js';
 import { TimelineService } from './services/timeline.service.js';
+import { ResponseActionsService } from './services/response-actions.service.js';
+import { defaultConsoleDir, registerConsole } from './http/console.js';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -96,6 +98,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const isolationPolicies = new IsolationPolicyService(isolationRepo, machines, auditService, now);
   const releaseTokens = new ReleaseTokenService(isolationRepo, machines, timeline, auditService, signer, now);
   const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), isolationPolicies);
+  const responseActions = new ResponseActionsService(machines, actions);
   const actionsRepo = new ActionsRepository(db);
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
@@ -108,12 +111,13 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
 
   const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, users });
+  await registerConsole(app, config.consoleDir ?? defaultConsoleDir());
   await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
   await app.register(oauthRoutes(auth));
   // Every /api route is also served under /api/v1.0, as MDE clients expect.
   for (const prefix of ['/api', '/api/v1.0']) {
     await app.register(machinesRoutes(machines, timeline), { prefix });
-    await app.register(actionsRoutes(actions, machines), { prefix });
+    await app.register(actionsRoutes(actions, machines, responseActions), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
     await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });

@@ -117,7 +117,7 @@ async function issueOnline(client: CordonClient, ref: string, comment: string, h
 /** From the server's data directory: the store and key are read directly, and the issue is audited there too. */
 async function issueOffline(server: Parameters<Parameters<typeof withStore>[1]>[0], ref: string, comment: string, hours: number): Promise<IssuedToken> {
   const q = `'${ref.replace(/'/g, "''")}'`;
-  const found = await server.services.machines.list(`id eq ${q} or computerDnsName eq ${q} or lastIpAddress eq ${q}`, 2, 0);
+  const found = await (await server.services.machines.list({ filter: `id eq ${q} or computerDnsName eq ${q} or lastIpAddress eq ${q}`, top: 2, skip: 0 })).value;
   if (found.length === 0) throw new CliError(`no machine '${ref}' in this data directory`);
   if (found.length > 1) throw new CliError(`'${ref}' names more than one machine; use its id`);
   return server.services.releaseTokens.issue({ id: 'cli', name: 'cli (server data directory)', role: 'admin' }, found[0]!.id, comment, hours);

@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { openApiComponents } from '../api/openapi.js';
 import type { Logger } from 'pino';
 import { roleHas, type Principal, type RouteAccess } from '../auth/permissions.js';
 import { ApiError, BadRequestError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
@@ -48,6 +49,8 @@ export interface AppDeps {
 
 /** The console's session cookie: HttpOnly and SameSite=Strict, so scripts and other sites never see or send it. */
 export const SESSION_COOKIE = 'cordon_session';
+
+const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const sameSecret = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -93,6 +96,7 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: openApiComponents,
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
@@ -131,7 +135,9 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('x-content-type-options', 'nosniff');
     void reply.header('referrer-policy', 'no-referrer');
     void reply.header('x-frame-options', 'DENY');
-    if (!req.url.startsWith('/api/docs')) void reply.header('content-security-policy', "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    // No inline script, ever. Inline styles are allowed: the component library sets its theme's CSS
+    // variables in a <style> element; a style cannot run code.
+    if (!req.url.startsWith('/api/docs')) void reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
   });
 
   app.addHook('onResponse', async (req, reply) => {

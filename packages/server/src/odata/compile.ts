@@ -95,6 +95,13 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
       const values = node.values.map((v) => (spec.kind === 'datetime' ? isoOf(node.field, v) : checkEnum(node.field, spec, literalText(node.field, v))));
       return sql<SqlBool>`${sql.ref(spec.column)} in (${sql.join(values)})`;
     }
+    case 'startswith': {
+      const spec = specOf(node.field, fields);
+      if (spec.kind !== 'text') throw invalid(`startswith works on text fields; ${node.field} is not one`);
+      // Lower-cased on both sides so SQLite and PostgreSQL agree; LIKE's wildcards in the prefix are escaped.
+      const pattern = `${node.prefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      return sql<SqlBool>`lower(${sql.ref(spec.column)}) like ${pattern} escape '\\'`;
+    }
     case 'any': {
       const spec = specOf(node.field, fields);
       if (spec.kind !== 'tags') throw invalid(`${node.field} is not a collection; any() works on machineTags`);
@@ -103,4 +110,38 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
       return sql<SqlBool>`exists (select 1 from machine_tags where machine_tags.machine_id = ${sql.ref(spec.machineIdColumn)} and ${cond})`;
     }
   }
+}
+
+/** A list request as the API takes it: OData $filter, $orderby, $top, $skip and $count. */
+export interface ListParams {
+  filter?: string;
+  orderby?: string;
+  top: number;
+  skip: number;
+  count?: boolean;
+}
+
+/** One `$orderby` key compiled to SQL: an expression and its direction. */
+export interface OrderKey {
+  expr: Expression<unknown>;
+  dir: 'asc' | 'desc';
+}
+
+/**
+ * `$orderby=lastSeen desc,computerDnsName`: up to three keys over the text and date fields of
+ * `fields`, or over `sortable` expressions for fields whose order is not their text's (risk by
+ * severity). Anything else is a 400 listing what can be sorted on.
+ */
+export function compileOrderBy(orderby: string, fields: FieldMap, sortable: Record<string, Expression<unknown>> = {}): OrderKey[] {
+  const names = [...Object.entries(fields).filter(([k, f]) => f.kind === 'text' || f.kind === 'datetime' || k in sortable).map(([k]) => k), ...Object.keys(sortable).filter((k) => !(k in fields))];
+  const parts = orderby.split(',').map((p) => p.trim()).filter(Boolean);
+  if (parts.length === 0 || parts.length > 3) throw new BadRequestError('$orderby takes one to three fields, e.g. lastSeen desc,computerDnsName', '$orderby', 'InvalidInput');
+  return parts.map((part) => {
+    const m = /^([A-Za-z][A-Za-z0-9]*)(?:\s+(asc|desc))?$/i.exec(part);
+    const name = m && names.find((n) => n.toLowerCase() === m[1]!.toLowerCase());
+    if (!m || !name) throw new BadRequestError(`$orderby: cannot sort on '${part.slice(0, 60)}'; sort on one of ${names.join(', ')}, optionally followed by asc or desc`, '$orderby', 'InvalidInput');
+    const spec = fields[name];
+    const expr = sortable[name] ?? (spec && 'column' in spec ? sql.ref(spec.column) : undefined);
+    return { expr: expr!, dir: (m[2]?.toLowerCase() ?? 'asc') as 'asc' | 'desc' };
+  });
 }

@@ -105,6 +105,15 @@ describe('parseFilter', () => {
     });
   });
 
+  describe('startswith', () => {
+    it.each<[string, FilterNode]>([
+      ["startswith(computerDnsName,'web')", { type: 'startswith', field: 'computerDnsName', prefix: 'web' }],
+      ["startswith( lastIpAddress , '10.1.' ) or machineTags/any(t: t eq '10.1.')", or({ type: 'startswith', field: 'lastIpAddress', prefix: '10.1.' }, any('machineTags', 'eq', [str('10.1.')]))],
+    ])('%s', (input, expected) => {
+      expect(parseFilter(input)).toEqual(expected);
+    });
+  });
+
   describe('MDE examples', () => {
     it.each<[string, FilterNode]>([
       ["machineTags/any(t: t eq 'prod')", any('machineTags', 'eq', [str('prod')])],
@@ -160,6 +169,8 @@ describe('parseFilter', () => {
       ['all lambda', "tags/all(t: t eq 'a')", 5, "Lambda 'all' is not supported at position 5"],
       ['path without any', 'a/b eq 1', 0, "Property path 'a/b' is only supported with '/any(...)' at position 0"],
       ['function call', "contains(name,'x')", 0, "Unsupported function 'contains' at position 0"],
+      ['startswith without text', 'startswith(name,3)', 16, 'startswith needs a quoted text prefix'],
+      ['startswith unclosed', "startswith(name,'x'", 19, "Expected ')' at position 19 to close the 'startswith(' opened at position 10"],
       ['not', 'not a eq 1', 0, "'not' is not supported at position 0"],
       ['unexpected character', 'a eq #', 5, "Unexpected character '#' at position 5"],
       ['invalid date', 'a gt 2026-13-01', 5, "Invalid value '2026-13-01' at position 5"],

@@ -19,6 +19,8 @@ export type FilterNode =
   | { type: 'and' | 'or'; left: FilterNode; right: FilterNode }
   | { type: 'compare'; field: string; op: ComparisonOp; value: Literal }
   | { type: 'in'; field: string; values: Literal[] }
+  /** `startswith(field,'prefix')`: a case-insensitive prefix match, as MDE's API offers. */
+  | { type: 'startswith'; field: string; prefix: string }
   | { type: 'any'; field: string; op: 'eq' | 'ne' | 'in'; values: Literal[] };
 
 /** Thrown for malformed or oversized `$filter` input; `position` is a 0-based offset into the input. */
@@ -221,7 +223,10 @@ class Parser {
     const fieldTok = this.next();
     const field = fieldTok.text;
     const following = this.peek();
-    if (this.isPunct(following, '(')) fail(fieldTok.pos, `Unsupported function '${field}'`);
+    if (this.isPunct(following, '(')) {
+      if (field.toLowerCase() === 'startswith') return this.parseStartsWith(this.next());
+      fail(fieldTok.pos, `Unsupported function '${field}'`);
+    }
     if (this.isPunct(following, '/')) return this.parseLambda(fieldTok);
 
     const opTok = this.next();
@@ -237,6 +242,20 @@ class Parser {
     }
     if (field.toLowerCase() === 'not') fail(fieldTok.pos, "'not' is not supported");
     fail(opTok.pos, `Unknown operator '${clip(opTok.text)}'`, '; expected eq, ne, gt, ge, lt, le or in');
+  }
+
+  // startswith(field,'prefix')
+  private parseStartsWith(open: Token): FilterNode {
+    const fieldTok = this.next();
+    if (fieldTok.kind !== 'ident') fail(fieldTok.pos, "Expected a field name after 'startswith('", ", e.g. startswith(computerDnsName,'web')");
+    const comma = this.next();
+    if (!this.isPunct(comma, ',')) fail(comma.pos, `Expected ',' after '${fieldTok.text}' in startswith`);
+    const litPos = this.peek().pos;
+    const lit = this.parseLiteral(',');
+    if (lit.kind !== 'string') fail(litPos, 'startswith needs a quoted text prefix', ", e.g. startswith(computerDnsName,'web')");
+    const close = this.next();
+    if (!this.isPunct(close, ')')) fail(close.pos, "Expected ')'", ` to close the 'startswith(' opened at position ${open.pos}`);
+    return { type: 'startswith', field: fieldTok.text, prefix: lit.value };
   }
 
   // field/any(v: v eq 'x') — also longer paths such as a/b/any(...).

@@ -1,4 +1,5 @@
-import type { Expression, ExpressionBuilder, Insertable, Selectable, SqlBool, Updateable } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Insertable, type Selectable, type SqlBool, type Updateable } from 'kysely';
+import type { OrderKey } from '../odata/compile.js';
 import type { Db } from '../db/database.js';
 import type { ActionsTable, AuditTable, Database, TimelineTable } from '../db/schema.js';
 
@@ -88,10 +89,23 @@ export class ActionsRepository {
     return this.base().where('actions.id', '=', id).executeTakeFirst();
   }
 
-  async list(where: ActionWhere | undefined, top: number, skip: number): Promise<ActionRow[]> {
+  /** A page of actions, newest first unless `order` says otherwise; the id breaks ties so pages never overlap. */
+  async list(where: ActionWhere | undefined, top: number, skip: number, order: OrderKey[] = []): Promise<ActionRow[]> {
     let q = this.base();
     if (where) q = q.where(where);
-    return q.orderBy('actions.created_at', 'desc').orderBy('actions.id').limit(top).offset(skip).execute();
+    for (const o of order.length ? order : [{ expr: sql.ref('actions.created_at'), dir: 'desc' as const }]) q = q.orderBy(sql`${o.expr} ${sql.raw(o.dir)}`);
+    return q.orderBy('actions.id').limit(top).offset(skip).execute();
+  }
+
+  async count(where: ActionWhere | undefined): Promise<number> {
+    let q = this.db.selectFrom('actions').innerJoin('machines', 'machines.id', 'actions.machine_id').select((eb) => eb.fn.countAll<number>().as('n'));
+    if (where) q = q.where(where);
+    return Number((await q.executeTakeFirstOrThrow()).n);
+  }
+
+  async activeTypes(machineId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('actions').select('type').distinct().where('machine_id', '=', machineId).where('status', 'in', ['Pending', 'InProgress']).execute();
+    return rows.map((r) => r.type);
   }
 
   async activeOfType(machineId: string, type: string): Promise<ActionRow | undefined> {

@@ -1,5 +1,6 @@
 import { sql, type Expression, type SqlBool, type ExpressionBuilder, type Selectable, type Insertable, type Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
+import type { OrderKey } from '../odata/compile.js';
 import type { Database, MachinesTable } from '../db/schema.js';
 
 export type MachineRow = Selectable<MachinesTable>;
@@ -68,10 +69,18 @@ export class MachinesRepository {
     return row?.credential_hash;
   }
 
-  async list(where: MachineWhere | undefined, top: number, skip: number): Promise<MachineRow[]> {
+  /** A page of machines, by name unless `order` says otherwise; the id breaks ties so pages never overlap. */
+  async list(where: MachineWhere | undefined, top: number, skip: number, order: OrderKey[] = []): Promise<MachineRow[]> {
     let q = this.db.selectFrom('machines').selectAll();
     if (where) q = q.where(where);
-    return q.orderBy('computer_dns_name').orderBy('id').limit(top).offset(skip).execute();
+    for (const o of order.length ? order : [{ expr: sql.ref('machines.computer_dns_name'), dir: 'asc' as const }]) q = q.orderBy(sql`${o.expr} ${sql.raw(o.dir)}`);
+    return q.orderBy('id').limit(top).offset(skip).execute();
+  }
+
+  async count(where: MachineWhere | undefined): Promise<number> {
+    let q = this.db.selectFrom('machines').select((eb) => eb.fn.countAll<number>().as('n'));
+    if (where) q = q.where(where);
+    return Number((await q.executeTakeFirstOrThrow()).n);
   }
 
   async update(id: string, values: Updateable<MachinesTable>): Promise<void> {

@@ -7,6 +7,7 @@ import { principalOf } from '../http/app.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
+import { AccessToken, answers, AuditList, CreatedApp, CreatedToken, EnrollmentToken } from '../api/views.js';
 
 const TokenRequest = z.object({
   grant_type: z.literal('client_credentials', { error: "grant_type must be 'client_credentials'" }),
@@ -38,9 +39,9 @@ export function oauthRoutes(auth: AuthService) {
     });
     const handler = async (req: { body: z.infer<typeof TokenRequest> }) => {
       const t = await auth.issueAccessToken(req.body.client_id, req.body.client_secret);
-      return { token_type: 'Bearer', expires_in: t.expiresIn, ext_expires_in: t.expiresIn, access_token: t.accessToken };
+      return { token_type: 'Bearer' as const, expires_in: t.expiresIn, ext_expires_in: t.expiresIn, access_token: t.accessToken };
     };
-    const opts = { config: { access: 'public' as const }, schema: { tags: ['auth'], summary: 'OAuth2 client-credentials token', body: TokenRequest } };
+    const opts = { config: { access: 'public' as const }, schema: { tags: ['auth'], summary: 'OAuth2 client-credentials token', body: TokenRequest, response: { 200: AccessToken } } };
     app.post('/oauth2/v2.0/token', opts, handler);
     app.post('/:tenant/oauth2/token', { ...opts, schema: { ...opts.schema, hide: true } }, handler);
     app.post('/:tenant/oauth2/v2.0/token', { ...opts, schema: { ...opts.schema, hide: true } }, handler);
@@ -51,17 +52,17 @@ export function oauthRoutes(auth: AuthService) {
 export function adminRoutes(auth: AuthService, enrollment: EnrollmentService, audit: AuditService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
-    app.post('/tokens', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Create an API token', body: CreateToken } }, async (req, reply) => {
+    app.post('/tokens', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Create an API token', body: CreateToken, response: answers({ 201: CreatedToken }) } }, async (req, reply) => {
       if (!isRole(req.body.role)) throw new Error('unreachable');
       return reply.code(201).send({ token: await auth.createToken(req.body.role, req.body.name, principalOf(req).name), role: req.body.role });
     });
-    app.post('/apps', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Register an app for client credentials', body: CreateToken } }, async (req, reply) => {
+    app.post('/apps', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Register an app for client credentials', body: CreateToken, response: answers({ 201: CreatedApp }) } }, async (req, reply) => {
       const a = await auth.createApp(req.body.role, req.body.name, principalOf(req).name);
       return reply.code(201).send({ clientId: a.clientId, clientSecret: a.clientSecret, role: req.body.role });
     });
-    app.post('/enrollmentTokens', { config: { access: 'admin.enrollment' }, schema: { tags: ['admin'], summary: 'Create an agent enrollment token' } }, async (req, reply) =>
+    app.post('/enrollmentTokens', { config: { access: 'admin.enrollment' }, schema: { tags: ['admin'], summary: 'Create an agent enrollment token', response: answers({ 201: EnrollmentToken }) } }, async (req, reply) =>
       reply.code(201).send(await enrollment.createToken(principalOf(req).name)),
     );
-    app.get('/audit', { config: { access: 'audit.read' }, schema: { tags: ['admin'], summary: 'Audit log, newest first', querystring: Paging } }, async (req) => ({ value: await audit.list(req.query.$top, req.query.$skip) }));
+    app.get('/audit', { config: { access: 'audit.read' }, schema: { tags: ['admin'], summary: 'Audit log, newest first', querystring: Paging, response: answers({ 200: AuditList }) } }, async (req) => ({ value: await audit.list(req.query.$top, req.query.$skip) }));
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ListParams } from '../odata/compile.js';
 
 /** Every action needs a reason; MDE clients send it as `Comment`. */
 export const Comment = z
@@ -14,10 +15,17 @@ export const ListQuery = z.object({
   $filter: z.string().max(4096).optional(),
   $top: z.coerce.number().int().min(1).max(10000).default(10000),
   $skip: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  /** OData: also answer how many match the filter in all (`@odata.count`), for paging. */
+  $count: z.enum(['true', 'false']).optional().transform((v) => v === 'true'),
+  $orderby: z.string().max(200).optional(),
 });
+export type ListQuery = z.infer<typeof ListQuery>;
 
 export const Tag = z.string().trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters').regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
 
-export function odata<T>(context: string, value: T[]): { '@odata.context': string; value: T[] } {
-  return { '@odata.context': `/api/$metadata#${context}`, value };
+export const listParams = (q: ListQuery): ListParams => ({ filter: q.$filter, orderby: q.$orderby, top: q.$top, skip: q.$skip, count: q.$count });
+export const listOf = <T>(context: string, page: { value: T[]; count?: number }) => odata(context, page.value, page.count);
+
+export function odata<T>(context: string, value: T[], count?: number): { '@odata.context': string; '@odata.count'?: number; value: T[] } {
+  return { '@odata.context': `/api/$metadata#${context}`, ...(count !== undefined ? { '@odata.count': count } : {}), value };
 }

@@ -3,6 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { EventHub } from '../events.js';
 
+/** Written straight to the socket. (`produces` would label JSON error bodies as event streams too: they go undocumented.) */
+const EventStream = z.string().meta({ description: 'Events whose `data` is a LiveEvent (components.schemas.LiveEvent)' });
+
 const EventsQuery = z.object({ machineId: z.string().regex(/^[0-9a-f]{40}$/).optional() });
 
 /** A client that has not taken this much of its stream is too slow: it is cut off and reconnects. */
@@ -21,7 +24,7 @@ export function eventsRoutes(hub: EventHub) {
     app.addHook('preClose', async () => {
       for (const res of open) res.end();
     });
-    app.get('/events', { config: { access: 'machines.read' }, schema: { tags: ['live updates'], summary: 'Server-sent events: action, machine and timeline changes as they happen', querystring: EventsQuery } }, async (req, reply) => {
+    app.get('/events', { config: { access: 'machines.read' }, schema: { tags: ['live updates'], summary: 'Server-sent events: action, machine and timeline changes as they happen', querystring: EventsQuery, produces: ['text/event-stream'], response: { 200: EventStream } } }, async (req, reply) => {
       const only = req.query.machineId;
       reply.hijack();
       const res = reply.raw;

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.js';
+import { answers, Health } from '../api/views.js';
 
 export function healthRoutes(metrics: Metrics, status: () => { connectedAgents: number; version: string }) {
   return async (app: FastifyInstance) => {
-    app.get('/api/health', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Liveness and a few figures' } }, async () => ({ status: 'ok', ...status() }));
-    app.get('/api/v1.0/health', { config: { access: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok', ...status() }));
+    app.get('/api/health', { config: { access: 'public' }, schema: { tags: ['health'], summary: 'Liveness and a few figures', response: answers({ 200: Health }) } }, async () => ({ status: 'ok', ...status() }));
+    app.get('/api/v1.0/health', { config: { access: 'public' }, schema: { hide: true, response: answers({ 200: Health }) } }, async () => ({ status: 'ok', ...status() }));
     app.get('/metrics', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-    // Until the web console is served here, the printed console URL leads to the browsable API.
-    app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.redirect('/api/docs'));
     app.get('/api/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   };
 }

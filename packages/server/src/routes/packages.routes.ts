@@ -1,10 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
 import type { MachinesService } from '../services/machines.service.js';
 import type { PackagesService } from '../services/packages.service.js';
+import { answers, PackageInfoList, PackageUri } from '../api/views.js';
 import { IdParam, MachineIdParam, odata } from './common.js';
+
+/**
+ * Streamed as it is, never serialized: the schema only documents it. (Its errors are JSON, but
+ * `produces` would label them application/zip in the document, so they are left undocumented.)
+ */
+const ZipStream = z.custom<Readable>().meta({ type: 'string', format: 'binary', description: 'The zip; its SHA-256 is in x-content-sha256' });
 
 const DownloadQuery = z.object({
   expires: z.coerce.number().int().positive(),
@@ -17,12 +25,12 @@ export function packagesRoutes(packages: PackagesService, machines: MachinesServ
     const tags = ['investigation packages'];
 
     // Packages hold a device's secrets-adjacent data (histories, accounts): analysts and up.
-    app.get('/machineactions/:id/GetPackageUri', { config: { access: 'packages.read' }, schema: { tags, summary: 'A short-lived download URL of the investigation package', params: IdParam } }, async (req) =>
+    app.get('/machineactions/:id/GetPackageUri', { config: { access: 'packages.read' }, schema: { tags, summary: 'A short-lived download URL of the investigation package', params: IdParam, response: answers({ 200: PackageUri }) } }, async (req) =>
       packages.packageUri(principalOf(req), req.params.id, publicApiUrl ?? `${req.protocol}://${req.host}`),
     );
 
     // Public by design: the signed, expiring URL is the credential (MDE clients fetch it without a token).
-    app.get('/packages/:id/download', { config: { access: 'public' }, schema: { tags, summary: 'Download a package through a URL from GetPackageUri', params: IdParam, querystring: DownloadQuery } }, async (req, reply) => {
+    app.get('/packages/:id/download', { config: { access: 'public' }, schema: { tags, summary: 'Download a package through a URL from GetPackageUri', params: IdParam, querystring: DownloadQuery, produces: ['application/zip'], response: { 200: ZipStream } } }, async (req, reply) => {
       const p = await packages.download(req.params.id, req.query.expires, req.query.signature);
       return reply
         .header('content-type', 'application/zip')
@@ -32,7 +40,7 @@ export function packagesRoutes(packages: PackagesService, machines: MachinesServ
         .send(p.stream);
     });
 
-    app.get('/machines/:id/packages', { config: { access: 'packages.read' }, schema: { tags, summary: "Cordon: a device's investigation packages, newest first", params: MachineIdParam } }, async (req) => {
+    app.get('/machines/:id/packages', { config: { access: 'packages.read' }, schema: { tags, summary: "Cordon: a device's investigation packages, newest first", params: MachineIdParam, response: answers({ 200: PackageInfoList }) } }, async (req) => {
       await machines.row(req.params.id);
       return odata('Packages', await packages.ofMachine(req.params.id));
     });

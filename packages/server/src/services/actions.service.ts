@@ -19,7 +19,7 @@ import { isUniqueViolation } from '../db/portable.js';
 import { ActiveRequestAlreadyExistsError, BadRequestError, NotFoundError, NotSupportedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import { compileFilter, type FieldMap } from '../odata/compile.js';
+import { compileFilter, compileOrderBy, type FieldMap, type ListParams } from '../odata/compile.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { ActionsTable } from '../db/schema.js';
 import type { Insertable } from 'kysely';
@@ -29,6 +29,7 @@ type Skipped = { machineId: string; code: string; message: string };
 import type { AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
+import type { MachineActionView } from '../api/views.js';
 
 /** How the engine reaches connected agents (implemented by the gateway). */
 export interface AgentChannel {
@@ -47,31 +48,6 @@ const isIsolation = (type: string): boolean => type === 'Isolate' || type === 'U
 
 /** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
 const E_FAIL = -2147467259;
-
-export interface MachineActionView {
-  id: string;
-  type: string;
-  scope: string | null;
-  requestor: string;
-  requestorComment: string;
-  status: string;
-  machineId: string;
-  computerDnsName: string;
-  creationDateTimeUtc: string;
-  lastUpdateDateTimeUtc: string;
-  cancellationRequestor: string | null;
-  cancellationComment: string | null;
-  cancellationDateTimeUtc: string | null;
-  errorHResult: number;
-  commands: unknown[];
-  error: string | null;
-  result: Record<string, unknown> | null;
-  /** Cordon: the parameters sent to the agent, and when the command expires. */
-  parameters: Record<string, unknown>;
-  expirationDateTimeUtc: string;
-  /** Cordon: the agent's latest progress while the action runs (single-action reads only). */
-  progress?: { percent: number; message: string | null; at: string };
-}
 
 export const ACTION_FIELDS: FieldMap = {
   id: { kind: 'text', column: 'actions.id' },
@@ -211,6 +187,16 @@ export class ActionsService {
     }
   }
 
+  /** Why `machine`'s agent cannot run `type` (capability, version, what the device lacks), or null. */
+  unsupportedReason(machine: Eligibility, type: ActionType): string | null {
+    return this.#unsupported(machine, type)?.message ?? null;
+  }
+
+  /** The types of the actions still Pending or InProgress on a machine. */
+  async activeTypes(machineId: string): Promise<string[]> {
+    return this.repo.activeTypes(machineId);
+  }
+
   #unsupported(machine: Eligibility, type: ActionType): NotSupportedError | null {
     const need = ACTION_REQUIREMENTS[type];
     const caps = JSON.parse(machine.capabilities) as Capability[];
@@ -333,9 +319,12 @@ export class ActionsService {
     this.hub.emit({ kind: 'action', actionId, machineId, status: 'InProgress' });
   }
 
-  async list(filter: string | undefined, top: number, skip: number): Promise<MachineActionView[]> {
-    const where = filter ? compileFilter(filter, ACTION_FIELDS) : undefined;
-    return (await this.repo.list(where ? () => where : undefined, top, skip)).map(toView);
+  async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
+    const condition = q.filter ? compileFilter(q.filter, ACTION_FIELDS) : undefined;
+    const where = condition ? () => condition : undefined;
+    const order = q.orderby ? compileOrderBy(q.orderby, ACTION_FIELDS) : [];
+    const [rows, count] = await Promise.all([this.repo.list(where, q.top, q.skip, order), q.count ? this.repo.count(where) : undefined]);
+    return { value: rows.map(toView), count };
   }
 
   async cancel(principal: Principal, id: string, comment: string): Promise<MachineActionView> {

@@ -2,6 +2,7 @@ import type { Insertable } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { AuditTable } from '../db/schema.js';
 import type { AuditRepository, AuditRow } from '../repositories/audit.repository.js';
+import type { AuditRecordView } from '../api/views.js';
 
 export interface AuditEntry {
   actor: string;
@@ -35,11 +36,11 @@ export class AuditService {
     };
   }
 
-  async list(top: number, skip: number) {
+  async list(top: number, skip: number): Promise<AuditRecordView[]> {
     return (await this.repo.list(top, skip)).map(toApi);
   }
 }
 
-function toApi(r: AuditRow) {
+function toApi(r: AuditRow): AuditRecordView {
   return { id: r.id, time: r.time, actor: r.actor, action: r.action, targetType: r.target_type, targetId: r.target_id, comment: r.comment, outcome: r.outcome, detail: r.detail ? (JSON.parse(r.detail) as unknown) : null };
 }

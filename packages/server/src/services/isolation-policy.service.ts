@@ -5,27 +5,9 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import type { IsolationPolicyRow, IsolationRepository } from '../repositories/isolation.repository.js';
 import type { AuditService } from './audit.service.js';
 import type { MachinesService } from './machines.service.js';
+import type { EffectivePolicyView, IsolationPolicyView } from '../api/views.js';
 
-/** One policy as the API shows it. `scope` is 'global' or 'tag' (then `tag` names it). */
-export interface IsolationPolicyView {
-  scope: 'global' | 'tag';
-  tag: string | null;
-  allow: AllowEntryType[];
-  comment: string | null;
-  updatedAt: string | null;
-  updatedBy: string | null;
-}
-
-/** An entry of a machine's effective allow list, with the policies it comes from ('global', 'tag:prod'). */
-export type EffectiveAllowEntry = AllowEntryType & { from: string[] };
-
-export interface EffectivePolicyView {
-  machineId: string;
-  computerDnsName: string;
-  /** The scopes that apply to this machine and exist ('global', 'tag:<tag>'), in the order merged. */
-  policies: string[];
-  allow: EffectiveAllowEntry[];
-}
+type EffectiveAllowEntry = EffectivePolicyView['allow'][number];
 
 const KINDS = ['destination', 'program', 'unit'] as const;
 type Kind = (typeof KINDS)[number];

@@ -3,47 +3,18 @@ import { IsolationReport, type Capability, type Inventory } from '@cordon/protoc
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
-import { compileFilter, type FieldMap } from '../odata/compile.js';
+import { compileFilter, compileOrderBy, type FieldMap, type ListParams } from '../odata/compile.js';
 import type { MachineRow, MachinesRepository, TagRow } from '../repositories/machines.repository.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
 import type { Principal } from '../auth/permissions.js';
+import type { MachineView } from '../api/views.js';
 
 export const TAG_ACTIONS = ['Add', 'Remove'] as const;
 export type TagAction = (typeof TAG_ACTIONS)[number];
 
 /** The columns that decide whether a machine can take an action. */
 export type Eligibility = Pick<MachineRow, 'id' | 'computer_dns_name' | 'capabilities' | 'agent_version'>;
-
-export interface MachineView {
-  id: string;
-  computerDnsName: string;
-  firstSeen: string;
-  lastSeen: string;
-  osPlatform: string;
-  osVersion: string;
-  osProcessor: string;
-  kernel: string;
-  agentVersion: string;
-  lastIpAddress: string | null;
-  lastExternalIpAddress: string | null;
-  ipAddresses: { ipAddress: string; macAddress: string | null; type: string; interface: string }[];
-  healthStatus: 'Active' | 'Inactive';
-  riskScore: string;
-  exposureLevel: string;
-  machineTags: string[];
-  /** Cordon: each tag with where it comes from ('user' through the API, 'device' from the agent's config). */
-  machineTagDetails: { tag: string; source: string }[];
-  isolationState: string;
-  /** Cordon: the agent's last isolation report (state, type, since, how it was last released), or null. */
-  isolation: IsolationReport | null;
-  restrictionState: string;
-  /** What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it. */
-  capabilities: Capability[];
-  aadDeviceId: string | null;
-  /** Cordon: whether the agent holds an open connection right now. */
-  isConnected: boolean;
-}
 
 /** The actions whose being in flight shows a machine's isolation state as Pending. */
 const ISOLATION_ACTIONS = ['Isolate', 'Unisolate'] as const;
@@ -58,6 +29,8 @@ function storedReport(json: string | null): IsolationReport | null {
     return null;
   }
 }
+
+const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' then 1 when 'Low' then 2 when 'Medium' then 3 when 'High' then 4 else 0 end`;
 
 export class MachinesService {
   /** Machines whose heartbeat arrived since the last flush; written in one batch. */
@@ -107,9 +80,14 @@ export class MachinesService {
     };
   }
 
-  async list(filter: string | undefined, top: number, skip: number): Promise<MachineView[]> {
-    const where = filter ? compileFilter(filter, this.fields()) : undefined;
-    return this.views(await this.repo.list(where ? () => where : undefined, top, skip));
+  async list(q: ListParams): Promise<{ value: MachineView[]; count?: number }> {
+    const fields = this.fields();
+    const condition = q.filter ? compileFilter(q.filter, fields) : undefined;
+    const where = condition ? () => condition : undefined;
+    // Risk sorts by severity, health by when the device was last seen (what decides it).
+    const order = q.orderby ? compileOrderBy(q.orderby, fields, { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') }) : [];
+    const [rows, count] = await Promise.all([this.repo.list(where, q.top, q.skip, order), q.count ? this.repo.count(where) : undefined]);
+    return { value: await this.views(rows), count };
   }
 
   async get(id: string): Promise<MachineView> {
@@ -282,7 +260,7 @@ export class MachinesService {
     const byMachine = new Map<string, TagRow[]>();
     for (const t of tags) byMachine.set(t.machine_id, [...(byMachine.get(t.machine_id) ?? []), t]);
     const activeSince = this.activeSince();
-    return rows.map((r) => {
+    return rows.map((r): MachineView => {
       const own = byMachine.get(r.id) ?? [];
       const ips = JSON.parse(r.ip_addresses) as Inventory['ipAddresses'];
       return {

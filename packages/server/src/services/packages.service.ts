@@ -8,20 +8,10 @@ import { StorageFullError, type FileStore } from '../storage/file-store.js';
 import type { Principal } from '../auth/permissions.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
+import type { PackageView } from '../api/views.js';
 
 /** Largest chunk an agent may send in one request. */
 export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
-
-export interface PackageView {
-  actionId: string;
-  machineId: string;
-  size: number;
-  sha256: string;
-  createdAt: string;
-  expiresAt: string;
-  /** False once retention removed the file. */
-  available: boolean;
-}
 
 const view = (r: PackageRow): PackageView => ({ actionId: r.action_id, machineId: r.machine_id, size: Number(r.size), sha256: r.sha256, createdAt: r.created_at, expiresAt: r.expires_at, available: r.deleted_at === null });
 

@@ -6,16 +6,7 @@ import type { IsolationRepository } from '../repositories/isolation.repository.j
 import type { AuditService } from './audit.service.js';
 import type { MachinesService } from './machines.service.js';
 import type { TimelineService } from './timeline.service.js';
-
-export interface IssuedReleaseToken {
-  token: string;
-  tokenId: string;
-  machineId: string;
-  computerDnsName: string;
-  expiresAt: string;
-  /** The isolation this token releases (null: whichever is in force when it is used). */
-  isolatedSince: string | null;
-}
+import type { IssuedReleaseToken } from '../api/views.js';
 
 /**
  * Break-glass: an offline token that lets someone on the device release its isolation when the

@@ -3,11 +3,9 @@ import type { Clock } from '../clock.js';
 import type { TimelineTable } from '../db/schema.js';
 import type { EventHub } from '../events.js';
 import type { TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
+import type { TIMELINE_EVENT_TYPES, TimelineEventView } from '../api/views.js';
 
-export type TimelineEventType = 'ActionSubmitted' | 'ActionStateChanged' | 'AgentOnline' | 'AgentOffline' | 'AgentEnrolled' | 'TagAdded' | 'TagRemoved' | 'CommandRefused' | 'InventoryChanged'
-  | 'IsolationReleasedOnDevice'
-  | 'ReleaseTokenIssued'
-  | 'PackageAvailable';
+export type TimelineEventType = (typeof TIMELINE_EVENT_TYPES)[number];
 
 export interface TimelineEvent {
   machineId: string;
@@ -36,11 +34,11 @@ export class TimelineService {
     for (const e of events) this.hub.emit({ kind: 'timeline', machineId: e.machineId, eventType: e.eventType });
   }
 
-  async list(machineId: string, opts: { top: number; skip: number; types?: string[]; from?: string; to?: string }) {
+  async list(machineId: string, opts: { top: number; skip: number; types?: string[]; from?: string; to?: string }): Promise<TimelineEventView[]> {
     return (await this.repo.list(machineId, opts)).map(toApi);
   }
 }
 
-function toApi(r: TimelineRow) {
+function toApi(r: TimelineRow): TimelineEventView {
   return { id: r.id, machineId: r.machine_id, time: r.time, eventType: r.event_type, title: r.title, actor: r.actor, actionId: r.action_id, data: r.data ? (JSON.parse(r.data) as unknown) : null };
 }

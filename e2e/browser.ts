@@ -1,0 +1,131 @@
+/**
+ * A small harness for browser tests: Debian's chromium driven by playwright-core (never a
+ * downloaded browser), pages that record what went wrong on them, and screenshots kept as
+ * artifacts under e2e/.artifacts/screenshots/ (git-ignored).
+ *
+ *   const browser = await launchBrowser();
+ *   const t = await newPage(browser, { baseURL: 'http://127.0.0.1:1234' });
+ *   await t.page.goto('/devices');
+ *   await screenshot(t.page, 'devices');
+ *   expect(t.problems()).toEqual([]);
+ *   await browser.close();
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT } from './helpers.js';
+
+/** Where Debian's package puts its launcher (a shell wrapper around /usr/lib/chromium/chromium). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOTS = join(ROOT, 'e2e', '.artifacts', 'screenshots');
+
+/**
+ * The flags of docs/testing.md. Playwright adds a fresh `--user-data-dir` (a temp profile) to
+ * every launch and removes it on close, so no state carries over between runs.
+ */
+export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+export function haveChromium(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+/** Launches headless chromium; close it in an `afterAll`/`finally`. */
+export async function launchBrowser(opts: { slowMo?: number } = {}): Promise<Browser> {
+  if (!haveChromium()) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does it)`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: CHROMIUM_FLAGS, slowMo: opts.slowMo });
+}
+
+/** A Content-Security-Policy violation, from the page's `securitypolicyviolation` event or a console message. */
+export interface CspViolation {
+  source: 'event' | 'console';
+  /** e.g. `script-src-elem` (events only). */
+  directive: string | null;
+  /** What was blocked: a URL, or `inline` / `eval` (events only). */
+  blockedURI: string | null;
+  /** Where it happened (events only). */
+  sourceFile: string | null;
+  line: number | null;
+  /** The console text, or a summary of the event. */
+  message: string;
+}
+
+export interface TestPage {
+  page: Page;
+  /** The page's own context: its cookie jar is not shared with any other TestPage. */
+  context: BrowserContext;
+  /** `console.error` messages and browser-logged errors (failed loads...), CSP messages excepted. */
+  consoleErrors: string[];
+  /** Uncaught exceptions and unhandled rejections in the page. */
+  pageErrors: string[];
+  /** Each violation is usually reported twice: once as an event and once on the console. */
+  cspViolations: CspViolation[];
+  /** Everything above as one list of lines: `expect(t.problems()).toEqual([])`. */
+  problems(): string[];
+  close(): Promise<void>;
+}
+
+// Chromium words CSP console messages as "Refused to load/execute/apply …" or, since ~2024,
+// "Executing inline script violates the following Content Security Policy directive …".
+const CSP_CONSOLE = /^Refused to |Content Security Policy/;
+
+/**
+ * A new page in a fresh browser context (own cookies and storage), 1280×800 unless told, that
+ * records console errors, page errors and CSP violations from its first document on.
+ */
+export async function newPage(browser: Browser, opts: { baseURL?: string; colorScheme?: 'light' | 'dark' | 'no-preference'; viewport?: { width: number; height: number } } = {}): Promise<TestPage> {
+  const context = await browser.newContext({ baseURL: opts.baseURL, colorScheme: opts.colorScheme ?? 'light', viewport: opts.viewport ?? { width: 1280, height: 800 } });
+  const consoleErrors: string[] = [];
+  const pageErrors: string[] = [];
+  const cspViolations: CspViolation[] = [];
+
+  // Bindings and init scripts are injected by the DevTools protocol, so a strict CSP on the page
+  // does not block them; the listener is in place before any of the page's own scripts run.
+  await context.exposeBinding('__cordonCspViolation', (_source, v: Omit<CspViolation, 'source' | 'message'>) => {
+    cspViolations.push({ source: 'event', ...v, message: `CSP ${v.directive ?? '?'} blocked ${v.blockedURI ?? '?'} at ${v.sourceFile ?? '?'}:${v.line ?? '?'}` });
+  });
+  await context.addInitScript(() => {
+    // Runs in the page; typed locally because this package compiles without the DOM library.
+    type ViolationEvent = { effectiveDirective: string; violatedDirective: string; blockedURI: string; sourceFile: string; lineNumber: number };
+    const page = globalThis as unknown as { document: { addEventListener(type: string, fn: (e: ViolationEvent) => void): void }; __cordonCspViolation?: (v: unknown) => void };
+    page.document.addEventListener('securitypolicyviolation', (e) => {
+      page.__cordonCspViolation?.({ directive: e.effectiveDirective || e.violatedDirective, blockedURI: e.blockedURI || null, sourceFile: e.sourceFile || null, line: e.lineNumber || null });
+    });
+  });
+
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const text = m.text();
+    if (CSP_CONSOLE.test(text)) cspViolations.push({ source: 'console', directive: null, blockedURI: null, sourceFile: m.location().url || null, line: m.location().lineNumber ?? null, message: text });
+    else consoleErrors.push(`${text}${m.location().url ? ` (${m.location().url}:${m.location().lineNumber})` : ''}`);
+  });
+  page.on('pageerror', (e) => pageErrors.push(e.stack ?? e.message));
+
+  return {
+    page,
+    context,
+    consoleErrors,
+    pageErrors,
+    cspViolations,
+    problems: () => [...consoleErrors.map((e) => `console: ${e}`), ...pageErrors.map((e) => `pageerror: ${e}`), ...cspViolations.map((v) => `csp (${v.source}): ${v.message}`)],
+    close: () => context.close(),
+  };
+}
+
+/** Writes a full-viewport PNG to e2e/.artifacts/screenshots/<name>.png; answers the path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = join(SCREENSHOTS, `${name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '')}.png`);
+  await page.screenshot({ path: file, animations: 'disabled' });
+  return file;
+}
+
+/**
+ * Signs in to the console as a user: `POST /api/auth/signin` through the page's own request
+ * context, so the HttpOnly session cookie lands in the page's browser context.
+ */
+export async function signIn(page: Page, username: string, password: string): Promise<{ csrfToken: string }> {
+  const r = await page.request.post('/api/auth/signin', { data: { username, password } });
+  if (r.status() !== 200) throw new Error(`sign-in as ${username} answered ${r.status()}: ${await r.text()}`);
+  return (await r.json()) as { csrfToken: string };
+}

@@ -1,0 +1,64 @@
+import { ApiRequestError, createCordonClient, ok } from '@cordon/api-client';
+import { QueryClient } from '@tanstack/react-query';
+
+export { ApiRequestError, ok };
+
+/**
+ * The console's one API client. The session cookie rides along by itself (same origin); every
+ * change also carries the session's CSRF token, which the server checks against the cookie.
+ */
+let csrfToken: string | undefined;
+export const setCsrfToken = (token: string | undefined): void => {
+  csrfToken = token;
+};
+
+/** Where an expired session sends the user: sign-in, remembering the page they were on. */
+export function signInPath(next = window.location.pathname + window.location.search): string {
+  return next.startsWith('/signin') ? '/signin' : `/signin?next=${encodeURIComponent(next)}`;
+}
+
+let onUnauthorized: () => void = () => undefined;
+export const whenUnauthorized = (fn: () => void): void => {
+  onUnauthorized = fn;
+};
+
+export const api = createCordonClient({
+  baseUrl: window.location.origin,
+  headers: (): Record<string, string> => (csrfToken ? { 'x-csrf-token': csrfToken } : {}),
+});
+
+/** Turns an API failure into the sentence to show; the API's own message when it sent one. */
+export function messageOf(err: unknown): string {
+  if (err instanceof ApiRequestError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+export const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      staleTime: 10_000,
+      retry: (count, err) => !(err instanceof ApiRequestError && err.status >= 400 && err.status < 500) && count < 2,
+      refetchOnWindowFocus: true,
+    },
+  },
+});
+
+// An expired session anywhere returns to sign-in; the page the user was on is kept in `next`.
+const expired = (err: unknown): void => {
+  if (err instanceof ApiRequestError && err.status === 401) onUnauthorized();
+};
+queryClient.getQueryCache().config.onError = expired;
+queryClient.getMutationCache().config.onError = expired;
+
+/** OData string literal: quotes doubled, as the API's $filter expects. */
+export const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/** Query keys, one place: live updates invalidate by these prefixes. */
+export const keys = {
+  me: ['me'] as const,
+  machines: (params?: object) => (params ? (['machines', params] as const) : (['machines'] as const)),
+  machine: (id: string) => ['machine', id] as const,
+  actions: (params?: object) => (params ? (['actions', params] as const) : (['actions'] as const)),
+  timeline: (id: string, params?: object) => (params ? (['timeline', id, params] as const) : (['timeline', id] as const)),
+  responseActions: (id: string) => ['responseActions', id] as const,
+};

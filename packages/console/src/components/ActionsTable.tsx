@@ -1,0 +1,188 @@
+import type { MachineAction } from '@cordon/api-client';
+import { Anchor, Button, Group, Modal, Popover, Stack, Text, Textarea, Tooltip } from '@mantine/core';
+import { useDisclosure } from '@mantine/hooks';
+import { notifications } from '@mantine/notifications';
+import { IconDownload } from '@tabler/icons-react';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { DataTable } from 'mantine-datatable';
+import { useState } from 'react';
+import { Link } from 'react-router';
+import { api, keys, messageOf, ok } from '../api';
+import { actionLabel, formatTime } from '../format';
+import { useCan } from '../session';
+import { ErrorState } from './QueryState';
+import { ActionStatus } from './StateBadges';
+
+/** Opens the short-lived download link of an action's investigation package. */
+export async function downloadPackage(actionId: string): Promise<void> {
+  const uri = await ok(api.GET('/api/machineactions/{id}/GetPackageUri', { params: { path: { id: actionId } } }));
+  window.location.assign(uri.value);
+}
+
+export function PackageDownloadButton({ actionId, label = 'Download package' }: { actionId: string; label?: string }) {
+  const can = useCan();
+  const [busy, setBusy] = useState(false);
+  const reason = can('packages.read') ? null : 'Your role may not download packages (analyst or higher)';
+  return (
+    <Tooltip label={reason} disabled={!reason}>
+      <Button
+        size="compact-xs"
+        variant="light"
+        leftSection={<IconDownload size={14} />}
+        loading={busy}
+        data-disabled={reason ? true : undefined}
+        onClick={() => {
+          if (reason) return;
+          setBusy(true);
+          downloadPackage(actionId)
+            .catch((e: unknown) => notifications.show({ color: 'red', title: 'Download failed', message: messageOf(e) }))
+            .finally(() => setBusy(false));
+        }}
+      >
+        {label}
+      </Button>
+    </Tooltip>
+  );
+}
+
+function CommentCell({ comment }: { comment: string }) {
+  return (
+    <Popover width={320} withArrow shadow="md">
+      <Popover.Target>
+        <Button size="compact-xs" variant="subtle">
+          Show comment
+        </Button>
+      </Popover.Target>
+      <Popover.Dropdown>
+        <Text size="sm" style={{ whiteSpace: 'pre-wrap', wordBreak: 'break-word' }} data-testid="action-comment">
+          {comment}
+        </Text>
+      </Popover.Dropdown>
+    </Popover>
+  );
+}
+
+function CancelButton({ action }: { action: MachineAction }) {
+  const can = useCan();
+  const [opened, { open, close }] = useDisclosure(false);
+  const [comment, setComment] = useState('');
+  const queryClient = useQueryClient();
+  const cancel = useMutation({
+    mutationFn: () => ok(api.POST('/api/machineactions/{id}/cancel', { params: { path: { id: action.id } }, body: { comment } })),
+    onSuccess: () => {
+      notifications.show({ color: 'green', message: `${actionLabel(action.type)} on ${action.computerDnsName} cancelled` });
+      void queryClient.invalidateQueries({ queryKey: keys.actions() });
+      close();
+    },
+  });
+  const reason = can('actions.cancel') ? null : 'Your role may not cancel actions (responder or higher)';
+  return (
+    <>
+      <Tooltip label={reason} disabled={!reason}>
+        <Button size="compact-xs" color="red" variant="light" data-disabled={reason ? true : undefined} onClick={() => !reason && open()}>
+          Cancel
+        </Button>
+      </Tooltip>
+      <Modal opened={opened} onClose={close} title={`Cancel ${actionLabel(action.type)} on ${action.computerDnsName}`}>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            cancel.mutate();
+          }}
+        >
+          <Stack>
+            <Text size="sm">The action has not reached the device yet; cancelling it means it never runs.</Text>
+            <Textarea label="Comment" description="Say why; it is kept in the Action center and the audit log." required data-autofocus value={comment} onChange={(e) => setComment(e.currentTarget.value)} maxLength={4000} autosize minRows={2} />
+            {cancel.error && (
+              <Text c="red" size="sm" role="alert">
+                {messageOf(cancel.error)}
+              </Text>
+            )}
+            <Group justify="end">
+              <Button variant="default" onClick={close}>
+                Keep it
+              </Button>
+              <Button type="submit" color="red" loading={cancel.isPending} disabled={!comment.trim()}>
+                Cancel action
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      </Modal>
+    </>
+  );
+}
+
+function ResultCell({ action }: { action: MachineAction }) {
+  if (action.type === 'CollectInvestigationPackage' && action.status === 'Succeeded') return <PackageDownloadButton actionId={action.id} />;
+  if (action.status === 'Pending') return <CancelButton action={action} />;
+  return null;
+}
+
+/**
+ * The Action center's table, for one device (the fly-out) or all of them (the page): newest first,
+ * paged by the API, refreshed by live updates.
+ */
+export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'actions-table' }: { filter?: string; showDevice: boolean; pageSize?: number; testId?: string }) {
+  const [page, setPage] = useState(1);
+  const [lastFilter, setLastFilter] = useState(filter);
+  if (filter !== lastFilter) {
+    setLastFilter(filter);
+    setPage(1);
+  }
+  const query = { $filter: filter, $top: pageSize, $skip: (page - 1) * pageSize, $count: 'true' as const };
+  const list = useQuery({ queryKey: keys.actions(query), queryFn: () => ok(api.GET('/api/machineactions', { params: { query } })), placeholderData: keepPreviousData });
+
+  return (
+    <Stack gap="xs">
+      {list.error && <ErrorState error={list.error} onRetry={() => void list.refetch()} />}
+      <div data-testid={testId}>
+        <DataTable<MachineAction>
+          withTableBorder
+          highlightOnHover
+          minHeight={160}
+          fetching={list.isFetching}
+          records={list.data?.value ?? []}
+          totalRecords={list.data?.['@odata.count'] ?? 0}
+          recordsPerPage={pageSize}
+          page={page}
+          onPageChange={setPage}
+          noRecordsText={filter ? 'No action matches' : 'No actions yet'}
+          columns={[
+            { accessor: 'creationDateTimeUtc', title: 'Submitted', render: (a) => formatTime(a.creationDateTimeUtc) },
+            { accessor: 'type', title: 'Action', render: (a) => actionLabel(a.type) },
+            ...(showDevice
+              ? [
+                  {
+                    accessor: 'computerDnsName' as const,
+                    title: 'Device',
+                    render: (a: MachineAction) => (
+                      <Anchor component={Link} to={`/devices/${a.machineId}`}>
+                        {a.computerDnsName}
+                      </Anchor>
+                    ),
+                  },
+                ]
+              : []),
+            { accessor: 'scope', title: 'Scope', render: (a) => a.scope ?? '—' },
+            { accessor: 'requestor', title: 'Submitted by' },
+            { accessor: 'requestorComment', title: 'Comment', render: (a) => <CommentCell comment={a.requestorComment} /> },
+            { accessor: 'status', title: 'Status', render: (a) => <ActionStatus action={a} /> },
+            {
+              accessor: 'error',
+              title: 'Error',
+              render: (a) =>
+                a.error ? (
+                  <Text size="sm" c="red" lineClamp={3} maw={260} title={a.error}>
+                    {a.error}
+                  </Text>
+                ) : null,
+            },
+            { accessor: 'lastUpdateDateTimeUtc', title: 'Last update', render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
+            { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} /> },
+          ]}
+        />
+      </div>
+    </Stack>
+  );
+}

@@ -1,0 +1,95 @@
+import { ActionIcon, Anchor, AppShell, Badge, Group, Menu, NavLink, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
+import { IconAlertCircle, IconDeviceDesktop, IconLayoutDashboard, IconListCheck, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
+import { useQueryClient } from '@tanstack/react-query';
+import { Link, Outlet, useLocation, useNavigate } from 'react-router';
+import { api, setCsrfToken } from '../api';
+import { useLiveUpdates } from '../live';
+import { useMe } from '../session';
+import { DeviceSearch } from './DeviceSearch';
+
+const NAV = [
+  { to: '/', label: 'Dashboard', icon: IconLayoutDashboard, exact: true },
+  { to: '/devices', label: 'Devices', icon: IconDeviceDesktop },
+  { to: '/actions', label: 'Action center', icon: IconListCheck },
+];
+
+export function AppLayout() {
+  const me = useMe();
+  const live = useLiveUpdates();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const { setColorScheme } = useMantineColorScheme();
+  const scheme = useComputedColorScheme('light');
+
+  const signOut = async () => {
+    await api.POST('/api/auth/signout').catch(() => undefined);
+    setCsrfToken(undefined);
+    queryClient.clear();
+    void navigate('/signin');
+  };
+
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 200, breakpoint: 'sm' }} padding="md">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+          <Group gap="sm" wrap="nowrap">
+            <Anchor component={Link} to="/" c="inherit" underline="never" aria-label="Cordon: dashboard">
+              <Title order={3}>Cordon</Title>
+            </Anchor>
+            <Tooltip label={live === 'live' ? 'Changes appear as they happen' : 'Reconnecting to live updates…'}>
+              <Badge size="sm" variant="dot" color={live === 'live' ? 'green' : 'orange'} data-testid="live-state">
+                {live === 'live' ? 'Live' : 'Reconnecting'}
+              </Badge>
+            </Tooltip>
+          </Group>
+          <DeviceSearch />
+          <Group gap="xs" wrap="nowrap">
+            <Tooltip label={scheme === 'dark' ? 'Light theme' : 'Dark theme'}>
+              <ActionIcon variant="subtle" aria-label="Toggle colour theme" onClick={() => setColorScheme(scheme === 'dark' ? 'light' : 'dark')}>
+                {scheme === 'dark' ? <IconSun size={18} /> : <IconMoon size={18} />}
+              </ActionIcon>
+            </Tooltip>
+            <Menu position="bottom-end">
+              <Menu.Target>
+                <ActionIcon variant="subtle" aria-label="Account" data-testid="account-menu">
+                  <IconUser size={18} />
+                </ActionIcon>
+              </Menu.Target>
+              <Menu.Dropdown>
+                <Menu.Label>
+                  <Text size="sm" fw={500}>
+                    {me.name}
+                  </Text>
+                  <Text size="xs">Role: {me.role}</Text>
+                </Menu.Label>
+                <Menu.Item leftSection={<IconLogout size={16} />} onClick={() => void signOut()}>
+                  Sign out
+                </Menu.Item>
+              </Menu.Dropdown>
+            </Menu>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" aria-label="Main">
+        {NAV.map((n) => (
+          <NavLink
+            key={n.to}
+            component={Link}
+            to={n.to}
+            label={n.label}
+            leftSection={<n.icon size={18} />}
+            active={n.exact ? location.pathname === n.to : location.pathname.startsWith(n.to)}
+          />
+        ))}
+        {/* The alerts queue arrives with alerts, in a later release. */}
+        <Tooltip label="Alerts arrive in a later release" position="right">
+          <NavLink label="Alerts" leftSection={<IconAlertCircle size={18} />} disabled />
+        </Tooltip>
+      </AppShell.Navbar>
+      <AppShell.Main>
+        <Outlet />
+      </AppShell.Main>
+    </AppShell>
+  );
+}

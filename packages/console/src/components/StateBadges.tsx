@@ -1,0 +1,77 @@
+import { Badge, Group, Progress, Text, Tooltip } from '@mantine/core';
+import type { Machine, MachineAction } from '@cordon/api-client';
+
+const RISK_COLORS: Record<string, string> = { High: 'red', Medium: 'orange', Low: 'yellow', Informational: 'blue', None: 'gray' };
+const STATUS_COLORS: Record<string, string> = { Pending: 'gray', InProgress: 'blue', Succeeded: 'green', Failed: 'red', TimeOut: 'orange', Cancelled: 'dark' };
+
+export function HealthBadge({ machine }: { machine: Pick<Machine, 'healthStatus'> }) {
+  return (
+    <Badge color={machine.healthStatus === 'Active' ? 'green' : 'gray'} variant="light">
+      {machine.healthStatus}
+    </Badge>
+  );
+}
+
+export function RiskBadge({ risk }: { risk: string }) {
+  return (
+    <Badge color={RISK_COLORS[risk] ?? 'gray'} variant="light">
+      Risk: {risk}
+    </Badge>
+  );
+}
+
+export function IsolationBadge({ state }: { state: string }) {
+  if (state === 'NotIsolated') return null;
+  return (
+    <Badge color={state === 'Isolated' ? 'red' : 'yellow'} variant="filled" data-testid="isolation-badge">
+      {state === 'Isolated' ? 'Isolated' : 'Isolation pending'}
+    </Badge>
+  );
+}
+
+export function MachineBadges({ machine }: { machine: Machine }) {
+  return (
+    <Group gap="xs">
+      <HealthBadge machine={machine} />
+      <IsolationBadge state={machine.isolationState} />
+      {machine.restrictionState !== 'Unrestricted' && (
+        <Badge color="violet" variant="light">
+          {machine.restrictionState === 'Restricted' ? 'App execution restricted' : 'Restriction pending'}
+        </Badge>
+      )}
+      <RiskBadge risk={machine.riskScore} />
+    </Group>
+  );
+}
+
+export function ActionStatus({ action }: { action: Pick<MachineAction, 'status' | 'progress' | 'error'> }) {
+  const badge = (
+    <Badge color={STATUS_COLORS[action.status] ?? 'gray'} variant="light" data-testid="action-status">
+      {action.status}
+    </Badge>
+  );
+  if (action.status === 'InProgress' && action.progress) {
+    return (
+      <Tooltip label={action.progress.message ?? `${action.progress.percent}%`}>
+        <div>
+          {badge}
+          <Progress value={action.progress.percent} size="xs" mt={4} aria-label={`${action.progress.percent}% done`} />
+        </div>
+      </Tooltip>
+    );
+  }
+  return badge;
+}
+
+export function Tags({ tags }: { tags: string[] }) {
+  if (tags.length === 0) return <Text c="dimmed" size="sm">No tags</Text>;
+  return (
+    <Group gap={4}>
+      {tags.map((t) => (
+        <Badge key={t} variant="outline" tt="none">
+          {t}
+        </Badge>
+      ))}
+    </Group>
+  );
+}

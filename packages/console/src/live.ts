@@ -1,0 +1,77 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+
+export type LiveState = 'connecting' | 'live' | 'reconnecting';
+
+interface LiveEvent {
+  kind: 'action' | 'machine' | 'timeline';
+  machineId: string;
+}
+
+/**
+ * Keeps every open view current: the server pushes each change as a server-sent event, and the
+ * queries it touches are refetched (batched, so a burst of changes costs one refetch per view).
+ * EventSource retries by itself after a dropped connection; when the server refuses the stream
+ * (e.g. the session ended) it is reopened with a growing delay. After any gap everything is
+ * refetched, since events sent meanwhile were missed.
+ */
+export function useLiveUpdates(): LiveState {
+  const queryClient = useQueryClient();
+  const [state, setState] = useState<LiveState>('connecting');
+
+  useEffect(() => {
+    let source: EventSource | null = null;
+    let retryTimer: number | undefined;
+    let flushTimer: number | undefined;
+    let delay = 1000;
+    let hadGap = false;
+    const pending = new Set<string>();
+
+    const flush = () => {
+      flushTimer = undefined;
+      for (const key of pending) void queryClient.invalidateQueries({ queryKey: JSON.parse(key) as unknown[] });
+      pending.clear();
+    };
+    const touch = (...queryKeys: unknown[][]) => {
+      for (const k of queryKeys) pending.add(JSON.stringify(k));
+      flushTimer ??= window.setTimeout(flush, 250);
+    };
+    const onEvent = (e: MessageEvent<string>) => {
+      const ev = JSON.parse(e.data) as LiveEvent;
+      const id = ev.machineId;
+      if (ev.kind === 'action') touch(['actions'], ['machines'], ['machine', id], ['timeline', id], ['responseActions', id]);
+      else if (ev.kind === 'machine') touch(['machines'], ['machine', id], ['responseActions', id]);
+      else touch(['timeline', id]);
+    };
+
+    const open = () => {
+      source = new EventSource('/api/events');
+      source.onopen = () => {
+        setState('live');
+        delay = 1000;
+        if (hadGap) void queryClient.invalidateQueries();
+        hadGap = false;
+      };
+      source.onerror = () => {
+        hadGap = true;
+        setState('reconnecting');
+        if (source?.readyState === EventSource.CLOSED) {
+          source.close();
+          retryTimer = window.setTimeout(open, delay);
+          delay = Math.min(delay * 2, 30_000);
+          // A refused stream may mean the session ended: let the session query find out.
+          void queryClient.invalidateQueries({ queryKey: ['me'] });
+        }
+      };
+      for (const kind of ['action', 'machine', 'timeline']) source.addEventListener(kind, onEvent as EventListener);
+    };
+    open();
+    return () => {
+      source?.close();
+      window.clearTimeout(retryTimer);
+      window.clearTimeout(flushTimer);
+    };
+  }, [queryClient]);
+
+  return state;
+}

@@ -1,0 +1,56 @@
+import '@mantine/core/styles.css';
+import '@mantine/notifications/styles.css';
+import 'mantine-datatable/styles.css';
+import { MantineProvider, createTheme } from '@mantine/core';
+import { Notifications } from '@mantine/notifications';
+import { QueryClientProvider } from '@tanstack/react-query';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { RouterProvider, createBrowserRouter } from 'react-router';
+import { queryClient, signInPath, whenUnauthorized } from './api';
+import { AppLayout } from './components/AppLayout';
+import { ActionCenterPage } from './pages/ActionCenter';
+import { DashboardPage } from './pages/Dashboard';
+import { DevicePage } from './pages/Device';
+import { DevicesPage } from './pages/Devices';
+import { NotFoundPage } from './pages/NotFound';
+import { SignInPage } from './pages/SignIn';
+import { RequireSession } from './session';
+
+const router = createBrowserRouter([
+  { path: '/signin', element: <SignInPage /> },
+  {
+    element: (
+      <RequireSession>
+        <AppLayout />
+      </RequireSession>
+    ),
+    children: [
+      { path: '/', element: <DashboardPage /> },
+      { path: '/devices', element: <DevicesPage /> },
+      { path: '/devices/:id', element: <DevicePage /> },
+      { path: '/actions', element: <ActionCenterPage /> },
+      { path: '*', element: <NotFoundPage /> },
+    ],
+  },
+]);
+
+// An expired session, noticed by any request, returns to sign-in and then to this very page.
+whenUnauthorized(() => {
+  if (window.location.pathname === '/signin') return;
+  queryClient.removeQueries({ queryKey: ['me'] });
+  void router.navigate(signInPath());
+});
+
+const theme = createTheme({ primaryColor: 'indigo', defaultRadius: 'sm' });
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <MantineProvider theme={theme} defaultColorScheme="auto">
+      <Notifications position="top-right" />
+      <QueryClientProvider client={queryClient}>
+        <RouterProvider router={router} />
+      </QueryClientProvider>
+    </MantineProvider>
+  </StrictMode>,
+);

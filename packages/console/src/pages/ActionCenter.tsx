@@ -1,0 +1,125 @@
+import type { MachineAction } from '@cordon/api-client';
+import { Button, Group, MultiSelect, Stack, TextInput, Title } from '@mantine/core';
+import { useDebouncedValue } from '@mantine/hooks';
+import { notifications } from '@mantine/notifications';
+import { IconFileExport } from '@tabler/icons-react';
+import Papa from 'papaparse';
+import { useEffect, useState } from 'react';
+import { useSearchParams } from 'react-router';
+import { api, literal, messageOf, ok } from '../api';
+import { ActionsTable } from '../components/ActionsTable';
+import { ACTION_LABELS } from '../format';
+
+const STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'];
+const TYPES = Object.entries(ACTION_LABELS).map(([value, label]) => ({ value, label }));
+/** Enough for any real incident; a bigger export is better done through the API. */
+const EXPORT_LIMIT = 100_000;
+
+const list = (p: URLSearchParams, key: string) => (p.get(key) ? p.get(key)!.split(',').filter(Boolean) : []);
+
+function filterOf(p: URLSearchParams): string | undefined {
+  const parts: string[] = [];
+  const status = list(p, 'status');
+  if (status.length) parts.push(`status in (${status.map(literal).join(',')})`);
+  const type = list(p, 'type');
+  if (type.length) parts.push(`type in (${type.map(literal).join(',')})`);
+  const device = p.get('device');
+  if (device) parts.push(`startswith(computerDnsName,${literal(device)})`);
+  const user = p.get('user');
+  if (user) parts.push(`requestor eq ${literal(user)}`);
+  const from = p.get('from');
+  if (from && !Number.isNaN(Date.parse(from))) parts.push(`creationDateTimeUtc ge ${new Date(from).toISOString()}`);
+  const to = p.get('to');
+  if (to && !Number.isNaN(Date.parse(to))) parts.push(`creationDateTimeUtc le ${new Date(to).toISOString()}`);
+  return parts.length ? parts.join(' and ') : undefined;
+}
+
+/** Every action matching the filter, as CSV; formula-looking cells are defused for spreadsheets. */
+async function exportCsv(filter: string | undefined): Promise<number> {
+  const rows: MachineAction[] = [];
+  for (let skip = 0; skip < EXPORT_LIMIT; skip += 10_000) {
+    const page = await ok(api.GET('/api/machineactions', { params: { query: { $filter: filter, $top: 10_000, $skip: skip } } }));
+    rows.push(...page.value);
+    if (page.value.length < 10_000) break;
+  }
+  const csv = Papa.unparse(
+    rows.map((a) => ({
+      id: a.id,
+      submitted: a.creationDateTimeUtc,
+      type: a.type,
+      device: a.computerDnsName,
+      machineId: a.machineId,
+      scope: a.scope ?? '',
+      requestor: a.requestor,
+      comment: a.requestorComment,
+      status: a.status,
+      error: a.error ?? '',
+      lastUpdate: a.lastUpdateDateTimeUtc,
+    })),
+    { escapeFormulae: true },
+  );
+  const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = `cordon-actions-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.csv`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return rows.length;
+}
+
+export function ActionCenterPage() {
+  const [params, setParams] = useSearchParams();
+  const [device, setDevice] = useState(params.get('device') ?? '');
+  const [user, setUser] = useState(params.get('user') ?? '');
+  const [deviceDebounced] = useDebouncedValue(device.trim(), 300);
+  const [userDebounced] = useDebouncedValue(user.trim(), 300);
+  const [exporting, setExporting] = useState(false);
+
+  const set = (changes: Record<string, string | null>) => {
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        for (const [k, v] of Object.entries(changes)) {
+          if (v) next.set(k, v);
+          else next.delete(k);
+        }
+        return next;
+      },
+      { replace: true },
+    );
+  };
+  useEffect(() => set({ device: deviceDebounced || null, user: userDebounced || null }), [deviceDebounced, userDebounced]);
+
+  const filter = filterOf(params);
+  return (
+    <Stack>
+      <Group justify="space-between">
+        <Title order={2}>Action center</Title>
+        <Button
+          leftSection={<IconFileExport size={16} />}
+          variant="light"
+          loading={exporting}
+          data-testid="export-csv"
+          onClick={() => {
+            setExporting(true);
+            exportCsv(filter)
+              .then((n) => notifications.show({ color: 'green', message: `Exported ${n} action(s)` }))
+              .catch((e: unknown) => notifications.show({ color: 'red', title: 'Export failed', message: messageOf(e) }))
+              .finally(() => setExporting(false));
+          }}
+        >
+          Export CSV
+        </Button>
+      </Group>
+      <Group align="end" gap="sm" data-testid="action-filters">
+        <MultiSelect label="Status" placeholder={list(params, 'status').length ? undefined : 'Any'} data={STATUSES} value={list(params, 'status')} onChange={(v) => set({ status: v.join(',') || null })} clearable w={240} />
+        <MultiSelect label="Action" placeholder={list(params, 'type').length ? undefined : 'Any'} data={TYPES} value={list(params, 'type')} onChange={(v) => set({ type: v.join(',') || null })} clearable w={260} />
+        <TextInput label="Device" placeholder="Name starts with" value={device} onChange={(e) => setDevice(e.currentTarget.value)} w={170} />
+        <TextInput label="Submitted by" placeholder="User" value={user} onChange={(e) => setUser(e.currentTarget.value)} w={150} />
+        <TextInput label="From" type="datetime-local" value={params.get('from') ?? ''} onChange={(e) => set({ from: e.currentTarget.value || null })} w={200} />
+        <TextInput label="To" type="datetime-local" value={params.get('to') ?? ''} onChange={(e) => set({ to: e.currentTarget.value || null })} w={200} />
+      </Group>
+      <ActionsTable filter={filter} showDevice pageSize={50} />
+    </Stack>
+  );
+}

@@ -1,0 +1,94 @@
+import type { Machine, MachineAction } from '@cordon/api-client';
+import { Anchor, Badge, Group, Paper, SimpleGrid, Skeleton, Stack, Text, Title } from '@mantine/core';
+import { useQuery } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
+import { Link } from 'react-router';
+import { api, ok } from '../api';
+import { ErrorState, EmptyState } from '../components/QueryState';
+import { ActionStatus, RiskBadge } from '../components/StateBadges';
+import { actionLabel, ago } from '../format';
+
+const SHOWN = 8;
+
+function Card<T>({ title, count, seeAll, items, render, empty, testId }: { title: string; count?: number; seeAll: string; items: { isPending: boolean; error: unknown; data?: T[]; refetch: () => unknown }; render: (x: T) => ReactNode; empty: string; testId: string }) {
+  return (
+    <Paper withBorder p="md" data-testid={testId}>
+      <Stack gap="xs">
+        <Group justify="space-between">
+          <Group gap="xs">
+            <Title order={4}>{title}</Title>
+            {count !== undefined && <Badge variant="light">{count}</Badge>}
+          </Group>
+          <Anchor component={Link} to={seeAll} size="sm">
+            See all
+          </Anchor>
+        </Group>
+        {items.isPending && <Skeleton h={80} />}
+        {items.error ? <ErrorState error={items.error} onRetry={() => void items.refetch()} /> : null}
+        {items.data && items.data.length === 0 && <EmptyState>{empty}</EmptyState>}
+        {items.data?.slice(0, SHOWN).map(render)}
+      </Stack>
+    </Paper>
+  );
+}
+
+function useMachines(filter: string) {
+  return useQuery({
+    queryKey: ['machines', 'dashboard', filter],
+    queryFn: () => ok(api.GET('/api/machines', { params: { query: { $filter: filter, $top: SHOWN, $count: 'true', $orderby: 'lastSeen desc' } } })),
+  });
+}
+function useActions(filter: string) {
+  return useQuery({
+    queryKey: ['actions', 'dashboard', filter],
+    queryFn: () => ok(api.GET('/api/machineactions', { params: { query: { $filter: filter, $top: SHOWN, $count: 'true' } } })),
+  });
+}
+
+const asList = <T,>(q: { isPending: boolean; error: unknown; data?: { value: T[] }; refetch: () => unknown }) => ({ isPending: q.isPending, error: q.error, data: q.data?.value, refetch: q.refetch });
+
+function MachineRow({ m, extra }: { m: Machine; extra: ReactNode }) {
+  return (
+    <Group key={m.id} justify="space-between" wrap="nowrap">
+      <Anchor component={Link} to={`/devices/${m.id}`} size="sm" truncate>
+        {m.computerDnsName}
+      </Anchor>
+      {extra}
+    </Group>
+  );
+}
+function ActionRow({ a }: { a: MachineAction }) {
+  return (
+    <Group key={a.id} justify="space-between" wrap="nowrap">
+      <Text size="sm" truncate>
+        {actionLabel(a.type)} on{' '}
+        <Anchor component={Link} to={`/devices/${a.machineId}`}>
+          {a.computerDnsName}
+        </Anchor>
+      </Text>
+      <ActionStatus action={a} />
+    </Group>
+  );
+}
+
+/** What needs attention now; every entry leads to its device. */
+export function DashboardPage() {
+  const atRisk = useMachines("riskScore in ('High','Medium')");
+  const isolated = useMachines("isolationState eq 'Isolated'");
+  const inactive = useMachines("healthStatus eq 'Inactive'");
+  const pending = useActions("status in ('Pending','InProgress')");
+  const failed = useActions("status in ('Failed','TimeOut')");
+
+  return (
+    <Stack>
+      <Title order={2}>Dashboard</Title>
+      <SimpleGrid cols={{ base: 1, md: 2, lg: 3 }}>
+        <Card title="Devices at risk" testId="card-at-risk" count={atRisk.data?.['@odata.count']} seeAll="/devices?risk=High" items={asList(atRisk)} empty="No device is at medium or high risk." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<RiskBadge risk={m.riskScore} />} />} />
+        <Card title="Isolated devices" testId="card-isolated" count={isolated.data?.['@odata.count']} seeAll="/devices?isolation=Isolated" items={asList(isolated)} empty="No device is isolated." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">{m.isolation?.since ? `since ${ago(m.isolation.since)}` : ''}</Text>} />} />
+        <Card title="Inactive devices" testId="card-inactive" count={inactive.data?.['@odata.count']} seeAll="/devices?health=Inactive" items={asList(inactive)} empty="Every device has checked in recently." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">last seen {ago(m.lastSeen)}</Text>} />} />
+        <Card title="Pending actions" testId="card-pending" count={pending.data?.['@odata.count']} seeAll="/actions?status=Pending" items={asList(pending)} empty="No action is waiting." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
+        <Card title="Failed actions" testId="card-failed" count={failed.data?.['@odata.count']} seeAll="/actions?status=Failed" items={asList(failed)} empty="No action has failed." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
+      </SimpleGrid>
+    </Stack>
+  );
+}

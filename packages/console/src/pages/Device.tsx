@@ -1,0 +1,96 @@
+import { Anchor, Drawer, Group, Paper, SimpleGrid, Stack, Tabs, Text, Title, Tooltip } from '@mantine/core';
+import { useDisclosure } from '@mantine/hooks';
+import { useQuery } from '@tanstack/react-query';
+import { Link, useParams } from 'react-router';
+import { api, keys, literal, ok } from '../api';
+import { ActionBar } from '../components/ActionBar';
+import { ActionsTable } from '../components/ActionsTable';
+import { ErrorState, FullPageLoader } from '../components/QueryState';
+import { MachineBadges, Tags } from '../components/StateBadges';
+import { Timeline } from '../components/Timeline';
+import { ago, formatTime } from '../format';
+
+function Fact({ label, children }: { label: string; children: React.ReactNode }) {
+  return (
+    <div>
+      <Text size="xs" c="dimmed">
+        {label}
+      </Text>
+      <Text size="sm" component="div">
+        {children}
+      </Text>
+    </div>
+  );
+}
+
+export function DevicePage() {
+  const { id = '' } = useParams();
+  const machine = useQuery({ queryKey: keys.machine(id), queryFn: () => ok(api.GET('/api/machines/{id}', { params: { path: { id } } })) });
+  const [actionCenter, { open, close }] = useDisclosure(false);
+
+  if (machine.isPending) return <FullPageLoader />;
+  if (machine.error) {
+    return (
+      <Stack>
+        <ErrorState error={machine.error} onRetry={() => void machine.refetch()} />
+        <Anchor component={Link} to="/devices">
+          Back to the devices list
+        </Anchor>
+      </Stack>
+    );
+  }
+  // findbyip answers with a list; the console only links by id.
+  const m = machine.data as Extract<typeof machine.data, { id: string }>;
+  const ips = m.ipAddresses ?? [];
+
+  return (
+    <Stack>
+      <Paper withBorder p="md" data-testid="device-header">
+        <Stack gap="sm">
+          <Group justify="space-between" align="start">
+            <div>
+              <Title order={2} data-testid="device-name" style={{ wordBreak: 'break-all' }}>
+                {m.computerDnsName}
+              </Title>
+              <Text size="sm" c="dimmed">
+                {m.osPlatform} {m.osVersion}
+              </Text>
+            </div>
+            <MachineBadges machine={m} />
+          </Group>
+          <SimpleGrid cols={{ base: 2, md: 5 }}>
+            <Fact label="Last seen">
+              <Tooltip label={formatTime(m.lastSeen)}>
+                <span>{ago(m.lastSeen)}</span>
+              </Tooltip>
+            </Fact>
+            <Fact label="Agent version">{m.agentVersion}</Fact>
+            <Fact label="IP addresses">{ips.length ? ips.map((a) => a.ipAddress).join(", ") : (m.lastIpAddress ?? "—")}</Fact>
+            <Fact label="Connected">{m.isConnected ? 'Yes' : 'No'}</Fact>
+            <Fact label="Tags">
+              <Tags tags={m.machineTags} />
+            </Fact>
+          </SimpleGrid>
+        </Stack>
+      </Paper>
+      <Paper withBorder p={4}>
+        <ActionBar machine={m} onOpenActionCenter={open} />
+      </Paper>
+      <Tabs defaultValue="timeline" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="timeline">Timeline</Tabs.Tab>
+          <Tabs.Tab value="actions">Actions</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="timeline" pt="sm">
+          <Timeline machineId={m.id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="actions" pt="sm">
+          <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} testId="device-actions-table" />
+        </Tabs.Panel>
+      </Tabs>
+      <Drawer opened={actionCenter} onClose={close} position="right" size="80%" title={`Action center — ${m.computerDnsName}`}>
+        <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} pageSize={15} testId="flyout-actions-table" />
+      </Drawer>
+    </Stack>
+  );
+}

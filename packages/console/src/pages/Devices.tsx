@@ -1,0 +1,216 @@
+import type { Machine } from '@cordon/api-client';
+import { Anchor, Button, Group, Modal, Select, Stack, Text, TextInput, Title, Tooltip } from '@mantine/core';
+import { useDebouncedValue, useDisclosure } from '@mantine/hooks';
+import { notifications } from '@mantine/notifications';
+import { IconTag, IconTagOff } from '@tabler/icons-react';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
+import { useEffect, useState } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { api, keys, literal, messageOf, ok } from '../api';
+import { ErrorState } from '../components/QueryState';
+import { HealthBadge, IsolationBadge, RiskBadge, Tags } from '../components/StateBadges';
+import { ago, formatTime } from '../format';
+import { useCan } from '../session';
+
+const PAGE_SIZE = 50;
+const SORTABLE = ['computerDnsName', 'osPlatform', 'lastIpAddress', 'riskScore', 'lastSeen'] as const;
+
+/** The devices list's filters, kept in the address so a filtered view can be shared and reloaded. */
+function filterOf(p: URLSearchParams): string | undefined {
+  const parts: string[] = [];
+  const tag = p.get('tag');
+  if (tag) parts.push(`machineTags/any(t: t eq ${literal(tag)})`);
+  const os = p.get('os');
+  if (os) parts.push(`(startswith(osPlatform,${literal(os)}) or startswith(osVersion,${literal(os)}))`);
+  for (const [param, field] of [
+    ['health', 'healthStatus'],
+    ['risk', 'riskScore'],
+    ['isolation', 'isolationState'],
+  ] as const) {
+    const v = p.get(param);
+    if (v) parts.push(`${field} eq ${literal(v)}`);
+  }
+  return parts.length ? parts.join(' and ') : undefined;
+}
+
+export function DevicesPage() {
+  const [params, setParams] = useSearchParams();
+  const can = useCan();
+  const page = Math.max(1, Number(params.get('page')) || 1);
+  const sort: DataTableSortStatus<Machine> = {
+    columnAccessor: SORTABLE.includes(params.get('sort') as (typeof SORTABLE)[number]) ? params.get('sort')! : 'computerDnsName',
+    direction: params.get('dir') === 'desc' ? 'desc' : 'asc',
+  };
+  const filter = filterOf(params);
+  const query = { $filter: filter, $top: PAGE_SIZE, $skip: (page - 1) * PAGE_SIZE, $count: 'true' as const, $orderby: `${sort.columnAccessor} ${sort.direction}` };
+  const list = useQuery({
+    queryKey: keys.machines(query),
+    queryFn: () => ok(api.GET('/api/machines', { params: { query } })),
+    placeholderData: keepPreviousData,
+  });
+  const [selected, setSelected] = useState<Machine[]>([]);
+
+  const set = (changes: Record<string, string | null>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) next.set(k, v);
+      else next.delete(k);
+    }
+    if (!('page' in changes)) next.delete('page');
+    setParams(next, { replace: true });
+    if (!('page' in changes) && !('sort' in changes)) setSelected([]);
+  };
+
+  return (
+    <Stack>
+      <Group justify="space-between">
+        <Title order={2}>Devices</Title>
+        <BulkTags selected={selected} disabledReason={can('tags.write') ? null : 'Your role may not change tags (analyst or higher)'} onDone={() => setSelected([])} />
+      </Group>
+      <DeviceFilters params={params} set={set} />
+      {list.error && <ErrorState error={list.error} onRetry={() => void list.refetch()} />}
+      <div data-testid="devices-table">
+        <DataTable<Machine>
+          withTableBorder
+          highlightOnHover
+          minHeight={180}
+          fetching={list.isFetching}
+          records={list.data?.value ?? []}
+          totalRecords={list.data?.['@odata.count'] ?? 0}
+          recordsPerPage={PAGE_SIZE}
+          page={page}
+          onPageChange={(p) => set({ page: String(p) })}
+          sortStatus={sort}
+          onSortStatusChange={(s) => set({ sort: s.columnAccessor as string, dir: s.direction })}
+          selectedRecords={selected}
+          onSelectedRecordsChange={setSelected}
+          noRecordsText={filter ? 'No device matches these filters' : 'No devices yet: install an agent to see it here'}
+          columns={[
+            {
+              accessor: 'computerDnsName',
+              title: 'Device name',
+              sortable: true,
+              render: (m) => (
+                <Anchor component={Link} to={`/devices/${m.id}`}>
+                  {m.computerDnsName}
+                </Anchor>
+              ),
+            },
+            { accessor: 'osPlatform', title: 'OS', sortable: true, render: (m) => `${m.osPlatform} ${m.osVersion}` },
+            { accessor: 'lastIpAddress', title: 'IP address', sortable: true, render: (m) => m.lastIpAddress ?? '—' },
+            { accessor: 'healthStatus', title: 'Health', render: (m) => <HealthBadge machine={m} /> },
+            { accessor: 'riskScore', title: 'Risk', sortable: true, render: (m) => <RiskBadge risk={m.riskScore} /> },
+            { accessor: 'isolationState', title: 'Isolation', render: (m) => (m.isolationState === 'NotIsolated' ? '—' : <IsolationBadge state={m.isolationState} />) },
+            { accessor: 'machineTags', title: 'Tags', render: (m) => <Tags tags={m.machineTags} /> },
+            {
+              accessor: 'lastSeen',
+              title: 'Last seen',
+              sortable: true,
+              render: (m) => (
+                <Tooltip label={formatTime(m.lastSeen)}>
+                  <Text size="sm">{ago(m.lastSeen)}</Text>
+                </Tooltip>
+              ),
+            },
+          ]}
+        />
+      </div>
+    </Stack>
+  );
+}
+
+function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: Record<string, string | null>) => void }) {
+  const [tag, setTag] = useState(params.get('tag') ?? '');
+  const [os, setOs] = useState(params.get('os') ?? '');
+  const [tagDebounced] = useDebouncedValue(tag.trim(), 300);
+  const [osDebounced] = useDebouncedValue(os.trim(), 300);
+  useEffect(() => {
+    if (tagDebounced !== (params.get('tag') ?? '') || osDebounced !== (params.get('os') ?? '')) set({ tag: tagDebounced || null, os: osDebounced || null });
+  }, [tagDebounced, osDebounced]);
+  return (
+    <Group align="end" gap="sm" data-testid="device-filters">
+      <TextInput label="Tag" placeholder="e.g. pci" value={tag} onChange={(e) => setTag(e.currentTarget.value)} w={160} />
+      <Select label="Health" placeholder="Any" clearable data={['Active', 'Inactive']} value={params.get('health')} onChange={(v) => set({ health: v })} w={130} />
+      <Select label="Risk" placeholder="Any" clearable data={['High', 'Medium', 'Low', 'Informational', 'None']} value={params.get('risk')} onChange={(v) => set({ risk: v })} w={150} />
+      <Select
+        label="Isolation"
+        placeholder="Any"
+        clearable
+        data={[
+          { value: 'Isolated', label: 'Isolated' },
+          { value: 'NotIsolated', label: 'Not isolated' },
+          { value: 'Pending', label: 'Pending' },
+        ]}
+        value={params.get('isolation')}
+        onChange={(v) => set({ isolation: v })}
+        w={150}
+      />
+      <TextInput label="OS" placeholder="e.g. Debian" value={os} onChange={(e) => setOs(e.currentTarget.value)} w={160} />
+    </Group>
+  );
+}
+
+function BulkTags({ selected, disabledReason, onDone }: { selected: Machine[]; disabledReason: string | null; onDone: () => void }) {
+  const [opened, { open, close }] = useDisclosure(false);
+  const [action, setAction] = useState<'Add' | 'Remove'>('Add');
+  const [value, setValue] = useState('');
+  const queryClient = useQueryClient();
+  const apply = useMutation({
+    mutationFn: () => ok(api.POST('/api/machines/AddOrRemoveTagForMultipleMachines', { body: { value: value.trim(), action, machineIds: selected.map((m) => m.id) } })),
+    onSuccess: () => {
+      notifications.show({ color: 'green', message: `${action === 'Add' ? 'Added' : 'Removed'} tag “${value.trim()}” on ${selected.length} device(s)` });
+      void queryClient.invalidateQueries({ queryKey: keys.machines() });
+      close();
+      setValue('');
+      onDone();
+    },
+  });
+  const reason = disabledReason ?? (selected.length === 0 ? 'Select devices first' : null);
+  const button = (a: 'Add' | 'Remove') => (
+    <Tooltip label={reason} disabled={!reason}>
+      <Button
+        variant="light"
+        leftSection={a === 'Add' ? <IconTag size={16} /> : <IconTagOff size={16} />}
+        data-disabled={reason ? true : undefined}
+        onClick={(e) => {
+          if (reason) return e.preventDefault();
+          setAction(a);
+          apply.reset();
+          open();
+        }}
+      >
+        {a === 'Add' ? 'Add tag' : 'Remove tag'}
+        {selected.length > 0 ? ` (${selected.length})` : ''}
+      </Button>
+    </Tooltip>
+  );
+  return (
+    <>
+      <Group gap="xs">
+        {button('Add')}
+        {button('Remove')}
+      </Group>
+      <Modal opened={opened} onClose={close} title={`${action === 'Add' ? 'Add a tag to' : 'Remove a tag from'} ${selected.length} device(s)`}>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (value.trim()) apply.mutate();
+          }}
+        >
+          <Stack>
+            <TextInput label="Tag" required data-autofocus value={value} onChange={(e) => setValue(e.currentTarget.value)} maxLength={128} error={apply.error ? messageOf(apply.error) : undefined} />
+            <Group justify="end">
+              <Button variant="default" onClick={close}>
+                Cancel
+              </Button>
+              <Button type="submit" loading={apply.isPending} disabled={!value.trim()}>
+                {action === 'Add' ? 'Add tag' : 'Remove tag'}
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      </Modal>
+    </>
+  );
+}

@@ -1,0 +1,21 @@
+import type { SwaggerTransformObject } from '@fastify/swagger';
+import { jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+
+/**
+ * @fastify/swagger's `transformObject`: every schema with a `.meta({ id })` (src/api/views.ts)
+ * becomes a named component that routes refer to by `$ref`. The library also emits an `…Input`
+ * twin of each for request bodies; twins that no request refers to are left out of the document.
+ */
+export const openApiComponents: SwaggerTransformObject = (input) => {
+  const doc = jsonSchemaTransformObject(input);
+  const schemas = (doc as { components?: { schemas?: Record<string, unknown> } }).components?.schemas ?? {};
+  // A twin may be referred to only by another unused twin: repeat until nothing more goes.
+  for (let dropped = true; dropped; ) {
+    dropped = false;
+    const text = JSON.stringify(doc);
+    for (const name of Object.keys(schemas)) {
+      if (name.endsWith('Input') && !text.includes(`"#/components/schemas/${name}"`)) dropped = delete schemas[name];
+    }
+  }
+  return doc;
+};

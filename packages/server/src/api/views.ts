@@ -1,0 +1,293 @@
+import { z } from 'zod';
+import { ACTION_STATUSES, ACTION_TYPES, AllowEntry as ProtocolAllowEntry, Capability as ProtocolCapability, IsolationReport as ProtocolIsolationReport } from '@cordon/protocol';
+import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
+import type { CordonEvent } from '../events.js';
+
+/**
+ * The public API's answers, in one place. Routes declare them as response schemas (the serializer
+ * checks every answer against them, and the OpenAPI document describes them), services build
+ * values of the types inferred here, and `@cordon/api-client` is generated from the document.
+ * An `id` in `.meta()` makes a schema a named OpenAPI component (`components['schemas']['Machine']`).
+ *
+ * Objects strip keys they do not list: a field a service adds is not served until it is added
+ * here, where the type-checker sends you (the service's view type comes from this file).
+ */
+
+/**
+ * A text field the API documents as one of `values`. Values read from the store are not refused
+ * at serialization: a value written by a newer server must not turn every read into a 500.
+ */
+const oneOf = (values: readonly string[], description?: string) => z.string().meta({ enum: [...values], ...(description ? { description } : {}) });
+
+const isoTime = (description?: string) => z.string().meta({ format: 'date-time', ...(description ? { description } : {}) });
+
+/** An OData list: `{"@odata.context": "...", "value": [...]}`. */
+const odataList = <T extends z.ZodType>(item: T, id: string) =>
+  z.object({ '@odata.context': z.string(), '@odata.count': z.number().int().optional().meta({ description: 'How many match in all (with $count=true)' }), value: z.array(item) }).meta({ id });
+
+/** Every error answer: `{"error": {"code", "message", "target"?}}` (api.md). */
+export const ApiErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'e.g. InvalidRequestBody, ResourceNotFound, ActiveRequestAlreadyExists, NotSupported' }),
+      message: z.string().meta({ description: 'What is wrong and how to fix it' }),
+      target: z.string().optional().meta({ description: 'The field or id the error is about' }),
+    }),
+  })
+  .meta({ id: 'ApiError' });
+
+/** The response schemas of a route: its success answers, and the error body for every failure. */
+export const answers = <T extends Record<number, z.ZodType>>(success: T) => ({ ...success, '4xx': ApiErrorBody, '5xx': ApiErrorBody });
+
+/** A 204 answer: no body. */
+export const NoContent = z.undefined().meta({ description: 'No content' });
+
+// --- machines --------------------------------------------------------------------------------
+
+export const Capability = ProtocolCapability.meta({ id: 'Capability' });
+export const IsolationReport = ProtocolIsolationReport.meta({ id: 'IsolationReport' });
+
+export const Machine = z
+  .object({
+    id: z.string().meta({ description: '40 lowercase hex characters' }),
+    computerDnsName: z.string(),
+    firstSeen: isoTime(),
+    lastSeen: isoTime(),
+    osPlatform: z.string(),
+    osVersion: z.string(),
+    osProcessor: z.string(),
+    kernel: z.string(),
+    agentVersion: z.string(),
+    lastIpAddress: z.string().nullable(),
+    lastExternalIpAddress: z.string().nullable(),
+    ipAddresses: z.array(z.object({ ipAddress: z.string(), macAddress: z.string().nullable(), type: z.string(), interface: z.string() })),
+    healthStatus: z.enum(['Active', 'Inactive']),
+    riskScore: oneOf(['None', 'Informational', 'Low', 'Medium', 'High']),
+    exposureLevel: oneOf(['None', 'Low', 'Medium', 'High']),
+    machineTags: z.array(z.string()),
+    machineTagDetails: z
+      .array(z.object({ tag: z.string(), source: oneOf(['user', 'device']) }))
+      .meta({ description: "Cordon: each tag with where it comes from ('user' through the API, 'device' from the agent's config)" }),
+    isolationState: oneOf(['NotIsolated', 'Isolated', 'Pending']),
+    isolation: IsolationReport.nullable().meta({ description: "Cordon: the agent's last isolation report (state, type, since, how it was last released), or null" }),
+    restrictionState: oneOf(['Unrestricted', 'Restricted', 'Pending']),
+    capabilities: z.array(Capability).meta({ description: 'What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it' }),
+    aadDeviceId: z.string().nullable(),
+    isConnected: z.boolean().meta({ description: 'Cordon: whether the agent holds an open connection right now' }),
+  })
+  .meta({ id: 'Machine' });
+export type MachineView = z.infer<typeof Machine>;
+export const MachineList = odataList(Machine, 'MachineList');
+
+export const TIMELINE_EVENT_TYPES = [
+  'ActionSubmitted',
+  'ActionStateChanged',
+  'AgentOnline',
+  'AgentOffline',
+  'AgentEnrolled',
+  'TagAdded',
+  'TagRemoved',
+  'CommandRefused',
+  'InventoryChanged',
+  'IsolationReleasedOnDevice',
+  'ReleaseTokenIssued',
+  'PackageAvailable',
+] as const;
+
+export const TimelineEvent = z
+  .object({
+    id: z.number(),
+    machineId: z.string(),
+    time: isoTime(),
+    eventType: oneOf(TIMELINE_EVENT_TYPES),
+    title: z.string(),
+    actor: z.string().nullable(),
+    actionId: z.string().nullable(),
+    data: z.unknown().meta({ description: 'Event-specific details, or null' }),
+  })
+  .meta({ id: 'TimelineEvent' });
+export type TimelineEventView = z.infer<typeof TimelineEvent>;
+export const TimelineEventList = odataList(TimelineEvent, 'TimelineEventList');
+
+// --- machine actions -------------------------------------------------------------------------
+
+export const MachineAction = z
+  .object({
+    id: z.string().meta({ description: 'A UUID' }),
+    type: oneOf(ACTION_TYPES),
+    scope: z.string().nullable().meta({ description: 'Full or Selective for isolation, Quick or Full for scans' }),
+    requestor: z.string(),
+    requestorComment: z.string(),
+    status: oneOf(ACTION_STATUSES),
+    machineId: z.string(),
+    computerDnsName: z.string(),
+    creationDateTimeUtc: isoTime(),
+    lastUpdateDateTimeUtc: isoTime(),
+    cancellationRequestor: z.string().nullable(),
+    cancellationComment: z.string().nullable(),
+    cancellationDateTimeUtc: isoTime().nullable(),
+    errorHResult: z.number().meta({ description: '0 on success' }),
+    commands: z.array(z.unknown()),
+    error: z.string().nullable().meta({ description: 'Cordon: why the action failed, as a sentence' }),
+    result: z.record(z.string(), z.unknown()).nullable().meta({ description: 'Cordon: an action-specific summary (e.g. scan counts)' }),
+    parameters: z.record(z.string(), z.unknown()).meta({ description: 'Cordon: the parameters sent to the agent' }),
+    expirationDateTimeUtc: isoTime('Cordon: when the command expires'),
+    progress: z
+      .object({ percent: z.number(), message: z.string().nullable(), at: isoTime() })
+      .optional()
+      .meta({ description: "Cordon: the agent's latest progress while the action runs (single-action reads only)" }),
+  })
+  .meta({ id: 'MachineAction' });
+export type MachineActionView = z.infer<typeof MachineAction>;
+export const MachineActionList = odataList(MachineAction, 'MachineActionList');
+
+export const BulkSubmitResult = z
+  .object({
+    value: z.array(MachineAction),
+    skipped: z.array(z.object({ machineId: z.string(), code: z.string(), message: z.string() })).meta({ description: 'Machines that could not take the action, each with the error a single submission would have given' }),
+  })
+  .meta({ id: 'BulkSubmitResult' });
+
+// --- investigation packages ------------------------------------------------------------------
+
+export const PackageInfo = z
+  .object({
+    actionId: z.string(),
+    machineId: z.string(),
+    size: z.number(),
+    sha256: z.string(),
+    createdAt: isoTime(),
+    expiresAt: isoTime(),
+    available: z.boolean().meta({ description: 'False once retention removed the file' }),
+  })
+  .meta({ id: 'PackageInfo' });
+export type PackageView = z.infer<typeof PackageInfo>;
+export const PackageInfoList = odataList(PackageInfo, 'PackageInfoList');
+
+export const PackageUri = z.object({ value: z.string().meta({ description: 'A short-lived download URL that needs no token' }), expiresAt: isoTime() }).meta({ id: 'PackageUri' });
+
+// --- isolation -------------------------------------------------------------------------------
+
+export const AllowEntry = ProtocolAllowEntry.meta({ id: 'AllowEntry' });
+
+const from = { from: z.array(z.string()).meta({ description: "The policies it comes from ('global', 'tag:prod')" }) };
+const [destinationEntry, programEntry, unitEntry] = ProtocolAllowEntry.options;
+/** An entry of a machine's effective allow list, with the policies it comes from. */
+export const EffectiveAllowEntry = z.union([destinationEntry.extend(from), programEntry.extend(from), unitEntry.extend(from)]).meta({ id: 'EffectiveAllowEntry' });
+
+export const IsolationPolicy = z
+  .object({
+    scope: z.enum(['global', 'tag']),
+    tag: z.string().nullable().meta({ description: "The tag of a 'tag' policy" }),
+    allow: z.array(AllowEntry),
+    comment: z.string().nullable(),
+    updatedAt: isoTime().nullable(),
+    updatedBy: z.string().nullable(),
+  })
+  .meta({ id: 'IsolationPolicy' });
+export type IsolationPolicyView = z.infer<typeof IsolationPolicy>;
+export const IsolationPolicyList = odataList(IsolationPolicy, 'IsolationPolicyList');
+
+export const EffectiveIsolationPolicy = z
+  .object({
+    machineId: z.string(),
+    computerDnsName: z.string(),
+    policies: z.array(z.string()).meta({ description: "The scopes that apply to this machine and exist ('global', 'tag:<tag>'), in the order merged" }),
+    allow: z.array(EffectiveAllowEntry),
+  })
+  .meta({ id: 'EffectiveIsolationPolicy' });
+export type EffectivePolicyView = z.infer<typeof EffectiveIsolationPolicy>;
+
+export const ReleaseToken = z
+  .object({
+    token: z.string(),
+    tokenId: z.string(),
+    machineId: z.string(),
+    computerDnsName: z.string(),
+    expiresAt: isoTime(),
+    isolatedSince: isoTime().nullable().meta({ description: 'The isolation this token releases (null: whichever is in force when it is used)' }),
+  })
+  .meta({ id: 'ReleaseToken' });
+export type IssuedReleaseToken = z.infer<typeof ReleaseToken>;
+
+// --- sign-in, tokens, administration ---------------------------------------------------------
+
+const Role = z.enum(ROLES);
+
+export const Me = z
+  .object({
+    name: z.string(),
+    role: Role,
+    permissions: z.array(z.enum(Object.keys(PERMISSIONS) as [Permission, ...Permission[]])).meta({ description: 'What this role may do (the API checks again on every call)' }),
+    csrfToken: z.string().nullable().meta({ description: "The session's CSRF token (null for a bearer token)" }),
+  })
+  .meta({ id: 'Me' });
+
+/** The device page's response actions, in the order of its action bar. */
+export const RESPONSE_ACTIONS = [
+  'ManageTags',
+  'AutomatedInvestigation',
+  'LiveResponse',
+  'CollectInvestigationPackage',
+  'RunAntiVirusScan',
+  'RestrictCodeExecution',
+  'UnrestrictCodeExecution',
+  'Isolate',
+  'Unisolate',
+  'ConsultThreatExpert',
+] as const;
+export const ResponseActionAvailability = z
+  .object({
+    action: z.enum(RESPONSE_ACTIONS),
+    available: z.boolean(),
+    reason: z.string().nullable().meta({ description: 'Why the action cannot be taken now (null when it can)' }),
+  })
+  .meta({ id: 'ResponseActionAvailability' });
+export type ResponseActionAvailability = z.infer<typeof ResponseActionAvailability>;
+export const ResponseActionList = z.object({ machineId: z.string(), value: z.array(ResponseActionAvailability) }).meta({ id: 'ResponseActionList' });
+
+export const SignInResult = z
+  .object({ user: z.object({ name: z.string(), role: Role }), csrfToken: z.string().meta({ description: 'Send it as x-csrf-token with every change' }), expiresAt: isoTime() })
+  .meta({ id: 'SignInResult' });
+
+export const AccessToken = z
+  .object({ token_type: z.literal('Bearer'), expires_in: z.number(), ext_expires_in: z.number(), access_token: z.string() })
+  .meta({ id: 'AccessToken' });
+
+export const CreatedToken = z.object({ token: z.string(), role: Role }).meta({ id: 'CreatedToken' });
+export const CreatedApp = z.object({ clientId: z.string(), clientSecret: z.string(), role: Role }).meta({ id: 'CreatedApp' });
+export const EnrollmentToken = z.object({ token: z.string(), expiresAt: isoTime() }).meta({ id: 'EnrollmentToken' });
+
+export const AuditRecord = z
+  .object({
+    id: z.number(),
+    time: isoTime(),
+    actor: z.string(),
+    action: z.string(),
+    targetType: z.string(),
+    targetId: z.string().nullable(),
+    comment: z.string().nullable(),
+    outcome: oneOf(['Succeeded', 'Failed', 'Refused']),
+    detail: z.unknown(),
+  })
+  .meta({ id: 'AuditRecord' });
+export type AuditRecordView = z.infer<typeof AuditRecord>;
+export const AuditList = z.object({ value: z.array(AuditRecord) }).meta({ id: 'AuditList' });
+
+export const Health = z.object({ status: z.literal('ok'), connectedAgents: z.number(), version: z.string() }).meta({ id: 'Health' });
+
+// --- live updates ----------------------------------------------------------------------------
+
+/** One server-sent event's `data` on GET /api/events (the `event:` line is its `kind`). */
+export const LiveEvent = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('action'), actionId: z.string(), machineId: z.string(), status: z.string() }),
+    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation']) }),
+    z.object({ kind: z.literal('timeline'), machineId: z.string(), eventType: z.string() }),
+  ])
+  .meta({ id: 'LiveEvent' });
+
+// The hub's events are written to the stream as they are, so they must be exactly LiveEvent.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const liveEventMatchesHub: Same<z.infer<typeof LiveEvent>, CordonEvent> = true;
+void liveEventMatchesHub;
