@@ -2688,7 +2688,7 @@ export interface components {
             kind: "machine";
             machineId: string;
             /** @enum {string} */
-            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation";
+            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive";
         } | {
             /** @constant */
             kind: "timeline";

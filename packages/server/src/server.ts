@@ -151,6 +151,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       every(5000, () => machines.flushSeen());
+      every(5000, () => machines.announceInactive());
       every(10_000, () => actions.sweepExpired());
       every(300_000, () => machines.pruneIpHistory());
       every(3600_000, () => packages.sweepExpired());

@@ -69,7 +69,7 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
     const label = LABELS[a.action];
     const common = {
       variant: 'subtle' as const,
-      size: 'sm' as const,
+      size: 'compact-sm' as const,
       leftSection: ICONS[a.action],
       // Disabled buttons stay focusable so the reason can be read with the keyboard too.
       'data-disabled': a.available ? undefined : true,

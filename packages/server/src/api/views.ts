@@ -282,7 +282,7 @@ export const Health = z.object({ status: z.literal('ok'), connectedAgents: z.num
 export const LiveEvent = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('action'), actionId: z.string(), machineId: z.string(), status: z.string() }),
-    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation']) }),
+    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive']) }),
     z.object({ kind: z.literal('timeline'), machineId: z.string(), eventType: z.string() }),
   ])
   .meta({ id: 'LiveEvent' });

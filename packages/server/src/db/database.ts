@@ -5,6 +5,7 @@ import * as initial from './migrations/20261125000000_initial.js';
 import * as isolation from './migrations/20261125120000_isolation.js';
 import * as packages from './migrations/20261125140000_packages.js';
 import * as users from './migrations/20261125160000_users.js';
+import * as consoleIndexes from './migrations/20261125180000_console.js';
 
 export type Db = Kysely<Database>;
 
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261125120000_isolation': isolation,
   '20261125140000_packages': packages,
   '20261125160000_users': users,
+  '20261125180000_console': consoleIndexes,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

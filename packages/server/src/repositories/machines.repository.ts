@@ -77,6 +77,11 @@ export class MachinesRepository {
     return q.orderBy('id').limit(top).offset(skip).execute();
   }
 
+  /** Machines last seen in [from, to): those whose health just turned Inactive. */
+  async idsSeenBetween(from: string, to: string): Promise<string[]> {
+    return (await this.db.selectFrom('machines').select('id').where('last_seen', '>=', from).where('last_seen', '<', to).execute()).map((r) => r.id);
+  }
+
   async count(where: MachineWhere | undefined): Promise<number> {
     let q = this.db.selectFrom('machines').select((eb) => eb.fn.countAll<number>().as('n'));
     if (where) q = q.where(where);

@@ -59,6 +59,19 @@ describe('live updates (server-sent events)', () => {
     onlyA.close();
   });
 
+  it('tells when a device turns Inactive, once, though nothing happened on the device', async () => {
+    const a = await h.enroll({ hostname: 'a' });
+    const all = await stream('/api/events', h.tokens.viewer);
+    await h.server.services.machines.announceInactive(); // the first check only sets the mark
+    h.clock.advance(3600_000);
+    expect(await h.server.services.machines.announceInactive()).toBe(1);
+    expect(await until(() => all.events.some((e) => e.event === 'machine' && e.data.change === 'inactive' && e.data.machineId === a))).toBe(true);
+    h.clock.advance(60_000);
+    expect(await h.server.services.machines.announceInactive()).toBe(0);
+    expect((await h.call('GET', `/api/machines/${a}`)).body.healthStatus).toBe('Inactive');
+    all.close();
+  });
+
   it('ends open streams when the server shuts down', async () => {
     const s = await stream('/api/events', h.tokens.viewer);
     const ended = new Promise((r) => s.res.on('end', r));

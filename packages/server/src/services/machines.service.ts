@@ -247,6 +247,23 @@ export class MachinesService {
     this.#seen.add(id);
   }
 
+  #inactiveCheckedAt: string | null = null;
+
+  /**
+   * Health is derived from last-seen time, so nothing happens when a device turns Inactive: this
+   * periodic check finds the devices that crossed the line since the last check and tells live
+   * views, as a 'machine' event.
+   */
+  async announceInactive(): Promise<number> {
+    const since = this.activeSince();
+    const from = this.#inactiveCheckedAt;
+    this.#inactiveCheckedAt = since;
+    if (from === null || from >= since) return 0;
+    const ids = await this.repo.idsSeenBetween(from, since);
+    for (const machineId of ids) this.hub.emit({ kind: 'machine', machineId, change: 'inactive' });
+    return ids.length;
+  }
+
   /** Writes the batched heartbeats; called on a timer and at shutdown. */
   async flushSeen(): Promise<void> {
     if (this.#seen.size === 0) return;
