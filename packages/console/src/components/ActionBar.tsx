@@ -99,7 +99,7 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
         </Button>
       );
     return (
-      <Tooltip key={a.action} label={a.reason} disabled={!a.reason} multiline w={280} withArrow>
+      <Tooltip key={a.action} label={a.reason} disabled={!a.reason} multiline w={280} withArrow events={{ hover: true, focus: true, touch: true }}>
         {withOptions && a.available ? <span>{btn}</span> : btn}
       </Tooltip>
     );

@@ -24,7 +24,7 @@ export function PackageDownloadButton({ actionId, label = 'Download package' }: 
   const [busy, setBusy] = useState(false);
   const reason = can('packages.read') ? null : 'Your role may not download packages (analyst or higher)';
   return (
-    <Tooltip label={reason} disabled={!reason}>
+    <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
       <Button
         size="compact-xs"
         variant="light"
@@ -78,7 +78,7 @@ function CancelButton({ action }: { action: MachineAction }) {
   const reason = can('actions.cancel') ? null : 'Your role may not cancel actions (responder or higher)';
   return (
     <>
-      <Tooltip label={reason} disabled={!reason}>
+      <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
         <Button size="compact-xs" color="red" variant="light" data-disabled={reason ? true : undefined} onClick={() => !reason && open()}>
           Cancel
         </Button>
@@ -167,7 +167,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
             { accessor: 'scope', title: 'Scope', render: (a) => a.scope ?? '—' },
             { accessor: 'requestor', title: 'Submitted by' },
             { accessor: 'requestorComment', title: 'Comment', render: (a) => <CommentCell comment={a.requestorComment} /> },
-            { accessor: 'status', title: 'Status', render: (a) => <ActionStatus action={a} /> },
+            { accessor: 'status', title: 'Status', noWrap: true, width: 120, render: (a) => <ActionStatus action={a} /> },
             {
               accessor: 'error',
               title: 'Error',

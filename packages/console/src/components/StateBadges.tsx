@@ -46,7 +46,7 @@ export function MachineBadges({ machine }: { machine: Machine }) {
 
 export function ActionStatus({ action }: { action: Pick<MachineAction, 'status' | 'progress' | 'error'> }) {
   const badge = (
-    <Badge color={STATUS_COLORS[action.status] ?? 'gray'} variant="light" data-testid="action-status">
+    <Badge color={STATUS_COLORS[action.status] ?? 'gray'} variant="light" data-testid="action-status" style={{ flexShrink: 0, overflow: 'visible' }}>
       {action.status}
     </Badge>
   );

@@ -41,7 +41,8 @@ export function DevicePage() {
   }
   // findbyip answers with a list; the console only links by id.
   const m = machine.data as Extract<typeof machine.data, { id: string }>;
-  const ips = m.ipAddresses ?? [];
+  // Loopback addresses say nothing about where a device is.
+  const ips = (m.ipAddresses ?? []).filter((a) => !/^(127\.|::1$)/.test(a.ipAddress));
 
   return (
     <Stack>

@@ -169,7 +169,7 @@ function BulkTags({ selected, disabledReason, onDone }: { selected: Machine[]; d
   });
   const reason = disabledReason ?? (selected.length === 0 ? 'Select devices first' : null);
   const button = (a: 'Add' | 'Remove') => (
-    <Tooltip label={reason} disabled={!reason}>
+    <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
       <Button
         variant="light"
         leftSection={a === 'Add' ? <IconTag size={16} /> : <IconTagOff size={16} />}
