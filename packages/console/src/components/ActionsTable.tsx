@@ -10,6 +10,7 @@ import { Link } from 'react-router';
 import { api, keys, messageOf, ok } from '../api';
 import { actionLabel, formatTime } from '../format';
 import { useCan } from '../session';
+import { pagedTableProps } from './paged';
 import { ErrorState } from './QueryState';
 import { ActionStatus } from './StateBadges';
 
@@ -138,12 +139,8 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
       {list.error && <ErrorState error={list.error} onRetry={() => void list.refetch()} />}
       <div data-testid={testId}>
         <DataTable<MachineAction>
-          withTableBorder
-          highlightOnHover
+          {...pagedTableProps(list)}
           minHeight={160}
-          fetching={list.isFetching}
-          records={list.data?.value ?? []}
-          totalRecords={list.data?.['@odata.count'] ?? 0}
           recordsPerPage={pageSize}
           page={page}
           onPageChange={setPage}

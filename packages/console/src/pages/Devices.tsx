@@ -8,6 +8,7 @@ import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, keys, literal, messageOf, ok } from '../api';
+import { pagedTableProps } from '../components/paged';
 import { ErrorState } from '../components/QueryState';
 import { HealthBadge, IsolationBadge, RiskBadge, Tags } from '../components/StateBadges';
 import { ago, formatTime } from '../format';
@@ -72,12 +73,8 @@ export function DevicesPage() {
       {list.error && <ErrorState error={list.error} onRetry={() => void list.refetch()} />}
       <div data-testid="devices-table">
         <DataTable<Machine>
-          withTableBorder
-          highlightOnHover
+          {...pagedTableProps(list)}
           minHeight={180}
-          fetching={list.isFetching}
-          records={list.data?.value ?? []}
-          totalRecords={list.data?.['@odata.count'] ?? 0}
           recordsPerPage={PAGE_SIZE}
           page={page}
           onPageChange={(p) => set({ page: String(p) })}
