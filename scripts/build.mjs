@@ -42,6 +42,8 @@ const builtAt = newest(join(consoleDir, 'dist/index.html'));
 const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src'].map((p) => join(consoleDir, p));
 if (builtAt === 0 || Math.max(...sources.map(newest), newest(join(root, 'package-lock.json'))) > builtAt) {
   console.error('cordon: building the web console…');
+  // React picks its development build from NODE_ENV (vitest sets it to `test`): always ship production.
+  process.env.NODE_ENV = 'production';
   const vite = await import('vite');
-  await vite.build({ root: consoleDir, configFile: join(consoleDir, 'vite.config.ts'), logLevel: 'warn' });
+  await vite.build({ root: consoleDir, configFile: join(consoleDir, 'vite.config.ts'), mode: 'production', logLevel: 'warn' });
 }

@@ -146,36 +146,53 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
           onPageChange={setPage}
           noRecordsText={filter ? 'No action matches' : 'No actions yet'}
           columns={[
-            { accessor: 'creationDateTimeUtc', title: 'Submitted', render: (a) => formatTime(a.creationDateTimeUtc) },
-            { accessor: 'type', title: 'Action', render: (a) => actionLabel(a.type) },
+            { accessor: 'creationDateTimeUtc', title: 'Submitted', width: 110, render: (a) => formatTime(a.creationDateTimeUtc) },
+            {
+              accessor: 'type',
+              title: 'Action',
+              render: (a) => (
+                <>
+                  <Text size="sm">{actionLabel(a.type)}</Text>
+                  {a.scope && (
+                    <Text size="xs" c="dimmed">
+                      Scope: {a.scope}
+                    </Text>
+                  )}
+                </>
+              ),
+            },
             ...(showDevice
               ? [
                   {
                     accessor: 'computerDnsName' as const,
                     title: 'Device',
                     render: (a: MachineAction) => (
-                      <Anchor component={Link} to={`/devices/${a.machineId}`}>
+                      <Anchor component={Link} to={`/devices/${a.machineId}`} size="sm" style={{ wordBreak: 'break-all' }}>
                         {a.computerDnsName}
                       </Anchor>
                     ),
                   },
                 ]
               : []),
-            { accessor: 'scope', title: 'Scope', render: (a) => a.scope ?? '—' },
             { accessor: 'requestor', title: 'Submitted by' },
             { accessor: 'requestorComment', title: 'Comment', render: (a) => <CommentCell comment={a.requestorComment} /> },
-            { accessor: 'status', title: 'Status', noWrap: true, width: 120, render: (a) => <ActionStatus action={a} /> },
             {
-              accessor: 'error',
-              title: 'Error',
-              render: (a) =>
-                a.error ? (
-                  <Text size="sm" c="red" lineClamp={3} maw={260} title={a.error}>
-                    {a.error}
-                  </Text>
-                ) : null,
+              accessor: 'status',
+              title: 'Status',
+              width: 190,
+              // The error sits under the status it explains.
+              render: (a) => (
+                <>
+                  <ActionStatus action={a} />
+                  {a.error && (
+                    <Text size="xs" c="red" lineClamp={3} title={a.error} mt={4}>
+                      {a.error}
+                    </Text>
+                  )}
+                </>
+              ),
             },
-            { accessor: 'lastUpdateDateTimeUtc', title: 'Last update', render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
+            { accessor: 'lastUpdateDateTimeUtc', title: 'Last update', width: 110, render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
             { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} /> },
           ]}
         />

@@ -6,16 +6,16 @@ const STATUS_COLORS: Record<string, string> = { Pending: 'gray', InProgress: 'bl
 
 export function HealthBadge({ machine }: { machine: Pick<Machine, 'healthStatus'> }) {
   return (
-    <Badge color={machine.healthStatus === 'Active' ? 'green' : 'gray'} variant="light">
+    <Badge color={machine.healthStatus === 'Active' ? 'green' : 'gray'} variant="light" style={{ flexShrink: 0, overflow: 'visible' }}>
       {machine.healthStatus}
     </Badge>
   );
 }
 
-export function RiskBadge({ risk }: { risk: string }) {
+export function RiskBadge({ risk, short = false }: { risk: string; short?: boolean }) {
   return (
-    <Badge color={RISK_COLORS[risk] ?? 'gray'} variant="light">
-      Risk: {risk}
+    <Badge color={RISK_COLORS[risk] ?? 'gray'} variant="light" style={{ flexShrink: 0, overflow: 'visible' }}>
+      {short ? risk : `Risk: ${risk}`}
     </Badge>
   );
 }
@@ -68,7 +68,7 @@ export function Tags({ tags }: { tags: string[] }) {
   return (
     <Group gap={4}>
       {tags.map((t) => (
-        <Badge key={t} variant="outline" tt="none">
+        <Badge key={t} variant="outline" tt="none" maw={220} title={t}>
           {t}
         </Badge>
       ))}

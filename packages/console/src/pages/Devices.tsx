@@ -96,14 +96,15 @@ export function DevicesPage() {
             },
             { accessor: 'osPlatform', title: 'OS', sortable: true, render: (m) => `${m.osPlatform} ${m.osVersion}` },
             { accessor: 'lastIpAddress', title: 'IP address', sortable: true, render: (m) => m.lastIpAddress ?? '—' },
-            { accessor: 'healthStatus', title: 'Health', render: (m) => <HealthBadge machine={m} /> },
-            { accessor: 'riskScore', title: 'Risk', sortable: true, render: (m) => <RiskBadge risk={m.riskScore} /> },
-            { accessor: 'isolationState', title: 'Isolation', render: (m) => (m.isolationState === 'NotIsolated' ? '—' : <IsolationBadge state={m.isolationState} />) },
-            { accessor: 'machineTags', title: 'Tags', render: (m) => <Tags tags={m.machineTags} /> },
+            { accessor: 'healthStatus', title: 'Health', noWrap: true, width: 100, render: (m) => <HealthBadge machine={m} /> },
+            { accessor: 'riskScore', title: 'Risk', sortable: true, noWrap: true, width: 110, render: (m) => <RiskBadge risk={m.riskScore} short /> },
+            { accessor: 'isolationState', title: 'Isolation', noWrap: true, width: 150, render: (m) => (m.isolationState === 'NotIsolated' ? '—' : <IsolationBadge state={m.isolationState} />) },
+            { accessor: 'machineTags', title: 'Tags', width: 200, render: (m) => <Tags tags={m.machineTags} /> },
             {
               accessor: 'lastSeen',
               title: 'Last seen',
               sortable: true,
+              width: 120,
               // A title, not a Tooltip: fifty tooltip instances cost more to mount than the rest of the row.
               render: (m) => (
                 <Text size="sm" title={formatTime(m.lastSeen)}>

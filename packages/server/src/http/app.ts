@@ -23,6 +23,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route with the access it declared, for the tests that check none was forgotten. */
     routeTable: { method: string; url: string; access: RouteAccess }[];
+    /** Whether the request's credential is still valid and still grants its route's access. */
+    stillAuthorized(req: FastifyRequest): Promise<boolean>;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -108,26 +110,40 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  /** Who sent the request, by bearer token or session cookie; throws 401 when neither is valid. */
+  const authenticate = async (req: FastifyRequest): Promise<{ principal: Principal; session?: { id: string; csrfToken: string } }> => {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (m) return { principal: await deps.auth.authenticate(m[1]!) };
+    const sessionId = req.cookies[SESSION_COOKIE];
+    if (!sessionId || !deps.users) throw new UnauthorizedError();
+    const s = await deps.users.authenticateSession(sessionId);
+    return { principal: s.principal, session: { id: sessionId, csrfToken: s.csrfToken } };
+  };
+
   app.addHook('onRequest', async (req) => {
     const access = req.routeOptions.config?.access;
     if (!access || access === 'public') return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const sessionId = req.cookies[SESSION_COOKIE];
-    let principal: Principal;
-    if (m) principal = await deps.auth.authenticate(m[1]!);
-    else if (sessionId && deps.users) {
-      const s = await deps.users.authenticateSession(sessionId);
-      // A cookie is sent by the browser on its own: a state change must also prove it comes from the console.
-      if (!SAFE_METHODS.has(req.method)) {
-        const sent = req.headers['x-csrf-token'];
-        if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new ApiError(403, 'CsrfTokenMissing', 'Send the x-csrf-token header of your session with every change');
-      }
-      principal = s.principal;
-      req.session = { id: sessionId, csrfToken: s.csrfToken };
-    } else throw new UnauthorizedError();
+    const { principal, session } = await authenticate(req);
+    // A cookie is sent by the browser on its own: a state change must also prove it comes from the console.
+    if (session && !SAFE_METHODS.has(req.method)) {
+      const sent = req.headers['x-csrf-token'];
+      if (typeof sent !== 'string' || !sameSecret(sent, session.csrfToken)) throw new ApiError(403, 'CsrfTokenMissing', 'Send the x-csrf-token header of your session with every change');
+    }
     if (!roleHas(principal.role, access)) throw new ForbiddenError(access, principal.role);
     req.principal = principal;
+    req.session = session;
+  });
+
+  // Long-lived answers (the event stream) ask again now and then: a signed-out session, a revoked
+  // token or a lowered role ends them.
+  app.decorate('stillAuthorized', async (req: FastifyRequest): Promise<boolean> => {
+    const access = req.routeOptions.config?.access;
+    if (!access || access === 'public') return true;
+    try {
+      return roleHas((await authenticate(req)).principal.role, access);
+    } catch {
+      return false;
+    }
   });
 
   // Security headers on every answer; the browsable API docs need their own scripts and styles.

@@ -13,9 +13,9 @@ afterEach(async () => {
 });
 
 /** Opens the event stream over a real HTTP connection and collects its events. */
-function stream(path: string, token: string | null): Promise<{ res: IncomingMessage; events: { event: string; data: any }[]; close(): void }> {
+function stream(path: string, token: string | null, headers: Record<string, string> = {}): Promise<{ res: IncomingMessage; events: { event: string; data: any }[]; close(): void }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+    const req = request(`${base}${path}`, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } }, (res) => {
       const events: { event: string; data: any }[] = [];
       let buf = '';
       res.on('data', (d: Buffer) => {
@@ -70,6 +70,17 @@ describe('live updates (server-sent events)', () => {
     expect(await h.server.services.machines.announceInactive()).toBe(0);
     expect((await h.call('GET', `/api/machines/${a}`)).body.healthStatus).toBe('Inactive');
     all.close();
+  });
+
+  it('ends the stream of a session that signed out, within a few seconds', async () => {
+    const signIn = await h.call('POST', '/api/auth/signin', { token: null, body: { username: 'admin', password: h.server.initialAdminPassword } });
+    const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
+    const s = await stream('/api/events', null, { cookie });
+    expect(s.res.statusCode).toBe(200);
+    const ended = new Promise<void>((r) => s.res.on('end', () => r()));
+    await h.call('POST', '/api/auth/signout', { token: null, headers: { cookie, 'x-csrf-token': signIn.body.csrfToken } });
+    await ended; // the test's own timeout bounds the wait (checked every 5 s)
+    expect((await h.call('GET', '/api/auth/me', { token: null, headers: { cookie } })).status).toBe(401);
   });
 
   it('ends open streams when the server shuts down', async () => {

@@ -11,6 +11,8 @@ const EventsQuery = z.object({ machineId: z.string().regex(/^[0-9a-f]{40}$/).opt
 /** A client that has not taken this much of its stream is too slow: it is cut off and reconnects. */
 const MAX_BACKLOG_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
+/** How often an open stream checks that its caller is still signed in (sign-out, revoked token). */
+const RECHECK_MS = 5_000;
 
 /**
  * Live updates as server-sent events: every action state change, machine change and timeline
@@ -45,9 +47,16 @@ export function eventsRoutes(hub: EventHub) {
       });
       const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
       heartbeat.unref();
+      const recheck = setInterval(() => {
+        void fastify.stillAuthorized(req).then((ok) => {
+          if (!ok) res.end();
+        });
+      }, RECHECK_MS);
+      recheck.unref();
       req.raw.on('close', () => {
         open.delete(res);
         clearInterval(heartbeat);
+        clearInterval(recheck);
         unsubscribe();
       });
     });
