@@ -402,6 +402,25 @@ describe.skipIf(skip)(skip ? `web console (SKIPPED: ${CHROMIUM} is missing; apt-
     expect(unexpected(t)).toEqual([]);
   }, 90_000);
 
+  it('does not offer Selective isolation where no policy applies, before anything is sent', async () => {
+    const t = await open();
+    const { page } = t;
+    await signIn(page, 'admin', adminPassword);
+    await page.goto(`/devices/${offlineId}`);
+    await page.locator('[data-testid="action-bar"] [data-action="Isolate"]').click();
+    await page.getByRole('menuitem', { name: 'Selective isolation' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByTestId('no-selective-policy').waitFor({ timeout: WAIT });
+    await dialog.getByRole('textbox', { name: 'Comment' }).fill('e2e: selective without a policy');
+    expect(await dialog.getByRole('button', { name: 'Isolate device' }).isDisabled()).toBe(true);
+    await screenshot(page, 'console-selective-no-policy');
+    // Switching to Full makes it possible again (not submitted: this is only about the dialog).
+    await dialog.getByText('Full', { exact: true }).click();
+    expect(await dialog.getByRole('button', { name: 'Isolate device' }).isDisabled()).toBe(false);
+    expect((await api.actions({ filter: `machineId eq '${offlineId}' and type eq 'Isolate'` })).length).toBe(0);
+    expect(unexpected(t)).toEqual([]);
+  });
+
   it('exports the Action center filtered by status as CSV, with formula-looking comments defused', async () => {
     const formula = await api.submit(me.id, 'refreshInventory', { Comment: FORMULA });
     expect((await api.waitFor(formula.id, LONG_WAIT, () => undefined)).status).toBe('Succeeded');

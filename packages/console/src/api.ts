@@ -44,8 +44,10 @@ export const queryClient = new QueryClient({
 });
 
 // An expired session anywhere returns to sign-in; the page the user was on is kept in `next`.
+// A CSRF token replaced by a sign-in elsewhere is fetched again, so the user's retry goes through.
 const expired = (err: unknown): void => {
   if (err instanceof ApiRequestError && err.status === 401) onUnauthorized();
+  if (err instanceof ApiRequestError && err.code === 'CsrfTokenMissing') void queryClient.invalidateQueries({ queryKey: ['me'] });
 };
 queryClient.getQueryCache().config.onError = expired;
 queryClient.getMutationCache().config.onError = expired;

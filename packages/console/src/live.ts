@@ -3,6 +3,9 @@ import { useEffect, useState } from 'react';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
+/** Changes are gathered this long before views refetch: a busy fleet costs one refetch per view per second. */
+const FLUSH_MS = 1000;
+
 interface LiveEvent {
   kind: 'action' | 'machine' | 'timeline';
   machineId: string;
@@ -34,12 +37,12 @@ export function useLiveUpdates(): LiveState {
     };
     const touch = (...queryKeys: unknown[][]) => {
       for (const k of queryKeys) pending.add(JSON.stringify(k));
-      flushTimer ??= window.setTimeout(flush, 250);
+      flushTimer ??= window.setTimeout(flush, FLUSH_MS);
     };
     const onEvent = (e: MessageEvent<string>) => {
       const ev = JSON.parse(e.data) as LiveEvent;
       const id = ev.machineId;
-      if (ev.kind === 'action') touch(['actions'], ['machines'], ['machine', id], ['timeline', id], ['responseActions', id]);
+      if (ev.kind === 'action') touch(['actions'], ['machine', id], ['timeline', id], ['responseActions', id]);
       else if (ev.kind === 'machine') touch(['machines'], ['machine', id], ['responseActions', id]);
       else touch(['timeline', id]);
     };

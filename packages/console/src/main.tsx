@@ -11,9 +11,9 @@ import { queryClient, signInPath, whenUnauthorized } from './api';
 import { AppLayout } from './components/AppLayout';
 import { ActionCenterPage } from './pages/ActionCenter';
 import { DashboardPage } from './pages/Dashboard';
-import { DevicePage } from './pages/Device';
+import { DeviceRoute } from './pages/Device';
 import { DevicesPage } from './pages/Devices';
-import { NotFoundPage } from './pages/NotFound';
+import { CrashPage, NotFoundPage } from './pages/NotFound';
 import { SignInPage } from './pages/SignIn';
 import { RequireSession } from './session';
 
@@ -25,10 +25,11 @@ const router = createBrowserRouter([
         <AppLayout />
       </RequireSession>
     ),
+    errorElement: <CrashPage />,
     children: [
       { path: '/', element: <DashboardPage /> },
       { path: '/devices', element: <DevicesPage /> },
-      { path: '/devices/:id', element: <DevicePage /> },
+      { path: '/devices/:id', element: <DeviceRoute /> },
       { path: '/actions', element: <ActionCenterPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],

@@ -15,7 +15,7 @@ import {
 } from '@tabler/icons-react';
 import { useQuery } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
-import { api, keys, ok } from '../api';
+import { api, keys, messageOf, ok } from '../api';
 import { ActionDialog, type DialogRequest } from './ActionDialog';
 import { ManageTagsDialog } from './ManageTagsDialog';
 
@@ -111,8 +111,8 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
         {availability.data?.value.map(button)}
         {availability.isPending && <Button variant="subtle" size="sm" loading aria-label="Loading actions" />}
         {availability.error && (
-          <Tooltip label="Could not load which actions this device offers">
-            <Button variant="subtle" size="sm" color="red" onClick={() => void availability.refetch()}>
+          <Tooltip label={`Could not load which actions this device offers: ${messageOf(availability.error)}`} multiline w={320}>
+            <Button variant="subtle" size="compact-sm" color="red" onClick={() => void availability.refetch()}>
               Retry loading actions
             </Button>
           </Tooltip>

@@ -35,11 +35,20 @@ function submit(machineId: string, action: string, comment: string, option: stri
   }
 }
 
+const usePolicy = (machineId: string, enabled: boolean) =>
+  useQuery({ queryKey: ['isolationPolicy', machineId], enabled, queryFn: () => ok(api.GET('/api/machines/{id}/isolationPolicy', { params: path(machineId) })) });
+
 function SelectivePolicy({ machineId }: { machineId: string }) {
-  const policy = useQuery({ queryKey: ['isolationPolicy', machineId], queryFn: () => ok(api.GET('/api/machines/{id}/isolationPolicy', { params: path(machineId) })) });
+  const policy = usePolicy(machineId, true);
   if (policy.isPending) return <Text size="sm">Loading the selective policy…</Text>;
   if (policy.error) return <Text size="sm" c="red">{messageOf(policy.error)}</Text>;
-  if (policy.data.allow.length === 0) return <Alert color="yellow">No selective policy applies to this device: Selective isolation will allow nothing beyond Cordon itself, like Full.</Alert>;
+  if (policy.data.allow.length === 0) {
+    return (
+      <Alert color="yellow" data-testid="no-selective-policy">
+        No selective-isolation policy applies to this device, so Selective isolation cannot be used: an admin defines one first (global or for one of its tags, with `cordon isolation-policy` or /api/isolationPolicies), or choose Full.
+      </Alert>
+    );
+  }
   return (
     <Stack gap={4}>
       <Text size="sm">Still allowed, from {policy.data.policies.join(', ')}:</Text>
@@ -94,6 +103,10 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
   const [option, setOption] = useState(request.option ?? defaultOption);
   const [comment, setComment] = useState('');
   const queryClient = useQueryClient();
+  // The server refuses a Selective isolation no policy applies to: so does the dialog, before the comment is sent.
+  const selective = request.action === 'Isolate' && option === 'Selective';
+  const policy = usePolicy(machine.id, selective);
+  const blocked = selective && (policy.isPending || (policy.data?.allow.length ?? 0) === 0);
   const title = `${actionLabel(request.action)}${request.action === 'RunAntiVirusScan' || request.action === 'Isolate' ? ` (${option})` : ''}`;
   const run = useMutation({
     mutationFn: () => submit(machine.id, request.action, comment.trim(), option),
@@ -109,7 +122,7 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          if (comment.trim()) run.mutate();
+          if (comment.trim() && !blocked) run.mutate();
         }}
       >
         <Stack>
@@ -142,7 +155,7 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
             <Button variant="default" onClick={onClose}>
               Cancel
             </Button>
-            <Button type="submit" loading={run.isPending} disabled={!comment.trim()} color={request.action === 'Isolate' ? 'red' : undefined}>
+            <Button type="submit" loading={run.isPending} disabled={!comment.trim() || blocked} color={request.action === 'Isolate' ? 'red' : undefined}>
               {actionLabel(request.action)}
             </Button>
           </Group>

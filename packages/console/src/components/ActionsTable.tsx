@@ -1,6 +1,5 @@
 import type { MachineAction } from '@cordon/api-client';
 import { Anchor, Button, Group, Modal, Popover, Stack, Text, Textarea, Tooltip } from '@mantine/core';
-import { useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { IconDownload } from '@tabler/icons-react';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -63,9 +62,11 @@ function CommentCell({ comment }: { comment: string }) {
   );
 }
 
-function CancelButton({ action }: { action: MachineAction }) {
-  const can = useCan();
-  const [opened, { open, close }] = useDisclosure(false);
+/**
+ * The cancel dialog lives with the table, not the row: a live refresh may move or re-render the row
+ * while the user types the comment.
+ */
+function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () => void }) {
   const [comment, setComment] = useState('');
   const queryClient = useQueryClient();
   const cancel = useMutation({
@@ -73,51 +74,51 @@ function CancelButton({ action }: { action: MachineAction }) {
     onSuccess: () => {
       notifications.show({ color: 'green', message: `${actionLabel(action.type)} on ${action.computerDnsName} cancelled` });
       void queryClient.invalidateQueries({ queryKey: keys.actions() });
-      close();
+      onClose();
     },
   });
-  const reason = can('actions.cancel') ? null : 'Your role may not cancel actions (responder or higher)';
   return (
-    <>
-      <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
-        <Button size="compact-xs" color="red" variant="light" data-disabled={reason ? true : undefined} onClick={() => !reason && open()}>
-          Cancel
-        </Button>
-      </Tooltip>
-      <Modal opened={opened} onClose={close} title={`Cancel ${actionLabel(action.type)} on ${action.computerDnsName}`}>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            cancel.mutate();
-          }}
-        >
-          <Stack>
-            <Text size="sm">The action has not reached the device yet; cancelling it means it never runs.</Text>
-            <Textarea label="Comment" description="Say why; it is kept in the Action center and the audit log." required data-autofocus value={comment} onChange={(e) => setComment(e.currentTarget.value)} maxLength={4000} autosize minRows={2} />
-            {cancel.error && (
-              <Text c="red" size="sm" role="alert">
-                {messageOf(cancel.error)}
-              </Text>
-            )}
-            <Group justify="end">
-              <Button variant="default" onClick={close}>
-                Keep it
-              </Button>
-              <Button type="submit" color="red" loading={cancel.isPending} disabled={!comment.trim()}>
-                Cancel action
-              </Button>
-            </Group>
-          </Stack>
-        </form>
-      </Modal>
-    </>
+    <Modal opened onClose={onClose} title={`Cancel ${actionLabel(action.type)} on ${action.computerDnsName}`}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          cancel.mutate();
+        }}
+      >
+        <Stack>
+          <Text size="sm">The device has not started this action; cancelling it means it never runs. If the device started it meanwhile, the cancel is refused and the action keeps its real outcome.</Text>
+          <Textarea label="Comment" description="Say why; it is kept in the Action center and the audit log." required data-autofocus value={comment} onChange={(e) => setComment(e.currentTarget.value)} maxLength={4000} autosize minRows={2} />
+          {cancel.error && (
+            <Text c="red" size="sm" role="alert">
+              {messageOf(cancel.error)}
+            </Text>
+          )}
+          <Group justify="end">
+            <Button variant="default" onClick={onClose}>
+              Keep it
+            </Button>
+            <Button type="submit" color="red" loading={cancel.isPending} disabled={!comment.trim()}>
+              Cancel action
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
   );
 }
 
-function ResultCell({ action }: { action: MachineAction }) {
+function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a: MachineAction) => void }) {
+  const can = useCan();
   if (action.type === 'CollectInvestigationPackage' && action.status === 'Succeeded') return <PackageDownloadButton actionId={action.id} />;
-  if (action.status === 'Pending') return <CancelButton action={action} />;
-  return null;
+  if (action.status !== 'Pending') return null;
+  const reason = can('actions.cancel') ? null : 'Your role may not cancel actions (responder or higher)';
+  return (
+    <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
+      <Button size="compact-xs" color="red" variant="light" data-disabled={reason ? true : undefined} onClick={() => !reason && onCancel(action)}>
+        Cancel
+      </Button>
+    </Tooltip>
+  );
 }
 
 /**
@@ -133,6 +134,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
   }
   const query = { $filter: filter, $top: pageSize, $skip: (page - 1) * pageSize, $count: 'true' as const };
   const list = useQuery({ queryKey: keys.actions(query), queryFn: () => ok(api.GET('/api/machineactions', { params: { query } })), placeholderData: keepPreviousData });
+  const [cancelling, setCancelling] = useState<MachineAction | null>(null);
 
   return (
     <Stack gap="xs">
@@ -193,10 +195,11 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
               ),
             },
             { accessor: 'lastUpdateDateTimeUtc', title: 'Last update', width: 110, render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
-            { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} /> },
+            { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} onCancel={setCancelling} /> },
           ]}
         />
       </div>
+      {cancelling && <CancelDialog key={cancelling.id} action={cancelling} onClose={() => setCancelling(null)} />}
     </Stack>
   );
 }

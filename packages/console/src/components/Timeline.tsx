@@ -59,7 +59,6 @@ export function Timeline({ machineId }: { machineId: string }) {
           minHeight={160}
           fetching={events.isFetching}
           records={rows}
-          idAccessor={(e) => `${e.time}|${e.eventType}|${e.title}|${e.actionId ?? ''}`}
           noRecordsText={types.length ? 'No event of these types' : 'Nothing has happened on this device yet'}
           columns={[
             { accessor: 'time', title: 'Time', render: (e) => formatTime(e.time), width: 190 },

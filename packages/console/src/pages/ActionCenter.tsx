@@ -35,12 +35,20 @@ function filterOf(p: URLSearchParams): string | undefined {
 }
 
 /** Every action matching the filter, as CSV; formula-looking cells are defused for spreadsheets. */
-async function exportCsv(filter: string | undefined): Promise<number> {
+async function exportCsv(filter: string | undefined): Promise<{ rows: number; truncated: boolean }> {
   const rows: MachineAction[] = [];
-  for (let skip = 0; skip < EXPORT_LIMIT; skip += 10_000) {
-    const page = await ok(api.GET('/api/machineactions', { params: { query: { $filter: filter, $top: 10_000, $skip: skip } } }));
+  // Actions submitted while the export pages through the list would shift its pages: leave them out.
+  const asOf = `creationDateTimeUtc le ${new Date().toISOString()}`;
+  const pinned = filter ? `(${filter}) and ${asOf}` : asOf;
+  let truncated = false;
+  for (let skip = 0; ; skip += 10_000) {
+    const page = await ok(api.GET('/api/machineactions', { params: { query: { $filter: pinned, $top: 10_000, $skip: skip } } }));
     rows.push(...page.value);
     if (page.value.length < 10_000) break;
+    if (rows.length >= EXPORT_LIMIT) {
+      truncated = true;
+      break;
+    }
   }
   const csv = Papa.unparse(
     rows.map((a) => ({
@@ -64,7 +72,7 @@ async function exportCsv(filter: string | undefined): Promise<number> {
   link.download = `cordon-actions-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.csv`;
   link.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  return rows.length;
+  return { rows: rows.length, truncated };
 }
 
 export function ActionCenterPage() {
@@ -73,6 +81,11 @@ export function ActionCenterPage() {
   const [user, setUser] = useState(params.get('user') ?? '');
   const [deviceDebounced] = useDebouncedValue(device.trim(), 300);
   const [userDebounced] = useDebouncedValue(user.trim(), 300);
+  // The address wins when it changes by navigation (a link, back/forward): the boxes follow it.
+  const deviceParam = params.get('device') ?? '';
+  const userParam = params.get('user') ?? '';
+  useEffect(() => setDevice(deviceParam), [deviceParam]);
+  useEffect(() => setUser(userParam), [userParam]);
   const [exporting, setExporting] = useState(false);
 
   const set = (changes: Record<string, string | null>) => {
@@ -88,7 +101,9 @@ export function ActionCenterPage() {
       { replace: true },
     );
   };
-  useEffect(() => set({ device: deviceDebounced || null, user: userDebounced || null }), [deviceDebounced, userDebounced]);
+  useEffect(() => {
+    if (deviceDebounced !== deviceParam || userDebounced !== userParam) set({ device: deviceDebounced || null, user: userDebounced || null });
+  }, [deviceDebounced, userDebounced]);
 
   const filter = filterOf(params);
   return (
@@ -103,7 +118,13 @@ export function ActionCenterPage() {
           onClick={() => {
             setExporting(true);
             exportCsv(filter)
-              .then((n) => notifications.show({ color: 'green', message: `Exported ${n} action(s)` }))
+              .then((r) =>
+                notifications.show(
+                  r.truncated
+                    ? { color: 'yellow', title: 'Export cut short', message: `Exported the newest ${r.rows} actions only; narrow the filters, or page through the API for more.` }
+                    : { color: 'green', message: `Exported ${r.rows} action(s)` },
+                ),
+              )
               .catch((e: unknown) => notifications.show({ color: 'red', title: 'Export failed', message: messageOf(e) }))
               .finally(() => setExporting(false));
           }}

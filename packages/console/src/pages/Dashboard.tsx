@@ -32,10 +32,10 @@ function Card<T>({ title, count, seeAll, items, render, empty, testId }: { title
   );
 }
 
-function useMachines(filter: string) {
+function useMachines(filter: string, orderby = 'lastSeen desc') {
   return useQuery({
-    queryKey: ['machines', 'dashboard', filter],
-    queryFn: () => ok(api.GET('/api/machines', { params: { query: { $filter: filter, $top: SHOWN, $count: 'true', $orderby: 'lastSeen desc' } } })),
+    queryKey: ['machines', 'dashboard', filter, orderby],
+    queryFn: () => ok(api.GET('/api/machines', { params: { query: { $filter: filter, $top: SHOWN, $count: 'true', $orderby: orderby } } })),
   });
 }
 function useActions(filter: string) {
@@ -73,7 +73,7 @@ function ActionRow({ a }: { a: MachineAction }) {
 
 /** What needs attention now; every entry leads to its device. */
 export function DashboardPage() {
-  const atRisk = useMachines("riskScore in ('High','Medium')");
+  const atRisk = useMachines("riskScore in ('High','Medium')", 'riskScore desc,lastSeen desc');
   const isolated = useMachines("isolationState eq 'Isolated'");
   const inactive = useMachines("healthStatus eq 'Inactive'");
   const pending = useActions("status in ('Pending','InProgress')");
@@ -83,11 +83,11 @@ export function DashboardPage() {
     <Stack>
       <Title order={2}>Dashboard</Title>
       <SimpleGrid cols={{ base: 1, md: 2, lg: 3 }}>
-        <Card title="Devices at risk" testId="card-at-risk" count={atRisk.data?.['@odata.count']} seeAll="/devices?risk=High" items={asList(atRisk)} empty="No device is at medium or high risk." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<RiskBadge risk={m.riskScore} />} />} />
+        <Card title="Devices at risk" testId="card-at-risk" count={atRisk.data?.['@odata.count']} seeAll="/devices?risk=High,Medium" items={asList(atRisk)} empty="No device is at medium or high risk." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<RiskBadge risk={m.riskScore} />} />} />
         <Card title="Isolated devices" testId="card-isolated" count={isolated.data?.['@odata.count']} seeAll="/devices?isolation=Isolated" items={asList(isolated)} empty="No device is isolated." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">{m.isolation?.since ? `since ${ago(m.isolation.since)}` : ''}</Text>} />} />
         <Card title="Inactive devices" testId="card-inactive" count={inactive.data?.['@odata.count']} seeAll="/devices?health=Inactive" items={asList(inactive)} empty="Every device has checked in recently." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">last seen {ago(m.lastSeen)}</Text>} />} />
-        <Card title="Pending actions" testId="card-pending" count={pending.data?.['@odata.count']} seeAll="/actions?status=Pending" items={asList(pending)} empty="No action is waiting." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
-        <Card title="Failed actions" testId="card-failed" count={failed.data?.['@odata.count']} seeAll="/actions?status=Failed" items={asList(failed)} empty="No action has failed." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
+        <Card title="Pending actions" testId="card-pending" count={pending.data?.['@odata.count']} seeAll="/actions?status=Pending,InProgress" items={asList(pending)} empty="No action is waiting." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
+        <Card title="Failed actions" testId="card-failed" count={failed.data?.['@odata.count']} seeAll="/actions?status=Failed,TimeOut" items={asList(failed)} empty="No action has failed." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
       </SimpleGrid>
     </Stack>
   );

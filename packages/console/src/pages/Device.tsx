@@ -9,6 +9,7 @@ import { ErrorState, FullPageLoader } from '../components/QueryState';
 import { MachineBadges, Tags } from '../components/StateBadges';
 import { Timeline } from '../components/Timeline';
 import { ago, formatTime } from '../format';
+import { NotFoundPage } from './NotFound';
 
 function Fact({ label, children }: { label: string; children: React.ReactNode }) {
   return (
@@ -23,8 +24,13 @@ function Fact({ label, children }: { label: string; children: React.ReactNode })
   );
 }
 
-export function DevicePage() {
+/** One page per device: moving to another device starts fresh (dialogs, timeline page, fly-out). */
+export function DeviceRoute() {
   const { id = '' } = useParams();
+  return <DevicePage key={id} id={id} />;
+}
+
+function DevicePage({ id }: { id: string }) {
   const machine = useQuery({ queryKey: keys.machine(id), queryFn: () => ok(api.GET('/api/machines/{id}', { params: { path: { id } } })) });
   const [actionCenter, { open, close }] = useDisclosure(false);
 
@@ -39,8 +45,9 @@ export function DevicePage() {
       </Stack>
     );
   }
-  // findbyip answers with a list; the console only links by id.
-  const m = machine.data as Extract<typeof machine.data, { id: string }>;
+  // `findbyip(...)` answers a list: not a device page.
+  if (!('id' in machine.data)) return <NotFoundPage />;
+  const m = machine.data;
   // Loopback addresses say nothing about where a device is.
   const ips = (m.ipAddresses ?? []).filter((a) => !/^(127\.|::1$)/.test(a.ipAddress));
 

@@ -1,5 +1,5 @@
 import type { Machine } from '@cordon/api-client';
-import { Anchor, Button, Group, Modal, Select, Stack, Text, TextInput, Title, Tooltip } from '@mantine/core';
+import { Anchor, Button, Group, Modal, MultiSelect, Select, Stack, Text, TextInput, Title, Tooltip } from '@mantine/core';
 import { useDebouncedValue, useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { IconTag, IconTagOff } from '@tabler/icons-react';
@@ -24,9 +24,10 @@ function filterOf(p: URLSearchParams): string | undefined {
   if (tag) parts.push(`machineTags/any(t: t eq ${literal(tag)})`);
   const os = p.get('os');
   if (os) parts.push(`(startswith(osPlatform,${literal(os)}) or startswith(osVersion,${literal(os)}))`);
+  const risks = (p.get('risk') ?? '').split(',').filter(Boolean);
+  if (risks.length) parts.push(`riskScore in (${risks.map(literal).join(',')})`);
   for (const [param, field] of [
     ['health', 'healthStatus'],
-    ['risk', 'riskScore'],
     ['isolation', 'isolationState'],
   ] as const) {
     const v = p.get(param);
@@ -124,6 +125,11 @@ function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: Reco
   const [os, setOs] = useState(params.get('os') ?? '');
   const [tagDebounced] = useDebouncedValue(tag.trim(), 300);
   const [osDebounced] = useDebouncedValue(os.trim(), 300);
+  // The address wins when it changes by navigation (a link, back/forward): the boxes follow it.
+  const tagParam = params.get('tag') ?? '';
+  const osParam = params.get('os') ?? '';
+  useEffect(() => setTag(tagParam), [tagParam]);
+  useEffect(() => setOs(osParam), [osParam]);
   useEffect(() => {
     if (tagDebounced !== (params.get('tag') ?? '') || osDebounced !== (params.get('os') ?? '')) set({ tag: tagDebounced || null, os: osDebounced || null });
   }, [tagDebounced, osDebounced]);
@@ -131,7 +137,15 @@ function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: Reco
     <Group align="end" gap="sm" data-testid="device-filters">
       <TextInput label="Tag" placeholder="e.g. pci" value={tag} onChange={(e) => setTag(e.currentTarget.value)} w={160} />
       <Select label="Health" placeholder="Any" clearable data={['Active', 'Inactive']} value={params.get('health')} onChange={(v) => set({ health: v })} w={130} />
-      <Select label="Risk" placeholder="Any" clearable data={['High', 'Medium', 'Low', 'Informational', 'None']} value={params.get('risk')} onChange={(v) => set({ risk: v })} w={150} />
+      <MultiSelect
+        label="Risk"
+        placeholder={params.get('risk') ? undefined : 'Any'}
+        clearable
+        data={['High', 'Medium', 'Low', 'Informational', 'None']}
+        value={(params.get('risk') ?? '').split(',').filter(Boolean)}
+        onChange={(v) => set({ risk: v.join(',') || null })}
+        w={200}
+      />
       <Select
         label="Isolation"
         placeholder="Any"

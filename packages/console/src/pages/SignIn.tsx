@@ -4,8 +4,13 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useSearchParams } from 'react-router';
 import { api, keys, messageOf, ok, setCsrfToken } from '../api';
 
-/** Only same-site paths are followed after sign-in, never another origin. */
-const safeNext = (next: string | null): string => (next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/signin') ? next : '/');
+/** Only a path of this console is followed after sign-in, never another origin. */
+function safeNext(next: string | null): string {
+  if (!next || !next.startsWith('/') || /[\\\p{Cc}]/u.test(next)) return '/';
+  const url = new URL(next, window.location.origin);
+  if (url.origin !== window.location.origin || url.pathname.startsWith('/signin')) return '/';
+  return url.pathname + url.search + url.hash;
+}
 
 export function SignInPage() {
   const [params] = useSearchParams();
