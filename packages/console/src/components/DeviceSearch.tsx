@@ -6,10 +6,10 @@ import { useState } from 'react';
 import { useNavigate } from 'react-router';
 import { api, literal, ok } from '../api';
 
-/** The OData filter that finds a device by the start of its name or IP address, or by a tag. */
+/** The OData filter that finds a device by the start of its name or last IP address, any address it had, or a tag. */
 export function searchFilter(term: string): string {
   const q = literal(term);
-  return `startswith(computerDnsName,${q}) or startswith(lastIpAddress,${q}) or machineTags/any(t: t eq ${q})`;
+  return `startswith(computerDnsName,${q}) or startswith(lastIpAddress,${q}) or ipAddresses/any(a: a eq ${q}) or machineTags/any(t: t eq ${q})`;
 }
 
 /** The header's search box: type a name, IP address or tag, pick the device, and it opens. */

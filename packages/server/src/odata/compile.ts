@@ -8,6 +8,8 @@ export type FieldSpec =
   | { kind: 'datetime'; column: string }
   /** `machineTags/any(t: t eq 'x')`: a tag row exists for the machine. */
   | { kind: 'tags'; machineIdColumn: string }
+  /** `ipAddresses/any(a: a eq '10.1.2.3')`: the device has reported this address (the history findbyip uses). */
+  | { kind: 'ips'; machineIdColumn: string }
   /** A value derived at query time from a timestamp (healthStatus from lastSeen). */
   | { kind: 'derived'; build: (op: 'eq' | 'ne', value: string) => Expression<SqlBool>; values: readonly string[] };
 
@@ -70,7 +72,7 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
     case 'compare': {
       const spec = specOf(node.field, fields);
-      if (spec.kind === 'tags') throw invalid(`Use ${node.field}/any(t: t eq 'value') to filter on tags`);
+      if (spec.kind === 'tags' || spec.kind === 'ips') throw invalid(`Use ${node.field}/any(x: x eq 'value') to filter on ${node.field}`);
       if (spec.kind === 'derived') {
         if (node.op !== 'eq' && node.op !== 'ne') throw invalid(`${node.field} supports eq and ne only`);
         return spec.build(node.op, checkEnum(node.field, spec, literalText(node.field, node.value)));
@@ -87,7 +89,7 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
     case 'in': {
       const spec = specOf(node.field, fields);
-      if (spec.kind === 'tags') throw invalid(`Use ${node.field}/any(t: t in ('a','b')) to filter on tags`);
+      if (spec.kind === 'tags' || spec.kind === 'ips') throw invalid(`Use ${node.field}/any(x: x in ('a','b')) to filter on ${node.field}`);
       if (spec.kind === 'derived') {
         const parts = node.values.map((v) => spec.build('eq', checkEnum(node.field, spec, literalText(node.field, v))));
         return parts.reduce((a, b) => sql<SqlBool>`(${a} or ${b})`);
@@ -104,10 +106,12 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
     case 'any': {
       const spec = specOf(node.field, fields);
-      if (spec.kind !== 'tags') throw invalid(`${node.field} is not a collection; any() works on machineTags`);
+      if (spec.kind !== 'tags' && spec.kind !== 'ips') throw invalid(`${node.field} is not a collection; any() works on machineTags and ipAddresses`);
       const values = node.values.map((v) => literalText(node.field, v));
-      const cond = node.op === 'in' ? sql`tag in (${sql.join(values)})` : node.op === 'eq' ? sql`tag = ${values[0]}` : sql`tag <> ${values[0]}`;
-      return sql<SqlBool>`exists (select 1 from machine_tags where machine_tags.machine_id = ${sql.ref(spec.machineIdColumn)} and ${cond})`;
+      const [table, column] = spec.kind === 'tags' ? ['machine_tags', 'tag'] : ['machine_ips', 'ip'];
+      const col = sql.ref(`${table}.${column}`);
+      const cond = node.op === 'in' ? sql`${col} in (${sql.join(values)})` : node.op === 'eq' ? sql`${col} = ${values[0]}` : sql`${col} <> ${values[0]}`;
+      return sql<SqlBool>`exists (select 1 from ${sql.table(table)} where ${sql.ref(`${table}.machine_id`)} = ${sql.ref(spec.machineIdColumn)} and ${cond})`;
     }
   }
 }

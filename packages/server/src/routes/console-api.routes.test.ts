@@ -26,6 +26,11 @@ describe('lists for the console', () => {
     expect(names(await h.call('GET', `/api/machines?$filter=${q("startswith(computerDnsName,'100%')")}`))).toEqual(['100%-host']);
     expect(names(await h.call('GET', `/api/machines?$filter=${q("startswith(computerDnsName,'%')")}`))).toEqual([]);
     expect(names(await h.call('GET', `/api/machines?$filter=${q("startswith(lastIpAddress,'10.1.')")}`))).toEqual(['Web-01']);
+    // Any address a device reported, not only its last one.
+    const multi = await h.enroll({ hostname: 'multi', ipAddresses: [{ address: '10.7.0.1', family: 'IPv4', interface: 'eth0', mac: null }, { address: '172.17.0.1', family: 'IPv4', interface: 'docker0', mac: null }] });
+    expect(multi).toBeTruthy();
+    expect(names(await h.call('GET', `/api/machines?$filter=${q("ipAddresses/any(a: a eq '172.17.0.1')")}`))).toEqual(['multi']);
+    expect((await h.call('GET', `/api/machines?$filter=${q("ipAddresses eq '172.17.0.1'")}`)).status).toBe(400);
     const bad = await h.call('GET', `/api/machines?$filter=${q("startswith(machineTags,'x')")}`);
     expect([bad.status, bad.body.error.code]).toEqual([400, 'InvalidInput']);
   });

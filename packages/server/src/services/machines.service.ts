@@ -68,6 +68,7 @@ export class MachinesService {
       lastSeen: { kind: 'datetime', column: 'machines.last_seen' },
       firstSeen: { kind: 'datetime', column: 'machines.first_seen' },
       machineTags: { kind: 'tags', machineIdColumn: 'machines.id' },
+      ipAddresses: { kind: 'ips', machineIdColumn: 'machines.id' },
       healthStatus: {
         kind: 'derived',
         values: ['Active', 'Inactive'],
