@@ -125,7 +125,7 @@ function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a:
  * The Action center's table, for one device (the fly-out) or all of them (the page): newest first,
  * paged by the API, refreshed by live updates.
  */
-export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'actions-table' }: { filter?: string; showDevice: boolean; pageSize?: number; testId?: string }) {
+export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'actions-table', emptyText }: { filter?: string; showDevice: boolean; pageSize?: number; testId?: string; emptyText?: string }) {
   const [page, setPage] = useState(1);
   const [lastFilter, setLastFilter] = useState(filter);
   if (filter !== lastFilter) {
@@ -146,7 +146,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
           recordsPerPage={pageSize}
           page={page}
           onPageChange={setPage}
-          noRecordsText={filter ? 'No action matches' : 'No actions yet'}
+          noRecordsText={emptyText ?? (filter ? 'No action matches these filters' : 'No actions yet')}
           columns={[
             { accessor: 'creationDateTimeUtc', title: 'Submitted', width: 110, render: (a) => formatTime(a.creationDateTimeUtc) },
             {

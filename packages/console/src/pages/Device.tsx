@@ -93,11 +93,11 @@ function DevicePage({ id }: { id: string }) {
           <Timeline machineId={m.id} />
         </Tabs.Panel>
         <Tabs.Panel value="actions" pt="sm">
-          <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} testId="device-actions-table" />
+          <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} testId="device-actions-table" emptyText="No action on this device yet" />
         </Tabs.Panel>
       </Tabs>
       <Drawer opened={actionCenter} onClose={close} position="right" size="80%" title={`Action center — ${m.computerDnsName}`}>
-        <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} pageSize={15} testId="flyout-actions-table" />
+        <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} pageSize={15} testId="flyout-actions-table" emptyText="No action on this device yet" />
       </Drawer>
     </Stack>
   );
