@@ -26,7 +26,7 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-/** Action types as the seed's console names them. */
+/** Action types as the seed's console names them; the same as the protocol's ACTION_LABELS (the server's timeline titles), kept here so the bundle needs none of the protocol's schemas. */
 export const ACTION_LABELS: Record<string, string> = {
   Isolate: 'Isolate device',
   Unisolate: 'Release from isolation',
