@@ -25,18 +25,3 @@ export function formatBytes(n: number): string {
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
-
-/** Action types as the seed's console names them; the same as the protocol's ACTION_LABELS (the server's timeline titles), kept here so the bundle needs none of the protocol's schemas. */
-export const ACTION_LABELS: Record<string, string> = {
-  Isolate: 'Isolate device',
-  Unisolate: 'Release from isolation',
-  CollectInvestigationPackage: 'Collect investigation package',
-  RunAntiVirusScan: 'Run antivirus scan',
-  RestrictCodeExecution: 'Restrict app execution',
-  UnrestrictCodeExecution: 'Remove app restrictions',
-  StopAndQuarantineFile: 'Stop and quarantine file',
-  LiveResponse: 'Live response',
-  Offboard: 'Offboard device',
-  RefreshInventory: 'Refresh inventory',
-};
-export const actionLabel = (type: string): string => ACTION_LABELS[type] ?? type;

@@ -46,20 +46,6 @@ export const ActionParameters = {
  * What an agent must report before an action is offered to it: the capability name and the
  * lowest agent version that implements it. Submitting to an agent without it answers NotSupported.
  */
-/** Each action as people name it (the seed console's labels): timeline titles use these. */
-export const ACTION_LABELS: Record<ActionType, string> = {
-  Isolate: 'Isolate device',
-  Unisolate: 'Release from isolation',
-  CollectInvestigationPackage: 'Collect investigation package',
-  RunAntiVirusScan: 'Run antivirus scan',
-  RestrictCodeExecution: 'Restrict app execution',
-  UnrestrictCodeExecution: 'Remove app restrictions',
-  StopAndQuarantineFile: 'Stop and quarantine file',
-  LiveResponse: 'Live response',
-  Offboard: 'Offboard device',
-  RefreshInventory: 'Refresh inventory',
-};
-
 export const ACTION_REQUIREMENTS: Record<ActionType, { capability: string; minAgentVersion: string }> = {
   Isolate: { capability: 'isolation', minAgentVersion: '0.2.0' },
   Unisolate: { capability: 'isolation', minAgentVersion: '0.2.0' },

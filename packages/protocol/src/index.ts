@@ -1,4 +1,5 @@
 export * from './actions.js';
+export * from './labels.js';
 export * from './envelope.js';
 export * from './signing.js';
 export * from './isolation.js';

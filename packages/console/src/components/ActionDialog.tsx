@@ -4,7 +4,7 @@ import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
 import { api, keys, messageOf, ok } from '../api';
-import { actionLabel } from '../format';
+import { actionLabel } from '@cordon/protocol/labels';
 
 export interface DialogRequest {
   action: string;

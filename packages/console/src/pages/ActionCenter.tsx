@@ -8,7 +8,7 @@ import { useEffect, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { api, literal, messageOf, ok } from '../api';
 import { ActionsTable } from '../components/ActionsTable';
-import { ACTION_LABELS } from '../format';
+import { ACTION_LABELS } from '@cordon/protocol/labels';
 
 const STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'];
 const TYPES = Object.entries(ACTION_LABELS).map(([value, label]) => ({ value, label }));

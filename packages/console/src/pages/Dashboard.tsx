@@ -6,7 +6,8 @@ import { Link } from 'react-router';
 import { api, ok } from '../api';
 import { ErrorState, EmptyState } from '../components/QueryState';
 import { ActionStatus, RiskBadge } from '../components/StateBadges';
-import { actionLabel, ago } from '../format';
+import { actionLabel } from '@cordon/protocol/labels';
+import { ago } from '../format';
 
 const SHOWN = 8;
 

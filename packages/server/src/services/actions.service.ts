@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  ACTION_LABELS,
+  actionLabel,
   ACTION_REQUIREMENTS,
   actionExclusionKey,
   actionScope,
@@ -49,9 +49,6 @@ const isIsolation = (type: string): boolean => type === 'Isolate' || type === 'U
 
 /** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
 const E_FAIL = -2147467259;
-
-/** Timeline titles name actions as people do ("Isolate device"), not by their API type. */
-const labelOf = (type: string): string => ACTION_LABELS[type as ActionType] ?? type;
 
 export const ACTION_FIELDS: FieldMap = {
   id: { kind: 'text', column: 'actions.id' },
@@ -304,7 +301,7 @@ export class ActionsService {
   }
 
   #submittedEvent(principal: Principal, r: ActionsTableInsert) {
-    return { machineId: r.machine_id, eventType: 'ActionSubmitted' as const, title: `${labelOf(r.type)} submitted by ${principal.name}`, actor: principal.name, actionId: r.id, data: { comment: r.requestor_comment, parameters: JSON.parse(r.parameters) as unknown } };
+    return { machineId: r.machine_id, eventType: 'ActionSubmitted' as const, title: `${actionLabel(r.type)} submitted by ${principal.name}`, actor: principal.name, actionId: r.id, data: { comment: r.requestor_comment, parameters: JSON.parse(r.parameters) as unknown } };
   }
 
   async get(id: string): Promise<MachineActionView> {
@@ -342,7 +339,7 @@ export class ActionsService {
       throw new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput');
     }
     await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' });
-    await this.changed(row, 'Cancelled', `${labelOf(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
+    await this.changed(row, 'Cancelled', `${actionLabel(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
     // The agent may already hold the command; telling it lets it drop the command unrun.
     this.channel.send(row.machine_id, { type: 'cancel', actionId: id });
     return this.get(id);
@@ -397,7 +394,7 @@ export class ActionsService {
       const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
       const rows = (await this.repo.getMany([...new Set(batch.map((a) => a.actionId))])).filter((r) => claims.has(`${r.id}|${r.machine_id}`));
       const byId = new Map(rows.map((r) => [r.id, r]));
-      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${labelOf(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
+      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${actionLabel(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
       // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it runs.
       const moved = await this.repo.transitionMany([...byId.keys()], ['Pending', 'Cancelled'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
       this.timeline.published(events(moved));
@@ -428,7 +425,7 @@ export class ActionsService {
         const sent = IsolationReport.safeParse(result?.isolation);
         await this.machines.applyIsolationReport(machineId, sent.success ? sent.data : this.#impliedReport(row), { implied: !sent.success });
       }
-      if (applied) await this.changed(row, status, status === 'Succeeded' ? `${labelOf(row.type)} succeeded` : `${labelOf(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
+      if (applied) await this.changed(row, status, status === 'Succeeded' ? `${actionLabel(row.type)} succeeded` : `${actionLabel(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
     }
     // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
     this.channel.send(machineId, { type: 'resultAck', actionId });
@@ -441,7 +438,7 @@ export class ActionsService {
     await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
     const row = await this.own(machineId, actionId);
     if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
-      await this.changed(row, 'Failed', `${labelOf(row.type)} refused by the agent: ${detail}`);
+      await this.changed(row, 'Failed', `${actionLabel(row.type)} refused by the agent: ${detail}`);
     }
     this.channel.send(machineId, { type: 'resultAck', actionId });
   }
@@ -460,7 +457,7 @@ export class ActionsService {
   async #timeOut(row: ActionRow, now: string): Promise<boolean> {
     const error = `The device did not complete the action before it expired at ${row.expires_at}`;
     if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL }))) return false;
-    await this.changed(row, 'TimeOut', `${labelOf(row.type)} timed out`);
+    await this.changed(row, 'TimeOut', `${actionLabel(row.type)} timed out`);
     return true;
   }
 
