@@ -463,8 +463,7 @@ describe.skipIf(skip)(skip ? `web console (SKIPPED: ${CHROMIUM} is missing; apt-
     expect(responseActions.map(([a]) => a)).toEqual(['ManageTags', 'AutomatedInvestigation', 'LiveResponse', 'CollectInvestigationPackage', 'RunAntiVirusScan', 'RestrictCodeExecution', 'Isolate', 'ConsultThreatExpert']);
     for (const [a, disabled] of responseActions) expect(disabled, a).toBe('true');
 
-    // Each reason, as the API gives it, is the button's tooltip. (Shown on hover only: see the report
-    // about keyboard focus.)
+    // Each reason, as the API gives it, is the button's tooltip, on hover and on keyboard focus.
     const reasons = await page.request.get(`/api/machines/${me.id}/responseActions`);
     expect(reasons.status()).toBe(200);
     const byAction = new Map(((await reasons.json()) as { value: { action: string; available: boolean; reason: string | null }[] }).value.map((r) => [r.action, r]));
@@ -480,6 +479,9 @@ describe.skipIf(skip)(skip ? `web console (SKIPPED: ${CHROMIUM} is missing; apt-
       expect(await page.locator(`[id="${tip}"]`).innerText()).toBe(r.reason);
       if (a === 'Isolate') await screenshot(page, 'console-viewer-device');
     }
+    await page.mouse.move(0, 0);
+    await bar.locator('[data-action="Isolate"]').focus();
+    await page.getByRole('tooltip').filter({ hasText: byAction.get('Isolate')!.reason! }).waitFor({ timeout: WAIT });
     expect(byAction.get('Isolate')!.reason).toMatch(/viewer/);
     expect(byAction.get('ManageTags')!.reason).toMatch(/viewer.*change tags/);
 

@@ -47,7 +47,7 @@ export const queryClient = new QueryClient({
 // A CSRF token replaced by a sign-in elsewhere is fetched again, so the user's retry goes through.
 const expired = (err: unknown): void => {
   if (err instanceof ApiRequestError && err.status === 401) onUnauthorized();
-  if (err instanceof ApiRequestError && err.code === 'CsrfTokenMissing') void queryClient.invalidateQueries({ queryKey: ['me'] });
+  if (err instanceof ApiRequestError && err.code === 'CsrfTokenMissing') void queryClient.invalidateQueries({ queryKey: keys.me });
 };
 queryClient.getQueryCache().config.onError = expired;
 queryClient.getMutationCache().config.onError = expired;
@@ -63,4 +63,5 @@ export const keys = {
   actions: (params?: object) => (params ? (['actions', params] as const) : (['actions'] as const)),
   timeline: (id: string, params?: object) => (params ? (['timeline', id, params] as const) : (['timeline', id] as const)),
   responseActions: (id: string) => ['responseActions', id] as const,
+  isolationPolicy: (id: string) => ['isolationPolicy', id] as const,
 };

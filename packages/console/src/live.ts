@@ -1,5 +1,6 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
+import { keys } from './api';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
@@ -32,19 +33,19 @@ export function useLiveUpdates(): LiveState {
 
     const flush = () => {
       flushTimer = undefined;
-      for (const key of pending) void queryClient.invalidateQueries({ queryKey: JSON.parse(key) as unknown[] });
+      for (const key of pending) void queryClient.invalidateQueries({ queryKey: JSON.parse(key) as readonly unknown[] });
       pending.clear();
     };
-    const touch = (...queryKeys: unknown[][]) => {
+    const touch = (...queryKeys: (readonly unknown[])[]) => {
       for (const k of queryKeys) pending.add(JSON.stringify(k));
       flushTimer ??= window.setTimeout(flush, FLUSH_MS);
     };
     const onEvent = (e: MessageEvent<string>) => {
       const ev = JSON.parse(e.data) as LiveEvent;
       const id = ev.machineId;
-      if (ev.kind === 'action') touch(['actions'], ['machine', id], ['timeline', id], ['responseActions', id]);
-      else if (ev.kind === 'machine') touch(['machines'], ['machine', id], ['responseActions', id]);
-      else touch(['timeline', id]);
+      if (ev.kind === 'action') touch(keys.actions(), keys.machine(id), keys.timeline(id), keys.responseActions(id));
+      else if (ev.kind === 'machine') touch(keys.machines(), keys.machine(id), keys.responseActions(id));
+      else touch(keys.timeline(id));
     };
 
     const open = () => {
@@ -63,7 +64,7 @@ export function useLiveUpdates(): LiveState {
           retryTimer = window.setTimeout(open, delay);
           delay = Math.min(delay * 2, 30_000);
           // A refused stream may mean the session ended: let the session query find out.
-          void queryClient.invalidateQueries({ queryKey: ['me'] });
+          void queryClient.invalidateQueries({ queryKey: keys.me });
         }
       };
       for (const kind of ['action', 'machine', 'timeline']) source.addEventListener(kind, onEvent as EventListener);

@@ -7,7 +7,7 @@ import { QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { RouterProvider, createBrowserRouter } from 'react-router';
-import { queryClient, signInPath, whenUnauthorized } from './api';
+import { keys, queryClient, signInPath, whenUnauthorized } from './api';
 import { AppLayout } from './components/AppLayout';
 import { ActionCenterPage } from './pages/ActionCenter';
 import { DashboardPage } from './pages/Dashboard';
@@ -39,7 +39,7 @@ const router = createBrowserRouter([
 // An expired session, noticed by any request, returns to sign-in and then to this very page.
 whenUnauthorized(() => {
   if (window.location.pathname === '/signin') return;
-  queryClient.removeQueries({ queryKey: ['me'] });
+  queryClient.removeQueries({ queryKey: keys.me });
   void router.navigate(signInPath());
 });
 

@@ -18,6 +18,7 @@ import { useState, type ReactNode } from 'react';
 import { api, keys, messageOf, ok } from '../api';
 import { ActionDialog, type DialogRequest } from './ActionDialog';
 import { ManageTagsDialog } from './ManageTagsDialog';
+import { ReasonButton } from './ReasonButton';
 
 type ActionName = ResponseActionAvailability['action'];
 
@@ -66,23 +67,14 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
   };
 
   const button = (a: ResponseActionAvailability) => {
-    const label = LABELS[a.action];
-    const common = {
-      variant: 'subtle' as const,
-      size: 'compact-sm' as const,
-      leftSection: ICONS[a.action],
-      // Disabled buttons stay focusable so the reason can be read with the keyboard too.
-      'data-disabled': a.available ? undefined : true,
-      'aria-disabled': !a.available,
-      'data-action': a.action,
-    };
-    const withOptions = a.action === 'Isolate' || a.action === 'RunAntiVirusScan';
-    const btn =
-      withOptions && a.available ? (
+    const common = { variant: 'subtle' as const, size: 'compact-sm' as const, leftSection: ICONS[a.action], 'data-action': a.action };
+    // Isolate and scan open a menu of their options first.
+    if (a.available && (a.action === 'Isolate' || a.action === 'RunAntiVirusScan')) {
+      return (
         <Menu key={a.action} position="bottom-start">
           <Menu.Target>
-            <Button {...common} rightSection={<IconChevronDown size={14} />}>
-              {label}
+            <Button {...common} aria-disabled={false} rightSection={<IconChevronDown size={14} />}>
+              {LABELS[a.action]}
             </Button>
           </Menu.Target>
           <Menu.Dropdown>
@@ -93,15 +85,12 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
             ))}
           </Menu.Dropdown>
         </Menu>
-      ) : (
-        <Button {...common} onClick={(e) => (a.available ? open(a) : e.preventDefault())}>
-          {label}
-        </Button>
       );
+    }
     return (
-      <Tooltip key={a.action} label={a.reason} disabled={!a.reason} multiline w={280} withArrow events={{ hover: true, focus: true, touch: true }}>
-        {withOptions && a.available ? <span>{btn}</span> : btn}
-      </Tooltip>
+      <ReasonButton key={a.action} {...common} reason={a.available ? null : (a.reason ?? 'Not available')} onClick={() => open(a)}>
+        {LABELS[a.action]}
+      </ReasonButton>
     );
   };
 

@@ -36,7 +36,7 @@ function submit(machineId: string, action: string, comment: string, option: stri
 }
 
 const usePolicy = (machineId: string, enabled: boolean) =>
-  useQuery({ queryKey: ['isolationPolicy', machineId], enabled, queryFn: () => ok(api.GET('/api/machines/{id}/isolationPolicy', { params: path(machineId) })) });
+  useQuery({ queryKey: keys.isolationPolicy(machineId), enabled, queryFn: () => ok(api.GET('/api/machines/{id}/isolationPolicy', { params: path(machineId) })) });
 
 function SelectivePolicy({ machineId }: { machineId: string }) {
   const policy = usePolicy(machineId, true);

@@ -1,5 +1,5 @@
 import type { MachineAction } from '@cordon/api-client';
-import { Anchor, Button, Group, Modal, Popover, Stack, Text, Textarea, Tooltip } from '@mantine/core';
+import { Anchor, Button, Group, Modal, Popover, Stack, Text, Textarea } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconDownload } from '@tabler/icons-react';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -11,6 +11,7 @@ import { actionLabel } from '@cordon/protocol/labels';
 import { formatTime } from '../format';
 import { useCan } from '../session';
 import { pagedTableProps } from './paged';
+import { ReasonButton } from './ReasonButton';
 import { ErrorState } from './QueryState';
 import { ActionStatus } from './StateBadges';
 
@@ -25,24 +26,21 @@ export function PackageDownloadButton({ actionId, label = 'Download package' }: 
   const [busy, setBusy] = useState(false);
   const reason = can('packages.read') ? null : 'Your role may not download packages (analyst or higher)';
   return (
-    <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
-      <Button
-        size="compact-xs"
-        variant="light"
-        leftSection={<IconDownload size={14} />}
-        loading={busy}
-        data-disabled={reason ? true : undefined}
-        onClick={() => {
-          if (reason) return;
-          setBusy(true);
-          downloadPackage(actionId)
-            .catch((e: unknown) => notifications.show({ color: 'red', title: 'Download failed', message: messageOf(e) }))
-            .finally(() => setBusy(false));
-        }}
-      >
-        {label}
-      </Button>
-    </Tooltip>
+    <ReasonButton
+      size="compact-xs"
+      variant="light"
+      leftSection={<IconDownload size={14} />}
+      loading={busy}
+      reason={reason}
+      onClick={() => {
+        setBusy(true);
+        downloadPackage(actionId)
+          .catch((e: unknown) => notifications.show({ color: 'red', title: 'Download failed', message: messageOf(e) }))
+          .finally(() => setBusy(false));
+      }}
+    >
+      {label}
+    </ReasonButton>
   );
 }
 
@@ -114,11 +112,9 @@ function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a:
   if (action.status !== 'Pending') return null;
   const reason = can('actions.cancel') ? null : 'Your role may not cancel actions (responder or higher)';
   return (
-    <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
-      <Button size="compact-xs" color="red" variant="light" data-disabled={reason ? true : undefined} onClick={() => !reason && onCancel(action)}>
-        Cancel
-      </Button>
-    </Tooltip>
+    <ReasonButton size="compact-xs" color="red" variant="light" reason={reason} onClick={() => onCancel(action)}>
+      Cancel
+    </ReasonButton>
   );
 }
 

@@ -4,7 +4,7 @@ import { IconSearch } from '@tabler/icons-react';
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { api, literal, ok } from '../api';
+import { api, keys, literal, ok } from '../api';
 
 /** The OData filter that finds a device by the start of its name or last IP address, any address it had, or a tag. */
 export function searchFilter(term: string): string {
@@ -17,10 +17,11 @@ export function DeviceSearch() {
   const navigate = useNavigate();
   const [term, setTerm] = useState('');
   const [debounced] = useDebouncedValue(term.trim(), 200);
+  const query = { $filter: searchFilter(debounced), $top: 10 };
   const found = useQuery({
-    queryKey: ['machines', 'search', debounced],
+    queryKey: keys.machines(query),
     enabled: debounced.length > 0,
-    queryFn: () => ok(api.GET('/api/machines', { params: { query: { $filter: searchFilter(debounced), $top: 10 } } })),
+    queryFn: () => ok(api.GET('/api/machines', { params: { query } })),
     staleTime: 5000,
   });
   const data = (found.data?.value ?? []).map((m) => ({ value: m.id, label: `${m.computerDnsName}${m.lastIpAddress ? ` — ${m.lastIpAddress}` : ''}` }));

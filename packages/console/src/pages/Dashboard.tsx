@@ -3,7 +3,7 @@ import { Anchor, Badge, Group, Paper, SimpleGrid, Skeleton, Stack, Text, Title }
 import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
-import { api, ok } from '../api';
+import { api, keys, ok } from '../api';
 import { ErrorState, EmptyState } from '../components/QueryState';
 import { ActionStatus, RiskBadge } from '../components/StateBadges';
 import { actionLabel } from '@cordon/protocol/labels';
@@ -34,16 +34,12 @@ function Card<T>({ title, count, seeAll, items, render, empty, testId }: { title
 }
 
 function useMachines(filter: string, orderby = 'lastSeen desc') {
-  return useQuery({
-    queryKey: ['machines', 'dashboard', filter, orderby],
-    queryFn: () => ok(api.GET('/api/machines', { params: { query: { $filter: filter, $top: SHOWN, $count: 'true', $orderby: orderby } } })),
-  });
+  const query = { $filter: filter, $top: SHOWN, $count: 'true' as const, $orderby: orderby };
+  return useQuery({ queryKey: keys.machines(query), queryFn: () => ok(api.GET('/api/machines', { params: { query } })) });
 }
 function useActions(filter: string) {
-  return useQuery({
-    queryKey: ['actions', 'dashboard', filter],
-    queryFn: () => ok(api.GET('/api/machineactions', { params: { query: { $filter: filter, $top: SHOWN, $count: 'true' } } })),
-  });
+  const query = { $filter: filter, $top: SHOWN, $count: 'true' as const };
+  return useQuery({ queryKey: keys.actions(query), queryFn: () => ok(api.GET('/api/machineactions', { params: { query } })) });
 }
 
 const asList = <T,>(q: { isPending: boolean; error: unknown; data?: { value: T[] }; refetch: () => unknown }) => ({ isPending: q.isPending, error: q.error, data: q.data?.value, refetch: q.refetch });

@@ -1,5 +1,5 @@
 import type { Machine } from '@cordon/api-client';
-import { Anchor, Button, Group, Modal, MultiSelect, Select, Stack, Text, TextInput, Title, Tooltip } from '@mantine/core';
+import { Anchor, Button, Group, Modal, MultiSelect, Select, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useDebouncedValue, useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { IconTag, IconTagOff } from '@tabler/icons-react';
@@ -9,6 +9,7 @@ import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, keys, literal, messageOf, ok } from '../api';
 import { pagedTableProps } from '../components/paged';
+import { ReasonButton } from '../components/ReasonButton';
 import { ErrorState } from '../components/QueryState';
 import { HealthBadge, IsolationBadge, RiskBadge, Tags } from '../components/StateBadges';
 import { ago, formatTime } from '../format';
@@ -181,22 +182,19 @@ function BulkTags({ selected, disabledReason, onDone }: { selected: Machine[]; d
   });
   const reason = disabledReason ?? (selected.length === 0 ? 'Select devices first' : null);
   const button = (a: 'Add' | 'Remove') => (
-    <Tooltip label={reason} disabled={!reason} events={{ hover: true, focus: true, touch: true }}>
-      <Button
-        variant="light"
-        leftSection={a === 'Add' ? <IconTag size={16} /> : <IconTagOff size={16} />}
-        data-disabled={reason ? true : undefined}
-        onClick={(e) => {
-          if (reason) return e.preventDefault();
-          setAction(a);
-          apply.reset();
-          open();
-        }}
-      >
-        {a === 'Add' ? 'Add tag' : 'Remove tag'}
-        {selected.length > 0 ? ` (${selected.length})` : ''}
-      </Button>
-    </Tooltip>
+    <ReasonButton
+      variant="light"
+      leftSection={a === 'Add' ? <IconTag size={16} /> : <IconTagOff size={16} />}
+      reason={reason}
+      onClick={() => {
+        setAction(a);
+        apply.reset();
+        open();
+      }}
+    >
+      {a === 'Add' ? 'Add tag' : 'Remove tag'}
+      {selected.length > 0 ? ` (${selected.length})` : ''}
+    </ReasonButton>
   );
   return (
     <>

@@ -1,0 +1,24 @@
+import { Button, Tooltip, type ButtonProps } from '@mantine/core';
+import type { ReactNode } from 'react';
+
+type Props = ButtonProps & {
+  /** Why the button cannot be used now, or null when it can. */
+  reason: string | null;
+  onClick: () => void;
+  children: ReactNode;
+  [data: `data-${string}`]: string | undefined;
+};
+
+/**
+ * A button that may be unavailable. Then it is not `disabled`: it stays focusable so its reason is
+ * read on hover and on keyboard focus, it is marked aria-disabled, and a click does nothing.
+ */
+export function ReasonButton({ reason, onClick, children, ...props }: Props) {
+  return (
+    <Tooltip label={reason} disabled={!reason} multiline maw={320} withArrow events={{ hover: true, focus: true, touch: true }}>
+      <Button {...props} data-disabled={reason ? true : undefined} aria-disabled={reason !== null} onClick={() => reason === null && onClick()}>
+        {children}
+      </Button>
+    </Tooltip>
+  );
+}
