@@ -1,11 +1,11 @@
 import type { MachineAction } from '@cordon/api-client';
 import { Button, Group, MultiSelect, Stack, TextInput, Title } from '@mantine/core';
-import { useDebouncedValue } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { IconFileExport } from '@tabler/icons-react';
 import Papa from 'papaparse';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useSearchParams } from 'react-router';
+import { useAddressText, useSetParams } from '../address';
 import { api, literal, messageOf, ok } from '../api';
 import { ActionsTable } from '../components/ActionsTable';
 import { ACTION_LABELS } from '@cordon/protocol/labels';
@@ -76,34 +76,11 @@ async function exportCsv(filter: string | undefined): Promise<{ rows: number; tr
 }
 
 export function ActionCenterPage() {
-  const [params, setParams] = useSearchParams();
-  const [device, setDevice] = useState(params.get('device') ?? '');
-  const [user, setUser] = useState(params.get('user') ?? '');
-  const [deviceDebounced] = useDebouncedValue(device.trim(), 300);
-  const [userDebounced] = useDebouncedValue(user.trim(), 300);
-  // The address wins when it changes by navigation (a link, back/forward): the boxes follow it.
-  const deviceParam = params.get('device') ?? '';
-  const userParam = params.get('user') ?? '';
-  useEffect(() => setDevice(deviceParam), [deviceParam]);
-  useEffect(() => setUser(userParam), [userParam]);
+  const [params] = useSearchParams();
+  const set = useSetParams();
+  const [device, setDevice] = useAddressText('device', set);
+  const [user, setUser] = useAddressText('user', set);
   const [exporting, setExporting] = useState(false);
-
-  const set = (changes: Record<string, string | null>) => {
-    setParams(
-      (prev) => {
-        const next = new URLSearchParams(prev);
-        for (const [k, v] of Object.entries(changes)) {
-          if (v) next.set(k, v);
-          else next.delete(k);
-        }
-        return next;
-      },
-      { replace: true },
-    );
-  };
-  useEffect(() => {
-    if (deviceDebounced !== deviceParam || userDebounced !== userParam) set({ device: deviceDebounced || null, user: userDebounced || null });
-  }, [deviceDebounced, userDebounced]);
 
   const filter = filterOf(params);
   return (

@@ -1,12 +1,13 @@
 import type { Machine } from '@cordon/api-client';
 import { Anchor, Button, Group, Modal, MultiSelect, Select, Stack, Text, TextInput, Title } from '@mantine/core';
-import { useDebouncedValue, useDisclosure } from '@mantine/hooks';
+import { useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { IconTag, IconTagOff } from '@tabler/icons-react';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
+import { useAddressText, useSetParams, type ParamChanges } from '../address';
 import { api, keys, literal, messageOf, ok } from '../api';
 import { pagedTableProps } from '../components/paged';
 import { ReasonButton } from '../components/ReasonButton';
@@ -38,7 +39,8 @@ function filterOf(p: URLSearchParams): string | undefined {
 }
 
 export function DevicesPage() {
-  const [params, setParams] = useSearchParams();
+  const [params] = useSearchParams();
+  const setParams = useSetParams();
   const can = useCan();
   const page = Math.max(1, Number(params.get('page')) || 1);
   const sort: DataTableSortStatus<Machine> = {
@@ -54,14 +56,9 @@ export function DevicesPage() {
   });
   const [selected, setSelected] = useState<Machine[]>([]);
 
-  const set = (changes: Record<string, string | null>) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) {
-      if (v) next.set(k, v);
-      else next.delete(k);
-    }
-    if (!('page' in changes)) next.delete('page');
-    setParams(next, { replace: true });
+  // A new filter or sort starts at page 1; a new filter also clears the selection.
+  const set = (changes: ParamChanges) => {
+    setParams('page' in changes ? changes : { ...changes, page: null });
     if (!('page' in changes) && !('sort' in changes)) setSelected([]);
   };
 
@@ -121,19 +118,9 @@ export function DevicesPage() {
   );
 }
 
-function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: Record<string, string | null>) => void }) {
-  const [tag, setTag] = useState(params.get('tag') ?? '');
-  const [os, setOs] = useState(params.get('os') ?? '');
-  const [tagDebounced] = useDebouncedValue(tag.trim(), 300);
-  const [osDebounced] = useDebouncedValue(os.trim(), 300);
-  // The address wins when it changes by navigation (a link, back/forward): the boxes follow it.
-  const tagParam = params.get('tag') ?? '';
-  const osParam = params.get('os') ?? '';
-  useEffect(() => setTag(tagParam), [tagParam]);
-  useEffect(() => setOs(osParam), [osParam]);
-  useEffect(() => {
-    if (tagDebounced !== (params.get('tag') ?? '') || osDebounced !== (params.get('os') ?? '')) set({ tag: tagDebounced || null, os: osDebounced || null });
-  }, [tagDebounced, osDebounced]);
+function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: ParamChanges) => void }) {
+  const [tag, setTag] = useAddressText('tag', set);
+  const [os, setOs] = useAddressText('os', set);
   return (
     <Group align="end" gap="sm" data-testid="device-filters">
       <TextInput label="Tag" placeholder="e.g. pci" value={tag} onChange={(e) => setTag(e.currentTarget.value)} w={160} />
