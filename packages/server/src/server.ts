@@ -97,9 +97,9 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const isolationRepo = new IsolationRepository(db);
   const isolationPolicies = new IsolationPolicyService(isolationRepo, machines, auditService, now);
   const releaseTokens = new ReleaseTokenService(isolationRepo, machines, timeline, auditService, signer, now);
-  const actions = new ActionsService(new ActionsRepository(db), machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), isolationPolicies);
-  const responseActions = new ResponseActionsService(machines, actions);
   const actionsRepo = new ActionsRepository(db);
+  const actions = new ActionsService(actionsRepo, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), isolationPolicies);
+  const responseActions = new ResponseActionsService(machines, actions);
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.

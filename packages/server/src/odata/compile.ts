@@ -125,6 +125,15 @@ export interface ListParams {
   count?: boolean;
 }
 
+/**
+ * A list request's `$filter` and `$orderby`, compiled: the condition in the form repositories take
+ * (none without a filter) and the sort keys (none: the repository's default order).
+ */
+export function compileList(q: ListParams, fields: FieldMap, sortable: Record<string, Expression<unknown>> = {}): { where?: () => Expression<SqlBool>; order: OrderKey[] } {
+  const condition = q.filter ? compileFilter(q.filter, fields) : undefined;
+  return { where: condition ? () => condition : undefined, order: q.orderby ? compileOrderBy(q.orderby, fields, sortable) : [] };
+}
+
 /** One `$orderby` key compiled to SQL: an expression and its direction. */
 export interface OrderKey {
   expr: Expression<unknown>;

@@ -20,7 +20,7 @@ import { isUniqueViolation } from '../db/portable.js';
 import { ActiveRequestAlreadyExistsError, BadRequestError, NotFoundError, NotSupportedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import { compileFilter, compileOrderBy, type FieldMap, type ListParams } from '../odata/compile.js';
+import { compileList, type FieldMap, type ListParams } from '../odata/compile.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { ActionsTable } from '../db/schema.js';
 import type { Insertable } from 'kysely';
@@ -321,9 +321,7 @@ export class ActionsService {
   }
 
   async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
-    const condition = q.filter ? compileFilter(q.filter, ACTION_FIELDS) : undefined;
-    const where = condition ? () => condition : undefined;
-    const order = q.orderby ? compileOrderBy(q.orderby, ACTION_FIELDS) : [];
+    const { where, order } = compileList(q, ACTION_FIELDS);
     const [rows, count] = await Promise.all([this.repo.list(where, q.top, q.skip, order), q.count ? this.repo.count(where) : undefined]);
     return { value: rows.map(toView), count };
   }

@@ -3,7 +3,7 @@ import { IsolationReport, type Capability, type Inventory } from '@cordon/protoc
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
-import { compileFilter, compileOrderBy, type FieldMap, type ListParams } from '../odata/compile.js';
+import { compileFilter, compileList, type FieldMap, type ListParams } from '../odata/compile.js';
 import type { MachineRow, MachinesRepository, TagRow } from '../repositories/machines.repository.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
@@ -82,11 +82,8 @@ export class MachinesService {
   }
 
   async list(q: ListParams): Promise<{ value: MachineView[]; count?: number }> {
-    const fields = this.fields();
-    const condition = q.filter ? compileFilter(q.filter, fields) : undefined;
-    const where = condition ? () => condition : undefined;
     // Risk sorts by severity, health by when the device was last seen (what decides it).
-    const order = q.orderby ? compileOrderBy(q.orderby, fields, { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') }) : [];
+    const { where, order } = compileList(q, this.fields(), { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') });
     const [rows, count] = await Promise.all([this.repo.list(where, q.top, q.skip, order), q.count ? this.repo.count(where) : undefined]);
     return { value: await this.views(rows), count };
   }
