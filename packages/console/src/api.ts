@@ -1,5 +1,5 @@
 import { ApiRequestError, createCordonClient, ok } from '@cordon/api-client';
-import { QueryClient } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';
 
 export { ApiRequestError, ok };
 
@@ -33,7 +33,16 @@ export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+// An expired session anywhere returns to sign-in; the page the user was on is kept in `next`.
+// A CSRF token replaced by a sign-in elsewhere is fetched again, so the user's retry goes through.
+function onApiError(err: unknown): void {
+  if (err instanceof ApiRequestError && err.status === 401) onUnauthorized();
+  if (err instanceof ApiRequestError && err.code === 'CsrfTokenMissing') void queryClient.invalidateQueries({ queryKey: keys.me });
+}
+
 export const queryClient = new QueryClient({
+  queryCache: new QueryCache({ onError: onApiError }),
+  mutationCache: new MutationCache({ onError: onApiError }),
   defaultOptions: {
     queries: {
       staleTime: 10_000,
@@ -42,15 +51,6 @@ export const queryClient = new QueryClient({
     },
   },
 });
-
-// An expired session anywhere returns to sign-in; the page the user was on is kept in `next`.
-// A CSRF token replaced by a sign-in elsewhere is fetched again, so the user's retry goes through.
-const expired = (err: unknown): void => {
-  if (err instanceof ApiRequestError && err.status === 401) onUnauthorized();
-  if (err instanceof ApiRequestError && err.code === 'CsrfTokenMissing') void queryClient.invalidateQueries({ queryKey: keys.me });
-};
-queryClient.getQueryCache().config.onError = expired;
-queryClient.getMutationCache().config.onError = expired;
 
 /** OData string literal: quotes doubled, as the API's $filter expects. */
 export const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
