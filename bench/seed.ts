@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import type { Insertable } from 'kysely';
-import { actionExclusionKey, actionScope, CommandSigner, type ActionStatus, type ActionType, type Capability, type CommandPayload, type Inventory, type IsolationReport } from '@cordon/protocol';
+import { ACTION_CATALOG, CommandSigner, type ActionStatus, type ActionType, type Capability, type CommandPayload, type Inventory, type IsolationReport } from '@cordon/protocol';
 import { openSqlite } from '../packages/server/src/db/database.js';
 import type { Database } from '../packages/server/src/db/schema.js';
 import { loadOrCreateKeys } from '../packages/server/src/pki/keystore.js';
@@ -398,7 +398,7 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     // Only the newest action of each exclusion key may still be active (the store's unique index),
     // and only if it has not expired yet.
     const newest = new Map<string, Action>();
-    for (const a of list) newest.set(actionExclusionKey(a.type), a);
+    for (const a of list) newest.set(ACTION_CATALOG.exclusionKey(ACTION_CATALOG.get(a.type)!), a);
     let report: IsolationReport | null = null;
     let isolationBusy = false;
     let restricted = false;
@@ -406,7 +406,7 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     for (const a of list) {
       // Online agents finish in seconds: what is still active is mostly very new, or waits for an offline device.
       const recent = a.created > now - expiry + 3_600_000;
-      if (newest.get(actionExclusionKey(a.type)) === a && recent && r.chance(a.created > now - 2 * 3_600_000 ? 0.6 : 0.1)) a.status = r.chance(0.55) ? 'Pending' : 'InProgress';
+      if (newest.get(ACTION_CATALOG.exclusionKey(ACTION_CATALOG.get(a.type)!)) === a && recent && r.chance(a.created > now - 2 * 3_600_000 ? 0.6 : 0.1)) a.status = r.chance(0.55) ? 'Pending' : 'InProgress';
       else if (a.created + expiry < now && r.chance(0.08)) a.status = 'TimeOut';
       else a.status = r.weighted(a.type === 'Unisolate' || a.type === 'UnrestrictCodeExecution' ? UNDO_OUTCOMES : OUTCOMES).v;
       actionsByStatus[a.status] = (actionsByStatus[a.status] ?? 0) + 1;
@@ -420,7 +420,7 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
         .replace('{ip}', `185.${r.int(0, 255)}.${r.int(0, 255)}.${r.int(1, 254)}`)
         .replace('{n}', String(r.int(2, 40)));
       const parameters = parametersFor(a.type, r);
-      const scope = actionScope(a.type, parameters);
+      const scope = ACTION_CATALOG.scope(ACTION_CATALOG.get(a.type)!, parameters);
       const expires = a.created + expiry;
       const started = a.created + r.int(200, 30_000);
       const ended = Math.min(started + r.int(500, 20 * 60_000), now - 1000);
@@ -489,7 +489,7 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
         type: a.type,
         scope,
         parameters: JSON.stringify(parameters),
-        exclusive_key: actionExclusionKey(a.type),
+        exclusive_key: ACTION_CATALOG.exclusionKey(ACTION_CATALOG.get(a.type)!),
         requestor,
         requestor_comment: comment,
         status: a.status,

@@ -591,7 +591,7 @@ describe.skipIf(skip)(skip ? `web console (SKIPPED: ${CHROMIUM} is missing; apt-
     await page.waitForURL((u) => u.pathname === `/devices/${me.id}` && u.search === '?x=1', { timeout: WAIT });
     await expect.poll(() => page.getByTestId('device-name').textContent(), { timeout: WAIT }).toBe(me.computerDnsName);
     // Expected: the 401s that told the console the session had ended.
-    expect(unexpected(t, ['/api/auth/me', '/api/machineactions'])).toEqual([]);
+    expect(unexpected(t, ['/api/auth/me', '/api/machineactions', '/api/actionTypes'])).toEqual([]);
   }, 90_000);
 
   it('follows a dark colour scheme', async () => {

@@ -21,6 +21,8 @@ export type ReleaseToken = Schemas['ReleaseToken'];
 export type Me = Schemas['Me'];
 /** Whether a response action can be taken on a device now, and why not: GET /api/machines/{id}/responseActions. */
 export type ResponseActionAvailability = Schemas['ResponseActionAvailability'];
+/** A machine-action type of the server's catalog, as clients show and submit it: GET /api/actionTypes. */
+export type ActionTypeInfo = Schemas['ActionType'];
 /** The `data` of one server-sent event from GET /api/events. */
 export type LiveEvent = Schemas['LiveEvent'];
 /** The body of every error answer. */

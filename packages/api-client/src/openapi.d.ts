@@ -411,6 +411,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/actionTypes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: every machine-action type, as clients show and submit it */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ActionTypeList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/machines/{id}/responseActions": {
         parameters: {
             query?: never;
@@ -476,7 +530,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit Isolate */
+        /** Isolate device (Isolate) */
         post: {
             parameters: {
                 query?: never;
@@ -540,7 +594,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit Unisolate */
+        /** Release from isolation (Unisolate) */
         post: {
             parameters: {
                 query?: never;
@@ -602,7 +656,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit CollectInvestigationPackage */
+        /** Collect investigation package (CollectInvestigationPackage) */
         post: {
             parameters: {
                 query?: never;
@@ -664,7 +718,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit RunAntiVirusScan */
+        /** Run antivirus scan (RunAntiVirusScan) */
         post: {
             parameters: {
                 query?: never;
@@ -728,7 +782,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit RestrictCodeExecution */
+        /** Restrict app execution (RestrictCodeExecution) */
         post: {
             parameters: {
                 query?: never;
@@ -790,7 +844,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit UnrestrictCodeExecution */
+        /** Remove app restrictions (UnrestrictCodeExecution) */
         post: {
             parameters: {
                 query?: never;
@@ -852,7 +906,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit StopAndQuarantineFile */
+        /** Stop and quarantine file (StopAndQuarantineFile) */
         post: {
             parameters: {
                 query?: never;
@@ -916,7 +970,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit LiveResponse */
+        /** Live response (LiveResponse) */
         post: {
             parameters: {
                 query?: never;
@@ -986,7 +1040,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit Offboard */
+        /** Offboard device (Offboard) */
         post: {
             parameters: {
                 query?: never;
@@ -1048,7 +1102,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit RefreshInventory */
+        /** Refresh inventory (RefreshInventory) */
         post: {
             parameters: {
                 query?: never;
@@ -2610,12 +2664,49 @@ export interface components {
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };
+        ActionOption: {
+            /** @description The body field that carries the choice */
+            field: string;
+            label: string;
+            values: string[];
+            default: string;
+            /** @description The choice as a menu item says it; '{value}' stands for the value */
+            item: string;
+            /** @description What each value does; '{device}' stands for the device's name */
+            describe: {
+                [key: string]: string;
+            };
+        };
+        ActionType: {
+            type: string;
+            /** @description The action as people name it */
+            label: string;
+            /** @description Where to submit it, e.g. /api/machines/{id}/isolate */
+            path: string;
+            option: components["schemas"]["ActionOption"] | null;
+            /** @description What taking it does; '{device}' stands for the device's name */
+            describe: string | null;
+            /** @description It cuts something off: ask with care */
+            destructive: boolean;
+            /** @description A Tabler icon name */
+            icon: string | null;
+        };
+        ActionTypeList: {
+            value: components["schemas"]["ActionType"][];
+        };
         ResponseActionAvailability: {
-            /** @enum {string} */
-            action: "ManageTags" | "AutomatedInvestigation" | "LiveResponse" | "CollectInvestigationPackage" | "RunAntiVirusScan" | "RestrictCodeExecution" | "UnrestrictCodeExecution" | "Isolate" | "Unisolate" | "ConsultThreatExpert";
+            /** @description A machine-action type, or ManageTags, AutomatedInvestigation, LiveResponse, ConsultThreatExpert */
+            action: string;
+            label: string;
             available: boolean;
             /** @description Why the action cannot be taken now (null when it can) */
             reason: string | null;
+            /** @description Where to submit it (null for entries that are not machine actions) */
+            path: string | null;
+            option: components["schemas"]["ActionOption"] | null;
+            describe: string | null;
+            destructive: boolean;
+            icon: string | null;
         };
         ResponseActionList: {
             machineId: string;

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { ACTION_CATALOG, type ActionCatalog } from '@cordon/protocol';
 import { ApiRequestError } from './api-client.js';
+import { registerActionVerbs } from './commands/action-verbs.js';
 import { registerActionCommands } from './commands/actions.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
@@ -8,13 +10,14 @@ import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerServerCommands } from './commands/server.js';
 
-export function buildProgram(): Command {
+export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   const program = new Command('cordon').description('Cordon endpoint response: server, agent and analyst commands').version('0.1.0').showHelpAfterError().exitOverride();
   registerServerCommands(program);
   registerAdminCommands(program);
   registerAgentCommands(program);
   registerMachineCommands(program);
   registerActionCommands(program);
+  registerActionVerbs(program, catalog);
   registerIsolationCommands(program);
   registerPackageCommands(program);
   return program;

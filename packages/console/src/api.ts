@@ -64,4 +64,5 @@ export const keys = {
   timeline: (id: string, params?: object) => (params ? (['timeline', id, params] as const) : (['timeline', id] as const)),
   responseActions: (id: string) => ['responseActions', id] as const,
   isolationPolicy: (id: string) => ['isolationPolicy', id] as const,
+  actionTypes: ['actionTypes'] as const,
 };

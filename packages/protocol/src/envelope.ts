@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ActionType } from './actions.js';
+import { ActionType } from './actions/index.js';
 import { IsolationReport } from './isolation.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */

@@ -1,5 +1,4 @@
-export * from './actions.js';
-export * from './labels.js';
+export * from './actions/index.js';
 export * from './envelope.js';
 export * from './signing.js';
 export * from './isolation.js';

@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { CommandSigner } from '@cordon/protocol';
+import { ACTION_CATALOG, CommandSigner, type ActionCatalog } from '@cordon/protocol';
+import { createActionHandlers } from './actions/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
 import { openSqlite, type Db } from './db/database.js';
@@ -73,7 +74,8 @@ export interface CordonServer {
 }
 
 /** Opens the store and keys and wires every part of the server; nothing listens until `listen()`. */
-export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean } = {}): Promise<CordonServer> {
+export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean; catalog?: ActionCatalog } = {}): Promise<CordonServer> {
+  const catalog = opts.catalog ?? ACTION_CATALOG;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
   const now = opts.clock ?? systemClock;
@@ -98,8 +100,10 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const isolationPolicies = new IsolationPolicyService(isolationRepo, machines, auditService, now);
   const releaseTokens = new ReleaseTokenService(isolationRepo, machines, timeline, auditService, signer, now);
   const actionsRepo = new ActionsRepository(db);
-  const actions = new ActionsService(actionsRepo, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), isolationPolicies);
-  const responseActions = new ResponseActionsService(machines, actions);
+  const handlers = createActionHandlers({ machines: machinesRepo, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
+  machines.observeInventory(handlers);
+  const actions = new ActionsService(actionsRepo, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), catalog, handlers);
+  const responseActions = new ResponseActionsService(machines, actions, catalog, handlers);
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
@@ -117,7 +121,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // Every /api route is also served under /api/v1.0, as MDE clients expect.
   for (const prefix of ['/api', '/api/v1.0']) {
     await app.register(machinesRoutes(machines, timeline), { prefix });
-    await app.register(actionsRoutes(actions, machines, responseActions), { prefix });
+    await app.register(actionsRoutes(actions, machines, responseActions, catalog), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
     await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });

@@ -59,13 +59,6 @@ export function registerActionCommands(program: Command): void {
     print(!!o.json, a, () => actionRows([a]));
   });
 
-  withConn(program.command('refresh').description("ask a machine's agent to report its inventory again").argument('<machine>', 'id, name or IP'))
-    .requiredOption('--comment <text>', 'why (recorded with the action)')
-    .option('--wait', 'wait until the action ends')
-    .action(async (ref: string, o: Conn & { comment: string; wait?: boolean }) => {
-      await submitAction(clientFrom(o), ref, 'refreshInventory', { Comment: o.comment }, o);
-    });
-
   withConn(program.command('cancel').description('cancel a pending action').argument('<id>', 'action id'))
     .requiredOption('--comment <text>', 'why')
     .action(async (id: string, o: Conn & { comment: string }) => {

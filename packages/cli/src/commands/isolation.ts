@@ -1,9 +1,8 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { AllowEntry, CordonClient, IsolationPolicy } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print } from '../output.js';
 import { withStore } from './admin.js';
-import { submitAction } from './actions.js';
 import { withConn } from './machines.js';
 
 interface Conn {
@@ -34,21 +33,6 @@ const policyRows = (p: IsolationPolicy) => ({
 const policyName = (tag?: string) => (tag === undefined ? 'the global policy' : `the policy of tag '${tag}'`);
 
 export function registerIsolationCommands(program: Command): void {
-  withConn(program.command('isolate').description('isolate a machine from the network (it stays connected to Cordon)').argument('<machine>', 'id, name or IP'))
-    .requiredOption('--comment <text>', 'why (recorded with the action)')
-    .addOption(new Option('--type <type>', 'Full, or Selective (keeps what the selective-isolation policy allows)').choices(['Full', 'Selective']).default('Full'))
-    .option('--wait', 'wait until the action ends')
-    .action(async (ref: string, o: Conn & { comment: string; type: string; wait?: boolean }) => {
-      await submitAction(clientFrom(o), ref, 'isolate', { Comment: o.comment, IsolationType: o.type }, o);
-    });
-
-  withConn(program.command('release').description('release a machine from isolation').argument('<machine>', 'id, name or IP'))
-    .requiredOption('--comment <text>', 'why (recorded with the action)')
-    .option('--wait', 'wait until the action ends')
-    .action(async (ref: string, o: Conn & { comment: string; wait?: boolean }) => {
-      await submitAction(clientFrom(o), ref, 'unisolate', { Comment: o.comment }, o);
-    });
-
   withConn(program.command('release-token').description('issue an offline (break-glass) release token for one machine; prints the token alone').argument('<machine>', 'id, name or IP'))
     .requiredOption('--comment <text>', 'why (recorded in the audit log)')
     .option('--hours <n>', 'hours until the token expires (1 to 720)', '24')

@@ -20,32 +20,17 @@ import { ActionDialog, type DialogRequest } from './ActionDialog';
 import { ManageTagsDialog } from './ManageTagsDialog';
 import { ReasonButton } from './ReasonButton';
 
-type ActionName = ResponseActionAvailability['action'];
-
-const ICONS: Partial<Record<ActionName, ReactNode>> = {
-  ManageTags: <IconTags size={16} />,
-  AutomatedInvestigation: <IconBrain size={16} />,
-  LiveResponse: <IconTerminal2 size={16} />,
-  CollectInvestigationPackage: <IconPackage size={16} />,
-  RunAntiVirusScan: <IconVirusSearch size={16} />,
-  RestrictCodeExecution: <IconShieldCheck size={16} />,
-  UnrestrictCodeExecution: <IconShieldCheck size={16} />,
-  Isolate: <IconLock size={16} />,
-  Unisolate: <IconLockOpen size={16} />,
-  ConsultThreatExpert: <IconMessageQuestion size={16} />,
-};
-
-const LABELS: Record<ActionName, string> = {
-  ManageTags: 'Manage tags',
-  AutomatedInvestigation: 'Initiate Automated Investigation',
-  LiveResponse: 'Initiate Live Response Session',
-  CollectInvestigationPackage: 'Collect investigation package',
-  RunAntiVirusScan: 'Run antivirus scan',
-  RestrictCodeExecution: 'Restrict app execution',
-  UnrestrictCodeExecution: 'Remove app restrictions',
-  Isolate: 'Isolate device',
-  Unisolate: 'Release from isolation',
-  ConsultThreatExpert: 'Consult a threat expert',
+/** The catalog names icons; the console draws them. */
+const ICONS: Record<string, ReactNode> = {
+  tags: <IconTags size={16} />,
+  brain: <IconBrain size={16} />,
+  'terminal-2': <IconTerminal2 size={16} />,
+  package: <IconPackage size={16} />,
+  'virus-search': <IconVirusSearch size={16} />,
+  'shield-check': <IconShieldCheck size={16} />,
+  lock: <IconLock size={16} />,
+  'lock-open': <IconLockOpen size={16} />,
+  'message-question': <IconMessageQuestion size={16} />,
 };
 
 /**
@@ -63,24 +48,25 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
 
   const open = (a: ResponseActionAvailability, option?: string) => {
     if (a.action === 'ManageTags') setTagsOpen(true);
-    else setDialog({ action: a.action, option });
+    else setDialog({ action: a, option });
   };
 
   const button = (a: ResponseActionAvailability) => {
-    const common = { variant: 'subtle' as const, size: 'compact-sm' as const, leftSection: ICONS[a.action], 'data-action': a.action };
-    // Isolate and scan open a menu of their options first.
-    if (a.available && (a.action === 'Isolate' || a.action === 'RunAntiVirusScan')) {
+    const common = { variant: 'subtle' as const, size: 'compact-sm' as const, leftSection: a.icon ? ICONS[a.icon] : undefined, 'data-action': a.action };
+    // An action with options (isolation type, scan type) opens a menu of them first.
+    const option = a.option;
+    if (a.available && option) {
       return (
         <Menu key={a.action} position="bottom-start">
           <Menu.Target>
             <Button {...common} aria-disabled={false} rightSection={<IconChevronDown size={14} />}>
-              {LABELS[a.action]}
+              {a.label}
             </Button>
           </Menu.Target>
           <Menu.Dropdown>
-            {(a.action === 'Isolate' ? ['Full', 'Selective'] : ['Quick', 'Full']).map((o) => (
+            {option.values.map((o) => (
               <Menu.Item key={o} onClick={() => open(a, o)}>
-                {a.action === 'Isolate' ? `${o} isolation` : `${o} scan`}
+                {option.item.replaceAll('{value}', o)}
               </Menu.Item>
             ))}
           </Menu.Dropdown>
@@ -89,7 +75,7 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
     }
     return (
       <ReasonButton key={a.action} {...common} reason={a.available ? null : (a.reason ?? 'Not available')} onClick={() => open(a)}>
-        {LABELS[a.action]}
+        {a.label}
       </ReasonButton>
     );
   };

@@ -7,7 +7,7 @@ import { DataTable } from 'mantine-datatable';
 import { useState } from 'react';
 import { Link } from 'react-router';
 import { api, keys, messageOf, ok } from '../api';
-import { actionLabel } from '@cordon/protocol/labels';
+import { useActionLabel } from '../action-types';
 import { formatTime } from '../format';
 import { useCan } from '../session';
 import { pagedTableProps } from './paged';
@@ -66,6 +66,7 @@ function CommentCell({ comment }: { comment: string }) {
  * while the user types the comment.
  */
 function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () => void }) {
+  const actionLabel = useActionLabel();
   const [comment, setComment] = useState('');
   const queryClient = useQueryClient();
   const cancel = useMutation({
@@ -123,6 +124,7 @@ function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a:
  * paged by the API, refreshed by live updates.
  */
 export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'actions-table', emptyText }: { filter?: string; showDevice: boolean; pageSize?: number; testId?: string; emptyText?: string }) {
+  const actionLabel = useActionLabel();
   const [page, setPage] = useState(1);
   const [lastFilter, setLastFilter] = useState(filter);
   if (filter !== lastFilter) {

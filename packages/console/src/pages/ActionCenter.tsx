@@ -8,10 +8,9 @@ import { useSearchParams } from 'react-router';
 import { useAddressText, useSetParams } from '../address';
 import { api, literal, messageOf, ok } from '../api';
 import { ActionsTable } from '../components/ActionsTable';
-import { ACTION_LABELS } from '@cordon/protocol/labels';
+import { useActionTypes } from '../action-types';
 
 const STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'];
-const TYPES = Object.entries(ACTION_LABELS).map(([value, label]) => ({ value, label }));
 /** Enough for any real incident; a bigger export is better done through the API. */
 const EXPORT_LIMIT = 100_000;
 
@@ -76,6 +75,7 @@ async function exportCsv(filter: string | undefined): Promise<{ rows: number; tr
 }
 
 export function ActionCenterPage() {
+  const types = useActionTypes();
   const [params] = useSearchParams();
   const set = useSetParams();
   const [device, setDevice] = useAddressText('device', set);
@@ -111,7 +111,7 @@ export function ActionCenterPage() {
       </Group>
       <Group align="end" gap="sm" data-testid="action-filters">
         <MultiSelect label="Status" placeholder={list(params, 'status').length ? undefined : 'Any'} data={STATUSES} value={list(params, 'status')} onChange={(v) => set({ status: v.join(',') || null })} clearable w={240} />
-        <MultiSelect label="Action" placeholder={list(params, 'type').length ? undefined : 'Any'} data={TYPES} value={list(params, 'type')} onChange={(v) => set({ type: v.join(',') || null })} clearable w={260} />
+        <MultiSelect label="Action" placeholder={list(params, 'type').length ? undefined : 'Any'} data={types.data?.value.map((t) => ({ value: t.type, label: t.label })) ?? []} value={list(params, 'type')} onChange={(v) => set({ type: v.join(',') || null })} clearable w={260} />
         <TextInput label="Device" placeholder="Name starts with" value={device} onChange={(e) => setDevice(e.currentTarget.value)} w={170} />
         <TextInput label="Submitted by" placeholder="User" value={user} onChange={(e) => setUser(e.currentTarget.value)} w={150} />
         <TextInput label="From" type="datetime-local" value={params.get('from') ?? ''} onChange={(e) => set({ from: e.currentTarget.value || null })} w={200} />

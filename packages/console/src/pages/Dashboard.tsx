@@ -6,7 +6,7 @@ import { Link } from 'react-router';
 import { api, keys, ok } from '../api';
 import { ErrorState, EmptyState } from '../components/QueryState';
 import { ActionStatus, RiskBadge } from '../components/StateBadges';
-import { actionLabel } from '@cordon/protocol/labels';
+import { useActionLabel } from '../action-types';
 import { ago } from '../format';
 
 const SHOWN = 8;
@@ -55,6 +55,7 @@ function MachineRow({ m, extra }: { m: Machine; extra: ReactNode }) {
   );
 }
 function ActionRow({ a }: { a: MachineAction }) {
+  const actionLabel = useActionLabel();
   return (
     <Group key={a.id} justify="space-between" wrap="nowrap">
       <Text size="sm" truncate>

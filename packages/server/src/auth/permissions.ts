@@ -1,3 +1,4 @@
+import { ACTION_PERMISSIONS } from '@cordon/protocol';
 /** Roles from least to most privileged; each role holds the permissions of those before it. */
 export const ROLES = ['viewer', 'analyst', 'responder', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -42,3 +43,6 @@ export interface Principal {
   name: string;
   role: Role;
 }
+
+/** The action catalog names the permission each action needs: every one must be a permission here. */
+export const ACTION_PERMISSIONS_ARE_KNOWN: readonly Permission[] = ACTION_PERMISSIONS;

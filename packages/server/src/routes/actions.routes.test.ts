@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../testing/harness.js';
 
@@ -23,6 +24,19 @@ describe('machine actions', () => {
     expect(list.body.value.map((a: { id: string }) => a.id)).toEqual([r.body.id]);
     const tl = await h.call('GET', `/api/machines/${id}/timeline`);
     expect(tl.body.value[0]).toMatchObject({ eventType: 'ActionSubmitted', actionId: r.body.id, actor: 'responder-user' });
+  });
+
+  it('stores an action with its audit record and timeline event, or none of them (one transaction)', async () => {
+    const id = await h.enroll();
+    // The audit log refuses writes (a full disk, a broken store): the action must not be stored without its record.
+    await sql`create trigger audit_fails before insert on audit_log begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+    const r = await refresh(h, id);
+    expect(r.status).toBe(500);
+    await sql`drop trigger audit_fails`.execute(h.server.db);
+    expect((await h.call('GET', '/api/machineactions')).body.value).toEqual([]);
+    expect((await h.call('GET', `/api/machines/${id}/timeline`)).body.value.filter((e: { eventType: string }) => e.eventType === 'ActionSubmitted')).toEqual([]);
+    // And the device is free for the same action once the store works again.
+    expect((await refresh(h, id)).status).toBe(201);
   });
 
   it('refuses a second identical action with the exact MDE error body', async () => {

@@ -1,48 +1,46 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ActionParameters, ActionType, IsolationType, ScanType } from '@cordon/protocol';
-import { BadRequestError } from '../errors.js';
+import type { ActionCatalog, ActionSpec } from '@cordon/protocol';
+import { roleHas } from '../auth/permissions.js';
+import { BadRequestError, ForbiddenError } from '../errors.js';
 import { fieldName } from '../http/body.js';
 import type { MachinesService } from '../services/machines.service.js';
 import { principalOf } from '../http/app.js';
 import type { ActionsService } from '../services/actions.service.js';
-import { answers, BulkSubmitResult, MachineAction, MachineActionList, ResponseActionList } from '../api/views.js';
+import { ActionTypeList, answers, BulkSubmitResult, MachineAction, MachineActionList, ResponseActionList } from '../api/schemas.js';
+import { actionTypeInfo } from '../api/action-types.js';
 import type { ResponseActionsService } from '../services/response-actions.service.js';
 import { Comment, IdParam, ListQuery, MachineIdParam, listOf, listParams } from './common.js';
 
-/** Each action endpoint of api.md: its path under /machines/{id}, its type, and its extra body fields. */
-const ACTION_ENDPOINTS: { path: string; type: ActionType; body: z.ZodType }[] = [
-  { path: 'isolate', type: 'Isolate', body: z.strictObject({ comment: Comment, isolationType: IsolationType }) },
-  { path: 'unisolate', type: 'Unisolate', body: z.strictObject({ comment: Comment }) },
-  { path: 'collectInvestigationPackage', type: 'CollectInvestigationPackage', body: z.strictObject({ comment: Comment }) },
-  { path: 'runAntiVirusScan', type: 'RunAntiVirusScan', body: z.strictObject({ comment: Comment, scanType: ScanType }) },
-  { path: 'restrictCodeExecution', type: 'RestrictCodeExecution', body: z.strictObject({ comment: Comment }) },
-  { path: 'unrestrictCodeExecution', type: 'UnrestrictCodeExecution', body: z.strictObject({ comment: Comment }) },
-  {
-    path: 'StopAndQuarantineFile',
-    type: 'StopAndQuarantineFile',
-    body: z.strictObject({ comment: Comment, ...ActionParameters.StopAndQuarantineFile.shape }).refine((b) => b.sha256 || b.sha1, { message: 'send Sha256 or Sha1', path: ['sha256'] }),
-  },
-  { path: 'runliveresponse', type: 'LiveResponse', body: z.strictObject({ comment: Comment, ...ActionParameters.LiveResponse.shape }) },
-  { path: 'offboard', type: 'Offboard', body: z.strictObject({ comment: Comment }) },
-  { path: 'refreshInventory', type: 'RefreshInventory', body: z.strictObject({ comment: Comment }) },
-];
+/** The body of an action's endpoint: its catalog fields and the comment every action needs. */
+function bodyOf(spec: ActionSpec): z.ZodType {
+  const body = z.strictObject({ comment: Comment, ...spec.body });
+  const rule = spec.bodyRule;
+  return rule ? body.refine((b) => rule.check(b), { message: rule.message, path: [rule.field] }) : body;
+}
 
 const CancelBody = z.strictObject({ comment: Comment });
 
 /** Cordon: one action for many machines, by id list or by a machines $filter (e.g. a tag). */
-const BulkBody = z
+const bulkBody = (catalog: ActionCatalog) => z
   .looseObject({
-    type: ActionType,
+    type: z.enum(catalog.types() as [string, ...string[]]),
     machineIds: z.array(z.string().min(1).max(64)).min(1).max(10000).optional(),
     filter: z.string().min(1).max(4096).optional(),
   })
   .refine((b) => (b.machineIds === undefined) !== (b.filter === undefined), { message: 'send either MachineIds or Filter', path: ['machineIds'] });
 
-export function actionsRoutes(actions: ActionsService, machines: MachinesService, responseActions: ResponseActionsService) {
+/** The machine-action routes: one endpoint per action of the catalog (api.md), the Action center, bulk and cancel. */
+export function actionsRoutes(actions: ActionsService, machines: MachinesService, responseActions: ResponseActionsService, catalog: ActionCatalog) {
+  const bodies = new Map(catalog.actions.map((spec) => [spec.type, bodyOf(spec)]));
+  const BulkBody = bulkBody(catalog);
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
+
+    app.get('/actionTypes', { config: { access: 'actions.read' }, schema: { tags: ['machine actions'], summary: 'Cordon: every machine-action type, as clients show and submit it', response: answers({ 200: ActionTypeList }) } }, () => ({
+      value: catalog.actions.map(actionTypeInfo),
+    }));
 
     app.get(
       '/machines/:id/responseActions',
@@ -50,18 +48,20 @@ export function actionsRoutes(actions: ActionsService, machines: MachinesService
       async (req) => ({ machineId: req.params.id, value: await responseActions.of(principalOf(req), req.params.id) }),
     );
 
-    for (const ep of ACTION_ENDPOINTS) {
-      app.post(`/machines/:id/${ep.path}`, { config: { access: 'actions.submit' }, schema: { tags: ['machine actions'], summary: `Submit ${ep.type}`, params: MachineIdParam, body: ep.body, response: answers({ 201: MachineAction }) } }, async (req, reply) => {
+    for (const spec of catalog.actions) {
+      app.post(`/machines/:id/${spec.path}`, { config: { access: spec.permission }, schema: { tags: ['machine actions'], summary: `${spec.label} (${spec.type})`, params: MachineIdParam, body: bodies.get(spec.type)!, response: answers({ 201: MachineAction }) } }, async (req, reply) => {
         const { comment, ...parameters } = req.body as { comment: string } & Record<string, unknown>;
-        const action = await actions.submit(principalOf(req), req.params.id, ep.type, parameters, comment);
+        const action = await actions.submit(principalOf(req), req.params.id, spec.type, parameters, comment);
         return reply.code(201).send(action);
       });
     }
 
     app.post('/machineactions/bulk', { config: { access: 'actions.submit' }, schema: { tags: ['machine actions'], summary: 'Cordon: submit one action to many machines (by ids or a machines $filter)', body: BulkBody, response: answers({ 201: BulkSubmitResult }) } }, async (req, reply) => {
       const { type, machineIds, filter, ...rest } = req.body;
-      const ep = ACTION_ENDPOINTS.find((e) => e.type === type)!;
-      const parsed = ep.body.safeParse(rest);
+      // The route lets any submitter in; the action itself may need more.
+      const permission = catalog.get(type)!.permission;
+      if (!roleHas(principalOf(req).role, permission)) throw new ForbiddenError(permission, principalOf(req).role);
+      const parsed = bodies.get(type)!.safeParse(rest);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         const key = issue.code === 'unrecognized_keys' ? issue.keys[0]! : issue.path.join('/');

@@ -7,7 +7,7 @@ import { principalOf } from '../http/app.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
-import { AccessToken, answers, AuditList, CreatedApp, CreatedToken, EnrollmentToken } from '../api/views.js';
+import { AccessToken, answers, AuditList, CreatedApp, CreatedToken, EnrollmentToken } from '../api/schemas.js';
 
 const TokenRequest = z.object({
   grant_type: z.literal('client_credentials', { error: "grant_type must be 'client_credentials'" }),

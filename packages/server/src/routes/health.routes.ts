@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.js';
-import { answers, Health } from '../api/views.js';
+import { answers, Health } from '../api/schemas.js';
 
 export function healthRoutes(metrics: Metrics, status: () => { connectedAgents: number; version: string }) {
   return async (app: FastifyInstance) => {

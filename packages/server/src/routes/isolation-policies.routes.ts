@@ -5,7 +5,7 @@ import { BadRequestError } from '../errors.js';
 import { principalOf } from '../http/app.js';
 import type { IsolationPolicyService } from '../services/isolation-policy.service.js';
 import type { ReleaseTokenService } from '../services/release-token.service.js';
-import { answers, EffectiveIsolationPolicy, IsolationPolicy, IsolationPolicyList, NoContent, ReleaseToken } from '../api/views.js';
+import { answers, EffectiveIsolationPolicy, IsolationPolicy, IsolationPolicyList, NoContent, ReleaseToken } from '../api/schemas.js';
 import { Comment, MachineIdParam, Tag, odata } from './common.js';
 
 /** Entries are checked one by one in the service, so an error names the entry (`Allow.2.destination`). */

@@ -6,7 +6,7 @@ import { BadRequestError } from '../errors.js';
 import { principalOf } from '../http/app.js';
 import { TAG_ACTIONS, type MachinesService } from '../services/machines.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
-import { answers, Machine, MachineList, TimelineEventList } from '../api/views.js';
+import { answers, Machine, MachineList, TimelineEventList } from '../api/schemas.js';
 import { ListQuery, MachineIdParam, Tag, listOf, listParams, odata } from './common.js';
 
 const TagBody = z.strictObject({ value: Tag, action: z.enum(TAG_ACTIONS) });

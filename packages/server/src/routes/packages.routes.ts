@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { principalOf } from '../http/app.js';
 import type { MachinesService } from '../services/machines.service.js';
 import type { PackagesService } from '../services/packages.service.js';
-import { answers, PackageInfoList, PackageUri } from '../api/views.js';
+import { answers, PackageInfoList, PackageUri } from '../api/schemas.js';
 import { IdParam, MachineIdParam, odata } from './common.js';
 
 /**

@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { principalOf, SESSION_COOKIE } from '../http/app.js';
 import type { UsersService } from '../services/users.service.js';
-import { answers, Me, NoContent, SignInResult } from '../api/views.js';
+import { answers, Me, NoContent, SignInResult } from '../api/schemas.js';
 
 const SignInBody = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) });
 

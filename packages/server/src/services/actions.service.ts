@@ -1,18 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  actionLabel,
-  ACTION_REQUIREMENTS,
-  actionExclusionKey,
-  actionScope,
-  compareVersions,
-  IsolationReport,
-  type ActionType,
-  type AllowEntry,
-  type Capability,
-  type CommandSigner,
-  type RefusalReason,
-  type ServerFrame,
-} from '@cordon/protocol';
+import { ACTION_STATUSES, compareVersions, type ActionCatalog, type ActionSpec, type ActionType, type Capability, type CommandSigner, type RefusalReason, type ServerFrame } from '@cordon/protocol';
+import type { ActionHandlers, ResolvedParameters } from '../actions/index.js';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
@@ -30,7 +18,7 @@ type Skipped = { machineId: string; code: string; message: string };
 import type { AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
-import type { MachineActionView } from '../api/views.js';
+import type { MachineActionView } from '../api/schemas.js';
 
 /** How the engine reaches connected agents (implemented by the gateway). */
 export interface AgentChannel {
@@ -39,21 +27,13 @@ export interface AgentChannel {
   send(machineId: string, frame: ServerFrame): boolean;
 }
 
-/** Resolves each machine's selective-isolation allow list (implemented by IsolationPolicyService). */
-export interface AllowListResolver {
-  allowListsOf(machineIds: string[]): Promise<Map<string, AllowEntry[]>>;
-}
-
-/** Actions whose state changes move the machine's isolationState. */
-const isIsolation = (type: string): boolean => type === 'Isolate' || type === 'Unisolate';
-
 /** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
 const E_FAIL = -2147467259;
 
 export const ACTION_FIELDS: FieldMap = {
   id: { kind: 'text', column: 'actions.id' },
   type: { kind: 'text', column: 'actions.type' },
-  status: { kind: 'text', column: 'actions.status', values: ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'] },
+  status: { kind: 'text', column: 'actions.status', values: ACTION_STATUSES },
   machineId: { kind: 'text', column: 'actions.machine_id' },
   computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
   requestor: { kind: 'text', column: 'actions.requestor' },
@@ -65,7 +45,8 @@ export const ACTION_FIELDS: FieldMap = {
 /**
  * The action engine. An action is stored (Pending) before anything is sent, every state change is
  * a compare-and-set on the stored status, and the agent's journal makes delivery idempotent, so
- * actions survive restarts on either side and never run twice.
+ * actions survive restarts on either side and never run twice. It knows no action type: what an
+ * action is comes from the catalog, what is special about it from its handler (src/actions/).
  */
 export class ActionsService {
   #acks: { machineId: string; actionId: string; done: () => void }[] = [];
@@ -86,29 +67,42 @@ export class ActionsService {
     private readonly now: Clock,
     private readonly expirySeconds: number,
     private readonly logger: Logger,
-    private readonly allowLists: AllowListResolver,
+    private readonly catalog: ActionCatalog,
+    private readonly handlers: ActionHandlers,
   ) {}
 
-  async submit(principal: Principal, machineId: string, type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
+  /** The catalog entry of a type the routes offer. */
+  #spec(type: string): ActionSpec {
+    const spec = this.catalog.get(type);
+    if (!spec) throw new BadRequestError(`Unknown action type '${type}'`, 'type', 'InvalidInput');
+    return spec;
+  }
+
+  /** Submits an action to one machine: the action, its audit record and its timeline event are stored in one transaction. */
+  async submit(principal: Principal, machineId: string, type: string, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
+    const spec = this.#spec(type);
     const machine = await this.machines.row(machineId);
-    const unsupported = this.#unsupported(machine, type);
+    const unsupported = this.#unsupported(machine, spec);
     if (unsupported) throw await this.#refuse(principal, type, machineId, comment, unsupported);
-    const { params, refused } = await this.#machineParameters(type, parameters, [machine]);
+    const { params, refused } = await this.#machineParameters(spec, parameters, [machine]);
     const problem = refused.get(machineId);
     if (problem) throw await this.#refuse(principal, type, machineId, comment, problem);
-    const [row] = this.#newRows(principal, [{ machineId, parameters: params.get(machineId)! }], type, comment);
+    const [row] = this.#newRows(principal, [{ machineId, parameters: params.get(machineId)! }], spec, comment);
     if (!row) throw new Error('unreachable: one machine gives one row');
+    const event = this.#submittedEvent(principal, row);
+    let inserted: Set<string>;
     try {
-      await this.repo.insert(row);
+      inserted = await this.repo.insertBatch([row], (ok) => (ok.has(row.id) ? { audit: [this.audit.row(this.#submittedAudit(principal, row))], timeline: [this.timeline.row(event)] } : { audit: [], timeline: [] }));
     } catch (e) {
-      if (isUniqueViolation(e)) throw await this.#refuse(principal, type, machineId, comment, new ActiveRequestAlreadyExistsError(machineId));
-      throw e;
+      if (isUniqueViolation(e)) inserted = new Set();
+      else throw e;
     }
+    // The store's unique index (one active action per machine and exclusion key) said no.
+    if (!inserted.has(row.id)) throw await this.#refuse(principal, type, machineId, comment, new ActiveRequestAlreadyExistsError(machineId));
+    this.timeline.published([event]);
     this.metrics.actions.inc({ type, status: 'Pending' });
-    await this.audit.record(this.#submittedAudit(principal, row));
-    await this.timeline.add(this.#submittedEvent(principal, row));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId, status: 'Pending' });
-    if (isIsolation(type)) await this.machines.syncIsolationState(machineId);
+    await this.handlers.for(type)?.actionsChanged?.([machineId]);
     const stored = (await this.repo.get(row.id))!;
     await this.deliver(stored);
     return toView(stored);
@@ -120,18 +114,19 @@ export class ActionsService {
    * Work goes in chunks: each chunk is signed, stored with its audit and timeline records in one
    * transaction, then delivered at once, so the first agents start while later chunks are written.
    */
-  async submitMany(principal: Principal, machineIds: string[], type: ActionType, parameters: Record<string, unknown>, comment: string): Promise<{ value: MachineActionView[]; skipped: Skipped[] }> {
+  async submitMany(principal: Principal, machineIds: string[], type: string, parameters: Record<string, unknown>, comment: string): Promise<{ value: MachineActionView[]; skipped: Skipped[] }> {
+    const spec = this.#spec(type);
     const unique = [...new Set(machineIds)];
     const machines = new Map((await this.machines.eligibilityOf(unique)).map((m) => [m.id, m]));
     const skipped: Skipped[] = [];
     const capable: Eligibility[] = [];
     for (const id of unique) {
       const m = machines.get(id);
-      const problem = m ? this.#unsupported(m, type) : new NotFoundError('Machine', id);
+      const problem = m ? this.#unsupported(m, spec) : new NotFoundError('Machine', id);
       if (problem) skipped.push({ machineId: id, code: problem.code, message: problem.message });
       else capable.push(m!);
     }
-    const { params, refused } = await this.#machineParameters(type, parameters, capable);
+    const { params, refused } = await this.#machineParameters(spec, parameters, capable);
     const eligible: { machineId: string; parameters: Record<string, unknown> }[] = [];
     for (const m of capable) {
       const problem = refused.get(m.id);
@@ -141,7 +136,7 @@ export class ActionsService {
     const submitted: ActionRow[] = [];
     this.#dispatching++;
     try {
-      await this.#dispatchInChunks(principal, eligible, machines, type, comment, submitted, skipped);
+      await this.#dispatchInChunks(principal, eligible, machines, spec, comment, submitted, skipped);
     } finally {
       this.#dispatching--;
       if (this.#dispatching === 0) this.#flushAcksSoon(0);
@@ -163,13 +158,13 @@ export class ActionsService {
     principal: Principal,
     eligible: { machineId: string; parameters: Record<string, unknown> }[],
     machines: Map<string, Eligibility>,
-    type: ActionType,
+    spec: ActionSpec,
     comment: string,
     submitted: ActionRow[],
     skipped: Skipped[],
   ): Promise<void> {
     for (let i = 0; i < eligible.length; i += 500) {
-      const rows = this.#newRows(principal, eligible.slice(i, i + 500), type, comment);
+      const rows = this.#newRows(principal, eligible.slice(i, i + 500), spec, comment);
       const inserted = await this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) }));
       const delivered: string[] = [];
       for (const r of rows) {
@@ -183,14 +178,14 @@ export class ActionsService {
         this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status: 'Pending' });
       }
       await this.repo.markDeliveredMany(delivered, this.now().toISOString());
-      this.metrics.actions.inc({ type, status: 'Pending' }, inserted.size);
-      if (isIsolation(type)) await this.machines.syncIsolationStates(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
+      this.metrics.actions.inc({ type: spec.type, status: 'Pending' }, inserted.size);
+      await this.handlers.for(spec.type)?.actionsChanged?.(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
     }
   }
 
   /** Why `machine`'s agent cannot run `type` (capability, version, what the device lacks), or null. */
-  unsupportedReason(machine: Eligibility, type: ActionType): string | null {
-    return this.#unsupported(machine, type)?.message ?? null;
+  unsupportedReason(machine: Eligibility, spec: ActionSpec): string | null {
+    return this.#unsupported(machine, spec)?.message ?? null;
   }
 
   /** The types of the actions still Pending or InProgress on a machine. */
@@ -198,8 +193,8 @@ export class ActionsService {
     return this.repo.activeTypes(machineId);
   }
 
-  #unsupported(machine: Eligibility, type: ActionType): NotSupportedError | null {
-    const need = ACTION_REQUIREMENTS[type];
+  #unsupported(machine: Eligibility, need: ActionSpec): NotSupportedError | null {
+    const type = need.type;
     const caps = JSON.parse(machine.capabilities) as Capability[];
     const cap = caps.find((c) => c.name === need.capability);
     if (!cap) {
@@ -213,40 +208,14 @@ export class ActionsService {
     return null;
   }
 
-  /**
-   * The parameters each machine's command carries. They are the submitted ones, except that a
-   * Selective isolation also carries the machine's own effective allow list, resolved now and
-   * signed into the command; a machine no policy applies to is refused (InvalidInput), since an
-   * empty Selective isolation would silently be a Full one.
-   */
-  async #machineParameters(type: ActionType, parameters: Record<string, unknown>, machines: Eligibility[]): Promise<{ params: Map<string, Record<string, unknown>>; refused: Map<string, BadRequestError> }> {
-    const params = new Map<string, Record<string, unknown>>();
-    const refused = new Map<string, BadRequestError>();
-    if (type !== 'Isolate' || parameters.isolationType !== 'Selective') {
-      for (const m of machines) params.set(m.id, parameters);
-      return { params, refused };
-    }
-    const lists = await this.allowLists.allowListsOf(machines.map((m) => m.id));
-    // Machines with equal lists share one parameters object (and one JSON text in #newRows).
-    const shared = new Map<string, Record<string, unknown>>();
-    for (const m of machines) {
-      const allow = lists.get(m.id) ?? [];
-      if (allow.length === 0) {
-        refused.set(
-          m.id,
-          new BadRequestError(`No selective-isolation policy applies to ${m.computer_dns_name}; define one with PUT /api/isolationPolicies/global or /api/isolationPolicies/tags/{tag}`, 'IsolationType', 'InvalidInput'),
-        );
-        continue;
-      }
-      const key = JSON.stringify(allow);
-      let p = shared.get(key);
-      if (!p) shared.set(key, (p = { ...parameters, allow }));
-      params.set(m.id, p);
-    }
-    return { params, refused };
+  /** The parameters each machine's command carries: as submitted, unless the action's handler resolves them. */
+  async #machineParameters(spec: ActionSpec, parameters: Record<string, unknown>, machines: Eligibility[]): Promise<ResolvedParameters> {
+    const handler = this.handlers.for(spec.type);
+    if (handler?.resolveParameters) return handler.resolveParameters(spec, parameters, machines);
+    return { params: new Map(machines.map((m) => [m.id, parameters])), refused: new Map() };
   }
 
-  async #refuse(principal: Principal, type: ActionType, machineId: string, comment: string, error: Error): Promise<Error> {
+  async #refuse(principal: Principal, type: string, machineId: string, comment: string, error: Error): Promise<Error> {
     await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Refused', detail: { reason: error.message } });
     return error;
   }
@@ -255,13 +224,15 @@ export class ActionsService {
    * New Pending actions, one per machine, their commands signed now with one signature over the
    * batch (see CommandSigner.signMany): what each agent gets is fixed at submission.
    */
-  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], type: ActionType, comment: string): ActionsTableInsert[] {
+  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], spec: ActionSpec, comment: string): ActionsTableInsert[] {
+    const type = spec.type;
     const now = this.now();
     const issuedAt = now.toISOString();
     const expiresAt = new Date(now.getTime() + this.expirySeconds * 1000).toISOString();
-    const payloads = items.map(({ machineId, parameters }) => ({ actionId: randomUUID(), machineId, type, parameters, issuedAt, expiresAt }));
+    // The catalog's types are the protocol's: a type added to the catalog is an ActionType.
+    const payloads = items.map(({ machineId, parameters }) => ({ actionId: randomUUID(), machineId, type: type as ActionType, parameters, issuedAt, expiresAt }));
     const signed = this.signer.signMany(payloads);
-    const exclusiveKey = actionExclusionKey(type);
+    const exclusiveKey = this.catalog.exclusionKey(spec);
     // Bulk submissions mostly share one parameters object: serialise each distinct one once.
     const texts = new Map<Record<string, unknown>, string>();
     const textOf = (p: Record<string, unknown>): string => {
@@ -273,7 +244,7 @@ export class ActionsService {
       id: p.actionId,
       machine_id: p.machineId,
       type,
-      scope: actionScope(type, p.parameters),
+      scope: this.catalog.scope(spec, p.parameters),
       parameters: textOf(p.parameters),
       exclusive_key: exclusiveKey,
       requestor: principal.name,
@@ -301,7 +272,7 @@ export class ActionsService {
   }
 
   #submittedEvent(principal: Principal, r: ActionsTableInsert) {
-    return { machineId: r.machine_id, eventType: 'ActionSubmitted' as const, title: `${actionLabel(r.type)} submitted by ${principal.name}`, actor: principal.name, actionId: r.id, data: { comment: r.requestor_comment, parameters: JSON.parse(r.parameters) as unknown } };
+    return { machineId: r.machine_id, eventType: 'ActionSubmitted' as const, title: `${this.catalog.label(r.type)} submitted by ${principal.name}`, actor: principal.name, actionId: r.id, data: { comment: r.requestor_comment, parameters: JSON.parse(r.parameters) as unknown } };
   }
 
   async get(id: string): Promise<MachineActionView> {
@@ -337,7 +308,7 @@ export class ActionsService {
       throw new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput');
     }
     await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' });
-    await this.changed(row, 'Cancelled', `${actionLabel(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
+    await this.changed(row, 'Cancelled', `${this.catalog.label(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
     // The agent may already hold the command; telling it lets it drop the command unrun.
     this.channel.send(row.machine_id, { type: 'cancel', actionId: id });
     return this.get(id);
@@ -392,7 +363,7 @@ export class ActionsService {
       const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
       const rows = (await this.repo.getMany([...new Set(batch.map((a) => a.actionId))])).filter((r) => claims.has(`${r.id}|${r.machine_id}`));
       const byId = new Map(rows.map((r) => [r.id, r]));
-      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${actionLabel(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
+      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${this.catalog.label(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
       // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it runs.
       const moved = await this.repo.transitionMany([...byId.keys()], ['Pending', 'Cancelled'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
       this.timeline.published(events(moved));
@@ -401,9 +372,8 @@ export class ActionsService {
         this.metrics.actions.inc({ type: row.type, status: 'InProgress' });
         this.hub.emit({ kind: 'action', actionId: id, machineId: row.machine_id, status: 'InProgress' });
       }
-      // A cancelled isolation the agent had already started is in flight again.
-      const isolating = moved.filter((id) => isIsolation(byId.get(id)!.type) && byId.get(id)!.status === 'Cancelled');
-      if (isolating.length > 0) await this.machines.syncIsolationStates(isolating.map((id) => byId.get(id)!.machine_id));
+      // A cancelled action the agent had already started is in flight again: its handler re-derives what follows.
+      await this.#actionsChanged(moved.map((id) => byId.get(id)!).filter((r) => r.status === 'Cancelled'));
     } finally {
       for (const a of batch) a.done();
     }
@@ -419,11 +389,8 @@ export class ActionsService {
         error_hresult: status === 'Failed' ? E_FAIL : 0,
         result: result ? JSON.stringify(result) : null,
       });
-      if (applied && status === 'Succeeded' && isIsolation(row.type)) {
-        const sent = IsolationReport.safeParse(result?.isolation);
-        await this.machines.applyIsolationReport(machineId, sent.success ? sent.data : this.#impliedReport(row), { implied: !sent.success });
-      }
-      if (applied) await this.changed(row, status, status === 'Succeeded' ? `${actionLabel(row.type)} succeeded` : `${actionLabel(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
+      if (applied && status === 'Succeeded') await this.handlers.for(row.type)?.succeeded?.(row, result);
+      if (applied) await this.changed(row, status, status === 'Succeeded' ? `${this.catalog.label(row.type)} succeeded` : `${this.catalog.label(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
     }
     // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
     this.channel.send(machineId, { type: 'resultAck', actionId });
@@ -436,7 +403,7 @@ export class ActionsService {
     await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
     const row = await this.own(machineId, actionId);
     if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
-      await this.changed(row, 'Failed', `${actionLabel(row.type)} refused by the agent: ${detail}`);
+      await this.changed(row, 'Failed', `${this.catalog.label(row.type)} refused by the agent: ${detail}`);
     }
     this.channel.send(machineId, { type: 'resultAck', actionId });
   }
@@ -455,7 +422,7 @@ export class ActionsService {
   async #timeOut(row: ActionRow, now: string): Promise<boolean> {
     const error = `The device did not complete the action before it expired at ${row.expires_at}`;
     if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL }))) return false;
-    await this.changed(row, 'TimeOut', `${actionLabel(row.type)} timed out`);
+    await this.changed(row, 'TimeOut', `${this.catalog.label(row.type)} timed out`);
     return true;
   }
 
@@ -475,16 +442,17 @@ export class ActionsService {
     if (status !== 'InProgress') this.#progress.delete(row.id);
     await this.timeline.add(this.#stateEvent(row, status, title, actor, data));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
-    if (isIsolation(row.type)) await this.machines.syncIsolationState(row.machine_id);
+    await this.handlers.for(row.type)?.actionsChanged?.([row.machine_id]);
   }
 
-  /**
-   * What a successful Isolate or Unisolate means for the device, for agents whose result carries
-   * no `isolation` report, so the machine shows its new state at once rather than at the next inventory.
-   */
-  #impliedReport(row: ActionRow): IsolationReport {
-    if (row.type === 'Isolate') return { state: 'Isolated', type: row.scope === 'Selective' ? 'Selective' : 'Full', since: this.now().toISOString(), releasedBy: null };
-    return { state: 'NotIsolated', type: null, since: null, releasedBy: 'action' };
+  /** Tells each handler which of its machines' actions changed. */
+  async #actionsChanged(rows: ActionRow[]): Promise<void> {
+    const byHandler = new Map<NonNullable<ReturnType<ActionHandlers['for']>>, string[]>();
+    for (const r of rows) {
+      const h = this.handlers.for(r.type);
+      if (h?.actionsChanged) byHandler.set(h, [...(byHandler.get(h) ?? []), r.machine_id]);
+    }
+    for (const [h, ids] of byHandler) await h.actionsChanged!(ids);
   }
 
   #stateEvent(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): TimelineEvent {

@@ -2,7 +2,7 @@ import type { Insertable } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { AuditTable } from '../db/schema.js';
 import type { AuditRepository, AuditRow } from '../repositories/audit.repository.js';
-import type { AuditRecordView } from '../api/views.js';
+import type { AuditRecordView } from '../api/schemas.js';
 
 export interface AuditEntry {
   actor: string;

@@ -5,7 +5,7 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import type { IsolationPolicyRow, IsolationRepository } from '../repositories/isolation.repository.js';
 import type { AuditService } from './audit.service.js';
 import type { MachinesService } from './machines.service.js';
-import type { EffectivePolicyView, IsolationPolicyView } from '../api/views.js';
+import type { EffectivePolicyView, IsolationPolicyView } from '../api/schemas.js';
 
 type EffectiveAllowEntry = EffectivePolicyView['allow'][number];
 

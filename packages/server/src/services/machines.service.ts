@@ -1,5 +1,6 @@
 import { sql, type SqlBool, type Expression } from 'kysely';
-import { IsolationReport, type Capability, type Inventory } from '@cordon/protocol';
+import type { Capability, Inventory } from '@cordon/protocol';
+import { storedIsolationReport } from '../actions/isolation.handler.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -8,7 +9,7 @@ import type { MachineRow, MachinesRepository, TagRow } from '../repositories/mac
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
 import type { Principal } from '../auth/permissions.js';
-import type { MachineView } from '../api/views.js';
+import type { MachineView } from '../api/schemas.js';
 
 export const TAG_ACTIONS = ['Add', 'Remove'] as const;
 export type TagAction = (typeof TAG_ACTIONS)[number];
@@ -16,18 +17,9 @@ export type TagAction = (typeof TAG_ACTIONS)[number];
 /** The columns that decide whether a machine can take an action. */
 export type Eligibility = Pick<MachineRow, 'id' | 'computer_dns_name' | 'capabilities' | 'agent_version'>;
 
-/** The actions whose being in flight shows a machine's isolation state as Pending. */
-const ISOLATION_ACTIONS = ['Isolate', 'Unisolate'] as const;
-
-/** Reads a stored report; a row written by an older agent or by hand counts as no report. */
-function storedReport(json: string | null): IsolationReport | null {
-  if (!json) return null;
-  try {
-    const r = IsolationReport.safeParse(JSON.parse(json));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
+/** Told of every inventory an agent reports, once the machine row is stored (the action handlers). */
+export interface InventoryObserver {
+  inventoryReported(machineId: string, inventory: Inventory): Promise<void>;
 }
 
 const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' then 1 when 'Low' then 2 when 'Medium' then 3 when 'High' then 4 else 0 end`;
@@ -35,6 +27,7 @@ const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' 
 export class MachinesService {
   /** Machines whose heartbeat arrived since the last flush; written in one batch. */
   readonly #seen = new Set<string>();
+  readonly #inventoryObservers: InventoryObserver[] = [];
 
   constructor(
     private readonly repo: MachinesRepository,
@@ -162,7 +155,6 @@ export class MachinesService {
   /** Applies what an agent reports about itself (hello and inventory frames). */
   async applyInventory(id: string, inv: Inventory): Promise<void> {
     const time = this.now().toISOString();
-    const previous = inv.isolation ? await this.#previousReport(id) : undefined;
     await this.repo.update(id, {
       computer_dns_name: inv.hostname,
       os_platform: inv.osPlatform,
@@ -174,66 +166,16 @@ export class MachinesService {
       capabilities: JSON.stringify(inv.capabilities),
       last_ip_address: primaryIp(inv),
       last_seen: time,
-      // An agent that says nothing about isolation (older versions) leaves the last report alone.
-      ...(inv.isolation ? { isolation: JSON.stringify(inv.isolation) } : {}),
     });
     await this.repo.recordIps(id, inv.ipAddresses.map((i) => i.address), time);
     await this.repo.replaceDeviceTags(id, [...new Set(inv.deviceTags)], time);
-    if (inv.isolation && previous !== undefined) await this.#noteBreakGlass(id, previous, inv.isolation);
+    for (const o of this.#inventoryObservers) await o.inventoryReported(id, inv);
     this.hub.emit({ kind: 'machine', machineId: id, change: 'inventory' });
-    await this.syncIsolationState(id);
   }
 
-  /**
-   * Stores an isolation report that arrived outside an inventory (with an Isolate or Unisolate
-   * result), so the machine shows its new state without waiting for the next inventory. An
-   * `implied` report (what success means, when the agent sent none) does not replace a stored one
-   * that already says the same state: the agent's own report is more precise (its `since`).
-   * `isolationState` is re-derived by the caller's state change that follows (ActionsService.changed).
-   */
-  async applyIsolationReport(id: string, report: IsolationReport, opts: { implied?: boolean } = {}): Promise<void> {
-    const previous = await this.#previousReport(id);
-    if (!(opts.implied && previous?.state === report.state)) {
-      await this.repo.update(id, { isolation: JSON.stringify(report) });
-      await this.#noteBreakGlass(id, previous, report);
-    }
-  }
-
-  async #previousReport(id: string): Promise<IsolationReport | null> {
-    const [row] = await this.repo.isolationInputs([id], ISOLATION_ACTIONS);
-    return storedReport(row?.isolation ?? null);
-  }
-
-  /** Someone on the device used a break-glass token: nobody asked through Cordon, so say so loudly. */
-  async #noteBreakGlass(id: string, previous: IsolationReport | null, report: IsolationReport): Promise<void> {
-    if (previous?.state !== 'Isolated' || report.state !== 'NotIsolated' || report.releasedBy !== 'breakGlass') return;
-    const actor = `agent:${id}`;
-    await this.timeline.add({ machineId: id, eventType: 'IsolationReleasedOnDevice', title: 'Isolation released on the device with a break-glass token', actor, data: { previous, report } });
-    await this.audit.record({ actor, action: 'ReleaseIsolationOnDevice', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { previous, report } });
-  }
-
-  /**
-   * Derives `isolationState` for one machine: Pending while an Isolate or Unisolate is Pending or
-   * InProgress, else what its agent last reported (NotIsolated when it never reported).
-   */
-  async syncIsolationState(id: string): Promise<void> {
-    await this.syncIsolationStates([id]);
-  }
-
-  /** The batch form of `syncIsolationState`, for bulk submissions; writes only what changed. */
-  async syncIsolationStates(ids: string[]): Promise<void> {
-    const byState = new Map<string, string[]>();
-    for (const m of await this.repo.isolationInputs(ids, ISOLATION_ACTIONS)) {
-      const state = m.busy ? 'Pending' : (storedReport(m.isolation)?.state ?? 'NotIsolated');
-      if (state === m.isolation_state) continue;
-      const list = byState.get(state) ?? [];
-      list.push(m.id);
-      byState.set(state, list);
-    }
-    for (const [state, changed] of byState) {
-      await this.repo.setIsolationState(changed, state);
-      for (const machineId of changed) this.hub.emit({ kind: 'machine', machineId, change: 'isolation' });
-    }
+  /** Adds an observer of inventories (bound after construction: the handlers need services built with this one). */
+  observeInventory(observer: InventoryObserver): void {
+    this.#inventoryObservers.push(observer);
   }
 
   /** Periodic upkeep: the IP history keeps the newest 512 addresses per machine. */
@@ -297,7 +239,7 @@ export class MachinesService {
         machineTags: [...new Set(own.map((t) => t.tag))].sort(),
         machineTagDetails: own.map((t) => ({ tag: t.tag, source: t.source })),
         isolationState: r.isolation_state,
-        isolation: storedReport(r.isolation),
+        isolation: storedIsolationReport(r.isolation),
         restrictionState: r.restriction_state,
         capabilities: JSON.parse(r.capabilities) as Capability[],
         aadDeviceId: r.aad_device_id,

@@ -8,7 +8,7 @@ import { StorageFullError, type FileStore } from '../storage/file-store.js';
 import type { Principal } from '../auth/permissions.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
-import type { PackageView } from '../api/views.js';
+import type { PackageView } from '../api/schemas.js';
 
 /** Largest chunk an agent may send in one request. */
 export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;

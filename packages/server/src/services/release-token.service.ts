@@ -6,7 +6,7 @@ import type { IsolationRepository } from '../repositories/isolation.repository.j
 import type { AuditService } from './audit.service.js';
 import type { MachinesService } from './machines.service.js';
 import type { TimelineService } from './timeline.service.js';
-import type { IssuedReleaseToken } from '../api/views.js';
+import type { IssuedReleaseToken } from '../api/schemas.js';
 
 /**
  * Break-glass: an offline token that lets someone on the device release its isolation when the

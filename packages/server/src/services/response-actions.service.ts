@@ -1,31 +1,32 @@
-import type { ActionType } from '@cordon/protocol';
-import type { ResponseActionAvailability } from '../api/views.js';
+import type { ActionCatalog, ActionSpec } from '@cordon/protocol';
+import type { ActionHandlers } from '../actions/index.js';
+import { actionTypeInfo } from '../api/action-types.js';
+import type { ResponseActionAvailability } from '../api/schemas.js';
 import { PERMISSIONS, roleHas, type Permission, type Principal } from '../auth/permissions.js';
 import type { ActionsService } from './actions.service.js';
 import type { MachinesService } from './machines.service.js';
 
-const NOT_OFFERED: Partial<Record<ResponseActionAvailability['action'], string>> = {
-  AutomatedInvestigation: 'Automated investigation is not offered by this server yet',
-  LiveResponse: 'Live response sessions are not offered by this server yet',
-  ConsultThreatExpert: 'Consulting a threat expert is not offered by this server yet',
-};
-
-const BUSY: Partial<Record<ActionType, string>> = {
-  Isolate: 'An isolation of this device is already under way',
-  Unisolate: 'A release of this device is already under way',
-  CollectInvestigationPackage: 'A package is already being collected from this device',
-  RunAntiVirusScan: 'A scan is already running on this device',
-  RestrictCodeExecution: 'A restriction of app execution is already under way',
-  UnrestrictCodeExecution: 'A removal of app restrictions is already under way',
-};
+/** What the action bar shows that is not a machine action of the catalog: tags, and what is still to come. */
+const OTHER_BAR_ENTRIES: { action: string; label: string; icon: string; barPosition: number; notOffered?: string }[] = [
+  { action: 'ManageTags', label: 'Manage tags', icon: 'tags', barPosition: 10 },
+  { action: 'AutomatedInvestigation', label: 'Initiate Automated Investigation', icon: 'brain', barPosition: 20, notOffered: 'Automated investigation is not offered by this server yet' },
+  { action: 'LiveResponse', label: 'Initiate Live Response Session', icon: 'terminal-2', barPosition: 30, notOffered: 'Live response sessions are not offered by this server yet' },
+  { action: 'ConsultThreatExpert', label: 'Consult a threat expert', icon: 'message-question', barPosition: 80, notOffered: 'Consulting a threat expert is not offered by this server yet' },
+];
 
 /**
  * What the device page's action bar offers: for each response action, whether the signed-in user
  * can take it on this device now, and if not, why (their role, the agent's capabilities, what is
  * already under way, what this server does not offer). The same rules refuse the action if forced.
+ * The actions, their order and their words come from the action catalog.
  */
 export class ResponseActionsService {
-  constructor(private readonly machines: MachinesService, private readonly actions: ActionsService) {}
+  constructor(
+    private readonly machines: MachinesService,
+    private readonly actions: ActionsService,
+    private readonly catalog: ActionCatalog,
+    private readonly handlers: ActionHandlers,
+  ) {}
 
   async of(principal: Principal, machineId: string): Promise<ResponseActionAvailability[]> {
     const machine = await this.machines.row(machineId);
@@ -33,25 +34,27 @@ export class ResponseActionsService {
     const roleReason = (permission: Permission, who: string): string | null =>
       roleHas(principal.role, permission) ? null : `Your role (${principal.role}) may not ${who}; it takes the ${PERMISSIONS[permission]} role or higher`;
 
-    const action = (type: ActionType & ResponseActionAvailability['action']): ResponseActionAvailability => {
-      const reason = roleReason('actions.submit', 'take response actions') ?? this.actions.unsupportedReason(machine, type) ?? (active.has(type) ? (BUSY[type] ?? `A ${type} action is already under way`) : null);
-      return { action: type, available: reason === null, reason };
+    const entry = (spec: ActionSpec): ResponseActionAvailability => {
+      const reason = roleReason(spec.permission, 'take response actions') ?? this.actions.unsupportedReason(machine, spec) ?? (active.has(spec.type) ? spec.busy : null);
+      const { type, ...info } = actionTypeInfo(spec);
+      return { action: type, ...info, available: reason === null, reason };
     };
-    const notOffered = (name: ResponseActionAvailability['action']): ResponseActionAvailability => ({ action: name, available: false, reason: NOT_OFFERED[name]! });
-
-    // While an isolation or release is in flight, the bar shows that one (disabled, busy).
-    const isolated = active.has('Unisolate') || (!active.has('Isolate') && machine.isolation_state === 'Isolated');
-    const restricted = active.has('UnrestrictCodeExecution') || (!active.has('RestrictCodeExecution') && machine.restriction_state === 'Restricted');
+    // Of an action and the one that reverses it, the bar shows one: the reverse while the device is
+    // in the state the action establishes, and whichever is in flight (disabled, busy).
+    const shown = (spec: ActionSpec): ActionSpec => {
+      const reverse = this.catalog.actions.find((a) => a.reverses === spec.type);
+      if (!reverse) return spec;
+      const engaged = this.handlers.for(spec.type)?.engaged?.(spec.type, machine) ?? false;
+      return active.has(reverse.type) || (!active.has(spec.type) && engaged) ? reverse : spec;
+    };
     const tags = roleReason('tags.write', 'change tags');
-    return [
-      { action: 'ManageTags', available: tags === null, reason: tags },
-      notOffered('AutomatedInvestigation'),
-      notOffered('LiveResponse'),
-      action('CollectInvestigationPackage'),
-      action('RunAntiVirusScan'),
-      action(restricted ? 'UnrestrictCodeExecution' : 'RestrictCodeExecution'),
-      action(isolated ? 'Unisolate' : 'Isolate'),
-      notOffered('ConsultThreatExpert'),
+    const bar = [
+      ...OTHER_BAR_ENTRIES.map((e) => ({
+        barPosition: e.barPosition,
+        value: { action: e.action, label: e.label, available: !e.notOffered && tags === null, reason: e.notOffered ?? tags, path: null, option: null, describe: null, destructive: false, icon: e.icon },
+      })),
+      ...this.catalog.actions.filter((a) => a.barPosition !== undefined).map((a) => ({ barPosition: a.barPosition!, value: entry(shown(a)) })),
     ];
+    return bar.sort((a, b) => a.barPosition - b.barPosition).map((b) => b.value);
   }
 }

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { TimelineTable } from '../db/schema.js';
 import type { EventHub } from '../events.js';
 import type { TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
-import type { TIMELINE_EVENT_TYPES, TimelineEventView } from '../api/views.js';
+import type { TIMELINE_EVENT_TYPES, TimelineEventView } from '../api/schemas.js';
 
 export type TimelineEventType = (typeof TIMELINE_EVENT_TYPES)[number];
 

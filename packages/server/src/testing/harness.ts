@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Inventory } from '@cordon/protocol';
+import type { ActionCatalog, Inventory } from '@cordon/protocol';
 import type { Role } from '../auth/permissions.js';
 import { loadServerConfig, type ServerConfigInput } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
@@ -42,12 +42,13 @@ export interface Harness {
 }
 
 /** A real server (real SQLite, real keys) in a temp dir, driven in-process through `app.inject`. */
-export async function startHarness(config: ServerConfigInput = {}): Promise<Harness> {
+export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cordon-test-'));
   const clock = new TestClock();
   const server = await createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir }, {}), {
     logger: pino({ level: 'silent' }),
     clock: clock.now,
+    catalog: opts.catalog,
   });
   const admin = server.initialAdminToken!;
   const tokens = { admin } as Record<Role, string>;

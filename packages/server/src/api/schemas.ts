@@ -223,24 +223,45 @@ export const Me = z
   })
   .meta({ id: 'Me' });
 
-/** The device page's response actions, in the order of its action bar. */
-export const RESPONSE_ACTIONS = [
-  'ManageTags',
-  'AutomatedInvestigation',
-  'LiveResponse',
-  'CollectInvestigationPackage',
-  'RunAntiVirusScan',
-  'RestrictCodeExecution',
-  'UnrestrictCodeExecution',
-  'Isolate',
-  'Unisolate',
-  'ConsultThreatExpert',
-] as const;
+/** A choice taken with an action (Full or Selective isolation, Quick or Full scan). */
+export const ActionOptionInfo = z
+  .object({
+    field: z.string().meta({ description: 'The body field that carries the choice' }),
+    label: z.string(),
+    values: z.array(z.string()),
+    default: z.string(),
+    item: z.string().meta({ description: "The choice as a menu item says it; '{value}' stands for the value" }),
+    describe: z.record(z.string(), z.string()).meta({ description: "What each value does; '{device}' stands for the device's name" }),
+  })
+  .meta({ id: 'ActionOption' });
+
+/** A machine-action type of the catalog, as clients show and submit it. */
+export const ActionTypeInfo = z
+  .object({
+    type: z.string(),
+    label: z.string().meta({ description: 'The action as people name it' }),
+    path: z.string().meta({ description: 'Where to submit it, e.g. /api/machines/{id}/isolate' }),
+    option: ActionOptionInfo.nullable(),
+    describe: z.string().nullable().meta({ description: "What taking it does; '{device}' stands for the device's name" }),
+    destructive: z.boolean().meta({ description: 'It cuts something off: ask with care' }),
+    icon: z.string().nullable().meta({ description: 'A Tabler icon name' }),
+  })
+  .meta({ id: 'ActionType' });
+export type ActionTypeInfo = z.infer<typeof ActionTypeInfo>;
+export const ActionTypeList = z.object({ value: z.array(ActionTypeInfo) }).meta({ id: 'ActionTypeList' });
+
+/** One entry of the device page's action bar: a machine action (with its type's details) or another response (tags…). */
 export const ResponseActionAvailability = z
   .object({
-    action: z.enum(RESPONSE_ACTIONS),
+    action: z.string().meta({ description: 'A machine-action type, or ManageTags, AutomatedInvestigation, LiveResponse, ConsultThreatExpert' }),
+    label: z.string(),
     available: z.boolean(),
     reason: z.string().nullable().meta({ description: 'Why the action cannot be taken now (null when it can)' }),
+    path: z.string().nullable().meta({ description: 'Where to submit it (null for entries that are not machine actions)' }),
+    option: ActionOptionInfo.nullable(),
+    describe: z.string().nullable(),
+    destructive: z.boolean(),
+    icon: z.string().nullable(),
   })
   .meta({ id: 'ResponseActionAvailability' });
 export type ResponseActionAvailability = z.infer<typeof ResponseActionAvailability>;

@@ -1,0 +1,47 @@
+import type { ActionSpec, Inventory } from '@cordon/protocol';
+import type { ApiError } from '../errors.js';
+import type { ActionRow } from '../repositories/actions.repository.js';
+import type { MachineRow } from '../repositories/machines.repository.js';
+import type { Eligibility } from '../services/machines.service.js';
+
+/** Each machine's command parameters, and the machines refused with why. */
+export interface ResolvedParameters {
+  params: Map<string, Record<string, unknown>>;
+  refused: Map<string, ApiError>;
+}
+
+/**
+ * What is specific to some actions, kept out of the action engine (which knows no action type).
+ * One handler serves the actions of one exclusion key (Isolate and Unisolate); every hook is
+ * optional, and an action without a handler is just signed, delivered and tracked.
+ */
+export interface ActionHandler {
+  readonly types: readonly string[];
+  /** The parameters each machine's command carries, resolved at submission (default: as submitted). */
+  resolveParameters?(spec: ActionSpec, parameters: Record<string, unknown>, machines: Eligibility[]): Promise<ResolvedParameters>;
+  /** A Succeeded result: apply what it means for the device, before `actionsChanged` runs. */
+  succeeded?(row: ActionRow, result: Record<string, unknown> | null): Promise<void>;
+  /** Actions of these types on these machines were submitted, revived or ended: re-derive what follows from them. */
+  actionsChanged?(machineIds: string[]): Promise<void>;
+  /** Whether what `type` establishes is in force on the device, so the action bar offers the action that reverses it. */
+  engaged?(type: string, machine: MachineRow): boolean;
+  /** An agent reported its inventory (hello or inventory frame), after the machine row was updated. */
+  inventoryReported?(machineId: string, inventory: Inventory): Promise<void>;
+}
+
+/** The registered handlers, found by action type. */
+export class ActionHandlers {
+  readonly #byType = new Map<string, ActionHandler>();
+
+  constructor(readonly all: readonly ActionHandler[]) {
+    for (const h of all) for (const t of h.types) this.#byType.set(t, h);
+  }
+
+  for(type: string): ActionHandler | undefined {
+    return this.#byType.get(type);
+  }
+
+  async inventoryReported(machineId: string, inventory: Inventory): Promise<void> {
+    for (const h of this.all) await h.inventoryReported?.(machineId, inventory);
+  }
+}

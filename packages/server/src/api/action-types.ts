@@ -1,0 +1,13 @@
+import type { ActionSpec } from '@cordon/protocol';
+import type { ActionTypeInfo } from './schemas.js';
+
+/** A catalog entry as clients show and submit it (the console's bar and dialogs, scripts). */
+export const actionTypeInfo = (spec: ActionSpec): ActionTypeInfo => ({
+  type: spec.type,
+  label: spec.label,
+  path: `/api/machines/{id}/${spec.path}`,
+  option: spec.option ? { field: spec.option.field, label: spec.option.label, values: [...spec.option.values], default: spec.option.default, item: spec.option.item, describe: { ...spec.option.describe } } : null,
+  describe: spec.describe ?? null,
+  destructive: spec.destructive ?? false,
+  icon: spec.icon ?? null,
+});
