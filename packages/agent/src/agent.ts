@@ -7,7 +7,7 @@ import { readIsolationOrFailClosed, reportOf } from './isolation/state.js';
 import { Journal } from './journal.js';
 import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
-import { readState } from './state.js';
+import { readState } from './enrollment-state.js';
 import { ServerConnection } from './transport/connection.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandSigner, generateSigningKey } from '@cordon/protocol';
-import { writeState } from '../state.js';
+import { writeState } from '../enrollment-state.js';
 import { fakePlatform } from '../testing/fake-platform.js';
 import { breakGlassRelease, IsolationManager, type IsolationDeps } from './manager.js';
 import { readIsolation } from './state.js';

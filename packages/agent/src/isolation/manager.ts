@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { parseDestination, verifyReleaseToken, type AllowEntry, type IsolationReport } from '@cordon/protocol';
 import type { CgroupRef, IsolationPlan, NotifyResult, Platform } from '../platform/index.js';
 import type { AddressRule } from '../platform/linux/nft-ruleset.js';
-import { readState } from '../state.js';
+import { readState } from '../enrollment-state.js';
 import { confirmServer, tcpReachable } from './probe.js';
 import { NOT_ISOLATED, readIsolationOrFailClosed, reportOf, writeIsolation, type IsolationState } from './state.js';
 
