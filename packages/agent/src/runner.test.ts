@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CommandSigner, generateSigningKey, type AgentFrame, type SignedCommand } from '@cordon/protocol';
 import type { ActionManifest } from './actions/types.js';
-import type { IsolationManager } from './isolation/manager.js';
 import { Journal } from './journal.js';
+import type { AgentModules } from './modules/index.js';
 import { fakePlatform } from './testing/fake-platform.js';
 import { CommandRunner } from './runner.js';
 
@@ -50,7 +50,7 @@ function runner(journal = new Journal(dir)) {
     journal,
     actions: new Map([['RefreshInventory', fakeAction]]),
     platform: fakePlatform().platform,
-    isolation: {} as IsolationManager,
+    modules: {} as AgentModules,
     dataDir: dir,
     upload: async () => Promise.reject(new Error('no uploads in these tests')),
     machineId: MACHINE,

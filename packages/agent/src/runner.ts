@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
 import type { ActionManifest } from './actions/types.js';
-import type { IsolationManager } from './isolation/manager.js';
 import type { Journal } from './journal.js';
+import type { AgentModules } from './modules/index.js';
 import type { Platform } from './platform/index.js';
 
 export interface RunnerDeps {
@@ -20,7 +20,7 @@ export interface RunnerDeps {
   /** Sends a frame if connected; results not sent stay in the journal's outbox. */
   send(frame: AgentFrame): boolean;
   sendInventory(): Promise<void>;
-  isolation: IsolationManager;
+  modules: AgentModules;
   dataDir: string;
   /** Uploads a file for an action (an investigation package) to the server. */
   upload(actionId: string, source: AsyncIterable<Buffer>, opts: { signal: AbortSignal; onProgress?: (bytes: number) => void }): Promise<{ size: number; sha256: string; resumed: number }>;
@@ -131,7 +131,7 @@ export class CommandRunner {
           signal: controller.signal,
           progress: (percent, message) => void deps.send({ type: 'progress', actionId: cmd.actionId, percent, message }),
           sendInventory: deps.sendInventory,
-          isolation: deps.isolation,
+          modules: deps.modules,
           dataDir: deps.dataDir,
           upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),

@@ -1,6 +1,6 @@
 import type { ActionType } from '@cordon/protocol';
 import type { z } from 'zod';
-import type { IsolationManager } from '../isolation/manager.js';
+import type { AgentModules } from '../modules/index.js';
 import type { Platform } from '../platform/index.js';
 
 /** What an action may use while it runs: injected, so each action is unit-testable. */
@@ -13,8 +13,8 @@ export interface ActionContext {
   progress(percent: number, message?: string): void;
   /** Tells the server about a changed inventory right away. */
   sendInventory(): Promise<void>;
-  /** The device's isolation, which outlives any one action. */
-  isolation: IsolationManager;
+  /** The agent's modules (enforcements that outlive any one action), by name: `ctx.modules.isolation`. */
+  modules: AgentModules;
   /** The agent's data directory (its config and logs, for the support logs of a package). */
   dataDir: string;
   /** Streams a file for this action to the server (resumable, verified chunks). */
