@@ -17,6 +17,8 @@ export interface ActionContext {
   modules: AgentModules;
   /** The agent's data directory (its config and logs, for the support logs of a package). */
   dataDir: string;
+  /** The action's CPU budget from its manifest (percent of one core), for actions that can pace themselves. */
+  cpuPercent?: number;
   /** Streams a file for this action to the server (resumable, verified chunks). */
   upload(source: AsyncIterable<Buffer>, onProgress?: (bytes: number) => void): Promise<{ size: number; sha256: string; resumed: number }>;
 }
@@ -33,6 +35,16 @@ export interface ActionManifest<P = Record<string, unknown>> {
   timeoutMs: number;
   /** Largest result (JSON bytes) the action may report. */
   maxResultBytes: number;
+  /**
+   * How many commands of this type may run at once (default 4); more wait their turn, unacked.
+   * 1 for actions that would compete with themselves for the device (a package reads everything).
+   */
+  concurrency?: number;
+  /**
+   * CPU the action should stay within, in percent of one core. Declared and passed in the
+   * context only: the action paces itself (the scanner will); the runner does not enforce it.
+   */
+  cpuPercent?: number;
   /**
    * What this device brings to the capability: the tool that implements it, or why the device
    * cannot run the action even though the agent has the code (e.g. a tool is missing).
