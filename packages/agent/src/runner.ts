@@ -7,7 +7,7 @@ import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, t
 import type { ActionManifest } from './actions/types.js';
 import type { Journal } from './journal.js';
 import type { AgentModules } from './modules/index.js';
-import type { Platform } from './platform/index.js';
+import type { Platform } from './platform/types.js';
 import { ActionSlots } from './runner-slots.js';
 
 /** Actions of one type running at once when the manifest does not say. */

@@ -1,7 +1,7 @@
 import type { ActionType } from '@cordon/protocol';
 import type { z } from 'zod';
 import type { AgentModules } from '../modules/index.js';
-import type { Platform } from '../platform/index.js';
+import type { Platform } from '../platform/types.js';
 
 /** What an action may use while it runs: injected, so each action is unit-testable. */
 export interface ActionContext {

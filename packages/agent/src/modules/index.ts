@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config.js';
 import type { EnrollmentState } from '../enrollment-state.js';
-import type { Platform } from '../platform/index.js';
+import type { Platform } from '../platform/types.js';
 import { IsolationManager } from './isolation/manager.js';
 import type { AgentModule } from './types.js';
 

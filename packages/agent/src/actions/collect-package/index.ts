@@ -22,6 +22,7 @@ export const collectInvestigationPackage: ActionManifest = {
     let uploaded = 0;
     const producing = producePackage(zip, {
       dataDir: ctx.dataDir,
+      platform: ctx.platform,
       signal: ctx.signal,
       progress: (percent, message) => ctx.progress(Math.min(99, percent), `${message}; ${(uploaded / 1048576).toFixed(1)} MB uploaded`),
     });

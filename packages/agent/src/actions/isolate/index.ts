@@ -1,5 +1,5 @@
 import { ActionParameters } from '@cordon/protocol';
-import type { Platform } from '../../platform/index.js';
+import type { Platform } from '../../platform/types.js';
 import type { ActionManifest } from '../types.js';
 
 /** Whether nftables is here and usable, and which version; shared by Isolate and Unisolate (one capability). */
