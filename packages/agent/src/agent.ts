@@ -2,11 +2,11 @@ import { destination, pino, type Logger } from 'pino';
 import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
+import { readState } from './enrollment-state.js';
 import { Journal } from './journal.js';
-import { createModules, moduleList, type AgentModule, type AgentModules } from './modules/index.js';
+import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
 import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
-import { readState } from './enrollment-state.js';
 import { ServerConnection } from './transport/connection.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
@@ -31,7 +31,7 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
     agentVersion: AGENT_VERSION,
     capabilities: [...capabilities.values()],
     deviceTags,
-    ...Object.assign({}, ...modules.map((m) => m.report())),
+    ...modules.reduce<ModuleReport>((all, m) => ({ ...all, ...m.report() }), {}),
   };
 }
 
