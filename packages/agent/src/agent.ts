@@ -2,21 +2,20 @@ import { destination, pino, type Logger } from 'pino';
 import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
-import { IsolationManager } from './isolation/manager.js';
-import { readIsolationOrFailClosed, reportOf } from './isolation/state.js';
+import { readState } from './enrollment-state.js';
 import { Journal } from './journal.js';
+import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
 import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
-import { readState } from './state.js';
 import { ServerConnection } from './transport/connection.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
 
 /**
  * What this device reports about itself: the platform's description, what this agent can do (a
- * capability the device cannot use right now says why), and its isolation when `dataDir` is known.
+ * capability the device cannot use right now says why), and what each running module enforces.
  */
-export async function localInventory(deviceTags: string[], platform: Platform = currentPlatform(), dataDir?: string): Promise<Inventory> {
+export async function localInventory(deviceTags: string[], platform: Platform = currentPlatform(), modules: readonly AgentModule[] = []): Promise<Inventory> {
   const capabilities = new Map<string, Inventory['capabilities'][number]>();
   for (const a of actionsFor(process.platform).values()) {
     if (capabilities.has(a.capability.name)) continue;
@@ -32,18 +31,18 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
     agentVersion: AGENT_VERSION,
     capabilities: [...capabilities.values()],
     deviceTags,
-    ...(dataDir ? { isolation: reportOf(readIsolationOrFailClosed(dataDir)) } : {}),
+    ...modules.reduce<ModuleReport>((all, m) => ({ ...all, ...m.report() }), {}),
   };
 }
 
-/** The agent daemon: one connection, one runner, one journal. */
+/** The agent daemon: one connection, one runner, one journal, and the modules it keeps in force. */
 export class Agent {
   readonly #logger: Logger;
   readonly #platform: Platform;
   readonly #runner: CommandRunner;
   readonly #connection: ServerConnection;
   readonly #journal: Journal;
-  readonly #isolation: IsolationManager;
+  readonly #modules: AgentModules;
   #watch?: NodeJS.Timeout;
   #heartbeat?: NodeJS.Timeout;
   #prune?: NodeJS.Timeout;
@@ -57,15 +56,7 @@ export class Agent {
     this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, destination(2));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
-    this.#isolation = new IsolationManager({
-      dataDir: config.dataDir,
-      platform: this.#platform,
-      serverUrl: state.serverUrl,
-      caCertPem: state.caCertPem,
-      logger: this.#logger.child({ part: 'isolation' }),
-      confirmSeconds: config.isolationConfirmSeconds,
-      forbiddenProbe: config.isolationProbe,
-    });
+    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger });
     this.#runner = new CommandRunner({
       journal: this.#journal,
       actions: actionsFor(process.platform),
@@ -75,7 +66,7 @@ export class Agent {
       logger: this.#logger,
       now: () => new Date(),
       delayMs: config.actionDelayMs,
-      isolation: this.#isolation,
+      modules: this.#modules,
       dataDir: config.dataDir,
       upload: (actionId, source, opts) => new PackageUploader(state, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),
@@ -96,17 +87,21 @@ export class Agent {
   }
 
   async inventory(): Promise<Inventory> {
-    return localInventory(this.config.tags, this.#platform, this.config.dataDir);
+    return localInventory(this.config.tags, this.#platform, moduleList(this.#modules));
   }
 
-  /** Starts the agent. Isolation from the journal is back in force before anything else, even connecting. */
+  /** Starts the agent. Every module's journaled enforcement is back in force before anything else, even connecting. */
   async start(): Promise<void> {
-    try {
-      await this.#isolation.restore();
-    } catch (err) {
-      this.#logger.error({ err }, 'could not restore isolation from the journal; will retry');
+    for (const m of moduleList(this.#modules)) {
+      try {
+        await m.restore();
+      } catch (err) {
+        // The watchdog retries: one module failing must not keep the others (or the agent) down.
+        this.#logger.error({ err }, `could not restore ${m.name} from the journal; will retry`);
+      }
     }
-    this.#watch = setInterval(() => void this.#watchIsolation(), this.config.isolationWatchSeconds * 1000);
+    // One watchdog for all modules; its period is the isolation setting (the first module) for compatibility.
+    this.#watch = setInterval(() => void this.#watchModules(), this.config.isolationWatchSeconds * 1000);
     const lost = this.#runner.recoverInterrupted();
     if (lost) this.#logger.warn({ count: lost }, 'reported actions interrupted by the last stop');
     this.#journal.prune(new Date());
@@ -119,16 +114,32 @@ export class Agent {
     clearInterval(this.#heartbeat);
     clearInterval(this.#prune);
     clearInterval(this.#watch);
+    for (const m of moduleList(this.#modules)) {
+      try {
+        await m.stop();
+      } catch (err) {
+        this.#logger.error({ err }, `stopping ${m.name} failed`);
+      }
+    }
     await this.#connection.stop();
     this.#journal.close();
   }
 
-  /** Rules flushed or the server moved: put isolation back; a release on the device: tell the server. */
-  async #watchIsolation(): Promise<void> {
+  /** Rules flushed or the server moved: each module repairs itself; a change made on the device (break-glass): tell the server. */
+  async #watchModules(): Promise<void> {
+    let changed = false;
+    for (const m of moduleList(this.#modules)) {
+      try {
+        if (await m.check()) changed = true;
+      } catch (err) {
+        this.#logger.error({ err }, `checking ${m.name} failed`);
+      }
+    }
+    if (!changed) return;
     try {
-      if (await this.#isolation.check()) this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
+      this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
     } catch (err) {
-      this.#logger.error({ err }, 'checking isolation failed');
+      this.#logger.error({ err }, 'could not describe this device for the server');
     }
   }
 

@@ -6,17 +6,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CommandSigner, generateSigningKey, type AgentFrame, type SignedCommand } from '@cordon/protocol';
 import type { ActionManifest } from './actions/types.js';
-import type { IsolationManager } from './isolation/manager.js';
 import { Journal } from './journal.js';
+import type { AgentModules } from './modules/index.js';
 import { fakePlatform } from './testing/fake-platform.js';
-import { CommandRunner } from './runner.js';
+import { CommandRunner, type RunnerDeps } from './runner.js';
 
 const MACHINE = 'a'.repeat(40);
 const keys = generateSigningKey();
 const signer = new CommandSigner(keys.privateKeyPem);
 const NOW = Date.parse('2026-11-25T10:00:00Z');
 
-function command(over: Partial<{ actionId: string; machineId: string; type: 'RefreshInventory'; expiresAt: string; parameters: Record<string, unknown> }> = {}): SignedCommand {
+function command(over: Partial<{ actionId: string; machineId: string; type: 'RefreshInventory' | 'Unisolate'; expiresAt: string; parameters: Record<string, unknown> }> = {}): SignedCommand {
   return signer.sign({
     actionId: over.actionId ?? crypto.randomUUID(),
     machineId: over.machineId ?? MACHINE,
@@ -45,12 +45,12 @@ const fakeAction: ActionManifest = {
   },
 };
 
-function runner(journal = new Journal(dir)) {
+function runner(journal = new Journal(dir), over: Partial<RunnerDeps> = {}) {
   return new CommandRunner({
     journal,
     actions: new Map([['RefreshInventory', fakeAction]]),
     platform: fakePlatform().platform,
-    isolation: {} as IsolationManager,
+    modules: {} as AgentModules,
     dataDir: dir,
     upload: async () => Promise.reject(new Error('no uploads in these tests')),
     machineId: MACHINE,
@@ -63,6 +63,7 @@ function runner(journal = new Journal(dir)) {
     },
     sendInventory: async () => {},
     tempRoot: dir,
+    ...over,
   });
 }
 
@@ -173,5 +174,139 @@ describe('CommandRunner', () => {
     await r.handle(c);
     expect(runs).toBe(0);
     expect(sent).toEqual([]);
+  });
+});
+
+describe('CommandRunner budgets', () => {
+  /** Actions that start, then wait until the test lets them finish. */
+  let started: string[];
+  let finish: Map<string, () => void>;
+  const gated = (type: 'RefreshInventory' | 'Unisolate', concurrency: number): ActionManifest => ({
+    ...fakeAction,
+    type,
+    timeoutMs: 5000,
+    concurrency,
+    async run(_p, ctx) {
+      started.push(ctx.actionId);
+      await new Promise<void>((r) => finish.set(ctx.actionId, r));
+      return { ok: true };
+    },
+  });
+  const actions = (refresh = 1, unisolate = 1) => new Map([['RefreshInventory', gated('RefreshInventory', refresh)], ['Unisolate', gated('Unisolate', unisolate)]] as const);
+  const idOf = (c: SignedCommand): string => JSON.parse(c.payload).actionId;
+  const framesFor = (c: SignedCommand) => sent.filter((f) => 'actionId' in f && f.actionId === idOf(c)).map((f) => f.type);
+  const until = async (what: () => boolean) => {
+    for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(what()).toBe(true);
+  };
+  /** Long enough for anything wrongly started to have started. */
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  beforeEach(() => {
+    started = [];
+    finish = new Map();
+  });
+
+  it('runs two commands of a concurrency-1 action one after the other, acking each when it starts', async () => {
+    const r = runner(undefined, { actions: actions() });
+    const [a, b] = [command(), command()];
+    const pa = r.handle(a);
+    const pb = r.handle(b);
+    await until(() => started.length === 1);
+    await settle();
+    expect(started).toEqual([idOf(a)]);
+    expect(framesFor(b)).toEqual([]);
+    finish.get(idOf(a))!();
+    await pa;
+    await until(() => started.length === 2);
+    expect(sent.map((f) => f.type)).toEqual(['ack', 'result', 'ack']);
+    finish.get(idOf(b))!();
+    await pb;
+    expect(framesFor(b)).toEqual(['ack', 'result']);
+  });
+
+  it('runs different actions in parallel, within the global limit', async () => {
+    const r = runner(undefined, { actions: actions() });
+    const [a, b] = [command(), command({ type: 'Unisolate' })];
+    const done = [r.handle(a), r.handle(b)];
+    await until(() => started.length === 2);
+    for (const f of finish.values()) f();
+    await Promise.all(done);
+
+    started = [];
+    const one = runner(undefined, { actions: actions(), maxConcurrent: 1 });
+    const [c, d] = [command(), command({ type: 'Unisolate' })];
+    const pc = one.handle(c);
+    const pd = one.handle(d);
+    await until(() => started.length === 1);
+    await settle();
+    expect(started).toEqual([idOf(c)]);
+    finish.get(idOf(c))!();
+    await pc;
+    await until(() => started.length === 2);
+    finish.get(idOf(d))!();
+    await pd;
+  });
+
+  it('never runs a queued command that is cancelled, nor its redelivery', async () => {
+    const r = runner(undefined, { actions: actions() });
+    const [a, b] = [command(), command()];
+    const pa = r.handle(a);
+    const pb = r.handle(b);
+    await until(() => started.length === 1);
+    r.cancel(idOf(b));
+    await pb;
+    finish.get(idOf(a))!();
+    await pa;
+    await r.handle(b);
+    await runner(new Journal(dir), { actions: actions() }).handle(b);
+    await settle();
+    expect(started).toEqual([idOf(a)]);
+    expect(framesFor(b)).toEqual([]);
+  });
+
+  it('does not queue a redelivered command twice; after a restart a queued one runs once and a running one never again', async () => {
+    const r = runner(undefined, { actions: actions() });
+    const [a, b] = [command(), command()];
+    void r.handle(a).catch(() => {});
+    void r.handle(b).catch(() => {});
+    await until(() => started.length === 1);
+    await r.handle(b); // redelivered while waiting: ignored
+    expect(framesFor(b)).toEqual([]);
+    // The process "dies" with a running and b queued (neither journaled as done, b not acked).
+    sent = [];
+    const after = runner(new Journal(dir), { actions: actions() });
+    expect(after.recoverInterrupted()).toBe(1);
+    const pa = after.handle(a);
+    const pb = after.handle(b);
+    await pa;
+    await until(() => started.length === 2);
+    finish.get(idOf(b))!();
+    await pb;
+    expect(started).toEqual([idOf(a), idOf(b)]);
+    expect(framesFor(a)).toEqual(['result']);
+    expect(framesFor(b)).toEqual(['ack', 'result']);
+  });
+
+  it('refuses a command that expired while it waited', async () => {
+    let now = NOW;
+    const r = runner(undefined, { actions: actions(), now: () => new Date(now) });
+    const a = command();
+    const b = command({ expiresAt: new Date(NOW + 60_000).toISOString() });
+    const pa = r.handle(a);
+    const pb = r.handle(b);
+    await until(() => started.length === 1);
+    now = NOW + 120_000;
+    finish.get(idOf(a))!();
+    await Promise.all([pa, pb]);
+    expect(started).toEqual([idOf(a)]);
+    expect(sent.filter((f) => f.type === 'refused')).toEqual([expect.objectContaining({ actionId: idOf(b), reason: 'Expired' })]);
+  });
+
+  it('passes the CPU budget of the manifest in the context', async () => {
+    let seen: number | undefined;
+    const r = runner(undefined, { actions: new Map([['RefreshInventory', { ...fakeAction, cpuPercent: 25, run: async (_p, ctx) => ((seen = ctx.cpuPercent), {}) }]]) });
+    await r.handle(command());
+    expect(seen).toBe(25);
   });
 });

@@ -5,9 +5,18 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
 import type { ActionManifest } from './actions/types.js';
-import type { IsolationManager } from './isolation/manager.js';
 import type { Journal } from './journal.js';
-import type { Platform } from './platform/index.js';
+import type { AgentModules } from './modules/index.js';
+import type { Platform } from './platform/types.js';
+import { ActionSlots } from './runner-slots.js';
+
+/** Actions of one type running at once when the manifest does not say. */
+export const DEFAULT_ACTION_CONCURRENCY = 4;
+/** Actions running at once in all, when the agent does not say: the device is someone's work machine. */
+export const DEFAULT_GLOBAL_CONCURRENCY = 8;
+
+/** What a command ends with, as journaled and reported. */
+type RunResult = { status: 'Succeeded' | 'Failed'; error: string | null; result: Record<string, unknown> | null };
 
 export interface RunnerDeps {
   journal: Journal;
@@ -20,26 +29,38 @@ export interface RunnerDeps {
   /** Sends a frame if connected; results not sent stay in the journal's outbox. */
   send(frame: AgentFrame): boolean;
   sendInventory(): Promise<void>;
-  isolation: IsolationManager;
+  modules: AgentModules;
   dataDir: string;
   /** Uploads a file for an action (an investigation package) to the server. */
   upload(actionId: string, source: AsyncIterable<Buffer>, opts: { signal: AbortSignal; onProgress?: (bytes: number) => void }): Promise<{ size: number; sha256: string; resumed: number }>;
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
   delayMs?: number;
+  /** Actions running at once, all types together (default {@link DEFAULT_GLOBAL_CONCURRENCY}). */
+  maxConcurrent?: number;
 }
 
 /**
  * Receives signed commands and runs each at most once. Order of work for a command: verify
- * (signature, machine, expiry) → check the journal → journal as running → ack → run within its
- * budget → journal the result → report it.
+ * (signature, machine, expiry) → check the journal → wait for a slot (the action's and the
+ * global concurrency) → journal as running → ack → run within its budget → journal the result →
+ * report it.
+ *
+ * A command waiting for a slot is neither journaled nor acked: for the server it is still
+ * Pending, so it can still be cancelled (dropped here unrun), and after an agent restart the
+ * server delivers it again and it runs then — once, as nothing of it ran before.
  */
 export class CommandRunner {
   /** Identifies this process in the journal, to tell interrupted actions from running ones. */
   readonly bootId = randomUUID();
   readonly #running = new Map<string, AbortController>();
+  /** Commands waiting for a slot, by action id. */
+  readonly #queued = new Map<string, CommandPayload>();
+  readonly #slots: ActionSlots;
 
-  constructor(private readonly deps: RunnerDeps) {}
+  constructor(private readonly deps: RunnerDeps) {
+    this.#slots = new ActionSlots(deps.maxConcurrent ?? DEFAULT_GLOBAL_CONCURRENCY);
+  }
 
   /** At start-up: actions a killed process left running are reported as interrupted, never re-run. */
   recoverInterrupted(): number {
@@ -64,6 +85,14 @@ export class CommandRunner {
   }
 
   cancel(actionId: string): void {
+    const queued = this.#queued.get(actionId);
+    if (queued && this.#slots.drop(actionId)) {
+      // Never started, never acked: journaled as cancelled so a redelivery is dropped unrun too.
+      this.#queued.delete(actionId);
+      this.deps.logger.info({ actionId, type: queued.type }, 'cancelled a queued action before it started');
+      this.deps.journal.put({ actionId, type: queued.type, expiresAt: queued.expiresAt, state: 'cancelled', bootId: this.bootId, startedAt: this.deps.now().toISOString(), reported: true });
+      return;
+    }
     const e = this.deps.journal.get(actionId);
     if (!e) {
       // Cancelled before it arrived: remember, so a late delivery is dropped unrun.
@@ -82,16 +111,58 @@ export class CommandRunner {
       return;
     }
     const cmd = v.command;
+    if (this.#queued.has(cmd.actionId)) {
+      deps.logger.info({ actionId: cmd.actionId }, 'command already waiting for a slot; not queuing it twice');
+      return;
+    }
     const seen = deps.journal.get(cmd.actionId);
     if (seen) return this.#repeat(cmd, seen.state);
     const action = deps.actions.get(cmd.type);
+    if (!action) {
+      const startedAt = this.#start(cmd);
+      return this.#finish(cmd, startedAt, { status: 'Failed', error: `This agent cannot run ${cmd.type}`, result: null });
+    }
+    let startedAt = '';
+    this.#queued.set(cmd.actionId, cmd);
+    let started: boolean;
+    try {
+      started = await this.#slots.acquire(cmd.actionId, cmd.type, action.concurrency ?? DEFAULT_ACTION_CONCURRENCY, () => {
+        this.#queued.delete(cmd.actionId);
+        if (Date.parse(cmd.expiresAt) <= deps.now().getTime()) {
+          // It waited past its expiry: the server has given up on it, so it must not run now.
+          const detail = `The command expired at ${cmd.expiresAt} while waiting for other actions to finish`;
+          deps.logger.warn({ actionId: cmd.actionId, type: cmd.type }, detail);
+          deps.send({ type: 'refused', actionId: cmd.actionId, reason: 'Expired', detail });
+          return false;
+        }
+        startedAt = this.#start(cmd);
+        return true;
+      });
+    } finally {
+      this.#queued.delete(cmd.actionId);
+    }
+    if (!started) return;
+    try {
+      this.#finish(cmd, startedAt, await this.#run(action, cmd));
+    } finally {
+      // After the result: the next command's ack never overtakes this one's result.
+      this.#slots.release(cmd.type);
+    }
+  }
+
+  /** Journals the command as running, then acks it: the ack tells the server it started. */
+  #start(cmd: CommandPayload): string {
+    const { deps } = this;
     deps.logger.info({ actionId: cmd.actionId, type: cmd.type }, 'running action');
     const startedAt = deps.now().toISOString();
     deps.journal.put({ actionId: cmd.actionId, type: cmd.type, expiresAt: cmd.expiresAt, state: 'running', bootId: this.bootId, startedAt, reported: false });
     deps.send({ type: 'ack', actionId: cmd.actionId });
-    const result = action ? await this.#run(action, cmd) : { status: 'Failed' as const, error: `This agent cannot run ${cmd.type}`, result: null };
-    deps.journal.put({ actionId: cmd.actionId, type: cmd.type, expiresAt: cmd.expiresAt, state: 'done', bootId: this.bootId, startedAt, result, reported: false });
-    deps.send({ type: 'result', actionId: cmd.actionId, ...result });
+    return startedAt;
+  }
+
+  #finish(cmd: CommandPayload, startedAt: string, result: RunResult): void {
+    this.deps.journal.put({ actionId: cmd.actionId, type: cmd.type, expiresAt: cmd.expiresAt, state: 'done', bootId: this.bootId, startedAt, result, reported: false });
+    this.deps.send({ type: 'result', actionId: cmd.actionId, ...result });
   }
 
   /** A command seen before: say where it stands, never run it again. */
@@ -105,7 +176,7 @@ export class CommandRunner {
     }
   }
 
-  async #run(action: ActionManifest, cmd: CommandPayload): Promise<{ status: 'Succeeded' | 'Failed'; error: string | null; result: Record<string, unknown> | null }> {
+  async #run(action: ActionManifest, cmd: CommandPayload): Promise<RunResult> {
     const { deps } = this;
     const params = action.parameters.safeParse(cmd.parameters);
     if (!params.success) return { status: 'Failed', error: `Invalid parameters for ${cmd.type}: ${params.error.issues[0]?.message ?? ''}`, result: null };
@@ -131,7 +202,8 @@ export class CommandRunner {
           signal: controller.signal,
           progress: (percent, message) => void deps.send({ type: 'progress', actionId: cmd.actionId, percent, message }),
           sendInventory: deps.sendInventory,
-          isolation: deps.isolation,
+          modules: deps.modules,
+          cpuPercent: action.cpuPercent,
           dataDir: deps.dataDir,
           upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),

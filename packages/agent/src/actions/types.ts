@@ -1,7 +1,7 @@
 import type { ActionType } from '@cordon/protocol';
 import type { z } from 'zod';
-import type { IsolationManager } from '../isolation/manager.js';
-import type { Platform } from '../platform/index.js';
+import type { AgentModules } from '../modules/index.js';
+import type { Platform } from '../platform/types.js';
 
 /** What an action may use while it runs: injected, so each action is unit-testable. */
 export interface ActionContext {
@@ -13,10 +13,12 @@ export interface ActionContext {
   progress(percent: number, message?: string): void;
   /** Tells the server about a changed inventory right away. */
   sendInventory(): Promise<void>;
-  /** The device's isolation, which outlives any one action. */
-  isolation: IsolationManager;
+  /** The agent's modules (enforcements that outlive any one action), by name: `ctx.modules.isolation`. */
+  modules: AgentModules;
   /** The agent's data directory (its config and logs, for the support logs of a package). */
   dataDir: string;
+  /** The action's CPU budget from its manifest (percent of one core), for actions that can pace themselves. */
+  cpuPercent?: number;
   /** Streams a file for this action to the server (resumable, verified chunks). */
   upload(source: AsyncIterable<Buffer>, onProgress?: (bytes: number) => void): Promise<{ size: number; sha256: string; resumed: number }>;
 }
@@ -33,6 +35,16 @@ export interface ActionManifest<P = Record<string, unknown>> {
   timeoutMs: number;
   /** Largest result (JSON bytes) the action may report. */
   maxResultBytes: number;
+  /**
+   * How many commands of this type may run at once (default 4); more wait their turn, unacked.
+   * 1 for actions that would compete with themselves for the device (a package reads everything).
+   */
+  concurrency?: number;
+  /**
+   * CPU the action should stay within, in percent of one core. Declared and passed in the
+   * context only: the action paces itself (the scanner will); the runner does not enforce it.
+   */
+  cpuPercent?: number;
   /**
    * What this device brings to the capability: the tool that implements it, or why the device
    * cannot run the action even though the agent has the code (e.g. a tool is missing).

@@ -1,4 +1,4 @@
-import type { IsolationPlan, Platform } from '../platform/index.js';
+import type { IsolationPlan, Platform } from '../platform/types.js';
 
 /** A Platform whose firewall is a variable: for unit tests of code that drives the firewall. */
 export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok: false; reason: string }; applyFails?: string } = {}) {
@@ -26,6 +26,16 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
   const platform: Platform = {
     describe: async () => ({ hostname: 'h', osPlatform: 'Linux', osVersion: 'x', osProcessor: 'x64', kernel: '6', ipAddresses: [] }),
     firewall,
+    // Unit tests of the firewall's users neither run programs nor read files: saying so beats a silent real call.
+    processes: {
+      run: async () => Promise.reject(new Error('the fake platform runs no programs')),
+      stream: () => {
+        throw new Error('the fake platform runs no programs');
+      },
+    },
+    files: () => {
+      throw new Error('the fake platform reads no files');
+    },
     resolvers: async () => ['10.0.0.53'],
     unitCgroup: async (unit) => (unit === 'sshd.service' ? { path: 'system.slice/sshd.service', level: 2 } : { error: `${unit} is not running` }),
     adoptPrograms: async () => ({ cgroup: { path: 'cordon-allowed', level: 1 }, processes: 1 }),

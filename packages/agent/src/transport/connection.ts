@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, ServerFrame, type AgentFrame } from '@cordon/protocol';
-import type { EnrollmentState } from '../state.js';
+import type { EnrollmentState } from '../enrollment-state.js';
 
 export interface ConnectionEvents {
   /** Called once the socket is open; must send hello first. */

@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import { parseEnrollmentToken, type Inventory } from '@cordon/protocol';
-import { writeState, type EnrollmentState } from '../state.js';
+import { writeState, type EnrollmentState } from '../enrollment-state.js';
 
 interface HttpAnswer {
   status: number;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:https';
 import { UPLOAD_PATH } from '@cordon/protocol';
-import type { EnrollmentState } from '../state.js';
+import type { EnrollmentState } from '../enrollment-state.js';
 
 export interface UploadOptions {
   /** Bytes per chunk (the server accepts up to 8 MiB). */

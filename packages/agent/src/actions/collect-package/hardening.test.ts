@@ -13,7 +13,7 @@ import { walk } from './collectors/common.js';
 import { AUDIT_LOG, auditExecve, EXEC_DIRS, recentExecutions } from './collectors/recent-executions.js';
 import { utmpFile } from './collectors/security-event-log.js';
 import { tempDirectories } from './collectors/temp-directories.js';
-import { linuxCollectContext, streamToString } from './context.js';
+import { deviceCollectContext, streamToString } from './context.js';
 import { concatFiles, csvField } from './format.js';
 import { producePackage, type PackageOptions, type PackageSummary } from './package.js';
 import { UTMP_SIZE } from './parsers/utmp.js';
@@ -49,7 +49,7 @@ function userOwned(path: string, uid = UID) {
  */
 function fixtureContext(emptyDirs: string[] = [], extra: Partial<CollectContext> = {}): PackageOptions['makeContext'] {
   return (o) => {
-    const real = linuxCollectContext(o);
+    const real = deviceCollectContext(o);
     return {
       ...real,
       readText: (p) => (p === '/etc/passwd' ? Promise.resolve(passwd) : real.readText(p)),
@@ -158,7 +158,7 @@ describe.skipIf(!isRoot)('planted symbolic links are never followed into content
   });
 
   it('the context refuses links users control but follows root-owned ones', async () => {
-    const ctx = linuxCollectContext({ dataDir, deadline: Date.now() + 10_000, signal: new AbortController().signal });
+    const ctx = deviceCollectContext({ dataDir, deadline: Date.now() + 10_000, signal: new AbortController().signal });
     await expect(ctx.readText(join(home, '.bash_history'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
     // Through a planted directory link, the last component being a plain file.
     await expect(ctx.readText(join(home, '.ssh', 'authorized_keys'))).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
@@ -238,7 +238,7 @@ describe.skipIf(!isRoot)('tree walks', () => {
     const root = join(dir, 'walk');
     mkdirSync(join(root, 'mnt', 'inside'), { recursive: true });
     mkdirSync(join(root, 'same', 'below'), { recursive: true });
-    const real = linuxCollectContext({ dataDir, deadline: Date.now() + 10_000, signal: new AbortController().signal });
+    const real = deviceCollectContext({ dataDir, deadline: Date.now() + 10_000, signal: new AbortController().signal });
     // `mnt` answers like a mount point: another device number.
     const ctx: CollectContext = {
       ...real,
@@ -321,7 +321,7 @@ describe('large files are read up to their cap, never whole', () => {
     const fd = openSync(audit, 'r+');
     writeSync(fd, `\n${line}`, BIG - line.length - 1);
     closeSync(fd);
-    const ctx = linuxCollectContext({ dataDir, deadline: Date.now() + 20_000, signal: new AbortController().signal });
+    const ctx = deviceCollectContext({ dataDir, deadline: Date.now() + 20_000, signal: new AbortController().signal });
     let text = '';
     let execve = '';
     let status: string | undefined;

@@ -15,11 +15,14 @@ export const collectInvestigationPackage: ActionManifest = {
   parameters: ActionParameters.CollectInvestigationPackage,
   timeoutMs: 60 * 60_000,
   maxResultBytes: 64 * 1024,
+  // One at a time: two packages would read the same device twice over, doubling its load for nothing.
+  concurrency: 1,
   async run(_params, ctx) {
     const zip = new PassThrough({ highWaterMark: 1024 * 1024 });
     let uploaded = 0;
     const producing = producePackage(zip, {
       dataDir: ctx.dataDir,
+      platform: ctx.platform,
       signal: ctx.signal,
       progress: (percent, message) => ctx.progress(Math.min(99, percent), `${message}; ${(uploaded / 1048576).toFixed(1)} MB uploaded`),
     });

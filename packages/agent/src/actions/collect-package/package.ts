@@ -6,7 +6,8 @@ import { PassThrough, Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZipFile } from 'yazl';
 import { LINUX_COLLECTORS } from './collectors/index.js';
-import { linuxCollectContext } from './context.js';
+import type { Platform } from '../../platform/types.js';
+import { deviceCollectContext } from './context.js';
 import { safeName } from './format.js';
 import { REDACTED } from './redact.js';
 import { SUMMARY_FILE, summaryWorkbook } from './summary.js';
@@ -33,6 +34,8 @@ export interface PackageOptions {
   /** Cancels the whole collection (the action was cancelled or timed out): the zip is left unfinished. */
   signal?: AbortSignal;
   now?(): Date;
+  /** Where collectors run (default: this device's platform). */
+  platform?: Platform;
   /**
    * Seam for tests: the context each collector gets. `deadline` is when the collector's time ends
    * as of its start; `remainingMs` tells the time left, which grows while the producer waits for
@@ -303,7 +306,7 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
   const ceilingTime = opts.collectorTimeoutMs ?? DEFAULT_COLLECTOR_TIMEOUT_MS;
   const ceilingBytes = opts.collectorMaxBytes ?? DEFAULT_COLLECTOR_MAX_BYTES;
   const totalMax = opts.totalMaxBytes ?? DEFAULT_TOTAL_MAX_BYTES;
-  const makeContext = opts.makeContext ?? linuxCollectContext;
+  const makeContext = opts.makeContext ?? ((o: Parameters<typeof deviceCollectContext>[0]) => deviceCollectContext(o, opts.platform));
   const progress = opts.progress ?? (() => undefined);
   const mtime = now();
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
-import type { Stats } from 'node:fs';
-import type { ExecResult } from '../../platform/linux/exec.js';
+import type { ExecResult, SafeFiles } from '../../platform/types.js';
+
+export type { OpenOptions } from '../../platform/types.js';
 
 /** How one data point of the package turned out; the words the summary report uses. */
 export type DataPointStatus = 'Succeeded' | 'Failed' | 'TimedOut' | 'Truncated' | 'NotPresent';
@@ -23,55 +24,18 @@ export interface CollectedFile {
   error?: { code: string; message: string };
 }
 
-/** Where a file stream starts and how much of it to read; `trustLinks` as for {@link CollectContext.stat}. */
-export interface OpenOptions {
-  start?: number;
-  length?: number;
-  trustLinks?: boolean;
-}
-
 /**
- * What a collector may use: exec with argument arrays, absolute-path file access, the agent's data dir.
- *
- * File access never follows a symbolic link a user could have planted (only links root owns in a
- * directory only root can change, such as /proc/self or /etc/resolv.conf), reads regular files
- * only (never FIFOs, sockets or devices), and in a directory a user controls reads only files
- * that user or root owns. A refused file throws an error with code UNSAFE_PATH; a refused
- * directory reads as missing (null).
+ * What a collector may use: exec with argument arrays, the platform's safe file access (absolute
+ * paths; never a link a user could have planted, never a FIFO, socket or device, see
+ * {@link SafeFiles}), the agent's data dir.
  */
-export interface CollectContext {
+export interface CollectContext extends SafeFiles {
   /** Aborted when the collector's time budget ends. */
   signal: AbortSignal;
   /** Runs a program with an argument array (never a shell); bounded by the collector's remaining time. */
   run(file: string, args: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
   /** Streams a program's stdout (for outputs too large to buffer); killed when the collector's time ends. */
   stream(file: string, args: string[]): Readable;
-  /** A file's bytes (at most 64 MB), or null when it does not exist. Paths must be absolute. */
-  readFile(path: string): Promise<Buffer | null>;
-  /** A file's text, or null when it does not exist. Paths must be absolute. */
-  readText(path: string): Promise<string | null>;
-  /** Up to `length` bytes at `offset` (sparse files such as lastlog), or null when missing. */
-  readRange(path: string, offset: number, length: number): Promise<Buffer | null>;
-  /** A read stream of a regular file (for large files), from `start` and at most `length` bytes. Paths must be absolute. */
-  openFile(path: string, opts?: OpenOptions): Readable;
-  /**
-   * Entries of a directory (names), or null when it does not exist or is reached through a link a
-   * user could have planted; with `noFollow`, through any link at all (tree walks).
-   */
-  readDir(path: string, opts?: { noFollow?: boolean }): Promise<string[] | null>;
-  /** lstat, or null when the path does not exist (or its directory is reached through an untrusted link). */
-  lstat(path: string): Promise<Stats | null>;
-  /**
-   * stat following trusted links only: an untrusted link is reported as the link itself (lstat).
-   * `trustLinks` follows every link, for kernel magic links such as /proc/<pid>/exe only.
-   */
-  stat(path: string, opts?: { trustLinks?: boolean }): Promise<Stats | null>;
-  /** The path with trusted links resolved, or null when missing or reached through an untrusted link. */
-  realpath(path: string): Promise<string | null>;
-  /** Where a symbolic link points, or null. */
-  readlink(path: string): Promise<string | null>;
-  /** SHA-256 (hex) of a file's bytes, streamed. */
-  sha256(path: string, opts?: { trustLinks?: boolean }): Promise<string>;
   /** The agent's data directory (enrollment.json, agent.json, journal/). */
   dataDir: string;
   now(): Date;

@@ -1,5 +1,5 @@
 import { ActionParameters } from '@cordon/protocol';
-import type { Platform } from '../../platform/index.js';
+import type { Platform } from '../../platform/types.js';
 import type { ActionManifest } from '../types.js';
 
 /** Whether nftables is here and usable, and which version; shared by Isolate and Unisolate (one capability). */
@@ -24,8 +24,8 @@ export const isolate: ActionManifest<ReturnType<typeof ActionParameters.Isolate.
   probe: probeIsolation,
   async run(params, ctx) {
     ctx.progress(10, `applying ${params.isolationType} isolation`);
-    const result = await ctx.isolation.isolate(params.isolationType, params.allow ?? [], ctx.actionId, ctx.signal);
+    const result = await ctx.modules.isolation.isolate(params.isolationType, params.allow ?? [], ctx.actionId, ctx.signal);
     await ctx.sendInventory();
-    return { ...result, isolation: ctx.isolation.report() };
+    return { ...result, isolation: ctx.modules.isolation.status() };
   },
 };

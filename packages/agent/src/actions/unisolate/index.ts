@@ -12,8 +12,8 @@ export const unisolate: ActionManifest = {
   maxResultBytes: 16 * 1024,
   probe: probeIsolation,
   async run(_params, ctx) {
-    const result = await ctx.isolation.release('action');
+    const result = await ctx.modules.isolation.release('action');
     await ctx.sendInventory();
-    return { ...result, isolation: ctx.isolation.report() };
+    return { ...result, isolation: ctx.modules.isolation.status() };
   },
 };

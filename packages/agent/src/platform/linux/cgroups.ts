@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
-import type { CgroupRef } from '../index.js';
+import type { CgroupRef } from '../types.js';
 import { firstLine, run } from './exec.js';
 
 /** nft names cgroups relative to this directory, whatever the layout (unified or hybrid). */

@@ -1,10 +1,5 @@
 import { execFile } from 'node:child_process';
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import type { ExecResult } from '../types.js';
 
 /**
  * Runs a program with an argument array (never a shell) and a time budget. A missing program

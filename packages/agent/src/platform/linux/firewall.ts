@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Firewall } from '../index.js';
 import { run, firstLine } from './exec.js';
-import { buildRuleset, CORDON_TABLE, type IsolationPlan } from './nft-ruleset.js';
+import type { Firewall, IsolationPlan } from '../types.js';
+import { buildRuleset, CORDON_TABLE } from './nft-ruleset.js';
 
 /**
  * nftables behind the Firewall interface. Rule sets go through a file (`nft -f FILE`): nft

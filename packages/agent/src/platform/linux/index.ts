@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { arch, hostname, networkInterfaces, release } from 'node:os';
-import type { Platform } from '../index.js';
+import type { Platform } from '../types.js';
 import { adoptPrograms, releasePrograms, unitCgroup } from './cgroups.js';
 import { NftFirewall } from './firewall.js';
 import { notifyUsers } from './notify.js';
+import { linuxProcesses } from './processes.js';
+import { createSafeFiles } from './safe-files.js';
 
 /** `nameserver` lines of resolv.conf (zone suffixes dropped). */
 export function parseResolvConf(text: string): string[] {
@@ -24,6 +26,8 @@ const PROCESSORS: Record<string, string> = { x64: 'x64', arm64: 'arm64', ia32: '
 
 export const linuxPlatform: Platform = {
   firewall: new NftFirewall(),
+  processes: linuxProcesses,
+  files: createSafeFiles,
   async resolvers() {
     try {
       return parseResolvConf(await readFile('/etc/resolv.conf', 'utf8'));

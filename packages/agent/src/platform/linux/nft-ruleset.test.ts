@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildRuleset, type IsolationPlan } from './nft-ruleset.js';
+import type { IsolationPlan } from '../types.js';
+import { buildRuleset } from './nft-ruleset.js';
 import { cgroupRef, cgroup2Mount } from './cgroups.js';
 import { NftFirewall } from './firewall.js';
 import { parseResolvConf } from './index.js';

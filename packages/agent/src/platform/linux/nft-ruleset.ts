@@ -3,32 +3,13 @@
  * shape of plan is unit-tested; the firewall module only writes it to a file and runs nft.
  */
 
+import type { IsolationPlan } from '../types.js';
+
 /** The table Cordon owns; releasing isolation deletes exactly this and nothing else. */
 export const CORDON_TABLE = 'cordon';
 
 /** Conntrack mark bit (one bit: other tools own the rest of the mark) of flows a selective program or unit opened, so their replies come back in. */
 export const ALLOWED_FLOW_BIT = '0x00200000';
-
-export interface AddressRule {
-  family: 'ipv4' | 'ipv6';
-  /** An address or a CIDR range. */
-  cidr: string;
-  /** null: every port and protocol. */
-  port: number | null;
-}
-
-export interface IsolationPlan {
-  /** Where the Cordon server is: resolved addresses and the gateway's TCP port. */
-  server: { addresses: string[]; port: number };
-  /** Name servers the device uses (to re-resolve the server's name); port 53 only. */
-  resolvers: string[];
-  /** Only this user's sockets (the agent's) may reach the server and the resolvers; null: any. */
-  agentUid: number | null;
-  /** Selective isolation: destinations that stay reachable (outbound; replies come back). */
-  destinations: AddressRule[];
-  /** Selective isolation: cgroup v2 paths (relative to /sys/fs/cgroup) whose sockets may talk. */
-  cgroups: { path: string; level: number }[];
-}
 
 const familyOf = (address: string): 'ip' | 'ip6' => (address.includes(':') ? 'ip6' : 'ip');
 /** nft quoted strings take no escapes: only a quote or a control character could break out. */

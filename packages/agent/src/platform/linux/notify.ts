@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import type { NotifyResult } from '../index.js';
+import type { NotifyResult } from '../types.js';
 import { firstLine, run } from './exec.js';
 
 const outcome = (r: { code: number; stderr: string }, tool: string) =>

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommandSigner, generateSigningKey } from '@cordon/protocol';
-import { writeState } from '../state.js';
-import { fakePlatform } from '../testing/fake-platform.js';
+import { writeState } from '../../enrollment-state.js';
+import { fakePlatform } from '../../testing/fake-platform.js';
 import { breakGlassRelease, IsolationManager, type IsolationDeps } from './manager.js';
 import { readIsolation } from './state.js';
 
@@ -30,7 +30,8 @@ describe('IsolationManager', () => {
     expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'], port: 8443 }, resolvers: ['10.0.0.53'], destinations: [], cgroups: [] });
     expect(r).toMatchObject({ isolationType: 'Full', confirmedInMs: 12, notified: { wall: 'delivered' } });
     expect(readIsolation(dir)).toMatchObject({ state: 'Isolated', type: 'Full', actionId: 'a1' });
-    expect(m.report()).toMatchObject({ state: 'Isolated', type: 'Full', releasedBy: null });
+    expect(m.status()).toMatchObject({ state: 'Isolated', type: 'Full', releasedBy: null });
+    expect(m.report()).toEqual({ isolation: m.status() });
     expect(notices[0]).toMatch(/being isolated/);
   });
 
@@ -142,7 +143,7 @@ describe('IsolationManager', () => {
     const { m, firewall } = manager();
     await m.restore();
     expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'] }, destinations: [], cgroups: [] });
-    expect(m.report()).toMatchObject({ state: 'Isolated', type: 'Full' });
+    expect(m.status()).toMatchObject({ state: 'Isolated', type: 'Full' });
     await m.release('action');
     expect(firewall.plan).toBeNull();
     expect(readIsolation(dir).state).toBe('NotIsolated');

@@ -1,6 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileDurable } from './durable.js';
 
 /** What enrollment leaves on the device: who it is, how to prove it, and whom to trust. */
 export const EnrollmentState = z.strictObject({
@@ -25,8 +26,6 @@ export function readState(dataDir: string): EnrollmentState | null {
 
 export function writeState(dataDir: string, state: EnrollmentState): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const file = stateFile(dataDir);
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
-  chmodSync(`${file}.tmp`, 0o600);
-  renameSync(`${file}.tmp`, file);
+  // Durable: a power cut right after enrolling must not leave a torn file (the agent could not start again).
+  writeFileDurable(stateFile(dataDir), JSON.stringify(state, null, 2));
 }

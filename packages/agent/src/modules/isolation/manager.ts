@@ -2,10 +2,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseDestination, verifyReleaseToken, type AllowEntry, type IsolationReport } from '@cordon/protocol';
-import type { CgroupRef, IsolationPlan, NotifyResult, Platform } from '../platform/index.js';
-import type { AddressRule } from '../platform/linux/nft-ruleset.js';
-import { readState } from '../state.js';
+import type { AddressRule, CgroupRef, IsolationPlan, NotifyResult, Platform } from '../../platform/types.js';
+import { readState } from '../../enrollment-state.js';
 import { confirmServer, tcpReachable } from './probe.js';
+import type { AgentModule, ModuleReport } from '../types.js';
 import { NOT_ISOLATED, readIsolationOrFailClosed, reportOf, writeIsolation, type IsolationState } from './state.js';
 
 export interface IsolationDeps {
@@ -51,7 +51,8 @@ const describeEntry = (e: AllowEntry): string => ('destination' in e ? e.destina
  * Keeps the device's isolation what the journal says it is. All changes go through one queue,
  * so an action, the watchdog and a restore never interleave their firewall edits.
  */
-export class IsolationManager {
+export class IsolationManager implements AgentModule {
+  readonly name = 'isolation';
   #queue: Promise<unknown> = Promise.resolve();
   #lastReport?: string;
   #lastServerAddresses: string[] = [];
@@ -64,9 +65,18 @@ export class IsolationManager {
     this.#server = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443) };
   }
 
-  report(): IsolationReport {
+  /** The isolation as the journal has it now (logs when the journal is damaged), for action results. */
+  status(): IsolationReport {
     return reportOf(this.#read());
   }
+
+  /** The inventory's part: read quietly, as the inventory is sent often and a damaged journal is logged where it is enforced. */
+  report(): ModuleReport {
+    return { isolation: reportOf(readIsolationOrFailClosed(this.deps.dataDir)) };
+  }
+
+  /** Nothing to stop: isolation must stay in force after the agent exits (a stopped agent is no way out). */
+  async stop(): Promise<void> {}
 
   #read(): IsolationState {
     return readIsolationOrFailClosed(this.deps.dataDir, (e) => this.deps.logger.error({ err: e.message }, 'the isolation journal is damaged: enforcing Full isolation until an isolate or release action rewrites it'));

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AllowList, type IsolationReport } from '@cordon/protocol';
-import { writeFileDurable } from '../durable.js';
+import { writeFileDurable } from '../../durable.js';
 
 /**
  * The isolation journal, `<dataDir>/isolation.json`: what the device must look like. The agent

@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config.js';
+import type { EnrollmentState } from '../enrollment-state.js';
+import type { Platform } from '../platform/types.js';
+import { IsolationManager } from './isolation/manager.js';
+import type { AgentModule } from './types.js';
+
+export type { AgentModule, ModuleReport } from './types.js';
+
+/** What a module is built from: the agent's identity, settings and platform. */
+export interface ModuleDeps {
+  dataDir: string;
+  platform: Platform;
+  enrollment: EnrollmentState;
+  config: Pick<AgentConfig, 'isolationConfirmSeconds' | 'isolationProbe'>;
+  logger: Logger;
+}
+
+/**
+ * Every module by name, typed: actions reach one as `ctx.modules.isolation` and get its own API.
+ * A new module is one key here and one line in MODULES.
+ */
+export interface AgentModules {
+  isolation: IsolationManager;
+}
+
+const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K] } = {
+  isolation: (d) =>
+    new IsolationManager({
+      dataDir: d.dataDir,
+      platform: d.platform,
+      serverUrl: d.enrollment.serverUrl,
+      caCertPem: d.enrollment.caCertPem,
+      logger: d.logger.child({ part: 'isolation' }),
+      confirmSeconds: d.config.isolationConfirmSeconds,
+      forbiddenProbe: d.config.isolationProbe,
+    }),
+};
+
+/** Builds every module (nothing is enforced yet: the agent calls `restore()` on each at start). */
+export function createModules(deps: ModuleDeps): AgentModules {
+  const out: Partial<Record<keyof AgentModules, AgentModule>> = {};
+  for (const name of Object.keys(MODULES) as (keyof AgentModules)[]) out[name] = MODULES[name](deps);
+  return out as AgentModules;
+}
+
+/** The modules in registry order, for the agent's life cycle (restore, watchdog, inventory, stop). */
+export function moduleList(modules: AgentModules): AgentModule[] {
+  return Object.values(modules);
+}

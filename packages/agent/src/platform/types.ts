@@ -1,0 +1,147 @@
+/*
+ * What the agent asks of the operating system, in OS-neutral terms. Everything above src/platform/
+ * uses these types only; each OS implements them in a sibling folder (linux/), and index.ts picks
+ * one. Plans are plain data, so the code that builds them is tested without touching the OS.
+ */
+import type { Stats } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Inventory } from '@cordon/protocol';
+
+/** One address rule of a selective isolation. */
+export interface AddressRule {
+  family: 'ipv4' | 'ipv6';
+  /** An address or a CIDR range. */
+  cidr: string;
+  /** null: every port and protocol. */
+  port: number | null;
+}
+
+/** A cgroup (v2) as the firewall names it: a path below the cgroup root and its depth. */
+export interface CgroupRef {
+  path: string;
+  level: number;
+}
+
+/** What an isolated device may still reach; the firewall turns it into its own rules. */
+export interface IsolationPlan {
+  /** Where the Cordon server is: resolved addresses and the gateway's TCP port. */
+  server: { addresses: string[]; port: number };
+  /** Name servers the device uses (to re-resolve the server's name); port 53 only. */
+  resolvers: string[];
+  /** Only this user's sockets (the agent's) may reach the server and the resolvers; null: any. */
+  agentUid: number | null;
+  /** Selective isolation: destinations that stay reachable (outbound; replies come back). */
+  destinations: AddressRule[];
+  /** Selective isolation: cgroup v2 paths (relative to /sys/fs/cgroup) whose sockets may talk. */
+  cgroups: CgroupRef[];
+}
+
+/** The device's firewall, as isolation needs it: one table of Cordon's, replaced or removed whole. */
+export interface Firewall {
+  /** Whether isolation can work here (the tool is present and the agent may use it), and its version. */
+  check(): Promise<{ ok: true; version: string } | { ok: false; reason: string }>;
+  /** Replaces Cordon's rules with `plan` in one transaction. */
+  apply(plan: IsolationPlan): Promise<void>;
+  /** Removes Cordon's rules, and nothing else of the host's firewall; fine when there are none. */
+  remove(): Promise<void>;
+  /** Whether Cordon's rules are loaded right now (false after a reboot or a flush). */
+  active(): Promise<boolean>;
+}
+
+/** What users on the device were told, per channel. */
+export interface NotifyResult {
+  wall: string;
+  desktop: { user: string; result: string }[];
+}
+
+/** How a program ended: a missing program is code 127 and a time-out 124, as a shell says. */
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Running programs: always an argument array, never a shell string. */
+export interface Processes {
+  /** Runs a program to its end within `timeoutMs` and answers its output. */
+  run(file: string, args: string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string }): Promise<ExecResult>;
+  /**
+   * Streams a program's stdout (for outputs too large to buffer); the program is killed when
+   * `signal` aborts. A missing program yields one line saying so instead of failing the stream.
+   */
+  stream(file: string, args: string[], signal: AbortSignal): Readable;
+}
+
+/** Where a file stream starts and how much of it to read; `trustLinks` as for {@link SafeFiles.stat}. */
+export interface OpenOptions {
+  start?: number;
+  length?: number;
+  trustLinks?: boolean;
+}
+
+/**
+ * File access for an agent that runs privileged and reads places unprivileged users control
+ * (homes, temp directories). Paths must be absolute. It never follows a symbolic link a user
+ * could have planted (only links root owns in a directory only root can change, such as
+ * /proc/self or /etc/resolv.conf), reads regular files only (never FIFOs, sockets or devices),
+ * and in a directory a user controls reads only files that user or root owns. A refused file
+ * throws an error with code UNSAFE_PATH; a refused directory reads as missing (null).
+ */
+export interface SafeFiles {
+  /** A file's bytes (at most 64 MB), or null when it does not exist. */
+  readFile(path: string): Promise<Buffer | null>;
+  /** A file's text, or null when it does not exist. */
+  readText(path: string): Promise<string | null>;
+  /** Up to `length` bytes at `offset` (sparse files such as lastlog), or null when missing. */
+  readRange(path: string, offset: number, length: number): Promise<Buffer | null>;
+  /** A read stream of a regular file (for large files), from `start` and at most `length` bytes. */
+  openFile(path: string, opts?: OpenOptions): Readable;
+  /**
+   * Entries of a directory (names), or null when it does not exist or is reached through a link a
+   * user could have planted; with `noFollow`, through any link at all (tree walks).
+   */
+  readDir(path: string, opts?: { noFollow?: boolean }): Promise<string[] | null>;
+  /** lstat, or null when the path does not exist (or its directory is reached through an untrusted link). */
+  lstat(path: string): Promise<Stats | null>;
+  /**
+   * stat following trusted links only: an untrusted link is reported as the link itself (lstat).
+   * `trustLinks` follows every link, for kernel magic links such as /proc/<pid>/exe only.
+   */
+  stat(path: string, opts?: { trustLinks?: boolean }): Promise<Stats | null>;
+  /** The path with trusted links resolved, or null when missing or reached through an untrusted link. */
+  realpath(path: string): Promise<string | null>;
+  /** Where a symbolic link points, or null. */
+  readlink(path: string): Promise<string | null>;
+  /** SHA-256 (hex) of a file's bytes, streamed. */
+  sha256(path: string, opts?: { trustLinks?: boolean }): Promise<string>;
+}
+
+/** What the platform says of the device: everything in an inventory except what the agent itself adds. */
+export type DeviceDescription = Omit<Inventory, 'agentVersion' | 'capabilities' | 'deviceTags' | 'isolation'>;
+
+/** What the agent asks of the operating system; one implementation per OS. */
+export interface Platform {
+  /** Describes the device: everything in an inventory except what the agent itself adds. */
+  describe(): Promise<DeviceDescription>;
+  firewall: Firewall;
+  /** Runs programs (argument arrays, time budgets). */
+  processes: Processes;
+  /**
+   * Safe file access (see {@link SafeFiles}). A fresh instance per task: it caches the
+   * directories it has resolved, which must not outlive the task that saw them.
+   */
+  files(): SafeFiles;
+  /** The name servers the device resolves with. */
+  resolvers(): Promise<string[]>;
+  /** The cgroup of a running service unit (its traffic may pass a selective isolation), or why not. */
+  unitCgroup(unit: string): Promise<CgroupRef | { error: string }>;
+  /**
+   * Selective isolation by program: moves the running processes of these executables into a
+   * cgroup of Cordon's (created on first use) and answers it with how many processes it holds.
+   */
+  adoptPrograms(programs: string[]): Promise<{ cgroup: CgroupRef; processes: number } | { error: string }>;
+  /** Puts adopted processes back where they came from and removes Cordon's cgroup. */
+  releasePrograms(): Promise<void>;
+  /** Tells logged-in users something (terminals, desktop notifications); never fails. */
+  notifyUsers(title: string, message: string): Promise<NotifyResult>;
+}
