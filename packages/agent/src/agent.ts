@@ -1,5 +1,5 @@
 import { destination, pino, type Logger } from 'pino';
-import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { assertNever, PROTOCOL_VERSION, refuseStream, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { IsolationManager } from './isolation/manager.js';
@@ -160,6 +160,15 @@ export class Agent {
       case 'resultAck':
         this.#runner.resultAcknowledged(frame.actionId);
         return;
+      case 'streamOpen':
+      case 'streamData':
+      case 'streamCredit':
+      case 'streamClose': {
+        // No session feature uses streams yet: the server's stream is closed, the connection kept.
+        const answer = refuseStream(frame, 'this agent has no live-response or file-transfer sessions');
+        if (answer) this.#connection.send(answer);
+        return;
+      }
       default:
         return assertNever(frame);
     }

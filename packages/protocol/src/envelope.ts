@@ -1,12 +1,19 @@
 import { z } from 'zod';
 import { ActionType } from './actions.js';
 import { IsolationReport } from './isolation.js';
+import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */
 export const PROTOCOL_VERSION = 1;
 
 /** Where agents open their WebSocket on the gateway. */
 export const AGENT_WS_PATH = '/agent/v1';
+
+/** Largest WebSocket message the gateway accepts from an agent. */
+export const MAX_AGENT_FRAME_BYTES = 1024 * 1024;
+
+/** Largest WebSocket message an agent accepts from the server. */
+export const MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** Where agents upload files (investigation packages) on the gateway: `<UPLOAD_PATH>/<actionId>`. */
 export const UPLOAD_PATH = '/agent/v1/uploads';
@@ -92,6 +99,10 @@ export const AgentFrame = z.discriminatedUnion('type', [
   }),
   /** A command the agent would not run, with why; it is never executed. */
   z.strictObject({ type: z.literal('refused'), actionId: z.string().max(64), reason: RefusalReason, detail: short }),
+  StreamOpen,
+  StreamData,
+  StreamCredit,
+  StreamClose,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -102,6 +113,10 @@ export const ServerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cancel'), actionId: ActionId }),
   /** The server stored the agent's result or refusal: the agent may drop it from its outbox. */
   z.strictObject({ type: z.literal('resultAck'), actionId: z.string().max(64) }),
+  StreamOpen,
+  StreamData,
+  StreamCredit,
+  StreamClose,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 

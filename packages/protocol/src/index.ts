@@ -3,3 +3,4 @@ export * from './labels.js';
 export * from './envelope.js';
 export * from './signing.js';
 export * from './isolation.js';
+export * from './streams.js';
