@@ -1,5 +1,5 @@
 import { destination, pino, type Logger } from 'pino';
-import { assertNever, PROTOCOL_VERSION, refuseStream, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { IsolationManager } from './isolation/manager.js';
@@ -9,6 +9,7 @@ import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
 import { readState } from './state.js';
 import { ServerConnection } from './transport/connection.js';
+import { EventOutbox } from './transport/outbox.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -36,7 +37,7 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
   };
 }
 
-/** The agent daemon: one connection, one runner, one journal. */
+/** The agent daemon: one connection, one runner, one journal, one event outbox. */
 export class Agent {
   readonly #logger: Logger;
   readonly #platform: Platform;
@@ -44,7 +45,11 @@ export class Agent {
   readonly #connection: ServerConnection;
   readonly #journal: Journal;
   readonly #isolation: IsolationManager;
+  readonly #events: EventOutbox;
   #watch?: NodeJS.Timeout;
+  #eventPump?: NodeJS.Timeout;
+  /** Welcomed on the current connection: before that, the server takes nothing but hello. */
+  #welcomed = false;
   #heartbeat?: NodeJS.Timeout;
   #prune?: NodeJS.Timeout;
   #seq = 0;
@@ -57,6 +62,7 @@ export class Agent {
     this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, destination(2));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
+    this.#events = new EventOutbox(config.dataDir);
     this.#isolation = new IsolationManager({
       dataDir: config.dataDir,
       platform: this.#platform,
@@ -88,7 +94,11 @@ export class Agent {
       {
         onOpen: () => void this.#hello(),
         onFrame: (f) => this.#onFrame(f),
-        onClose: () => clearInterval(this.#heartbeat),
+        onClose: () => {
+          this.#welcomed = false;
+          clearInterval(this.#heartbeat);
+          clearInterval(this.#eventPump);
+        },
       },
       this.#logger,
       { reconnectMaxSeconds: config.reconnectMaxSeconds, pingSeconds: config.heartbeatSeconds ?? 30 },
@@ -115,8 +125,22 @@ export class Agent {
     this.#connection.start();
   }
 
+  /** Queues an event durably; it goes to the server as soon as the connection and the frame budget allow, until acknowledged. */
+  reportEvent(kind: DeviceEventKind, data: Record<string, unknown>, occurredAt = new Date()): DeviceEvent {
+    const dropped = this.#events.dropped;
+    const event = this.#events.add(kind, data, occurredAt);
+    if (this.#events.dropped > dropped) this.#logger.warn({ dropped: this.#events.dropped - dropped }, 'the event outbox is full; dropped the oldest events');
+    this.#flushEvents();
+    return event;
+  }
+
+  #flushEvents(): void {
+    if (this.#welcomed) this.#events.flush((f) => this.#connection.send(f));
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
+    clearInterval(this.#eventPump);
     clearInterval(this.#prune);
     clearInterval(this.#watch);
     await this.#connection.stop();
@@ -150,6 +174,13 @@ export class Agent {
         this.#heartbeat = setInterval(() => this.#connection.send({ type: 'heartbeat', seq: this.#seq++ }), this.#heartbeatSeconds * 1000);
         // Results that could not be sent while offline (or before a restart) go out now.
         this.#runner.flushOutbox();
+        // Events too, at the outbox's pace: a long backlog goes out over several seconds.
+        this.#welcomed = true;
+        this.#events.reconnected();
+        this.#flushEvents();
+        clearInterval(this.#eventPump);
+        this.#eventPump = setInterval(() => this.#flushEvents(), 1000);
+        this.#eventPump.unref();
         return;
       case 'command':
         void this.#runner.handle(frame.command).catch((err: unknown) => this.#logger.error({ err }, 'command handling failed'));
@@ -159,6 +190,9 @@ export class Agent {
         return;
       case 'resultAck':
         this.#runner.resultAcknowledged(frame.actionId);
+        return;
+      case 'eventAck':
+        this.#events.acknowledged(frame.eventId);
         return;
       case 'streamOpen':
       case 'streamData':

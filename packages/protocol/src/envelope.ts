@@ -80,6 +80,27 @@ export const SignedCommand = z.strictObject({
 });
 export type SignedCommand = z.infer<typeof SignedCommand>;
 
+/** Most bytes of JSON an agent event's `data` may hold: events are notices, not files. */
+export const MAX_EVENT_DATA_BYTES = 16 * 1024;
+
+export const DeviceEventKind = z.enum(['detection', 'blockedExecution']);
+export type DeviceEventKind = z.infer<typeof DeviceEventKind>;
+
+/**
+ * Something the agent noticed on its own, tied to no action. Delivered at least once (re-sent until
+ * the server's `eventAck`): `eventId` is what makes a repeat recognisable.
+ */
+export const DeviceEvent = z.strictObject({
+  type: z.literal('event'),
+  eventId: z.uuid(),
+  kind: DeviceEventKind,
+  occurredAt: z.iso.datetime(),
+  data: z
+    .record(z.string(), z.unknown())
+    .refine((d) => new TextEncoder().encode(JSON.stringify(d)).length <= MAX_EVENT_DATA_BYTES, { message: `event data is at most ${MAX_EVENT_DATA_BYTES} bytes of JSON` }),
+});
+export type DeviceEvent = z.infer<typeof DeviceEvent>;
+
 export const RefusalReason = z.enum(['BadSignature', 'WrongMachine', 'Expired', 'Replayed', 'Malformed', 'Interrupted']);
 export type RefusalReason = z.infer<typeof RefusalReason>;
 
@@ -99,6 +120,7 @@ export const AgentFrame = z.discriminatedUnion('type', [
   }),
   /** A command the agent would not run, with why; it is never executed. */
   z.strictObject({ type: z.literal('refused'), actionId: z.string().max(64), reason: RefusalReason, detail: short }),
+  DeviceEvent,
   StreamOpen,
   StreamData,
   StreamCredit,
@@ -113,6 +135,8 @@ export const ServerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cancel'), actionId: ActionId }),
   /** The server stored the agent's result or refusal: the agent may drop it from its outbox. */
   z.strictObject({ type: z.literal('resultAck'), actionId: z.string().max(64) }),
+  /** The server took the agent's event: the agent may drop it from its event outbox. */
+  z.strictObject({ type: z.literal('eventAck'), eventId: z.uuid() }),
   StreamOpen,
   StreamData,
   StreamCredit,

@@ -131,3 +131,33 @@ describe('agent gateway: frames for features still to come', () => {
     expect((await s.closed).code).toBe(1008);
   });
 });
+
+describe('agent gateway: events', () => {
+  it('acknowledges an agent event once the sink took it, and not when it failed', async () => {
+    const state = await enrolled();
+    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    const frames: any[] = [];
+    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const accepted: unknown[] = [];
+    let fail = false;
+    h.server.services.deviceEvents.accept = async (machineId, event) => {
+      if (fail) throw new Error('store down');
+      accepted.push({ machineId, event });
+    };
+    const event = { type: 'event', eventId: '00000000-0000-4000-8000-000000000061', kind: 'blockedExecution', occurredAt: '2026-11-25T09:59:00.000Z', data: { path: '/tmp/x' } };
+    c.ws.send(JSON.stringify(event));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(frames.filter((f) => f.type === 'eventAck')).toEqual([{ type: 'eventAck', eventId: event.eventId }]);
+    expect(accepted).toEqual([{ machineId: state.machineId, event }]);
+    fail = true;
+    c.ws.send(JSON.stringify({ ...event, eventId: '00000000-0000-4000-8000-000000000062' }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(frames.filter((f) => f.type === 'eventAck')).toHaveLength(1);
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    // Data over the event budget is a bad frame.
+    c.ws.send(JSON.stringify({ ...event, data: { blob: 'x'.repeat(20_000) } }));
+    expect((await c.closed).code).toBe(1008);
+  });
+});

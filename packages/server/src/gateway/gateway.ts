@@ -8,6 +8,7 @@ import { AGENT_WS_PATH, UPLOAD_PATH, AgentFrame, assertNever, Inventory, MAX_AGE
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel, ActionsService } from '../services/actions.service.js';
+import type { DeviceEventsSink } from '../services/device-events.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
 import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
 import type { MachinesService } from '../services/machines.service.js';
@@ -98,6 +99,7 @@ export interface GatewayDeps {
   enrollment: EnrollmentService;
   machines: MachinesService;
   timeline: TimelineService;
+  deviceEvents: DeviceEventsSink;
   metrics: Metrics;
   logger: Logger;
   heartbeatSeconds: number;
@@ -398,6 +400,11 @@ export class AgentGateway implements AgentChannel {
         return actions.agentResult(id, frame.actionId, frame.status, frame.error, frame.result);
       case 'refused':
         return actions.agentRefused(id, frame.actionId, frame.reason, frame.detail);
+      case 'event':
+        // Acknowledged only once taken: an event the sink failed on comes back after a reconnect.
+        await this.deps.deviceEvents.accept(id, frame);
+        this.send(id, { type: 'eventAck', eventId: frame.eventId });
+        return;
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':
