@@ -1,5 +1,5 @@
 import { destination, pino, type Logger } from 'pino';
-import { assertNever, PROTOCOL_VERSION, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { readState } from './enrollment-state.js';
@@ -8,6 +8,7 @@ import { createModules, moduleList, type AgentModule, type AgentModules, type Mo
 import { currentPlatform, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
 import { ServerConnection } from './transport/connection.js';
+import { EventOutbox } from './transport/outbox.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -35,7 +36,7 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
   };
 }
 
-/** The agent daemon: one connection, one runner, one journal, and the modules it keeps in force. */
+/** The agent daemon: one connection, one runner, one journal, one event outbox, and the modules it keeps in force. */
 export class Agent {
   readonly #logger: Logger;
   readonly #platform: Platform;
@@ -43,7 +44,11 @@ export class Agent {
   readonly #connection: ServerConnection;
   readonly #journal: Journal;
   readonly #modules: AgentModules;
+  readonly #events: EventOutbox;
   #watch?: NodeJS.Timeout;
+  #eventPump?: NodeJS.Timeout;
+  /** Welcomed on the current connection: before that, the server takes nothing but hello. */
+  #welcomed = false;
   #heartbeat?: NodeJS.Timeout;
   #prune?: NodeJS.Timeout;
   #seq = 0;
@@ -57,6 +62,7 @@ export class Agent {
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
     this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger });
+    this.#events = new EventOutbox(config.dataDir);
     this.#runner = new CommandRunner({
       journal: this.#journal,
       actions: actionsFor(process.platform),
@@ -79,7 +85,11 @@ export class Agent {
       {
         onOpen: () => void this.#hello(),
         onFrame: (f) => this.#onFrame(f),
-        onClose: () => clearInterval(this.#heartbeat),
+        onClose: () => {
+          this.#welcomed = false;
+          clearInterval(this.#heartbeat);
+          clearInterval(this.#eventPump);
+        },
       },
       this.#logger,
       { reconnectMaxSeconds: config.reconnectMaxSeconds, pingSeconds: config.heartbeatSeconds ?? 30 },
@@ -110,8 +120,22 @@ export class Agent {
     this.#connection.start();
   }
 
+  /** Queues an event durably; it goes to the server as soon as the connection and the frame budget allow, until acknowledged. */
+  reportEvent(kind: DeviceEventKind, data: Record<string, unknown>, occurredAt = new Date()): DeviceEvent {
+    const dropped = this.#events.dropped;
+    const event = this.#events.add(kind, data, occurredAt);
+    if (this.#events.dropped > dropped) this.#logger.warn({ dropped: this.#events.dropped - dropped }, 'the event outbox is full; dropped the oldest events');
+    this.#flushEvents();
+    return event;
+  }
+
+  #flushEvents(): void {
+    if (this.#welcomed) this.#events.flush((f) => this.#connection.send(f));
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
+    clearInterval(this.#eventPump);
     clearInterval(this.#prune);
     clearInterval(this.#watch);
     for (const m of moduleList(this.#modules)) {
@@ -161,6 +185,13 @@ export class Agent {
         this.#heartbeat = setInterval(() => this.#connection.send({ type: 'heartbeat', seq: this.#seq++ }), this.#heartbeatSeconds * 1000);
         // Results that could not be sent while offline (or before a restart) go out now.
         this.#runner.flushOutbox();
+        // Events too, at the outbox's pace: a long backlog goes out over several seconds.
+        this.#welcomed = true;
+        this.#events.reconnected();
+        this.#flushEvents();
+        clearInterval(this.#eventPump);
+        this.#eventPump = setInterval(() => this.#flushEvents(), 1000);
+        this.#eventPump.unref();
         return;
       case 'command':
         void this.#runner.handle(frame.command).catch((err: unknown) => this.#logger.error({ err }, 'command handling failed'));
@@ -171,6 +202,18 @@ export class Agent {
       case 'resultAck':
         this.#runner.resultAcknowledged(frame.actionId);
         return;
+      case 'eventAck':
+        this.#events.acknowledged(frame.eventId);
+        return;
+      case 'streamOpen':
+      case 'streamData':
+      case 'streamCredit':
+      case 'streamClose': {
+        // No session feature uses streams yet: the server's stream is closed, the connection kept.
+        const answer = refuseStream(frame, 'this agent has no live-response or file-transfer sessions');
+        if (answer) this.#connection.send(answer);
+        return;
+      }
       default:
         return assertNever(frame);
     }

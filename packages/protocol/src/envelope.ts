@@ -1,12 +1,19 @@
 import { z } from 'zod';
 import { ActionType } from './actions/index.js';
 import { IsolationReport } from './isolation.js';
+import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */
 export const PROTOCOL_VERSION = 1;
 
 /** Where agents open their WebSocket on the gateway. */
 export const AGENT_WS_PATH = '/agent/v1';
+
+/** Largest WebSocket message the gateway accepts from an agent. */
+export const MAX_AGENT_FRAME_BYTES = 1024 * 1024;
+
+/** Largest WebSocket message an agent accepts from the server. */
+export const MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** Where agents upload files (investigation packages) on the gateway: `<UPLOAD_PATH>/<actionId>`. */
 export const UPLOAD_PATH = '/agent/v1/uploads';
@@ -73,6 +80,27 @@ export const SignedCommand = z.strictObject({
 });
 export type SignedCommand = z.infer<typeof SignedCommand>;
 
+/** Most bytes of JSON an agent event's `data` may hold: events are notices, not files. */
+export const MAX_EVENT_DATA_BYTES = 16 * 1024;
+
+export const DeviceEventKind = z.enum(['detection', 'blockedExecution']);
+export type DeviceEventKind = z.infer<typeof DeviceEventKind>;
+
+/**
+ * Something the agent noticed on its own, tied to no action. Delivered at least once (re-sent until
+ * the server's `eventAck`): `eventId` is what makes a repeat recognisable.
+ */
+export const DeviceEvent = z.strictObject({
+  type: z.literal('event'),
+  eventId: z.uuid(),
+  kind: DeviceEventKind,
+  occurredAt: z.iso.datetime(),
+  data: z
+    .record(z.string(), z.unknown())
+    .refine((d) => new TextEncoder().encode(JSON.stringify(d)).length <= MAX_EVENT_DATA_BYTES, { message: `event data is at most ${MAX_EVENT_DATA_BYTES} bytes of JSON` }),
+});
+export type DeviceEvent = z.infer<typeof DeviceEvent>;
+
 export const RefusalReason = z.enum(['BadSignature', 'WrongMachine', 'Expired', 'Replayed', 'Malformed', 'Interrupted']);
 export type RefusalReason = z.infer<typeof RefusalReason>;
 
@@ -92,6 +120,11 @@ export const AgentFrame = z.discriminatedUnion('type', [
   }),
   /** A command the agent would not run, with why; it is never executed. */
   z.strictObject({ type: z.literal('refused'), actionId: z.string().max(64), reason: RefusalReason, detail: short }),
+  DeviceEvent,
+  StreamOpen,
+  StreamData,
+  StreamCredit,
+  StreamClose,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -102,6 +135,12 @@ export const ServerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cancel'), actionId: ActionId }),
   /** The server stored the agent's result or refusal: the agent may drop it from its outbox. */
   z.strictObject({ type: z.literal('resultAck'), actionId: z.string().max(64) }),
+  /** The server took the agent's event: the agent may drop it from its event outbox. */
+  z.strictObject({ type: z.literal('eventAck'), eventId: z.uuid() }),
+  StreamOpen,
+  StreamData,
+  StreamCredit,
+  StreamClose,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 

@@ -2,3 +2,5 @@ export * from './actions/index.js';
 export * from './envelope.js';
 export * from './signing.js';
 export * from './isolation.js';
+export * from './streams.js';
+export * from './content.js';

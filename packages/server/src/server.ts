@@ -40,6 +40,7 @@ import { IsolationPolicyService } from './services/isolation-policy.service.js';
 import { MachinesService } from './services/machines.service.js';
 import { ReleaseTokenService } from './services/release-token.service.js';
 import { TimelineService } from './services/timeline.service.js';
+import { LoggingDeviceEventsSink, type DeviceEventsSink } from './services/device-events.service.js';
 import { ResponseActionsService } from './services/response-actions.service.js';
 import { defaultConsoleDir, registerConsole } from './http/console.js';
 
@@ -62,6 +63,7 @@ export interface CordonServer {
     releaseTokens: ReleaseTokenService;
     packages: PackagesService;
     users: UsersService;
+    deviceEvents: DeviceEventsSink;
   };
   hub: EventHub;
   /** The admin token made on this first start, or null when the store already had tokens. */
@@ -93,7 +95,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // The gateway needs the machines service and answers its "is this agent connected?": bound late.
   const late: { gateway?: AgentGateway } = {};
   const machines = new MachinesService(machinesRepo, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
-  const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
+  const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
+  const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
   // One signer for commands and break-glass tokens: both verify against the key agents enrolled with.
   const signer = new CommandSigner(keys.signingPrivateKeyPem);
   const isolationRepo = new IsolationRepository(db);
@@ -143,7 +146,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, users },
+    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, users, deviceEvents },
     hub,
     initialAdminToken,
     initialAdminPassword,

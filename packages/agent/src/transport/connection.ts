@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, ServerFrame, type AgentFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, MAX_SERVER_FRAME_BYTES, ServerFrame, type AgentFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
 
 export interface ConnectionEvents {
@@ -81,7 +81,7 @@ export class ServerConnection {
       checkServerIdentity: (() => undefined) as unknown as () => boolean,
       headers: { authorization: `Bearer ${this.state.machineId}.${this.state.credential}` },
       perMessageDeflate: false,
-      maxPayload: 4 * 1024 * 1024,
+      maxPayload: MAX_SERVER_FRAME_BYTES,
       handshakeTimeout: 15_000,
     });
     this.#ws = ws;

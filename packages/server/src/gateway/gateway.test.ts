@@ -98,3 +98,66 @@ describe('agent gateway', () => {
     expect((await h.call('GET', '/api/health', { token: null })).body.status).toBe('ok');
   });
 });
+
+describe('agent gateway: frames for features still to come', () => {
+  async function session() {
+    const state = await enrolled();
+    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    const frames: any[] = [];
+    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const next = async (type: string) => {
+      for (let i = 0; i < 100 && !frames.some((f) => f.type === type); i++) await new Promise((r) => setTimeout(r, 20));
+      return frames.find((f) => f.type === type);
+    };
+    await next('welcome');
+    return { ...c, frames, next };
+  }
+
+  it('closes an agent stream it has no session for, with why, and keeps the connection', async () => {
+    const s = await session();
+    const streamId = '00000000-0000-4000-8000-000000000051';
+    s.ws.send(JSON.stringify({ type: 'streamOpen', streamId, kind: 'fileTransfer', ownerId: '00000000-0000-4000-8000-000000000052', credit: 65536 }));
+    expect(await s.next('streamClose')).toEqual({ type: 'streamClose', streamId, reason: 'Unsupported', detail: 'this server has no live-response or file-transfer sessions' });
+    // A close is not answered, and the connection still routes frames.
+    s.ws.send(JSON.stringify({ type: 'streamClose', streamId, reason: 'Cancelled' }));
+    s.ws.send(JSON.stringify({ type: 'streamData', streamId, seq: 0, data: Buffer.alloc(65536).toString('base64') }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.frames.filter((f) => f.type === 'streamClose')).toHaveLength(2);
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
+    // Over the per-frame budget is a bad frame like any other.
+    s.ws.send(JSON.stringify({ type: 'streamData', streamId, seq: 1, data: Buffer.alloc(65537).toString('base64') }));
+    expect((await s.closed).code).toBe(1008);
+  });
+});
+
+describe('agent gateway: events', () => {
+  it('acknowledges an agent event once the sink took it, and not when it failed', async () => {
+    const state = await enrolled();
+    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    const frames: any[] = [];
+    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const accepted: unknown[] = [];
+    let fail = false;
+    h.server.services.deviceEvents.accept = async (machineId, event) => {
+      if (fail) throw new Error('store down');
+      accepted.push({ machineId, event });
+    };
+    const event = { type: 'event', eventId: '00000000-0000-4000-8000-000000000061', kind: 'blockedExecution', occurredAt: '2026-11-25T09:59:00.000Z', data: { path: '/tmp/x' } };
+    c.ws.send(JSON.stringify(event));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(frames.filter((f) => f.type === 'eventAck')).toEqual([{ type: 'eventAck', eventId: event.eventId }]);
+    expect(accepted).toEqual([{ machineId: state.machineId, event }]);
+    fail = true;
+    c.ws.send(JSON.stringify({ ...event, eventId: '00000000-0000-4000-8000-000000000062' }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(frames.filter((f) => f.type === 'eventAck')).toHaveLength(1);
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    // Data over the event budget is a bad frame.
+    c.ws.send(JSON.stringify({ ...event, data: { blob: 'x'.repeat(20_000) } }));
+    expect((await c.closed).code).toBe(1008);
+  });
+});

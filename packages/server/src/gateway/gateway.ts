@@ -4,10 +4,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
-import { AGENT_WS_PATH, UPLOAD_PATH, AgentFrame, assertNever, Inventory, PROTOCOL_VERSION, type ServerFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, UPLOAD_PATH, AgentFrame, assertNever, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel, ActionsService } from '../services/actions.service.js';
+import type { DeviceEventsSink } from '../services/device-events.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
 import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
 import type { MachinesService } from '../services/machines.service.js';
@@ -98,6 +99,7 @@ export interface GatewayDeps {
   enrollment: EnrollmentService;
   machines: MachinesService;
   timeline: TimelineService;
+  deviceEvents: DeviceEventsSink;
   metrics: Metrics;
   logger: Logger;
   heartbeatSeconds: number;
@@ -113,7 +115,7 @@ export interface GatewayDeps {
 export class AgentGateway implements AgentChannel {
   readonly #connections = new Map<string, Connection>();
   readonly #enrollments = new Map<string, { count: number; windowStart: number }>();
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
   readonly #server: Server;
   #actions?: ActionsService;
   #packages?: PackagesService;
@@ -398,6 +400,20 @@ export class AgentGateway implements AgentChannel {
         return actions.agentResult(id, frame.actionId, frame.status, frame.error, frame.result);
       case 'refused':
         return actions.agentRefused(id, frame.actionId, frame.reason, frame.detail);
+      case 'event':
+        // Acknowledged only once taken: an event the sink failed on comes back after a reconnect.
+        await this.deps.deviceEvents.accept(id, frame);
+        this.send(id, { type: 'eventAck', eventId: frame.eventId });
+        return;
+      case 'streamOpen':
+      case 'streamData':
+      case 'streamCredit':
+      case 'streamClose': {
+        // No session feature uses streams yet: the agent's stream is closed, its connection kept.
+        const answer = refuseStream(frame, 'this server has no live-response or file-transfer sessions');
+        if (answer) this.send(id, answer);
+        return;
+      }
       default:
         return assertNever(frame);
     }
