@@ -20,7 +20,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOTS = join(ROOT, 'e2e', '.artifacts', 'screenshots');
 
 /**
- * The flags of docs/testing.md. Playwright adds a fresh `--user-data-dir` (a temp profile) to
+ * Headless, no sandbox (root in a container), nothing fetched from the network. Playwright adds a fresh `--user-data-dir` (a temp profile) to
  * every launch and removes it on close, so no state carries over between runs.
  */
 export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];

@@ -1,6 +1,6 @@
 /**
  * Isolation for real: a Cordon server, an enrolled device and an "outside" host in three network
- * namespaces (testing.md), real nftables in the device's namespace, real TCP connections. Nothing
+ * namespaces (see netns.ts), real nftables in the device's namespace, real TCP connections. Nothing
  * here touches the host's own network or firewall.
  */
 import { execFileSync } from 'node:child_process';

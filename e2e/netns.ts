@@ -1,5 +1,5 @@
 /**
- * The network test bed of testing.md: namespaces made by the test, joined by a bridge that lives
+ * The network test bed: namespaces made by the test, joined by a bridge that lives
  * in a namespace of its own, addresses in 169.254.99.0/24 and no default route. Nothing is added
  * to the host's own network; processes enter a namespace with `nsenter --net` (which, unlike
  * `ip netns exec`, keeps /sys and so the cgroup tree nft needs).

@@ -2,7 +2,7 @@ import type { SwaggerTransformObject } from '@fastify/swagger';
 import { jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 
 /**
- * @fastify/swagger's `transformObject`: every schema with a `.meta({ id })` (src/api/views.ts)
+ * @fastify/swagger's `transformObject`: every schema with a `.meta({ id })` (src/api/schemas.ts)
  * becomes a named component that routes refer to by `$ref`. The library also emits an `…Input`
  * twin of each for request bodies; twins that no request refers to are left out of the document.
  */

@@ -25,7 +25,7 @@ const isoTime = (description?: string) => z.string().meta({ format: 'date-time',
 const odataList = <T extends z.ZodType>(item: T, id: string) =>
   z.object({ '@odata.context': z.string(), '@odata.count': z.number().int().optional().meta({ description: 'How many match in all (with $count=true)' }), value: z.array(item) }).meta({ id });
 
-/** Every error answer: `{"error": {"code", "message", "target"?}}` (api.md). */
+/** Every error answer: `{"error": {"code", "message", "target"?}}`, as MDE answers. */
 export const ApiErrorBody = z
   .object({
     error: z.object({

@@ -17,7 +17,7 @@ export function normalizeBodyKeys(body: unknown): { body: unknown; spelling: Rec
   return { body: out, spelling };
 }
 
-/** The field name to show in an error: as the client spelt it, or PascalCase as api.md documents it. */
+/** The field name to show in an error: as the client spelt it, or PascalCase as MDE documents it. */
 export function fieldName(path: string, spelling: Record<string, string>): string {
   const [head, ...rest] = path.split('/').filter(Boolean);
   if (!head) return 'body';

@@ -31,7 +31,7 @@ const bulkBody = (catalog: ActionCatalog) => z
   })
   .refine((b) => (b.machineIds === undefined) !== (b.filter === undefined), { message: 'send either MachineIds or Filter', path: ['machineIds'] });
 
-/** The machine-action routes: one endpoint per action of the catalog (api.md), the Action center, bulk and cancel. */
+/** The machine-action routes: one endpoint per action of the catalog (MDE paths), the Action center, bulk and cancel. */
 export function actionsRoutes(actions: ActionsService, machines: MachinesService, responseActions: ResponseActionsService, catalog: ActionCatalog) {
   const bodies = new Map(catalog.actions.map((spec) => [spec.type, bodyOf(spec)]));
   const BulkBody = bulkBody(catalog);
