@@ -1,5 +1,5 @@
 import { destination, pino, type Logger } from 'pino';
-import { assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { ACTION_CATALOG, assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { readState } from './enrollment-state.js';
@@ -19,10 +19,12 @@ import { AGENT_VERSION } from './version.js';
 export async function localInventory(deviceTags: string[], platform: Platform = currentPlatform(), modules: readonly AgentModule[] = []): Promise<Inventory> {
   const capabilities = new Map<string, Inventory['capabilities'][number]>();
   for (const a of actionsFor(process.platform).values()) {
-    if (capabilities.has(a.capability.name)) continue;
+    const name = ACTION_CATALOG.get(a.type)!.capability;
+    if (capabilities.has(name)) continue;
     const probed = a.probe ? await a.probe(platform) : {};
-    capabilities.set(a.capability.name, {
-      ...a.capability,
+    capabilities.set(name, {
+      name,
+      version: a.capabilityVersion,
       ...(probed.provider ? { provider: probed.provider.slice(0, 64) } : {}),
       ...(probed.unavailable ? { unavailable: probed.unavailable.slice(0, 256) } : {}),
     });

@@ -34,7 +34,7 @@ let behaviour: () => Promise<Record<string, unknown>>;
 
 const fakeAction: ActionManifest = {
   type: 'RefreshInventory',
-  capability: { name: 'inventory', version: '1' },
+  capabilityVersion: '1',
   platforms: ['linux'],
   parameters: z.strictObject({}),
   timeoutMs: 200,

@@ -29,7 +29,8 @@ export interface ActionContext {
  */
 export interface ActionManifest<P = Record<string, unknown>> {
   type: ActionType;
-  capability: { name: string; version: string };
+  /** The version of its capability this agent implements; the capability's name is the catalog's. */
+  capabilityVersion: string;
   platforms: NodeJS.Platform[];
   parameters: z.ZodType<P>;
   timeoutMs: number;

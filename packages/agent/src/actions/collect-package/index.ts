@@ -10,7 +10,7 @@ import { producePackage } from './package.js';
  */
 export const collectInvestigationPackage: ActionManifest = {
   type: 'CollectInvestigationPackage',
-  capability: { name: 'investigationPackage', version: '1' },
+  capabilityVersion: '1',
   platforms: ['linux'],
   parameters: ActionParameters.CollectInvestigationPackage,
   timeoutMs: 60 * 60_000,

@@ -15,7 +15,7 @@ export async function probeIsolation(platform: Platform): Promise<{ provider?: s
  */
 export const isolate: ActionManifest<ReturnType<typeof ActionParameters.Isolate.parse>> = {
   type: 'Isolate',
-  capability: { name: 'isolation', version: '1' },
+  capabilityVersion: '1',
   platforms: ['linux'],
   parameters: ActionParameters.Isolate,
   // The confirm window (30 s by default) plus resolving names and notifying users.

@@ -4,7 +4,7 @@ import type { ActionManifest } from '../types.js';
 /** Re-reads the device's inventory and reports it: the simplest round trip through the whole engine. */
 export const refreshInventory: ActionManifest = {
   type: 'RefreshInventory',
-  capability: { name: 'inventory', version: '1' },
+  capabilityVersion: '1',
   platforms: ['linux'],
   parameters: ActionParameters.RefreshInventory,
   timeoutMs: 30_000,

@@ -5,7 +5,7 @@ import type { ActionManifest } from '../types.js';
 /** Release from isolation: removes exactly Cordon's nftables table, nothing else of the host's firewall. */
 export const unisolate: ActionManifest = {
   type: 'Unisolate',
-  capability: { name: 'isolation', version: '1' },
+  capabilityVersion: '1',
   platforms: ['linux'],
   parameters: ActionParameters.Unisolate,
   timeoutMs: 60_000,
