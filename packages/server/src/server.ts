@@ -30,6 +30,9 @@ import { healthRoutes } from './routes/health.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
+import { ActionExpiryService } from './services/action-expiry.service.js';
+import { ActionLifecycle } from './services/action-lifecycle.js';
+import { AgentReportsService } from './services/agent-reports.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
 import { FileStore } from './storage/file-store.js';
@@ -57,6 +60,8 @@ export interface CordonServer {
     enrollment: EnrollmentService;
     machines: MachinesService;
     actions: ActionsService;
+    agentReports: AgentReportsService;
+    actionExpiry: ActionExpiryService;
     timeline: TimelineService;
     audit: AuditService;
     isolationPolicies: IsolationPolicyService;
@@ -105,14 +110,17 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const actionsRepo = new ActionsRepository(db);
   const handlers = createActionHandlers({ machines: machinesRepo, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
   machines.observeInventory(handlers);
-  const actions = new ActionsService(actionsRepo, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, logger.child({ part: 'actions' }), catalog, handlers);
+  const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, gateway, now, catalog, handlers);
+  const agentReports = new AgentReportsService(actionsRepo, lifecycle, timeline, auditService, hub, metrics, gateway, now, logger.child({ part: 'actions' }), handlers);
+  const actionExpiry = new ActionExpiryService(actionsRepo, lifecycle, now);
+  const actions = new ActionsService(actionsRepo, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
   const responseActions = new ResponseActionsService(machines, actions, catalog, handlers);
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
   const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
   const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, auditService, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
-  gateway.attach(actions, packages);
+  gateway.attach(agentReports, packages);
   const users = new UsersService(new UsersRepository(db), auditService, now);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
@@ -146,20 +154,20 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, users, deviceEvents },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, users, deviceEvents },
     hub,
     initialAdminToken,
     initialAdminPassword,
     async listen() {
       // Actions that expired while the server was down end as TimeOut before any agent can ask for them.
-      await actions.sweepExpired();
+      await actionExpiry.sweepExpired();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       every(5000, () => machines.flushSeen());
       every(5000, () => machines.announceInactive());
-      every(10_000, () => actions.sweepExpired());
+      every(10_000, () => actionExpiry.sweepExpired());
       every(300_000, () => machines.pruneIpHistory());
       every(3600_000, () => packages.sweepExpired());
       const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
@@ -173,7 +181,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     async close() {
       for (const t of timers) clearInterval(t);
       await gateway.close();
-      await actions.drainAcks();
+      await agentReports.drainAcks();
       await app.close();
       await machines.flushSeen();
       await db.destroy();

@@ -66,7 +66,7 @@ describe('isolation commands against a real server', () => {
     expect(v.ok && v.claims.expiresAt).toBe('2026-11-25T12:00:00.000Z');
     await expect(cordon('release-token', 'web-01', '--comment', 'dr', '--hours', 'two')).rejects.toThrow(/whole number/);
 
-    await h.server.services.actions.agentResult(id, a.id, 'Succeeded', null, null);
+    await h.server.services.agentReports.agentResult(id, a.id, 'Succeeded', null, null);
     expect(await cordon('machine', 'web-01')).toContain('Isolated (Selective since 2026-11-25T10:00:00.000Z); release with: cordon release web-01');
     const r = JSON.parse(await cordon('release', 'web-01', '--comment', 'clean', '--json'));
     expect(r).toMatchObject({ type: 'Unisolate', status: 'Pending' });

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { AGENT_WS_PATH, UPLOAD_PATH, AgentFrame, assertNever, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
 import { ApiError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { AgentChannel, ActionsService } from '../services/actions.service.js';
+import type { AgentChannel } from '../services/action-lifecycle.js';
+import type { AgentReportsService } from '../services/agent-reports.service.js';
 import type { DeviceEventsSink } from '../services/device-events.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
 import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
@@ -117,7 +118,7 @@ export class AgentGateway implements AgentChannel {
   readonly #enrollments = new Map<string, { count: number; windowStart: number }>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
   readonly #server: Server;
-  #actions?: ActionsService;
+  #actions?: AgentReportsService;
   #packages?: PackagesService;
   readonly #uploadsInFlight = new Map<string, number>();
   #uploadsTotal = 0;
@@ -132,7 +133,7 @@ export class AgentGateway implements AgentChannel {
     });
   }
 
-  attach(actions: ActionsService, packages?: PackagesService): void {
+  attach(actions: AgentReportsService, packages?: PackagesService): void {
     this.#actions = actions;
     this.#packages = packages;
   }

@@ -123,7 +123,7 @@ describe('PackageUploader', () => {
     expect(full).toBeLessThan(0);
 
     await h.call('POST', `/api/machineactions/${first}/cancel`, { body: { Comment: 'x' } }).catch(() => undefined);
-    await h.server.services.actions.agentResult(state.machineId, first, 'Succeeded', null, {});
+    await h.server.services.agentReports.agentResult(state.machineId, first, 'Succeeded', null, {});
     full = 1000;
     const second = await submit();
     const err = await new PackageUploader(state, { backoffMs: { base: 10, max: 20 }, storageFullGiveUpMs: 200 }).upload(second, Readable.from([data])).catch((e: Error) => e);

@@ -4,6 +4,8 @@ import type { Db } from '../db/database.js';
 import type { ActionsTable, AuditTable, Database, TimelineTable } from '../db/schema.js';
 
 export type ActionRow = Selectable<ActionsTable> & { computer_dns_name: string };
+/** A new action as the engine builds it before storing it. */
+export type NewAction = Insertable<ActionsTable> & { id: string; machine_id: string; type: string; parameters: string; requestor_comment: string };
 export type ActionWhere = (eb: ExpressionBuilder<Database, 'actions' | 'machines'>) => Expression<SqlBool>;
 
 export class ActionsRepository {

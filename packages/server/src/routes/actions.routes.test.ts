@@ -116,9 +116,9 @@ describe('machine actions', () => {
     const id = await h.enroll();
     const a = (await refresh(h, id)).body;
     h.clock.advance(3 * 86400_000 - 1000);
-    expect(await h.server.services.actions.sweepExpired()).toBe(0);
+    expect(await h.server.services.actionExpiry.sweepExpired()).toBe(0);
     h.clock.advance(2000);
-    expect(await h.server.services.actions.sweepExpired()).toBe(1);
+    expect(await h.server.services.actionExpiry.sweepExpired()).toBe(1);
     const got = (await h.call('GET', `/api/machineactions/${a.id}`)).body;
     expect(got.status).toBe('TimeOut');
     expect(got.error).toContain('expired');
@@ -128,17 +128,17 @@ describe('machine actions', () => {
     const id = await h.enroll();
     const other = await h.enroll({ hostname: 'other' });
     const a = (await refresh(h, id)).body;
-    const actions = h.server.services.actions;
-    await actions.agentAck(other, a.id);
+    const reports = h.server.services.agentReports;
+    await reports.agentAck(other, a.id);
     expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('Pending');
-    await actions.agentAck(id, a.id);
+    await reports.agentAck(id, a.id);
     expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('InProgress');
-    await actions.agentResult(id, a.id, 'Succeeded', null, { hostname: 'web-01' });
-    await actions.agentResult(id, a.id, 'Failed', 'late duplicate', null);
+    await reports.agentResult(id, a.id, 'Succeeded', null, { hostname: 'web-01' });
+    await reports.agentResult(id, a.id, 'Failed', 'late duplicate', null);
     const done = (await h.call('GET', `/api/machineactions/${a.id}`)).body;
     expect(done).toMatchObject({ status: 'Succeeded', errorHResult: 0, result: { hostname: 'web-01' }, error: null });
     const b = (await refresh(h, id)).body;
-    await actions.agentResult(id, b.id, 'Failed', 'disk full', null);
+    await reports.agentResult(id, b.id, 'Failed', 'disk full', null);
     expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Failed', error: 'disk full', errorHResult: -2147467259 });
     const states = (await h.call('GET', `/api/machines/${id}/timeline?eventType=ActionStateChanged`)).body.value.map((e: { data: { status: string } }) => e.data.status);
     expect(states).toEqual(['Failed', 'Succeeded', 'InProgress']);
@@ -192,17 +192,17 @@ describe('machine actions', () => {
   it('does not show an action as cancelled once the agent has acknowledged it, and keeps its real outcome', async () => {
     const id = await h.enroll();
     const a = (await refresh(h, id)).body;
-    const acked = h.server.services.actions.agentAck(id, a.id); // waiting in the ack batch
+    const acked = h.server.services.agentReports.agentAck(id, a.id); // waiting in the ack batch
     const c = await h.call('POST', `/api/machineactions/${a.id}/cancel`, { body: { Comment: 'too late' } });
     expect(c.status).toBe(400);
     expect(c.body.error.message).toContain('InProgress');
     await acked;
-    await h.server.services.actions.agentResult(id, a.id, 'Succeeded', null, null);
+    await h.server.services.agentReports.agentResult(id, a.id, 'Succeeded', null, null);
     const b = (await refresh(h, id)).body;
     await h.call('POST', `/api/machineactions/${b.id}/cancel`, { body: { Comment: 'stop' } });
     // The agent had already started it: its ack and result are the truth.
-    await h.server.services.actions.agentAck(id, b.id);
-    await h.server.services.actions.agentResult(id, b.id, 'Succeeded', null, { ok: true });
+    await h.server.services.agentReports.agentAck(id, b.id);
+    await h.server.services.agentReports.agentResult(id, b.id, 'Succeeded', null, { ok: true });
     expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Succeeded', cancellationRequestor: 'initial admin' });
   });
 
@@ -210,7 +210,7 @@ describe('machine actions', () => {
     const owner = await h.enroll({ hostname: 'owner' });
     const other = await h.enroll({ hostname: 'other' });
     const a = (await refresh(h, owner)).body;
-    await Promise.all([h.server.services.actions.agentAck(owner, a.id), h.server.services.actions.agentAck(other, a.id)]);
+    await Promise.all([h.server.services.agentReports.agentAck(owner, a.id), h.server.services.agentReports.agentAck(other, a.id)]);
     expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('InProgress');
   });
 
@@ -218,7 +218,7 @@ describe('machine actions', () => {
     const id = await h.enroll();
     const a = (await refresh(h, id)).body;
     h.clock.advance(3 * 86400_000 + 1000);
-    await h.server.services.actions.agentConnected(id);
+    await h.server.services.agentReports.agentConnected(id);
     expect((await h.call('GET', `/api/machineactions/${a.id}`)).body).toMatchObject({ status: 'TimeOut', error: expect.stringContaining('expired') });
   });
 });

@@ -31,7 +31,7 @@ describe('isolation state', () => {
     const id = await h.enroll(capable());
     const events: CordonEvent[] = [];
     h.server.hub.subscribe((e) => events.push(e));
-    const actions = h.server.services.actions;
+    const reports = h.server.services.agentReports;
     expect(await state(id)).toBe('NotIsolated');
     expect((await h.call('GET', `/api/machines/${id}`)).body.isolation).toBeNull();
 
@@ -43,12 +43,12 @@ describe('isolation state', () => {
     expect(events).toContainEqual({ kind: 'machine', machineId: id, change: 'isolation' });
     const pending = await h.call('GET', `/api/machines?$filter=${encodeURIComponent("isolationState eq 'Pending'")}`);
     expect(pending.body.value.map((m: { id: string }) => m.id)).toEqual([id]);
-    await actions.agentAck(id, a.body.id);
+    await reports.agentAck(id, a.body.id);
     expect(await state(id)).toBe('Pending');
     // An inventory while the action is in flight does not end Pending.
     await h.server.services.machines.applyInventory(id, inventory(capable({ isolation: { state: 'NotIsolated', type: null, since: null, releasedBy: null } })));
     expect(await state(id)).toBe('Pending');
-    await actions.agentResult(id, a.body.id, 'Succeeded', null, null);
+    await reports.agentResult(id, a.body.id, 'Succeeded', null, null);
     const m = (await h.call('GET', `/api/machines/${id}`)).body;
     expect(m.isolationState).toBe('Isolated');
     expect(m.isolation).toMatchObject({ state: 'Isolated', type: 'Full', releasedBy: null });
@@ -56,7 +56,7 @@ describe('isolation state', () => {
     // A failed release leaves it isolated; a cancelled one too.
     const u = await unisolate(id);
     expect(await state(id)).toBe('Pending');
-    await actions.agentResult(id, u.body.id, 'Failed', 'nft failed', null);
+    await reports.agentResult(id, u.body.id, 'Failed', 'nft failed', null);
     expect(await state(id)).toBe('Isolated');
     const u2 = await unisolate(id);
     await h.call('POST', `/api/machineactions/${u2.body.id}/cancel`, { body: { Comment: 'not yet' } });
@@ -64,24 +64,24 @@ describe('isolation state', () => {
 
     // The report an agent sends with its result wins over what success implies.
     const u3 = await unisolate(id);
-    await actions.agentResult(id, u3.body.id, 'Succeeded', null, { isolation: { state: 'NotIsolated', type: null, since: '2026-11-25T10:00:00.000Z', releasedBy: 'action' } });
+    await reports.agentResult(id, u3.body.id, 'Succeeded', null, { isolation: { state: 'NotIsolated', type: null, since: '2026-11-25T10:00:00.000Z', releasedBy: 'action' } });
     expect((await h.call('GET', `/api/machines/${id}`)).body).toMatchObject({ isolationState: 'NotIsolated', isolation: { releasedBy: 'action', since: '2026-11-25T10:00:00.000Z' } });
 
     // An isolation that times out leaves the device as its agent last reported it.
     await isolate(id);
     h.clock.advance(3 * 86400_000 + 1000);
-    expect(await actions.sweepExpired()).toBe(1);
+    expect(await h.server.services.actionExpiry.sweepExpired()).toBe(1);
     expect(await state(id)).toBe('NotIsolated');
   });
 
   it('keeps the report the agent sent before its result (inventory first, as the agent does)', async () => {
     const id = await h.enroll(capable());
     const a = await isolate(id);
-    await h.server.services.actions.agentAck(id, a.body.id);
+    await h.server.services.agentReports.agentAck(id, a.body.id);
     const report = { state: 'Isolated', type: 'Full', since: '2026-11-25T09:59:59.000Z', releasedBy: null } as const;
     await h.server.services.machines.applyInventory(id, inventory(capable({ isolation: report })));
     expect(await state(id)).toBe('Pending');
-    await h.server.services.actions.agentResult(id, a.body.id, 'Succeeded', null, { rulesApplied: true });
+    await h.server.services.agentReports.agentResult(id, a.body.id, 'Succeeded', null, { rulesApplied: true });
     expect((await h.call('GET', `/api/machines/${id}`)).body).toMatchObject({ isolationState: 'Isolated', isolation: report });
   });
 
@@ -123,13 +123,13 @@ describe('isolation state', () => {
 
   it('keeps a cancelled Isolate cancelled when its ack arrives after a newer Unisolate (no store error)', async () => {
     const id = await h.enroll(capable());
-    const actions = h.server.services.actions;
+    const reports = h.server.services.agentReports;
     const iso = await isolate(id);
     expect((await h.call('POST', `/api/machineactions/${iso.body.id}/cancel`, { body: { Comment: 'wrong box' } })).status).toBe(200);
     const un = await unisolate(id);
     expect(un.status).toBe(201);
     // Both acks land in one batch: a store error on one must not lose the other.
-    await Promise.all([actions.agentAck(id, iso.body.id), actions.agentAck(id, un.body.id)]);
+    await Promise.all([reports.agentAck(id, iso.body.id), reports.agentAck(id, un.body.id)]);
     expect((await h.call('GET', `/api/machineactions/${iso.body.id}`)).body.status).toBe('Cancelled');
     expect((await h.call('GET', `/api/machineactions/${un.body.id}`)).body.status).toBe('InProgress');
   });
@@ -275,7 +275,7 @@ describe('selective isolation', () => {
     expect(ActionParameters.Isolate.safeParse(signed).success).toBe(true);
     expect((await audit()).find((a) => a.action === 'Isolate')!.detail.parameters).toEqual({ isolationType: 'Selective', allow });
 
-    await h.server.services.actions.agentResult(id, s.body.id, 'Succeeded', null, null);
+    await h.server.services.agentReports.agentResult(id, s.body.id, 'Succeeded', null, null);
     expect((await h.call('GET', `/api/machines/${id}`)).body.isolation).toMatchObject({ state: 'Isolated', type: 'Selective' });
     const other = await h.enroll(capable({ hostname: 'web-02' }));
     const f = await isolate(other, 'Full');

@@ -154,7 +154,7 @@ describe('investigation package uploads', () => {
     await d.put(actionId, 0, parts[0]!);
     const part = join(h.server.config.dataDir, 'files', 'packages', `${actionId}.part`);
     expect(existsSync(part)).toBe(true);
-    await h.server.services.actions.agentResult(d.id, actionId, 'Failed', 'collection failed', null);
+    await h.server.services.agentReports.agentResult(d.id, actionId, 'Failed', 'collection failed', null);
     h.clock.advance(2 * 3600_000);
     // The file's time comes from the real clock; set it on the test's clock, two hours back.
     const old = new Date(h.clock.now().getTime() - 2 * 3600_000);

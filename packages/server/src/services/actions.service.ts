@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ACTION_STATUSES, compareVersions, type ActionCatalog, type ActionSpec, type ActionType, type Capability, type CommandSigner, type RefusalReason, type ServerFrame } from '@cordon/protocol';
+import { ACTION_STATUSES, compareVersions, type ActionCatalog, type ActionSpec, type ActionType, type Capability, type CommandSigner } from '@cordon/protocol';
 import type { ActionHandlers, ResolvedParameters } from '../actions/index.js';
-import type { Logger } from 'pino';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
 import { isUniqueViolation } from '../db/portable.js';
@@ -9,26 +8,15 @@ import { ActiveRequestAlreadyExistsError, BadRequestError, NotFoundError, NotSup
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import { compileList, type FieldMap, type ListParams } from '../odata/compile.js';
-import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
-import type { ActionsTable } from '../db/schema.js';
-import type { Insertable } from 'kysely';
-
-type ActionsTableInsert = Insertable<ActionsTable> & { id: string; machine_id: string; type: string; parameters: string; requestor_comment: string };
-type Skipped = { machineId: string; code: string; message: string };
+import type { ActionRow, ActionsRepository, NewAction } from '../repositories/actions.repository.js';
+import type { MachineActionView } from '../api/schemas.js';
+import { commandFrame, toView, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
+import type { AgentReportsService } from './agent-reports.service.js';
 import type { AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
-import type { TimelineEvent, TimelineService } from './timeline.service.js';
-import type { MachineActionView } from '../api/schemas.js';
+import type { TimelineService } from './timeline.service.js';
 
-/** How the engine reaches connected agents (implemented by the gateway). */
-export interface AgentChannel {
-  isConnected(machineId: string): boolean;
-  /** Sends a frame if the agent is connected; answers whether it was sent. */
-  send(machineId: string, frame: ServerFrame): boolean;
-}
-
-/** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
-const E_FAIL = -2147467259;
+type Skipped = { machineId: string; code: string; message: string };
 
 export const ACTION_FIELDS: FieldMap = {
   id: { kind: 'text', column: 'actions.id' },
@@ -43,18 +31,14 @@ export const ACTION_FIELDS: FieldMap = {
 };
 
 /**
- * The action engine. An action is stored (Pending) before anything is sent, every state change is
- * a compare-and-set on the stored status, and the agent's journal makes delivery idempotent, so
- * actions survive restarts on either side and never run twice. It knows no action type: what an
- * action is comes from the catalog, what is special about it from its handler (src/actions/).
+ * The action engine, as analysts reach it: submit (one machine or many), list, get, cancel. An
+ * action is stored (Pending) before anything is sent, every state change is a compare-and-set on
+ * the stored status, and the agent's journal makes delivery idempotent, so actions survive
+ * restarts on either side and never run twice. It knows no action type: what an action is comes
+ * from the catalog, what is special about it from its handler (src/actions/). What agents report
+ * is AgentReportsService's; expiry is ActionExpiryService's.
  */
 export class ActionsService {
-  #acks: { machineId: string; actionId: string; done: () => void }[] = [];
-  readonly #progress = new Map<string, { machineId: string; percent: number; message: string | null; at: string }>();
-  #ackTimer?: NodeJS.Timeout;
-  /** Bulk submissions still dispatching: ack bookkeeping waits so commands reach endpoints first. */
-  #dispatching = 0;
-
   constructor(
     private readonly repo: ActionsRepository,
     private readonly machines: MachinesService,
@@ -66,9 +50,10 @@ export class ActionsService {
     private readonly channel: AgentChannel,
     private readonly now: Clock,
     private readonly expirySeconds: number,
-    private readonly logger: Logger,
     private readonly catalog: ActionCatalog,
     private readonly handlers: ActionHandlers,
+    private readonly life: ActionLifecycle,
+    private readonly reports: AgentReportsService,
   ) {}
 
   /** The catalog entry of a type the routes offer. */
@@ -104,7 +89,7 @@ export class ActionsService {
     this.hub.emit({ kind: 'action', actionId: row.id, machineId, status: 'Pending' });
     await this.handlers.for(type)?.actionsChanged?.([machineId]);
     const stored = (await this.repo.get(row.id))!;
-    await this.deliver(stored);
+    await this.life.deliver(stored);
     return toView(stored);
   }
 
@@ -134,12 +119,11 @@ export class ActionsService {
       else eligible.push({ machineId: m.id, parameters: params.get(m.id)! });
     }
     const submitted: ActionRow[] = [];
-    this.#dispatching++;
+    const release = this.reports.holdAcks();
     try {
       await this.#dispatchInChunks(principal, eligible, machines, spec, comment, submitted, skipped);
     } finally {
-      this.#dispatching--;
-      if (this.#dispatching === 0) this.#flushAcksSoon(0);
+      release();
     }
     // One user action, one audit record: the devices it reached and the ones it skipped, and why.
     await this.audit.record({
@@ -224,7 +208,7 @@ export class ActionsService {
    * New Pending actions, one per machine, their commands signed now with one signature over the
    * batch (see CommandSigner.signMany): what each agent gets is fixed at submission.
    */
-  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], spec: ActionSpec, comment: string): ActionsTableInsert[] {
+  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], spec: ActionSpec, comment: string): NewAction[] {
     const type = spec.type;
     const now = this.now();
     const issuedAt = now.toISOString();
@@ -267,28 +251,18 @@ export class ActionsService {
     }));
   }
 
-  #submittedAudit(principal: Principal, r: ActionsTableInsert) {
+  #submittedAudit(principal: Principal, r: NewAction) {
     return { actor: principal.name, action: r.type, targetType: 'machine' as const, targetId: r.machine_id, comment: r.requestor_comment, outcome: 'Succeeded' as const, detail: { actionId: r.id, parameters: JSON.parse(r.parameters) as unknown } };
   }
 
-  #submittedEvent(principal: Principal, r: ActionsTableInsert) {
+  #submittedEvent(principal: Principal, r: NewAction) {
     return { machineId: r.machine_id, eventType: 'ActionSubmitted' as const, title: `${this.catalog.label(r.type)} submitted by ${principal.name}`, actor: principal.name, actionId: r.id, data: { comment: r.requestor_comment, parameters: JSON.parse(r.parameters) as unknown } };
   }
 
   async get(id: string): Promise<MachineActionView> {
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
-    const view = toView(row);
-    const p = this.#progress.get(id);
-    if (p && p.machineId === row.machine_id && row.status === 'InProgress') view.progress = { percent: p.percent, message: p.message, at: p.at };
-    return view;
-  }
-
-  /** The latest progress an agent reported for a running action (not stored: it matters only while it runs). */
-  agentProgress(machineId: string, actionId: string, percent: number, message: string | null): void {
-    if (this.#progress.size > 10_000) this.#progress.clear();
-    this.#progress.set(actionId, { machineId, percent, message, at: this.now().toISOString() });
-    this.hub.emit({ kind: 'action', actionId, machineId, status: 'InProgress' });
+    return this.life.view(row);
   }
 
   async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
@@ -298,7 +272,7 @@ export class ActionsService {
   }
 
   async cancel(principal: Principal, id: string, comment: string): Promise<MachineActionView> {
-    await this.drainAcks();
+    await this.reports.drainAcks();
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
     const time = this.now().toISOString();
@@ -308,183 +282,9 @@ export class ActionsService {
       throw new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput');
     }
     await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' });
-    await this.changed(row, 'Cancelled', `${this.catalog.label(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
+    await this.life.changed(row, 'Cancelled', `${this.catalog.label(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
     // The agent may already hold the command; telling it lets it drop the command unrun.
     this.channel.send(row.machine_id, { type: 'cancel', actionId: id });
     return this.get(id);
   }
-
-  /** Sends every pending action to an agent that just connected, oldest first. */
-  async agentConnected(machineId: string): Promise<void> {
-    const now = this.now().toISOString();
-    for (const row of await this.repo.pendingFor(machineId)) {
-      // An expired command would only be refused by the agent: it ends as TimeOut here instead.
-      if (row.expires_at <= now) await this.#timeOut(row, now);
-      else await this.deliver(row);
-    }
-  }
-
-  /**
-   * An agent started an action. Acks arriving together (a fleet answering a bulk action) are
-   * applied in one transaction; the promise settles once this ack is stored, so the gateway still
-   * handles each agent's frames in order.
-   */
-  agentAck(machineId: string, actionId: string): Promise<void> {
-    return new Promise((resolve) => {
-      this.#acks.push({ machineId, actionId, done: resolve });
-      // While a bulk action is dispatching, bookkeeping waits (commands first): at most 5 s, so
-      // overlapping bulk submissions cannot starve it, and longer than one 10,000-device dispatch.
-      if (this.#dispatching > 0) this.#flushAcksSoon(5000);
-      else if (this.#acks.length >= 500) this.#flushAcksSoon(0);
-      else this.#flushAcksSoon(5);
-    });
-  }
-
-  #flushAcksSoon(delayMs: number): void {
-    if (delayMs === 0) {
-      void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed'));
-      return;
-    }
-    this.#ackTimer ??= setTimeout(() => void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed')), delayMs);
-  }
-
-  /** Stores acks still waiting in the batch (before a cancel decides, and at shutdown). */
-  async drainAcks(): Promise<void> {
-    await this.#flushAcks();
-  }
-
-  async #flushAcks(): Promise<void> {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
-    const batch = this.#acks.splice(0);
-    if (batch.length === 0) return;
-    try {
-      // An agent may only speak about its own actions: each (machine, action) pair is checked.
-      const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
-      const rows = (await this.repo.getMany([...new Set(batch.map((a) => a.actionId))])).filter((r) => claims.has(`${r.id}|${r.machine_id}`));
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      const events = (ids: string[]) => ids.map((id) => this.#stateEvent(byId.get(id)!, 'InProgress', `${this.catalog.label(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
-      // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it runs.
-      const moved = await this.repo.transitionMany([...byId.keys()], ['Pending', 'Cancelled'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
-      this.timeline.published(events(moved));
-      for (const id of moved) {
-        const row = byId.get(id)!;
-        this.metrics.actions.inc({ type: row.type, status: 'InProgress' });
-        this.hub.emit({ kind: 'action', actionId: id, machineId: row.machine_id, status: 'InProgress' });
-      }
-      // A cancelled action the agent had already started is in flight again: its handler re-derives what follows.
-      await this.#actionsChanged(moved.map((id) => byId.get(id)!).filter((r) => r.status === 'Cancelled'));
-    } finally {
-      for (const a of batch) a.done();
-    }
-  }
-
-  async agentResult(machineId: string, actionId: string, status: 'Succeeded' | 'Failed', error: string | null, result: Record<string, unknown> | null): Promise<void> {
-    const row = await this.own(machineId, actionId);
-    if (row) {
-      const applied = await this.repo.transition(actionId, ['Pending', 'InProgress', 'Cancelled'], {
-        status,
-        updated_at: this.now().toISOString(),
-        error: status === 'Failed' ? (error ?? 'The agent reported a failure without a reason') : null,
-        error_hresult: status === 'Failed' ? E_FAIL : 0,
-        result: result ? JSON.stringify(result) : null,
-      });
-      if (applied && status === 'Succeeded') await this.handlers.for(row.type)?.succeeded?.(row, result);
-      if (applied) await this.changed(row, status, status === 'Succeeded' ? `${this.catalog.label(row.type)} succeeded` : `${this.catalog.label(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
-    }
-    // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
-    this.channel.send(machineId, { type: 'resultAck', actionId });
-  }
-
-  /** An agent would not run a command (bad signature, other machine, expired…): record why. */
-  async agentRefused(machineId: string, actionId: string, reason: RefusalReason, detail: string): Promise<void> {
-    this.metrics.commandsRefused.inc({ reason });
-    await this.timeline.add({ machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } });
-    await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
-    const row = await this.own(machineId, actionId);
-    if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
-      await this.changed(row, 'Failed', `${this.catalog.label(row.type)} refused by the agent: ${detail}`);
-    }
-    this.channel.send(machineId, { type: 'resultAck', actionId });
-  }
-
-  /** Ends every action whose expiry passed (TimeOut); run at start and on a timer. */
-  async sweepExpired(): Promise<number> {
-    const now = this.now().toISOString();
-    let n = 0;
-    for (;;) {
-      const batch = await this.repo.expired(now);
-      if (batch.length === 0) return n;
-      for (const row of batch) if (await this.#timeOut(row, now)) n++;
-    }
-  }
-
-  async #timeOut(row: ActionRow, now: string): Promise<boolean> {
-    const error = `The device did not complete the action before it expired at ${row.expires_at}`;
-    if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL }))) return false;
-    await this.changed(row, 'TimeOut', `${this.catalog.label(row.type)} timed out`);
-    return true;
-  }
-
-  private async own(machineId: string, actionId: string): Promise<ActionRow | undefined> {
-    const row = await this.repo.get(actionId);
-    // An agent may only speak about its own actions.
-    return row && row.machine_id === machineId ? row : undefined;
-  }
-
-  private async deliver(row: ActionRow): Promise<void> {
-    const sent = this.channel.send(row.machine_id, commandFrame(row));
-    if (sent) await this.repo.markDelivered(row.id, this.now().toISOString());
-  }
-
-  private async changed(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): Promise<void> {
-    this.metrics.actions.inc({ type: row.type, status });
-    if (status !== 'InProgress') this.#progress.delete(row.id);
-    await this.timeline.add(this.#stateEvent(row, status, title, actor, data));
-    this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
-    await this.handlers.for(row.type)?.actionsChanged?.([row.machine_id]);
-  }
-
-  /** Tells each handler which of its machines' actions changed. */
-  async #actionsChanged(rows: ActionRow[]): Promise<void> {
-    const byHandler = new Map<NonNullable<ReturnType<ActionHandlers['for']>>, string[]>();
-    for (const r of rows) {
-      const h = this.handlers.for(r.type);
-      if (h?.actionsChanged) byHandler.set(h, [...(byHandler.get(h) ?? []), r.machine_id]);
-    }
-    for (const [h, ids] of byHandler) await h.actionsChanged!(ids);
-  }
-
-  #stateEvent(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): TimelineEvent {
-    return { machineId: row.machine_id, eventType: 'ActionStateChanged', title, actor, actionId: row.id, data: { status, ...data } };
-  }
-}
-
-function commandFrame(row: ActionRow): ServerFrame {
-  const proof = row.signature_proof ? (JSON.parse(row.signature_proof) as string[]) : undefined;
-  return { type: 'command', command: { payload: row.signed_payload, signature: row.signature, keyId: row.key_id, ...(proof ? { proof } : {}) } };
-}
-
-export function toView(r: ActionRow): MachineActionView {
-  return {
-    id: r.id,
-    type: r.type,
-    scope: r.scope,
-    requestor: r.requestor,
-    requestorComment: r.requestor_comment,
-    status: r.status,
-    machineId: r.machine_id,
-    computerDnsName: r.computer_dns_name,
-    creationDateTimeUtc: r.created_at,
-    lastUpdateDateTimeUtc: r.updated_at,
-    cancellationRequestor: r.cancellation_requestor,
-    cancellationComment: r.cancellation_comment,
-    cancellationDateTimeUtc: r.cancellation_at,
-    errorHResult: r.error_hresult,
-    commands: [],
-    error: r.error,
-    result: r.result ? (JSON.parse(r.result) as Record<string, unknown>) : null,
-    parameters: JSON.parse(r.parameters) as Record<string, unknown>,
-    expirationDateTimeUtc: r.expires_at,
-  };
 }

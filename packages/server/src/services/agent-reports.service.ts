@@ -1,0 +1,143 @@
+import type { RefusalReason } from '@cordon/protocol';
+import type { Logger } from 'pino';
+import type { ActionHandlers } from '../actions/index.js';
+import type { Clock } from '../clock.js';
+import type { EventHub } from '../events.js';
+import type { Metrics } from '../metrics.js';
+import type { ActionsRepository } from '../repositories/actions.repository.js';
+import { E_FAIL, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
+import type { AuditService } from './audit.service.js';
+import type { TimelineService } from './timeline.service.js';
+
+/**
+ * What agents say about their actions: connected (send what waits), started (acks, batched),
+ * progress, result, refusal. Every change is a compare-and-set on the stored status, so late or
+ * repeated reports cannot rewrite a finished action.
+ */
+export class AgentReportsService {
+  #acks: { machineId: string; actionId: string; done: () => void }[] = [];
+  #ackTimer?: NodeJS.Timeout;
+  /** Bulk submissions still dispatching: ack bookkeeping waits so commands reach endpoints first. */
+  #dispatching = 0;
+
+  constructor(
+    private readonly repo: ActionsRepository,
+    private readonly life: ActionLifecycle,
+    private readonly timeline: TimelineService,
+    private readonly audit: AuditService,
+    private readonly hub: EventHub,
+    private readonly metrics: Metrics,
+    private readonly channel: AgentChannel,
+    private readonly now: Clock,
+    private readonly logger: Logger,
+    private readonly handlers: ActionHandlers,
+  ) {}
+
+  /** While a bulk submission dispatches, acks wait (commands first); call the answer when it is done. */
+  holdAcks(): () => void {
+    this.#dispatching++;
+    return () => {
+      this.#dispatching--;
+      if (this.#dispatching === 0) this.#flushAcksSoon(0);
+    };
+  }
+
+  /** The latest progress an agent reported for a running action (not stored: it matters only while it runs). */
+  agentProgress(machineId: string, actionId: string, percent: number, message: string | null): void {
+    this.life.setProgress(machineId, actionId, percent, message);
+  }
+
+  /** Sends every pending action to an agent that just connected, oldest first. */
+  async agentConnected(machineId: string): Promise<void> {
+    const now = this.now().toISOString();
+    for (const row of await this.repo.pendingFor(machineId)) {
+      // An expired command would only be refused by the agent: it ends as TimeOut here instead.
+      if (row.expires_at <= now) await this.life.timeOut(row, now);
+      else await this.life.deliver(row);
+    }
+  }
+
+  /**
+   * An agent started an action. Acks arriving together (a fleet answering a bulk action) are
+   * applied in one transaction; the promise settles once this ack is stored, so the gateway still
+   * handles each agent's frames in order.
+   */
+  agentAck(machineId: string, actionId: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.#acks.push({ machineId, actionId, done: resolve });
+      // While a bulk action is dispatching, bookkeeping waits (commands first): at most 5 s, so
+      // overlapping bulk submissions cannot starve it, and longer than one 10,000-device dispatch.
+      if (this.#dispatching > 0) this.#flushAcksSoon(5000);
+      else if (this.#acks.length >= 500) this.#flushAcksSoon(0);
+      else this.#flushAcksSoon(5);
+    });
+  }
+
+  #flushAcksSoon(delayMs: number): void {
+    if (delayMs === 0) {
+      void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed'));
+      return;
+    }
+    this.#ackTimer ??= setTimeout(() => void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed')), delayMs);
+  }
+
+  /** Stores acks still waiting in the batch (before a cancel decides, and at shutdown). */
+  async drainAcks(): Promise<void> {
+    await this.#flushAcks();
+  }
+
+  async #flushAcks(): Promise<void> {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    const batch = this.#acks.splice(0);
+    if (batch.length === 0) return;
+    try {
+      // An agent may only speak about its own actions: each (machine, action) pair is checked.
+      const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
+      const rows = (await this.repo.getMany([...new Set(batch.map((a) => a.actionId))])).filter((r) => claims.has(`${r.id}|${r.machine_id}`));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const events = (ids: string[]) => ids.map((id) => this.life.stateEvent(byId.get(id)!, 'InProgress', `${this.life.label(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
+      // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it runs.
+      const moved = await this.repo.transitionMany([...byId.keys()], ['Pending', 'Cancelled'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
+      this.timeline.published(events(moved));
+      for (const id of moved) {
+        const row = byId.get(id)!;
+        this.metrics.actions.inc({ type: row.type, status: 'InProgress' });
+        this.hub.emit({ kind: 'action', actionId: id, machineId: row.machine_id, status: 'InProgress' });
+      }
+      // A cancelled action the agent had already started is in flight again: its handler re-derives what follows.
+      await this.life.actionsChanged(moved.map((id) => byId.get(id)!).filter((r) => r.status === 'Cancelled'));
+    } finally {
+      for (const a of batch) a.done();
+    }
+  }
+
+  async agentResult(machineId: string, actionId: string, status: 'Succeeded' | 'Failed', error: string | null, result: Record<string, unknown> | null): Promise<void> {
+    const row = await this.life.own(machineId, actionId);
+    if (row) {
+      const applied = await this.repo.transition(actionId, ['Pending', 'InProgress', 'Cancelled'], {
+        status,
+        updated_at: this.now().toISOString(),
+        error: status === 'Failed' ? (error ?? 'The agent reported a failure without a reason') : null,
+        error_hresult: status === 'Failed' ? E_FAIL : 0,
+        result: result ? JSON.stringify(result) : null,
+      });
+      if (applied && status === 'Succeeded') await this.handlers.for(row.type)?.succeeded?.(row, result);
+      if (applied) await this.life.changed(row, status, status === 'Succeeded' ? `${this.life.label(row.type)} succeeded` : `${this.life.label(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
+    }
+    // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
+    this.channel.send(machineId, { type: 'resultAck', actionId });
+  }
+
+  /** An agent would not run a command (bad signature, other machine, expired…): record why. */
+  async agentRefused(machineId: string, actionId: string, reason: RefusalReason, detail: string): Promise<void> {
+    this.metrics.commandsRefused.inc({ reason });
+    await this.timeline.add({ machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } });
+    await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
+    const row = await this.life.own(machineId, actionId);
+    if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
+      await this.life.changed(row, 'Failed', `${this.life.label(row.type)} refused by the agent: ${detail}`);
+    }
+    this.channel.send(machineId, { type: 'resultAck', actionId });
+  }
+}
