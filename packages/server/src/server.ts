@@ -7,7 +7,7 @@ import { ACTION_CATALOG, CommandSigner, type ActionCatalog } from '@cordon/proto
 import { createActionHandlers } from './actions/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
-import { openSqlite, type Db } from './db/database.js';
+import { openStore, type Db } from './db/database.js';
 import { EventHub } from './events.js';
 import { AgentGateway } from './gateway/gateway.js';
 import { createHttpApp } from './http/app.js';
@@ -87,7 +87,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
   const now = opts.clock ?? systemClock;
   const keys = await loadOrCreateKeys(config.dataDir);
-  const db = await openSqlite(join(config.dataDir, 'cordon.db'));
+  const db = await openStore(config);
   const metrics = createMetrics();
   const hub = new EventHub();
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
@@ -22,6 +23,17 @@ class StaticMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return MIGRATIONS;
   }
+}
+
+/** Where the store lives: the one setting that chooses the engine (only SQLite behind it for now). */
+export interface StoreConfig {
+  /** The server's data directory: the embedded SQLite file is `cordon.db` in it. */
+  dataDir: string;
+}
+
+/** Opens the server's store, migrated, with the engine its configuration chooses. */
+export async function openStore(config: StoreConfig): Promise<Db> {
+  return openSqlite(join(config.dataDir, 'cordon.db'));
 }
 
 /** Opens the embedded SQLite store (WAL, so readers never wait for the writer) and migrates it. */

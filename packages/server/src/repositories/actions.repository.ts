@@ -1,5 +1,6 @@
 import { sql, type Expression, type ExpressionBuilder, type Insertable, type Selectable, type SqlBool, type Updateable } from 'kysely';
-import type { OrderKey } from '../odata/compile.js';
+import { ACTION_STATUSES } from '@cordon/protocol';
+import { compileList, type FieldMap, type ListParams, type OrderKey } from '../odata/compile.js';
 import type { Db } from '../db/database.js';
 import type { ActionsTable, AuditTable, Database, TimelineTable } from '../db/schema.js';
 
@@ -7,6 +8,19 @@ export type ActionRow = Selectable<ActionsTable> & { computer_dns_name: string }
 /** A new action as the engine builds it before storing it. */
 export type NewAction = Insertable<ActionsTable> & { id: string; machine_id: string; type: string; parameters: string; requestor_comment: string };
 export type ActionWhere = (eb: ExpressionBuilder<Database, 'actions' | 'machines'>) => Expression<SqlBool>;
+
+/** The fields of the Action center's `$filter` and `$orderby`. */
+const ACTION_FIELDS: FieldMap = {
+  id: { kind: 'text', column: 'actions.id' },
+  type: { kind: 'text', column: 'actions.type' },
+  status: { kind: 'text', column: 'actions.status', values: ACTION_STATUSES },
+  machineId: { kind: 'text', column: 'actions.machine_id' },
+  computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
+  requestor: { kind: 'text', column: 'actions.requestor' },
+  scope: { kind: 'text', column: 'actions.scope' },
+  creationDateTimeUtc: { kind: 'datetime', column: 'actions.created_at' },
+  lastUpdateDateTimeUtc: { kind: 'datetime', column: 'actions.updated_at' },
+};
 
 export class ActionsRepository {
   constructor(private readonly db: Db) {}
@@ -97,6 +111,13 @@ export class ActionsRepository {
     if (where) q = q.where(where);
     for (const o of order.length ? order : [{ expr: sql.ref('actions.created_at'), dir: 'desc' as const }]) q = q.orderBy(sql`${o.expr} ${sql.raw(o.dir)}`);
     return q.orderBy('actions.id').limit(top).offset(skip).execute();
+  }
+
+  /** One page of an Action center query (`$filter`, `$orderby`, `$top`, `$skip`, `$count`). */
+  async page(q: ListParams): Promise<{ rows: ActionRow[]; count?: number }> {
+    const { where, order } = compileList(q, ACTION_FIELDS);
+    const [rows, count] = await Promise.all([this.list(where, q.top, q.skip, order), q.count ? this.count(where) : undefined]);
+    return { rows, count };
   }
 
   async count(where: ActionWhere | undefined): Promise<number> {

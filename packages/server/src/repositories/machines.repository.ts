@@ -1,9 +1,45 @@
 import { sql, type Expression, type SqlBool, type ExpressionBuilder, type Selectable, type Insertable, type Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { OrderKey } from '../odata/compile.js';
+import { compileFilter, compileList, type FieldMap, type ListParams, type OrderKey } from '../odata/compile.js';
 import type { Database, MachinesTable } from '../db/schema.js';
 
 export type MachineRow = Selectable<MachinesTable>;
+
+const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' then 1 when 'Low' then 2 when 'Medium' then 3 when 'High' then 4 else 0 end`;
+
+/**
+ * The fields of the machines list's `$filter` and `$orderby`. `activeSince` decides healthStatus:
+ * a device is Active while seen since then.
+ */
+function machineFields(activeSince: string): FieldMap {
+  return {
+    id: { kind: 'text', column: 'machines.id' },
+    computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
+    lastIpAddress: { kind: 'text', column: 'machines.last_ip_address' },
+    lastExternalIpAddress: { kind: 'text', column: 'machines.last_external_ip_address' },
+    osPlatform: { kind: 'text', column: 'machines.os_platform' },
+    osVersion: { kind: 'text', column: 'machines.os_version' },
+    agentVersion: { kind: 'text', column: 'machines.agent_version' },
+    riskScore: { kind: 'text', column: 'machines.risk_score', values: ['None', 'Informational', 'Low', 'Medium', 'High'] },
+    exposureLevel: { kind: 'text', column: 'machines.exposure_level', values: ['None', 'Low', 'Medium', 'High'] },
+    isolationState: { kind: 'text', column: 'machines.isolation_state', values: ['NotIsolated', 'Isolated', 'Pending'] },
+    restrictionState: { kind: 'text', column: 'machines.restriction_state', values: ['Unrestricted', 'Restricted', 'Pending'] },
+    aadDeviceId: { kind: 'text', column: 'machines.aad_device_id' },
+    lastSeen: { kind: 'datetime', column: 'machines.last_seen' },
+    firstSeen: { kind: 'datetime', column: 'machines.first_seen' },
+    machineTags: { kind: 'tags', machineIdColumn: 'machines.id' },
+    ipAddresses: { kind: 'ips', machineIdColumn: 'machines.id' },
+    healthStatus: {
+      kind: 'derived',
+      values: ['Active', 'Inactive'],
+      build: (op, value): Expression<SqlBool> => {
+        const active = (value === 'Active') === (op === 'eq');
+        return active ? sql<SqlBool>`machines.last_seen >= ${activeSince}` : sql<SqlBool>`machines.last_seen < ${activeSince}`;
+      },
+    },
+  };
+}
+
 export type MachineWhere = (eb: ExpressionBuilder<Database, 'machines'>) => Expression<SqlBool>;
 export interface TagRow {
   machine_id: string;
@@ -33,8 +69,18 @@ export class MachinesRepository {
     return this.db.selectFrom('machines').select(['id', 'computer_dns_name', 'capabilities', 'agent_version']).where('id', 'in', ids).execute();
   }
 
-  async ids(where: MachineWhere, limit: number): Promise<string[]> {
+  /** Ids of the machines a `$filter` selects (bulk actions by tag or any other field). */
+  async idsMatching(filter: string, limit: number, activeSince: string): Promise<string[]> {
+    const where = compileFilter(filter, machineFields(activeSince));
     return (await this.db.selectFrom('machines').select('id').where(where).orderBy('id').limit(limit).execute()).map((r) => r.id);
+  }
+
+  /** One page of the machines list (`$filter`, `$orderby`, `$top`, `$skip`, `$count`). */
+  async page(q: ListParams, activeSince: string): Promise<{ rows: MachineRow[]; count?: number }> {
+    // Risk sorts by severity, health by when the device was last seen (what decides it).
+    const { where, order } = compileList(q, machineFields(activeSince), { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') });
+    const [rows, count] = await Promise.all([this.list(where, q.top, q.skip, order), q.count ? this.count(where) : undefined]);
+    return { rows, count };
   }
 
   /**

@@ -3,11 +3,13 @@ import type { Db } from '../db/database.js';
 import type { TimelineTable } from '../db/schema.js';
 
 export type TimelineRow = Selectable<TimelineTable>;
+/** A timeline event as services build it, to be stored alone or inside another write's transaction. */
+export type NewTimelineEvent = Insertable<TimelineTable>;
 
 export class TimelineRepository {
   constructor(private readonly db: Db) {}
 
-  async insert(row: Insertable<TimelineTable>): Promise<void> {
+  async insert(row: NewTimelineEvent): Promise<void> {
     await this.db.insertInto('timeline').values(row).execute();
   }
 

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ACTION_STATUSES, compareVersions, type ActionCatalog, type ActionSpec, type ActionType, type Capability, type CommandSigner } from '@cordon/protocol';
+import { compareVersions, type ActionCatalog, type ActionSpec, type ActionType, type Capability, type CommandSigner } from '@cordon/protocol';
 import type { ActionHandlers, ResolvedParameters } from '../actions/index.js';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
-import { isUniqueViolation } from '../db/portable.js';
 import { ActiveRequestAlreadyExistsError, BadRequestError, NotFoundError, NotSupportedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import { compileList, type FieldMap, type ListParams } from '../odata/compile.js';
+import type { ListParams } from '../odata/compile.js';
 import type { ActionRow, ActionsRepository, NewAction } from '../repositories/actions.repository.js';
 import type { MachineActionView } from '../api/schemas.js';
 import { commandFrame, toView, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
@@ -18,17 +17,6 @@ import type { TimelineService } from './timeline.service.js';
 
 type Skipped = { machineId: string; code: string; message: string };
 
-export const ACTION_FIELDS: FieldMap = {
-  id: { kind: 'text', column: 'actions.id' },
-  type: { kind: 'text', column: 'actions.type' },
-  status: { kind: 'text', column: 'actions.status', values: ACTION_STATUSES },
-  machineId: { kind: 'text', column: 'actions.machine_id' },
-  computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
-  requestor: { kind: 'text', column: 'actions.requestor' },
-  scope: { kind: 'text', column: 'actions.scope' },
-  creationDateTimeUtc: { kind: 'datetime', column: 'actions.created_at' },
-  lastUpdateDateTimeUtc: { kind: 'datetime', column: 'actions.updated_at' },
-};
 
 /**
  * The action engine, as analysts reach it: submit (one machine or many), list, get, cancel. An
@@ -75,13 +63,7 @@ export class ActionsService {
     const [row] = this.#newRows(principal, [{ machineId, parameters: params.get(machineId)! }], spec, comment);
     if (!row) throw new Error('unreachable: one machine gives one row');
     const event = this.#submittedEvent(principal, row);
-    let inserted: Set<string>;
-    try {
-      inserted = await this.repo.insertBatch([row], (ok) => (ok.has(row.id) ? { audit: [this.audit.row(this.#submittedAudit(principal, row))], timeline: [this.timeline.row(event)] } : { audit: [], timeline: [] }));
-    } catch (e) {
-      if (isUniqueViolation(e)) inserted = new Set();
-      else throw e;
-    }
+    const inserted = await this.repo.insertBatch([row], (ok) => (ok.has(row.id) ? { audit: [this.audit.row(this.#submittedAudit(principal, row))], timeline: [this.timeline.row(event)] } : { audit: [], timeline: [] }));
     // The store's unique index (one active action per machine and exclusion key) said no.
     if (!inserted.has(row.id)) throw await this.#refuse(principal, type, machineId, comment, new ActiveRequestAlreadyExistsError(machineId));
     this.timeline.published([event]);
@@ -266,8 +248,7 @@ export class ActionsService {
   }
 
   async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
-    const { where, order } = compileList(q, ACTION_FIELDS);
-    const [rows, count] = await Promise.all([this.repo.list(where, q.top, q.skip, order), q.count ? this.repo.count(where) : undefined]);
+    const { rows, count } = await this.repo.page(q);
     return { value: rows.map(toView), count };
   }
 

@@ -1,7 +1,5 @@
-import type { Insertable } from 'kysely';
 import type { Clock } from '../clock.js';
-import type { AuditTable } from '../db/schema.js';
-import type { AuditRepository, AuditRow } from '../repositories/audit.repository.js';
+import type { AuditRepository, AuditRow, NewAuditRecord } from '../repositories/audit.repository.js';
 import type { AuditRecordView } from '../api/schemas.js';
 
 export interface AuditEntry {
@@ -23,7 +21,7 @@ export class AuditService {
   }
 
   /** The stored form of an entry, for callers that write it inside their own transaction. */
-  row(e: AuditEntry, time = this.now().toISOString()): Insertable<AuditTable> {
+  row(e: AuditEntry, time = this.now().toISOString()): NewAuditRecord {
     return {
       time,
       actor: e.actor,

@@ -1,10 +1,9 @@
-import { sql, type SqlBool, type Expression } from 'kysely';
 import type { Capability, Inventory } from '@cordon/protocol';
 import { storedIsolationReport } from '../actions/isolation.handler.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
-import { compileFilter, compileList, type FieldMap, type ListParams } from '../odata/compile.js';
+import type { ListParams } from '../odata/compile.js';
 import type { MachineRow, MachinesRepository, TagRow } from '../repositories/machines.repository.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
@@ -21,8 +20,6 @@ export type Eligibility = Pick<MachineRow, 'id' | 'computer_dns_name' | 'capabil
 export interface InventoryObserver {
   inventoryReported(machineId: string, inventory: Inventory): Promise<void>;
 }
-
-const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' then 1 when 'Low' then 2 when 'Medium' then 3 when 'High' then 4 else 0 end`;
 
 export class MachinesService {
   /** Machines whose heartbeat arrived since the last flush; written in one batch. */
@@ -44,40 +41,8 @@ export class MachinesService {
     return new Date(this.now().getTime() - (3 * this.heartbeatSeconds + 5) * 1000).toISOString();
   }
 
-  fields(): FieldMap {
-    return {
-      id: { kind: 'text', column: 'machines.id' },
-      computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
-      lastIpAddress: { kind: 'text', column: 'machines.last_ip_address' },
-      lastExternalIpAddress: { kind: 'text', column: 'machines.last_external_ip_address' },
-      osPlatform: { kind: 'text', column: 'machines.os_platform' },
-      osVersion: { kind: 'text', column: 'machines.os_version' },
-      agentVersion: { kind: 'text', column: 'machines.agent_version' },
-      riskScore: { kind: 'text', column: 'machines.risk_score', values: ['None', 'Informational', 'Low', 'Medium', 'High'] },
-      exposureLevel: { kind: 'text', column: 'machines.exposure_level', values: ['None', 'Low', 'Medium', 'High'] },
-      isolationState: { kind: 'text', column: 'machines.isolation_state', values: ['NotIsolated', 'Isolated', 'Pending'] },
-      restrictionState: { kind: 'text', column: 'machines.restriction_state', values: ['Unrestricted', 'Restricted', 'Pending'] },
-      aadDeviceId: { kind: 'text', column: 'machines.aad_device_id' },
-      lastSeen: { kind: 'datetime', column: 'machines.last_seen' },
-      firstSeen: { kind: 'datetime', column: 'machines.first_seen' },
-      machineTags: { kind: 'tags', machineIdColumn: 'machines.id' },
-      ipAddresses: { kind: 'ips', machineIdColumn: 'machines.id' },
-      healthStatus: {
-        kind: 'derived',
-        values: ['Active', 'Inactive'],
-        build: (op, value): Expression<SqlBool> => {
-          const active = (value === 'Active') === (op === 'eq');
-          const since = this.activeSince();
-          return active ? sql<SqlBool>`machines.last_seen >= ${since}` : sql<SqlBool>`machines.last_seen < ${since}`;
-        },
-      },
-    };
-  }
-
   async list(q: ListParams): Promise<{ value: MachineView[]; count?: number }> {
-    // Risk sorts by severity, health by when the device was last seen (what decides it).
-    const { where, order } = compileList(q, this.fields(), { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') });
-    const [rows, count] = await Promise.all([this.repo.list(where, q.top, q.skip, order), q.count ? this.repo.count(where) : undefined]);
+    const { rows, count } = await this.repo.page(q, this.activeSince());
     return { value: await this.views(rows), count };
   }
 
@@ -115,8 +80,7 @@ export class MachinesService {
 
   /** Ids of the machines a `$filter` selects (for bulk actions by tag or any other field). */
   async idsMatching(filter: string, limit: number): Promise<string[]> {
-    const where = compileFilter(filter, this.fields());
-    return this.repo.ids(() => where, limit);
+    return this.repo.idsMatching(filter, limit, this.activeSince());
   }
 
   /** Machines seen with `ip` within 15 minutes either side of `timestamp` (MDE's findbyip). */

@@ -1,8 +1,6 @@
-import type { Insertable } from 'kysely';
 import type { Clock } from '../clock.js';
-import type { TimelineTable } from '../db/schema.js';
 import type { EventHub } from '../events.js';
-import type { TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
+import type { NewTimelineEvent, TimelineRepository, TimelineRow } from '../repositories/timeline.repository.js';
 import type { TIMELINE_EVENT_TYPES, TimelineEventView } from '../api/schemas.js';
 
 export type TimelineEventType = (typeof TIMELINE_EVENT_TYPES)[number];
@@ -25,7 +23,7 @@ export class TimelineService {
   }
 
   /** The stored form of an event, for callers that write it inside their own transaction. */
-  row(e: TimelineEvent, time = this.now().toISOString()): Insertable<TimelineTable> {
+  row(e: TimelineEvent, time = this.now().toISOString()): NewTimelineEvent {
     return { machine_id: e.machineId, time, event_type: e.eventType, title: e.title, actor: e.actor ?? null, action_id: e.actionId ?? null, data: e.data ? JSON.stringify(e.data) : null };
   }
 
