@@ -88,13 +88,19 @@ export class IsolationHandler implements ActionHandler {
     return type === 'Isolate' && machine.isolation_state === 'Isolated';
   }
 
+  /**
+   * An agent that says nothing about isolation (older versions) leaves the last report alone, and
+   * one that repeats the stored report (every reconnect) changes nothing: the state is re-derived
+   * only when the report changed. A hello costs no isolation query, which matters for a fleet
+   * reconnecting at once: each statement better-sqlite3 prepares holds native memory until collected.
+   */
   async inventoryReported(machineId: string, inventory: Inventory): Promise<void> {
-    // An agent that says nothing about isolation (older versions) leaves the last report alone.
-    if (inventory.isolation) {
-      const previous = await this.#previousReport(machineId);
-      await this.machines.update(machineId, { isolation: JSON.stringify(inventory.isolation) });
-      await this.#noteBreakGlass(machineId, previous, inventory.isolation);
-    }
+    if (!inventory.isolation) return;
+    const [stored] = await this.machines.isolationInputs([machineId], this.types);
+    const report = JSON.stringify(inventory.isolation);
+    if (stored?.isolation === report) return;
+    await this.machines.update(machineId, { isolation: report });
+    await this.#noteBreakGlass(machineId, storedIsolationReport(stored?.isolation ?? null), inventory.isolation);
     await this.syncStates([machineId]);
   }
 

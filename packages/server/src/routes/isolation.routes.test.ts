@@ -1,6 +1,7 @@
 import { ActionParameters, verifyCommand, verifyReleaseToken, type Inventory } from '@cordon/protocol';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CordonEvent } from '../events.js';
+import type { MachinesRepository } from '../repositories/machines.repository.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
@@ -101,6 +102,32 @@ describe('isolation state', () => {
     // The same report again is not a second release.
     await machines.applyInventory(id, inventory(capable({ isolation: { state: 'NotIsolated', type: null, since: '2026-11-25T10:00:00.000Z', releasedBy: 'breakGlass' } })));
     expect((await h.call('GET', `/api/machines/${id}/timeline?eventType=IsolationReleasedOnDevice`)).body.value).toHaveLength(1);
+  });
+
+  it('re-derives the state on an inventory only when its report changed (a hello costs no isolation query)', async () => {
+    const id = await h.enroll(capable());
+    const machines = h.server.services.machines;
+    const inputs = vi.spyOn((machines as unknown as { repo: MachinesRepository }).repo, 'isolationInputs');
+    const isolated = { state: 'Isolated', type: 'Full', since: '2026-11-25T09:00:00.000Z', releasedBy: null } as const;
+    // No report (older agents, the benchmark's simulated fleet): nothing to read or derive.
+    await machines.applyInventory(id, inventory(capable()));
+    expect(inputs).toHaveBeenCalledTimes(0);
+    expect(await state(id)).toBe('NotIsolated');
+    // A new report: the stored one is read (break-glass check), then the state is derived.
+    await machines.applyInventory(id, inventory(capable({ isolation: isolated })));
+    expect(inputs).toHaveBeenCalledTimes(2);
+    expect(await state(id)).toBe('Isolated');
+    // The same report again (every reconnect): read once, nothing to derive.
+    await machines.applyInventory(id, inventory(capable({ isolation: isolated })));
+    expect(inputs).toHaveBeenCalledTimes(3);
+    expect(await state(id)).toBe('Isolated');
+    // While an isolation action is in flight a changed report still leaves it Pending.
+    const u = await unisolate(id);
+    await machines.applyInventory(id, inventory(capable({ isolation: { ...isolated, since: '2026-11-25T09:30:00.000Z' } })));
+    expect(await state(id)).toBe('Pending');
+    await h.server.services.agentReports.agentResult(id, u.body.id, 'Succeeded', null, { isolation: { state: 'NotIsolated', type: null, since: null, releasedBy: 'action' } });
+    expect(await state(id)).toBe('NotIsolated');
+    inputs.mockRestore();
   });
 
   it('refuses an Isolate while an Unisolate is active (and the reverse) with the exact MDE body', async () => {
