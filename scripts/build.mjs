@@ -3,7 +3,7 @@
 // process, faster start). Dependencies stay in node_modules. Runs in well under a second.
 // Then builds the web console with Vite when its sources changed since the last build (~20 s).
 import { build } from 'esbuild';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,7 +21,16 @@ await build({
     {
       name: 'bundle-workspace',
       setup(b) {
-        b.onResolve({ filter: /^@cordon\// }, (args) => ({ path: join(root, 'packages', args.path.slice('@cordon/'.length), 'src', 'index.ts') }));
+        // `@cordon/<name>[/<subpath>]` resolves through that package's "exports" (e.g. `@cordon/protocol/config`).
+        b.onResolve({ filter: /^@cordon\// }, (args) => {
+          const [name, ...subpath] = args.path.slice('@cordon/'.length).split('/');
+          const dir = join(root, 'packages', name);
+          const { exports } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+          const key = subpath.length > 0 ? `./${subpath.join('/')}` : '.';
+          const target = typeof exports === 'string' && key === '.' ? exports : exports?.[key];
+          if (typeof target !== 'string') return { errors: [{ text: `${args.path}: packages/${name}/package.json exports no "${key}"` }] };
+          return { path: join(dir, target) };
+        });
       },
     },
   ],

@@ -1,5 +1,5 @@
 export { Agent, localInventory } from './agent.js';
-export { loadAgentConfig, AgentConfigSchema, type AgentConfig } from './config.js';
+export { loadAgentConfig, agentConfig, AgentConfigSchema, ConfigError, type AgentConfig, type AgentConfigInput } from './config.js';
 export { enroll, parseToken } from './transport/enroll.js';
 export { readState } from './enrollment-state.js';
 export { AGENT_VERSION } from './version.js';

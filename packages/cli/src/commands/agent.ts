@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { destination, pino } from 'pino';
-import { Agent, breakGlassRelease, currentPlatform, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
+import { Agent, agentConfig, breakGlassRelease, currentPlatform, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
+
+/** A flag's help text is the config declaration's. */
+const help = (key: 'dataDir' | 'logLevel') => `${agentConfig.keys[key].help} (env ${agentConfig.envName(key)})`;
 
 export function registerAgentCommands(program: Command): void {
   const agent = program.command('agent').description('the endpoint agent');
@@ -10,7 +13,7 @@ export function registerAgentCommands(program: Command): void {
     .description('enroll this device with a server (pins the server CA from the token)')
     .requiredOption('--server <url>', 'the agent URL the server printed, e.g. https://server:8443')
     .requiredOption('--token <token>', 'an enrollment token')
-    .option('--data-dir <dir>', 'agent data directory')
+    .option('--data-dir <dir>', help('dataDir'))
     .action(async (o: { server: string; token: string; dataDir?: string }) => {
       const cfg = loadAgentConfig({ dataDir: o.dataDir });
       const inv = await localInventory(cfg.tags);
@@ -21,8 +24,8 @@ export function registerAgentCommands(program: Command): void {
   agent
     .command('run')
     .description('run the agent: stay connected, run signed commands')
-    .option('--data-dir <dir>', 'agent data directory')
-    .option('--log-level <level>', 'log level')
+    .option('--data-dir <dir>', help('dataDir'))
+    .option('--log-level <level>', help('logLevel'))
     .action(async (o: { dataDir?: string; logLevel?: string }) => {
       const a = new Agent(loadAgentConfig({ dataDir: o.dataDir, logLevel: o.logLevel }));
       await a.start();
@@ -40,7 +43,7 @@ export function registerAgentCommands(program: Command): void {
     .command('release')
     .description('break-glass: release isolation on this device with a token an admin issued (works with the server gone)')
     .requiredOption('--token <token>', 'the release token (crt1.…) from `cordon release-token`')
-    .option('--data-dir <dir>', 'agent data directory')
+    .option('--data-dir <dir>', help('dataDir'))
     .action(async (o: { token: string; dataDir?: string }) => {
       const cfg = loadAgentConfig({ dataDir: o.dataDir });
       const r = await breakGlassRelease(cfg.dataDir, o.token, currentPlatform(), pino({ level: 'warn' }, destination(2)));

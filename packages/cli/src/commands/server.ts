@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { destination, pino } from 'pino';
-import { createCordonServer, loadServerConfig, type ServerConfigInput } from '@cordon/server';
+import { createCordonServer, loadServerConfig, serverConfig, type ServerConfigInput } from '@cordon/server';
 import { enroll, loadAgentConfig, localInventory } from '@cordon/agent';
 import { writeQuickstart } from '../context.js';
 
@@ -17,14 +17,16 @@ interface ServerFlags {
   logLevel?: ServerConfigInput['logLevel'];
 }
 
+/** Flags for the keys the command line sets; their help text is the config declaration's. */
 function serverOptions(cmd: Command): Command {
+  const help = (key: keyof ServerFlags) => `${serverConfig.keys[key].help} (env ${serverConfig.envName(key)})`;
   return cmd
-    .option('--data-dir <dir>', 'data directory (database, keys)')
-    .option('--port <n>', 'API and console port')
-    .option('--host <h>', 'API and console address')
-    .option('--agent-port <n>', 'agent gateway (TLS) port')
-    .option('--agent-host <h>', 'agent gateway address')
-    .option('--log-level <level>', 'log level');
+    .option('--data-dir <dir>', help('dataDir'))
+    .option('--port <n>', help('port'))
+    .option('--host <h>', help('host'))
+    .option('--agent-port <n>', help('agentPort'))
+    .option('--agent-host <h>', help('agentHost'))
+    .option('--log-level <level>', help('logLevel'));
 }
 
 /** Starts the server and prints the lines scripts look for; logs go to stderr. */
