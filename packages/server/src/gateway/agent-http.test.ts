@@ -1,0 +1,164 @@
+/**
+ * The gateway's HTTP answers outside the happy path (status, code, message, headers), pinned so
+ * that moving code between the gateway's files cannot change what an agent sees.
+ */
+import { request } from 'node:https';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createMetrics } from '../metrics.js';
+import { inventory, startHarness, type Harness } from '../testing/harness.js';
+import { AgentGateway } from './gateway.js';
+
+let h: Harness;
+let gw: AgentGateway;
+let port: number;
+let credential: string;
+let machineId: string;
+let actionId: string;
+
+/** A second gateway over the harness's services, with a small enrollment budget to reach 429. */
+async function gateway(opts: { packages: boolean }): Promise<void> {
+  const s = h.server.services;
+  gw = new AgentGateway({ keys: h.server.keys, enrollment: s.enrollment, machines: s.machines, timeline: s.timeline, deviceEvents: s.deviceEvents, metrics: createMetrics(), logger: pino({ level: 'silent' }), heartbeatSeconds: 30, enrollmentsPerMinute: 3 });
+  gw.attach(s.agentReports, opts.packages ? s.packages : undefined);
+  port = await gw.listen('127.0.0.1', 0);
+}
+
+beforeEach(async () => {
+  h = await startHarness();
+  const { token } = await h.server.services.enrollment.createToken('test');
+  const enrolled = await h.server.services.enrollment.enroll(token.split('.')[1]!, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+  machineId = enrolled.machineId;
+  credential = enrolled.credential;
+  actionId = (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+});
+afterEach(async () => {
+  await gw?.close();
+  await h.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, unknown>;
+  text: string;
+  body: any;
+}
+
+/** One request; `body` may be shorter than a declared content-length (the server answers early). */
+function call(method: string, path: string, opts: { body?: Buffer | string; headers?: Record<string, string>; auth?: boolean; hold?: boolean; signal?: AbortSignal } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...(opts.auth === false ? {} : { authorization: `Bearer ${machineId}.${credential}` }), ...opts.headers };
+    const req = request({ host: '127.0.0.1', port, path, method, headers, ca: h.server.keys.caCertPem, checkServerIdentity: () => undefined, agent: false, signal: opts.signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let body: unknown = null;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = null;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
+      });
+    });
+    req.on('error', reject);
+    if (opts.body !== undefined) req.write(opts.body);
+    if (!opts.hold) req.end();
+  });
+}
+
+const sha = 'a'.repeat(64);
+
+describe('agent gateway HTTP', () => {
+  it('answers the public endpoints and enrollment errors as before', async () => {
+    await gateway({ packages: true });
+    expect(await call('GET', '/healthz', { auth: false })).toMatchObject({ status: 200, body: { status: 'ok' } });
+    const ca = await call('GET', '/ca.crt', { auth: false });
+    expect(ca).toMatchObject({ status: 200, text: h.server.keys.caCertPem });
+    expect(ca.headers['content-type']).toBe('application/x-pem-file');
+    expect(await call('GET', '/enroll', { auth: false })).toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound', message: 'Agents connect to /agent/v1 and enroll at POST /enroll' } } });
+    // Three attempts a minute from one address in this gateway; the fourth waits.
+    const enrollment = [
+      [{ body: 'not json' }, 400, { code: 'InvalidRequestBody', message: 'The enrollment request is not valid JSON', target: 'body' }],
+      [{ body: JSON.stringify({ secret: 'x'.repeat(129), inventory: inventory() }) }, 400, { code: 'InvalidRequestBody', target: 'secret' }],
+      [{ body: JSON.stringify({ secret: 'nope', inventory: inventory() }) }, 401, { code: 'Unauthorized', message: 'The enrollment token is not valid' }],
+    ] as const;
+    for (const [opts, status, error] of enrollment) expect(await call('POST', '/enroll', { ...opts, auth: false }), opts.body).toMatchObject({ status, body: { error } });
+    const limited = await call('POST', '/enroll', { auth: false, body: '{}' });
+    expect(limited).toMatchObject({ status: 429, body: { error: { code: 'TooManyRequests' } } });
+    expect(limited.body.error.message).toMatch(/^Too many enrollment attempts from this address; retry after \d+ seconds$/);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('refuses an enrollment body over 256 KiB', async () => {
+    await gateway({ packages: true });
+    const big = await call('POST', '/enroll', { auth: false, body: 'x'.repeat(300 * 1024) });
+    expect(big).toMatchObject({ status: 400, body: { error: { code: 'InvalidRequestBody', message: 'Enrollment request too large', target: 'body' } } });
+  });
+
+  it('answers upload errors with the same codes and messages', async () => {
+    await gateway({ packages: true });
+    const base = `/agent/v1/uploads/${actionId}`;
+    const cases: [string, string, Parameters<typeof call>[2], number, Record<string, unknown>][] = [
+      ['GET', base, { auth: false }, 401, { code: 'Unauthorized', message: 'Present the device credential' }],
+      ['GET', base, { headers: { authorization: `Bearer ${machineId}.wrong` } }, 401, { code: 'Unauthorized', message: 'Present the device credential' }],
+      ['GET', '/agent/v1/uploads/not-an-id', {}, 404, { code: 'ResourceNotFound', message: 'No such upload path' }],
+      ['PUT', `${base}?offset=-1`, { headers: { 'x-chunk-sha256': sha } }, 400, { code: 'InvalidInput', message: 'offset must be a whole number of bytes', target: 'offset' }],
+      ['PUT', `${base}?offset=0`, { headers: { 'x-chunk-sha256': 'xyz' } }, 400, { code: 'InvalidInput', message: 'x-chunk-sha256 must be the hex SHA-256 of the chunk', target: 'x-chunk-sha256' }],
+      ['PUT', `/agent/v1/uploads/00000000-0000-4000-8000-000000000099?offset=0`, { headers: { 'x-chunk-sha256': sha }, body: 'x' }, 404, { code: 'ResourceNotFound' }],
+      ['PUT', `${base}?offset=0`, { headers: { 'x-chunk-sha256': sha, 'content-length': String(8 * 1024 * 1024 + 1) }, body: 'x', hold: true }, 413, { code: 'InvalidRequestBody', message: 'A chunk may be at most 8388608 bytes', target: 'body' }],
+      ['POST', `${base}/complete`, { body: '{"size": -1}' }, 400, { code: 'InvalidRequestBody', message: 'Send {"size": <bytes>, "sha256": "<hex>"}', target: 'body' }],
+      ['DELETE', base, {}, 405, { code: 'MethodNotAllowed', message: 'DELETE is not allowed here' }],
+      ['GET', `${base}/complete`, {}, 405, { code: 'MethodNotAllowed', message: 'GET is not allowed here' }],
+    ];
+    for (const [method, path, opts, status, error] of cases) expect(await call(method, path, opts), `${method} ${path}`).toMatchObject({ status, body: { error } });
+    expect(await call('GET', base)).toMatchObject({ status: 200, body: { offset: 0, complete: false } });
+  });
+
+  it('admits two chunk uploads per device at once and asks a third to retry', async () => {
+    await gateway({ packages: true });
+    const held = new AbortController();
+    const put = { headers: { 'x-chunk-sha256': sha, 'content-length': String(1024 * 1024) }, body: 'x', hold: true };
+    // Two chunks that never finish arriving hold both of the device's places.
+    void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
+    void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const busy = await call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, put);
+    expect(busy).toMatchObject({ status: 503, body: { error: { code: 'ServerBusy', message: 'Too many uploads in progress; retry shortly' } } });
+    expect(busy.headers['retry-after']).toBe('5');
+    expect(busy.headers.connection).toBe('close');
+    held.abort();
+  });
+
+  it('says uploads are off when no package service is attached, before asking for a credential', async () => {
+    await gateway({ packages: false });
+    expect(await call('GET', `/agent/v1/uploads/${actionId}`, { auth: false })).toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound', message: 'Uploads are not enabled on this server' } } });
+  });
+
+  it('answers an unexpected failure with a 500 and no detail', async () => {
+    await gateway({ packages: true });
+    h.server.services.enrollment.enroll = async () => {
+      throw new Error('store down');
+    };
+    expect(await call('POST', '/enroll', { auth: false, body: JSON.stringify({ secret: 'x', inventory: inventory() }) })).toMatchObject({ status: 500, body: { error: { code: 'InternalError', message: 'Enrollment failed; see the server log' } } });
+  });
+
+  it('refuses an upgrade on another path', async () => {
+    await gateway({ packages: true });
+    const upgrade = (path: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, { ca: h.server.keys.caCertPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, headers: { authorization: `Bearer ${machineId}.${credential}` } });
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('error', () => resolve(-1));
+      });
+    expect(await upgrade('/agent/v2')).toBe(404);
+    expect(await upgrade('/agent/v1')).toBe(101);
+    expect(gw.connectedCount).toBe(0);
+  });
+});

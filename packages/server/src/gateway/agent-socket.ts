@@ -1,0 +1,218 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { AgentFrame, assertNever, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import type { Metrics } from '../metrics.js';
+import type { AgentChannel } from '../services/action-lifecycle.js';
+import type { AgentReportsService } from '../services/agent-reports.service.js';
+import type { DeviceEventsSink } from '../services/device-events.service.js';
+import type { MachinesService } from '../services/machines.service.js';
+import type { TimelineService } from '../services/timeline.service.js';
+
+const HELLO_TIMEOUT_MS = 10_000;
+/** Per connection: bursts up to 200 frames, then 50 frames a second (heartbeats are one per 30 s). */
+const FRAME_BURST = 200;
+const FRAMES_PER_SECOND = 50;
+
+interface Connection {
+  machineId: string;
+  ws: WebSocket;
+  lastFrameAt: number;
+  helloDone: boolean;
+  /** Set when a bad frame closed the connection: nothing after it is routed. */
+  rejected: boolean;
+  /** Frame budget (token bucket): an agent flooding the server is cut off, not obeyed. */
+  tokens: number;
+  refilledAt: number;
+  /** Frames of one agent are handled strictly in order (an ack before its result). */
+  queue: Promise<void>;
+}
+
+/** What the agent sockets need from the rest of the server. */
+export interface AgentSocketDeps {
+  machines: MachinesService;
+  timeline: TimelineService;
+  deviceEvents: DeviceEventsSink;
+  metrics: Metrics;
+  logger: Logger;
+  heartbeatSeconds: number;
+}
+
+/**
+ * One WebSocket per agent, opened only for a request whose device credential the gateway has
+ * checked. Each frame is validated against the protocol before it is routed; a bad frame, a frame
+ * before hello or a flood closes the connection.
+ */
+export class AgentSockets implements AgentChannel {
+  readonly #connections = new Map<string, Connection>();
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
+  #actions?: AgentReportsService;
+  #closing = false;
+
+  constructor(private readonly deps: AgentSocketDeps) {}
+
+  /** Gives frames an engine to go to; frames are not routed before this. */
+  attach(actions: AgentReportsService): void {
+    this.#actions = actions;
+  }
+
+  /** Completes the upgrade for `machineId`, whose device credential the caller has checked. */
+  accept(machineId: string, req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(machineId, ws));
+  }
+
+  /** Closes every connection and waits for the frames already received to be handled. */
+  async close(): Promise<void> {
+    // A shutdown is not the agents going offline: #closed records nothing from here on.
+    this.#closing = true;
+    for (const c of this.#connections.values()) c.ws.close(1001, 'server shutting down');
+    await Promise.all([...this.#connections.values()].map((c) => c.queue));
+    this.#connections.clear();
+  }
+
+  /** Agents with a connection (hello done or not). */
+  get connectedCount(): number {
+    return this.#connections.size;
+  }
+
+  isConnected(machineId: string): boolean {
+    return this.#connections.get(machineId)?.helloDone === true;
+  }
+
+  send(machineId: string, frame: ServerFrame): boolean {
+    const c = this.#connections.get(machineId);
+    if (!c || !c.helloDone || c.ws.readyState !== c.ws.OPEN) return false;
+    c.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Drops agents that stopped talking (dead TCP, frozen process): three missed heartbeats. */
+  dropSilent(): void {
+    const limit = Date.now() - 3 * this.deps.heartbeatSeconds * 1000 - 5000;
+    for (const c of this.#connections.values()) if (c.lastFrameAt < limit) c.ws.terminate();
+  }
+
+  #open(machineId: string, ws: WebSocket): void {
+    const conn: Connection = { machineId, ws, lastFrameAt: Date.now(), helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
+    const helloTimer = setTimeout(() => {
+      if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
+    }, HELLO_TIMEOUT_MS);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (conn.rejected) return;
+      const now = Date.now();
+      conn.lastFrameAt = now;
+      conn.tokens = Math.min(FRAME_BURST, conn.tokens + ((now - conn.refilledAt) / 1000) * FRAMES_PER_SECOND);
+      conn.refilledAt = now;
+      if (--conn.tokens < 0) return this.#reject(conn, 'flood', `more than ${FRAMES_PER_SECOND} frames a second`);
+      const frame = this.#parse(conn, data, isBinary);
+      if (!frame) return;
+      conn.queue = conn.queue.then(() => this.#route(conn, frame)).catch((err: unknown) => {
+        this.deps.logger.error({ err, machineId, frame: frame.type }, 'handling an agent frame failed');
+      });
+    });
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      conn.queue = conn.queue.then(() => this.#closed(conn)).catch((err: unknown) => this.deps.logger.error({ err, machineId }, 'recording an agent disconnect failed'));
+    });
+    ws.on('error', (err) => this.deps.logger.warn({ err, machineId }, 'agent connection error'));
+  }
+
+  #parse(conn: Connection, data: RawData, isBinary: boolean): AgentFrame | null {
+    if (isBinary) {
+      this.#reject(conn, 'binary', 'binary frames are not part of the protocol');
+      return null;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString());
+    } catch {
+      this.#reject(conn, 'json', 'frame is not JSON');
+      return null;
+    }
+    const parsed = AgentFrame.safeParse(json);
+    if (!parsed.success) {
+      this.#reject(conn, 'schema', `invalid frame: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+      return null;
+    }
+    if (!conn.helloDone && parsed.data.type !== 'hello') {
+      this.#reject(conn, 'order', 'the first frame must be hello');
+      return null;
+    }
+    this.deps.metrics.agentFrames.inc({ type: parsed.data.type });
+    return parsed.data;
+  }
+
+  #reject(conn: Connection, reason: string, message: string): void {
+    if (conn.rejected) return;
+    conn.rejected = true;
+    this.deps.metrics.agentFramesRejected.inc({ reason });
+    this.deps.logger.warn({ machineId: conn.machineId, reason: message }, 'closing agent connection: bad frame');
+    conn.ws.close(1008, message.slice(0, 120));
+  }
+
+  async #route(conn: Connection, frame: AgentFrame): Promise<void> {
+    const actions = this.#actions;
+    if (!actions) throw new Error('gateway used before attach()');
+    const id = conn.machineId;
+    switch (frame.type) {
+      case 'hello':
+        return this.#hello(conn, frame.protocol, frame.inventory);
+      case 'heartbeat':
+        this.deps.machines.noteSeen(id);
+        return;
+      case 'inventory':
+        return this.deps.machines.applyInventory(id, frame.inventory);
+      case 'ack':
+        return actions.agentAck(id, frame.actionId);
+      case 'progress':
+        // Progress is kept in memory and shown while the action runs; only state changes are stored.
+        this.deps.machines.noteSeen(id);
+        actions.agentProgress(id, frame.actionId, frame.percent, frame.message ?? null);
+        return;
+      case 'result':
+        return actions.agentResult(id, frame.actionId, frame.status, frame.error, frame.result);
+      case 'refused':
+        return actions.agentRefused(id, frame.actionId, frame.reason, frame.detail);
+      case 'event':
+        // Acknowledged only once taken: an event the sink failed on comes back after a reconnect.
+        await this.deps.deviceEvents.accept(id, frame);
+        this.send(id, { type: 'eventAck', eventId: frame.eventId });
+        return;
+      case 'streamOpen':
+      case 'streamData':
+      case 'streamCredit':
+      case 'streamClose': {
+        // No session feature uses streams yet: the agent's stream is closed, its connection kept.
+        const answer = refuseStream(frame, 'this server has no live-response or file-transfer sessions');
+        if (answer) this.send(id, answer);
+        return;
+      }
+      default:
+        return assertNever(frame);
+    }
+  }
+
+  async #hello(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {
+    if (conn.helloDone) return this.#reject(conn, 'order', 'hello sent twice');
+    if (protocol !== PROTOCOL_VERSION) return this.#reject(conn, 'protocol', `protocol ${protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    const previous = this.#connections.get(conn.machineId);
+    if (previous && previous !== conn) previous.ws.close(4000, 'replaced by a newer connection');
+    this.#connections.set(conn.machineId, conn);
+    this.deps.metrics.agentsConnected.set(this.#connections.size);
+    await this.deps.machines.applyInventory(conn.machineId, inventory);
+    conn.helloDone = true;
+    conn.ws.send(JSON.stringify({ type: 'welcome', machineId: conn.machineId, serverTime: new Date().toISOString(), heartbeatSeconds: this.deps.heartbeatSeconds } satisfies ServerFrame));
+    // A new connection replacing a live one is a reconnect, not news; replacing a dead one is.
+    if (!previous || previous.ws.readyState !== previous.ws.OPEN) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOnline', title: `Agent connected (version ${inventory.agentVersion})` });
+    await this.#actions?.agentConnected(conn.machineId);
+  }
+
+  async #closed(conn: Connection): Promise<void> {
+    if (this.#connections.get(conn.machineId) !== conn) return;
+    // Recorded before the agent stops counting as connected, so whoever sees it offline finds the event.
+    if (!this.#closing) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOffline', title: 'Agent disconnected' });
+    if (this.#connections.get(conn.machineId) === conn) this.#connections.delete(conn.machineId);
+    this.deps.metrics.agentsConnected.set(this.#connections.size);
+  }
+}

@@ -1,0 +1,133 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
+
+/** Chunk uploads being received at once, per device and in all: each holds up to 8 MiB. */
+const UPLOADS_PER_DEVICE = 2;
+const UPLOADS_TOTAL = 16;
+
+const CompleteUpload = z.strictObject({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/) });
+
+/**
+ * Chunk buffers are reused: a fresh multi-megabyte allocation per chunk leaves the C heap
+ * fragmented, and the server's memory would grow with every upload instead of staying flat.
+ */
+const chunkBuffers: Buffer[] = [];
+/** Memory that came from this pool; nothing else (Node's shared small-buffer pool above all) may enter it. */
+const pooledMemory = new WeakSet<ArrayBufferLike>();
+function takeBuffer(size: number): Buffer {
+  // Small bodies get exactly their size; only chunk-sized ones share the pool.
+  if (size < 1024 * 1024) return Buffer.allocUnsafe(size);
+  const i = chunkBuffers.findIndex((b) => b.length >= size);
+  let b = i >= 0 ? chunkBuffers.splice(i, 1)[0] : undefined;
+  if (!b) {
+    b = Buffer.allocUnsafeSlow(Math.max(size, 4 * 1024 * 1024));
+    pooledMemory.add(b.buffer);
+  }
+  return b.subarray(0, size);
+}
+function giveBuffer(b: Buffer): void {
+  // At most UPLOADS_TOTAL buffers are kept: enough for every upload the gateway admits at once.
+  if (pooledMemory.has(b.buffer) && chunkBuffers.length < UPLOADS_TOTAL) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
+}
+
+/** Reads a request body up to `limit` bytes; null when it is larger (the caller answers and closes). */
+async function readBody(req: IncomingMessage, limit: number, pooled = false): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return null;
+  // With a declared length, one buffer of that size: ten concurrent 4 MiB chunks must not cost
+  // twice that in pieces plus their concatenation.
+  const known = Number.isSafeInteger(declared) && declared >= 0;
+  const body = known ? (pooled ? takeBuffer(declared) : Buffer.allocUnsafe(declared)) : null;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (size + chunk.length > (known ? declared : limit)) return null;
+    if (body) chunk.copy(body, size);
+    else chunks.push(chunk);
+    size += chunk.length;
+  }
+  if (body) return size === declared ? body : null;
+  return Buffer.concat(chunks);
+}
+
+function safeJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Package uploads under UPLOAD_PATH: GET <id> (where to resume), PUT <id>?offset=N with one chunk
+ * and its SHA-256 in x-chunk-sha256, POST <id>/complete {size, sha256}.
+ */
+export class UploadsHttp {
+  readonly #inFlight = new Map<string, number>();
+  #total = 0;
+
+  constructor(private readonly packages: PackagesService) {}
+
+  /**
+   * Answers one upload request from `machineId`, whose device credential the caller has checked.
+   * A service error (ApiError) is thrown for the caller to answer.
+   */
+  async handle(machineId: string, req: IncomingMessage, res: ServerResponse, reply: (status: number, body: unknown) => void): Promise<void> {
+    const url = new URL(req.url!, 'https://agent.invalid');
+    const m = /^\/agent\/v1\/uploads\/([0-9a-f-]{36})(\/complete)?$/.exec(url.pathname);
+    if (!m) return reply(404, { error: { code: 'ResourceNotFound', message: 'No such upload path' } });
+    const actionId = m[1]!;
+    if (req.method === 'GET' && !m[2]) return reply(200, await this.packages.uploadOffset(machineId, actionId));
+    if (req.method === 'PUT' && !m[2]) {
+      const offset = Number(url.searchParams.get('offset'));
+      const sha = String(req.headers['x-chunk-sha256'] ?? '');
+      if (!Number.isSafeInteger(offset) || offset < 0) return reply(400, { error: { code: 'InvalidInput', message: 'offset must be a whole number of bytes', target: 'offset' } });
+      if (!/^[0-9a-fA-F]{64}$/.test(sha)) return reply(400, { error: { code: 'InvalidInput', message: 'x-chunk-sha256 must be the hex SHA-256 of the chunk', target: 'x-chunk-sha256' } });
+      const closeAfter = () => {
+        // Answer, then drop the connection rather than read (or wait for) the rest of the body.
+        res.setHeader('connection', 'close');
+        res.once('finish', () => req.destroy());
+      };
+      // Memory is only spent on a body the device may send, and on a bounded number at once.
+      await this.packages.assertUploadable(machineId, actionId).catch((e: unknown) => {
+        closeAfter();
+        throw e;
+      });
+      const mine = this.#inFlight.get(machineId) ?? 0;
+      if (mine >= UPLOADS_PER_DEVICE || this.#total >= UPLOADS_TOTAL) {
+        closeAfter();
+        res.setHeader('retry-after', '5');
+        return reply(503, { error: { code: 'ServerBusy', message: 'Too many uploads in progress; retry shortly' } });
+      }
+      this.#inFlight.set(machineId, mine + 1);
+      this.#total++;
+      // A device that stops sending mid-chunk does not hold its buffer for long.
+      req.setTimeout(60_000, () => req.destroy());
+      let chunk: Buffer | null = null;
+      try {
+        chunk = await readBody(req, MAX_CHUNK_BYTES, true);
+        if (!chunk) {
+          closeAfter();
+          return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
+        }
+        return reply(200, await this.packages.uploadChunk(machineId, actionId, offset, chunk, sha));
+      } finally {
+        this.#total--;
+        const left = (this.#inFlight.get(machineId) ?? 1) - 1;
+        if (left > 0) this.#inFlight.set(machineId, left);
+        else this.#inFlight.delete(machineId);
+        // Written and hashed by now: the buffer can carry the next chunk.
+        if (chunk) giveBuffer(chunk);
+      }
+    }
+    if (req.method === 'POST' && m[2]) {
+      const body = await readBody(req, 4096);
+      const parsed = CompleteUpload.safeParse(body ? safeJson(body) : null);
+      if (!parsed.success) return reply(400, { error: { code: 'InvalidRequestBody', message: 'Send {"size": <bytes>, "sha256": "<hex>"}', target: 'body' } });
+      return reply(200, await this.packages.completeUpload(machineId, actionId, parsed.data.size, parsed.data.sha256));
+    }
+    req.resume();
+    return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} is not allowed here` } });
+  }
+}
