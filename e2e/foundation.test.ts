@@ -101,7 +101,8 @@ describe('foundation end to end (real processes)', () => {
     const viewer = (await cordon(['token', 'create', '--role', 'viewer', '--data-dir', serverDir])).stdout.trim();
     const denied = await cordon(['refresh', idA, '--comment', 'x'], { ...env, CORDON_TOKEN: viewer });
     expect(denied.stderr).toMatch(/viewer role does not have the actions.submit permission/);
-  }, 40_000);
+    // Seven CLI processes one after another: 24 s on a quiet 2-core machine, over 40 s under load.
+  }, 90_000);
 
   it('accepts an in-flight result after a server restart', async () => {
     const a = await api.submit(idA, 'refreshInventory', { Comment: 'restart mid-action' });

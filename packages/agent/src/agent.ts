@@ -89,6 +89,7 @@ export class Agent {
         onFrame: (f) => this.#onFrame(f),
         onClose: () => {
           this.#welcomed = false;
+          this.#runner.dropQueued();
           clearInterval(this.#heartbeat);
           clearInterval(this.#eventPump);
         },

@@ -265,6 +265,28 @@ describe('CommandRunner budgets', () => {
     expect(framesFor(b)).toEqual([]);
   });
 
+  it('forgets queued commands when the connection closes, so a cancel sent while away is never missed', async () => {
+    const r = runner(undefined, { actions: actions() });
+    const [a, b, c] = [command(), command(), command()];
+    const pa = r.handle(a);
+    const pb = r.handle(b);
+    const pc = r.handle(c);
+    await until(() => started.length === 1);
+    expect(r.dropQueued()).toBe(2);
+    await Promise.all([pb, pc]);
+    // Back online: the server sends b again (still Pending); c was cancelled meanwhile and is not sent.
+    const pb2 = r.handle(b);
+    finish.get(idOf(a))!();
+    await pa;
+    await until(() => started.length === 2);
+    finish.get(idOf(b))!();
+    await pb2;
+    await settle();
+    expect(started).toEqual([idOf(a), idOf(b)]);
+    expect(framesFor(c)).toEqual([]);
+    expect(framesFor(b)).toEqual(['ack', 'result']);
+  });
+
   it('does not queue a redelivered command twice; after a restart a queued one runs once and a running one never again', async () => {
     const r = runner(undefined, { actions: actions() });
     const [a, b] = [command(), command()];

@@ -102,6 +102,22 @@ export class CommandRunner {
     }
   }
 
+  /**
+   * The connection closed: commands still waiting for a slot are forgotten (never journaled, never
+   * acked). The server sends every one still Pending again when the agent reconnects, and none it
+   * cancelled meanwhile: a cancel sent while the agent was away can never be missed.
+   */
+  dropQueued(): number {
+    let n = 0;
+    for (const [actionId, cmd] of [...this.#queued]) {
+      if (!this.#slots.drop(actionId)) continue;
+      this.#queued.delete(actionId);
+      this.deps.logger.info({ actionId, type: cmd.type }, 'disconnected: dropped a queued action; the server sends it again if it is still pending');
+      n++;
+    }
+    return n;
+  }
+
   async handle(signed: SignedCommand): Promise<void> {
     const { deps } = this;
     const v = verifyCommand(signed, deps.signingPublicKeyPem, deps.machineId, deps.now());

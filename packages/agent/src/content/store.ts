@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { checkContent, ContentManifest, SignedManifest, verifyManifest, type ContentKind, type ContentRefusal } from '@cordon/protocol';
+import { checkContent, ContentKind, ContentManifest, SignedManifest, verifyManifest, type ContentRefusal } from '@cordon/protocol';
 import { writeFileDurable } from '../durable.js';
 
 /** Where the store gets content from (the server, in production; a fake in tests). */
@@ -67,17 +67,21 @@ export class ContentStore {
 
   /** The content in use, verified (signature, size, SHA-256) as it is read; null if there is none or it no longer verifies. */
   load(kind: ContentKind, name: string): Content | null {
-    const p = this.#pointer(kind, name);
-    if (!p) return null;
-    const v = verifyManifest(p.signed, this.signingPublicKeyPem, { kind, name });
-    if (!v.ok) return null;
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(join(this.#dir(kind, name), p.file));
-    } catch {
-      return null;
+    // An update may move the pointer and remove the old file between our two reads: read again then.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const p = this.#pointer(kind, name);
+      if (!p) return null;
+      const v = verifyManifest(p.signed, this.signingPublicKeyPem, { kind, name });
+      if (!v.ok) return null;
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(join(this.#dir(kind, name), p.file));
+      } catch {
+        continue;
+      }
+      return checkContent(v.manifest, { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).ok ? { manifest: v.manifest, bytes } : null;
     }
-    return checkContent(v.manifest, { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).ok ? { manifest: v.manifest, bytes } : null;
+    return null;
   }
 
   async #update(kind: ContentKind, name: string): Promise<ContentUpdate> {
@@ -145,7 +149,8 @@ export class ContentStore {
   }
 
   #dir(kind: ContentKind, name: string): string {
-    // The name becomes a directory: only names a manifest may carry.
+    // Kind and name become directories: only values a manifest may carry.
+    if (!ContentKind.safeParse(kind).success) throw new Error(`${JSON.stringify(kind)} is not a content kind`);
     if (!ContentManifest.shape.name.safeParse(name).success) throw new Error(`${JSON.stringify(name)} is not a content name`);
     return join(this.#root, kind, name);
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -28,6 +28,15 @@ function wire(up = true) {
 }
 
 describe('EventOutbox', () => {
+  it('removes the temp file a crash left behind mid-write, and keeps the events', () => {
+    const first = new EventOutbox(dir, { now });
+    first.add('detection', { path: '/tmp/x' }, AT);
+    writeFileSync(join(dir, 'events', 'x.json.123.abcd1234.tmp'), '{"half');
+    const again = new EventOutbox(dir, { now });
+    expect(again.size).toBe(1);
+    expect(readdirSync(join(dir, 'events')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('keeps an event across an agent restart and re-sends it on every connection until acknowledged', () => {
     const first = new EventOutbox(dir, { now });
     const offline = wire(false);

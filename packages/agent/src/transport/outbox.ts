@@ -57,6 +57,8 @@ export class EventOutbox {
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     const found: (Stored & { bytes: number })[] = [];
     for (const name of readdirSync(this.#dir)) {
+      // The temp file of a write a crash interrupted: its rename never happened, so it is no event.
+      if (name.endsWith('.tmp')) rmSync(join(this.#dir, name), { force: true });
       if (!name.endsWith('.json')) continue;
       try {
         const text = readFileSync(join(this.#dir, name), 'utf8');

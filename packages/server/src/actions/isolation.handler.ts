@@ -90,17 +90,22 @@ export class IsolationHandler implements ActionHandler {
 
   /**
    * An agent that says nothing about isolation (older versions) leaves the last report alone, and
-   * one that repeats the stored report (every reconnect) changes nothing: the state is re-derived
-   * only when the report changed. A hello costs no isolation query, which matters for a fleet
-   * reconnecting at once: each statement better-sqlite3 prepares holds native memory until collected.
+   * one that repeats the stored report (every reconnect) while the state already follows from it
+   * changes nothing: one read, no write. A state left behind by an interrupted write (a crash
+   * between a result and its re-derivation) is repaired by the next inventory. Without a report a
+   * hello costs no isolation query, which matters for a fleet reconnecting at once: each statement
+   * better-sqlite3 prepares holds native memory until it is collected.
    */
   async inventoryReported(machineId: string, inventory: Inventory): Promise<void> {
     if (!inventory.isolation) return;
     const [stored] = await this.machines.isolationInputs([machineId], this.types);
+    if (!stored) return;
     const report = JSON.stringify(inventory.isolation);
-    if (stored?.isolation === report) return;
-    await this.machines.update(machineId, { isolation: report });
-    await this.#noteBreakGlass(machineId, storedIsolationReport(stored?.isolation ?? null), inventory.isolation);
+    if (stored.isolation === report && stored.isolation_state === (stored.busy ? 'Pending' : inventory.isolation.state)) return;
+    if (stored.isolation !== report) {
+      await this.machines.update(machineId, { isolation: report });
+      await this.#noteBreakGlass(machineId, storedIsolationReport(stored.isolation), inventory.isolation);
+    }
     await this.syncStates([machineId]);
   }
 

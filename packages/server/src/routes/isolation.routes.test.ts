@@ -130,6 +130,17 @@ describe('isolation state', () => {
     inputs.mockRestore();
   });
 
+  it('repairs a state an interrupted write left behind at the next inventory, even when the report is the same', async () => {
+    const id = await h.enroll(capable());
+    const isolated = { state: 'Isolated', type: 'Full', since: '2026-11-25T09:00:00.000Z', releasedBy: null } as const;
+    await h.server.services.machines.applyInventory(id, inventory(capable({ isolation: isolated })));
+    expect(await state(id)).toBe('Isolated');
+    // A crash after the result was stored but before the state was re-derived leaves it Pending with nothing in flight.
+    await h.server.db.updateTable('machines').set({ isolation_state: 'Pending' }).where('id', '=', id).execute();
+    await h.server.services.machines.applyInventory(id, inventory(capable({ isolation: isolated })));
+    expect(await state(id)).toBe('Isolated');
+  });
+
   it('refuses an Isolate while an Unisolate is active (and the reverse) with the exact MDE body', async () => {
     const id = await h.enroll(capable());
     await putGlobal([{ destination: '10.0.0.0/8' }]);
