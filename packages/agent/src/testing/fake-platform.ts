@@ -6,10 +6,14 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
     plan: null as IsolationPlan | null,
     applies: 0,
     removes: 0,
+    checks: 0,
     async check() {
+      firewall.checks++;
       return over.nft ?? { ok: true as const, version: '1.0.6' };
     },
     async apply(plan: IsolationPlan) {
+      // Without a usable nft nothing can be applied, as on a real device.
+      if (over.nft && !over.nft.ok) throw new Error(over.nft.reason);
       if (over.applyFails) throw new Error(over.applyFails);
       firewall.applies++;
       firewall.plan = plan;

@@ -35,6 +35,12 @@ describe('IsolationManager', () => {
     expect(notices[0]).toMatch(/being isolated/);
   });
 
+  it('applies the rules without probing nft first (each nft run delays the isolation)', async () => {
+    const { m, firewall } = manager();
+    await m.isolate('Full', [], 'a1');
+    expect(firewall).toMatchObject({ applies: 1, checks: 0 });
+  });
+
   it('resolves a selective policy and lists what it could not apply', async () => {
     const { m, firewall } = manager();
     const r = await m.isolate('Selective', [{ destination: '10.0.0.0/8' }, { destination: 'updates.example:443' }, { destination: 'gone.example' }, { unit: 'sshd.service' }, { unit: 'nope.service' }, { program: '/usr/bin/ssh' }], 'a2');
@@ -70,9 +76,11 @@ describe('IsolationManager', () => {
   it('fails with the reason and leaves nothing behind when nft is missing or refuses', async () => {
     const missing = manager(fakePlatform({ nft: { ok: false, reason: 'nft not found (install the nftables package)' } }));
     await expect(missing.m.isolate('Full', [], 'a6')).rejects.toThrow('Isolation is not possible on this device: nft not found (install the nftables package)');
+    expect(missing.firewall).toMatchObject({ plan: null, applies: 0, removes: 0 });
     const refusing = manager(fakePlatform({ applyFails: 'nft refused the rule set: syntax error' }));
     await expect(refusing.m.isolate('Full', [], 'a7')).rejects.toThrow('nft refused the rule set: syntax error');
     expect(refusing.firewall.removes).toBe(1);
+    expect(refusing.firewall.checks).toBe(1);
     expect(readIsolation(dir).state).toBe('NotIsolated');
   });
 

@@ -86,8 +86,6 @@ export class IsolationManager implements AgentModule {
   isolate(type: 'Full' | 'Selective', allow: AllowEntry[], actionId: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
     return this.#exclusive(async () => {
       const { platform, logger } = this.deps;
-      const check = await platform.firewall.check();
-      if (!check.ok) throw new Error(`Isolation is not possible on this device: ${check.reason}`);
       const previous = this.#read();
       const built = await this.buildPlan(type === 'Selective' ? allow : []);
       const started = Date.now();
@@ -99,6 +97,11 @@ export class IsolationManager implements AgentModule {
       try {
         await platform.firewall.apply(built.plan);
       } catch (e) {
+        // Whether nft is usable at all is asked only when applying failed: checking first (two more
+        // nft runs) made every isolation take effect later by about as long as applying the rules.
+        // nft -f loads a rule set as one transaction, so a failed apply changed nothing.
+        const check = await platform.firewall.check();
+        if (!check.ok) throw new Error(`Isolation is not possible on this device: ${check.reason}`);
         return undo((e as Error).message);
       }
       const appliedMs = Date.now() - started;
