@@ -65,7 +65,7 @@ export interface ActionsTable {
   /** JSON array of Merkle sibling hashes when the command was signed in a batch, else null. */
   signature_proof: string | null;
   key_id: string;
-  /** actionExclusionKey(type): at most one active action per machine and key (unique partial index). */
+  /** The catalog's exclusion key of the type: at most one active action per machine and key (unique partial index). */
   exclusive_key: string;
 }
 

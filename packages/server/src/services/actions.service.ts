@@ -66,12 +66,14 @@ export class ActionsService {
     const inserted = await this.repo.insertBatch([row], (ok) => (ok.has(row.id) ? { audit: [this.audit.row(this.#submittedAudit(principal, row))], timeline: [this.timeline.row(event)] } : { audit: [], timeline: [] }));
     // The store's unique index (one active action per machine and exclusion key) said no.
     if (!inserted.has(row.id)) throw await this.#refuse(principal, type, machineId, comment, new ActiveRequestAlreadyExistsError(machineId));
+    // The command goes out first (an isolation takes effect that much sooner); what follows from it
+    // for the machine is derived after, from the store, whatever the agent answers meanwhile.
+    const stored = { ...(row as ActionRow), computer_dns_name: machine.computer_dns_name };
+    await this.life.deliver(stored);
     this.timeline.published([event]);
     this.metrics.actions.inc({ type, status: 'Pending' });
     this.hub.emit({ kind: 'action', actionId: row.id, machineId, status: 'Pending' });
     await this.handlers.for(type)?.actionsChanged?.([machineId]);
-    const stored = (await this.repo.get(row.id))!;
-    await this.life.deliver(stored);
     return toView(stored);
   }
 
