@@ -6,3 +6,5 @@ export { AGENT_VERSION } from './version.js';
 export { breakGlassRelease, IsolationManager } from './modules/isolation/manager.js';
 export { currentPlatform } from './platform/index.js';
 export { PackageUploader, type UploadOptions } from './transport/upload.js';
+export { ContentStore, type ContentFetcher, type ContentUpdate, type Content } from './content/store.js';
+export { HttpContentFetcher, ContentNotPublishedError, type ContentFetcherOptions } from './transport/content-fetcher.js';

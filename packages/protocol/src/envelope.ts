@@ -19,6 +19,12 @@ export const MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024;
 export const UPLOAD_PATH = '/agent/v1/uploads';
 
 /**
+ * Where agents fetch signed content on the gateway: `<CONTENT_PATH>/<kind>/<name>/manifest` (the
+ * newest signed manifest) and `<CONTENT_PATH>/<kind>/<name>/v<version>` (its bytes; `Range: bytes=N-` resumes).
+ */
+export const CONTENT_PATH = '/agent/v1/content';
+
+/**
  * Enrollment tokens read `cet.<secret>.<caPin>`: the pin (SHA-256 of the server's CA certificate)
  * lets a new agent check it is talking to the right server before it trusts anything it is sent.
  */

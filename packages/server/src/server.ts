@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { ACTION_CATALOG, CommandSigner, type ActionCatalog } from '@cordon/protocol';
+import { ACTION_CATALOG, CommandSigner, ContentSigner, type ActionCatalog } from '@cordon/protocol';
 import { createActionHandlers } from './actions/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
@@ -14,6 +14,7 @@ import { createHttpApp } from './http/app.js';
 import { createMetrics } from './metrics.js';
 import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
 import { ActionsRepository } from './repositories/actions.repository.js';
+import { ContentRepository } from './repositories/content.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
@@ -33,8 +34,10 @@ import { ActionsService } from './services/actions.service.js';
 import { ActionExpiryService } from './services/action-expiry.service.js';
 import { ActionLifecycle } from './services/action-lifecycle.js';
 import { AgentReportsService } from './services/agent-reports.service.js';
+import { ContentService } from './services/content.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
+import { ContentFiles } from './storage/content-files.js';
 import { FileStore } from './storage/file-store.js';
 import { AuditService } from './services/audit.service.js';
 import { AuthService } from './services/auth.service.js';
@@ -67,6 +70,7 @@ export interface CordonServer {
     isolationPolicies: IsolationPolicyService;
     releaseTokens: ReleaseTokenService;
     packages: PackagesService;
+    content: ContentService;
     users: UsersService;
     deviceEvents: DeviceEventsSink;
   };
@@ -120,7 +124,11 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
   const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
   const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, auditService, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
-  gateway.attach(agentReports, packages);
+  // Content manifests are signed with the command-signing key too: agents already hold its public half.
+  const contentFiles = new ContentFiles(join(config.dataDir, 'files', 'content'));
+  await contentFiles.init();
+  const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
+  gateway.attach(agentReports, packages, content);
   const users = new UsersService(new UsersRepository(db), auditService, now);
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
@@ -154,7 +162,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, users, deviceEvents },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, content, users, deviceEvents },
     hub,
     initialAdminToken,
     initialAdminPassword,

@@ -7,6 +7,7 @@ import * as isolation from './migrations/20261125120000_isolation.js';
 import * as packages from './migrations/20261125140000_packages.js';
 import * as users from './migrations/20261125160000_users.js';
 import * as consoleIndexes from './migrations/20261125180000_console.js';
+import * as content from './migrations/20261129120000_content.js';
 
 export type Db = Kysely<Database>;
 
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261125140000_packages': packages,
   '20261125160000_users': users,
   '20261125180000_console': consoleIndexes,
+  '20261129120000_content': content,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -170,6 +170,20 @@ export interface SessionsTable {
   expires_at: string;
 }
 
+/** One published version of a piece of signed content (see ContentService). */
+export interface ContentTable {
+  kind: string;
+  name: string;
+  version: number;
+  created_at: string;
+  sha256: string;
+  size: number;
+  /** JSON of the protocol's SignedManifest, exactly as agents are sent it. */
+  signed_manifest: string;
+  /** The bytes' file name in the content's folder of the file store (`v<version>.bin`). */
+  file: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -185,4 +199,5 @@ export interface Database {
   sessions: SessionsTable;
   isolation_policies: IsolationPoliciesTable;
   release_tokens: ReleaseTokensTable;
+  content: ContentTable;
 }

@@ -1,14 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { AGENT_WS_PATH, UPLOAD_PATH, type ServerFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, CONTENT_PATH, UPLOAD_PATH, type ServerFrame } from '@cordon/protocol';
 import { ApiError } from '../errors.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
+import type { ContentService } from '../services/content.service.js';
 import type { PackagesService } from '../services/packages.service.js';
 import type { ServerKeys } from '../pki/keystore.js';
 import { AgentSockets, type AgentSocketDeps } from './agent-socket.js';
+import { ContentHttp } from './content-http.js';
 import { EnrollmentHttp } from './enrollment-http.js';
 import { UploadsHttp } from './uploads-http.js';
 
@@ -21,15 +23,17 @@ export interface GatewayDeps extends AgentSocketDeps {
 }
 
 /**
- * The agent gateway: a TLS listener (the server's own CA) for enrollment, package uploads and one
- * WebSocket per agent (agent-socket.ts). It checks the device credential once, here, before a
- * request reaches the uploads or the sockets; enrollment is the only way in without one.
+ * The agent gateway: a TLS listener (the server's own CA) for enrollment, package uploads, signed
+ * content and one WebSocket per agent (agent-socket.ts). It checks the device credential once,
+ * here, before a request reaches the uploads, the content or the sockets; enrollment is the only
+ * way in without one.
  */
 export class AgentGateway implements AgentChannel {
   readonly #server: Server;
   readonly #enrollment: EnrollmentHttp;
   readonly #sockets: AgentSockets;
   #uploads?: UploadsHttp;
+  #content?: ContentHttp;
   #sweeper?: NodeJS.Timeout;
   #closing = false;
 
@@ -43,10 +47,14 @@ export class AgentGateway implements AgentChannel {
     });
   }
 
-  /** Binds the engine agent frames go to and, when given, the package service uploads go to. */
-  attach(actions: AgentReportsService, packages?: PackagesService): void {
+  /**
+   * Binds the engine agent frames go to and, when given, the package service uploads go to and
+   * the content service content is fetched from.
+   */
+  attach(actions: AgentReportsService, packages?: PackagesService, content?: ContentService): void {
     this.#sockets.attach(actions);
     this.#uploads = packages && new UploadsHttp(packages);
+    this.#content = content && new ContentHttp(content);
   }
 
   /** Starts listening; answers the bound port (0 picks a free one). */
@@ -90,22 +98,26 @@ export class AgentGateway implements AgentChannel {
     try {
       if (req.method === 'GET' && req.url === '/healthz') return reply(200, { status: 'ok' });
       if (req.method === 'GET' && req.url === '/ca.crt') return this.#enrollment.caCertificate(res);
-      if (req.url?.startsWith(`${UPLOAD_PATH}/`)) {
-        const uploads = this.#uploads;
-        if (!uploads) return reply(404, { error: { code: 'ResourceNotFound', message: 'Uploads are not enabled on this server' } });
+      const uploads = req.url?.startsWith(`${UPLOAD_PATH}/`);
+      if (uploads || req.url?.startsWith(`${CONTENT_PATH}/`)) {
+        const part = uploads ? this.#uploads : this.#content;
+        if (!part) return reply(404, { error: { code: 'ResourceNotFound', message: `${uploads ? 'Uploads are' : 'Content is'} not enabled on this server` } });
+        // The one credential check for both parts: neither is reached without a device's credential.
         const machineId = await this.#deviceOf(req);
         if (!machineId) {
           req.resume();
           return reply(401, { error: { code: 'Unauthorized', message: 'Present the device credential' } });
         }
-        return await uploads.handle(machineId, req, res, reply);
+        return await part.handle(machineId, req, res, reply);
       }
       if (req.method !== 'POST' || req.url !== '/enroll') return reply(404, { error: { code: 'ResourceNotFound', message: 'Agents connect to /agent/v1 and enroll at POST /enroll' } });
       return await this.#enrollment.enroll(req, res, reply);
     } catch (e) {
       if (e instanceof ApiError) return reply(e.status, e.toBody());
-      this.deps.logger.error({ err: e }, 'enrollment failed');
-      return reply(500, { error: { code: 'InternalError', message: 'Enrollment failed; see the server log' } });
+      const enrolling = req.url === '/enroll';
+      this.deps.logger.error({ err: e, url: req.url }, enrolling ? 'enrollment failed' : 'agent request failed');
+      if (res.headersSent) return void res.destroy();
+      return reply(500, { error: { code: 'InternalError', message: `${enrolling ? 'Enrollment' : 'The request'} failed; see the server log` } });
     }
   }
 

@@ -1,0 +1,53 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { AuditTable, ContentTable } from '../db/schema.js';
+
+export type ContentRow = Selectable<ContentTable>;
+
+export class ContentRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Stores the next version of kind + name in one transaction: reads the latest version, lets
+   * `make` build the row for latest + 1, inserts it with its audit record, then runs `placed`
+   * (which puts the file in place) before committing. The row is inserted first, so only the
+   * publication that holds the version writes its file; a publication racing for the same version
+   * is refused by the primary key and tries the next one (up to `attempts` times).
+   */
+  async insertNext(
+    kind: string,
+    name: string,
+    make: (version: number) => { row: Insertable<ContentTable>; audit: Insertable<AuditTable> },
+    placed: (row: ContentRow) => Promise<void>,
+    attempts = 5,
+  ): Promise<ContentRow> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(async (tx) => {
+          const latest = await tx.selectFrom('content').select((eb) => eb.fn.max('version').as('v')).where('kind', '=', kind).where('name', '=', name).executeTakeFirst();
+          const { row, audit } = make(Number(latest?.v ?? 0) + 1);
+          const inserted = await tx.insertInto('content').values(row).returningAll().executeTakeFirstOrThrow();
+          await tx.insertInto('audit_log').values(audit).execute();
+          await placed(inserted);
+          return inserted;
+        });
+      } catch (e) {
+        if (attempt >= attempts || !isDuplicateKey(e)) throw e;
+      }
+    }
+  }
+
+  async latest(kind: string, name: string): Promise<ContentRow | undefined> {
+    return this.db.selectFrom('content').selectAll().where('kind', '=', kind).where('name', '=', name).orderBy('version', 'desc').limit(1).executeTakeFirst();
+  }
+
+  async get(kind: string, name: string, version: number): Promise<ContentRow | undefined> {
+    return this.db.selectFrom('content').selectAll().where('kind', '=', kind).where('name', '=', name).where('version', '=', version).executeTakeFirst();
+  }
+}
+
+/** A primary-key violation, as SQLite and PostgreSQL report it. */
+function isDuplicateKey(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}

@@ -1,0 +1,99 @@
+import type { Readable } from 'node:stream';
+import { ContentKind, ContentManifest, MAX_CONTENT_BYTES, SignedManifest, type ContentSigner } from '@cordon/protocol';
+import type { Clock } from '../clock.js';
+import { BadRequestError } from '../errors.js';
+import type { ContentRepository, ContentRow } from '../repositories/content.repository.js';
+import type { ContentFiles } from '../storage/content-files.js';
+import type { AuditService } from './audit.service.js';
+
+/** One published version: its manifest (as signed) and what agents are sent. */
+export interface PublishedContent {
+  manifest: ContentManifest;
+  signed: SignedManifest;
+}
+
+/** A published version's bytes, for the gateway to send (whole or from an offset). */
+export interface ContentBytes {
+  size: number;
+  read(start: number): Readable;
+}
+
+const fileOf = (version: number): string => `v${version}.bin`;
+
+const published = (r: ContentRow): PublishedContent => {
+  const signed = SignedManifest.parse(JSON.parse(r.signed_manifest));
+  return { signed, manifest: ContentManifest.parse(JSON.parse(signed.manifest)) };
+};
+
+/**
+ * Signed content (indicators, rule packs, scripts) that agents fetch: each publication of kind +
+ * name becomes the next version, its bytes kept durably in the file store and its manifest signed
+ * with the server's signing key, so a device checks everything it installs against the key it
+ * enrolled with. Versions only grow (a device refuses to go back).
+ */
+export class ContentService {
+  constructor(
+    private readonly repo: ContentRepository,
+    private readonly files: ContentFiles,
+    private readonly audit: AuditService,
+    private readonly signer: ContentSigner,
+    private readonly now: Clock,
+  ) {}
+
+  /**
+   * Publishes `bytes` as the next version of kind + name on behalf of `actor`. Kind, name and size
+   * are checked before anything is written; the bytes are durable before the version is recorded.
+   */
+  async publish(kind: string, name: string, bytes: Buffer, actor: string, comment: string | null = null): Promise<PublishedContent> {
+    const refused = async (message: string, target: string) => {
+      await this.audit.record({ actor, action: 'PublishContent', targetType: 'content', targetId: `${String(kind)}/${String(name)}`.slice(0, 200), comment, outcome: 'Refused', detail: { reason: message } });
+      return new BadRequestError(message, target, 'InvalidInput');
+    };
+    const k = ContentKind.safeParse(kind);
+    if (!k.success) throw await refused(`${JSON.stringify(kind)} is not a content kind; use one of ${ContentKind.options.join(', ')}`, 'kind');
+    if (!ContentManifest.shape.name.safeParse(name).success) throw await refused(`${JSON.stringify(name)} is not a content name: 1-64 letters, digits, '_' or '-', starting with a letter or digit`, 'name');
+    if (bytes.length > MAX_CONTENT_BYTES) throw await refused(`Content may be at most ${MAX_CONTENT_BYTES} bytes; this is ${bytes.length}`, 'body');
+
+    const staged = await this.files.stage(bytes);
+    try {
+      const row = await this.repo.insertNext(
+        k.data,
+        name,
+        (version) => {
+          const createdAt = this.now();
+          const signed = this.signer.publish(k.data, name, version, bytes, createdAt);
+          const manifest = ContentManifest.parse(JSON.parse(signed.manifest));
+          return {
+            row: { kind: k.data, name, version, created_at: manifest.createdAt, sha256: manifest.sha256, size: manifest.size, signed_manifest: JSON.stringify(signed), file: fileOf(version) },
+            audit: this.audit.row({ actor, action: 'PublishContent', targetType: 'content', targetId: `${k.data}/${name}`, comment, outcome: 'Succeeded', detail: { version, sha256: manifest.sha256, size: manifest.size } }, manifest.createdAt),
+          };
+        },
+        (r) => this.files.place(staged, k.data, name, r.file),
+      );
+      return published(row);
+    } catch (e) {
+      await this.files.discard(staged).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The newest version of kind + name, or null when none was published (or kind/name is not valid). */
+  async latest(kind: string, name: string): Promise<PublishedContent | null> {
+    if (!valid(kind, name)) return null;
+    const row = await this.repo.latest(kind, name);
+    return row ? published(row) : null;
+  }
+
+  /** The bytes of one published version, or null when there is no such version. */
+  async bytes(kind: string, name: string, version: number): Promise<ContentBytes | null> {
+    if (!valid(kind, name) || !Number.isSafeInteger(version) || version < 1) return null;
+    const row = await this.repo.get(kind, name, version);
+    if (!row) return null;
+    return { size: Number(row.size), read: (start) => this.files.read(row.kind, row.name, row.file, start) };
+  }
+}
+
+/** Whether kind and name are values a manifest may carry (and so may become paths). */
+export function valid(kind: string, name: string): boolean {
+  return ContentKind.safeParse(kind).success && ContentManifest.shape.name.safeParse(name).success;
+}
