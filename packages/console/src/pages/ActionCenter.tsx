@@ -2,12 +2,12 @@ import type { MachineAction } from '@cordon/api-client';
 import { Button, Group, MultiSelect, Stack, TextInput, Title } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconFileExport } from '@tabler/icons-react';
-import Papa from 'papaparse';
 import { useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useAddressText, useSetParams } from '../address';
 import { api, literal, messageOf, ok } from '../api';
 import { ActionsTable } from '../components/ActionsTable';
+import { actionsCsv } from '../csv';
 import { useActionTypes } from '../action-types';
 
 const STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'];
@@ -49,22 +49,7 @@ async function exportCsv(filter: string | undefined): Promise<{ rows: number; tr
       break;
     }
   }
-  const csv = Papa.unparse(
-    rows.map((a) => ({
-      id: a.id,
-      submitted: a.creationDateTimeUtc,
-      type: a.type,
-      device: a.computerDnsName,
-      machineId: a.machineId,
-      scope: a.scope ?? '',
-      requestor: a.requestor,
-      comment: a.requestorComment,
-      status: a.status,
-      error: a.error ?? '',
-      lastUpdate: a.lastUpdateDateTimeUtc,
-    })),
-    { escapeFormulae: true },
-  );
+  const csv = actionsCsv(rows);
   const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }));
   const link = document.createElement('a');
   link.href = url;
