@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ACTION_CATALOG, type ActionCatalog } from '@cordon/protocol';
 import { ApiRequestError } from './api-client.js';
+import { safeText } from './output.js';
 import { registerActionVerbs } from './commands/action-verbs.js';
 import { registerActionCommands } from './commands/actions.js';
 import { registerAdminCommands } from './commands/admin.js';
@@ -30,7 +31,8 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
     const message = e instanceof ApiRequestError ? `${e.message}${e.target ? ` (${e.target})` : ''}` : e instanceof Error ? e.message : String(e);
-    process.stderr.write(`cordon: ${message.split('\n').join('\n  ')}\n`);
+    // API messages may quote what a device reported (its host name): shown escaped, one line per line.
+    process.stderr.write(`cordon: ${message.split('\n').map(safeText).join('\n  ')}\n`);
     if (process.env.CORDON_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exit(e instanceof ApiRequestError && e.status === 404 ? 4 : 1);
   }

@@ -1,9 +1,36 @@
 import Table from 'cli-table3';
 
-/** Prints rows as a table for people, or as JSON for scripts. */
+// Characters that drive a terminal or reorder what it shows: C0 controls (ESC, BEL, CR, line
+// breaks…), DEL and C1 controls (U+009B is a CSI on its own), and bidirectional marks, overrides
+// and isolates. Host names, tags, comments and progress messages come from devices and users.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// The same, less what JSON.stringify already escapes (it escapes C0 but not DEL, C1 or bidi).
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+const hex = (c: string, width: number) => c.charCodeAt(0).toString(16).padStart(width, '0');
+
+/** Stored text as it may be shown on a terminal: every unsafe character visibly escaped (`\x1b`, `\u202e`). */
+export function safeText(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    return code < 0x100 ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`;
+  });
+}
+
+/** JSON for scripts that is also safe on a terminal: the same value once parsed. */
+export function safeJson(value: unknown): string {
+  // These characters only occur inside JSON strings, where a \u escape means the same character.
+  return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) => `\\u${hex(c, 4)}`);
+}
+
+/** Prints rows as a table for people, or as JSON for scripts; stored text never reaches the terminal raw. */
 export function print(json: boolean, value: unknown, rows?: () => { head: string[]; rows: (string | number | null)[][] }): void {
   if (json || !rows) {
-    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    process.stdout.write(`${safeJson(value)}\n`);
     return;
   }
   const r = rows();
@@ -12,7 +39,7 @@ export function print(json: boolean, value: unknown, rows?: () => { head: string
     return;
   }
   const t = new Table({ head: r.head, style: { head: [], border: [] } });
-  for (const row of r.rows) t.push(row.map((c) => (c === null ? '' : String(c))));
+  for (const row of r.rows) t.push(row.map((c) => (c === null ? '' : safeText(String(c)))));
   process.stdout.write(`${t.toString()}\n`);
 }
 

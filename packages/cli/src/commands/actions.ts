@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CordonClient, MachineAction } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
-import { print } from '../output.js';
+import { print, safeText } from '../output.js';
 import { withConn } from './machines.js';
 
 interface Conn {
@@ -24,7 +24,7 @@ export async function submitAction(client: CordonClient, ref: string, path: stri
   let a = await client.submit(m.id, path, body);
   if (o.wait) {
     a = await client.waitFor(a.id, 120_000, (x) => {
-      if (!o.json) process.stderr.write(`${x.status}\n`);
+      if (!o.json) process.stderr.write(`${safeText(x.status)}\n`);
     });
     if (a.status !== 'Succeeded') {
       if (o.json) print(true, a);

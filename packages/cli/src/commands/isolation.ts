@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { AllowEntry, CordonClient, IsolationPolicy } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
-import { print } from '../output.js';
+import { print, safeText } from '../output.js';
 import { withStore } from './admin.js';
 import { withConn } from './machines.js';
 
@@ -44,7 +44,7 @@ export function registerIsolationCommands(program: Command): void {
       if (o.json) print(true, t);
       else {
         process.stdout.write(`${t.token}\n`);
-        process.stderr.write(`token ${t.tokenId} for ${t.computerDnsName} expires ${t.expiresAt}${t.isolatedSince ? ` (releases the isolation in force since ${t.isolatedSince})` : ''}; on the device: cordon agent release --token <token>\n`);
+        process.stderr.write(`token ${t.tokenId} for ${safeText(t.computerDnsName)} expires ${t.expiresAt}${t.isolatedSince ? ` (releases the isolation in force since ${t.isolatedSince})` : ''}; on the device: cordon agent release --token <token>\n`);
       }
     });
 

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CordonClient, MachineAction } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
-import { print } from '../output.js';
+import { print, safeText } from '../output.js';
 import { withConn } from './machines.js';
 
 interface Conn {
@@ -89,8 +89,8 @@ export function registerPackageCommands(program: Command): void {
         const line = progressLine(tty);
         action = await client.waitFor(action.id, Number(o.timeout) * 60_000, (a) => {
           const p = a.progress;
-          if (tty) line.show(`${a.status} ${p ? `${bar(p.percent / 100)} ${p.percent.toFixed(0)}% ${p.message ?? ''}` : ''}`.slice(0, (process.stderr.columns || 120) - 1));
-          else if (!o.json) process.stderr.write(`${a.status}${p ? ` ${p.percent.toFixed(0)}% ${p.message ?? ''}` : ''}\n`);
+          if (tty) line.show(`${a.status} ${p ? `${bar(p.percent / 100)} ${p.percent.toFixed(0)}% ${safeText(p.message ?? '')}` : ''}`.slice(0, (process.stderr.columns || 120) - 1));
+          else if (!o.json) process.stderr.write(`${a.status}${p ? ` ${p.percent.toFixed(0)}% ${safeText(p.message ?? '')}` : ''}\n`);
         });
         line.done();
         if (action.status !== 'Succeeded') throw new CliError(`action ${action.id} ended ${action.status}${action.error ? `: ${action.error}` : ''}`);
