@@ -82,6 +82,15 @@ describe('console sign-in', () => {
     expect(audit.filter((a) => a.action === 'SignIn' && a.outcome === 'Failed')).toHaveLength(6);
   });
 
+  it('slows down concurrent guesses too: of 50 wrong passwords sent at once, only the free ones are checked', async () => {
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => signIn('admin', `guess ${i}`)));
+    const codes = answers.map((a) => a.res.statusCode);
+    expect(codes.filter((c) => c === 401).length).toBeLessThanOrEqual(6);
+    expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(44);
+    const audit = (await h.call('GET', '/api/audit?$top=100')).body.value as { action: string; outcome: string }[];
+    expect(audit.filter((a) => a.action === 'SignIn' && a.outcome === 'Failed').length).toBeLessThanOrEqual(6);
+  });
+
   it('validates accounts and sends security headers', async () => {
     await expect(h.server.services.users.createUser('bad name', null, 'viewer', 't')).rejects.toThrow(/user name/);
     await expect(h.server.services.users.createUser('shorty', 'short', 'viewer', 't')).rejects.toThrow(/at least 12 characters/);

@@ -81,11 +81,13 @@ export class UsersService {
     if (f && f.lockedUntil > now) {
       throw new TooManyRequestsError(Math.ceil((f.lockedUntil - now) / 1000));
     }
+    // Every attempt counts as a failure before the password is checked (a success forgets them):
+    // counted after the slow check, guesses sent at once all passed the lockout check first.
+    this.#failed(key, now);
     const user = await this.repo.byUsername(username);
     this.#decoy ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRole(user.role);
     if (!ok || !user) {
-      this.#failed(key, now);
       await this.audit.record({ actor: `user:${username.slice(0, 64)}`, action: 'SignIn', targetType: 'user', targetId: user?.id ?? null, outcome: 'Failed', detail: { address } });
       throw new UnauthorizedError('Wrong user name or password');
     }
