@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
@@ -40,6 +41,11 @@ export async function openStore(config: StoreConfig): Promise<Db> {
 
 /** Opens the embedded SQLite store (WAL, so readers never wait for the writer) and migrates it. */
 export async function openSqlite(file: string): Promise<Db> {
+  // The store holds credential hashes and the audit trail: the server's user only, whatever the
+  // umask or the data directory's mode. SQLite gives its -wal and -shm files the database's mode;
+  // a store made by an earlier version (0644) is tightened too.
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
