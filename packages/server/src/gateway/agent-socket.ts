@@ -168,8 +168,7 @@ export class AgentSockets implements AgentChannel {
       case 'progress':
         // Progress is kept in memory and shown while the action runs; only state changes are stored.
         this.deps.machines.noteSeen(id);
-        actions.agentProgress(id, frame.actionId, frame.percent, frame.message ?? null);
-        return;
+        return actions.agentProgress(id, frame.actionId, frame.percent, frame.message ?? null);
       case 'result':
         return actions.agentResult(id, frame.actionId, frame.status, frame.error, frame.result);
       case 'refused':

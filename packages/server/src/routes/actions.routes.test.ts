@@ -39,6 +39,21 @@ describe('machine actions', () => {
     expect((await refresh(h, id)).status).toBe(201);
   });
 
+  it('ignores progress a device reports for another device\'s action: nothing live, nothing shown', async () => {
+    const id = await h.enroll();
+    const other = await h.enroll({ hostname: 'web-02' });
+    const a = (await refresh(h, id)).body;
+    await h.server.services.agentReports.agentAck(id, a.id);
+    const events: unknown[] = [];
+    const off = h.server.hub.subscribe((e) => void events.push(e));
+    await h.server.services.agentReports.agentProgress(other, a.id, 42, 'forged');
+    off();
+    expect(events).toEqual([]);
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.progress ?? null).toBeNull();
+    await h.server.services.agentReports.agentProgress(id, a.id, 50, 'half way');
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.progress).toMatchObject({ percent: 50, message: 'half way' });
+  });
+
   it('refuses a second identical action with the exact MDE error body', async () => {
     const id = await h.enroll();
     expect((await refresh(h, id)).status).toBe(201);

@@ -21,7 +21,13 @@ export const ListQuery = z.object({
 });
 export type ListQuery = z.infer<typeof ListQuery>;
 
-export const Tag = z.string().trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters').regex(/^[^\p{Cc}]+$/u, 'must not contain control characters');
+/** A tag reads as what it is: no control characters, and no invisible formatting (bidirectional overrides, zero-width characters). */
+export const Tag = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[^\p{Cc}\p{Cf}]+$/u, 'must not contain control characters or invisible formatting characters (bidirectional overrides, zero-width characters)');
 
 export const listParams = (q: ListQuery): ListParams => ({ filter: q.$filter, orderby: q.$orderby, top: q.$top, skip: q.$skip, count: q.$count });
 export const listOf = <T>(context: string, page: { value: T[]; count?: number }) => odata(context, page.value, page.count);

@@ -132,6 +132,11 @@ describe('tags', () => {
       [{ Value: '', Action: 'Add' }, 'Value'],
       [{ Value: 'x'.repeat(129), Action: 'Add' }, 'Value'],
       [{ Value: 'x', Action: 'Add', Extra: 1 }, 'Extra'],
+      // Bidirectional overrides and isolates, zero-width characters: a tag that reads differently from what it is.
+      [{ Value: 'prod\u202etset', Action: 'Add' }, 'Value'],
+      [{ Value: 'pr\u2066od', Action: 'Add' }, 'Value'],
+      [{ Value: 'pr\u200bod', Action: 'Add' }, 'Value'],
+      [{ Value: 'a\u0007b', Action: 'Add' }, 'Value'],
     ];
     for (const [body, target] of cases) {
       const r = await h.call('POST', `/api/machines/${id}/tags`, { body });

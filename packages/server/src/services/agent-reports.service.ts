@@ -43,7 +43,9 @@ export class AgentReportsService {
   }
 
   /** The latest progress an agent reported for a running action (not stored: it matters only while it runs). */
-  agentProgress(machineId: string, actionId: string, percent: number, message: string | null): void {
+  async agentProgress(machineId: string, actionId: string, percent: number, message: string | null): Promise<void> {
+    // An agent may only speak about its own actions: another device's progress is not even pushed live.
+    if (!(await this.life.own(machineId, actionId))) return;
     this.life.setProgress(machineId, actionId, percent, message);
   }
 
