@@ -23,6 +23,10 @@ export const serverConfig = defineConfig({
     agentHost: setting(z.string().min(1), { default: '0.0.0.0', help: 'Address the agent gateway (TLS) listens on' }),
     agentPort: setting(port(), { default: 8443, help: 'Port of the agent gateway (0 picks a free one)' }),
     publicApiUrl: setting(z.string().url(), { help: 'The API URL as users reach it (behind a proxy), for the download links GetPackageUri hands out (default: from the request)' }),
+    trustProxy: setting(z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).max(64), {
+      default: [],
+      help: 'Addresses (or CIDRs) of the TLS proxies in front of the API whose X-Forwarded-For/-Proto/-Host are believed: the client address for limits and the audit log, Secure session cookies (env: comma-separated; default: none)',
+    }),
     publicAgentUrl: setting(z.string().url(), { help: 'Agent gateway URL printed for enrollment (default: https://<hostname>:<agentPort>)' }),
     heartbeatSeconds: setting(z.number().int().min(1).max(3600), { default: 30, help: 'How often agents send a heartbeat; a device is Inactive after 3 missed' }),
     actionExpirySeconds: setting(z.number().int().min(10).max(90 * 86400), { default: 3 * 86400, help: 'When a pending action times out (default 3 days); it ends as TimeOut' }),

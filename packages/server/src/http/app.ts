@@ -46,6 +46,8 @@ export interface AppDeps {
   logger: Logger;
   bodyLimit: number;
   rateLimitPerMinute: number;
+  /** Proxies whose forwarded headers are believed (none: a client cannot claim HTTPS or another address). */
+  trustProxy?: string[];
   users?: UsersService;
 }
 
@@ -62,7 +64,7 @@ const sameSecret = (a: string, b: string): boolean => a.length === b.length && t
  * cannot forget — a route without a declared `access` fails at registration.
  */
 export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: deps.bodyLimit, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true } }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: deps.bodyLimit, trustProxy: deps.trustProxy?.length ? deps.trustProxy : false, logController: new LogController({ disableRequestLogging: true }), routerOptions: { ignoreTrailingSlash: true } }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -91,6 +91,19 @@ describe('console sign-in', () => {
     expect(audit.filter((a) => a.action === 'SignIn' && a.outcome === 'Failed').length).toBeLessThanOrEqual(6);
   });
 
+  it('marks the cookie Secure behind a TLS proxy it trusts, and believes no forwarded header from anyone else', async () => {
+    const viaProxy = () => h.server.app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username: 'admin', password: h.server.initialAdminPassword! }, headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' } });
+    // Not configured: a client cannot make itself look like HTTPS or like another address.
+    expect((await viaProxy()).cookies.find((c) => c.name === 'cordon_session')?.secure).toBeFalsy();
+    await h.close();
+    h = await startHarness({ trustProxy: ['127.0.0.1'] });
+    const behind = await viaProxy();
+    expect(behind.statusCode).toBe(200);
+    expect(behind.cookies.find((c) => c.name === 'cordon_session')?.secure).toBe(true);
+    const audit = (await h.call('GET', '/api/audit?$top=10')).body.value as { action: string; detail: { address?: string } }[];
+    expect(audit.find((a) => a.action === 'SignIn')?.detail.address).toBe('203.0.113.7');
+  });
+
   it('validates accounts and sends security headers', async () => {
     await expect(h.server.services.users.createUser('bad name', null, 'viewer', 't')).rejects.toThrow(/user name/);
     await expect(h.server.services.users.createUser('shorty', 'short', 'viewer', 't')).rejects.toThrow(/at least 12 characters/);
