@@ -73,6 +73,23 @@ describe('auth', () => {
 });
 
 describe('rate limit', () => {
+  it('never counts health checks and metrics scrapes: a load balancer cannot lock an address out', async () => {
+    const limited = await startHarness({ rateLimitPerMinute: 3 });
+    try {
+      for (let i = 0; i < 10; i++) {
+        expect((await limited.call('GET', '/api/health', { token: null })).status).toBe(200);
+        expect((await limited.call('GET', '/metrics', { token: null })).status).toBe(200);
+      }
+      // The address the checks came from still has its whole budget.
+      const password = limited.server.initialAdminPassword!;
+      const signIn = await limited.server.app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username: 'admin', password } });
+      expect(signIn.statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+
   it('answers 429 with Retry-After once a token exceeds its budget, and other tokens go on', async () => {
     const limited = await startHarness({ rateLimitPerMinute: 3 });
     try {
