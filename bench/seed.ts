@@ -27,6 +27,8 @@ import type { Insertable } from 'kysely';
 import { ACTION_CATALOG, CommandSigner, type ActionStatus, type ActionType, type Capability, type CommandPayload, type Inventory, type IsolationReport } from '@cordon/protocol';
 import { openSqlite } from '../packages/server/src/db/database.js';
 import type { Database } from '../packages/server/src/db/schema.js';
+import type { NewAuditRecord } from '../packages/server/src/repositories/audit.repository.js';
+import { auditRecordHash } from '../packages/server/src/audit/chain.js';
 import { loadOrCreateKeys } from '../packages/server/src/pki/keystore.js';
 
 export interface SeedOptions {
@@ -298,7 +300,7 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
   const tagRows: Insertable<Database['machine_tags']>[] = [];
   const ipRows: Insertable<Database['machine_ips']>[] = [];
   const timeline: Insertable<Database['timeline']>[] = [];
-  const audit: Insertable<Database['audit_log']>[] = [];
+  const audit: NewAuditRecord[] = [];
   const devicesByTag: Record<string, number> = {};
   const roleCounters = new Map<string, number>();
   for (let i = 0; i < opts.devices; i++) {
@@ -550,7 +552,15 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     for (const ip of ipRows) insert('machine_ips', ip);
     for (const a of actionRows) insert('actions', a);
     for (const e of timeline) insert('timeline', e);
-    for (const e of audit) insert('audit_log', e);
+    // Chained as the server would have written them, so `cordon audit verify` holds on a seeded store.
+    const head = db.prepare('select seq, hash from audit_chain where id = 1').get() as { seq: number; hash: string };
+    for (const e of audit) {
+      const fields = { seq: ++head.seq, time: e.time, actor: e.actor, action: e.action, target_type: e.target_type, target_id: e.target_id ?? null, comment: e.comment ?? null, outcome: e.outcome, detail: e.detail ?? null };
+      const hash = auditRecordHash(head.hash, fields);
+      insert('audit_log', { ...fields, prev_hash: head.hash, hash });
+      head.hash = hash;
+    }
+    db.prepare('update audit_chain set seq = ?, hash = ? where id = 1').run(head.seq, head.hash);
     for (const ix of indexes) db.exec(ix.sql);
   })();
   // No ANALYZE (PRAGMA optimize would run one here): a live store has no planner statistics, and

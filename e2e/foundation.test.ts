@@ -213,4 +213,28 @@ describe('foundation end to end (real processes)', () => {
     const audit = await api.request<{ value: { action: string; outcome: string }[] }>('GET', '/api/audit?$top=1000');
     expect(audit.value.filter((a) => a.action === 'RefreshInventory' && a.outcome === 'Succeeded').length).toBeGreaterThanOrEqual(4);
   });
+
+  it('detects an edited and a deleted audit record (`cordon audit verify`, through the API and on the store)', async () => {
+    const env = { CORDON_SERVER: `http://127.0.0.1:${port}`, CORDON_TOKEN: adminToken };
+    const ok = await cordon(['audit', 'verify'], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^audit log verified: \d+ record\(s\) intact/);
+    // Someone with write access to the database (not to the data directory) edits one record and deletes another.
+    const db = new Database(join(serverDir, 'cordon.db'));
+    try {
+      const { actor } = db.prepare('select actor from audit_log where seq = 3').get() as { actor: string };
+      db.prepare("update audit_log set actor = 'nobody' where seq = 3").run();
+      const edited = await cordon(['audit', 'verify', '--json'], env);
+      expect(edited.code).toBe(1);
+      expect(JSON.parse(edited.stdout).firstBroken).toMatchObject({ seq: 3, reason: expect.stringContaining('changed') });
+      db.prepare('update audit_log set actor = ? where seq = 3').run(actor);
+      db.prepare('delete from audit_log where seq = 5').run();
+    } finally {
+      db.close();
+    }
+    const deleted = await cordon(['audit', 'verify', '--data-dir', serverDir], env);
+    expect(deleted.code).toBe(1);
+    expect(deleted.stdout).toContain('first broken record: 5');
+    expect(deleted.stdout).toContain('record 5 is missing');
+  }, 60_000);
 });

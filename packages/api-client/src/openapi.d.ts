@@ -1633,6 +1633,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Check the audit chain and its signed checkpoints; names the first record that was changed, deleted or inserted */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditVerification"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/isolationPolicies": {
         parameters: {
             query?: never;
@@ -2758,9 +2812,28 @@ export interface components {
             /** @enum {string} */
             outcome: "Succeeded" | "Failed" | "Refused";
             detail: unknown;
+            seq: number;
+            hash: string;
         };
         AuditList: {
             value: components["schemas"]["AuditRecord"][];
+        };
+        AuditVerification: {
+            verified: boolean;
+            records: number;
+            checkpoints: number;
+            lastCheckpoint: {
+                seq: number;
+                /** Format: date-time */
+                time: string;
+            } | null;
+            sinceLastCheckpoint: number;
+            firstBroken: {
+                seq: number;
+                id: number | null;
+                time: string | null;
+                reason: string;
+            } | null;
         };
         Health: {
             /** @constant */

@@ -97,6 +97,14 @@ export class CordonClient {
     return ok(this.api.POST('/api/machines/{id}/releaseToken', { params: { path: { id: machineId } }, body: { comment, expiresInHours } }));
   }
 
+  async audit(top = 50) {
+    return (await ok(this.api.GET('/api/audit', { params: { query: { $top: top } } }))).value;
+  }
+
+  auditVerify() {
+    return ok(this.api.GET('/api/audit/verify'));
+  }
+
   /** MDE's GetPackageUri: a short-lived URL that downloads the package without a token. */
   packageUri(actionId: string) {
     return ok(this.api.GET('/api/machineactions/{id}/GetPackageUri', { params: { path: { id: actionId } } }));

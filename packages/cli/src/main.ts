@@ -6,6 +6,7 @@ import { registerActionVerbs } from './commands/action-verbs.js';
 import { registerActionCommands } from './commands/actions.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
@@ -15,6 +16,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   const program = new Command('cordon').description('Cordon endpoint response: server, agent and analyst commands').version('0.1.0').showHelpAfterError().exitOverride();
   registerServerCommands(program);
   registerAdminCommands(program);
+  registerAuditCommands(program);
   registerAgentCommands(program);
   registerMachineCommands(program);
   registerActionCommands(program);

@@ -26,6 +26,7 @@ describe('server config', () => {
       rateLimitPerMinute: 1200,
       packageRetentionDays: 30,
       downloadUrlSeconds: 900,
+      auditCheckpointSeconds: 60,
       logLevel: 'info',
     });
   });

@@ -36,6 +36,7 @@ export const serverConfig = defineConfig({
     rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address without one); over it: 429 with Retry-After; 0 turns the limit off' }),
     packageRetentionDays: setting(z.number().int().min(1).max(3650), { default: 30, help: 'How long investigation packages are kept (files under <dataDir>/files/packages; then they are deleted)' }),
     downloadUrlSeconds: setting(z.number().int().min(10).max(86400), { default: 900, help: 'Lifetime of package download URLs (GetPackageUri)' }),
+    auditCheckpointSeconds: setting(z.number().int().min(1).max(86400), { default: 60, help: 'How often the audit chain\'s head is signed into <dataDir>/audit/checkpoints.jsonl (and at shutdown); records since the last checkpoint are protected by the chain alone' }),
     consoleDir: setting(z.string().min(1), { help: 'Directory of the built web console (default: packages/console/dist)' }),
     logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level; logs go to stderr as JSON (pino)' }),
   },

@@ -18,6 +18,7 @@ import { ContentRepository } from './repositories/content.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
+import { transactor } from './repositories/transactor.js';
 import { CredentialsRepository } from './repositories/credentials.repository.js';
 import { IsolationRepository } from './repositories/isolation.repository.js';
 import { MachinesRepository } from './repositories/machines.repository.js';
@@ -40,6 +41,9 @@ import { UsersService } from './services/users.service.js';
 import { ContentFiles } from './storage/content-files.js';
 import { FileStore } from './storage/file-store.js';
 import { AuditService } from './services/audit.service.js';
+import { AuditIntegrityService } from './services/audit-integrity.service.js';
+import { CheckpointSigner } from './audit/checkpoint.js';
+import { CheckpointFile } from './storage/audit-checkpoints.js';
 import { AuthService } from './services/auth.service.js';
 import { EnrollmentService } from './services/enrollment.service.js';
 import { IsolationPolicyService } from './services/isolation-policy.service.js';
@@ -67,6 +71,7 @@ export interface CordonServer {
     actionExpiry: ActionExpiryService;
     timeline: TimelineService;
     audit: AuditService;
+    auditIntegrity: AuditIntegrityService;
     isolationPolicies: IsolationPolicyService;
     releaseTokens: ReleaseTokenService;
     packages: PackagesService;
@@ -95,29 +100,31 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const metrics = createMetrics();
   const hub = new EventHub();
 
-  const auditService = new AuditService(new AuditRepository(db), now);
+  const tx = transactor(db);
+  const auditRepo = new AuditRepository(db);
+  const auditService = new AuditService(auditRepo, now);
   const timeline = new TimelineService(new TimelineRepository(db), hub, now);
   const credentials = new CredentialsRepository(db);
   const machinesRepo = new MachinesRepository(db);
-  const auth = new AuthService(credentials, auditService, now, config.accessTokenSeconds);
-  const enrollment = new EnrollmentService(credentials, machinesRepo, timeline, auditService, hub, now, keys, config);
+  const auth = new AuthService(credentials, tx, auditService, now, config.accessTokenSeconds);
+  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config);
   // The gateway needs the machines service and answers its "is this agent connected?": bound late.
   const late: { gateway?: AgentGateway } = {};
-  const machines = new MachinesService(machinesRepo, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
+  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
   const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
   const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
   // One signer for commands and break-glass tokens: both verify against the key agents enrolled with.
   const signer = new CommandSigner(keys.signingPrivateKeyPem);
   const isolationRepo = new IsolationRepository(db);
-  const isolationPolicies = new IsolationPolicyService(isolationRepo, machines, auditService, now);
-  const releaseTokens = new ReleaseTokenService(isolationRepo, machines, timeline, auditService, signer, now);
+  const isolationPolicies = new IsolationPolicyService(isolationRepo, tx, machines, auditService, now);
+  const releaseTokens = new ReleaseTokenService(tx, machines, timeline, auditService, signer, now);
   const actionsRepo = new ActionsRepository(db);
-  const handlers = createActionHandlers({ machines: machinesRepo, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
+  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
   machines.observeInventory(handlers);
   const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, gateway, now, catalog, handlers);
-  const agentReports = new AgentReportsService(actionsRepo, lifecycle, timeline, auditService, hub, metrics, gateway, now, logger.child({ part: 'actions' }), handlers);
+  const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, gateway, now, logger.child({ part: 'actions' }), handlers);
   const actionExpiry = new ActionExpiryService(actionsRepo, lifecycle, now);
-  const actions = new ActionsService(actionsRepo, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
+  const actions = new ActionsService(actionsRepo, tx, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
   const responseActions = new ResponseActionsService(machines, actions, catalog, handlers);
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
@@ -129,7 +136,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await contentFiles.init();
   const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
   gateway.attach(agentReports, packages, content);
-  const users = new UsersService(new UsersRepository(db), auditService, now);
+  const users = new UsersService(new UsersRepository(db), tx, auditService, now);
+  const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, logger.child({ part: 'audit' }));
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
 
@@ -141,7 +149,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   for (const prefix of ['/api', '/api/v1.0']) {
     await app.register(machinesRoutes(machines, timeline), { prefix });
     await app.register(actionsRoutes(actions, machines, responseActions, catalog), { prefix });
-    await app.register(adminRoutes(auth, enrollment, auditService), { prefix });
+    await app.register(adminRoutes(auth, enrollment, auditService, auditIntegrity), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
     await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });
     await app.register(sessionsRoutes(users), { prefix });
@@ -162,7 +170,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, isolationPolicies, releaseTokens, packages, content, users, deviceEvents },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents },
     hub,
     initialAdminToken,
     initialAdminPassword,
@@ -178,6 +186,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(10_000, () => actionExpiry.sweepExpired());
       every(300_000, () => machines.pruneIpHistory());
       every(3600_000, () => packages.sweepExpired());
+      auditIntegrity.start(config.auditCheckpointSeconds);
       const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
       return {
         apiUrl: `http://${hostForUrl(config.host)}:${port}`,
@@ -192,6 +201,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       await agentReports.drainAcks();
       await app.close();
       await machines.flushSeen();
+      await auditIntegrity.stop();
       await db.destroy();
     },
   };

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events.js';
 import type { MachinesRepository } from '../repositories/machines.repository.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import { IsolationHandler, type AllowListResolver } from './isolation.handler.js';
@@ -11,6 +12,6 @@ export { ActionHandlers, type ActionHandler, type ResolvedParameters } from './t
 export type { AllowListResolver } from './isolation.handler.js';
 
 /** Every action handler of this server; an action without one needs nothing beyond the engine. */
-export function createActionHandlers(deps: { machines: MachinesRepository; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; now: Clock }): ActionHandlers {
-  return new ActionHandlers([new IsolationHandler(deps.machines, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now), new RestrictionHandler()]);
+export function createActionHandlers(deps: { machines: MachinesRepository; tx: Transactor; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; now: Clock }): ActionHandlers {
+  return new ActionHandlers([new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now), new RestrictionHandler()]);
 }

@@ -6,6 +6,7 @@ import type { MachineRow, MachinesRepository } from '../repositories/machines.re
 import type { AuditService } from '../services/audit.service.js';
 import type { Eligibility } from '../services/machines.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { EventHub } from '../events.js';
 import { IsolationHandler } from './isolation.handler.js';
 
@@ -32,10 +33,14 @@ function bed(machines: Record<string, FakeMachine>, policies: Record<string, All
       for (const id of ids) machines[id]!.isolation_state = state;
     },
   } as unknown as MachinesRepository;
+  // The unit of work stores what the services' row builders made (here: the entries themselves).
+  const tx = (async (work: (u: unknown) => Promise<unknown>) =>
+    work({ timeline: { insert: async (e: unknown) => void timeline.push(e) }, audit: { append: async (rows: unknown[]) => void audit.push(...rows) } })) as unknown as Transactor;
   const handler = new IsolationHandler(
     repo,
-    { add: async (e: unknown) => void timeline.push(e) } as unknown as TimelineService,
-    { record: async (e: unknown) => void audit.push(e) } as unknown as AuditService,
+    tx,
+    { row: (e: unknown) => e, published: () => undefined } as unknown as TimelineService,
+    { row: (e: unknown) => e } as unknown as AuditService,
     { emit: (e: unknown) => void events.push(e) } as unknown as EventHub,
     { allowListsOf: async (ids: string[]) => new Map(ids.filter((id) => policies[id]).map((id) => [id, policies[id]!])) },
     () => new Date('2026-11-29T10:00:00.000Z'),

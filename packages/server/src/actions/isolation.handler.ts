@@ -6,7 +6,8 @@ import type { ActionRow } from '../repositories/actions.repository.js';
 import type { MachineRow, MachinesRepository } from '../repositories/machines.repository.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { Eligibility } from '../services/machines.service.js';
-import type { TimelineService } from '../services/timeline.service.js';
+import type { TimelineEvent, TimelineService } from '../services/timeline.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { ActionHandler, ResolvedParameters } from './types.js';
 
 /** Resolves each machine's selective-isolation allow list (implemented by IsolationPolicyService). */
@@ -35,6 +36,7 @@ export class IsolationHandler implements ActionHandler {
 
   constructor(
     private readonly machines: MachinesRepository,
+    private readonly tx: Transactor,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
     private readonly hub: EventHub,
@@ -131,8 +133,12 @@ export class IsolationHandler implements ActionHandler {
   async #noteBreakGlass(id: string, previous: IsolationReport | null, report: IsolationReport): Promise<void> {
     if (previous?.state !== 'Isolated' || report.state !== 'NotIsolated' || report.releasedBy !== 'breakGlass') return;
     const actor = `agent:${id}`;
-    await this.timeline.add({ machineId: id, eventType: 'IsolationReleasedOnDevice', title: 'Isolation released on the device with a break-glass token', actor, data: { previous, report } });
-    await this.audit.record({ actor, action: 'ReleaseIsolationOnDevice', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { previous, report } });
+    const event: TimelineEvent = { machineId: id, eventType: 'IsolationReleasedOnDevice', title: 'Isolation released on the device with a break-glass token', actor, data: { previous, report } };
+    await this.tx(async (u) => {
+      await u.timeline.insert(this.timeline.row(event));
+      await u.audit.append([this.audit.row({ actor, action: 'ReleaseIsolationOnDevice', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { previous, report } })]);
+    });
+    this.timeline.published([event]);
   }
 
   /**

@@ -290,10 +290,23 @@ export const AuditRecord = z
     comment: z.string().nullable(),
     outcome: oneOf(['Succeeded', 'Failed', 'Refused']),
     detail: z.unknown(),
+    /** Position in the tamper-evident chain and the record's hash (see `GET /api/audit/verify`). */
+    seq: z.number(),
+    hash: z.string(),
   })
   .meta({ id: 'AuditRecord' });
 export type AuditRecordView = z.infer<typeof AuditRecord>;
 export const AuditList = z.object({ value: z.array(AuditRecord) }).meta({ id: 'AuditList' });
+export const AuditVerification = z
+  .object({
+    verified: z.boolean(),
+    records: z.number(),
+    checkpoints: z.number(),
+    lastCheckpoint: z.object({ seq: z.number(), time: isoTime() }).nullable(),
+    sinceLastCheckpoint: z.number(),
+    firstBroken: z.object({ seq: z.number(), id: z.number().nullable(), time: z.string().nullable(), reason: z.string() }).nullable(),
+  })
+  .meta({ id: 'AuditVerification' });
 
 export const Health = z.object({ status: z.literal('ok'), connectedAgents: z.number(), version: z.string() }).meta({ id: 'Health' });
 

@@ -9,6 +9,7 @@ import * as packages from './migrations/20261125140000_packages.js';
 import * as users from './migrations/20261125160000_users.js';
 import * as consoleIndexes from './migrations/20261125180000_console.js';
 import * as content from './migrations/20261129120000_content.js';
+import * as auditChain from './migrations/20261129200000_audit_chain.js';
 
 export type Db = Kysely<Database>;
 
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261125160000_users': users,
   '20261125180000_console': consoleIndexes,
   '20261129120000_content': content,
+  '20261129200000_audit_chain': auditChain,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -63,4 +65,9 @@ export async function migrate(db: Db): Promise<void> {
   if (error || failed) {
     throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** Runs `work` in the caller's transaction when there is one, or in a new one: repositories compose. */
+export function atomically<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db) : db.transaction().execute(work);
 }

@@ -63,3 +63,26 @@ describe('isolation migration', () => {
     await db.destroy();
   });
 });
+
+describe('audit chain migration', () => {
+  it('chains the records an earlier release wrote, in the order written, and verification holds', async () => {
+    const db = await previousRelease();
+    for (const [i, action] of ['Enroll', 'AddTag', 'Isolate'].entries()) {
+      await sql`insert into audit_log (time, actor, action, target_type, target_id, comment, outcome, detail) values (${`2026-11-25T09:0${i}:00.000Z`}, 'admin', ${action}, 'machine', ${'a'.repeat(40)}, null, 'Succeeded', null)`.execute(db);
+    }
+    await migrate(db);
+    const rows = await db.selectFrom('audit_log').select(['seq', 'action', 'prev_hash', 'hash']).orderBy('id').execute();
+    expect(rows.map((r) => [r.seq, r.action])).toEqual([[1, 'Enroll'], [2, 'AddTag'], [3, 'Isolate']]);
+    expect(rows[1]!.prev_hash).toBe(rows[0]!.hash);
+    expect(await db.selectFrom('audit_chain').selectAll().executeTakeFirst()).toEqual({ id: 1, seq: 3, hash: rows[2]!.hash });
+    const { AuditRepository } = await import('../repositories/audit.repository.js');
+    const { AuditIntegrityService } = await import('../services/audit-integrity.service.js');
+    const signer = { keyId: 'k', sign: () => { throw new Error('unused'); }, verify: () => true };
+    const integrity = new AuditIntegrityService(new AuditRepository(db), { append: async () => undefined, read: async () => ({ checkpoints: [], badLine: null }) }, signer as never, () => new Date());
+    expect(await integrity.verify()).toMatchObject({ verified: true, records: 3 });
+    // New records continue the chain.
+    await new AuditRepository(db).insert({ time: '2026-11-29T00:00:00.000Z', actor: 'admin', action: 'AddTag', target_type: 'machine', target_id: 'x', comment: null, outcome: 'Succeeded', detail: null });
+    expect(await integrity.verify()).toMatchObject({ verified: true, records: 4 });
+    await db.destroy();
+  });
+});

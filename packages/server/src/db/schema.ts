@@ -90,6 +90,17 @@ export interface AuditTable {
   comment: string | null;
   outcome: string;
   detail: string | null;
+  /** Position in the audit chain (1, 2, …), the previous record's hash and this record's own. */
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The audit chain's head: one row, updated with every record added. */
+export interface AuditChainTable {
+  id: number;
+  seq: number;
+  hash: string;
 }
 
 export interface TokensTable {
@@ -191,6 +202,7 @@ export interface Database {
   actions: ActionsTable;
   timeline: TimelineTable;
   audit_log: AuditTable;
+  audit_chain: AuditChainTable;
   tokens: TokensTable;
   apps: AppsTable;
   enrollment_tokens: EnrollmentTokensTable;

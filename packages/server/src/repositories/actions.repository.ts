@@ -2,7 +2,8 @@ import { sql, type Expression, type ExpressionBuilder, type Insertable, type Sel
 import { ACTION_STATUSES } from '@cordon/protocol';
 import { compileList, type FieldMap, type ListParams, type OrderKey } from '../odata/compile.js';
 import type { Db } from '../db/database.js';
-import type { ActionsTable, AuditTable, Database, TimelineTable } from '../db/schema.js';
+import type { ActionsTable, Database, TimelineTable } from '../db/schema.js';
+import { AuditRepository, type NewAuditRecord } from './audit.repository.js';
 
 export type ActionRow = Selectable<ActionsTable> & { computer_dns_name: string };
 /** A new action as the engine builds it before storing it. */
@@ -40,7 +41,7 @@ export class ActionsRepository {
    */
   async insertBatch(
     rows: Insertable<ActionsTable>[],
-    records: (inserted: Set<string>) => { audit: Insertable<AuditTable>[]; timeline: Insertable<TimelineTable>[] },
+    records: (inserted: Set<string>) => { audit: NewAuditRecord[]; timeline: Insertable<TimelineTable>[] },
   ): Promise<Set<string>> {
     return this.db.transaction().execute(async (tx) => {
       const inserted = new Set<string>();
@@ -49,7 +50,7 @@ export class ActionsRepository {
         for (const x of r) inserted.add(x.id);
       }
       const { audit, timeline } = records(inserted);
-      for (let i = 0; i < audit.length; i += 500) await tx.insertInto('audit_log').values(audit.slice(i, i + 500)).execute();
+      await new AuditRepository(tx).append(audit);
       for (let i = 0; i < timeline.length; i += 500) await tx.insertInto('timeline').values(timeline.slice(i, i + 500)).execute();
       return inserted;
     });

@@ -1,6 +1,7 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { AuditTable, ContentTable } from '../db/schema.js';
+import type { ContentTable } from '../db/schema.js';
+import { AuditRepository, type NewAuditRecord } from './audit.repository.js';
 
 export type ContentRow = Selectable<ContentTable>;
 
@@ -17,7 +18,7 @@ export class ContentRepository {
   async insertNext(
     kind: string,
     name: string,
-    make: (version: number) => { row: Insertable<ContentTable>; audit: Insertable<AuditTable> },
+    make: (version: number) => { row: Insertable<ContentTable>; audit: NewAuditRecord },
     placed: (row: ContentRow) => Promise<void>,
     attempts = 5,
   ): Promise<ContentRow> {
@@ -27,7 +28,7 @@ export class ContentRepository {
           const latest = await tx.selectFrom('content').select((eb) => eb.fn.max('version').as('v')).where('kind', '=', kind).where('name', '=', name).executeTakeFirst();
           const { row, audit } = make(Number(latest?.v ?? 0) + 1);
           const inserted = await tx.insertInto('content').values(row).returningAll().executeTakeFirstOrThrow();
-          await tx.insertInto('audit_log').values(audit).execute();
+          await new AuditRepository(tx).append([audit]);
           await placed(inserted);
           return inserted;
         });

@@ -1,5 +1,5 @@
 import { sql, type Expression, type SqlBool, type ExpressionBuilder, type Selectable, type Insertable, type Updateable } from 'kysely';
-import type { Db } from '../db/database.js';
+import { atomically, type Db } from '../db/database.js';
 import { compileFilter, compileList, type FieldMap, type ListParams, type OrderKey } from '../odata/compile.js';
 import type { Database, MachinesTable } from '../db/schema.js';
 
@@ -206,7 +206,7 @@ export class MachinesRepository {
 
   /** Device-side tags mirror the agent's local config: replaced whole on every inventory. */
   async replaceDeviceTags(machineId: string, tags: string[], time: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await atomically(this.db, async (tx) => {
       await tx.deleteFrom('machine_tags').where('machine_id', '=', machineId).where('source', '=', 'device').execute();
       if (tags.length > 0) {
         await tx.insertInto('machine_tags').values(tags.map((tag) => ({ machine_id: machineId, tag, source: 'device', created_at: time }))).execute();

@@ -5,9 +5,10 @@ import { z } from 'zod';
 import { isRole, ROLES } from '../auth/permissions.js';
 import { principalOf } from '../http/app.js';
 import type { AuditService } from '../services/audit.service.js';
+import type { AuditIntegrityService } from '../services/audit-integrity.service.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
-import { AccessToken, answers, AuditList, CreatedApp, CreatedToken, EnrollmentToken } from '../api/schemas.js';
+import { AccessToken, answers, AuditList, AuditVerification, CreatedApp, CreatedToken, EnrollmentToken } from '../api/schemas.js';
 
 const TokenRequest = z.object({
   grant_type: z.literal('client_credentials', { error: "grant_type must be 'client_credentials'" }),
@@ -49,7 +50,7 @@ export function oauthRoutes(auth: AuthService) {
 }
 
 /** Cordon-only administration under /api: tokens, apps, enrollment tokens, the audit log. */
-export function adminRoutes(auth: AuthService, enrollment: EnrollmentService, audit: AuditService) {
+export function adminRoutes(auth: AuthService, enrollment: EnrollmentService, audit: AuditService, integrity: AuditIntegrityService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     app.post('/tokens', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Create an API token', body: CreateToken, response: answers({ 201: CreatedToken }) } }, async (req, reply) => {
@@ -64,5 +65,10 @@ export function adminRoutes(auth: AuthService, enrollment: EnrollmentService, au
       reply.code(201).send(await enrollment.createToken(principalOf(req).name)),
     );
     app.get('/audit', { config: { access: 'audit.read' }, schema: { tags: ['admin'], summary: 'Audit log, newest first', querystring: Paging, response: answers({ 200: AuditList }) } }, async (req) => ({ value: await audit.list(req.query.$top, req.query.$skip) }));
+    app.get(
+      '/audit/verify',
+      { config: { access: 'audit.read' }, schema: { tags: ['admin'], summary: 'Check the audit chain and its signed checkpoints; names the first record that was changed, deleted or inserted', response: answers({ 200: AuditVerification }) } },
+      async () => integrity.verify(),
+    );
   };
 }

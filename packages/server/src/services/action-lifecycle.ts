@@ -77,9 +77,15 @@ export class ActionLifecycle {
   }
 
   async changed(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): Promise<void> {
+    const event = this.stateEvent(row, status, title, actor, data);
+    await this.timeline.add(event);
+    await this.announce(row, status);
+  }
+
+  /** What follows a committed state change (its timeline event stored with it): metrics, live views, handlers. */
+  async announce(row: ActionRow, status: string): Promise<void> {
     this.metrics.actions.inc({ type: row.type, status });
     if (status !== 'InProgress') this.#progress.delete(row.id);
-    await this.timeline.add(this.stateEvent(row, status, title, actor, data));
     this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
     await this.handlers.for(row.type)?.actionsChanged?.([row.machine_id]);
   }

@@ -14,6 +14,7 @@ import type { AgentReportsService } from './agent-reports.service.js';
 import type { AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
 import type { TimelineService } from './timeline.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 
 type Skipped = { machineId: string; code: string; message: string };
 
@@ -29,6 +30,7 @@ type Skipped = { machineId: string; code: string; message: string };
 export class ActionsService {
   constructor(
     private readonly repo: ActionsRepository,
+    private readonly tx: Transactor,
     private readonly machines: MachinesService,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
@@ -259,13 +261,19 @@ export class ActionsService {
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
     const time = this.now().toISOString();
-    const ok = await this.repo.transition(id, ['Pending'], { status: 'Cancelled', updated_at: time, cancellation_requestor: principal.name, cancellation_comment: comment, cancellation_at: time });
+    const event = this.life.stateEvent(row, 'Cancelled', `${this.catalog.label(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
+    const ok = await this.tx(async (u) => {
+      if (!(await u.actions.transition(id, ['Pending'], { status: 'Cancelled', updated_at: time, cancellation_requestor: principal.name, cancellation_comment: comment, cancellation_at: time }))) return false;
+      await u.audit.append([this.audit.row({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' }, time)]);
+      await u.timeline.insert(this.timeline.row(event, time));
+      return true;
+    });
     if (!ok) {
       await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Refused', detail: { status: row.status } });
       throw new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput');
     }
-    await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' });
-    await this.life.changed(row, 'Cancelled', `${this.catalog.label(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
+    this.timeline.published([event]);
+    await this.life.announce(row, 'Cancelled');
     // The agent may already hold the command; telling it lets it drop the command unrun.
     this.channel.send(row.machine_id, { type: 'cancel', actionId: id });
     return this.get(id);

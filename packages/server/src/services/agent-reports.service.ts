@@ -7,7 +7,8 @@ import type { Metrics } from '../metrics.js';
 import type { ActionsRepository } from '../repositories/actions.repository.js';
 import { E_FAIL, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
 import type { AuditService } from './audit.service.js';
-import type { TimelineService } from './timeline.service.js';
+import type { TimelineEvent, TimelineService } from './timeline.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 
 /**
  * What agents say about their actions: connected (send what waits), started (acks, batched),
@@ -22,6 +23,7 @@ export class AgentReportsService {
 
   constructor(
     private readonly repo: ActionsRepository,
+    private readonly tx: Transactor,
     private readonly life: ActionLifecycle,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
@@ -134,12 +136,20 @@ export class AgentReportsService {
   /** An agent would not run a command (bad signature, other machine, expired…): record why. */
   async agentRefused(machineId: string, actionId: string, reason: RefusalReason, detail: string): Promise<void> {
     this.metrics.commandsRefused.inc({ reason });
-    await this.timeline.add({ machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } });
-    await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
     const row = await this.life.own(machineId, actionId);
-    if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
-      await this.life.changed(row, 'Failed', `${this.life.label(row.type)} refused by the agent: ${detail}`);
-    }
+    const time = this.now().toISOString();
+    const refused: TimelineEvent = { machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } };
+    const failed = row ? this.life.stateEvent(row, 'Failed', `${this.life.label(row.type)} refused by the agent: ${detail}`) : null;
+    // The refusal, its audit record and the action's end are stored together.
+    const moved = await this.tx(async (u) => {
+      await u.timeline.insert(this.timeline.row(refused, time));
+      await u.audit.append([this.audit.row({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } }, time)]);
+      if (!row || !failed || !(await u.actions.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: time, error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) return false;
+      await u.timeline.insert(this.timeline.row(failed, time));
+      return true;
+    });
+    this.timeline.published(moved && failed ? [refused, failed] : [refused]);
+    if (moved && row) await this.life.announce(row, 'Failed');
     this.channel.send(machineId, { type: 'resultAck', actionId });
   }
 }

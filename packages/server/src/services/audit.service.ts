@@ -40,5 +40,5 @@ export class AuditService {
 }
 
 function toApi(r: AuditRow): AuditRecordView {
-  return { id: r.id, time: r.time, actor: r.actor, action: r.action, targetType: r.target_type, targetId: r.target_id, comment: r.comment, outcome: r.outcome, detail: r.detail ? (JSON.parse(r.detail) as unknown) : null };
+  return { id: r.id, time: r.time, actor: r.actor, action: r.action, targetType: r.target_type, targetId: r.target_id, comment: r.comment, outcome: r.outcome, detail: r.detail ? (JSON.parse(r.detail) as unknown) : null, seq: Number(r.seq), hash: r.hash };
 }

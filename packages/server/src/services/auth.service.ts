@@ -5,6 +5,7 @@ import type { Principal, Role } from '../auth/permissions.js';
 import { isRole } from '../auth/permissions.js';
 import type { CredentialsRepository } from '../repositories/credentials.repository.js';
 import type { AuditService } from './audit.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** 256-bit random secrets, so a plain SHA-256 is enough to store them (no password KDF needed). */
@@ -13,6 +14,7 @@ export const newSecret = (prefix: string): string => `${prefix}${randomBytes(32)
 export class AuthService {
   constructor(
     private readonly repo: CredentialsRepository,
+    private readonly tx: Transactor,
     private readonly audit: AuditService,
     private readonly now: Clock,
     private readonly accessTokenSeconds: number,
@@ -27,16 +29,20 @@ export class AuthService {
   async createToken(role: Role, name: string, actor: string): Promise<string> {
     const token = newSecret('cdn_');
     const id = randomUUID();
-    await this.repo.insertToken({ id, name, role, token_hash: sha256(token), kind: 'api', app_id: null, created_at: this.now().toISOString(), expires_at: null, revoked_at: null });
-    await this.audit.record({ actor, action: 'CreateApiToken', targetType: 'token', targetId: id, outcome: 'Succeeded', detail: { role, name } });
+    await this.tx(async (u) => {
+      await u.credentials.insertToken({ id, name, role, token_hash: sha256(token), kind: 'api', app_id: null, created_at: this.now().toISOString(), expires_at: null, revoked_at: null });
+      await u.audit.append([this.audit.row({ actor, action: 'CreateApiToken', targetType: 'token', targetId: id, outcome: 'Succeeded', detail: { role, name } })]);
+    });
     return token;
   }
 
   async createApp(role: Role, name: string, actor: string): Promise<{ clientId: string; clientSecret: string }> {
     const clientId = randomUUID();
     const clientSecret = newSecret('cds_');
-    await this.repo.insertApp({ client_id: clientId, name, role, secret_hash: sha256(clientSecret), created_at: this.now().toISOString() });
-    await this.audit.record({ actor, action: 'CreateApp', targetType: 'app', targetId: clientId, outcome: 'Succeeded', detail: { role, name } });
+    await this.tx(async (u) => {
+      await u.credentials.insertApp({ client_id: clientId, name, role, secret_hash: sha256(clientSecret), created_at: this.now().toISOString() });
+      await u.audit.append([this.audit.row({ actor, action: 'CreateApp', targetType: 'app', targetId: clientId, outcome: 'Succeeded', detail: { role, name } })]);
+    });
     return { clientId, clientSecret };
   }
 

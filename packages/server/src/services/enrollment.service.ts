@@ -8,7 +8,8 @@ import type { MachinesRepository } from '../repositories/machines.repository.js'
 import type { AuditService } from './audit.service.js';
 import { newSecret, sha256 } from './auth.service.js';
 import { primaryIp } from './machines.service.js';
-import type { TimelineService } from './timeline.service.js';
+import type { TimelineEvent, TimelineService } from './timeline.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 
 export interface EnrollmentResult {
   machineId: string;
@@ -23,6 +24,7 @@ export class EnrollmentService {
   constructor(
     private readonly credentials: CredentialsRepository,
     private readonly machines: MachinesRepository,
+    private readonly tx: Transactor,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
     private readonly hub: EventHub,
@@ -36,8 +38,10 @@ export class EnrollmentService {
     const now = this.now();
     const expiresAt = new Date(now.getTime() + this.opts.enrollmentTokenHours * 3600_000).toISOString();
     const id = randomUUID();
-    await this.credentials.insertEnrollmentToken({ id, token_hash: sha256(secret), created_at: now.toISOString(), expires_at: expiresAt, created_by: actor });
-    await this.audit.record({ actor, action: 'CreateEnrollmentToken', targetType: 'enrollmentToken', targetId: id, outcome: 'Succeeded', detail: { expiresAt } });
+    await this.tx(async (u) => {
+      await u.credentials.insertEnrollmentToken({ id, token_hash: sha256(secret), created_at: now.toISOString(), expires_at: expiresAt, created_by: actor });
+      await u.audit.append([this.audit.row({ actor, action: 'CreateEnrollmentToken', targetType: 'enrollmentToken', targetId: id, outcome: 'Succeeded', detail: { expiresAt } })]);
+    });
     return { token: formatEnrollmentToken(secret, this.keys.caPin), expiresAt };
   }
 
@@ -52,7 +56,9 @@ export class EnrollmentService {
     const machineId = randomBytes(20).toString('hex');
     const credential = newSecret('cdm_');
     const time = now.toISOString();
-    await this.machines.insert({
+    const enrolled: TimelineEvent = { machineId, eventType: 'AgentEnrolled', title: `Device ${inv.hostname} enrolled`, actor: row.created_by };
+    await this.tx(async (u) => {
+    await u.machines.insert({
       id: machineId,
       computer_dns_name: inv.hostname,
       first_seen: time,
@@ -73,10 +79,12 @@ export class EnrollmentService {
       credential_hash: sha256(credential),
       enrolled_at: time,
     });
-    await this.machines.recordIps(machineId, inv.ipAddresses.map((i) => i.address), time);
-    await this.machines.replaceDeviceTags(machineId, [...new Set(inv.deviceTags)], time);
-    await this.timeline.add({ machineId, eventType: 'AgentEnrolled', title: `Device ${inv.hostname} enrolled`, actor: row.created_by });
-    await this.audit.record({ actor: 'agent', action: 'Enroll', targetType: 'machine', targetId: machineId, outcome: 'Succeeded', detail: { hostname: inv.hostname, tokenId: row.id } });
+    await u.machines.recordIps(machineId, inv.ipAddresses.map((i) => i.address), time);
+    await u.machines.replaceDeviceTags(machineId, [...new Set(inv.deviceTags)], time);
+    await u.timeline.insert(this.timeline.row(enrolled, time));
+    await u.audit.append([this.audit.row({ actor: 'agent', action: 'Enroll', targetType: 'machine', targetId: machineId, outcome: 'Succeeded', detail: { hostname: inv.hostname, tokenId: row.id } }, time)]);
+    });
+    this.timeline.published([enrolled]);
     this.hub.emit({ kind: 'machine', machineId, change: 'enrolled' });
     return { machineId, credential, signingPublicKeyPem: this.keys.signingPublicKeyPem, caCertPem: this.keys.caCertPem, heartbeatSeconds: this.opts.heartbeatSeconds };
   }

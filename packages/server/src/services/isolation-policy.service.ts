@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import type { IsolationPolicyRow, IsolationRepository } from '../repositories/isolation.repository.js';
 import type { AuditService } from './audit.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { MachinesService } from './machines.service.js';
 import type { EffectivePolicyView, IsolationPolicyView } from '../api/schemas.js';
 
@@ -29,6 +30,7 @@ const entryKey = (e: AllowEntryType): string => {
 export class IsolationPolicyService {
   constructor(
     private readonly repo: IsolationRepository,
+    private readonly tx: Transactor,
     private readonly machines: MachinesService,
     private readonly audit: AuditService,
     private readonly now: Clock,
@@ -59,25 +61,31 @@ export class IsolationPolicyService {
       await this.audit.record({ actor: principal.name, action: 'SetIsolationPolicy', targetType: 'isolationPolicy', targetId: scope, comment, outcome: 'Refused', detail: { reason: (e as Error).message } });
       throw e;
     }
-    const previous = await this.repo.policy(scope);
-    await this.repo.upsertPolicy({ scope, allow: JSON.stringify(allow), comment, updated_at: this.now().toISOString(), updated_by: principal.name });
-    await this.audit.record({
-      actor: principal.name,
-      action: 'SetIsolationPolicy',
-      targetType: 'isolationPolicy',
-      targetId: scope,
-      comment,
-      outcome: 'Succeeded',
-      detail: { allow, previous: previous ? (JSON.parse(previous.allow) as unknown) : null },
+    await this.tx(async (u) => {
+      const previous = await u.isolation.policy(scope);
+      await u.isolation.upsertPolicy({ scope, allow: JSON.stringify(allow), comment, updated_at: this.now().toISOString(), updated_by: principal.name });
+      await u.audit.append([
+        this.audit.row({
+          actor: principal.name,
+          action: 'SetIsolationPolicy',
+          targetType: 'isolationPolicy',
+          targetId: scope,
+          comment,
+          outcome: 'Succeeded',
+          detail: { allow, previous: previous ? (JSON.parse(previous.allow) as unknown) : null },
+        }),
+      ]);
     });
     return this.get(tag);
   }
 
   async remove(principal: Principal, tag: string, comment: string): Promise<void> {
     const scope = scopeOf(tag);
-    const previous = await this.repo.policy(scope);
-    if (!previous || !(await this.repo.deletePolicy(scope))) throw new NotFoundError('Isolation policy for tag', tag);
-    await this.audit.record({ actor: principal.name, action: 'DeleteIsolationPolicy', targetType: 'isolationPolicy', targetId: scope, comment, outcome: 'Succeeded', detail: { previous: JSON.parse(previous.allow) as unknown } });
+    await this.tx(async (u) => {
+      const previous = await u.isolation.policy(scope);
+      if (!previous || !(await u.isolation.deletePolicy(scope))) throw new NotFoundError('Isolation policy for tag', tag);
+      await u.audit.append([this.audit.row({ actor: principal.name, action: 'DeleteIsolationPolicy', targetType: 'isolationPolicy', targetId: scope, comment, outcome: 'Succeeded', detail: { previous: JSON.parse(previous.allow) as unknown } })]);
+    });
   }
 
   /** What a Selective isolation of this machine would allow, and which policy each entry comes from. */

@@ -6,7 +6,8 @@ import type { EventHub } from '../events.js';
 import type { ListParams } from '../odata/compile.js';
 import type { MachineRow, MachinesRepository, TagRow } from '../repositories/machines.repository.js';
 import type { AuditService } from './audit.service.js';
-import type { TimelineService } from './timeline.service.js';
+import type { TimelineEvent, TimelineService } from './timeline.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { Principal } from '../auth/permissions.js';
 import type { MachineView } from '../api/schemas.js';
 
@@ -28,6 +29,7 @@ export class MachinesService {
 
   constructor(
     private readonly repo: MachinesRepository,
+    private readonly tx: Transactor,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
     private readonly hub: EventHub,
@@ -92,7 +94,7 @@ export class MachinesService {
 
   async setTag(principal: Principal, id: string, tag: string, action: TagAction): Promise<MachineView> {
     await this.row(id);
-    await this.applyTag(principal, id, tag, action);
+    await this.applyTags(principal, [id], tag, action);
     return this.get(id);
   }
 
@@ -102,18 +104,26 @@ export class MachinesService {
     const found = new Set((await this.repo.getMany(unique)).map((m) => m.id));
     const missing = unique.find((i) => !found.has(i));
     if (missing) throw new NotFoundError('Machine', missing);
-    for (const id of unique) await this.applyTag(principal, id, tag, action);
+    await this.applyTags(principal, unique, tag, action);
     return this.views(await this.repo.getMany(unique));
   }
 
-  private async applyTag(principal: Principal, id: string, tag: string, action: TagAction): Promise<void> {
+  /** The tags, their audit records and timeline events in one transaction; live views hear after it commits. */
+  private async applyTags(principal: Principal, ids: string[], tag: string, action: TagAction): Promise<void> {
     const time = this.now().toISOString();
-    const changed = action === 'Add' ? await this.repo.addTag(id, tag, time) : await this.repo.removeTag(id, tag);
-    await this.audit.record({ actor: principal.name, action: action === 'Add' ? 'AddTag' : 'RemoveTag', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { tag, changed } });
-    if (changed) {
-      await this.timeline.add({ machineId: id, eventType: action === 'Add' ? 'TagAdded' : 'TagRemoved', title: `Tag '${tag}' ${action === 'Add' ? 'added' : 'removed'} by ${principal.name}`, actor: principal.name, data: { tag } });
-      this.hub.emit({ kind: 'machine', machineId: id, change: 'tags' });
-    }
+    const events: TimelineEvent[] = [];
+    await this.tx(async (u) => {
+      for (const id of ids) {
+        const changed = action === 'Add' ? await u.machines.addTag(id, tag, time) : await u.machines.removeTag(id, tag);
+        await u.audit.append([this.audit.row({ actor: principal.name, action: action === 'Add' ? 'AddTag' : 'RemoveTag', targetType: 'machine', targetId: id, outcome: 'Succeeded', detail: { tag, changed } }, time)]);
+        if (!changed) continue;
+        const event: TimelineEvent = { machineId: id, eventType: action === 'Add' ? 'TagAdded' : 'TagRemoved', title: `Tag '${tag}' ${action === 'Add' ? 'added' : 'removed'} by ${principal.name}`, actor: principal.name, data: { tag } };
+        await u.timeline.insert(this.timeline.row(event, time));
+        events.push(event);
+      }
+    });
+    this.timeline.published(events);
+    for (const e of events) this.hub.emit({ kind: 'machine', machineId: e.machineId, change: 'tags' });
   }
 
   /** Applies what an agent reports about itself (hello and inventory frames). */

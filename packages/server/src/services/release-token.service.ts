@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { IsolationReport, type CommandSigner } from '@cordon/protocol';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
-import type { IsolationRepository } from '../repositories/isolation.repository.js';
 import type { AuditService } from './audit.service.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { MachinesService } from './machines.service.js';
-import type { TimelineService } from './timeline.service.js';
+import type { TimelineEvent, TimelineService } from './timeline.service.js';
 import type { IssuedReleaseToken } from '../api/schemas.js';
 
 /**
@@ -15,7 +15,7 @@ import type { IssuedReleaseToken } from '../api/schemas.js';
  */
 export class ReleaseTokenService {
   constructor(
-    private readonly repo: IsolationRepository,
+    private readonly tx: Transactor,
     private readonly machines: MachinesService,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
@@ -33,9 +33,13 @@ export class ReleaseTokenService {
     const report = machine.isolation ? IsolationReport.safeParse(JSON.parse(machine.isolation)) : null;
     const isolatedSince = report?.success && report.data.state === 'Isolated' ? report.data.since : null;
     const token = this.signer.signReleaseToken({ purpose: 'release-isolation', tokenId, machineId, issuedBy: principal.name.slice(0, 256), issuedAt, expiresAt, isolatedSince });
-    await this.repo.insertReleaseToken({ id: tokenId, machine_id: machineId, issued_by: principal.name, issued_at: issuedAt, expires_at: expiresAt, comment });
-    await this.audit.record({ actor: principal.name, action: 'IssueReleaseToken', targetType: 'machine', targetId: machineId, comment, outcome: 'Succeeded', detail: { tokenId, expiresAt, isolatedSince } });
-    await this.timeline.add({ machineId, eventType: 'ReleaseTokenIssued', title: `Break-glass release token issued by ${principal.name}, valid until ${expiresAt}`, actor: principal.name, data: { tokenId, expiresAt, comment } });
+    const issued: TimelineEvent = { machineId, eventType: 'ReleaseTokenIssued', title: `Break-glass release token issued by ${principal.name}, valid until ${expiresAt}`, actor: principal.name, data: { tokenId, expiresAt, comment } };
+    await this.tx(async (u) => {
+      await u.isolation.insertReleaseToken({ id: tokenId, machine_id: machineId, issued_by: principal.name, issued_at: issuedAt, expires_at: expiresAt, comment });
+      await u.audit.append([this.audit.row({ actor: principal.name, action: 'IssueReleaseToken', targetType: 'machine', targetId: machineId, comment, outcome: 'Succeeded', detail: { tokenId, expiresAt, isolatedSince } }, issuedAt)]);
+      await u.timeline.insert(this.timeline.row(issued, issuedAt));
+    });
+    this.timeline.published([issued]);
     return { token, tokenId, machineId, computerDnsName: machine.computer_dns_name, expiresAt, isolatedSince };
   }
 }

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { ApiError, BadRequestError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import { isRole, type Principal, type Role } from '../auth/permissions.js';
 import type { UsersRepository } from '../repositories/users.repository.js';
+import type { Transactor } from '../repositories/transactor.js';
 import type { AuditService } from './audit.service.js';
 
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
@@ -51,6 +52,7 @@ export class UsersService {
 
   constructor(
     private readonly repo: UsersRepository,
+    private readonly tx: Transactor,
     private readonly audit: AuditService,
     private readonly now: Clock,
   ) {}
@@ -69,8 +71,11 @@ export class UsersService {
     if (pw.length < 12) throw new BadRequestError('A password has at least 12 characters', 'password');
     if (await this.repo.byUsername(username)) throw new ApiError(409, 'Conflict', `The user ${username} already exists`, 'username');
     const id = randomUUID();
-    await this.repo.insert({ id, username, password_hash: await hashPassword(pw), role, created_at: this.now().toISOString(), disabled_at: null });
-    await this.audit.record({ actor, action: 'CreateUser', targetType: 'user', targetId: id, outcome: 'Succeeded', detail: { username, role } });
+    const passwordHash = await hashPassword(pw);
+    await this.tx(async (u) => {
+      await u.users.insert({ id, username, password_hash: passwordHash, role, created_at: this.now().toISOString(), disabled_at: null });
+      await u.audit.append([this.audit.row({ actor, action: 'CreateUser', targetType: 'user', targetId: id, outcome: 'Succeeded', detail: { username, role } })]);
+    });
     return { username, password: pw };
   }
 
@@ -96,8 +101,10 @@ export class UsersService {
     const csrfToken = randomBytes(32).toString('base64url');
     const expiresAt = new Date(now + SESSION_HOURS * 3600_000).toISOString();
     await this.repo.deleteExpiredSessions(new Date(now).toISOString());
-    await this.repo.insertSession({ id_hash: sha256(sessionId), user_id: user.id, csrf_token: csrfToken, created_at: new Date(now).toISOString(), expires_at: expiresAt });
-    await this.audit.record({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Succeeded', detail: { address } });
+    await this.tx(async (u) => {
+      await u.users.insertSession({ id_hash: sha256(sessionId), user_id: user.id, csrf_token: csrfToken, created_at: new Date(now).toISOString(), expires_at: expiresAt });
+      await u.audit.append([this.audit.row({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Succeeded', detail: { address } })]);
+    });
     return { sessionId, csrfToken, expiresAt, user: { name: user.username, role: user.role as Role } };
   }
 

@@ -1,0 +1,39 @@
+import { atomically, type Db } from '../db/database.js';
+import { ActionsRepository } from './actions.repository.js';
+import { AuditRepository } from './audit.repository.js';
+import { CredentialsRepository } from './credentials.repository.js';
+import { IsolationRepository } from './isolation.repository.js';
+import { MachinesRepository } from './machines.repository.js';
+import { TimelineRepository } from './timeline.repository.js';
+import { UsersRepository } from './users.repository.js';
+
+/** The repositories a unit of work may write through, all bound to the same transaction. */
+export interface UnitOfWork {
+  audit: AuditRepository;
+  timeline: TimelineRepository;
+  machines: MachinesRepository;
+  credentials: CredentialsRepository;
+  users: UsersRepository;
+  isolation: IsolationRepository;
+  actions: ActionsRepository;
+}
+
+/**
+ * Runs `work` in one transaction: a state change, its audit record and its timeline event are
+ * stored together or not at all. Services publish live events only after it resolves, so nothing
+ * is announced that was not committed.
+ */
+export type Transactor = <T>(work: (uow: UnitOfWork) => Promise<T>) => Promise<T>;
+
+export function transactor(db: Db): Transactor {
+  const bind = (tx: Db): UnitOfWork => ({
+    audit: new AuditRepository(tx),
+    timeline: new TimelineRepository(tx),
+    machines: new MachinesRepository(tx),
+    credentials: new CredentialsRepository(tx),
+    users: new UsersRepository(tx),
+    isolation: new IsolationRepository(tx),
+    actions: new ActionsRepository(tx),
+  });
+  return (work) => atomically(db, (tx) => work(bind(tx)));
+}

@@ -1,0 +1,86 @@
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../testing/harness.js';
+
+/**
+ * Every state change is stored with its audit record and timeline event in one transaction: when
+ * the audit log refuses a write (a full disk, a broken store), the change is not stored either and
+ * the request fails without having committed anything.
+ */
+let h: Harness;
+let machine: string;
+beforeEach(async () => {
+  h = await startHarness();
+  machine = await h.enroll();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const failAudit = () => sql`create trigger audit_fails before insert on audit_log begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+const healAudit = () => sql`drop trigger audit_fails`.execute(h.server.db);
+const count = async (table: string) => Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(h.server.db)).rows[0]!.n);
+const snapshot = async () => ({
+  tags: await count('machine_tags'),
+  timeline: await count('timeline'),
+  tokens: await count('tokens'),
+  apps: await count('apps'),
+  enrollmentTokens: await count('enrollment_tokens'),
+  policies: await count('isolation_policies'),
+  releaseTokens: await count('release_tokens'),
+  machines: await count('machines'),
+  cancelled: Number((await sql<{ n: number }>`select count(*) as n from actions where status = 'Cancelled'`.execute(h.server.db)).rows[0]!.n),
+});
+
+describe('atomic state changes', () => {
+  const cases: [string, () => Promise<{ status: number }>][] = [
+    ['tag one machine', () => h.call('POST', `/api/machines/${machine}/tags`, { body: { Value: 'prod', Action: 'Add' } })],
+    ['tag several machines', () => h.call('POST', '/api/machines/AddOrRemoveTagForMultipleMachines', { body: { Value: 'prod', Action: 'Add', MachineIds: [machine] } })],
+    ['create an API token', () => h.call('POST', '/api/tokens', { body: { role: 'viewer', name: 'ci' } })],
+    ['register an app', () => h.call('POST', '/api/apps', { body: { role: 'viewer', name: 'soar' } })],
+    ['create an enrollment token', () => h.call('POST', '/api/enrollmentTokens')],
+    ['set the global isolation policy', () => h.call('PUT', '/api/isolationPolicies/global', { body: { comment: 'dns', allow: [{ destination: '10.0.0.53:53' }] } })],
+    ['issue a release token', () => h.call('POST', `/api/machines/${machine}/releaseToken`, { body: { Comment: 'offline device' } })],
+  ];
+  for (const [what, request] of cases) {
+    it(`does not ${what} without its audit record`, async () => {
+      const before = await snapshot();
+      await failAudit();
+      const r = await request();
+      expect(r.status).toBeGreaterThanOrEqual(500);
+      await healAudit();
+      expect(await snapshot()).toEqual(before);
+    });
+  }
+
+  it('does not cancel an action or delete a policy without its audit record', async () => {
+    const put = await h.call('PUT', '/api/isolationPolicies/tags/web', { body: { comment: 'web', allow: [{ unit: 'nginx.service' }] } });
+    expect(put.status).toBe(200);
+    const a = await h.call('POST', `/api/machines/${machine}/refreshInventory`, { body: { Comment: 'check' } });
+    const before = await snapshot();
+    await failAudit();
+    expect((await h.call('POST', `/api/machineactions/${a.body.id}/cancel`, { body: { Comment: 'not needed' } })).status).toBeGreaterThanOrEqual(500);
+    expect((await h.call('DELETE', '/api/isolationPolicies/tags/web', { body: { Comment: 'gone' } })).status).toBeGreaterThanOrEqual(500);
+    await healAudit();
+    expect(await snapshot()).toEqual(before);
+    expect((await h.call('GET', `/api/machineactions/${a.body.id}`)).body.status).toBe('Pending');
+  });
+
+  it('does not enroll a device without its audit record', async () => {
+    const before = await snapshot();
+    await failAudit();
+    await expect(h.enroll({ hostname: 'web-02' })).rejects.toThrow();
+    await healAudit();
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('does not store an agent refusal half-way', async () => {
+    const a = await h.call('POST', `/api/machines/${machine}/refreshInventory`, { body: { Comment: 'check' } });
+    const before = await snapshot();
+    await failAudit();
+    await expect(h.server.services.agentReports.agentRefused(machine, a.body.id, 'BadSignature', 'signature does not verify')).rejects.toThrow();
+    await healAudit();
+    expect(await snapshot()).toEqual(before);
+    expect((await h.call('GET', `/api/machineactions/${a.body.id}`)).body.status).toBe('Pending');
+  });
+});
