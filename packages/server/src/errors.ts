@@ -2,6 +2,12 @@
  * The one error hierarchy of the API. Each error carries its public code, HTTP status and the
  * field it is about; `http/app.ts` is the single place that turns it into the API's error body.
  */
+/** Marks an error whose refusal the service already wrote to the audit log, so the request hook does not write it twice. */
+export function markAudited<E extends Error>(error: E): E {
+  (error as { audited?: boolean }).audited = true;
+  return error;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,

@@ -141,7 +141,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
 
-  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, trustProxy: config.trustProxy, users });
+  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, trustProxy: config.trustProxy, users, audit: auditService });
   await registerConsole(app, config.consoleDir ?? defaultConsoleDir());
   await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
   await app.register(oauthRoutes(auth));

@@ -18,9 +18,11 @@ let machineId: string;
 let actionId: string;
 
 /** A second gateway over the harness's services, with a small enrollment budget to reach 429. */
+let metrics: ReturnType<typeof createMetrics>;
 async function gateway(opts: { packages: boolean }): Promise<void> {
   const s = h.server.services;
-  gw = new AgentGateway({ keys: h.server.keys, enrollment: s.enrollment, machines: s.machines, timeline: s.timeline, deviceEvents: s.deviceEvents, metrics: createMetrics(), logger: pino({ level: 'silent' }), heartbeatSeconds: 30, enrollmentsPerMinute: 3 });
+  metrics = createMetrics();
+  gw = new AgentGateway({ keys: h.server.keys, enrollment: s.enrollment, machines: s.machines, timeline: s.timeline, deviceEvents: s.deviceEvents, metrics, logger: pino({ level: 'silent' }), heartbeatSeconds: 30, enrollmentsPerMinute: 3 });
   gw.attach(s.agentReports, opts.packages ? s.packages : undefined);
   port = await gw.listen('127.0.0.1', 0);
 }
@@ -86,6 +88,9 @@ describe('agent gateway HTTP', () => {
       [{ body: JSON.stringify({ secret: 'nope', inventory: inventory() }) }, 401, { code: 'Unauthorized', message: 'The enrollment token is not valid' }],
     ] as const;
     for (const [opts, status, error] of enrollment) expect(await call('POST', '/enroll', { ...opts, auth: false }), opts.body).toMatchObject({ status, body: { error } });
+    // The unknown token is noise a stranger can make: counted, not audited.
+    expect(await metrics.registry.getSingleMetricAsString('cordon_unauthenticated_requests_total')).toContain('cordon_unauthenticated_requests_total{route="/enroll"} 1');
+    expect(((await h.call('GET', '/api/audit')).body.value as { action: string; outcome: string }[]).filter((a) => a.action === 'Enroll' && a.outcome !== 'Succeeded')).toEqual([]);
     const limited = await call('POST', '/enroll', { auth: false, body: '{}' });
     expect(limited).toMatchObject({ status: 429, body: { error: { code: 'TooManyRequests' } } });
     expect(limited.body.error.message).toMatch(/^Too many enrollment attempts from this address; retry after \d+ seconds$/);

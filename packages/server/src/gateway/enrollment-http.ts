@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { Inventory } from '@cordon/protocol';
+import { ApiError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
 
 const EnrollRequest = z.strictObject({ secret: z.string().min(1).max(128), inventory: Inventory });
@@ -19,6 +21,7 @@ export class EnrollmentHttp {
     private readonly caCertPem: string,
     /** Enrollment attempts per source address per minute. */
     private readonly perMinute = 600,
+    private readonly metrics?: Metrics,
   ) {}
 
   /** GET /ca.crt: public by design, a new agent checks it against the pin in its enrollment token. */
@@ -51,7 +54,11 @@ export class EnrollmentHttp {
       const issue = parsed.error.issues[0]!;
       return reply(400, { error: { code: 'InvalidRequestBody', message: `${issue.path.join('.')}: ${issue.message}`, target: issue.path.join('.') } });
     }
-    const result = await this.enrollment.enroll(parsed.data.secret, parsed.data.inventory);
+    const result = await this.enrollment.enroll(parsed.data.secret, parsed.data.inventory).catch((e: unknown) => {
+      // Unknown tokens are noise anyone can make: counted, never audited under a name they chose.
+      if (e instanceof ApiError && e.status === 401) this.metrics?.unauthenticated.inc({ route: '/enroll' });
+      throw e;
+    });
     return reply(201, result);
   }
 

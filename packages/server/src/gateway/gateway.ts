@@ -38,7 +38,7 @@ export class AgentGateway implements AgentChannel {
   #closing = false;
 
   constructor(private readonly deps: GatewayDeps) {
-    this.#enrollment = new EnrollmentHttp(deps.enrollment, deps.keys.caCertPem, deps.enrollmentsPerMinute);
+    this.#enrollment = new EnrollmentHttp(deps.enrollment, deps.keys.caCertPem, deps.enrollmentsPerMinute, deps.metrics);
     this.#sockets = new AgentSockets(deps);
     this.#server = createServer({ cert: deps.keys.serverCertPem, key: deps.keys.serverKeyPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#http(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.#upgrade(req, socket, head));

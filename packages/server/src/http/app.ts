@@ -13,6 +13,8 @@ import { ApiError, BadRequestError, ForbiddenError, TooManyRequestsError, Unauth
 import type { Metrics } from '../metrics.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { UsersService } from '../services/users.service.js';
+import type { AuditService } from '../services/audit.service.js';
+import { auditRefusals } from './refusal-audit.js';
 import { fieldName, normalizeBodyKeys } from './body.js';
 
 declare module 'fastify' {
@@ -49,6 +51,8 @@ export interface AppDeps {
   /** Proxies whose forwarded headers are believed (none: a client cannot claim HTTPS or another address). */
   trustProxy?: string[];
   users?: UsersService;
+  /** Where refused requests are audited (omitted only by tests of the shell alone). */
+  audit?: AuditService;
 }
 
 /** The console's session cookie: HttpOnly and SameSite=Strict, so scripts and other sites never see or send it. */
@@ -131,9 +135,15 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       const sent = req.headers['x-csrf-token'];
       if (typeof sent !== 'string' || !sameSecret(sent, session.csrfToken)) throw new ApiError(403, 'CsrfTokenMissing', 'Send the x-csrf-token header of your session with every change');
     }
-    if (!roleHas(principal.role, access)) throw new ForbiddenError(access, principal.role);
     req.principal = principal;
     req.session = session;
+  });
+  // The role is checked once the body is read (but before it is validated), so a permission
+  // refusal is audited with the reason the caller gave; strangers were turned away above, unread.
+  app.addHook('preValidation', async (req) => {
+    const access = req.routeOptions.config?.access;
+    if (!access || access === 'public' || !req.principal) return;
+    if (!roleHas(req.principal.role, access)) throw new ForbiddenError(access, req.principal.role);
   });
 
   // Long-lived answers (the event stream) ask again now and then: a signed-out session, a revoked
@@ -157,6 +167,8 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
     // variables in a <style> element; a style cannot run code.
     if (!req.url.startsWith('/api/docs')) void reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
   });
+
+  if (deps.audit) auditRefusals(app, deps.audit, deps.metrics);
 
   app.addHook('onResponse', async (req, reply) => {
     deps.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);

@@ -49,7 +49,7 @@ export function actionsRoutes(actions: ActionsService, machines: MachinesService
     );
 
     for (const spec of catalog.actions) {
-      app.post(`/machines/:id/${spec.path}`, { config: { access: spec.permission }, schema: { tags: ['machine actions'], summary: `${spec.label} (${spec.type})`, params: MachineIdParam, body: bodies.get(spec.type)!, response: answers({ 201: MachineAction }) } }, async (req, reply) => {
+      app.post(`/machines/:id/${spec.path}`, { config: { access: spec.permission, audit: { action: spec.type, targetType: 'machine' } }, schema: { tags: ['machine actions'], summary: `${spec.label} (${spec.type})`, params: MachineIdParam, body: bodies.get(spec.type)!, response: answers({ 201: MachineAction }) } }, async (req, reply) => {
         const { comment, ...parameters } = req.body as { comment: string } & Record<string, unknown>;
         const action = await actions.submit(principalOf(req), req.params.id, spec.type, parameters, comment);
         return reply.code(201).send(action);

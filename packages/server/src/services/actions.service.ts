@@ -3,7 +3,7 @@ import { compareVersions, type ActionCatalog, type ActionSpec, type ActionType, 
 import type { ActionHandlers, ResolvedParameters } from '../actions/index.js';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
-import { ActiveRequestAlreadyExistsError, BadRequestError, NotFoundError, NotSupportedError } from '../errors.js';
+import { ActiveRequestAlreadyExistsError, BadRequestError, markAudited, NotFoundError, NotSupportedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { ListParams } from '../odata/compile.js';
@@ -187,7 +187,7 @@ export class ActionsService {
 
   async #refuse(principal: Principal, type: string, machineId: string, comment: string, error: Error): Promise<Error> {
     await this.audit.record({ actor: principal.name, action: type, targetType: 'machine', targetId: machineId, comment, outcome: 'Refused', detail: { reason: error.message } });
-    return error;
+    return markAudited(error);
   }
 
   /**
@@ -270,7 +270,7 @@ export class ActionsService {
     });
     if (!ok) {
       await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Refused', detail: { status: row.status } });
-      throw new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput');
+      throw markAudited(new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput'));
     }
     this.timeline.published([event]);
     await this.life.announce(row, 'Cancelled');

@@ -51,7 +51,8 @@ export class AuthService {
     const app = await this.repo.app(clientId);
     const ok = app !== undefined && timingSafeEqual(Buffer.from(app.secret_hash), Buffer.from(sha256(clientSecret)));
     if (!app || !ok) {
-      await this.audit.record({ actor: `app:${clientId.slice(0, 64)}`, action: 'IssueAccessToken', targetType: 'app', targetId: clientId.slice(0, 64), outcome: 'Failed' });
+      // A wrong secret for a real app is audited under the app's name; an unknown client id is noise (metrics).
+      if (app) await this.audit.record({ actor: `app:${app.name}`, action: 'IssueAccessToken', targetType: 'app', targetId: app.client_id, outcome: 'Failed' });
       throw new ApiError(401, 'invalid_client', 'Unknown client_id or wrong client_secret');
     }
     const token = newSecret('cda_');

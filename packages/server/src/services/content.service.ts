@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ContentKind, ContentManifest, MAX_CONTENT_BYTES, SignedManifest, type ContentSigner } from '@cordon/protocol';
 import type { Clock } from '../clock.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, markAudited } from '../errors.js';
 import type { ContentRepository, ContentRow } from '../repositories/content.repository.js';
 import type { ContentFiles } from '../storage/content-files.js';
 import type { AuditService } from './audit.service.js';
@@ -47,7 +47,7 @@ export class ContentService {
   async publish(kind: string, name: string, bytes: Buffer, actor: string, comment: string | null = null): Promise<PublishedContent> {
     const refused = async (message: string, target: string) => {
       await this.audit.record({ actor, action: 'PublishContent', targetType: 'content', targetId: `${String(kind)}/${String(name)}`.slice(0, 200), comment, outcome: 'Refused', detail: { reason: message } });
-      return new BadRequestError(message, target, 'InvalidInput');
+      return markAudited(new BadRequestError(message, target, 'InvalidInput'));
     };
     const k = ContentKind.safeParse(kind);
     if (!k.success) throw await refused(`${JSON.stringify(kind)} is not a content kind; use one of ${ContentKind.options.join(', ')}`, 'kind');

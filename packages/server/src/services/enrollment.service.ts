@@ -50,7 +50,8 @@ export class EnrollmentService {
     const row = await this.credentials.enrollmentTokenByHash(sha256(secret));
     const now = this.now();
     if (!row || row.expires_at <= now.toISOString()) {
-      await this.audit.record({ actor: 'agent', action: 'Enroll', targetType: 'agent', targetId: inv.hostname, outcome: 'Refused', detail: { reason: row ? 'expired token' : 'unknown token' } });
+      // An expired token was really issued: worth a record. An unknown one is noise (counted in metrics by the gateway).
+      if (row) await this.audit.record({ actor: 'agent', action: 'Enroll', targetType: 'enrollmentToken', targetId: row.id, outcome: 'Refused', detail: { reason: 'expired token', hostname: inv.hostname } });
       throw new ApiError(401, 'Unauthorized', row ? 'The enrollment token has expired; ask an admin for a new one' : 'The enrollment token is not valid');
     }
     const machineId = randomBytes(20).toString('hex');

@@ -1,7 +1,7 @@
 import { AllowEntry, type AllowEntry as AllowEntryType } from '@cordon/protocol';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, markAudited, NotFoundError } from '../errors.js';
 import type { IsolationPolicyRow, IsolationRepository } from '../repositories/isolation.repository.js';
 import type { AuditService } from './audit.service.js';
 import type { Transactor } from '../repositories/transactor.js';
@@ -59,7 +59,7 @@ export class IsolationPolicyService {
       allow = parseAllowList(entries);
     } catch (e) {
       await this.audit.record({ actor: principal.name, action: 'SetIsolationPolicy', targetType: 'isolationPolicy', targetId: scope, comment, outcome: 'Refused', detail: { reason: (e as Error).message } });
-      throw e;
+      throw markAudited(e as Error);
     }
     await this.tx(async (u) => {
       const previous = await u.isolation.policy(scope);

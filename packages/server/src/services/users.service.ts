@@ -93,7 +93,8 @@ export class UsersService {
     this.#decoy ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRole(user.role);
     if (!ok || !user) {
-      await this.audit.record({ actor: `user:${username.slice(0, 64)}`, action: 'SignIn', targetType: 'user', targetId: user?.id ?? null, outcome: 'Failed', detail: { address } });
+      // A failure for a real account is audited under its name; an unknown user name is noise (metrics).
+      if (user) await this.audit.record({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Failed', detail: { address } });
       throw new UnauthorizedError('Wrong user name or password');
     }
     this.#failures.delete(key);
