@@ -33,7 +33,7 @@ export const serverConfig = defineConfig({
     enrollmentTokenHours: setting(z.number().int().min(1).max(24 * 365), { default: 24, help: 'How long an enrollment token is valid' }),
     accessTokenSeconds: setting(z.number().int().min(60).max(86400), { default: 3600, help: 'Lifetime of OAuth2 access tokens' }),
     bodyLimitBytes: setting(z.number().int().min(1024).max(64 * 1024 * 1024), { default: 1024 * 1024, help: 'Largest accepted request body' }),
-    rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address without one); over it: 429 with Retry-After; 0 turns the limit off' }),
+    rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address for requests without a valid one: missing, made-up or revoked tokens); over it: 429 with Retry-After; 0 turns the limit off' }),
     packageRetentionDays: setting(z.number().int().min(1).max(3650), { default: 30, help: 'How long investigation packages are kept (files under <dataDir>/files/packages; then they are deleted)' }),
     downloadUrlSeconds: setting(z.number().int().min(10).max(86400), { default: 900, help: 'Lifetime of package download URLs (GetPackageUri)' }),
     consoleDir: setting(z.string().min(1), { help: 'Directory of the built web console (default: packages/console/dist)' }),
