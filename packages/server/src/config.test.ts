@@ -25,6 +25,8 @@ describe('server config', () => {
       bodyLimitBytes: 1048576,
       rateLimitPerMinute: 1200,
       packageRetentionDays: 30,
+      maxPackageBytes: 4294967296,
+      diskReserveBytes: 1073741824,
       downloadUrlSeconds: 900,
       logLevel: 'info',
     });
@@ -47,6 +49,8 @@ describe('server config', () => {
     ['CORDON_RATE_LIMIT_PER_MINUTE', '0', 'rateLimitPerMinute', 0],
     ['CORDON_TRUST_PROXY', '127.0.0.1,10.0.0.0/8', 'trustProxy', ['127.0.0.1', '10.0.0.0/8']],
     ['CORDON_PACKAGE_RETENTION_DAYS', '7', 'packageRetentionDays', 7],
+    ['CORDON_MAX_PACKAGE_BYTES', '1048576', 'maxPackageBytes', 1048576],
+    ['CORDON_DISK_RESERVE_BYTES', '0', 'diskReserveBytes', 0],
     ['CORDON_DOWNLOAD_URL_SECONDS', '60', 'downloadUrlSeconds', 60],
     ['CORDON_CONSOLE_DIR', '/opt/console', 'consoleDir', '/opt/console'],
     ['CORDON_LOG_LEVEL', 'warn', 'logLevel', 'warn'],
