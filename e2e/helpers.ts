@@ -31,8 +31,9 @@ export class CordonProcess {
   stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [CORDON, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `launcher`: a program (and its arguments) that runs cordon with `args` in its place, e.g. in a namespace. */
+  constructor(args: string[], env: Record<string, string> = {}, launcher: [string, string[]] = [process.execPath, [CORDON]]) {
+    this.child = spawn(launcher[0], [...launcher[1], ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));

@@ -33,8 +33,16 @@ export const serverConfig = defineConfig({
     enrollmentTokenHours: setting(z.number().int().min(1).max(24 * 365), { default: 24, help: 'How long an enrollment token is valid' }),
     accessTokenSeconds: setting(z.number().int().min(60).max(86400), { default: 3600, help: 'Lifetime of OAuth2 access tokens' }),
     bodyLimitBytes: setting(z.number().int().min(1024).max(64 * 1024 * 1024), { default: 1024 * 1024, help: 'Largest accepted request body' }),
-    rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address without one); over it: 429 with Retry-After; 0 turns the limit off' }),
+    rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address for requests without a valid one: missing, made-up or revoked tokens); over it: 429 with Retry-After; 0 turns the limit off' }),
     packageRetentionDays: setting(z.number().int().min(1).max(3650), { default: 30, help: 'How long investigation packages are kept (files under <dataDir>/files/packages; then they are deleted)' }),
+    maxPackageBytes: setting(z.number().int().min(1024 * 1024).max(Number.MAX_SAFE_INTEGER), {
+      default: 4 * 1024 ** 3,
+      help: 'Largest investigation package a device may upload (default 4 GiB; agents cap theirs at 1 GiB of collected data); a bigger one is refused (413) and deleted, and its action fails',
+    }),
+    diskReserveBytes: setting(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), {
+      default: 1024 ** 3,
+      help: 'Free space kept on the disk holding the package files (by default the data directory\'s, with the database): an upload that would leave less is refused (507) and the agent retries later (default 1 GiB; 0 turns the reserve off)',
+    }),
     downloadUrlSeconds: setting(z.number().int().min(10).max(86400), { default: 900, help: 'Lifetime of package download URLs (GetPackageUri)' }),
     auditCheckpointSeconds: setting(z.number().int().min(1).max(86400), { default: 60, help: 'How often the audit chain\'s head is signed into <dataDir>/audit/checkpoints.jsonl (and at shutdown); records since the last checkpoint are protected by the chain alone' }),
     consoleDir: setting(z.string().min(1), { help: 'Directory of the built web console (default: packages/console/dist)' }),

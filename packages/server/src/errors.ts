@@ -61,6 +61,13 @@ export class ConflictError extends ApiError {
   }
 }
 
+/** What was sent is larger than the server accepts, whatever its state: sending it again will not help. */
+export class PayloadTooLargeError extends ApiError {
+  constructor(message: string, code = 'PayloadTooLarge', target?: string) {
+    super(413, code, message, target);
+  }
+}
+
 /** The server could not store what it was sent (disk full): the sender should back off and retry. */
 export class InsufficientStorageError extends ApiError {
   constructor(message: string) {

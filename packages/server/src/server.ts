@@ -130,7 +130,13 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
   const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
-  const packages = new PackagesService(new PackagesRepository(db), actionsRepo, fileStore, timeline, auditService, now, { retentionDays: config.packageRetentionDays, downloadUrlSeconds: config.downloadUrlSeconds, urlKey });
+  const packages = new PackagesService(new PackagesRepository(db), actionsRepo, lifecycle, fileStore, timeline, auditService, now, {
+    retentionDays: config.packageRetentionDays,
+    downloadUrlSeconds: config.downloadUrlSeconds,
+    urlKey,
+    maxPackageBytes: config.maxPackageBytes,
+    diskReserveBytes: config.diskReserveBytes,
+  });
   // Content manifests are signed with the command-signing key too: agents already hold its public half.
   const contentFiles = new ContentFiles(join(config.dataDir, 'files', 'content'));
   await contentFiles.init();

@@ -3,7 +3,7 @@
  * connection in the middle of chunks: the upload resumes from the acknowledged offset and the
  * server ends up with exactly the bytes sent.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll, PackageUploader } from '@cordon/agent';
 import { InsufficientStorageError } from '../errors.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
+import { zipOf } from '../testing/zip.js';
 
 let h: Harness;
 let agentPort: number;
@@ -65,7 +66,7 @@ describe('PackageUploader', () => {
     const action = await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } });
     // Connections 2 and 4 (the 2nd and 3rd chunks' first tries) are cut half-way through the chunk.
     const p = await cuttingProxy(new Set([2, 4]), 600 * 1024);
-    const data = randomBytes(3 * 1024 * 1024 + 12345);
+    const data = await zipOf(3 * 1024 * 1024 + 12345);
     const progress: number[] = [];
     const source = Readable.from((function* () {
       for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
@@ -96,7 +97,8 @@ describe('PackageUploader', () => {
       }
       return real(machineId, id, offset, chunk, sha);
     };
-    const data = randomBytes(3 * 1024 * 1024);
+    // Three chunks: the zip's headers fit in the last one.
+    const data = await zipOf(3 * 1024 * 1024 - 1024);
     const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 20 } }).upload(actionId, Readable.from([data]));
     expect(calls).toBe(4);
     expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
@@ -117,7 +119,7 @@ describe('PackageUploader', () => {
       return real(...args);
     };
     const first = await submit();
-    const data = randomBytes(1024 * 1024);
+    const data = await zipOf(1024 * 1024);
     const r = await new PackageUploader(state, { backoffMs: { base: 10, max: 20 } }).upload(first, Readable.from([data]));
     expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
     expect(full).toBeLessThan(0);
@@ -128,6 +130,41 @@ describe('PackageUploader', () => {
     const second = await submit();
     const err = await new PackageUploader(state, { backoffMs: { base: 10, max: 20 }, storageFullGiveUpMs: 200 }).upload(second, Readable.from([data])).catch((e: Error) => e);
     expect(String(err)).toMatch(/The server has had no space for the package for 0 s: The server has no space left for package files/);
+  });
+
+  it('treats the disk reserve (507, answered before the chunk is read) as retry-later, and fails with the server\'s reason when it lasts', async () => {
+    await h.close();
+    // A reserve larger than any disk: every chunk is refused for space, before its body is read.
+    h = await startHarness({ diskReserveBytes: 2 ** 50 });
+    agentPort = (await h.server.listen()).agentPort;
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const actionId = (await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const packages = h.server.services.packages;
+    const admit = packages.admitChunk.bind(packages);
+    let refused = 0;
+    packages.admitChunk = async (...args) => admit(...args).catch((e: unknown) => {
+      refused++;
+      throw e;
+    });
+    const data = await zipOf(3 * 1024 * 1024);
+    // Four-megabyte chunks the server answers early: the agent must read the 507, never a reset.
+    const err = await new PackageUploader(state, { backoffMs: { base: 10, max: 40 }, maxAttempts: 2, storageFullGiveUpMs: 400 }).upload(actionId, Readable.from([data])).catch((e: Error) => e);
+    expect(String(err)).toMatch(/The server has had no space for the package for 0 s: The server's disk is nearly full: \d+ MiB free, and diskReserveBytes keeps/);
+    expect(refused).toBeGreaterThan(2);
+    expect((await h.call('GET', `/api/machineactions/${actionId}`)).body.status).toBe('Pending');
+  });
+
+  it('stops at once with the server\'s reason when the package is over maxPackageBytes (413 is not retried)', async () => {
+    await h.close();
+    h = await startHarness({ maxPackageBytes: 2 * 1024 * 1024 });
+    agentPort = (await h.server.listen()).agentPort;
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const actionId = (await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const err = await new PackageUploader(state, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 20 } }).upload(actionId, Readable.from([await zipOf(3 * 1024 * 1024)])).catch((e: Error) => e);
+    expect(String(err)).toBe('Error: The server refused the package upload: The package is larger than this server accepts (maxPackageBytes: 2097152 bytes); it was refused and deleted');
+    expect((await h.call('GET', `/api/machineactions/${actionId}`)).body).toMatchObject({ status: 'Failed', error: 'The package is larger than this server accepts (maxPackageBytes: 2097152 bytes); it was refused and deleted' });
   });
 
   it('fails with the server\'s reason when the action is no longer running', async () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { ApiError } from '../errors.js';
 import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
 
 /** Chunk uploads being received at once, per device and in all: each holds up to 8 MiB. */
@@ -51,6 +52,20 @@ async function readBody(req: IncomingMessage, limit: number, pooled = false): Pr
   return Buffer.concat(chunks);
 }
 
+/**
+ * Reads and drops a request body of at most `limit` bytes, so the client reads the answer sent
+ * before it (a connection closed while it is still sending would show it a reset instead).
+ * Answers false when the body is longer (the caller closes the connection).
+ */
+async function discardBody(req: IncomingMessage, limit: number): Promise<boolean> {
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return false;
+  }
+  return true;
+}
+
 function safeJson(b: Buffer): unknown {
   try {
     return JSON.parse(b.toString('utf8'));
@@ -89,9 +104,17 @@ export class UploadsHttp {
         res.setHeader('connection', 'close');
         res.once('finish', () => req.destroy());
       };
-      // Memory is only spent on a body the device may send, and on a bounded number at once.
-      await this.packages.assertUploadable(machineId, actionId).catch((e: unknown) => {
-        closeAfter();
+      // A device that stops sending mid-chunk does not hold its place (or its buffer) for long.
+      req.setTimeout(60_000, () => req.destroy());
+      // Memory is only spent on a body the device may send, and on a bounded number at once. The
+      // declared length is checked against the package cap and the disk reserve before any is read.
+      const declared = Number(req.headers['content-length']);
+      const known = Number.isSafeInteger(declared) && declared >= 0;
+      await this.packages.admitChunk(machineId, actionId, offset, known ? declared : 0).catch(async (e: unknown) => {
+        // "Later" (507) and "too large" (413) must reach the agent, which reads the answer only
+        // after sending: a chunk-sized body is read and dropped first. Anything else closes.
+        const mustArrive = e instanceof ApiError && (e.status === 507 || e.status === 413) && known && declared <= MAX_CHUNK_BYTES;
+        if (!mustArrive || !(await discardBody(req, MAX_CHUNK_BYTES))) closeAfter();
         throw e;
       });
       const mine = this.#inFlight.get(machineId) ?? 0;
@@ -102,8 +125,6 @@ export class UploadsHttp {
       }
       this.#inFlight.set(machineId, mine + 1);
       this.#total++;
-      // A device that stops sending mid-chunk does not hold its buffer for long.
-      req.setTimeout(60_000, () => req.destroy());
       let chunk: Buffer | null = null;
       try {
         chunk = await readBody(req, MAX_CHUNK_BYTES, true);

@@ -85,6 +85,7 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(formbody);
   await app.register(cookie);
+  let countFailure: ReturnType<FastifyInstance['createRateLimit']> | null = null;
   if (deps.rateLimitPerMinute > 0) {
     await app.register(rateLimit, {
       global: true,
@@ -96,6 +97,9 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       keyGenerator: (req) => (req.principal ? `p:${req.principal.id}` : `ip:${req.ip}`),
       errorResponseBuilder: (_req, ctx) => new TooManyRequestsError(Math.max(1, Math.ceil(ctx.ttl / 1000))),
     });
+    // The same store and key: a request whose credential fails is counted against its address
+    // (no principal yet, so `ip:<address>`), in the bucket unauthenticated requests share.
+    countFailure = app.createRateLimit();
   }
   await app.register(swagger, {
     openapi: {
@@ -129,7 +133,17 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req) => {
     const access = req.routeOptions.config?.access;
     if (!access || access === 'public') return;
-    const { principal, session } = await authenticate(req);
+    const { principal, session } = await authenticate(req).catch(async (e: unknown) => {
+      // The 401 is answered before the per-caller limit runs (preHandler), so invalid credentials
+      // are counted here, per address: someone guessing tokens or session ids gets 429 once the
+      // address is over its budget. A valid token is never refused for its address's failures:
+      // it keeps its own per-token budget, so a guesser behind a shared NAT cannot lock others out.
+      if (e instanceof UnauthorizedError && countFailure) {
+        const r = await countFailure(req);
+        if (!r.isAllowed && r.isExceeded) throw new TooManyRequestsError(Math.max(1, r.ttlInSeconds));
+      }
+      throw e;
+    });
     // A cookie is sent by the browser on its own: a state change must also prove it comes from the console.
     if (session && !SAFE_METHODS.has(req.method)) {
       const sent = req.headers['x-csrf-token'];

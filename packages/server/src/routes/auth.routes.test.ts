@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../testing/harness.js';
 
@@ -106,6 +107,36 @@ describe('rate limit', () => {
         codes.push(r2.statusCode);
       }
       expect(codes).toEqual([401, 401, 401, 429, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('counts made-up bearer tokens per address on protected routes: the guesser ends in 429, valid tokens and health checks go on', async () => {
+    const limited = await startHarness({ rateLimitPerMinute: 5 });
+    try {
+      const from = (remoteAddress: string, token: string | null, url = '/api/machines') =>
+        limited.server.app.inject({ method: 'GET', url, remoteAddress, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      const codes: number[] = [];
+      for (let i = 0; i < 12; i++) codes.push((await from('198.51.100.7', `guess-${randomBytes(16).toString('hex')}`)).statusCode);
+      expect(codes).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+      const blocked = await from('198.51.100.7', 'guess-again');
+      expect(blocked.statusCode).toBe(429);
+      expect(blocked.json()).toMatchObject({ error: { code: 'TooManyRequests' } });
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+      // Sessions are guessed the same way, through the cookie.
+      expect((await limited.server.app.inject({ method: 'GET', url: '/api/machines', remoteAddress: '198.51.100.7', cookies: { cordon_session: 'guess' } })).statusCode).toBe(429);
+      // A valid token from another address is unaffected, and keeps its own per-token budget.
+      for (let i = 0; i < 5; i++) expect((await from('198.51.100.8', limited.tokens.viewer)).statusCode).toBe(200);
+      expect((await from('198.51.100.8', limited.tokens.viewer)).statusCode).toBe(429);
+      // A valid token from the guessing address still works: tokens are 256-bit secrets, so an
+      // attacker sharing a NAT with analysts must not be able to lock them out.
+      expect((await from('198.51.100.7', limited.tokens.analyst)).statusCode).toBe(200);
+      // Health checks and metrics scrapes are never limited, from the guessing address either.
+      for (let i = 0; i < 10; i++) {
+        expect((await from('198.51.100.7', null, '/api/health')).statusCode).toBe(200);
+        expect((await from('198.51.100.7', 'guess', '/metrics')).statusCode).toBe(200);
+      }
     } finally {
       await limited.close();
     }

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll } from '@cordon/agent';
+import type { ServerConfigInput } from '../config.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
+import { zipOf } from '../testing/zip.js';
 
 let h: Harness;
 let agentPort: number;
@@ -48,7 +51,16 @@ async function collect(machineId: string): Promise<string> {
   return r.body.id as string;
 }
 
-const zip = Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(3 * 1024 * 1024 + 17, 7)]);
+/** The harness again, with other settings. */
+async function restart(config: ServerConfigInput): Promise<void> {
+  await h.close();
+  h = await startHarness(config);
+  agentPort = (await h.server.listen()).agentPort;
+}
+
+const packageFiles = () => readdirSync(join(h.server.config.dataDir, 'files', 'packages'));
+
+const zip = await zipOf(3 * 1024 * 1024 + 17);
 const parts = [zip.subarray(0, 1024 * 1024), zip.subarray(1024 * 1024, 2 * 1024 * 1024), zip.subarray(2 * 1024 * 1024)];
 
 describe('investigation package uploads', () => {
@@ -114,6 +126,61 @@ describe('investigation package uploads', () => {
     expect(r.body.error.code).toBe('PackageHashMismatch');
     expect((await d.call('GET', `/agent/v1/uploads/${actionId}`)).body).toEqual({ offset: 0, complete: false });
     expect((await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`)).status).toBe(404);
+  });
+
+  it('refuses a package over maxPackageBytes (413), deletes what it had and fails the action saying why', async () => {
+    await restart({ maxPackageBytes: 2 * 1024 * 1024 });
+    const d = await device();
+    const actionId = await collect(d.id);
+    expect((await d.put(actionId, 0, parts[0]!)).status).toBe(200);
+    // The chunk would take the package past the cap: refused from its declared length, before it is read.
+    const over = await d.put(actionId, parts[0]!.length, randomBytes(1536 * 1024));
+    expect(over.status).toBe(413);
+    expect(over.body.error).toMatchObject({ code: 'PackageTooLarge', message: 'The package is larger than this server accepts (maxPackageBytes: 2097152 bytes); it was refused and deleted' });
+    const action = (await h.call('GET', `/api/machineactions/${actionId}`)).body;
+    expect(action).toMatchObject({ status: 'Failed', error: 'The package is larger than this server accepts (maxPackageBytes: 2097152 bytes); it was refused and deleted' });
+    expect(packageFiles()).toEqual([]);
+    expect((await d.call('GET', `/agent/v1/uploads/${actionId}`)).body.error.code).toBe('ActionNotActive');
+    // A completion that declares more than the cap is refused too.
+    const second = await collect(d.id);
+    const declared = await d.complete(second, 3 * 1024 * 1024, 'b'.repeat(64));
+    expect(declared.status).toBe(413);
+    expect(declared.body.error.code).toBe('PackageTooLarge');
+    expect((await h.call('GET', `/api/machineactions/${second}`)).body.status).toBe('Failed');
+  });
+
+  it('refuses a file that is not a zip when it completes, deletes it, and fails the action rather than offer a broken download', async () => {
+    const d = await device();
+    const actionId = await collect(d.id);
+    const junk = randomBytes(1536 * 1024);
+    expect((await d.put(actionId, 0, junk)).status).toBe(200);
+    const done = await d.complete(actionId, junk.length, sha(junk));
+    expect(done.status).toBe(400);
+    expect(done.body.error).toMatchObject({ code: 'PackageNotZip', message: expect.stringMatching(/^The package is not a zip \(.+\); it was refused and deleted$/) });
+    const action = (await h.call('GET', `/api/machineactions/${actionId}`)).body;
+    expect(action.status).toBe('Failed');
+    expect(action.error).toMatch(/^The package is not a zip \(.+\); it was refused and deleted$/);
+    expect(packageFiles()).toEqual([]);
+    expect((await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`)).status).toBe(404);
+    expect((await h.call('GET', `/api/machines/${d.id}/packages`)).body.value).toEqual([]);
+    // The agent's own report of the failure comes later and changes nothing.
+    await h.server.services.agentReports.agentResult(d.id, actionId, 'Failed', 'The server did not accept the package', null);
+    expect((await h.call('GET', `/api/machineactions/${actionId}`)).body.error).toBe(action.error);
+  });
+
+  it('keeps diskReserveBytes free: uploads answer 507 with nothing written, while the database keeps working', async () => {
+    // A reserve larger than any disk: the file system is "below the reserve" whatever its size.
+    await restart({ diskReserveBytes: 2 ** 50 });
+    const d = await device();
+    const actionId = await collect(d.id);
+    const full = await d.put(actionId, 0, parts[0]!);
+    expect(full.status).toBe(507);
+    expect(full.body.error).toMatchObject({ code: 'InsufficientStorage', message: expect.stringMatching(/^The server's disk is nearly full: \d+ MiB free, and diskReserveBytes keeps 1073741824 MiB free for the database; the agent will retry later$/) });
+    expect(packageFiles()).toEqual([]);
+    expect((await d.call('GET', `/agent/v1/uploads/${actionId}`)).body).toEqual({ offset: 0, complete: false });
+    // Retry later, not a failure: the action still runs. The analyst can still act.
+    expect((await h.call('GET', `/api/machineactions/${actionId}`)).body.status).toBe('Pending');
+    expect((await h.call('POST', `/api/machines/${d.id}/tags`, { body: { Value: 'disk-full', Action: 'Add' } })).status).toBe(200);
   });
 
   it("keeps devices to their own uploads and authenticates every call", async () => {

@@ -64,6 +64,16 @@ export class ActionLifecycle {
     return true;
   }
 
+  /**
+   * Ends an active action as Failed for a reason the server found (not one the agent reported);
+   * answers whether it was still active. A later report from the agent cannot change it.
+   */
+  async fail(row: ActionRow, error: string): Promise<boolean> {
+    if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error, error_hresult: E_FAIL }))) return false;
+    await this.changed(row, 'Failed', `${this.catalog.label(row.type)} failed: ${error}`, null, { error });
+    return true;
+  }
+
   /** The action, if it belongs to this machine: an agent may only speak about its own actions. */
   async own(machineId: string, actionId: string): Promise<ActionRow | undefined> {
     const row = await this.repo.get(actionId);

@@ -1,11 +1,12 @@
 import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../clock.js';
-import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, UnauthorizedError } from '../errors.js';
-import type { ActionsRepository } from '../repositories/actions.repository.js';
+import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
+import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { PackageRow, PackagesRepository } from '../repositories/packages.repository.js';
 import { StorageFullError, type FileStore } from '../storage/file-store.js';
 import type { Principal } from '../auth/permissions.js';
+import type { ActionLifecycle } from './action-lifecycle.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineService } from './timeline.service.js';
 import type { PackageView } from '../api/schemas.js';
@@ -13,12 +14,16 @@ import type { PackageView } from '../api/schemas.js';
 /** Largest chunk an agent may send in one request. */
 export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 
+const mib = (bytes: number): number => Math.floor(bytes / 1048576);
+
 const view = (r: PackageRow): PackageView => ({ actionId: r.action_id, machineId: r.machine_id, size: Number(r.size), sha256: r.sha256, createdAt: r.created_at, expiresAt: r.expires_at, available: r.deleted_at === null });
 
 /**
  * Investigation packages: resumable, verified uploads from agents (chunk by chunk, each chunk's
  * SHA-256 checked, the next offset always the acknowledged end), the file store, short-lived
- * signed download URLs, and retention.
+ * signed download URLs, and retention. Limits: a package is at most `maxPackageBytes` and must be
+ * a zip (else it is deleted and its action fails), and uploads stop while writing would leave less
+ * than `diskReserveBytes` free, so the database on the same disk can still be written.
  */
 export class PackagesService {
   /**
@@ -28,26 +33,61 @@ export class PackagesService {
   readonly #running = new Map<string, { hash: Hash; offset: number }>();
   /** One request at a time per upload: a retried chunk racing its first try must not write twice. */
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Bytes of chunks being written right now (of any upload): the free space they will take. */
+  #writing = 0;
 
   constructor(
     private readonly repo: PackagesRepository,
     private readonly actions: ActionsRepository,
+    private readonly lifecycle: ActionLifecycle,
     private readonly store: FileStore,
     private readonly timeline: TimelineService,
     private readonly audit: AuditService,
     private readonly now: Clock,
-    private readonly opts: { retentionDays: number; downloadUrlSeconds: number; urlKey: Buffer },
+    private readonly opts: { retentionDays: number; downloadUrlSeconds: number; urlKey: Buffer; maxPackageBytes: number; diskReserveBytes: number },
   ) {}
 
   /**
    * An agent may upload only for its own package action while that action is running and its
-   * package is not complete. The gateway asks this before it reads a chunk's body.
+   * package is not complete.
    */
-  async assertUploadable(machineId: string, actionId: string): Promise<void> {
+  async assertUploadable(machineId: string, actionId: string): Promise<ActionRow> {
     const action = await this.actions.get(actionId);
     if (!action || action.machine_id !== machineId || action.type !== 'CollectInvestigationPackage') throw new NotFoundError('Package upload', actionId);
     if (!['Pending', 'InProgress'].includes(action.status)) throw new ConflictError(`The action is ${action.status}; its package is no longer accepted`, 'ActionNotActive');
     if (await this.repo.get(actionId)) throw new ConflictError('This package is already complete', 'PackageComplete');
+    return action;
+  }
+
+  /**
+   * What the gateway asks before it reads a chunk's body, from the length the device declared:
+   * the device may upload, the chunk keeps the package within `maxPackageBytes` (else the upload
+   * is refused for good: 413, deleted, action failed) and there is room for it (else 507: later).
+   */
+  async admitChunk(machineId: string, actionId: string, offset: number, bytes: number): Promise<void> {
+    const action = await this.assertUploadable(machineId, actionId);
+    if (offset + bytes > this.opts.maxPackageBytes) return this.#serial(actionId, () => this.#refuseTooLarge(action));
+    await this.#assertRoom(this.#writing + bytes);
+  }
+
+  /** Deletes an upload that went over the cap and fails its action. Called under the upload's #serial. */
+  async #refuseTooLarge(action: ActionRow): Promise<never> {
+    await this.store.discardPart(action.id);
+    await this.store.remove(action.id);
+    this.#running.delete(action.id);
+    const message = `The package is larger than this server accepts (maxPackageBytes: ${this.opts.maxPackageBytes} bytes); it was refused and deleted`;
+    await this.lifecycle.fail(action, message);
+    throw new PayloadTooLargeError(message, 'PackageTooLarge');
+  }
+
+  /** Writing `bytes` more (every chunk being written now counted in) must leave the reserve free. */
+  async #assertRoom(bytes: number): Promise<void> {
+    const reserve = this.opts.diskReserveBytes;
+    if (reserve === 0) return;
+    const free = await this.store.freeBytes();
+    if (free - bytes < reserve) {
+      throw new InsufficientStorageError(`The server's disk is nearly full: ${mib(free)} MiB free, and diskReserveBytes keeps ${mib(reserve)} MiB free for the database; the agent will retry later`);
+    }
   }
 
   #serial<T>(actionId: string, fn: () => Promise<T>): Promise<T> {
@@ -77,11 +117,15 @@ export class PackagesService {
   }
 
   async #uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
-    await this.assertUploadable(machineId, actionId);
+    const action = await this.assertUploadable(machineId, actionId);
+    if (offset + chunk.length > this.opts.maxPackageBytes) return this.#refuseTooLarge(action);
     if (createHash('sha256').update(chunk).digest('hex') !== sha256.toLowerCase()) {
       throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
     }
+    // Counted before the free space is asked for: chunks of other uploads checked meanwhile see it.
+    this.#writing += chunk.length;
     try {
+      await this.#assertRoom(this.#writing);
       const { written, end } = await this.store.append(actionId, offset, chunk);
       if (!written) throw new ConflictError(`The upload continues at offset ${end}, not ${offset}`, 'WrongOffset', String(end));
       const running = offset === 0 ? { hash: createHash('sha256'), offset: 0 } : this.#running.get(actionId);
@@ -96,10 +140,16 @@ export class PackagesService {
     } catch (e) {
       if (e instanceof StorageFullError) throw new InsufficientStorageError(`${e.message}; the agent will retry later`);
       throw e;
+    } finally {
+      this.#writing -= chunk.length;
     }
   }
 
-  /** Checks the whole file against the SHA-256 the agent computed while zipping, then keeps it. */
+  /**
+   * Checks the whole file against the SHA-256 the agent computed while zipping, and that it is a
+   * zip (its central directory readable), then keeps it. A file that is not a zip is what the device
+   * meant to send, so sending it again will not help: it is deleted and the action fails saying why.
+   */
   completeUpload(machineId: string, actionId: string, size: number, sha256: string): Promise<PackageView> {
     return this.#serial(actionId, () => this.#completeUpload(machineId, actionId, size, sha256));
   }
@@ -107,7 +157,8 @@ export class PackagesService {
   async #completeUpload(machineId: string, actionId: string, size: number, sha256: string): Promise<PackageView> {
     const existing = await this.repo.get(actionId);
     if (existing && existing.machine_id === machineId) return view(existing);
-    await this.assertUploadable(machineId, actionId);
+    const action = await this.assertUploadable(machineId, actionId);
+    if (size > this.opts.maxPackageBytes) return this.#refuseTooLarge(action);
     // A crash between keeping the file and recording it leaves the zip without its row: check that file.
     const kept = await this.store.hasZip(actionId);
     const running = kept ? undefined : this.#running.get(actionId);
@@ -117,6 +168,14 @@ export class PackagesService {
       if (kept) await this.store.remove(actionId);
       else await this.store.discardPart(actionId);
       throw new BadRequestError(`The stored package (${got.size} bytes, SHA-256 ${got.sha256}) does not match what was sent (${size} bytes, ${sha256}); upload it again from the start`, 'sha256', 'PackageHashMismatch');
+    }
+    const zip = await this.store.checkZip(actionId, kept ? 'zip' : 'part');
+    if (!zip.zip) {
+      if (kept) await this.store.remove(actionId);
+      else await this.store.discardPart(actionId);
+      const message = `The package is not a zip (${zip.reason}); it was refused and deleted`;
+      await this.lifecycle.fail(action, message);
+      throw new BadRequestError(message, undefined, 'PackageNotZip');
     }
     if (!kept) await this.store.finish(actionId);
     const now = this.now();

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import yauzl from 'yauzl';
 
 /** A stored file's name: action ids only, so no path from outside ever reaches the file system. */
 const NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -85,6 +86,33 @@ export class FileStore {
     } finally {
       await dir.close();
     }
+  }
+
+  /** Bytes an unprivileged writer may still use on the file system holding the files. */
+  async freeBytes(): Promise<number> {
+    const st = await statfs(this.dir);
+    return st.bavail * st.bsize;
+  }
+
+  /**
+   * Whether a stored file is a zip: its end record found and every central directory entry read
+   * (yauzl, the reader of the library the agent writes packages with). Nothing is decompressed,
+   * so a package of any size is checked in moments.
+   */
+  checkZip(id: string, kind: 'part' | 'zip'): Promise<{ zip: true; entries: number } | { zip: false; reason: string }> {
+    return new Promise((resolve) => {
+      yauzl.open(this.#path(id, kind), { lazyEntries: true, autoClose: true }, (err, zip) => {
+        if (err) return resolve({ zip: false, reason: err.message });
+        let entries = 0;
+        zip.on('entry', () => {
+          entries++;
+          zip.readEntry();
+        });
+        zip.on('end', () => resolve({ zip: true, entries }));
+        zip.on('error', (e: Error) => resolve({ zip: false, reason: e.message }));
+        zip.readEntry();
+      });
+    });
   }
 
   async hasZip(id: string): Promise<boolean> {
