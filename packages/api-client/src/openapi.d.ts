@@ -81,8 +81,8 @@ export interface paths {
                     "application/json": {
                         /** @enum {string} */
                         grant_type: "client_credentials";
-                        client_id: string;
-                        client_secret: string;
+                        client_id?: string;
+                        client_secret?: string;
                         resource?: string;
                         scope?: string;
                     };

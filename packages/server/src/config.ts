@@ -22,7 +22,7 @@ export const serverConfig = defineConfig({
     port: setting(port(), { default: 8080, help: 'Port of the API and console (0 picks a free one)' }),
     agentHost: setting(z.string().min(1), { default: '0.0.0.0', help: 'Address the agent gateway (TLS) listens on' }),
     agentPort: setting(port(), { default: 8443, help: 'Port of the agent gateway (0 picks a free one)' }),
-    publicApiUrl: setting(z.string().url(), { help: 'The API URL as users reach it (behind a proxy), for the download links GetPackageUri hands out (default: from the request)' }),
+    publicApiUrl: setting(z.string().url(), { help: 'The API URL as users reach it (behind a proxy), for every link the server builds, such as GetPackageUri downloads (default: the address it listens on, never the Host header a client sends)' }),
     trustProxy: setting(z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).max(64), {
       default: [],
       help: 'Addresses (or CIDRs) of the TLS proxies in front of the API whose X-Forwarded-For/-Proto/-Host are believed: the client address for limits and the audit log, Secure session cookies (env: comma-separated; default: none)',

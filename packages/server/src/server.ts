@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,6 +148,9 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
 
+  // Every link the server builds starts here: the configured public URL, else the address it listens on.
+  let listeningUrl: string | null = null;
+  const publicApiUrl = () => (config.publicApiUrl ?? listeningUrl ?? `http://${urlHost(config.host)}:${config.port}`).replace(/\/+$/, '');
   const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, trustProxy: config.trustProxy, users, audit: auditService });
   await registerConsole(app, config.consoleDir ?? defaultConsoleDir());
   await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
@@ -157,7 +161,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(actionsRoutes(actions, machines, responseActions, catalog), { prefix });
     await app.register(adminRoutes(auth, enrollment, auditService, auditIntegrity), { prefix });
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
-    await app.register(packagesRoutes(packages, machines, config.publicApiUrl), { prefix });
+    await app.register(packagesRoutes(packages, machines, publicApiUrl), { prefix });
     await app.register(sessionsRoutes(users), { prefix });
     await app.register(eventsRoutes(hub), { prefix });
   }
@@ -194,6 +198,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(3600_000, () => packages.sweepExpired());
       auditIntegrity.start(config.auditCheckpointSeconds);
       const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
+      listeningUrl = `http://${urlHost(config.host)}:${port}`;
       return {
         apiUrl: `http://${hostForUrl(config.host)}:${port}`,
         agentUrl: config.publicAgentUrl ?? `https://${hostForUrl(config.agentHost)}:${agentPort}`,
@@ -212,4 +217,10 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     },
   };
   return server;
+}
+
+/** A listen address as others reach it: a wildcard address means this machine's name. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return hostname();
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -48,6 +48,22 @@ describe('auth', () => {
     expect(missing.json().error_description).toContain('client_id');
   });
 
+  it('accepts client credentials in the Authorization header (client_secret_basic), one method at a time', async () => {
+    const app = await h.call('POST', '/api/apps', { body: { role: 'viewer', name: 'basic' } });
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+    const post = (o: Record<string, string>, authorization?: string) =>
+      h.server.app.inject({ method: 'POST', url: '/oauth2/v2.0/token', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization ? { authorization } : {}) }, payload: form(o) });
+    const ok = await post({ grant_type: 'client_credentials' }, basic(app.body.clientId, app.body.clientSecret));
+    expect(ok.statusCode).toBe(200);
+    expect((await h.call('GET', '/api/machines', { token: ok.json().access_token })).status).toBe(200);
+    const wrong = await post({ grant_type: 'client_credentials' }, basic(app.body.clientId, 'nope'));
+    expect([wrong.statusCode, wrong.json().error]).toEqual([401, 'invalid_client']);
+    const both = await post({ grant_type: 'client_credentials', client_id: app.body.clientId, client_secret: app.body.clientSecret }, basic(app.body.clientId, app.body.clientSecret));
+    expect([both.statusCode, both.json().error]).toEqual([400, 'invalid_request']);
+    const garbled = await post({ grant_type: 'client_credentials' }, 'Basic %%%');
+    expect([garbled.statusCode, garbled.json().error]).toEqual([400, 'invalid_request']);
+  });
+
   it('keeps administration to admins', async () => {
     for (const role of ['viewer', 'analyst', 'responder'] as const) {
       expect((await h.call('POST', '/api/tokens', { body: { role: 'admin', name: 'x' }, token: h.tokens[role] })).status).toBe(403);

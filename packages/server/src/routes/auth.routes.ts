@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { ApiError } from '../errors.js';
+import { ApiError, BadRequestError } from '../errors.js';
 import { z } from 'zod';
 import { isRole, ROLES } from '../auth/permissions.js';
 import { principalOf } from '../http/app.js';
@@ -12,8 +12,9 @@ import { AccessToken, answers, AuditList, AuditVerification, CreatedApp, Created
 
 const TokenRequest = z.object({
   grant_type: z.literal('client_credentials', { error: "grant_type must be 'client_credentials'" }),
-  client_id: z.string().min(1).max(128),
-  client_secret: z.string().min(1).max(256),
+  // Optional here: a client may send them in the Authorization header instead (client_secret_basic).
+  client_id: z.string().min(1).max(128).optional(),
+  client_secret: z.string().min(1).max(256).optional(),
   resource: z.string().max(1024).optional(),
   scope: z.string().max(1024).optional(),
 });
@@ -32,14 +33,16 @@ export function oauthRoutes(auth: AuthService) {
         return reply.code(429).header('retry-after', err.headers['retry-after'] ?? '60').send({ error: 'slow_down', error_description: err.message });
       }
       if (err instanceof ApiError && err.status === 401) return reply.code(401).send({ error: 'invalid_client', error_description: err.message });
+      if (err instanceof BadRequestError) return reply.code(400).send({ error: 'invalid_request', error_description: err.message });
       const issue = hasZodFastifySchemaValidationErrors(err) ? err.validation[0] : undefined;
       const field = issue?.instancePath.replace(/^\//, '') || (issue?.params as { keys?: string[] } | undefined)?.keys?.[0];
       const code = field === 'grant_type' ? 'unsupported_grant_type' : 'invalid_request';
       const description = issue ? `${field ?? 'body'}: ${issue.message}` : err.statusCode === 415 ? 'Send the form as application/x-www-form-urlencoded' : 'The token request could not be read';
       return reply.code(400).send({ error: code, error_description: description });
     });
-    const handler = async (req: { body: z.infer<typeof TokenRequest> }) => {
-      const t = await auth.issueAccessToken(req.body.client_id, req.body.client_secret);
+    const handler = async (req: { body: z.infer<typeof TokenRequest>; headers: { authorization?: string } }) => {
+      const { clientId, clientSecret } = clientCredentials(req.body, req.headers.authorization);
+      const t = await auth.issueAccessToken(clientId, clientSecret);
       return { token_type: 'Bearer' as const, expires_in: t.expiresIn, ext_expires_in: t.expiresIn, access_token: t.accessToken };
     };
     const opts = { config: { access: 'public' as const }, schema: { tags: ['auth'], summary: 'OAuth2 client-credentials token', body: TokenRequest, response: { 200: AccessToken } } };
@@ -47,6 +50,30 @@ export function oauthRoutes(auth: AuthService) {
     app.post('/:tenant/oauth2/token', { ...opts, schema: { ...opts.schema, hide: true } }, handler);
     app.post('/:tenant/oauth2/v2.0/token', { ...opts, schema: { ...opts.schema, hide: true } }, handler);
   };
+}
+
+/**
+ * The client's id and secret, from the form (client_secret_post) or the Authorization header
+ * (client_secret_basic, RFC 6749 §2.3.1: form-urlencoded, then base64) — one method, never both.
+ */
+function clientCredentials(body: { client_id?: string; client_secret?: string }, authorization: string | undefined): { clientId: string; clientSecret: string } {
+  const basic = /^Basic\s+(\S+)$/i.exec(authorization ?? '');
+  if (basic) {
+    if (body.client_id !== undefined || body.client_secret !== undefined) throw new BadRequestError('Send the client credentials in the Authorization header or in the form, not both', 'client_id');
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    let id: string, secret: string;
+    try {
+      [id, secret] = [decodeURIComponent(decoded.slice(0, colon)), decodeURIComponent(decoded.slice(colon + 1))];
+    } catch {
+      throw new BadRequestError('The Authorization header is not Basic base64(client_id:client_secret)', 'authorization');
+    }
+    if (colon < 1 || !id || !secret || id.length > 128 || secret.length > 256) throw new BadRequestError('The Authorization header is not Basic base64(client_id:client_secret)', 'authorization');
+    return { clientId: id, clientSecret: secret };
+  }
+  if (!body.client_id) throw new BadRequestError('client_id: is required (in the form, or use the Authorization header)', 'client_id');
+  if (!body.client_secret) throw new BadRequestError('client_secret: is required (in the form, or use the Authorization header)', 'client_secret');
+  return { clientId: body.client_id, clientSecret: body.client_secret };
 }
 
 /** Cordon-only administration under /api: tokens, apps, enrollment tokens, the audit log. */

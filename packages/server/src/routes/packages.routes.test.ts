@@ -93,8 +93,10 @@ describe('investigation package uploads', () => {
 
     // Packages hold sensitive data: viewers may not fetch them; every link handed out is audited.
     expect((await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`, { token: h.tokens.viewer })).status).toBe(403);
-    const uri = await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`, { token: h.tokens.analyst });
+    const uri = await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`, { token: h.tokens.analyst, headers: { host: 'evil.example' } });
     expect(uri.status).toBe(200);
+    // Links are built from the server's public URL, never from the Host header a client sends.
+    expect(new URL(uri.body.value).host).not.toBe('evil.example');
     const audit = (await h.call('GET', '/api/audit')).body.value as { actor: string; action: string; targetId: string }[];
     expect(audit.find((a) => a.action === 'GetPackageUri')).toMatchObject({ actor: 'analyst-user', targetId: actionId });
     const url = new URL(uri.body.value);

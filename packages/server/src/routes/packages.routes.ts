@@ -19,14 +19,15 @@ const DownloadQuery = z.object({
   signature: z.string().max(128),
 });
 
-export function packagesRoutes(packages: PackagesService, machines: MachinesService, publicApiUrl?: string) {
+/** `publicApiUrl` answers the URL users reach the API at: links never come from a client's Host header. */
+export function packagesRoutes(packages: PackagesService, machines: MachinesService, publicApiUrl: () => string) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     const tags = ['investigation packages'];
 
     // Packages hold a device's secrets-adjacent data (histories, accounts): analysts and up.
     app.get('/machineactions/:id/GetPackageUri', { config: { access: 'packages.read' }, schema: { tags, summary: 'A short-lived download URL of the investigation package', params: IdParam, response: answers({ 200: PackageUri }) } }, async (req) =>
-      packages.packageUri(principalOf(req), req.params.id, publicApiUrl ?? `${req.protocol}://${req.host}`),
+      packages.packageUri(principalOf(req), req.params.id, publicApiUrl()),
     );
 
     // Public by design: the signed, expiring URL is the credential (MDE clients fetch it without a token).
