@@ -134,9 +134,11 @@ export class AgentReportsService {
   /** An agent would not run a command (bad signature, other machine, expired…): record why. */
   async agentRefused(machineId: string, actionId: string, reason: RefusalReason, detail: string): Promise<void> {
     this.metrics.commandsRefused.inc({ reason });
-    await this.timeline.add({ machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } });
+    // An agent may only speak about its own actions: a refusal naming another device's action stays
+    // this device's record (timeline, audit) and is never linked to that action.
+    const row = /^[0-9a-f-]{36}$/.test(actionId) ? await this.life.own(machineId, actionId) : undefined;
+    await this.timeline.add({ machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: row ? row.id : null, data: { reason, detail } });
     await this.audit.record({ actor: `agent:${machineId}`, action: 'RefuseCommand', targetType: 'agent', targetId: machineId, outcome: 'Refused', detail: { actionId, reason, detail } });
-    const row = await this.life.own(machineId, actionId);
     if (row && (await this.repo.transition(actionId, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error: `The agent refused the command: ${detail}`, error_hresult: E_FAIL }))) {
       await this.life.changed(row, 'Failed', `${this.life.label(row.type)} refused by the agent: ${detail}`);
     }
