@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CORDON, ROOT, tempDir } from './helpers.js';
+import { CORDON, REAL, requireReal, ROOT, tempDir } from './helpers.js';
 
 const TOOL = join(ROOT, 'e2e', 'netns-tool.mjs');
 
@@ -81,6 +81,7 @@ export class NetnsBed {
   }
 
   create(): void {
+    requireReal(REAL.ip);
     this.destroy();
     const { bridge } = this.names;
     this.ip('netns', 'add', bridge);
