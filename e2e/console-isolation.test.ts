@@ -99,8 +99,8 @@ describe('isolating a device from the web console (real browser, real nftables)'
   });
 
   it('signs in from the sign-in page and opens the device, whose live updates are connected', async () => {
-    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
-    expect(await outside.reaches(ADDR.device, 7001)).toBe(true);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe('connected');
+    expect(await outside.reaches(ADDR.device, 7001)).toBe('connected');
 
     // Signed out, the device's page sends to sign-in and comes back after it.
     await page.goto(`/devices/${cb.machineId}`);
@@ -142,7 +142,7 @@ describe('isolating a device from the web console (real browser, real nftables)'
     expect((await cb.machine()).isolationState).toBe('Isolated');
     expect(cb.cordonTable()).toBe(true);
     expect(await device.ask(`connect ${ADDR.outside} 7000 3000`)).toMatch(/^fail (ECONNREFUSED|EHOSTUNREACH|EACCES|EPERM)/);
-    expect(await outside.reaches(ADDR.device, 7001)).toBe(false);
+    expect(await outside.reaches(ADDR.device, 7001)).toBe('rejected');
     // …except Cordon: the agent stays connected and the console is still live.
     expect((await cb.machine()).isConnected).toBe(true);
     await page.locator('[data-testid=live-state]', { hasText: 'Live' }).waitFor({ timeout: WAIT });
@@ -169,8 +169,8 @@ describe('isolating a device from the web console (real browser, real nftables)'
 
     expect((await cb.machine()).isolationState).toBe('NotIsolated');
     expect(cb.cordonTable()).toBe(false);
-    expect(await device.reaches(ADDR.outside, 7000)).toBe(true);
-    expect(await outside.reaches(ADDR.device, 7001)).toBe(true);
+    expect(await device.reaches(ADDR.outside, 7000)).toBe('connected');
+    expect(await outside.reaches(ADDR.device, 7001)).toBe('connected');
     await screenshot(page, 'console-isolation-released');
   }, 90_000);
 
