@@ -13,10 +13,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT } from './helpers.js';
+import { REAL, requireReal, ROOT } from './helpers.js';
 
 /** Where Debian's package puts its launcher (a shell wrapper around /usr/lib/chromium/chromium). */
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = REAL.chromium.paths[0];
 export const SCREENSHOTS = join(ROOT, 'e2e', '.artifacts', 'screenshots');
 
 /**
@@ -25,14 +25,14 @@ export const SCREENSHOTS = join(ROOT, 'e2e', '.artifacts', 'screenshots');
  */
 export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
+/** For the benchmark, which may run without its browser part; tests use `requireReal(REAL.chromium)` and fail. */
 export function haveChromium(): boolean {
   return existsSync(CHROMIUM);
 }
 
-/** Launches headless chromium; close it in an `afterAll`/`finally`. */
+/** Launches headless chromium (failing with the package to install when it is missing); close it in an `afterAll`/`finally`. */
 export async function launchBrowser(opts: { slowMo?: number } = {}): Promise<Browser> {
-  if (!haveChromium()) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does it)`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: CHROMIUM_FLAGS, slowMo: opts.slowMo });
+  return chromium.launch({ executablePath: requireReal(REAL.chromium), headless: true, chromiumSandbox: false, args: CHROMIUM_FLAGS, slowMo: opts.slowMo });
 }
 
 /** A Content-Security-Policy violation, from the page's `securitypolicyviolation` event or a console message. */

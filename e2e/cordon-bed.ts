@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonClient, type MachineAction } from '@cordon/cli';
-import { cleanup, cordon, tempDir, until } from './helpers.js';
+import { cleanup, cordon, REAL, requireReal, tempDir, until } from './helpers.js';
 import { ADDR, NetnsBed } from './netns.js';
 
 export const AGENT_PORT = 8443;
@@ -40,6 +40,8 @@ export class CordonBed {
   }
 
   async start(): Promise<void> {
+    // Isolation is enforced with real nftables: without nft every isolation test would fail obscurely.
+    requireReal(REAL.nft);
     this.bed.create();
     await this.startServer();
     const token = /^admin token: (\S+)$/m.exec(this.server.out.stdout)![1]!;

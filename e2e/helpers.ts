@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -84,4 +84,33 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | n
 
 export function cleanup(dirs: string[]): void {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
+/** A real program the end-to-end tests run, and the Debian package that brings it. */
+export interface RealComponent {
+  /** What it is and what needs it, for the error message. */
+  what: string;
+  /** Where it may be: the first that exists is used. */
+  paths: readonly string[];
+  debianPackage: string;
+}
+
+/** Everything real the e2e tests use that Node does not bring; `.ci/run` installs each package. */
+export const REAL = {
+  chromium: { what: "Debian's chromium (the browser tests drive it with playwright-core)", paths: ['/usr/bin/chromium'], debianPackage: 'chromium' },
+  nft: { what: 'nft (nftables: the isolation tests enforce real rules in network namespaces)', paths: ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'], debianPackage: 'nftables' },
+  ip: { what: 'ip (iproute2: the network test bed)', paths: ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'], debianPackage: 'iproute2' },
+  /** For the PostgreSQL tests to come (testing.md: Debian's postgresql 15, initdb/pg_ctl as the postgres user). */
+  postgresql: { what: 'PostgreSQL 15 (initdb and pg_ctl: the repository tests against real PostgreSQL)', paths: ['/usr/lib/postgresql/15/bin/initdb'], debianPackage: 'postgresql' },
+} as const satisfies Record<string, RealComponent>;
+
+/**
+ * The path of a real component, or an error naming the package to install. Tests that need one
+ * call this (in a `beforeAll`) and fail when it is missing — never skip: a green run must mean
+ * they ran. `.ci/run` installs every package in {@link REAL} before running the suite.
+ */
+export function requireReal(c: RealComponent): string {
+  const found = c.paths.find((p) => existsSync(p));
+  if (found) return found;
+  throw new Error(`${c.what} is missing (looked for ${c.paths.join(', ')}): install it with \`apt-get install ${c.debianPackage}\`, or run the suite with .ci/run, which installs everything the tests need. Tests that need real components fail rather than skip.`);
 }

@@ -1,7 +1,8 @@
 // A tiny network peer for the namespace test bed, run inside a namespace with nsenter.
 // Reads commands on stdin, one per line, and answers each with one line on stdout:
 //   listen HOST PORT        -> "listening" (accepts and echoes; keeps listening)
-//   connect HOST PORT [MS]  -> "ok" or "fail CODE" (a TCP connect with a time limit)
+//   connect HOST PORT [MS]  -> "ok" or "fail CODE" (a TCP connect with a time limit; "fail ETIMEDOUT" when it ran out)
+//   connectfrom LADDR LPORT HOST PORT [MS] -> as connect, from that local address and port
 //   open NAME HOST PORT     -> "opened" (keeps the connection under NAME) or "fail CODE"
 //   echo NAME TEXT          -> "echo TEXT" when the echo server answers on that connection, else "fail …"
 //   forward UNIXPATH HOST PORT -> "forwarding" (unix socket -> TCP, so the host can reach a namespace's loopback)
@@ -15,22 +16,24 @@ let probing = false;
 /** Connections kept open by `open`, by name. */
 const held = new Map();
 const out = (line) => process.stdout.write(`${line}\n`);
-function tryConnect(host, port, ms) {
+function tryConnect(host, port, ms, from) {
   return new Promise((resolve) => {
-    const s = connect({ host, port: Number(port) });
+    const s = connect({ host, port: Number(port), ...(from ? { localAddress: from.address, localPort: Number(from.port) } : {}) });
     const timer = setTimeout(() => { s.destroy(); resolve('fail ETIMEDOUT'); }, Number(ms));
     s.once('connect', () => { clearTimeout(timer); s.destroy(); resolve('ok'); });
     s.once('error', (e) => { clearTimeout(timer); resolve(`fail ${e.code}`); });
   });
 }
 createInterface({ input: process.stdin }).on('line', async (line) => {
-  const [cmd, a, b, c] = line.trim().split(/\s+/);
+  const [cmd, a, b, c, d, e] = line.trim().split(/\s+/);
   if (cmd === 'listen') {
     const server = createServer((sock) => sock.pipe(sock).on('error', () => {}));
     server.on('error', (e) => out(`error ${e.code}`));
     server.listen(Number(b), a, () => out('listening'));
   } else if (cmd === 'connect') {
     out(await tryConnect(a, b, c ?? 2000));
+  } else if (cmd === 'connectfrom') {
+    out(await tryConnect(c, d, e ?? 2000, { address: a, port: b }));
   } else if (cmd === 'forward') {
     const server = createServer((sock) => {
       const up = connect({ host: b, port: Number(c) });

@@ -8,11 +8,37 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CORDON, ROOT, tempDir } from './helpers.js';
+import { CORDON, REAL, requireReal, ROOT, tempDir } from './helpers.js';
 
 const TOOL = join(ROOT, 'e2e', 'netns-tool.mjs');
 
 export const ADDR = { server: '169.254.99.1', device: '169.254.99.2', outside: '169.254.99.3' } as const;
+
+/**
+ * What a TCP connection attempt came to. `rejected`: refused at once (TCP reset, ICMP
+ * admin-prohibited or host-unreachable, a local reject) — what isolation's reject rules give;
+ * `timeout`: no answer within the limit — what a silent drop gives. Tests say which they expect.
+ */
+export type Reach = 'connected' | 'rejected' | 'timeout' | `error ${string}`;
+
+/** Errors a reject gives: a reset (ECONNREFUSED), ICMP admin-prohibited (IPv4: EHOSTUNREACH, IPv6: EACCES), a local reject (EPERM). */
+const REJECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'EACCES', 'EPERM']);
+
+export function reachOf(answer: string): Reach {
+  if (answer === 'ok') return 'connected';
+  const code = /^fail (\S+)/.exec(answer)?.[1] ?? answer;
+  if (code === 'ETIMEDOUT') return 'timeout';
+  return REJECTED.has(code) ? 'rejected' : `error ${code}`;
+}
+
+/** Who a peer runs as: root (the agent's user) unless told. */
+export interface PeerUser {
+  uid: number;
+  gid: number;
+}
+
+/** `nobody`: a user that is not the agent's. */
+export const NOBODY: PeerUser = { uid: 65534, gid: 65534 };
 
 /** A long-lived peer process in a namespace that answers one line per command. */
 export class Peer {
@@ -22,9 +48,10 @@ export class Peer {
   readonly lines: string[] = [];
   onLine?: (line: string) => void;
 
-  /** `exe`: the node binary to run it with (a copy, to test per-program rules). */
-  constructor(ns: string, exe = process.execPath) {
-    this.child = spawn('nsenter', [`--net=/run/netns/${ns}`, exe, TOOL], { stdio: ['pipe', 'pipe', 'inherit'] });
+  /** `exe`: the node binary to run it with (a copy, to test per-program rules); `user`: another user than root. */
+  constructor(ns: string, exe = process.execPath, user?: PeerUser) {
+    const as = user ? ['-S', String(user.uid), '-G', String(user.gid)] : [];
+    this.child = spawn('nsenter', [`--net=/run/netns/${ns}`, ...as, exe, TOOL], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout!.on('data', (d: Buffer) => {
       this.#buffer += d.toString();
       let i: number;
@@ -50,9 +77,14 @@ export class Peer {
     this.child.stdin!.write(`${command}\n`);
   }
 
-  /** Whether a TCP connection from this namespace to host:port succeeds within `ms`. */
-  async reaches(host: string, port: number, ms = 1500): Promise<boolean> {
-    return (await this.ask(`connect ${host} ${port} ${ms}`)) === 'ok';
+  /** What a TCP connection from this namespace to host:port comes to within `ms`: connected, rejected (fast) or a time-out. */
+  async reaches(host: string, port: number, ms = 1500): Promise<Reach> {
+    return reachOf(await this.ask(`connect ${host} ${port} ${ms}`));
+  }
+
+  /** As {@link reaches}, from a chosen local address and port (a peer posing as a server's port). */
+  async reachesFrom(local: { address: string; port: number }, host: string, port: number, ms = 1500): Promise<Reach> {
+    return reachOf(await this.ask(`connectfrom ${local.address} ${local.port} ${host} ${port} ${ms}`));
   }
 
   kill(): void {
@@ -81,6 +113,7 @@ export class NetnsBed {
   }
 
   create(): void {
+    requireReal(REAL.ip);
     this.destroy();
     const { bridge } = this.names;
     this.ip('netns', 'add', bridge);
@@ -114,8 +147,8 @@ export class NetnsBed {
     return child;
   }
 
-  peer(ns: string, exe?: string): Peer {
-    const p = new Peer(ns, exe);
+  peer(ns: string, exe?: string, user?: PeerUser): Peer {
+    const p = new Peer(ns, exe, user);
     this.#processes.push(p.child);
     return p;
   }

@@ -310,6 +310,32 @@ describe('CommandRunner budgets', () => {
     expect(framesFor(b)).toEqual(['ack', 'result']);
   });
 
+  for (const concurrency of [1, 4]) {
+    it(`never starts a command again when the server redelivers it while its first run is still going (concurrency ${concurrency})`, async () => {
+      const r = runner(undefined, { actions: actions(concurrency) });
+      const a = command();
+      const first = r.handle(a);
+      await until(() => started.length === 1);
+      // The server redelivers (a reconnect, a restart of the server): the command is journaled as running.
+      const again = r.handle(a);
+      const third = r.handle(a);
+      await Promise.all([again, third]);
+      await settle();
+      expect(started).toEqual([idOf(a)]);
+      // The repeat is answered with an ack (it runs), never a second result.
+      expect(framesFor(a)).toEqual(['ack', 'ack', 'ack']);
+      finish.get(idOf(a))!();
+      await first;
+      await settle();
+      expect(started).toEqual([idOf(a)]);
+      expect(framesFor(a)).toEqual(['ack', 'ack', 'ack', 'result']);
+      // Once done, a redelivery gets the stored result and still does not run.
+      await r.handle(a);
+      expect(started).toEqual([idOf(a)]);
+      expect(framesFor(a)).toEqual(['ack', 'ack', 'ack', 'result', 'result']);
+    });
+  }
+
   it('refuses a command that expired while it waited', async () => {
     let now = NOW;
     const r = runner(undefined, { actions: actions(), now: () => new Date(now) });

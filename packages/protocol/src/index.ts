@@ -4,3 +4,4 @@ export * from './signing.js';
 export * from './isolation.js';
 export * from './streams.js';
 export * from './content.js';
+export * from './frames.js';

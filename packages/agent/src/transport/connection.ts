@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, MAX_SERVER_FRAME_BYTES, ServerFrame, type AgentFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
 
 export interface ConnectionEvents {
@@ -97,19 +97,12 @@ export class ServerConnection {
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      let json: unknown;
-      try {
-        json = JSON.parse(data.toString());
-      } catch {
-        this.logger.warn('dropped a server frame that is not JSON');
+      const decoded = decodeServerFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+      if (!decoded.ok) {
+        this.logger.warn({ reason: decoded.reason, issue: decoded.message }, 'dropped an invalid server frame');
         return;
       }
-      const parsed = ServerFrame.safeParse(json);
-      if (!parsed.success) {
-        this.logger.warn({ issue: parsed.error.issues[0]?.message }, 'dropped an invalid server frame');
-        return;
-      }
-      this.events.onFrame(parsed.data);
+      this.events.onFrame(decoded.frame);
     });
     ws.on('unexpected-response', (_req, res) => {
       this.logger.error({ status: res.statusCode }, res.statusCode === 401 ? 'the server refused this device credential; re-enroll the agent' : 'the server refused the connection');

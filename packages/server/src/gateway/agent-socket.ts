@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { AgentFrame, assertNever, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import { assertNever, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
@@ -123,24 +123,17 @@ export class AgentSockets implements AgentChannel {
       this.#reject(conn, 'binary', 'binary frames are not part of the protocol');
       return null;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(data.toString());
-    } catch {
-      this.#reject(conn, 'json', 'frame is not JSON');
+    const decoded = decodeAgentFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+    if (!decoded.ok) {
+      this.#reject(conn, decoded.reason, decoded.message);
       return null;
     }
-    const parsed = AgentFrame.safeParse(json);
-    if (!parsed.success) {
-      this.#reject(conn, 'schema', `invalid frame: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
-      return null;
-    }
-    if (!conn.helloDone && parsed.data.type !== 'hello') {
+    if (!conn.helloDone && decoded.frame.type !== 'hello') {
       this.#reject(conn, 'order', 'the first frame must be hello');
       return null;
     }
-    this.deps.metrics.agentFrames.inc({ type: parsed.data.type });
-    return parsed.data;
+    this.deps.metrics.agentFrames.inc({ type: decoded.frame.type });
+    return decoded.frame;
   }
 
   #reject(conn: Connection, reason: string, message: string): void {

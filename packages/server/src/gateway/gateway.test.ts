@@ -35,6 +35,9 @@ function open(state: { caCertPem: string }, authorization: string): Promise<{ ws
   });
 }
 
+/** An event whose data nests 200,000 deep: checking it recursively would overflow the stack and crash the server. */
+const deeplyNested = () => `{"type":"event","eventId":"${crypto.randomUUID()}","kind":"detection","occurredAt":"2026-11-25T10:00:00.000Z","data":{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`;
+
 describe('agent gateway', () => {
   it('enrolls only with a token whose pin matches the server CA, and only while the token is valid', async () => {
     const { token } = await h.server.services.enrollment.createToken('test');
@@ -58,7 +61,7 @@ describe('agent gateway', () => {
   it('routes a valid session and closes the connection on malformed frames without harm', async () => {
     const state = await enrolled();
     const auth = `Bearer ${state.machineId}.${state.credential}`;
-    const bad: (string | Buffer)[] = ['not json', JSON.stringify({ type: 'heartbeat' }), JSON.stringify({ type: 'ack', actionId: 'x' }), JSON.stringify({ type: 'nosuch' }), Buffer.from([1, 2, 3]), JSON.stringify({ type: 'hello', protocol: 99, inventory: inventory() })];
+    const bad: (string | Buffer)[] = ['not json', JSON.stringify({ type: 'heartbeat' }), JSON.stringify({ type: 'ack', actionId: 'x' }), JSON.stringify({ type: 'nosuch' }), Buffer.from([1, 2, 3]), JSON.stringify({ type: 'hello', protocol: 99, inventory: inventory() }), deeplyNested()];
     for (const frame of bad) {
       const c = await open(state, auth);
       if (!('ws' in c)) throw new Error('expected a socket');

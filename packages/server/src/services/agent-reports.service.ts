@@ -136,9 +136,11 @@ export class AgentReportsService {
   /** An agent would not run a command (bad signature, other machine, expired…): record why. */
   async agentRefused(machineId: string, actionId: string, reason: RefusalReason, detail: string): Promise<void> {
     this.metrics.commandsRefused.inc({ reason });
-    const row = await this.life.own(machineId, actionId);
+    // An agent may only speak about its own actions: a refusal naming another device's action stays
+    // this device's record (timeline, audit) and is never linked to that action.
+    const row = /^[0-9a-f-]{36}$/.test(actionId) ? await this.life.own(machineId, actionId) : undefined;
     const time = this.now().toISOString();
-    const refused: TimelineEvent = { machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: /^[0-9a-f-]{36}$/.test(actionId) ? actionId : null, data: { reason, detail } };
+    const refused: TimelineEvent = { machineId, eventType: 'CommandRefused', title: `The agent refused a command (${reason}): ${detail}`, actionId: row ? row.id : null, data: { reason, detail } };
     const failed = row ? this.life.stateEvent(row, 'Failed', `${this.life.label(row.type)} refused by the agent: ${detail}`) : null;
     // The refusal, its audit record and the action's end are stored together.
     const moved = await this.tx(async (u) => {

@@ -2,7 +2,7 @@
 // users control. Each test here plants what such a user could plant and checks root does not copy it.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, constants, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, Stats, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, constants, linkSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, Stats, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -222,9 +222,8 @@ describe.skipIf(!isRoot)('tree walks', () => {
           },
         };
       };
-      const t0 = Date.now();
       const { summary, entries } = await collectZip([tempDirectories], { makeContext, collectorTimeoutMs: 3_000 });
-      expect(Date.now() - t0).toBeLessThan(2_500);
+      // A FIFO that hung the walk would end the collector TimedOut, not Succeeded.
       expect(summary.points.find((p) => p.file === 'user_fifo_tmp.csv')).toMatchObject({ status: 'Succeeded' });
       const csv = entries.get('Temp Directories/user_fifo_tmp.csv')!.toString();
       expect(csv).toMatch(/\/pipe,fifo,0,fifo,644,[^,]+,no,\n/);
@@ -256,18 +255,15 @@ describe.skipIf(!isRoot)('tree walks', () => {
 describe('large files are read up to their cap, never whole', () => {
   const BIG = 512 * 1024 * 1024;
 
-  /** Peak RSS growth while `f` runs, sampled every 10 ms. */
-  async function peakGrowth(f: () => Promise<void>): Promise<number> {
-    global.gc?.();
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    try {
-      await f();
-    } finally {
-      clearInterval(timer);
-    }
-    return Math.max(peak, process.memoryUsage().rss) - before;
+  /**
+   * Bytes this process read (every thread, from /proc/self/io) while `f` runs: what "never whole"
+   * means, measured by the kernel. (A memory figure belongs to bench/package.bench.ts.)
+   */
+  async function bytesRead(f: () => Promise<void>): Promise<number> {
+    const rchar = () => Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+    const before = rchar();
+    await f();
+    return rchar() - before;
   }
 
   function utmpRecord(user: string, host: string, sec: number): Buffer {
@@ -300,10 +296,10 @@ describe('large files are read up to their cap, never whole', () => {
       },
     };
     let result: { summary: PackageSummary; entries: Map<string, Buffer> } | undefined;
-    const growth = await peakGrowth(async () => {
+    const read = await bytesRead(async () => {
       result = await collectZip([c]);
     });
-    expect(growth).toBeLessThan(100 * 1024 * 1024);
+    expect(read).toBeLessThan(BIG / 4);
     expect(result!.summary.points[0]).toMatchObject({ file: 'Btmp.csv', status: 'Truncated', errorCode: 'SourceSizeCap' });
     const csv = result!.entries.get('Security event log/Btmp.csv')!.toString();
     expect(csv).toContain('2023-11-14T22:13:20.000Z,LOGIN_PROCESS,newest,ssh:notty,203.0.113.7');
@@ -325,13 +321,13 @@ describe('large files are read up to their cap, never whole', () => {
     let text = '';
     let execve = '';
     let status: string | undefined;
-    const growth = await peakGrowth(async () => {
+    const read = await bytesRead(async () => {
       text = (await concatFiles(ctx, [big], { maxFileBytes: 4096 }))!.text;
       const f = (await auditExecve(ctx, audit, 8 * 1024 * 1024))!;
       status = f.status;
       execve = await streamToString(Readable.from(f.content as AsyncIterable<string>));
     });
-    expect(growth).toBeLessThan(100 * 1024 * 1024);
+    expect(read).toBeLessThan(BIG / 16);
     expect(text).toContain('first line');
     expect(text).toContain(`(... ${BIG - 4096} more bytes not shown)`);
     expect(status).toBe('Truncated');
@@ -375,16 +371,17 @@ describe('time spent waiting for a slow consumer is not the collector\'s', () =>
       },
     };
     let written = 0;
+    let writes = 0;
     const out = new Writable({
       highWaterMark: 16 * 1024,
       write(chunk: Buffer, _e, cb) {
         written += chunk.length;
-        setTimeout(cb, 8); // a slow upload: ~2 MB/s
+        // A slow upload: the first write alone is held longer than the collector's 300 ms, so the
+        // collector's time surely ran out while it waited, whatever the machine's speed.
+        setTimeout(cb, writes++ === 0 ? 700 : 1);
       },
     });
-    const t0 = Date.now();
     const s = await producePackage(out, { dataDir: '/nonexistent', collectors: [c] });
-    expect(Date.now() - t0).toBeGreaterThan(600); // the wait really outlasted the collector's 300 ms
     expect(s.points.map((p) => [p.file, p.status])).toEqual([
       ['data.bin', 'Succeeded'],
       ['after.txt', 'Succeeded'],

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,9 +208,8 @@ describe('budgets: a failing, hanging or oversized collector is recorded, never 
         cb();
       },
     });
-    const t0 = Date.now();
+    // A hang would show as a collector without its TimedOut outcome below (or the test's own time-out).
     const s = await producePackage(out, { dataDir: '/nonexistent', collectors, totalMaxBytes: 4000 });
-    expect(Date.now() - t0).toBeLessThan(5_000);
     const dir = mkdtempSync(join(tmpdir(), 'cordon-budget-'));
     try {
       writeFileSync(join(dir, 'p.zip'), Buffer.concat(chunks));
@@ -257,29 +256,37 @@ describe('budgets: a failing, hanging or oversized collector is recorded, never 
     await expect(producePackage(out, { dataDir: '/nonexistent', collectors: [collectors[3]!] })).rejects.toThrow(/ENOSPC/);
   });
 
-  it('keeps memory flat while streaming a large file', async () => {
+  it('streams a large file: a stalled consumer stops the reading, and it resumes when the consumer does', async () => {
+    // Behaviour, not a memory figure (bench/package.bench.ts prints the producer's RSS growth): with
+    // the consumer stalled, the producer must stop pulling from the file long before its end.
     let written = 0;
+    let produced = 0;
+    let release!: () => void;
+    const stalled = new Promise<void>((r) => (release = r));
     const out = new Writable({
       write(c: Buffer, _e, cb) {
         written += c.length;
-        setImmediate(cb); // a consumer slower than the producer, like an upload
+        void stalled.then(() => setImmediate(cb));
       },
     });
-    const size = 128 * 1024 * 1024;
+    const size = 32 * 1024 * 1024;
     const big: Collector = {
       ...base,
       folder: 'Big',
       name: 'big',
       maxBytes: size,
+      timeoutMs: 600_000,
       async *collect() {
         yield {
           name: 'random.bin',
           source: 'generated',
           content: Readable.from(
             (async function* () {
-              const chunk = Buffer.alloc(1024 * 1024);
+              // Incompressible (a random MiB repeats further apart than deflate's window): the zip is as big as the file.
+              const chunk = randomBytes(1024 * 1024);
               for (let i = 0; i < size / chunk.length; i++) {
                 chunk.writeUInt32LE(i, 0);
+                produced += chunk.length;
                 yield Buffer.from(chunk);
               }
             })(),
@@ -287,17 +294,20 @@ describe('budgets: a failing, hanging or oversized collector is recorded, never 
         };
       },
     };
-    global.gc?.();
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-    try {
-      const s = await producePackage(out, { dataDir: '/nonexistent', collectors: [big], collectorMaxBytes: size });
-      expect(s.points[0]).toMatchObject({ status: 'Succeeded', bytes: size });
-    } finally {
-      clearInterval(timer);
+    const done = producePackage(out, { dataDir: '/nonexistent', collectors: [big], collectorMaxBytes: size });
+    // Wait until the producer stops by itself (no progress over 10 looks), or has read it all.
+    let last = -1;
+    for (let still = 0; still < 10 && produced < size; ) {
+      await new Promise((r) => setTimeout(r, 20));
+      still = produced === last ? still + 1 : 0;
+      last = produced;
     }
+    expect(produced).toBeGreaterThan(0);
+    expect(produced).toBeLessThan(size / 2);
+    release();
+    const s = await done;
+    expect(s.points[0]).toMatchObject({ status: 'Succeeded', bytes: size });
+    expect(produced).toBe(size);
     expect(written).toBeGreaterThan(0);
-    expect(peak - before).toBeLessThan(64 * 1024 * 1024);
   });
 });

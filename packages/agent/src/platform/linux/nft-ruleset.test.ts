@@ -32,6 +32,9 @@ describe('buildRuleset', () => {
       const lines = c.trim().split('\n').map((l) => l.trim());
       expect(lines.slice(-2)).toEqual(['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited']);
     }
+    // The input chain's rejects answer through the output chain: their resets and ICMP errors go out
+    // (else a blocked inbound connection times out instead of failing at once; e2e/isolation-rules.test.ts).
+    expect(out.trim().split('\n').map((l) => l.trim()).slice(-5, -2)).toEqual(['tcp flags & rst == rst accept', 'icmp type destination-unreachable accept', 'icmpv6 type destination-unreachable accept']);
     // Without a selective policy nothing is let back in by conntrack: old connections are cut too.
     expect(text).not.toMatch(/ct (state|mark)/);
     expect(buildRuleset({ ...base, agentUid: null })).toContain('ip daddr 169.254.99.1 tcp dport 8443 accept');

@@ -14,6 +14,8 @@ export const ALLOWED_FLOW_BIT = '0x00200000';
 const familyOf = (address: string): 'ip' | 'ip6' => (address.includes(':') ? 'ip6' : 'ip');
 /** nft quoted strings take no escapes: only a quote or a control character could break out. */
 const quote = (s: string): string => `"${s.replace(/["\p{Cc}]/gu, '')}"`;
+/** What a reject sends back: a TCP reset, or ICMP/ICMPv6 destination-unreachable (admin-prohibited). */
+const REJECT_ANSWERS = ['tcp flags & rst == rst accept', 'icmp type destination-unreachable accept', 'icmpv6 type destination-unreachable accept'];
 /** Inbound TCP that is not a connection attempt: replies and established traffic, never a new SYN. */
 const NOT_A_NEW_CONNECTION = 'tcp flags & (syn | ack) != syn';
 
@@ -55,6 +57,10 @@ export function buildRuleset(plan: IsolationPlan): string {
   }
   for (const c of plan.cgroups) output.push(`socket cgroupv2 level ${c.level} ${quote(c.path)} ct mark set ct mark or ${ALLOWED_FLOW_BIT} accept`);
   if (plan.cgroups.length > 0) input.push(`ct mark and ${ALLOWED_FLOW_BIT} == ${ALLOWED_FLOW_BIT} ct state established,related accept`);
+  // The answers of the input chain's rejects (a reset, an ICMP error) leave through the output
+  // chain: without these they were rejected in turn — silently dropped — and a blocked inbound
+  // connection hung until it timed out instead of failing at once. They carry no data.
+  output.push(...REJECT_ANSWERS);
   const reject = ['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited'];
   const chain = (name: string, hook: string, rules: string[]) =>
     [`  chain ${name} {`, `    type filter hook ${hook} priority filter - 10; policy accept;`, ...rules.map((r) => `    ${r}`), '  }'].join('\n');

@@ -1,0 +1,162 @@
+/**
+ * The role matrix: every route of the API × every role (and no token), generated from the app's
+ * route table. The expectations come from the pins below, not from the code under test: lowering a
+ * permission in auth/permissions.ts or declaring a weaker permission on a route makes this fail,
+ * and so does a new route nobody pinned (a route with no declared access cannot even register).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PERMISSIONS, ROLES, type Permission, type Role, type RouteAccess } from '../auth/permissions.js';
+import { startHarness, type Harness } from '../testing/harness.js';
+
+/** The least role that holds each permission, as the product defines them (README: roles and tokens). */
+const PINNED_PERMISSIONS: Record<Permission, Role> = {
+  'machines.read': 'viewer',
+  'actions.read': 'viewer',
+  'timeline.read': 'viewer',
+  'policy.read': 'viewer',
+  'tags.write': 'analyst',
+  'packages.read': 'analyst',
+  'actions.submit': 'responder',
+  'actions.cancel': 'responder',
+  'audit.read': 'admin',
+  'admin.tokens': 'admin',
+  'admin.enrollment': 'admin',
+  'policy.write': 'admin',
+  'isolation.breakGlass': 'admin',
+};
+
+/**
+ * Routes anyone may call, and why. Anything else must declare a permission: a route that is
+ * public without being listed here fails this test.
+ */
+const PUBLIC_ROUTES = [
+  // The console's pages and assets: the page asks for sign-in, the API for credentials.
+  'GET /', 'GET /signin', 'GET /devices', 'GET /devices/*', 'GET /actions', 'GET /assets/*',
+  // Probes and scrapes: no secrets in them.
+  'GET /api/health', 'GET /metrics', 'GET /api/openapi.json',
+  // Credentials are what these take.
+  'POST /oauth2/v2.0/token', 'POST /:tenant/oauth2/token', 'POST /:tenant/oauth2/v2.0/token', 'POST /api/auth/signin',
+  // The signed, expiring URL from GetPackageUri is the credential.
+  'GET /api/packages/:id/download',
+];
+
+/** Every other route (`/api/v1.0/…` aliases included, as their `/api/…` spelling) with the permission it must declare. */
+const PINNED_ROUTES: Record<string, Permission> = {
+  'GET /api/machines': 'machines.read',
+  'GET /api/machines/:id': 'machines.read',
+  'GET /api/machines/:id/timeline': 'timeline.read',
+  'POST /api/machines/:id/tags': 'tags.write',
+  'POST /api/machines/AddOrRemoveTagForMultipleMachines': 'tags.write',
+  'GET /api/actionTypes': 'actions.read',
+  'GET /api/machines/:id/responseActions': 'machines.read',
+  'POST /api/machines/:id/isolate': 'actions.submit',
+  'POST /api/machines/:id/unisolate': 'actions.submit',
+  'POST /api/machines/:id/collectInvestigationPackage': 'actions.submit',
+  'POST /api/machines/:id/runAntiVirusScan': 'actions.submit',
+  'POST /api/machines/:id/restrictCodeExecution': 'actions.submit',
+  'POST /api/machines/:id/unrestrictCodeExecution': 'actions.submit',
+  'POST /api/machines/:id/StopAndQuarantineFile': 'actions.submit',
+  'POST /api/machines/:id/runliveresponse': 'actions.submit',
+  'POST /api/machines/:id/offboard': 'actions.submit',
+  'POST /api/machines/:id/refreshInventory': 'actions.submit',
+  'POST /api/machineactions/bulk': 'actions.submit',
+  'GET /api/machineactions': 'actions.read',
+  'GET /api/machineactions/:id': 'actions.read',
+  'POST /api/machineactions/:id/cancel': 'actions.cancel',
+  'POST /api/tokens': 'admin.tokens',
+  'POST /api/apps': 'admin.tokens',
+  'POST /api/enrollmentTokens': 'admin.enrollment',
+  'GET /api/audit': 'audit.read',
+  'GET /api/audit/verify': 'audit.read',
+  'GET /api/isolationPolicies': 'policy.read',
+  'GET /api/isolationPolicies/global': 'policy.read',
+  'PUT /api/isolationPolicies/global': 'policy.write',
+  'GET /api/isolationPolicies/tags/:tag': 'policy.read',
+  'PUT /api/isolationPolicies/tags/:tag': 'policy.write',
+  'DELETE /api/isolationPolicies/tags/:tag': 'policy.write',
+  'GET /api/machines/:id/isolationPolicy': 'policy.read',
+  'POST /api/machines/:id/releaseToken': 'isolation.breakGlass',
+  'GET /api/machineactions/:id/GetPackageUri': 'packages.read',
+  'GET /api/machines/:id/packages': 'packages.read',
+  'POST /api/auth/signout': 'machines.read',
+  'GET /api/auth/me': 'machines.read',
+  'GET /api/events': 'machines.read',
+};
+
+const pinned = (key: string): RouteAccess | undefined => {
+  const api = key.replace(' /api/v1.0/', ' /api/');
+  return PUBLIC_ROUTES.includes(api) ? 'public' : PINNED_ROUTES[api];
+};
+
+/**
+ * A request that reaches the handler harmlessly: ids that exist nowhere (404 after authorization),
+ * and bodies and queries that fail validation where a valid one would change something. The event
+ * stream gets an invalid query, or it would stay open.
+ */
+function requestFor(method: string, url: string): { url: string; body?: unknown } {
+  const path = url
+    .replace(':id', url.includes('/machineactions/') || url.includes('/packages/') ? '00000000-0000-4000-8000-000000000000' : 'f'.repeat(40))
+    .replace(':tenant', 'tenant')
+    .replace(':tag', 'no-such-tag')
+    .replace('*', 'x');
+  const query = url.endsWith('/events') ? '?machineId=not-a-machine-id' : '';
+  return { url: path + query, body: method === 'GET' ? undefined : {} };
+}
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+describe('role matrix', () => {
+  it('the permission table gives each permission to the roles the product says', () => {
+    expect(ROLES).toEqual(['viewer', 'analyst', 'responder', 'admin']);
+    expect(PERMISSIONS).toEqual(PINNED_PERMISSIONS);
+  });
+
+  it('every route declares the pinned permission, and only listed routes are public', () => {
+    const table = h.server.app.routeTable;
+    expect(table.length).toBeGreaterThan(80);
+    const problems: string[] = [];
+    for (const r of table) {
+      const key = `${r.method} ${r.url}`;
+      const want = pinned(key);
+      if (want === undefined) problems.push(`${key} (declares ${r.access}) is not pinned: add it to PINNED_ROUTES with the permission it needs, or to PUBLIC_ROUTES with why`);
+      else if (r.access !== want) problems.push(`${key} declares ${r.access}, expected ${want}`);
+    }
+    // Every pin is a route that exists (both spellings for the API), so the matrix cannot go stale.
+    const keys = new Set(table.map((r) => `${r.method} ${r.url}`));
+    for (const key of [...PUBLIC_ROUTES, ...Object.keys(PINNED_ROUTES)]) if (!keys.has(key)) problems.push(`${key} is pinned but not registered`);
+    for (const key of Object.keys(PINNED_ROUTES)) if (!keys.has(key.replace(' /api/', ' /api/v1.0/'))) problems.push(`${key} has no /api/v1.0 alias`);
+    expect(problems).toEqual([]);
+  });
+
+  it('answers 401 without a token, 403 to a role without the permission, and lets the others through, on every route', async () => {
+    const callers: (Role | null)[] = [null, ...ROLES];
+    const problems: string[] = [];
+    let checked = 0;
+    for (const r of h.server.app.routeTable) {
+      const access = pinned(`${r.method} ${r.url}`);
+      if (access === undefined || access === 'public') continue;
+      const req = requestFor(r.method, r.url);
+      for (const role of callers) {
+        const res = await h.call(r.method as 'GET', req.url, { token: role ? h.tokens[role] : null, body: req.body });
+        const allowed = role !== null && ROLES.indexOf(role) >= ROLES.indexOf(PINNED_PERMISSIONS[access]);
+        const who = role ?? 'no token';
+        checked++;
+        if (role === null) {
+          if (res.status !== 401) problems.push(`${r.method} ${req.url} as ${who}: ${res.status}, expected 401`);
+        } else if (!allowed) {
+          if (res.status !== 403 || res.body?.error?.code !== 'Forbidden') problems.push(`${r.method} ${req.url} as ${who}: ${res.status} ${res.text.slice(0, 120)}, expected 403 Forbidden (needs ${access})`);
+        } else if (res.status === 401 || res.status === 403) {
+          problems.push(`${r.method} ${req.url} as ${who}: ${res.status} ${res.text.slice(0, 120)}, expected to pass authorization (${access})`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(checked).toBeGreaterThan(300);
+  });
+});
