@@ -95,7 +95,7 @@ export class Agent {
         },
       },
       this.#logger,
-      { reconnectMaxSeconds: config.reconnectMaxSeconds, pingSeconds: config.heartbeatSeconds ?? 30 },
+      { reconnectMaxSeconds: config.reconnectMaxSeconds, pingSeconds: config.heartbeatSeconds ?? 30, credentialRetrySeconds: config.credentialRetrySeconds },
     );
   }
 

@@ -14,6 +14,7 @@ describe('agent config', () => {
       dataDir: join(dir, 'empty'),
       tags: [],
       reconnectMaxSeconds: 60,
+      credentialRetrySeconds: 900,
       actionDelayMs: 0,
       isolationConfirmSeconds: 30,
       isolationWatchSeconds: 5,

@@ -19,6 +19,7 @@ export const agentConfig = defineConfig({
     tags: setting(z.array(z.string().trim().min(1).max(128)).max(64), { default: [], help: 'Device-side tags reported to the server, e.g. ["pci", "kiosk"] (env: comma-separated)' }),
     heartbeatSeconds: setting(z.number().int().min(1).max(3600), { help: 'Override the heartbeat interval the server asks for' }),
     reconnectMaxSeconds: setting(z.number().int().min(1).max(3600), { default: 60, help: 'Longest wait between reconnection attempts' }),
+    credentialRetrySeconds: setting(z.number().int().min(1).max(86_400), { default: 900, help: "Wait between connection attempts once the server refused this device's credential (revoked: re-enroll the agent)" }),
     actionDelayMs: setting(z.number().int().min(0).max(600_000), { default: 0, help: 'Fault injection for tests: wait this long before each action runs (0 = off)' }),
     isolationConfirmSeconds: setting(z.number().int().min(1).max(90), { default: 30, help: 'After isolating, the server must answer over the isolated network within this many seconds, or the rules are rolled back' }),
     isolationProbe: setting(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port'), {

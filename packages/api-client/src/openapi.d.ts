@@ -1405,7 +1405,48 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** API tokens and live app access tokens, newest first (never the secrets) */
+        get: {
+            parameters: {
+                query?: {
+                    $top?: number;
+                    $skip?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TokenList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
         put?: never;
         /** Create an API token */
         post: {
@@ -1467,7 +1508,48 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Registered apps, newest first (never the secrets) */
+        get: {
+            parameters: {
+                query?: {
+                    $top?: number;
+                    $skip?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AppList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
         put?: never;
         /** Register an app for client credentials */
         post: {
@@ -1529,7 +1611,48 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Agent enrollment tokens, newest first (never the secrets) */
+        get: {
+            parameters: {
+                query?: {
+                    $top?: number;
+                    $skip?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EnrollmentTokenList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
         put?: never;
         /** Create an agent enrollment token */
         post: {
@@ -2429,6 +2552,373 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an API token or an access token: it fails as an unknown token from then on */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TokenInfo"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/apps/{clientId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an app: its secret is refused and its live access tokens stop working */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    clientId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AppInfo"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Console user accounts (never the password hashes) */
+        get: {
+            parameters: {
+                query?: {
+                    $top?: number;
+                    $skip?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UserList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Disable a console user: their sessions end at once and sign-in is refused */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    username: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UserInfo"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/enrollmentTokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an enrollment token: no device enrolls with it from then on */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EnrollmentTokenInfo"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/machines/{id}/revokeCredential": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke a device's credential: its agent is disconnected at once and refused from then on (re-enroll it) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Machine"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -2539,6 +3029,10 @@ export interface components {
             aadDeviceId: string | null;
             /** @description Cordon: whether the agent holds an open connection right now */
             isConnected: boolean;
+            /** @description Cordon: when an admin revoked the device's credential (its agent is refused from then on; re-enroll it), or null */
+            credentialRevokedAt: string | null;
+            /** @description Cordon: who revoked it */
+            credentialRevokedBy: string | null;
         };
         MachineList: {
             "@odata.context": string;
@@ -2552,7 +3046,7 @@ export interface components {
             /** Format: date-time */
             time: string;
             /** @enum {string} */
-            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable";
+            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked";
             title: string;
             actor: string | null;
             actionId: string | null;
@@ -2714,7 +3208,7 @@ export interface components {
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "audit.read" | "admin.tokens" | "admin.enrollment" | "policy.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };
@@ -2785,6 +3279,8 @@ export interface components {
             access_token: string;
         };
         CreatedToken: {
+            /** @description Revoke it with DELETE /api/tokens/{id} */
+            id: string;
             token: string;
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin";
@@ -2796,9 +3292,81 @@ export interface components {
             role: "viewer" | "analyst" | "responder" | "admin";
         };
         EnrollmentToken: {
+            /** @description Revoke it with DELETE /api/enrollmentTokens/{id} */
+            id: string;
             token: string;
             /** Format: date-time */
             expiresAt: string;
+        };
+        TokenInfo: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            role: "viewer" | "analyst" | "responder" | "admin";
+            /**
+             * @description 'api': made by an admin, no expiry; 'access': issued to an app by the OAuth2 endpoint
+             * @enum {string}
+             */
+            kind: "api" | "access";
+            /** @description The app's clientId, for an access token */
+            appId: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description Who made it (null when made before this was recorded) */
+            createdBy: string | null;
+            lastUsedAt: string | null;
+            expiresAt: string | null;
+            revokedAt: string | null;
+            revokedBy: string | null;
+        };
+        TokenList: {
+            value: components["schemas"]["TokenInfo"][];
+        };
+        AppInfo: {
+            clientId: string;
+            name: string;
+            /** @enum {string} */
+            role: "viewer" | "analyst" | "responder" | "admin";
+            /** Format: date-time */
+            createdAt: string;
+            /** @description Who made it (null when made before this was recorded) */
+            createdBy: string | null;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            revokedBy: string | null;
+        };
+        AppList: {
+            value: components["schemas"]["AppInfo"][];
+        };
+        UserInfo: {
+            id: string;
+            username: string;
+            /** @enum {string} */
+            role: "viewer" | "analyst" | "responder" | "admin";
+            /** Format: date-time */
+            createdAt: string;
+            /** @description Who made it (null when made before this was recorded) */
+            createdBy: string | null;
+            lastUsedAt: string | null;
+            disabledAt: string | null;
+            disabledBy: string | null;
+        };
+        UserList: {
+            value: components["schemas"]["UserInfo"][];
+        };
+        EnrollmentTokenInfo: {
+            id: string;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string;
+            /** Format: date-time */
+            expiresAt: string;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+            revokedBy: string | null;
+        };
+        EnrollmentTokenList: {
+            value: components["schemas"]["EnrollmentTokenInfo"][];
         };
         AuditRecord: {
             id: number;
@@ -2852,7 +3420,7 @@ export interface components {
             kind: "machine";
             machineId: string;
             /** @enum {string} */
-            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive";
+            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked";
         } | {
             /** @constant */
             kind: "timeline";

@@ -67,6 +67,11 @@ export class CordonClient {
     return (await ok(this.api.POST('/api/machines/AddOrRemoveTagForMultipleMachines', { body: { value, action, machineIds } }))).value;
   }
 
+  /** Admin: revokes a device's credential (the agent is disconnected and refused from then on). */
+  revokeCredential(machineId: string, comment: string): Promise<Machine> {
+    return ok(this.api.POST('/api/machines/{id}/revokeCredential', { params: { path: { id: machineId } }, body: { comment } }));
+  }
+
   async timeline(machineId: string, top = 50) {
     return (await ok(this.api.GET('/api/machines/{id}/timeline', { params: { path: { id: machineId }, query: { $top: top } } }))).value;
   }

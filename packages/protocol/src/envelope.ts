@@ -15,6 +15,13 @@ export const MAX_AGENT_FRAME_BYTES = 1024 * 1024;
 /** Largest WebSocket message an agent accepts from the server. */
 export const MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The WebSocket close code the server ends an agent's connection with when an admin revoked the
+ * device's credential (4000-4999 belong to the application). The agent must enroll again; until
+ * then it is refused with 401, like a device the server does not know.
+ */
+export const CLOSE_CREDENTIAL_REVOKED = 4401;
+
 /** Where agents upload files (investigation packages) on the gateway: `<UPLOAD_PATH>/<actionId>`. */
 export const UPLOAD_PATH = '/agent/v1/uploads';
 

@@ -9,7 +9,7 @@ import { createActionHandlers } from './actions/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
 import { openStore, type Db } from './db/database.js';
-import { EventHub } from './events.js';
+import { EventHub, RevocationSignal } from './events.js';
 import { AgentGateway } from './gateway/gateway.js';
 import { createHttpApp } from './http/app.js';
 import { createMetrics } from './metrics.js';
@@ -28,6 +28,7 @@ import { actionsRoutes } from './routes/actions.routes.js';
 import { packagesRoutes } from './routes/packages.routes.js';
 import { sessionsRoutes } from './routes/sessions.routes.js';
 import { eventsRoutes } from './routes/events.routes.js';
+import { credentialsRoutes } from './routes/credentials.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
@@ -107,10 +108,12 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const timeline = new TimelineService(new TimelineRepository(db), hub, now);
   const credentials = new CredentialsRepository(db);
   const machinesRepo = new MachinesRepository(db);
-  const auth = new AuthService(credentials, tx, auditService, now, config.accessTokenSeconds);
-  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config);
-  // The gateway needs the machines service and answers its "is this agent connected?": bound late.
+  const revocations = new RevocationSignal();
+  const auth = new AuthService(credentials, tx, auditService, now, config.accessTokenSeconds, revocations);
+  // The gateway needs the machines and enrollment services and answers their "is this agent
+  // connected?" and "disconnect it": bound late.
   const late: { gateway?: AgentGateway } = {};
+  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, () => late.gateway);
   const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
   const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
   const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
@@ -143,7 +146,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await contentFiles.init();
   const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
   gateway.attach(agentReports, packages, content);
-  const users = new UsersService(new UsersRepository(db), tx, auditService, now);
+  const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations);
   const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, logger.child({ part: 'audit' }));
   const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
   const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
@@ -163,7 +166,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(isolationRoutes(isolationPolicies, releaseTokens), { prefix });
     await app.register(packagesRoutes(packages, machines, publicApiUrl), { prefix });
     await app.register(sessionsRoutes(users), { prefix });
-    await app.register(eventsRoutes(hub), { prefix });
+    await app.register(credentialsRoutes(auth, users, enrollment, machines), { prefix });
+    await app.register(eventsRoutes(hub, revocations), { prefix });
   }
   await app.ready();
 

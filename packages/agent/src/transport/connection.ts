@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, CLOSE_CREDENTIAL_REVOKED, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
 
 export interface ConnectionEvents {
@@ -16,9 +16,15 @@ export function backoffMs(attempt: number, maxSeconds: number, random = Math.ran
   return Math.round(500 + random() * ceiling);
 }
 
+/** Default wait between attempts once the server refused the device credential. */
+const CREDENTIAL_RETRY_SECONDS = 900;
+
 /**
  * Keeps one TLS WebSocket to the server: trusts only the CA pinned at enrollment, presents the
  * device credential, pings to notice a dead peer, and reconnects with backoff until stopped.
+ * A refused credential (401 at the upgrade, or the server closing with CLOSE_CREDENTIAL_REVOKED)
+ * is not a network fault: the agent says once, as an error, that it must be enrolled again, and
+ * only tries again after `credentialRetrySeconds` (the store may have been restored), never in a loop.
  */
 export class ServerConnection {
   #ws?: WebSocket;
@@ -27,13 +33,19 @@ export class ServerConnection {
   #retry?: NodeJS.Timeout;
   #ping?: NodeJS.Timeout;
   #alive = true;
+  #credentialRevoked = false;
 
   constructor(
     private readonly state: EnrollmentState,
     private readonly events: ConnectionEvents,
     private readonly logger: Logger,
-    private readonly opts: { reconnectMaxSeconds: number; pingSeconds: number },
+    private readonly opts: { reconnectMaxSeconds: number; pingSeconds: number; credentialRetrySeconds?: number },
   ) {}
+
+  /** The server refused this device's credential the last time it was asked: the agent must be enrolled again. */
+  get credentialRevoked(): boolean {
+    return this.#credentialRevoked;
+  }
 
   start(): void {
     this.#stopped = false;
@@ -85,8 +97,10 @@ export class ServerConnection {
       handshakeTimeout: 15_000,
     });
     this.#ws = ws;
+    let refused: number | undefined;
     ws.on('open', () => {
       this.#attempt = 0;
+      this.#credentialRevoked = false;
       this.#alive = true;
       this.logger.info({ server: this.state.serverUrl }, 'connected to the server');
       this.#schedulePing();
@@ -105,14 +119,30 @@ export class ServerConnection {
       this.events.onFrame(decoded.frame);
     });
     ws.on('unexpected-response', (_req, res) => {
-      this.logger.error({ status: res.statusCode }, res.statusCode === 401 ? 'the server refused this device credential; re-enroll the agent' : 'the server refused the connection');
+      refused = res.statusCode ?? 0;
+      res.resume();
+      if (refused !== 401) this.logger.error({ status: refused }, 'the server refused the connection');
+      // With this listener ws leaves the handshake open: end it, so that 'close' follows.
+      ws.terminate();
     });
-    ws.on('error', (err) => this.logger.warn({ err: err.message }, 'connection error'));
+    ws.on('error', (err) => {
+      if (refused === undefined) this.logger.warn({ err: err.message }, 'connection error');
+    });
     ws.on('close', (code, reason) => {
       clearInterval(this.#ping);
       if (this.#ws === ws) this.#ws = undefined;
       this.events.onClose();
       if (this.#stopped) return;
+      if (refused === 401 || code === CLOSE_CREDENTIAL_REVOKED) {
+        this.#credentialRevoked = true;
+        const seconds = this.opts.credentialRetrySeconds ?? CREDENTIAL_RETRY_SECONDS;
+        this.logger.error(
+          { state: 'credentialRevoked', status: refused, code: refused === undefined ? code : undefined, retryInSeconds: seconds },
+          `credential revoked: the server no longer accepts this device's credential (revoked by an admin, or the device was removed). Re-enroll this agent: cordon agent enroll --server URL --token T. Trying again in ${seconds} s`,
+        );
+        this.#retry = setTimeout(() => this.#connect(), seconds * 1000);
+        return;
+      }
       const wait = backoffMs(this.#attempt++, this.opts.reconnectMaxSeconds);
       this.logger.info({ code, reason: reason.toString(), retryInMs: wait }, 'disconnected; reconnecting');
       this.#retry = setTimeout(() => this.#connect(), wait);

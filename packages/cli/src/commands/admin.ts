@@ -1,7 +1,9 @@
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { createCordonServer, isRole, loadServerConfig, ROLES } from '@cordon/server';
 import { CliError } from '../context.js';
+import { print, since } from '../output.js';
 
 /** Opens the server's store directly (the server may be running: SQLite WAL allows both). */
 export async function withStore<T>(dataDir: string | undefined, fn: (s: Awaited<ReturnType<typeof createCordonServer>>) => Promise<T>): Promise<T> {
@@ -19,10 +21,56 @@ function role(value: string): (typeof ROLES)[number] {
   return value;
 }
 
+/** Who revokes from the CLI on the data directory: the local account, as the audit log's actor. */
+function cliActor(): { id: string; name: string } {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry for this uid (some containers): the actor stays 'cli:unknown'.
+  }
+  return { id: 'cli', name: `cli:${user}` };
+}
+
+interface ListOptions {
+  dataDir?: string;
+  json?: boolean;
+  top: string;
+}
+
+interface RevokeOptions {
+  dataDir?: string;
+  json?: boolean;
+  comment: string;
+}
+
+/** `<noun> list` on the server's data directory. */
+function listCommand(parent: Command, what: string): Command {
+  return parent
+    .command('list')
+    .description(`list ${what}, never their secrets`)
+    .option('--top <n>', 'at most this many', '100')
+    .option('--data-dir <dir>', 'server data directory')
+    .option('--json', 'print JSON');
+}
+
+/** `<noun> <verb> <id> --comment C` on the server's data directory. */
+function revokeCommand(parent: Command, verb: string, arg: string, what: string): Command {
+  return parent
+    .command(verb)
+    .description(what)
+    .argument(arg)
+    .requiredOption('--comment <text>', 'why (kept in the audit log)')
+    .option('--data-dir <dir>', 'server data directory')
+    .option('--json', 'print JSON');
+}
+
+const revokedText = (at: string | null, by: string | null) => (at ? `${at} by ${by ?? '?'}` : null);
+const usedText = (at: string | null) => (at ? since(at) : 'never');
+
 export function registerAdminCommands(program: Command): void {
-  program
-    .command('token')
-    .description('API tokens')
+  const token = program.command('token').description('API tokens');
+  token
     .command('create')
     .description('create an API token and print it')
     .requiredOption('--role <role>', ROLES.join('|'))
@@ -33,10 +81,20 @@ export function registerAdminCommands(program: Command): void {
       const token = await withStore(o.dataDir, (s) => s.services.auth.createToken(r, o.name ?? `${r} token`, 'cli'));
       process.stdout.write(`${token}\n`);
     });
+  listCommand(token, 'API tokens and live app access tokens').action(async (o: ListOptions) => {
+    const tokens = await withStore(o.dataDir, (s) => s.services.auth.listTokens(Number(o.top), 0));
+    print(!!o.json, tokens, () => ({
+      head: ['id', 'name', 'role', 'kind', 'created', 'by', 'last used', 'revoked'],
+      rows: tokens.map((t) => [t.id, t.name, t.role, t.kind, t.createdAt, t.createdBy, usedText(t.lastUsedAt), revokedText(t.revokedAt, t.revokedBy)]),
+    }));
+  });
+  revokeCommand(token, 'revoke', '<id>', 'revoke an API token or an access token (it fails as an unknown token from then on)').action(async (id: string, o: RevokeOptions) => {
+    const t = await withStore(o.dataDir, (s) => s.services.auth.revokeToken(cliActor(), id, o.comment));
+    print(!!o.json, t, () => ({ head: ['revoked', 'name', 'role', 'at'], rows: [[t.id, t.name, t.role, t.revokedAt]] }));
+  });
 
-  program
-    .command('app')
-    .description('app registrations (OAuth2 client credentials)')
+  const app = program.command('app').description('app registrations (OAuth2 client credentials)');
+  app
     .command('create')
     .description('register an app and print its client_id and client_secret')
     .requiredOption('--role <role>', ROLES.join('|'))
@@ -47,10 +105,20 @@ export function registerAdminCommands(program: Command): void {
       const app = await withStore(o.dataDir, (s) => s.services.auth.createApp(r, o.name, 'cli'));
       process.stdout.write(`client_id: ${app.clientId}\nclient_secret: ${app.clientSecret}\n`);
     });
+  listCommand(app, 'registered apps').action(async (o: ListOptions) => {
+    const apps = await withStore(o.dataDir, (s) => s.services.auth.listApps(Number(o.top), 0));
+    print(!!o.json, apps, () => ({
+      head: ['client_id', 'name', 'role', 'created', 'by', 'last used', 'revoked'],
+      rows: apps.map((a) => [a.clientId, a.name, a.role, a.createdAt, a.createdBy, usedText(a.lastUsedAt), revokedText(a.revokedAt, a.revokedBy)]),
+    }));
+  });
+  revokeCommand(app, 'revoke', '<clientId>', 'revoke an app: its secret is refused and its live access tokens stop working').action(async (clientId: string, o: RevokeOptions) => {
+    const a = await withStore(o.dataDir, (s) => s.services.auth.revokeApp(cliActor(), clientId, o.comment));
+    print(!!o.json, a, () => ({ head: ['revoked', 'name', 'role', 'at'], rows: [[a.clientId, a.name, a.role, a.revokedAt]] }));
+  });
 
-  program
-    .command('user')
-    .description('console user accounts')
+  const user = program.command('user').description('console user accounts');
+  user
     .command('create')
     .description('create a user who signs in to the console; prints the generated password unless --password-stdin')
     .requiredOption('--username <name>', 'the user name')
@@ -68,10 +136,20 @@ export function registerAdminCommands(program: Command): void {
       const u = await withStore(o.dataDir, (s) => s.services.users.createUser(o.username, password, r, 'cli'));
       process.stdout.write(o.passwordStdin ? `created user ${u.username}\n` : `password: ${u.password}\n`);
     });
+  listCommand(user, 'console users').action(async (o: ListOptions) => {
+    const users = await withStore(o.dataDir, (s) => s.services.users.list(Number(o.top), 0));
+    print(!!o.json, users, () => ({
+      head: ['username', 'role', 'created', 'by', 'last used', 'disabled'],
+      rows: users.map((u) => [u.username, u.role, u.createdAt, u.createdBy, usedText(u.lastUsedAt), revokedText(u.disabledAt, u.disabledBy)]),
+    }));
+  });
+  revokeCommand(user, 'disable', '<username>', 'disable a console user: their sessions end at once and sign-in is refused').action(async (username: string, o: RevokeOptions) => {
+    const u = await withStore(o.dataDir, (s) => s.services.users.disable(cliActor(), username, o.comment));
+    print(!!o.json, u, () => ({ head: ['disabled', 'role', 'at'], rows: [[u.username, u.role, u.disabledAt]] }));
+  });
 
-  program
-    .command('enrollment-token')
-    .description('agent enrollment tokens')
+  const enrollment = program.command('enrollment-token').description('agent enrollment tokens');
+  enrollment
     .command('create')
     .description('create an enrollment token and print it')
     .option('--data-dir <dir>', 'server data directory')
@@ -79,4 +157,15 @@ export function registerAdminCommands(program: Command): void {
       const t = await withStore(o.dataDir, (s) => s.services.enrollment.createToken('cli'));
       process.stdout.write(`${t.token}\n`);
     });
+  listCommand(enrollment, 'enrollment tokens').action(async (o: ListOptions) => {
+    const tokens = await withStore(o.dataDir, (s) => s.services.enrollment.listTokens(Number(o.top), 0));
+    print(!!o.json, tokens, () => ({
+      head: ['id', 'created', 'by', 'expires', 'last used', 'revoked'],
+      rows: tokens.map((t) => [t.id, t.createdAt, t.createdBy, t.expiresAt, usedText(t.lastUsedAt), revokedText(t.revokedAt, t.revokedBy)]),
+    }));
+  });
+  revokeCommand(enrollment, 'revoke', '<id>', 'revoke an enrollment token: no device enrolls with it from then on').action(async (id: string, o: RevokeOptions) => {
+    const t = await withStore(o.dataDir, (s) => s.services.enrollment.revokeToken(cliActor(), id, o.comment));
+    print(!!o.json, t, () => ({ head: ['revoked', 'created by', 'at'], rows: [[t.id, t.createdBy, t.revokedAt]] }));
+  });
 }

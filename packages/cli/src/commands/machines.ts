@@ -35,7 +35,8 @@ export function registerMachineCommands(program: Command): void {
       }));
     });
 
-  withConn(program.command('machine').description('show one machine').argument('<machine>', 'id, name or IP address')).action(async (ref: string, o: Conn) => {
+  const machine = withConn(program.command('machine').description('show one machine (or: machine revoke <machine> --comment C)').argument('<machine>', 'id, name or IP address'));
+  machine.action(async (ref: string, o: Conn) => {
     const m = await clientFrom(o).resolveMachine(ref);
     print(!!o.json, m, () => ({
       head: ['field', 'value'],
@@ -51,9 +52,20 @@ export function registerMachineCommands(program: Command): void {
         ['restriction', m.restrictionState],
         ['tags', m.machineTagDetails.map((t) => (t.source === 'device' ? `${t.tag} (device)` : t.tag)).join(', ')],
         ['capabilities', m.capabilities.map((c) => c.name).join(', ')],
+        ...(m.credentialRevokedAt ? [['credential', `revoked ${m.credentialRevokedAt} by ${m.credentialRevokedBy ?? '?'}; the agent must enroll again`]] : []),
       ],
     }));
   });
+
+  withConn(machine.command('revoke').description("admin: revoke a device's credential; its agent is disconnected at once and refused until it enrolls again").argument('<machine>', 'id, name or IP address'))
+    .requiredOption('--comment <text>', 'why (kept in the audit log and on the timeline)')
+    .action(async (ref: string, _o: unknown, cmd: Command) => {
+      // `machine` has the same connection options: whichever of the two parsed them, both count.
+      const o = cmd.optsWithGlobals<Conn & { comment: string }>();
+      const client = clientFrom(o);
+      const m = await client.revokeCredential((await client.resolveMachine(ref)).id, o.comment);
+      print(!!o.json, m, () => ({ head: ['revoked', 'name', 'at', 'by', 'connected'], rows: [[m.id, m.computerDnsName, m.credentialRevokedAt, m.credentialRevokedBy, m.isConnected ? 'yes' : 'no']] }));
+    });
 
   withConn(program.command('tag').description('add (or --remove) a tag on one or more machines').argument('<machines>', 'id, name or IP; several separated by commas').argument('<tag>', 'the tag'))
     .option('--remove', 'remove the tag instead')

@@ -21,6 +21,7 @@ const EVENT_TYPES = [
   { value: 'CommandRefused', label: 'Command refused' },
   { value: 'IsolationReleasedOnDevice', label: 'Released on the device' },
   { value: 'ReleaseTokenIssued', label: 'Release token issued' },
+  { value: 'CredentialRevoked', label: 'Credential revoked' },
 ];
 const PAGE_SIZE = 25;
 

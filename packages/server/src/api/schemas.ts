@@ -74,6 +74,8 @@ export const Machine = z
     capabilities: z.array(Capability).meta({ description: 'What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it' }),
     aadDeviceId: z.string().nullable(),
     isConnected: z.boolean().meta({ description: 'Cordon: whether the agent holds an open connection right now' }),
+    credentialRevokedAt: isoTime().nullable().meta({ description: "Cordon: when an admin revoked the device's credential (its agent is refused from then on; re-enroll it), or null" }),
+    credentialRevokedBy: z.string().nullable().meta({ description: 'Cordon: who revoked it' }),
   })
   .meta({ id: 'Machine' });
 export type MachineView = z.infer<typeof Machine>;
@@ -92,6 +94,7 @@ export const TIMELINE_EVENT_TYPES = [
   'IsolationReleasedOnDevice',
   'ReleaseTokenIssued',
   'PackageAvailable',
+  'CredentialRevoked',
 ] as const;
 
 export const TimelineEvent = z
@@ -275,9 +278,60 @@ export const AccessToken = z
   .object({ token_type: z.literal('Bearer'), expires_in: z.number(), ext_expires_in: z.number(), access_token: z.string() })
   .meta({ id: 'AccessToken' });
 
-export const CreatedToken = z.object({ token: z.string(), role: Role }).meta({ id: 'CreatedToken' });
+export const CreatedToken = z.object({ id: z.string().meta({ description: 'Revoke it with DELETE /api/tokens/{id}' }), token: z.string(), role: Role }).meta({ id: 'CreatedToken' });
 export const CreatedApp = z.object({ clientId: z.string(), clientSecret: z.string(), role: Role }).meta({ id: 'CreatedApp' });
-export const EnrollmentToken = z.object({ token: z.string(), expiresAt: isoTime() }).meta({ id: 'EnrollmentToken' });
+export const EnrollmentToken = z.object({ id: z.string().meta({ description: 'Revoke it with DELETE /api/enrollmentTokens/{id}' }), token: z.string(), expiresAt: isoTime() }).meta({ id: 'EnrollmentToken' });
+
+// Credentials as listed: never a secret or its hash.
+const createdBy = z.string().nullable().meta({ description: 'Who made it (null when made before this was recorded)' });
+const lastUsedAt = isoTime('When it was last used, to the minute').nullable();
+const revokedAt = isoTime().nullable();
+const revokedBy = z.string().nullable();
+
+export const TokenInfo = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role: oneOf(ROLES),
+    kind: oneOf(['api', 'access'], "'api': made by an admin, no expiry; 'access': issued to an app by the OAuth2 endpoint"),
+    appId: z.string().nullable().meta({ description: "The app's clientId, for an access token" }),
+    createdAt: isoTime(),
+    createdBy,
+    lastUsedAt,
+    expiresAt: isoTime().nullable(),
+    revokedAt,
+    revokedBy,
+  })
+  .meta({ id: 'TokenInfo' });
+export type TokenView = z.infer<typeof TokenInfo>;
+export const TokenList = z.object({ value: z.array(TokenInfo) }).meta({ id: 'TokenList' });
+
+export const AppInfo = z
+  .object({ clientId: z.string(), name: z.string(), role: oneOf(ROLES), createdAt: isoTime(), createdBy, lastUsedAt, revokedAt, revokedBy })
+  .meta({ id: 'AppInfo' });
+export type AppView = z.infer<typeof AppInfo>;
+export const AppList = z.object({ value: z.array(AppInfo) }).meta({ id: 'AppList' });
+
+export const UserInfo = z
+  .object({
+    id: z.string(),
+    username: z.string(),
+    role: oneOf(ROLES),
+    createdAt: isoTime(),
+    createdBy,
+    lastUsedAt: isoTime('The last sign-in or use of a session, to the minute').nullable(),
+    disabledAt: isoTime().nullable(),
+    disabledBy: z.string().nullable(),
+  })
+  .meta({ id: 'UserInfo' });
+export type UserView = z.infer<typeof UserInfo>;
+export const UserList = z.object({ value: z.array(UserInfo) }).meta({ id: 'UserList' });
+
+export const EnrollmentTokenInfo = z
+  .object({ id: z.string(), createdAt: isoTime(), createdBy: z.string(), expiresAt: isoTime(), lastUsedAt: isoTime('When a device last enrolled with it').nullable(), revokedAt, revokedBy })
+  .meta({ id: 'EnrollmentTokenInfo' });
+export type EnrollmentTokenView = z.infer<typeof EnrollmentTokenInfo>;
+export const EnrollmentTokenList = z.object({ value: z.array(EnrollmentTokenInfo) }).meta({ id: 'EnrollmentTokenList' });
 
 export const AuditRecord = z
   .object({
@@ -316,7 +370,7 @@ export const Health = z.object({ status: z.literal('ok'), connectedAgents: z.num
 export const LiveEvent = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('action'), actionId: z.string(), machineId: z.string(), status: z.string() }),
-    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive']) }),
+    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked']) }),
     z.object({ kind: z.literal('timeline'), machineId: z.string(), eventType: z.string() }),
   ])
   .meta({ id: 'LiveEvent' });

@@ -15,6 +15,8 @@ export const PERMISSIONS = {
   'audit.read': 'admin',
   'admin.tokens': 'admin',
   'admin.enrollment': 'admin',
+  /** Listing and disabling console users. */
+  'admin.users': 'admin',
   'policy.write': 'admin',
   /** Issuing an offline release token bypasses the action engine: admins only. */
   'isolation.breakGlass': 'admin',

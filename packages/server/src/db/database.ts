@@ -10,6 +10,7 @@ import * as users from './migrations/20261125160000_users.js';
 import * as consoleIndexes from './migrations/20261125180000_console.js';
 import * as content from './migrations/20261129120000_content.js';
 import * as auditChain from './migrations/20261129200000_audit_chain.js';
+import * as revocation from './migrations/20261130120000_revocation.js';
 
 export type Db = Kysely<Database>;
 
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261125180000_console': consoleIndexes,
   '20261129120000_content': content,
   '20261129200000_audit_chain': auditChain,
+  '20261130120000_revocation': revocation,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

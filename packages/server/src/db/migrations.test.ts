@@ -86,3 +86,24 @@ describe('audit chain migration', () => {
     await db.destroy();
   });
 });
+
+describe('revocation migration', () => {
+  it('keeps existing credentials valid, with nothing revoked and no last use yet, and rolls back cleanly', async () => {
+    const db = await previousRelease();
+    const t = '2026-11-25T09:00:00.000Z';
+    await sql`insert into tokens (id, name, role, token_hash, kind, app_id, created_at, expires_at, revoked_at) values ('t1', 'ci', 'viewer', 'h1', 'api', null, ${t}, null, null)`.execute(db);
+    await sql`insert into apps (client_id, name, role, secret_hash, created_at) values ('c1', 'soar', 'viewer', 'h2', ${t})`.execute(db);
+    await sql`insert into enrollment_tokens (id, token_hash, created_at, expires_at, created_by) values ('e1', 'h3', ${t}, ${t}, 'admin')`.execute(db);
+    await migrate(db);
+    expect(await db.selectFrom('tokens').select(['id', 'created_by', 'last_used_at', 'revoked_at', 'revoked_by']).execute()).toEqual([{ id: 't1', created_by: null, last_used_at: null, revoked_at: null, revoked_by: null }]);
+    expect(await db.selectFrom('apps').select(['client_id', 'created_by', 'last_used_at', 'revoked_at', 'revoked_by']).execute()).toEqual([{ client_id: 'c1', created_by: null, last_used_at: null, revoked_at: null, revoked_by: null }]);
+    expect(await db.selectFrom('enrollment_tokens').select(['id', 'last_used_at', 'revoked_at', 'revoked_by']).execute()).toEqual([{ id: 'e1', last_used_at: null, revoked_at: null, revoked_by: null }]);
+    expect(await db.selectFrom('machines').select(['credential_revoked_at', 'credential_revoked_by']).execute()).toEqual([{ credential_revoked_at: null, credential_revoked_by: null }]);
+    const { down } = await import('./migrations/20261130120000_revocation.js');
+    await down(db as unknown as Kysely<unknown>);
+    const columns = async (table: string) => (await db.introspection.getTables()).find((x) => x.name === table)!.columns.map((c) => c.name);
+    expect(await columns('apps')).toEqual(['client_id', 'name', 'role', 'secret_hash', 'created_at']);
+    expect(await columns('machines')).not.toContain('credential_revoked_at');
+    await db.destroy();
+  });
+});

@@ -24,6 +24,9 @@ export interface MachinesTable {
   /** JSON of the agent's last IsolationReport (protocol), or null before any was reported. */
   isolation: string | null;
   enrolled_at: string;
+  /** Set when an admin revoked the device credential: the agent is refused from then on. */
+  credential_revoked_at: string | null;
+  credential_revoked_by: string | null;
 }
 
 export interface MachineTagsTable {
@@ -114,6 +117,11 @@ export interface TokensTable {
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;
+  revoked_by: string | null;
+  /** Who made it (an admin's name, 'system' for the first token; null before this was recorded). */
+  created_by: string | null;
+  /** When it last authenticated a request, to the minute (written at most once a minute). */
+  last_used_at: string | null;
 }
 
 export interface AppsTable {
@@ -122,6 +130,11 @@ export interface AppsTable {
   role: string;
   secret_hash: string;
   created_at: string;
+  created_by: string | null;
+  /** When it was last granted an access token or one of its access tokens was used, to the minute. */
+  last_used_at: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
 }
 
 export interface EnrollmentTokensTable {
@@ -130,6 +143,10 @@ export interface EnrollmentTokensTable {
   created_at: string;
   expires_at: string;
   created_by: string;
+  /** When a device last enrolled with it. */
+  last_used_at: string | null;
+  revoked_at: string | null;
+  revoked_by: string | null;
 }
 
 /** A selective-isolation policy; scope is 'global' or 'tag:<tag>'. */
@@ -170,6 +187,10 @@ export interface UsersTable {
   role: string;
   created_at: string;
   disabled_at: string | null;
+  disabled_by: string | null;
+  created_by: string | null;
+  /** The last sign-in or use of a session, to the minute. */
+  last_used_at: string | null;
 }
 
 export interface SessionsTable {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { assertNever, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import { assertNever, CLOSE_CREDENTIAL_REVOKED, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
@@ -14,6 +14,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Per connection: bursts up to 200 frames, then 50 frames a second (heartbeats are one per 30 s). */
 const FRAME_BURST = 200;
 const FRAMES_PER_SECOND = 50;
+/** A revoked agent that does not answer the close handshake is cut off after this long. */
+const REVOKED_CLOSE_GRACE_MS = 500;
 
 interface Connection {
   machineId: string;
@@ -46,6 +48,8 @@ export interface AgentSocketDeps {
  */
 export class AgentSockets implements AgentChannel {
   readonly #connections = new Map<string, Connection>();
+  /** Every open socket, said hello or not: a revocation must reach those still in their handshake. */
+  readonly #sockets = new Set<Connection>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
   #actions?: AgentReportsService;
   #closing = false;
@@ -87,6 +91,23 @@ export class AgentSockets implements AgentChannel {
     return true;
   }
 
+  /**
+   * Closes every connection of `machineId` (with hello done or not) because its credential was
+   * revoked; one that does not close within half a second is cut off. Answers whether there was any.
+   */
+  disconnect(machineId: string): boolean {
+    let any = false;
+    for (const c of this.#sockets) {
+      if (c.machineId !== machineId) continue;
+      any = true;
+      c.rejected = true;
+      c.ws.close(CLOSE_CREDENTIAL_REVOKED, 'device credential revoked');
+      setTimeout(() => c.ws.terminate(), REVOKED_CLOSE_GRACE_MS).unref();
+    }
+    if (any) this.deps.logger.warn({ machineId }, 'closed the agent connection: device credential revoked');
+    return any;
+  }
+
   /** Drops agents that stopped talking (dead TCP, frozen process): three missed heartbeats. */
   dropSilent(): void {
     const limit = Date.now() - 3 * this.deps.heartbeatSeconds * 1000 - 5000;
@@ -95,6 +116,7 @@ export class AgentSockets implements AgentChannel {
 
   #open(machineId: string, ws: WebSocket): void {
     const conn: Connection = { machineId, ws, lastFrameAt: Date.now(), helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
+    this.#sockets.add(conn);
     const helloTimer = setTimeout(() => {
       if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
     }, HELLO_TIMEOUT_MS);
@@ -113,6 +135,7 @@ export class AgentSockets implements AgentChannel {
     });
     ws.on('close', () => {
       clearTimeout(helloTimer);
+      this.#sockets.delete(conn);
       conn.queue = conn.queue.then(() => this.#closed(conn)).catch((err: unknown) => this.deps.logger.error({ err, machineId }, 'recording an agent disconnect failed'));
     });
     ws.on('error', (err) => this.deps.logger.warn({ err, machineId }, 'agent connection error'));

@@ -36,6 +36,11 @@ export class AgentGateway implements AgentChannel {
   #content?: ContentHttp;
   #sweeper?: NodeJS.Timeout;
   #closing = false;
+  /**
+   * Machines whose credential was revoked while this process runs: a request whose credential
+   * check read the store just before the revocation committed is still refused.
+   */
+  readonly #revoked = new Set<string>();
 
   constructor(private readonly deps: GatewayDeps) {
     this.#enrollment = new EnrollmentHttp(deps.enrollment, deps.keys.caCertPem, deps.enrollmentsPerMinute, deps.metrics);
@@ -91,6 +96,12 @@ export class AgentGateway implements AgentChannel {
     return this.#sockets.send(machineId, frame);
   }
 
+  /** The machine's credential was revoked: its connections close now and nothing of it is accepted again. */
+  disconnect(machineId: string): void {
+    this.#revoked.add(machineId);
+    this.#sockets.disconnect(machineId);
+  }
+
   async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -136,6 +147,6 @@ export class AgentGateway implements AgentChannel {
   /** The machine whose device credential (`Bearer <machineId>.<secret>`) the request carries, or null. */
   async #deviceOf(req: IncomingMessage): Promise<string | null> {
     const m = /^Bearer ([0-9a-f]{40})\.(\S{1,200})$/.exec(req.headers.authorization ?? '');
-    return m && (await this.deps.enrollment.authenticateAgent(m[1]!, m[2]!)) ? m[1]! : null;
+    return m && (await this.deps.enrollment.authenticateAgent(m[1]!, m[2]!)) && !this.#revoked.has(m[1]!) ? m[1]! : null;
   }
 }

@@ -110,9 +110,14 @@ export class MachinesRepository {
     for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set({ isolation_state: state }).where('id', 'in', ids.slice(i, i + 500)).execute();
   }
 
-  async credentialHash(id: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('machines').select('credential_hash').where('id', '=', id).executeTakeFirst();
-    return row?.credential_hash;
+  async credential(id: string): Promise<{ credential_hash: string; credential_revoked_at: string | null } | undefined> {
+    return this.db.selectFrom('machines').select(['credential_hash', 'credential_revoked_at']).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Revokes a device's credential; answers false when it was revoked already (or the machine does not exist). */
+  async revokeCredential(id: string, time: string, by: string): Promise<boolean> {
+    const r = await this.db.updateTable('machines').set({ credential_revoked_at: time, credential_revoked_by: by }).where('id', '=', id).where('credential_revoked_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   /** A page of machines, by name unless `order` says otherwise; the id breaks ties so pages never overlap. */

@@ -30,6 +30,10 @@ const snapshot = async () => ({
   releaseTokens: await count('release_tokens'),
   machines: await count('machines'),
   cancelled: Number((await sql<{ n: number }>`select count(*) as n from actions where status = 'Cancelled'`.execute(h.server.db)).rows[0]!.n),
+  revoked: Number(
+    (await sql<{ n: number }>`select (select count(*) from tokens where revoked_at is not null) + (select count(*) from apps where revoked_at is not null) + (select count(*) from enrollment_tokens where revoked_at is not null) + (select count(*) from users where disabled_at is not null) + (select count(*) from machines where credential_revoked_at is not null) as n`.execute(h.server.db)).rows[0]!.n,
+  ),
+  sessions: await count('sessions'),
 });
 
 describe('atomic state changes', () => {
@@ -64,6 +68,28 @@ describe('atomic state changes', () => {
     await healAudit();
     expect(await snapshot()).toEqual(before);
     expect((await h.call('GET', `/api/machineactions/${a.body.id}`)).body.status).toBe('Pending');
+  });
+
+  it('revokes nothing without its audit record: tokens, apps, users, enrollment tokens, device credentials', async () => {
+    const token = (await h.call('POST', '/api/tokens', { body: { role: 'viewer', name: 'ci' } })).body as { id: string; token: string };
+    const app = (await h.call('POST', '/api/apps', { body: { role: 'viewer', name: 'soar' } })).body as { clientId: string };
+    const enrollment = (await h.call('POST', '/api/enrollmentTokens')).body as { id: string };
+    await h.server.services.users.createUser('alice', 'correct horse battery', 'viewer', 'test');
+    expect((await h.server.app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username: 'alice', password: 'correct horse battery' } })).statusCode).toBe(200);
+    const before = await snapshot();
+    await failAudit();
+    for (const [method, url] of [
+      ['DELETE', `/api/tokens/${token.id}`],
+      ['DELETE', `/api/apps/${app.clientId}`],
+      ['DELETE', `/api/enrollmentTokens/${enrollment.id}`],
+      ['DELETE', '/api/users/alice'],
+      ['POST', `/api/machines/${machine}/revokeCredential`],
+    ] as const) {
+      expect((await h.call(method, url, { body: { Comment: 'revoke' } })).status, url).toBeGreaterThanOrEqual(500);
+    }
+    await healAudit();
+    expect(await snapshot()).toEqual(before);
+    expect((await h.call('GET', '/api/machines', { token: token.token })).status).toBe(200);
   });
 
   it('does not enroll a device without its audit record', async () => {

@@ -82,7 +82,8 @@ export function adminRoutes(auth: AuthService, enrollment: EnrollmentService, au
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     app.post('/tokens', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Create an API token', body: CreateToken, response: answers({ 201: CreatedToken }) } }, async (req, reply) => {
       if (!isRole(req.body.role)) throw new Error('unreachable');
-      return reply.code(201).send({ token: await auth.createToken(req.body.role, req.body.name, principalOf(req).name), role: req.body.role });
+      const t = await auth.createTokenWithId(req.body.role, req.body.name, principalOf(req).name);
+      return reply.code(201).send({ id: t.id, token: t.token, role: req.body.role });
     });
     app.post('/apps', { config: { access: 'admin.tokens' }, schema: { tags: ['admin'], summary: 'Register an app for client credentials', body: CreateToken, response: answers({ 201: CreatedApp }) } }, async (req, reply) => {
       const a = await auth.createApp(req.body.role, req.body.name, principalOf(req).name);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { EventHub } from '../events.js';
+import type { EventHub, RevocationSignal } from '../events.js';
 
 /** Written straight to the socket. (`produces` would label JSON error bodies as event streams too: they go undocumented.) */
 const EventStream = z.string().meta({ description: 'Events whose `data` is a LiveEvent (components.schemas.LiveEvent)' });
@@ -18,7 +18,7 @@ const RECHECK_MS = 5_000;
  * Live updates as server-sent events: every action state change, machine change and timeline
  * event, as it happens (optionally for one machine). Browsers reconnect on their own (`retry`).
  */
-export function eventsRoutes(hub: EventHub) {
+export function eventsRoutes(hub: EventHub, revocations?: RevocationSignal) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     // Open streams never go idle: end them at shutdown, or closing the server would wait on them.
@@ -47,17 +47,20 @@ export function eventsRoutes(hub: EventHub) {
       });
       const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
       heartbeat.unref();
-      const recheck = setInterval(() => {
+      const check = () =>
         void fastify.stillAuthorized(req).then((ok) => {
           if (!ok) res.end();
         });
-      }, RECHECK_MS);
+      const recheck = setInterval(check, RECHECK_MS);
       recheck.unref();
+      // A revocation made by this server is felt at once; one made by the CLI on the store, at the next check.
+      const unwatch = revocations?.subscribe(check);
       req.raw.on('close', () => {
         open.delete(res);
         clearInterval(heartbeat);
         clearInterval(recheck);
         unsubscribe();
+        unwatch?.();
       });
     });
   };

@@ -1,11 +1,20 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { ApiError, UnauthorizedError } from '../errors.js';
+import { ApiError, ConflictError, markAudited, NotFoundError, UnauthorizedError } from '../errors.js';
 import type { Principal, Role } from '../auth/permissions.js';
 import { isRole } from '../auth/permissions.js';
 import type { CredentialsRepository } from '../repositories/credentials.repository.js';
-import type { AuditService } from './audit.service.js';
+import type { AuditEntry, AuditService } from './audit.service.js';
 import type { Transactor } from '../repositories/transactor.js';
+import type { AppRow, TokenRow } from '../repositories/credentials.repository.js';
+import type { AppView, TokenView } from '../api/schemas.js';
+import type { RevocationSignal } from '../events.js';
+
+/** Who revokes: a signed-in principal, or the CLI on the data directory. */
+export type Actor = Pick<Principal, 'id' | 'name'>;
+
+/** Last use is recorded to the minute: at most one write a minute per credential, not one per request. */
+export const LAST_USE_RESOLUTION_MS = 60_000;
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** 256-bit random secrets, so a plain SHA-256 is enough to store them (no password KDF needed). */
@@ -18,6 +27,7 @@ export class AuthService {
     private readonly audit: AuditService,
     private readonly now: Clock,
     private readonly accessTokenSeconds: number,
+    private readonly revocations?: RevocationSignal,
   ) {}
 
   /** Creates the first admin token when the store has none; answers it once, or null. */
@@ -27,20 +37,25 @@ export class AuthService {
   }
 
   async createToken(role: Role, name: string, actor: string): Promise<string> {
+    return (await this.createTokenWithId(role, name, actor)).token;
+  }
+
+  /** Creates an API token; answers its id (to list and revoke it by) and the secret, shown once. */
+  async createTokenWithId(role: Role, name: string, actor: string): Promise<{ id: string; token: string }> {
     const token = newSecret('cdn_');
     const id = randomUUID();
     await this.tx(async (u) => {
-      await u.credentials.insertToken({ id, name, role, token_hash: sha256(token), kind: 'api', app_id: null, created_at: this.now().toISOString(), expires_at: null, revoked_at: null });
+      await u.credentials.insertToken({ id, name, role, token_hash: sha256(token), kind: 'api', app_id: null, created_at: this.now().toISOString(), expires_at: null, revoked_at: null, revoked_by: null, created_by: actor, last_used_at: null });
       await u.audit.append([this.audit.row({ actor, action: 'CreateApiToken', targetType: 'token', targetId: id, outcome: 'Succeeded', detail: { role, name } })]);
     });
-    return token;
+    return { id, token };
   }
 
   async createApp(role: Role, name: string, actor: string): Promise<{ clientId: string; clientSecret: string }> {
     const clientId = randomUUID();
     const clientSecret = newSecret('cds_');
     await this.tx(async (u) => {
-      await u.credentials.insertApp({ client_id: clientId, name, role, secret_hash: sha256(clientSecret), created_at: this.now().toISOString() });
+      await u.credentials.insertApp({ client_id: clientId, name, role, secret_hash: sha256(clientSecret), created_at: this.now().toISOString(), created_by: actor, last_used_at: null, revoked_at: null, revoked_by: null });
       await u.audit.append([this.audit.row({ actor, action: 'CreateApp', targetType: 'app', targetId: clientId, outcome: 'Succeeded', detail: { role, name } })]);
     });
     return { clientId, clientSecret };
@@ -50,9 +65,10 @@ export class AuthService {
   async issueAccessToken(clientId: string, clientSecret: string): Promise<{ accessToken: string; expiresIn: number }> {
     const app = await this.repo.app(clientId);
     const ok = app !== undefined && timingSafeEqual(Buffer.from(app.secret_hash), Buffer.from(sha256(clientSecret)));
-    if (!app || !ok) {
-      // A wrong secret for a real app is audited under the app's name; an unknown client id is noise (metrics).
-      if (app) await this.audit.record({ actor: `app:${app.name}`, action: 'IssueAccessToken', targetType: 'app', targetId: app.client_id, outcome: 'Failed' });
+    // A revoked app fails as an unknown one does; only the audit record says why. A wrong secret
+    // for a real app is audited under the app's name; an unknown client id is noise (metrics).
+    if (!app || !ok || app.revoked_at) {
+      if (app) await this.audit.record({ actor: `app:${app.name}`, action: 'IssueAccessToken', targetType: 'app', targetId: app.client_id, outcome: 'Failed', ...(ok && app.revoked_at ? { detail: { reason: 'revoked app' } } : {}) });
       throw new ApiError(401, 'invalid_client', 'Unknown client_id or wrong client_secret');
     }
     const token = newSecret('cda_');
@@ -68,16 +84,93 @@ export class AuthService {
       created_at: now.toISOString(),
       expires_at: new Date(now.getTime() + this.accessTokenSeconds * 1000).toISOString(),
       revoked_at: null,
+      revoked_by: null,
+      created_by: `app:${app.name}`,
+      last_used_at: null,
     });
+    await this.#touchApp(app, now);
     return { accessToken: token, expiresIn: this.accessTokenSeconds };
   }
 
   /** Resolves a bearer token to who is calling; any failure is the same 401. */
   async authenticate(token: string): Promise<Principal> {
     const row = await this.repo.tokenByHash(sha256(token));
+    // A revoked token fails exactly as an unknown one does: no oracle for who holds a dead token.
     if (!row || row.revoked_at) throw new UnauthorizedError('The token is not valid');
-    if (row.expires_at && row.expires_at <= this.now().toISOString()) throw new UnauthorizedError('The token has expired; request a new one');
+    const now = this.now();
+    if (row.expires_at && row.expires_at <= now.toISOString()) throw new UnauthorizedError('The token has expired; request a new one');
     if (!isRole(row.role)) throw new UnauthorizedError('The token has an unknown role');
+    await this.#touchToken(row, now);
     return { id: row.id, name: row.app_id ? `app:${row.name}` : row.name, role: row.role };
   }
+
+  /** API tokens and live access tokens, newest first; never a secret or its hash. */
+  async listTokens(top: number, skip: number): Promise<TokenView[]> {
+    await this.repo.deleteExpiredAccessTokens(this.now().toISOString());
+    return (await this.repo.listTokens(top, skip)).map(tokenView);
+  }
+
+  /** Revokes an API token or one access token; the revocation and its audit record are stored together. */
+  async revokeToken(actor: Actor, id: string, comment: string): Promise<TokenView> {
+    const row = await this.repo.tokenById(id);
+    if (!row) throw new NotFoundError('Token', id);
+    const time = this.now().toISOString();
+    const entry = { actor: actor.name, action: 'RevokeApiToken', targetType: 'token' as const, targetId: id, comment, detail: { name: row.name, role: row.role, kind: row.kind, appId: row.app_id } };
+    const revoked = await this.tx(async (u) => {
+      if (!(await u.credentials.revokeToken(id, time, actor.name))) return false;
+      await u.audit.append([this.audit.row({ ...entry, outcome: 'Succeeded' }, time)]);
+      return true;
+    });
+    if (!revoked) return this.#alreadyRevoked(entry, 'Token', id);
+    this.revocations?.revoked();
+    return tokenView((await this.repo.tokenById(id))!);
+  }
+
+  async listApps(top: number, skip: number): Promise<AppView[]> {
+    return (await this.repo.listApps(top, skip)).map(appView);
+  }
+
+  /** Revokes an app: its secret buys no more access tokens, and the ones it holds stop working at once. */
+  async revokeApp(actor: Actor, clientId: string, comment: string): Promise<AppView> {
+    const app = await this.repo.app(clientId);
+    if (!app) throw new NotFoundError('App', clientId);
+    const time = this.now().toISOString();
+    const entry = { actor: actor.name, action: 'RevokeApp', targetType: 'app' as const, targetId: clientId, comment };
+    const revoked = await this.tx(async (u) => {
+      if (!(await u.credentials.revokeApp(clientId, time, actor.name))) return false;
+      const accessTokensRevoked = await u.credentials.revokeAccessTokensOf(clientId, time, actor.name);
+      await u.audit.append([this.audit.row({ ...entry, outcome: 'Succeeded', detail: { name: app.name, role: app.role, accessTokensRevoked } }, time)]);
+      return true;
+    });
+    if (!revoked) return this.#alreadyRevoked({ ...entry, detail: { name: app.name } }, 'App', clientId);
+    this.revocations?.revoked();
+    return appView((await this.repo.app(clientId))!);
+  }
+
+  /** A second revocation changes nothing: it is refused (409) and the refusal audited. */
+  async #alreadyRevoked(entry: Omit<AuditEntry, 'outcome'>, what: string, id: string): Promise<never> {
+    await this.audit.record({ ...entry, outcome: 'Refused', detail: { ...entry.detail, reason: 'already revoked' } });
+    throw markAudited(new ConflictError(`${what} ${id} was revoked already`, 'AlreadyRevoked', 'id'));
+  }
+
+  async #touchToken(row: TokenRow, now: Date): Promise<void> {
+    const staleBefore = new Date(now.getTime() - LAST_USE_RESOLUTION_MS).toISOString();
+    if (row.last_used_at && row.last_used_at >= staleBefore) return;
+    await this.repo.touchToken(row.id, now.toISOString(), staleBefore);
+    if (row.app_id) await this.repo.touchApp(row.app_id, now.toISOString(), staleBefore);
+  }
+
+  async #touchApp(app: AppRow, now: Date): Promise<void> {
+    const staleBefore = new Date(now.getTime() - LAST_USE_RESOLUTION_MS).toISOString();
+    if (app.last_used_at && app.last_used_at >= staleBefore) return;
+    await this.repo.touchApp(app.client_id, now.toISOString(), staleBefore);
+  }
+}
+
+function tokenView(r: TokenRow): TokenView {
+  return { id: r.id, name: r.name, role: r.role, kind: r.kind, appId: r.app_id, createdAt: r.created_at, createdBy: r.created_by, lastUsedAt: r.last_used_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, revokedBy: r.revoked_by };
+}
+
+function appView(r: AppRow): AppView {
+  return { clientId: r.client_id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at, revokedBy: r.revoked_by };
 }

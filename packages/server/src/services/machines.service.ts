@@ -218,6 +218,8 @@ export class MachinesService {
         capabilities: JSON.parse(r.capabilities) as Capability[],
         aadDeviceId: r.aad_device_id,
         isConnected: this.isConnected(r.id),
+        credentialRevokedAt: r.credential_revoked_at,
+        credentialRevokedBy: r.credential_revoked_by,
       };
     });
   }

@@ -1,8 +1,11 @@
 import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { ApiError, BadRequestError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import { isRole, type Principal, type Role } from '../auth/permissions.js';
-import type { UsersRepository } from '../repositories/users.repository.js';
+import type { UserRow, UsersRepository } from '../repositories/users.repository.js';
+import type { UserView } from '../api/schemas.js';
+import type { RevocationSignal } from '../events.js';
+import { LAST_USE_RESOLUTION_MS, type Actor } from './auth.service.js';
 import type { Transactor } from '../repositories/transactor.js';
 import type { AuditService } from './audit.service.js';
 
@@ -55,6 +58,7 @@ export class UsersService {
     private readonly tx: Transactor,
     private readonly audit: AuditService,
     private readonly now: Clock,
+    private readonly revocations?: RevocationSignal,
   ) {}
 
   /** The first admin account, made on the first start; its password is answered once, or null. */
@@ -73,7 +77,7 @@ export class UsersService {
     const id = randomUUID();
     const passwordHash = await hashPassword(pw);
     await this.tx(async (u) => {
-      await u.users.insert({ id, username, password_hash: passwordHash, role, created_at: this.now().toISOString(), disabled_at: null });
+      await u.users.insert({ id, username, password_hash: passwordHash, role, created_at: this.now().toISOString(), disabled_at: null, disabled_by: null, created_by: actor, last_used_at: null });
       await u.audit.append([this.audit.row({ actor, action: 'CreateUser', targetType: 'user', targetId: id, outcome: 'Succeeded', detail: { username, role } })]);
     });
     return { username, password: pw };
@@ -104,6 +108,7 @@ export class UsersService {
     await this.repo.deleteExpiredSessions(new Date(now).toISOString());
     await this.tx(async (u) => {
       await u.users.insertSession({ id_hash: sha256(sessionId), user_id: user.id, csrf_token: csrfToken, created_at: new Date(now).toISOString(), expires_at: expiresAt });
+      await u.users.touch(user.id, new Date(now).toISOString());
       await u.audit.append([this.audit.row({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Succeeded', detail: { address } })]);
     });
     return { sessionId, csrfToken, expiresAt, user: { name: user.username, role: user.role as Role } };
@@ -122,11 +127,48 @@ export class UsersService {
   async authenticateSession(sessionId: string): Promise<{ principal: Principal; csrfToken: string }> {
     const s = await this.repo.session(sha256(sessionId));
     if (!s || s.disabled_at || !isRole(s.role)) throw new UnauthorizedError('Your session is not valid; sign in again');
-    if (s.expires_at <= this.now().toISOString()) throw new UnauthorizedError('Your session has expired; sign in again');
+    const now = this.now();
+    if (s.expires_at <= now.toISOString()) throw new UnauthorizedError('Your session has expired; sign in again');
+    const staleBefore = new Date(now.getTime() - LAST_USE_RESOLUTION_MS).toISOString();
+    if (!s.last_used_at || s.last_used_at < staleBefore) await this.repo.touch(s.user_id, now.toISOString(), staleBefore);
     return { principal: { id: `user:${s.user_id}`, name: s.username, role: s.role }, csrfToken: s.csrf_token };
   }
 
   async signOut(sessionId: string): Promise<void> {
     await this.repo.deleteSession(sha256(sessionId));
   }
+
+  /** Console accounts, by name; never a password hash. */
+  async list(top: number, skip: number): Promise<UserView[]> {
+    return (await this.repo.list(top, skip)).map(userView);
+  }
+
+  /**
+   * Disables an account: its sessions end at once (deleted in the same transaction as the change
+   * and its audit record) and sign-in is refused as for a wrong password. A signed-in admin cannot
+   * disable their own account: another admin (or the CLI on the server) must.
+   */
+  async disable(actor: Actor, username: string, comment: string): Promise<UserView> {
+    const user = await this.repo.byUsername(username);
+    if (!user) throw new NotFoundError('User', username);
+    if (actor.id === `user:${user.id}`) throw new ConflictError('You cannot disable your own account; ask another admin', 'Conflict', 'username');
+    const time = this.now().toISOString();
+    const entry = { actor: actor.name, action: 'DisableUser', targetType: 'user' as const, targetId: user.id, comment };
+    const disabled = await this.tx(async (u) => {
+      if (!(await u.users.disable(user.id, time, actor.name))) return false;
+      const sessionsEnded = await u.users.deleteSessionsOf(user.id);
+      await u.audit.append([this.audit.row({ ...entry, outcome: 'Succeeded', detail: { username, role: user.role, sessionsEnded } }, time)]);
+      return true;
+    });
+    if (!disabled) {
+      await this.audit.record({ ...entry, outcome: 'Refused', detail: { username, reason: 'already disabled' } });
+      throw markAudited(new ConflictError(`The user ${username} was disabled already`, 'AlreadyDisabled', 'username'));
+    }
+    this.revocations?.revoked();
+    return userView((await this.repo.byId(user.id))!);
+  }
+}
+
+function userView(r: UserRow): UserView {
+  return { id: r.id, username: r.username, role: r.role, createdAt: r.created_at, createdBy: r.created_by, lastUsedAt: r.last_used_at, disabledAt: r.disabled_at, disabledBy: r.disabled_by };
 }
