@@ -110,6 +110,8 @@ describe('web console', () => {
   let me: Machine;
   let offlineId: string;
   let hostileId: string;
+  let revokedId: string;
+  const revokedName = `stolen-sim-${randomBytes(3).toString('hex')}`;
   const offlineName = `offline-sim-${randomBytes(3).toString('hex')}`;
   const pages: TestPage[] = [];
 
@@ -206,7 +208,11 @@ describe('web console', () => {
     });
     expect(created.code, created.out).toBe(0);
 
-    [offlineId, hostileId] = await Promise.all([simDevice(agentUrl, enrollment, simInventory(offlineName, '198.51.100.7')), simDevice(agentUrl, enrollment, simInventory(HOSTILE, '198.51.100.66'))]);
+    [offlineId, hostileId, revokedId] = await Promise.all([
+      simDevice(agentUrl, enrollment, simInventory(offlineName, '198.51.100.7')),
+      simDevice(agentUrl, enrollment, simInventory(HOSTILE, '198.51.100.66')),
+      simDevice(agentUrl, enrollment, simInventory(revokedName, '198.51.100.9')),
+    ]);
     me = await until('the agent on this machine to be online', async () => {
       const m = await api.machine(machineId);
       return m.isConnected ? m : null;
@@ -548,6 +554,20 @@ describe('web console', () => {
     expect(dialogs).toEqual([]);
     expect(unexpected(t)).toEqual([]);
   }, 90_000);
+
+  it("says on a device's page that its credential was revoked, and by whom", async () => {
+    await api.request('POST', `/api/machines/${revokedId}/revokeCredential`, { Comment: 'e2e: laptop stolen' });
+    const t = await open();
+    const { page } = t;
+    await signIn(page, 'admin', adminPassword);
+    await page.goto(`/devices/${revokedId}`);
+    const alert = page.getByTestId('credential-revoked');
+    await alert.waitFor({ timeout: WAIT });
+    expect(await alert.textContent()).toContain("revoked this device's credential");
+    await page.getByTestId('timeline-table').getByText('e2e: laptop stolen', { exact: false }).or(page.getByTestId('timeline-table').getByText('revoked', { exact: false })).first().waitFor({ timeout: WAIT });
+    await screenshot(page, 'console-credential-revoked');
+    expect(unexpected(t)).toEqual([]);
+  }, 60_000);
 
   it('after a session ends, sends the user to sign-in and back to the very page they were on', async () => {
     const t = await open();

@@ -3033,6 +3033,8 @@ export interface components {
             credentialRevokedAt: string | null;
             /** @description Cordon: who revoked it */
             credentialRevokedBy: string | null;
+            /** @description Cordon: when a second agent last tried to connect with this device's credential while the first was connected (a copied credential: the second was refused; revoke the credential and re-enroll), or null */
+            credentialInUseTwiceAt: string | null;
         };
         MachineList: {
             "@odata.context": string;
@@ -3046,7 +3048,7 @@ export interface components {
             /** Format: date-time */
             time: string;
             /** @enum {string} */
-            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked";
+            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked" | "CredentialInUseTwice";
             title: string;
             actor: string | null;
             actionId: string | null;
@@ -3420,7 +3422,7 @@ export interface components {
             kind: "machine";
             machineId: string;
             /** @enum {string} */
-            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked";
+            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked" | "credentialInUseTwice";
         } | {
             /** @constant */
             kind: "timeline";

@@ -22,6 +22,13 @@ export const MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024;
  */
 export const CLOSE_CREDENTIAL_REVOKED = 4401;
 
+/**
+ * The close code for a connection refused because another agent is connected, alive, with the
+ * same device credential (a copied disk or VM). The agent keeps retrying with its usual backoff:
+ * if it is the genuine one and the copy goes away, it gets back in.
+ */
+export const CLOSE_CREDENTIAL_IN_USE = 4409;
+
 /** Where agents upload files (investigation packages) on the gateway: `<UPLOAD_PATH>/<actionId>`. */
 export const UPLOAD_PATH = '/agent/v1/uploads';
 

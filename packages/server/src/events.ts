@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 /** What changed, pushed to live views (console, SSE) as it happens. */
 export type CordonEvent =
   | { kind: 'action'; actionId: string; machineId: string; status: string }
-  | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' }
+  | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' }
   | { kind: 'timeline'; machineId: string; eventType: string };
 
 export class EventHub {

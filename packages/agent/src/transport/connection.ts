@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { AGENT_WS_PATH, CLOSE_CREDENTIAL_REVOKED, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
+import { AGENT_WS_PATH, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
 
 export interface ConnectionEvents {
@@ -144,7 +144,8 @@ export class ServerConnection {
         return;
       }
       const wait = backoffMs(this.#attempt++, this.opts.reconnectMaxSeconds);
-      this.logger.info({ code, reason: reason.toString(), retryInMs: wait }, 'disconnected; reconnecting');
+      if (code === CLOSE_CREDENTIAL_IN_USE) this.logger.error({ code, retryInMs: wait }, "refused: another agent is connected with this device's credential (was this machine cloned?); retrying");
+      else this.logger.info({ code, reason: reason.toString(), retryInMs: wait }, 'disconnected; reconnecting');
       this.#retry = setTimeout(() => this.#connect(), wait);
     });
   }

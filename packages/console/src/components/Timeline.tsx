@@ -22,6 +22,7 @@ const EVENT_TYPES = [
   { value: 'IsolationReleasedOnDevice', label: 'Released on the device' },
   { value: 'ReleaseTokenIssued', label: 'Release token issued' },
   { value: 'CredentialRevoked', label: 'Credential revoked' },
+  { value: 'CredentialInUseTwice', label: 'Credential used twice' },
 ];
 const PAGE_SIZE = 25;
 

@@ -1,4 +1,4 @@
-import { Anchor, Drawer, Group, Paper, SimpleGrid, Stack, Tabs, Text, Title, Tooltip } from '@mantine/core';
+import { Alert, Anchor, Drawer, Group, Paper, SimpleGrid, Stack, Tabs, Text, Title, Tooltip } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
@@ -81,6 +81,16 @@ function DevicePage({ id }: { id: string }) {
           </SimpleGrid>
         </Stack>
       </Paper>
+      {m.credentialRevokedAt && (
+        <Alert color="red" title="Credential revoked" data-testid="credential-revoked">
+          {m.credentialRevokedBy ?? 'An admin'} revoked this device's credential {ago(m.credentialRevokedAt)}: its agent is refused until the device is enrolled again.
+        </Alert>
+      )}
+      {m.credentialInUseTwiceAt && !m.credentialRevokedAt && (
+        <Alert color="orange" title="Credential used twice" data-testid="credential-in-use-twice">
+          A second agent tried to connect with this device's credential {ago(m.credentialInUseTwiceAt)} while its agent was connected, and was refused. The credential may have been copied (a cloned disk or VM): revoke it and enroll the device again.
+        </Alert>
+      )}
       <Paper withBorder p={4}>
         <ActionBar machine={m} onOpenActionCenter={open} />
       </Paper>

@@ -76,6 +76,7 @@ export const Machine = z
     isConnected: z.boolean().meta({ description: 'Cordon: whether the agent holds an open connection right now' }),
     credentialRevokedAt: isoTime().nullable().meta({ description: "Cordon: when an admin revoked the device's credential (its agent is refused from then on; re-enroll it), or null" }),
     credentialRevokedBy: z.string().nullable().meta({ description: 'Cordon: who revoked it' }),
+    credentialInUseTwiceAt: isoTime().nullable().meta({ description: "Cordon: when a second agent last tried to connect with this device's credential while the first was connected (a copied credential: the second was refused; revoke the credential and re-enroll), or null" }),
   })
   .meta({ id: 'Machine' });
 export type MachineView = z.infer<typeof Machine>;
@@ -95,6 +96,7 @@ export const TIMELINE_EVENT_TYPES = [
   'ReleaseTokenIssued',
   'PackageAvailable',
   'CredentialRevoked',
+  'CredentialInUseTwice',
 ] as const;
 
 export const TimelineEvent = z
@@ -370,7 +372,7 @@ export const Health = z.object({ status: z.literal('ok'), connectedAgents: z.num
 export const LiveEvent = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('action'), actionId: z.string(), machineId: z.string(), status: z.string() }),
-    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked']) }),
+    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked', 'credentialInUseTwice']) }),
     z.object({ kind: z.literal('timeline'), machineId: z.string(), eventType: z.string() }),
   ])
   .meta({ id: 'LiveEvent' });

@@ -27,6 +27,8 @@ export interface MachinesTable {
   /** Set when an admin revoked the device credential: the agent is refused from then on. */
   credential_revoked_at: string | null;
   credential_revoked_by: string | null;
+  /** When two live connections last used this device's credential at once (a copied credential), or null. */
+  credential_in_use_twice_at: string | null;
 }
 
 export interface MachineTagsTable {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { assertNever, CLOSE_CREDENTIAL_REVOKED, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import { assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
@@ -16,9 +16,13 @@ const FRAME_BURST = 200;
 const FRAMES_PER_SECOND = 50;
 /** A revoked agent that does not answer the close handshake is cut off after this long. */
 const REVOKED_CLOSE_GRACE_MS = 500;
+/** How long a connected agent has to answer a ping before a newcomer with its credential replaces it. */
+const PING_PROBE_MS = 2000;
 
 interface Connection {
   machineId: string;
+  /** Where it connects from, for the record when a credential is used twice. */
+  address: string | null;
   ws: WebSocket;
   lastFrameAt: number;
   helloDone: boolean;
@@ -63,7 +67,7 @@ export class AgentSockets implements AgentChannel {
 
   /** Completes the upgrade for `machineId`, whose device credential the caller has checked. */
   accept(machineId: string, req: IncomingMessage, socket: Socket, head: Buffer): void {
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(machineId, ws));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(machineId, ws, req.socket.remoteAddress ?? null));
   }
 
   /** Closes every connection and waits for the frames already received to be handled. */
@@ -114,8 +118,8 @@ export class AgentSockets implements AgentChannel {
     for (const c of this.#connections.values()) if (c.lastFrameAt < limit) c.ws.terminate();
   }
 
-  #open(machineId: string, ws: WebSocket): void {
-    const conn: Connection = { machineId, ws, lastFrameAt: Date.now(), helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
+  #open(machineId: string, ws: WebSocket, address: string | null): void {
+    const conn: Connection = { machineId, address, ws, lastFrameAt: Date.now(), helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
     this.#sockets.add(conn);
     const helloTimer = setTimeout(() => {
       if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
@@ -212,6 +216,14 @@ export class AgentSockets implements AgentChannel {
     if (conn.helloDone) return this.#reject(conn, 'order', 'hello sent twice');
     if (protocol !== PROTOCOL_VERSION) return this.#reject(conn, 'protocol', `protocol ${protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
     const previous = this.#connections.get(conn.machineId);
+    if (previous && previous !== conn && (await this.#answers(previous))) {
+      // Two live agents with one credential: it was copied. The newcomer is refused, the device flagged.
+      conn.rejected = true;
+      this.deps.metrics.agentFramesRejected.inc({ reason: 'credential-in-use' });
+      this.deps.logger.warn({ machineId: conn.machineId, address: conn.address }, 'refused a second live connection with one device credential (copied credential?)');
+      conn.ws.close(CLOSE_CREDENTIAL_IN_USE, 'this device credential is in use by a connected agent');
+      return this.deps.machines.credentialInUseTwice(conn.machineId, conn.address);
+    }
     if (previous && previous !== conn) previous.ws.close(4000, 'replaced by a newer connection');
     this.#connections.set(conn.machineId, conn);
     this.deps.metrics.agentsConnected.set(this.#connections.size);
@@ -221,6 +233,25 @@ export class AgentSockets implements AgentChannel {
     // A new connection replacing a live one is a reconnect, not news; replacing a dead one is.
     if (!previous || previous.ws.readyState !== previous.ws.OPEN) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOnline', title: `Agent connected (version ${inventory.agentVersion})` });
     await this.#actions?.agentConnected(conn.machineId);
+  }
+
+  /**
+   * Whether a connection is still alive: it answers a ping within PING_PROBE_MS. A reconnecting
+   * agent's old connection has usually died without closing (a dropped link), and does not.
+   */
+  #answers(c: Connection): Promise<boolean> {
+    if (c.rejected || c.ws.readyState !== c.ws.OPEN) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (alive: boolean) => {
+        clearTimeout(timer);
+        c.ws.off('pong', pong);
+        resolve(alive);
+      };
+      const pong = () => done(true);
+      const timer = setTimeout(() => done(false), PING_PROBE_MS);
+      c.ws.on('pong', pong);
+      c.ws.ping();
+    });
   }
 
   async #closed(conn: Connection): Promise<void> {

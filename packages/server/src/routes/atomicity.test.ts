@@ -109,4 +109,14 @@ describe('atomic state changes', () => {
     expect(await snapshot()).toEqual(before);
     expect((await h.call('GET', `/api/machineactions/${a.body.id}`)).body.status).toBe('Pending');
   });
+
+  it('never answers 500 after committing: a bulk submission whose summary record fails still answers its actions', async () => {
+    await sql`create trigger summary_fails before insert on audit_log when new.action like 'Bulk%' begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+    const r = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', MachineIds: [machine], Comment: 'all of them' } });
+    expect(r.status).toBe(201);
+    expect(r.body.value).toHaveLength(1);
+    expect((await h.call('GET', `/api/machineactions/${r.body.value[0].id}`)).body.status).toBe('Pending');
+    const metrics = (await h.server.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('cordon_audit_write_failures_total 1');
+  });
 });

@@ -11,7 +11,7 @@ import type { ActionRow, ActionsRepository, NewAction } from '../repositories/ac
 import type { MachineActionView } from '../api/schemas.js';
 import { commandFrame, toView, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
 import type { AgentReportsService } from './agent-reports.service.js';
-import type { AuditService } from './audit.service.js';
+import type { AuditEntry, AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
 import type { TimelineService } from './timeline.service.js';
 import type { Transactor } from '../repositories/transactor.js';
@@ -111,8 +111,10 @@ export class ActionsService {
     } finally {
       release();
     }
-    // One user action, one audit record: the devices it reached and the ones it skipped, and why.
-    await this.audit.record({
+    // One user action, one summary record: the devices it reached and the ones it skipped, and why.
+    // Each submitted action already has its own record, stored with it: the actions are committed,
+    // so a failure to write the summary is counted, never answered as a 500.
+    const summary: AuditEntry = {
       actor: principal.name,
       action: `Bulk${type}`,
       targetType: 'machine',
@@ -120,7 +122,8 @@ export class ActionsService {
       comment,
       outcome: submitted.length > 0 ? 'Succeeded' : 'Refused',
       detail: { parameters, actions: submitted.map((r) => ({ machineId: r.machine_id, actionId: r.id })), skipped },
-    });
+    };
+    await this.audit.record(summary).catch(() => this.metrics.auditWriteFailures.inc());
     return { value: submitted.map(toView), skipped };
   }
 

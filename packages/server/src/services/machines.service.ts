@@ -126,6 +126,26 @@ export class MachinesService {
     for (const e of events) this.hub.emit({ kind: 'machine', machineId: e.machineId, change: 'tags' });
   }
 
+  /**
+   * A second agent connected with this device's credential while the first was live: the
+   * credential was copied. The device is flagged; the timeline and audit log hear of it once an
+   * hour at most, however often the copy retries.
+   */
+  async credentialInUseTwice(id: string, address: string | null): Promise<void> {
+    const now = this.now();
+    const previous = (await this.repo.get(id))?.credential_in_use_twice_at;
+    const news = !previous || now.getTime() - Date.parse(previous) > 3600_000;
+    const event: TimelineEvent = { machineId: id, eventType: 'CredentialInUseTwice', title: "A second agent tried to connect with this device's credential while its agent was connected: refused. The credential may have been copied (a cloned disk or VM); revoke it and re-enroll the device", actor: `agent:${id}`, data: { address } };
+    await this.tx(async (u) => {
+      await u.machines.update(id, { credential_in_use_twice_at: now.toISOString() });
+      if (!news) return;
+      await u.timeline.insert(this.timeline.row(event, now.toISOString()));
+      await u.audit.append([this.audit.row({ actor: `agent:${id}`, action: 'ConnectAgent', targetType: 'machine', targetId: id, outcome: 'Refused', detail: { reason: 'credential already in use by a live connection', address } }, now.toISOString())]);
+    });
+    if (news) this.timeline.published([event]);
+    this.hub.emit({ kind: 'machine', machineId: id, change: 'credentialInUseTwice' });
+  }
+
   /** Applies what an agent reports about itself (hello and inventory frames). */
   async applyInventory(id: string, inv: Inventory): Promise<void> {
     const time = this.now().toISOString();
@@ -220,6 +240,7 @@ export class MachinesService {
         isConnected: this.isConnected(r.id),
         credentialRevokedAt: r.credential_revoked_at,
         credentialRevokedBy: r.credential_revoked_by,
+        credentialInUseTwiceAt: r.credential_in_use_twice_at,
       };
     });
   }
