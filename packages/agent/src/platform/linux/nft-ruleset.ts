@@ -14,8 +14,12 @@ export const ALLOWED_FLOW_BIT = '0x00200000';
 const familyOf = (address: string): 'ip' | 'ip6' => (address.includes(':') ? 'ip6' : 'ip');
 /** nft quoted strings take no escapes: only a quote or a control character could break out. */
 const quote = (s: string): string => `"${s.replace(/["\p{Cc}]/gu, '')}"`;
-/** What a reject sends back: a TCP reset, or ICMP/ICMPv6 destination-unreachable (admin-prohibited). */
-const REJECT_ANSWERS = ['tcp flags & rst == rst accept', 'icmp type destination-unreachable accept', 'icmpv6 type destination-unreachable accept'];
+/**
+ * What a reject sends back: a TCP reset, or ICMP/ICMPv6 destination-unreachable. Only as answers
+ * to a packet conntrack saw (`related`): an isolated host must not be able to send resets or ICMP
+ * errors of its own making anywhere — their headers would be a covert channel out.
+ */
+const REJECT_ANSWERS = ['meta l4proto tcp tcp flags & rst == rst ct state related accept', 'meta l4proto { icmp, icmpv6 } ct state related accept'];
 /** Inbound TCP that is not a connection attempt: replies and established traffic, never a new SYN. */
 const NOT_A_NEW_CONNECTION = 'tcp flags & (syn | ack) != syn';
 
