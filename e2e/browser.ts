@@ -10,10 +10,11 @@
  *   expect(t.problems()).toEqual([]);
  *   await browser.close();
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { REAL, requireReal, ROOT } from './helpers.js';
+import { REAL, requireReal, ROOT, sleep } from './helpers.js';
 
 /** Where Debian's package puts its launcher (a shell wrapper around /usr/lib/chromium/chromium). */
 export const CHROMIUM = REAL.chromium.paths[0];
@@ -128,4 +129,52 @@ export async function signIn(page: Page, username: string, password: string): Pr
   const r = await page.request.post('/api/auth/signin', { data: { username, password } });
   if (r.status() !== 200) throw new Error(`sign-in as ${username} answered ${r.status()}: ${await r.text()}`);
   return (await r.json()) as { csrfToken: string };
+}
+
+/** Whether packages/console/dist is older than its sources (the rule of scripts/build.mjs). */
+function consoleStale(): boolean {
+  const newest = (path: string): number => {
+    if (!existsSync(path)) return 0;
+    const st = statSync(path);
+    if (!st.isDirectory()) return st.mtimeMs;
+    return Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newest(join(path, n))));
+  };
+  const dir = join(ROOT, 'packages', 'console');
+  const builtAt = newest(join(dir, 'dist', 'index.html'));
+  const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src'].map((p) => newest(join(dir, p)));
+  return builtAt === 0 || Math.max(...sources, newest(join(ROOT, 'package-lock.json'))) > builtAt;
+}
+
+/**
+ * Builds the console (`node scripts/build.mjs`) when its sources changed since the last build. Test
+ * files run in parallel: a lock file makes the second one wait for the first one's build instead of
+ * building into the same folder at the same time. Throws with the build's output when it fails.
+ */
+export async function buildConsoleIfStale(): Promise<void> {
+  const lock = join(ROOT, 'packages', 'console', '.build.lock');
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (!consoleStale()) return;
+    let fd: number;
+    try {
+      fd = openSync(lock, 'wx');
+    } catch {
+      // Another file is building; a lock older than the longest build is left over from a killed run.
+      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 180_000) rmSync(lock, { force: true });
+      if (Date.now() > deadline) throw new Error(`waited 3 minutes for the console build of another test file (${lock})`);
+      await sleep(500);
+      continue;
+    }
+    try {
+      if (!consoleStale()) return;
+      // Without vitest's NODE_ENV=test, which would make Vite bundle React's development build.
+      const { NODE_ENV: _testEnv, ...env } = process.env;
+      const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, env, encoding: 'utf8' });
+      if (b.status !== 0) throw new Error(`node scripts/build.mjs failed:\n${b.stderr}`);
+      return;
+    } finally {
+      closeSync(fd);
+      rmSync(lock, { force: true });
+    }
+  }
 }

@@ -13,9 +13,9 @@
  * reads) and refreshes its inventory; requests that would isolate are only ever aimed at the
  * simulated device, which has no agent behind it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Download, Locator, Page } from 'playwright-core';
@@ -24,7 +24,7 @@ import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine } from '@cordon/cli';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
-import { launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
+import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
 import { cleanup, cordon, CordonProcess, freePort, REAL, requireReal, ROOT, tempDir, until } from './helpers.js';
 
 /** Waits for things that take real work (agent round trips, a package collection) are generous; assertions are not. */
@@ -32,20 +32,6 @@ const WAIT = 30_000;
 const LONG_WAIT = 120_000;
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const FORMULA = '=HYPERLINK("x")';
-
-/** Whether packages/console/dist is older than its sources (the rule of scripts/build.mjs). */
-function consoleStale(): boolean {
-  const newest = (path: string): number => {
-    if (!existsSync(path)) return 0;
-    const st = statSync(path);
-    if (!st.isDirectory()) return st.mtimeMs;
-    return Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newest(join(path, n))));
-  };
-  const dir = join(ROOT, 'packages', 'console');
-  const builtAt = newest(join(dir, 'dist', 'index.html'));
-  const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src'].map((p) => newest(join(dir, p)));
-  return builtAt === 0 || Math.max(...sources, newest(join(ROOT, 'package-lock.json'))) > builtAt;
-}
 
 /** A minimal RFC 4180 reader, independent of the console's CSV writer. */
 function parseCsv(text: string): string[][] {
@@ -173,12 +159,7 @@ describe('web console', () => {
   const stillSameDocument = (page: Page) => page.evaluate('globalThis.__cordonNoReload === true');
 
   beforeAll(async () => {
-    if (consoleStale()) {
-      // Without vitest's NODE_ENV=test, which would make Vite bundle React's development build.
-      const { NODE_ENV: _testEnv, ...env } = process.env;
-      const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, env, encoding: 'utf8' });
-      expect(b.status, `node scripts/build.mjs failed:\n${b.stderr}`).toBe(0);
-    }
+    await buildConsoleIfStale();
     const serverDir = tempDir('console-server');
     const agentDir = tempDir('console-agent');
     dirs.push(serverDir, agentDir);

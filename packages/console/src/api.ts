@@ -65,4 +65,7 @@ export const keys = {
   responseActions: (id: string) => ['responseActions', id] as const,
   isolationPolicy: (id: string) => ['isolationPolicy', id] as const,
   actionTypes: ['actionTypes'] as const,
+  /** Credentials of one kind (tokens, apps, users, enrollmentTokens): every revocation refreshes them all. */
+  credentials: (kind?: string) => (kind ? (['credentials', kind] as const) : (['credentials'] as const)),
+  audit: (params?: object) => (params ? (['audit', params] as const) : (['audit'] as const)),
 };

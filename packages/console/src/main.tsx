@@ -10,6 +10,8 @@ import { RouterProvider, createBrowserRouter } from 'react-router';
 import { keys, queryClient, signInPath, whenUnauthorized } from './api';
 import { AppLayout } from './components/AppLayout';
 import { ActionCenterPage } from './pages/ActionCenter';
+import { AuditLogPage } from './pages/AuditLog';
+import { CredentialsPage } from './pages/Credentials';
 import { DashboardPage } from './pages/Dashboard';
 import { DeviceRoute } from './pages/Device';
 import { DevicesPage } from './pages/Devices';
@@ -31,6 +33,9 @@ const router = createBrowserRouter([
       { path: '/devices', element: <DevicesPage /> },
       { path: '/devices/:id', element: <DeviceRoute /> },
       { path: '/actions', element: <ActionCenterPage /> },
+      // Admins only: the navigation shows them to admins, and the API refuses everyone else.
+      { path: '/admin/credentials', element: <CredentialsPage /> },
+      { path: '/admin/audit', element: <AuditLogPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

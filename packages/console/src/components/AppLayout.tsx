@@ -1,10 +1,10 @@
-import { ActionIcon, Anchor, AppShell, Badge, Group, Menu, NavLink, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
-import { IconAlertCircle, IconDeviceDesktop, IconLayoutDashboard, IconListCheck, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
+import { ActionIcon, Anchor, AppShell, Badge, Divider, Group, Menu, NavLink, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
+import { IconAlertCircle, IconDeviceDesktop, IconKey, IconLayoutDashboard, IconListCheck, IconListDetails, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, Outlet, useLocation, useNavigate } from 'react-router';
 import { api, setCsrfToken } from '../api';
 import { useLiveUpdates } from '../live';
-import { useMe } from '../session';
+import { useCan, useMe, type Permission } from '../session';
 import { DeviceSearch } from './DeviceSearch';
 
 const NAV = [
@@ -13,8 +13,16 @@ const NAV = [
   { to: '/actions', label: 'Action center', icon: IconListCheck },
 ];
 
+/** Administration, shown to roles that hold one of the permissions (admins); the API checks again. */
+const ADMIN_NAV: { to: string; label: string; icon: typeof IconKey; needs: Permission[] }[] = [
+  { to: '/admin/credentials', label: 'Credentials', icon: IconKey, needs: ['admin.tokens', 'admin.users', 'admin.enrollment'] },
+  { to: '/admin/audit', label: 'Audit log', icon: IconListDetails, needs: ['audit.read'] },
+];
+
 export function AppLayout() {
   const me = useMe();
+  const can = useCan();
+  const adminNav = ADMIN_NAV.filter((n) => n.needs.some(can));
   const live = useLiveUpdates();
   const location = useLocation();
   const navigate = useNavigate();
@@ -86,6 +94,14 @@ export function AppLayout() {
         <Tooltip label="Alerts arrive in a later release" position="right">
           <NavLink label="Alerts" leftSection={<IconAlertCircle size={18} />} disabled />
         </Tooltip>
+        {adminNav.length > 0 && (
+          <nav aria-label="Administration" data-testid="admin-nav">
+            <Divider my="xs" label="Administration" labelPosition="left" />
+            {adminNav.map((n) => (
+              <NavLink key={n.to} component={Link} to={n.to} label={n.label} leftSection={<n.icon size={18} />} active={location.pathname.startsWith(n.to)} />
+            ))}
+          </nav>
+        )}
       </AppShell.Navbar>
       <AppShell.Main>
         <Outlet />
