@@ -39,8 +39,8 @@ export class CordonProcess {
     this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
   }
 
-  /** Waits for a line of stdout matching `re`; answers its first capture group. */
-  async line(re: RegExp, timeoutMs = 20_000): Promise<string> {
+  /** Waits for a line of stdout matching `re`; answers its first capture group (the deadline is generous: a loaded CI machine starts a server slowly). */
+  async line(re: RegExp, timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = re.exec(this.stdout);

@@ -39,7 +39,7 @@ beforeAll(async () => {
   machineId = JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')).machineId;
   agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], AGENT_ENV);
   await until('agent online', async () => (await api.machine(machineId)).isConnected);
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);

@@ -119,4 +119,14 @@ describe('atomic state changes', () => {
     const metrics = (await h.server.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain('cordon_audit_write_failures_total 1');
   });
+
+  it('does not store an agent result or a time-out without its timeline event', async () => {
+    const a = await h.call('POST', `/api/machines/${machine}/refreshInventory`, { body: { Comment: 'check' } });
+    await sql`create trigger timeline_fails before insert on timeline begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+    await expect(h.server.services.agentReports.agentResult(machine, a.body.id, 'Succeeded', null, null)).rejects.toThrow();
+    h.clock.advance(4 * 86400_000);
+    await expect(h.server.services.actionExpiry.sweepExpired()).rejects.toThrow();
+    await sql`drop trigger timeline_fails`.execute(h.server.db);
+    expect((await h.call('GET', `/api/machineactions/${a.body.id}`)).body.status).toBe('Pending');
+  });
 });

@@ -7,6 +7,9 @@ import type { Metrics } from '../metrics.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
 
+/** The columns a state change writes, as the repository takes them. */
+type ActionChange = Parameters<ActionsRepository['transitionMany']>[2];
+
 /** How the engine reaches connected agents (implemented by the gateway). */
 export interface AgentChannel {
   isConnected(machineId: string): boolean;
@@ -59,9 +62,7 @@ export class ActionLifecycle {
   /** Ends an action that passed its expiry as TimeOut; answers whether it was still active. */
   async timeOut(row: ActionRow, now: string): Promise<boolean> {
     const error = `The device did not complete the action before it expired at ${row.expires_at}`;
-    if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL }))) return false;
-    await this.changed(row, 'TimeOut', `${this.catalog.label(row.type)} timed out`);
-    return true;
+    return this.move(row, ['Pending', 'InProgress'], { status: 'TimeOut', updated_at: now, error, error_hresult: E_FAIL }, `${this.catalog.label(row.type)} timed out`);
   }
 
   /**
@@ -69,9 +70,7 @@ export class ActionLifecycle {
    * answers whether it was still active. A later report from the agent cannot change it.
    */
   async fail(row: ActionRow, error: string): Promise<boolean> {
-    if (!(await this.repo.transition(row.id, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error, error_hresult: E_FAIL }))) return false;
-    await this.changed(row, 'Failed', `${this.catalog.label(row.type)} failed: ${error}`, null, { error });
-    return true;
+    return this.move(row, ['Pending', 'InProgress'], { status: 'Failed', updated_at: this.now().toISOString(), error, error_hresult: E_FAIL }, `${this.catalog.label(row.type)} failed: ${error}`, { error });
   }
 
   /** The action, if it belongs to this machine: an agent may only speak about its own actions. */
@@ -86,10 +85,19 @@ export class ActionLifecycle {
     if (sent) await this.repo.markDelivered(row.id, this.now().toISOString());
   }
 
-  async changed(row: ActionRow, status: string, title: string, actor: string | null = null, data?: Record<string, unknown>): Promise<void> {
-    const event = this.stateEvent(row, status, title, actor, data);
-    await this.timeline.add(event);
-    await this.announce(row, status);
+  /**
+   * Moves an action from one of `from` to `values.status`, storing its timeline event in the same
+   * transaction; `then` runs after the commit, before live views and handlers hear of it.
+   * Answers whether it moved (a late or duplicate report finds it moved already).
+   */
+  async move(row: ActionRow, from: string[], values: ActionChange & { status: string }, title: string, data?: Record<string, unknown>, then?: () => Promise<void>): Promise<boolean> {
+    const event = this.stateEvent(row, values.status, title, null, data);
+    const moved = await this.repo.transitionMany([row.id], from, values, (ids) => (ids.length > 0 ? [this.timeline.row(event)] : []));
+    if (moved.length === 0) return false;
+    await then?.();
+    this.timeline.published([event]);
+    await this.announce(row, values.status);
+    return true;
   }
 
   /** What follows a committed state change (its timeline event stored with it): metrics, live views, handlers. */

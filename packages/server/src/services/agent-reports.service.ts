@@ -119,15 +119,19 @@ export class AgentReportsService {
   async agentResult(machineId: string, actionId: string, status: 'Succeeded' | 'Failed', error: string | null, result: Record<string, unknown> | null): Promise<void> {
     const row = await this.life.own(machineId, actionId);
     if (row) {
-      const applied = await this.repo.transition(actionId, ['Pending', 'InProgress', 'Cancelled'], {
+      const values = {
         status,
         updated_at: this.now().toISOString(),
         error: status === 'Failed' ? (error ?? 'The agent reported a failure without a reason') : null,
         error_hresult: status === 'Failed' ? E_FAIL : 0,
         result: result ? JSON.stringify(result) : null,
+      };
+      const title = status === 'Succeeded' ? `${this.life.label(row.type)} succeeded` : `${this.life.label(row.type)} failed: ${error ?? 'no reason given'}`;
+      // The result and its timeline event are stored together; what it means for the machine (the
+      // handler) follows the commit, before live views hear of it.
+      await this.life.move(row, ['Pending', 'InProgress', 'Cancelled'], values, title, { error, result }, async () => {
+        if (status === 'Succeeded') await this.handlers.for(row.type)?.succeeded?.(row, result);
       });
-      if (applied && status === 'Succeeded') await this.handlers.for(row.type)?.succeeded?.(row, result);
-      if (applied) await this.life.changed(row, status, status === 'Succeeded' ? `${this.life.label(row.type)} succeeded` : `${this.life.label(row.type)} failed: ${error ?? 'no reason given'}`, null, { error, result });
     }
     // Acknowledge even duplicates and unknown ids, so the agent's outbox drains.
     this.channel.send(machineId, { type: 'resultAck', actionId });
