@@ -442,6 +442,12 @@ describe('web console', () => {
     expect(row[7]).toContain(FORMULA);
     expect(row[7]).not.toMatch(/^[=+\-@\t\r]/);
     expect(rows.some((r) => r[4] === offlineId)).toBe(false); // the cancelled action is not Succeeded
+
+    // A filter that matches nothing still exports the header row, not an empty file.
+    await page.goto('/actions?status=Succeeded&device=no-such-device-anywhere');
+    await page.getByTestId('actions-table').getByText('No action matches these filters').waitFor({ timeout: WAIT });
+    const empty = await download(page, page.getByTestId('export-csv'));
+    expect(parseCsv(empty.bytes.toString('utf8')).filter((r) => r.some((c) => c !== ''))).toEqual([head]);
     expect(unexpected(t)).toEqual([]);
   }, 180_000);
 

@@ -40,4 +40,8 @@ describe('Action center CSV', () => {
     const [row] = Papa.parse<Record<string, string>>(csv, { header: true }).data as Record<string, string>[];
     expect([row!.device, row!.error]).toEqual([`'=cmd|x\ny`, `'@err\nmore`]);
   });
+
+  it('writes the header row for an empty export, so the file still says what it holds', () => {
+    expect(actionsCsv([]).trim()).toBe('id,submitted,type,device,machineId,scope,requestor,comment,status,error,lastUpdate');
+  });
 });

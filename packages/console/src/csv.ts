@@ -8,22 +8,22 @@ import Papa from 'papaparse';
  */
 export const FORMULA_START = /^[=+\-@\t\r]/;
 
-/** The Action center's rows as CSV, formula-looking cells defused (prefixed with '). */
+/** The Action center's CSV columns, in order, and what each holds. */
+const COLUMNS: [string, (a: MachineAction) => string][] = [
+  ['id', (a) => a.id],
+  ['submitted', (a) => a.creationDateTimeUtc],
+  ['type', (a) => a.type],
+  ['device', (a) => a.computerDnsName],
+  ['machineId', (a) => a.machineId],
+  ['scope', (a) => a.scope ?? ''],
+  ['requestor', (a) => a.requestor],
+  ['comment', (a) => a.requestorComment],
+  ['status', (a) => a.status],
+  ['error', (a) => a.error ?? ''],
+  ['lastUpdate', (a) => a.lastUpdateDateTimeUtc],
+];
+
+/** The Action center's rows as CSV, formula-looking cells defused (prefixed with '); the header row even when there are none. */
 export function actionsCsv(rows: MachineAction[]): string {
-  return Papa.unparse(
-    rows.map((a) => ({
-      id: a.id,
-      submitted: a.creationDateTimeUtc,
-      type: a.type,
-      device: a.computerDnsName,
-      machineId: a.machineId,
-      scope: a.scope ?? '',
-      requestor: a.requestor,
-      comment: a.requestorComment,
-      status: a.status,
-      error: a.error ?? '',
-      lastUpdate: a.lastUpdateDateTimeUtc,
-    })),
-    { escapeFormulae: FORMULA_START },
-  );
+  return Papa.unparse({ fields: COLUMNS.map(([name]) => name), data: rows.map((a) => COLUMNS.map(([, cell]) => cell(a))) }, { escapeFormulae: FORMULA_START });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ACTION_STATUSES, ACTION_TYPES } from '@cordon/protocol';
 import type { CordonClient, MachineAction } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print, safeText } from '../output.js';
@@ -35,6 +36,13 @@ export async function submitAction(client: CordonClient, ref: string, path: stri
   return a;
 }
 
+/** `value` as the API spells it, whatever its case; anything else is refused with the choices. */
+export function oneOf(option: string, value: string, choices: readonly string[]): string {
+  const found = choices.find((c) => c.toLowerCase() === value.toLowerCase());
+  if (!found) throw new CliError(`${option} must be one of ${choices.join(', ')} (any case); not ${safeText(value)}`);
+  return found;
+}
+
 export function registerActionCommands(program: Command): void {
   withConn(program.command('actions').description('list machine actions, newest first (the Action center)'))
     .option('--machine <machine>', 'only this machine (id, name or IP)')
@@ -47,8 +55,8 @@ export function registerActionCommands(program: Command): void {
       const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
       const parts: string[] = [];
       if (o.machine) parts.push(`machineId eq ${q((await client.resolveMachine(o.machine)).id)}`);
-      if (o.status) parts.push(`status eq ${q(o.status)}`);
-      if (o.type) parts.push(`type eq ${q(o.type)}`);
+      if (o.status) parts.push(`status eq ${q(oneOf('--status', o.status, ACTION_STATUSES))}`);
+      if (o.type) parts.push(`type eq ${q(oneOf('--type', o.type, ACTION_TYPES))}`);
       if (o.filter) parts.push(`(${o.filter})`);
       const list = await client.actions({ filter: parts.join(' and ') || undefined, top: Number(o.top) });
       print(!!o.json, list, () => actionRows(list));
