@@ -54,6 +54,15 @@ describe('machine actions', () => {
     expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.progress).toMatchObject({ percent: 50, message: 'half way' });
   });
 
+  it('shows a running action\'s progress in the list too, as the Action center and the device\'s Actions tab read it', async () => {
+    const id = await h.enroll();
+    const a = (await refresh(h, id)).body;
+    await h.server.services.agentReports.agentAck(id, a.id);
+    await h.server.services.agentReports.agentProgress(id, a.id, 29, 'Collecting Processes (5/13)');
+    const list = await h.call('GET', `/api/machineactions?$filter=${encodeURIComponent(`machineId eq '${id}'`)}`);
+    expect(list.body.value[0]).toMatchObject({ id: a.id, status: 'InProgress', progress: { percent: 29, message: 'Collecting Processes (5/13)' } });
+  });
+
   it('refuses a second identical action with the exact MDE error body', async () => {
     const id = await h.enroll();
     expect((await refresh(h, id)).status).toBe(201);

@@ -256,7 +256,7 @@ export class ActionsService {
 
   async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
     const { rows, count } = await this.repo.page(q);
-    return { value: rows.map(toView), count };
+    return { value: rows.map((r) => this.life.view(r)), count };
   }
 
   async cancel(principal: Principal, id: string, comment: string): Promise<MachineActionView> {
