@@ -28,7 +28,7 @@ import { ACTION_CATALOG, CommandSigner, type ActionStatus, type ActionType, type
 import { openSqlite } from '../packages/server/src/db/database.js';
 import type { Database } from '../packages/server/src/db/schema.js';
 import type { NewAuditRecord } from '../packages/server/src/repositories/audit.repository.js';
-import { auditRecordHash } from '../packages/server/src/audit/chain.js';
+import { chainRecords } from '../packages/server/src/audit/chain.js';
 import { loadOrCreateKeys } from '../packages/server/src/pki/keystore.js';
 
 export interface SeedOptions {
@@ -553,14 +553,9 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     for (const a of actionRows) insert('actions', a);
     for (const e of timeline) insert('timeline', e);
     // Chained as the server would have written them, so `cordon audit verify` holds on a seeded store.
-    const head = db.prepare('select seq, hash from audit_chain where id = 1').get() as { seq: number; hash: string };
-    for (const e of audit) {
-      const fields = { seq: ++head.seq, time: e.time, actor: e.actor, action: e.action, target_type: e.target_type, target_id: e.target_id ?? null, comment: e.comment ?? null, outcome: e.outcome, detail: e.detail ?? null };
-      const hash = auditRecordHash(head.hash, fields);
-      insert('audit_log', { ...fields, prev_hash: head.hash, hash });
-      head.hash = hash;
-    }
-    db.prepare('update audit_chain set seq = ?, hash = ? where id = 1').run(head.seq, head.hash);
+    const chained = chainRecords(db.prepare('select seq, hash from audit_chain where id = 1').get() as { seq: number; hash: string }, audit);
+    for (const row of chained.rows) insert('audit_log', row);
+    db.prepare('update audit_chain set seq = ?, hash = ? where id = 1').run(chained.head.seq, chained.head.hash);
     for (const ix of indexes) db.exec(ix.sql);
   })();
   // No ANALYZE (PRAGMA optimize would run one here): a live store has no planner statistics, and

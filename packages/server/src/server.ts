@@ -201,11 +201,10 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(300_000, () => machines.pruneIpHistory());
       every(3600_000, () => packages.sweepExpired());
       auditIntegrity.start(config.auditCheckpointSeconds);
-      const hostForUrl = (h: string) => (h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h);
       listeningUrl = `http://${urlHost(config.host)}:${port}`;
       return {
-        apiUrl: `http://${hostForUrl(config.host)}:${port}`,
-        agentUrl: config.publicAgentUrl ?? `https://${hostForUrl(config.agentHost)}:${agentPort}`,
+        apiUrl: `http://${urlHost(config.host, '127.0.0.1')}:${port}`,
+        agentUrl: config.publicAgentUrl ?? `https://${urlHost(config.agentHost, '127.0.0.1')}:${agentPort}`,
         port,
         agentPort,
       };
@@ -223,8 +222,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   return server;
 }
 
-/** A listen address as others reach it: a wildcard address means this machine's name. */
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return hostname();
+/** A listen address as a URL's host; a wildcard address means `wildcard` (this machine's name unless told). */
+function urlHost(host: string, wildcard = hostname()): string {
+  if (host === '0.0.0.0' || host === '::') return wildcard;
   return host.includes(':') ? `[${host}]` : host;
 }

@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { UsersService } from '../services/users.service.js';
 import type { AuditService } from '../services/audit.service.js';
-import { auditRefusals } from './refusal-audit.js';
+import { auditRefusals, SAFE_METHODS } from './refusal-audit.js';
 import { fieldName, normalizeBodyKeys } from './body.js';
 
 declare module 'fastify' {
@@ -60,7 +60,6 @@ export const SESSION_COOKIE = 'cordon_session';
 
 const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const sameSecret = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**

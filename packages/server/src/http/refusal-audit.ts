@@ -13,7 +13,8 @@ declare module 'fastify' {
   }
 }
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Methods that change nothing: a refused one is audited only when the refusal is a permission's. */
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** What a route's `:id` names, from where the route lives. */
 function targetTypeOf(url: string): AuditEntry['targetType'] {
