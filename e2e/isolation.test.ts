@@ -76,11 +76,11 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     cb.startAgent({ PATH: `${cb.agentEnv.PATH!.split(':')[0]}:/usr/bin:/bin` });
     try {
       const cap = await until('capability reported unavailable', async () => (await machine()).capabilities.find((c) => c.name === 'isolation' && c.unavailable), 45_000);
-      expect(cap.unavailable).toBe('nft not found (install the nftables package)');
+      expect(cap.unavailable).toBe('nft is not installed (install the nftables package)');
       const r = await cb.submit('isolate', { Comment: 'contain', IsolationType: 'Full' }).catch((e: ApiRequestError) => e);
       expect(r).toBeInstanceOf(ApiRequestError);
       expect(r).toMatchObject({ status: 400, code: 'NotSupported' });
-      expect((r as ApiRequestError).message).toMatch(/^Isolate is not available on .+: nft not found \(install the nftables package\)/);
+      expect((r as ApiRequestError).message).toMatch(/^Isolate device: not available on .+: nft is not installed \(install the nftables package\)/);
     } finally {
       await cb.stopAgent();
       cb.startAgent();

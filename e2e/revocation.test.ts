@@ -52,7 +52,7 @@ describe('device credential revocation (real processes)', () => {
     const r = await cordon(['machine', 'revoke', machineId, '--comment', 'laptop stolen', '--json'], env);
     const answered = Date.now();
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ id: machineId, credentialRevokedAt: expect.any(String), credentialRevokedBy: 'initial admin' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ id: machineId, credentialRevokedAt: expect.any(String), credentialRevokedBy: 'admin' });
     // The agent hears it: the close reached it within a second of the answer.
     await until('the agent to log the revocation', async () => revokedLines(agent!).length > 0, 5000);
     expect(Date.now() - answered).toBeLessThan(1000);
@@ -65,7 +65,7 @@ describe('device credential revocation (real processes)', () => {
     expect(revokedLines(agent!)).toHaveLength(1);
     expect(agent!.child.exitCode).toBeNull();
     const timeline = await api.timeline(machineId);
-    expect(timeline.find((e) => e.eventType === 'CredentialRevoked')).toMatchObject({ actor: 'initial admin' });
+    expect(timeline.find((e) => e.eventType === 'CredentialRevoked')).toMatchObject({ actor: 'admin' });
     expect(timeline.map((e) => e.eventType)).toContain('AgentOffline');
   }, 30_000);
 

@@ -3026,6 +3026,14 @@ export interface components {
             restrictionState: "Unrestricted" | "Restricted" | "Pending";
             /** @description What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it */
             capabilities: components["schemas"]["Capability"][];
+            /** @description Cordon: the machine-action types this device's agent can run now (its version and capabilities allow them and the device has what they need); filter with usableActions/any(a: a eq 'Isolate') */
+            usableActions: string[];
+            /** @description Cordon: the other machine-action types, each with why this device cannot take it; filter with unusableActions/any(a: a eq 'Isolate') */
+            unusableActions: {
+                action: string;
+                /** @description Why not, as people say it (e.g. "Isolate device: not available on web-01: nft is not installed") */
+                reason: string;
+            }[];
             aadDeviceId: string | null;
             /** @description Cordon: whether the agent holds an open connection right now */
             isConnected: boolean;
@@ -3240,6 +3248,8 @@ export interface components {
             destructive: boolean;
             /** @description A Tabler icon name */
             icon: string | null;
+            /** @description Its place on the device page's action bar (a response action), or null when it is not on it */
+            barPosition: number | null;
         };
         ActionTypeList: {
             value: components["schemas"]["ActionType"][];

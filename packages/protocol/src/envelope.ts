@@ -57,7 +57,7 @@ const short = z.string().max(512);
 export const Capability = z.strictObject({
   name: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/),
   version: z.string().max(32),
-  /** Set when the agent has the code but the device lacks what it needs (e.g. "nft not found"). */
+  /** Set when the agent has the code but the device lacks what it needs (e.g. "nft is not installed"). */
   unavailable: z.string().max(256).optional(),
   /** What implements it on this device (e.g. "nftables 1.0.6"), for whoever decides what to run where. */
   provider: z.string().max(64).optional(),

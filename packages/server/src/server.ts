@@ -107,14 +107,14 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const auditService = new AuditService(auditRepo, now);
   const timeline = new TimelineService(new TimelineRepository(db), hub, now);
   const credentials = new CredentialsRepository(db);
-  const machinesRepo = new MachinesRepository(db);
+  const machinesRepo = new MachinesRepository(db, catalog.types());
   const revocations = new RevocationSignal();
   const auth = new AuthService(credentials, tx, auditService, now, config.accessTokenSeconds, revocations);
   // The gateway needs the machines and enrollment services and answers their "is this agent
   // connected?" and "disconnect it": bound late.
   const late: { gateway?: AgentGateway } = {};
-  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, () => late.gateway);
-  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false);
+  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.gateway);
+  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false, catalog);
   const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
   const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
   // One signer for commands and break-glass tokens: both verify against the key agents enrolled with.
@@ -191,6 +191,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     async listen() {
       // Actions that expired while the server was down end as TimeOut before any agent can ask for them.
       await actionExpiry.sweepExpired();
+      // What each device can do follows this server's catalog, which may be newer than the store.
+      await machines.refreshReadiness();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();

@@ -21,6 +21,12 @@ function isolationText(m: Machine): string {
   return `${m.isolationState}${detail}${broken}`;
 }
 
+/** One row per capability: usable, or unavailable and why (what the device lacks). */
+function capabilityRows(m: Machine): string[][] {
+  if (m.capabilities.length === 0) return [['capabilities', 'none reported']];
+  return m.capabilities.map((c, i) => [i === 0 ? 'capabilities' : '', `${c.name} ${c.version}${c.provider ? ` (${c.provider})` : ''} — ${c.unavailable ? `unavailable: ${c.unavailable}` : 'usable'}`]);
+}
+
 export function registerMachineCommands(program: Command): void {
   withConn(program.command('machines').description('list machines'))
     .option('--filter <odata>', "OData $filter, e.g. \"healthStatus eq 'Active'\"")
@@ -51,7 +57,7 @@ export function registerMachineCommands(program: Command): void {
         ['isolation', isolationText(m)],
         ['restriction', m.restrictionState],
         ['tags', m.machineTagDetails.map((t) => (t.source === 'device' ? `${t.tag} (device)` : t.tag)).join(', ')],
-        ['capabilities', m.capabilities.map((c) => c.name).join(', ')],
+        ...capabilityRows(m),
         ...(m.credentialRevokedAt ? [['credential', `revoked ${m.credentialRevokedAt} by ${m.credentialRevokedBy ?? '?'}; the agent must enroll again`]] : []),
       ],
     }));

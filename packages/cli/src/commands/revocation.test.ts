@@ -90,8 +90,8 @@ describe('revocation commands against a real server', () => {
     await expect(cordon('machine', 'revoke', 'laptop-7', ...conn)).rejects.toThrow(/--comment/);
     await expect(cordon('machine', 'revoke', 'laptop-7', '--comment', 'x', '--server', conn[1]!, '--token', h.tokens.responder)).rejects.toThrow(/responder role does not have the admin.enrollment permission/);
     const out = JSON.parse(await cordon('machine', 'revoke', 'laptop-7', '--comment', 'stolen', '--json', ...conn));
-    expect(out).toMatchObject({ id, credentialRevokedAt: expect.any(String), credentialRevokedBy: 'initial admin', isConnected: false });
-    expect(await cordon('machine', 'laptop-7', ...conn)).toMatch(/credential\s*│\s*revoked .* by initial admin; the agent must enroll again/);
-    expect(await lastAudit()).toMatchObject({ actor: 'initial admin', action: 'RevokeDeviceCredential', targetId: id, comment: 'stolen' });
+    expect(out).toMatchObject({ id, credentialRevokedAt: expect.any(String), credentialRevokedBy: 'admin', isConnected: false });
+    expect(await cordon('machine', 'laptop-7', ...conn)).toMatch(/credential\s*│\s*revoked .* by admin; the agent must enroll again/);
+    expect(await lastAudit()).toMatchObject({ actor: 'admin', action: 'RevokeDeviceCredential', targetId: id, comment: 'stolen' });
   });
 });

@@ -15,7 +15,7 @@ export interface DialogRequest {
 
 /** Submits one response action to the endpoint the catalog names, with its option in its body field. */
 function submit(machineId: string, action: ResponseActionAvailability, comment: string, option: string | undefined): Promise<MachineAction> {
-  if (!action.path) return Promise.reject(new Error(`${action.label} is not offered by this server yet`));
+  if (!action.path) return Promise.reject(new Error(`${action.label}: this Cordon server does not offer it yet`));
   const body: Record<string, string> = { comment };
   if (action.option && option) body[action.option.field] = option;
   // The path comes from the server's catalog, so it is not one the generated types know by name.

@@ -5,6 +5,7 @@ import { defineAction } from './define.js';
 export const collectInvestigationPackage = defineAction({
   type: 'CollectInvestigationPackage',
   label: 'Collect investigation package',
+  verbPhrase: 'collect investigation packages',
   path: 'collectInvestigationPackage',
   body: {},
   parameters: z.strictObject({}),

@@ -32,6 +32,8 @@ export interface ActionSpec<T extends string = string, B extends z.ZodRawShape =
   type: T;
   /** The action as people name it: timeline titles, the console, the CLI's help. */
   label: string;
+  /** What the agent does, as in "this device's agent cannot <verbPhrase> yet" ('scan'). */
+  verbPhrase?: string;
   /** Its endpoint: `POST /api/machines/{id}/<path>` (MDE's spelling). */
   path: string;
   /** The body's fields besides `comment`. */

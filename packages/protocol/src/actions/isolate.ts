@@ -8,6 +8,7 @@ export const IsolationType = z.enum(['Full', 'Selective']);
 export const isolate = defineAction({
   type: 'Isolate',
   label: 'Isolate device',
+  verbPhrase: 'isolate',
   path: 'isolate',
   body: { isolationType: IsolationType },
   /** `allow` is the selective policy in force for this device, resolved by the server at submission. */

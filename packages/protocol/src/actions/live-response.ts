@@ -12,6 +12,7 @@ const commands = {
 export const liveResponse = defineAction({
   type: 'LiveResponse',
   label: 'Live response',
+  verbPhrase: 'run live response commands',
   path: 'runliveresponse',
   body: commands,
   parameters: z.strictObject(commands),

@@ -4,6 +4,7 @@ import { defineAction } from './define.js';
 export const offboard = defineAction({
   type: 'Offboard',
   label: 'Offboard device',
+  verbPhrase: 'offboard',
   path: 'offboard',
   body: {},
   parameters: z.strictObject({}),

@@ -5,6 +5,7 @@ import { defineAction } from './define.js';
 export const refreshInventory = defineAction({
   type: 'RefreshInventory',
   label: 'Refresh inventory',
+  verbPhrase: 'report its inventory',
   path: 'refreshInventory',
   body: {},
   parameters: z.strictObject({}),

@@ -4,6 +4,7 @@ import { defineAction } from './define.js';
 export const restrictCodeExecution = defineAction({
   type: 'RestrictCodeExecution',
   label: 'Restrict app execution',
+  verbPhrase: 'restrict app execution',
   path: 'restrictCodeExecution',
   body: {},
   parameters: z.strictObject({}),

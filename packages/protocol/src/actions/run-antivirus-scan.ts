@@ -6,6 +6,7 @@ export const ScanType = z.enum(['Quick', 'Full']);
 export const runAntiVirusScan = defineAction({
   type: 'RunAntiVirusScan',
   label: 'Run antivirus scan',
+  verbPhrase: 'scan',
   path: 'runAntiVirusScan',
   body: { scanType: ScanType },
   parameters: z.strictObject({ scanType: ScanType }),

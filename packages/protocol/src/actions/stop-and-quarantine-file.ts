@@ -6,6 +6,7 @@ const fileHashes = { sha256: z.string().regex(/^[0-9a-f]{64}$/i).optional(), sha
 export const stopAndQuarantineFile = defineAction({
   type: 'StopAndQuarantineFile',
   label: 'Stop and quarantine file',
+  verbPhrase: 'quarantine files',
   path: 'StopAndQuarantineFile',
   body: fileHashes,
   bodyRule: { check: (b) => Boolean(b.sha256 || b.sha1), message: 'send Sha256 or Sha1', field: 'sha256' },

@@ -5,6 +5,7 @@ import { defineAction } from './define.js';
 export const unisolate = defineAction({
   type: 'Unisolate',
   label: 'Release from isolation',
+  verbPhrase: 'release from isolation',
   path: 'unisolate',
   body: {},
   parameters: z.strictObject({}),

@@ -4,6 +4,7 @@ import { defineAction } from './define.js';
 export const unrestrictCodeExecution = defineAction({
   type: 'UnrestrictCodeExecution',
   label: 'Remove app restrictions',
+  verbPhrase: 'remove app restrictions',
   path: 'unrestrictCodeExecution',
   body: {},
   parameters: z.strictObject({}),

@@ -10,4 +10,5 @@ export const actionTypeInfo = (spec: ActionSpec): ActionTypeInfo => ({
   describe: spec.describe ?? null,
   destructive: spec.destructive ?? false,
   icon: spec.icon ?? null,
+  barPosition: spec.barPosition ?? null,
 });

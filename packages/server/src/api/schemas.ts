@@ -72,6 +72,10 @@ export const Machine = z
     isolation: IsolationReport.nullable().meta({ description: "Cordon: the agent's last isolation report (state, type, since, how it was last released), or null" }),
     restrictionState: oneOf(['Unrestricted', 'Restricted', 'Pending']),
     capabilities: z.array(Capability).meta({ description: 'What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it' }),
+    usableActions: z.array(z.string()).meta({ description: "Cordon: the machine-action types this device's agent can run now (its version and capabilities allow them and the device has what they need); filter with usableActions/any(a: a eq 'Isolate')" }),
+    unusableActions: z
+      .array(z.object({ action: z.string(), reason: z.string().meta({ description: "Why not, as people say it (e.g. \"Isolate device: not available on web-01: nft is not installed\")" }) }))
+      .meta({ description: "Cordon: the other machine-action types, each with why this device cannot take it; filter with unusableActions/any(a: a eq 'Isolate')" }),
     aadDeviceId: z.string().nullable(),
     isConnected: z.boolean().meta({ description: 'Cordon: whether the agent holds an open connection right now' }),
     credentialRevokedAt: isoTime().nullable().meta({ description: "Cordon: when an admin revoked the device's credential (its agent is refused from then on; re-enroll it), or null" }),
@@ -250,6 +254,7 @@ export const ActionTypeInfo = z
     describe: z.string().nullable().meta({ description: "What taking it does; '{device}' stands for the device's name" }),
     destructive: z.boolean().meta({ description: 'It cuts something off: ask with care' }),
     icon: z.string().nullable().meta({ description: 'A Tabler icon name' }),
+    barPosition: z.number().nullable().meta({ description: "Its place on the device page's action bar (a response action), or null when it is not on it" }),
   })
   .meta({ id: 'ActionType' });
 export type ActionTypeInfo = z.infer<typeof ActionTypeInfo>;

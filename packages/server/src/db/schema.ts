@@ -29,6 +29,8 @@ export interface MachinesTable {
   credential_revoked_by: string | null;
   /** When two live connections last used this device's credential at once (a copied credential), or null. */
   credential_in_use_twice_at: string | null;
+  /** The machine-action types its agent can run, as `,Isolate,RefreshInventory,` (see services/readiness.ts). */
+  usable_actions: Generated<string>;
 }
 
 export interface MachineTagsTable {

@@ -72,7 +72,7 @@ describe('device credential revocation', () => {
     const at = Date.now();
     const r = await h.call('POST', `/api/machines/${state.machineId}/revokeCredential`, { body: { Comment: 'laptop stolen' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ id: state.machineId, credentialRevokedAt: '2026-11-25T10:00:00.000Z', credentialRevokedBy: 'initial admin' });
+    expect(r.body).toMatchObject({ id: state.machineId, credentialRevokedAt: '2026-11-25T10:00:00.000Z', credentialRevokedBy: 'admin' });
     const closed = await c.closed;
     expect(closed).toMatchObject({ code: 4401, reason: 'device credential revoked' });
     expect(closed.at - at).toBeLessThan(1000);
@@ -82,9 +82,9 @@ describe('device credential revocation', () => {
     expect(await open(state)).toEqual({ status: 401 });
     expect(await contentStatus(state)).toBe(401);
     const timeline = (await h.call('GET', `/api/machines/${state.machineId}/timeline`)).body.value as { eventType: string; actor: string | null; data: unknown }[];
-    expect(timeline.find((e) => e.eventType === 'CredentialRevoked')).toMatchObject({ actor: 'initial admin', data: { comment: 'laptop stolen' } });
+    expect(timeline.find((e) => e.eventType === 'CredentialRevoked')).toMatchObject({ actor: 'admin', data: { comment: 'laptop stolen' } });
     const audit = (await h.call('GET', '/api/audit?$top=5')).body.value.find((a: { action: string }) => a.action === 'RevokeDeviceCredential');
-    expect(audit).toMatchObject({ actor: 'initial admin', targetType: 'machine', targetId: state.machineId, comment: 'laptop stolen', outcome: 'Succeeded', detail: { wasConnected: true } });
+    expect(audit).toMatchObject({ actor: 'admin', targetType: 'machine', targetId: state.machineId, comment: 'laptop stolen', outcome: 'Succeeded', detail: { wasConnected: true } });
 
     const again = await h.call('POST', `/api/machines/${state.machineId}/revokeCredential`, { body: { Comment: 'twice' } });
     expect([again.status, again.body.error.code]).toEqual([409, 'AlreadyRevoked']);

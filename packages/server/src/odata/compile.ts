@@ -10,6 +10,11 @@ export type FieldSpec =
   | { kind: 'tags'; machineIdColumn: string }
   /** `ipAddresses/any(a: a eq '10.1.2.3')`: the device has reported this address (the history findbyip uses). */
   | { kind: 'ips'; machineIdColumn: string }
+  /**
+   * `usableActions/any(a: a eq 'Isolate')`: names kept in one text column as `,A,B,` (letters
+   * only, from `values`); `negate` selects the rows whose column lacks the name instead.
+   */
+  | { kind: 'names'; column: string; values: readonly string[]; negate?: boolean }
   /** A value derived at query time from a timestamp (healthStatus from lastSeen). */
   | { kind: 'derived'; build: (op: 'eq' | 'ne', value: string) => Expression<SqlBool>; values: readonly string[] };
 
@@ -72,7 +77,7 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
     case 'compare': {
       const spec = specOf(node.field, fields);
-      if (spec.kind === 'tags' || spec.kind === 'ips') throw invalid(`Use ${node.field}/any(x: x eq 'value') to filter on ${node.field}`);
+      if (spec.kind === 'tags' || spec.kind === 'ips' || spec.kind === 'names') throw invalid(`Use ${node.field}/any(x: x eq 'value') to filter on ${node.field}`);
       if (spec.kind === 'derived') {
         if (node.op !== 'eq' && node.op !== 'ne') throw invalid(`${node.field} supports eq and ne only`);
         return spec.build(node.op, checkEnum(node.field, spec, literalText(node.field, node.value)));
@@ -89,7 +94,7 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
     case 'in': {
       const spec = specOf(node.field, fields);
-      if (spec.kind === 'tags' || spec.kind === 'ips') throw invalid(`Use ${node.field}/any(x: x in ('a','b')) to filter on ${node.field}`);
+      if (spec.kind === 'tags' || spec.kind === 'ips' || spec.kind === 'names') throw invalid(`Use ${node.field}/any(x: x in ('a','b')) to filter on ${node.field}`);
       if (spec.kind === 'derived') {
         const parts = node.values.map((v) => spec.build('eq', checkEnum(node.field, spec, literalText(node.field, v))));
         return parts.reduce((a, b) => sql<SqlBool>`(${a} or ${b})`);
@@ -106,7 +111,8 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
     case 'any': {
       const spec = specOf(node.field, fields);
-      if (spec.kind !== 'tags' && spec.kind !== 'ips') throw invalid(`${node.field} is not a collection; any() works on machineTags and ipAddresses`);
+      if (spec.kind === 'names') return namesCondition(node.field, spec, node.op, node.values);
+      if (spec.kind !== 'tags' && spec.kind !== 'ips') throw invalid(`${node.field} is not a collection; any() works on ${collections(fields)}`);
       const values = node.values.map((v) => literalText(node.field, v));
       const [table, column] = spec.kind === 'tags' ? ['machine_tags', 'tag'] : ['machine_ips', 'ip'];
       const col = sql.ref(`${table}.${column}`);
@@ -114,6 +120,19 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
       return sql<SqlBool>`exists (select 1 from ${sql.table(table)} where ${sql.ref(`${table}.machine_id`)} = ${sql.ref(spec.machineIdColumn)} and ${cond})`;
     }
   }
+}
+
+function collections(fields: FieldMap): string {
+  return Object.entries(fields).filter(([, f]) => f.kind === 'tags' || f.kind === 'ips' || f.kind === 'names').map(([k]) => k).join(', ');
+}
+
+/** `any()` over a names column: LIKE on `,name,` (names are checked against `values`, so hold no wildcard). */
+function namesCondition(field: string, spec: { column: string; values: readonly string[]; negate?: boolean }, op: 'eq' | 'ne' | 'in', values: Literal[]): Expression<SqlBool> {
+  if (op === 'ne') throw invalid(`${field}/any() takes eq or in`);
+  const names = values.map((v) => checkEnum(field, spec, literalText(field, v)));
+  const col = sql.ref(spec.column);
+  const has = names.map((n) => sql<SqlBool>`${col} like ${`%,${n},%`}`).reduce((a, b) => sql<SqlBool>`(${a} or ${b})`);
+  return spec.negate ? sql<SqlBool>`not (${has})` : has;
 }
 
 /** A list request as the API takes it: OData $filter, $orderby, $top, $skip and $count. */

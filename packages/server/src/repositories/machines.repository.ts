@@ -2,6 +2,7 @@ import { sql, type Expression, type SqlBool, type ExpressionBuilder, type Select
 import { atomically, type Db } from '../db/database.js';
 import { compileFilter, compileList, type FieldMap, type ListParams, type OrderKey } from '../odata/compile.js';
 import type { Database, MachinesTable } from '../db/schema.js';
+import { ACTION_CATALOG } from '@cordon/protocol';
 
 export type MachineRow = Selectable<MachinesTable>;
 
@@ -11,8 +12,11 @@ const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' 
  * The fields of the machines list's `$filter` and `$orderby`. `activeSince` decides healthStatus:
  * a device is Active while seen since then.
  */
-function machineFields(activeSince: string): FieldMap {
+function machineFields(activeSince: string, actionTypes: readonly string[]): FieldMap {
   return {
+    // Cordon: what each device's agent can run now (services/readiness.ts keeps the column).
+    usableActions: { kind: 'names', column: 'machines.usable_actions', values: actionTypes },
+    unusableActions: { kind: 'names', column: 'machines.usable_actions', values: actionTypes, negate: true },
     id: { kind: 'text', column: 'machines.id' },
     computerDnsName: { kind: 'text', column: 'machines.computer_dns_name' },
     lastIpAddress: { kind: 'text', column: 'machines.last_ip_address' },
@@ -48,7 +52,11 @@ export interface TagRow {
 }
 
 export class MachinesRepository {
-  constructor(private readonly db: Db) {}
+  /** `actionTypes`: the catalog's, which `usableActions` filters name. */
+  constructor(
+    private readonly db: Db,
+    private readonly actionTypes: readonly string[] = ACTION_CATALOG.types(),
+  ) {}
 
   async insert(row: Insertable<MachinesTable>): Promise<void> {
     await this.db.insertInto('machines').values(row).execute();
@@ -69,16 +77,21 @@ export class MachinesRepository {
     return this.db.selectFrom('machines').select(['id', 'computer_dns_name', 'capabilities', 'agent_version']).where('id', 'in', ids).execute();
   }
 
+  /** What each machine's agent reported it can do, and what was derived from it (see MachinesService.refreshReadiness). */
+  async abilities(): Promise<Pick<MachineRow, 'id' | 'computer_dns_name' | 'capabilities' | 'agent_version' | 'usable_actions'>[]> {
+    return this.db.selectFrom('machines').select(['id', 'computer_dns_name', 'capabilities', 'agent_version', 'usable_actions']).execute();
+  }
+
   /** Ids of the machines a `$filter` selects (bulk actions by tag or any other field). */
   async idsMatching(filter: string, limit: number, activeSince: string): Promise<string[]> {
-    const where = compileFilter(filter, machineFields(activeSince));
+    const where = compileFilter(filter, machineFields(activeSince, this.actionTypes));
     return (await this.db.selectFrom('machines').select('id').where(where).orderBy('id').limit(limit).execute()).map((r) => r.id);
   }
 
   /** One page of the machines list (`$filter`, `$orderby`, `$top`, `$skip`, `$count`). */
   async page(q: ListParams, activeSince: string): Promise<{ rows: MachineRow[]; count?: number }> {
     // Risk sorts by severity, health by when the device was last seen (what decides it).
-    const { where, order } = compileList(q, machineFields(activeSince), { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') });
+    const { where, order } = compileList(q, machineFields(activeSince, this.actionTypes), { riskScore: RISK_SEVERITY, healthStatus: sql.ref('machines.last_seen') });
     const [rows, count] = await Promise.all([this.list(where, q.top, q.skip, order), q.count ? this.count(where) : undefined]);
     return { rows, count };
   }

@@ -71,17 +71,16 @@ describe('machine actions', () => {
     expect(dup.text).toBe(`{"error":{"code":"ActiveRequestAlreadyExists","message":"Action is already in progress","target":"${id}"}}`);
   });
 
-  it('answers NotSupported naming the missing capability and version', async () => {
-    const id = await h.enroll();
-    const r = await h.call('POST', `/api/machines/${id}/isolate`, { body: { Comment: 'contain', IsolationType: 'Full' } });
+  it('answers NotSupported saying in plain words why the agent cannot: an old agent, a missing capability', async () => {
+    const old = await h.enroll({ agentVersion: '0.1.0' });
+    const r = await h.call('POST', `/api/machines/${old}/isolate`, { body: { Comment: 'contain', IsolationType: 'Full' } });
     expect(r.status).toBe(400);
-    expect(r.body.error.code).toBe('NotSupported');
-    expect(r.body.error.message).toContain("capability 'isolation'");
-    expect(r.body.error.message).toContain('0.2.0');
-    const old = await h.enroll({ agentVersion: '0.0.9' });
-    const r2 = await refresh(h, old);
-    expect(r2.body.error.code).toBe('NotSupported');
-    expect(r2.body.error.message).toContain('version 0.1.0 or later');
+    expect(r.body.error).toMatchObject({ code: 'NotSupported', message: "Isolate device: this device's agent (0.1.0) is too old; it needs 0.2.0 or later" });
+    const older = await h.enroll({ agentVersion: '0.0.9' });
+    expect((await refresh(h, older)).body.error).toMatchObject({ code: 'NotSupported', message: "Refresh inventory: this device's agent (0.0.9) is too old; it needs 0.1.0 or later" });
+    const current = await h.enroll({ agentVersion: '0.2.0' });
+    const scan = await h.call('POST', `/api/machines/${current}/runAntiVirusScan`, { body: { Comment: 'sweep', ScanType: 'Quick' } });
+    expect(scan.body.error).toMatchObject({ code: 'NotSupported', message: "Run antivirus scan: this device's agent cannot scan yet" });
     const audit = await h.call('GET', '/api/audit');
     expect(audit.body.value.some((a: { outcome: string; action: string }) => a.outcome === 'Refused' && a.action === 'Isolate')).toBe(true);
   });
@@ -227,7 +226,7 @@ describe('machine actions', () => {
     // The agent had already started it: its ack and result are the truth.
     await h.server.services.agentReports.agentAck(id, b.id);
     await h.server.services.agentReports.agentResult(id, b.id, 'Succeeded', null, { ok: true });
-    expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Succeeded', cancellationRequestor: 'initial admin' });
+    expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Succeeded', cancellationRequestor: 'admin' });
   });
 
   it('applies an ack only for the machine the action belongs to, even in one batch', async () => {

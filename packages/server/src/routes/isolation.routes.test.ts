@@ -180,11 +180,11 @@ describe('isolation state', () => {
   });
 
   it('answers NotSupported with the reason when the device lacks what isolation needs', async () => {
-    const id = await h.enroll(capable({ capabilities: [{ name: 'isolation', version: '1', unavailable: 'nft not found (install nftables)' }] }));
+    const id = await h.enroll(capable({ capabilities: [{ name: 'isolation', version: '1', unavailable: 'nft is not installed (install nftables)' }] }));
     const r = await isolate(id);
     expect(r.status).toBe(400);
-    expect(r.body.error).toMatchObject({ code: 'NotSupported', message: 'Isolate is not available on web-01: nft not found (install nftables)' });
-    expect((await audit()).some((a) => a.action === 'Isolate' && a.outcome === 'Refused' && a.detail.reason.includes('nft not found'))).toBe(true);
+    expect(r.body.error).toMatchObject({ code: 'NotSupported', message: 'Isolate device: not available on web-01: nft is not installed (install nftables)' });
+    expect((await audit()).some((a) => a.action === 'Isolate' && a.outcome === 'Refused' && a.detail.reason.includes('nft is not installed'))).toBe(true);
     expect(await state(id)).toBe('NotIsolated');
     expect((await h.call('GET', '/api/machineactions')).body.value).toEqual([]);
   });
@@ -196,7 +196,7 @@ describe('selective-isolation policies', () => {
     expect((await h.call('GET', '/api/isolationPolicies')).body.value).toEqual([]);
     const g = await putGlobal([{ destination: '10.0.0.0/8', description: 'corp' }, { Program: '/usr/bin/ssh' }]);
     expect(g.status).toBe(200);
-    expect(g.body).toEqual({ scope: 'global', tag: null, allow: [{ destination: '10.0.0.0/8', description: 'corp' }, { program: '/usr/bin/ssh' }], comment: 'baseline', updatedAt: '2026-11-25T10:00:00.000Z', updatedBy: 'initial admin' });
+    expect(g.body).toEqual({ scope: 'global', tag: null, allow: [{ destination: '10.0.0.0/8', description: 'corp' }, { program: '/usr/bin/ssh' }], comment: 'baseline', updatedAt: '2026-11-25T10:00:00.000Z', updatedBy: 'admin' });
     const t = await putTag('prod web', [{ unit: 'sshd.service' }, { destination: 'updates.example.com:443' }]);
     expect(t.status).toBe(200);
     expect(t.body).toMatchObject({ scope: 'tag', tag: 'prod web', comment: 'for prod web' });
@@ -365,7 +365,7 @@ describe('break-glass release tokens', () => {
     expect(r.body).toMatchObject({ machineId: id, computerDnsName: 'web-01', expiresAt: '2026-11-26T10:00:00.000Z' });
     const pub = h.server.keys.signingPublicKeyPem;
     const v = verifyReleaseToken(r.body.token, pub, id, h.clock.now());
-    expect(v).toEqual({ ok: true, claims: { purpose: 'release-isolation', tokenId: r.body.tokenId, machineId: id, issuedBy: 'initial admin', issuedAt: '2026-11-25T10:00:00.000Z', expiresAt: '2026-11-26T10:00:00.000Z', isolatedSince: null } });
+    expect(v).toEqual({ ok: true, claims: { purpose: 'release-isolation', tokenId: r.body.tokenId, machineId: id, issuedBy: 'admin', issuedAt: '2026-11-25T10:00:00.000Z', expiresAt: '2026-11-26T10:00:00.000Z', isolatedSince: null } });
     expect(verifyReleaseToken(r.body.token, pub, 'b'.repeat(40), h.clock.now()).ok).toBe(false);
     expect(verifyReleaseToken(r.body.token, pub, id, new Date(Date.parse('2026-11-26T10:00:01.000Z'))).ok).toBe(false);
 
@@ -374,8 +374,8 @@ describe('break-glass release tokens', () => {
     const rows = await h.server.db.selectFrom('release_tokens').selectAll().orderBy('issued_at').execute();
     expect(rows.map((x) => [x.id, x.machine_id, x.issued_by, x.expires_at, x.comment]).sort()).toEqual(
       [
-        [r.body.tokenId, id, 'initial admin', '2026-11-26T10:00:00.000Z', 'server migration'],
-        [short.body.tokenId, id, 'initial admin', '2026-11-25T12:00:00.000Z', 'drill'],
+        [r.body.tokenId, id, 'admin', '2026-11-26T10:00:00.000Z', 'server migration'],
+        [short.body.tokenId, id, 'admin', '2026-11-25T12:00:00.000Z', 'drill'],
       ].sort(),
     );
     const records = (await audit()).filter((a) => a.action === 'IssueReleaseToken');

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../testing/harness.js';
+import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -73,6 +73,48 @@ describe('machines API', () => {
     const later = new Date(h.clock.t + 3600_000).toISOString();
     expect((await h.call('GET', `/api/machines/findbyip(ip='10.9.9.9',timestamp=${later})`)).body.value).toEqual([]);
     expect((await h.call('GET', `/api/machines/findbyip(ip='nope',timestamp=${at})`)).status).toBe(400);
+  });
+});
+
+describe('response readiness', () => {
+  const names = async (filter: string) => {
+    const r = await h.call('GET', `/api/machines?$filter=${encodeURIComponent(filter)}`);
+    expect(r.status, filter).toBe(200);
+    return r.body.value.map((m: { computerDnsName: string }) => m.computerDnsName);
+  };
+  const enrollFleet = async () => ({
+    ready: await h.enroll({ hostname: 'ready', agentVersion: '0.2.0', capabilities: [{ name: 'inventory', version: '1' }, { name: 'isolation', version: '1' }, { name: 'investigationPackage', version: '1' }] }),
+    noNft: await h.enroll({ hostname: 'no-nft', agentVersion: '0.2.0', capabilities: [{ name: 'isolation', version: '1', unavailable: 'nft is not installed' }, { name: 'investigationPackage', version: '1' }] }),
+    old: await h.enroll({ hostname: 'old', agentVersion: '0.1.0', capabilities: [{ name: 'inventory', version: '1' }] }),
+  });
+
+  it('lists each device with what its agent can and cannot run, and why not', async () => {
+    const { noNft } = await enrollFleet();
+    const m = (await h.call('GET', `/api/machines/${noNft}`)).body;
+    expect(m.usableActions).toEqual(['CollectInvestigationPackage']);
+    expect(m.unusableActions).toContainEqual({ action: 'Isolate', reason: 'Isolate device: not available on no-nft: nft is not installed' });
+    expect(m.unusableActions).toContainEqual({ action: 'RunAntiVirusScan', reason: "Run antivirus scan: this device's agent cannot scan yet" });
+  });
+
+  it('filters the devices that can, or cannot, take an action, in any case, before an incident', async () => {
+    await enrollFleet();
+    expect(await names("unusableActions/any(a: a eq 'Isolate')")).toEqual(['no-nft', 'old']);
+    expect(await names("usableActions/any(a: a eq 'isolate')")).toEqual(['ready']);
+    expect(await names("usableActions/any(a: a eq 'CollectInvestigationPackage') and unusableActions/any(a: a eq 'Isolate')")).toEqual(['no-nft']);
+    expect(await names("usableActions/any(a: a in ('Isolate','RefreshInventory'))")).toEqual(['old', 'ready']);
+    const bad = await h.call('GET', `/api/machines?$filter=${encodeURIComponent("usableActions/any(a: a eq 'Isolat')")}`);
+    expect([bad.status, bad.body.error.message]).toEqual([400, expect.stringContaining("'Isolat' is not a valid usableActions; use one of Isolate, Unisolate")]);
+  });
+
+  it('follows what the agent reports next, and what this server offers at its start', async () => {
+    const { noNft } = await enrollFleet();
+    await h.server.services.machines.applyInventory(noNft, inventory({ hostname: 'no-nft', agentVersion: '0.2.0', capabilities: [{ name: 'isolation', version: '1', provider: 'nftables 1.0.6' }] }));
+    expect(await names("unusableActions/any(a: a eq 'Isolate')")).toEqual(['old']);
+    // A store written by another catalog (or before this column): the start puts it right.
+    await h.server.db.updateTable('machines').set({ usable_actions: '' }).execute();
+    expect(await names("usableActions/any(a: a eq 'Isolate')")).toEqual([]);
+    expect(await h.server.services.machines.refreshReadiness()).toBe(3);
+    expect(await names("usableActions/any(a: a eq 'Isolate')")).toEqual(['no-nft', 'ready']);
   });
 });
 

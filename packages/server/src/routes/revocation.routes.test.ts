@@ -36,7 +36,7 @@ describe('API tokens', () => {
     let list = await h.call('GET', '/api/tokens');
     expect(list.status).toBe(200);
     const row = list.body.value.find((t: { id: string }) => t.id === id);
-    expect(row).toEqual({ id, name: 'ci', role: 'viewer', kind: 'api', appId: null, createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'initial admin', lastUsedAt: null, expiresAt: null, revokedAt: null, revokedBy: null });
+    expect(row).toEqual({ id, name: 'ci', role: 'viewer', kind: 'api', appId: null, createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'admin', lastUsedAt: null, expiresAt: null, revokedAt: null, revokedBy: null });
     const stored = await h.server.db.selectFrom('tokens').select('token_hash').where('id', '=', id).executeTakeFirstOrThrow();
     expect(list.text).not.toContain(secret);
     expect(list.text).not.toContain(stored.token_hash);
@@ -62,11 +62,11 @@ describe('API tokens', () => {
     const unknown = await h.call('GET', '/api/machines', { token: 'cdn_made-up-token' });
     const r = await h.call('DELETE', `/api/tokens/${id}`, { body: { Comment: 'posted in a chat' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ id, name: 'leaked', revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'initial admin' });
+    expect(r.body).toMatchObject({ id, name: 'leaked', revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'admin' });
     const refused = await h.call('GET', '/api/machines', { token });
     expect(refused.status).toBe(401);
     expect([refused.text, refused.headers['www-authenticate']]).toEqual([unknown.text, unknown.headers['www-authenticate']]);
-    expect(await lastAudit()).toMatchObject({ actor: 'initial admin', action: 'RevokeApiToken', targetType: 'token', targetId: id, comment: 'posted in a chat', outcome: 'Succeeded' });
+    expect(await lastAudit()).toMatchObject({ actor: 'admin', action: 'RevokeApiToken', targetType: 'token', targetId: id, comment: 'posted in a chat', outcome: 'Succeeded' });
     expect((await h.call('GET', '/api/audit/verify')).body.verified).toBe(true);
   });
 
@@ -112,7 +112,7 @@ describe('apps', () => {
 
     const list = await h.call('GET', '/api/apps');
     expect(list.status).toBe(200);
-    expect(list.body.value).toEqual([{ clientId: app.clientId, name: 'soar', role: 'responder', createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'initial admin', lastUsedAt: '2026-11-25T10:00:00.000Z', revokedAt: null, revokedBy: null }]);
+    expect(list.body.value).toEqual([{ clientId: app.clientId, name: 'soar', role: 'responder', createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'admin', lastUsedAt: '2026-11-25T10:00:00.000Z', revokedAt: null, revokedBy: null }]);
     expect(list.text).not.toContain(app.clientSecret);
     expect(list.text).not.toMatch(/hash|secret/i);
     // Its access tokens are listed with the API tokens, by kind.
@@ -123,12 +123,12 @@ describe('apps', () => {
     const unknownClient = await grant('00000000-0000-4000-8000-000000000000', app.clientSecret);
     const r = await h.call('DELETE', `/api/apps/${app.clientId}`, { body: { Comment: 'integration retired' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ clientId: app.clientId, revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'initial admin' });
+    expect(r.body).toMatchObject({ clientId: app.clientId, revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'admin' });
     expect((await h.call('GET', '/api/machines', { token: access })).status).toBe(401);
     const refused = await grant(app.clientId, app.clientSecret);
     expect([refused.statusCode, refused.body]).toEqual([401, unknownClient.body]);
     const accessRow = ((await h.call('GET', '/api/tokens')).body.value as { kind: string; revokedAt: string | null; revokedBy: string | null }[]).find((t) => t.kind === 'access');
-    expect(accessRow).toMatchObject({ revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'initial admin' });
+    expect(accessRow).toMatchObject({ revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'admin' });
     expect(await lastAudit('RevokeApp')).toMatchObject({ action: 'RevokeApp', targetType: 'app', targetId: app.clientId, comment: 'integration retired', outcome: 'Succeeded', detail: { accessTokensRevoked: 1 } });
   });
 
@@ -160,7 +160,7 @@ describe('apps', () => {
 
 describe('console users', () => {
   it('lists users without password hashes; disabling one ends their sessions at once and refuses sign-in', async () => {
-    await h.server.services.users.createUser('alice', 'correct horse battery', 'analyst', 'initial admin');
+    await h.server.services.users.createUser('alice', 'correct horse battery', 'analyst', 'admin');
     const s = await signIn('alice', 'correct horse battery');
     expect(s.statusCode).toBe(200);
     const cookie = `cordon_session=${s.cookies.find((c) => c.name === 'cordon_session')!.value}`;
@@ -170,17 +170,17 @@ describe('console users', () => {
     expect(list.status).toBe(200);
     expect(list.text).not.toMatch(/scrypt|password|hash/i);
     const alice = list.body.value.find((u: { username: string }) => u.username === 'alice');
-    expect(alice).toEqual({ id: expect.any(String), username: 'alice', role: 'analyst', createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'initial admin', lastUsedAt: '2026-11-25T10:00:00.000Z', disabledAt: null, disabledBy: null });
+    expect(alice).toEqual({ id: expect.any(String), username: 'alice', role: 'analyst', createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'admin', lastUsedAt: '2026-11-25T10:00:00.000Z', disabledAt: null, disabledBy: null });
 
     const wrongPassword = await signIn('alice', 'not her password');
     const r = await h.call('DELETE', '/api/users/alice', { body: { Comment: 'left the company' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ username: 'alice', disabledAt: '2026-11-25T10:00:00.000Z', disabledBy: 'initial admin' });
+    expect(r.body).toMatchObject({ username: 'alice', disabledAt: '2026-11-25T10:00:00.000Z', disabledBy: 'admin' });
     expect((await h.call('GET', '/api/auth/me', { token: null, headers: { cookie } })).status).toBe(401);
     expect(await h.server.db.selectFrom('sessions').selectAll().where('user_id', '=', alice.id).execute()).toEqual([]);
     const refused = await signIn('alice', 'correct horse battery');
     expect([refused.statusCode, refused.body]).toEqual([401, wrongPassword.body]);
-    expect(await lastAudit('DisableUser')).toMatchObject({ actor: 'initial admin', action: 'DisableUser', targetType: 'user', targetId: alice.id, comment: 'left the company', outcome: 'Succeeded', detail: { username: 'alice', sessionsEnded: 1 } });
+    expect(await lastAudit('DisableUser')).toMatchObject({ actor: 'admin', action: 'DisableUser', targetType: 'user', targetId: alice.id, comment: 'left the company', outcome: 'Succeeded', detail: { username: 'alice', sessionsEnded: 1 } });
   });
 
   it('answers 404 for an unknown user, 400 without a comment, 409 for one already disabled', async () => {
@@ -214,13 +214,13 @@ describe('enrollment tokens', () => {
     expect(list.status).toBe(200);
     expect(list.text).not.toContain(secret);
     expect(list.text).not.toMatch(/hash|secret/i);
-    expect(list.body.value.find((t: { id: string }) => t.id === id)).toEqual({ id, createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'initial admin', expiresAt: '2026-11-26T10:00:00.000Z', lastUsedAt: '2026-11-25T10:00:00.000Z', revokedAt: null, revokedBy: null });
+    expect(list.body.value.find((t: { id: string }) => t.id === id)).toEqual({ id, createdAt: '2026-11-25T10:00:00.000Z', createdBy: 'admin', expiresAt: '2026-11-26T10:00:00.000Z', lastUsedAt: '2026-11-25T10:00:00.000Z', revokedAt: null, revokedBy: null });
 
     let unknownError: unknown;
     await h.server.services.enrollment.enroll('made-up-secret', inventory()).catch((e: unknown) => (unknownError = e));
     const r = await h.call('DELETE', `/api/enrollmentTokens/${id}`, { body: { Comment: 'roll-out done' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ id, revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'initial admin' });
+    expect(r.body).toMatchObject({ id, revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'admin' });
     let revokedError: unknown;
     await h.server.services.enrollment.enroll(secret, inventory({ hostname: 'second' })).catch((e: unknown) => (revokedError = e));
     expect(revokedError).toBeDefined();

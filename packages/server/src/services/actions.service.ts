@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { compareVersions, type ActionCatalog, type ActionSpec, type ActionType, type Capability, type CommandSigner } from '@cordon/protocol';
+import type { ActionCatalog, ActionSpec, ActionType, CommandSigner } from '@cordon/protocol';
 import type { ActionHandlers, ResolvedParameters } from '../actions/index.js';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
@@ -13,6 +13,7 @@ import { commandFrame, toView, type ActionLifecycle, type AgentChannel } from '.
 import type { AgentReportsService } from './agent-reports.service.js';
 import type { AuditEntry, AuditService } from './audit.service.js';
 import type { Eligibility, MachinesService } from './machines.service.js';
+import { unsupportedReason } from './readiness.js';
 import type { TimelineService } from './timeline.service.js';
 import type { Transactor } from '../repositories/transactor.js';
 
@@ -158,7 +159,7 @@ export class ActionsService {
 
   /** Why `machine`'s agent cannot run `type` (capability, version, what the device lacks), or null. */
   unsupportedReason(machine: Eligibility, spec: ActionSpec): string | null {
-    return this.#unsupported(machine, spec)?.message ?? null;
+    return unsupportedReason(machine, spec);
   }
 
   /** The types of the actions still Pending or InProgress on a machine. */
@@ -166,19 +167,9 @@ export class ActionsService {
     return this.repo.activeTypes(machineId);
   }
 
-  #unsupported(machine: Eligibility, need: ActionSpec): NotSupportedError | null {
-    const type = need.type;
-    const caps = JSON.parse(machine.capabilities) as Capability[];
-    const cap = caps.find((c) => c.name === need.capability);
-    if (!cap) {
-      return new NotSupportedError(`${type} needs the agent capability '${need.capability}' (agent ${need.minAgentVersion} or later); the agent on ${machine.computer_dns_name} (version ${machine.agent_version}) does not report it`);
-    }
-    if (compareVersions(machine.agent_version, need.minAgentVersion) < 0) {
-      return new NotSupportedError(`${type} needs agent version ${need.minAgentVersion} or later; ${machine.computer_dns_name} runs ${machine.agent_version}`);
-    }
-    // The agent has the code but the device lacks what it needs (e.g. nft): say what, so it can be installed.
-    if (cap.unavailable) return new NotSupportedError(`${type} is not available on ${machine.computer_dns_name}: ${cap.unavailable}`);
-    return null;
+  #unsupported(machine: Eligibility, spec: ActionSpec): NotSupportedError | null {
+    const reason = unsupportedReason(machine, spec);
+    return reason === null ? null : new NotSupportedError(reason);
   }
 
   /** The parameters each machine's command carries: as submitted, unless the action's handler resolves them. */

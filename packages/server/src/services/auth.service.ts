@@ -20,6 +20,12 @@ export const sha256 = (s: string): string => createHash('sha256').update(s).dige
 /** 256-bit random secrets, so a plain SHA-256 is enough to store them (no password KDF needed). */
 export const newSecret = (prefix: string): string => `${prefix}${randomBytes(32).toString('base64url')}`;
 
+/**
+ * The person the first start makes an account and an API token for: both act under this one name,
+ * so the Action center, the timeline and the audit log show one admin, not "admin" and "initial admin".
+ */
+export const INITIAL_ADMIN = 'admin';
+
 export class AuthService {
   constructor(
     private readonly repo: CredentialsRepository,
@@ -30,10 +36,13 @@ export class AuthService {
     private readonly revocations?: RevocationSignal,
   ) {}
 
-  /** Creates the first admin token when the store has none; answers it once, or null. */
+  /**
+   * Creates the first admin token when the store has none; answers it once, or null. It is the
+   * initial admin's own token, so it acts under that person's name (a token acts under its name).
+   */
   async bootstrapAdmin(): Promise<string | null> {
     if ((await this.repo.countTokens()) > 0) return null;
-    return this.createToken('admin', 'initial admin', 'system');
+    return this.createToken('admin', INITIAL_ADMIN, 'system');
   }
 
   async createToken(role: Role, name: string, actor: string): Promise<string> {

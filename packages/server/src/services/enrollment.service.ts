@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { formatEnrollmentToken, type Inventory } from '@cordon/protocol';
+import { formatEnrollmentToken, type ActionCatalog, type Inventory } from '@cordon/protocol';
 import type { Clock } from '../clock.js';
 import { ApiError, ConflictError, markAudited, NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -9,6 +9,7 @@ import type { Actor } from './auth.service.js';
 import type { MachinesRepository } from '../repositories/machines.repository.js';
 import type { AuditService } from './audit.service.js';
 import { newSecret, sha256 } from './auth.service.js';
+import { usableActionsOf } from './readiness.js';
 import { primaryIp } from './machines.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
 import type { Transactor } from '../repositories/transactor.js';
@@ -40,6 +41,7 @@ export class EnrollmentService {
     private readonly now: Clock,
     private readonly keys: { caPin: string; caCertPem: string; signingPublicKeyPem: string },
     private readonly opts: { enrollmentTokenHours: number; heartbeatSeconds: number },
+    private readonly catalog: ActionCatalog,
     /** Bound after construction: the gateway is built with this service. */
     private readonly agents: () => AgentConnections | undefined = () => undefined,
   ) {}
@@ -86,6 +88,7 @@ export class EnrollmentService {
       last_external_ip_address: null,
       ip_addresses: JSON.stringify(inv.ipAddresses),
       capabilities: JSON.stringify(inv.capabilities),
+      usable_actions: usableActionsOf(this.catalog, inv),
       aad_device_id: null,
       // A device may already be isolated when it enrolls again (its journal survived).
       isolation: inv.isolation ? JSON.stringify(inv.isolation) : null,

@@ -1,4 +1,4 @@
-import type { Capability, Inventory } from '@cordon/protocol';
+import type { ActionCatalog, Capability, Inventory } from '@cordon/protocol';
 import { storedIsolationReport } from '../actions/isolation.handler.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
@@ -10,6 +10,7 @@ import type { TimelineEvent, TimelineService } from './timeline.service.js';
 import type { Transactor } from '../repositories/transactor.js';
 import type { Principal } from '../auth/permissions.js';
 import type { MachineView } from '../api/schemas.js';
+import { readinessOf, storedUsableActions, usableActionsOf } from './readiness.js';
 
 export const TAG_ACTIONS = ['Add', 'Remove'] as const;
 export type TagAction = (typeof TAG_ACTIONS)[number];
@@ -36,6 +37,7 @@ export class MachinesService {
     private readonly now: Clock,
     private readonly heartbeatSeconds: number,
     private readonly isConnected: (machineId: string) => boolean,
+    private readonly catalog: ActionCatalog,
   ) {}
 
   /** A device is Active while its heartbeats arrive: seen within three heartbeat intervals. */
@@ -158,6 +160,7 @@ export class MachinesService {
       agent_version: inv.agentVersion,
       ip_addresses: JSON.stringify(inv.ipAddresses),
       capabilities: JSON.stringify(inv.capabilities),
+      usable_actions: usableActionsOf(this.catalog, inv),
       last_ip_address: primaryIp(inv),
       last_seen: time,
     });
@@ -170,6 +173,21 @@ export class MachinesService {
   /** Adds an observer of inventories (bound after construction: the handlers need services built with this one). */
   observeInventory(observer: InventoryObserver): void {
     this.#inventoryObservers.push(observer);
+  }
+
+  /**
+   * Re-derives what each device's agent can run from what it last reported, as this server's
+   * catalog says (called at start: a new version may offer more, or ask for newer agents).
+   */
+  async refreshReadiness(): Promise<number> {
+    let changed = 0;
+    for (const m of await this.repo.abilities()) {
+      const usable = storedUsableActions(readinessOf(this.catalog, m).usable);
+      if (usable === m.usable_actions) continue;
+      await this.repo.update(m.id, { usable_actions: usable });
+      changed++;
+    }
+    return changed;
   }
 
   /** Periodic upkeep: the IP history keeps the newest 512 addresses per machine. */
@@ -214,6 +232,7 @@ export class MachinesService {
     return rows.map((r): MachineView => {
       const own = byMachine.get(r.id) ?? [];
       const ips = JSON.parse(r.ip_addresses) as Inventory['ipAddresses'];
+      const readiness = readinessOf(this.catalog, r);
       return {
         id: r.id,
         computerDnsName: r.computer_dns_name,
@@ -236,6 +255,8 @@ export class MachinesService {
         isolation: storedIsolationReport(r.isolation),
         restrictionState: r.restriction_state,
         capabilities: JSON.parse(r.capabilities) as Capability[],
+        usableActions: readiness.usable,
+        unusableActions: readiness.unusable,
         aadDeviceId: r.aad_device_id,
         isConnected: this.isConnected(r.id),
         credentialRevokedAt: r.credential_revoked_at,

@@ -6,13 +6,16 @@ import { PERMISSIONS, roleHas, type Permission, type Principal } from '../auth/p
 import type { ActionsService } from './actions.service.js';
 import type { MachinesService } from './machines.service.js';
 
-/** What the action bar shows that is not a machine action of the catalog: tags, and what is still to come. */
-const OTHER_BAR_ENTRIES: { action: string; label: string; icon: string; barPosition: number; notOffered?: string }[] = [
-  { action: 'ManageTags', label: 'Manage tags', icon: 'tags', barPosition: 10 },
-  { action: 'AutomatedInvestigation', label: 'Initiate Automated Investigation', icon: 'brain', barPosition: 20, notOffered: 'Automated investigation is not offered by this server yet' },
-  { action: 'LiveResponse', label: 'Initiate Live Response Session', icon: 'terminal-2', barPosition: 30, notOffered: 'Live response sessions are not offered by this server yet' },
-  { action: 'ConsultThreatExpert', label: 'Consult a threat expert', icon: 'message-question', barPosition: 80, notOffered: 'Consulting a threat expert is not offered by this server yet' },
+/** What the action bar shows that is not a machine action of the catalog: tags, and what is still to come (`offered: false`). */
+const OTHER_BAR_ENTRIES: { action: string; label: string; icon: string; barPosition: number; offered: boolean }[] = [
+  { action: 'ManageTags', label: 'Manage tags', icon: 'tags', barPosition: 10, offered: true },
+  { action: 'AutomatedInvestigation', label: 'Initiate Automated Investigation', icon: 'brain', barPosition: 20, offered: false },
+  { action: 'LiveResponse', label: 'Initiate Live Response Session', icon: 'terminal-2', barPosition: 30, offered: false },
+  { action: 'ConsultThreatExpert', label: 'Consult a threat expert', icon: 'message-question', barPosition: 80, offered: false },
 ];
+
+/** Said of an action the bar shows (as MDE's does) that this server has no implementation of. */
+export const notOffered = (label: string): string => `${label}: this Cordon server does not offer it yet`;
 
 /**
  * What the device page's action bar offers: for each response action, whether the signed-in user
@@ -36,7 +39,7 @@ export class ResponseActionsService {
 
     const entry = (spec: ActionSpec): ResponseActionAvailability => {
       const reason = roleReason(spec.permission, 'take response actions') ?? this.actions.unsupportedReason(machine, spec) ?? (active.has(spec.type) ? spec.busy : null);
-      const { type, ...info } = actionTypeInfo(spec);
+      const { type, barPosition: _onBar, ...info } = actionTypeInfo(spec);
       return { action: type, ...info, available: reason === null, reason };
     };
     // Of an action and the one that reverses it, the bar shows one: the reverse while the device is
@@ -49,10 +52,10 @@ export class ResponseActionsService {
     };
     const tags = roleReason('tags.write', 'change tags');
     const bar = [
-      ...OTHER_BAR_ENTRIES.map((e) => ({
-        barPosition: e.barPosition,
-        value: { action: e.action, label: e.label, available: !e.notOffered && tags === null, reason: e.notOffered ?? tags, path: null, option: null, describe: null, destructive: false, icon: e.icon },
-      })),
+      ...OTHER_BAR_ENTRIES.map((e) => {
+        const reason = e.offered ? tags : notOffered(e.label);
+        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path: null, option: null, describe: null, destructive: false, icon: e.icon } };
+      }),
       ...this.catalog.actions.filter((a) => a.barPosition !== undefined).map((a) => ({ barPosition: a.barPosition!, value: entry(shown(a)) })),
     ];
     return bar.sort((a, b) => a.barPosition - b.barPosition).map((b) => b.value);

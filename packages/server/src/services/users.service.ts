@@ -5,7 +5,7 @@ import { isRole, type Principal, type Role } from '../auth/permissions.js';
 import type { UserRow, UsersRepository } from '../repositories/users.repository.js';
 import type { UserView } from '../api/schemas.js';
 import type { RevocationSignal } from '../events.js';
-import { LAST_USE_RESOLUTION_MS, type Actor } from './auth.service.js';
+import { INITIAL_ADMIN, LAST_USE_RESOLUTION_MS, type Actor } from './auth.service.js';
 import type { Transactor } from '../repositories/transactor.js';
 import type { AuditService } from './audit.service.js';
 
@@ -64,7 +64,7 @@ export class UsersService {
   /** The first admin account, made on the first start; its password is answered once, or null. */
   async bootstrapAdmin(): Promise<string | null> {
     if ((await this.repo.count()) > 0) return null;
-    return (await this.createUser('admin', null, 'admin', 'system')).password;
+    return (await this.createUser(INITIAL_ADMIN, null, 'admin', 'system')).password;
   }
 
   /** Creates an account; without a password, a strong one is generated and answered once. */

@@ -74,8 +74,8 @@ describe('IsolationManager', () => {
   });
 
   it('fails with the reason and leaves nothing behind when nft is missing or refuses', async () => {
-    const missing = manager(fakePlatform({ nft: { ok: false, reason: 'nft not found (install the nftables package)' } }));
-    await expect(missing.m.isolate('Full', [], 'a6')).rejects.toThrow('Isolation is not possible on this device: nft not found (install the nftables package)');
+    const missing = manager(fakePlatform({ nft: { ok: false, reason: 'nft is not installed (install the nftables package)' } }));
+    await expect(missing.m.isolate('Full', [], 'a6')).rejects.toThrow('Isolation is not possible on this device: nft is not installed (install the nftables package)');
     expect(missing.firewall).toMatchObject({ plan: null, applies: 0, removes: 0 });
     const refusing = manager(fakePlatform({ applyFails: 'nft refused the rule set: syntax error' }));
     await expect(refusing.m.isolate('Full', [], 'a7')).rejects.toThrow('nft refused the rule set: syntax error');

@@ -14,7 +14,7 @@ export class NftFirewall implements Firewall {
 
   async check(): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
     const v = await run(this.nft, ['--version'], { timeoutMs: 5000 });
-    if (v.code === 127) return { ok: false, reason: 'nft not found (install the nftables package)' };
+    if (v.code === 127) return { ok: false, reason: 'nft is not installed (install the nftables package)' };
     if (v.code !== 0) return { ok: false, reason: `nft --version failed: ${firstLine(v.stderr)}` };
     const version = /v(\d+\.\d+(?:\.\d+)?)/.exec(v.stdout)?.[1] ?? 'unknown';
     // Listing proves the agent may talk to the kernel's firewall (root or CAP_NET_ADMIN).
@@ -42,7 +42,7 @@ export class NftFirewall implements Firewall {
       const file = join(dir, 'ruleset.nft');
       await writeFile(file, text, { mode: 0o600 });
       const r = await run(this.nft, ['-f', file], { timeoutMs: 15_000 });
-      if (r.code === 127) throw new Error('nft not found (install the nftables package)');
+      if (r.code === 127) throw new Error('nft is not installed (install the nftables package)');
       if (r.code !== 0) throw new Error(`nft refused the rule set: ${firstLine(r.stderr)}`);
     } finally {
       await rm(dir, { recursive: true, force: true });

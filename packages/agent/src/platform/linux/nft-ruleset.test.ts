@@ -98,7 +98,7 @@ describe('cgroups and resolvers', () => {
 
 describe('NftFirewall', () => {
   it('says what is missing when nft is not installed', async () => {
-    expect(await new NftFirewall('/nonexistent/nft').check()).toEqual({ ok: false, reason: 'nft not found (install the nftables package)' });
-    await expect(new NftFirewall('/nonexistent/nft').apply({ server: { addresses: [], port: 1 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] })).rejects.toThrow('nft not found');
+    expect(await new NftFirewall('/nonexistent/nft').check()).toEqual({ ok: false, reason: 'nft is not installed (install the nftables package)' });
+    await expect(new NftFirewall('/nonexistent/nft').apply({ server: { addresses: [], port: 1 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] })).rejects.toThrow('nft is not installed');
   });
 });
