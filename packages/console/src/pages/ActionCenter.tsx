@@ -25,7 +25,8 @@ function filterOf(p: URLSearchParams): string | undefined {
   const device = p.get('device');
   if (device) parts.push(`startswith(computerDnsName,${literal(device)})`);
   const user = p.get('user');
-  if (user) parts.push(`requestor eq ${literal(user)}`);
+  // As the device filter: the start of the name, in any case ('adm' finds admin).
+  if (user) parts.push(`startswith(requestor,${literal(user)})`);
   const from = p.get('from');
   if (from && !Number.isNaN(Date.parse(from))) parts.push(`creationDateTimeUtc ge ${new Date(from).toISOString()}`);
   const to = p.get('to');

@@ -69,11 +69,25 @@ function ActionRow({ a }: { a: MachineAction }) {
   );
 }
 
+/** Why a device cannot be isolated, shortened to what the row has room for (the whole reason on hover). */
+function IsolateReason({ m }: { m: Machine }) {
+  const reason = m.unusableActions.find((u) => u.action === 'Isolate')?.reason ?? '';
+  // The reason starts with the action's label, which the card's title already says.
+  const short = reason.slice(reason.indexOf(': ') + 2);
+  return (
+    <Text size="xs" c="dimmed" truncate title={reason} maw="60%">
+      {short}
+    </Text>
+  );
+}
+
 /** What needs attention now; every entry leads to its device. */
 export function DashboardPage() {
   const atRisk = useMachines("riskScore in ('High','Medium')", 'riskScore desc,lastSeen desc');
   const isolated = useMachines("isolationState eq 'Isolated'");
   const inactive = useMachines("healthStatus eq 'Inactive'");
+  // Response readiness: found before an incident, not during one.
+  const notIsolatable = useMachines("unusableActions/any(a: a eq 'Isolate')", 'computerDnsName asc');
   const pending = useActions("status in ('Pending','InProgress')");
   const failed = useActions("status in ('Failed','TimeOut')");
 
@@ -84,6 +98,15 @@ export function DashboardPage() {
         <Card title="Devices at risk" testId="card-at-risk" count={atRisk.data?.['@odata.count']} seeAll="/devices?risk=High,Medium" items={asList(atRisk)} empty="No device is at medium or high risk." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<RiskBadge risk={m.riskScore} />} />} />
         <Card title="Isolated devices" testId="card-isolated" count={isolated.data?.['@odata.count']} seeAll="/devices?isolation=Isolated" items={asList(isolated)} empty="No device is isolated." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">{m.isolation?.since ? `since ${ago(m.isolation.since)}` : ''}</Text>} />} />
         <Card title="Inactive devices" testId="card-inactive" count={inactive.data?.['@odata.count']} seeAll="/devices?health=Inactive" items={asList(inactive)} empty="Every device has checked in recently." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">last seen {ago(m.lastSeen)}</Text>} />} />
+        <Card
+          title="Devices that cannot be isolated"
+          testId="card-not-isolatable"
+          count={notIsolatable.data?.['@odata.count']}
+          seeAll="/devices?cannot=Isolate"
+          items={asList(notIsolatable)}
+          empty="Every device can be isolated."
+          render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<IsolateReason m={m} />} />}
+        />
         <Card title="Pending actions" testId="card-pending" count={pending.data?.['@odata.count']} seeAll="/actions?status=Pending,InProgress" items={asList(pending)} empty="No action is waiting." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
         <Card title="Failed actions" testId="card-failed" count={failed.data?.['@odata.count']} seeAll="/actions?status=Failed,TimeOut" items={asList(failed)} empty="No action has failed." render={(a: MachineAction) => <ActionRow key={a.id} a={a} />} />
       </SimpleGrid>

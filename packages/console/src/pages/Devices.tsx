@@ -1,5 +1,5 @@
 import type { Machine } from '@cordon/api-client';
-import { Anchor, Button, Group, Modal, MultiSelect, Select, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Badge, Button, Group, Modal, MultiSelect, Select, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { IconTag, IconTagOff } from '@tabler/icons-react';
@@ -15,6 +15,7 @@ import { ErrorState } from '../components/QueryState';
 import { HealthBadge, IsolationBadge, RiskBadge, Tags } from '../components/StateBadges';
 import { ago, formatTime } from '../format';
 import { useCan } from '../session';
+import { useActionTypes } from '../action-types';
 
 const PAGE_SIZE = 50;
 const SORTABLE = ['computerDnsName', 'osPlatform', 'lastIpAddress', 'riskScore', 'lastSeen'] as const;
@@ -35,6 +36,11 @@ function filterOf(p: URLSearchParams): string | undefined {
     const v = p.get(param);
     if (v) parts.push(`${field} eq ${literal(v)}`);
   }
+  // What a device could or could not do if an incident came now (its agent, what the device has).
+  const can = p.get('can');
+  if (can) parts.push(`usableActions/any(a: a eq ${literal(can)})`);
+  const cannot = p.get('cannot');
+  if (cannot) parts.push(`unusableActions/any(a: a eq ${literal(cannot)})`);
   return parts.length ? parts.join(' and ') : undefined;
 }
 
@@ -55,6 +61,7 @@ export function DevicesPage() {
     placeholderData: keepPreviousData,
   });
   const [selected, setSelected] = useState<Machine[]>([]);
+  const responseActions = useResponseActions();
 
   // A new filter or sort starts at page 1; a new filter also clears the selection.
   const set = (changes: ParamChanges) => {
@@ -99,6 +106,7 @@ export function DevicesPage() {
             { accessor: 'riskScore', title: 'Risk', sortable: true, noWrap: true, width: 110, render: (m) => <RiskBadge risk={m.riskScore} short /> },
             { accessor: 'isolationState', title: 'Isolation', noWrap: true, width: 150, render: (m) => (m.isolationState === 'NotIsolated' ? '—' : <IsolationBadge state={m.isolationState} />) },
             { accessor: 'machineTags', title: 'Tags', width: 200, render: (m) => <Tags tags={m.machineTags} /> },
+            { accessor: 'unusableActions', title: 'Cannot', width: 220, render: (m) => <CannotCell m={m} actions={responseActions} /> },
             {
               accessor: 'lastSeen',
               title: 'Last seen',
@@ -118,7 +126,32 @@ export function DevicesPage() {
   );
 }
 
+/** The response actions of the device page's bar, in its order: what the fleet view says each device can do. */
+function useResponseActions(): { value: string; label: string }[] {
+  const types = useActionTypes().data?.value ?? [];
+  return types
+    .filter((t) => t.barPosition !== null)
+    .sort((a, b) => a.barPosition! - b.barPosition!)
+    .map((t) => ({ value: t.type, label: t.label }));
+}
+
+/** The response actions a device cannot take, each saying why on hover; a dash when it can take them all. */
+function CannotCell({ m, actions }: { m: Machine; actions: { value: string; label: string }[] }) {
+  const cannot = actions.flatMap((a) => m.unusableActions.filter((u) => u.action === a.value).map((u) => ({ ...a, reason: u.reason })));
+  if (cannot.length === 0) return <Text size="sm">—</Text>;
+  return (
+    <Group gap={4}>
+      {cannot.map((c) => (
+        <Badge key={c.value} color="gray" variant="light" size="sm" title={c.reason} data-cannot={c.value} style={{ textTransform: 'none' }}>
+          {c.label}
+        </Badge>
+      ))}
+    </Group>
+  );
+}
+
 function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: ParamChanges) => void }) {
+  const responseActions = useResponseActions();
   const [tag, setTag] = useAddressText('tag', set);
   const [os, setOs] = useAddressText('os', set);
   return (
@@ -148,6 +181,8 @@ function DeviceFilters({ params, set }: { params: URLSearchParams; set: (c: Para
         w={150}
       />
       <TextInput label="OS" placeholder="e.g. Debian" value={os} onChange={(e) => setOs(e.currentTarget.value)} w={160} />
+      <Select label="Can" placeholder="Any" clearable data={responseActions} value={params.get('can')} onChange={(v) => set({ can: v })} w={230} />
+      <Select label="Cannot" placeholder="Any" clearable data={responseActions} value={params.get('cannot')} onChange={(v) => set({ cannot: v })} w={230} />
     </Group>
   );
 }

@@ -63,6 +63,20 @@ describe('machine actions', () => {
     expect(list.body.value[0]).toMatchObject({ id: a.id, status: 'InProgress', progress: { percent: 29, message: 'Collecting Processes (5/13)' } });
   });
 
+  it('names the first admin one way, by token or signed in, and finds requestors by the start of their name in any case', async () => {
+    const [a, b, c] = [await h.enroll({ hostname: 'a' }), await h.enroll({ hostname: 'b' }), await h.enroll({ hostname: 'c' })];
+    expect((await refresh(h, a)).body.requestor).toBe('admin');
+    const signIn = await h.call('POST', '/api/auth/signin', { token: null, body: { username: 'admin', password: h.server.initialAdminPassword } });
+    const session = { token: null, headers: { cookie: String(signIn.headers['set-cookie']).split(';')[0]!, 'x-csrf-token': signIn.body.csrfToken } };
+    expect((await h.call('POST', `/api/machines/${b}/refreshInventory`, { ...session, body: { Comment: 'from the console' } })).body.requestor).toBe('admin');
+    expect((await h.call('GET', '/api/auth/me')).body.name).toBe((await h.call('GET', '/api/auth/me', session)).body.name);
+    await refresh(h, c, { Comment: 'x' }, h.tokens.responder);
+    const by = async (filter: string) => (await h.call('GET', `/api/machineactions?$filter=${encodeURIComponent(filter)}`)).body.value.map((x: { computerDnsName: string }) => x.computerDnsName).sort();
+    expect(await by("startswith(requestor,'ADM')")).toEqual(['a', 'b']);
+    expect(await by("startswith(requestor,'Resp')")).toEqual(['c']);
+    expect(await by("startswith(requestor,'min')")).toEqual([]);
+  });
+
   it('refuses a second identical action with the exact MDE error body', async () => {
     const id = await h.enroll();
     expect((await refresh(h, id)).status).toBe(201);
