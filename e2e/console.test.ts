@@ -502,7 +502,7 @@ describe('web console', () => {
     expect(byAction.get('ManageTags')!.reason).toMatch(/viewer.*change tags/);
 
     // Choosing an unavailable action does nothing, in the menu or in the row.
-    await menu.locator('[data-action]').first().click();
+    await menu.locator('[data-action]').first().click({ force: true });
     await page.keyboard.press('Escape');
     await bar.locator(`[data-action="${firstInRow}"]`).click({ force: true });
     expect(await page.getByRole('dialog').count()).toBe(0);
