@@ -126,7 +126,7 @@ describe('isolating a device from the web console (real browser, real nftables)'
       await badge().filter({ hasText: /^Isolation pending$/ }).waitFor({ timeout: WAIT });
       await openActionCenter();
       await flyoutRow('Isolate device').waitFor({ timeout: WAIT });
-      expect(await statusOf(flyoutRow('Isolate device')).textContent()).toMatch(/^(Pending|InProgress)$/);
+      expect(await statusOf(flyoutRow('Isolate device')).textContent()).toMatch(/^(Pending|In progress)$/);
     });
     // The open fly-out and the page behind it follow the action to its end by themselves.
     await statusOf(flyoutRow('Isolate device')).filter({ hasText: /^Succeeded$/ }).waitFor({ timeout: 60_000 });
@@ -157,7 +157,7 @@ describe('isolating a device from the web console (real browser, real nftables)'
       await badge().filter({ hasText: /^Isolation pending$/ }).waitFor({ timeout: WAIT });
       await openActionCenter();
       await flyoutRow('Release from isolation').waitFor({ timeout: WAIT });
-      expect(await statusOf(flyoutRow('Release from isolation')).textContent()).toMatch(/^(Pending|InProgress)$/);
+      expect(await statusOf(flyoutRow('Release from isolation')).textContent()).toMatch(/^(Pending|In progress)$/);
     });
     await statusOf(flyoutRow('Release from isolation')).filter({ hasText: /^Succeeded$/ }).waitFor({ timeout: 60_000 });
     // The isolation's own row is still there, still Succeeded.

@@ -12,9 +12,9 @@ export const setCsrfToken = (token: string | undefined): void => {
   csrfToken = token;
 };
 
-/** Where an expired session sends the user: sign-in, remembering the page they were on. */
+/** Where an expired session sends the user: sign-in, remembering the page they were on (the start page needs no remembering). */
 export function signInPath(next = window.location.pathname + window.location.search): string {
-  return next.startsWith('/signin') ? '/signin' : `/signin?next=${encodeURIComponent(next)}`;
+  return next.startsWith('/signin') || next === '/' ? '/signin' : `/signin?next=${encodeURIComponent(next)}`;
 }
 
 let onUnauthorized: () => void = () => undefined;

@@ -1,8 +1,9 @@
 import type { Machine, ResponseActionAvailability } from '@cordon/api-client';
-import { Button, Group, Menu, Tooltip } from '@mantine/core';
+import { Button, Group, Menu, Text, Tooltip } from '@mantine/core';
 import {
   IconBrain,
   IconChevronDown,
+  IconDots,
   IconListCheck,
   IconLock,
   IconLockOpen,
@@ -14,11 +15,11 @@ import {
   IconVirusSearch,
 } from '@tabler/icons-react';
 import { useQuery } from '@tanstack/react-query';
-import { useState, type ReactNode } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, keys, messageOf, ok } from '../api';
 import { ActionDialog, type DialogRequest } from './ActionDialog';
 import { ManageTagsDialog } from './ManageTagsDialog';
-import { ReasonButton } from './ReasonButton';
+import { ReasonButton, UNAVAILABLE_STYLE } from './ReasonButton';
 
 /** The catalog names icons; the console draws them. */
 const ICONS: Record<string, ReactNode> = {
@@ -33,10 +34,14 @@ const ICONS: Record<string, ReactNode> = {
   'message-question': <IconMessageQuestion size={16} />,
 };
 
+const GAP = 4;
+
 /**
- * The device page's response-action bar, in the seed's order. What the server says about each
- * action (the agent's capabilities, the signed-in role, what is already under way) decides
- * whether its button is enabled; a disabled button says why.
+ * The device page's response-action bar, in the catalog's order, on one row whatever the width:
+ * what does not fit goes into a "More actions" menu, usable actions keeping their place in the row
+ * before unavailable ones (as MDE's device page does). What the server says about each action (the
+ * agent's capabilities, the signed-in role, what is already under way) decides whether it can be
+ * used; an unavailable one is drawn light and says why (tooltip in the row, a line in the menu).
  */
 export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; onOpenActionCenter: () => void }) {
   const availability = useQuery({
@@ -45,6 +50,8 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
   });
   const [dialog, setDialog] = useState<DialogRequest | null>(null);
   const [tagsOpen, setTagsOpen] = useState(false);
+  const actions = useMemo(() => availability.data?.value ?? [], [availability.data]);
+  const fit = useFit(actions);
 
   const open = (a: ResponseActionAvailability, option?: string) => {
     if (a.action === 'ManageTags') setTagsOpen(true);
@@ -52,14 +59,14 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
   };
 
   const button = (a: ResponseActionAvailability) => {
-    const common = { variant: 'subtle' as const, size: 'compact-sm' as const, leftSection: a.icon ? ICONS[a.icon] : undefined, 'data-action': a.action };
+    const common = { ...look(a), 'data-action': a.action };
     // An action with options (isolation type, scan type) opens a menu of them first.
     const option = a.option;
     if (a.available && option) {
       return (
         <Menu key={a.action} position="bottom-start">
           <Menu.Target>
-            <Button {...common} aria-disabled={false} rightSection={<IconChevronDown size={14} />}>
+            <Button {...common} aria-disabled={false}>
               {a.label}
             </Button>
           </Menu.Target>
@@ -80,11 +87,44 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
     );
   };
 
+  /** An action that did not fit the row, as menu items: its options, or itself (light, with its reason, when unavailable). */
+  const menuItems = (a: ResponseActionAvailability) => {
+    const icon = a.icon ? ICONS[a.icon] : undefined;
+    if (!a.available) {
+      return (
+        <Menu.Item key={a.action} leftSection={icon} aria-disabled closeMenuOnClick={false} data-action={a.action} style={UNAVAILABLE_STYLE}>
+          {a.label}
+          <Text size="xs" c="dimmed" maw={320}>
+            {a.reason ?? 'Not available'}
+          </Text>
+        </Menu.Item>
+      );
+    }
+    if (a.option) {
+      const option = a.option;
+      return option.values.map((o) => (
+        <Menu.Item key={`${a.action}-${o}`} leftSection={icon} onClick={() => open(a, o)} data-action={a.action}>
+          {option.item.replaceAll('{value}', o)}
+        </Menu.Item>
+      ));
+    }
+    return (
+      <Menu.Item key={a.action} leftSection={icon} onClick={() => open(a)} data-action={a.action}>
+        {a.label}
+      </Menu.Item>
+    );
+  };
+
+  const inline = fit.shown ? actions.filter((a) => fit.shown!.has(a.action)) : actions;
+  const overflow = fit.shown ? actions.filter((a) => !fit.shown!.has(a.action)) : [];
+  const actionCenter = { variant: 'subtle' as const, size: 'compact-sm' as const, leftSection: <IconListCheck size={16} /> };
+  const more = { variant: 'subtle' as const, size: 'compact-sm' as const, 'aria-label': 'More actions', children: <IconDots size={16} /> };
+
   return (
     <>
-      <Group gap={4} wrap="wrap" data-testid="action-bar" role="toolbar" aria-label="Response actions">
-        {availability.data?.value.map(button)}
-        {availability.isPending && <Button variant="subtle" size="sm" loading aria-label="Loading actions" />}
+      <Group ref={fit.barRef} gap={GAP} wrap="nowrap" data-testid="action-bar" role="toolbar" aria-label="Response actions" style={{ minWidth: 0 }}>
+        {inline.map(button)}
+        {availability.isPending && <Button variant="subtle" size="compact-sm" loading aria-label="Loading actions" />}
         {availability.error && (
           <Tooltip label={`Could not load which actions this device offers: ${messageOf(availability.error)}`} multiline w={320}>
             <Button variant="subtle" size="compact-sm" color="red" onClick={() => void availability.refetch()}>
@@ -92,12 +132,86 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
             </Button>
           </Tooltip>
         )}
-        <Button variant="subtle" size="sm" leftSection={<IconListCheck size={16} />} onClick={onOpenActionCenter} data-action="ActionCenter">
+        <Button {...actionCenter} onClick={onOpenActionCenter} data-action="ActionCenter">
           Action center
         </Button>
+        {overflow.length > 0 && (
+          <Menu position="bottom-end" width={340}>
+            <Menu.Target>
+              <Button {...more} />
+            </Menu.Target>
+            <Menu.Dropdown data-testid="more-actions">{overflow.map(menuItems)}</Menu.Dropdown>
+          </Menu>
+        )}
       </Group>
+      {/* The same buttons, unseen, measured: how wide each one is decides what fits in the row. */}
+      <div aria-hidden style={{ position: 'relative', height: 0, overflow: 'hidden' }}>
+        <div ref={fit.measureRef} style={{ position: 'absolute', display: 'flex', gap: GAP, width: 'max-content', visibility: 'hidden' }}>
+          {actions.map((a) => (
+            <Button key={a.action} {...look(a)} tabIndex={-1} data-measure={a.action}>
+              {a.label}
+            </Button>
+          ))}
+          <Button {...actionCenter} tabIndex={-1} data-measure="ActionCenter">
+            Action center
+          </Button>
+          <Button {...more} tabIndex={-1} data-measure="More" />
+        </div>
+      </div>
       {dialog && <ActionDialog machine={machine} request={dialog} onClose={() => setDialog(null)} />}
       {tagsOpen && <ManageTagsDialog machine={machine} onClose={() => setTagsOpen(false)} />}
     </>
   );
+}
+
+/** How an action's button looks (the measured copy is drawn the same way). */
+function look(a: ResponseActionAvailability) {
+  return {
+    variant: 'subtle' as const,
+    size: 'compact-sm' as const,
+    leftSection: a.icon ? ICONS[a.icon] : undefined,
+    rightSection: a.available && a.option ? <IconChevronDown size={14} /> : undefined,
+  };
+}
+
+/**
+ * Which actions fit in the bar's row: all of them when they do; otherwise, with room kept for the
+ * Action center and the "More actions" button, usable actions first, then unavailable ones, each
+ * in the catalog's order, as long as any fits. Measured again when the bar or the buttons change size.
+ */
+function useFit(actions: ResponseActionAvailability[]) {
+  const barRef = useRef<HTMLDivElement>(null);
+  const measureRef = useRef<HTMLDivElement>(null);
+  const [shown, setShown] = useState<Set<string> | null>(null);
+
+  useLayoutEffect(() => {
+    const bar = barRef.current;
+    const measure = measureRef.current;
+    if (!bar || !measure) return;
+    const compute = () => {
+      const widths = new Map([...measure.querySelectorAll<HTMLElement>('[data-measure]')].map((e) => [e.dataset.measure!, e.getBoundingClientRect().width]));
+      const width = (key: string) => (widths.get(key) ?? 0) + GAP;
+      let room = bar.clientWidth - width('ActionCenter');
+      const everything = actions.reduce((sum, a) => sum + width(a.action), 0);
+      let next: Set<string>;
+      if (everything <= room) next = new Set(actions.map((a) => a.action));
+      else {
+        room -= width('More');
+        next = new Set();
+        for (const a of [...actions.filter((x) => x.available), ...actions.filter((x) => !x.available)]) {
+          if (width(a.action) > room) continue;
+          room -= width(a.action);
+          next.add(a.action);
+        }
+      }
+      setShown((prev) => (prev && prev.size === next.size && [...next].every((k) => prev.has(k)) ? prev : next));
+    };
+    compute();
+    const observer = new ResizeObserver(compute);
+    observer.observe(bar);
+    observer.observe(measure);
+    return () => observer.disconnect();
+  }, [actions]);
+
+  return { barRef, measureRef, shown };
 }

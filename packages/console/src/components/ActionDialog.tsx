@@ -5,6 +5,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, keys, messageOf, ok } from '../api';
 import { forDevice, useActionLabel } from '../action-types';
+import { statusLabel } from './StateBadges';
 
 export interface DialogRequest {
   /** The bar's entry: the action's label, endpoint, options and what it does come from the server's catalog. */
@@ -83,7 +84,7 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
   const run = useMutation({
     mutationFn: () => submit(machine.id, action, comment.trim(), option),
     onSuccess: (a) => {
-      notifications.show({ color: 'green', title: `${actionLabel(a.type)} submitted`, message: `${machine.computerDnsName}: ${a.status}. Follow it in the Action center.` });
+      notifications.show({ color: 'green', title: `${actionLabel(a.type)} submitted`, message: `${machine.computerDnsName}: ${statusLabel(a.status)}. Follow it in the Action center.` });
       for (const k of [keys.actions(), keys.machine(machine.id), keys.responseActions(machine.id), keys.timeline(machine.id)]) void queryClient.invalidateQueries({ queryKey: k });
       onClose();
     },

@@ -119,6 +119,9 @@ function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a:
   );
 }
 
+/** A time on one line, its column as wide as it needs (its header "Last updated" shown whole too). */
+const DATE_COLUMN = { noWrap: true, customCellAttributes: () => ({ 'data-date': '' }) } as const;
+
 /**
  * The Action center's table, for one device (the fly-out) or all of them (the page): newest first,
  * paged by the API, refreshed by live updates.
@@ -147,7 +150,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
           onPageChange={setPage}
           noRecordsText={emptyText ?? (filter ? 'No action matches these filters' : 'No actions yet')}
           columns={[
-            { accessor: 'creationDateTimeUtc', title: 'Submitted', width: 110, render: (a) => formatTime(a.creationDateTimeUtc) },
+            { accessor: 'creationDateTimeUtc', title: 'Submitted', ...DATE_COLUMN, render: (a) => formatTime(a.creationDateTimeUtc) },
             {
               accessor: 'type',
               title: 'Action',
@@ -193,7 +196,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
                 </>
               ),
             },
-            { accessor: 'lastUpdateDateTimeUtc', title: 'Last update', width: 110, render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
+            { accessor: 'lastUpdateDateTimeUtc', title: 'Last updated', ...DATE_COLUMN, render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
             { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} onCancel={setCancelling} /> },
           ]}
         />

@@ -1,8 +1,12 @@
-import { Badge, Group, Progress, Text, Tooltip } from '@mantine/core';
+import { Badge, Button, Group, Progress, Text, Tooltip } from '@mantine/core';
+import { useState } from 'react';
 import type { Machine, MachineAction } from '@cordon/api-client';
 
 const RISK_COLORS: Record<string, string> = { High: 'red', Medium: 'orange', Low: 'yellow', Informational: 'blue', None: 'gray' };
 const STATUS_COLORS: Record<string, string> = { Pending: 'gray', InProgress: 'blue', Succeeded: 'green', Failed: 'red', TimeOut: 'orange', Cancelled: 'dark' };
+/** Action statuses as people say them; the API's names stay in filters, addresses and exports. */
+export const STATUS_LABELS: Record<string, string> = { Pending: 'Pending', InProgress: 'In progress', Succeeded: 'Succeeded', Failed: 'Failed', TimeOut: 'Timed out', Cancelled: 'Cancelled' };
+export const statusLabel = (status: string): string => STATUS_LABELS[status] ?? status;
 
 export function HealthBadge({ machine }: { machine: Pick<Machine, 'healthStatus'> }) {
   return (
@@ -46,8 +50,8 @@ export function MachineBadges({ machine }: { machine: Machine }) {
 
 export function ActionStatus({ action }: { action: Pick<MachineAction, 'status' | 'progress' | 'error'> }) {
   const badge = (
-    <Badge color={STATUS_COLORS[action.status] ?? 'gray'} variant="light" data-testid="action-status" style={{ flexShrink: 0, overflow: 'visible' }}>
-      {action.status}
+    <Badge color={STATUS_COLORS[action.status] ?? 'gray'} variant="light" tt="none" data-testid="action-status" data-status={action.status} style={{ flexShrink: 0, overflow: 'visible' }}>
+      {statusLabel(action.status)}
     </Badge>
   );
   if (action.status === 'InProgress' && action.progress) {
@@ -63,15 +67,23 @@ export function ActionStatus({ action }: { action: Pick<MachineAction, 'status' 
   return badge;
 }
 
-export function Tags({ tags }: { tags: string[] }) {
+/** A device's tags; past `max` of them, the rest wait behind "+N more" so a long list does not push the page about. */
+export function Tags({ tags, max = Infinity }: { tags: string[]; max?: number }) {
+  const [all, setAll] = useState(false);
   if (tags.length === 0) return <Text c="dimmed" size="sm">No tags</Text>;
+  const shown = all || tags.length <= max ? tags : tags.slice(0, max);
   return (
     <Group gap={4}>
-      {tags.map((t) => (
+      {shown.map((t) => (
         <Badge key={t} variant="outline" tt="none" maw={220} title={t}>
           {t}
         </Badge>
       ))}
+      {tags.length > max && (
+        <Button size="compact-xs" variant="subtle" onClick={() => setAll(!all)} data-testid="more-tags">
+          {all ? 'Fewer' : `+${tags.length - max} more`}
+        </Button>
+      )}
     </Group>
   );
 }

@@ -9,6 +9,7 @@ import { api, literal, messageOf, ok } from '../api';
 import { ActionsTable } from '../components/ActionsTable';
 import { actionsCsv } from '../csv';
 import { useActionTypes } from '../action-types';
+import { statusLabel } from '../components/StateBadges';
 
 const STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled'];
 /** Enough for any real incident; a bigger export is better done through the API. */
@@ -96,12 +97,12 @@ export function ActionCenterPage() {
         </Button>
       </Group>
       <Group align="end" gap="sm" data-testid="action-filters">
-        <MultiSelect label="Status" placeholder={list(params, 'status').length ? undefined : 'Any'} data={STATUSES} value={list(params, 'status')} onChange={(v) => set({ status: v.join(',') || null })} clearable w={240} />
-        <MultiSelect label="Action" placeholder={list(params, 'type').length ? undefined : 'Any'} data={types.data?.value.map((t) => ({ value: t.type, label: t.label })) ?? []} value={list(params, 'type')} onChange={(v) => set({ type: v.join(',') || null })} clearable w={260} />
-        <TextInput label="Device" placeholder="Name starts with" value={device} onChange={(e) => setDevice(e.currentTarget.value)} w={170} />
-        <TextInput label="Submitted by" placeholder="User" value={user} onChange={(e) => setUser(e.currentTarget.value)} w={150} />
-        <TextInput label="From" type="datetime-local" value={params.get('from') ?? ''} onChange={(e) => set({ from: e.currentTarget.value || null })} w={200} />
-        <TextInput label="To" type="datetime-local" value={params.get('to') ?? ''} onChange={(e) => set({ to: e.currentTarget.value || null })} w={200} />
+        <MultiSelect label="Status" placeholder={list(params, 'status').length ? undefined : 'Any'} data={STATUSES.map((v) => ({ value: v, label: statusLabel(v) }))} value={list(params, 'status')} onChange={(v) => set({ status: v.join(',') || null })} clearable w={200} />
+        <MultiSelect label="Action" placeholder={list(params, 'type').length ? undefined : 'Any'} data={types.data?.value.map((t) => ({ value: t.type, label: t.label })) ?? []} value={list(params, 'type')} onChange={(v) => set({ type: v.join(',') || null })} clearable w={220} />
+        <TextInput label="Device" placeholder="Name starts with" value={device} onChange={(e) => setDevice(e.currentTarget.value)} w={160} />
+        <TextInput label="Submitted by" placeholder="User" value={user} onChange={(e) => setUser(e.currentTarget.value)} w={140} />
+        <TextInput label="From" type="datetime-local" value={params.get('from') ?? ''} onChange={(e) => set({ from: e.currentTarget.value || null })} w={190} />
+        <TextInput label="To" type="datetime-local" value={params.get('to') ?? ''} onChange={(e) => set({ to: e.currentTarget.value || null })} w={190} />
       </Group>
       <ActionsTable filter={filter} showDevice pageSize={50} />
     </Stack>

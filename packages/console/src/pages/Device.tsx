@@ -2,7 +2,8 @@ import { Alert, Anchor, Drawer, Group, Paper, SimpleGrid, Stack, Tabs, Text, Tit
 import { useDisclosure } from '@mantine/hooks';
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
-import { api, keys, literal, ok } from '../api';
+import { api, ApiRequestError, keys, literal, ok } from '../api';
+import { Ago } from '../components/Ago';
 import { ActionBar } from '../components/ActionBar';
 import { ActionsTable } from '../components/ActionsTable';
 import { ErrorState, FullPageLoader } from '../components/QueryState';
@@ -31,10 +32,23 @@ export function DeviceRoute() {
 }
 
 function DevicePage({ id }: { id: string }) {
-  const machine = useQuery({ queryKey: keys.machine(id), queryFn: () => ok(api.GET('/api/machines/{id}', { params: { path: { id } } })) });
+  // Heartbeats move "last seen" without a live event (one per device per beat would flood every
+  // view): the open device is read again every 10 s instead.
+  const machine = useQuery({ queryKey: keys.machine(id), queryFn: () => ok(api.GET('/api/machines/{id}', { params: { path: { id } } })), refetchInterval: 10_000 });
   const [actionCenter, { open, close }] = useDisclosure(false);
 
   if (machine.isPending) return <FullPageLoader />;
+  if (machine.error instanceof ApiRequestError && machine.error.status === 404) {
+    return (
+      <Stack data-testid="no-such-device">
+        <Title order={2}>No such device</Title>
+        <Text>No device has the id {id}: it may have been mistyped, or the link is from another Cordon server.</Text>
+        <Anchor component={Link} to="/devices">
+          Back to the devices list
+        </Anchor>
+      </Stack>
+    );
+  }
   if (machine.error) {
     return (
       <Stack>
@@ -69,15 +83,18 @@ function DevicePage({ id }: { id: string }) {
           <SimpleGrid cols={{ base: 2, md: 5 }}>
             <Fact label="Last seen">
               <Tooltip label={formatTime(m.lastSeen)}>
-                <span>{ago(m.lastSeen)}</span>
+                <Ago iso={m.lastSeen} data-testid="last-seen" />
               </Tooltip>
             </Fact>
             <Fact label="Agent version">{m.agentVersion}</Fact>
             <Fact label="IP addresses">{ips.length ? ips.map((a) => a.ipAddress).join(", ") : (m.lastIpAddress ?? "—")}</Fact>
             <Fact label="Connected">{m.isConnected ? 'Yes' : 'No'}</Fact>
-            <Fact label="Tags">
-              <Tags tags={m.machineTags} />
-            </Fact>
+            {/* A row of their own: however many tags, the facts and the action bar keep their place. */}
+            <div style={{ gridColumn: '1 / -1' }}>
+              <Fact label="Tags">
+                <Tags tags={m.machineTags} max={8} />
+              </Fact>
+            </div>
           </SimpleGrid>
         </Stack>
       </Paper>

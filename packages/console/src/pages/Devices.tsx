@@ -24,7 +24,8 @@ const SORTABLE = ['computerDnsName', 'osPlatform', 'lastIpAddress', 'riskScore',
 function filterOf(p: URLSearchParams): string | undefined {
   const parts: string[] = [];
   const tag = p.get('tag');
-  if (tag) parts.push(`machineTags/any(t: t eq ${literal(tag)})`);
+  // Any part of a tag, in any case: `ux` finds `ux-review`.
+  if (tag) parts.push(`machineTags/any(t: contains(t,${literal(tag)}))`);
   const os = p.get('os');
   if (os) parts.push(`(startswith(osPlatform,${literal(os)}) or startswith(osVersion,${literal(os)}))`);
   const risks = (p.get('risk') ?? '').split(',').filter(Boolean);

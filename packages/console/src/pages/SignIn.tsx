@@ -35,7 +35,8 @@ export function SignInPage() {
         <form onSubmit={form.onSubmit((v) => signIn.mutate(v))}>
           <Stack>
             <Title order={2}>Sign in to Cordon</Title>
-            {params.get('next') && !signIn.error && <Alert color="blue">Sign in to continue where you were.</Alert>}
+            {/* Only with a real place to return to: a first visit to the start page is just a sign-in. */}
+            {safeNext(params.get('next')) !== '/' && !signIn.error && <Alert color="blue">Sign in to continue where you were.</Alert>}
             {signIn.error && (
               <Alert color="red" role="alert" data-testid="signin-error">
                 {messageOf(signIn.error)}

@@ -1,6 +1,6 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { BadRequestError } from '../errors.js';
-import { FilterSyntaxError, parseFilter, type FilterNode, type Literal } from './filter.js';
+import { FilterSyntaxError, parseFilter, type FilterNode, type Literal, type TextFunction } from './filter.js';
 
 /** How one public field of a `$filter` maps onto the store. */
 export type FieldSpec =
@@ -42,6 +42,16 @@ function isoOf(field: string, lit: Literal): string {
   const t = Date.parse(text);
   if (Number.isNaN(t)) throw invalid(`${field} needs a date such as 2026-11-22T10:00:00Z, not '${text}'`);
   return new Date(t).toISOString();
+}
+
+/**
+ * A case-insensitive prefix or substring match: lower-cased on both sides so SQLite and PostgreSQL
+ * agree; LIKE's wildcards in the text are escaped.
+ */
+function like(column: Expression<unknown>, fn: TextFunction, text: string): Expression<SqlBool> {
+  const escaped = text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+  const pattern = fn === 'startswith' ? `${escaped}%` : `%${escaped}%`;
+  return sql<SqlBool>`lower(${column}) like ${pattern} escape '\\'`;
 }
 
 const SQL_OPS = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
@@ -102,12 +112,11 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
       const values = node.values.map((v) => (spec.kind === 'datetime' ? isoOf(node.field, v) : checkEnum(node.field, spec, literalText(node.field, v))));
       return sql<SqlBool>`${sql.ref(spec.column)} in (${sql.join(values)})`;
     }
-    case 'startswith': {
+    case 'startswith':
+    case 'contains': {
       const spec = specOf(node.field, fields);
-      if (spec.kind !== 'text') throw invalid(`startswith works on text fields; ${node.field} is not one`);
-      // Lower-cased on both sides so SQLite and PostgreSQL agree; LIKE's wildcards in the prefix are escaped.
-      const pattern = `${node.prefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      return sql<SqlBool>`lower(${sql.ref(spec.column)}) like ${pattern} escape '\\'`;
+      if (spec.kind !== 'text') throw invalid(`${node.type} works on text fields; ${node.field} is not one`);
+      return like(sql.ref(spec.column), node.type, node.type === 'startswith' ? node.prefix : node.text);
     }
     case 'any': {
       const spec = specOf(node.field, fields);
@@ -116,7 +125,8 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
       const values = node.values.map((v) => literalText(node.field, v));
       const [table, column] = spec.kind === 'tags' ? ['machine_tags', 'tag'] : ['machine_ips', 'ip'];
       const col = sql.ref(`${table}.${column}`);
-      const cond = node.op === 'in' ? sql`${col} in (${sql.join(values)})` : node.op === 'eq' ? sql`${col} = ${values[0]}` : sql`${col} <> ${values[0]}`;
+      const cond =
+        node.op === 'in' ? sql`${col} in (${sql.join(values)})` : node.op === 'eq' ? sql`${col} = ${values[0]}` : node.op === 'ne' ? sql`${col} <> ${values[0]}` : like(col, node.op, values[0]!);
       return sql<SqlBool>`exists (select 1 from ${sql.table(table)} where ${sql.ref(`${table}.machine_id`)} = ${sql.ref(spec.machineIdColumn)} and ${cond})`;
     }
   }

@@ -13,7 +13,7 @@ const eq = (field: string, value: Literal): FilterNode => cmp(field, 'eq', value
 const and = (left: FilterNode, right: FilterNode): FilterNode => ({ type: 'and', left, right });
 const or = (left: FilterNode, right: FilterNode): FilterNode => ({ type: 'or', left, right });
 const inList = (field: string, values: Literal[]): FilterNode => ({ type: 'in', field, values });
-const any = (field: string, op: 'eq' | 'ne' | 'in', values: Literal[]): FilterNode => ({ type: 'any', field, op, values });
+const any = (field: string, op: 'eq' | 'ne' | 'in' | 'contains' | 'startswith', values: Literal[]): FilterNode => ({ type: 'any', field, op, values });
 
 function errorOf(input: string, opts?: { maxLength?: number; maxDepth?: number }): FilterSyntaxError {
   try {
@@ -95,6 +95,9 @@ describe('parseFilter', () => {
       ["machineTags/any(t: t eq 'prod')", any('machineTags', 'eq', [str('prod')])],
       ["machineTags/any(tag:tag ne 'prod')", any('machineTags', 'ne', [str('prod')])],
       ["machineTags/any(t: t in ('prod','dev'))", any('machineTags', 'in', [str('prod'), str('dev')])],
+      ["machineTags/any(t: contains(t,'ux'))", any('machineTags', 'contains', [str('ux')])],
+      ["machineTags/any(tag: StartsWith( tag , 'ux-' ))", any('machineTags', 'startswith', [str('ux-')])],
+      ["contains(computerDnsName,'web')", { type: 'contains', field: 'computerDnsName', text: 'web' }],
       ["a/b/any(x: x eq 1)", any('a/b', 'eq', [num(1)])],
       [
         "machineTags/any(t: t eq 'prod') and healthStatus eq 'Active'",
@@ -168,7 +171,8 @@ describe('parseFilter', () => {
       ['two conditions in lambda', "tags/any(t: t eq 'a' or t eq 'b')", 21, "Expected ')' at position 21 to close the 'any(' opened at position 8"],
       ['all lambda', "tags/all(t: t eq 'a')", 5, "Lambda 'all' is not supported at position 5"],
       ['path without any', 'a/b eq 1', 0, "Property path 'a/b' is only supported with '/any(...)' at position 0"],
-      ['function call', "contains(name,'x')", 0, "Unsupported function 'contains' at position 0"],
+      ['function call', "endswith(name,'x')", 0, "Unsupported function 'endswith' at position 0"],
+      ['contains on another variable', "machineTags/any(t: contains(x,'a'))", 19, "contains inside 'any' works on the range variable 't' at position 19, e.g. contains(t,'x')"],
       ['startswith without text', 'startswith(name,3)', 16, 'startswith needs a quoted text prefix'],
       ['startswith unclosed', "startswith(name,'x'", 19, "Expected ')' at position 19 to close the 'startswith(' opened at position 10"],
       ['not', 'not a eq 1', 0, "'not' is not supported at position 0"],

@@ -21,7 +21,14 @@ export type FilterNode =
   | { type: 'in'; field: string; values: Literal[] }
   /** `startswith(field,'prefix')`: a case-insensitive prefix match, as MDE's API offers. */
   | { type: 'startswith'; field: string; prefix: string }
-  | { type: 'any'; field: string; op: 'eq' | 'ne' | 'in'; values: Literal[] };
+  /** `contains(field,'part')`: a case-insensitive substring match (OData's `contains`). */
+  | { type: 'contains'; field: string; text: string }
+  /** `machineTags/any(t: t eq 'x')`; also `contains(t,'x')` and `startswith(t,'x')` inside, case-insensitive. */
+  | { type: 'any'; field: string; op: 'eq' | 'ne' | 'in' | TextFunction; values: Literal[] };
+
+/** The text functions: `startswith(field,'x')` and `contains(field,'x')`. */
+export type TextFunction = 'startswith' | 'contains';
+const TEXT_FUNCTIONS: readonly string[] = ['startswith', 'contains'];
 
 /** Thrown for malformed or oversized `$filter` input; `position` is a 0-based offset into the input. */
 export class FilterSyntaxError extends Error {
@@ -224,7 +231,11 @@ class Parser {
     const field = fieldTok.text;
     const following = this.peek();
     if (this.isPunct(following, '(')) {
-      if (field.toLowerCase() === 'startswith') return this.parseStartsWith(this.next());
+      const fn = field.toLowerCase();
+      if (TEXT_FUNCTIONS.includes(fn)) {
+        const { field: target, text } = this.parseTextFunction(fn as TextFunction, this.next());
+        return fn === 'startswith' ? { type: 'startswith', field: target, prefix: text } : { type: 'contains', field: target, text };
+      }
       fail(fieldTok.pos, `Unsupported function '${field}'`);
     }
     if (this.isPunct(following, '/')) return this.parseLambda(fieldTok);
@@ -244,18 +255,18 @@ class Parser {
     fail(opTok.pos, `Unknown operator '${clip(opTok.text)}'`, '; expected eq, ne, gt, ge, lt, le or in');
   }
 
-  // startswith(field,'prefix')
-  private parseStartsWith(open: Token): FilterNode {
+  // startswith(field,'prefix') and contains(field,'part')
+  private parseTextFunction(fn: TextFunction, open: Token): { field: string; text: string } {
     const fieldTok = this.next();
-    if (fieldTok.kind !== 'ident') fail(fieldTok.pos, "Expected a field name after 'startswith('", ", e.g. startswith(computerDnsName,'web')");
+    if (fieldTok.kind !== 'ident') fail(fieldTok.pos, `Expected a field name after '${fn}('`, `, e.g. ${fn}(computerDnsName,'web')`);
     const comma = this.next();
-    if (!this.isPunct(comma, ',')) fail(comma.pos, `Expected ',' after '${fieldTok.text}' in startswith`);
+    if (!this.isPunct(comma, ',')) fail(comma.pos, `Expected ',' after '${fieldTok.text}' in ${fn}`);
     const litPos = this.peek().pos;
     const lit = this.parseLiteral(',');
-    if (lit.kind !== 'string') fail(litPos, 'startswith needs a quoted text prefix', ", e.g. startswith(computerDnsName,'web')");
+    if (lit.kind !== 'string') fail(litPos, `${fn} needs a quoted text ${fn === 'startswith' ? 'prefix' : 'to find'}`, `, e.g. ${fn}(computerDnsName,'web')`);
     const close = this.next();
-    if (!this.isPunct(close, ')')) fail(close.pos, "Expected ')'", ` to close the 'startswith(' opened at position ${open.pos}`);
-    return { type: 'startswith', field: fieldTok.text, prefix: lit.value };
+    if (!this.isPunct(close, ')')) fail(close.pos, "Expected ')'", ` to close the '${fn}(' opened at position ${open.pos}`);
+    return { field: fieldTok.text, text: lit.value };
   }
 
   // field/any(v: v eq 'x') — also longer paths such as a/b/any(...).
@@ -280,6 +291,18 @@ class Parser {
     if (varTok.kind !== 'ident') fail(varTok.pos, "Expected a range variable after 'any('", ", e.g. any(t: t eq 'x')");
     const colon = this.next();
     if (!this.isPunct(colon, ':')) fail(colon.pos, `Expected ':' after range variable '${varTok.text}'`);
+
+    // any(t: contains(t,'x')) / any(t: startswith(t,'x'))
+    const fnTok = this.peek();
+    if (fnTok.kind === 'ident' && TEXT_FUNCTIONS.includes(fnTok.text.toLowerCase()) && this.isPunct(this.peek(1), '(')) {
+      this.next();
+      const fn = fnTok.text.toLowerCase() as TextFunction;
+      const inner = this.parseTextFunction(fn, this.next());
+      if (inner.field !== varTok.text) fail(fnTok.pos, `${fn} inside 'any' works on the range variable '${varTok.text}'`, `, e.g. ${fn}(${varTok.text},'x')`);
+      const end = this.next();
+      if (!this.isPunct(end, ')')) fail(end.pos, "Expected ')'", ` to close the 'any(' opened at position ${open.pos}; only one condition is supported inside 'any'`);
+      return { type: 'any', field, op: fn, values: [{ kind: 'string', value: inner.text }] };
+    }
 
     const useTok = this.next();
     if (useTok.kind !== 'ident') fail(useTok.pos, `Expected '${varTok.text}' after ':'`);

@@ -48,6 +48,26 @@ describe('machines API', () => {
     expect(inactive.body.value[0].healthStatus).toBe('Inactive');
   });
 
+  it('finds machines by any part of a tag or name, in any case (contains, also inside any())', async () => {
+    const a = await h.enroll({ hostname: 'web-Alpha' });
+    const b = await h.enroll({ hostname: 'db-beta' });
+    await h.call('POST', `/api/machines/${a}/tags`, { body: { Value: 'ux-review', Action: 'Add' } });
+    await h.call('POST', `/api/machines/${b}/tags`, { body: { Value: 'UX_Lab', Action: 'Add' } });
+    const names = async (filter: string) => {
+      const r = await h.call('GET', `/api/machines?$filter=${encodeURIComponent(filter)}`);
+      expect(r.status, filter).toBe(200);
+      return r.body.value.map((m: { computerDnsName: string }) => m.computerDnsName).sort();
+    };
+    expect(await names("machineTags/any(t: contains(t,'ux'))")).toEqual(['db-beta', 'web-Alpha']);
+    expect(await names("machineTags/any(t: contains(t,'REVIEW'))")).toEqual(['web-Alpha']);
+    expect(await names("machineTags/any(t: startswith(t,'Ux-'))")).toEqual(['web-Alpha']);
+    // LIKE's wildcards are matched as themselves.
+    expect(await names("machineTags/any(t: contains(t,'_'))")).toEqual(['db-beta']);
+    expect(await names("contains(computerDnsName,'ALPH')")).toEqual(['web-Alpha']);
+    // The exact match stays exact.
+    expect(await names("machineTags/any(t: t eq 'ux')")).toEqual([]);
+  });
+
   it('rejects a bad $filter with 400 naming what to send', async () => {
     for (const [filter, text] of [
       ["nosuch eq 'x'", "Cannot filter on 'nosuch'"],
