@@ -191,6 +191,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     async listen() {
       // Actions that expired while the server was down end as TimeOut before any agent can ask for them.
       await actionExpiry.sweepExpired();
+      // Agents connected to an earlier run (stopped or crashed) went offline when it did: say so in their timelines.
+      await machines.recordOfflineSinceLastRun();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
