@@ -5,7 +5,7 @@ import type { AgentConfig } from './config.js';
 import { readState } from './enrollment-state.js';
 import { Journal } from './journal.js';
 import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
-import { currentPlatform, type Platform } from './platform/index.js';
+import { currentPlatform, MissingToolError, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
 import { ServerConnection } from './transport/connection.js';
 import { EventOutbox } from './transport/outbox.js';
@@ -110,7 +110,7 @@ export class Agent {
         await m.restore();
       } catch (err) {
         // The watchdog retries: one module failing must not keep the others (or the agent) down.
-        this.#logger.error({ err }, `could not restore ${m.name} from the journal; will retry`);
+        this.#failed(err, `could not restore ${m.name} from the journal; will retry`);
       }
     }
     // One watchdog for all modules; its period is the isolation setting (the first module) for compatibility.
@@ -159,7 +159,7 @@ export class Agent {
       try {
         if (await m.check()) changed = true;
       } catch (err) {
-        this.#logger.error({ err }, `checking ${m.name} failed`);
+        this.#failed(err, `checking ${m.name} failed`);
       }
     }
     if (!changed) return;
@@ -168,6 +168,12 @@ export class Agent {
     } catch (err) {
       this.#logger.error({ err }, 'could not describe this device for the server');
     }
+  }
+
+  /** A tool missing on this device is expected: one warning line saying what to install. Anything else is a bug: its stack. */
+  #failed(err: unknown, what: string): void {
+    if (err instanceof MissingToolError) this.#logger.warn(`${what}: ${err.message}`);
+    else this.#logger.error({ err }, what);
   }
 
   async #hello(): Promise<void> {
