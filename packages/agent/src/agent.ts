@@ -1,4 +1,5 @@
 import { destination, pino, type Logger } from 'pino';
+import { logDestination, resolveLogFormat } from '@cordon/protocol/log-format';
 import { ACTION_CATALOG, assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
@@ -59,8 +60,9 @@ export class Agent {
   constructor(private readonly config: AgentConfig, opts: { logger?: Logger; platform?: Platform } = {}) {
     const state = readState(config.dataDir);
     if (!state) throw new Error(`This agent is not enrolled (no ${config.dataDir}/enrollment.json); run \`cordon agent enroll --server URL --token T\` first`);
-    // Logs go to stderr as JSON; stdout stays for what scripts read.
-    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, destination(2));
+    // Logs go to stderr (readable lines on a terminal, JSON otherwise); stdout stays for what scripts read.
+    const format = resolveLogFormat(config.logFormat, process.stderr.isTTY);
+    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, logDestination(format, destination(2)));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
     this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger });
