@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine } from '@cordon/cli';
-import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
+import { packageFileName, PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
 import { cleanup, cordon, CordonProcess, freePort, REAL, requireReal, ROOT, tempDir, until } from './helpers.js';
 
@@ -357,6 +357,8 @@ describe('web console', () => {
 
     const fromFlyout = await download(page, row.getByRole('button', { name: 'Download package' }));
     expect(fromFlyout.bytes.subarray(0, 2).toString()).toBe('PK');
+    const completed = (await api.packages(me.id)).find((p) => p.actionId === actionId)!.createdAt;
+    expect(fromFlyout.d.suggestedFilename()).toBe(packageFileName(me.computerDnsName, completed));
     expect(createHash('sha256').update(fromFlyout.bytes).digest('hex')).toBe(sha256);
     await page.keyboard.press('Escape');
     await drawer.waitFor({ state: 'hidden', timeout: WAIT });

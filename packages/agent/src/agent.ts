@@ -1,11 +1,12 @@
 import { destination, pino, type Logger } from 'pino';
+import { logDestination, resolveLogFormat } from '@cordon/protocol/log-format';
 import { ACTION_CATALOG, assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { readState } from './enrollment-state.js';
 import { Journal } from './journal.js';
 import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
-import { currentPlatform, type Platform } from './platform/index.js';
+import { currentPlatform, MissingToolError, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
 import { ServerConnection } from './transport/connection.js';
 import { EventOutbox } from './transport/outbox.js';
@@ -59,8 +60,9 @@ export class Agent {
   constructor(private readonly config: AgentConfig, opts: { logger?: Logger; platform?: Platform } = {}) {
     const state = readState(config.dataDir);
     if (!state) throw new Error(`This agent is not enrolled (no ${config.dataDir}/enrollment.json); run \`cordon agent enroll --server URL --token T\` first`);
-    // Logs go to stderr as JSON; stdout stays for what scripts read.
-    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, destination(2));
+    // Logs go to stderr (readable lines on a terminal, JSON otherwise); stdout stays for what scripts read.
+    const format = resolveLogFormat(config.logFormat, process.stderr.isTTY);
+    this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, logDestination(format, destination(2)));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
     this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger });
@@ -110,7 +112,7 @@ export class Agent {
         await m.restore();
       } catch (err) {
         // The watchdog retries: one module failing must not keep the others (or the agent) down.
-        this.#logger.error({ err }, `could not restore ${m.name} from the journal; will retry`);
+        this.#failed(err, `could not restore ${m.name} from the journal; will retry`);
       }
     }
     // One watchdog for all modules; its period is the isolation setting (the first module) for compatibility.
@@ -159,7 +161,7 @@ export class Agent {
       try {
         if (await m.check()) changed = true;
       } catch (err) {
-        this.#logger.error({ err }, `checking ${m.name} failed`);
+        this.#failed(err, `checking ${m.name} failed`);
       }
     }
     if (!changed) return;
@@ -168,6 +170,12 @@ export class Agent {
     } catch (err) {
       this.#logger.error({ err }, 'could not describe this device for the server');
     }
+  }
+
+  /** A tool missing on this device is expected: one warning line saying what to install. Anything else is a bug: its stack. */
+  #failed(err: unknown, what: string): void {
+    if (err instanceof MissingToolError) this.#logger.warn(`${what}: ${err.message}`);
+    else this.#logger.error({ err }, what);
   }
 
   async #hello(): Promise<void> {

@@ -19,6 +19,7 @@ describe('agent config', () => {
       isolationConfirmSeconds: 30,
       isolationWatchSeconds: 5,
       logLevel: 'info',
+      logFormat: 'auto',
     });
   });
 
@@ -26,6 +27,7 @@ describe('agent config', () => {
   it.each([
     ['CORDON_AGENT_TAGS', 'pci, kiosk,', 'tags', ['pci', 'kiosk']],
     ['CORDON_AGENT_LOG_LEVEL', 'debug', 'logLevel', 'debug'],
+    ['CORDON_AGENT_LOG_FORMAT', 'json', 'logFormat', 'json'],
     ['CORDON_AGENT_HEARTBEAT_SECONDS', '5', 'heartbeatSeconds', 5],
     ['CORDON_AGENT_ACTION_DELAY_MS', '1500', 'actionDelayMs', 1500],
     ['CORDON_AGENT_RECONNECT_MAX_SECONDS', '2', 'reconnectMaxSeconds', 2],

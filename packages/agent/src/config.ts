@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, defineConfig, setting, type ConfigFlags, type ConfigOf } from '@cordon/protocol/config';
+import { LOG_FORMATS } from '@cordon/protocol/log-format';
 
 export { ConfigError };
 
@@ -27,6 +28,7 @@ export const agentConfig = defineConfig({
     }),
     isolationWatchSeconds: setting(z.number().min(0.2).max(3600), { default: 5, help: 'How often the agent checks that isolation rules are still in force (re-applies them after a flush)' }),
     logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level' }),
+    logFormat: setting(z.enum(LOG_FORMATS), { default: 'auto', help: 'How logs are written to stderr: pretty (one readable line each), json (one JSON object per line), or auto: pretty on a terminal, json otherwise' }),
   },
 });
 

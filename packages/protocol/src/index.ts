@@ -5,3 +5,4 @@ export * from './isolation.js';
 export * from './streams.js';
 export * from './content.js';
 export * from './frames.js';
+export * from './package-file.js';

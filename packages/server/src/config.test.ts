@@ -30,6 +30,7 @@ describe('server config', () => {
       downloadUrlSeconds: 900,
       auditCheckpointSeconds: 60,
       logLevel: 'info',
+      logFormat: 'auto',
     });
   });
 
@@ -55,6 +56,7 @@ describe('server config', () => {
     ['CORDON_DOWNLOAD_URL_SECONDS', '60', 'downloadUrlSeconds', 60],
     ['CORDON_CONSOLE_DIR', '/opt/console', 'consoleDir', '/opt/console'],
     ['CORDON_LOG_LEVEL', 'warn', 'logLevel', 'warn'],
+    ['CORDON_LOG_FORMAT', 'pretty', 'logFormat', 'pretty'],
   ] as const)('%s=%s sets %s', (name, value, key, expected) => {
     const env = { CORDON_DATA_DIR: join(dir, 'empty'), [name]: value };
     expect(loadServerConfig({}, env)[key]).toEqual(expected);

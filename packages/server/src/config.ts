@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, defineConfig, setting, type ConfigFlags, type ConfigOf, type SettingDoc } from '@cordon/protocol/config';
+import { LOG_FORMATS } from '@cordon/protocol/log-format';
 
 export { ConfigError };
 
@@ -46,7 +47,8 @@ export const serverConfig = defineConfig({
     downloadUrlSeconds: setting(z.number().int().min(10).max(86400), { default: 900, help: 'Lifetime of package download URLs (GetPackageUri)' }),
     auditCheckpointSeconds: setting(z.number().int().min(1).max(86400), { default: 60, help: 'How often the audit chain\'s head is signed into <dataDir>/audit/checkpoints.jsonl (and at shutdown); records since the last checkpoint are protected by the chain alone' }),
     consoleDir: setting(z.string().min(1), { help: 'Directory of the built web console (default: packages/console/dist)' }),
-    logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level; logs go to stderr as JSON (pino)' }),
+    logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level; logs go to stderr (pino)' }),
+    logFormat: setting(z.enum(LOG_FORMATS), { default: 'auto', help: 'How logs are written: pretty (one readable line each), json (one JSON object per line), or auto: pretty on a terminal, json otherwise' }),
   },
 });
 

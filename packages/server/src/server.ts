@@ -193,6 +193,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       await actionExpiry.sweepExpired();
       // What each device can do follows this server's catalog, which may be newer than the store.
       await machines.refreshReadiness();
+      // Agents connected to an earlier run (stopped or crashed) went offline when it did: say so in their timelines.
+      await machines.recordOfflineSinceLastRun();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();

@@ -2,10 +2,11 @@
 import ExcelJS from 'exceljs';
 import yauzl from 'yauzl';
 
-/** Every entry of a zip, read with yauzl (an independent reader, not the writer's own code). */
-export function readZip(path: string): Promise<Map<string, Buffer>> {
+/** Every entry of a zip (a path or its bytes), read with yauzl (an independent reader, not the writer's own code). */
+export function readZip(source: string | Buffer): Promise<Map<string, Buffer>> {
   return new Promise((resolve, reject) => {
-    yauzl.open(path, { lazyEntries: true }, (err, zip) => {
+    const open = (cb: (err: Error | null, zip: yauzl.ZipFile) => void) => (typeof source === 'string' ? yauzl.open(source, { lazyEntries: true }, cb) : yauzl.fromBuffer(source, { lazyEntries: true }, cb));
+    open((err, zip) => {
       if (err) return reject(err);
       const out = new Map<string, Buffer>();
       zip.on('entry', (entry: yauzl.Entry) => {

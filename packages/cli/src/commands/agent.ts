@@ -3,7 +3,7 @@ import { destination, pino } from 'pino';
 import { Agent, agentConfig, breakGlassRelease, currentPlatform, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
 
 /** A flag's help text is the config declaration's. */
-const help = (key: 'dataDir' | 'logLevel') => `${agentConfig.keys[key].help} (env ${agentConfig.envName(key)})`;
+const help = (key: 'dataDir' | 'logLevel' | 'logFormat') => `${agentConfig.keys[key].help} (env ${agentConfig.envName(key)})`;
 
 export function registerAgentCommands(program: Command): void {
   const agent = program.command('agent').description('the endpoint agent');
@@ -26,8 +26,9 @@ export function registerAgentCommands(program: Command): void {
     .description('run the agent: stay connected, run signed commands')
     .option('--data-dir <dir>', help('dataDir'))
     .option('--log-level <level>', help('logLevel'))
-    .action(async (o: { dataDir?: string; logLevel?: string }) => {
-      const a = new Agent(loadAgentConfig({ dataDir: o.dataDir, logLevel: o.logLevel }));
+    .option('--log-format <format>', help('logFormat'))
+    .action(async (o: { dataDir?: string; logLevel?: string; logFormat?: string }) => {
+      const a = new Agent(loadAgentConfig({ dataDir: o.dataDir, logLevel: o.logLevel, logFormat: o.logFormat }));
       await a.start();
       let stopping = false;
       for (const sig of ['SIGINT', 'SIGTERM'] as const) {

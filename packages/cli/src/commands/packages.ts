@@ -4,6 +4,7 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
+import { packageFileName } from '@cordon/protocol';
 import type { CordonClient, MachineAction } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print, safeText } from '../output.js';
@@ -33,11 +34,24 @@ function progressLine(enabled: boolean): { show(text: string): void; done(): voi
 const bar = (fraction: number, width = 30) => `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}]`;
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 
-/** Downloads a package through GetPackageUri to `file`, checking its SHA-256; written to a temp name first. */
-export async function downloadPackage(client: CordonClient, actionId: string, file: string, showProgress: boolean): Promise<{ size: number; sha256: string }> {
-  const { value } = await client.packageUri(actionId);
+/**
+ * The name the server gives the download (`<host>-<UTC time>-investigation-package.zip`), taken
+ * only when it is a plain file name: a header never chooses a directory or a hidden file.
+ */
+export function serverFileName(contentDisposition: string | null): string | undefined {
+  const name = /filename="([^"]*)"/.exec(contentDisposition ?? '')?.[1];
+  return name && /^[A-Za-z0-9][A-Za-z0-9._-]*\.zip$/.test(name) ? name : undefined;
+}
+
+/**
+ * Downloads a package through GetPackageUri, checking its SHA-256; written to a temp name first.
+ * Saved as `file`, or else under the name the server gives it (in the current directory).
+ */
+export async function downloadPackage(client: CordonClient, action: MachineAction, file: string | undefined, showProgress: boolean): Promise<{ file: string; size: number; sha256: string }> {
+  const { value } = await client.packageUri(action.id);
   const res = await fetch(value);
   if (!res.ok || !res.body) throw new CliError(`downloading the package failed: HTTP ${res.status}`);
+  file ??= serverFileName(res.headers.get('content-disposition')) ?? packageFileName(action.computerDnsName, action.lastUpdateDateTimeUtc);
   const total = Number(res.headers.get('content-length') ?? 0);
   const expected = res.headers.get('x-content-sha256');
   const hash = createHash('sha256');
@@ -66,14 +80,14 @@ export async function downloadPackage(client: CordonClient, actionId: string, fi
     throw new CliError(`the downloaded package does not match its SHA-256 (${sha256} instead of ${expected}); try again`);
   }
   await rename(tmp, file);
-  return { size: got, sha256 };
+  return { file, size: got, sha256 };
 }
 
 export function registerPackageCommands(program: Command): void {
   withConn(program.command('package').description('collect an investigation package from a machine and download it (or download an earlier one with --action)').argument('[machine]', 'id, name or IP'))
     .option('--comment <text>', 'why (required to collect; recorded with the action)')
     .option('--action <id>', 'download the package of this earlier CollectInvestigationPackage action instead of collecting')
-    .option('-o, --output <file>', 'where to write the zip (default: investigation-package-<machine>-<time>.zip)')
+    .option('-o, --output <file>', 'where to write the zip (default: <host>-<UTC time>-investigation-package.zip, here)')
     .option('--timeout <minutes>', 'how long to wait for the collection', '60')
     .action(async (ref: string | undefined, o: Conn & { comment?: string; action?: string; output?: string; timeout: string }) => {
       const client = clientFrom(o);
@@ -95,10 +109,9 @@ export function registerPackageCommands(program: Command): void {
         line.done();
         if (action.status !== 'Succeeded') throw new CliError(`action ${action.id} ended ${action.status}${action.error ? `: ${action.error}` : ''}`);
       }
-      const file = o.output ?? `investigation-package-${action.computerDnsName.replace(/[^A-Za-z0-9._-]/g, '_')}-${action.lastUpdateDateTimeUtc.replace(/[:.]/g, '-')}.zip`;
-      const d = await downloadPackage(client, action.id, file, tty);
-      const out = { actionId: action.id, machine: action.computerDnsName, file, size: d.size, sha256: d.sha256, result: action.result };
-      print(!!o.json, out, () => ({ head: ['action', 'machine', 'file', 'size', 'sha256'], rows: [[action.id, action.computerDnsName, file, mb(d.size), d.sha256]] }));
+      const d = await downloadPackage(client, action, o.output, tty);
+      const out = { actionId: action.id, machine: action.computerDnsName, file: d.file, size: d.size, sha256: d.sha256, result: action.result };
+      print(!!o.json, out, () => ({ head: ['action', 'machine', 'file', 'size', 'sha256'], rows: [[action.id, action.computerDnsName, d.file, mb(d.size), d.sha256]] }));
     });
 
   withConn(program.command('packages').description("list a machine's investigation packages, newest first").argument('<machine>', 'id, name or IP')).action(async (ref: string, o: Conn) => {

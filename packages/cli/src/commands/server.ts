@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { destination, pino } from 'pino';
+import { logDestination, resolveLogFormat } from '@cordon/protocol/log-format';
 import { createCordonServer, loadServerConfig, serverConfig, type ServerConfigInput } from '@cordon/server';
 import { enroll, loadAgentConfig, localInventory } from '@cordon/agent';
 import { writeQuickstart } from '../context.js';
@@ -15,6 +16,7 @@ interface ServerFlags {
   agentPort?: string;
   agentHost?: string;
   logLevel?: ServerConfigInput['logLevel'];
+  logFormat?: ServerConfigInput['logFormat'];
 }
 
 /** Flags for the keys the command line sets; their help text is the config declaration's. */
@@ -26,13 +28,15 @@ function serverOptions(cmd: Command): Command {
     .option('--host <h>', help('host'))
     .option('--agent-port <n>', help('agentPort'))
     .option('--agent-host <h>', help('agentHost'))
-    .option('--log-level <level>', help('logLevel'));
+    .option('--log-level <level>', help('logLevel'))
+    .option('--log-format <format>', help('logFormat'));
 }
 
 /** Starts the server and prints the lines scripts look for; logs go to stderr. */
 async function startServer(flags: ServerFlags, defaults: ServerConfigInput = {}) {
-  const config = loadServerConfig({ ...defaults, dataDir: flags.dataDir ?? defaults.dataDir, port: flags.port ?? defaults.port, host: flags.host, agentPort: flags.agentPort ?? defaults.agentPort, agentHost: flags.agentHost, logLevel: flags.logLevel });
-  const logger = pino({ level: config.logLevel, base: { svc: 'cordon-server' } }, destination(2));
+  const config = loadServerConfig({ ...defaults, dataDir: flags.dataDir ?? defaults.dataDir, port: flags.port ?? defaults.port, host: flags.host, agentPort: flags.agentPort ?? defaults.agentPort, agentHost: flags.agentHost, logLevel: flags.logLevel, logFormat: flags.logFormat });
+  const logFormat = resolveLogFormat(config.logFormat, process.stderr.isTTY);
+  const logger = pino({ level: config.logLevel, base: { svc: 'cordon-server' } }, logDestination(logFormat, destination(2)));
   const server = await createCordonServer(config, { logger });
   let urls;
   try {
@@ -43,7 +47,7 @@ async function startServer(flags: ServerFlags, defaults: ServerConfigInput = {})
     if (err.code === 'EADDRINUSE') throw new Error(`${err.message.replace(/^listen /, '')}: the port is taken; choose another with --port / --agent-port`);
     throw e;
   }
-  return { server, urls };
+  return { server, urls, logFormat };
 }
 
 function onSignal(stop: () => Promise<void>): void {
@@ -71,7 +75,7 @@ export function registerServerCommands(program: Command): void {
     .option('--agent-data-dir <dir>', 'agent data directory', '.cordon/agent')
     .action(async (flags: ServerFlags & { agentDataDir: string }) => {
       // The quick start keeps the agent gateway on loopback: its only agent is on this machine.
-      const { server, urls } = await startServer({ agentHost: '127.0.0.1', ...flags }, { dataDir: '.cordon/server' });
+      const { server, urls, logFormat } = await startServer({ agentHost: '127.0.0.1', ...flags }, { dataDir: '.cordon/server' });
       process.stdout.write(`console: ${urls.apiUrl}\n`);
       process.stdout.write(`agents: ${urls.agentUrl}\n`);
       if (server.initialAdminToken) {
@@ -90,7 +94,8 @@ export function registerServerCommands(program: Command): void {
       let stopping = false;
       const runAgent = () => {
         // argv[1] is the `cordon` script this process was started as: the agent runs the same build.
-        agent = spawn(process.execPath, [process.argv[1]!, 'agent', 'run', '--data-dir', agentDir], { stdio: ['ignore', 'inherit', 'inherit'] });
+        // Its logs share the server's stderr, so they share its format too.
+        agent = spawn(process.execPath, [process.argv[1]!, 'agent', 'run', '--data-dir', agentDir, '--log-format', logFormat], { stdio: ['ignore', 'inherit', 'inherit'] });
         agent.on('exit', (code, signal) => {
           if (stopping) return;
           process.stderr.write(`cordon: the local agent stopped (${signal ?? `exit ${code}`}); restarting it in 2 s\n`);

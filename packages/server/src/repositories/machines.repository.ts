@@ -156,6 +156,34 @@ export class MachinesRepository {
     await this.db.updateTable('machines').set(values).where('id', '=', id).execute();
   }
 
+  /**
+   * Machines whose newest connection event in the timeline is AgentOnline: at start-up, before any
+   * agent connects, those are the ones an earlier run of the server saw last and never saw go.
+   */
+  async lastRecordedOnline(): Promise<{ id: string; last_seen: string; online_at: string }[]> {
+    return this.db
+      .selectFrom('machines as m')
+      .innerJoin('timeline as t', (join) =>
+        join.on((eb) =>
+          eb(
+            't.id',
+            '=',
+            eb
+              .selectFrom('timeline as c')
+              .select('c.id')
+              .whereRef('c.machine_id', '=', 'm.id')
+              .where('c.event_type', 'in', ['AgentOnline', 'AgentOffline'])
+              .orderBy('c.time', 'desc')
+              .orderBy('c.id', 'desc')
+              .limit(1),
+          ),
+        ),
+      )
+      .where('t.event_type', '=', 'AgentOnline')
+      .select(['m.id', 'm.last_seen', 't.time as online_at'])
+      .execute();
+  }
+
   /** Heartbeats are batched: one statement per flush, not one per agent per beat. */
   async touchLastSeen(ids: string[], time: string): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) {

@@ -104,6 +104,7 @@ describe('investigation package uploads', () => {
     const got = await h.server.app.inject({ method: 'GET', url: `${url.pathname}${url.search}` });
     expect(got.statusCode).toBe(200);
     expect(got.headers['content-type']).toBe('application/zip');
+    expect(got.headers['content-disposition']).toMatch(/^attachment; filename="web-01-\d{8}T\d{6}Z-investigation-package\.zip"$/);
     expect(sha(got.rawPayload)).toBe(sha(zip));
     const tl = await h.call('GET', `/api/machines/${d.id}/timeline?eventType=PackageAvailable`);
     expect(tl.body.value).toHaveLength(1);
@@ -117,6 +118,20 @@ describe('investigation package uploads', () => {
     const expired = await h.server.app.inject({ method: 'GET', url: `${url.pathname}${url.search}` });
     expect(expired.statusCode).toBe(401);
     expect(expired.json().error.message).toMatch(/expired/);
+  });
+
+  it('names the download after the device and when the package was completed (UTC), whatever the device calls itself', async () => {
+    const d = await device('../x"; y');
+    const actionId = await collect(d.id);
+    h.clock.t = Date.parse('2026-11-25T10:02:03.456Z');
+    for (const [i, p] of parts.entries()) expect((await d.put(actionId, i * 1048576, p)).status).toBe(200);
+    expect((await d.complete(actionId, zip.length, sha(zip))).status).toBe(200);
+    h.clock.advance(3600_000); // the link is asked for later: the name keeps the completion time
+    const url = new URL((await h.call('GET', `/api/machineactions/${actionId}/GetPackageUri`)).body.value);
+    const got = await h.server.app.inject({ method: 'GET', url: `${url.pathname}${url.search}` });
+    expect(got.statusCode).toBe(200);
+    // No path, quote or separator of the host name reaches the header.
+    expect(got.headers['content-disposition']).toBe('attachment; filename="x_y-20261125T100203Z-investigation-package.zip"');
   });
 
   it('discards an upload whose whole-file hash does not match, so the agent starts again', async () => {

@@ -36,7 +36,8 @@ export function packagesRoutes(packages: PackagesService, machines: MachinesServ
       return reply
         .header('content-type', 'application/zip')
         .header('content-length', String(p.size))
-        .header('content-disposition', `attachment; filename="investigation-package-${p.machineId}-${req.params.id}.zip"`)
+        // The name holds only [A-Za-z0-9._-] (packageFileName), so it needs no quoting beyond this.
+        .header('content-disposition', `attachment; filename="${p.fileName}"`)
         .header('x-content-sha256', p.sha256)
         .send(p.stream);
     });

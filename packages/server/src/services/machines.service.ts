@@ -195,6 +195,30 @@ export class MachinesService {
     return this.repo.pruneIps(512);
   }
 
+  /**
+   * Closes the connections an earlier run of the server left open in the timeline: it stopped or
+   * crashed while agents were connected, so no AgentOffline was written. Called at start-up before
+   * the gateway listens (no agent is connected to this run yet); each gets its AgentOffline at the
+   * time the device was last seen, so the gap until it reconnects reads as offline.
+   */
+  async recordOfflineSinceLastRun(): Promise<number> {
+    const open = await this.repo.lastRecordedOnline();
+    const events: TimelineEvent[] = [];
+    for (let i = 0; i < open.length; i += 500) {
+      const batch = open.slice(i, i + 500);
+      await this.tx(async (u) => {
+        for (const m of batch) {
+          const lastSeen = m.last_seen > m.online_at ? m.last_seen : m.online_at;
+          const event: TimelineEvent = { machineId: m.id, eventType: 'AgentOffline', title: 'Agent disconnected (last seen before the server restarted)', data: { lastSeen } };
+          await u.timeline.insert(this.timeline.row(event, lastSeen));
+          events.push(event);
+        }
+      });
+    }
+    this.timeline.published(events);
+    return open.length;
+  }
+
   noteSeen(id: string): void {
     this.#seen.add(id);
   }

@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { packageFileName } from '@cordon/protocol';
 import type { Clock } from '../clock.js';
 import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
@@ -201,15 +202,20 @@ export class PackagesService {
     return { value: url.toString(), expiresAt: new Date(expires * 1000).toISOString() };
   }
 
-  /** Opens a package for a signed URL; an expired or altered URL answers 401. */
-  async download(actionId: string, expires: number, signature: string): Promise<{ stream: Readable; size: number; sha256: string; machineId: string }> {
+  /**
+   * Opens a package for a signed URL; an expired or altered URL answers 401. `fileName` is what it
+   * is saved as: the device's host name and when the package was completed, in UTC.
+   */
+  async download(actionId: string, expires: number, signature: string): Promise<{ stream: Readable; size: number; sha256: string; machineId: string; fileName: string }> {
     const expected = Buffer.from(this.#sign(actionId, expires), 'hex');
     const given = Buffer.from(/^[0-9a-f]{64}$/.test(signature) ? signature : '', 'hex');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthorizedError('This download link is not valid; ask for a new one with GetPackageUri');
     if (expires * 1000 <= this.now().getTime()) throw new UnauthorizedError(`This download link expired at ${new Date(expires * 1000).toISOString()}; ask for a new one with GetPackageUri`);
     const row = await this.repo.get(actionId);
     if (!row || row.deleted_at) throw new NotFoundError('Package of action', actionId);
-    return { stream: this.store.read(actionId), size: Number(row.size), sha256: row.sha256, machineId: row.machine_id };
+    const action = await this.actions.get(actionId);
+    const fileName = packageFileName(action?.computer_dns_name ?? row.machine_id, row.created_at);
+    return { stream: this.store.read(actionId), size: Number(row.size), sha256: row.sha256, machineId: row.machine_id, fileName };
   }
 
   async ofMachine(machineId: string): Promise<PackageView[]> {

@@ -38,6 +38,11 @@ export interface Harness {
   /** Enrolls a device straight through the service, as the gateway would. */
   enroll(over?: Partial<Inventory>): Promise<string>;
   call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, opts?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Record<string, unknown> }>;
+  /**
+   * Stops the server and starts a new one on the same data directory (database, keys, files) and
+   * clock, as a restart does; `server` is then the new one (not listening yet), `tokens` still work.
+   */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,26 +50,28 @@ export interface Harness {
 export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cordon-test-'));
   const clock = new TestClock();
-  const server = await createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir }, {}), {
-    logger: pino({ level: 'silent' }),
-    clock: clock.now,
-    catalog: opts.catalog,
-  });
-  const admin = server.initialAdminToken!;
+  const start = () =>
+    createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir }, {}), {
+      logger: pino({ level: 'silent' }),
+      clock: clock.now,
+      catalog: opts.catalog,
+    });
+  const first = await start();
+  const admin = first.initialAdminToken!;
   const tokens = { admin } as Record<Role, string>;
-  for (const role of ['viewer', 'analyst', 'responder'] as const) tokens[role] = await server.services.auth.createToken(role, `${role}-user`, 'test');
-  return {
-    server,
+  for (const role of ['viewer', 'analyst', 'responder'] as const) tokens[role] = await first.services.auth.createToken(role, `${role}-user`, 'test');
+  const h: Harness = {
+    server: first,
     clock,
     tokens,
     async enroll(over = {}) {
-      const { token } = await server.services.enrollment.createToken('test');
+      const { token } = await h.server.services.enrollment.createToken('test');
       const secret = token.split('.')[1]!;
-      return (await server.services.enrollment.enroll(secret, inventory(over))).machineId;
+      return (await h.server.services.enrollment.enroll(secret, inventory(over))).machineId;
     },
     async call(method, url, opts = {}) {
       const token = opts.token === undefined ? admin : opts.token;
-      const res = await server.app.inject({
+      const res = await h.server.app.inject({
         method,
         url,
         headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.body !== undefined && typeof opts.body !== 'string' ? { 'content-type': 'application/json' } : {}), ...opts.headers },
@@ -78,9 +85,15 @@ export async function startHarness(config: ServerConfigInput = {}, opts: { catal
       }
       return { status: res.statusCode, body, text: res.body, headers: res.headers };
     },
+    async restart() {
+      await h.server.close();
+      h.server = await start();
+    },
     async close() {
-      await server.close();
+      await h.server.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return h;
 }
+export { zipOf } from './zip.js';

@@ -2,14 +2,12 @@ import type { CollectContext, CollectedFile } from './types.js';
 import { NOT_PRESENT } from './types.js';
 
 /**
- * One CSV field per RFC 4180: quoted when it holds a comma, quote or line break. A text cell that
- * a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage return) gets a
- * leading single quote, as OWASP recommends against CSV injection: a process name or log line an
- * attacker chose must never run in the analyst's spreadsheet. Numbers are written as they are.
+ * One CSV field per RFC 4180: quoted when it holds a comma, quote or line break, and otherwise
+ * exactly as collected. Package files are evidence, so no cell is altered: spreadsheet-formula
+ * safety belongs where a spreadsheet is written (the summary report types every cell as text).
  */
 export function csvField(v: unknown): string {
-  let s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v);
-  if (typeof v !== 'number' && typeof v !== 'bigint' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -33,7 +33,8 @@ export async function summaryWorkbook(points: DataPoint[], facts: PackageFacts):
   wb.created = new Date(facts.collectedAt);
   const ws = wb.addWorksheet('Data points', { views: [{ state: 'frozen', ySplit: 1 }] });
   ws.columns = SUMMARY_COLUMNS;
-  // Cell values are set as plain strings and numbers: a command line such as "=cmd|..." stays text, never a formula.
+  // Cell values are plain strings and numbers, never formulas: a command line such as "=cmd|..." is a text
+  // cell. The package's CSVs stay as collected, so this report is where spreadsheet safety belongs.
   for (const p of points) ws.addRow({ ...p, source: cut(p.source), errorMessage: cut(p.errorMessage) });
   ws.getRow(1).font = { bold: true };
   ws.autoFilter = { from: { row: 1, column: 1 }, to: { row: 1, column: SUMMARY_COLUMNS.length } };

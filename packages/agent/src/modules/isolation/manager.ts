@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -6,7 +7,7 @@ import type { AddressRule, CgroupRef, IsolationPlan, NotifyResult, Platform } fr
 import { readState } from '../../enrollment-state.js';
 import { confirmServer, tcpReachable } from './probe.js';
 import type { AgentModule, ModuleReport } from '../types.js';
-import { NOT_ISOLATED, readIsolationOrFailClosed, reportOf, writeIsolation, type IsolationState } from './state.js';
+import { isolationFile, NOT_ISOLATED, readIsolationOrFailClosed, reportOf, writeIsolation, type IsolationState } from './state.js';
 
 export interface IsolationDeps {
   dataDir: string;
@@ -156,7 +157,14 @@ export class IsolationManager implements AgentModule {
     return this.#exclusive(async () => {
       const s = this.#read();
       this.#lastReport = JSON.stringify(reportOf(s));
-      if (s.state !== 'Isolated') return this.#enforce(s);
+      if (s.state !== 'Isolated') {
+        // Never isolated (no journal): nothing to restore, and no firewall tool to ask. Released
+        // before: rules left by a release cut short are removed (none can exist without nft).
+        if (!existsSync(isolationFile(this.deps.dataDir))) return;
+        if (await this.deps.platform.firewall.active()) await this.deps.platform.firewall.remove();
+        await this.deps.platform.releasePrograms();
+        return;
+      }
       this.deps.logger.warn({ type: s.type, since: s.since }, 're-applying isolation from the journal');
       await this.deps.platform.firewall.apply(await this.#fullPlan(s));
       await this.#enforce(s);

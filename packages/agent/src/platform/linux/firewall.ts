@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MissingToolError } from '../errors.js';
 import { run, firstLine } from './exec.js';
 import type { Firewall, IsolationPlan } from '../types.js';
 import { buildRuleset, CORDON_TABLE } from './nft-ruleset.js';
@@ -42,7 +43,7 @@ export class NftFirewall implements Firewall {
       const file = join(dir, 'ruleset.nft');
       await writeFile(file, text, { mode: 0o600 });
       const r = await run(this.nft, ['-f', file], { timeoutMs: 15_000 });
-      if (r.code === 127) throw new Error('nft is not installed (install the nftables package)');
+      if (r.code === 127) throw new MissingToolError('nft is not installed (install the nftables package)');
       if (r.code !== 0) throw new Error(`nft refused the rule set: ${firstLine(r.stderr)}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
