@@ -137,8 +137,8 @@ function collections(fields: FieldMap): string {
 }
 
 /** `any()` over a names column: LIKE on `,name,` (names are checked against `values`, so hold no wildcard). */
-function namesCondition(field: string, spec: { column: string; values: readonly string[]; negate?: boolean }, op: 'eq' | 'ne' | 'in', values: Literal[]): Expression<SqlBool> {
-  if (op === 'ne') throw invalid(`${field}/any() takes eq or in`);
+function namesCondition(field: string, spec: { column: string; values: readonly string[]; negate?: boolean }, op: 'eq' | 'ne' | 'in' | TextFunction, values: Literal[]): Expression<SqlBool> {
+  if (op !== 'eq' && op !== 'in') throw invalid(`${field}/any() takes eq or in`);
   const names = values.map((v) => checkEnum(field, spec, literalText(field, v)));
   const col = sql.ref(spec.column);
   const has = names.map((n) => sql<SqlBool>`${col} like ${`%,${n},%`}`).reduce((a, b) => sql<SqlBool>`(${a} or ${b})`);
