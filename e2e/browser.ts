@@ -70,11 +70,11 @@ export interface TestPage {
 const CSP_CONSOLE = /^Refused to |Content Security Policy/;
 
 /**
- * A new page in a fresh browser context (own cookies and storage), 1280×800 unless told, that
- * records console errors, page errors and CSP violations from its first document on.
+ * A new page in a fresh browser context (own cookies and storage), 1280×800 and the host's time
+ * zone unless told, that records console errors, page errors and CSP violations from its first document on.
  */
-export async function newPage(browser: Browser, opts: { baseURL?: string; colorScheme?: 'light' | 'dark' | 'no-preference'; viewport?: { width: number; height: number } } = {}): Promise<TestPage> {
-  const context = await browser.newContext({ baseURL: opts.baseURL, colorScheme: opts.colorScheme ?? 'light', viewport: opts.viewport ?? { width: 1280, height: 800 } });
+export async function newPage(browser: Browser, opts: { baseURL?: string; colorScheme?: 'light' | 'dark' | 'no-preference'; viewport?: { width: number; height: number }; timezoneId?: string } = {}): Promise<TestPage> {
+  const context = await browser.newContext({ baseURL: opts.baseURL, colorScheme: opts.colorScheme ?? 'light', viewport: opts.viewport ?? { width: 1280, height: 800 }, timezoneId: opts.timezoneId });
   const consoleErrors: string[] = [];
   const pageErrors: string[] = [];
   const cspViolations: CspViolation[] = [];

@@ -599,10 +599,12 @@ describe('web console', () => {
     expect(otherErrors).toEqual([]);
     await page.getByRole('tab', { name: 'Actions' }).click();
     await page.waitForURL((u) => u.pathname === '/signin', { timeout: WAIT });
-    expect(new URL(page.url()).searchParams.get('next')).toBe(target);
+    // The tab is in the address: sign-in returns to it.
+    expect(new URL(page.url()).searchParams.get('next')).toBe(`${target}&tab=actions`);
     await screenshot(page, 'console-session-ended');
     await signInWithForm(page, 'admin', adminPassword);
-    await page.waitForURL((u) => u.pathname === `/devices/${me.id}` && u.search === '?x=1', { timeout: WAIT });
+    await page.waitForURL((u) => u.pathname === `/devices/${me.id}` && u.search === '?x=1&tab=actions', { timeout: WAIT });
+    await page.getByRole('tab', { name: 'Actions', selected: true }).waitFor({ timeout: WAIT });
     await expect.poll(() => page.getByTestId('device-name').textContent(), { timeout: WAIT }).toBe(me.computerDnsName);
     // Settled (the live stream open) before the cookie goes, or the stream's first request would race it.
     await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();

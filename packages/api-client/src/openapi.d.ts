@@ -3060,6 +3060,8 @@ export interface components {
             title: string;
             actor: string | null;
             actionId: string | null;
+            /** @description Cordon: the comment the action was submitted with, on each event of an action (null on other events) */
+            actionComment: string | null;
             /** @description Event-specific details, or null */
             data: unknown;
         };
@@ -3107,13 +3109,26 @@ export interface components {
              * @description Cordon: when the command expires
              */
             expirationDateTimeUtc: string;
-            /** @description Cordon: the agent's latest progress while the action runs (single-action reads only) */
+            /** @description Cordon: the agent's latest progress while the action runs */
             progress?: {
                 percent: number;
                 message: string | null;
                 /** Format: date-time */
                 at: string;
             };
+            /** @description Cordon: every state change, oldest first (Pending when submitted, then each change): single-action reads only */
+            stateChanges?: {
+                /** @enum {string} */
+                status: "Pending" | "InProgress" | "Succeeded" | "Failed" | "TimeOut" | "Cancelled";
+                /** Format: date-time */
+                time: string;
+                /** @description Who made the change: a user or app for submission and cancellation, null when the device or the server did */
+                actor: string | null;
+                /** @description What happened, as the device timeline says it */
+                title: string;
+                /** @description The submitter's or the canceller's comment, or null */
+                comment: string | null;
+            }[];
         };
         MachineActionList: {
             "@odata.context": string;

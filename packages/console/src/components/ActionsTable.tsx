@@ -8,12 +8,13 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { api, keys, messageOf, ok } from '../api';
 import { useActionLabel } from '../action-types';
-import { formatTime } from '../format';
 import { useCan } from '../session';
 import { pagedTableProps } from './paged';
 import { ReasonButton } from './ReasonButton';
 import { ErrorState } from './QueryState';
+import { ActionLink, useOpenAction } from './ActionDetail';
 import { ActionStatus } from './StateBadges';
+import { Time } from './Time';
 
 /** Opens the short-lived download link of an action's investigation package. */
 export async function downloadPackage(actionId: string): Promise<void> {
@@ -137,6 +138,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
   const query = { $filter: filter, $top: pageSize, $skip: (page - 1) * pageSize, $count: 'true' as const };
   const list = useQuery({ queryKey: keys.actions(query), queryFn: () => ok(api.GET('/api/machineactions', { params: { query } })), placeholderData: keepPreviousData });
   const [cancelling, setCancelling] = useState<MachineAction | null>(null);
+  const openAction = useOpenAction();
 
   return (
     <Stack gap="xs">
@@ -149,14 +151,18 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
           page={page}
           onPageChange={setPage}
           noRecordsText={emptyText ?? (filter ? 'No action matches these filters' : 'No actions yet')}
+          // A row opens the action's detail pane, unless the click was meant for something in it (a button, a link, a popover).
+          onRowClick={({ record, event }) => {
+            if (!(event.target as HTMLElement).closest('a, button, input, textarea, [role="dialog"]')) openAction(record.id);
+          }}
           columns={[
-            { accessor: 'creationDateTimeUtc', title: 'Submitted', ...DATE_COLUMN, render: (a) => formatTime(a.creationDateTimeUtc) },
+            { accessor: 'creationDateTimeUtc', title: 'Submitted', ...DATE_COLUMN, render: (a) => <Time value={a.creationDateTimeUtc} /> },
             {
               accessor: 'type',
               title: 'Action',
               render: (a) => (
                 <>
-                  <Text size="sm">{actionLabel(a.type)}</Text>
+                  <ActionLink id={a.id}>{actionLabel(a.type)}</ActionLink>
                   {a.scope && (
                     <Text size="xs" c="dimmed">
                       Scope: {a.scope}
@@ -196,7 +202,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
                 </>
               ),
             },
-            { accessor: 'lastUpdateDateTimeUtc', title: 'Last updated', ...DATE_COLUMN, render: (a) => formatTime(a.lastUpdateDateTimeUtc) },
+            { accessor: 'lastUpdateDateTimeUtc', title: 'Last updated', ...DATE_COLUMN, render: (a) => <Time value={a.lastUpdateDateTimeUtc} /> },
             { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} onCancel={setCancelling} /> },
           ]}
         />

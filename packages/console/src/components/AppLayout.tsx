@@ -1,10 +1,12 @@
-import { ActionIcon, Anchor, AppShell, Badge, Divider, Group, Menu, NavLink, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
+import { ActionIcon, Anchor, AppShell, Badge, Divider, Group, Menu, NavLink, Switch, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
 import { IconAlertCircle, IconDeviceDesktop, IconKey, IconLayoutDashboard, IconListCheck, IconListDetails, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, Outlet, useLocation, useNavigate } from 'react-router';
 import { api, setCsrfToken } from '../api';
+import { setTimesInUtc, useTimesInUtc } from '../format';
 import { useLiveUpdates } from '../live';
 import { useCan, useMe, type Permission } from '../session';
+import { ActionDetailPane } from './ActionDetail';
 import { DeviceSearch } from './DeviceSearch';
 
 const NAV = [
@@ -29,6 +31,7 @@ export function AppLayout() {
   const queryClient = useQueryClient();
   const { setColorScheme } = useMantineColorScheme();
   const scheme = useComputedColorScheme('light');
+  const utc = useTimesInUtc();
 
   const signOut = async () => {
     await api.POST('/api/auth/signout').catch(() => undefined);
@@ -71,6 +74,10 @@ export function AppLayout() {
                   </Text>
                   <Text size="xs">Role: {me.role}</Text>
                 </Menu.Label>
+                <Menu.Divider />
+                {/* A setting, not a command: it stays open to show the switch moved. */}
+                <Switch px="sm" py={6} size="xs" label="Show times in UTC" checked={utc} onChange={(e) => setTimesInUtc(e.currentTarget.checked)} data-testid="times-in-utc" />
+                <Menu.Divider />
                 <Menu.Item leftSection={<IconLogout size={16} />} onClick={() => void signOut()}>
                   Sign out
                 </Menu.Item>
@@ -105,6 +112,7 @@ export function AppLayout() {
       </AppShell.Navbar>
       <AppShell.Main>
         <Outlet />
+        <ActionDetailPane />
       </AppShell.Main>
     </AppShell>
   );

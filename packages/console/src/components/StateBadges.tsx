@@ -1,4 +1,4 @@
-import { Badge, Button, Group, Progress, Text, Tooltip } from '@mantine/core';
+import { Badge, Button, Group, Progress, Text } from '@mantine/core';
 import { useState } from 'react';
 import type { Machine, MachineAction } from '@cordon/api-client';
 
@@ -55,13 +55,16 @@ export function ActionStatus({ action }: { action: Pick<MachineAction, 'status' 
     </Badge>
   );
   if (action.status === 'InProgress' && action.progress) {
+    // Said, not only drawn: "29% Collecting Processes (5/13)" is what the analyst waits on.
+    const text = `${action.progress.percent}%${action.progress.message ? ` ${action.progress.message}` : ''}`;
     return (
-      <Tooltip label={action.progress.message ?? `${action.progress.percent}%`}>
-        <div>
-          {badge}
-          <Progress value={action.progress.percent} size="xs" mt={4} aria-label={`${action.progress.percent}% done`} />
-        </div>
-      </Tooltip>
+      <div>
+        {badge}
+        <Progress value={action.progress.percent} size="xs" mt={4} aria-label={`${action.progress.percent}% done`} />
+        <Text size="xs" c="dimmed" mt={2} data-testid="action-progress">
+          {text}
+        </Text>
+      </div>
     );
   }
   return badge;

@@ -4,7 +4,8 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { DataTable } from 'mantine-datatable';
 import { useState } from 'react';
 import { api, keys, ok } from '../api';
-import { formatTime } from '../format';
+import { Time } from './Time';
+import { ActionLink } from './ActionDetail';
 import { PackageDownloadButton } from './ActionsTable';
 import { ErrorState } from './QueryState';
 
@@ -63,9 +64,26 @@ export function Timeline({ machineId }: { machineId: string }) {
           records={rows}
           noRecordsText={types.length ? 'No event of these types' : 'Nothing has happened on this device yet'}
           columns={[
-            { accessor: 'time', title: 'Time', render: (e) => formatTime(e.time), width: 190 },
+            { accessor: 'time', title: 'Time', render: (e) => <Time value={e.time} />, width: 190 },
             { accessor: 'eventType', title: 'Event', render: (e) => EVENT_TYPES.find((t) => t.value === e.eventType)?.label ?? e.eventType, width: 190 },
-            { accessor: 'title', title: 'Details', render: (e) => <Text size="sm">{e.title}</Text> },
+            {
+              accessor: 'title',
+              title: 'Details',
+              // An action's events open the action, and say why it was taken.
+              render: (e) =>
+                e.actionId ? (
+                  <>
+                    <ActionLink id={e.actionId}>{e.title}</ActionLink>
+                    {e.actionComment && (
+                      <Text size="xs" c="dimmed" lineClamp={2} title={e.actionComment} style={{ wordBreak: 'break-word' }} data-testid="timeline-action-comment">
+                        “{e.actionComment}”
+                      </Text>
+                    )}
+                  </>
+                ) : (
+                  <Text size="sm">{e.title}</Text>
+                ),
+            },
             { accessor: 'actor', title: 'By', render: (e) => e.actor ?? '—', width: 140 },
             {
               accessor: 'actionId',

@@ -6,7 +6,7 @@ import { DataTable } from 'mantine-datatable';
 import { useState } from 'react';
 import { api, ApiRequestError, keys, ok } from '../api';
 import { ErrorState } from '../components/QueryState';
-import { formatTime } from '../format';
+import { Time } from '../components/Time';
 
 type AuditRecord = components['schemas']['AuditRecord'];
 type Verification = components['schemas']['AuditVerification'];
@@ -25,7 +25,13 @@ function Verified({ v }: { v: Verification }) {
           <Text size="xs">
             Record {b.seq}
             {b.id !== null ? ` (id ${b.id})` : ''}
-            {b.time ? `, written ${formatTime(b.time)}` : ''}. {v.records} record(s) before it are intact. Restore the database from a backup and find out who had write access to it.
+            {b.time ? (
+              <>
+                , written <Time value={b.time} />
+              </>
+            ) : (
+              ''
+            )}. {v.records} record(s) before it are intact. Restore the database from a backup and find out who had write access to it.
           </Text>
         </Stack>
       </Alert>
@@ -35,7 +41,13 @@ function Verified({ v }: { v: Verification }) {
   return (
     <Alert color="green" icon={<IconShieldCheck />} data-testid="audit-verified">
       <Text size="sm">
-        verified: {v.records} record(s) intact, {cp ? `last signed checkpoint at record ${cp.seq}, ${formatTime(cp.time)}` : 'no signed checkpoint yet'}
+        verified: {v.records} record(s) intact, {cp ? (
+          <>
+            last signed checkpoint at record {cp.seq}, <Time value={cp.time} />
+          </>
+        ) : (
+          'no signed checkpoint yet'
+        )}
         {v.sinceLastCheckpoint > 0 ? ` (${v.sinceLastCheckpoint} written since, protected by the chain until the next checkpoint)` : ''}.
       </Text>
     </Alert>
@@ -101,7 +113,7 @@ export function AuditLogPage() {
             noRecordsText="No audit records"
             columns={[
               { accessor: 'seq', title: '#', width: 70 },
-              { accessor: 'time', title: 'Time', width: 110, render: (r) => formatTime(r.time) },
+              { accessor: 'time', title: 'Time', width: 110, render: (r) => <Time value={r.time} /> },
               { accessor: 'actor', title: 'Actor', render: (r) => <Text size="sm" style={{ wordBreak: 'break-word' }}>{r.actor}</Text> },
               { accessor: 'action', title: 'Action' },
               { accessor: 'targetId', title: 'Target', render: (r) => <Text size="sm" style={{ wordBreak: 'break-all' }}>{targetOf(r)}</Text> },

@@ -7,7 +7,7 @@ import { useSearchParams } from 'react-router';
 import { api, keys, ok } from '../api';
 import { ErrorState } from '../components/QueryState';
 import { RevokeDialog, type RevokeRequest } from '../components/RevokeDialog';
-import { ago, formatTime } from '../format';
+import { Ago, Time } from '../components/Time';
 
 type Schemas = components['schemas'];
 type Token = Schemas['TokenInfo'];
@@ -23,7 +23,9 @@ const page = { query: { $top: LIMIT } };
 function Made({ at, by }: { at: string; by: string | null }) {
   return (
     <>
-      <Text size="sm">{formatTime(at)}</Text>
+      <Text size="sm">
+        <Time value={at} />
+      </Text>
       <Text size="xs" c="dimmed">
         {by ? `by ${by}` : 'by (not recorded)'}
       </Text>
@@ -33,8 +35,8 @@ function Made({ at, by }: { at: string; by: string | null }) {
 
 function LastUsed({ at }: { at: string | null }) {
   return (
-    <Text size="sm" title={at ? formatTime(at) : undefined}>
-      {ago(at)}
+    <Text size="sm">
+      <Ago value={at} />
     </Text>
   );
 }
@@ -48,7 +50,7 @@ function State({ endedAt, endedBy, ended, expiresAt }: { endedAt: string | null;
           {ended}
         </Badge>
         <Text size="xs" c="dimmed">
-          {formatTime(endedAt)} by {endedBy ?? '(not recorded)'}
+          <Time value={endedAt} /> by {endedBy ?? '(not recorded)'}
         </Text>
       </>
     );
@@ -60,7 +62,7 @@ function State({ endedAt, endedBy, ended, expiresAt }: { endedAt: string | null;
           Expired
         </Badge>
         <Text size="xs" c="dimmed">
-          {formatTime(expiresAt)}
+          <Time value={expiresAt} />
         </Text>
       </>
     );
@@ -72,7 +74,7 @@ function State({ endedAt, endedBy, ended, expiresAt }: { endedAt: string | null;
       </Badge>
       {expiresAt && (
         <Text size="xs" c="dimmed">
-          until {formatTime(expiresAt)}
+          until <Time value={expiresAt} />
         </Text>
       )}
     </>

@@ -7,7 +7,7 @@ import { api, keys, ok } from '../api';
 import { ErrorState, EmptyState } from '../components/QueryState';
 import { ActionStatus, RiskBadge } from '../components/StateBadges';
 import { useActionLabel } from '../action-types';
-import { ago } from '../format';
+import { Ago } from '../components/Time';
 
 const SHOWN = 8;
 
@@ -96,8 +96,14 @@ export function DashboardPage() {
       <Title order={2}>Dashboard</Title>
       <SimpleGrid cols={{ base: 1, md: 2, lg: 3 }}>
         <Card title="Devices at risk" testId="card-at-risk" count={atRisk.data?.['@odata.count']} seeAll="/devices?risk=High,Medium" items={asList(atRisk)} empty="No device is at medium or high risk." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<RiskBadge risk={m.riskScore} />} />} />
-        <Card title="Isolated devices" testId="card-isolated" count={isolated.data?.['@odata.count']} seeAll="/devices?isolation=Isolated" items={asList(isolated)} empty="No device is isolated." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">{m.isolation?.since ? `since ${ago(m.isolation.since)}` : ''}</Text>} />} />
-        <Card title="Inactive devices" testId="card-inactive" count={inactive.data?.['@odata.count']} seeAll="/devices?health=Inactive" items={asList(inactive)} empty="Every device has checked in recently." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">last seen {ago(m.lastSeen)}</Text>} />} />
+        <Card title="Isolated devices" testId="card-isolated" count={isolated.data?.['@odata.count']} seeAll="/devices?isolation=Isolated" items={asList(isolated)} empty="No device is isolated." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">{m.isolation?.since ? (
+                    <>
+                      since <Ago value={m.isolation.since} />
+                    </>
+                  ) : (
+                    ''
+                  )}</Text>} />} />
+        <Card title="Inactive devices" testId="card-inactive" count={inactive.data?.['@odata.count']} seeAll="/devices?health=Inactive" items={asList(inactive)} empty="Every device has checked in recently." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">last seen <Ago value={m.lastSeen} /></Text>} />} />
         <Card
           title="Devices that cannot be isolated"
           testId="card-not-isolatable"

@@ -1,15 +1,13 @@
-import { Alert, Anchor, Drawer, Group, Paper, SimpleGrid, Stack, Tabs, Text, Title, Tooltip } from '@mantine/core';
-import { useDisclosure } from '@mantine/hooks';
+import { Alert, Anchor, Drawer, Group, Paper, SimpleGrid, Stack, Tabs, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
-import { Link, useParams } from 'react-router';
+import { Link, useParams, useSearchParams } from 'react-router';
 import { api, ApiRequestError, keys, literal, ok } from '../api';
-import { Ago } from '../components/Ago';
 import { ActionBar } from '../components/ActionBar';
 import { ActionsTable } from '../components/ActionsTable';
 import { ErrorState, FullPageLoader } from '../components/QueryState';
 import { MachineBadges, Tags } from '../components/StateBadges';
 import { Timeline } from '../components/Timeline';
-import { ago, formatTime } from '../format';
+import { Ago } from '../components/Time';
 import { NotFoundPage } from './NotFound';
 
 function Fact({ label, children }: { label: string; children: React.ReactNode }) {
@@ -35,7 +33,17 @@ function DevicePage({ id }: { id: string }) {
   // Heartbeats move "last seen" without a live event (one per device per beat would flood every
   // view): the open device is read again every 10 s instead.
   const machine = useQuery({ queryKey: keys.machine(id), queryFn: () => ok(api.GET('/api/machines/{id}', { params: { path: { id } } })), refetchInterval: 10_000 });
-  const [actionCenter, { open, close }] = useDisclosure(false);
+  const [params, setParams] = useSearchParams();
+  // The tab and the Action center fly-out are in the address, so a link can point at them; each change is a history entry (Back returns to it).
+  const tab = params.get('tab') === 'actions' ? 'actions' : 'timeline';
+  const actionCenter = params.get('actionCenter') === 'open';
+  const change = (name: string, value: string | null) =>
+    setParams((prev) => {
+      const next = new URLSearchParams(prev);
+      if (value) next.set(name, value);
+      else next.delete(name);
+      return next;
+    });
 
   if (machine.isPending) return <FullPageLoader />;
   if (machine.error instanceof ApiRequestError && machine.error.status === 404) {
@@ -82,9 +90,7 @@ function DevicePage({ id }: { id: string }) {
           </Group>
           <SimpleGrid cols={{ base: 2, md: 5 }}>
             <Fact label="Last seen">
-              <Tooltip label={formatTime(m.lastSeen)}>
-                <Ago iso={m.lastSeen} data-testid="last-seen" />
-              </Tooltip>
+              <Ago value={m.lastSeen} tooltip data-testid="last-seen" />
             </Fact>
             <Fact label="Agent version">{m.agentVersion}</Fact>
             <Fact label="IP addresses">{ips.length ? ips.map((a) => a.ipAddress).join(", ") : (m.lastIpAddress ?? "—")}</Fact>
@@ -100,18 +106,18 @@ function DevicePage({ id }: { id: string }) {
       </Paper>
       {m.credentialRevokedAt && (
         <Alert color="red" title="Credential revoked" data-testid="credential-revoked">
-          {m.credentialRevokedBy ?? 'An admin'} revoked this device's credential {ago(m.credentialRevokedAt)}: its agent is refused until the device is enrolled again.
+          {m.credentialRevokedBy ?? 'An admin'} revoked this device's credential <Ago value={m.credentialRevokedAt} tooltip />: its agent is refused until the device is enrolled again.
         </Alert>
       )}
       {m.credentialInUseTwiceAt && !m.credentialRevokedAt && (
         <Alert color="orange" title="Credential used twice" data-testid="credential-in-use-twice">
-          A second agent tried to connect with this device's credential {ago(m.credentialInUseTwiceAt)} while its agent was connected, and was refused. The credential may have been copied (a cloned disk or VM): revoke it and enroll the device again.
+          A second agent tried to connect with this device's credential <Ago value={m.credentialInUseTwiceAt} tooltip /> while its agent was connected, and was refused. The credential may have been copied (a cloned disk or VM): revoke it and enroll the device again.
         </Alert>
       )}
       <Paper withBorder p={4}>
-        <ActionBar machine={m} onOpenActionCenter={open} />
+        <ActionBar machine={m} onOpenActionCenter={() => change('actionCenter', 'open')} />
       </Paper>
-      <Tabs defaultValue="timeline" keepMounted={false}>
+      <Tabs value={tab} onChange={(v) => change('tab', v === 'actions' ? 'actions' : null)} keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="timeline">Timeline</Tabs.Tab>
           <Tabs.Tab value="actions">Actions</Tabs.Tab>
@@ -123,7 +129,8 @@ function DevicePage({ id }: { id: string }) {
           <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} testId="device-actions-table" emptyText="No action on this device yet" />
         </Tabs.Panel>
       </Tabs>
-      <Drawer opened={actionCenter} onClose={close} position="right" size="80%" title={`Action center — ${m.computerDnsName}`}>
+      {/* An action's detail pane opens over the fly-out: Escape closes that pane first. */}
+      <Drawer opened={actionCenter} onClose={() => change('actionCenter', null)} closeOnEscape={!params.get('action')} position="right" size="80%" title={`Action center — ${m.computerDnsName}`}>
         <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} pageSize={15} testId="flyout-actions-table" emptyText="No action on this device yet" />
       </Drawer>
     </Stack>

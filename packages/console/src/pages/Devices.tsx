@@ -13,7 +13,7 @@ import { pagedTableProps } from '../components/paged';
 import { ReasonButton } from '../components/ReasonButton';
 import { ErrorState } from '../components/QueryState';
 import { HealthBadge, IsolationBadge, RiskBadge, Tags } from '../components/StateBadges';
-import { ago, formatTime } from '../format';
+import { Ago } from '../components/Time';
 import { useCan } from '../session';
 import { useActionTypes } from '../action-types';
 
@@ -113,10 +113,9 @@ export function DevicesPage() {
               title: 'Last seen',
               sortable: true,
               width: 120,
-              // A title, not a Tooltip: fifty tooltip instances cost more to mount than the rest of the row.
               render: (m) => (
-                <Text size="sm" title={formatTime(m.lastSeen)}>
-                  {ago(m.lastSeen)}
+                <Text size="sm">
+                  <Ago value={m.lastSeen} />
                 </Text>
               ),
             },

@@ -112,6 +112,7 @@ export const TimelineEvent = z
     title: z.string(),
     actor: z.string().nullable(),
     actionId: z.string().nullable(),
+    actionComment: z.string().nullable().meta({ description: "Cordon: the comment the action was submitted with, on each event of an action (null on other events)" }),
     data: z.unknown().meta({ description: 'Event-specific details, or null' }),
   })
   .meta({ id: 'TimelineEvent' });
@@ -144,7 +145,19 @@ export const MachineAction = z
     progress: z
       .object({ percent: z.number(), message: z.string().nullable(), at: isoTime() })
       .optional()
-      .meta({ description: "Cordon: the agent's latest progress while the action runs (single-action reads only)" }),
+      .meta({ description: "Cordon: the agent's latest progress while the action runs" }),
+    stateChanges: z
+      .array(
+        z.object({
+          status: oneOf(ACTION_STATUSES),
+          time: isoTime(),
+          actor: z.string().nullable().meta({ description: 'Who made the change: a user or app for submission and cancellation, null when the device or the server did' }),
+          title: z.string().meta({ description: 'What happened, as the device timeline says it' }),
+          comment: z.string().nullable().meta({ description: "The submitter's or the canceller's comment, or null" }),
+        }),
+      )
+      .optional()
+      .meta({ description: 'Cordon: every state change, oldest first (Pending when submitted, then each change): single-action reads only' }),
   })
   .meta({ id: 'MachineAction' });
 export type MachineActionView = z.infer<typeof MachineAction>;

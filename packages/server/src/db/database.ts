@@ -11,6 +11,7 @@ import * as consoleIndexes from './migrations/20261125180000_console.js';
 import * as content from './migrations/20261129120000_content.js';
 import * as auditChain from './migrations/20261129200000_audit_chain.js';
 import * as revocation from './migrations/20261130120000_revocation.js';
+import * as timelineAction from './migrations/20261130150000_timeline_action.js';
 import * as readiness from './migrations/20261201120000_readiness.js';
 
 export type Db = Kysely<Database>;
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261129120000_content': content,
   '20261129200000_audit_chain': auditChain,
   '20261130120000_revocation': revocation,
+  '20261130150000_timeline_action': timelineAction,
   '20261201120000_readiness': readiness,
 };
 

@@ -77,6 +77,38 @@ describe('machine actions', () => {
     expect(await by("startswith(requestor,'min')")).toEqual([]);
   });
 
+  it("gives an action's every state change with its time and actor, and the timeline gives each action event its comment", async () => {
+    const id = await h.enroll();
+    const done = (await refresh(h, id, { Comment: 'after the alert' }, h.tokens.responder)).body;
+    await h.server.services.agentReports.agentAck(id, done.id);
+    await h.server.services.agentReports.agentResult(id, done.id, 'Succeeded', null, { changed: false });
+    const detail = (await h.call('GET', `/api/machineactions/${done.id}`)).body;
+    expect(detail.stateChanges.map((c: { status: string; actor: string | null; comment: string | null }) => [c.status, c.actor, c.comment])).toEqual([
+      ['Pending', 'responder-user', 'after the alert'],
+      ['InProgress', null, null],
+      ['Succeeded', null, null],
+    ]);
+    for (const c of detail.stateChanges) expect(Date.parse(c.time)).not.toBeNaN();
+    // The list stays as MDE's: no per-row history.
+    expect((await h.call('GET', '/api/machineactions')).body.value[0].stateChanges).toBeUndefined();
+
+    const other = await h.enroll({ hostname: 'web-02' });
+    const cancelled = (await refresh(h, other, { Comment: 'wrong host' })).body;
+    await h.call('POST', `/api/machineactions/${cancelled.id}/cancel`, { body: { Comment: 'meant web-01' }, token: h.tokens.responder });
+    const changes = (await h.call('GET', `/api/machineactions/${cancelled.id}`)).body.stateChanges;
+    expect(changes.map((c: { status: string; comment: string | null }) => [c.status, c.comment])).toEqual([
+      ['Pending', 'wrong host'],
+      ['Cancelled', 'meant web-01'],
+    ]);
+    expect(changes[1].actor).toBe('responder-user');
+
+    const tl = (await h.call('GET', `/api/machines/${id}/timeline`)).body.value as { actionId: string | null; actionComment: string | null }[];
+    const ofAction = tl.filter((e) => e.actionId === done.id);
+    expect(ofAction.length).toBe(3);
+    for (const e of ofAction) expect(e.actionComment).toBe('after the alert');
+    for (const e of tl.filter((x) => x.actionId === null)) expect(e.actionComment).toBeNull();
+  });
+
   it('refuses a second identical action with the exact MDE error body', async () => {
     const id = await h.enroll();
     expect((await refresh(h, id)).status).toBe(201);

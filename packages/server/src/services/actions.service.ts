@@ -242,7 +242,7 @@ export class ActionsService {
   async get(id: string): Promise<MachineActionView> {
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
-    return this.life.view(row);
+    return { ...this.life.view(row), stateChanges: await this.timeline.stateChanges(id) };
   }
 
   async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
