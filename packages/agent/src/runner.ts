@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
+import type { WalkRoots } from './actions/collect-package/types.js';
 import type { ActionManifest } from './actions/types.js';
 import type { Journal } from './journal.js';
 import type { AgentModules } from './modules/index.js';
@@ -37,6 +38,8 @@ export interface RunnerDeps {
   dataDir: string;
   /** Uploads a file for an action (an investigation package) to the server. */
   upload(actionId: string, source: AsyncIterable<Buffer>, opts: { signal: AbortSignal; onProgress?: (bytes: number) => void }): Promise<{ size: number; sha256: string; resumed: number }>;
+  /** Directories file listings walk instead of the usual ones. */
+  walkRoots?: WalkRoots;
   /** Where actions get their temp directories (default: the system's). */
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
@@ -239,6 +242,7 @@ export class CommandRunner {
           modules: deps.modules,
           cpuPercent: action.cpuPercent,
           dataDir: deps.dataDir,
+          walkRoots: deps.walkRoots,
           upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),
         timeout,
