@@ -89,6 +89,14 @@ describe('investigation package end to end', () => {
     expect(createHash('sha256').update(again).digest('hex')).toBe(out.sha256);
     expect((await api.timeline(machineId)).some((e) => e.eventType === 'PackageAvailable' && e.actionId === out.actionId)).toBe(true);
     expect(await api.packages(machineId)).toEqual([expect.objectContaining({ actionId: out.actionId, size: bytes.length, available: true })]);
+    const packages = await cordon(['packages', machineId, '--json'], env);
+    expect(packages.code, packages.stderr).toBe(0);
+    expect(JSON.parse(packages.stdout)).toEqual([expect.objectContaining({ actionId: out.actionId, size: bytes.length, sha256: out.sha256, available: true })]);
+    const table = await cordon(['packages', machineId], env);
+    expect(table.code, table.stderr).toBe(0);
+    const row = table.stdout.split('\n').find((l) => l.includes(out.actionId));
+    expect(row).toContain(out.sha256);
+    expect(row).toMatch(/│\s*yes\s*│/);
 
     // An earlier package is downloaded again by its action id.
     const copy = join(outDir, 'again.zip');
