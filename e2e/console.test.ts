@@ -25,7 +25,7 @@ import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine } from '@cordon/cli';
 import { packageFileName, PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, freePort, REAL, requireReal, ROOT, tempDir, until } from './helpers.js';
+import { cleanup, cordon, CordonProcess, freePort, ownWalkRoots, REAL, requireReal, ROOT, tempDir, until } from './helpers.js';
 
 /** Waits for things that take real work (agent round trips, a package collection) are generous; assertions are not. */
 const WAIT = 30_000;
@@ -176,7 +176,7 @@ describe('web console', () => {
     const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn' });
+    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', ...ownWalkRoots(dirs) });
 
     // A viewer account, made the way an admin would: the CLI on the server's data directory.
     const created = await new Promise<{ code: number | null; out: string }>((resolve) => {

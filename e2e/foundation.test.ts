@@ -4,7 +4,7 @@
  * gateway (holding the server's TLS key) replaying and forging commands the agent must refuse.
  */
 import Database from 'better-sqlite3';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,9 @@ import { CordonClient } from '@cordon/cli';
 import { CommandSigner } from '@cordon/protocol';
 import { cleanup, cordon, CordonProcess, freePort, sleep, tempDir, until } from './helpers.js';
 
-const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '2', CORDON_AGENT_ACTION_DELAY_MS: '1500', CORDON_AGENT_LOG_LEVEL: 'debug' };
+/** The agents' temp root (TMPDIR): the test's own, so what they leave behind is seen here and never lands in the host's /tmp. */
+const agentTmp = tempDir('agent-tmp');
+const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '2', CORDON_AGENT_ACTION_DELAY_MS: '1500', CORDON_AGENT_LOG_LEVEL: 'debug', TMPDIR: agentTmp };
 
 let serverDir: string;
 let dirA: string;
@@ -62,7 +64,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([agentA?.kill('SIGKILL'), agentB?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-  cleanup([serverDir, dirA, dirB]);
+  cleanup([serverDir, dirA, dirB, agentTmp]);
 });
 
 describe('foundation end to end (real processes)', () => {
@@ -142,6 +144,8 @@ describe('foundation end to end (real processes)', () => {
     await sleep(2000); // longer than the injected delay: a re-run would have reported by now
     expect(agentA.stderr).toContain('reported actions interrupted by the last stop');
     expect(agentA.stderr).not.toMatch(started);
+    // The killed process never removed the action's temp directory: the restarted one does.
+    expect(readdirSync(agentTmp).filter((n) => n.startsWith('cordon-'))).toEqual([]);
     const timeline = await api.timeline(idA, 200);
     expect(timeline.filter((e) => e.actionId === a.id && e.eventType === 'ActionStateChanged').map((e) => e.title)).toEqual([expect.stringContaining('failed'), expect.stringContaining('started')]);
   }, 40_000);

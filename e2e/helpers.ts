@@ -24,6 +24,17 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `cordon-e2e-${prefix}-`));
 }
 
+/**
+ * Agent settings that make investigation packages walk two fresh temp dirs (pushed to `dirs` for
+ * clean-up) instead of the host's /tmp, /root and /home, which other test files write to meanwhile.
+ */
+export function ownWalkRoots(dirs: string[]): Record<string, string> {
+  const temp = tempDir('walk-temp');
+  const programs = tempDir('walk-programs');
+  dirs.push(temp, programs);
+  return { CORDON_AGENT_PACKAGE_TEMP_DIRS: temp, CORDON_AGENT_PACKAGE_PROGRAM_DIRS: programs };
+}
+
 /** A running `cordon …` process, with its output kept for assertions and debugging. */
 export class CordonProcess {
   readonly child: ChildProcess;

@@ -4,7 +4,7 @@
  * GetPackageUri. The zip and its report are opened with independent readers.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CordonClient } from '@cordon/cli';
@@ -15,6 +15,9 @@ const FOLDERS = ['Autoruns', 'Installed programs', 'Network connections', 'Recen
 
 let serverDir: string;
 let agentDir: string;
+/** The agent walks these instead of the host's temp and program directories, which other test files write to meanwhile. */
+let walkTemp: string;
+let walkPrograms: string;
 let outDir: string;
 let server: CordonProcess;
 let agent: CordonProcess;
@@ -26,6 +29,10 @@ beforeAll(async () => {
   serverDir = tempDir('pkg-server');
   agentDir = tempDir('pkg-agent');
   outDir = tempDir('pkg-out');
+  walkTemp = tempDir('pkg-walk-temp');
+  walkPrograms = tempDir('pkg-walk-programs');
+  writeFileSync(join(walkTemp, 'staged.txt'), 'left by an attacker\n');
+  writeFileSync(join(walkPrograms, 'dropper'), '#!/bin/sh\n', { mode: 0o755 });
   const port = await freePort();
   const agentPort = await freePort();
   server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0' });
@@ -36,13 +43,13 @@ beforeAll(async () => {
   const enrolled = await cordon(['agent', 'enroll', '--server', `https://127.0.0.1:${agentPort}`, '--token', enrollment, '--data-dir', agentDir]);
   expect(enrolled.code, enrolled.stderr).toBe(0);
   machineId = JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')).machineId;
-  agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'info' });
+  agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'info', CORDON_AGENT_PACKAGE_TEMP_DIRS: walkTemp, CORDON_AGENT_PACKAGE_PROGRAM_DIRS: walkPrograms });
   await until('agent online', async () => (await api.machine(machineId)).isConnected);
 }, 90_000);
 
 afterAll(async () => {
   await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-  cleanup([serverDir, agentDir, outDir]);
+  cleanup([serverDir, agentDir, outDir, walkTemp, walkPrograms]);
 });
 
 describe('investigation package end to end', () => {
@@ -66,6 +73,12 @@ describe('investigation package end to end', () => {
     const agentLine = processes.split('\n').find((l) => l.startsWith(`${agent.child.pid},`));
     expect(agentLine, 'the agent process is listed').toBeDefined();
     expect(agentLine).toContain(createHash('sha256').update(readFileSync(process.execPath)).digest('hex'));
+    // File listings walk only the directories the agent was told to (never the host's /tmp, /root or /home here).
+    const tempListings = [...entries.keys()].filter((k) => k.startsWith('Temp Directories/'));
+    expect(tempListings).toHaveLength(1);
+    expect(entries.get(tempListings[0]!)!.toString().trim().split('\n').slice(1)).toEqual([expect.stringMatching(new RegExp(`^${join(walkTemp, 'staged.txt')},file,`))]);
+    const recent = entries.get('Recent executions/RecentlyChangedExecutables.csv')!.toString().trim().split('\n').slice(1);
+    expect(recent).toEqual([expect.stringMatching(new RegExp(`^${join(walkPrograms, 'dropper')},`))]);
     // The device credential never leaves the device.
     const credential = JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')).credential as string;
     for (const [, content] of entries) expect(content.includes(credential)).toBe(false);
@@ -76,6 +89,14 @@ describe('investigation package end to end', () => {
     expect(createHash('sha256').update(again).digest('hex')).toBe(out.sha256);
     expect((await api.timeline(machineId)).some((e) => e.eventType === 'PackageAvailable' && e.actionId === out.actionId)).toBe(true);
     expect(await api.packages(machineId)).toEqual([expect.objectContaining({ actionId: out.actionId, size: bytes.length, available: true })]);
+    const packages = await cordon(['packages', machineId, '--json'], env);
+    expect(packages.code, packages.stderr).toBe(0);
+    expect(JSON.parse(packages.stdout)).toEqual([expect.objectContaining({ actionId: out.actionId, size: bytes.length, sha256: out.sha256, available: true })]);
+    const table = await cordon(['packages', machineId], env);
+    expect(table.code, table.stderr).toBe(0);
+    const row = table.stdout.split('\n').find((l) => l.includes(out.actionId));
+    expect(row).toContain(out.sha256);
+    expect(row).toMatch(/│\s*yes\s*│/);
 
     // An earlier package is downloaded again by its action id.
     const copy = join(outDir, 'again.zip');

@@ -78,6 +78,7 @@ export class Agent {
       delayMs: config.actionDelayMs,
       modules: this.#modules,
       dataDir: config.dataDir,
+      walkRoots: { temp: config.packageTempDirs, programs: config.packageProgramDirs },
       upload: (actionId, source, opts) => new PackageUploader(state, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),
       sendInventory: async () => {

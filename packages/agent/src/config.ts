@@ -5,6 +5,7 @@ import { LOG_FORMATS } from '@cordon/protocol/log-format';
 
 export { ConfigError };
 
+const absolutePath = z.string().startsWith('/', 'must be an absolute path');
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -27,6 +28,8 @@ export const agentConfig = defineConfig({
       help: 'A host:port that isolation must block; if it is still reachable after isolating, the rules are rolled back and the action fails',
     }),
     isolationWatchSeconds: setting(z.number().min(0.2).max(3600), { default: 5, help: 'How often the agent checks that isolation rules are still in force (re-applies them after a flush)' }),
+    packageTempDirs: setting(z.array(absolutePath).max(64), { help: "Directories an investigation package lists as temp directories, instead of the system's and each user's (/tmp, /var/tmp, /dev/shm, /run/user/<uid>, ~/tmp)" }),
+    packageProgramDirs: setting(z.array(absolutePath).max(64), { help: 'Directories an investigation package walks for recently changed executables, instead of the usual ones (/usr/bin, /opt, /tmp, /root, /home, …)' }),
     logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level' }),
     logFormat: setting(z.enum(LOG_FORMATS), { default: 'auto', help: 'How logs are written to stderr: pretty (one readable line each), json (one JSON object per line), or auto: pretty on a terminal, json otherwise' }),
   },

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -134,6 +134,21 @@ describe('CommandRunner', () => {
     await after.handle(c);
     expect(runs).toBe(1);
     expect(sent[0]).toMatchObject({ type: 'result', status: 'Failed' });
+  });
+
+  it('removes the temp directory an interrupted action left behind, and only that one', async () => {
+    behaviour = () => new Promise(() => {}); // never finishes: the process "dies" mid-action
+    const slow = { ...fakeAction, timeoutMs: 60_000 };
+    const c = command();
+    const id = JSON.parse(c.payload).actionId as string;
+    void runner(new Journal(dir), { actions: new Map([['RefreshInventory', slow]]) }).handle(c).catch(() => {});
+    const ours = () => readdirSync(dir).filter((n) => n.startsWith('cordon-RefreshInventory-'));
+    for (let i = 0; i < 200 && ours().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(ours()).toEqual([expect.stringContaining(id)]);
+    mkdirSync(join(dir, 'cordon-RefreshInventory-not-ours'));
+    // A new process reads the journal.
+    expect(runner(new Journal(dir)).recoverInterrupted()).toBe(1);
+    expect(ours()).toEqual(['cordon-RefreshInventory-not-ours']);
   });
 
   it('keeps results in the outbox until the server acknowledges them', async () => {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
+import type { WalkRoots } from './actions/collect-package/types.js';
 import type { ActionManifest } from './actions/types.js';
 import type { Journal } from './journal.js';
 import type { AgentModules } from './modules/index.js';
@@ -14,6 +16,9 @@ import { ActionSlots } from './runner-slots.js';
 export const DEFAULT_ACTION_CONCURRENCY = 4;
 /** Actions running at once in all, when the agent does not say: the device is someone's work machine. */
 export const DEFAULT_GLOBAL_CONCURRENCY = 8;
+
+/** An action's temp directory is named after it, so one a killed process left behind can be found. */
+const tempPrefix = (type: string, actionId: string) => `cordon-${type}-${actionId}-`;
 
 /** What a command ends with, as journaled and reported. */
 type RunResult = { status: 'Succeeded' | 'Failed'; error: string | null; result: Record<string, unknown> | null };
@@ -33,6 +38,9 @@ export interface RunnerDeps {
   dataDir: string;
   /** Uploads a file for an action (an investigation package) to the server. */
   upload(actionId: string, source: AsyncIterable<Buffer>, opts: { signal: AbortSignal; onProgress?: (bytes: number) => void }): Promise<{ size: number; sha256: string; resumed: number }>;
+  /** Directories file listings walk instead of the usual ones. */
+  walkRoots?: WalkRoots;
+  /** Where actions get their temp directories (default: the system's). */
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
   delayMs?: number;
@@ -68,8 +76,21 @@ export class CommandRunner {
     for (const e of lost) {
       this.deps.logger.warn({ actionId: e.actionId, type: e.type }, 'action was interrupted by an agent restart; reporting it as failed');
       this.deps.journal.put({ ...e, state: 'done', result: { status: 'Failed', error: 'The agent stopped while the action was running (restart or crash); it was not run again', result: { interrupted: true } }, reported: false });
+      this.#removeTempDirs(e.type, e.actionId);
     }
     return lost.length;
+  }
+
+  /** A killed process never reached its actions' `finally`: their temp directories (named after the action) go now. */
+  #removeTempDirs(type: string, actionId: string): void {
+    const root = this.deps.tempRoot ?? tmpdir();
+    let names: string[];
+    try {
+      names = readdirSync(root);
+    } catch {
+      return;
+    }
+    for (const n of names) if (n.startsWith(tempPrefix(type, actionId))) rmSync(join(root, n), { recursive: true, force: true });
   }
 
   /** Re-sends every result the server has not confirmed (after each reconnect). */
@@ -198,7 +219,7 @@ export class CommandRunner {
     if (!params.success) return { status: 'Failed', error: `Invalid parameters for ${cmd.type}: ${params.error.issues[0]?.message ?? ''}`, result: null };
     const controller = new AbortController();
     this.#running.set(cmd.actionId, controller);
-    const tempDir = await mkdtemp(join(deps.tempRoot ?? tmpdir(), `cordon-${cmd.type}-`));
+    const tempDir = await mkdtemp(join(deps.tempRoot ?? tmpdir(), tempPrefix(cmd.type, cmd.actionId)));
     let timer: NodeJS.Timeout | undefined;
     try {
       if (deps.delayMs) await new Promise((r) => setTimeout(r, deps.delayMs));
@@ -221,6 +242,7 @@ export class CommandRunner {
           modules: deps.modules,
           cpuPercent: action.cpuPercent,
           dataDir: deps.dataDir,
+          walkRoots: deps.walkRoots,
           upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),
         timeout,

@@ -2,6 +2,7 @@ import type { ActionType } from '@cordon/protocol';
 import type { z } from 'zod';
 import type { AgentModules } from '../modules/index.js';
 import type { Platform } from '../platform/types.js';
+import type { WalkRoots } from './collect-package/types.js';
 
 /** What an action may use while it runs: injected, so each action is unit-testable. */
 export interface ActionContext {
@@ -17,6 +18,8 @@ export interface ActionContext {
   modules: AgentModules;
   /** The agent's data directory (its config and logs, for the support logs of a package). */
   dataDir: string;
+  /** Directories file listings walk instead of the usual ones (the agent's settings; tests point them at their own). */
+  walkRoots?: WalkRoots;
   /** The action's CPU budget from its manifest (percent of one core), for actions that can pace themselves. */
   cpuPercent?: number;
   /** Streams a file for this action to the server (resumable, verified chunks). */

@@ -23,6 +23,7 @@ export const collectInvestigationPackage: ActionManifest = {
     const producing = producePackage(zip, {
       dataDir: ctx.dataDir,
       platform: ctx.platform,
+      roots: ctx.walkRoots,
       signal: ctx.signal,
       progress: (percent, message) => ctx.progress(Math.min(99, percent), `${message}; ${(uploaded / 1048576).toFixed(1)} MB uploaded`),
     });

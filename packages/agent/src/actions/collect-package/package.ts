@@ -11,7 +11,7 @@ import { deviceCollectContext } from './context.js';
 import { safeName } from './format.js';
 import { REDACTED } from './redact.js';
 import { SUMMARY_FILE, summaryWorkbook } from './summary.js';
-import type { CollectContext, CollectedFile, Collector, DataPoint, DataPointStatus, FileContent } from './types.js';
+import type { CollectContext, CollectedFile, Collector, DataPoint, DataPointStatus, FileContent, WalkRoots } from './types.js';
 
 export const DEFAULT_COLLECTOR_TIMEOUT_MS = 60_000;
 export const DEFAULT_COLLECTOR_MAX_BYTES = 50 * 1024 * 1024;
@@ -36,12 +36,14 @@ export interface PackageOptions {
   now?(): Date;
   /** Where collectors run (default: this device's platform). */
   platform?: Platform;
+  /** Directories the file listings walk instead of the usual ones. */
+  roots?: WalkRoots;
   /**
    * Seam for tests: the context each collector gets. `deadline` is when the collector's time ends
    * as of its start; `remainingMs` tells the time left, which grows while the producer waits for
    * the consumer of the zip (that wait is not the collector's).
    */
-  makeContext?(o: { dataDir: string; deadline: number; remainingMs: () => number; signal: AbortSignal; now: () => Date }): CollectContext;
+  makeContext?(o: { dataDir: string; deadline: number; remainingMs: () => number; signal: AbortSignal; now: () => Date; roots?: WalkRoots }): CollectContext;
 }
 
 export interface PackageSummary {
@@ -343,7 +345,7 @@ export async function producePackage(out: Writable, opts: PackageOptions): Promi
       const onOuter = () => ctl.abort(opts.signal?.reason);
       opts.signal?.addEventListener('abort', onOuter, { once: true });
       brokenCtl.signal.addEventListener('abort', onOuter, { once: true });
-      const ctx = makeContext({ dataDir: opts.dataDir, deadline: t0 + timeoutMs, remainingMs: () => timer.remaining(), signal: ctl.signal, now });
+      const ctx = makeContext({ dataDir: opts.dataDir, deadline: t0 + timeoutMs, remainingMs: () => timer.remaining(), signal: ctl.signal, now, roots: opts.roots });
       let used = 0;
       let it: AsyncIterator<CollectedFile> | undefined;
       try {

@@ -24,6 +24,14 @@ export interface CollectedFile {
   error?: { code: string; message: string };
 }
 
+/** Directories the file-listing collectors walk instead of their usual ones (the agent's `package…Dirs` settings). */
+export interface WalkRoots {
+  /** Temp directories to list (replaces the system's and every user's). */
+  temp?: readonly string[];
+  /** Where to look for recently changed executables. */
+  programs?: readonly string[];
+}
+
 /**
  * What a collector may use: exec with argument arrays, the platform's safe file access (absolute
  * paths; never a link a user could have planted, never a FIFO, socket or device, see
@@ -39,6 +47,8 @@ export interface CollectContext extends SafeFiles {
   /** The agent's data directory (enrollment.json, agent.json, journal/). */
   dataDir: string;
   now(): Date;
+  /** Set when the agent is told to walk other directories than the usual ones. */
+  roots?: WalkRoots;
 }
 
 /**

@@ -14,7 +14,7 @@ export async function recentlyChanged(ctx: CollectContext, days: number) {
   const byUid = new Map((await users(ctx)).map((u) => [u.uid, u.user]));
   const rows: { path: string; size: number; owner: string; mode: string; mtime: string; ctime: string; sha256: string }[] = [];
   let pruned = false;
-  for (const root of EXEC_DIRS) {
+  for (const root of ctx.roots?.programs ?? EXEC_DIRS) {
     // /bin -> usr/bin on merged-/usr systems: walk each real directory once.
     if ((await ctx.lstat(root))?.isSymbolicLink()) continue;
     // Bounded per root, so one huge home directory cannot starve the others.
@@ -108,7 +108,7 @@ export const recentExecutions: Collector = {
     const { rows, pruned } = await recentlyChanged(ctx, 30);
     yield {
       name: 'RecentlyChangedExecutables.csv',
-      source: `executables with mtime or ctime in the last 30 days under ${EXEC_DIRS.join(', ')}${pruned ? ' (walk bounded: some directories not listed)' : ''}`,
+      source: `executables with mtime or ctime in the last 30 days under ${(ctx.roots?.programs ?? EXEC_DIRS).join(', ')}${pruned ? ' (walk bounded: some directories not listed)' : ''}`,
       content: toCsv(['path', 'size', 'owner', 'mode', 'mtime', 'ctime', 'sha256'], rows),
     };
 

@@ -18,6 +18,7 @@ const SYSTEM_TEMP = ['/tmp', '/var/tmp', '/dev/shm'];
 
 /** Temp directories: the system's and each user's, as (label, path). */
 export async function tempDirs(ctx: CollectContext): Promise<{ label: string; path: string }[]> {
+  if (ctx.roots?.temp) return ctx.roots.temp.map((p) => ({ label: `system_${safeName(p)}`, path: p }));
   const out = SYSTEM_TEMP.map((p) => ({ label: `system_${safeName(p)}`, path: p }));
   for (const n of ((await ctx.readDir('/run/user')) ?? []).sort()) out.push({ label: `user_${n}_run`, path: `/run/user/${n}` });
   for (const h of await homes(ctx)) {
