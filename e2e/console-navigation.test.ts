@@ -191,7 +191,12 @@ describe('web console: search, last seen, layout and first steps', () => {
     await search.press('Enter');
     await page.waitForURL((u) => u.pathname === `/devices/${twinId}`);
 
+    // A new term never offers the previous term's suggestions (Enter would open one of those).
+    await search.fill(twinName.toUpperCase());
+    const twinOption = page.getByRole('option', { name: `${twinName} — 198.51.100.21`, exact: true });
+    await twinOption.waitFor();
     await search.fill(`no-such-device-${hex}`);
+    expect(await twinOption.count()).toBe(0);
     await search.press('Enter');
     await page.getByText(`No device matches “no-such-device-${hex}”`).waitFor();
     await screenshot(page, 'console-nav-search-no-match');

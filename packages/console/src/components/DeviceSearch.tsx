@@ -38,7 +38,10 @@ export function DeviceSearch() {
   const [term, setTerm] = useState('');
   const [debounced] = useDebouncedValue(term.trim(), 200);
   const found = useQuery({ queryKey: keys.machines(searchQuery(debounced)), enabled: debounced.length > 0, queryFn: () => fetchMatches(debounced), staleTime: 5000 });
-  const matches = ranked(found.data?.value ?? [], debounced);
+  // Suggestions are for the term as typed: while a new one waits for its debounce, the previous
+  // term's are not offered (the first would be highlighted, and Enter would open it).
+  const current = debounced === term.trim();
+  const matches = current ? ranked(found.data?.value ?? [], debounced) : [];
   const data = matches.map((m) => ({ value: m.id, label: `${m.computerDnsName}${m.lastIpAddress ? ` — ${m.lastIpAddress}` : ''}` }));
 
   const go = (id: string) => {
@@ -78,7 +81,7 @@ export function DeviceSearch() {
       data={data}
       value={null}
       onChange={(id) => id && go(id)}
-      nothingFoundMessage={debounced ? (found.isFetching ? 'Searching…' : found.error ? 'Search failed' : `No device matches “${debounced}”`) : undefined}
+      nothingFoundMessage={term.trim() ? (!current || found.isFetching ? 'Searching…' : found.error ? 'Search failed' : `No device matches “${debounced}”`) : undefined}
       selectFirstOptionOnChange
       w={360}
       data-testid="device-search"
