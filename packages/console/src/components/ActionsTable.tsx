@@ -14,7 +14,7 @@ import { ReasonButton } from './ReasonButton';
 import { ErrorState } from './QueryState';
 import { ActionLink, useOpenAction } from './ActionDetail';
 import { ActionStatus } from './StateBadges';
-import { Time } from './Time';
+import { Ago, Time } from './Time';
 
 /** Opens the short-lived download link of an action's investigation package. */
 export async function downloadPackage(actionId: string): Promise<void> {
@@ -177,7 +177,7 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
                     accessor: 'computerDnsName' as const,
                     title: 'Device',
                     render: (a: MachineAction) => (
-                      <Anchor component={Link} to={`/devices/${a.machineId}`} size="sm" style={{ wordBreak: 'break-all' }}>
+                      <Anchor component={Link} to={`/devices/${a.machineId}`} size="sm" style={{ overflowWrap: 'anywhere' }}>
                         {a.computerDnsName}
                       </Anchor>
                     ),
@@ -202,7 +202,8 @@ export function ActionsTable({ filter, showDevice, pageSize = 25, testId = 'acti
                 </>
               ),
             },
-            { accessor: 'lastUpdateDateTimeUtc', title: 'Last updated', ...DATE_COLUMN, render: (a) => <Time value={a.lastUpdateDateTimeUtc} /> },
+            // How long ago, with the exact time on hover: the table keeps room for the result at 1280 px.
+            { accessor: 'lastUpdateDateTimeUtc', title: 'Last updated', ...DATE_COLUMN, render: (a) => <Ago value={a.lastUpdateDateTimeUtc} /> },
             { accessor: 'result', title: 'Result', render: (a) => <ResultCell action={a} onCancel={setCancelling} /> },
           ]}
         />
