@@ -13,7 +13,13 @@ const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs
 if (stale) {
   console.error('cordon: installing dependencies (first run builds better-sqlite3 from source, about a minute)…');
   const args = existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund'];
-  const r = spawnSync('npm', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  let r = spawnSync('npm', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    // node-gyp now and then fails after a good build of better-sqlite3 ("lstat build/node_gyp_bins",
+    // nodejs/node-gyp#3155); npm ci starts from nothing, so one more try is safe.
+    console.error(`cordon: npm ${args[0]} failed (exit ${r.status}); trying once more…`);
+    r = spawnSync('npm', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  }
   if (r.status !== 0) {
     console.error(`cordon: npm ${args[0]} failed (exit ${r.status}); see the output above.`);
     process.exit(r.status ?? 1);
