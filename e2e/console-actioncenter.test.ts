@@ -13,7 +13,7 @@
  * Screenshots land in e2e/.artifacts/screenshots/console-actioncenter-*.png.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine, type MachineAction } from '@cordon/cli';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, freePort, REAL, requireReal, tempDir, until } from './helpers.js';
+import { cleanup, cordon, CordonProcess, freePort, ownWalkRoots, REAL, requireReal, tempDir, until } from './helpers.js';
 
 const WAIT = 30_000;
 const LONG_WAIT = 120_000;
@@ -112,7 +112,11 @@ describe('web console: Action center', () => {
     const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn' });
+    // The package walks directories of this test's own (not the host's /tmp, /root and /home, which
+    // other test files write to), with enough files in them that the collection runs long enough to watch.
+    const roots = ownWalkRoots(dirs);
+    for (let i = 0; i < 3000; i++) writeFileSync(join(roots.CORDON_AGENT_PACKAGE_TEMP_DIRS!, `file-${i}.txt`), `evidence ${i}\n`);
+    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', ...roots });
     offlineId = await simOffline(agentUrl, enrollment, {
       hostname: offlineName,
       osPlatform: 'Linux',
