@@ -22,7 +22,7 @@ import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine, type MachineAction } from '@cordon/cli';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, freePort, ownWalkRoots, REAL, requireReal, tempDir, until } from './helpers.js';
+import { cleanup, cordon, CordonProcess, ownWalkRoots, REAL, requireReal, tempDir, until, startConsoleServer } from './helpers.js';
 
 const WAIT = 30_000;
 const LONG_WAIT = 120_000;
@@ -96,19 +96,11 @@ describe('web console: Action center', () => {
 
   beforeAll(async () => {
     await buildConsoleIfStale();
-    const serverDir = tempDir('console-ac-server');
+    const started = await startConsoleServer('console-ac-server', dirs);
+    ({ server, base, api, adminPassword } = started);
+    const { agentUrl, enrollment } = started;
     const agentDir = tempDir('console-ac-agent');
-    dirs.push(serverDir, agentDir);
-    const port = await freePort();
-    const agentPort = await freePort();
-    server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' });
-    const token = await server.line(/^admin token: (\S+)$/m, 60_000);
-    adminPassword = await server.line(/^admin password: (\S+)/m);
-    base = `http://127.0.0.1:${port}`;
-    api = new CordonClient(base, token);
-    const agentUrl = `https://127.0.0.1:${agentPort}`;
-
-    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
+    dirs.push(agentDir);
     const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;

@@ -17,7 +17,7 @@ import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient } from '@cordon/cli';
 import type { Inventory } from '@cordon/protocol';
 import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, freePort, REAL, requireReal, tempDir, until } from './helpers.js';
+import { cleanup, CordonProcess, REAL, requireReal, tempDir, until, startConsoleServer } from './helpers.js';
 
 const WAIT = 30_000;
 const NO_NFT = 'nft is not installed (install the nftables package)';
@@ -59,17 +59,9 @@ describe('web console: what each device can do', () => {
 
   beforeAll(async () => {
     await buildConsoleIfStale();
-    const serverDir = tempDir('console-capabilities');
-    dirs.push(serverDir);
-    const port = await freePort();
-    const agentPort = await freePort();
-    server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' });
-    const token = await server.line(/^admin token: (\S+)$/m, 60_000);
-    adminPassword = await server.line(/^admin password: (\S+)/m);
-    base = `http://127.0.0.1:${port}`;
-    api = new CordonClient(base, token);
-    const agentUrl = `https://127.0.0.1:${agentPort}`;
-    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
+    const started = await startConsoleServer('console-capabilities', dirs);
+    ({ server, base, api, adminPassword } = started);
+    const { agentUrl, enrollment } = started;
     const sim = async (inv: Inventory) => {
       const dir = tempDir('console-capabilities-sim');
       dirs.push(dir);

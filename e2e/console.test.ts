@@ -25,7 +25,7 @@ import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine } from '@cordon/cli';
 import { packageFileName, PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, freePort, ownWalkRoots, REAL, requireReal, ROOT, tempDir, until } from './helpers.js';
+import { cleanup, cordon, CordonProcess, ownWalkRoots, REAL, requireReal, ROOT, tempDir, until, startConsoleServer } from './helpers.js';
 
 /** Waits for things that take real work (agent round trips, a package collection) are generous; assertions are not. */
 const WAIT = 30_000;
@@ -160,19 +160,11 @@ describe('web console', () => {
 
   beforeAll(async () => {
     await buildConsoleIfStale();
-    const serverDir = tempDir('console-server');
+    const started = await startConsoleServer('console-server', dirs);
+    ({ server, base, api, adminPassword } = started);
+    const { serverDir, agentUrl, enrollment } = started;
     const agentDir = tempDir('console-agent');
-    dirs.push(serverDir, agentDir);
-    const port = await freePort();
-    const agentPort = await freePort();
-    server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' });
-    const token = await server.line(/^admin token: (\S+)$/m, 60_000);
-    adminPassword = await server.line(/^admin password: (\S+)/m);
-    base = `http://127.0.0.1:${port}`;
-    api = new CordonClient(base, token);
-    const agentUrl = `https://127.0.0.1:${agentPort}`;
-
-    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
+    dirs.push(agentDir);
     const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
     expect(enrolled.code, enrolled.stderr).toBe(0);
     const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;

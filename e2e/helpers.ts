@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CordonClient } from '@cordon/cli';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CORDON = join(ROOT, 'packages', 'cli', 'bin', 'cordon.mjs');
@@ -124,4 +125,18 @@ export function requireReal(c: RealComponent): string {
   const found = c.paths.find((p) => existsSync(p));
   if (found) return found;
   throw new Error(`${c.what} is missing (looked for ${c.paths.join(', ')}): install it with \`apt-get install ${c.debianPackage}\`, or run the suite with .ci/run, which installs everything the tests need. Tests that need real components fail rather than skip.`);
+}
+
+/** A console test's `cordon server` on free loopback ports: its API as admin, the admin's password and an enrollment token. */
+export async function startConsoleServer(tag: string, dirs: string[]): Promise<{ server: CordonProcess; serverDir: string; base: string; api: CordonClient; adminPassword: string; agentUrl: string; enrollment: string }> {
+  const serverDir = tempDir(tag);
+  dirs.push(serverDir);
+  const port = await freePort();
+  const agentPort = await freePort();
+  const server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' });
+  const token = await server.line(/^admin token: (\S+)$/m, 60_000);
+  const adminPassword = await server.line(/^admin password: (\S+)/m);
+  const base = `http://127.0.0.1:${port}`;
+  const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
+  return { server, serverDir, base, api: new CordonClient(base, token), adminPassword, agentUrl: `https://127.0.0.1:${agentPort}`, enrollment };
 }
