@@ -2,12 +2,19 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts'],
+    // One real PostgreSQL for the whole run (testing.md); each test file makes its own databases.
+    globalSetup: ['./vitest.global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // e2e tests start real processes and network namespaces; keep files from fighting over the 2 cores.
     fileParallelism: true,
     poolOptions: { forks: { maxForks: 2 } },
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts'] } },
+      // The server's tests once more with every harness on PostgreSQL: each repository, query and
+      // transaction is proven on both engines (architecture.md).
+      { extends: true, test: { name: 'postgres', include: ['packages/server/src/**/*.test.ts'], env: { CORDON_TEST_STORE: 'postgres' } } },
+    ],
   },
 });

@@ -13,12 +13,15 @@ export interface Setting<S extends z.ZodType = z.ZodType> {
   readonly envAliases: readonly string[];
   /** False for a key that locates the file (dataDir): setting it inside that file could not take effect. */
   readonly inFile: boolean;
+  /** True for a value that may hold a password (a database URL): errors never repeat it. */
+  readonly secret: boolean;
 }
 
 interface SettingOptions {
   help: string;
   envAliases?: string[];
   inFile?: boolean;
+  secret?: boolean;
 }
 
 /**
@@ -35,6 +38,7 @@ export function setting<S extends z.ZodType>(schema: S, o: SettingOptions & { de
     help: o.help,
     envAliases: o.envAliases ?? [],
     inFile: o.inFile ?? true,
+    secret: o.secret ?? false,
   };
 }
 
@@ -203,7 +207,7 @@ export function defineConfig<D extends Settings>(spec: { name: string; envPrefix
     const sources: Record<string, ConfigSource> = {};
     const set = (key: string, raw: unknown, source: ConfigSource) => {
       values[key] = coerce(raw, kinds.get(key as keyof D & string)!);
-      sources[key] = source;
+      sources[key] = spec.keys[key]?.secret && 'raw' in source ? { ...source, raw: '(value hidden)' } : source;
     };
 
     // Lowest priority first: each later source overwrites.

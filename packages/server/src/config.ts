@@ -19,6 +19,10 @@ export const serverConfig = defineConfig({
   envPrefix: 'CORDON_',
   keys: {
     dataDir: setting(z.string().min(1).transform((p) => resolve(p)), { default: '.cordon/server', inFile: false, help: 'Directory for the database, keys and files (server.json is read from it)' }),
+    databaseUrl: setting(z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres://user:password@host:port/database URL'), {
+      help: 'PostgreSQL store shared by several server nodes (postgres://user:password@host:port/database); default: the embedded SQLite file cordon.db in the data directory',
+      secret: true,
+    }),
     host: setting(z.string().min(1), { default: '127.0.0.1', help: 'Address the API and console listen on (plain HTTP; put TLS in front when exposing it)' }),
     port: setting(port(), { default: 8080, help: 'Port of the API and console (0 picks a free one)' }),
     agentHost: setting(z.string().min(1), { default: '0.0.0.0', help: 'Address the agent gateway (TLS) listens on' }),

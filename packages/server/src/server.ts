@@ -9,6 +9,7 @@ import { createActionHandlers } from './actions/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
 import { openStore, type Db } from './db/database.js';
+import { underStoreLock } from './db/portable.js';
 import { EventHub, RevocationSignal } from './events.js';
 import { AgentGateway } from './gateway/gateway.js';
 import { createHttpApp } from './http/app.js';
@@ -57,6 +58,8 @@ import { ResponseActionsService } from './services/response-actions.service.js';
 import { defaultConsoleDir, registerConsole } from './http/console.js';
 
 export const SERVER_VERSION = '0.1.0';
+/** Held while a node makes (or finds) the keys and the first admin. */
+const FIRST_START_LOCK = 'cordon/first-start';
 
 export interface CordonServer {
   config: ServerConfig;
@@ -97,8 +100,9 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
   const now = opts.clock ?? systemClock;
-  const keys = await loadOrCreateKeys(config.dataDir);
   const db = await openStore(config);
+  // Nodes sharing one store and data directory start at any moment: one makes the keys, the rest read them.
+  const keys = await underStoreLock(db, FIRST_START_LOCK, () => loadOrCreateKeys(config.dataDir));
   const metrics = createMetrics();
   const hub = new EventHub();
 
@@ -148,8 +152,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   gateway.attach(agentReports, packages, content);
   const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations);
   const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, logger.child({ part: 'audit' }));
-  const initialAdminToken = opts.bootstrapAdmin === false ? null : await auth.bootstrapAdmin();
-  const initialAdminPassword = opts.bootstrapAdmin === false ? null : await users.bootstrapAdmin();
+  const bootstrap = async (): Promise<[string | null, string | null]> => (opts.bootstrapAdmin === false ? [null, null] : [await auth.bootstrapAdmin(), await users.bootstrapAdmin()]);
+  const [initialAdminToken, initialAdminPassword] = await underStoreLock(db, FIRST_START_LOCK, bootstrap);
 
   // Every link the server builds starts here: the configured public URL, else the address it listens on.
   let listeningUrl: string | null = null;

@@ -5,9 +5,22 @@ import { createCordonServer, isRole, loadServerConfig, ROLES } from '@cordon/ser
 import { CliError } from '../context.js';
 import { print, since } from '../output.js';
 
-/** Opens the server's store directly (the server may be running: SQLite WAL allows both). */
-export async function withStore<T>(dataDir: string | undefined, fn: (s: Awaited<ReturnType<typeof createCordonServer>>) => Promise<T>): Promise<T> {
-  const config = loadServerConfig({ dataDir });
+/** Where the server keeps its state: its data directory and, with several nodes, its PostgreSQL store. */
+export interface StoreFlags {
+  dataDir?: string;
+  databaseUrl?: string;
+}
+
+export const DATABASE_URL_HELP = "the server's PostgreSQL store, when it runs on one (env CORDON_DATABASE_URL)";
+
+/** `--data-dir` and `--database-url` on a command that opens the server's store directly. */
+export function storeOptions(cmd: Command, dataDirHelp = 'server data directory'): Command {
+  return cmd.option('--data-dir <dir>', dataDirHelp).option('--database-url <url>', DATABASE_URL_HELP);
+}
+
+/** Opens the server's store directly (the server may be running: SQLite WAL and PostgreSQL allow both). */
+export async function withStore<T>(flags: StoreFlags, fn: (s: Awaited<ReturnType<typeof createCordonServer>>) => Promise<T>): Promise<T> {
+  const config = loadServerConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl });
   const server = await createCordonServer(config, { logger: pino({ level: 'silent' }), bootstrapAdmin: false });
   try {
     return await fn(server);
@@ -32,36 +45,32 @@ function cliActor(): { id: string; name: string } {
   return { id: 'cli', name: `cli:${user}` };
 }
 
-interface ListOptions {
-  dataDir?: string;
+interface ListOptions extends StoreFlags {
   json?: boolean;
   top: string;
 }
 
-interface RevokeOptions {
-  dataDir?: string;
+interface RevokeOptions extends StoreFlags {
   json?: boolean;
   comment: string;
 }
 
 /** `<noun> list` on the server's data directory. */
 function listCommand(parent: Command, what: string): Command {
-  return parent
+  return storeOptions(parent
     .command('list')
-    .description(`list ${what}, never their secrets`)
+    .description(`list ${what}, never their secrets`))
     .option('--top <n>', 'at most this many', '100')
-    .option('--data-dir <dir>', 'server data directory')
     .option('--json', 'print JSON');
 }
 
 /** `<noun> <verb> <id> --comment C` on the server's data directory. */
 function revokeCommand(parent: Command, verb: string, arg: string, what: string): Command {
-  return parent
+  return storeOptions(parent
     .command(verb)
-    .description(what)
+    .description(what))
     .argument(arg)
     .requiredOption('--comment <text>', 'why (kept in the audit log)')
-    .option('--data-dir <dir>', 'server data directory')
     .option('--json', 'print JSON');
 }
 
@@ -76,20 +85,21 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption('--role <role>', ROLES.join('|'))
     .option('--name <name>', 'who or what the token is for')
     .option('--data-dir <dir>', 'server data directory')
-    .action(async (o: { role: string; name?: string; dataDir?: string }) => {
+    .option('--database-url <url>', DATABASE_URL_HELP)
+    .action(async (o: { role: string; name?: string; dataDir?: string; databaseUrl?: string }) => {
       const r = role(o.role);
-      const token = await withStore(o.dataDir, (s) => s.services.auth.createToken(r, o.name ?? `${r} token`, 'cli'));
+      const token = await withStore(o, (s) => s.services.auth.createToken(r, o.name ?? `${r} token`, 'cli'));
       process.stdout.write(`${token}\n`);
     });
   listCommand(token, 'API tokens and live app access tokens').action(async (o: ListOptions) => {
-    const tokens = await withStore(o.dataDir, (s) => s.services.auth.listTokens(Number(o.top), 0));
+    const tokens = await withStore(o, (s) => s.services.auth.listTokens(Number(o.top), 0));
     print(!!o.json, tokens, () => ({
       head: ['id', 'name', 'role', 'kind', 'created', 'by', 'last used', 'revoked'],
       rows: tokens.map((t) => [t.id, t.name, t.role, t.kind, t.createdAt, t.createdBy, usedText(t.lastUsedAt), revokedText(t.revokedAt, t.revokedBy)]),
     }));
   });
   revokeCommand(token, 'revoke', '<id>', 'revoke an API token or an access token (it fails as an unknown token from then on)').action(async (id: string, o: RevokeOptions) => {
-    const t = await withStore(o.dataDir, (s) => s.services.auth.revokeToken(cliActor(), id, o.comment));
+    const t = await withStore(o, (s) => s.services.auth.revokeToken(cliActor(), id, o.comment));
     print(!!o.json, t, () => ({ head: ['revoked', 'name', 'role', 'at'], rows: [[t.id, t.name, t.role, t.revokedAt]] }));
   });
 
@@ -100,20 +110,21 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption('--role <role>', ROLES.join('|'))
     .requiredOption('--name <name>', 'the app name')
     .option('--data-dir <dir>', 'server data directory')
-    .action(async (o: { role: string; name: string; dataDir?: string }) => {
+    .option('--database-url <url>', DATABASE_URL_HELP)
+    .action(async (o: { role: string; name: string; dataDir?: string; databaseUrl?: string }) => {
       const r = role(o.role);
-      const app = await withStore(o.dataDir, (s) => s.services.auth.createApp(r, o.name, 'cli'));
+      const app = await withStore(o, (s) => s.services.auth.createApp(r, o.name, 'cli'));
       process.stdout.write(`client_id: ${app.clientId}\nclient_secret: ${app.clientSecret}\n`);
     });
   listCommand(app, 'registered apps').action(async (o: ListOptions) => {
-    const apps = await withStore(o.dataDir, (s) => s.services.auth.listApps(Number(o.top), 0));
+    const apps = await withStore(o, (s) => s.services.auth.listApps(Number(o.top), 0));
     print(!!o.json, apps, () => ({
       head: ['client_id', 'name', 'role', 'created', 'by', 'last used', 'revoked'],
       rows: apps.map((a) => [a.clientId, a.name, a.role, a.createdAt, a.createdBy, usedText(a.lastUsedAt), revokedText(a.revokedAt, a.revokedBy)]),
     }));
   });
   revokeCommand(app, 'revoke', '<clientId>', 'revoke an app: its secret is refused and its live access tokens stop working').action(async (clientId: string, o: RevokeOptions) => {
-    const a = await withStore(o.dataDir, (s) => s.services.auth.revokeApp(cliActor(), clientId, o.comment));
+    const a = await withStore(o, (s) => s.services.auth.revokeApp(cliActor(), clientId, o.comment));
     print(!!o.json, a, () => ({ head: ['revoked', 'name', 'role', 'at'], rows: [[a.clientId, a.name, a.role, a.revokedAt]] }));
   });
 
@@ -125,7 +136,8 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption('--role <role>', ROLES.join('|'))
     .option('--password-stdin', 'read the password (12 characters or more) from standard input')
     .option('--data-dir <dir>', 'server data directory')
-    .action(async (o: { username: string; role: string; passwordStdin?: boolean; dataDir?: string }) => {
+    .option('--database-url <url>', DATABASE_URL_HELP)
+    .action(async (o: { username: string; role: string; passwordStdin?: boolean; dataDir?: string; databaseUrl?: string }) => {
       const r = role(o.role);
       let password: string | null = null;
       if (o.passwordStdin) {
@@ -133,18 +145,18 @@ export function registerAdminCommands(program: Command): void {
         for await (const c of process.stdin) chunks.push(c as Buffer);
         password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
       }
-      const u = await withStore(o.dataDir, (s) => s.services.users.createUser(o.username, password, r, 'cli'));
+      const u = await withStore(o, (s) => s.services.users.createUser(o.username, password, r, 'cli'));
       process.stdout.write(o.passwordStdin ? `created user ${u.username}\n` : `password: ${u.password}\n`);
     });
   listCommand(user, 'console users').action(async (o: ListOptions) => {
-    const users = await withStore(o.dataDir, (s) => s.services.users.list(Number(o.top), 0));
+    const users = await withStore(o, (s) => s.services.users.list(Number(o.top), 0));
     print(!!o.json, users, () => ({
       head: ['username', 'role', 'created', 'by', 'last used', 'disabled'],
       rows: users.map((u) => [u.username, u.role, u.createdAt, u.createdBy, usedText(u.lastUsedAt), revokedText(u.disabledAt, u.disabledBy)]),
     }));
   });
   revokeCommand(user, 'disable', '<username>', 'disable a console user: their sessions end at once and sign-in is refused').action(async (username: string, o: RevokeOptions) => {
-    const u = await withStore(o.dataDir, (s) => s.services.users.disable(cliActor(), username, o.comment));
+    const u = await withStore(o, (s) => s.services.users.disable(cliActor(), username, o.comment));
     print(!!o.json, u, () => ({ head: ['disabled', 'role', 'at'], rows: [[u.username, u.role, u.disabledAt]] }));
   });
 
@@ -153,19 +165,20 @@ export function registerAdminCommands(program: Command): void {
     .command('create')
     .description('create an enrollment token and print it')
     .option('--data-dir <dir>', 'server data directory')
-    .action(async (o: { dataDir?: string }) => {
-      const t = await withStore(o.dataDir, (s) => s.services.enrollment.createToken('cli'));
+    .option('--database-url <url>', DATABASE_URL_HELP)
+    .action(async (o: { dataDir?: string; databaseUrl?: string }) => {
+      const t = await withStore(o, (s) => s.services.enrollment.createToken('cli'));
       process.stdout.write(`${t.token}\n`);
     });
   listCommand(enrollment, 'enrollment tokens').action(async (o: ListOptions) => {
-    const tokens = await withStore(o.dataDir, (s) => s.services.enrollment.listTokens(Number(o.top), 0));
+    const tokens = await withStore(o, (s) => s.services.enrollment.listTokens(Number(o.top), 0));
     print(!!o.json, tokens, () => ({
       head: ['id', 'created', 'by', 'expires', 'last used', 'revoked'],
       rows: tokens.map((t) => [t.id, t.createdAt, t.createdBy, t.expiresAt, usedText(t.lastUsedAt), revokedText(t.revokedAt, t.revokedBy)]),
     }));
   });
   revokeCommand(enrollment, 'revoke', '<id>', 'revoke an enrollment token: no device enrolls with it from then on').action(async (id: string, o: RevokeOptions) => {
-    const t = await withStore(o.dataDir, (s) => s.services.enrollment.revokeToken(cliActor(), id, o.comment));
+    const t = await withStore(o, (s) => s.services.enrollment.revokeToken(cliActor(), id, o.comment));
     print(!!o.json, t, () => ({ head: ['revoked', 'created by', 'at'], rows: [[t.id, t.createdBy, t.revokedAt]] }));
   });
 }

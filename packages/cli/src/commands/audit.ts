@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { clientFrom } from '../context.js';
 import { print, safeText } from '../output.js';
-import { withStore } from './admin.js';
+import { DATABASE_URL_HELP, withStore } from './admin.js';
 import { withConn } from './machines.js';
 
 type Verification = Awaited<ReturnType<ReturnType<typeof clientFrom>['auditVerify']>>;
@@ -21,8 +21,9 @@ export function registerAuditCommands(program: Command): void {
 
   withConn(audit.command('verify').description('check the audit chain and its signed checkpoints; exits 1 and names the first broken record if the log was tampered with'))
     .option('--data-dir <dir>', "check the server's store directly instead of asking the server")
-    .action(async (o: { server?: string; token?: string; json?: boolean; dataDir?: string }) => {
-      const v: Verification = o.dataDir ? await withStore(o.dataDir, (s) => s.services.auditIntegrity.verify()) : await clientFrom(o).auditVerify();
+    .option('--database-url <url>', `with --data-dir: ${DATABASE_URL_HELP}`)
+    .action(async (o: { server?: string; token?: string; json?: boolean; dataDir?: string; databaseUrl?: string }) => {
+      const v: Verification = o.dataDir ? await withStore(o, (s) => s.services.auditIntegrity.verify()) : await clientFrom(o).auditVerify();
       if (o.json) print(true, v);
       else process.stdout.write(describe(v));
       if (!v.verified) process.exitCode = 1;

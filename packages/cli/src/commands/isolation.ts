@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { AllowEntry, CordonClient, IsolationPolicy } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print, safeText } from '../output.js';
-import { withStore } from './admin.js';
+import { DATABASE_URL_HELP, withStore } from './admin.js';
 import { withConn } from './machines.js';
 
 interface Conn {
@@ -37,10 +37,11 @@ export function registerIsolationCommands(program: Command): void {
     .requiredOption('--comment <text>', 'why (recorded in the audit log)')
     .option('--hours <n>', 'hours until the token expires (1 to 720)', '24')
     .option('--data-dir <dir>', "sign with the server data directory's key directly (the server need not run; a backup of its data directory will do)")
-    .action(async (ref: string, o: Conn & { comment: string; hours: string; dataDir?: string }) => {
+    .option('--database-url <url>', `with --data-dir: ${DATABASE_URL_HELP}`)
+    .action(async (ref: string, o: Conn & { comment: string; hours: string; dataDir?: string; databaseUrl?: string }) => {
       const hours = Number(o.hours);
       if (!/^\d+$/.test(o.hours) || hours < 1 || hours > 720) throw new CliError(`--hours must be a whole number of hours from 1 to 720, not '${o.hours}'`);
-      const t = o.dataDir ? await withStore(o.dataDir, (s) => issueOffline(s, ref, o.comment, hours)) : await issueOnline(clientFrom(o), ref, o.comment, hours);
+      const t = o.dataDir ? await withStore(o, (s) => issueOffline(s, ref, o.comment, hours)) : await issueOnline(clientFrom(o), ref, o.comment, hours);
       if (o.json) print(true, t);
       else {
         process.stdout.write(`${t.token}\n`);

@@ -11,6 +11,7 @@ import { writeQuickstart } from '../context.js';
 
 interface ServerFlags {
   dataDir?: string;
+  databaseUrl?: string;
   port?: string;
   host?: string;
   agentPort?: string;
@@ -24,6 +25,7 @@ function serverOptions(cmd: Command): Command {
   const help = (key: keyof ServerFlags) => `${serverConfig.keys[key].help} (env ${serverConfig.envName(key)})`;
   return cmd
     .option('--data-dir <dir>', help('dataDir'))
+    .option('--database-url <url>', help('databaseUrl'))
     .option('--port <n>', help('port'))
     .option('--host <h>', help('host'))
     .option('--agent-port <n>', help('agentPort'))
@@ -34,7 +36,7 @@ function serverOptions(cmd: Command): Command {
 
 /** Starts the server and prints the lines scripts look for; logs go to stderr. */
 async function startServer(flags: ServerFlags, defaults: ServerConfigInput = {}) {
-  const config = loadServerConfig({ ...defaults, dataDir: flags.dataDir ?? defaults.dataDir, port: flags.port ?? defaults.port, host: flags.host, agentPort: flags.agentPort ?? defaults.agentPort, agentHost: flags.agentHost, logLevel: flags.logLevel, logFormat: flags.logFormat });
+  const config = loadServerConfig({ ...defaults, dataDir: flags.dataDir ?? defaults.dataDir, databaseUrl: flags.databaseUrl, port: flags.port ?? defaults.port, host: flags.host, agentPort: flags.agentPort ?? defaults.agentPort, agentHost: flags.agentHost, logLevel: flags.logLevel, logFormat: flags.logFormat });
   const logFormat = resolveLogFormat(config.logFormat, process.stderr.isTTY);
   const logger = pino({ level: config.logLevel, base: { svc: 'cordon-server' } }, logDestination(logFormat, destination(2)));
   const server = await createCordonServer(config, { logger });
@@ -62,7 +64,7 @@ function onSignal(stop: () => Promise<void>): void {
 }
 
 export function registerServerCommands(program: Command): void {
-  serverOptions(program.command('server').description('start the Cordon server (API, console, agent gateway; SQLite in the data dir)')).action(async (flags: ServerFlags) => {
+  serverOptions(program.command('server').description('start the Cordon server (API, console, agent gateway; SQLite in the data dir, or PostgreSQL shared by several nodes)')).action(async (flags: ServerFlags) => {
     const { server, urls } = await startServer(flags);
     process.stdout.write(`console: ${urls.apiUrl}\n`);
     process.stdout.write(`agents: ${urls.agentUrl}\n`);

@@ -1,7 +1,8 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import pg from 'pg';
 import type { Database } from './schema.js';
 import * as initial from './migrations/20261125000000_initial.js';
 import * as isolation from './migrations/20261125120000_isolation.js';
@@ -36,15 +37,62 @@ class StaticMigrationProvider implements MigrationProvider {
   }
 }
 
-/** Where the store lives: the one setting that chooses the engine (only SQLite behind it for now). */
+/** Where the store lives: a PostgreSQL URL chooses PostgreSQL, else the embedded SQLite file. */
 export interface StoreConfig {
   /** The server's data directory: the embedded SQLite file is `cordon.db` in it. */
   dataDir: string;
+  /** `postgres://…`: the shared store of several nodes. */
+  databaseUrl?: string;
 }
+
+/** The store could not be reached or opened; the message names the URL without its password. */
+export class StoreUnavailableError extends Error {}
 
 /** Opens the server's store, migrated, with the engine its configuration chooses. */
 export async function openStore(config: StoreConfig): Promise<Db> {
-  return openSqlite(join(config.dataDir, 'cordon.db'));
+  return config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(join(config.dataDir, 'cordon.db'));
+}
+
+/** A database URL fit for logs and errors: the password is replaced by `***`. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(a database URL that cannot be parsed)';
+  }
+}
+
+/** PostgreSQL's int8 (counts, sums) as numbers rather than strings: our counts stay far below 2^53. */
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
+};
+
+/** Why a connection failed, in one line (Node reports a refused `localhost` as an AggregateError with no message). */
+function reason(e: unknown): string {
+  if (e instanceof AggregateError && !e.message) return e.errors.map(reason).join('; ');
+  if (e instanceof Error) return e.message || String((e as { code?: unknown }).code ?? e.name);
+  return String(e);
+}
+
+/** Opens a PostgreSQL store through a connection pool, checks it answers, and migrates it. */
+export async function openPostgres(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 20, connectionTimeoutMillis: 10_000, types: pgTypes });
+  // An idle client whose server went away emits 'error' on the pool: without a listener that would
+  // end the process; the next query gets a fresh connection instead.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw new StoreUnavailableError(`cannot reach the database at ${redactedUrl(url)}: ${reason(e)}`);
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  await migrate(db);
+  return db;
 }
 
 /** Opens the embedded SQLite store (WAL, so readers never wait for the writer) and migrates it. */

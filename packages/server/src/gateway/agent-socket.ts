@@ -25,6 +25,9 @@ interface Connection {
   address: string | null;
   ws: WebSocket;
   lastFrameAt: number;
+  /** Set when the hello frame arrived: frames after it queue behind its handling. */
+  helloReceived: boolean;
+  /** Set once the hello was handled: the agent counts as connected and may be sent commands. */
   helloDone: boolean;
   /** Set when a bad frame closed the connection: nothing after it is routed. */
   rejected: boolean;
@@ -119,7 +122,7 @@ export class AgentSockets implements AgentChannel {
   }
 
   #open(machineId: string, ws: WebSocket, address: string | null): void {
-    const conn: Connection = { machineId, address, ws, lastFrameAt: Date.now(), helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
+    const conn: Connection = { machineId, address, ws, lastFrameAt: Date.now(), helloReceived: false, helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
     this.#sockets.add(conn);
     const helloTimer = setTimeout(() => {
       if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
@@ -133,7 +136,8 @@ export class AgentSockets implements AgentChannel {
       if (--conn.tokens < 0) return this.#reject(conn, 'flood', `more than ${FRAMES_PER_SECOND} frames a second`);
       const frame = this.#parse(conn, data, isBinary);
       if (!frame) return;
-      conn.queue = conn.queue.then(() => this.#route(conn, frame)).catch((err: unknown) => {
+      // A frame queued behind one that got the connection closed (a refused hello) is not routed.
+      conn.queue = conn.queue.then(() => (conn.rejected ? undefined : this.#route(conn, frame))).catch((err: unknown) => {
         this.deps.logger.error({ err, machineId, frame: frame.type }, 'handling an agent frame failed');
       });
     });
@@ -155,10 +159,12 @@ export class AgentSockets implements AgentChannel {
       this.#reject(conn, decoded.reason, decoded.message);
       return null;
     }
-    if (!conn.helloDone && decoded.frame.type !== 'hello') {
+    // Checked on arrival, not on handling: frames sent right after hello wait for it in the queue.
+    if (!conn.helloReceived && decoded.frame.type !== 'hello') {
       this.#reject(conn, 'order', 'the first frame must be hello');
       return null;
     }
+    if (decoded.frame.type === 'hello') conn.helloReceived = true;
     this.deps.metrics.agentFrames.inc({ type: decoded.frame.type });
     return decoded.frame;
   }
@@ -221,8 +227,9 @@ export class AgentSockets implements AgentChannel {
       conn.rejected = true;
       this.deps.metrics.agentFramesRejected.inc({ reason: 'credential-in-use' });
       this.deps.logger.warn({ machineId: conn.machineId, address: conn.address }, 'refused a second live connection with one device credential (copied credential?)');
-      conn.ws.close(CLOSE_CREDENTIAL_IN_USE, 'this device credential is in use by a connected agent');
-      return this.deps.machines.credentialInUseTwice(conn.machineId, conn.address);
+      // Flagged before the newcomer hears the refusal, so whoever sees it refused finds the flag.
+      await this.deps.machines.credentialInUseTwice(conn.machineId, conn.address).finally(() => conn.ws.close(CLOSE_CREDENTIAL_IN_USE, 'this device credential is in use by a connected agent'));
+      return;
     }
     if (previous && previous !== conn) previous.ws.close(4000, 'replaced by a newer connection');
     this.#connections.set(conn.machineId, conn);

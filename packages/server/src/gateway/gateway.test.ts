@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { enroll } from '@cordon/agent';
 import { PROTOCOL_VERSION } from '@cordon/protocol';
@@ -88,8 +88,7 @@ describe('agent gateway', () => {
     const frames: any[] = [];
     c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
     c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory({ hostname: 'renamed' }) }));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(frames[0]).toMatchObject({ type: 'welcome', machineId: state.machineId });
+    await vi.waitFor(() => expect(frames[0]).toMatchObject({ type: 'welcome', machineId: state.machineId }));
     expect((await h.call('GET', `/api/machines/${state.machineId}`)).body).toMatchObject({ computerDnsName: 'renamed', isConnected: true });
     c.ws.close();
     await c.closed;
@@ -135,6 +134,30 @@ describe('agent gateway: frames for features still to come', () => {
   });
 });
 
+describe('agent gateway: frame order', () => {
+  it('queues the frames an agent sends right after hello behind it, however slow the store is', async () => {
+    const state = await enrolled();
+    const machines = h.server.services.machines;
+    const applyInventory = machines.applyInventory.bind(machines);
+    machines.applyInventory = async (id, inv) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return applyInventory(id, inv);
+    };
+    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    const frames: any[] = [];
+    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    c.ws.send(JSON.stringify({ type: 'heartbeat', seq: 1 }));
+    c.ws.send(JSON.stringify({ type: 'inventory', inventory: inventory({ hostname: 'after-hello' }) }));
+    await vi.waitFor(() => expect(frames[0]).toMatchObject({ type: 'welcome' }));
+    await vi.waitFor(async () => expect((await h.call('GET', `/api/machines/${state.machineId}`)).body.computerDnsName).toBe('after-hello'), { timeout: 5000 });
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    c.ws.close();
+    await c.closed;
+  });
+});
+
 describe('agent gateway: events', () => {
   it('acknowledges an agent event once the sink took it, and not when it failed', async () => {
     const state = await enrolled();
@@ -151,8 +174,7 @@ describe('agent gateway: events', () => {
     };
     const event = { type: 'event', eventId: '00000000-0000-4000-8000-000000000061', kind: 'blockedExecution', occurredAt: '2026-11-25T09:59:00.000Z', data: { path: '/tmp/x' } };
     c.ws.send(JSON.stringify(event));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(frames.filter((f) => f.type === 'eventAck')).toEqual([{ type: 'eventAck', eventId: event.eventId }]);
+    await vi.waitFor(() => expect(frames.filter((f) => f.type === 'eventAck')).toEqual([{ type: 'eventAck', eventId: event.eventId }]));
     expect(accepted).toEqual([{ machineId: state.machineId, event }]);
     fail = true;
     c.ws.send(JSON.stringify({ ...event, eventId: '00000000-0000-4000-8000-000000000062' }));

@@ -41,14 +41,20 @@ export function auditRefusals(app: FastifyInstance, audit: AuditService, metrics
   app.addHook('onError', async (req, _reply, error) => {
     req.failure = error;
   });
-  app.addHook('onResponse', async (req, reply) => {
+  // Before the answer leaves (onSend, not onResponse): a caller that saw its refusal finds it in
+  // the audit log, whichever engine or node it asks next.
+  app.addHook('onSend', async (req, reply, payload) => {
     const status = reply.statusCode;
-    if (status === 401) return void metrics.unauthenticated.inc({ route: req.routeOptions.url ?? 'unknown' });
-    if (status < 400 || status >= 500 || status === 429 || !req.principal) return;
-    if ((req.failure as { audited?: boolean } | undefined)?.audited) return;
-    if (status !== 403 && SAFE_METHODS.has(req.method)) return;
-    await audit.record(refusal(req, status)).catch(() => metrics.auditWriteFailures.inc());
+    if (status === 401) metrics.unauthenticated.inc({ route: req.routeOptions.url ?? 'unknown' });
+    else if (isAuditedRefusal(req, status)) await audit.record(refusal(req, status)).catch(() => metrics.auditWriteFailures.inc());
+    return payload;
   });
+}
+
+function isAuditedRefusal(req: FastifyRequest, status: number): boolean {
+  if (status < 400 || status >= 500 || status === 429 || !req.principal) return false;
+  if ((req.failure as { audited?: boolean } | undefined)?.audited) return false;
+  return status === 403 || !SAFE_METHODS.has(req.method);
 }
 
 function refusal(req: FastifyRequest, status: number): AuditEntry {

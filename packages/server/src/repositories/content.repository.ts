@@ -1,5 +1,6 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database.js';
+import { lockForTransaction } from '../db/portable.js';
 import type { ContentTable } from '../db/schema.js';
 import { AuditRepository, type NewAuditRecord } from './audit.repository.js';
 
@@ -11,9 +12,9 @@ export class ContentRepository {
   /**
    * Stores the next version of kind + name in one transaction: reads the latest version, lets
    * `make` build the row for latest + 1, inserts it with its audit record, then runs `placed`
-   * (which puts the file in place) before committing. The row is inserted first, so only the
-   * publication that holds the version writes its file; a publication racing for the same version
-   * is refused by the primary key and tries the next one (up to `attempts` times).
+   * (which puts the file in place) before committing. Publications of one kind + name queue on a
+   * lock (several nodes); should one still race for a version, the primary key refuses it and it
+   * tries the next one (up to `attempts` times).
    */
   async insertNext(
     kind: string,
@@ -25,6 +26,7 @@ export class ContentRepository {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (tx) => {
+          await lockForTransaction(tx, `content/${kind}/${name}`);
           const latest = await tx.selectFrom('content').select((eb) => eb.fn.max('version').as('v')).where('kind', '=', kind).where('name', '=', name).executeTakeFirst();
           const { row, audit } = make(Number(latest?.v ?? 0) + 1);
           const inserted = await tx.insertInto('content').values(row).returningAll().executeTakeFirstOrThrow();

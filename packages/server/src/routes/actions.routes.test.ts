@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { failInserts } from '../testing/faults.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../testing/harness.js';
 
@@ -29,10 +29,10 @@ describe('machine actions', () => {
   it('stores an action with its audit record and timeline event, or none of them (one transaction)', async () => {
     const id = await h.enroll();
     // The audit log refuses writes (a full disk, a broken store): the action must not be stored without its record.
-    await sql`create trigger audit_fails before insert on audit_log begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+    const heal = await failInserts(h.server.db, 'audit_log');
     const r = await refresh(h, id);
     expect(r.status).toBe(500);
-    await sql`drop trigger audit_fails`.execute(h.server.db);
+    await heal();
     expect((await h.call('GET', '/api/machineactions')).body.value).toEqual([]);
     expect((await h.call('GET', `/api/machines/${id}/timeline`)).body.value.filter((e: { eventType: string }) => e.eventType === 'ActionSubmitted')).toEqual([]);
     // And the device is free for the same action once the store works again.

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { failInserts } from '../testing/faults.js';
 import { startHarness, type Harness } from '../testing/harness.js';
 
 /**
@@ -17,8 +18,9 @@ afterEach(async () => {
   await h.close();
 });
 
-const failAudit = () => sql`create trigger audit_fails before insert on audit_log begin select raise(abort, 'disk full'); end`.execute(h.server.db);
-const healAudit = () => sql`drop trigger audit_fails`.execute(h.server.db);
+let heal: () => Promise<void>;
+const failAudit = async () => void (heal = await failInserts(h.server.db, 'audit_log'));
+const healAudit = () => heal();
 const count = async (table: string) => Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}`.execute(h.server.db)).rows[0]!.n);
 const snapshot = async () => ({
   tags: await count('machine_tags'),
@@ -111,7 +113,7 @@ describe('atomic state changes', () => {
   });
 
   it('never answers 500 after committing: a bulk submission whose summary record fails still answers its actions', async () => {
-    await sql`create trigger summary_fails before insert on audit_log when new.action like 'Bulk%' begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+    await failInserts(h.server.db, 'audit_log', { column: 'action', like: 'Bulk%' });
     const r = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', MachineIds: [machine], Comment: 'all of them' } });
     expect(r.status).toBe(201);
     expect(r.body.value).toHaveLength(1);
@@ -122,11 +124,11 @@ describe('atomic state changes', () => {
 
   it('does not store an agent result or a time-out without its timeline event', async () => {
     const a = await h.call('POST', `/api/machines/${machine}/refreshInventory`, { body: { Comment: 'check' } });
-    await sql`create trigger timeline_fails before insert on timeline begin select raise(abort, 'disk full'); end`.execute(h.server.db);
+    const healTimeline = await failInserts(h.server.db, 'timeline');
     await expect(h.server.services.agentReports.agentResult(machine, a.body.id, 'Succeeded', null, null)).rejects.toThrow();
     h.clock.advance(4 * 86400_000);
     await expect(h.server.services.actionExpiry.sweepExpired()).rejects.toThrow();
-    await sql`drop trigger timeline_fails`.execute(h.server.db);
+    await healTimeline();
     expect((await h.call('GET', `/api/machineactions/${a.body.id}`)).body.status).toBe('Pending');
   });
 });

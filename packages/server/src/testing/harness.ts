@@ -6,6 +6,7 @@ import type { ActionCatalog, Inventory } from '@cordon/protocol';
 import type { Role } from '../auth/permissions.js';
 import { loadServerConfig, type ServerConfigInput } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
+import { createTestDatabase, defaultTestStore, dropTestDatabase, type StoreKind } from './stores.js';
 
 /** A movable clock for tests. */
 export class TestClock {
@@ -46,12 +47,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A real server (real SQLite, real keys) in a temp dir, driven in-process through `app.inject`. */
-export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog } = {}): Promise<Harness> {
+/**
+ * A real server (real keys in a temp dir, a real store: SQLite, or a database of its own on the run's
+ * PostgreSQL when `store` or `CORDON_TEST_STORE` says so), driven in-process through `app.inject`.
+ */
+export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog; store?: StoreKind } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cordon-test-'));
+  const store = opts.store ?? defaultTestStore();
+  const databaseUrl = store === 'postgres' ? await createTestDatabase('harness') : undefined;
   const clock = new TestClock();
   const start = () =>
-    createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir }, {}), {
+    createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir, ...(databaseUrl ? { databaseUrl } : {}) }, {}), {
       logger: pino({ level: 'silent' }),
       clock: clock.now,
       catalog: opts.catalog,
@@ -92,6 +98,7 @@ export async function startHarness(config: ServerConfigInput = {}, opts: { catal
     async close() {
       await h.server.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (databaseUrl) await dropTestDatabase(databaseUrl);
     },
   };
   return h;

@@ -1,0 +1,50 @@
+import pg from 'pg';
+
+/** The two engines every repository test runs on. */
+export type StoreKind = 'sqlite' | 'postgres';
+export const STORES: readonly StoreKind[] = ['sqlite', 'postgres'];
+
+/** The engine tests use unless they name one: `CORDON_TEST_STORE` (the suite runs the server's tests once per engine). */
+export function defaultTestStore(): StoreKind {
+  const v = process.env.CORDON_TEST_STORE;
+  if (v === undefined || v === '' || v === 'sqlite') return 'sqlite';
+  if (v === 'postgres') return 'postgres';
+  throw new Error(`CORDON_TEST_STORE must be sqlite or postgres, not ${JSON.stringify(v)}`);
+}
+
+/** The run's PostgreSQL server (started once by vitest.global-setup.ts), as its superuser URL. */
+function serverUrl(): string {
+  const url = process.env.CORDON_TEST_POSTGRES_URL;
+  if (url) return url;
+  throw new Error(process.env.CORDON_TEST_POSTGRES_MISSING ?? 'no test PostgreSQL: run the tests with vitest (vitest.global-setup.ts starts one)');
+}
+
+/** A new empty database on the run's PostgreSQL server; answers its URL. */
+export async function createTestDatabase(prefix = 'cordon'): Promise<string> {
+  const admin = new URL(serverUrl());
+  const name = `${prefix.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`;
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`create database "${name}"`);
+  } finally {
+    await client.end();
+  }
+  admin.pathname = `/${name}`;
+  return admin.toString();
+}
+let counter = 0;
+
+/** Drops a database made by createTestDatabase (its connections are closed first). */
+export async function dropTestDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}
