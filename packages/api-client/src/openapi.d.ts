@@ -12,7 +12,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and a few figures */
+        /** Liveness: the node that answered, whether it reaches its store, a few figures (503 when it cannot) */
         get: {
             parameters: {
                 query?: never;
@@ -24,6 +24,15 @@ export interface paths {
             responses: {
                 /** @description Default Response */
                 200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Health"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3431,10 +3440,19 @@ export interface components {
             } | null;
         };
         Health: {
-            /** @constant */
-            status: "ok";
+            /** @enum {string} */
+            status: "ok" | "degraded";
             connectedAgents: number;
             version: string;
+            node: {
+                id: string;
+                name: string;
+            };
+            database: {
+                /** @enum {string} */
+                engine: "sqlite" | "postgres";
+                reachable: boolean;
+            };
         };
         LiveEvent: {
             /** @constant */

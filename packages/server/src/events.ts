@@ -6,13 +6,23 @@ export type CordonEvent =
   | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' }
   | { kind: 'timeline'; machineId: string; eventType: string };
 
+/** Live events of this node; with several nodes each event is also sent to the others (`forward`). */
 export class EventHub {
   readonly #emitter = new EventEmitter();
+  #forward: ((event: CordonEvent) => void) | null = null;
   constructor() {
     this.#emitter.setMaxListeners(0);
   }
   emit(event: CordonEvent): void {
     this.#emitter.emit('event', event);
+    this.#forward?.(event);
+  }
+  /** An event another node emitted: told to this node's listeners only. */
+  emitLocal(event: CordonEvent): void {
+    this.#emitter.emit('event', event);
+  }
+  forward(to: (event: CordonEvent) => void): void {
+    this.#forward = to;
   }
   subscribe(listener: (e: CordonEvent) => void): () => void {
     this.#emitter.on('event', listener);
@@ -26,11 +36,20 @@ export class EventHub {
  */
 export class RevocationSignal {
   readonly #emitter = new EventEmitter();
+  #forward: (() => void) | null = null;
   constructor() {
     this.#emitter.setMaxListeners(0);
   }
   revoked(): void {
     this.#emitter.emit('revoked');
+    this.#forward?.();
+  }
+  /** A revocation on another node. */
+  revokedLocal(): void {
+    this.#emitter.emit('revoked');
+  }
+  forward(to: () => void): void {
+    this.#forward = to;
   }
   subscribe(listener: () => void): () => void {
     this.#emitter.on('revoked', listener);

@@ -1,14 +1,18 @@
 import { hostname } from 'node:os';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { ACTION_CATALOG, CommandSigner, ContentSigner, type ActionCatalog } from '@cordon/protocol';
 import { createActionHandlers } from './actions/index.js';
+import { LocalBus } from './cluster/bus.js';
+import { ClusterNode } from './cluster/node.js';
+import { PostgresBus } from './cluster/postgres-bus.js';
+import { NodesRepository } from './repositories/nodes.repository.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
-import { openStore, type Db } from './db/database.js';
+import { openStore, storeAnswers, type Db } from './db/database.js';
 import { underStoreLock } from './db/portable.js';
 import { EventHub, RevocationSignal } from './events.js';
 import { AgentGateway } from './gateway/gateway.js';
@@ -58,6 +62,8 @@ import { ResponseActionsService } from './services/response-actions.service.js';
 import { defaultConsoleDir, registerConsole } from './http/console.js';
 
 export const SERVER_VERSION = '0.1.0';
+/** This process as people reading /api/health and the logs name it. */
+const nodeName = `${hostname()}/${process.pid}`;
 /** Held while a node makes (or finds) the keys and the first admin. */
 const FIRST_START_LOCK = 'cordon/first-start';
 
@@ -114,13 +120,18 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const machinesRepo = new MachinesRepository(db, catalog.types());
   const revocations = new RevocationSignal();
   const auth = new AuthService(credentials, tx, auditService, now, config.accessTokenSeconds, revocations);
-  // The gateway needs the machines and enrollment services and answers their "is this agent
-  // connected?" and "disconnect it": bound late.
-  const late: { gateway?: AgentGateway } = {};
-  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.gateway);
-  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.gateway?.isConnected(id) ?? false, catalog);
+  // The gateway needs the machines and enrollment services; this node among the others (which
+  // holds the gateway) answers their "is this agent connected?" and "disconnect it": bound late.
+  const late: { node?: ClusterNode } = {};
+  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.node);
+  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.node?.isConnected(id) ?? false, catalog);
   const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
-  const gateway = (late.gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds }));
+  const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds });
+  // Several nodes on PostgreSQL tell each other through it (LISTEN/NOTIFY); one node on SQLite has nobody to tell.
+  const nodeId = randomUUID();
+  const bus = config.databaseUrl ? new PostgresBus(nodeId, config.databaseUrl, db, metrics, logger.child({ part: 'cluster' })) : new LocalBus(nodeId);
+  const node = (late.node = new ClusterNode(bus, new NodesRepository(db), gateway, hub, revocations, now, logger.child({ part: 'cluster' }), Boolean(config.databaseUrl)));
+  gateway.trackPresence(node);
   // One signer for commands and break-glass tokens: both verify against the key agents enrolled with.
   const signer = new CommandSigner(keys.signingPrivateKeyPem);
   const isolationRepo = new IsolationRepository(db);
@@ -129,10 +140,10 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const actionsRepo = new ActionsRepository(db);
   const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
   machines.observeInventory(handlers);
-  const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, gateway, now, catalog, handlers);
-  const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, gateway, now, logger.child({ part: 'actions' }), handlers);
+  const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers);
+  const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);
   const actionExpiry = new ActionExpiryService(actionsRepo, lifecycle, now);
-  const actions = new ActionsService(actionsRepo, tx, machines, timeline, auditService, hub, metrics, signer, gateway, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
+  const actions = new ActionsService(actionsRepo, tx, machines, timeline, auditService, hub, metrics, signer, node, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
   const responseActions = new ResponseActionsService(machines, actions, catalog, handlers);
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
@@ -150,6 +161,11 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await contentFiles.init();
   const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
   gateway.attach(agentReports, packages, content);
+  node.attach({
+    deliverActions: (ids) => agentReports.deliverActions(ids),
+    deliverPendingFor: (ids) => agentReports.deliverPendingFor(ids),
+    recordOffline: (held) => machines.recordOfflineSinceLastRun(held),
+  });
   const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations);
   const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, logger.child({ part: 'audit' }));
   const bootstrap = async (): Promise<[string | null, string | null]> => (opts.bootstrapAdmin === false ? [null, null] : [await auth.bootstrapAdmin(), await users.bootstrapAdmin()]);
@@ -160,7 +176,13 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const publicApiUrl = () => (config.publicApiUrl ?? listeningUrl ?? `http://${urlHost(config.host)}:${config.port}`).replace(/\/+$/, '');
   const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, trustProxy: config.trustProxy, users, audit: auditService });
   await registerConsole(app, config.consoleDir ?? defaultConsoleDir());
-  await app.register(healthRoutes(metrics, () => ({ connectedAgents: gateway.connectedCount, version: SERVER_VERSION })));
+  const engine = config.databaseUrl ? ('postgres' as const) : ('sqlite' as const);
+  await app.register(
+    healthRoutes(metrics, async () => {
+      const reachable = await storeAnswers(db);
+      return { status: reachable ? 'ok' : 'degraded', connectedAgents: gateway.connectedCount, version: SERVER_VERSION, node: { id: nodeId, name: nodeName }, database: { engine, reachable } };
+    }),
+  );
   await app.register(oauthRoutes(auth));
   // Every /api route is also served under /api/v1.0, as MDE clients expect.
   for (const prefix of ['/api', '/api/v1.0']) {
@@ -197,12 +219,16 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       await actionExpiry.sweepExpired();
       // What each device can do follows this server's catalog, which may be newer than the store.
       await machines.refreshReadiness();
-      // Agents connected to an earlier run (stopped or crashed) went offline when it did: say so in their timelines.
-      await machines.recordOfflineSinceLastRun();
+      // Join the other nodes (if any) and learn which agents they hold.
+      await node.start(nodeName);
+      // Agents connected to an earlier run (stopped or crashed) went offline when it did: say so in
+      // their timelines; agents another live node holds are connected still.
+      await machines.recordOfflineSinceLastRun(node.heldElsewhere());
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
+      node.beat();
       every(5000, () => machines.flushSeen());
       every(5000, () => machines.announceInactive());
       every(10_000, () => actionExpiry.sweepExpired());
@@ -224,6 +250,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       await app.close();
       await machines.flushSeen();
       await auditIntegrity.stop();
+      await node.stop();
       await db.destroy();
     },
   };

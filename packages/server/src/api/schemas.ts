@@ -382,7 +382,18 @@ export const AuditVerification = z
   })
   .meta({ id: 'AuditVerification' });
 
-export const Health = z.object({ status: z.literal('ok'), connectedAgents: z.number(), version: z.string() }).meta({ id: 'Health' });
+export const Health = z
+  .object({
+    /** `degraded` (with 503) when this node cannot reach its store: a load balancer sends requests elsewhere. */
+    status: z.enum(['ok', 'degraded']),
+    /** Agents connected to this node. */
+    connectedAgents: z.number(),
+    version: z.string(),
+    /** The node that answered (several nodes share one store). */
+    node: z.object({ id: z.string(), name: z.string() }),
+    database: z.object({ engine: z.enum(['sqlite', 'postgres']), reachable: z.boolean() }),
+  })
+  .meta({ id: 'Health' });
 
 // --- live updates ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import * as initial from './migrations/20261125000000_initial.js';
@@ -14,6 +14,7 @@ import * as auditChain from './migrations/20261129200000_audit_chain.js';
 import * as revocation from './migrations/20261130120000_revocation.js';
 import * as timelineAction from './migrations/20261130150000_timeline_action.js';
 import * as readiness from './migrations/20261201120000_readiness.js';
+import * as nodes from './migrations/20261202120000_nodes.js';
 
 export type Db = Kysely<Database>;
 
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261130120000_revocation': revocation,
   '20261130150000_timeline_action': timelineAction,
   '20261201120000_readiness': readiness,
+  '20261202120000_nodes': nodes,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -118,6 +120,17 @@ export async function migrate(db: Db): Promise<void> {
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Whether the store answers a trivial query within `timeoutMs`. */
+export async function storeAnswers(db: Db, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  try {
+    return await Promise.race([sql`select 1`.execute(db).then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

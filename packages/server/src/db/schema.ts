@@ -220,6 +220,23 @@ export interface ContentTable {
   file: string;
 }
 
+/** A server node sharing the store; dead when `last_seen_at` went stale or it stopped. */
+export interface ServerNodesTable {
+  id: string;
+  /** Host and API port, for people reading /api/health and the logs. */
+  name: string;
+  started_at: string;
+  last_seen_at: string;
+  stopped_at: string | null;
+}
+
+/** Which node holds each connected agent's connection (no row: not connected to any node). */
+export interface AgentConnectionsTable {
+  machine_id: string;
+  node_id: string;
+  connected_at: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -237,4 +254,6 @@ export interface Database {
   isolation_policies: IsolationPoliciesTable;
   release_tokens: ReleaseTokensTable;
   content: ContentTable;
+  server_nodes: ServerNodesTable;
+  agent_connections: AgentConnectionsTable;
 }

@@ -39,6 +39,12 @@ interface Connection {
 }
 
 /** What the agent sockets need from the rest of the server. */
+/** Told when this node takes or loses an agent's connection (several nodes keep track of who holds which). */
+export interface AgentPresence {
+  agentConnected(machineId: string): Promise<void>;
+  agentDisconnected(machineId: string): Promise<void>;
+}
+
 export interface AgentSocketDeps {
   machines: MachinesService;
   timeline: TimelineService;
@@ -53,12 +59,13 @@ export interface AgentSocketDeps {
  * checked. Each frame is validated against the protocol before it is routed; a bad frame, a frame
  * before hello or a flood closes the connection.
  */
-export class AgentSockets implements AgentChannel {
+export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   readonly #connections = new Map<string, Connection>();
   /** Every open socket, said hello or not: a revocation must reach those still in their handshake. */
   readonly #sockets = new Set<Connection>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
   #actions?: AgentReportsService;
+  #presence?: AgentPresence;
   #closing = false;
 
   constructor(private readonly deps: AgentSocketDeps) {}
@@ -66,6 +73,11 @@ export class AgentSockets implements AgentChannel {
   /** Gives frames an engine to go to; frames are not routed before this. */
   attach(actions: AgentReportsService): void {
     this.#actions = actions;
+  }
+
+  /** Tells `presence` of every connection this node takes or loses. */
+  trackPresence(presence: AgentPresence): void {
+    this.#presence = presence;
   }
 
   /** Completes the upgrade for `machineId`, whose device credential the caller has checked. */
@@ -89,6 +101,11 @@ export class AgentSockets implements AgentChannel {
 
   isConnected(machineId: string): boolean {
     return this.#connections.get(machineId)?.helloDone === true;
+  }
+
+  /** The agents connected here (hello done). */
+  connectedIds(): string[] {
+    return [...this.#connections.values()].filter((c) => c.helloDone).map((c) => c.machineId);
   }
 
   send(machineId: string, frame: ServerFrame): boolean {
@@ -234,6 +251,8 @@ export class AgentSockets implements AgentChannel {
     if (previous && previous !== conn) previous.ws.close(4000, 'replaced by a newer connection');
     this.#connections.set(conn.machineId, conn);
     this.deps.metrics.agentsConnected.set(this.#connections.size);
+    // Recorded as held here before its AgentOnline: whoever reads the timeline finds it held.
+    await this.#presence?.agentConnected(conn.machineId);
     await this.deps.machines.applyInventory(conn.machineId, inventory);
     conn.helloDone = true;
     conn.ws.send(JSON.stringify({ type: 'welcome', machineId: conn.machineId, serverTime: new Date().toISOString(), heartbeatSeconds: this.deps.heartbeatSeconds } satisfies ServerFrame));
@@ -265,7 +284,9 @@ export class AgentSockets implements AgentChannel {
     if (this.#connections.get(conn.machineId) !== conn) return;
     // Recorded before the agent stops counting as connected, so whoever sees it offline finds the event.
     if (!this.#closing) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOffline', title: 'Agent disconnected' });
-    if (this.#connections.get(conn.machineId) === conn) this.#connections.delete(conn.machineId);
+    if (this.#connections.get(conn.machineId) !== conn) return;
+    this.#connections.delete(conn.machineId);
     this.deps.metrics.agentsConnected.set(this.#connections.size);
+    if (!this.#closing) await this.#presence?.agentDisconnected(conn.machineId);
   }
 }

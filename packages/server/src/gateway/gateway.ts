@@ -9,7 +9,7 @@ import type { EnrollmentService } from '../services/enrollment.service.js';
 import type { ContentService } from '../services/content.service.js';
 import type { PackagesService } from '../services/packages.service.js';
 import type { ServerKeys } from '../pki/keystore.js';
-import { AgentSockets, type AgentSocketDeps } from './agent-socket.js';
+import { AgentSockets, type AgentPresence, type AgentSocketDeps } from './agent-socket.js';
 import { ContentHttp } from './content-http.js';
 import { EnrollmentHttp } from './enrollment-http.js';
 import { UploadsHttp } from './uploads-http.js';
@@ -28,7 +28,7 @@ export interface GatewayDeps extends AgentSocketDeps {
  * here, before a request reaches the uploads, the content or the sockets; enrollment is the only
  * way in without one.
  */
-export class AgentGateway implements AgentChannel {
+export class AgentGateway implements Omit<AgentChannel, 'relay'> {
   readonly #server: Server;
   readonly #enrollment: EnrollmentHttp;
   readonly #sockets: AgentSockets;
@@ -86,6 +86,15 @@ export class AgentGateway implements AgentChannel {
   /** Agents with an open connection. */
   get connectedCount(): number {
     return this.#sockets.connectedCount;
+  }
+
+  /** Tells `presence` of every agent connection this node takes or loses. */
+  trackPresence(presence: AgentPresence): void {
+    this.#sockets.trackPresence(presence);
+  }
+
+  connectedIds(): string[] {
+    return this.#sockets.connectedIds();
   }
 
   isConnected(machineId: string): boolean {

@@ -13,8 +13,10 @@ type ActionChange = Parameters<ActionsRepository['transitionMany']>[2];
 /** How the engine reaches connected agents (implemented by the gateway). */
 export interface AgentChannel {
   isConnected(machineId: string): boolean;
-  /** Sends a frame if the agent is connected; answers whether it was sent. */
+  /** Sends a frame if the agent is connected here; answers whether it was sent. */
   send(machineId: string, frame: ServerFrame): boolean;
+  /** Asks the nodes holding these agents (several nodes) to send them these actions. */
+  relay(items: { machineId: string; actionId: string }[]): void;
 }
 
 /** A failed action's errorHResult (E_FAIL), as MDE reports failures; 0 means success. */
@@ -79,10 +81,14 @@ export class ActionLifecycle {
     return row && row.machine_id === machineId ? row : undefined;
   }
 
-  /** Sends the signed command if its agent is connected (it is sent again when the agent connects). */
+  /**
+   * Sends the signed command if its agent is connected here, or asks the node holding it to; it is
+   * sent again whenever the agent connects.
+   */
   async deliver(row: ActionRow): Promise<void> {
     const sent = this.channel.send(row.machine_id, commandFrame(row));
     if (sent) await this.repo.markDelivered(row.id, this.now().toISOString());
+    else this.channel.relay([{ machineId: row.machine_id, actionId: row.id }]);
   }
 
   /**

@@ -52,6 +52,21 @@ export class AgentReportsService {
   }
 
   /** Sends every pending action to an agent that just connected, oldest first. */
+  /** Actions another node accepted for agents this node holds: each still pending is sent (or timed out). */
+  async deliverActions(actionIds: string[]): Promise<void> {
+    const now = this.now().toISOString();
+    for (const row of await this.repo.getMany(actionIds)) {
+      if (row.status !== 'Pending') continue;
+      if (row.expires_at <= now) await this.life.timeOut(row, now);
+      else await this.life.deliver(row);
+    }
+  }
+
+  /** Sends every pending action of these agents, as on their connecting (after notifications were missed). */
+  async deliverPendingFor(machineIds: string[]): Promise<void> {
+    for (const id of machineIds) await this.agentConnected(id);
+  }
+
   async agentConnected(machineId: string): Promise<void> {
     const now = this.now().toISOString();
     for (const row of await this.repo.pendingFor(machineId)) {

@@ -196,13 +196,14 @@ export class MachinesService {
   }
 
   /**
-   * Closes the connections an earlier run of the server left open in the timeline: it stopped or
-   * crashed while agents were connected, so no AgentOffline was written. Called at start-up before
-   * the gateway listens (no agent is connected to this run yet); each gets its AgentOffline at the
-   * time the device was last seen, so the gap until it reconnects reads as offline.
+   * Closes the connections an earlier run of the server (or a node that died) left open in the
+   * timeline: it stopped or crashed while agents were connected, so no AgentOffline was written.
+   * Called at start-up before the gateway listens, and when a node is found dead; agents a live
+   * node holds are left alone. Each gets its AgentOffline at the time the device was last seen, so
+   * the gap until it reconnects reads as offline.
    */
-  async recordOfflineSinceLastRun(): Promise<number> {
-    const open = await this.repo.lastRecordedOnline();
+  async recordOfflineSinceLastRun(heldByLiveNodes: ReadonlySet<string> = new Set()): Promise<number> {
+    const open = (await this.repo.lastRecordedOnline()).filter((m) => !heldByLiveNodes.has(m.id));
     const events: TimelineEvent[] = [];
     for (let i = 0; i < open.length; i += 500) {
       const batch = open.slice(i, i + 500);

@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { enroll } from '@cordon/agent';
+import { PROTOCOL_VERSION, type AgentFrame } from '@cordon/protocol';
+import { loadServerConfig } from '../config.js';
+import type { CordonEvent } from '../events.js';
+import { createCordonServer, type CordonServer } from '../server.js';
+import { inventory } from '../testing/harness.js';
+import { createTestDatabase, dropTestDatabase } from '../testing/stores.js';
+
+/**
+ * Two server nodes on one PostgreSQL store and one data directory, in this process: an agent
+ * holds a connection to one of them, and everything done on the other reaches it.
+ */
+let dir: string;
+let databaseUrl: string;
+let a: CordonServer;
+let b: CordonServer;
+let token: string;
+const nodes: { server: CordonServer; agentPort: number }[] = [];
+const sockets: WebSocket[] = [];
+
+async function startNode(): Promise<{ server: CordonServer; agentPort: number }> {
+  const config = loadServerConfig({ dataDir: join(dir, 'shared'), databaseUrl, host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent' }, {});
+  const server = await createCordonServer(config, { logger: pino({ level: 'silent' }) });
+  const { agentPort } = await server.listen();
+  const n = { server, agentPort };
+  nodes.push(n);
+  return n;
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cordon-cluster-'));
+  databaseUrl = await createTestDatabase('cluster');
+  const first = await startNode();
+  a = first.server;
+  token = a.initialAdminToken!;
+  b = (await startNode()).server;
+});
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.terminate();
+  await Promise.all(nodes.splice(0).map((n) => n.server.close()));
+  await dropTestDatabase(databaseUrl);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const api = async (server: CordonServer, method: 'GET' | 'POST', url: string, body?: unknown) => {
+  const r = await server.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
+  return { status: r.statusCode, body: r.json() };
+};
+
+/** An enrolled device whose agent holds a connection to the node on `agentPort`. */
+async function agentOn(agentPort: number, hostname: string) {
+  const agentDir = join(dir, hostname);
+  const { token: enrollment } = await a.services.enrollment.createToken('test');
+  const state = await enroll(`https://127.0.0.1:${agentPort}`, enrollment, agentDir, inventory({ hostname }));
+  const ws = new WebSocket(`wss://127.0.0.1:${agentPort}/agent/v1`, { ca: state.caCertPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, headers: { authorization: `Bearer ${state.machineId}.${state.credential}` } });
+  sockets.push(ws);
+  const frames: any[] = [];
+  ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const send = (f: AgentFrame) => ws.send(JSON.stringify(f));
+  send({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory({ hostname }) });
+  await vi.waitFor(() => expect(frames.some((f) => f.type === 'welcome')).toBe(true));
+  const commands = () => frames.filter((f) => f.type === 'command').map((f) => JSON.parse(f.command.payload) as { actionId: string });
+  return { machineId: state.machineId, frames, send, commands, closed };
+}
+
+describe('several nodes on one PostgreSQL store', () => {
+  it('deliver an action submitted on one node to an agent held by the other within a second', async () => {
+    const agent = await agentOn(nodes[0]!.agentPort, 'held-by-a');
+    await vi.waitFor(async () => expect((await api(b, 'GET', `/api/machines/${agent.machineId}`)).body.isConnected).toBe(true));
+    const started = Date.now();
+    const submitted = await api(b, 'POST', `/api/machines/${agent.machineId}/refreshInventory`, { Comment: 'from node B' });
+    expect(submitted.status).toBe(201);
+    await vi.waitFor(() => expect(agent.commands().map((c) => c.actionId)).toContain(submitted.body.id), { timeout: 1000, interval: 10 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    agent.send({ type: 'ack', actionId: submitted.body.id });
+    agent.send({ type: 'result', actionId: submitted.body.id, status: 'Succeeded', error: null, result: null });
+    await vi.waitFor(async () => expect((await api(b, 'GET', `/api/machineactions/${submitted.body.id}`)).body.status).toBe('Succeeded'));
+    // Delivered once: the node that took the submission did not hold the agent and sent nothing itself.
+    expect(agent.commands().filter((c) => c.actionId === submitted.body.id)).toHaveLength(1);
+
+    // A bulk action from node B reaches agents on both nodes.
+    const other = await agentOn(nodes[1]!.agentPort, 'held-by-b');
+    const bulk = await api(b, 'POST', '/api/machineactions/bulk', { Type: 'RefreshInventory', MachineIds: [agent.machineId, other.machineId], Comment: 'everyone' });
+    expect(bulk.status).toBe(201);
+    for (const [x, action] of [[agent, bulk.body.value.find((v: { machineId: string }) => v.machineId === agent.machineId)], [other, bulk.body.value.find((v: { machineId: string }) => v.machineId === other.machineId)]] as const) {
+      await vi.waitFor(() => expect(x.commands().map((c) => c.actionId)).toContain(action.id), { timeout: 1000, interval: 10 });
+    }
+  });
+
+  it('say in /api/health which node answered and that it reaches the store', async () => {
+    const ha = (await a.app.inject({ method: 'GET', url: '/api/health' })).json();
+    const hb = (await b.app.inject({ method: 'GET', url: '/api/health' })).json();
+    expect(ha).toMatchObject({ status: 'ok', database: { engine: 'postgres', reachable: true }, node: { id: expect.any(String), name: expect.stringMatching(/\/\d+$/) } });
+    expect(hb.node.id).not.toBe(ha.node.id);
+  });
+
+  it("show on one node's live event stream what happened on the other", async () => {
+    const seen: CordonEvent[] = [];
+    const unsubscribe = b.hub.subscribe((e) => seen.push(e));
+    const agent = await agentOn(nodes[0]!.agentPort, 'events');
+    const submitted = await api(a, 'POST', `/api/machines/${agent.machineId}/refreshInventory`, { Comment: 'from node A' });
+    await vi.waitFor(() => expect(seen).toContainEqual({ kind: 'action', actionId: submitted.body.id, machineId: agent.machineId, status: 'Pending' }), { timeout: 1000, interval: 10 });
+    expect(seen).toContainEqual(expect.objectContaining({ kind: 'machine', machineId: agent.machineId }));
+    unsubscribe();
+  });
+
+  it('end the connection of a device whose credential is revoked on the other node', async () => {
+    const agent = await agentOn(nodes[0]!.agentPort, 'revoked');
+    const r = await api(b, 'POST', `/api/machines/${agent.machineId}/revokeCredential`, { Comment: 'stolen laptop' });
+    expect(r.status).toBe(200);
+    expect(await agent.closed).toBe(4401);
+  });
+
+  it('catch up from the store on what was sent while a node was not listening', async () => {
+    const agent = await agentOn(nodes[1]!.agentPort, 'missed');
+    // Node B's listening connection is cut (as by a network blip or a database restart) ...
+    await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'LISTEN%'`.execute(a.db);
+    // ... and the action submitted on node A at that moment reaches the agent anyway, without it reconnecting.
+    const submitted = await api(a, 'POST', `/api/machines/${agent.machineId}/refreshInventory`, { Comment: 'while B was deaf' });
+    await vi.waitFor(() => expect(agent.commands().map((c) => c.actionId)).toContain(submitted.body.id), { timeout: 10_000, interval: 50 });
+    expect(agent.frames.filter((f) => f.type === 'welcome')).toHaveLength(1);
+  });
+});
