@@ -10,6 +10,8 @@ import { LocalBus } from './cluster/bus.js';
 import { ClusterNode } from './cluster/node.js';
 import { PostgresBus } from './cluster/postgres-bus.js';
 import { NodesRepository } from './repositories/nodes.repository.js';
+import { StoreCounters } from './repositories/counters.repository.js';
+import { MemoryCounters } from './services/counters.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
 import { openStore, storeAnswers, type Db } from './db/database.js';
@@ -41,6 +43,7 @@ import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
 import { ActionExpiryService } from './services/action-expiry.service.js';
 import { ActionLifecycle } from './services/action-lifecycle.js';
+import { ActionProgressBoard } from './services/action-progress.js';
 import { AgentReportsService } from './services/agent-reports.service.js';
 import { ContentService } from './services/content.service.js';
 import { PackagesService } from './services/packages.service.js';
@@ -130,7 +133,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // Several nodes on PostgreSQL tell each other through it (LISTEN/NOTIFY); one node on SQLite has nobody to tell.
   const nodeId = randomUUID();
   const bus = config.databaseUrl ? new PostgresBus(nodeId, config.databaseUrl, db, metrics, logger.child({ part: 'cluster' })) : new LocalBus(nodeId);
-  const node = (late.node = new ClusterNode(bus, new NodesRepository(db), gateway, hub, revocations, now, logger.child({ part: 'cluster' }), Boolean(config.databaseUrl)));
+  const progress = new ActionProgressBoard();
+  const node = (late.node = new ClusterNode(bus, new NodesRepository(db), gateway, hub, revocations, progress, now, logger.child({ part: 'cluster' }), Boolean(config.databaseUrl)));
   gateway.trackPresence(node);
   // One signer for commands and break-glass tokens: both verify against the key agents enrolled with.
   const signer = new CommandSigner(keys.signingPrivateKeyPem);
@@ -140,7 +144,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const actionsRepo = new ActionsRepository(db);
   const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
   machines.observeInventory(handlers);
-  const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers);
+  const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers, progress);
   const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);
   const actionExpiry = new ActionExpiryService(actionsRepo, lifecycle, now);
   const actions = new ActionsService(actionsRepo, tx, machines, timeline, auditService, hub, metrics, signer, node, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
@@ -166,7 +170,9 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     deliverPendingFor: (ids) => agentReports.deliverPendingFor(ids),
     recordOffline: (held) => machines.recordOfflineSinceLastRun(held),
   });
-  const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations);
+  // Request and sign-in counts: in memory on one node, in the store when several nodes share it.
+  const counters = config.databaseUrl ? new StoreCounters(db) : new MemoryCounters();
+  const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations, counters);
   const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, logger.child({ part: 'audit' }));
   const bootstrap = async (): Promise<[string | null, string | null]> => (opts.bootstrapAdmin === false ? [null, null] : [await auth.bootstrapAdmin(), await users.bootstrapAdmin()]);
   const [initialAdminToken, initialAdminPassword] = await underStoreLock(db, FIRST_START_LOCK, bootstrap);
@@ -174,7 +180,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // Every link the server builds starts here: the configured public URL, else the address it listens on.
   let listeningUrl: string | null = null;
   const publicApiUrl = () => (config.publicApiUrl ?? listeningUrl ?? `http://${urlHost(config.host)}:${config.port}`).replace(/\/+$/, '');
-  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, trustProxy: config.trustProxy, users, audit: auditService });
+  const app = await createHttpApp({ auth, metrics, logger: logger.child({ part: 'api' }), bodyLimit: config.bodyLimitBytes, rateLimitPerMinute: config.rateLimitPerMinute, counters, trustProxy: config.trustProxy, users, audit: auditService });
   await registerConsole(app, config.consoleDir ?? defaultConsoleDir());
   const engine = config.databaseUrl ? ('postgres' as const) : ('sqlite' as const);
   await app.register(
@@ -233,6 +239,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(5000, () => machines.announceInactive());
       every(10_000, () => actionExpiry.sweepExpired());
       every(300_000, () => machines.pruneIpHistory());
+      every(60_000, () => counters.prune(Date.now()));
       every(3600_000, () => packages.sweepExpired());
       auditIntegrity.start(config.auditCheckpointSeconds);
       listeningUrl = `http://${urlHost(config.host)}:${port}`;

@@ -1,5 +1,6 @@
 import type { ServerFrame } from '@cordon/protocol';
 import type { CordonEvent } from '../events.js';
+import type { ActionProgress } from '../services/action-progress.js';
 
 /** What one node tells the others. Small on purpose: a message names things, the store holds them. */
 export type BusMessage =
@@ -9,6 +10,8 @@ export type BusMessage =
   | { topic: 'frame'; machineId: string; frame: ServerFrame }
   /** A live event for every node's /api/events. */
   | { topic: 'event'; event: CordonEvent }
+  /** A running action's progress, reported to the node holding its agent. */
+  | { topic: 'progress'; progress: ActionProgress }
   /** A token, app or user was revoked: long-lived answers check their caller again. */
   | { topic: 'revoked' }
   /** A device credential was revoked: its holder closes the connection and refuses it from then on. */

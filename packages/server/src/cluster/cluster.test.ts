@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { enroll } from '@cordon/agent';
 import { PROTOCOL_VERSION, type AgentFrame } from '@cordon/protocol';
-import { loadServerConfig } from '../config.js';
+import { loadServerConfig, type ServerConfigInput } from '../config.js';
 import type { CordonEvent } from '../events.js';
 import { createCordonServer, type CordonServer } from '../server.js';
 import { inventory } from '../testing/harness.js';
@@ -25,8 +25,8 @@ let token: string;
 const nodes: { server: CordonServer; agentPort: number }[] = [];
 const sockets: WebSocket[] = [];
 
-async function startNode(): Promise<{ server: CordonServer; agentPort: number }> {
-  const config = loadServerConfig({ dataDir: join(dir, 'shared'), databaseUrl, host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent' }, {});
+async function startNode(extra: ServerConfigInput = {}): Promise<{ server: CordonServer; agentPort: number }> {
+  const config = loadServerConfig({ dataDir: join(dir, 'shared'), databaseUrl, host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent', ...extra }, {});
   const server = await createCordonServer(config, { logger: pino({ level: 'silent' }) });
   const { agentPort } = await server.listen();
   const n = { server, agentPort };
@@ -116,6 +116,15 @@ describe('several nodes on one PostgreSQL store', () => {
     unsubscribe();
   });
 
+  it("show on either node the progress of a running action whose agent the other holds", async () => {
+    const agent = await agentOn(nodes[0]!.agentPort, 'progress');
+    const submitted = await api(b, 'POST', `/api/machines/${agent.machineId}/refreshInventory`, { Comment: 'watch it' });
+    await vi.waitFor(() => expect(agent.commands().map((c) => c.actionId)).toContain(submitted.body.id));
+    agent.send({ type: 'ack', actionId: submitted.body.id });
+    agent.send({ type: 'progress', actionId: submitted.body.id, percent: 40, message: 'Collecting Processes (5/13)' });
+    await vi.waitFor(async () => expect((await api(b, 'GET', `/api/machineactions/${submitted.body.id}`)).body.progress).toMatchObject({ percent: 40, message: 'Collecting Processes (5/13)' }));
+  });
+
   it('end the connection of a device whose credential is revoked on the other node', async () => {
     const agent = await agentOn(nodes[0]!.agentPort, 'revoked');
     const r = await api(b, 'POST', `/api/machines/${agent.machineId}/revokeCredential`, { Comment: 'stolen laptop' });
@@ -131,5 +140,19 @@ describe('several nodes on one PostgreSQL store', () => {
     const submitted = await api(a, 'POST', `/api/machines/${agent.machineId}/refreshInventory`, { Comment: 'while B was deaf' });
     await vi.waitFor(() => expect(agent.commands().map((c) => c.actionId)).toContain(submitted.body.id), { timeout: 10_000, interval: 50 });
     expect(agent.frames.filter((f) => f.type === 'welcome')).toHaveLength(1);
+  });
+
+  it('count one budget of requests and of failed sign-ins, whichever node is asked', async () => {
+    const [c, d] = [(await startNode({ rateLimitPerMinute: 10 })).server, (await startNode({ rateLimitPerMinute: 10 })).server];
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i++) codes.push((await api(i % 2 ? c : d, 'GET', '/api/machines')).status);
+    expect(codes.slice(0, 10)).toEqual(Array(10).fill(200));
+    expect(codes.slice(10)).toEqual([429, 429]);
+    // Six wrong passwords spread over two nodes lock the account on both.
+    const signIn = (server: CordonServer, password: string) => server.app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username: 'admin', password } });
+    for (let i = 0; i < 6; i++) expect((await signIn(i % 2 ? a : b, 'wrong password!')).statusCode).toBe(401);
+    const locked = await signIn(a, a.initialAdminPassword!);
+    expect(locked.statusCode).toBe(429);
+    expect((await signIn(b, a.initialAdminPassword!)).statusCode).toBe(429);
   });
 });

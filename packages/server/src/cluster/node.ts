@@ -5,6 +5,7 @@ import type { EventHub, RevocationSignal } from '../events.js';
 import type { AgentGateway } from '../gateway/gateway.js';
 import type { NodesRepository } from '../repositories/nodes.repository.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
+import type { ActionProgressBoard } from '../services/action-progress.js';
 import type { AgentConnections } from '../services/enrollment.service.js';
 import type { BusMessage, ClusterBus } from './bus.js';
 
@@ -42,6 +43,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
     private readonly gateway: AgentGateway,
     private readonly hub: EventHub,
     private readonly revocations: RevocationSignal,
+    private readonly progress: ActionProgressBoard,
     private readonly now: Clock,
     private readonly logger: Logger,
     /** False for a single node on SQLite: any other node in the store is an earlier run of this one. */
@@ -51,6 +53,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
     bus.onResync(() => this.#resync());
     hub.forward((event) => void this.#publish({ topic: 'event', event }));
     revocations.forward(() => void this.#publish({ topic: 'revoked' }));
+    progress.forward((p) => void this.#publish({ topic: 'progress', progress: p }));
   }
 
   get id(): string {
@@ -154,6 +157,9 @@ export class ClusterNode implements AgentChannel, AgentConnections {
         return;
       case 'revoked':
         this.revocations.revokedLocal();
+        return;
+      case 'progress':
+        this.progress.setLocal(m.progress);
         return;
       case 'disconnect':
         this.gateway.disconnect(m.machineId);

@@ -15,6 +15,7 @@ import * as revocation from './migrations/20261130120000_revocation.js';
 import * as timelineAction from './migrations/20261130150000_timeline_action.js';
 import * as readiness from './migrations/20261201120000_readiness.js';
 import * as nodes from './migrations/20261202120000_nodes.js';
+import * as counters from './migrations/20261202130000_counters.js';
 
 export type Db = Kysely<Database>;
 
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261130150000_timeline_action': timelineAction,
   '20261201120000_readiness': readiness,
   '20261202120000_nodes': nodes,
+  '20261202130000_counters': counters,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

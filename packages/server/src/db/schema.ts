@@ -237,6 +237,14 @@ export interface AgentConnectionsTable {
   connected_at: string;
 }
 
+/** A count in a time window (rate limits, failed sign-ins), shared by every node; times in ms. */
+export interface CountersTable {
+  key: string;
+  count: number;
+  window_ends: number;
+  last_at: number;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -256,4 +264,5 @@ export interface Database {
   content: ContentTable;
   server_nodes: ServerNodesTable;
   agent_connections: AgentConnectionsTable;
+  counters: CountersTable;
 }

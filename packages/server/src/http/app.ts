@@ -1,6 +1,8 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
+import { MemoryCounters, type Counters } from '../services/counters.js';
+import { countersStore } from './rate-limit-store.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { timingSafeEqual } from 'node:crypto';
@@ -48,6 +50,8 @@ export interface AppDeps {
   logger: Logger;
   bodyLimit: number;
   rateLimitPerMinute: number;
+  /** Where request counts are kept (several nodes share them); in memory by default. */
+  counters?: Counters;
   /** Proxies whose forwarded headers are believed (none: a client cannot claim HTTPS or another address). */
   trustProxy?: string[];
   users?: UsersService;
@@ -93,6 +97,7 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       // Counted after authentication: one bucket per authenticated caller, else per address, so
       // made-up tokens cannot each buy a fresh bucket.
       hook: 'preHandler',
+      store: countersStore(deps.counters ?? new MemoryCounters()),
       keyGenerator: (req) => (req.principal ? `p:${req.principal.id}` : `ip:${req.ip}`),
       errorResponseBuilder: (_req, ctx) => new TooManyRequestsError(Math.max(1, Math.ceil(ctx.ttl / 1000))),
     });

@@ -6,6 +6,7 @@ import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
+import { ActionProgressBoard } from './action-progress.js';
 
 /** The columns a state change writes, as the repository takes them. */
 type ActionChange = Parameters<ActionsRepository['transitionMany']>[2];
@@ -28,8 +29,6 @@ export const E_FAIL = -2147467259;
  * the progress of running actions, which submission, agent reports and expiry all touch.
  */
 export class ActionLifecycle {
-  readonly #progress = new Map<string, { machineId: string; percent: number; message: string | null; at: string }>();
-
   constructor(
     private readonly repo: ActionsRepository,
     private readonly timeline: TimelineService,
@@ -39,6 +38,7 @@ export class ActionLifecycle {
     private readonly now: Clock,
     private readonly catalog: ActionCatalog,
     private readonly handlers: ActionHandlers,
+    readonly progress: ActionProgressBoard = new ActionProgressBoard(),
   ) {}
 
   /** An action type as people name it. */
@@ -48,15 +48,14 @@ export class ActionLifecycle {
 
   /** The latest progress an agent reported for a running action (not stored: it matters only while it runs). */
   setProgress(machineId: string, actionId: string, percent: number, message: string | null): void {
-    if (this.#progress.size > 10_000) this.#progress.clear();
-    this.#progress.set(actionId, { machineId, percent, message, at: this.now().toISOString() });
+    this.progress.set({ actionId, machineId, percent, message, at: this.now().toISOString() });
     this.hub.emit({ kind: 'action', actionId, machineId, status: 'InProgress' });
   }
 
   /** An action's view, with its progress while it runs. */
   view(row: ActionRow): MachineActionView {
     const view = toView(row);
-    const p = this.#progress.get(row.id);
+    const p = this.progress.get(row.id);
     if (p && p.machineId === row.machine_id && row.status === 'InProgress') view.progress = { percent: p.percent, message: p.message, at: p.at };
     return view;
   }
@@ -109,7 +108,7 @@ export class ActionLifecycle {
   /** What follows a committed state change (its timeline event stored with it): metrics, live views, handlers. */
   async announce(row: ActionRow, status: string): Promise<void> {
     this.metrics.actions.inc({ type: row.type, status });
-    if (status !== 'InProgress') this.#progress.delete(row.id);
+    if (status !== 'InProgress') this.progress.delete(row.id);
     this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status });
     await this.handlers.for(row.type)?.actionsChanged?.([row.machine_id]);
   }

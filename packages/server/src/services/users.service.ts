@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { MemoryCounters, type Counter, type Counters } from './counters.js';
 import type { Clock } from '../clock.js';
 import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import { isRole, type Principal, type Role } from '../auth/permissions.js';
@@ -14,6 +15,11 @@ const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const SESSION_HOURS = 12;
 /** Failed sign-ins allowed per user and address before each further try must wait, doubling up to 15 minutes. */
 const FREE_FAILURES = 5;
+
+/** After the free failures, each more doubles the wait from the latest (1 s, 2 s, … at most 15 minutes). */
+function lockedUntilAfter(f: Counter): number {
+  return f.count > FREE_FAILURES ? f.lastAt + Math.min(15 * 60_000, 1000 * 2 ** (f.count - FREE_FAILURES)) : 0;
+}
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -49,7 +55,6 @@ export interface SignedIn {
  * must echo in a header. Repeated failed sign-ins for one user from one address are slowed down.
  */
 export class UsersService {
-  readonly #failures = new Map<string, { count: number; lockedUntil: number; last: number }>();
   /** A real hash to check against when the user does not exist, so timing does not tell. */
   #decoy?: Promise<string>;
 
@@ -59,6 +64,8 @@ export class UsersService {
     private readonly audit: AuditService,
     private readonly now: Clock,
     private readonly revocations?: RevocationSignal,
+    /** Failed sign-ins per user name and address; shared by every node on one store. */
+    private readonly failures: Counters = new MemoryCounters(),
   ) {}
 
   /** The first admin account, made on the first start; its password is answered once, or null. */
@@ -84,15 +91,17 @@ export class UsersService {
   }
 
   async signIn(username: string, password: string, address: string): Promise<SignedIn> {
-    const key = `${username.toLowerCase()}|${address}`;
+    const key = `signin:${username.toLowerCase()}|${address}`;
     const now = this.now().getTime();
-    const f = this.#failures.get(key);
-    if (f && f.lockedUntil > now) {
-      throw new TooManyRequestsError(Math.ceil((f.lockedUntil - now) / 1000));
-    }
-    // Every attempt counts as a failure before the password is checked (a success forgets them):
-    // counted after the slow check, guesses sent at once all passed the lockout check first.
-    this.#failed(key, now);
+    // Every attempt counts as a failure before the password is checked (a success forgets them),
+    // and the check and the count are one step per user and address on every node: guesses sent
+    // at once do not all pass the lockout check first. Failures are forgotten 15 minutes after the latest.
+    await this.failures.exclusive(key, async () => {
+      const f = await this.failures.peek(key, now);
+      const lockedUntil = f ? lockedUntilAfter(f) : 0;
+      if (lockedUntil > now) throw new TooManyRequestsError(Math.ceil((lockedUntil - now) / 1000));
+      await this.failures.hit(key, 15 * 60_000, now, { slide: true });
+    });
     const user = await this.repo.byUsername(username);
     this.#decoy ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRole(user.role);
@@ -101,7 +110,7 @@ export class UsersService {
       if (user) await this.audit.record({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Failed', detail: { address } });
       throw new UnauthorizedError('Wrong user name or password');
     }
-    this.#failures.delete(key);
+    await this.failures.reset(key);
     const sessionId = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(32).toString('base64url');
     const expiresAt = new Date(now + SESSION_HOURS * 3600_000).toISOString();
@@ -112,15 +121,6 @@ export class UsersService {
       await u.audit.append([this.audit.row({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Succeeded', detail: { address } })]);
     });
     return { sessionId, csrfToken, expiresAt, user: { name: user.username, role: user.role as Role } };
-  }
-
-  #failed(key: string, now: number): void {
-    const f = this.#failures.get(key);
-    // Failures older than 15 minutes are forgotten.
-    const count = f && now - f.last < 15 * 60_000 ? f.count + 1 : 1;
-    const lockedUntil = count > FREE_FAILURES ? now + Math.min(15 * 60_000, 1000 * 2 ** (count - FREE_FAILURES)) : 0;
-    if (this.#failures.size > 100_000) this.#failures.clear();
-    this.#failures.set(key, { count, lockedUntil, last: now });
   }
 
   /** The signed-in user of a session cookie, with the CSRF token its state-changing requests must carry. */

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { openPostgres, openSqlite, type Db } from '../db/database.js';
 
 /** The two engines every repository test runs on. */
 export type StoreKind = 'sqlite' | 'postgres';
@@ -47,4 +51,16 @@ export async function dropTestDatabase(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** A migrated store of `kind` of its own (a temp SQLite file, or a new PostgreSQL database), for repository tests. */
+export async function openTestStore(kind: StoreKind): Promise<{ db: Db; close(): Promise<void> }> {
+  if (kind === 'postgres') {
+    const url = await createTestDatabase('repo');
+    const db = await openPostgres(url);
+    return { db, close: async () => (await db.destroy(), await dropTestDatabase(url)) };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-repo-'));
+  const db = await openSqlite(join(dir, 'cordon.db'));
+  return { db, close: async () => (await db.destroy(), rmSync(dir, { recursive: true, force: true })) };
 }
