@@ -86,3 +86,10 @@ export class TooManyRequestsError extends ApiError {
     super(429, 'TooManyRequests', `Too many requests; retry after ${retryAfterSeconds} seconds`, undefined, { 'retry-after': String(retryAfterSeconds) });
   }
 }
+
+/** The store cannot be reached right now (a database restart, a network cut): nothing was done; retry. */
+export class StoreUnavailableApiError extends ApiError {
+  constructor(retryAfterSeconds = 5) {
+    super(503, 'ServiceUnavailable', `The server cannot reach its database right now; nothing was changed. Retry after ${retryAfterSeconds} seconds`, undefined, { 'retry-after': String(retryAfterSeconds) });
+  }
+}

@@ -10,8 +10,8 @@ import { LocalBus } from './cluster/bus.js';
 import { ClusterNode } from './cluster/node.js';
 import { PostgresBus } from './cluster/postgres-bus.js';
 import { NodesRepository } from './repositories/nodes.repository.js';
-import { StoreCounters } from './repositories/counters.repository.js';
-import { MemoryCounters } from './services/counters.js';
+import { StoreCounters, StoreLocks } from './repositories/counters.repository.js';
+import { KeyedMutex, MemoryCounters } from './services/counters.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
 import { openStore, storeAnswers, type Db } from './db/database.js';
@@ -159,7 +159,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     urlKey,
     maxPackageBytes: config.maxPackageBytes,
     diskReserveBytes: config.diskReserveBytes,
-  });
+  }, config.databaseUrl ? new StoreLocks(db) : new KeyedMutex());
   // Content manifests are signed with the command-signing key too: agents already hold its public half.
   const contentFiles = new ContentFiles(join(config.dataDir, 'files', 'content'));
   await contentFiles.init();

@@ -87,6 +87,9 @@ export async function openPostgres(url: string, opts: { poolSize?: number } = {}
   // An idle client whose server went away emits 'error' on the pool: without a listener that would
   // end the process; the next query gets a fresh connection instead.
   pool.on('error', () => {});
+  // A checked-out client whose connection drops emits 'error' too (its query fails on its own);
+  // unheard, that event would end the process when the database restarts.
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     const client = await pool.connect();
     client.release();

@@ -44,3 +44,15 @@ export async function underStoreLock<T>(db: Db, name: string, work: () => Promis
     }
   });
 }
+
+/** Errors that mean the store could not be reached (not that a query was wrong), on either engine. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', 'SQLITE_BUSY']);
+
+export function isStoreUnreachable(e: unknown): boolean {
+  if (e instanceof AggregateError) return e.errors.some(isStoreUnreachable);
+  const code = String((e as { code?: unknown })?.code ?? '');
+  // PostgreSQL's connection exceptions are class 08; node-postgres reports a dropped or refused connection in words.
+  if (UNREACHABLE_CODES.has(code) || code.startsWith('08')) return true;
+  const message = e instanceof Error ? e.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(message);
+}

@@ -11,7 +11,8 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { openApiComponents } from '../api/openapi.js';
 import type { Logger } from 'pino';
 import { roleHas, type Principal, type RouteAccess } from '../auth/permissions.js';
-import { ApiError, BadRequestError, ForbiddenError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { ApiError, BadRequestError, ForbiddenError, StoreUnavailableApiError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { UsersService } from '../services/users.service.js';
@@ -209,6 +210,7 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
 
 function toApiError(err: FastifyError, req: FastifyRequest): ApiError {
   if (err instanceof ApiError) return err;
+  if (isStoreUnreachable(err)) return new StoreUnavailableApiError();
   if (hasZodFastifySchemaValidationErrors(err)) {
     const issue = err.validation[0]!;
     const where = (err as { validationContext?: string }).validationContext ?? 'body';

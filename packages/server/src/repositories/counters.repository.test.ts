@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCounters, type Counters } from '../services/counters.js';
-import { openTestStore, STORES } from '../testing/stores.js';
-import { StoreCounters } from './counters.repository.js';
+import { openPostgres } from '../db/database.js';
+import { createTestDatabase, dropTestDatabase, openTestStore, STORES } from '../testing/stores.js';
+import { StoreCounters, StoreLocks } from './counters.repository.js';
 
 /** The same behaviour from the in-memory counters (one node) and the store's, on both engines (several nodes). */
 const closers: (() => Promise<void>)[] = [];
@@ -69,5 +70,31 @@ describe.each(kinds)('counters (%s)', (_name, make) => {
       ),
     );
     expect(allowed.filter(Boolean)).toHaveLength(5);
+  });
+});
+
+describe('store locks on PostgreSQL', () => {
+  it('let one node at a time run the work of a key, whichever node asks', async () => {
+    const url = await createTestDatabase('locks');
+    const [one, two] = [await openPostgres(url), await openPostgres(url)];
+    try {
+      const nodes = [new StoreLocks(one), new StoreLocks(two)];
+      // A read-wait-write on shared state loses updates unless the nodes take turns.
+      let value = 0;
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          nodes[i % 2]!.exclusive('upload/x', async () => {
+            const seen = value;
+            await new Promise((r) => setTimeout(r, 5));
+            value = seen + 1;
+          }),
+        ),
+      );
+      expect(value).toBe(20);
+    } finally {
+      await one.destroy();
+      await two.destroy();
+      await dropTestDatabase(url);
+    }
   });
 });

@@ -1,19 +1,30 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { underStoreLock } from '../db/portable.js';
-import { KeyedMutex, type Counter, type Counters } from '../services/counters.js';
+import { KeyedMutex, type Counter, type Counters, type Locks } from '../services/counters.js';
 
 /**
  * Counters in the store, so every node counts against the same number: one upsert per hit (the
  * same SQL on SQLite and PostgreSQL), which answers the count as it stands after it.
  */
-export class StoreCounters implements Counters {
+/** Callers in this process queue in memory; nodes queue on a PostgreSQL advisory lock (one connection held meanwhile). */
+export class StoreLocks implements Locks {
   readonly #mutex = new KeyedMutex();
   constructor(private readonly db: Db) {}
 
-  /** Callers in this process queue in memory; nodes queue on a PostgreSQL advisory lock. */
   exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
-    return this.#mutex.run(key, () => underStoreLock(this.db, `counter/${key}`, work));
+    return this.#mutex.run(key, () => underStoreLock(this.db, key, work));
+  }
+}
+
+export class StoreCounters implements Counters {
+  readonly #locks: StoreLocks;
+  constructor(private readonly db: Db) {
+    this.#locks = new StoreLocks(db);
+  }
+
+  exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return this.#locks.exclusive(`counter/${key}`, work);
   }
 
   async hit(key: string, windowMs: number, now: number, opts: { slide?: boolean } = {}): Promise<Counter> {

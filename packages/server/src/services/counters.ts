@@ -24,8 +24,17 @@ export interface Counters {
   exclusive<T>(key: string, work: () => Promise<T>): Promise<T>;
 }
 
+/** Work that must not run twice at once for one key: in this process (KeyedMutex) or on every node of a store (StoreLocks). */
+export interface Locks {
+  exclusive<T>(key: string, work: () => Promise<T>): Promise<T>;
+}
+
 /** One caller at a time per key, in this process. */
-export class KeyedMutex {
+export class KeyedMutex implements Locks {
+  exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return this.run(key, work);
+  }
+
   readonly #tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, work: () => Promise<T>): Promise<T> {

@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { packageFileName } from '@cordon/protocol';
+import { KeyedMutex, type Locks } from './counters.js';
 import type { Clock } from '../clock.js';
 import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
@@ -32,8 +33,6 @@ export class PackagesService {
    * package does not read it back. After a server restart it is missing and the file is read instead.
    */
   readonly #running = new Map<string, { hash: Hash; offset: number }>();
-  /** One request at a time per upload: a retried chunk racing its first try must not write twice. */
-  readonly #locks = new Map<string, Promise<unknown>>();
   /** Bytes of chunks being written right now (of any upload): the free space they will take. */
   #writing = 0;
 
@@ -46,6 +45,11 @@ export class PackagesService {
     private readonly audit: AuditService,
     private readonly now: Clock,
     private readonly opts: { retentionDays: number; downloadUrlSeconds: number; urlKey: Buffer; maxPackageBytes: number; diskReserveBytes: number },
+    /**
+     * One request at a time per upload, on every node: a retried chunk racing its first try (maybe
+     * on another node after a reconnect) must not write twice.
+     */
+    private readonly locks: Locks = new KeyedMutex(),
   ) {}
 
   /**
@@ -92,14 +96,7 @@ export class PackagesService {
   }
 
   #serial<T>(actionId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(actionId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.#locks.set(actionId, tail);
-    void tail.then(() => {
-      if (this.#locks.get(actionId) === tail) this.#locks.delete(actionId);
-    });
-    return next;
+    return this.locks.exclusive(`upload/${actionId}`, fn);
   }
 
   /** Where an interrupted upload resumes: the bytes already stored. */

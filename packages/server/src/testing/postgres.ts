@@ -28,7 +28,8 @@ export function postgresMissing(): string | null {
   return existsSync(join(BIN, 'initdb')) ? null : `PostgreSQL 15 is missing (looked for ${BIN}/initdb): install it with \`apt-get install postgresql\`, or run the suite with .ci/run, which installs everything the tests need.`;
 }
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+/** `durable`: every commit survives `kill()` (for outage tests); otherwise durability is off, for speed. */
+export async function startTestPostgres(opts: { durable?: boolean } = {}): Promise<TestPostgres> {
   const missing = postgresMissing();
   if (missing) throw new Error(missing);
   const dir = mkdtempSync(join(tmpdir(), 'cordon-pg-'));
@@ -42,7 +43,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const start = async () => {
     child = spawn(
       'runuser',
-      ['-u', 'postgres', '--', join(BIN, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=400', '-c', 'log_min_messages=fatal'],
+      ['-u', 'postgres', '--', join(BIN, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', ...(opts.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']), '-c', 'max_connections=400', '-c', 'log_min_messages=fatal'],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';

@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { enroll } from '@cordon/agent';
+import { PROTOCOL_VERSION } from '@cordon/protocol';
+import { loadServerConfig } from '../config.js';
+import { createCordonServer, type CordonServer } from '../server.js';
+import { inventory } from '../testing/harness.js';
+import { startTestPostgres, type TestPostgres } from '../testing/postgres.js';
+
+/**
+ * The database goes away while a node runs (a restart, a network cut). This test stops a
+ * PostgreSQL of its own, never the run's shared one.
+ */
+let postgres: TestPostgres;
+let dir: string;
+let server: CordonServer;
+let token: string;
+beforeAll(async () => {
+  postgres = await startTestPostgres({ durable: true });
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  await admin.connect();
+  await admin.query('create database cordon');
+  await admin.end();
+  dir = mkdtempSync(join(tmpdir(), 'cordon-outage-'));
+  server = await createCordonServer(loadServerConfig({ dataDir: dir, databaseUrl: postgres.url('cordon'), host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent' }, {}), { logger: pino({ level: 'silent' }) });
+  token = server.initialAdminToken!;
+});
+afterAll(async () => {
+  await server?.close();
+  await postgres?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const api = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
+  const r = await server.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
+  return { status: r.statusCode, body: r.json(), headers: r.headers };
+};
+
+describe('a node whose database goes away', () => {
+  it('answers 503 with Retry-After, keeps its agents connected, and recovers by itself', async () => {
+    const { agentPort } = await server.listen();
+    const { token: enrollment } = await server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, enrollment, join(dir, 'agent'), inventory());
+    const ws = new WebSocket(`wss://127.0.0.1:${agentPort}/agent/v1`, { ca: state.caCertPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, headers: { authorization: `Bearer ${state.machineId}.${state.credential}` } });
+    const frames: any[] = [];
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    await vi.waitFor(() => expect(frames.some((f) => f.type === 'welcome')).toBe(true));
+
+    await postgres.kill();
+    const during = await api('GET', '/api/machines');
+    expect(during.status).toBe(503);
+    expect(during.headers['retry-after']).toBe('5');
+    expect(during.body.error).toMatchObject({ code: 'ServiceUnavailable', message: expect.stringMatching(/cannot reach its database/) });
+    const health = await server.app.inject({ method: 'GET', url: '/api/health' });
+    expect(health.statusCode).toBe(503);
+    expect(health.json()).toMatchObject({ status: 'degraded', database: { engine: 'postgres', reachable: false } });
+    ws.send(JSON.stringify({ type: 'heartbeat', seq: 1 }));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+
+    await postgres.start();
+    await vi.waitFor(async () => expect((await api('GET', '/api/machines')).status).toBe(200), { timeout: 15_000, interval: 200 });
+    const submitted = await api('POST', `/api/machines/${state.machineId}/refreshInventory`, { Comment: 'after the outage' });
+    expect(submitted.status).toBe(201);
+    await vi.waitFor(() => expect(frames.filter((f) => f.type === 'command').map((f) => (JSON.parse(f.command.payload) as { actionId: string }).actionId)).toContain(submitted.body.id));
+    ws.close();
+  });
+});
