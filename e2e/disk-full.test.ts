@@ -76,7 +76,7 @@ async function deviceWithPackageAction(s: Awaited<ReturnType<typeof serverOnTmpf
 /** One chunk PUT as the agent sends it. */
 function put(state: EnrollmentState, actionId: string, offset: number, chunk: Buffer): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(`/agent/v1/uploads/${actionId}?offset=${offset}`, state.serverUrl), {
+    const req = request(new URL(`/agent/v1/uploads/${actionId}?offset=${offset}`, state.serverUrls[0]), {
       method: 'PUT',
       ca: state.caCertPem,
       checkServerIdentity: () => undefined,

@@ -23,7 +23,7 @@ describe('agent start on a device without nft', () => {
     mkdirSync(bin);
     path = process.env.PATH;
     process.env.PATH = bin;
-    writeState(join(dir, 'data'), { serverUrl: 'https://127.0.0.1:1', machineId: 'a'.repeat(40), credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: '-----BEGIN PUBLIC KEY-----', enrolledAt: '2026-01-01T00:00:00.000Z' });
+    writeState(join(dir, 'data'), { serverUrls: ['https://127.0.0.1:1'], machineId: 'a'.repeat(40), credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: '-----BEGIN PUBLIC KEY-----', enrolledAt: '2026-01-01T00:00:00.000Z' });
   });
   afterEach(() => {
     process.env.PATH = path;

@@ -79,7 +79,8 @@ export class Agent {
       modules: this.#modules,
       dataDir: config.dataDir,
       walkRoots: { temp: config.packageTempDirs, programs: config.packageProgramDirs },
-      upload: (actionId, source, opts) => new PackageUploader(state, opts).upload(actionId, source),
+      // Uploads go to the node this agent is connected to, then to the others.
+      upload: (actionId, source, opts) => new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),
       sendInventory: async () => {
         this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
@@ -98,7 +99,12 @@ export class Agent {
         },
       },
       this.#logger,
-      { reconnectMaxSeconds: config.reconnectMaxSeconds, pingSeconds: config.heartbeatSeconds ?? 30, credentialRetrySeconds: config.credentialRetrySeconds },
+      {
+        reconnectMaxSeconds: config.reconnectMaxSeconds,
+        pingSeconds: config.heartbeatSeconds ?? 30,
+        credentialRetrySeconds: config.credentialRetrySeconds,
+        returnHomeSeconds: { min: config.returnHomeSeconds / 4, max: config.returnHomeSeconds },
+      },
     );
   }
 

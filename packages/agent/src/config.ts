@@ -21,6 +21,10 @@ export const agentConfig = defineConfig({
     tags: setting(z.array(z.string().trim().min(1).max(128)).max(64), { default: [], help: 'Device-side tags reported to the server, e.g. ["pci", "kiosk"] (env: comma-separated)' }),
     heartbeatSeconds: setting(z.number().int().min(1).max(3600), { help: 'Override the heartbeat interval the server asks for' }),
     reconnectMaxSeconds: setting(z.number().int().min(1).max(3600), { default: 60, help: 'Longest wait between reconnection attempts' }),
+    returnHomeSeconds: setting(z.number().min(0.2).max(86_400), {
+      default: 120,
+      help: 'Away from its home node (several server URLs), the agent asks home again after a random wait between a quarter of this and this, and moves back only if home answers',
+    }),
     credentialRetrySeconds: setting(z.number().int().min(1).max(86_400), { default: 900, help: "Wait between connection attempts once the server refused this device's credential (revoked: re-enroll the agent)" }),
     actionDelayMs: setting(z.number().int().min(0).max(600_000), { default: 0, help: 'Fault injection for tests: wait this long before each action runs (0 = off)' }),
     isolationConfirmSeconds: setting(z.number().int().min(1).max(90), { default: 30, help: 'After isolating, the server must answer over the isolated network within this many seconds, or the rules are rolled back' }),

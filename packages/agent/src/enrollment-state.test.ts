@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const STATE = { serverUrl: 'https://10.9.9.9:8443', machineId: 'a'.repeat(40), credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: '-----BEGIN PUBLIC KEY-----', enrolledAt: '2026-01-01T00:00:00.000Z' };
+const STATE = { serverUrls: ['https://10.9.9.9:8443', 'https://10.9.9.10:8443'], machineId: 'a'.repeat(40), credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: '-----BEGIN PUBLIC KEY-----', enrolledAt: '2026-01-01T00:00:00.000Z' };
 
 describe('enrollment state', () => {
   it('writes a private file that reads back, and leaves no temp file behind', () => {
@@ -21,6 +21,19 @@ describe('enrollment state', () => {
     expect(readdirSync(data)).toEqual(['enrollment.json']);
     writeState(data, { ...STATE, credential: 'y'.repeat(20) });
     expect(readState(data)?.credential).toBe('y'.repeat(20));
+  });
+
+  it('reads a file written before several nodes (one serverUrl) as a list of one', () => {
+    const { serverUrls: _, ...rest } = STATE;
+    mkdirSync(join(dir, 'old'));
+    writeFileSync(stateFile(join(dir, 'old')), JSON.stringify({ serverUrl: 'https://10.9.9.9:8443', ...rest }));
+    expect(readState(join(dir, 'old'))).toEqual({ ...STATE, serverUrls: ['https://10.9.9.9:8443'] });
+  });
+
+  it('refuses a file without any server URL', () => {
+    const { serverUrls: _, ...rest } = STATE;
+    writeFileSync(stateFile(dir), JSON.stringify({ ...rest, serverUrls: [] }));
+    expect(() => readState(dir)).toThrow(/damaged/);
   });
 
   it('answers null when not enrolled', () => {

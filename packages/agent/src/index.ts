@@ -1,7 +1,8 @@
 export { Agent, localInventory } from './agent.js';
 export { loadAgentConfig, agentConfig, AgentConfigSchema, ConfigError, type AgentConfig, type AgentConfigInput } from './config.js';
 export { enroll, parseToken } from './transport/enroll.js';
-export { ServerConnection, type ConnectionEvents } from './transport/connection.js';
+export { ServerConnection, type ConnectionEvents, type ConnectionOptions } from './transport/connection.js';
+export { parseServerUrls, rankServers, ServerChoice } from './transport/servers.js';
 export { readState } from './enrollment-state.js';
 export { AGENT_VERSION } from './version.js';
 export { breakGlassRelease, IsolationManager } from './modules/isolation/manager.js';

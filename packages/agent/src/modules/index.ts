@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config.js';
 import type { EnrollmentState } from '../enrollment-state.js';
 import type { Platform } from '../platform/types.js';
+import { rankServers } from '../transport/servers.js';
 import { IsolationManager } from './isolation/manager.js';
 import type { AgentModule } from './types.js';
 
@@ -29,7 +30,8 @@ const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K
     new IsolationManager({
       dataDir: d.dataDir,
       platform: d.platform,
-      serverUrl: d.enrollment.serverUrl,
+      // Isolation keeps one server reachable: this agent's home node, where it connects while home answers.
+      serverUrl: rankServers(d.enrollment.machineId, d.enrollment.serverUrls)[0]!,
       caCertPem: d.enrollment.caCertPem,
       logger: d.logger.child({ part: 'isolation' }),
       confirmSeconds: d.config.isolationConfirmSeconds,

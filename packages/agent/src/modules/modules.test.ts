@@ -13,7 +13,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const enrollment = { serverUrl: 'https://10.9.9.9:8443', machineId: 'a'.repeat(40), credential: 'x'.repeat(20), caCertPem: '', signingPublicKeyPem: '', enrolledAt: '2026-01-01T00:00:00.000Z' };
+const enrollment = { serverUrls: ['https://10.9.9.9:8443'], machineId: 'a'.repeat(40), credential: 'x'.repeat(20), caCertPem: '', signingPublicKeyPem: '', enrolledAt: '2026-01-01T00:00:00.000Z' };
 
 describe('agent modules', () => {
   it('builds every registered module under its own name', () => {

@@ -2,6 +2,10 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
+import { serverAnswers } from '../modules/isolation/probe.js';
+import { ServerChoice } from './servers.js';
+
+export { backoffMs } from './backoff.js';
 
 export interface ConnectionEvents {
   /** Called once the socket is open; must send hello first. */
@@ -10,37 +14,62 @@ export interface ConnectionEvents {
   onClose(): void;
 }
 
-/** Exponential backoff with full jitter: spreads a fleet's reconnects after a server restart. */
-export function backoffMs(attempt: number, maxSeconds: number, random = Math.random): number {
-  const ceiling = Math.min(maxSeconds * 1000, 1000 * 2 ** Math.min(attempt, 16));
-  return Math.round(500 + random() * ceiling);
-}
-
 /** Default wait between attempts once the server refused the device credential. */
 const CREDENTIAL_RETRY_SECONDS = 900;
+/** Default window in which an agent away from home tries it again (seconds). */
+export const RETURN_HOME_SECONDS = { min: 30, max: 120 };
+
+export interface ConnectionOptions {
+  reconnectMaxSeconds: number;
+  pingSeconds: number;
+  credentialRetrySeconds?: number;
+  /** Connected away from home, the agent asks home again after a random wait in this window (seconds). */
+  returnHomeSeconds?: { min: number; max: number };
+}
 
 /**
- * Keeps one TLS WebSocket to the server: trusts only the CA pinned at enrollment, presents the
+ * Keeps one TLS WebSocket to a server node: trusts only the CA pinned at enrollment, presents the
  * device credential, pings to notice a dead peer, and reconnects with backoff until stopped.
+ * Each agent has a home node (ServerChoice); when a connection fails or drops it moves to the next
+ * node. Connected away from home, it asks home again after a random wait and goes back only when
+ * home answers, so a node that restarts gets its agents back over that window, not all at once.
  * A refused credential (401 at the upgrade, or the server closing with CLOSE_CREDENTIAL_REVOKED)
  * is not a network fault: the agent says once, as an error, that it must be enrolled again, and
  * only tries again after `credentialRetrySeconds` (the store may have been restored), never in a loop.
  */
 export class ServerConnection {
   #ws?: WebSocket;
-  #attempt = 0;
   #stopped = false;
   #retry?: NodeJS.Timeout;
   #ping?: NodeJS.Timeout;
   #alive = true;
   #credentialRevoked = false;
+  #homeCheck?: NodeJS.Timeout;
+  /** The connection this agent closed to go back home. */
+  #leaving?: WebSocket;
+  readonly #servers: ServerChoice;
 
   constructor(
-    private readonly state: EnrollmentState,
+    private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
     private readonly events: ConnectionEvents,
     private readonly logger: Logger,
-    private readonly opts: { reconnectMaxSeconds: number; pingSeconds: number; credentialRetrySeconds?: number },
-  ) {}
+    private readonly opts: ConnectionOptions,
+  ) {
+    this.#servers = new ServerChoice(state.machineId, state.serverUrls, {
+      reconnectMaxSeconds: opts.reconnectMaxSeconds,
+      returnHomeSeconds: opts.returnHomeSeconds ?? RETURN_HOME_SECONDS,
+    });
+  }
+
+  /** The server this agent is connected to (or tries next). */
+  get serverUrl(): string {
+    return this.#servers.current;
+  }
+
+  /** Where this agent's HTTP requests (uploads, content) go: the current server first, then the others. */
+  serverUrls(): string[] {
+    return this.#servers.preferred();
+  }
 
   /** The server refused this device's credential the last time it was asked: the agent must be enrolled again. */
   get credentialRevoked(): boolean {
@@ -71,6 +100,7 @@ export class ServerConnection {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#retry);
+    clearTimeout(this.#homeCheck);
     clearInterval(this.#ping);
     const ws = this.#ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
@@ -85,7 +115,8 @@ export class ServerConnection {
   }
 
   #connect(): void {
-    const url = new URL(AGENT_WS_PATH, this.state.serverUrl.replace(/^https:/, 'wss:'));
+    const server = this.#servers.current;
+    const url = new URL(AGENT_WS_PATH, server.replace(/^https:/, 'wss:'));
     const ws = new WebSocket(url, {
       ca: this.state.caCertPem,
       // The pinned private CA is the identity check; the name in the URL may be any alias or IP.
@@ -99,11 +130,12 @@ export class ServerConnection {
     this.#ws = ws;
     let refused: number | undefined;
     ws.on('open', () => {
-      this.#attempt = 0;
       this.#credentialRevoked = false;
       this.#alive = true;
-      this.logger.info({ server: this.state.serverUrl }, 'connected to the server');
+      const homeInMs = this.#servers.connected();
+      this.logger.info({ server, home: this.#servers.home }, 'connected to the server');
       this.#schedulePing();
+      if (homeInMs !== null) this.#scheduleHomeCheck(ws, homeInMs);
       this.events.onOpen();
     });
     ws.on('pong', () => {
@@ -130,9 +162,16 @@ export class ServerConnection {
     });
     ws.on('close', (code, reason) => {
       clearInterval(this.#ping);
+      clearTimeout(this.#homeCheck);
       if (this.#ws === ws) this.#ws = undefined;
       this.events.onClose();
       if (this.#stopped) return;
+      if (this.#leaving === ws) {
+        this.#leaving = undefined;
+        this.#servers.returnHome();
+        this.#connect();
+        return;
+      }
       if (refused === 401 || code === CLOSE_CREDENTIAL_REVOKED) {
         this.#credentialRevoked = true;
         const seconds = this.opts.credentialRetrySeconds ?? CREDENTIAL_RETRY_SECONDS;
@@ -143,11 +182,27 @@ export class ServerConnection {
         this.#retry = setTimeout(() => this.#connect(), seconds * 1000);
         return;
       }
-      const wait = backoffMs(this.#attempt++, this.opts.reconnectMaxSeconds);
-      if (code === CLOSE_CREDENTIAL_IN_USE) this.logger.error({ code, retryInMs: wait }, "refused: another agent is connected with this device's credential (was this machine cloned?); retrying");
-      else this.logger.info({ code, reason: reason.toString(), retryInMs: wait }, 'disconnected; reconnecting');
-      this.#retry = setTimeout(() => this.#connect(), wait);
+      const next = this.#servers.failed();
+      if (code === CLOSE_CREDENTIAL_IN_USE) this.logger.error({ code, retryInMs: next.waitMs, next: next.url }, "refused: another agent is connected with this device's credential (was this machine cloned?); retrying");
+      else this.logger.info({ server, code, reason: reason.toString(), retryInMs: next.waitMs, next: next.url }, 'disconnected; reconnecting');
+      this.#retry = setTimeout(() => this.#connect(), next.waitMs);
     });
+  }
+
+  /** Away from home: after `ms`, asks home whether it answers; if it does, leaves this server for it, else asks again later. */
+  #scheduleHomeCheck(ws: WebSocket, ms: number): void {
+    clearTimeout(this.#homeCheck);
+    this.#homeCheck = setTimeout(() => {
+      const home = this.#servers.home;
+      // Asked first (its /healthz), so that no agent drops a working connection for a node that is still down.
+      void serverAnswers(home, this.state.caCertPem, 5000).then((answers) => {
+        if (this.#stopped || this.#ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+        if (!answers) return this.#scheduleHomeCheck(ws, this.#servers.homeRetryMs());
+        this.logger.info({ server: this.#servers.current, home }, 'the home server answers again; moving back to it');
+        this.#leaving = ws;
+        ws.close(1000, 'moving back to its home server');
+      });
+    }, ms);
   }
 
   #schedulePing(): void {

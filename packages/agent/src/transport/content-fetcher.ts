@@ -3,6 +3,7 @@ import { request } from 'node:https';
 import { CONTENT_PATH, type ContentKind, type ContentManifest } from '@cordon/protocol';
 import type { ContentFetcher } from '../content/store.js';
 import type { EnrollmentState } from '../enrollment-state.js';
+import { ServerCursor } from './servers.js';
 
 export interface ContentFetcherOptions {
   /** How long a request may go without any data before it is dropped (ms). */
@@ -26,15 +27,19 @@ const MAX_MANIFEST_BYTES = 16 * 1024;
  * enrollment and presenting the device credential (as package uploads do). Bytes are asked for
  * from an offset with `Range: bytes=N-`, so the content store resumes a cut download. Nothing is
  * trusted here: the store verifies the manifest's signature and the bytes against it.
+ * `serverUrls` come in the order to try them (the agent's current server first); a node that
+ * does not answer is passed over for the next.
  */
 export class HttpContentFetcher implements ContentFetcher {
   readonly #timeoutMs: number;
   readonly #signal?: AbortSignal;
+  readonly #servers: ServerCursor;
 
   constructor(
-    private readonly state: Pick<EnrollmentState, 'serverUrl' | 'machineId' | 'credential' | 'caCertPem'>,
+    private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
     opts: ContentFetcherOptions = {},
   ) {
+    this.#servers = new ServerCursor(state.serverUrls);
     this.#timeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.#signal = opts.signal;
   }
@@ -82,10 +87,23 @@ export class HttpContentFetcher implements ContentFetcher {
     }
   }
 
-  #get(path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+  /** GET from the first node that answers, starting with the one that answered last. */
+  async #get(path: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    for (let tried = 1; ; tried++) {
+      const server = this.#servers.current;
+      try {
+        return await this.#getFrom(server, path, headers);
+      } catch (err) {
+        if (this.#signal?.aborted || tried >= this.#servers.urls.length) throw err;
+        this.#servers.failed(server);
+      }
+    }
+  }
+
+  #getFrom(server: string, path: string, headers: Record<string, string>): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const req = request(
-        new URL(path, this.state.serverUrl),
+        new URL(path, server),
         {
           method: 'GET',
           ca: this.state.caCertPem,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'node:https';
 import { UPLOAD_PATH } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
+import { ServerCursor } from './servers.js';
 
 export interface UploadOptions {
   /** Bytes per chunk (the server accepts up to 8 MiB). */
@@ -31,15 +32,19 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
  * stays flat: one chunk is held until the server has acknowledged it. A dropped connection
  * resumes from the server's acknowledged offset, a chunk the server found corrupted is sent
  * again, a full server disk is waited out with backoff, and the whole file's SHA-256 is checked
- * by the server at the end.
+ * by the server at the end. `serverUrls` come in the order to try them (the agent's current
+ * server first): a request that gets no answer moves the upload on to the next node, which
+ * resumes it (the nodes share the files).
  */
 export class PackageUploader {
   readonly #opts: Required<Omit<UploadOptions, 'signal' | 'onProgress'>> & Pick<UploadOptions, 'signal' | 'onProgress'>;
+  readonly #servers: ServerCursor;
 
   constructor(
-    private readonly state: EnrollmentState,
+    private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
     opts: UploadOptions = {},
   ) {
+    this.#servers = new ServerCursor(state.serverUrls);
     this.#opts = {
       chunkBytes: opts.chunkBytes ?? 4 * 1024 * 1024,
       maxAttempts: opts.maxAttempts ?? 8,
@@ -174,9 +179,10 @@ export class PackageUploader {
   }
 
   #call(method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+    const server = this.#servers.current;
     return new Promise((resolve, reject) => {
       const req = request(
-        new URL(path, this.state.serverUrl),
+        new URL(path, server),
         {
           method,
           ca: this.state.caCertPem,
@@ -203,7 +209,11 @@ export class PackageUploader {
         },
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
+      req.on('error', (err) => {
+        // No answer from this node: the retry goes to the next one.
+        if (!this.#opts.signal?.aborted) this.#servers.failed(server);
+        reject(err);
+      });
       req.end(body);
     });
   }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { destination, pino } from 'pino';
-import { Agent, agentConfig, breakGlassRelease, currentPlatform, enroll, loadAgentConfig, localInventory } from '@cordon/agent';
+import { Agent, agentConfig, breakGlassRelease, currentPlatform, enroll, loadAgentConfig, localInventory, parseServerUrls, parseToken } from '@cordon/agent';
 
 /** A flag's help text is the config declaration's. */
 const help = (key: 'dataDir' | 'logLevel' | 'logFormat') => `${agentConfig.keys[key].help} (env ${agentConfig.envName(key)})`;
@@ -11,14 +11,17 @@ export function registerAgentCommands(program: Command): void {
   agent
     .command('enroll')
     .description('enroll this device with a server (pins the server CA from the token)')
-    .requiredOption('--server <url>', 'the agent URL the server printed, e.g. https://server:8443')
+    .requiredOption('--server <url[,url…]>', 'the agent URL the server printed, e.g. https://server:8443; several nodes comma-separated (the agent moves to another when its own is gone)')
     .requiredOption('--token <token>', 'an enrollment token')
     .option('--data-dir <dir>', help('dataDir'))
     .action(async (o: { server: string; token: string; dataDir?: string }) => {
+      // Bad input is refused before the device is described or any server is asked.
+      const servers = parseServerUrls(o.server);
+      parseToken(o.token);
       const cfg = loadAgentConfig({ dataDir: o.dataDir });
       const inv = await localInventory(cfg.tags);
-      const state = await enroll(o.server, o.token, cfg.dataDir, inv);
-      process.stdout.write(`enrolled: machine ${state.machineId}\n`);
+      const state = await enroll(servers, o.token, cfg.dataDir, inv);
+      process.stdout.write(`enrolled: machine ${state.machineId} (servers: ${state.serverUrls.join(', ')})\n`);
     });
 
   agent

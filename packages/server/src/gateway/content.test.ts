@@ -130,7 +130,7 @@ describe('content over the gateway', () => {
     });
     await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', () => r()));
     const port = (proxy.address() as { port: number }).port;
-    const store = new ContentStore(dir, state.signingPublicKeyPem, new HttpContentFetcher({ ...state, serverUrl: `https://127.0.0.1:${port}` }));
+    const store = new ContentStore(dir, state.signingPublicKeyPem, new HttpContentFetcher({ ...state, serverUrls: [`https://127.0.0.1:${port}`] }));
     const first = await store.update('script', 'collect');
     expect(first.status).toBe('interrupted');
     const got = (first as { received: number }).received;

@@ -71,7 +71,7 @@ describe('PackageUploader', () => {
     const source = Readable.from((function* () {
       for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
     })());
-    const r = await new PackageUploader({ ...state, serverUrl: `https://127.0.0.1:${p.port}` }, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 50 }, onProgress: (b) => progress.push(b) }).upload(action.body.id, source);
+    const r = await new PackageUploader({ ...state, serverUrls: [`https://127.0.0.1:${p.port}`] }, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 50 }, onProgress: (b) => progress.push(b) }).upload(action.body.id, source);
     expect(p.cuts()).toBe(2);
     expect(r.resumed).toBeGreaterThanOrEqual(2);
     expect(r).toMatchObject({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });

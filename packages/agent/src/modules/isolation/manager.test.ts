@@ -194,7 +194,7 @@ describe('breakGlassRelease', () => {
     signer.signReleaseToken({ purpose: 'release-isolation', tokenId: crypto.randomUUID(), machineId: over.machineId ?? MACHINE, issuedBy: 'admin', issuedAt: new Date().toISOString(), expiresAt: over.expiresAt ?? new Date(Date.now() + 3600_000).toISOString(), isolatedSince: over.isolatedSince });
 
   beforeEach(async () => {
-    writeState(dir, { serverUrl: 'https://10.9.9.9:8443', machineId: MACHINE, credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: keys.publicKeyPem, enrolledAt: new Date().toISOString() });
+    writeState(dir, { serverUrls: ['https://10.9.9.9:8443'], machineId: MACHINE, credential: 'x'.repeat(20), caCertPem: '-----BEGIN CERTIFICATE-----', signingPublicKeyPem: keys.publicKeyPem, enrolledAt: new Date().toISOString() });
   });
 
   it('releases once with a valid token, and refuses reuse, other machines, expiry and forgery', async () => {

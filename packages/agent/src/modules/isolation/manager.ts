@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { parseDestination, verifyReleaseToken, type AllowEntry, type IsolationReport } from '@cordon/protocol';
 import type { AddressRule, CgroupRef, IsolationPlan, NotifyResult, Platform } from '../../platform/types.js';
 import { readState } from '../../enrollment-state.js';
+import { rankServers } from '../../transport/servers.js';
 import { confirmServer, tcpReachable } from './probe.js';
 import type { AgentModule, ModuleReport } from '../types.js';
 import { isolationFile, NOT_ISOLATED, readIsolationOrFailClosed, reportOf, writeIsolation, type IsolationState } from './state.js';
@@ -350,7 +351,7 @@ export async function breakGlassRelease(dataDir: string, token: string, platform
   if (v.claims.isolatedSince && v.claims.isolatedSince !== s.since) {
     throw new Error(`This token releases the isolation that began at ${v.claims.isolatedSince}; this device has been isolated since ${s.since ?? 'an unknown time'} (ask for a new token)`);
   }
-  const manager = new IsolationManager({ dataDir, platform, serverUrl: enrollment.serverUrl, caCertPem: enrollment.caCertPem, logger, confirmSeconds: 0 });
+  const manager = new IsolationManager({ dataDir, platform, serverUrl: rankServers(enrollment.machineId, enrollment.serverUrls)[0]!, caCertPem: enrollment.caCertPem, logger, confirmSeconds: 0 });
   const result = await manager.release('breakGlass', v.claims.tokenId);
   return { ...result, tokenId: v.claims.tokenId, issuedBy: v.claims.issuedBy };
 }
