@@ -183,7 +183,7 @@ describe('several nodes on one PostgreSQL store', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     try {
       const data = await zipOf(2 * 1024 * 1024 + 777);
-      const uploader = new PackageUploader({ ...state, serverUrl: `https://127.0.0.1:${(proxy.address() as { port: number }).port}` }, { chunkBytes: 512 * 1024, backoffMs: { base: 10, max: 50 } });
+      const uploader = new PackageUploader({ ...state, serverUrls: [`https://127.0.0.1:${(proxy.address() as { port: number }).port}`] }, { chunkBytes: 512 * 1024, backoffMs: { base: 10, max: 50 } });
       const r = await uploader.upload(action.body.id, Readable.from([data]));
       expect(r).toMatchObject({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
       expect(n).toBeGreaterThan(4);
