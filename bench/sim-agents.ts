@@ -17,7 +17,10 @@ export interface SimAgent {
 export interface Fleet {
   /** performance.now() at which each agent sent its ack for the current command. */
   ackTimes: number[];
+  /** Agents welcomed at least once. */
   connected(): number;
+  /** Agents with a welcomed connection right now. */
+  connectedNow(): number;
   close(): Promise<void>;
 }
 
@@ -36,30 +39,53 @@ export function inventoryFor(i: number): Inventory {
 }
 
 /** Connects every agent (at most `concurrency` handshakes at once) and resolves once all are welcomed. */
-export async function connectFleet(url: string, caCertPem: string, agents: SimAgent[], opts: { heartbeatSeconds: number; concurrency: number }): Promise<Fleet> {
-  const sockets: WebSocket[] = [];
+/**
+ * Connects every agent (at most `concurrency` handshakes at once) and resolves once all are welcomed.
+ * `url` may name each agent's servers (several nodes): a dropped agent then moves to its next server
+ * after the real agent's jittered backoff, as the real agent does.
+ */
+export async function connectFleet(url: string | ((i: number) => string[]), caCertPem: string, agents: SimAgent[], opts: { heartbeatSeconds: number; concurrency: number }): Promise<Fleet> {
+  const sockets = new Set<WebSocket>();
   const timers: NodeJS.Timeout[] = [];
   const ackTimes: number[] = [];
+  const urlsOf = typeof url === 'string' ? () => [url] : url;
   let next = 0;
   let welcomed = 0;
+  let now = 0;
+  let closing = false;
 
-  const connectOne = (i: number) =>
+  const connectOne = (i: number, attempt = 0) =>
     new Promise<void>((resolve, reject) => {
       const a = agents[i]!;
-      const ws = new WebSocket(`${url.replace(/^https/, 'wss')}/agent/v1`, {
+      const urls = urlsOf(i);
+      const target = urls[attempt % urls.length]!;
+      const ws = new WebSocket(`${target.replace(/^https/, 'wss')}/agent/v1`, {
         ca: caCertPem,
         checkServerIdentity: (() => undefined) as unknown as () => boolean,
         headers: { authorization: `Bearer ${a.machineId}.${a.credential}` },
         perMessageDeflate: false,
       });
-      sockets.push(ws);
+      sockets.add(ws);
       ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventoryFor(i) })));
-      ws.on('error', reject);
+      let open = false;
+      ws.on('error', (e) => {
+        if (urls.length === 1 && attempt === 0) reject(e);
+      });
+      ws.on('close', () => {
+        sockets.delete(ws);
+        if (open) now--;
+        if (closing || (urls.length === 1 && !open && attempt === 0)) return;
+        // Moves on to its next server after a jittered backoff, as the agent does (transport/backoff.ts).
+        const wait = 500 + Math.random() * Math.min(30_000, 1000 * 2 ** Math.min(attempt, 16));
+        timers.push(setTimeout(() => void connectOne(i, attempt + 1).then(resolve, reject), wait));
+      });
       let seq = 0;
       ws.on('message', (data) => {
         const f = JSON.parse(data.toString()) as { type: string; command?: { payload: string } };
         if (f.type === 'welcome') {
-          welcomed++;
+          if (attempt === 0) welcomed++;
+          open = true;
+          now++;
           // Spread heartbeats over the interval, as real agents started at different times are.
           const first = setTimeout(() => {
             const t = setInterval(() => ws.readyState === ws.OPEN && ws.send(JSON.stringify({ type: 'heartbeat', seq: seq++ })), opts.heartbeatSeconds * 1000);
@@ -85,7 +111,9 @@ export async function connectFleet(url: string, caCertPem: string, agents: SimAg
   return {
     ackTimes,
     connected: () => welcomed,
+    connectedNow: () => now,
     async close() {
+      closing = true;
       for (const t of timers) clearTimeout(t);
       for (const ws of sockets) ws.terminate();
     },

@@ -52,6 +52,8 @@ export interface AgentSocketDeps {
   metrics: Metrics;
   logger: Logger;
   heartbeatSeconds: number;
+  /** How long a new connection has to send its hello (default 10 s). */
+  helloTimeoutMs?: number;
 }
 
 /**
@@ -141,9 +143,12 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   #open(machineId: string, ws: WebSocket, address: string | null): void {
     const conn: Connection = { machineId, address, ws, lastFrameAt: Date.now(), helloReceived: false, helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
     this.#sockets.add(conn);
+    // The hello must arrive in time; handling it may take longer on a busy node (a fleet moving
+    // over from a node that died), and an agent that did say hello is not cut off for that.
+    const helloTimeoutMs = this.deps.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
     const helloTimer = setTimeout(() => {
-      if (!conn.helloDone) this.#reject(conn, 'no-hello', 'no hello within 10 s');
-    }, HELLO_TIMEOUT_MS);
+      if (!conn.helloReceived) this.#reject(conn, 'no-hello', `no hello within ${helloTimeoutMs / 1000} s`);
+    }, helloTimeoutMs);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (conn.rejected) return;
       const now = Date.now();

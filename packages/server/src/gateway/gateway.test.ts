@@ -158,6 +158,36 @@ describe('agent gateway: frame order', () => {
   });
 });
 
+describe('agent gateway: a busy node', () => {
+  it('keeps an agent that said hello in time, however long the hello takes to handle', async () => {
+    (h.server.gateway as unknown as { deps: { helloTimeoutMs?: number } }).deps.helloTimeoutMs = 300;
+    const state = await enrolled();
+    const machines = h.server.services.machines;
+    const applyInventory = machines.applyInventory.bind(machines);
+    machines.applyInventory = async (id, inv) => {
+      await new Promise((r) => setTimeout(r, 800));
+      return applyInventory(id, inv);
+    };
+    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    const frames: any[] = [];
+    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    await vi.waitFor(() => expect(frames[0]).toMatchObject({ type: 'welcome' }), { timeout: 3000 });
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    c.ws.close();
+    await c.closed;
+  });
+
+  it('still cuts off a connection that never says hello', async () => {
+    (h.server.gateway as unknown as { deps: { helloTimeoutMs?: number } }).deps.helloTimeoutMs = 300;
+    const state = await enrolled();
+    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+    if (!('ws' in c)) throw new Error('expected a socket');
+    expect(await c.closed).toEqual({ code: 1008, reason: 'no hello within 0.3 s' });
+  });
+});
+
 describe('agent gateway: events', () => {
   it('acknowledges an agent event once the sink took it, and not when it failed', async () => {
     const state = await enrolled();

@@ -16,7 +16,7 @@ export interface AgentChannel {
   isConnected(machineId: string): boolean;
   /** Sends a frame if the agent is connected here; answers whether it was sent. */
   send(machineId: string, frame: ServerFrame): boolean;
-  /** Asks the nodes holding these agents (several nodes) to send them these actions. */
+  /** Asks the nodes holding these agents (several nodes) to send them these actions; agents held here are left out. */
   relay(items: { machineId: string; actionId: string }[]): void;
 }
 

@@ -140,8 +140,9 @@ export class ActionsService {
     for (let i = 0; i < eligible.length; i += 500) {
       const rows = this.#newRows(principal, eligible.slice(i, i + 500), spec, comment);
       const inserted = await this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) }));
+      // Agents other nodes hold are asked for first, so those nodes send while this one does.
+      this.channel.relay(rows.filter((r) => inserted.has(r.id)).map((r) => ({ machineId: r.machine_id, actionId: r.id })));
       const delivered: string[] = [];
-      const elsewhere: { machineId: string; actionId: string }[] = [];
       for (const r of rows) {
         if (!inserted.has(r.id)) {
           skipped.push({ machineId: r.machine_id, code: 'ActiveRequestAlreadyExists', message: 'Action is already in progress' });
@@ -150,11 +151,9 @@ export class ActionsService {
         const row = { ...(r as ActionRow), computer_dns_name: machines.get(r.machine_id)!.computer_dns_name };
         submitted.push(row);
         if (this.channel.send(row.machine_id, commandFrame(row))) delivered.push(row.id);
-        else elsewhere.push({ machineId: row.machine_id, actionId: row.id });
         this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status: 'Pending' });
       }
       await this.repo.markDeliveredMany(delivered, this.now().toISOString());
-      this.channel.relay(elsewhere);
       this.metrics.actions.inc({ type: spec.type, status: 'Pending' }, inserted.size);
       await this.handlers.for(spec.type)?.actionsChanged?.(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
     }

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionsRepository } from '../repositories/actions.repository.js';
-import { E_FAIL, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
+import { commandFrame, E_FAIL, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
 import type { Transactor } from '../repositories/transactor.js';
@@ -55,11 +55,14 @@ export class AgentReportsService {
   /** Actions another node accepted for agents this node holds: each still pending is sent (or timed out). */
   async deliverActions(actionIds: string[]): Promise<void> {
     const now = this.now().toISOString();
+    const sent: string[] = [];
     for (const row of await this.repo.getMany(actionIds)) {
       if (row.status !== 'Pending') continue;
       if (row.expires_at <= now) await this.life.timeOut(row, now);
-      else await this.life.deliver(row);
+      else if (this.channel.send(row.machine_id, commandFrame(row))) sent.push(row.id);
     }
+    // Commands first, bookkeeping after, in one write (a bulk action relays hundreds at once).
+    await this.repo.markDeliveredMany(sent, now);
   }
 
   /** Sends every pending action of these agents, as on their connecting (after notifications were missed). */
