@@ -128,8 +128,11 @@ async function main(): Promise<void> {
     const fleet = await connectFleet((i) => (i % 2 ? [a.agentUrl, b.agentUrl] : [b.agentUrl, a.agentUrl]), p.ca, p.agents, { heartbeatSeconds: HEARTBEAT, concurrency: 100 });
     log(`  ${fleet.connected()} agents connected to two PostgreSQL nodes`);
     const loaded = await steadyRss([a, b], 10);
+    const dbSize = async () => Number((await admin.query<{ n: string }>("select pg_database_size('cordon_bench') as n")).rows[0]!.n);
+    const enrolledBytes = await dbSize();
     const pgFan = await fanOut(a.api, p.adminToken, fleet.ackTimes);
-    const pgBytes = Number((await admin.query<{ n: string }>("select pg_database_size('cordon_bench') as n")).rows[0]!.n);
+    await sleep(6000); // acks and results stored
+    const pgBytes = await dbSize();
 
     // SIGKILL node B: its agents move to node A.
     const killedAt = performance.now();
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
       row('bulk action fan-out: ack p50 per agent', pgFan.p50, singleFan.p50, 'ms', 0),
       row('bulk action fan-out: ack p99 per agent', pgFan.p99, singleFan.p99, 'ms', 0),
       row(`store size (${N} devices, one fleet-wide action)`, pgBytes / 1048576, sqliteBytes / 1048576, 'MB'),
+      `| PostgreSQL: ${N} devices enrolled and connected; one fleet-wide action adds | ${(enrolledBytes / 1048576).toFixed(1)} MB; ${((pgBytes - enrolledBytes) / 1048576).toFixed(1)} MB (${((pgBytes - enrolledBytes) / N / 1024).toFixed(1)} KB per device) | — | — |`,
       `| SIGKILL of one node: all ${N} agents connected again | ${failoverS.toFixed(1)} s (${back}/${N}) | — | — |`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

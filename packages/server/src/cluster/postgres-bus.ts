@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Metrics } from '../metrics.js';
@@ -87,7 +87,8 @@ export class PostgresBus implements ClusterBus {
   }
 
   async #listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
+    const { default: driver } = await import('pg');
+    const client = new driver.Client({ connectionString: this.url });
     client.on('error', () => {});
     client.on('end', () => {
       if (this.#listener !== client || this.#closed) return;

@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Database } from './schema.js';
 import * as initial from './migrations/20261125000000_initial.js';
 import * as isolation from './migrations/20261125120000_isolation.js';
@@ -70,9 +70,9 @@ export function redactedUrl(url: string): string {
 
 /** PostgreSQL's int8 (counts, sums) as numbers rather than strings: our counts stay far below 2^53. */
 const INT8_OID = 20;
-const pgTypes = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
-};
+const pgTypes = (types: typeof pg.types) => ({
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? (v: string) => Number(v) : types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
+});
 
 /** Why a connection failed, in one line (Node reports a refused `localhost` as an AggregateError with no message). */
 function reason(e: unknown): string {
@@ -83,7 +83,9 @@ function reason(e: unknown): string {
 
 /** Opens a PostgreSQL store through a connection pool, checks it answers, and migrates it. */
 export async function openPostgres(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 20, connectionTimeoutMillis: 10_000, types: pgTypes });
+  // Loaded only for PostgreSQL: a single node on SQLite does not carry the driver.
+  const { default: driver } = await import('pg');
+  const pool = new driver.Pool({ connectionString: url, max: opts.poolSize ?? 20, connectionTimeoutMillis: 10_000, types: pgTypes(driver.types) });
   // An idle client whose server went away emits 'error' on the pool: without a listener that would
   // end the process; the next query gets a fresh connection instead.
   pool.on('error', () => {});
