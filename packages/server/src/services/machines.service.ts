@@ -237,7 +237,8 @@ export class MachinesService {
     this.#inactiveCheckedAt = since;
     if (from === null || from >= since) return 0;
     const ids = await this.repo.idsSeenBetween(from, since);
-    for (const machineId of ids) this.hub.emit({ kind: 'machine', machineId, change: 'inactive' });
+    // Every node finds these in the shared store itself: told to this node's listeners only, not relayed.
+    for (const machineId of ids) this.hub.emitLocal({ kind: 'machine', machineId, change: 'inactive' });
     return ids.length;
   }
 
