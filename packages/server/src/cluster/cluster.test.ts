@@ -98,7 +98,7 @@ describe('several nodes on one PostgreSQL store', () => {
     const bulk = await api(b, 'POST', '/api/machineactions/bulk', { Type: 'RefreshInventory', MachineIds: [agent.machineId, other.machineId], Comment: 'everyone' });
     expect(bulk.status).toBe(201);
     for (const [x, action] of [[agent, bulk.body.value.find((v: { machineId: string }) => v.machineId === agent.machineId)], [other, bulk.body.value.find((v: { machineId: string }) => v.machineId === other.machineId)]] as const) {
-      await vi.waitFor(() => expect(x.commands().map((c) => c.actionId)).toContain(action.id), { timeout: 1000, interval: 10 });
+      await vi.waitFor(() => expect(x.commands().map((c) => c.actionId)).toContain(action.id), { timeout: 5000, interval: 10 });
     }
   });
 
@@ -114,7 +114,7 @@ describe('several nodes on one PostgreSQL store', () => {
     const unsubscribe = b.hub.subscribe((e) => seen.push(e));
     const agent = await agentOn(nodes[0]!.agentPort, 'events');
     const submitted = await api(a, 'POST', `/api/machines/${agent.machineId}/refreshInventory`, { Comment: 'from node A' });
-    await vi.waitFor(() => expect(seen).toContainEqual({ kind: 'action', actionId: submitted.body.id, machineId: agent.machineId, status: 'Pending' }), { timeout: 1000, interval: 10 });
+    await vi.waitFor(() => expect(seen).toContainEqual({ kind: 'action', actionId: submitted.body.id, machineId: agent.machineId, status: 'Pending' }), { timeout: 5000, interval: 10 });
     expect(seen).toContainEqual(expect.objectContaining({ kind: 'machine', machineId: agent.machineId }));
     unsubscribe();
   });

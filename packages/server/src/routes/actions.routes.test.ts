@@ -275,6 +275,23 @@ describe('machine actions', () => {
     expect((await h.call('GET', `/api/machineactions/${b.id}`)).body).toMatchObject({ status: 'Succeeded', cancellationRequestor: 'admin' });
   });
 
+  it('waits for acks already being stored before deciding a cancel (a slow store)', async () => {
+    const id = await h.enroll();
+    const a = (await refresh(h, id)).body;
+    const repo = (h.server.services.agentReports as unknown as { repo: { transitionMany: (...args: unknown[]) => Promise<string[]> } }).repo;
+    const transitionMany = repo.transitionMany.bind(repo);
+    repo.transitionMany = async (...args: unknown[]) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return transitionMany(...args);
+    };
+    const acked = h.server.services.agentReports.agentAck(id, a.id);
+    await new Promise((r) => setTimeout(r, 50)); // the batch is being stored now
+    const c = await h.call('POST', `/api/machineactions/${a.id}/cancel`, { body: { Comment: 'too late' } });
+    expect(c.status).toBe(400);
+    await acked;
+    expect((await h.call('GET', `/api/machineactions/${a.id}`)).body.status).toBe('InProgress');
+  });
+
   it('applies an ack only for the machine the action belongs to, even in one batch', async () => {
     const owner = await h.enroll({ hostname: 'owner' });
     const other = await h.enroll({ hostname: 'other' });

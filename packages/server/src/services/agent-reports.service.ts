@@ -17,6 +17,8 @@ import type { Transactor } from '../repositories/transactor.js';
  */
 export class AgentReportsService {
   #acks: { machineId: string; actionId: string; done: () => void }[] = [];
+  /** Ack batches being written now. */
+  readonly #storing = new Set<Promise<void>>();
   #ackTimer?: NodeJS.Timeout;
   /** Bulk submissions still dispatching: ack bookkeeping waits so commands reach endpoints first. */
   #dispatching = 0;
@@ -103,12 +105,26 @@ export class AgentReportsService {
     this.#ackTimer ??= setTimeout(() => void this.#flushAcks().catch((err: unknown) => this.logger.error({ err }, 'storing agent acks failed')), delayMs);
   }
 
-  /** Stores acks still waiting in the batch (before a cancel decides, and at shutdown). */
+  /**
+   * Stores acks still waiting in the batch, after those already being stored (before a cancel
+   * decides, and at shutdown): a batch taken by a flush in progress is not in `#acks` any more.
+   */
   async drainAcks(): Promise<void> {
+    await Promise.allSettled([...this.#storing]);
     await this.#flushAcks();
   }
 
   async #flushAcks(): Promise<void> {
+    const storing = this.#storeAcks();
+    this.#storing.add(storing);
+    try {
+      await storing;
+    } finally {
+      this.#storing.delete(storing);
+    }
+  }
+
+  async #storeAcks(): Promise<void> {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     const batch = this.#acks.splice(0);
