@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { loadServerConfig, type ServerConfigInput } from '../config.js';
 import type { CordonEvent } from '../events.js';
 import { createCordonServer, type CordonServer } from '../server.js';
 import { inventory, zipOf } from '../testing/harness.js';
+import { tcpProxy } from '../testing/proxy.js';
 import { createTestDatabase, dropTestDatabase } from '../testing/stores.js';
 
 /**
@@ -165,28 +165,13 @@ describe('several nodes on one PostgreSQL store', () => {
     const action = await api(b, 'POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { Comment: 'triage' });
     expect(action.status).toBe(201);
     // Each request is a connection: they alternate between the nodes, and the second is cut mid-chunk.
-    let n = 0;
-    const proxy = createServer((client) => {
-      const id = ++n;
-      const upstream = connect(nodes[id % 2]!.agentPort, '127.0.0.1');
-      let sent = 0;
-      client.on('data', (d: Buffer) => {
-        sent += d.length;
-        if (id === 2 && sent > 300 * 1024) return void (client.destroy(), upstream.destroy());
-        upstream.write(d);
-      });
-      upstream.pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-      client.on('close', () => upstream.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const proxy = await tcpProxy({ target: (n) => nodes[n % 2]!.agentPort, cutAfter: (n) => (n === 2 ? 300 * 1024 : null) });
     try {
       const data = await zipOf(2 * 1024 * 1024 + 777);
-      const uploader = new PackageUploader({ ...state, serverUrls: [`https://127.0.0.1:${(proxy.address() as { port: number }).port}`] }, { chunkBytes: 512 * 1024, backoffMs: { base: 10, max: 50 } });
+      const uploader = new PackageUploader({ ...state, serverUrls: [`https://127.0.0.1:${proxy.port}`] }, { chunkBytes: 512 * 1024, backoffMs: { base: 10, max: 50 } });
       const r = await uploader.upload(action.body.id, Readable.from([data]));
       expect(r).toMatchObject({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
-      expect(n).toBeGreaterThan(4);
+      expect(proxy.connections()).toBeGreaterThan(4);
       const stored = readFileSync(join(dir, 'shared', 'files', 'packages', `${action.body.id}.zip`));
       expect(stored.equals(data)).toBe(true);
     } finally {

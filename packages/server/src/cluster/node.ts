@@ -12,6 +12,8 @@ import type { BusMessage, ClusterBus } from './bus.js';
 /** How often a node says it is alive; one silent for three of these is dead. */
 export const NODE_HEARTBEAT_MS = 5000;
 const DEAD_AFTER_MS = 3 * NODE_HEARTBEAT_MS;
+/** A node seen since this time is alive. */
+const liveSince = (now: Date) => new Date(now.getTime() - DEAD_AFTER_MS).toISOString();
 
 /** What the node does with actions relayed to it and after catching up (bound to the action engine). */
 export interface RelayTarget {
@@ -129,7 +131,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
 
   /** The live nodes, for /api/health. */
   async liveNodes(): Promise<{ id: string; name: string; startedAt: string; lastSeenAt: string }[]> {
-    const rows = await this.nodes.live(new Date(this.now().getTime() - DEAD_AFTER_MS).toISOString());
+    const rows = await this.nodes.live(liveSince(this.now()));
     return rows.map((r) => ({ id: r.id, name: r.name, startedAt: r.started_at, lastSeenAt: r.last_seen_at }));
   }
 
@@ -168,8 +170,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
   }
 
   async #reloadPresence(): Promise<void> {
-    const since = new Date(this.now().getTime() - DEAD_AFTER_MS).toISOString();
-    const held = await this.nodes.held(since);
+    const held = await this.nodes.held(liveSince(this.now()));
     this.#elsewhere.clear();
     for (const r of held) if (r.node_id !== this.id) this.#elsewhere.set(r.machine_id, r.node_id);
   }
@@ -183,7 +184,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
   async #tick(): Promise<void> {
     const now = this.now();
     await this.nodes.heartbeat(this.id, now.toISOString());
-    const released = await this.nodes.releaseDead(new Date(now.getTime() - DEAD_AFTER_MS).toISOString());
+    const released = await this.nodes.releaseDead(liveSince(now));
     await this.#reloadPresence();
     await this.nodes.pruneNodes(new Date(now.getTime() - 7 * 86400_000).toISOString());
     if (released.length > 0) {

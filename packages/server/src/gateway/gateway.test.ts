@@ -35,6 +35,16 @@ function open(state: { caCertPem: string }, authorization: string): Promise<{ ws
   });
 }
 
+/** Makes every hello (its inventory write) take `ms` longer, as a busy store would. */
+function slowStore(ms: number): void {
+  const machines = h.server.services.machines;
+  const applyInventory = machines.applyInventory.bind(machines);
+  machines.applyInventory = async (id, inv) => {
+    await new Promise((r) => setTimeout(r, ms));
+    return applyInventory(id, inv);
+  };
+}
+
 /** An event whose data nests 200,000 deep: checking it recursively would overflow the stack and crash the server. */
 const deeplyNested = () => `{"type":"event","eventId":"${crypto.randomUUID()}","kind":"detection","occurredAt":"2026-11-25T10:00:00.000Z","data":{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`;
 
@@ -137,12 +147,7 @@ describe('agent gateway: frames for features still to come', () => {
 describe('agent gateway: frame order', () => {
   it('queues the frames an agent sends right after hello behind it, however slow the store is', async () => {
     const state = await enrolled();
-    const machines = h.server.services.machines;
-    const applyInventory = machines.applyInventory.bind(machines);
-    machines.applyInventory = async (id, inv) => {
-      await new Promise((r) => setTimeout(r, 300));
-      return applyInventory(id, inv);
-    };
+    slowStore(300);
     const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
     if (!('ws' in c)) throw new Error('expected a socket');
     const frames: any[] = [];
@@ -162,12 +167,7 @@ describe('agent gateway: a busy node', () => {
   it('keeps an agent that said hello in time, however long the hello takes to handle', async () => {
     (h.server.gateway as unknown as { deps: { helloTimeoutMs?: number } }).deps.helloTimeoutMs = 300;
     const state = await enrolled();
-    const machines = h.server.services.machines;
-    const applyInventory = machines.applyInventory.bind(machines);
-    machines.applyInventory = async (id, inv) => {
-      await new Promise((r) => setTimeout(r, 800));
-      return applyInventory(id, inv);
-    };
+    slowStore(800);
     const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
     if (!('ws' in c)) throw new Error('expected a socket');
     const frames: any[] = [];

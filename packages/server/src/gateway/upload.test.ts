@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,12 +12,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { enroll, PackageUploader } from '@cordon/agent';
 import { InsufficientStorageError } from '../errors.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
+import { tcpProxy } from '../testing/proxy.js';
 import { zipOf } from '../testing/zip.js';
 
 let h: Harness;
 let agentPort: number;
 let dir: string;
-let proxy: Server;
+let proxy: { close(): void } | undefined;
 beforeEach(async () => {
   h = await startHarness();
   agentPort = (await h.server.listen()).agentPort;
@@ -32,31 +32,9 @@ afterEach(async () => {
 
 /** Forwards to the gateway; the connections numbered in `cut` are dropped after `after` bytes upstream. */
 async function cuttingProxy(cut: Set<number>, after: number): Promise<{ port: number; cuts: () => number }> {
-  let n = 0;
-  let cuts = 0;
-  const sockets: Socket[] = [];
-  proxy = createServer((client) => {
-    const id = ++n;
-    const upstream = connect(agentPort, '127.0.0.1');
-    sockets.push(client, upstream);
-    let sent = 0;
-    client.on('data', (d: Buffer) => {
-      sent += d.length;
-      if (cut.has(id) && sent > after) {
-        cuts++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      upstream.write(d);
-    });
-    upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-  return { port: (proxy.address() as { port: number }).port, cuts: () => cuts };
+  const p = await tcpProxy({ target: () => agentPort, cutAfter: (n) => (cut.has(n) ? after : null) });
+  proxy = p;
+  return p;
 }
 
 describe('PackageUploader', () => {

@@ -1,6 +1,6 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database.js';
-import { lockForTransaction } from '../db/portable.js';
+import { isUniqueViolation, lockForTransaction } from '../db/portable.js';
 import type { ContentTable } from '../db/schema.js';
 import { AuditRepository, type NewAuditRecord } from './audit.repository.js';
 
@@ -35,7 +35,7 @@ export class ContentRepository {
           return inserted;
         });
       } catch (e) {
-        if (attempt >= attempts || !isDuplicateKey(e)) throw e;
+        if (attempt >= attempts || !isUniqueViolation(e)) throw e;
       }
     }
   }
@@ -47,10 +47,4 @@ export class ContentRepository {
   async get(kind: string, name: string, version: number): Promise<ContentRow | undefined> {
     return this.db.selectFrom('content').selectAll().where('kind', '=', kind).where('name', '=', name).where('version', '=', version).executeTakeFirst();
   }
-}
-
-/** A primary-key violation, as SQLite and PostgreSQL report it. */
-function isDuplicateKey(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
-  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }

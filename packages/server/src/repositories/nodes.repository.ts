@@ -4,6 +4,11 @@ import type { Db } from '../db/database.js';
 export class NodesRepository {
   constructor(private readonly db: Db) {}
 
+  /** The nodes alive: seen since `since` and not stopped. */
+  #liveNodes(since: string) {
+    return this.db.selectFrom('server_nodes').where('stopped_at', 'is', null).where('last_seen_at', '>=', since);
+  }
+
   async register(id: string, name: string, time: string): Promise<void> {
     await this.db.insertInto('server_nodes').values({ id, name, started_at: time, last_seen_at: time, stopped_at: null }).execute();
   }
@@ -20,7 +25,7 @@ export class NodesRepository {
 
   /** Nodes seen since `since` that have not stopped. */
   async live(since: string): Promise<{ id: string; name: string; started_at: string; last_seen_at: string }[]> {
-    return this.db.selectFrom('server_nodes').select(['id', 'name', 'started_at', 'last_seen_at']).where('stopped_at', 'is', null).where('last_seen_at', '>=', since).orderBy('started_at').execute();
+    return this.#liveNodes(since).select(['id', 'name', 'started_at', 'last_seen_at']).orderBy('started_at').execute();
   }
 
   /** Forgets nodes that stopped or went silent before `before` (their rows only: history is in the timeline). */
@@ -43,20 +48,14 @@ export class NodesRepository {
 
   /** Every agent connection held by a node seen since `since`. */
   async held(since: string): Promise<{ machine_id: string; node_id: string }[]> {
-    return this.db
-      .selectFrom('agent_connections')
-      .innerJoin('server_nodes', 'server_nodes.id', 'agent_connections.node_id')
-      .select(['agent_connections.machine_id', 'agent_connections.node_id'])
-      .where('server_nodes.stopped_at', 'is', null)
-      .where('server_nodes.last_seen_at', '>=', since)
-      .execute();
+    return this.db.selectFrom('agent_connections').select(['machine_id', 'node_id']).where('node_id', 'in', this.#liveNodes(since).select('id')).execute();
   }
 
   /** Drops the connections of nodes not seen since `since` (dead or stopped): answers their machines. */
   async releaseDead(since: string): Promise<string[]> {
     const rows = await this.db
       .deleteFrom('agent_connections')
-      .where('node_id', 'not in', (eb) => eb.selectFrom('server_nodes').select('id').where('stopped_at', 'is', null).where('last_seen_at', '>=', since))
+      .where('node_id', 'not in', this.#liveNodes(since).select('id'))
       .returning('machine_id')
       .execute();
     return rows.map((r) => r.machine_id);

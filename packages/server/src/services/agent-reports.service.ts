@@ -4,7 +4,7 @@ import type { ActionHandlers } from '../actions/index.js';
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import type { ActionsRepository } from '../repositories/actions.repository.js';
+import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import { commandFrame, E_FAIL, type ActionLifecycle, type AgentChannel } from './action-lifecycle.js';
 import type { AuditService } from './audit.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
@@ -53,18 +53,9 @@ export class AgentReportsService {
     this.life.setProgress(machineId, actionId, percent, message);
   }
 
-  /** Sends every pending action to an agent that just connected, oldest first. */
   /** Actions another node accepted for agents this node holds: each still pending is sent (or timed out). */
   async deliverActions(actionIds: string[]): Promise<void> {
-    const now = this.now().toISOString();
-    const sent: string[] = [];
-    for (const row of await this.repo.getMany(actionIds)) {
-      if (row.status !== 'Pending') continue;
-      if (row.expires_at <= now) await this.life.timeOut(row, now);
-      else if (this.channel.send(row.machine_id, commandFrame(row))) sent.push(row.id);
-    }
-    // Commands first, bookkeeping after, in one write (a bulk action relays hundreds at once).
-    await this.repo.markDeliveredMany(sent, now);
+    await this.#sendPending(await this.repo.getMany(actionIds));
   }
 
   /** Sends every pending action of these agents, as on their connecting (after notifications were missed). */
@@ -72,13 +63,25 @@ export class AgentReportsService {
     for (const id of machineIds) await this.agentConnected(id);
   }
 
+  /** Sends every pending action to an agent that just connected, oldest first. */
   async agentConnected(machineId: string): Promise<void> {
+    await this.#sendPending(await this.repo.pendingFor(machineId));
+  }
+
+  /**
+   * Sends each still-pending action to its agent, held by this node. An expired command would only
+   * be refused by the agent: it ends as TimeOut here instead. Commands first, bookkeeping after, in
+   * one write (a bulk action relays hundreds at once).
+   */
+  async #sendPending(rows: ActionRow[]): Promise<void> {
     const now = this.now().toISOString();
-    for (const row of await this.repo.pendingFor(machineId)) {
-      // An expired command would only be refused by the agent: it ends as TimeOut here instead.
+    const sent: string[] = [];
+    for (const row of rows) {
+      if (row.status !== 'Pending') continue;
       if (row.expires_at <= now) await this.life.timeOut(row, now);
-      else await this.life.deliver(row);
+      else if (this.channel.send(row.machine_id, commandFrame(row))) sent.push(row.id);
     }
+    await this.repo.markDeliveredMany(sent, now);
   }
 
   /**
