@@ -15,6 +15,7 @@ export async function setup(): Promise<void> {
   }
   server = await startTestPostgres();
   process.env.CORDON_TEST_POSTGRES_URL = server.url();
+  process.env.CORDON_TEST_POSTGRES_SOCKET_DIR = server.socketDir;
 }
 
 export async function teardown(): Promise<void> {

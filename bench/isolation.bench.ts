@@ -36,7 +36,7 @@ async function main(): Promise<void> {
 
     // Baseline: the same rule set loaded by bare nft in a scratch namespace.
     const file = join(bed.dir, 'baseline.nft');
-    writeFileSync(file, buildRuleset({ server: { addresses: [ADDR.server], port: AGENT_PORT }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] }));
+    writeFileSync(file, buildRuleset({ servers: [{ address: ADDR.server, port: AGENT_PORT }], resolvers: [], agentUid: 0, destinations: [], cgroups: [] }));
     bed.ip('netns', 'add', `${bed.names.bridge}x`);
     const nftMs: number[] = [];
     try {

@@ -1,6 +1,8 @@
 /**
  * Cordon inside the namespace test bed: a server in one namespace, an enrolled agent in another,
  * and the API forwarded to this process. Shared by the isolation tests and the isolation benchmark.
+ * With `nodes: 2` (and a PostgreSQL database) the server's namespace runs two nodes, on two
+ * addresses and two agent ports, and the agent is enrolled with both.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,19 @@ import { ADDR, NetnsBed } from './netns.js';
 export const AGENT_PORT = 8443;
 type Proc = ChildProcess & { out: { stdout: string; stderr: string } };
 
+/** Where each node listens: its agent gateway (address and port) and its API inside the server's namespace. */
+export const NODES = [
+  { address: ADDR.server, agentPort: AGENT_PORT, apiPort: 8080 },
+  { address: '169.254.99.4', agentPort: 9443, apiPort: 8081 },
+] as const;
+
+export interface BedOptions {
+  /** How many server nodes (1 or 2); two need `databaseUrl`. */
+  nodes?: 1 | 2;
+  /** A PostgreSQL database the nodes share, reachable from the server's namespace (a Unix socket URL). */
+  databaseUrl?: string;
+}
+
 export class CordonBed {
   readonly bed: NetnsBed;
   readonly serverDir = tempDir('bed-server');
@@ -20,7 +35,12 @@ export class CordonBed {
   readonly wallLog: string;
   readonly #shims = tempDir('bed-shims');
   readonly agentEnv: Record<string, string>;
+  /** The first node (the only one unless `nodes: 2`). */
   server!: Proc;
+  /** Every node, in NODES order. */
+  readonly servers: Proc[] = [];
+  /** Each node's API, forwarded to this process (in NODES order). */
+  readonly apis: CordonClient[] = [];
   agent!: Proc;
   api!: CordonClient;
   /** The server's API (and console), forwarded to this process: `http://127.0.0.1:<port>`. */
@@ -30,7 +50,9 @@ export class CordonBed {
   constructor(
     tag: string,
     agentEnv: Record<string, string>,
+    readonly options: BedOptions = {},
   ) {
+    if ((options.nodes ?? 1) > 1 && !options.databaseUrl) throw new Error('several nodes need a PostgreSQL database');
     if (process.getuid?.() !== 0) throw new Error('The isolation bed needs root (network namespaces and nftables)');
     this.bed = new NetnsBed(tag);
     this.wallLog = join(this.#shims, 'wall.log');
@@ -43,12 +65,20 @@ export class CordonBed {
     // Isolation is enforced with real nftables: without nft every isolation test would fail obscurely.
     requireReal(REAL.nft);
     this.bed.create();
-    await this.startServer();
+    const nodes = NODES.slice(0, this.options.nodes ?? 1);
+    // The second node's address is one more on the server's interface.
+    for (const n of nodes.slice(1)) this.bed.ip('-n', this.bed.names.server, 'addr', 'add', `${n.address}/24`, 'dev', 'eth0');
+    for (let i = 0; i < nodes.length; i++) await this.startServer(i);
     const token = /^admin token: (\S+)$/m.exec(this.server.out.stdout)![1]!;
-    this.apiUrl = `http://127.0.0.1:${await this.bed.forward(this.bed.names.server, '127.0.0.1', 8080)}`;
-    this.api = new CordonClient(this.apiUrl, token);
-    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', this.serverDir])).stdout.trim();
-    const enrolled = this.bed.cordon(this.bed.names.device, ['agent', 'enroll', '--server', `https://${ADDR.server}:${AGENT_PORT}`, '--token', enrollment, '--data-dir', this.agentDir]);
+    const apiUrls = [];
+    for (const n of nodes) apiUrls.push(`http://127.0.0.1:${await this.bed.forward(this.bed.names.server, '127.0.0.1', n.apiPort)}`);
+    this.apis.push(...apiUrls.map((u) => new CordonClient(u, token)));
+    this.apiUrl = apiUrls[0]!;
+    this.api = this.apis[0]!;
+    const store = this.options.databaseUrl ? ['--database-url', this.options.databaseUrl] : [];
+    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', this.serverDir, ...store])).stdout.trim();
+    const urls = nodes.map((n) => `https://${n.address}:${n.agentPort}`).join(',');
+    const enrolled = this.bed.cordon(this.bed.names.device, ['agent', 'enroll', '--server', urls, '--token', enrollment, '--data-dir', this.agentDir]);
     await new Promise((r) => enrolled.once('exit', r));
     if (enrolled.exitCode !== 0) throw new Error(`enrollment failed: ${enrolled.out.stderr}`);
     this.machineId = JSON.parse(readFileSync(join(this.agentDir, 'enrollment.json'), 'utf8')).machineId;
@@ -57,8 +87,13 @@ export class CordonBed {
     await until('agent online', async () => (await this.machine()).isConnected, 60_000);
   }
 
-  async startServer(): Promise<void> {
-    const server = (this.server = this.bed.cordon(this.bed.names.server, ['server', '--data-dir', this.serverDir, '--host', '127.0.0.1', '--port', '8080', '--agent-host', ADDR.server, '--agent-port', String(AGENT_PORT)], { CORDON_HEARTBEAT_SECONDS: '2', CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' }));
+  /** Starts node `index` of NODES (again, after it was killed). */
+  async startServer(index = 0): Promise<void> {
+    const n = NODES[index]!;
+    const store = this.options.databaseUrl ? ['--database-url', this.options.databaseUrl] : [];
+    const args = ['server', '--data-dir', this.serverDir, ...store, '--host', '127.0.0.1', '--port', String(n.apiPort), '--agent-host', n.address, '--agent-port', String(n.agentPort)];
+    const server = (this.servers[index] = this.bed.cordon(this.bed.names.server, args, { CORDON_HEARTBEAT_SECONDS: '2', CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' }));
+    if (index === 0) this.server = server;
     await until('server up', async () => {
       if (server.exitCode !== null) throw new Error(`server exited: ${server.out.stderr.slice(-2000)}`);
       return /^agents: /m.test(server.out.stdout);
@@ -106,7 +141,14 @@ export class CordonBed {
   cleanup(): void {
     this.bed.cleanup();
     // A failed selective test may leave the agent's program cgroup behind (its processes are killed by now).
-    for (const dir of ['/sys/fs/cgroup/unified/cordon-allowed', '/sys/fs/cgroup/cordon-allowed']) if (existsSync(dir)) rmdirSync(dir);
+    // Busy: another bed's agent (a test file running beside this one) has programs in it right now.
+    for (const dir of ['/sys/fs/cgroup/unified/cordon-allowed', '/sys/fs/cgroup/cordon-allowed']) {
+      try {
+        if (existsSync(dir)) rmdirSync(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+      }
+    }
     cleanup([this.serverDir, this.agentDir, this.#shims]);
   }
 }

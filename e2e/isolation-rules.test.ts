@@ -35,7 +35,7 @@ const scoped = (a: string) => `${a}%eth0`;
 const nft = (space: string, ...args: string[]) => bed.exec(space, requireReal(REAL.nft), args);
 
 function loadIsolation(): void {
-  const text = buildRuleset({ server: { addresses: [ADDR.server, v6.server], port: SERVER_PORT }, resolvers: [ADDR.outside, v6.outside], agentUid: 0, destinations: [], cgroups: [] });
+  const text = buildRuleset({ servers: [{ address: ADDR.server, port: SERVER_PORT }, { address: v6.server, port: SERVER_PORT }], resolvers: [ADDR.outside, v6.outside], agentUid: 0, destinations: [], cgroups: [] });
   const file = join(bed.dir, 'isolation.nft');
   writeFileSync(file, text);
   nft(ns.device, '-f', file);

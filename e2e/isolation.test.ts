@@ -106,7 +106,7 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     expect(submitted.scope).toBe('Full');
     const done = await cb.api.waitFor(submitted.id, 60_000, () => undefined);
     expect(done.status, done.error ?? '').toBe('Succeeded');
-    expect(done.result).toMatchObject({ isolationType: 'Full', server: { addresses: [ADDR.server], port: AGENT_PORT }, notified: { wall: 'delivered' }, isolation: { state: 'Isolated', type: 'Full' }, forbiddenProbe: `${ADDR.outside}:7000 blocked` });
+    expect(done.result).toMatchObject({ isolationType: 'Full', servers: [{ address: ADDR.server, port: AGENT_PORT }], notified: { wall: 'delivered' }, isolation: { state: 'Isolated', type: 'Full' }, forbiddenProbe: `${ADDR.outside}:7000 blocked` });
     expect(readFileSync(cb.wallLog, 'utf8')).toMatch(/^wall -n Cordon: This device is being isolated from the network/m);
     expect((await machine()).isolationState).toBe('Isolated');
     expect(cordonTable()).toBe(true);
@@ -192,7 +192,7 @@ describe('isolation in network namespaces (real nftables, real TCP)', () => {
     try {
       const done = await act('isolate', { Comment: 'this one must roll back', IsolationType: 'Full' });
       expect(done.status).toBe('Failed');
-      expect(done.error).toMatch(/Rolled back: the server did not answer over the isolated network within 3 s/);
+      expect(done.error).toMatch(/Rolled back: no server node answered over the isolated network within 3 s \(allowed: 169\.254\.99\.1:8443\)/);
       expect(cordonTable()).toBe(false);
       expect(await device.reaches(ADDR.outside, 7000)).toBe('connected');
       expect((await machine()).isolationState).toBe('NotIsolated');

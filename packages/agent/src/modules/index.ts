@@ -30,8 +30,8 @@ const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K
     new IsolationManager({
       dataDir: d.dataDir,
       platform: d.platform,
-      // Isolation keeps one server reachable: this agent's home node, where it connects while home answers.
-      serverUrl: rankServers(d.enrollment.machineId, d.enrollment.serverUrls)[0]!,
+      // Isolation keeps every node reachable (the home node first): an isolated agent must still be able to fail over.
+      serverUrls: rankServers(d.enrollment.machineId, d.enrollment.serverUrls),
       caCertPem: d.enrollment.caCertPem,
       logger: d.logger.child({ part: 'isolation' }),
       confirmSeconds: d.config.isolationConfirmSeconds,

@@ -23,9 +23,15 @@ export interface CgroupRef {
 }
 
 /** What an isolated device may still reach; the firewall turns it into its own rules. */
+/** One way to a Cordon server node: an address and its agent gateway's TCP port. */
+export interface ServerEndpoint {
+  address: string;
+  port: number;
+}
+
 export interface IsolationPlan {
-  /** Where the Cordon server is: resolved addresses and the gateway's TCP port. */
-  server: { addresses: string[]; port: number };
+  /** Every Cordon server node the agent may connect to (resolved): isolation must not cut it off from a node it fails over to. */
+  servers: ServerEndpoint[];
   /** Name servers the device uses (to re-resolve the server's name); port 53 only. */
   resolvers: string[];
   /** Only this user's sockets (the agent's) may reach the server and the resolvers; null: any. */

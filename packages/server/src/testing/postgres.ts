@@ -16,6 +16,8 @@ const BIN = '/usr/lib/postgresql/15/bin';
 export interface TestPostgres {
   /** The superuser URL of `database` (default `postgres`). */
   url(database?: string): string;
+  /** The directory of its Unix socket: reachable from a process in another network namespace, where loopback is not. */
+  socketDir: string;
   /** Stops the server at once (as a crash would), keeping its data: for "database lost" tests. */
   kill(): Promise<void>;
   /** Starts it again on the same port and data after `kill()`. */
@@ -73,6 +75,7 @@ export async function startTestPostgres(opts: { durable?: boolean } = {}): Promi
   await start();
   return {
     url,
+    socketDir: dir,
     kill,
     start,
     async stop() {

@@ -39,6 +39,18 @@ export async function createTestDatabase(prefix = 'cordon'): Promise<string> {
 }
 let counter = 0;
 
+/**
+ * The same database through the server's Unix socket (`?host=<dir>`): for a node started inside
+ * a network namespace of the test bed, which cannot reach this machine's loopback.
+ */
+export function viaSocket(url: string): string {
+  const dir = process.env.CORDON_TEST_POSTGRES_SOCKET_DIR;
+  if (!dir) throw new Error(process.env.CORDON_TEST_POSTGRES_MISSING ?? 'no test PostgreSQL socket: run the tests with vitest (vitest.global-setup.ts starts one)');
+  const u = new URL(url);
+  u.searchParams.set('host', dir);
+  return u.toString();
+}
+
 /** Drops a database made by createTestDatabase (its connections are closed first). */
 export async function dropTestDatabase(url: string): Promise<void> {
   const name = new URL(url).pathname.slice(1);

@@ -19,7 +19,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function manager(fake = fakePlatform(), over: Partial<IsolationDeps> = {}) {
-  const m = new IsolationManager({ dataDir: dir, platform: fake.platform, serverUrl: 'https://cordon.example:8443', caCertPem: '', logger, confirmSeconds: 1, resolve: async (h) => (h === 'cordon.example' ? ['10.9.9.9'] : h === 'updates.example' ? ['10.7.7.7', '10.7.7.8'] : Promise.reject(new Error('NXDOMAIN'))), confirm: async () => 12, ...over });
+  const m = new IsolationManager({ dataDir: dir, platform: fake.platform, serverUrls: ['https://cordon.example:8443'], caCertPem: '', logger, confirmSeconds: 1, resolve: async (h) => (h === 'cordon.example' ? ['10.9.9.9'] : h === 'updates.example' ? ['10.7.7.7', '10.7.7.8'] : Promise.reject(new Error('NXDOMAIN'))), confirm: async () => 12, ...over });
   return { m, ...fake };
 }
 
@@ -27,7 +27,7 @@ describe('IsolationManager', () => {
   it('isolates: applies the plan, confirms the server, journals, notifies', async () => {
     const { m, firewall, notices } = manager();
     const r = await m.isolate('Full', [], 'a1');
-    expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'], port: 8443 }, resolvers: ['10.0.0.53'], destinations: [], cgroups: [] });
+    expect(firewall.plan).toMatchObject({ servers: [{ address: '10.9.9.9', port: 8443 }], resolvers: ['10.0.0.53'], destinations: [], cgroups: [] });
     expect(r).toMatchObject({ isolationType: 'Full', confirmedInMs: 12, notified: { wall: 'delivered' } });
     expect(readIsolation(dir)).toMatchObject({ state: 'Isolated', type: 'Full', actionId: 'a1' });
     expect(m.status()).toMatchObject({ state: 'Isolated', type: 'Full', releasedBy: null });
@@ -58,7 +58,7 @@ describe('IsolationManager', () => {
 
   it('rolls back and fails when the server does not answer after applying', async () => {
     const { m, firewall } = manager(fakePlatform(), { confirm: async () => null });
-    await expect(m.isolate('Full', [], 'a3')).rejects.toThrow(/Rolled back: the server did not answer over the isolated network within 1 s/);
+    await expect(m.isolate('Full', [], 'a3')).rejects.toThrow('Rolled back: no server node answered over the isolated network within 1 s (allowed: 10.9.9.9:8443)');
     expect(firewall.plan).toBeNull();
     expect(readIsolation(dir).state).toBe('NotIsolated');
   });
@@ -85,9 +85,48 @@ describe('IsolationManager', () => {
   });
 
   it('refuses to isolate when the server name does not resolve (it would lock the agent out)', async () => {
-    const { m, firewall } = manager(fakePlatform(), { serverUrl: 'https://unknown.example:8443' });
+    const { m, firewall } = manager(fakePlatform(), { serverUrls: ['https://unknown.example:8443'] });
     await expect(m.isolate('Full', [], 'a8')).rejects.toThrow(/Cannot resolve the server name unknown.example/);
     expect(firewall.applies).toBe(0);
+  });
+
+  describe('with several server nodes', () => {
+    const NODES = ['https://cordon-b.example:9443', 'https://10.8.8.8:8443', 'https://cordon.example:8443'];
+    const dns = (table: Record<string, string[]>) => async (h: string) => table[h] ?? Promise.reject(new Error('NXDOMAIN'));
+
+    it('keeps every node reachable, each on its own port, home first, so an isolated agent can fail over', async () => {
+      const { m, firewall } = manager(fakePlatform(), { serverUrls: NODES, resolve: dns({ 'cordon-b.example': ['10.5.5.6', '10.5.5.5'], 'cordon.example': ['10.9.9.9'] }) });
+      const r = await m.isolate('Full', [], 'n1');
+      const servers = [{ address: '10.5.5.5', port: 9443 }, { address: '10.5.5.6', port: 9443 }, { address: '10.8.8.8', port: 8443 }, { address: '10.9.9.9', port: 8443 }];
+      expect(firewall.plan!.servers).toEqual(servers);
+      expect(r.servers).toEqual(servers);
+      expect(readIsolation(dir).servers).toEqual(servers);
+    });
+
+    it('isolates when one node name does not resolve, says so, and keeps its journaled addresses at boot', async () => {
+      await manager(fakePlatform(), { serverUrls: NODES, resolve: dns({ 'cordon-b.example': ['10.5.5.5'], 'cordon.example': ['10.9.9.9'] }) }).m.isolate('Full', [], 'n2');
+      const partial = manager(fakePlatform(), { serverUrls: NODES, resolve: dns({ 'cordon.example': ['10.9.9.9'] }) });
+      const r = await partial.m.isolate('Full', [], 'n3');
+      expect(r.notApplied).toEqual([{ entry: 'server:cordon-b.example', reason: 'does not resolve: NXDOMAIN' }]);
+      expect(partial.firewall.plan!.servers).toEqual([{ address: '10.8.8.8', port: 8443 }, { address: '10.9.9.9', port: 8443 }]);
+      // At boot without DNS: every endpoint the journal knows, the home node's included.
+      const booted = manager(fakePlatform(), { serverUrls: NODES, resolve: dns({}) });
+      await booted.m.restore();
+      expect(booted.firewall.plan!.servers).toEqual(expect.arrayContaining([{ address: '10.8.8.8', port: 8443 }, { address: '10.9.9.9', port: 8443 }]));
+    });
+
+    it('refuses a new isolation only when no node at all can be reached', async () => {
+      const { m, firewall } = manager(fakePlatform(), { serverUrls: ['https://a.example:1', 'https://b.example:2'], resolve: dns({}) });
+      await expect(m.isolate('Full', [], 'n4')).rejects.toThrow('Cannot resolve the server names a.example, b.example; isolating now would lock the agent out');
+      expect(firewall.applies).toBe(0);
+    });
+
+    it("reads an older agent's journal: its server addresses are the home node's, on the home port", async () => {
+      writeFileSync(join(dir, 'isolation.json'), JSON.stringify({ state: 'Isolated', type: 'Full', allow: [], since: '2026-01-01T00:00:00.000Z', actionId: 'old', releasedBy: null, serverAddresses: ['10.9.9.9'], usedReleaseTokens: [] }));
+      const { m, firewall } = manager(fakePlatform(), { resolve: dns({}) });
+      await m.restore();
+      expect(firewall.plan!.servers).toEqual([{ address: '10.9.9.9', port: 8443 }]);
+    });
   });
 
   it('restores isolation at start and re-applies rules that went missing', async () => {
@@ -113,7 +152,7 @@ describe('IsolationManager', () => {
     expect(firewall.plan).toBeNull();
     expect(readIsolation(dir)).toMatchObject({ state: 'NotIsolated', releasedBy: 'action' });
     expect(notices[1]).toMatch(/released/);
-    firewall.plan = { server: { addresses: [], port: 1 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] };
+    firewall.plan = { servers: [], resolvers: [], agentUid: 0, destinations: [], cgroups: [] };
     await m.check();
     expect(firewall.plan).toBeNull();
   });
@@ -123,11 +162,11 @@ describe('IsolationManager', () => {
     const noDns = { resolve: async () => Promise.reject(new Error('EAI_AGAIN')) };
     const booted = manager(fakePlatform(), noDns);
     await booted.m.restore();
-    expect(booted.firewall.plan!.server.addresses).toEqual(['10.9.9.9']);
-    writeFileSync(join(dir, 'isolation.json'), JSON.stringify({ ...readIsolation(dir), serverAddresses: [] }));
+    expect(booted.firewall.plan!.servers).toEqual([{ address: '10.9.9.9', port: 8443 }]);
+    writeFileSync(join(dir, 'isolation.json'), JSON.stringify({ ...readIsolation(dir), servers: [] }));
     const bare = manager(fakePlatform(), noDns);
     await bare.m.restore();
-    expect(bare.firewall.plan).toMatchObject({ server: { addresses: [] }, resolvers: ['10.0.0.53'] });
+    expect(bare.firewall.plan).toMatchObject({ servers: [], resolvers: ['10.0.0.53'] });
   });
 
   it('rolls back when the forbidden test destination is still reachable', async () => {
@@ -150,7 +189,7 @@ describe('IsolationManager', () => {
     writeFileSync(join(dir, 'isolation.json'), '{"state":"Maybe"');
     const { m, firewall } = manager();
     await m.restore();
-    expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'] }, destinations: [], cgroups: [] });
+    expect(firewall.plan).toMatchObject({ servers: [{ address: '10.9.9.9', port: 8443 }], destinations: [], cgroups: [] });
     expect(m.status()).toMatchObject({ state: 'Isolated', type: 'Full' });
     await m.release('action');
     expect(firewall.plan).toBeNull();
@@ -178,12 +217,12 @@ describe('IsolationManager', () => {
     const { m, firewall } = manager(fakePlatform(), { resolve: async () => (await slowDns, answer) });
     const restoring = m.restore();
     await new Promise((r) => setTimeout(r, 20));
-    expect(firewall.plan).toMatchObject({ server: { addresses: ['10.9.9.9'] } });
+    expect(firewall.plan).toMatchObject({ servers: [{ address: '10.9.9.9', port: 8443 }] });
     release();
     await restoring;
     answer = ['10.6.6.6'];
     await m.check();
-    expect(firewall.plan!.server.addresses).toEqual(['10.9.9.9', '10.6.6.6']);
+    expect(firewall.plan!.servers).toEqual([{ address: '10.9.9.9', port: 8443 }, { address: '10.6.6.6', port: 8443 }]);
   });
 });
 

@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseDestination, verifyReleaseToken, type AllowEntry, type IsolationReport } from '@cordon/protocol';
-import type { AddressRule, CgroupRef, IsolationPlan, NotifyResult, Platform } from '../../platform/types.js';
+import type { AddressRule, CgroupRef, IsolationPlan, NotifyResult, Platform, ServerEndpoint } from '../../platform/types.js';
 import { readState } from '../../enrollment-state.js';
 import { rankServers } from '../../transport/servers.js';
 import { confirmServer, tcpReachable } from './probe.js';
@@ -13,10 +13,11 @@ import { isolationFile, NOT_ISOLATED, readIsolationOrFailClosed, reportOf, write
 export interface IsolationDeps {
   dataDir: string;
   platform: Platform;
-  serverUrl: string;
+  /** Every server node the agent may connect to (its enrollment's URLs): isolation keeps them all reachable. */
+  serverUrls: readonly string[];
   caCertPem: string;
   logger: Logger;
-  /** After applying, the server must answer over the isolated network within this window, or the rules are rolled back. */
+  /** After applying, a server node must answer over the isolated network within this window, or the rules are rolled back. */
   confirmSeconds: number;
   /** Optional `host:port` that isolation must block; still reachable after applying means rollback. */
   forbiddenProbe?: string;
@@ -46,7 +47,16 @@ const resolveAll = async (host: string): Promise<string[]> => {
     clearTimeout(timer);
   }
 };
-const MAX_SERVER_ADDRESSES = 16;
+/** At most this many server endpoints (address and port) in the rules and the journal. */
+const MAX_SERVER_ENDPOINTS = 64;
+const endpointKey = (e: ServerEndpoint): string => `${e.address} ${e.port}`;
+const describeEndpoints = (es: ServerEndpoint[]): string => es.map((e) => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`)).join(', ') || 'none';
+/** Endpoints without repeats, in first-seen order (the home node first), capped. */
+const uniqueEndpoints = (es: ServerEndpoint[]): ServerEndpoint[] => {
+  const seen = new Map<string, ServerEndpoint>();
+  for (const e of es) if (!seen.has(endpointKey(e))) seen.set(endpointKey(e), { address: e.address, port: e.port });
+  return [...seen.values()].slice(0, MAX_SERVER_ENDPOINTS);
+};
 const describeEntry = (e: AllowEntry): string => ('destination' in e ? e.destination : 'program' in e ? `program:${e.program}` : `unit:${e.unit}`);
 
 /**
@@ -57,14 +67,17 @@ export class IsolationManager implements AgentModule {
   readonly name = 'isolation';
   #queue: Promise<unknown> = Promise.resolve();
   #lastReport?: string;
-  #lastServerAddresses: string[] = [];
+  #lastServers: ServerEndpoint[] = [];
 
-  /** The server's host (an IP or a name) and gateway port, read once from the enrolled URL. */
-  readonly #server: { host: string; port: number };
+  /** Each server node's host (an IP or a name) and gateway port, read once from the enrolled URLs (the home node first). */
+  readonly #servers: { host: string; port: number }[];
 
   constructor(private readonly deps: IsolationDeps) {
-    const url = new URL(deps.serverUrl);
-    this.#server = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443) };
+    if (deps.serverUrls.length === 0) throw new Error('isolation needs at least one server URL');
+    this.#servers = deps.serverUrls.map((u) => {
+      const url = new URL(u);
+      return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443) };
+    });
   }
 
   /** The isolation as the journal has it now (logs when the journal is damaged), for action results. */
@@ -107,10 +120,10 @@ export class IsolationManager implements AgentModule {
         return undo((e as Error).message);
       }
       const appliedMs = Date.now() - started;
-      const confirm = this.deps.confirm ?? ((ms: number, sig?: AbortSignal) => confirmServer(this.deps.serverUrl, this.deps.caCertPem, ms, sig));
+      const confirm = this.deps.confirm ?? ((ms: number, sig?: AbortSignal) => confirmServer(this.deps.serverUrls, this.deps.caCertPem, ms, sig));
       const confirmedMs = await confirm(this.deps.confirmSeconds * 1000, signal);
       if (confirmedMs === null) {
-        return undo(`Rolled back: the server did not answer over the isolated network within ${this.deps.confirmSeconds} s (server addresses ${built.plan.server.addresses.join(', ')} port ${built.plan.server.port})`);
+        return undo(`Rolled back: no server node answered over the isolated network within ${this.deps.confirmSeconds} s (allowed: ${describeEndpoints(built.plan.servers)})`);
       }
       let forbidden: string | null = null;
       if (this.deps.forbiddenProbe) {
@@ -119,13 +132,13 @@ export class IsolationManager implements AgentModule {
         forbidden = `${this.deps.forbiddenProbe} blocked`;
       }
       const since = previous.state === 'Isolated' ? previous.since : new Date().toISOString();
-      writeIsolation(this.deps.dataDir, { ...previous, state: 'Isolated', type, allow: type === 'Selective' ? allow : [], since, actionId, releasedBy: null, serverAddresses: built.plan.server.addresses });
-      this.#lastServerAddresses = built.plan.server.addresses;
+      writeIsolation(this.deps.dataDir, { ...previous, state: 'Isolated', type, allow: type === 'Selective' ? allow : [], since, actionId, releasedBy: null, servers: built.plan.servers, serverAddresses: undefined });
+      this.#lastServers = built.plan.servers;
       const notified = await this.#notify('This device is being isolated from the network by your security team. Only the Cordon server stays reachable.');
       logger.warn({ type, allowed: built.allowed.length, appliedMs, confirmedMs }, 'device isolated');
       return {
         isolationType: type,
-        server: { addresses: built.plan.server.addresses, port: built.plan.server.port },
+        servers: built.plan.servers,
         allowed: built.allowed,
         notApplied: built.notApplied,
         appliedMs,
@@ -186,14 +199,15 @@ export class IsolationManager implements AgentModule {
       const changed = report !== this.#lastReport;
       this.#lastReport = report;
       if (s.state === 'Isolated') {
-        const known = this.#knownServer(s);
+        const known = this.#knownServers(s);
         const built = await this.buildPlan(s.type === 'Selective' ? s.allow : [], known);
         // New server addresses are added, never swapped in: an answer from DNS alone must not be
-        // able to close the path to the server the agent is talking to.
-        const added = built.plan.server.addresses.filter((a) => !known.includes(a));
+        // able to close the path to the node the agent is talking to.
+        const knownKeys = new Set(known.map(endpointKey));
+        const added = built.plan.servers.filter((e) => !knownKeys.has(endpointKey(e)));
         if (!active || added.length > 0) {
-          this.deps.logger.warn({ missing: !active, serverAddressesAdded: added }, 'isolation rules were missing or stale; re-applying');
-          await this.#applyOrFallBack(s, { ...built.plan, server: { ...built.plan.server, addresses: [...known, ...added].slice(-MAX_SERVER_ADDRESSES) } });
+          this.deps.logger.warn({ missing: !active, serversAdded: describeEndpoints(added) }, 'isolation rules were missing or stale; re-applying');
+          await this.#applyOrFallBack(s, { ...built.plan, servers: [...known, ...added].slice(-MAX_SERVER_ENDPOINTS) });
         }
       } else if (active) {
         await this.deps.platform.firewall.remove();
@@ -204,32 +218,39 @@ export class IsolationManager implements AgentModule {
   }
 
   /**
-   * Resolves an allow list into firewall terms; entries that cannot be applied now are listed with
-   * why. `knownServer` (journaled addresses) is the fallback when the server's name does not
-   * resolve: enforcing isolation (at boot, say) must never wait for DNS, while a new isolation
-   * without any known address is refused, as it would lock the agent out.
+   * Resolves the server nodes and an allow list into firewall terms; entries that cannot be applied
+   * now are listed with why. `knownServers` (journaled endpoints) is the fallback for a node whose
+   * name does not resolve: enforcing isolation (at boot, say) must never wait for DNS, while a new
+   * isolation that knows no way to any node is refused, as it would lock the agent out.
    */
-  async buildPlan(allow: AllowEntry[], knownServer?: string[]): Promise<BuiltPlan> {
+  async buildPlan(allow: AllowEntry[], knownServers?: ServerEndpoint[]): Promise<BuiltPlan> {
     const resolve = this.deps.resolve ?? resolveAll;
-    const { host, port } = this.#server;
-    let serverAddresses: string[];
-    if (isIP(host)) serverAddresses = [host];
-    else {
+    const notApplied: BuiltPlan['notApplied'] = [];
+    const servers: ServerEndpoint[] = [];
+    const unresolved: string[] = [];
+    for (const { host, port } of this.#servers) {
+      if (isIP(host)) {
+        servers.push({ address: host, port });
+        continue;
+      }
       try {
-        serverAddresses = [...new Set(await resolve(host))].sort();
+        for (const address of [...new Set(await resolve(host))].sort()) servers.push({ address, port });
       } catch (e) {
-        const fallback = this.#lastServerAddresses.length > 0 ? this.#lastServerAddresses : (knownServer ?? []);
-        if (fallback.length === 0 && knownServer === undefined) throw new Error(`Cannot resolve the server name ${host} (${(e as Error).message}); isolating now would lock the agent out`);
-        if (fallback.length === 0) this.deps.logger.error({ host }, 'the server name does not resolve and no address is known: isolating without a server path until it resolves');
-        serverAddresses = fallback;
+        // What this node's name stood for before: the endpoints last applied or journaled on its port.
+        const known = this.#lastServers.length > 0 ? this.#lastServers : (knownServers ?? []);
+        servers.push(...known.filter((k) => k.port === port));
+        unresolved.push(host);
+        notApplied.push({ entry: `server:${host}`, reason: `does not resolve: ${(e as Error).message}` });
       }
     }
-    const needsDns = !isIP(host) || allow.some((e) => 'destination' in e && parseDestination(e.destination)?.kind === 'domain');
+    const endpoints = uniqueEndpoints(servers);
+    if (endpoints.length === 0 && knownServers === undefined) throw new Error(`Cannot resolve the server name${unresolved.length > 1 ? 's' : ''} ${unresolved.join(', ')}; isolating now would lock the agent out`);
+    if (endpoints.length === 0) this.deps.logger.error({ unresolved }, 'no server name resolves and no address is known: isolating without a server path until one resolves');
+    const needsDns = this.#servers.some((s) => !isIP(s.host)) || allow.some((e) => 'destination' in e && parseDestination(e.destination)?.kind === 'domain');
     const resolvers = needsDns ? await this.#resolvers() : [];
     const destinations: AddressRule[] = [];
     const cgroups: CgroupRef[] = [];
     const allowed: string[] = [];
-    const notApplied: BuiltPlan['notApplied'] = [];
     const programs: string[] = [];
     for (const entry of allow) {
       const name = describeEntry(entry);
@@ -265,14 +286,14 @@ export class IsolationManager implements AgentModule {
         for (const p of programs) allowed.push(`program:${p}`);
       }
     }
-    return { plan: { server: { addresses: serverAddresses, port }, resolvers, agentUid: this.#agentUid(), destinations, cgroups }, allowed, notApplied };
+    return { plan: { servers: endpoints, resolvers, agentUid: this.#agentUid(), destinations, cgroups }, allowed, notApplied };
   }
 
   async #enforce(s: IsolationState): Promise<void> {
     if (s.state === 'Isolated') {
       let plan: IsolationPlan;
       try {
-        plan = (await this.buildPlan(s.type === 'Selective' ? s.allow : [], this.#knownServer(s))).plan;
+        plan = (await this.buildPlan(s.type === 'Selective' ? s.allow : [], this.#knownServers(s))).plan;
       } catch (e) {
         this.deps.logger.error({ err: (e as Error).message }, 'could not build the isolation plan; enforcing Full isolation');
         plan = await this.#fullPlan(s);
@@ -288,26 +309,27 @@ export class IsolationManager implements AgentModule {
   async #applyOrFallBack(s: IsolationState, plan: IsolationPlan): Promise<void> {
     try {
       await this.deps.platform.firewall.apply(plan);
-      this.#lastServerAddresses = plan.server.addresses;
+      this.#lastServers = plan.servers;
     } catch (e) {
       if (plan.destinations.length === 0 && plan.cgroups.length === 0) throw e;
       this.deps.logger.error({ err: (e as Error).message }, 'the selective rule set was refused; enforcing Full isolation');
       const full = await this.#fullPlan(s);
       await this.deps.platform.firewall.apply(full);
-      this.#lastServerAddresses = full.server.addresses;
+      this.#lastServers = full.servers;
     }
   }
 
-  /** Server addresses known without asking DNS: from this process, the journal, or an IP in the URL. */
-  #knownServer(s: IsolationState): string[] {
-    const { host } = this.#server;
-    return [...new Set([...(isIP(host) ? [host] : []), ...s.serverAddresses, ...this.#lastServerAddresses])];
+  /** Server endpoints known without asking DNS: IPs in the URLs, the journal (an older one's addresses on the home port), this process. */
+  #knownServers(s: IsolationState): ServerEndpoint[] {
+    const literal = this.#servers.filter((e) => isIP(e.host)).map((e) => ({ address: e.host, port: e.port }));
+    const legacy = (s.serverAddresses ?? []).map((address) => ({ address, port: this.#servers[0]!.port }));
+    return uniqueEndpoints([...literal, ...s.servers, ...legacy, ...this.#lastServers]);
   }
 
   /** Full isolation from what is known locally: no DNS lookups, nothing selective. */
   async #fullPlan(s: IsolationState): Promise<IsolationPlan> {
-    const resolvers = isIP(this.#server.host) ? [] : await this.#resolvers();
-    return { server: { addresses: this.#knownServer(s), port: this.#server.port }, resolvers, agentUid: this.#agentUid(), destinations: [], cgroups: [] };
+    const resolvers = this.#servers.every((e) => isIP(e.host)) ? [] : await this.#resolvers();
+    return { servers: this.#knownServers(s), resolvers, agentUid: this.#agentUid(), destinations: [], cgroups: [] };
   }
 
   /** The device's name servers that isolation must keep reachable (loopback ones are open anyway). */
@@ -351,7 +373,7 @@ export async function breakGlassRelease(dataDir: string, token: string, platform
   if (v.claims.isolatedSince && v.claims.isolatedSince !== s.since) {
     throw new Error(`This token releases the isolation that began at ${v.claims.isolatedSince}; this device has been isolated since ${s.since ?? 'an unknown time'} (ask for a new token)`);
   }
-  const manager = new IsolationManager({ dataDir, platform, serverUrl: rankServers(enrollment.machineId, enrollment.serverUrls)[0]!, caCertPem: enrollment.caCertPem, logger, confirmSeconds: 0 });
+  const manager = new IsolationManager({ dataDir, platform, serverUrls: rankServers(enrollment.machineId, enrollment.serverUrls), caCertPem: enrollment.caCertPem, logger, confirmSeconds: 0 });
   const result = await manager.release('breakGlass', v.claims.tokenId);
   return { ...result, tokenId: v.claims.tokenId, issuedBy: v.claims.issuedBy };
 }

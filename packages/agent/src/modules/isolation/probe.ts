@@ -14,15 +14,33 @@ export function serverAnswers(serverUrl: string, caCertPem: string, timeoutMs: n
   });
 }
 
-/** Asks until the server answers or the window closes; answers how long it took, or null. */
-export async function confirmServer(serverUrl: string, caCertPem: string, windowMs: number, signal?: AbortSignal): Promise<number | null> {
+/**
+ * Asks every server node until one answers or the window closes; answers how long it took, or
+ * null. One is enough: the agent needs a path to some node, and a node that is down for
+ * maintenance must not roll an isolation back.
+ */
+export async function confirmServer(serverUrls: readonly string[], caCertPem: string, windowMs: number, signal?: AbortSignal): Promise<number | null> {
   const start = Date.now();
   while (Date.now() - start < windowMs && !signal?.aborted) {
     const left = windowMs - (Date.now() - start);
-    if (await serverAnswers(serverUrl, caCertPem, Math.min(3000, Math.max(left, 100)))) return Date.now() - start;
+    const answers = serverUrls.map((url) => serverAnswers(url, caCertPem, Math.min(3000, Math.max(left, 100))));
+    if (await anyTrue(answers)) return Date.now() - start;
     await new Promise((r) => setTimeout(r, Math.min(250, Math.max(windowMs - (Date.now() - start), 0))));
   }
   return null;
+}
+
+/** True as soon as one answers true; false once all answered false. */
+function anyTrue(answers: Promise<boolean>[]): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = answers.length;
+    if (left === 0) resolve(false);
+    for (const a of answers)
+      void a.then((ok) => {
+        left -= 1;
+        if (ok || left === 0) resolve(ok);
+      });
+  });
 }
 
 /** Whether a TCP connection to host:port succeeds (the forbidden-destination check wants false). */

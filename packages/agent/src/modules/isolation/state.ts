@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { AllowList, type IsolationReport } from '@cordon/protocol';
 import { writeFileDurable } from '../../durable.js';
 
+const IpAddress = z.string().refine((a) => isIP(a) !== 0, 'not an IP address');
+
 /**
  * The isolation journal, `<dataDir>/isolation.json`: what the device must look like. The agent
  * enforces it at start (before it connects) and whenever the rules go missing; the break-glass
@@ -17,17 +19,19 @@ export const IsolationState = z.object({
   since: z.string().nullable(),
   actionId: z.string().nullable(),
   releasedBy: z.enum(['action', 'breakGlass']).nullable(),
-  /** The server's addresses when isolation was applied: used if its name cannot be resolved later (e.g. at boot). */
-  serverAddresses: z
-    .array(z.string().refine((a) => isIP(a) !== 0, 'not an IP address'))
+  /** The server nodes' addresses and ports when isolation was applied: used if their names cannot be resolved later (e.g. at boot). */
+  servers: z
+    .array(z.object({ address: IpAddress, port: z.number().int().min(1).max(65535) }))
     .max(64)
     .default([]),
+  /** Written by agents before several nodes: the addresses of the one server, on its home port. */
+  serverAddresses: z.array(IpAddress).max(64).optional(),
   /** Break-glass tokens already used here: each releases once. */
   usedReleaseTokens: z.array(z.string()).max(10_000),
 });
 export type IsolationState = z.infer<typeof IsolationState>;
 
-export const NOT_ISOLATED: IsolationState = { state: 'NotIsolated', type: null, allow: [], since: null, actionId: null, releasedBy: null, serverAddresses: [], usedReleaseTokens: [] };
+export const NOT_ISOLATED: IsolationState = { state: 'NotIsolated', type: null, allow: [], since: null, actionId: null, releasedBy: null, servers: [], usedReleaseTokens: [] };
 
 export const isolationFile = (dataDir: string): string => join(dataDir, 'isolation.json');
 

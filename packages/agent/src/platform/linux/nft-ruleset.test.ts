@@ -5,7 +5,7 @@ import { cgroupRef, cgroup2Mount } from './cgroups.js';
 import { NftFirewall } from './firewall.js';
 import { parseResolvConf } from './index.js';
 
-const base: IsolationPlan = { server: { addresses: ['169.254.99.1'], port: 8443 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] };
+const base: IsolationPlan = { servers: [{ address: '169.254.99.1', port: 8443 }], resolvers: [], agentUid: 0, destinations: [], cgroups: [] };
 const chain = (text: string, name: string) => {
   const start = text.indexOf(`chain ${name} {`);
   return text.slice(start, text.indexOf('\n  }', start));
@@ -18,8 +18,8 @@ describe('buildRuleset', () => {
     expect(text).not.toMatch(/flush ruleset|table (ip|ip6|inet) (?!cordon)/);
   });
 
-  it('allows loopback and the server both ways, then rejects everything else fast', () => {
-    const text = buildRuleset({ ...base, server: { addresses: ['169.254.99.1', 'fd00::1'], port: 8443 } });
+  it('allows loopback and every server node both ways, each on its own port, then rejects everything else fast', () => {
+    const text = buildRuleset({ ...base, servers: [{ address: '169.254.99.1', port: 8443 }, { address: 'fd00::1', port: 8443 }, { address: '169.254.99.4', port: 9443 }] });
     const out = chain(text, 'output');
     const inp = chain(text, 'input');
     expect(out).toContain('oif "lo" accept');
@@ -28,6 +28,10 @@ describe('buildRuleset', () => {
     expect(out).toContain('ip6 daddr fd00::1 tcp dport 8443 meta skuid 0 accept');
     expect(inp).toContain('ip saddr 169.254.99.1 tcp sport 8443 tcp flags & (syn | ack) != syn accept');
     expect(inp).toContain('ip6 saddr fd00::1 tcp sport 8443 tcp flags & (syn | ack) != syn accept');
+    // A second node (the agent's failover) on its own port, and only there.
+    expect(out).toContain('ip daddr 169.254.99.4 tcp dport 9443 meta skuid 0 accept');
+    expect(inp).toContain('ip saddr 169.254.99.4 tcp sport 9443 tcp flags & (syn | ack) != syn accept');
+    expect(out).not.toContain('ip daddr 169.254.99.4 tcp dport 8443');
     for (const c of [out, inp, chain(text, 'forward')]) {
       const lines = c.trim().split('\n').map((l) => l.trim());
       expect(lines.slice(-2)).toEqual(['meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited']);
@@ -99,6 +103,6 @@ describe('cgroups and resolvers', () => {
 describe('NftFirewall', () => {
   it('says what is missing when nft is not installed', async () => {
     expect(await new NftFirewall('/nonexistent/nft').check()).toEqual({ ok: false, reason: 'nft is not installed (install the nftables package)' });
-    await expect(new NftFirewall('/nonexistent/nft').apply({ server: { addresses: [], port: 1 }, resolvers: [], agentUid: 0, destinations: [], cgroups: [] })).rejects.toThrow('nft is not installed');
+    await expect(new NftFirewall('/nonexistent/nft').apply({ servers: [], resolvers: [], agentUid: 0, destinations: [], cgroups: [] })).rejects.toThrow('nft is not installed');
   });
 });

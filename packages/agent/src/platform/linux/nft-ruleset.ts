@@ -26,7 +26,7 @@ const NOT_A_NEW_CONNECTION = 'tcp flags & (syn | ack) != syn';
 /**
  * Builds the rule set. It replaces the table in one transaction (create, delete, create: the
  * first line makes the delete valid when no table exists), so the device is never half-isolated.
- * Order per chain: loopback, the server, DNS, DHCP/ND, the selective allowances, then reject —
+ * Order per chain: loopback, the server nodes, DNS, DHCP/ND, the selective allowances, then reject —
  * TCP with a reset and everything else with admin-prohibited, so blocked connections fail at once.
  * Inbound, allowed peers may answer but never open a connection to the device (a spoofed server
  * address gains nothing); the server's replies are matched without conntrack, so the agent's open
@@ -36,10 +36,10 @@ export function buildRuleset(plan: IsolationPlan): string {
   const input: string[] = ['iif "lo" accept'];
   const output: string[] = ['oif "lo" accept'];
   const owner = plan.agentUid === null ? '' : ` meta skuid ${plan.agentUid}`;
-  for (const a of plan.server.addresses) {
-    const f = familyOf(a);
-    output.push(`${f} daddr ${a} tcp dport ${plan.server.port}${owner} accept`);
-    input.push(`${f} saddr ${a} tcp sport ${plan.server.port} ${NOT_A_NEW_CONNECTION} accept`);
+  for (const { address, port } of plan.servers) {
+    const f = familyOf(address);
+    output.push(`${f} daddr ${address} tcp dport ${port}${owner} accept`);
+    input.push(`${f} saddr ${address} tcp sport ${port} ${NOT_A_NEW_CONNECTION} accept`);
   }
   for (const r of plan.resolvers) {
     const f = familyOf(r);
