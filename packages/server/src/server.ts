@@ -14,7 +14,7 @@ import { StoreCounters, StoreLocks } from './repositories/counters.repository.js
 import { KeyedMutex, MemoryCounters } from './services/counters.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
-import { openStore, storeAnswers, type Db } from './db/database.js';
+import { openStore, storeAnswers, storeAnswersCached, type Db } from './db/database.js';
 import { underStoreLock } from './db/portable.js';
 import { EventHub, RevocationSignal } from './events.js';
 import { AgentGateway } from './gateway/gateway.js';
@@ -131,7 +131,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.node);
   const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.node?.isConnected(id) ?? false, catalog);
   const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
-  const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds });
+  const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds, storeAnswers: storeAnswersCached(db) });
   // Several nodes on PostgreSQL tell each other through it (LISTEN/NOTIFY); one node on SQLite has nobody to tell.
   const nodeId = randomUUID();
   const bus = config.databaseUrl ? new PostgresBus(nodeId, config.databaseUrl, db, metrics, logger.child({ part: 'cluster' })) : new LocalBus(nodeId);
