@@ -14,7 +14,7 @@ import { StoreCounters, StoreLocks } from './repositories/counters.repository.js
 import { KeyedMutex, MemoryCounters } from './services/counters.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServerConfig } from './config.js';
-import { openStore, storeAnswers, type Db } from './db/database.js';
+import { openStore, storeAnswers, storeAnswersCached, type Db } from './db/database.js';
 import { underStoreLock } from './db/portable.js';
 import { EventHub, RevocationSignal } from './events.js';
 import { AgentGateway } from './gateway/gateway.js';
@@ -69,6 +69,8 @@ export const SERVER_VERSION = '0.1.0';
 const nodeName = `${hostname()}/${process.pid}`;
 /** Held while a node makes (or finds) the keys and the first admin. */
 const FIRST_START_LOCK = 'cordon/first-start';
+/** Held while a node records AgentOffline for the devices no live node holds. */
+const RECORD_OFFLINE_LOCK = 'cordon/record-offline';
 
 export interface CordonServer {
   config: ServerConfig;
@@ -129,7 +131,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.node);
   const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.node?.isConnected(id) ?? false, catalog);
   const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
-  const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds });
+  const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds, storeAnswers: storeAnswersCached(db) });
   // Several nodes on PostgreSQL tell each other through it (LISTEN/NOTIFY); one node on SQLite has nobody to tell.
   const nodeId = randomUUID();
   const bus = config.databaseUrl ? new PostgresBus(nodeId, config.databaseUrl, db, metrics, logger.child({ part: 'cluster' })) : new LocalBus(nodeId);
@@ -149,6 +151,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const actionExpiry = new ActionExpiryService(actionsRepo, lifecycle, now);
   const actions = new ActionsService(actionsRepo, tx, machines, timeline, auditService, hub, metrics, signer, node, now, config.actionExpirySeconds, catalog, handlers, lifecycle, agentReports);
   const responseActions = new ResponseActionsService(machines, actions, catalog, handlers);
+  // What nodes sharing the store and the data directory do one at a time; one node needs only its own turns.
+  const locks = config.databaseUrl ? new StoreLocks(db) : new KeyedMutex();
   const fileStore = new FileStore(join(config.dataDir, 'files', 'packages'));
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
@@ -159,21 +163,24 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     urlKey,
     maxPackageBytes: config.maxPackageBytes,
     diskReserveBytes: config.diskReserveBytes,
-  }, config.databaseUrl ? new StoreLocks(db) : new KeyedMutex());
+  }, locks);
   // Content manifests are signed with the command-signing key too: agents already hold its public half.
   const contentFiles = new ContentFiles(join(config.dataDir, 'files', 'content'));
   await contentFiles.init();
   const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
   gateway.attach(agentReports, packages, content);
+  // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
+  // one at a time, each reading what the one before wrote, so each is written once.
+  const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
   node.attach({
     deliverActions: (ids) => agentReports.deliverActions(ids),
     deliverPendingFor: (ids) => agentReports.deliverPendingFor(ids),
-    recordOffline: (held) => machines.recordOfflineSinceLastRun(held),
+    recordOffline,
   });
   // Request and sign-in counts: in memory on one node, in the store when several nodes share it.
   const counters = config.databaseUrl ? new StoreCounters(db) : new MemoryCounters();
   const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations, counters);
-  const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, logger.child({ part: 'audit' }));
+  const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, locks, logger.child({ part: 'audit' }));
   const bootstrap = async (): Promise<[string | null, string | null]> => (opts.bootstrapAdmin === false ? [null, null] : [await auth.bootstrapAdmin(), await users.bootstrapAdmin()]);
   const [initialAdminToken, initialAdminPassword] = await underStoreLock(db, FIRST_START_LOCK, bootstrap);
 
@@ -229,19 +236,20 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       await node.start(nodeName);
       // Agents connected to an earlier run (stopped or crashed) went offline when it did: say so in
       // their timelines; agents another live node holds are connected still.
-      await machines.recordOfflineSinceLastRun(node.heldElsewhere());
+      await recordOffline(node.heldElsewhere());
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       node.beat();
-      every(5000, () => machines.flushSeen());
-      every(5000, () => machines.announceInactive());
-      every(10_000, () => actionExpiry.sweepExpired());
-      every(300_000, () => machines.pruneIpHistory());
-      every(60_000, () => counters.prune(Date.now()));
-      every(3600_000, () => packages.sweepExpired());
-      auditIntegrity.start(config.auditCheckpointSeconds);
+      // Nodes sharing a store all run these, at any moment: each is safe so (cluster/periodic.test.ts).
+      every(5000, () => machines.flushSeen()); // this node's own heartbeats
+      every(5000, () => machines.announceInactive()); // per node: tells this node's live views only
+      every(10_000, () => actionExpiry.sweepExpired()); // idempotent: a conditional update; one TimeOut, one timeline row
+      every(300_000, () => machines.pruneIpHistory()); // idempotent: a second delete waits on the first's row locks, finds the rows gone
+      every(60_000, () => counters.prune(Date.now())); // idempotent delete
+      every(3600_000, () => packages.sweepExpired()); // idempotent: files removed with force, a record marked removed again
+      auditIntegrity.start(config.auditCheckpointSeconds); // one node at a time (a store lock), each after the last one written
       listeningUrl = `http://${urlHost(config.host)}:${port}`;
       return {
         apiUrl: `http://${urlHost(config.host, '127.0.0.1')}:${port}`,

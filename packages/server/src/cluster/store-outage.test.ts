@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { enroll } from '@cordon/agent';
+import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
 import { PROTOCOL_VERSION } from '@cordon/protocol';
 import { loadServerConfig } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
@@ -20,6 +20,7 @@ let postgres: TestPostgres;
 let dir: string;
 let server: CordonServer;
 let token: string;
+let agentPort: number;
 beforeAll(async () => {
   postgres = await startTestPostgres({ durable: true });
   const admin = new pg.Client({ connectionString: postgres.url() });
@@ -29,6 +30,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cordon-outage-'));
   server = await createCordonServer(loadServerConfig({ dataDir: dir, databaseUrl: postgres.url('cordon'), host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent' }, {}), { logger: pino({ level: 'silent' }) });
   token = server.initialAdminToken!;
+  ({ agentPort } = await server.listen());
 });
 afterAll(async () => {
   await server?.close();
@@ -43,7 +45,6 @@ const api = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
 
 describe('a node whose database goes away', () => {
   it('answers 503 with Retry-After, keeps its agents connected, and recovers by itself', async () => {
-    const { agentPort } = await server.listen();
     const { token: enrollment } = await server.services.enrollment.createToken('test');
     const state = await enroll(`https://127.0.0.1:${agentPort}`, enrollment, join(dir, 'agent'), inventory());
     const ws = new WebSocket(`wss://127.0.0.1:${agentPort}/agent/v1`, { ca: state.caCertPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, headers: { authorization: `Bearer ${state.machineId}.${state.credential}` } });
@@ -71,5 +72,52 @@ describe('a node whose database goes away', () => {
     expect(submitted.status).toBe(201);
     await vi.waitFor(() => expect(frames.filter((f) => f.type === 'command').map((f) => (JSON.parse(f.command.payload) as { actionId: string }).actionId)).toContain(submitted.body.id));
     ws.close();
+  });
+});
+
+/** This machine's firewall is never asked or touched: other tests on the host may be isolating. */
+const platform = {
+  ...currentPlatform(),
+  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
+  releasePrograms: async () => {},
+};
+
+describe('a result an agent sends while the database is down', () => {
+  it('is stored once the database returns: the action ends Succeeded exactly once with its result', async () => {
+    const { token: enrollment } = await server.services.enrollment.createToken('test');
+    const agentDir = join(dir, 'result-agent');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, enrollment, agentDir, inventory({ hostname: 'result-agent' }));
+    const logs: { msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
+    // Each action waits 1.5 s before it runs: long enough to stop the database while it is in flight.
+    const agent = new Agent(loadAgentConfig({ dataDir: agentDir, actionDelayMs: 1500, isolationWatchSeconds: 3600 }, {}), { logger, platform });
+    await agent.start();
+    try {
+      await vi.waitFor(() => expect(server.gateway.isConnected(state.machineId)).toBe(true), { timeout: 10_000, interval: 20 });
+      const submitted = await api('POST', `/api/machines/${state.machineId}/refreshInventory`, { Comment: 'finishes during the outage' });
+      expect(submitted.status).toBe(201);
+      const actionId = submitted.body.id as string;
+      await vi.waitFor(async () => expect((await api('GET', `/api/machineactions/${actionId}`)).body.status).toBe('InProgress'), { timeout: 10_000, interval: 20 });
+
+      await postgres.kill();
+      // The agent finishes and sends its result; the node takes the frame but cannot store it.
+      const journal = join(agentDir, 'journal', `${actionId}.json`);
+      const entry = () => (existsSync(journal) ? (JSON.parse(readFileSync(journal, 'utf8')) as { state: string; reported: boolean }) : null);
+      await vi.waitFor(() => expect(entry()?.state).toBe('done'), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(async () => expect(await server.app.inject({ method: 'GET', url: '/metrics' }).then((r) => r.body)).toMatch(/cordon_agent_frames_total\{type="result"\} 1/), { timeout: 5000, interval: 20 });
+      // Not acknowledged while it is not stored: the agent still holds it.
+      expect(entry()?.reported).toBe(false);
+
+      await postgres.start();
+      await vi.waitFor(async () => expect((await api('GET', `/api/machineactions/${actionId}`)).body).toMatchObject({ status: 'Succeeded', result: { hostname: expect.any(String) } }), { timeout: 20_000, interval: 200 });
+      await vi.waitFor(() => expect(entry()?.reported).toBe(true), { timeout: 10_000, interval: 50 });
+      const timeline = (await api('GET', `/api/machines/${state.machineId}/timeline`)).body.value as { actionId: string | null; title: string }[];
+      expect(timeline.filter((e) => e.actionId === actionId && /succeeded/.test(e.title))).toHaveLength(1);
+      // The agent stayed on its connection the whole time.
+      expect(logs.filter((l) => l.msg === 'disconnected; reconnecting')).toEqual([]);
+      expect(server.gateway.isConnected(state.machineId)).toBe(true);
+    } finally {
+      await agent.stop();
+    }
   });
 });

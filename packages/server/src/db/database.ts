@@ -141,6 +141,30 @@ export async function storeAnswers(db: Db, timeoutMs = 2000): Promise<boolean> {
   }
 }
 
+/**
+ * `storeAnswers` for callers that ask often (every agent probing /healthz, frames waiting for the
+ * store to return): the store is asked at most once per `ttlMs`.
+ */
+export function storeAnswersCached(db: Db, ttlMs = 1500): () => Promise<boolean> {
+  return sharedAnswer(() => storeAnswers(db), ttlMs);
+}
+
+/** `ask`, asked again only once its last answer is `ttlMs` old; callers while it is asked share that question. */
+export function sharedAnswer<T>(ask: () => Promise<T>, ttlMs: number, now: () => number = () => performance.now()): () => Promise<T> {
+  let answer: Promise<T> | null = null;
+  let answeredAt = 0;
+  let asking = false;
+  return () => {
+    if (answer && (asking || now() - answeredAt < ttlMs)) return answer;
+    asking = true;
+    answer = ask().finally(() => {
+      asking = false;
+      answeredAt = now();
+    });
+    return answer;
+  };
+}
+
 /** Runs `work` in the caller's transaction when there is one, or in a new one: repositories compose. */
 export function atomically<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
   return db.isTransaction ? work(db) : db.transaction().execute(work);

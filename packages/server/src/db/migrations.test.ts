@@ -78,7 +78,7 @@ describe('audit chain migration', () => {
     const { AuditRepository } = await import('../repositories/audit.repository.js');
     const { AuditIntegrityService } = await import('../services/audit-integrity.service.js');
     const signer = { keyId: 'k', sign: () => { throw new Error('unused'); }, verify: () => true };
-    const integrity = new AuditIntegrityService(new AuditRepository(db), { append: async () => undefined, read: async () => ({ checkpoints: [], badLine: null }) }, signer as never, () => new Date());
+    const integrity = new AuditIntegrityService(new AuditRepository(db), { append: async () => undefined, last: async () => null, read: async () => ({ checkpoints: [], badLine: null }) }, signer as never, () => new Date());
     expect(await integrity.verify()).toMatchObject({ verified: true, records: 3 });
     // New records continue the chain.
     await new AuditRepository(db).insert({ time: '2026-11-29T00:00:00.000Z', actor: 'admin', action: 'AddTag', target_type: 'machine', target_id: 'x', comment: null, outcome: 'Succeeded', detail: null });

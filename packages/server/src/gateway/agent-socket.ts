@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
@@ -18,6 +19,8 @@ const FRAMES_PER_SECOND = 50;
 const REVOKED_CLOSE_GRACE_MS = 500;
 /** How long a connected agent has to answer a ping before a newcomer with its credential replaces it. */
 const PING_PROBE_MS = 2000;
+/** While the store is unreachable, a frame waiting for it asks again this often. */
+const STORE_RETRY_MS = 1000;
 
 interface Connection {
   machineId: string;
@@ -54,6 +57,8 @@ export interface AgentSocketDeps {
   heartbeatSeconds: number;
   /** How long a new connection has to send its hello (default 10 s). */
   helloTimeoutMs?: number;
+  /** Whether this node's store answers now (cached: every connection may ask); none means it always does. */
+  storeAnswers?: () => Promise<boolean>;
 }
 
 /**
@@ -159,7 +164,7 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
       const frame = this.#parse(conn, data, isBinary);
       if (!frame) return;
       // A frame queued behind one that got the connection closed (a refused hello) is not routed.
-      conn.queue = conn.queue.then(() => (conn.rejected ? undefined : this.#route(conn, frame))).catch((err: unknown) => {
+      conn.queue = conn.queue.then(() => (conn.rejected ? undefined : this.#routeWhenStored(conn, frame))).catch((err: unknown) => {
         this.deps.logger.error({ err, machineId, frame: frame.type }, 'handling an agent frame failed');
       });
     });
@@ -197,6 +202,32 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
     this.deps.metrics.agentFramesRejected.inc({ reason });
     this.deps.logger.warn({ machineId: conn.machineId, reason: message }, 'closing agent connection: bad frame');
     conn.ws.close(1008, message.slice(0, 120));
+  }
+
+  /**
+   * Routes a frame; one the store could not take because it is unreachable is routed again once the
+   * store answers, and the agent's later frames wait behind it (their order holds). Nothing is
+   * acknowledged before it is stored, so a result sent during an outage is kept, not lost: here
+   * while the connection lasts, else by the agent, which sends it again on its next connection.
+   */
+  async #routeWhenStored(conn: Connection, frame: AgentFrame): Promise<void> {
+    for (let logged = false; ; ) {
+      try {
+        return await this.#route(conn, frame);
+      } catch (err) {
+        if (!isStoreUnreachable(err) || !this.#lasts(conn)) throw err;
+        if (!logged) this.deps.logger.warn({ machineId: conn.machineId, frame: frame.type }, 'the store is unreachable: this agent frame is handled once it answers');
+        logged = true;
+      }
+      do await new Promise((r) => setTimeout(r, STORE_RETRY_MS));
+      while (this.#lasts(conn) && !(await (this.deps.storeAnswers?.() ?? true)));
+      if (!this.#lasts(conn)) return;
+    }
+  }
+
+  /** An open connection of a node not shutting down: frames waiting on it are still worth handling. */
+  #lasts(conn: Connection): boolean {
+    return !this.#closing && !conn.rejected && conn.ws.readyState === conn.ws.OPEN;
   }
 
   async #route(conn: Connection, frame: AgentFrame): Promise<void> {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { AGENT_WS_PATH, CONTENT_PATH, UPLOAD_PATH, type ServerFrame } from '@cordon/protocol';
+import { isStoreUnreachable } from '../db/portable.js';
 import { ApiError } from '../errors.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
@@ -116,7 +117,9 @@ export class AgentGateway implements Omit<AgentChannel, 'relay'> {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     try {
-      if (req.method === 'GET' && req.url === '/healthz') return reply(200, { status: 'ok' });
+      // Agents ask before moving to this node (back home, or to confirm isolation): a node that
+      // cannot reach its store says so, and they stay where they are.
+      if (req.method === 'GET' && req.url === '/healthz') return (await (this.deps.storeAnswers?.() ?? true)) ? reply(200, { status: 'ok' }) : reply(503, { status: 'degraded' });
       if (req.method === 'GET' && req.url === '/ca.crt') return this.#enrollment.caCertificate(res);
       const uploads = req.url?.startsWith(`${UPLOAD_PATH}/`);
       if (uploads || req.url?.startsWith(`${CONTENT_PATH}/`)) {
@@ -142,13 +145,22 @@ export class AgentGateway implements Omit<AgentChannel, 'relay'> {
   }
 
   async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const refuse = (status: number, reason: string) => {
+    const refuse = (status: 401 | 404 | 500 | 503, reason: string) => {
       this.deps.metrics.agentFramesRejected.inc({ reason });
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const text = { 401: 'Unauthorized', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status];
+      socket.end(`HTTP/1.1 ${status} ${text}\r\n${status === 503 ? 'Retry-After: 5\r\n' : ''}Connection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     if (this.#closing) return refuse(404, 'closing');
     if (req.url !== AGENT_WS_PATH) return refuse(404, 'path');
-    const machineId = await this.#deviceOf(req);
+    let machineId: string | null;
+    try {
+      machineId = await this.#deviceOf(req);
+    } catch (err) {
+      // No store to check the credential against: the agent tries again later, or another node.
+      if (isStoreUnreachable(err)) return refuse(503, 'store');
+      this.deps.logger.error({ err }, 'checking an agent credential failed');
+      return refuse(500, 'error');
+    }
     if (!machineId) return refuse(401, 'credential');
     this.#sockets.accept(machineId, req, socket, head);
   }

@@ -4,6 +4,7 @@ import { auditRecordHash, GENESIS_HASH } from '../audit/chain.js';
 import type { CheckpointSigner, SignedCheckpoint } from '../audit/checkpoint.js';
 import type { AuditRepository } from '../repositories/audit.repository.js';
 import type { CheckpointLog } from '../storage/audit-checkpoints.js';
+import { KeyedMutex, type Locks } from './counters.js';
 
 /** The first place the audit trail stops being what was written, and why. */
 export interface BrokenRecord {
@@ -25,6 +26,7 @@ export interface AuditVerification {
 }
 
 const PAGE = 1000;
+const CHECKPOINT_LOCK = 'cordon/audit-checkpoint';
 
 /**
  * Keeps the audit trail tamper-evident: signs a checkpoint of the chain's head now and then (and
@@ -33,30 +35,38 @@ const PAGE = 1000;
  */
 export class AuditIntegrityService {
   #timer: NodeJS.Timeout | null = null;
+  /** The newest position this node knows is checkpointed (by it or another node). */
   #lastSeq = -1;
-  #running: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly repo: AuditRepository,
     private readonly log: CheckpointLog,
     private readonly signer: CheckpointSigner,
     private readonly now: Clock,
+    /** Nodes sharing the store and the checkpoint file write it one at a time (in-process: one caller at a time). */
+    private readonly locks: Locks = new KeyedMutex(),
     private readonly logger?: Logger,
   ) {}
 
   /** Signs the chain's head when it moved since the last checkpoint; answers the new checkpoint, or null. */
   async checkpoint(): Promise<SignedCheckpoint | null> {
-    const run = this.#running.then(async () => {
-      if (this.#lastSeq < 0) this.#lastSeq = Math.max(0, ...(await this.log.read()).checkpoints.map((c) => c.seq));
+    // Nothing new since this node last looked: no need to queue behind the other nodes.
+    if ((await this.repo.head()).seq <= this.#lastSeq) return null;
+    // Every node checkpoints the shared chain into the shared file: one at a time, each reading
+    // what the others wrote first, so the file holds each head once and in order, never two
+    // appends interleaved (appends from several hosts on a network file system are not atomic).
+    return this.locks.exclusive(CHECKPOINT_LOCK, async () => {
+      const last = (await this.log.last())?.seq ?? 0;
       const head = await this.repo.head();
-      if (head.seq <= this.#lastSeq) return null;
+      if (head.seq <= last) {
+        this.#lastSeq = last;
+        return null;
+      }
       const c = this.signer.sign({ seq: head.seq, hash: head.hash, time: this.now().toISOString() });
       await this.log.append(c);
       this.#lastSeq = head.seq;
       return c;
     });
-    this.#running = run.catch(() => undefined);
-    return run;
   }
 
   start(intervalSeconds: number): void {

@@ -4,9 +4,13 @@ import type { SignedCheckpoint } from '../audit/checkpoint.js';
 
 export interface CheckpointLog {
   append(c: SignedCheckpoint): Promise<void>;
+  /** The checkpoint written last (whichever node wrote it), or null when there is none. */
+  last(): Promise<SignedCheckpoint | null>;
   /** Every checkpoint in the order written; a line that is not a checkpoint is reported by number. */
   read(): Promise<{ checkpoints: SignedCheckpoint[]; badLine: number | null }>;
 }
+
+const TAIL_BYTES = 64 * 1024;
 
 /**
  * Checkpoints as JSON lines in the data directory (`audit/checkpoints.jsonl`, 0600), each appended
@@ -21,6 +25,34 @@ export class CheckpointFile implements CheckpointLog {
     try {
       await fh.appendFile(`${JSON.stringify(c)}\n`);
       await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async last(): Promise<SignedCheckpoint | null> {
+    let fh;
+    try {
+      fh = await open(this.file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      // Only the file's end is read: a checkpoint line is a few hundred bytes, the file grows for years.
+      const { size } = await fh.stat();
+      const length = Math.min(size, TAIL_BYTES);
+      const { buffer, bytesRead } = await fh.read(Buffer.alloc(length), 0, length, size - length);
+      const lines = buffer.subarray(0, bytesRead).toString('utf8').split('\n');
+      for (let i = lines.length - 1; i >= 0; i--) {
+        try {
+          const c = JSON.parse(lines[i]!) as SignedCheckpoint;
+          if (Number.isSafeInteger(c.seq)) return c;
+        } catch {
+          // The empty end, or a torn last line (a crash mid-append): the line before it holds.
+        }
+      }
+      return null;
     } finally {
       await fh.close();
     }
