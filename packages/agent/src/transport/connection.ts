@@ -1,8 +1,8 @@
-import { request } from 'node:https';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, decodeServerFrame, MAX_SERVER_FRAME_BYTES, type AgentFrame, type ServerFrame } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
+import { healthStatus } from './health.js';
 import { ServerChoice } from './servers.js';
 
 export { backoffMs } from './backoff.js';
@@ -194,8 +194,10 @@ export class ServerConnection {
     clearTimeout(this.#homeCheck);
     this.#homeCheck = setTimeout(() => {
       const home = this.#servers.home;
-      // Asked first (its /healthz), so that no agent drops a working connection for a node that is still down.
-      void serves(home, this.state.caCertPem, 5000).then((answers) => {
+      // Asked first (its /healthz), so that no agent drops a working connection for a node that is
+      // still down, or up but unable to reach its store (503).
+      void healthStatus(home, this.state.caCertPem, 5000).then((status) => {
+        const answers = status === 200;
         if (this.#stopped || this.#ws !== ws || ws.readyState !== WebSocket.OPEN) return;
         if (!answers) return this.#scheduleHomeCheck(ws, this.#servers.homeRetryMs());
         this.logger.info({ server: this.#servers.current, home }, 'the home server answers again; moving back to it');
@@ -218,19 +220,3 @@ export class ServerConnection {
   }
 }
 
-/**
- * Whether the server at `serverUrl` can serve this agent now: its /healthz answers 200 over a new
- * connection trusting only the pinned CA. A node that answers 503 is up but cannot reach its
- * store (it could not even check this agent's credential): not worth leaving a working one for.
- */
-function serves(serverUrl: string, caCertPem: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(new URL('/healthz', serverUrl), { ca: caCertPem, checkServerIdentity: () => undefined, agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, currentPlatform, enroll, IsolationManager, loadAgentConfig } from '@cordon/agent';
 import { PROTOCOL_VERSION } from '@cordon/protocol';
 import { loadServerConfig } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
@@ -43,6 +43,15 @@ const api = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
   return { status: r.statusCode, body: r.json(), headers: r.headers };
 };
 
+/** This machine's firewall is never asked or touched: other tests on the host may be isolating. */
+const platform = {
+  ...currentPlatform(),
+  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
+  releasePrograms: async () => {},
+  // Nobody on this machine is told anything.
+  notifyUsers: async () => ({ wall: 'not sent (test)', desktop: [] }),
+};
+
 describe('a node whose database goes away', () => {
   it('answers 503 with Retry-After, keeps its agents connected, and recovers by itself', async () => {
     const { token: enrollment } = await server.services.enrollment.createToken('test');
@@ -65,6 +74,11 @@ describe('a node whose database goes away', () => {
     ws.send(JSON.stringify({ type: 'heartbeat', seq: 1 }));
     await new Promise((r) => setTimeout(r, 500));
     expect(ws.readyState).toBe(WebSocket.OPEN);
+    // Isolating meanwhile (the command was delivered before): the node still answers through the
+    // rules (503, degraded), and the agent's check that it can reach a node must not roll back.
+    const isolation = new IsolationManager({ dataDir: join(dir, 'agent'), platform, serverUrls: [`https://127.0.0.1:${agentPort}`], caCertPem: state.caCertPem, logger: pino({ level: 'silent' }), confirmSeconds: 3 });
+    expect(await isolation.isolate('Full', [], 'outage')).toMatchObject({ isolationType: 'Full', confirmedInMs: expect.any(Number) });
+    await isolation.release('action');
 
     await postgres.start();
     await vi.waitFor(async () => expect((await api('GET', '/api/machines')).status).toBe(200), { timeout: 15_000, interval: 200 });
@@ -75,12 +89,6 @@ describe('a node whose database goes away', () => {
   });
 });
 
-/** This machine's firewall is never asked or touched: other tests on the host may be isolating. */
-const platform = {
-  ...currentPlatform(),
-  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
-  releasePrograms: async () => {},
-};
 
 describe('a result an agent sends while the database is down', () => {
   it('is stored once the database returns: the action ends Succeeded exactly once with its result', async () => {

@@ -1,17 +1,13 @@
-import { request } from 'node:https';
 import { connect } from 'node:net';
+import { healthStatus } from '../../transport/health.js';
 
-/** One HTTPS request to the server's health endpoint over a new connection, trusting only the pinned CA. */
-export function serverAnswers(serverUrl: string, caCertPem: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(new URL('/healthz', serverUrl), { ca: caCertPem, checkServerIdentity: () => undefined, agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
+/**
+ * Whether the server answers through the rules: any answer of its /healthz (over TLS with the
+ * pinned CA) proves the path; a node that cannot reach its store (503) is still a node the agent
+ * can reach, and isolation must not be rolled back for a database outage.
+ */
+async function serverAnswers(serverUrl: string, caCertPem: string, timeoutMs: number): Promise<boolean> {
+  return (await healthStatus(serverUrl, caCertPem, timeoutMs)) !== null;
 }
 
 /**
