@@ -122,6 +122,22 @@ describe('atomic state changes', () => {
     expect(metrics).toContain('cordon_audit_write_failures_total 1');
   });
 
+  it('audits a bulk submission cut short by the store: every action it stored is in the record, with the failure', async () => {
+    // 1,200 devices (copies of the enrolled one): three chunks, the second of which the store refuses.
+    const row = await h.server.db.selectFrom('machines').selectAll().where('id', '=', machine).executeTakeFirstOrThrow();
+    const ids = [machine, ...Array.from({ length: 1199 }, (_, i) => `e${(i + 1).toString(16).padStart(39, '0')}`)];
+    for (let i = 1; i < ids.length; i += 200) await h.server.db.insertInto('machines').values(ids.slice(i, i + 200).map((id) => ({ ...row, id, computer_dns_name: `copy-${id.slice(-4)}` }))).execute();
+    await failInserts(h.server.db, 'actions', { column: 'machine_id', like: ids[600]! });
+    const r = await h.call('POST', '/api/machineactions/bulk', { body: { Type: 'RefreshInventory', MachineIds: ids, Comment: 'fleet sweep' } });
+    expect(r.status).toBe(500);
+    const stored = (await h.server.db.selectFrom('actions').select(['id', 'machine_id']).execute()).map((a) => a.id);
+    // The first chunk is stored; the refused one not at all (one transaction); the third was maybe under way.
+    expect([500, 700]).toContain(stored.length);
+    const summary = (await h.call('GET', '/api/audit?$top=5')).body.value.find((e: { action: string }) => e.action === 'BulkRefreshInventory');
+    expect(summary).toMatchObject({ outcome: 'Failed', comment: 'fleet sweep', detail: { error: expect.stringMatching(/disk full/) } });
+    expect(summary.detail.actions.map((a: { actionId: string }) => a.actionId).sort()).toEqual(stored.sort());
+  });
+
   it('does not store an agent result or a time-out without its timeline event', async () => {
     const a = await h.call('POST', `/api/machines/${machine}/refreshInventory`, { body: { Comment: 'check' } });
     const healTimeline = await failInserts(h.server.db, 'timeline');

@@ -28,6 +28,11 @@ type Skipped = { machineId: string; code: string; message: string };
  * from the catalog, what is special about it from its handler (src/actions/). What agents report
  * is AgentReportsService's; expiry is ActionExpiryService's.
  */
+/** Actions per chunk of a bulk submission: signed together, stored in one transaction, then sent. */
+const CHUNK = 500;
+/** Chunks being stored at once. */
+const WRITES_AHEAD = 2;
+
 export class ActionsService {
   constructor(
     private readonly repo: ActionsRepository,
@@ -107,24 +112,29 @@ export class ActionsService {
     }
     const submitted: ActionRow[] = [];
     const release = this.reports.holdAcks();
+    let failure: unknown = null;
     try {
       await this.#dispatchInChunks(principal, eligible, machines, spec, comment, submitted, skipped);
+    } catch (e) {
+      failure = e;
     } finally {
       release();
     }
-    // One user action, one summary record: the devices it reached and the ones it skipped, and why.
-    // Each submitted action already has its own record, stored with it: the actions are committed,
-    // so a failure to write the summary is counted, never answered as a 500.
+    // One user action, one summary record: the devices it reached and the ones it skipped, and why,
+    // also when the store failed part-way (the actions stored before that are committed and sent).
+    // Each submitted action has its timeline event, stored with it: the actions are committed, so a
+    // failure to write the summary is counted, never answered as a 500.
     const summary: AuditEntry = {
       actor: principal.name,
       action: `Bulk${type}`,
       targetType: 'machine',
       targetId: null,
       comment,
-      outcome: submitted.length > 0 ? 'Succeeded' : 'Refused',
-      detail: { parameters, actions: submitted.map((r) => ({ machineId: r.machine_id, actionId: r.id })), skipped },
+      outcome: failure !== null ? 'Failed' : submitted.length > 0 ? 'Succeeded' : 'Refused',
+      detail: { parameters, actions: submitted.map((r) => ({ machineId: r.machine_id, actionId: r.id })), skipped, ...(failure !== null ? { error: String((failure as Error).message ?? failure) } : {}) },
     };
     await this.audit.record(summary).catch(() => this.metrics.auditWriteFailures.inc());
+    if (failure !== null) throw failure;
     return { value: submitted.map(toView), skipped };
   }
 
@@ -137,9 +147,31 @@ export class ActionsService {
     submitted: ActionRow[],
     skipped: Skipped[],
   ): Promise<void> {
-    for (let i = 0; i < eligible.length; i += 500) {
-      const rows = this.#newRows(principal, eligible.slice(i, i + 500), spec, comment);
-      const inserted = await this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) }));
+    const store = (items: typeof eligible) => {
+      const rows = this.#newRows(principal, items, spec, comment);
+      return this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) })).then((inserted) => ({ rows, inserted }));
+    };
+    // Two chunks are written at once: PostgreSQL stores them in parallel, on SQLite they take turns.
+    // Each is sent as soon as it is stored, in order; after a failed write no new one starts, the
+    // chunks already stored are still sent, and the failure is answered.
+    const writing: ReturnType<typeof store>[] = [];
+    let next = 0;
+    let failure: unknown = null;
+    const writeAhead = () => {
+      for (; failure === null && writing.length < WRITES_AHEAD && next < eligible.length; next += CHUNK) writing.push(store(eligible.slice(next, next + CHUNK)));
+    };
+    const marking: Promise<void>[] = [];
+    writeAhead();
+    while (writing.length > 0) {
+      let chunk: Awaited<ReturnType<typeof store>>;
+      try {
+        chunk = await writing.shift()!;
+      } catch (e) {
+        failure ??= e;
+        continue;
+      }
+      writeAhead();
+      const { rows, inserted } = chunk;
       // Agents other nodes hold are asked for first, so those nodes send while this one does.
       this.channel.relay(rows.filter((r) => inserted.has(r.id)).map((r) => ({ machineId: r.machine_id, actionId: r.id })));
       const delivered: string[] = [];
@@ -153,10 +185,13 @@ export class ActionsService {
         if (this.channel.send(row.machine_id, commandFrame(row))) delivered.push(row.id);
         this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status: 'Pending' });
       }
-      await this.repo.markDeliveredMany(delivered, this.now().toISOString());
+      // Bookkeeping off the path of the next chunk: it is written while that one is sent.
+      marking.push(this.repo.markDeliveredMany(delivered, this.now().toISOString()));
       this.metrics.actions.inc({ type: spec.type, status: 'Pending' }, inserted.size);
       await this.handlers.for(spec.type)?.actionsChanged?.(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
     }
+    for (const r of await Promise.allSettled(marking)) if (r.status === 'rejected') failure ??= r.reason;
+    if (failure !== null) throw failure;
   }
 
   /** Why `machine`'s agent cannot run `type` (capability, version, what the device lacks), or null. */

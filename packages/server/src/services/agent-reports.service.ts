@@ -10,6 +10,9 @@ import type { AuditService } from './audit.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
 import type { Transactor } from '../repositories/transactor.js';
 
+/** How long after the last relayed delivery this node's acks wait (relays of one bulk action come faster than this). */
+const RELAY_PAUSE_MS = 250;
+
 /**
  * What agents say about their actions: connected (send what waits), started (acks, batched),
  * progress, result, refusal. Every change is a compare-and-set on the stored status, so late or
@@ -55,7 +58,14 @@ export class AgentReportsService {
 
   /** Actions another node accepted for agents this node holds: each still pending is sent (or timed out). */
   async deliverActions(actionIds: string[]): Promise<void> {
-    await this.#sendPending(await this.repo.getMany(actionIds));
+    // Another node is dispatching (a bulk action is relayed in bursts): this node's ack bookkeeping
+    // waits too, until the relays pause, so the store serves the dispatch first.
+    const release = this.holdAcks();
+    try {
+      await this.#sendPending(await this.repo.getMany(actionIds));
+    } finally {
+      setTimeout(release, RELAY_PAUSE_MS).unref();
+    }
   }
 
   /** Sends every pending action of these agents, as on their connecting (after notifications were missed). */
