@@ -56,3 +56,37 @@ export function isStoreUnreachable(e: unknown): boolean {
   const message = e instanceof Error ? e.message : '';
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(message);
 }
+
+/**
+ * Inserts many rows of `table` in one statement, skipping rows a unique index refuses when
+ * `skipConflicts`; answers the `returning` column of the rows inserted. On PostgreSQL the rows go
+ * as one array per column (`unnest`): a parameter per column instead of per value, which
+ * PostgreSQL parses and binds much faster for a large batch (a bulk action writes thousands).
+ * `types` names each column's PostgreSQL type where it is not text. SQLite takes a multi-row VALUES.
+ */
+export async function insertMany(
+  db: Db,
+  table: string,
+  rows: Record<string, unknown>[],
+  opts: { types?: Record<string, string>; skipConflicts?: boolean; returning?: string } = {},
+): Promise<unknown[]> {
+  if (rows.length === 0) return [];
+  const columns = Object.keys(rows[0]!);
+  if (isPostgres(db)) {
+    const arrays = columns.map((c) => sql`${rows.map((r) => r[c] ?? null)}::${sql.raw(`${opts.types?.[c] ?? 'text'}[]`)}`);
+    const conflict = opts.skipConflicts ? sql` on conflict do nothing` : sql``;
+    const returning = opts.returning ? sql` returning ${sql.ref(opts.returning)}` : sql``;
+    const r = await sql<Record<string, unknown>>`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(arrays)})${conflict}${returning}`.execute(db);
+    return opts.returning ? r.rows.map((x) => x[opts.returning!]) : [];
+  }
+  const out: unknown[] = [];
+  // SQLite binds at most 32,766 parameters per statement.
+  const perStatement = Math.max(1, Math.floor(32_000 / columns.length));
+  for (let i = 0; i < rows.length; i += perStatement) {
+    let q = (db as unknown as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(rows.slice(i, i + perStatement));
+    if (opts.skipConflicts) q = q.onConflict((oc) => oc.doNothing());
+    if (opts.returning) out.push(...(await q.returning(opts.returning).execute()).map((x: Record<string, unknown>) => x[opts.returning!]));
+    else await q.execute();
+  }
+  return out;
+}

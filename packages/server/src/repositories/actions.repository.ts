@@ -2,6 +2,7 @@ import { sql, type Expression, type ExpressionBuilder, type Insertable, type Sel
 import { ACTION_STATUSES } from '@cordon/protocol';
 import { compileList, type FieldMap, type ListParams, type OrderKey } from '../odata/compile.js';
 import type { Db } from '../db/database.js';
+import { insertMany, isPostgres } from '../db/portable.js';
 import type { ActionsTable, Database, TimelineTable } from '../db/schema.js';
 import { AuditRepository, type NewAuditRecord } from './audit.repository.js';
 
@@ -26,6 +27,11 @@ const ACTION_FIELDS: FieldMap = {
 export class ActionsRepository {
   constructor(private readonly db: Db) {}
 
+  /** Batches worth writing at once: PostgreSQL stores them in parallel; SQLite has one writer, and a second batch would only delay the first. */
+  get parallelWrites(): number {
+    return isPostgres(this.db) ? 2 : 1;
+  }
+
   private base() {
     return this.db.selectFrom('actions').innerJoin('machines', 'machines.id', 'actions.machine_id').selectAll('actions').select('machines.computer_dns_name');
   }
@@ -44,14 +50,10 @@ export class ActionsRepository {
     records: (inserted: Set<string>) => { audit: NewAuditRecord[]; timeline: Insertable<TimelineTable>[] },
   ): Promise<Set<string>> {
     return this.db.transaction().execute(async (tx) => {
-      const inserted = new Set<string>();
-      for (let i = 0; i < rows.length; i += 200) {
-        const r = await tx.insertInto('actions').values(rows.slice(i, i + 200)).onConflict((oc) => oc.doNothing()).returning('id').execute();
-        for (const x of r) inserted.add(x.id);
-      }
+      const inserted = new Set((await insertMany(tx, 'actions', rows, { types: { error_hresult: 'integer' }, skipConflicts: true, returning: 'id' })) as string[]);
       const { audit, timeline } = records(inserted);
       await new AuditRepository(tx).append(audit);
-      for (let i = 0; i < timeline.length; i += 500) await tx.insertInto('timeline').values(timeline.slice(i, i + 500)).execute();
+      await insertMany(tx, 'timeline', timeline);
       return inserted;
     });
   }

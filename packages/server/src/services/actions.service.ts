@@ -30,8 +30,6 @@ type Skipped = { machineId: string; code: string; message: string };
  */
 /** Actions per chunk of a bulk submission: signed together, stored in one transaction, then sent. */
 const CHUNK = 500;
-/** Chunks being stored at once. */
-const WRITES_AHEAD = 2;
 
 export class ActionsService {
   constructor(
@@ -151,14 +149,16 @@ export class ActionsService {
       const rows = this.#newRows(principal, items, spec, comment);
       return this.repo.insertBatch(rows, (ok) => ({ audit: [], timeline: rows.filter((r) => ok.has(r.id)).map((r) => this.timeline.row(this.#submittedEvent(principal, r))) })).then((inserted) => ({ rows, inserted }));
     };
-    // Two chunks are written at once: PostgreSQL stores them in parallel, on SQLite they take turns.
-    // Each is sent as soon as it is stored, in order; after a failed write no new one starts, the
-    // chunks already stored are still sent, and the failure is answered.
+    // While a chunk is sent, a store that writes in parallel (PostgreSQL) is already writing the next
+    // ones; a store with one writer (SQLite) writes the next once this one is sent, so as not to
+    // delay it. Chunks are sent in order, each once stored; after a failed write no new one starts,
+    // the chunks already stored are still sent, and the failure is answered.
+    const parallel = this.repo.parallelWrites;
     const writing: ReturnType<typeof store>[] = [];
     let next = 0;
     let failure: unknown = null;
     const writeAhead = () => {
-      for (; failure === null && writing.length < WRITES_AHEAD && next < eligible.length; next += CHUNK) writing.push(store(eligible.slice(next, next + CHUNK)));
+      for (; failure === null && writing.length < parallel && next < eligible.length; next += CHUNK) writing.push(store(eligible.slice(next, next + CHUNK)));
     };
     const marking: Promise<void>[] = [];
     writeAhead();
@@ -170,8 +170,8 @@ export class ActionsService {
         failure ??= e;
         continue;
       }
-      writeAhead();
       const { rows, inserted } = chunk;
+      if (parallel > 1) writeAhead();
       // Agents other nodes hold are asked for first, so those nodes send while this one does.
       this.channel.relay(rows.filter((r) => inserted.has(r.id)).map((r) => ({ machineId: r.machine_id, actionId: r.id })));
       const delivered: string[] = [];
@@ -185,7 +185,8 @@ export class ActionsService {
         if (this.channel.send(row.machine_id, commandFrame(row))) delivered.push(row.id);
         this.hub.emit({ kind: 'action', actionId: row.id, machineId: row.machine_id, status: 'Pending' });
       }
-      // Bookkeeping off the path of the next chunk: it is written while that one is sent.
+      writeAhead();
+      // Bookkeeping off the path of the next chunk.
       marking.push(this.repo.markDeliveredMany(delivered, this.now().toISOString()));
       this.metrics.actions.inc({ type: spec.type, status: 'Pending' }, inserted.size);
       await this.handlers.for(spec.type)?.actionsChanged?.(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
