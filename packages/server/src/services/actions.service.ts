@@ -28,6 +28,15 @@ type Skipped = { machineId: string; code: string; message: string };
  * from the catalog, what is special about it from its handler (src/actions/). What agents report
  * is AgentReportsService's; expiry is ActionExpiryService's.
  */
+/**
+ * `p`, with its failure marked as handled now: it is awaited later, and a rejection nobody listens
+ * to yet would be reported as unhandled (which ends the process).
+ */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
 /** Actions per chunk of a bulk submission: signed together, stored in one transaction, then sent. */
 const CHUNK = 500;
 
@@ -158,7 +167,7 @@ export class ActionsService {
     let next = 0;
     let failure: unknown = null;
     const writeAhead = () => {
-      for (; failure === null && writing.length < parallel && next < eligible.length; next += CHUNK) writing.push(store(eligible.slice(next, next + CHUNK)));
+      for (; failure === null && writing.length < parallel && next < eligible.length; next += CHUNK) writing.push(handled(store(eligible.slice(next, next + CHUNK))));
     };
     const marking: Promise<void>[] = [];
     writeAhead();
@@ -187,7 +196,7 @@ export class ActionsService {
       }
       writeAhead();
       // Bookkeeping off the path of the next chunk.
-      marking.push(this.repo.markDeliveredMany(delivered, this.now().toISOString()));
+      marking.push(handled(this.repo.markDeliveredMany(delivered, this.now().toISOString())));
       this.metrics.actions.inc({ type: spec.type, status: 'Pending' }, inserted.size);
       await this.handlers.for(spec.type)?.actionsChanged?.(rows.filter((r) => inserted.has(r.id)).map((r) => r.machine_id));
     }
