@@ -85,6 +85,16 @@ describe('a node whose database goes away', () => {
     const submitted = await api('POST', `/api/machines/${state.machineId}/refreshInventory`, { Comment: 'after the outage' });
     expect(submitted.status).toBe(201);
     await vi.waitFor(() => expect(frames.filter((f) => f.type === 'command').map((f) => (JSON.parse(f.command.payload) as { actionId: string }).actionId)).toContain(submitted.body.id));
+
+    // An ack (the agent started the action) that arrives while the database is away is stored
+    // once it returns: the action shows as started, with its timeline event.
+    await postgres.kill();
+    ws.send(JSON.stringify({ type: 'ack', actionId: submitted.body.id }));
+    await new Promise((r) => setTimeout(r, 300));
+    await postgres.start();
+    await vi.waitFor(async () => expect((await api('GET', `/api/machineactions/${submitted.body.id}`)).body.status).toBe('InProgress'), { timeout: 20_000, interval: 200 });
+    const timeline = (await api('GET', `/api/machines/${state.machineId}/timeline`)).body.value as { actionId: string | null; title: string }[];
+    expect(timeline.filter((e) => e.actionId === submitted.body.id && /started on the device/.test(e.title))).toHaveLength(1);
     ws.close();
   });
 });

@@ -19,7 +19,7 @@ const RELAY_PAUSE_MS = 250;
  * repeated reports cannot rewrite a finished action.
  */
 export class AgentReportsService {
-  #acks: { machineId: string; actionId: string; done: () => void }[] = [];
+  #acks: { machineId: string; actionId: string; done: () => void; failed: (e: unknown) => void }[] = [];
   /** Ack batches being written now. */
   readonly #storing = new Set<Promise<void>>();
   #ackTimer?: NodeJS.Timeout;
@@ -100,8 +100,8 @@ export class AgentReportsService {
    * handles each agent's frames in order.
    */
   agentAck(machineId: string, actionId: string): Promise<void> {
-    return new Promise((resolve) => {
-      this.#acks.push({ machineId, actionId, done: resolve });
+    return new Promise((resolve, reject) => {
+      this.#acks.push({ machineId, actionId, done: resolve, failed: reject });
       // While a bulk action is dispatching, bookkeeping waits (commands first): at most 5 s, so
       // overlapping bulk submissions cannot starve it, and longer than one 10,000-device dispatch.
       if (this.#dispatching > 0) this.#flushAcksSoon(5000);
@@ -142,6 +142,9 @@ export class AgentReportsService {
     this.#ackTimer = undefined;
     const batch = this.#acks.splice(0);
     if (batch.length === 0) return;
+    // Each ack's frame fails with the batch: an unreachable store has the gateway hand it in again
+    // once the store answers, so an ack is never taken as stored when it was not.
+    let failure: { error: unknown } | null = null;
     try {
       // An agent may only speak about its own actions: each (machine, action) pair is checked.
       const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
@@ -158,8 +161,12 @@ export class AgentReportsService {
       }
       // A cancelled action the agent had already started is in flight again: its handler re-derives what follows.
       await this.life.actionsChanged(moved.map((id) => byId.get(id)!).filter((r) => r.status === 'Cancelled'));
+    } catch (e) {
+      failure = { error: e };
+      throw e;
     } finally {
-      for (const a of batch) a.done();
+      for (const a of batch) if (failure) a.failed(failure.error);
+      else a.done();
     }
   }
 
