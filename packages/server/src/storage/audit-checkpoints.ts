@@ -21,9 +21,39 @@ export class CheckpointFile implements CheckpointLog {
 
   async append(c: SignedCheckpoint): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    await this.#endLastLine();
     const fh = await open(this.file, 'a', 0o600);
     try {
       await fh.appendFile(`${JSON.stringify(c)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * A last line without its newline was cut short by a crash mid-append (appends are one at a time,
+   * under the checkpoint lock): half a checkpoint is dropped, a whole one gets its newline, so the
+   * next append starts a line of its own and the file still reads whole.
+   */
+  async #endLastLine(): Promise<void> {
+    let fh;
+    try {
+      fh = await open(this.file, 'r+');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size === 0) return;
+      const length = Math.min(size, TAIL_BYTES);
+      const { buffer, bytesRead } = await fh.read(Buffer.alloc(length), 0, length, size - length);
+      const tail = buffer.subarray(0, bytesRead);
+      if (tail[tail.length - 1] === 0x0a) return;
+      const start = tail.lastIndexOf(0x0a) + 1;
+      if (isCheckpoint(tail.subarray(start).toString('utf8'))) await fh.write('\n', size);
+      else await fh.truncate(size - (tail.length - start));
       await fh.sync();
     } finally {
       await fh.close();
@@ -82,5 +112,13 @@ export class CheckpointFile implements CheckpointLog {
       }
     }
     return { checkpoints, badLine: null };
+  }
+}
+
+function isCheckpoint(line: string): boolean {
+  try {
+    return Number.isSafeInteger((JSON.parse(line) as SignedCheckpoint).seq);
+  } catch {
+    return false;
   }
 }
