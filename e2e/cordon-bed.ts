@@ -69,7 +69,8 @@ export class CordonBed {
     // The second node's address is one more on the server's interface.
     for (const n of nodes.slice(1)) this.bed.ip('-n', this.bed.names.server, 'addr', 'add', `${n.address}/24`, 'dev', 'eth0');
     for (let i = 0; i < nodes.length; i++) await this.startServer(i);
-    const token = /^admin token: (\S+)$/m.exec(this.server.out.stdout)![1]!;
+    // Printed just after the line startServer waits for: it may come in a later chunk of the pipe.
+    const token = await until('the admin token', async () => /^admin token: (\S+)$/m.exec(this.server.out.stdout)?.[1], 10_000);
     const apiUrls = [];
     for (const n of nodes) apiUrls.push(`http://127.0.0.1:${await this.bed.forward(this.bed.names.server, '127.0.0.1', n.apiPort)}`);
     this.apis.push(...apiUrls.map((u) => new CordonClient(u, token)));
