@@ -19,15 +19,6 @@ import type { Transactor } from '../repositories/transactor.js';
 
 type Skipped = { machineId: string; code: string; message: string };
 
-
-/**
- * The action engine, as analysts reach it: submit (one machine or many), list, get, cancel. An
- * action is stored (Pending) before anything is sent, every state change is a compare-and-set on
- * the stored status, and the agent's journal makes delivery idempotent, so actions survive
- * restarts on either side and never run twice. It knows no action type: what an action is comes
- * from the catalog, what is special about it from its handler (src/actions/). What agents report
- * is AgentReportsService's; expiry is ActionExpiryService's.
- */
 /**
  * `p`, with its failure marked as handled now: it is awaited later, and a rejection nobody listens
  * to yet would be reported as unhandled (which ends the process).
@@ -40,6 +31,14 @@ function handled<T>(p: Promise<T>): Promise<T> {
 /** Actions per chunk of a bulk submission: signed together, stored in one transaction, then sent. */
 const CHUNK = 500;
 
+/**
+ * The action engine, as analysts reach it: submit (one machine or many), list, get, cancel. An
+ * action is stored (Pending) before anything is sent, every state change is a compare-and-set on
+ * the stored status, and the agent's journal makes delivery idempotent, so actions survive
+ * restarts on either side and never run twice. It knows no action type: what an action is comes
+ * from the catalog, what is special about it from its handler (src/actions/). What agents report
+ * is AgentReportsService's; expiry is ActionExpiryService's.
+ */
 export class ActionsService {
   constructor(
     private readonly repo: ActionsRepository,

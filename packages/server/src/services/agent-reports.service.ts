@@ -142,9 +142,6 @@ export class AgentReportsService {
     this.#ackTimer = undefined;
     const batch = this.#acks.splice(0);
     if (batch.length === 0) return;
-    // Each ack's frame fails with the batch: an unreachable store has the gateway hand it in again
-    // once the store answers, so an ack is never taken as stored when it was not.
-    let failure: { error: unknown } | null = null;
     try {
       // An agent may only speak about its own actions: each (machine, action) pair is checked.
       const claims = new Set(batch.map((a) => `${a.actionId}|${a.machineId}`));
@@ -161,12 +158,12 @@ export class AgentReportsService {
       }
       // A cancelled action the agent had already started is in flight again: its handler re-derives what follows.
       await this.life.actionsChanged(moved.map((id) => byId.get(id)!).filter((r) => r.status === 'Cancelled'));
+      for (const a of batch) a.done();
     } catch (e) {
-      failure = { error: e };
+      // Each ack's frame fails with the batch: an unreachable store has the gateway hand it in again
+      // once the store answers, so an ack is never taken as stored when it was not.
+      for (const a of batch) a.failed(e);
       throw e;
-    } finally {
-      for (const a of batch) if (failure) a.failed(failure.error);
-      else a.done();
     }
   }
 

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SignedCheckpoint } from '../audit/checkpoint.js';
 
@@ -21,39 +21,17 @@ export class CheckpointFile implements CheckpointLog {
 
   async append(c: SignedCheckpoint): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    await this.#endLastLine();
-    const fh = await open(this.file, 'a', 0o600);
-    try {
-      await fh.appendFile(`${JSON.stringify(c)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /**
-   * A last line without its newline was cut short by a crash mid-append (appends are one at a time,
-   * under the checkpoint lock): half a checkpoint is dropped, a whole one gets its newline, so the
-   * next append starts a line of its own and the file still reads whole.
-   */
-  async #endLastLine(): Promise<void> {
-    let fh;
-    try {
-      fh = await open(this.file, 'r+');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
+    // Appends are one at a time (under the checkpoint lock), so a last line without its newline was
+    // cut short by a crash mid-append: half a checkpoint is dropped, a whole one gets its newline,
+    // and this one starts a line of its own, so the file still reads whole.
+    const fh = await open(this.file, 'a+', 0o600);
     try {
       const { size } = await fh.stat();
-      if (size === 0) return;
-      const length = Math.min(size, TAIL_BYTES);
-      const { buffer, bytesRead } = await fh.read(Buffer.alloc(length), 0, length, size - length);
-      const tail = buffer.subarray(0, bytesRead);
-      if (tail[tail.length - 1] === 0x0a) return;
-      const start = tail.lastIndexOf(0x0a) + 1;
-      if (isCheckpoint(tail.subarray(start).toString('utf8'))) await fh.write('\n', size);
-      else await fh.truncate(size - (tail.length - start));
+      const tail = await readTail(fh, size);
+      const unended = tail.subarray(tail.lastIndexOf(0x0a) + 1); // empty when the file ends with a newline
+      const whole = unended.length === 0 || parseCheckpoint(unended.toString('utf8')) !== null;
+      if (!whole) await fh.truncate(size - unended.length);
+      await fh.appendFile(`${unended.length > 0 && whole ? '\n' : ''}${JSON.stringify(c)}\n`);
       await fh.sync();
     } finally {
       await fh.close();
@@ -70,17 +48,11 @@ export class CheckpointFile implements CheckpointLog {
     }
     try {
       // Only the file's end is read: a checkpoint line is a few hundred bytes, the file grows for years.
-      const { size } = await fh.stat();
-      const length = Math.min(size, TAIL_BYTES);
-      const { buffer, bytesRead } = await fh.read(Buffer.alloc(length), 0, length, size - length);
-      const lines = buffer.subarray(0, bytesRead).toString('utf8').split('\n');
+      // The empty end, or a torn last line (a crash mid-append), is passed over: the line before it holds.
+      const lines = (await readTail(fh, (await fh.stat()).size)).toString('utf8').split('\n');
       for (let i = lines.length - 1; i >= 0; i--) {
-        try {
-          const c = JSON.parse(lines[i]!) as SignedCheckpoint;
-          if (Number.isSafeInteger(c.seq)) return c;
-        } catch {
-          // The empty end, or a torn last line (a crash mid-append): the line before it holds.
-        }
+        const c = parseCheckpoint(lines[i]!);
+        if (c) return c;
       }
       return null;
     } finally {
@@ -115,10 +87,19 @@ export class CheckpointFile implements CheckpointLog {
   }
 }
 
-function isCheckpoint(line: string): boolean {
+/** The file's last TAIL_BYTES. */
+async function readTail(fh: FileHandle, size: number): Promise<Buffer> {
+  const length = Math.min(size, TAIL_BYTES);
+  const { buffer, bytesRead } = await fh.read(Buffer.alloc(length), 0, length, size - length);
+  return buffer.subarray(0, bytesRead);
+}
+
+/** The checkpoint a line holds, or null when it holds none (empty, torn, not JSON). */
+function parseCheckpoint(line: string): SignedCheckpoint | null {
   try {
-    return Number.isSafeInteger((JSON.parse(line) as SignedCheckpoint).seq);
+    const c = JSON.parse(line) as SignedCheckpoint;
+    return Number.isSafeInteger(c?.seq) ? c : null;
   } catch {
-    return false;
+    return null;
   }
 }

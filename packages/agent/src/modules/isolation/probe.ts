@@ -19,24 +19,17 @@ export async function confirmServer(serverUrls: readonly string[], caCertPem: st
   const start = Date.now();
   while (Date.now() - start < windowMs && !signal?.aborted) {
     const left = windowMs - (Date.now() - start);
-    const answers = serverUrls.map((url) => serverAnswers(url, caCertPem, Math.min(3000, Math.max(left, 100))));
-    if (await anyTrue(answers)) return Date.now() - start;
+    const timeoutMs = Math.min(3000, Math.max(left, 100));
+    // Settled by the first node that answers (Promise.any), or once none did.
+    const answered = await Promise.any(
+      serverUrls.map(async (url) => {
+        if (!(await serverAnswers(url, caCertPem, timeoutMs))) throw new Error(`${url} did not answer`);
+      }),
+    ).then(() => true, () => false);
+    if (answered) return Date.now() - start;
     await new Promise((r) => setTimeout(r, Math.min(250, Math.max(windowMs - (Date.now() - start), 0))));
   }
   return null;
-}
-
-/** True as soon as one answers true; false once all answered false. */
-function anyTrue(answers: Promise<boolean>[]): Promise<boolean> {
-  return new Promise((resolve) => {
-    let left = answers.length;
-    if (left === 0) resolve(false);
-    for (const a of answers)
-      void a.then((ok) => {
-        left -= 1;
-        if (ok || left === 0) resolve(ok);
-      });
-  });
 }
 
 /** Whether a TCP connection to host:port succeeds (the forbidden-destination check wants false). */
