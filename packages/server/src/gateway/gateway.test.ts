@@ -35,6 +35,16 @@ function open(state: { caCertPem: string }, authorization: string): Promise<{ ws
   });
 }
 
+/** Connects as the enrolled agent, keeps every frame the server sends, and says hello. */
+async function helloSession(state: Awaited<ReturnType<typeof enrolled>>, inv = inventory()) {
+  const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
+  if (!('ws' in c)) throw new Error('expected a socket');
+  const frames: any[] = [];
+  c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+  c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inv }));
+  return { ...c, frames };
+}
+
 /** Makes every hello (its inventory write) take `ms` longer, as a busy store would. */
 function slowStore(ms: number): void {
   const machines = h.server.services.machines;
@@ -93,11 +103,8 @@ describe('agent gateway', () => {
     expect(await f.closed).toEqual({ code: 1008, reason: 'more than 50 frames a second' });
     expect((await h.call('GET', `/api/machines/${state.machineId}`)).body.computerDnsName).toBe('web-01');
     // A frame before hello is refused too.
-    const c = await open(state, auth);
-    if (!('ws' in c)) throw new Error('expected a socket');
-    const frames: any[] = [];
-    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory({ hostname: 'renamed' }) }));
+    const c = await helloSession(state, inventory({ hostname: 'renamed' }));
+    const { frames } = c;
     await vi.waitFor(() => expect(frames[0]).toMatchObject({ type: 'welcome', machineId: state.machineId }));
     expect((await h.call('GET', `/api/machines/${state.machineId}`)).body).toMatchObject({ computerDnsName: 'renamed', isConnected: true });
     c.ws.close();
@@ -114,11 +121,8 @@ describe('agent gateway', () => {
 describe('agent gateway: frames for features still to come', () => {
   async function session() {
     const state = await enrolled();
-    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
-    if (!('ws' in c)) throw new Error('expected a socket');
-    const frames: any[] = [];
-    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const c = await helloSession(state);
+    const { frames } = c;
     const next = async (type: string) => {
       for (let i = 0; i < 100 && !frames.some((f) => f.type === type); i++) await new Promise((r) => setTimeout(r, 20));
       return frames.find((f) => f.type === type);
@@ -148,11 +152,8 @@ describe('agent gateway: frame order', () => {
   it('queues the frames an agent sends right after hello behind it, however slow the store is', async () => {
     const state = await enrolled();
     slowStore(300);
-    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
-    if (!('ws' in c)) throw new Error('expected a socket');
-    const frames: any[] = [];
-    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const c = await helloSession(state);
+    const { frames } = c;
     c.ws.send(JSON.stringify({ type: 'heartbeat', seq: 1 }));
     c.ws.send(JSON.stringify({ type: 'inventory', inventory: inventory({ hostname: 'after-hello' }) }));
     await vi.waitFor(() => expect(frames[0]).toMatchObject({ type: 'welcome' }));
@@ -168,11 +169,8 @@ describe('agent gateway: a busy node', () => {
     (h.server.gateway as unknown as { deps: { helloTimeoutMs?: number } }).deps.helloTimeoutMs = 300;
     const state = await enrolled();
     slowStore(800);
-    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
-    if (!('ws' in c)) throw new Error('expected a socket');
-    const frames: any[] = [];
-    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const c = await helloSession(state);
+    const { frames } = c;
     await vi.waitFor(() => expect(frames[0]).toMatchObject({ type: 'welcome' }), { timeout: 3000 });
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
     c.ws.close();
@@ -191,11 +189,8 @@ describe('agent gateway: a busy node', () => {
 describe('agent gateway: events', () => {
   it('acknowledges an agent event once the sink took it, and not when it failed', async () => {
     const state = await enrolled();
-    const c = await open(state, `Bearer ${state.machineId}.${state.credential}`);
-    if (!('ws' in c)) throw new Error('expected a socket');
-    const frames: any[] = [];
-    c.ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
-    c.ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: inventory() }));
+    const c = await helloSession(state);
+    const { frames } = c;
     const accepted: unknown[] = [];
     let fail = false;
     h.server.services.deviceEvents.accept = async (machineId, event) => {
