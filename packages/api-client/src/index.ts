@@ -17,6 +17,8 @@ export type EffectiveIsolationPolicy = Schemas['EffectiveIsolationPolicy'];
 /** One selective-isolation allow entry: exactly one of destination, program or unit. */
 export type AllowEntry = Schemas['AllowEntry'];
 export type ReleaseToken = Schemas['ReleaseToken'];
+export type Alert = Schemas['Alert'];
+export type AlertEvidence = Schemas['AlertEvidence'];
 /** Who is signed in: GET /api/auth/me. */
 export type Me = Schemas['Me'];
 /** Whether a response action can be taken on a device now, and why not: GET /api/machines/{id}/responseActions. */

@@ -1469,7 +1469,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        role: "viewer" | "analyst" | "responder" | "admin";
+                        role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
                         name: string;
                     };
                 };
@@ -1572,7 +1572,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        role: "viewer" | "analyst" | "responder" | "admin";
+                        role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
                         name: string;
                     };
                 };
@@ -2966,6 +2966,477 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List alerts, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    $filter?: string;
+                    $top?: number;
+                    $skip?: number;
+                    $count?: "true" | "false";
+                    $orderby?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Cordon: send an alert from another tool (the device by machineId or computerDnsName) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        machineId?: string;
+                        computerDnsName?: string;
+                        title: string;
+                        description?: string;
+                        /** @enum {string} */
+                        severity: "Informational" | "Low" | "Medium" | "High";
+                        category?: string;
+                        detectionSource?: string;
+                        threatName?: string;
+                        mitreTechniques?: string[];
+                        /** Format: date-time */
+                        firstEventTime?: string;
+                        /** Format: date-time */
+                        lastEventTime?: string;
+                        sourceEventId?: string;
+                        evidence?: {
+                            /** @enum {string} */
+                            entityType: "File" | "Process" | "Ip" | "Url" | "User";
+                            filePath?: string;
+                            fileName?: string;
+                            sha1?: string;
+                            sha256?: string;
+                            md5?: string;
+                            processId?: number;
+                            processCommandLine?: string;
+                            /** Format: date-time */
+                            processCreationTime?: string;
+                            parentProcessId?: number;
+                            parentProcessFilePath?: string;
+                            accountName?: string;
+                            ipAddress?: string;
+                            port?: number;
+                            domain?: string;
+                            /** Format: uri */
+                            url?: string;
+                            /** @enum {string} */
+                            detectionStatus?: "Detected" | "Blocked" | "Prevented";
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an alert */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update an alert (status, assignedTo, classification, determination, comment) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status?: "New" | "InProgress" | "Resolved";
+                        assignedTo?: string | null;
+                        /** @enum {string|null} */
+                        classification?: "TruePositive" | "InformationalExpectedActivity" | "FalsePositive" | "Unknown" | null;
+                        /** @enum {string|null} */
+                        determination?: "MultiStagedAttack" | "MaliciousUserActivity" | "CompromisedAccount" | "Malware" | "Phishing" | "UnwantedSoftware" | "SecurityTesting" | "LineOfBusinessApplication" | "ConfirmedActivity" | "NotMalicious" | "InsufficientData" | "Apt" | "SecurityPersonnel" | "NotAvailable" | "Other" | null;
+                        comment?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/alerts/batchUpdate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Update several alerts at once, all or none */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        alertIds: string[];
+                        /** @enum {string} */
+                        status?: "New" | "InProgress" | "Resolved";
+                        assignedTo?: string | null;
+                        /** @enum {string|null} */
+                        classification?: "TruePositive" | "InformationalExpectedActivity" | "FalsePositive" | "Unknown" | null;
+                        /** @enum {string|null} */
+                        determination?: "MultiStagedAttack" | "MaliciousUserActivity" | "CompromisedAccount" | "Malware" | "Phishing" | "UnwantedSoftware" | "SecurityTesting" | "LineOfBusinessApplication" | "ConfirmedActivity" | "NotMalicious" | "InsufficientData" | "Apt" | "SecurityPersonnel" | "NotAvailable" | "Other" | null;
+                        comment?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/machines/{id}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A device's alerts, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    $filter?: string;
+                    $top?: number;
+                    $skip?: number;
+                    $count?: "true" | "false";
+                    $orderby?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/falco": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: Falco's JSON alert (json_output with http_output pointed here), matched to a device by host name */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        output: string;
+                        priority: string;
+                        rule: string;
+                        /** Format: date-time */
+                        time: string;
+                        hostname: string;
+                        source?: string;
+                        tags?: string[];
+                        uuid?: string;
+                        output_fields?: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3065,7 +3536,7 @@ export interface components {
             /** Format: date-time */
             time: string;
             /** @enum {string} */
-            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked" | "CredentialInUseTwice";
+            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked" | "CredentialInUseTwice" | "AlertRaised" | "AlertUpdated";
             title: string;
             actor: string | null;
             actionId: string | null;
@@ -3079,6 +3550,83 @@ export interface components {
             /** @description How many match in all (with $count=true) */
             "@odata.count"?: number;
             value: components["schemas"]["TimelineEvent"][];
+        };
+        AlertEvidence: {
+            /** @enum {string} */
+            entityType: "File" | "Process" | "Ip" | "Url" | "User";
+            /** Format: date-time */
+            evidenceCreationTime: string;
+            filePath: string | null;
+            fileName: string | null;
+            sha1: string | null;
+            sha256: string | null;
+            md5: string | null;
+            processId: number | null;
+            processCommandLine: string | null;
+            processCreationTime: string | null;
+            parentProcessId: number | null;
+            parentProcessFilePath: string | null;
+            accountName: string | null;
+            ipAddress: string | null;
+            /** @description Cordon: the remote port of a network entity */
+            port: number | null;
+            /** @description Cordon: the remote host name of a network entity */
+            domain: string | null;
+            url: string | null;
+            detectionStatus: ("Detected" | "Blocked" | "Prevented") | null;
+        };
+        AlertComment: {
+            comment: string;
+            createdBy: string;
+            /** Format: date-time */
+            createdTime: string;
+        };
+        Alert: {
+            id: string;
+            /** @description Cordon does not group alerts into incidents yet: null */
+            incidentId: string | null;
+            investigationId: string | null;
+            assignedTo: string | null;
+            /** @enum {string} */
+            severity: "Informational" | "Low" | "Medium" | "High";
+            /** @enum {string} */
+            status: "New" | "InProgress" | "Resolved";
+            classification: string | null;
+            determination: string | null;
+            /** @description What raised it: Falco, Custom (an ingested alert), Antivirus, ExecutionControl, Indicator, … */
+            detectionSource: string;
+            category: string | null;
+            threatName: string | null;
+            threatFamilyName: string | null;
+            /** @description Stored as sent: render it as text, never as HTML */
+            title: string;
+            description: string | null;
+            /** Format: date-time */
+            alertCreationTime: string;
+            /** Format: date-time */
+            firstEventTime: string;
+            /** Format: date-time */
+            lastEventTime: string;
+            /** Format: date-time */
+            lastUpdateTime: string;
+            resolvedTime: string | null;
+            /** @description null while the host it names has not enrolled (it is joined when it does) */
+            machineId: string | null;
+            computerDnsName: string | null;
+            rbacGroupName: string | null;
+            mitreTechniques: string[];
+            /** @description Cordon: how many times the source sent this event (a repeat is counted, not a new alert) */
+            eventCount: number;
+            /** @description Cordon: who sent it (a token name, or agent) */
+            createdBy: string;
+            comments: components["schemas"]["AlertComment"][];
+            evidence: components["schemas"]["AlertEvidence"][];
+        };
+        AlertList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["Alert"][];
         };
         MachineAction: {
             /** @description A UUID */
@@ -3240,9 +3788,9 @@ export interface components {
         Me: {
             name: string;
             /** @enum {string} */
-            role: "viewer" | "analyst" | "responder" | "admin";
+            role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };
@@ -3300,7 +3848,7 @@ export interface components {
             user: {
                 name: string;
                 /** @enum {string} */
-                role: "viewer" | "analyst" | "responder" | "admin";
+                role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             };
             /** @description Send it as x-csrf-token with every change */
             csrfToken: string;
@@ -3319,13 +3867,13 @@ export interface components {
             id: string;
             token: string;
             /** @enum {string} */
-            role: "viewer" | "analyst" | "responder" | "admin";
+            role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
         };
         CreatedApp: {
             clientId: string;
             clientSecret: string;
             /** @enum {string} */
-            role: "viewer" | "analyst" | "responder" | "admin";
+            role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
         };
         EnrollmentToken: {
             /** @description Revoke it with DELETE /api/enrollmentTokens/{id} */
@@ -3338,7 +3886,7 @@ export interface components {
             id: string;
             name: string;
             /** @enum {string} */
-            role: "viewer" | "analyst" | "responder" | "admin";
+            role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /**
              * @description 'api': made by an admin, no expiry; 'access': issued to an app by the OAuth2 endpoint
              * @enum {string}
@@ -3362,7 +3910,7 @@ export interface components {
             clientId: string;
             name: string;
             /** @enum {string} */
-            role: "viewer" | "analyst" | "responder" | "admin";
+            role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** Format: date-time */
             createdAt: string;
             /** @description Who made it (null when made before this was recorded) */
@@ -3378,7 +3926,7 @@ export interface components {
             id: string;
             username: string;
             /** @enum {string} */
-            role: "viewer" | "analyst" | "responder" | "admin";
+            role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** Format: date-time */
             createdAt: string;
             /** @description Who made it (null when made before this was recorded) */
@@ -3465,12 +4013,19 @@ export interface components {
             kind: "machine";
             machineId: string;
             /** @enum {string} */
-            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked" | "credentialInUseTwice";
+            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked" | "credentialInUseTwice" | "risk";
         } | {
             /** @constant */
             kind: "timeline";
             machineId: string;
             eventType: string;
+        } | {
+            /** @constant */
+            kind: "alerts";
+            /** @enum {string} */
+            change: "created" | "updated";
+            alertIds: string[];
+            machineIds: string[];
         };
     };
     responses: never;

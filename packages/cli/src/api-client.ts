@@ -1,7 +1,7 @@
-import { ApiRequestError, createCordonClient, ok, type AllowEntry, type CordonApi, type Machine, type MachineAction } from '@cordon/api-client';
+import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Machine, type MachineAction } from '@cordon/api-client';
 
 export { ApiRequestError };
-export type { AllowEntry, EffectiveIsolationPolicy, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, TimelineEvent } from '@cordon/api-client';
+export type { Alert, AllowEntry, EffectiveIsolationPolicy, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -117,6 +117,19 @@ export class CordonClient {
 
   async packages(machineId: string) {
     return (await ok(this.api.GET('/api/machines/{id}/packages', { params: { path: { id: machineId } } }))).value;
+  }
+
+  async alerts(query: { filter?: string; top?: number; orderby?: string } = {}): Promise<Alert[]> {
+    return (await ok(this.api.GET('/api/alerts', { params: { query: { ...odataQuery(query), $orderby: query.orderby || undefined } } }))).value;
+  }
+
+  alert(id: string): Promise<Alert> {
+    return ok(this.api.GET('/api/alerts/{id}', { params: { path: { id } } }));
+  }
+
+  /** Triage: status, assignment, classification, determination, a comment; only what is given changes. */
+  updateAlert(id: string, change: { status?: 'New' | 'InProgress' | 'Resolved'; assignedTo?: string | null; classification?: string | null; determination?: string | null; comment?: string }): Promise<Alert> {
+    return this.request('PATCH', `/api/alerts/${encodeURIComponent(id)}`, change);
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */

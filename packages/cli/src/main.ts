@@ -6,6 +6,7 @@ import { registerActionVerbs } from './commands/action-verbs.js';
 import { registerActionCommands } from './commands/actions.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerAlertCommands } from './commands/alerts.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
@@ -23,6 +24,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerActionVerbs(program, catalog);
   registerIsolationCommands(program);
   registerPackageCommands(program);
+  registerAlertCommands(program);
   return program;
 }
 

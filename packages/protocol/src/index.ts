@@ -6,3 +6,4 @@ export * from './streams.js';
 export * from './content.js';
 export * from './frames.js';
 export * from './package-file.js';
+export * from './alerts.js';

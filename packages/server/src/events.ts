@@ -3,8 +3,9 @@ import { EventEmitter } from 'node:events';
 /** What changed, pushed to live views (console, SSE) as it happens. */
 export type CordonEvent =
   | { kind: 'action'; actionId: string; machineId: string; status: string }
-  | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' }
-  | { kind: 'timeline'; machineId: string; eventType: string };
+  | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' | 'risk' }
+  | { kind: 'timeline'; machineId: string; eventType: string }
+  | { kind: 'alerts'; change: 'created' | 'updated'; alertIds: string[]; machineIds: string[] };
 
 /** Live events of this node; with several nodes each event is also sent to the others (`forward`). */
 export class EventHub {

@@ -1,3 +1,3 @@
 export { createCordonServer, SERVER_VERSION, type CordonServer } from './server.js';
 export { loadServerConfig, serverConfig, describeConfig, ConfigError, ServerConfigSchema, type ServerConfig, type ServerConfigInput } from './config.js';
-export { ROLES, isRole, type Role } from './auth/permissions.js';
+export { ROLES, RANKED_ROLES, isRole, type Role } from './auth/permissions.js';

@@ -60,7 +60,10 @@ import { IsolationPolicyService } from './services/isolation-policy.service.js';
 import { MachinesService } from './services/machines.service.js';
 import { ReleaseTokenService } from './services/release-token.service.js';
 import { TimelineService } from './services/timeline.service.js';
-import { LoggingDeviceEventsSink, type DeviceEventsSink } from './services/device-events.service.js';
+import type { DeviceEventsSink } from './services/device-events.service.js';
+import { AlertsService } from './services/alerts.service.js';
+import { AlertsRepository } from './repositories/alerts.repository.js';
+import { alertsRoutes } from './routes/alerts.routes.js';
 import { ResponseActionsService } from './services/response-actions.service.js';
 import { defaultConsoleDir, registerConsole } from './http/console.js';
 
@@ -94,6 +97,7 @@ export interface CordonServer {
     content: ContentService;
     users: UsersService;
     deviceEvents: DeviceEventsSink;
+    alerts: AlertsService;
   };
   hub: EventHub;
   /** The admin token made on this first start, or null when the store already had tokens. */
@@ -128,9 +132,11 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   // The gateway needs the machines and enrollment services; this node among the others (which
   // holds the gateway) answers their "is this agent connected?" and "disconnect it": bound late.
   const late: { node?: ClusterNode } = {};
-  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.node);
+  const alerts = new AlertsService(new AlertsRepository(db), tx, async (id) => (await machinesRepo.get(id)) !== undefined, timeline, auditService, hub, now);
+  const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.node, alerts);
   const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.node?.isConnected(id) ?? false, catalog);
-  const deviceEvents = new LoggingDeviceEventsSink(logger.child({ part: 'device-events' }));
+  // Agents' detections and blocked executions become alerts.
+  const deviceEvents: DeviceEventsSink = alerts;
   const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds, storeAnswers: storeAnswersCached(db) });
   // Several nodes on PostgreSQL tell each other through it (LISTEN/NOTIFY); one node on SQLite has nobody to tell.
   const nodeId = randomUUID();
@@ -207,6 +213,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(sessionsRoutes(users), { prefix });
     await app.register(credentialsRoutes(auth, users, enrollment, machines), { prefix });
     await app.register(eventsRoutes(hub, revocations), { prefix });
+    await app.register(alertsRoutes(alerts, machines, now), { prefix });
   }
   await app.ready();
 
@@ -223,7 +230,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts },
     hub,
     initialAdminToken,
     initialAdminPassword,

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { createCordonServer, isRole, loadServerConfig, ROLES } from '@cordon/server';
+import { createCordonServer, isRole, loadServerConfig, RANKED_ROLES, ROLES } from '@cordon/server';
 import { CliError } from '../context.js';
 import { print, since } from '../output.js';
 
@@ -133,7 +133,7 @@ export function registerAdminCommands(program: Command): void {
     .command('create')
     .description('create a user who signs in to the console; prints the generated password unless --password-stdin')
     .requiredOption('--username <name>', 'the user name')
-    .requiredOption('--role <role>', ROLES.join('|'))
+    .requiredOption('--role <role>', RANKED_ROLES.join('|'))
     .option('--password-stdin', 'read the password (12 characters or more) from standard input')
     .option('--data-dir <dir>', 'server data directory')
     .option('--database-url <url>', DATABASE_URL_HELP)

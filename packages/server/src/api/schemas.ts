@@ -101,6 +101,8 @@ export const TIMELINE_EVENT_TYPES = [
   'PackageAvailable',
   'CredentialRevoked',
   'CredentialInUseTwice',
+  'AlertRaised',
+  'AlertUpdated',
 ] as const;
 
 export const TimelineEvent = z
@@ -118,6 +120,67 @@ export const TimelineEvent = z
   .meta({ id: 'TimelineEvent' });
 export type TimelineEventView = z.infer<typeof TimelineEvent>;
 export const TimelineEventList = odataList(TimelineEvent, 'TimelineEventList');
+
+// --- alerts ----------------------------------------------------------------------------------
+
+export const AlertEvidenceView = z
+  .object({
+    entityType: oneOf(['File', 'Process', 'Ip', 'Url', 'User']),
+    evidenceCreationTime: isoTime(),
+    filePath: z.string().nullable(),
+    fileName: z.string().nullable(),
+    sha1: z.string().nullable(),
+    sha256: z.string().nullable(),
+    md5: z.string().nullable(),
+    processId: z.number().nullable(),
+    processCommandLine: z.string().nullable(),
+    processCreationTime: isoTime().nullable(),
+    parentProcessId: z.number().nullable(),
+    parentProcessFilePath: z.string().nullable(),
+    accountName: z.string().nullable(),
+    ipAddress: z.string().nullable(),
+    port: z.number().nullable().meta({ description: 'Cordon: the remote port of a network entity' }),
+    domain: z.string().nullable().meta({ description: 'Cordon: the remote host name of a network entity' }),
+    url: z.string().nullable(),
+    detectionStatus: oneOf(['Detected', 'Blocked', 'Prevented']).nullable(),
+  })
+  .meta({ id: 'AlertEvidence' });
+
+export const AlertComment = z.object({ comment: z.string(), createdBy: z.string(), createdTime: isoTime() }).meta({ id: 'AlertComment' });
+
+export const Alert = z
+  .object({
+    id: z.string(),
+    incidentId: z.string().nullable().meta({ description: 'Cordon does not group alerts into incidents yet: null' }),
+    investigationId: z.string().nullable(),
+    assignedTo: z.string().nullable(),
+    severity: oneOf(['Informational', 'Low', 'Medium', 'High']),
+    status: oneOf(['New', 'InProgress', 'Resolved']),
+    classification: z.string().nullable(),
+    determination: z.string().nullable(),
+    detectionSource: z.string().meta({ description: 'What raised it: Falco, Custom (an ingested alert), Antivirus, ExecutionControl, Indicator, …' }),
+    category: z.string().nullable(),
+    threatName: z.string().nullable(),
+    threatFamilyName: z.string().nullable(),
+    title: z.string().meta({ description: 'Stored as sent: render it as text, never as HTML' }),
+    description: z.string().nullable(),
+    alertCreationTime: isoTime(),
+    firstEventTime: isoTime(),
+    lastEventTime: isoTime(),
+    lastUpdateTime: isoTime(),
+    resolvedTime: isoTime().nullable(),
+    machineId: z.string().nullable().meta({ description: 'null while the host it names has not enrolled (it is joined when it does)' }),
+    computerDnsName: z.string().nullable(),
+    rbacGroupName: z.string().nullable(),
+    mitreTechniques: z.array(z.string()),
+    eventCount: z.number().int().meta({ description: 'Cordon: how many times the source sent this event (a repeat is counted, not a new alert)' }),
+    createdBy: z.string().meta({ description: 'Cordon: who sent it (a token name, or agent)' }),
+    comments: z.array(AlertComment),
+    evidence: z.array(AlertEvidenceView),
+  })
+  .meta({ id: 'Alert' });
+export type AlertView = z.infer<typeof Alert>;
+export const AlertList = odataList(Alert, 'AlertList');
 
 // --- machine actions -------------------------------------------------------------------------
 
@@ -401,8 +464,9 @@ export const Health = z
 export const LiveEvent = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('action'), actionId: z.string(), machineId: z.string(), status: z.string() }),
-    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked', 'credentialInUseTwice']) }),
+    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked', 'credentialInUseTwice', 'risk']) }),
     z.object({ kind: z.literal('timeline'), machineId: z.string(), eventType: z.string() }),
+    z.object({ kind: z.literal('alerts'), change: z.enum(['created', 'updated']), alertIds: z.array(z.string()), machineIds: z.array(z.string()) }).meta({ description: 'Alerts were raised or changed (one event per batch; machineIds: the devices they are on)' }),
   ])
   .meta({ id: 'LiveEvent' });
 

@@ -1,13 +1,28 @@
 import { ACTION_PERMISSIONS } from '@cordon/protocol';
 /** Roles from least to most privileged; each role holds the permissions of those before it. */
-export const ROLES = ['viewer', 'analyst', 'responder', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+export const RANKED_ROLES = ['viewer', 'analyst', 'responder', 'admin'] as const;
+export type RankedRole = (typeof RANKED_ROLES)[number];
+
+/**
+ * Roles outside the ranking, each holding only the permissions listed here: `ingest` is for the
+ * tools that send alerts (Falco, a SIEM), whose token can do nothing else if it leaks.
+ */
+export const SCOPED_ROLES = { ingest: ['alerts.ingest'] } as const satisfies Record<string, readonly string[]>;
+
+/** Every role a token or app registration may have; console users have ranked roles only. */
+export const ROLES = [...RANKED_ROLES, ...(Object.keys(SCOPED_ROLES) as (keyof typeof SCOPED_ROLES)[])] as const;
+export type Role = RankedRole | keyof typeof SCOPED_ROLES;
 
 export const PERMISSIONS = {
   'machines.read': 'viewer',
   'actions.read': 'viewer',
   'timeline.read': 'viewer',
   'policy.read': 'viewer',
+  'alerts.read': 'viewer',
+  /** Triage: status, assignment, classification, comments. */
+  'alerts.write': 'analyst',
+  /** Sending alerts from other tools; the `ingest` role holds this alone. */
+  'alerts.ingest': 'responder',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
@@ -20,14 +35,15 @@ export const PERMISSIONS = {
   'policy.write': 'admin',
   /** Issuing an offline release token bypasses the action engine: admins only. */
   'isolation.breakGlass': 'admin',
-} as const satisfies Record<string, Role>;
+} as const satisfies Record<string, RankedRole>;
 export type Permission = keyof typeof PERMISSIONS;
 
 /** What a route needs: a permission, or `public` for the few routes anyone may call. */
 export type RouteAccess = Permission | 'public';
 
 export function roleHas(role: Role, permission: Permission): boolean {
-  return ROLES.indexOf(role) >= ROLES.indexOf(PERMISSIONS[permission]);
+  if (role in SCOPED_ROLES) return (SCOPED_ROLES[role as keyof typeof SCOPED_ROLES] as readonly string[]).includes(permission);
+  return RANKED_ROLES.indexOf(role as RankedRole) >= RANKED_ROLES.indexOf(PERMISSIONS[permission]);
 }
 
 /** Every permission a role holds, for the console to show what the API would refuse. */
@@ -37,6 +53,11 @@ export function permissionsOf(role: Role): Permission[] {
 
 export function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
+}
+
+/** Whether a console user may have this role (a scoped role is for tokens only). */
+export function isRankedRole(value: string): value is RankedRole {
+  return (RANKED_ROLES as readonly string[]).includes(value);
 }
 
 /** Who made a request: shown as `requestor` on actions and as the actor in the audit log. */

@@ -245,6 +245,48 @@ export interface CountersTable {
   last_at: number;
 }
 
+/** One alert; evidence and MITRE techniques are JSON text. */
+export interface AlertsTable {
+  id: string;
+  /** What makes a repeat of the same source event recognisable (unique). */
+  source_key: string;
+  machine_id: string | null;
+  computer_dns_name: string | null;
+  /** Lower-cased host name, for joining the alert to its device when it enrolls. */
+  host_key: string | null;
+  title: string;
+  description: string | null;
+  severity: string;
+  /** 1 Informational … 4 High: orders severities and makes a device's risk. */
+  severity_rank: number;
+  status: string;
+  classification: string | null;
+  determination: string | null;
+  assigned_to: string | null;
+  category: string | null;
+  detection_source: string;
+  threat_name: string | null;
+  mitre_techniques: string;
+  evidence: string;
+  /** How many times the source sent this event. */
+  event_count: number;
+  first_event_time: string;
+  last_event_time: string;
+  alert_creation_time: string;
+  last_update_time: string;
+  resolved_time: string | null;
+  /** Who ingested it (a token's or user's name, or `agent`). */
+  created_by: string;
+}
+
+export interface AlertCommentsTable {
+  id: string;
+  alert_id: string;
+  time: string;
+  created_by: string;
+  comment: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -265,4 +307,6 @@ export interface Database {
   server_nodes: ServerNodesTable;
   agent_connections: AgentConnectionsTable;
   counters: CountersTable;
+  alerts: AlertsTable;
+  alert_comments: AlertCommentsTable;
 }

@@ -90,7 +90,7 @@ describe("frames about another device's action", () => {
 
       expect(await action(act.id)).toEqual(before.action);
       expect(await timeline(a.machineId)).toEqual(before.timeline);
-      expect(events.filter((e) => e.machineId === a.machineId || ('actionId' in e && e.actionId === act.id))).toEqual([]);
+      expect(events.filter((e) => ('machineId' in e && e.machineId === a.machineId) || ('actionId' in e && e.actionId === act.id))).toEqual([]);
       // B's refusal is B's own record (its timeline, the audit log), never linked to A's action.
       const bTimeline = await timeline(b.machineId);
       expect(bTimeline.filter((e) => e.actionId === act.id)).toEqual([]);

@@ -11,14 +11,14 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { openApiComponents } from '../api/openapi.js';
 import type { Logger } from 'pino';
 import { roleHas, type Principal, type RouteAccess } from '../auth/permissions.js';
-import { ApiError, BadRequestError, ForbiddenError, StoreUnavailableApiError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
+import { ApiError, BadRequestError, ForbiddenError, PayloadTooLargeError, StoreUnavailableApiError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthService } from '../services/auth.service.js';
 import type { UsersService } from '../services/users.service.js';
 import type { AuditService } from '../services/audit.service.js';
 import { auditRefusals, SAFE_METHODS } from './refusal-audit.js';
-import { fieldName, normalizeBodyKeys } from './body.js';
+import { fieldName, normalizeBodyKeys, pathOfNul } from './body.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -122,13 +122,25 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       const { body, spelling } = normalizeBodyKeys(req.body);
       req.body = body;
       req.bodySpelling = spelling;
+      const nul = pathOfNul(body);
+      if (nul !== null) throw new BadRequestError(`${fieldName(nul, spelling)} must not contain NUL characters`, fieldName(nul, spelling));
     }
+    const nulInQuery = pathOfNul(req.query);
+    if (nulInQuery !== null) throw new BadRequestError(`${nulInQuery.slice(1) || 'query'} must not contain NUL characters`, nulInQuery.slice(1) || 'query', 'InvalidInput');
   });
 
   /** Who sent the request, by bearer token or session cookie; throws 401 when neither is valid. */
   const authenticate = async (req: FastifyRequest): Promise<{ principal: Principal; session?: { id: string; csrfToken: string } }> => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     if (m) return { principal: await deps.auth.authenticate(m[1]!) };
+    // Falco's http_output cannot send headers: the ingest endpoints also take the token in the URL
+    // (`?token=`), and then only a token of the ingest role, which can do nothing but send alerts.
+    const inUrl = (req.query as Record<string, unknown> | undefined)?.token;
+    if (typeof inUrl === 'string' && req.routeOptions.config?.access === 'alerts.ingest') {
+      const principal = await deps.auth.authenticate(inUrl);
+      if (principal.role !== 'ingest') throw new UnauthorizedError('A token in the URL is taken only from the ingest role; send others as Authorization: Bearer <token>');
+      return { principal };
+    }
     const sessionId = req.cookies[SESSION_COOKIE];
     if (!sessionId || !deps.users) throw new UnauthorizedError();
     const s = await deps.users.authenticateSession(sessionId);
@@ -227,7 +239,7 @@ function toApiError(err: FastifyError, req: FastifyRequest): ApiError {
     const name = issue.instancePath.split('/').filter(Boolean).join('.') || where;
     return new BadRequestError(`${name}: ${issue.message}`, name, 'InvalidInput');
   }
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new BadRequestError(`The request body is larger than the ${err.message.match(/\d+/)?.[0] ?? ''} bytes allowed`.replace('the  bytes', 'the limit'), 'body');
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new PayloadTooLargeError(`The request body is larger than the ${req.routeOptions.bodyLimit} bytes allowed here`, 'PayloadTooLarge', 'body');
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new BadRequestError('Send the body as application/json', 'body');
   if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return new BadRequestError('The request body is empty; send a JSON object', 'body');
   if (err.statusCode === 400 && /JSON/i.test(err.message)) return new BadRequestError(`The request body is not valid JSON: ${err.message}`, 'body');

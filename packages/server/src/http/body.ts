@@ -24,3 +24,19 @@ export function fieldName(path: string, spelling: Record<string, string>): strin
   const shown = spelling[head] ?? head[0]!.toUpperCase() + head.slice(1);
   return [shown, ...rest].join('.');
 }
+
+/**
+ * Where a NUL character hides in a JSON value (`/evidence/0/sha256`), or null. No text of the API
+ * may hold one: PostgreSQL refuses it in text, so it is refused up front, on either store alike,
+ * instead of failing (500) when stored.
+ */
+export function pathOfNul(value: unknown, path = ''): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || '/' : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k.includes('\u0000')) return `${path}/${k.replaceAll('\u0000', '')}`;
+    const found = pathOfNul(v, `${path}/${k}`);
+    if (found !== null) return found;
+  }
+  return null;
+}

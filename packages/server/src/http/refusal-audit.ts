@@ -20,6 +20,7 @@ export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 function targetTypeOf(url: string): AuditEntry['targetType'] {
   if (url.includes('/machineactions/')) return 'action';
   if (url.includes('/isolationPolicies')) return 'isolationPolicy';
+  if (url.includes('/alerts/')) return 'alert';
   if (url.includes('/machines/')) return 'machine';
   return 'request';
 }

@@ -1,3 +1,4 @@
+import { insertMany } from '../db/portable.js';
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { TimelineTable } from '../db/schema.js';
@@ -11,6 +12,10 @@ export class TimelineRepository {
 
   async insert(row: NewTimelineEvent): Promise<void> {
     await this.db.insertInto('timeline').values(row).execute();
+  }
+
+  async insertMany(rows: NewTimelineEvent[]): Promise<void> {
+    await insertMany(this.db, 'timeline', rows as unknown as Record<string, unknown>[]);
   }
 
   /** A device's events, newest first; an action's events carry the action's comment (the analyst's reason). */

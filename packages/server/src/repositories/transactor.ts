@@ -1,5 +1,6 @@
 import { atomically, type Db } from '../db/database.js';
 import { ActionsRepository } from './actions.repository.js';
+import { AlertsRepository } from './alerts.repository.js';
 import { AuditRepository } from './audit.repository.js';
 import { CredentialsRepository } from './credentials.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
@@ -9,6 +10,7 @@ import { UsersRepository } from './users.repository.js';
 
 /** The repositories a unit of work may write through, all bound to the same transaction. */
 export interface UnitOfWork {
+  alerts: AlertsRepository;
   audit: AuditRepository;
   timeline: TimelineRepository;
   machines: MachinesRepository;
@@ -27,6 +29,7 @@ export type Transactor = <T>(work: (uow: UnitOfWork) => Promise<T>) => Promise<T
 
 export function transactor(db: Db): Transactor {
   const bind = (tx: Db): UnitOfWork => ({
+    alerts: new AlertsRepository(tx),
     audit: new AuditRepository(tx),
     timeline: new TimelineRepository(tx),
     machines: new MachinesRepository(tx),

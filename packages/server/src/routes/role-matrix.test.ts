@@ -5,15 +5,18 @@
  * and so does a new route nobody pinned (a route with no declared access cannot even register).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PERMISSIONS, ROLES, type Permission, type Role, type RouteAccess } from '../auth/permissions.js';
+import { PERMISSIONS, RANKED_ROLES, ROLES, SCOPED_ROLES, type Permission, type RankedRole, type Role, type RouteAccess } from '../auth/permissions.js';
 import { startHarness, type Harness } from '../testing/harness.js';
 
 /** The least role that holds each permission, as the product defines them (README: roles and tokens). */
-const PINNED_PERMISSIONS: Record<Permission, Role> = {
+const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'machines.read': 'viewer',
   'actions.read': 'viewer',
   'timeline.read': 'viewer',
   'policy.read': 'viewer',
+  'alerts.read': 'viewer',
+  'alerts.write': 'analyst',
+  'alerts.ingest': 'responder',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
@@ -91,7 +94,18 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'POST /api/auth/signout': 'machines.read',
   'GET /api/auth/me': 'machines.read',
   'GET /api/events': 'machines.read',
+  'GET /api/alerts': 'alerts.read',
+  'GET /api/alerts/:id': 'alerts.read',
+  'PATCH /api/alerts/:id': 'alerts.write',
+  'POST /api/alerts/batchUpdate': 'alerts.write',
+  'GET /api/machines/:id/alerts': 'alerts.read',
+  'POST /api/alerts': 'alerts.ingest',
+  'POST /api/alerts/falco': 'alerts.ingest',
 };
+
+/** Whether a role may call a route that needs `access`: by rank, or (a scoped role) by its own list only. */
+const allows = (role: Role, access: Permission): boolean =>
+  role === 'ingest' ? access === 'alerts.ingest' : RANKED_ROLES.indexOf(role) >= RANKED_ROLES.indexOf(PINNED_PERMISSIONS[access]);
 
 const pinned = (key: string): RouteAccess | undefined => {
   const api = key.replace(' /api/v1.0/', ' /api/');
@@ -123,8 +137,10 @@ afterAll(async () => {
 
 describe('role matrix', () => {
   it('the permission table gives each permission to the roles the product says', () => {
-    expect(ROLES).toEqual(['viewer', 'analyst', 'responder', 'admin']);
+    expect(ROLES).toEqual(['viewer', 'analyst', 'responder', 'admin', 'ingest']);
     expect(PERMISSIONS).toEqual(PINNED_PERMISSIONS);
+    // The ingest role can send alerts and nothing else.
+    expect(SCOPED_ROLES).toEqual({ ingest: ['alerts.ingest'] });
   });
 
   it('every route declares the pinned permission, and only listed routes are public', () => {
@@ -154,7 +170,7 @@ describe('role matrix', () => {
       const req = requestFor(r.method, r.url);
       for (const role of callers) {
         const res = await h.call(r.method as 'GET', req.url, { token: role ? h.tokens[role] : null, body: req.body });
-        const allowed = role !== null && ROLES.indexOf(role) >= ROLES.indexOf(PINNED_PERMISSIONS[access]);
+        const allowed = role !== null && allows(role, access);
         const who = role ?? 'no token';
         checked++;
         if (role === null) {

@@ -12,7 +12,7 @@ import { newSecret, sha256 } from './auth.service.js';
 import { usableActionsOf } from './readiness.js';
 import { primaryIp } from './machines.service.js';
 import type { TimelineEvent, TimelineService } from './timeline.service.js';
-import type { Transactor } from '../repositories/transactor.js';
+import type { Transactor, UnitOfWork } from '../repositories/transactor.js';
 
 export interface EnrollmentResult {
   machineId: string;
@@ -30,6 +30,11 @@ export interface AgentConnections {
   disconnect(machineId: string): void;
 }
 
+/** Told inside an enrolling device's transaction (alerts raised for its host name join it); answers what to announce once committed. */
+export interface NewDeviceObserver {
+  claimForNewDevice(u: UnitOfWork, machineId: string, hostName: string, time: string): Promise<() => void>;
+}
+
 export class EnrollmentService {
   constructor(
     private readonly credentials: CredentialsRepository,
@@ -44,6 +49,7 @@ export class EnrollmentService {
     private readonly catalog: ActionCatalog,
     /** Bound after construction: the gateway is built with this service. */
     private readonly agents: () => AgentConnections | undefined = () => undefined,
+    private readonly newDevices?: NewDeviceObserver,
   ) {}
 
   async createToken(actor: string): Promise<{ id: string; token: string; expiresAt: string }> {
@@ -73,7 +79,7 @@ export class EnrollmentService {
     const credential = newSecret('cdm_');
     const time = now.toISOString();
     const enrolled: TimelineEvent = { machineId, eventType: 'AgentEnrolled', title: `Device ${inv.hostname} enrolled`, actor: row.created_by };
-    await this.tx(async (u) => {
+    const announce = await this.tx(async (u) => {
     await u.machines.insert({
       id: machineId,
       computer_dns_name: inv.hostname,
@@ -103,9 +109,11 @@ export class EnrollmentService {
     await u.machines.replaceDeviceTags(machineId, [...new Set(inv.deviceTags)], time);
     await u.timeline.insert(this.timeline.row(enrolled, time));
     await u.audit.append([this.audit.row({ actor: 'agent', action: 'Enroll', targetType: 'machine', targetId: machineId, outcome: 'Succeeded', detail: { hostname: inv.hostname, tokenId: row.id } }, time)]);
+    return this.newDevices?.claimForNewDevice(u, machineId, inv.hostname, time);
     });
     this.timeline.published([enrolled]);
     this.hub.emit({ kind: 'machine', machineId, change: 'enrolled' });
+    announce?.();
     return { machineId, credential, signingPublicKeyPem: this.keys.signingPublicKeyPem, caCertPem: this.keys.caCertPem, heartbeatSeconds: this.opts.heartbeatSeconds };
   }
 

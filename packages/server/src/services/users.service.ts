@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID, scrypt, timingSafeEqual, type Scry
 import { MemoryCounters, type Counter, type Counters } from './counters.js';
 import type { Clock } from '../clock.js';
 import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError, TooManyRequestsError, UnauthorizedError } from '../errors.js';
-import { isRole, type Principal, type Role } from '../auth/permissions.js';
+import { isRankedRole, type Principal, type Role } from '../auth/permissions.js';
 import type { UserRow, UsersRepository } from '../repositories/users.repository.js';
 import type { UserView } from '../api/schemas.js';
 import type { RevocationSignal } from '../events.js';
@@ -77,7 +77,7 @@ export class UsersService {
   /** Creates an account; without a password, a strong one is generated and answered once. */
   async createUser(username: string, password: string | null, role: string, actor: string): Promise<{ username: string; password: string }> {
     if (!USERNAME.test(username)) throw new BadRequestError('A user name is 1 to 64 letters, digits or . _ @ -', 'username');
-    if (!isRole(role)) throw new BadRequestError('role must be viewer, analyst, responder or admin', 'role');
+    if (!isRankedRole(role)) throw new BadRequestError('role must be viewer, analyst, responder or admin', 'role');
     const pw = password ?? randomBytes(15).toString('base64url');
     if (pw.length < 12) throw new BadRequestError('A password has at least 12 characters', 'password');
     if (await this.repo.byUsername(username)) throw new ApiError(409, 'Conflict', `The user ${username} already exists`, 'username');
@@ -104,7 +104,7 @@ export class UsersService {
     });
     const user = await this.repo.byUsername(username);
     this.#decoy ??= hashPassword(randomBytes(16).toString('hex'));
-    const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRole(user.role);
+    const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRankedRole(user.role);
     if (!ok || !user) {
       // A failure for a real account is audited under its name; an unknown user name is noise (metrics).
       if (user) await this.audit.record({ actor: user.username, action: 'SignIn', targetType: 'user', targetId: user.id, outcome: 'Failed', detail: { address } });
@@ -126,7 +126,7 @@ export class UsersService {
   /** The signed-in user of a session cookie, with the CSRF token its state-changing requests must carry. */
   async authenticateSession(sessionId: string): Promise<{ principal: Principal; csrfToken: string }> {
     const s = await this.repo.session(sha256(sessionId));
-    if (!s || s.disabled_at || !isRole(s.role)) throw new UnauthorizedError('Your session is not valid; sign in again');
+    if (!s || s.disabled_at || !isRankedRole(s.role)) throw new UnauthorizedError('Your session is not valid; sign in again');
     const now = this.now();
     if (s.expires_at <= now.toISOString()) throw new UnauthorizedError('Your session has expired; sign in again');
     const staleBefore = new Date(now.getTime() - LAST_USE_RESOLUTION_MS).toISOString();

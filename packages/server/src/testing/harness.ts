@@ -65,7 +65,7 @@ export async function startHarness(config: ServerConfigInput = {}, opts: { catal
   const first = await start();
   const admin = first.initialAdminToken!;
   const tokens = { admin } as Record<Role, string>;
-  for (const role of ['viewer', 'analyst', 'responder'] as const) tokens[role] = await first.services.auth.createToken(role, `${role}-user`, 'test');
+  for (const role of ['viewer', 'analyst', 'responder', 'ingest'] as const) tokens[role] = await first.services.auth.createToken(role, `${role}-user`, 'test');
   const h: Harness = {
     server: first,
     clock,
