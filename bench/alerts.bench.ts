@@ -1,0 +1,210 @@
+/**
+ * Benchmark: alerts — how fast they are taken in, and the queue at size.
+ *
+ * Ingest: a real `cordon server` (embedded SQLite) over a store seeded with BENCH_INGEST_DEVICES
+ * devices; BENCH_INGEST alerts POSTed to `/api/alerts` with an ingest token, BENCH_CONCURRENCY in
+ * flight, each a distinct event naming its device by host name (Cordon's body with process and
+ * network evidence). The figure is alerts/s from the first request to the last answer. Baseline,
+ * in the same run: the store's raw insert rate — the same alert rows inserted straight into a
+ * migrated SQLite store with the server's pragmas (one prepared statement, 500 rows a transaction),
+ * i.e. what the disk and SQLite allow with no HTTP, validation, audit, timeline or risk.
+ *
+ * Queue: a store of BENCH_DEVICES devices and BENCH_ALERTS alerts (bench/seed.ts), served by a real
+ * server: the first page (50, with $count) and a severity+status filter (50, with $count), p50/p95
+ * over BENCH_API_CALLS sequential calls each, against the same calls on 10 devices / 100 alerts.
+ *
+ * Targets (issue 15): >= 2,000 alerts/s ingested; API p95 <= 50 ms.
+ *
+ *   npm run bench:alerts
+ *   BENCH_DEVICES=2000 BENCH_ALERTS=20000 BENCH_INGEST=5000 npm run bench:alerts    # quicker
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import SQLite from 'better-sqlite3';
+import { CordonProcess, freePort } from '../e2e/helpers.js';
+import { openSqlite } from '../packages/server/src/db/database.js';
+import { seedStore } from './seed.js';
+
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
+const ALERTS = Number(process.env.BENCH_ALERTS ?? DEVICES * 10);
+const API_CALLS = Number(process.env.BENCH_API_CALLS ?? 100);
+const INGEST = Number(process.env.BENCH_INGEST ?? 20_000);
+const INGEST_DEVICES = Number(process.env.BENCH_INGEST_DEVICES ?? 1000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+interface Timing {
+  p50: number;
+  p95: number;
+}
+function timing(samples: number[]): Timing {
+  const s = [...samples].sort((a, b) => a - b);
+  const pct = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+  return { p50: pct(50), p95: pct(95) };
+}
+
+async function startServer(dir: string): Promise<{ server: CordonProcess; api: string; token: string }> {
+  const [port, agentPort] = [await freePort(), await freePort()];
+  const server = new CordonProcess(['server', '--data-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' });
+  const token = await server.line(/^admin token: (\S+)$/m, 60_000);
+  return { server, api: `http://127.0.0.1:${port}`, token };
+}
+
+async function call(api: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const r = await fetch(`${api}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+/** One distinct alert about device `name` (its i-th event). */
+function alertBody(i: number, name: string): Record<string, unknown> {
+  return {
+    computerDnsName: name,
+    title: ['Read sensitive file untrusted', 'Outbound Connection to C2 Servers', 'Terminal shell in container'][i % 3],
+    severity: ['Informational', 'Low', 'Medium', 'High'][i % 4],
+    category: 'Execution',
+    detectionSource: 'Falco',
+    sourceEventId: `bench-${i}`,
+    firstEventTime: new Date(Date.now() - i).toISOString(),
+    evidence: [
+      { entityType: 'Process', processId: 1000 + (i % 50_000), processCommandLine: `curl -s http://203.0.113.${i % 250}/x`, accountName: 'www-data' },
+      { entityType: 'Ip', ipAddress: `203.0.113.${i % 250}`, port: 4444 },
+    ],
+  };
+}
+
+/** Alerts/s through the API, `INGEST` of them with `CONCURRENCY` in flight. */
+async function ingestRate(): Promise<{ perSecond: number; seconds: number; stored: number; devicesAtRisk: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-alerts-ingest-'));
+  let server: CordonProcess | undefined;
+  try {
+    const seed = await seedStore(dir, { devices: INGEST_DEVICES, actionsPerDevice: 1 });
+    const started = await startServer(dir);
+    server = started.server;
+    const { api, token: admin } = started;
+    const token = (await call(api, admin, 'POST', '/api/tokens', { role: 'ingest', name: 'bench' })).json.token as string;
+    const names = (await call(api, admin, 'GET', `/api/machines?$top=${INGEST_DEVICES}`)).json.value.map((m: { computerDnsName: string }) => m.computerDnsName) as string[];
+    if (names.length !== seed.devices) throw new Error(`the server lists ${names.length} devices; the seed made ${seed.devices}`);
+    // Warm-up: statements, JIT and the first batches.
+    for (let i = 0; i < 200; i++) await call(api, token, 'POST', '/api/alerts', alertBody(INGEST + i, names[i % names.length]!));
+    let next = 0;
+    const t = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let i = next++; i < INGEST; i = next++) {
+          const r = await call(api, token, 'POST', '/api/alerts', alertBody(i, names[i % names.length]!));
+          if (r.status !== 201) throw new Error(`alert ${i} answered ${r.status}: ${JSON.stringify(r.json).slice(0, 300)}`);
+        }
+      }),
+    );
+    const seconds = (performance.now() - t) / 1000;
+    const stored = (await call(api, admin, 'GET', '/api/alerts?$top=1&$count=true')).json['@odata.count'] as number;
+    if (stored !== INGEST + 200) throw new Error(`${stored} alerts stored; ${INGEST + 200} were sent`);
+    const atRisk = (await call(api, admin, 'GET', `/api/machines?$top=1&$count=true&$filter=${encodeURIComponent("riskScore ne 'None'")}`)).json['@odata.count'] as number;
+    return { perSecond: INGEST / seconds, seconds, stored, devicesAtRisk: atRisk };
+  } finally {
+    await server?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The store's own insert rate for the same alert rows: no HTTP, no checks, no audit, one statement. */
+async function rawInsertRate(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-alerts-raw-'));
+  try {
+    const file = join(dir, 'cordon.db');
+    await (await openSqlite(file)).destroy();
+    const db = new SQLite(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    const cols = ['id', 'source_key', 'machine_id', 'computer_dns_name', 'host_key', 'title', 'description', 'severity', 'severity_rank', 'status', 'category', 'detection_source', 'mitre_techniques', 'evidence', 'event_count', 'first_event_time', 'last_event_time', 'alert_creation_time', 'last_update_time', 'created_by'];
+    const st = db.prepare(`insert into alerts (${cols.join(', ')}) values (${cols.map(() => '?').join(', ')})`);
+    const rows = Array.from({ length: INGEST }, (_, i) => {
+      const b = alertBody(i, `web-${i % INGEST_DEVICES}`);
+      const now = new Date().toISOString();
+      return [randomUUID(), `Falco:bench-${i}`, null, b.computerDnsName, String(b.computerDnsName).toLowerCase(), b.title, null, b.severity, (i % 4) + 1, 'New', b.category, 'Falco', '[]', JSON.stringify(b.evidence), 1, b.firstEventTime, b.firstEventTime, now, now, 'bench'];
+    });
+    const insertChunk = db.transaction((chunk: unknown[][]) => {
+      for (const r of chunk) st.run(r);
+    });
+    const t = performance.now();
+    for (let i = 0; i < rows.length; i += 500) insertChunk(rows.slice(i, i + 500));
+    const seconds = (performance.now() - t) / 1000;
+    db.close();
+    return INGEST / seconds;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const QUEUE_CASES = {
+  'first page of 50, with $count': '/api/alerts?$top=50&$count=true',
+  "severity eq 'High' and status eq 'New', 50 with $count": `/api/alerts?$top=50&$count=true&$filter=${encodeURIComponent("severity eq 'High' and status eq 'New'")}`,
+  'open alerts by severity, 50': `/api/alerts?$top=50&$orderby=severity desc&$filter=${encodeURIComponent("status ne 'Resolved'")}`,
+} as const;
+
+async function queueTimes(devices: number, alerts: number): Promise<Record<string, Timing>> {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-alerts-queue-'));
+  let server: CordonProcess | undefined;
+  try {
+    const seed = await seedStore(dir, { devices, actionsPerDevice: 1, alerts });
+    log(`  seeded ${seed.devices} devices, ${seed.alerts} alerts in ${seed.seconds.toFixed(1)} s`);
+    const started = await startServer(dir);
+    server = started.server;
+    const { api, token } = started;
+    const expected = seed.alertsBySeverityStatus['High/New'] ?? 0;
+    const high = await call(api, token, 'GET', QUEUE_CASES["severity eq 'High' and status eq 'New', 50 with $count"]);
+    if (high.json['@odata.count'] !== expected) throw new Error(`the filter counted ${high.json['@odata.count']} High/New alerts; the seed made ${expected}`);
+    const out: Record<string, Timing> = {};
+    for (const [name, path] of Object.entries(QUEUE_CASES)) {
+      for (let i = 0; i < 5; i++) await call(api, token, 'GET', path);
+      const samples: number[] = [];
+      for (let i = 0; i < API_CALLS; i++) {
+        const t = performance.now();
+        const r = await call(api, token, 'GET', path);
+        samples.push(performance.now() - t);
+        if (r.status !== 200) throw new Error(`${path} answered ${r.status}`);
+      }
+      out[name] = timing(samples);
+    }
+    return out;
+  } finally {
+    await server?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  log(`ingest: ${INGEST} alerts over ${INGEST_DEVICES} devices, ${CONCURRENCY} in flight`);
+  const ingest = await ingestRate();
+  const raw = await rawInsertRate();
+  log('queue baseline: 10 devices, 100 alerts');
+  const small = await queueTimes(10, 100);
+  log(`queue: ${DEVICES} devices, ${ALERTS} alerts`);
+  const big = await queueTimes(DEVICES, ALERTS);
+
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const lines = [
+    `${new Date().toISOString()}; ${API_CALLS} calls per case`,
+    '| metric | figure | baseline | ratio |',
+    '| --- | --- | --- | --- |',
+    `| ingest through POST /api/alerts (${CONCURRENCY} in flight) | ${ingest.perSecond.toFixed(0)} alerts/s | ${raw.toFixed(0)} rows/s raw insert | ${(ingest.perSecond / raw).toFixed(3)}× |`,
+    ...Object.keys(QUEUE_CASES).flatMap((k) => [
+      `| queue: ${k} p50 (${DEVICES} devices / ${ALERTS} alerts vs 10 / 100) | ${ms(big[k]!.p50)} | ${ms(small[k]!.p50)} | ${(big[k]!.p50 / small[k]!.p50).toFixed(2)}× |`,
+      `| queue: ${k} p95 | ${ms(big[k]!.p95)} | ${ms(small[k]!.p95)} | ${(big[k]!.p95 / small[k]!.p95).toFixed(2)}× |`,
+    ]),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  log(`  ingest stored ${ingest.stored} alerts in ${ingest.seconds.toFixed(1)} s; ${ingest.devicesAtRisk} devices at risk`);
+  const worst = Object.entries(big).sort((a, b) => b[1].p95 - a[1].p95)[0]!;
+  const ingestMet = ingest.perSecond >= 2000;
+  const apiMet = worst[1].p95 <= 50;
+  process.stdout.write(
+    `RESULT: ingest ${ingest.perSecond.toFixed(0)} alerts/s (target >= 2000: ${ingestMet ? 'met' : 'NOT met'}), ${(ingest.perSecond / raw).toFixed(3)}x the raw insert rate; ${ALERTS} alerts: slowest queue call (${worst[0]}) p95 ${worst[1].p95.toFixed(1)} ms (target <= 50: ${apiMet ? 'met' : 'NOT met'}), ${(worst[1].p95 / small[worst[0]]!.p95).toFixed(2)}x the 100-alert store\n`,
+  );
+}
+
+await main();
