@@ -4,5 +4,6 @@ export * from './signing.js';
 export * from './isolation.js';
 export * from './streams.js';
 export * from './content.js';
+export * from './indicators.js';
 export * from './frames.js';
 export * from './package-file.js';

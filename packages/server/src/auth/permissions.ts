@@ -8,10 +8,13 @@ export const PERMISSIONS = {
   'actions.read': 'viewer',
   'timeline.read': 'viewer',
   'policy.read': 'viewer',
+  'indicators.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
+  /** Indicators with a blocking action cut devices off addresses: as much as an action. */
+  'indicators.write': 'responder',
   'audit.read': 'admin',
   'admin.tokens': 'admin',
   'admin.enrollment': 'admin',

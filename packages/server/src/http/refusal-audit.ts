@@ -21,6 +21,7 @@ function targetTypeOf(url: string): AuditEntry['targetType'] {
   if (url.includes('/machineactions/')) return 'action';
   if (url.includes('/isolationPolicies')) return 'isolationPolicy';
   if (url.includes('/machines/')) return 'machine';
+  if (url.includes('/indicators')) return 'indicator';
   return 'request';
 }
 

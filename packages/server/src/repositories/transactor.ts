@@ -2,6 +2,7 @@ import { atomically, type Db } from '../db/database.js';
 import { ActionsRepository } from './actions.repository.js';
 import { AuditRepository } from './audit.repository.js';
 import { CredentialsRepository } from './credentials.repository.js';
+import { IndicatorsRepository } from './indicators.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
 import { MachinesRepository } from './machines.repository.js';
 import { TimelineRepository } from './timeline.repository.js';
@@ -16,6 +17,7 @@ export interface UnitOfWork {
   users: UsersRepository;
   isolation: IsolationRepository;
   actions: ActionsRepository;
+  indicators: IndicatorsRepository;
 }
 
 /**
@@ -34,6 +36,7 @@ export function transactor(db: Db): Transactor {
     users: new UsersRepository(tx),
     isolation: new IsolationRepository(tx),
     actions: new ActionsRepository(tx),
+    indicators: new IndicatorsRepository(tx),
   });
   return (work) => atomically(db, (tx) => work(bind(tx)));
 }

@@ -14,10 +14,12 @@ const PINNED_PERMISSIONS: Record<Permission, Role> = {
   'actions.read': 'viewer',
   'timeline.read': 'viewer',
   'policy.read': 'viewer',
+  'indicators.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
+  'indicators.write': 'responder',
   'audit.read': 'admin',
   'admin.tokens': 'admin',
   'admin.enrollment': 'admin',
@@ -91,6 +93,12 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'POST /api/auth/signout': 'machines.read',
   'GET /api/auth/me': 'machines.read',
   'GET /api/events': 'machines.read',
+  'GET /api/indicators': 'indicators.read',
+  'GET /api/indicators/:id': 'indicators.read',
+  'POST /api/indicators': 'indicators.write',
+  'DELETE /api/indicators/:id': 'indicators.write',
+  'POST /api/indicators/BatchDelete': 'indicators.write',
+  'POST /api/indicators/import': 'indicators.write',
 };
 
 const pinned = (key: string): RouteAccess | undefined => {
