@@ -7,6 +7,7 @@ import { registerActionCommands } from './commands/actions.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
@@ -23,6 +24,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerActionVerbs(program, catalog);
   registerIsolationCommands(program);
   registerPackageCommands(program);
+  registerIndicatorCommands(program);
   return program;
 }
 
