@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ActionType } from './actions/index.js';
-import { ContentKind, ContentManifest } from './content.js';
+import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { IsolationReport } from './isolation.js';
 import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
@@ -162,7 +162,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
    * A new version of signed content was published: the agent fetches it if it is newer than its
    * own. Sent only to agents with the CONTENT_CAPABILITY (at hello, and at every publication).
    */
-  z.strictObject({ type: z.literal('content'), kind: ContentKind, name: ContentManifest.shape.name, version: ContentManifest.shape.version }),
+  z.strictObject({ type: z.literal('content'), kind: ContentKind, name: ContentName, version: ContentVersion }),
   StreamOpen,
   StreamData,
   StreamCredit,

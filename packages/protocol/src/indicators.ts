@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ContentKind } from './content.js';
+import type { ContentKind } from './content-kind.js';
 
 /** Indicator types, as MDE names them (CertificateThumbprint is not offered: Linux has no signed binaries to match). */
 export const INDICATOR_TYPES = ['FileSha256', 'FileSha1', 'FileMd5', 'IpAddress', 'DomainName', 'Url'] as const;
