@@ -60,6 +60,8 @@ describe('IndicatorSet', () => {
     expect(indicators.active(new Date('2026-11-25T10:59:59Z')).map((e) => e.value)).toEqual(['10.1.2.3', '10.1.2.4']);
     expect(indicators.active(new Date('2026-11-25T11:00:00Z')).map((e) => e.value)).toEqual(['10.1.2.3']);
     expect(indicators.all()).toHaveLength(2);
+    expect(indicators.nextExpiry(new Date('2026-11-25T10:00:00Z'))).toEqual(new Date('2026-11-25T11:00:00Z'));
+    expect(indicators.nextExpiry(new Date('2026-11-25T11:00:00Z'))).toBeNull();
     // A restarted agent has the same set at once, from disk.
     const again = new IndicatorSet(new ContentStore(dir, keys.publicKeyPem, server));
     expect(again.reload()).toBe(1);

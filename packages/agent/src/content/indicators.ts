@@ -33,6 +33,13 @@ export class IndicatorSet {
     return this.#entries.filter((e) => e.expirationTime === null || Date.parse(e.expirationTime) > t);
   }
 
+  /** When the next entry in force expires (null: none will), so an enforcement can be re-applied then. */
+  nextExpiry(now: Date = new Date()): Date | null {
+    const t = now.getTime();
+    const next = Math.min(...this.#entries.map((e) => (e.expirationTime === null ? Infinity : Date.parse(e.expirationTime))).filter((x) => x > t));
+    return Number.isFinite(next) ? new Date(next) : null;
+  }
+
   /** Calls `listener` whenever another version is loaded. */
   onChange(listener: () => void): void {
     this.#listeners.push(listener);
