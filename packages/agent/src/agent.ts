@@ -1,14 +1,18 @@
 import { destination, pino, type Logger } from 'pino';
 import { logDestination, resolveLogFormat } from '@cordon/protocol/log-format';
-import { ACTION_CATALOG, assertNever, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { ACTION_CATALOG, assertNever, CONTENT_CAPABILITY, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
-import { readState } from './enrollment-state.js';
+import { IndicatorSet } from './content/indicators.js';
+import { ContentStore, type ContentFetcher } from './content/store.js';
+import { ContentSync } from './content/sync.js';
+import { readState, type EnrollmentState } from './enrollment-state.js';
 import { Journal } from './journal.js';
 import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
 import { currentPlatform, MissingToolError, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
 import { ServerConnection } from './transport/connection.js';
+import { HttpContentFetcher } from './transport/content-fetcher.js';
 import { EventOutbox } from './transport/outbox.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
@@ -30,6 +34,8 @@ export async function localInventory(deviceTags: string[], platform: Platform = 
       ...(probed.unavailable ? { unavailable: probed.unavailable.slice(0, 256) } : {}),
     });
   }
+  // Not an action: this agent keeps signed content (indicators) and understands the server's content frame.
+  capabilities.set(CONTENT_CAPABILITY, { name: CONTENT_CAPABILITY, version: '1' });
   return {
     ...(await platform.describe()),
     agentVersion: AGENT_VERSION,
@@ -48,6 +54,8 @@ export class Agent {
   readonly #journal: Journal;
   readonly #modules: AgentModules;
   readonly #events: EventOutbox;
+  readonly #indicators: IndicatorSet;
+  readonly #content: ContentSync;
   #watch?: NodeJS.Timeout;
   #eventPump?: NodeJS.Timeout;
   /** Welcomed on the current connection: before that, the server takes nothing but hello. */
@@ -65,7 +73,10 @@ export class Agent {
     this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, logDestination(format, destination(2)));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
-    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger });
+    const contentStore = new ContentStore(config.dataDir, state.signingPublicKeyPem, this.#contentFetcher(state));
+    this.#indicators = new IndicatorSet(contentStore);
+    this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }));
+    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators });
     this.#events = new EventOutbox(config.dataDir);
     this.#runner = new CommandRunner({
       journal: this.#journal,
@@ -108,6 +119,17 @@ export class Agent {
     );
   }
 
+  /** The indicators this device applies (kept up to date from the server; expiry applies offline too). */
+  get indicators(): IndicatorSet {
+    return this.#indicators;
+  }
+
+  /** Content comes from the node this agent is connected to, then the others. */
+  #contentFetcher(state: EnrollmentState): ContentFetcher {
+    const fetcher = () => new HttpContentFetcher({ ...state, serverUrls: this.#connection.serverUrls() });
+    return { manifest: (kind, name) => fetcher().manifest(kind, name), bytes: (manifest, offset) => fetcher().bytes(manifest, offset) };
+  }
+
   async inventory(): Promise<Inventory> {
     return localInventory(this.config.tags, this.#platform, moduleList(this.#modules));
   }
@@ -129,6 +151,8 @@ export class Agent {
     this.#journal.prune(new Date());
     this.#prune = setInterval(() => this.#journal.prune(new Date()), 3600_000);
     this.#prune.unref();
+    // The indicators installed before are in use at once; newer ones are fetched alongside connecting.
+    this.#content.start();
     this.#connection.start();
   }
 
@@ -150,6 +174,7 @@ export class Agent {
     clearInterval(this.#eventPump);
     clearInterval(this.#prune);
     clearInterval(this.#watch);
+    this.#content.stop();
     for (const m of moduleList(this.#modules)) {
       try {
         await m.stop();
@@ -222,6 +247,9 @@ export class Agent {
         return;
       case 'eventAck':
         this.#events.acknowledged(frame.eventId);
+        return;
+      case 'content':
+        void this.#content.announced(frame.kind, frame.name, frame.version);
         return;
       case 'streamOpen':
       case 'streamData':

@@ -19,6 +19,10 @@ export type AllowEntry = Schemas['AllowEntry'];
 export type ReleaseToken = Schemas['ReleaseToken'];
 export type Alert = Schemas['Alert'];
 export type AlertEvidence = Schemas['AlertEvidence'];
+/** An indicator of compromise (MDE's shape, with Cordon's `enforcement` on Linux). */
+export type Indicator = Schemas['Indicator'];
+/** What POST /api/indicators takes (and each item of an import). */
+export type IndicatorSubmission = Schemas['IndicatorSubmission'];
 /** Who is signed in: GET /api/auth/me. */
 export type Me = Schemas['Me'];
 /** Whether a response action can be taken on a device now, and why not: GET /api/machines/{id}/responseActions. */

@@ -3437,10 +3437,344 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/indicators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List indicators, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    $filter?: string;
+                    $top?: number;
+                    $skip?: number;
+                    $count?: "true" | "false";
+                    $orderby?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["IndicatorList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Submit an indicator: creates it, or updates the one with the same type and value (answers 200 either way, as MDE does) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["IndicatorSubmissionInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Indicator"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/indicators/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an indicator */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Indicator"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete an indicator */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/indicators/BatchDelete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete up to 500 indicators: all of them, or none when an id is not found (404) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        indicatorIds: (string | number)[];
+                    };
+                };
+            };
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/indicators/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submit or update up to 500 indicators at once: all of them, or none when one is not valid (400 naming it) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        indicators: {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["IndicatorImportResult"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        IndicatorSubmissionInput: {
+            indicatorValue: string;
+            /** @enum {string} */
+            indicatorType: "FileSha256" | "FileSha1" | "FileMd5" | "IpAddress" | "DomainName" | "Url";
+            /** @enum {string} */
+            action: "Alert" | "AlertAndBlock" | "Allowed" | "Audit" | "Block" | "BlockAndRemediate" | "Warn";
+            title: string;
+            description?: string | null;
+            severity?: ("Informational" | "Low" | "Medium" | "High") | null;
+            expirationTime?: string | null;
+            recommendedActions?: string | null;
+            generateAlert?: boolean | null;
+            rbacGroupNames?: string[] | null;
+            application?: string | null;
+            educateUrl?: string | null;
+            category?: string | null;
+            mitreTechniques?: string[] | null;
+        };
         ApiError: {
             error: {
                 /** @description e.g. InvalidRequestBody, ResourceNotFound, ActiveRequestAlreadyExists, NotSupported */
@@ -3785,12 +4119,76 @@ export interface components {
             /** @description The isolation this token releases (null: whichever is in force when it is used) */
             isolatedSince: string | null;
         };
+        Indicator: {
+            /** @description A number, as text (as MDE answers) */
+            id: string;
+            /** @description Hashes, IP addresses and domain names in lower case */
+            indicatorValue: string;
+            /** @enum {string} */
+            indicatorType: "FileSha256" | "FileSha1" | "FileMd5" | "IpAddress" | "DomainName" | "Url";
+            /** @enum {string} */
+            action: "Alert" | "AlertAndBlock" | "Allowed" | "Audit" | "Block" | "BlockAndRemediate" | "Warn";
+            application: string | null;
+            /** @description Who submitted it */
+            source: string;
+            /**
+             * @description 'AadApp' when an app registration submitted it
+             * @enum {string}
+             */
+            sourceType: "User" | "AadApp";
+            createdBySource: string;
+            createdBy: string;
+            title: string;
+            description: string | null;
+            recommendedActions: string | null;
+            /** @enum {string} */
+            severity: "Informational" | "Low" | "Medium" | "High";
+            category: string | null;
+            mitreTechniques: string[];
+            rbacGroupNames: string[];
+            /** @description Always empty: Cordon has no device groups; every indicator applies to every device */
+            rbacGroupIds: string[];
+            educateUrl: string | null;
+            generateAlert: boolean;
+            /** Format: date-time */
+            creationTimeDateTimeUtc: string;
+            /** @description When it stops applying (null: never); agents drop it then, offline too */
+            expirationTime: string | null;
+            /** Format: date-time */
+            lastUpdateTime: string;
+            lastUpdatedBy: string | null;
+            /** @description Cordon: its expiration time has passed (agents no longer apply it; delete it or submit it again with a later one) */
+            isExpired: boolean;
+            /**
+             * @description Cordon: what Linux agents do with it: 'Block' (enforced), 'AlertOnly' (seen and reported, never blocked) or 'None' (Allowed)
+             * @enum {string}
+             */
+            enforcement: "Block" | "AlertOnly" | "None";
+            /** @description Cordon: the same as a sentence, e.g. why a domain block is alert-only on Linux */
+            enforcementNote: string;
+        };
+        IndicatorList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["Indicator"][];
+        };
+        IndicatorImportResult: {
+            value: {
+                id: string;
+                /** @description The indicator value, as stored */
+                indicator: string;
+                /** @description Always false: an import with any bad item is refused whole (400 naming the item and field) and changes nothing */
+                isFailed: boolean;
+                failureReason: string | null;
+            }[];
+        };
         Me: {
             name: string;
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };
@@ -4026,6 +4424,24 @@ export interface components {
             change: "created" | "updated";
             alertIds: string[];
             machineIds: string[];
+        };
+        IndicatorSubmission: {
+            indicatorValue: string;
+            /** @enum {string} */
+            indicatorType: "FileSha256" | "FileSha1" | "FileMd5" | "IpAddress" | "DomainName" | "Url";
+            /** @enum {string} */
+            action: "Alert" | "AlertAndBlock" | "Allowed" | "Audit" | "Block" | "BlockAndRemediate" | "Warn";
+            title: string;
+            description?: string | null;
+            severity?: ("Informational" | "Low" | "Medium" | "High") | null;
+            expirationTime?: string | null;
+            recommendedActions?: string | null;
+            generateAlert?: boolean | null;
+            rbacGroupNames?: string[] | null;
+            application?: string | null;
+            educateUrl?: string | null;
+            category?: string | null;
+            mitreTechniques?: string[] | null;
         };
     };
     responses: never;

@@ -1,7 +1,7 @@
-import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Machine, type MachineAction } from '@cordon/api-client';
+import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction } from '@cordon/api-client';
 
 export { ApiRequestError };
-export type { Alert, AllowEntry, EffectiveIsolationPolicy, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, TimelineEvent } from '@cordon/api-client';
+export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -130,6 +130,26 @@ export class CordonClient {
   /** Triage: status, assignment, classification, determination, a comment; only what is given changes. */
   updateAlert(id: string, change: { status?: 'New' | 'InProgress' | 'Resolved'; assignedTo?: string | null; classification?: string | null; determination?: string | null; comment?: string }): Promise<Alert> {
     return this.request('PATCH', `/api/alerts/${encodeURIComponent(id)}`, change);
+  }
+
+  async indicators(query: { filter?: string; top?: number } = {}): Promise<Indicator[]> {
+    return (await ok(this.api.GET('/api/indicators', { params: { query: odataQuery(query) } }))).value;
+  }
+
+  /** Creates the indicator, or updates the one with the same type and value. */
+  submitIndicator(body: IndicatorSubmission): Promise<Indicator> {
+    return ok(this.api.POST('/api/indicators', { body }));
+  }
+
+  /** Deletes indicators: one with DELETE, several with BatchDelete (all of them, or none when one is not found). */
+  async deleteIndicators(ids: string[]): Promise<void> {
+    if (ids.length === 1) await ok(this.api.DELETE('/api/indicators/{id}', { params: { path: { id: ids[0]! } } }));
+    else await ok(this.api.POST('/api/indicators/BatchDelete', { body: { indicatorIds: ids } }));
+  }
+
+  /** MDE's import: up to 500 indicators, all of them or none. */
+  async importIndicators(items: Record<string, unknown>[]) {
+    return (await ok(this.api.POST('/api/indicators/import', { body: { indicators: items } }))).value;
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */

@@ -8,6 +8,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
 import { registerAlertCommands } from './commands/alerts.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
@@ -25,6 +26,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerIsolationCommands(program);
   registerPackageCommands(program);
   registerAlertCommands(program);
+  registerIndicatorCommands(program);
   return program;
 }
 

@@ -1,20 +1,18 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { keyIdOf } from './signing.js';
 
 /** Largest content bundle the server may publish (and an agent will download). */
 export const MAX_CONTENT_BYTES = 256 * 1024 * 1024;
 
-export const ContentKind = z.enum(['indicators', 'rulepack', 'script']);
-export type ContentKind = z.infer<typeof ContentKind>;
+export { ContentKind } from './content-kind.js';
 
 /** What the server signs about one version of a piece of content; the bytes are checked against it. */
 export const ContentManifest = z.strictObject({
   kind: ContentKind,
-  /** Also a directory name on the device: no separators, no dots first. */
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/),
-  /** Grows with every publication of kind + name; a device never goes back to a lower one. */
-  version: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  name: ContentName,
+  version: ContentVersion,
   createdAt: z.iso.datetime(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative().max(MAX_CONTENT_BYTES),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ActionType } from './actions/index.js';
+import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { IsolationReport } from './isolation.js';
 import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
@@ -157,6 +158,11 @@ export const ServerFrame = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resultAck'), actionId: z.string().max(64) }),
   /** The server took the agent's event: the agent may drop it from its event outbox. */
   z.strictObject({ type: z.literal('eventAck'), eventId: z.uuid() }),
+  /**
+   * A new version of signed content was published: the agent fetches it if it is newer than its
+   * own. Sent only to agents with the CONTENT_CAPABILITY (at hello, and at every publication).
+   */
+  z.strictObject({ type: z.literal('content'), kind: ContentKind, name: ContentName, version: ContentVersion }),
   StreamOpen,
   StreamData,
   StreamCredit,

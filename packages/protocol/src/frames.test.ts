@@ -58,6 +58,7 @@ const SERVER_FRAMES: Record<string, unknown>[] = [
   { type: 'cancel', actionId: ID },
   { type: 'resultAck', actionId: ID },
   { type: 'eventAck', eventId: ID },
+  { type: 'content', kind: 'indicators', name: 'default', version: 3 },
   { type: 'streamCredit', streamId: ID, bytes: 4096 },
 ];
 

@@ -4,6 +4,7 @@ export * from './signing.js';
 export * from './isolation.js';
 export * from './streams.js';
 export * from './content.js';
+export * from './indicators.js';
 export * from './frames.js';
 export * from './package-file.js';
 export * from './alerts.js';

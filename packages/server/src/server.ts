@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { ACTION_CATALOG, CommandSigner, ContentSigner, type ActionCatalog } from '@cordon/protocol';
+import { ACTION_CATALOG, CommandSigner, CONTENT_CAPABILITY, ContentSigner, type ActionCatalog } from '@cordon/protocol';
 import { createActionHandlers } from './actions/index.js';
 import { LocalBus } from './cluster/bus.js';
 import { ClusterNode } from './cluster/node.js';
@@ -23,6 +23,7 @@ import { createMetrics } from './metrics.js';
 import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
 import { ActionsRepository } from './repositories/actions.repository.js';
 import { ContentRepository } from './repositories/content.repository.js';
+import { IndicatorsRepository } from './repositories/indicators.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
@@ -38,6 +39,7 @@ import { eventsRoutes } from './routes/events.routes.js';
 import { credentialsRoutes } from './routes/credentials.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
+import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
@@ -46,6 +48,7 @@ import { ActionLifecycle } from './services/action-lifecycle.js';
 import { ActionProgressBoard } from './services/action-progress.js';
 import { AgentReportsService } from './services/agent-reports.service.js';
 import { ContentService } from './services/content.service.js';
+import { IndicatorsService } from './services/indicators.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
 import { ContentFiles } from './storage/content-files.js';
@@ -95,6 +98,7 @@ export interface CordonServer {
     releaseTokens: ReleaseTokenService;
     packages: PackagesService;
     content: ContentService;
+    indicators: IndicatorsService;
     users: UsersService;
     deviceEvents: DeviceEventsSink;
     alerts: AlertsService;
@@ -174,7 +178,10 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const contentFiles = new ContentFiles(join(config.dataDir, 'files', 'content'));
   await contentFiles.init();
   const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
+  // Every agent that keeps content hears of each new version, whichever node it is connected to.
+  content.onPublished(({ kind, name, version }) => node.broadcast({ type: 'content', kind, name, version }, CONTENT_CAPABILITY));
   gateway.attach(agentReports, packages, content);
+  const indicators = new IndicatorsService(new IndicatorsRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'indicators' }));
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
   const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
@@ -214,6 +221,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(credentialsRoutes(auth, users, enrollment, machines), { prefix });
     await app.register(eventsRoutes(hub, revocations), { prefix });
     await app.register(alertsRoutes(alerts, machines, now), { prefix });
+    await app.register(indicatorsRoutes(indicators), { prefix });
   }
   await app.ready();
 
@@ -230,7 +238,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators },
     hub,
     initialAdminToken,
     initialAdminPassword,
@@ -244,6 +252,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       // Agents connected to an earlier run (stopped or crashed) went offline when it did: say so in
       // their timelines; agents another live node holds are connected still.
       await recordOffline(node.heldElsewhere());
+      // What expired while no node ran, or a change whose publication a crash cut short, goes out now.
+      await indicators.publishExpired();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -256,6 +266,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(300_000, () => machines.pruneIpHistory()); // idempotent: a second delete waits on the first's row locks, finds the rows gone
       every(60_000, () => counters.prune(Date.now())); // idempotent delete
       every(3600_000, () => packages.sweepExpired()); // idempotent: files removed with force, a record marked removed again
+      every(30_000, () => indicators.publishExpired()); // under a store lock, and idempotent: publishes only a set that differs from the last
       auditIntegrity.start(config.auditCheckpointSeconds); // one node at a time (a store lock), each after the last one written
       listeningUrl = `http://${urlHost(config.host)}:${port}`;
       return {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config.js';
+import type { IndicatorSet } from '../content/indicators.js';
 import type { EnrollmentState } from '../enrollment-state.js';
 import type { Platform } from '../platform/types.js';
 import { rankServers } from '../transport/servers.js';
@@ -15,6 +16,8 @@ export interface ModuleDeps {
   enrollment: EnrollmentState;
   config: Pick<AgentConfig, 'isolationConfirmSeconds' | 'isolationProbe'>;
   logger: Logger;
+  /** The indicators in force (for the modules that enforce them). */
+  indicators: IndicatorSet;
 }
 
 /**

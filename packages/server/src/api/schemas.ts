@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTION_STATUSES, ACTION_TYPES, AllowEntry as ProtocolAllowEntry, Capability as ProtocolCapability, IsolationReport as ProtocolIsolationReport } from '@cordon/protocol';
+import { ACTION_STATUSES, ACTION_TYPES, INDICATOR_ACTIONS, INDICATOR_SEVERITIES, INDICATOR_TYPES, AllowEntry as ProtocolAllowEntry, Capability as ProtocolCapability, IsolationReport as ProtocolIsolationReport } from '@cordon/protocol';
 import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
 import type { CordonEvent } from '../events.js';
 
@@ -294,6 +294,57 @@ export const ReleaseToken = z
   })
   .meta({ id: 'ReleaseToken' });
 export type IssuedReleaseToken = z.infer<typeof ReleaseToken>;
+
+// --- indicators ------------------------------------------------------------------------------
+
+export const INDICATOR_ENFORCEMENTS = ['Block', 'AlertOnly', 'None'] as const;
+
+export const Indicator = z
+  .object({
+    id: z.string().meta({ description: 'A number, as text (as MDE answers)' }),
+    indicatorValue: z.string().meta({ description: 'Hashes, IP addresses and domain names in lower case' }),
+    indicatorType: oneOf(INDICATOR_TYPES),
+    action: oneOf(INDICATOR_ACTIONS),
+    application: z.string().nullable(),
+    source: z.string().meta({ description: 'Who submitted it' }),
+    sourceType: oneOf(['User', 'AadApp'], "'AadApp' when an app registration submitted it"),
+    createdBySource: z.string(),
+    createdBy: z.string(),
+    title: z.string(),
+    description: z.string().nullable(),
+    recommendedActions: z.string().nullable(),
+    severity: oneOf(INDICATOR_SEVERITIES),
+    category: z.string().nullable(),
+    mitreTechniques: z.array(z.string()),
+    rbacGroupNames: z.array(z.string()),
+    rbacGroupIds: z.array(z.string()).meta({ description: 'Always empty: Cordon has no device groups; every indicator applies to every device' }),
+    educateUrl: z.string().nullable(),
+    generateAlert: z.boolean(),
+    creationTimeDateTimeUtc: isoTime(),
+    expirationTime: isoTime().nullable().meta({ description: 'When it stops applying (null: never); agents drop it then, offline too' }),
+    lastUpdateTime: isoTime(),
+    lastUpdatedBy: z.string().nullable(),
+    isExpired: z.boolean().meta({ description: 'Cordon: its expiration time has passed (agents no longer apply it; delete it or submit it again with a later one)' }),
+    enforcement: oneOf(INDICATOR_ENFORCEMENTS, "Cordon: what Linux agents do with it: 'Block' (enforced), 'AlertOnly' (seen and reported, never blocked) or 'None' (Allowed)"),
+    enforcementNote: z.string().meta({ description: 'Cordon: the same as a sentence, e.g. why a domain block is alert-only on Linux' }),
+  })
+  .meta({ id: 'Indicator' });
+export type IndicatorView = z.infer<typeof Indicator>;
+export const IndicatorList = odataList(Indicator, 'IndicatorList');
+
+export const IndicatorImportResult = z
+  .object({
+    value: z.array(
+      z.object({
+        id: z.string(),
+        indicator: z.string().meta({ description: 'The indicator value, as stored' }),
+        isFailed: z.boolean().meta({ description: 'Always false: an import with any bad item is refused whole (400 naming the item and field) and changes nothing' }),
+        failureReason: z.string().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'IndicatorImportResult' });
+export type IndicatorImportView = z.infer<typeof IndicatorImportResult>;
 
 // --- sign-in, tokens, administration ---------------------------------------------------------
 

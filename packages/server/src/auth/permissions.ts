@@ -23,10 +23,13 @@ export const PERMISSIONS = {
   'alerts.write': 'analyst',
   /** Sending alerts from other tools; the `ingest` role holds this alone. */
   'alerts.ingest': 'responder',
+  'indicators.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
+  /** Indicators with a blocking action cut devices off addresses: as much as an action. */
+  'indicators.write': 'responder',
   'audit.read': 'admin',
   'admin.tokens': 'admin',
   'admin.enrollment': 'admin',

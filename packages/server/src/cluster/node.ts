@@ -105,6 +105,12 @@ export class ClusterNode implements AgentChannel, AgentConnections {
     return false;
   }
 
+  /** Sends a small frame to every agent with `capability`, on this node and (through the bus) the others. */
+  broadcast(frame: ServerFrame, capability: string): void {
+    this.gateway.broadcast(frame, capability);
+    void this.#publish({ topic: 'broadcast', frame, capability });
+  }
+
   /** Asks the other nodes to send these actions to their agents (this node does not hold them). */
   relay(items: { machineId: string; actionId: string }[]): void {
     const remote = items.filter((i) => !this.gateway.isConnected(i.machineId));
@@ -153,6 +159,9 @@ export class ClusterNode implements AgentChannel, AgentConnections {
       }
       case 'frame':
         this.gateway.send(m.machineId, m.frame);
+        return;
+      case 'broadcast':
+        this.gateway.broadcast(m.frame, m.capability);
         return;
       case 'event':
         this.hub.emitLocal(m.event);

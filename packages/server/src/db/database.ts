@@ -16,6 +16,7 @@ import * as timelineAction from './migrations/20261130150000_timeline_action.js'
 import * as readiness from './migrations/20261201120000_readiness.js';
 import * as nodes from './migrations/20261202120000_nodes.js';
 import * as counters from './migrations/20261202130000_counters.js';
+import * as indicators from './migrations/20261203110000_indicators.js';
 import * as alerts from './migrations/20261203120000_alerts.js';
 
 export type Db = Kysely<Database>;
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261201120000_readiness': readiness,
   '20261202120000_nodes': nodes,
   '20261202130000_counters': counters,
+  '20261203110000_indicators': indicators,
   '20261203120000_alerts': alerts,
 };
 

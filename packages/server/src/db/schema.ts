@@ -287,6 +287,37 @@ export interface AlertCommentsTable {
   comment: string;
 }
 
+/** An indicator of compromise (see IndicatorsService); unique by type + value. */
+export interface IndicatorsTable {
+  id: Generated<number>;
+  indicator_type: string;
+  /** As stored for matching: hashes, IP addresses and domain names in lower case. */
+  indicator_value: string;
+  action: string;
+  severity: string;
+  title: string;
+  description: string | null;
+  recommended_actions: string | null;
+  application: string | null;
+  category: string | null;
+  /** JSON array of text. */
+  mitre_techniques: string;
+  /** JSON array of text. */
+  rbac_group_names: string;
+  educate_url: string | null;
+  /** 1 or 0. */
+  generate_alert: number;
+  /** Who submitted it (MDE's `source`/`createdBy`) and whether a person or an app ('User' | 'AadApp'). */
+  source: string;
+  source_type: string;
+  created_by: string;
+  created_at: string;
+  /** When it stops applying (null: never); agents drop it then, offline too. */
+  expiration_time: string | null;
+  last_update_time: string;
+  last_updated_by: string | null;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -309,4 +340,5 @@ export interface Database {
   counters: CountersTable;
   alerts: AlertsTable;
   alert_comments: AlertCommentsTable;
+  indicators: IndicatorsTable;
 }

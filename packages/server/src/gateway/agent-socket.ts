@@ -2,11 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import { AGENT_CONTENT, assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, CONTENT_CAPABILITY, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
 import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
+import type { ContentService } from '../services/content.service.js';
 import type { DeviceEventsSink } from '../services/device-events.service.js';
 import type { MachinesService } from '../services/machines.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
@@ -39,6 +40,8 @@ interface Connection {
   refilledAt: number;
   /** Frames of one agent are handled strictly in order (an ack before its result). */
   queue: Promise<void>;
+  /** What the agent said it can do (hello, then each inventory): frames it would not know are not sent to it. */
+  capabilities: Set<string>;
 }
 
 /** What the agent sockets need from the rest of the server. */
@@ -72,14 +75,16 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   readonly #sockets = new Set<Connection>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
   #actions?: AgentReportsService;
+  #content?: ContentService;
   #presence?: AgentPresence;
   #closing = false;
 
   constructor(private readonly deps: AgentSocketDeps) {}
 
-  /** Gives frames an engine to go to; frames are not routed before this. */
-  attach(actions: AgentReportsService): void {
+  /** Gives frames an engine to go to (frames are not routed before this), and the content agents are told of at hello. */
+  attach(actions: AgentReportsService, content?: ContentService): void {
     this.#actions = actions;
+    this.#content = content;
   }
 
   /** Tells `presence` of every connection this node takes or loses. */
@@ -122,6 +127,18 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
     return true;
   }
 
+  /** Sends `frame` to every agent connected here whose capabilities include `capability`; answers how many. */
+  broadcast(frame: ServerFrame, capability: string): number {
+    const text = JSON.stringify(frame);
+    let sent = 0;
+    for (const c of this.#connections.values()) {
+      if (!c.helloDone || !c.capabilities.has(capability) || c.ws.readyState !== c.ws.OPEN) continue;
+      c.ws.send(text);
+      sent++;
+    }
+    return sent;
+  }
+
   /**
    * Closes every connection of `machineId` (with hello done or not) because its credential was
    * revoked; one that does not close within half a second is cut off. Answers whether there was any.
@@ -146,7 +163,7 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   }
 
   #open(machineId: string, ws: WebSocket, address: string | null): void {
-    const conn: Connection = { machineId, address, ws, lastFrameAt: Date.now(), helloReceived: false, helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve() };
+    const conn: Connection = { machineId, address, ws, lastFrameAt: Date.now(), helloReceived: false, helloDone: false, rejected: false, tokens: FRAME_BURST, refilledAt: Date.now(), queue: Promise.resolve(), capabilities: new Set() };
     this.#sockets.add(conn);
     // The hello must arrive in time; handling it may take longer on a busy node (a fleet moving
     // over from a node that died), and an agent that did say hello is not cut off for that.
@@ -241,6 +258,7 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
         this.deps.machines.noteSeen(id);
         return;
       case 'inventory':
+        conn.capabilities = capabilitiesOf(frame.inventory);
         return this.deps.machines.applyInventory(id, frame.inventory);
       case 'ack':
         return actions.agentAck(id, frame.actionId);
@@ -290,11 +308,29 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
     // Recorded as held here before its AgentOnline: whoever reads the timeline finds it held.
     await this.#presence?.agentConnected(conn.machineId);
     await this.deps.machines.applyInventory(conn.machineId, inventory);
+    conn.capabilities = capabilitiesOf(inventory);
     conn.helloDone = true;
     conn.ws.send(JSON.stringify({ type: 'welcome', machineId: conn.machineId, serverTime: new Date().toISOString(), heartbeatSeconds: this.deps.heartbeatSeconds } satisfies ServerFrame));
+    await this.#announceContent(conn);
     // A new connection replacing a live one is a reconnect, not news; replacing a dead one is.
     if (!previous || previous.ws.readyState !== previous.ws.OPEN) await this.deps.timeline.add({ machineId: conn.machineId, eventType: 'AgentOnline', title: `Agent connected (version ${inventory.agentVersion})` });
     await this.#actions?.agentConnected(conn.machineId);
+  }
+
+  /**
+   * Tells an agent that keeps content the newest version of each, so one that was offline through
+   * changes fetches them now. Best effort: the agent also checks at start and every 10 minutes.
+   */
+  async #announceContent(conn: Connection): Promise<void> {
+    if (!this.#content || !conn.capabilities.has(CONTENT_CAPABILITY)) return;
+    try {
+      for (const { kind, name } of AGENT_CONTENT) {
+        const latest = await this.#content.latest(kind, name);
+        if (latest) conn.ws.send(JSON.stringify({ type: 'content', kind, name, version: latest.manifest.version } satisfies ServerFrame));
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err, machineId: conn.machineId }, 'could not tell the agent of the newest content');
+    }
   }
 
   /**
@@ -326,3 +362,5 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
     if (!this.#closing) await this.#presence?.agentDisconnected(conn.machineId);
   }
 }
+
+const capabilitiesOf = (inventory: Inventory): Set<string> => new Set(inventory.capabilities.map((c) => c.name));

@@ -58,7 +58,7 @@ export class AgentGateway implements Omit<AgentChannel, 'relay'> {
    * the content service content is fetched from.
    */
   attach(actions: AgentReportsService, packages?: PackagesService, content?: ContentService): void {
-    this.#sockets.attach(actions);
+    this.#sockets.attach(actions, content);
     this.#uploads = packages && new UploadsHttp(packages);
     this.#content = content && new ContentHttp(content);
   }
@@ -104,6 +104,11 @@ export class AgentGateway implements Omit<AgentChannel, 'relay'> {
 
   send(machineId: string, frame: ServerFrame): boolean {
     return this.#sockets.send(machineId, frame);
+  }
+
+  /** Sends `frame` to every agent connected to this node that has `capability`. */
+  broadcast(frame: ServerFrame, capability: string): number {
+    return this.#sockets.broadcast(frame, capability);
   }
 
   /** The machine's credential was revoked: its connections close now and nothing of it is accepted again. */

@@ -22,6 +22,7 @@ function targetTypeOf(url: string): AuditEntry['targetType'] {
   if (url.includes('/isolationPolicies')) return 'isolationPolicy';
   if (url.includes('/alerts/')) return 'alert';
   if (url.includes('/machines/')) return 'machine';
+  if (url.includes('/indicators')) return 'indicator';
   return 'request';
 }
 

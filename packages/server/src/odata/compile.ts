@@ -4,7 +4,8 @@ import { FilterSyntaxError, parseFilter, type FilterNode, type Literal, type Tex
 
 /** How one public field of a `$filter` maps onto the store. */
 export type FieldSpec =
-  | { kind: 'text'; column: string; values?: readonly string[] }
+  /** `alsoLowerCase`: eq, ne and in also match the value in lower case (a hash sent in capitals finds the stored one). */
+  | { kind: 'text'; column: string; values?: readonly string[]; alsoLowerCase?: boolean }
   | { kind: 'datetime'; column: string }
   /** `machineTags/any(t: t eq 'x')`: a tag row exists for the machine. */
   | { kind: 'tags'; machineIdColumn: string }
@@ -100,7 +101,9 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
       }
       if (spec.kind === 'datetime') return sql<SqlBool>`${sql.ref(spec.column)} ${op} ${isoOf(node.field, node.value)}`;
       if (node.op !== 'eq' && node.op !== 'ne') throw invalid(`${node.field} supports eq, ne and in; gt/lt are for dates`);
-      return sql<SqlBool>`${sql.ref(spec.column)} ${op} ${checkEnum(node.field, spec, literalText(node.field, node.value))}`;
+      const value = checkEnum(node.field, spec, literalText(node.field, node.value));
+      if (spec.alsoLowerCase) return sql<SqlBool>`${sql.ref(spec.column)} ${sql.raw(node.op === 'eq' ? 'in' : 'not in')} (${sql.join(withLowerCase([value]))})`;
+      return sql<SqlBool>`${sql.ref(spec.column)} ${op} ${value}`;
     }
     case 'in': {
       const spec = specOf(node.field, fields);
@@ -110,7 +113,7 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
         return parts.reduce((a, b) => sql<SqlBool>`(${a} or ${b})`);
       }
       const values = node.values.map((v) => (spec.kind === 'datetime' ? isoOf(node.field, v) : checkEnum(node.field, spec, literalText(node.field, v))));
-      return sql<SqlBool>`${sql.ref(spec.column)} in (${sql.join(values)})`;
+      return sql<SqlBool>`${sql.ref(spec.column)} in (${sql.join(spec.kind === 'text' && spec.alsoLowerCase ? withLowerCase(values) : values)})`;
     }
     case 'startswith':
     case 'contains': {
@@ -131,6 +134,8 @@ function compileNode(node: FilterNode, fields: FieldMap): Expression<SqlBool> {
     }
   }
 }
+
+const withLowerCase = (values: string[]): string[] => [...new Set(values.flatMap((v) => [v, v.toLowerCase()]))];
 
 function collections(fields: FieldMap): string {
   return Object.entries(fields).filter(([, f]) => f.kind === 'tags' || f.kind === 'ips' || f.kind === 'names').map(([k]) => k).join(', ');

@@ -3,6 +3,7 @@ import { ActionsRepository } from './actions.repository.js';
 import { AlertsRepository } from './alerts.repository.js';
 import { AuditRepository } from './audit.repository.js';
 import { CredentialsRepository } from './credentials.repository.js';
+import { IndicatorsRepository } from './indicators.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
 import { MachinesRepository } from './machines.repository.js';
 import { TimelineRepository } from './timeline.repository.js';
@@ -18,6 +19,7 @@ export interface UnitOfWork {
   users: UsersRepository;
   isolation: IsolationRepository;
   actions: ActionsRepository;
+  indicators: IndicatorsRepository;
 }
 
 /**
@@ -37,6 +39,7 @@ export function transactor(db: Db): Transactor {
     users: new UsersRepository(tx),
     isolation: new IsolationRepository(tx),
     actions: new ActionsRepository(tx),
+    indicators: new IndicatorsRepository(tx),
   });
   return (work) => atomically(db, (tx) => work(bind(tx)));
 }

@@ -17,10 +17,12 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'alerts.read': 'viewer',
   'alerts.write': 'analyst',
   'alerts.ingest': 'responder',
+  'indicators.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
+  'indicators.write': 'responder',
   'audit.read': 'admin',
   'admin.tokens': 'admin',
   'admin.enrollment': 'admin',
@@ -101,6 +103,12 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'GET /api/machines/:id/alerts': 'alerts.read',
   'POST /api/alerts': 'alerts.ingest',
   'POST /api/alerts/falco': 'alerts.ingest',
+  'GET /api/indicators': 'indicators.read',
+  'GET /api/indicators/:id': 'indicators.read',
+  'POST /api/indicators': 'indicators.write',
+  'DELETE /api/indicators/:id': 'indicators.write',
+  'POST /api/indicators/BatchDelete': 'indicators.write',
+  'POST /api/indicators/import': 'indicators.write',
 };
 
 /** Whether a role may call a route that needs `access`: by rank, or (a scoped role) by its own list only. */

@@ -32,6 +32,8 @@ const published = (r: ContentRow): PublishedContent => {
  * enrolled with. Versions only grow (a device refuses to go back).
  */
 export class ContentService {
+  readonly #listeners: ((manifest: ContentManifest) => void)[] = [];
+
   constructor(
     private readonly repo: ContentRepository,
     private readonly files: ContentFiles,
@@ -70,11 +72,18 @@ export class ContentService {
         },
         (r) => this.files.place(staged, k.data, name, r.file),
       );
-      return published(row);
+      const done = published(row);
+      for (const listener of this.#listeners) listener(done.manifest);
+      return done;
     } catch (e) {
       await this.files.discard(staged).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Tells `listener` of every version published (once committed): the server tells agents with it. */
+  onPublished(listener: (manifest: ContentManifest) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** The newest version of kind + name, or null when none was published (or kind/name is not valid). */
