@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AgentDetection, EVIDENCE_FIELDS, severityRank, type AlertEvidence, type AlertSeverity, type DeviceEvent } from '@cordon/protocol';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
@@ -241,9 +241,22 @@ export class AlertsService implements DeviceEventsSink {
   }
 }
 
+/**
+ * A UUID whose first 48 bits are the time (version 7): alerts are written in time order, so their
+ * primary key grows at one end of its index instead of touching a random page per alert.
+ */
+function timeOrderedId(ms: number): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(ms, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 function newRow(alert: IncomingAlert, actor: string, device: { id: string; name: string | null } | null, time: string): NewAlertRow {
   return {
-    id: randomUUID(),
+    id: timeOrderedId(Date.parse(time)),
     source_key: alert.sourceKey,
     machine_id: device?.id ?? null,
     computer_dns_name: device?.name ?? alert.hostName,

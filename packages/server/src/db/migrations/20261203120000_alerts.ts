@@ -41,7 +41,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('alerts_status').on('alerts').columns(['status', 'alert_creation_time']).execute();
   // A device's alerts, and its risk (the open ones).
   await db.schema.createIndex('alerts_machine').on('alerts').columns(['machine_id', 'status', 'severity_rank']).execute();
-  await db.schema.createIndex('alerts_host_key').on('alerts').column('host_key').execute();
+  // Only alerts not yet joined to a device are looked up by host name: a small partial index.
+  await db.schema.createIndex('alerts_host_key').on('alerts').column('host_key').where(sql.ref('machine_id'), 'is', null).execute();
 
   await db.schema
     .createTable('alert_comments')
