@@ -76,7 +76,7 @@ export class Agent {
     const contentStore = new ContentStore(config.dataDir, state.signingPublicKeyPem, this.#contentFetcher(state));
     this.#indicators = new IndicatorSet(contentStore);
     this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }));
-    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators });
+    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators, reportEvent: (kind, data) => void this.reportEvent(kind, data) });
     this.#events = new EventOutbox(config.dataDir);
     this.#runner = new CommandRunner({
       journal: this.#journal,

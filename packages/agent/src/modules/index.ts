@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { AgentDetection, DeviceEventKind } from '@cordon/protocol';
 import type { AgentConfig } from '../config.js';
 import type { IndicatorSet } from '../content/indicators.js';
 import type { EnrollmentState } from '../enrollment-state.js';
 import type { Platform } from '../platform/types.js';
 import { rankServers } from '../transport/servers.js';
+import { IndicatorBlocker } from './indicators/blocker.js';
 import { IsolationManager } from './isolation/manager.js';
 import type { AgentModule } from './types.js';
 
@@ -18,6 +20,8 @@ export interface ModuleDeps {
   logger: Logger;
   /** The indicators in force (for the modules that enforce them). */
   indicators: IndicatorSet;
+  /** Queues an event for the server (durably; sent when connected). */
+  reportEvent: (kind: DeviceEventKind, data: AgentDetection) => void;
 }
 
 /**
@@ -26,6 +30,7 @@ export interface ModuleDeps {
  */
 export interface AgentModules {
   isolation: IsolationManager;
+  indicatorBlocks: IndicatorBlocker;
 }
 
 const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K] } = {
@@ -39,6 +44,14 @@ const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K
       logger: d.logger.child({ part: 'isolation' }),
       confirmSeconds: d.config.isolationConfirmSeconds,
       forbiddenProbe: d.config.isolationProbe,
+    }),
+  indicatorBlocks: (d) =>
+    new IndicatorBlocker({
+      firewall: d.platform.indicatorFirewall,
+      indicators: d.indicators,
+      serverUrls: d.enrollment.serverUrls,
+      reportEvent: d.reportEvent,
+      logger: d.logger.child({ part: 'indicators' }),
     }),
 };
 

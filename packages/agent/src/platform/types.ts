@@ -54,6 +54,26 @@ export interface Firewall {
   active(): Promise<boolean>;
 }
 
+/** What indicators ask of the firewall: addresses to block, and addresses only to watch (counted, let through). */
+export interface IndicatorRules {
+  blocked: string[];
+  watched: string[];
+}
+
+/**
+ * The firewall as indicators need it: a table of Cordon's own, apart from isolation's (either is
+ * applied and removed without touching the other), replaced whole.
+ */
+export interface IndicatorFirewall {
+  /** Replaces the indicator rules in one transaction; no addresses at all removes the table. */
+  apply(rules: IndicatorRules): Promise<void>;
+  remove(): Promise<void>;
+  /** Whether the table is loaded (false after a reboot or a flush). */
+  active(): Promise<boolean>;
+  /** Per address, the packets matched since the rules were last applied: refused (blocked) or new connections (watched). */
+  counts(): Promise<Map<string, number>>;
+}
+
 /** What users on the device were told, per channel. */
 export interface NotifyResult {
   wall: string;
@@ -130,6 +150,8 @@ export interface Platform {
   /** Describes the device: everything in an inventory except what the agent itself adds. */
   describe(): Promise<DeviceDescription>;
   firewall: Firewall;
+  /** Blocks and watches the addresses of indicators (its own table). */
+  indicatorFirewall: IndicatorFirewall;
   /** Runs programs (argument arrays, time budgets). */
   processes: Processes;
   /**

@@ -1,4 +1,4 @@
-import type { IsolationPlan, Platform } from '../platform/types.js';
+import type { IndicatorRules, IsolationPlan, Platform } from '../platform/types.js';
 
 /** A Platform whose firewall is a variable: for unit tests of code that drives the firewall. */
 export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok: false; reason: string }; applyFails?: string } = {}) {
@@ -26,10 +26,34 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
       return firewall.plan !== null;
     },
   };
+  /** The indicator table: its rules (null: none loaded) and the packet counts a test sets. */
+  const indicatorFirewall = {
+    rules: null as IndicatorRules | null,
+    applies: 0,
+    counts: new Map<string, number>(),
+    async apply(rules: IndicatorRules) {
+      if (rules.blocked.length === 0 && rules.watched.length === 0) return indicatorFirewall.remove();
+      indicatorFirewall.applies++;
+      indicatorFirewall.rules = rules;
+      // Reloading the table starts its counters again, as nft does.
+      indicatorFirewall.counts = new Map();
+    },
+    async remove() {
+      indicatorFirewall.rules = null;
+      indicatorFirewall.counts = new Map();
+    },
+    async active() {
+      return indicatorFirewall.rules !== null;
+    },
+    async counts_() {
+      return indicatorFirewall.counts;
+    },
+  };
   const notices: string[] = [];
   const platform: Platform = {
     describe: async () => ({ hostname: 'h', osPlatform: 'Linux', osVersion: 'x', osProcessor: 'x64', kernel: '6', ipAddresses: [] }),
     firewall,
+    indicatorFirewall: { apply: indicatorFirewall.apply, remove: indicatorFirewall.remove, active: indicatorFirewall.active, counts: indicatorFirewall.counts_ },
     // Unit tests of the firewall's users neither run programs nor read files: saying so beats a silent real call.
     processes: {
       run: async () => Promise.reject(new Error('the fake platform runs no programs')),
@@ -49,5 +73,5 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
       return { wall: 'delivered', desktop: [] };
     },
   };
-  return { platform, firewall, notices };
+  return { platform, firewall, indicatorFirewall, notices };
 }

@@ -36,7 +36,7 @@ export interface BuiltPlan {
 }
 
 /** Name resolution with a time limit: enforcing isolation must never hang on a dead resolver. */
-const resolveAll = async (host: string): Promise<string[]> => {
+export const resolveAll = async (host: string): Promise<string[]> => {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);

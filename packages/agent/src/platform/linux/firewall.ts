@@ -38,15 +38,20 @@ export class NftFirewall implements Firewall {
   }
 
   async #load(text: string): Promise<void> {
-    const dir = await mkdtemp(join(tmpdir(), 'cordon-nft-'));
-    try {
-      const file = join(dir, 'ruleset.nft');
-      await writeFile(file, text, { mode: 0o600 });
-      const r = await run(this.nft, ['-f', file], { timeoutMs: 15_000 });
-      if (r.code === 127) throw new MissingToolError('nft is not installed (install the nftables package)');
-      if (r.code !== 0) throw new Error(`nft refused the rule set: ${firstLine(r.stderr)}`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await loadRuleset(this.nft, text);
+  }
+}
+
+/** Loads a rule set with `nft -f` (one transaction), through a private temporary file. */
+export async function loadRuleset(nft: string, text: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cordon-nft-'));
+  try {
+    const file = join(dir, 'ruleset.nft');
+    await writeFile(file, text, { mode: 0o600 });
+    const r = await run(nft, ['-f', file], { timeoutMs: 15_000 });
+    if (r.code === 127) throw new MissingToolError('nft is not installed (install the nftables package)');
+    if (r.code !== 0) throw new Error(`nft refused the rule set: ${firstLine(r.stderr)}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -3,6 +3,7 @@ import { arch, hostname, networkInterfaces, release } from 'node:os';
 import type { Platform } from '../types.js';
 import { adoptPrograms, releasePrograms, unitCgroup } from './cgroups.js';
 import { NftFirewall } from './firewall.js';
+import { NftIndicatorFirewall } from './indicator-firewall.js';
 import { notifyUsers } from './notify.js';
 import { linuxProcesses } from './processes.js';
 import { createSafeFiles } from './safe-files.js';
@@ -26,6 +27,7 @@ const PROCESSORS: Record<string, string> = { x64: 'x64', arm64: 'arm64', ia32: '
 
 export const linuxPlatform: Platform = {
   firewall: new NftFirewall(),
+  indicatorFirewall: new NftIndicatorFirewall(),
   processes: linuxProcesses,
   files: createSafeFiles,
   async resolvers() {
