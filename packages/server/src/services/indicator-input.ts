@@ -120,17 +120,23 @@ export type Enforcement = 'Block' | 'AlertOnly' | 'None';
 /**
  * What Linux agents do with an indicator of `type` and `action`, and why, as the API and the
  * README say it: only IP addresses can be blocked on Linux (an nftables table of their own);
- * domains, URLs and file hashes are seen and reported, never blocked.
+ * connections to an alerting IP, or to the addresses a domain or URL resolves to on the device,
+ * are reported; file hashes are not acted on by agents yet (antivirus scans will report them).
  */
 export function enforcementOf(type: IndicatorType, action: IndicatorAction): { enforcement: Enforcement; enforcementNote: string } {
   if (action === 'Allowed') return { enforcement: 'None', enforcementNote: 'Allowed: Linux agents never block it or raise alerts on it' };
+  const names = type === 'Url' ? 'URLs' : 'domain names';
+  const seen =
+    type === 'IpAddress'
+      ? 'connections to it are reported'
+      : type === 'DomainName' || type === 'Url'
+        ? 'connections to the addresses its name resolves to on the device are reported'
+        : 'Linux agents do not act on file hashes yet (antivirus scans will report matching files)';
   if (BLOCKING_INDICATOR_ACTIONS.includes(action)) {
-    if (type === 'IpAddress') return { enforcement: 'Block', enforcementNote: 'Linux agents block connections to and from this address (an nftables table of their own), and report attempts' };
-    if (type === 'DomainName' || type === 'Url') {
-      return { enforcement: 'AlertOnly', enforcementNote: `Alert only on Linux: agents cannot block ${type === 'Url' ? 'URLs' : 'domain names'} (nftables sees addresses, not names); it is reported when seen, never blocked. Block its IP addresses with IpAddress indicators` };
-    }
-    return { enforcement: 'AlertOnly', enforcementNote: 'Alert only on Linux: agents do not block files by hash; it is reported when seen, never blocked' };
+    if (type === 'IpAddress') return { enforcement: 'Block', enforcementNote: 'Linux agents block connections to and from this address (an nftables table of their own), and report attempts when generateAlert is true' };
+    if (type === 'DomainName' || type === 'Url') return { enforcement: 'AlertOnly', enforcementNote: `Alert only on Linux: agents cannot block ${names} (nftables sees addresses, not names); ${seen}, never blocked. Block its IP addresses with IpAddress indicators` };
+    return { enforcement: 'AlertOnly', enforcementNote: `Alert only on Linux: agents do not block files by hash; ${seen}` };
   }
-  if (action === 'Warn') return { enforcement: 'AlertOnly', enforcementNote: 'Alert only on Linux: agents cannot show a warning; it is reported when seen, never blocked' };
-  return { enforcement: 'AlertOnly', enforcementNote: `${action}: reported when seen, never blocked` };
+  if (action === 'Warn') return { enforcement: 'AlertOnly', enforcementNote: `Alert only on Linux: agents cannot show a warning; ${seen}, never blocked` };
+  return { enforcement: 'AlertOnly', enforcementNote: `${action}: ${seen}, never blocked` };
 }

@@ -19,8 +19,16 @@ function install(entries: IndicatorEntry[]): void {
   indicators.reload();
 }
 
+/** What names resolve to in these tests (a missing one fails to resolve). */
+let dns: Record<string, string[]>;
+
 function blocker(): IndicatorBlocker {
   return new IndicatorBlocker({
+    resolve: async (name) => {
+      const found = dns[name];
+      if (!found) throw new Error('ENOTFOUND');
+      return found;
+    },
     firewall: fake.platform.indicatorFirewall,
     indicators,
     serverUrls: ['https://10.0.0.1:8443', 'https://[fd00::1]:8443'],
@@ -37,6 +45,7 @@ beforeEach(() => {
   clock = Date.parse('2026-11-30T10:00:00Z');
   fake = fakePlatform();
   events = [];
+  dns = {};
   indicators = new IndicatorSet({ load: () => (installed ? { manifest: { version: installed.version } as ContentManifest, bytes: Buffer.from(JSON.stringify({ format: 'cordon-indicators/v1', indicators: installed.entries })) } : null) });
 });
 
@@ -135,5 +144,38 @@ describe('indicator blocks', () => {
     await b.check();
     expect(events).toHaveLength(3);
     expect(events[2]!.description).toContain('8 packet(s)');
+  });
+
+  it('watches the addresses domain and URL indicators resolve to (alert only: never blocked), and reports them by name', async () => {
+    dns = { 'evil.example': ['203.0.113.20', '2001:db8::20'], 'cdn.bad.example': ['203.0.113.21'], 'both.example': ['203.0.113.7'] };
+    installed = {
+      version: 1,
+      entries: [
+        entry('1', '203.0.113.7'),
+        entry('2', 'evil.example', { type: 'DomainName', action: 'Block' }),
+        entry('3', 'https://cdn.bad.example/payload.sh', { type: 'Url', action: 'Alert', severity: 'Medium' }),
+        entry('4', 'both.example', { type: 'DomainName' }),
+        entry('5', 'gone.example', { type: 'DomainName' }),
+      ],
+    };
+    const b = blocker();
+    await b.restore();
+    // Restore never waits for DNS: names are resolved by the watchdog.
+    expect(fake.indicatorFirewall.rules).toEqual({ blocked: ['203.0.113.7'], watched: [] });
+    await b.check();
+    expect(fake.indicatorFirewall.rules).toEqual({ blocked: ['203.0.113.7'], watched: ['2001:db8::20', '203.0.113.20', '203.0.113.21'] });
+    fake.indicatorFirewall.counts.set('203.0.113.21', 2);
+    await b.check();
+    expect(events).toEqual([
+      expect.objectContaining({
+        title: 'Connection to a watched address: cdn.bad.example (203.0.113.21)',
+        evidence: [{ entityType: 'Url', ipAddress: '203.0.113.21', domain: 'cdn.bad.example', url: 'https://cdn.bad.example/payload.sh', detectionStatus: 'Detected' }],
+      }),
+    ]);
+    // A resolver outage keeps the addresses it had.
+    dns = {};
+    clock += 11 * 60_000;
+    await b.check();
+    expect(fake.indicatorFirewall.rules?.watched).toEqual(['2001:db8::20', '203.0.113.20', '203.0.113.21']);
   });
 });

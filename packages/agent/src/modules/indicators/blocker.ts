@@ -9,6 +9,17 @@ import type { AgentModule, ModuleReport } from '../types.js';
 /** Indicator actions that only watch an address: connections are let through and reported. */
 const WATCHING: readonly string[] = ['Alert', 'Audit', 'Warn'] satisfies IndicatorAction[];
 const NO_RULES = JSON.stringify({ blocked: [], watched: [] } satisfies IndicatorRules);
+/** How long a domain's (or URL host's) addresses are used before it is resolved again. */
+export const NAME_TTL_MS = 10 * 60_000;
+/** A name that did not resolve is tried again after this long. */
+const NAME_RETRY_MS = 60_000;
+
+/** What an address in the rules stands for: its indicator, and the name it was resolved from (domains and URLs). */
+interface Target {
+  entry: IndicatorEntry;
+  name?: string;
+}
+
 /** While an address keeps being tried, at most one alert per this long (the next one counts the attempts since). */
 export const ALERT_EVERY_MS = 10 * 60_000;
 
@@ -40,6 +51,8 @@ export class IndicatorBlocker implements AgentModule {
   /** Per address: when its last alert went, and attempts since then not yet reported. */
   #alerts = new Map<string, { at: number; unreported: number }>();
   #serverAddresses: Set<string> | null = null;
+  /** Domains and URL hosts of indicators, resolved: nftables sees addresses, so names are watched by theirs. */
+  #names = new Map<string, { addresses: string[]; at: number; ok: boolean }>();
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: IndicatorBlockerDeps) {
@@ -55,6 +68,7 @@ export class IndicatorBlocker implements AgentModule {
 
   async check(): Promise<boolean> {
     await this.#serialized(async () => {
+      await this.#resolveNames();
       await this.#enforce(false);
       await this.#report();
     });
@@ -77,12 +91,17 @@ export class IndicatorBlocker implements AgentModule {
     return run;
   }
 
-  /** The addresses to block and to watch now, with the indicator behind each. */
-  async #rules(): Promise<{ rules: IndicatorRules; entries: Map<string, IndicatorEntry> }> {
+  /**
+   * The addresses to block and to watch now, with what each stands for. IP indicators block or
+   * watch their address; domain and URL indicators are alert-only on Linux: the addresses their
+   * name resolved to are watched (never blocked), an address an IP indicator names first.
+   */
+  async #rules(): Promise<{ rules: IndicatorRules; entries: Map<string, Target> }> {
     const servers = await this.#servers();
-    const entries = new Map<string, IndicatorEntry>();
+    const entries = new Map<string, Target>();
     const rules: IndicatorRules = { blocked: [], watched: [] };
-    for (const e of this.deps.indicators.active(this.#now())) {
+    const active = this.deps.indicators.active(this.#now()).filter((e) => e.action !== 'Allowed');
+    for (const e of active) {
       if (e.type !== 'IpAddress' || isIP(e.value) === 0 || entries.has(e.value)) continue;
       const blocking = BLOCKING_INDICATOR_ACTIONS.includes(e.action as IndicatorAction);
       if (!blocking && !WATCHING.includes(e.action)) continue;
@@ -90,12 +109,40 @@ export class IndicatorBlocker implements AgentModule {
         this.deps.logger.warn({ indicator: e.id, address: e.value }, 'an indicator names a Cordon server address: not enforced (the agent would lose its server)');
         continue;
       }
-      entries.set(e.value, e);
+      entries.set(e.value, { entry: e });
       (blocking ? rules.blocked : rules.watched).push(e.value);
+    }
+    for (const e of active) {
+      const name = nameOf(e);
+      if (!name) continue;
+      for (const address of this.#names.get(name)?.addresses ?? []) {
+        if (entries.has(address) || servers.has(address)) continue;
+        entries.set(address, { entry: e, name });
+        rules.watched.push(address);
+      }
     }
     rules.blocked.sort();
     rules.watched.sort();
     return { rules, entries };
+  }
+
+  /** Resolves the names of domain and URL indicators not resolved lately (each within 5 s). */
+  async #resolveNames(): Promise<void> {
+    const now = this.#now().getTime();
+    const wanted = new Set(this.deps.indicators.active(this.#now()).flatMap((e) => (e.action === 'Allowed' ? [] : [nameOf(e)].filter((n): n is string => n !== null))));
+    for (const name of this.#names.keys()) if (!wanted.has(name)) this.#names.delete(name);
+    for (const name of wanted) {
+      const had = this.#names.get(name);
+      if (had && now - had.at < (had.ok ? NAME_TTL_MS : NAME_RETRY_MS)) continue;
+      try {
+        const addresses = [...new Set(await (this.deps.resolve ?? resolveAll)(name))].filter((a) => isIP(a) !== 0).sort();
+        this.#names.set(name, { addresses, at: now, ok: true });
+      } catch (err) {
+        // Keep the addresses it had: a resolver outage must not lift the watch.
+        this.#names.set(name, { addresses: had?.addresses ?? [], at: now, ok: false });
+        this.deps.logger.debug({ name, err: (err as Error).message }, 'an indicator name does not resolve now; trying again in a minute');
+      }
+    }
   }
 
   /** Applies the rules if they changed, or (`force`, or the watchdog finding them gone) again. */
@@ -133,13 +180,13 @@ export class IndicatorBlocker implements AgentModule {
     for (const [address, total] of counts) {
       const fresh = total - (this.#seen.get(address) ?? 0);
       this.#seen.set(address, total);
-      const entry = entries.get(address);
-      if (fresh <= 0 || !entry || !entry.generateAlert) continue;
+      const target = entries.get(address);
+      if (fresh <= 0 || !target || !target.entry.generateAlert) continue;
       const state = this.#alerts.get(address) ?? { at: 0, unreported: 0 };
       state.unreported += fresh;
       this.#alerts.set(address, state);
       if (now - state.at < ALERT_EVERY_MS) continue;
-      this.deps.reportEvent('detection', detectionOf(entry, address, state.unreported, rules.blocked.includes(address)));
+      this.deps.reportEvent('detection', detectionOf(target, address, state.unreported, rules.blocked.includes(address)));
       state.at = now;
       state.unreported = 0;
     }
@@ -171,14 +218,27 @@ export class IndicatorBlocker implements AgentModule {
   }
 }
 
-function detectionOf(e: IndicatorEntry, address: string, attempts: number, blocked: boolean): AgentDetection {
+/** The host name a domain or URL indicator stands for (null for other types, or a URL without one). */
+function nameOf(e: IndicatorEntry): string | null {
+  if (e.type === 'DomainName') return e.value.toLowerCase();
+  if (e.type !== 'Url') return null;
+  try {
+    const host = new URL(e.value).hostname.replace(/^\[|\]$/g, '');
+    return host && isIP(host) === 0 ? host.toLowerCase() : null;
+  } catch {
+    return null;
+  }
+}
+
+function detectionOf({ entry: e, name }: Target, address: string, attempts: number, blocked: boolean): AgentDetection {
   const severity = (['Informational', 'Low', 'Medium', 'High'] as const).includes(e.severity as AlertSeverity) ? (e.severity as AlertSeverity) : 'Medium';
+  const peer = name ? `${name} (${address})` : address;
   return {
-    title: blocked ? `Connection to a blocked address: ${address}` : `Connection to a watched address: ${address}`,
+    title: blocked ? `Connection to a blocked address: ${peer}` : `Connection to a watched address: ${peer}`,
     severity,
-    description: `${attempts} packet(s) ${blocked ? 'to or from' : 'opening connections to'} ${address} ${blocked ? 'were refused' : 'were seen'}: indicator "${e.title}" (${e.action}).`.slice(0, 8192),
+    description: `${attempts} packet(s) ${blocked ? 'to or from' : 'opening connections to'} ${peer} ${blocked ? 'were refused' : 'were seen'}: indicator "${e.title}" (${e.type} ${e.action}).`.slice(0, 8192),
     category: 'CommandAndControl',
     detectionSource: 'Indicator',
-    evidence: [{ entityType: 'Ip', ipAddress: address, detectionStatus: blocked ? 'Blocked' : 'Detected' }],
+    evidence: [{ entityType: e.type === 'Url' ? 'Url' : 'Ip', ipAddress: address, ...(name ? { domain: name } : {}), ...(e.type === 'Url' ? { url: e.value } : {}), detectionStatus: blocked ? 'Blocked' : 'Detected' }],
   };
 }
