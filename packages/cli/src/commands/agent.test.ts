@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '@cordon/server/testing';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 
 /** `cordon agent enroll --server URL[,URL…]` against a real server, in-process. */
 describe('agent enroll with several server URLs', () => {
@@ -41,16 +41,7 @@ describe('agent enroll with several server URLs', () => {
     return () => rmSync(dir, { recursive: true, force: true });
   });
 
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]): Promise<string> => runCordon(args);
   const enrollment = async () => (await h.server.services.enrollment.createToken('test')).token;
   const state = () => JSON.parse(readFileSync(join(dir, 'enrollment.json'), 'utf8')) as { serverUrls: string[]; machineId: string };
 

@@ -1,6 +1,6 @@
 import { startHarness, type Harness } from '@cordon/server/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 
 describe('cordon alerts / alert', () => {
   let h: Harness;
@@ -20,16 +20,7 @@ describe('cordon alerts / alert', () => {
     await h.close();
   });
 
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args, ...conn]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]): Promise<string> => runCordon([...args, ...conn]);
 
   it('lists the queue, filtered by severity, status and device', async () => {
     const all = await cordon('alerts');

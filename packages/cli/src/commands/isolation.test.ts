@@ -1,7 +1,7 @@
 import { startHarness, type Harness } from '@cordon/server/testing';
 import { verifyReleaseToken } from '@cordon/protocol';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 import { parseAllowArg } from './isolation.js';
 
 describe('parseAllowArg', () => {
@@ -29,18 +29,7 @@ describe('isolation commands against a real server', () => {
   });
 
   /** Runs the CLI in-process; answers what it printed on stdout. */
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args, ...conn]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]): Promise<string> => runCordon([...args, ...conn], { quiet: true });
 
   it('sets, shows and deletes policies, isolates Selective, refuses a release while isolating, and issues a token', async () => {
     const set = JSON.parse(await cordon('isolation-policy', 'set', '--allow', '10.0.0.0/8', 'unit:sshd.service', '--comment', 'baseline', '--json'));

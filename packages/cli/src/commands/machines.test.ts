@@ -1,6 +1,6 @@
 import { startHarness, type Harness } from '@cordon/server/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 
 describe('cordon machine', () => {
   let h: Harness;
@@ -23,16 +23,7 @@ describe('cordon machine', () => {
     await h.close();
   });
 
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args, ...conn]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]): Promise<string> => runCordon([...args, ...conn]);
 
   it('lists each capability as usable or not, with what the device lacks', async () => {
     const out = await cordon('machine', 'no-nft');

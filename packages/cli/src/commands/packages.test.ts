@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, zipOf, type Harness } from '@cordon/server/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 import { serverFileName } from './packages.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -41,18 +41,7 @@ describe('cordon package: the saved file name', () => {
     return { actionId, zip };
   }
 
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]): Promise<string> => runCordon(args, { quiet: true });
 
   it('is <host>-<UTC time>-investigation-package.zip in the current directory, the host name made safe', async () => {
     const { actionId, zip } = await packageOf('../web-01 "x"', '2026-11-30T01:02:03.456Z');

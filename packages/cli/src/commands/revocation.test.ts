@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { startHarness, type Harness } from '@cordon/server/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 
 /** The revocation commands: admin ones on the server's data directory (while it runs), `machine revoke` through the API. */
 describe('revocation commands against a real server', () => {
@@ -20,18 +20,7 @@ describe('revocation commands against a real server', () => {
   });
 
   /** Runs the CLI in-process; answers what it printed on stdout. */
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]): Promise<string> => runCordon(args, { quiet: true });
   const lastAudit = async () => (await h.call('GET', '/api/audit?$top=1')).body.value[0];
 
   it('token list | revoke <id> --comment: never prints a secret, and the token stops working', async () => {
