@@ -29,8 +29,8 @@ export function AlertDevice({ alert }: { alert: Pick<Alert, 'machineId' | 'compu
 /** The alert table's columns, as the queue and a device's Alerts tab show them; `sortable` where the API sorts. */
 export function alertColumns({ showDevice, sortable }: { showDevice: boolean; sortable: boolean }): DataTableColumn<Alert>[] {
   const columns: (DataTableColumn<Alert> | false)[] = [
-    { accessor: 'severity', title: 'Severity', sortable, width: 120, render: (a) => <SeverityBadge severity={a.severity} /> },
-    { accessor: 'status', title: 'Status', sortable, width: 120, render: (a) => <AlertStatusBadge status={a.status} /> },
+    { accessor: 'severity', title: 'Severity', sortable, width: 105, render: (a) => <SeverityBadge severity={a.severity} /> },
+    { accessor: 'status', title: 'Status', sortable, width: 115, render: (a) => <AlertStatusBadge status={a.status} /> },
     {
       accessor: 'title',
       title: 'Title',
@@ -42,7 +42,7 @@ export function alertColumns({ showDevice, sortable }: { showDevice: boolean; so
       ),
     },
     showDevice && { accessor: 'computerDnsName', title: 'Device', sortable, render: (a) => <AlertDevice alert={a} /> },
-    { accessor: 'detectionSource', title: 'Detection source', sortable },
+    { accessor: 'detectionSource', title: 'Source', sortable },
     { accessor: 'category', title: 'Category', sortable, render: (a) => a.category ?? '—' },
     {
       accessor: 'assignedTo',

@@ -124,7 +124,7 @@ function AlertFilters({ params, set }: { params: URLSearchParams; set: (c: Param
         value={statuses}
         // The default (New, In progress) is no parameter at all; an emptied list means any status.
         onChange={(v) => set({ status: v.length === 0 ? ANY : v.length === DEFAULT_STATUSES.length && DEFAULT_STATUSES.every((s) => v.includes(s)) ? null : v.join(',') })}
-        w={310}
+        w={340}
       />
       <TextInput label="Category" placeholder="e.g. Execution" value={category} onChange={(e) => setCategory(e.currentTarget.value)} w={140} />
       <Autocomplete label="Detection source" placeholder="Any" data={KNOWN_SOURCES} value={source} onChange={setSource} w={150} />

@@ -115,12 +115,12 @@ export function IndicatorsPage() {
           customRowAttributes={(i) => ({ 'data-indicator': i.id })}
           noRecordsText={filter ? 'No indicator matches these filters' : 'No indicators yet'}
           columns={[
-            { accessor: 'indicatorType', title: 'Type', noWrap: true, render: (i) => label(TYPES, i.indicatorType) },
+            { accessor: 'indicatorType', title: 'Type', render: (i) => label(TYPES, i.indicatorType) },
             {
               accessor: 'indicatorValue',
               title: 'Value',
               // Room for an address or a domain on one line; a SHA-256 hash breaks over three.
-              width: 230,
+              width: 210,
               render: (i) => (
                 <Code style={{ wordBreak: 'break-all' }} data-testid="indicator-value">
                   {i.indicatorValue}
@@ -148,7 +148,6 @@ export function IndicatorsPage() {
             {
               accessor: 'expirationTime',
               title: 'Expires',
-              noWrap: true,
               render: (i) =>
                 i.expirationTime ? (
                   <>
