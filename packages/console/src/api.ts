@@ -68,4 +68,8 @@ export const keys = {
   /** Credentials of one kind (tokens, apps, users, enrollmentTokens): every revocation refreshes them all. */
   credentials: (kind?: string) => (kind ? (['credentials', kind] as const) : (['credentials'] as const)),
   audit: (params?: object) => (params ? (['audit', params] as const) : (['audit'] as const)),
+  /** Every list of alerts (the queue, a device's tab, the dashboard card): any alert change refreshes them all. */
+  alerts: (params?: object) => (params ? (['alerts', params] as const) : (['alerts'] as const)),
+  alert: (id?: string) => (id ? (['alert', id] as const) : (['alert'] as const)),
+  indicators: (params?: object) => (params ? (['indicators', params] as const) : (['indicators'] as const)),
 };

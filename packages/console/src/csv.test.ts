@@ -1,7 +1,7 @@
 import type { MachineAction } from '@cordon/api-client';
 import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
-import { actionsCsv } from './csv';
+import { actionsCsv, indicatorsFromCsv } from './csv';
 
 const action = (comment: string, over: Partial<MachineAction> = {}): MachineAction =>
   ({
@@ -43,5 +43,28 @@ describe('Action center CSV', () => {
 
   it('writes the header row for an empty export, so the file still says what it holds', () => {
     expect(actionsCsv([]).trim()).toBe('id,submitted,type,device,machineId,scope,requestor,comment,status,error,lastUpdate');
+  });
+});
+
+describe('indicator import CSV', () => {
+  it("reads MDE's columns in any case, leaves empty cells out and says the line each item starts on", () => {
+    const csv = '\uFEFFindicatortype,IndicatorValue,ExpirationTime,Action,Severity,Title,Description,GenerateAlert\r\n' + 'IpAddress,203.0.113.7,,Block,High,C2,"two\r\nlines",yes\r\n\r\n' + 'FileSha256,' + 'a'.repeat(64) + ',,Alert,,hash,,\n';
+    expect(indicatorsFromCsv(csv)).toEqual({
+      items: [
+        { IndicatorType: 'IpAddress', IndicatorValue: '203.0.113.7', Action: 'Block', Severity: 'High', Title: 'C2', Description: 'two\nlines', GenerateAlert: true },
+        { IndicatorType: 'FileSha256', IndicatorValue: 'a'.repeat(64), Action: 'Alert', Title: 'hash' },
+      ],
+      lines: [2, 5],
+    });
+  });
+
+  it.each([
+    ['', /empty/],
+    ['IndicatorType,Value\n', /line 1: 'Value' is not a column/],
+    ['IndicatorType,IndicatorValue,Title\n', /no Action column/],
+    ['IndicatorType,IndicatorValue,Action,Title\nIpAddress,203.0.113.7,Block,C2,extra\n', /line 2: 5 fields, but the header has 4 columns/],
+    ['IndicatorType,IndicatorValue,Action,Title\nIpAddress,"203.0.113.7,Block,C2\n', /line 2: /],
+  ])('refuses %j', (csv, error) => {
+    expect(() => indicatorsFromCsv(csv)).toThrow(error);
   });
 });

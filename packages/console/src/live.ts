@@ -1,16 +1,15 @@
+import type { LiveEvent } from '@cordon/api-client';
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { keys } from './api';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
-/** Changes are gathered this long before views refetch: a busy fleet costs one refetch per view per second. */
+/**
+ * Changes are gathered this long before views refetch: a busy fleet (or an ingest of hundreds of
+ * alerts a second) costs one refetch per view per second.
+ */
 const FLUSH_MS = 1000;
-
-interface LiveEvent {
-  kind: 'action' | 'machine' | 'timeline';
-  machineId: string;
-}
 
 /**
  * Keeps every open view current: the server pushes each change as a server-sent event, and the
@@ -42,10 +41,11 @@ export function useLiveUpdates(): LiveState {
     };
     const onEvent = (e: MessageEvent<string>) => {
       const ev = JSON.parse(e.data) as LiveEvent;
-      const id = ev.machineId;
-      if (ev.kind === 'action') touch(keys.actions(), keys.machine(id), keys.timeline(id), keys.responseActions(id));
-      else if (ev.kind === 'machine') touch(keys.machines(), keys.machine(id), keys.responseActions(id));
-      else touch(keys.timeline(id));
+      // Alerts come one event per ingest batch, possibly hundreds of ids: every alert list and open alert page refetch once.
+      if (ev.kind === 'alerts') touch(keys.alerts(), keys.alert());
+      else if (ev.kind === 'action') touch(keys.actions(), keys.machine(ev.machineId), keys.timeline(ev.machineId), keys.responseActions(ev.machineId));
+      else if (ev.kind === 'machine') touch(keys.machines(), keys.machine(ev.machineId), keys.responseActions(ev.machineId));
+      else touch(keys.timeline(ev.machineId));
     };
 
     const open = () => {
@@ -67,7 +67,7 @@ export function useLiveUpdates(): LiveState {
           void queryClient.invalidateQueries({ queryKey: keys.me });
         }
       };
-      for (const kind of ['action', 'machine', 'timeline']) source.addEventListener(kind, onEvent as EventListener);
+      for (const kind of ['action', 'machine', 'timeline', 'alerts']) source.addEventListener(kind, onEvent as EventListener);
     };
     open();
     return () => {

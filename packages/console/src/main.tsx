@@ -10,11 +10,14 @@ import { RouterProvider, createBrowserRouter } from 'react-router';
 import { keys, queryClient, signInPath, whenUnauthorized } from './api';
 import { AppLayout } from './components/AppLayout';
 import { ActionCenterPage } from './pages/ActionCenter';
+import { AlertRoute } from './pages/Alert';
+import { AlertsPage } from './pages/Alerts';
 import { AuditLogPage } from './pages/AuditLog';
 import { CredentialsPage } from './pages/Credentials';
 import { DashboardPage } from './pages/Dashboard';
 import { DeviceRoute } from './pages/Device';
 import { DevicesPage } from './pages/Devices';
+import { IndicatorsPage } from './pages/Indicators';
 import { CrashPage, NotFoundPage } from './pages/NotFound';
 import { SignInPage } from './pages/SignIn';
 import { RequireSession } from './session';
@@ -30,9 +33,12 @@ const router = createBrowserRouter([
     errorElement: <CrashPage />,
     children: [
       { path: '/', element: <DashboardPage /> },
+      { path: '/alerts', element: <AlertsPage /> },
+      { path: '/alerts/:id', element: <AlertRoute /> },
       { path: '/devices', element: <DevicesPage /> },
       { path: '/devices/:id', element: <DeviceRoute /> },
       { path: '/actions', element: <ActionCenterPage /> },
+      { path: '/indicators', element: <IndicatorsPage /> },
       // Admins only: the navigation shows them to admins, and the API refuses everyone else.
       { path: '/admin/credentials', element: <CredentialsPage /> },
       { path: '/admin/audit', element: <AuditLogPage /> },

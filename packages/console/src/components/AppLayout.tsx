@@ -1,5 +1,5 @@
 import { ActionIcon, Anchor, AppShell, Badge, Divider, Group, Menu, NavLink, Switch, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
-import { IconAlertCircle, IconDeviceDesktop, IconKey, IconLayoutDashboard, IconListCheck, IconListDetails, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
+import { IconAlertCircle, IconDeviceDesktop, IconFingerprint, IconKey, IconLayoutDashboard, IconListCheck, IconListDetails, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, Outlet, useLocation, useNavigate } from 'react-router';
 import { api, setCsrfToken } from '../api';
@@ -11,8 +11,10 @@ import { DeviceSearch } from './DeviceSearch';
 
 const NAV = [
   { to: '/', label: 'Dashboard', icon: IconLayoutDashboard, exact: true },
+  { to: '/alerts', label: 'Alerts', icon: IconAlertCircle },
   { to: '/devices', label: 'Devices', icon: IconDeviceDesktop },
   { to: '/actions', label: 'Action center', icon: IconListCheck },
+  { to: '/indicators', label: 'Indicators', icon: IconFingerprint },
 ];
 
 /** Administration, shown to roles that hold one of the permissions (admins); the API checks again. */
@@ -97,10 +99,6 @@ export function AppLayout() {
             active={n.exact ? location.pathname === n.to : location.pathname.startsWith(n.to)}
           />
         ))}
-        {/* The alerts queue arrives with alerts, in a later release. */}
-        <Tooltip label="Alerts arrive in a later release" position="right">
-          <NavLink label="Alerts" leftSection={<IconAlertCircle size={18} />} disabled />
-        </Tooltip>
         {adminNav.length > 0 && (
           <nav aria-label="Administration" data-testid="admin-nav">
             <Divider my="xs" label="Administration" labelPosition="left" />

@@ -18,8 +18,29 @@ export function HealthBadge({ machine }: { machine: Pick<Machine, 'healthStatus'
 
 export function RiskBadge({ risk, short = false }: { risk: string; short?: boolean }) {
   return (
-    <Badge color={RISK_COLORS[risk] ?? 'gray'} variant="light" style={{ flexShrink: 0, overflow: 'visible' }}>
+    <Badge color={RISK_COLORS[risk] ?? 'gray'} variant="light" data-testid="risk-badge" data-risk={risk} style={{ flexShrink: 0, overflow: 'visible' }}>
       {short ? risk : `Risk: ${risk}`}
+    </Badge>
+  );
+}
+
+/** An alert's severity, in the risk colours (a device's risk is its highest open alert's severity). */
+export function SeverityBadge({ severity }: { severity: string }) {
+  return (
+    <Badge color={RISK_COLORS[severity] ?? 'gray'} variant="filled" tt="none" data-testid="alert-severity" data-severity={severity} style={{ flexShrink: 0, overflow: 'visible' }}>
+      {severity}
+    </Badge>
+  );
+}
+
+const ALERT_STATUS_COLORS: Record<string, string> = { New: 'blue', InProgress: 'yellow', Resolved: 'green' };
+/** Alert statuses as people say them; the API's names stay in filters and addresses. */
+export const ALERT_STATUS_LABELS: Record<string, string> = { New: 'New', InProgress: 'In progress', Resolved: 'Resolved' };
+
+export function AlertStatusBadge({ status }: { status: string }) {
+  return (
+    <Badge color={ALERT_STATUS_COLORS[status] ?? 'gray'} variant="light" tt="none" data-testid="alert-status" data-status={status} style={{ flexShrink: 0, overflow: 'visible' }}>
+      {ALERT_STATUS_LABELS[status] ?? status}
     </Badge>
   );
 }

@@ -1,11 +1,11 @@
-import type { Machine, MachineAction } from '@cordon/api-client';
+import type { Alert, Machine, MachineAction } from '@cordon/api-client';
 import { Anchor, Badge, Group, Paper, SimpleGrid, Skeleton, Stack, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { api, keys, ok } from '../api';
 import { ErrorState, EmptyState } from '../components/QueryState';
-import { ActionStatus, RiskBadge } from '../components/StateBadges';
+import { ActionStatus, RiskBadge, SeverityBadge } from '../components/StateBadges';
 import { useActionLabel } from '../action-types';
 import { Ago } from '../components/Time';
 
@@ -42,6 +42,12 @@ function useActions(filter: string) {
   return useQuery({ queryKey: keys.actions(query), queryFn: () => ok(api.GET('/api/machineactions', { params: { query } })) });
 }
 
+/** New alerts, the most severe first (then the newest). */
+function useNewAlerts() {
+  const query = { $filter: "status eq 'New'", $top: SHOWN, $count: 'true' as const, $orderby: 'severity desc,alertCreationTime desc' };
+  return useQuery({ queryKey: keys.alerts(query), queryFn: () => ok(api.GET('/api/alerts', { params: { query } })) });
+}
+
 const asList = <T,>(q: { isPending: boolean; error: unknown; data?: { value: T[] }; refetch: () => unknown }) => ({ isPending: q.isPending, error: q.error, data: q.data?.value, refetch: q.refetch });
 
 function MachineRow({ m, extra }: { m: Machine; extra: ReactNode }) {
@@ -69,6 +75,25 @@ function ActionRow({ a }: { a: MachineAction }) {
   );
 }
 
+function AlertRow({ a }: { a: Alert }) {
+  return (
+    <Group key={a.id} justify="space-between" wrap="nowrap" data-alert={a.id}>
+      <Text size="sm" truncate>
+        <Anchor component={Link} to={`/alerts/${a.id}`}>
+          {a.title}
+        </Anchor>
+        {a.computerDnsName && (
+          <Text span size="xs" c="dimmed">
+            {' '}
+            on {a.computerDnsName}
+          </Text>
+        )}
+      </Text>
+      <SeverityBadge severity={a.severity} />
+    </Group>
+  );
+}
+
 /** Why a device cannot be isolated, shortened to what the row has room for (the whole reason on hover). */
 function IsolateReason({ m }: { m: Machine }) {
   const reason = m.unusableActions.find((u) => u.action === 'Isolate')?.reason ?? '';
@@ -83,6 +108,7 @@ function IsolateReason({ m }: { m: Machine }) {
 
 /** What needs attention now; every entry leads to its device. */
 export function DashboardPage() {
+  const alerts = useNewAlerts();
   const atRisk = useMachines("riskScore in ('High','Medium')", 'riskScore desc,lastSeen desc');
   const isolated = useMachines("isolationState eq 'Isolated'");
   const inactive = useMachines("healthStatus eq 'Inactive'");
@@ -95,6 +121,7 @@ export function DashboardPage() {
     <Stack>
       <Title order={2}>Dashboard</Title>
       <SimpleGrid cols={{ base: 1, md: 2, lg: 3 }}>
+        <Card title="Alerts" testId="card-alerts" count={alerts.data?.['@odata.count']} seeAll="/alerts?status=New&sort=severity&dir=desc" items={asList(alerts)} empty="No new alert." render={(a: Alert) => <AlertRow key={a.id} a={a} />} />
         <Card title="Devices at risk" testId="card-at-risk" count={atRisk.data?.['@odata.count']} seeAll="/devices?risk=High,Medium" items={asList(atRisk)} empty="No device is at medium or high risk." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<RiskBadge risk={m.riskScore} />} />} />
         <Card title="Isolated devices" testId="card-isolated" count={isolated.data?.['@odata.count']} seeAll="/devices?isolation=Isolated" items={asList(isolated)} empty="No device is isolated." render={(m: Machine) => <MachineRow key={m.id} m={m} extra={<Text size="xs" c="dimmed">{m.isolation?.since ? (
                     <>

@@ -4,6 +4,7 @@ import { Link, useParams, useSearchParams } from 'react-router';
 import { api, ApiRequestError, keys, literal, ok } from '../api';
 import { ActionBar } from '../components/ActionBar';
 import { ActionsTable } from '../components/ActionsTable';
+import { DeviceAlerts } from '../components/AlertsTable';
 import { ErrorState, FullPageLoader } from '../components/QueryState';
 import { MachineBadges, Tags } from '../components/StateBadges';
 import { Timeline } from '../components/Timeline';
@@ -23,6 +24,9 @@ function Fact({ label, children }: { label: string; children: React.ReactNode })
   );
 }
 
+/** The device page's tabs, the first one shown when the address names none. */
+const TABS = ['timeline', 'alerts', 'actions'];
+
 /** One page per device: moving to another device starts fresh (dialogs, timeline page, fly-out). */
 export function DeviceRoute() {
   const { id = '' } = useParams();
@@ -35,7 +39,7 @@ function DevicePage({ id }: { id: string }) {
   const machine = useQuery({ queryKey: keys.machine(id), queryFn: () => ok(api.GET('/api/machines/{id}', { params: { path: { id } } })), refetchInterval: 10_000 });
   const [params, setParams] = useSearchParams();
   // The tab and the Action center fly-out are in the address, so a link can point at them; each change is a history entry (Back returns to it).
-  const tab = params.get('tab') === 'actions' ? 'actions' : 'timeline';
+  const tab = TABS.includes(params.get('tab') ?? '') ? params.get('tab')! : 'timeline';
   const actionCenter = params.get('actionCenter') === 'open';
   const change = (name: string, value: string | null) =>
     setParams((prev) => {
@@ -117,13 +121,17 @@ function DevicePage({ id }: { id: string }) {
       <Paper withBorder p={4}>
         <ActionBar machine={m} onOpenActionCenter={() => change('actionCenter', 'open')} />
       </Paper>
-      <Tabs value={tab} onChange={(v) => change('tab', v === 'actions' ? 'actions' : null)} keepMounted={false}>
+      <Tabs value={tab} onChange={(v) => change('tab', v && v !== 'timeline' ? v : null)} keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="timeline">Timeline</Tabs.Tab>
+          <Tabs.Tab value="alerts">Alerts</Tabs.Tab>
           <Tabs.Tab value="actions">Actions</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="timeline" pt="sm">
           <Timeline machineId={m.id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="alerts" pt="sm">
+          <DeviceAlerts machineId={m.id} />
         </Tabs.Panel>
         <Tabs.Panel value="actions" pt="sm">
           <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} testId="device-actions-table" emptyText="No action on this device yet" />
