@@ -1,5 +1,6 @@
 import type { MachineAction } from '@cordon/api-client';
 import Papa from 'papaparse';
+import { indicatorsFromCsvRows, IndicatorCsvError } from '@cordon/protocol/indicator-csv';
 
 /**
  * A cell a spreadsheet would read as a formula starts with one of these. Papa's own rule
@@ -28,26 +29,6 @@ export function actionsCsv(rows: MachineAction[]): string {
   return Papa.unparse({ fields: COLUMNS.map(([name]) => name), data: rows.map((a) => COLUMNS.map(([, cell]) => cell(a))) }, { escapeFormulae: FORMULA_START });
 }
 
-/** MDE's indicator import columns (in any case) and the API field each fills. */
-const INDICATOR_COLUMNS: Record<string, string> = {
-  indicatortype: 'IndicatorType',
-  indicatorvalue: 'IndicatorValue',
-  expirationtime: 'ExpirationTime',
-  action: 'Action',
-  severity: 'Severity',
-  title: 'Title',
-  description: 'Description',
-  recommendedactions: 'RecommendedActions',
-  rbacgroups: 'RbacGroupNames',
-  category: 'Category',
-  mitretechniques: 'MitreTechniques',
-  generatealert: 'GenerateAlert',
-};
-const REQUIRED_COLUMNS = ['IndicatorType', 'IndicatorValue', 'Action', 'Title'];
-const COLUMN_NAMES = Object.values(INDICATOR_COLUMNS)
-  .map((f) => (f === 'RbacGroupNames' ? 'RbacGroups' : f))
-  .join(', ');
-
 /**
  * The indicators of an MDE import CSV (header row required), each with the line of the file it
  * starts on, as the API's import takes them; empty cells are left out. Throws with the line at fault.
@@ -73,23 +54,10 @@ export function indicatorsFromCsv(text: string): { items: Record<string, unknown
     },
   });
   if (problem) throw new Error(problem);
-  const [header, ...rows] = records;
-  if (!header) throw new Error(`the file is empty; it needs a header row (${COLUMN_NAMES})`);
-  const fields = header.cells.map((h) => INDICATOR_COLUMNS[h.trim().toLowerCase()]);
-  const unknown = header.cells.find((_, i) => !fields[i]);
-  if (unknown !== undefined) throw new Error(`line ${header.line}: '${unknown.trim()}' is not a column of an indicator import; the columns are ${COLUMN_NAMES}`);
-  const missing = REQUIRED_COLUMNS.filter((f) => !fields.includes(f));
-  if (missing.length) throw new Error(`the header row has no ${missing.join(', ')} column${missing.length > 1 ? 's' : ''}; is the first row the header?`);
-  const items = rows.map(({ line, cells }) => {
-    if (cells.length > fields.length) throw new Error(`line ${line}: ${cells.length} fields, but the header has ${fields.length} columns`);
-    const item: Record<string, unknown> = {};
-    cells.forEach((raw, i) => {
-      const value = raw.trim();
-      if (value === '') return;
-      const field = fields[i]!;
-      item[field] = field === 'GenerateAlert' ? (/^(true|yes|1)$/i.test(value) ? true : /^(false|no|0)$/i.test(value) ? false : value) : value;
-    });
-    return item;
-  });
-  return { items, lines: rows.map((r) => r.line) };
+  try {
+    return indicatorsFromCsvRows(records);
+  } catch (e) {
+    if (e instanceof IndicatorCsvError && e.line !== null) throw new Error(`line ${e.line}: ${e.message}`);
+    throw e;
+  }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { indicatorsFromCsvRows, IndicatorCsvError, isIndicatorCsvColumn } from '@cordon/protocol/indicator-csv';
 import { ApiRequestError, type Indicator, type IndicatorSubmission } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
 import { print, safeText } from '../output.js';
@@ -15,22 +16,6 @@ interface Conn {
 /** At most this many indicators per import, as the API (and MDE) take them. */
 const MAX_IMPORT = 500;
 
-/** MDE's CSV import columns and the API field each fills. */
-const CSV_COLUMNS: Record<string, string> = {
-  indicatortype: 'IndicatorType',
-  indicatorvalue: 'IndicatorValue',
-  expirationtime: 'ExpirationTime',
-  action: 'Action',
-  severity: 'Severity',
-  title: 'Title',
-  description: 'Description',
-  recommendedactions: 'RecommendedActions',
-  rbacgroups: 'RbacGroupNames',
-  category: 'Category',
-  mitretechniques: 'MitreTechniques',
-  generatealert: 'GenerateAlert',
-};
-const REQUIRED_COLUMNS = ['IndicatorType', 'IndicatorValue', 'Action', 'Title'];
 
 /** What the API answers about an indicator but does not take: left out when a listing is imported again. */
 const READ_ONLY = ['id', 'source', 'sourceType', 'createdBySource', 'createdBy', 'creationTimeDateTimeUtc', 'lastUpdateTime', 'lastUpdatedBy', 'rbacGroupIds', 'isExpired', 'enforcement', 'enforcementNote'];
@@ -92,29 +77,15 @@ export function parseCsv(text: string): { line: number; cells: string[] }[] {
 
 /** The indicators of an MDE import CSV (header row required), each with the line it is on. */
 export function indicatorsFromCsv(text: string, file: string): { items: Record<string, unknown>[]; lines: number[] } {
-  const [header, ...records] = parseCsv(text);
-  if (!header) throw new CliError(`${file} is empty; it needs a header row (IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,Description,…)`);
-  const known = header.cells.map((h) => CSV_COLUMNS[h.trim().toLowerCase()]);
-  if (known.every((f) => f === undefined)) throw new CliError(`${file}: the first row names no column of an indicator import; it must be the header row (IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,…)`);
-  const fields = header.cells.map((h, i) => {
-    const field = known[i];
-    if (!field) throw new CliError(`${file} line ${header.line}: '${safeText(h.trim())}' is not a column of an indicator import; the columns are ${Object.values(CSV_COLUMNS).map((f) => (f === 'RbacGroupNames' ? 'RbacGroups' : f)).join(', ')}`);
-    return field;
-  });
-  const missing = REQUIRED_COLUMNS.filter((f) => !fields.includes(f));
-  if (missing.length) throw new CliError(`${file}: the header row has no ${missing.join(', ')} column${missing.length > 1 ? 's' : ''}; is the first row the header?`);
-  const items = records.map(({ line, cells }) => {
-    if (cells.length > fields.length) throw new CliError(`${file} line ${line}: ${cells.length} fields, but the header has ${fields.length} columns`);
-    const item: Record<string, unknown> = {};
-    cells.forEach((raw, i) => {
-      const value = raw.trim();
-      if (value === '') return;
-      const field = fields[i]!;
-      item[field] = field === 'GenerateAlert' ? (/^(true|yes|1)$/i.test(value) ? true : /^(false|no|0)$/i.test(value) ? false : value) : value;
-    });
-    return item;
-  });
-  return { items, lines: records.map((r) => r.line) };
+  const rows = parseCsv(text);
+  if (rows.length === 0) throw new CliError(`${file} is empty; it needs a header row (IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,Description,…)`);
+  if (!rows[0]!.cells.some(isIndicatorCsvColumn)) throw new CliError(`${file}: the first row names no column of an indicator import; it must be the header row (IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,…)`);
+  try {
+    return indicatorsFromCsvRows(rows);
+  } catch (e) {
+    if (!(e instanceof IndicatorCsvError)) throw e;
+    throw new CliError(safeText(e.line === null ? `${file}: ${e.message}` : `${file} line ${e.line}: ${e.message}`));
+  }
 }
 
 /** The indicators of a JSON file: a list, `{"Indicators": [...]}`, or what `cordon indicators --json` printed. */
