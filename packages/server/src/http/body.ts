@@ -31,6 +31,8 @@ export function fieldName(path: string, spelling: Record<string, string>): strin
  * instead of failing (500) when stored.
  */
 export function pathOfNul(value: unknown, path = ''): string | null {
+  // Nearly every body has none: a scan that builds no paths says so first.
+  if (path === '' && !hasNul(value)) return null;
   if (typeof value === 'string') return value.includes('\u0000') ? path || '/' : null;
   if (value === null || typeof value !== 'object') return null;
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
@@ -39,4 +41,11 @@ export function pathOfNul(value: unknown, path = ''): string | null {
     if (found !== null) return found;
   }
   return null;
+}
+
+function hasNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object') return false;
+  for (const k in value) if (k.includes('\u0000') || hasNul((value as Record<string, unknown>)[k])) return true;
+  return false;
 }

@@ -8,7 +8,7 @@ import type { AlertsService } from '../services/alerts.service.js';
 import type { MachinesService } from '../services/machines.service.js';
 import { Alert, AlertList, answers } from '../api/schemas.js';
 import type { Clock } from '../clock.js';
-import { IdParam, ListQuery, MachineIdParam, listOf, listParams } from './common.js';
+import { IdParam, ListQuery, MachineIdParam, listOf, listParams, writtenAsBuilt } from './common.js';
 
 const enumOf = (values: readonly string[]) => z.enum(values as [string, ...string[]], { error: `must be one of ${values.join(', ')}` });
 
@@ -51,12 +51,12 @@ export function alertsRoutes(alerts: AlertsService, machines: MachinesService, n
     });
 
     // Ingestion answers 201 with a new alert, 200 with the alert a repeated event was counted on.
-    app.post('/alerts', { bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: send an alert from another tool (the device by machineId or computerDnsName)", body: GenericAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
+    app.post('/alerts', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: send an alert from another tool (the device by machineId or computerDnsName)", body: GenericAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
       const r = await alerts.ingest(principalOf(req).name, fromGenericBody(req.body, now()));
       return reply.code(r.created ? 201 : 200).send(r.alert);
     });
 
-    app.post('/alerts/falco', { bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: Falco's JSON alert (json_output with http_output pointed here), matched to a device by host name", body: FalcoAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
+    app.post('/alerts/falco', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: Falco's JSON alert (json_output with http_output pointed here), matched to a device by host name", body: FalcoAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
       const r = await alerts.ingest(principalOf(req).name, fromFalco(req.body));
       return reply.code(r.created ? 201 : 200).send(r.alert);
     });

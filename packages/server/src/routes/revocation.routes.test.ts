@@ -1,6 +1,8 @@
 import { request, type IncomingMessage } from 'node:http';
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CredentialsRepository } from '../repositories/credentials.repository.js';
+import { sha256, VERIFIED_TOKEN_MS } from '../services/auth.service.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 /**
@@ -60,6 +62,8 @@ describe('API tokens', () => {
     const created = await h.call('POST', '/api/tokens', { body: { role: 'responder', name: 'leaked' } });
     const { id, token } = created.body as { id: string; token: string };
     const unknown = await h.call('GET', '/api/machines', { token: 'cdn_made-up-token' });
+    // In use (so the server remembers it as valid) until the moment it is revoked.
+    expect((await h.call('GET', '/api/machines', { token })).status).toBe(200);
     const r = await h.call('DELETE', `/api/tokens/${id}`, { body: { Comment: 'posted in a chat' } });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ id, name: 'leaked', revokedAt: '2026-11-25T10:00:00.000Z', revokedBy: 'admin' });
@@ -68,6 +72,19 @@ describe('API tokens', () => {
     expect([refused.text, refused.headers['www-authenticate']]).toEqual([unknown.text, unknown.headers['www-authenticate']]);
     expect(await lastAudit()).toMatchObject({ actor: 'admin', action: 'RevokeApiToken', targetType: 'token', targetId: id, comment: 'posted in a chat', outcome: 'Succeeded' });
     expect((await h.call('GET', '/api/audit/verify')).body.verified).toBe(true);
+  });
+
+  it('believes a valid token for at most VERIFIED_TOKEN_MS without asking the store: a revocation behind its back (the CLI on the data directory) holds within that', async () => {
+    const { id, token } = (await h.call('POST', '/api/tokens', { body: { role: 'viewer', name: 'sender' } })).body as { id: string; token: string };
+    const lookups = vi.spyOn(CredentialsRepository.prototype, 'tokenByHash');
+    for (let i = 0; i < 5; i++) expect((await h.call('GET', '/api/machines', { token })).status).toBe(200);
+    expect(lookups.mock.calls.filter(([hash]) => hash === sha256(token))).toHaveLength(1);
+    await h.server.db.updateTable('tokens').set({ revoked_at: '2026-11-25T10:00:00.000Z', revoked_by: 'cli' }).where('id', '=', id).execute();
+    h.clock.advance(VERIFIED_TOKEN_MS - 1);
+    expect((await h.call('GET', '/api/machines', { token })).status).toBe(200);
+    h.clock.advance(1);
+    expect((await h.call('GET', '/api/machines', { token })).status).toBe(401);
+    lookups.mockRestore();
   });
 
   it('refuses a second revocation, an unknown id and a missing comment, changing nothing', async () => {

@@ -1,11 +1,11 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { AgentDetection, EVIDENCE_FIELDS, severityRank, type AlertEvidence, type AlertSeverity, type DeviceEvent } from '@cordon/protocol';
 import type { Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { ListParams } from '../odata/compile.js';
-import type { AlertCommentRow, AlertRow, AlertsRepository, NewAlertRow } from '../repositories/alerts.repository.js';
+import type { AlertCommentRow, AlertRow, AlertsRepository } from '../repositories/alerts.repository.js';
 import type { Transactor, UnitOfWork } from '../repositories/transactor.js';
 import type { AlertView } from '../api/schemas.js';
 import type { AuditService } from './audit.service.js';
@@ -177,12 +177,12 @@ export class AlertsService implements DeviceEventsSink {
   async #store(items: { actor: string; alert: IncomingAlert }[]): Promise<Stored[]> {
     const time = this.now().toISOString();
     const events: TimelineEvent[] = [];
+    // The first of each new source key is inserted; the rest of the batch's copies are repeats.
+    const fresh = new Map<string, AlertRow>();
     const out = await this.tx(async (u) => {
       const hostKeys = [...new Set(items.flatMap((i) => (!i.alert.machineId && i.alert.hostName ? [i.alert.hostName.toLowerCase()] : [])))];
       const byHost = await u.alerts.machinesByHost(hostKeys);
       const existing = await u.alerts.idsBySourceKey([...new Set(items.map((i) => i.alert.sourceKey))]);
-      // The first of each new source key is inserted; the rest of the batch's copies are repeats.
-      const fresh = new Map<string, NewAlertRow>();
       for (const { actor, alert } of items) {
         if (existing.has(alert.sourceKey) || fresh.has(alert.sourceKey)) continue;
         const device = alert.machineId ? { id: alert.machineId, name: alert.hostName } : alert.hostName ? byHost.get(alert.hostName.toLowerCase()) : undefined;
@@ -215,16 +215,19 @@ export class AlertsService implements DeviceEventsSink {
       for (const row of fresh.values()) if (inserted.has(row.source_key) && row.machine_id) events.push(raisedEvent(row.machine_id, row, false));
       if (events.length) await u.timeline.insertMany(events.map((e) => this.timeline.row(e, time)));
       const risk = await u.alerts.refreshRisk(events.map((e) => e.machineId));
-      return { results, risk };
+      return { results, risk, inserted };
     });
     this.timeline.published(events);
     const created = out.results.filter((r) => r.created);
     this.#announce('created', created.map((r) => r.id), events.map((e) => e.machineId), out.risk);
     const counted = out.results.filter((r) => !r.created).map((r) => r.id);
     if (counted.length) this.#announce('updated', [...new Set(counted)], [], []);
-    // Each sender is answered with its alert as stored, read once for the whole batch.
-    const ids = [...new Set(out.results.map((r) => r.id))];
-    const views = new Map((await this.#views(await this.repo.getMany(ids))).map((v) => [v.id, v]));
+    // Each sender is answered with its alert as stored: a new one as it was inserted (it has no
+    // comments yet), a repeat read again for its count, once for the whole batch.
+    const views = new Map<string, AlertView>();
+    for (const row of fresh.values()) if (out.inserted.has(row.source_key)) views.set(row.id, toView(row, []));
+    const reread = [...new Set(out.results.filter((r) => !views.has(r.id)).map((r) => r.id))];
+    if (reread.length) for (const v of await this.#views(await this.repo.getMany(reread))) views.set(v.id, v);
     return out.results.map((r) => ({ alert: views.get(r.id)!, created: r.created }));
   }
 
@@ -246,15 +249,14 @@ export class AlertsService implements DeviceEventsSink {
  * primary key grows at one end of its index instead of touching a random page per alert.
  */
 function timeOrderedId(ms: number): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(ms, 0, 6);
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  // randomUUID draws from a pooled buffer (randomBytes(16) costs a system call per id); its
+  // version and variant bits are overwritten with 7's, its first 48 bits with the time.
+  const hex = ms.toString(16).padStart(12, '0');
+  const r = randomUUID();
+  return `${hex.slice(0, 8)}-${hex.slice(8)}-7${r.slice(15, 18)}-${r.slice(19)}`;
 }
 
-function newRow(alert: IncomingAlert, actor: string, device: { id: string; name: string | null } | null, time: string): NewAlertRow {
+function newRow(alert: IncomingAlert, actor: string, device: { id: string; name: string | null } | null, time: string): AlertRow {
   return {
     id: timeOrderedId(Date.parse(time)),
     source_key: alert.sourceKey,
@@ -345,10 +347,15 @@ function toView(r: AlertRow, comments: AlertCommentRow[]): AlertView {
     eventCount: Number(r.event_count),
     createdBy: r.created_by,
     comments: comments.map((c) => ({ comment: c.comment, createdBy: c.created_by, createdTime: c.time })),
-    evidence: (JSON.parse(r.evidence) as AlertEvidence[]).map((e) => ({
-      ...(Object.fromEntries(EVIDENCE_FIELDS.map((f) => [f, e[f] ?? null])) as Record<(typeof EVIDENCE_FIELDS)[number], never>),
-      entityType: e.entityType,
-      evidenceCreationTime: r.alert_creation_time,
-    })),
+    evidence: (JSON.parse(r.evidence) as AlertEvidence[]).map((e) => evidenceView(e, r.alert_creation_time)),
   };
+}
+
+/** An evidence entity with every field MDE has, null where unknown. */
+function evidenceView(e: AlertEvidence, time: string): AlertView['evidence'][number] {
+  const out: Record<string, unknown> = {};
+  for (const f of EVIDENCE_FIELDS) out[f] = e[f] ?? null;
+  out.entityType = e.entityType;
+  out.evidenceCreationTime = time;
+  return out as AlertView['evidence'][number];
 }

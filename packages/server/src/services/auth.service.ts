@@ -26,7 +26,18 @@ export const newSecret = (prefix: string): string => `${prefix}${randomBytes(32)
  */
 export const INITIAL_ADMIN = 'admin';
 
+/**
+ * How long a verified token is believed without asking the store again. A revocation through any
+ * node clears every node's memory at once (the revocation signal); this bounds the rest, such as
+ * `cordon token revoke --data-dir` run beside a live server.
+ */
+export const VERIFIED_TOKEN_MS = 2_000;
+const VERIFIED_TOKENS_MAX = 10_000;
+
 export class AuthService {
+  /** Tokens recently found valid, by hash: a sender posting alerts costs one lookup a second or two, not one a request. */
+  readonly #verified = new Map<string, { row: TokenRow; until: number }>();
+
   constructor(
     private readonly repo: CredentialsRepository,
     private readonly tx: Transactor,
@@ -34,7 +45,9 @@ export class AuthService {
     private readonly now: Clock,
     private readonly accessTokenSeconds: number,
     private readonly revocations?: RevocationSignal,
-  ) {}
+  ) {
+    revocations?.subscribe(() => this.#verified.clear());
+  }
 
   /**
    * Creates the first admin token when the store has none; answers it once, or null. It is the
@@ -103,7 +116,7 @@ export class AuthService {
 
   /** Resolves a bearer token to who is calling; any failure is the same 401. */
   async authenticate(token: string): Promise<Principal> {
-    const row = await this.repo.tokenByHash(sha256(token));
+    const row = await this.#tokenRow(sha256(token));
     // A revoked token fails exactly as an unknown one does: no oracle for who holds a dead token.
     if (!row || row.revoked_at) throw new UnauthorizedError('The token is not valid');
     const now = this.now();
@@ -111,6 +124,18 @@ export class AuthService {
     if (!isRole(row.role)) throw new UnauthorizedError('The token has an unknown role');
     await this.#touchToken(row, now);
     return { id: row.id, name: row.app_id ? `app:${row.name}` : row.name, role: row.role };
+  }
+
+  async #tokenRow(hash: string): Promise<TokenRow | undefined> {
+    const at = this.now().getTime();
+    const known = this.#verified.get(hash);
+    if (known && known.until > at) return known.row;
+    const row = await this.repo.tokenByHash(hash);
+    if (this.#verified.size >= VERIFIED_TOKENS_MAX) this.#verified.clear();
+    // Only live tokens are remembered: an unknown or revoked one is asked about every time.
+    if (row && !row.revoked_at) this.#verified.set(hash, { row, until: at + VERIFIED_TOKEN_MS });
+    else this.#verified.delete(hash);
+    return row;
   }
 
   /** API tokens and live access tokens, newest first; never a secret or its hash. */
@@ -163,9 +188,11 @@ export class AuthService {
   }
 
   async #touchToken(row: TokenRow, now: Date): Promise<void> {
+    if (row.last_used_at && Date.parse(row.last_used_at) >= now.getTime() - LAST_USE_RESOLUTION_MS) return;
     const staleBefore = new Date(now.getTime() - LAST_USE_RESOLUTION_MS).toISOString();
-    if (row.last_used_at && row.last_used_at >= staleBefore) return;
     await this.repo.touchToken(row.id, now.toISOString(), staleBefore);
+    // The remembered row too, or each request until it is read again would touch it once more.
+    row.last_used_at = now.toISOString();
     if (row.app_id) await this.repo.touchApp(row.app_id, now.toISOString(), staleBefore);
   }
 

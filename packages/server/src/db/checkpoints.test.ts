@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkpointInBackground, openSqlite } from './database.js';
+
+// SQLite only: PostgreSQL checkpoints on its own.
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'cordon-checkpoints-'));
+  dirs.push(d);
+  return d;
+};
+const until = async (what: string, ok: () => boolean, ms = 5000) => {
+  for (const deadline = Date.now() + ms; !ok(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > deadline) throw new Error(`no ${what} within ${ms} ms`);
+};
+
+describe('WAL checkpoints in the background', () => {
+  it("copies committed pages into the database from a thread of its own; the server's connection never checkpoints", async () => {
+    const file = join(tempDir(), 'cordon.db');
+    const db = await openSqlite(file, { checkpointInBackground: true });
+    expect((await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(db)).rows[0]!.wal_autocheckpoint).toBe(0);
+    await sql`create table filler (x text)`.execute(db);
+    const before = statSync(file).size;
+    // Well past the 1,000 pages at which the connection would otherwise checkpoint in a commit.
+    for (let i = 0; i < 40; i++) await sql`insert into filler select ${'x'.repeat(4000)} from (select 1 union all select 2 union all select 3 union all select 4 union all select 5)`.execute(db);
+    await until('checkpoint', () => statSync(file).size > before + 500_000);
+    await db.destroy();
+  });
+
+  it('gives checkpoints back to the connection when the thread dies, so the WAL never grows without bound', async () => {
+    const file = join(tempDir(), 'cordon.db');
+    const sqlite = new SQLite(file);
+    sqlite.pragma('journal_mode = WAL');
+    const checkpointer = checkpointInBackground(sqlite, file, 250, join(tempDir(), 'no-such-driver.js'));
+    expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await checkpointer.ended;
+    expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    sqlite.close();
+  });
+});
