@@ -61,9 +61,10 @@ function timing(samples: number[]): Timing {
   return { p50: pct(50), p95: pct(95) };
 }
 
-async function startServer(dir: string): Promise<{ server: CordonProcess; api: string; token: string; password: string }> {
+/** `limits`: the server's default rate limits (ingest is measured as deployed); otherwise none (the queue's many calls). */
+async function startServer(dir: string, limits = false): Promise<{ server: CordonProcess; api: string; token: string; password: string }> {
   const [port, agentPort] = [await freePort(), await freePort()];
-  const server = new CordonProcess(['server', '--data-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' }, PROFILE_DIR ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, CORDON]] : undefined);
+  const server = new CordonProcess(['server', '--data-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { ...(limits ? {} : { CORDON_RATE_LIMIT_PER_MINUTE: '0' }), CORDON_LOG_LEVEL: 'warn' }, PROFILE_DIR ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, CORDON]] : undefined);
   const token = await server.line(/^admin token: (\S+)$/m, 60_000);
   const password = await server.line(/^admin password: (\S+)/m);
   return { server, api: `http://127.0.0.1:${port}`, token, password };
@@ -123,7 +124,7 @@ async function ingestRate(): Promise<{ perSecond: number; seconds: number; store
   let server: CordonProcess | undefined;
   try {
     const seed = await seedStore(dir, { devices: INGEST_DEVICES, actionsPerDevice: 1 });
-    const started = await startServer(dir);
+    const started = await startServer(dir, true);
     server = started.server;
     const { api, token: admin } = started;
     const token = (await call(api, admin, 'POST', '/api/tokens', { role: 'ingest', name: 'bench' })).json.token as string;
@@ -212,6 +213,9 @@ const QUEUE_CASES = {
   'first page of 50, with $count': '/api/alerts?$top=50&$count=true',
   "severity eq 'High' and status eq 'New', 50 with $count": `/api/alerts?$top=50&$count=true&$filter=${encodeURIComponent("severity eq 'High' and status eq 'New'")}`,
   'open alerts by severity, 50': `/api/alerts?$top=50&$orderby=severity desc&$filter=${encodeURIComponent("status ne 'Resolved'")}`,
+  // The console's first view, and one with two severities picked in its filter.
+  'open alerts (status in New, InProgress), newest first, 50 with $count': `/api/alerts?$top=50&$count=true&$orderby=alertCreationTime desc&$filter=${encodeURIComponent("status in ('New','InProgress')")}`,
+  'High or Medium and open, newest first, 50 with $count': `/api/alerts?$top=50&$count=true&$orderby=alertCreationTime desc&$filter=${encodeURIComponent("severity in ('High','Medium') and status in ('New','InProgress')")}`,
 } as const;
 
 /** What the queue's store answered: API timings, and the page's (null when the browser part did not run; pageFailure says why it failed). */

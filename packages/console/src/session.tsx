@@ -2,7 +2,7 @@ import type { Me } from '@cordon/api-client';
 import { useQuery } from '@tanstack/react-query';
 import { createContext, useContext, type ReactNode } from 'react';
 import { Navigate, useLocation } from 'react-router';
-import { api, ApiRequestError, keys, ok, setCsrfToken, signInPath } from './api';
+import { api, ApiRequestError, keys, ok, queryClient, setCsrfToken, signInPath } from './api';
 import { FullPageLoader, ErrorState } from './components/QueryState';
 
 const SessionContext = createContext<Me | null>(null);
@@ -28,10 +28,17 @@ export async function fetchMe(): Promise<Me> {
   return me;
 }
 
+const meQuery = { queryKey: keys.me, queryFn: fetchMe, staleTime: 60_000 };
+
+/** Asks who is signed in ahead of the first render (the routes' loader). */
+export function prefetchMe(): void {
+  void queryClient.prefetchQuery(meQuery);
+}
+
 /** Renders its children for a signed-in user; otherwise goes to sign-in, remembering this page. */
 export function RequireSession({ children }: { children: ReactNode }) {
   const location = useLocation();
-  const me = useQuery({ queryKey: keys.me, queryFn: fetchMe, staleTime: 60_000 });
+  const me = useQuery(meQuery);
   if (me.isPending) return <FullPageLoader />;
   if (me.error instanceof ApiRequestError && me.error.status === 401) return <Navigate to={signInPath(location.pathname + location.search)} replace />;
   if (me.error) return <ErrorState error={me.error} onRetry={() => void me.refetch()} />;

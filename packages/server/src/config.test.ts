@@ -24,6 +24,7 @@ describe('server config', () => {
       accessTokenSeconds: 3600,
       bodyLimitBytes: 1048576,
       rateLimitPerMinute: 1200,
+      ingestRateLimitPerMinute: 600_000,
       packageRetentionDays: 30,
       maxPackageBytes: 4294967296,
       diskReserveBytes: 1073741824,

@@ -39,6 +39,10 @@ export const serverConfig = defineConfig({
     accessTokenSeconds: setting(z.number().int().min(60).max(86400), { default: 3600, help: 'Lifetime of OAuth2 access tokens' }),
     bodyLimitBytes: setting(z.number().int().min(1024).max(64 * 1024 * 1024), { default: 1024 * 1024, help: 'Largest accepted request body' }),
     rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address for requests without a valid one: missing, made-up or revoked tokens); over it: 429 with Retry-After; 0 turns the limit off' }),
+    ingestRateLimitPerMinute: setting(z.number().int().min(1).max(100_000_000), {
+      default: 600_000,
+      help: "Alerts per minute per token through the ingest endpoints (POST /api/alerts, /api/alerts/falco), counted apart from the API's limit so a burst from a sender (Falco on many hosts) is not refused; over it: 429 with Retry-After. Off with the API's limit (0)",
+    }),
     packageRetentionDays: setting(z.number().int().min(1).max(3650), { default: 30, help: 'How long investigation packages are kept (files under <dataDir>/files/packages; then they are deleted)' }),
     maxPackageBytes: setting(z.number().int().min(1024 * 1024).max(Number.MAX_SAFE_INTEGER), {
       default: 4 * 1024 ** 3,

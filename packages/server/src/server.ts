@@ -220,7 +220,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(sessionsRoutes(users), { prefix });
     await app.register(credentialsRoutes(auth, users, enrollment, machines), { prefix });
     await app.register(eventsRoutes(hub, revocations), { prefix });
-    await app.register(alertsRoutes(alerts, machines, now), { prefix });
+    await app.register(alertsRoutes(alerts, machines, now, config.ingestRateLimitPerMinute), { prefix });
     await app.register(indicatorsRoutes(indicators), { prefix });
   }
   await app.ready();

@@ -7,7 +7,7 @@ import { DataTable, type DataTableSortStatus } from 'mantine-datatable';
 import { useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { useAddressText, useSetParams, type ParamChanges } from '../address';
-import { api, keys, literal, messageOf, ok } from '../api';
+import { api, keys, literal, messageOf, ok, queryClient } from '../api';
 import { alertColumns } from '../components/AlertsTable';
 import { pagedTableProps } from '../components/paged';
 import { ErrorState } from '../components/QueryState';
@@ -58,19 +58,34 @@ function filterOf(p: URLSearchParams): string | undefined {
   return parts.length ? parts.join(' and ') : undefined;
 }
 
-/** The alerts queue: filter, sort and page through alerts, select several to assign or resolve; live. */
-export function AlertsPage() {
-  const [params] = useSearchParams();
-  const setParams = useSetParams();
-  const can = useCan();
+/** The page, sort and API query the address asks for. */
+function viewOf(params: URLSearchParams) {
   const page = Math.max(1, Number(params.get('page')) || 1);
   const sort: DataTableSortStatus<Alert> = {
     columnAccessor: SORTABLE.includes(params.get('sort') ?? '') ? params.get('sort')! : 'alertCreationTime',
     direction: params.get('dir') === 'asc' ? 'asc' : 'desc',
   };
-  const filter = filterOf(params);
-  const query = { $filter: filter, $top: PAGE_SIZE, $skip: (page - 1) * PAGE_SIZE, $count: 'true' as const, $orderby: `${sort.columnAccessor} ${sort.direction}` };
-  const list = useQuery({ queryKey: keys.alerts(query), queryFn: () => ok(api.GET('/api/alerts', { params: { query } })), placeholderData: keepPreviousData });
+  const query = { $filter: filterOf(params), $top: PAGE_SIZE, $skip: (page - 1) * PAGE_SIZE, $count: 'true' as const, $orderby: `${sort.columnAccessor} ${sort.direction}` };
+  // Fresh for a few seconds: the page, mounting just after `prefetchAlerts` asked, does not ask
+  // again; live events still refresh it at once.
+  return { page, sort, list: { queryKey: keys.alerts(query), queryFn: () => ok(api.GET('/api/alerts', { params: { query } })), staleTime: 5_000 } };
+}
+
+/**
+ * Asks for the queue as soon as the address is known (the route's loader), alongside the session
+ * and the console's own start instead of after them: the rows can show on the first render.
+ */
+export function prefetchAlerts(params: URLSearchParams): void {
+  void queryClient.prefetchQuery(viewOf(params).list);
+}
+
+/** The alerts queue: filter, sort and page through alerts, select several to assign or resolve; live. */
+export function AlertsPage() {
+  const [params] = useSearchParams();
+  const setParams = useSetParams();
+  const can = useCan();
+  const { page, sort, list: listQuery } = viewOf(params);
+  const list = useQuery({ ...listQuery, placeholderData: keepPreviousData });
   const [selected, setSelected] = useState<Alert[]>([]);
 
   // A new filter or sort starts at page 1; a new filter also clears the selection.
@@ -99,7 +114,7 @@ export function AlertsPage() {
           selectedRecords={selected}
           onSelectedRecordsChange={setSelected}
           customRowAttributes={(a) => ({ 'data-alert': a.id })}
-          noRecordsText={filter ? 'No alert matches these filters' : 'No alerts yet: send one from Falco or your SIEM (see the README)'}
+          noRecordsText={filterOf(params) ? 'No alert matches these filters' : 'No alerts yet: send one from Falco or your SIEM (see the README)'}
           columns={alertColumns({ showDevice: true, sortable: true })}
         />
       </div>

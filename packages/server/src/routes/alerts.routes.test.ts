@@ -185,6 +185,22 @@ describe('alerts: ingest from other tools', () => {
     // Console users are people: never the ingest role.
     expect((await h.server.services.users.createUser('bot', null, 'ingest', 'test').catch((e: Error) => e.message))).toMatch(/role must be/);
   });
+
+  it("counts alerts against an ingest limit of their own, not the API's per-token limit: a burst from one sender is not refused", async () => {
+    const limited = await startHarness({ rateLimitPerMinute: 3, ingestRateLimitPerMinute: 8 });
+    try {
+      const id = await limited.enroll();
+      const send = (i: number) => limited.call('POST', '/api/alerts', { token: limited.tokens.ingest, body: { machineId: id, title: `burst ${i}`, severity: 'Low' } });
+      for (let i = 0; i < 8; i++) expect((await send(i)).status).toBe(201);
+      const over = await send(8);
+      expect(over.status).toBe(429);
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+      // The API's own budget is untouched by the burst.
+      expect((await limited.call('GET', '/api/alerts')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
 });
 
 describe('alerts: triage and risk', () => {

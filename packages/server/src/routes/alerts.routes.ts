@@ -26,9 +26,11 @@ const PatchBody = z.strictObject(changeFields).refine(hasChange, noChange);
 const BatchUpdateBody = z.strictObject({ alertIds: z.array(z.string().min(1).max(128)).min(1).max(500), ...changeFields }).refine(hasChange, noChange);
 
 /** Alerts: the queue (MDE's list, get, update), a device's alerts, and ingestion from other tools. */
-export function alertsRoutes(alerts: AlertsService, machines: MachinesService, now: Clock) {
+export function alertsRoutes(alerts: AlertsService, machines: MachinesService, now: Clock, ingestPerMinute: number) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
+    // A bucket of its own per sender (groupId), far larger than the API's: alerts come in bursts.
+    const ingestLimit = { max: ingestPerMinute, timeWindow: 60_000, groupId: ':ingest' };
 
     app.get('/alerts', { config: { access: 'alerts.read' }, schema: { tags: ['alerts'], summary: 'List alerts, newest first', querystring: ListQuery, response: answers({ 200: AlertList }) } }, async (req) =>
       listOf('Alerts', await alerts.list(listParams(req.query))),
@@ -51,12 +53,12 @@ export function alertsRoutes(alerts: AlertsService, machines: MachinesService, n
     });
 
     // Ingestion answers 201 with a new alert, 200 with the alert a repeated event was counted on.
-    app.post('/alerts', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: send an alert from another tool (the device by machineId or computerDnsName)", body: GenericAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
+    app.post('/alerts', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', rateLimit: ingestLimit, audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: send an alert from another tool (the device by machineId or computerDnsName)", body: GenericAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
       const r = await alerts.ingest(principalOf(req).name, fromGenericBody(req.body, now()));
       return reply.code(r.created ? 201 : 200).send(r.alert);
     });
 
-    app.post('/alerts/falco', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: Falco's JSON alert (json_output with http_output pointed here), matched to a device by host name", body: FalcoAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
+    app.post('/alerts/falco', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', rateLimit: ingestLimit, audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: Falco's JSON alert (json_output with http_output pointed here), matched to a device by host name", body: FalcoAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
       const r = await alerts.ingest(principalOf(req).name, fromFalco(req.body));
       return reply.code(r.created ? 201 : 200).send(r.alert);
     });
