@@ -20,6 +20,7 @@ import * as nodes from './migrations/20261202120000_nodes.js';
 import * as counters from './migrations/20261202130000_counters.js';
 import * as indicators from './migrations/20261203110000_indicators.js';
 import * as alerts from './migrations/20261203120000_alerts.js';
+import * as alertsQueue from './migrations/20261204120000_alerts_queue.js';
 
 export type Db = Kysely<Database>;
 
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261202130000_counters': counters,
   '20261203110000_indicators': indicators,
   '20261203120000_alerts': alerts,
+  '20261204120000_alerts_queue': alertsQueue,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

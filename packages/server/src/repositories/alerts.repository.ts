@@ -67,10 +67,15 @@ export class AlertsRepository {
       if (where) s = s.where(where);
       return s;
     };
-    let rows = base().selectAll();
-    for (const o of order.length ? order : [{ expr: sql.ref('alerts.alert_creation_time'), dir: 'desc' as const }]) rows = rows.orderBy(sql`${o.expr} ${sql.raw(o.dir)}`);
+    const keys = order.length ? order : [{ expr: sql.ref('alerts.alert_creation_time'), dir: 'desc' as const }];
+    // The page's ids first (from an index where one serves the filter and the order), then only
+    // those rows: sorting every matching row whole cost ~100 ms at 100,000 alerts on SQLite.
+    let ids = base().select('alerts.id');
+    for (const o of keys) ids = ids.orderBy(sql`${o.expr} ${sql.raw(o.dir)}`);
+    let rows = this.db.selectFrom('alerts').selectAll().where('alerts.id', 'in', ids.orderBy('alerts.id', 'desc').limit(q.top).offset(q.skip));
+    for (const o of keys) rows = rows.orderBy(sql`${o.expr} ${sql.raw(o.dir)}`);
     const [value, count] = await Promise.all([
-      rows.orderBy('alerts.id', 'desc').limit(q.top).offset(q.skip).execute(),
+      rows.orderBy('alerts.id', 'desc').execute(),
       q.count ? base().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow().then((r) => Number(r.n)) : undefined,
     ]);
     return { rows: value, count };
