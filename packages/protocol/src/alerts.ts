@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ALERT_SEVERITIES } from './alert-triage.js';
 
 /**
  * What an alert says happened, in MDE's words: shared by the server (which stores alerts from other
  * tools) and the agent (whose detections become alerts), so both check evidence the same way.
  */
-export const ALERT_SEVERITIES = ['Informational', 'Low', 'Medium', 'High'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
 export const AlertSeverity = z.enum(ALERT_SEVERITIES, { error: `must be one of ${ALERT_SEVERITIES.join(', ')}` });
 

@@ -7,4 +7,5 @@ export * from './content.js';
 export * from './indicators.js';
 export * from './frames.js';
 export * from './package-file.js';
+export * from './alert-triage.js';
 export * from './alerts.js';

@@ -12,38 +12,20 @@ import { ErrorState, FullPageLoader } from '../components/QueryState';
 import { ALERT_STATUS_LABELS, AlertStatusBadge, MachineBadges, SeverityBadge } from '../components/StateBadges';
 import { Ago, Time } from '../components/Time';
 import { useCan, useMe } from '../session';
-import { ALERT_STATUSES } from './Alerts';
+import { ALERT_CLASSIFICATIONS, ALERT_DETERMINATIONS, ALERT_STATUSES, type AlertClassification, type AlertDetermination } from '@cordon/protocol/alert-triage';
 
 type AlertChange = paths['/api/alerts/{id}']['patch']['requestBody']['content']['application/json'];
-type Classification = NonNullable<AlertChange['classification']>;
-type Determination = NonNullable<AlertChange['determination']>;
 
-const CLASSIFICATIONS: { value: Classification; label: string }[] = [
-  { value: 'TruePositive', label: 'True positive' },
-  { value: 'InformationalExpectedActivity', label: 'Informational, expected activity' },
-  { value: 'FalsePositive', label: 'False positive' },
-  { value: 'Unknown', label: 'Unknown' },
-];
-const DETERMINATIONS: Determination[] = [
-  'MultiStagedAttack',
-  'MaliciousUserActivity',
-  'CompromisedAccount',
-  'Malware',
-  'Phishing',
-  'UnwantedSoftware',
-  'SecurityTesting',
-  'LineOfBusinessApplication',
-  'ConfirmedActivity',
-  'NotMalicious',
-  'InsufficientData',
-  'Apt',
-  'SecurityPersonnel',
-  'NotAvailable',
-  'Other',
-];
+const CLASSIFICATION_LABELS: Record<AlertClassification, string> = {
+  TruePositive: 'True positive',
+  InformationalExpectedActivity: 'Informational, expected activity',
+  FalsePositive: 'False positive',
+  Unknown: 'Unknown',
+};
+const CLASSIFICATIONS = ALERT_CLASSIFICATIONS.map((value) => ({ value, label: CLASSIFICATION_LABELS[value] }));
 /** "MultiStagedAttack" as people say it: "Multi staged attack" (APT stays in capitals). */
 const spoken = (name: string): string => (name === 'Apt' ? 'APT' : name.replace(/(?<=[a-z])(?=[A-Z])/g, ' ').replace(/ (\w)/g, (_, c: string) => ` ${c.toLowerCase()}`));
-const classificationLabel = (c: string | null) => (c ? (CLASSIFICATIONS.find((x) => x.value === c)?.label ?? c) : '—');
+const classificationLabel = (c: string | null) => (c ? (CLASSIFICATION_LABELS[c as AlertClassification] ?? c) : '—');
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -250,15 +232,15 @@ function ManageAlert({ alert }: { alert: Alert }) {
                 ) : undefined
               }
             />
-            <Select label="Classification" placeholder="Not set" clearable data={CLASSIFICATIONS} value={value('classification', alert.classification as Classification | null) ?? null} onChange={(v) => change({ classification: v as Classification | null })} w={250} />
+            <Select label="Classification" placeholder="Not set" clearable data={CLASSIFICATIONS} value={value('classification', alert.classification as AlertClassification | null) ?? null} onChange={(v) => change({ classification: v as AlertClassification | null })} w={250} />
             <Select
               label="Determination"
               placeholder="Not set"
               clearable
               searchable
-              data={DETERMINATIONS.map((d) => ({ value: d, label: spoken(d) }))}
-              value={value('determination', alert.determination as Determination | null) ?? null}
-              onChange={(v) => change({ determination: v as Determination | null })}
+              data={ALERT_DETERMINATIONS.map((d) => ({ value: d, label: spoken(d) }))}
+              value={value('determination', alert.determination as AlertDetermination | null) ?? null}
+              onChange={(v) => change({ determination: v as AlertDetermination | null })}
               w={230}
             />
             <Button type="submit" loading={save.isPending} disabled={Object.keys(changed).length === 0}>

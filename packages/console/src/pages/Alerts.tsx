@@ -1,4 +1,5 @@
 import type { Alert } from '@cordon/api-client';
+import { ALERT_SEVERITIES, ALERT_STATUSES } from '@cordon/protocol/alert-triage';
 import { Autocomplete, Button, Group, Modal, MultiSelect, Stack, Text, Textarea, TextInput, Title } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconCircleCheck, IconUserShare } from '@tabler/icons-react';
@@ -16,8 +17,8 @@ import { ALERT_STATUS_LABELS } from '../components/StateBadges';
 import { useCan, useMe } from '../session';
 
 const PAGE_SIZE = 50;
-export const SEVERITIES = ['High', 'Medium', 'Low', 'Informational'];
-export const ALERT_STATUSES = ['New', 'InProgress', 'Resolved'];
+/** Highest first, as the filter lists them. */
+const SEVERITIES = [...ALERT_SEVERITIES].reverse();
 /** What the queue shows until told otherwise: the alerts someone still has to look at. */
 const DEFAULT_STATUSES = ['New', 'InProgress'];
 /** `status=any` in the address: every status (no parameter means the default view). */

@@ -1,4 +1,7 @@
 import type { Indicator, IndicatorSubmission } from '@cordon/api-client';
+import { ALERT_SEVERITIES } from '@cordon/protocol/alert-triage';
+
+type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
 import { Badge, Button, Code, FileInput, Group, List, Modal, Select, Stack, Text, Textarea, TextInput, Title } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { IconFileImport, IconPlus, IconTrash } from '@tabler/icons-react';
@@ -40,7 +43,6 @@ const ACTIONS: { value: IndicatorAction; label: string }[] = [
   { value: 'Warn', label: 'Warn' },
   { value: 'Allowed', label: 'Allow' },
 ];
-const SEVERITIES = ['Informational', 'Low', 'Medium', 'High'] as const;
 const label = (list: { value: string; label: string }[], v: string) => list.find((x) => x.value === v)?.label ?? v;
 
 const ENFORCEMENT: Record<string, { color: string; label: string }> = {
@@ -208,7 +210,7 @@ const isoOf = (local: string): string | undefined => (local && !Number.isNaN(Dat
 
 function AddIndicatorDialog({ onClose }: { onClose: () => void }) {
   const refresh = useRefreshIndicators();
-  const [form, setForm] = useState({ indicatorType: null as IndicatorType | null, indicatorValue: '', action: null as IndicatorAction | null, severity: 'Informational' as (typeof SEVERITIES)[number], title: '', description: '', expires: '' });
+  const [form, setForm] = useState({ indicatorType: null as IndicatorType | null, indicatorValue: '', action: null as IndicatorAction | null, severity: 'Informational' as AlertSeverity, title: '', description: '', expires: '' });
   const field = <K extends keyof typeof form>(k: K) => (v: (typeof form)[K]) => setForm((f) => ({ ...f, [k]: v }));
   const add = useMutation({
     mutationFn: () => {
@@ -246,7 +248,7 @@ function AddIndicatorDialog({ onClose }: { onClose: () => void }) {
           <Group grow align="start">
             <Select label="Type" required data={TYPES} value={form.indicatorType} onChange={(v) => field('indicatorType')(v as IndicatorType | null)} data-autofocus />
             <Select label="Action" required data={ACTIONS} value={form.action} onChange={(v) => field('action')(v as IndicatorAction | null)} />
-            <Select label="Severity" data={[...SEVERITIES]} value={form.severity} allowDeselect={false} onChange={(v) => v && field('severity')(v as (typeof SEVERITIES)[number])} />
+            <Select label="Severity" data={[...ALERT_SEVERITIES]} value={form.severity} allowDeselect={false} onChange={(v) => v && field('severity')(v as AlertSeverity)} />
           </Group>
           <TextInput label="Value" required description="A hash, an IP address, a domain name or an http(s) URL, as the type says" value={form.indicatorValue} onChange={(e) => field('indicatorValue')(e.currentTarget.value)} maxLength={2048} />
           <TextInput label="Title" required value={form.title} onChange={(e) => field('title')(e.currentTarget.value)} maxLength={512} />

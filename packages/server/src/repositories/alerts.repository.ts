@@ -1,3 +1,4 @@
+import { ALERT_CLASSIFICATIONS, ALERT_DETERMINATIONS, ALERT_STATUSES } from '@cordon/protocol';
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
 import { insertMany, isPostgres } from '../db/portable.js';
@@ -7,27 +8,6 @@ import { compileList, type FieldMap, type ListParams } from '../odata/compile.js
 export type AlertRow = Selectable<AlertsTable>;
 export type NewAlertRow = Insertable<AlertsTable>;
 export type AlertCommentRow = Selectable<AlertCommentsTable>;
-
-export const ALERT_STATUSES = ['New', 'InProgress', 'Resolved'] as const;
-/** MDE's classifications, the current three and the older ones clients still send. */
-export const ALERT_CLASSIFICATIONS = ['TruePositive', 'InformationalExpectedActivity', 'FalsePositive', 'Unknown'] as const;
-export const ALERT_DETERMINATIONS = [
-  'MultiStagedAttack',
-  'MaliciousUserActivity',
-  'CompromisedAccount',
-  'Malware',
-  'Phishing',
-  'UnwantedSoftware',
-  'SecurityTesting',
-  'LineOfBusinessApplication',
-  'ConfirmedActivity',
-  'NotMalicious',
-  'InsufficientData',
-  'Apt',
-  'SecurityPersonnel',
-  'NotAvailable',
-  'Other',
-] as const;
 
 /** The fields of the alerts list's `$filter` and `$orderby`. */
 const ALERT_FIELDS: FieldMap = {

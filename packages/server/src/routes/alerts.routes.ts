@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
-import { ALERT_CLASSIFICATIONS, ALERT_DETERMINATIONS, ALERT_STATUSES } from '../repositories/alerts.repository.js';
+import { ALERT_CLASSIFICATIONS, ALERT_DETERMINATIONS, ALERT_STATUSES } from '@cordon/protocol';
 import { FalcoAlertBody, fromFalco, fromGenericBody, GenericAlertBody, MAX_ALERT_BODY_BYTES } from '../services/alert-sources.js';
 import type { AlertsService } from '../services/alerts.service.js';
 import type { MachinesService } from '../services/machines.service.js';

@@ -69,8 +69,7 @@ export class IndicatorBlocker implements AgentModule {
   async check(): Promise<boolean> {
     await this.#serialized(async () => {
       await this.#resolveNames();
-      await this.#enforce(false);
-      await this.#report();
+      await this.#report(await this.#enforce(false));
     });
     // Nothing of the inventory changes.
     return false;
@@ -145,37 +144,38 @@ export class IndicatorBlocker implements AgentModule {
     }
   }
 
-  /** Applies the rules if they changed, or (`force`, or the watchdog finding them gone) again. */
-  async #enforce(force: boolean): Promise<void> {
-    const { rules } = await this.#rules();
+  /** Applies the rules if they changed, or (`force`, or the watchdog finding them gone) again; answers them. */
+  async #enforce(force: boolean): Promise<{ rules: IndicatorRules; entries: Map<string, Target> }> {
+    const current = await this.#rules();
+    const { rules } = current;
     const key = JSON.stringify(rules);
     if (rules.blocked.length + rules.watched.length === 0) {
       // Nothing to enforce: remove a table left from before (indicators deleted while the agent
       // was stopped), without asking anything of nft when there is none (a device without nft).
-      if (!force && key === this.#applied) return;
+      if (!force && key === this.#applied) return current;
       if (await this.deps.firewall.active()) {
         await this.deps.firewall.remove();
         this.deps.logger.info({ version: this.deps.indicators.version }, 'no indicator rules in force: removed the table');
       }
       this.#applied = key;
       this.#seen = new Map();
-      return;
+      return current;
     }
     const drifted = !force && key === this.#applied && !(await this.deps.firewall.active());
-    if (!force && key === this.#applied && !drifted) return;
+    if (!force && key === this.#applied && !drifted) return current;
     await this.deps.firewall.apply(rules);
     if (drifted) this.deps.logger.warn('the indicator rules were gone (flushed by another tool?); applied them again');
     else if (key !== this.#applied) this.deps.logger.info({ blocked: rules.blocked.length, watched: rules.watched.length, version: this.deps.indicators.version }, 'indicator rules applied');
     this.#applied = key;
     this.#seen = new Map();
+    return current;
   }
 
   /** Reports the addresses tried since the last look, as alerts (rate-limited per address). */
-  async #report(): Promise<void> {
+  async #report({ rules, entries }: { rules: IndicatorRules; entries: Map<string, Target> }): Promise<void> {
     if (this.#applied === null || this.#applied === NO_RULES) return;
     const counts = await this.deps.firewall.counts();
     if (counts.size === 0) return;
-    const { rules, entries } = await this.#rules();
     const now = this.#now().getTime();
     for (const [address, total] of counts) {
       const fresh = total - (this.#seen.get(address) ?? 0);
