@@ -4,7 +4,8 @@
  * Ingest: a real `cordon server` (embedded SQLite) over a store seeded with BENCH_INGEST_DEVICES
  * devices; BENCH_INGEST alerts POSTed to `/api/alerts` with an ingest token, BENCH_CONCURRENCY in
  * flight, each a distinct event naming its device by host name (Cordon's body with process and
- * network evidence), over kept-alive connections as a streaming sender's are. The figure is
+ * network evidence), over kept-alive connections as a streaming sender's are; then the same in
+ * batches of BENCH_BATCH (50) a request to `/api/alerts/batch`, as forwarders send. The figure is
  * alerts/s from the first request to the last answer. Baselines, in the same run: bare Fastify
  * (bench/alerts-baseline-server.ts) answering the same requests from the same client — the
  * framework's and this machine's floor; and the store's raw insert rate — the same alert rows
@@ -29,7 +30,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -46,6 +47,8 @@ const API_CALLS = Number(process.env.BENCH_API_CALLS ?? 100);
 const INGEST = Number(process.env.BENCH_INGEST ?? 20_000);
 const INGEST_DEVICES = Number(process.env.BENCH_INGEST_DEVICES ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+/** Alerts per request in the batched ingest run. */
+const BATCH = Number(process.env.BENCH_BATCH ?? 50);
 const PAGE_RUNS = Number(process.env.BENCH_PAGE_RUNS ?? 20);
 /** Where the ingest server writes a CPU profile (it is then stopped with SIGTERM so it writes one). */
 const PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
@@ -118,8 +121,18 @@ function alertBody(i: number, name: string): Record<string, unknown> {
   };
 }
 
-/** Alerts/s through the API, `INGEST` of them with `CONCURRENCY` in flight. */
-async function ingestRate(): Promise<{ perSecond: number; seconds: number; stored: number; devicesAtRisk: number }> {
+/** CPU seconds a process (all its threads) has used: steadier than a rate on a machine whose speed moves. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Alerts/s through the API, `INGEST` of them with `CONCURRENCY` requests in flight: one alert a
+ * request (`POST /api/alerts`, as Falco sends), or `batch` a request (`POST /api/alerts/batch`, as
+ * a forwarder such as Fluent Bit or Vector sends).
+ */
+async function ingestRate(batch = 1): Promise<{ perSecond: number; seconds: number; stored: number; devicesAtRisk: number; cpuPerAlert: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'cordon-bench-alerts-ingest-'));
   let server: CordonProcess | undefined;
   try {
@@ -133,20 +146,23 @@ async function ingestRate(): Promise<{ perSecond: number; seconds: number; store
     // Warm-up: statements, JIT and the first batches.
     for (let i = 0; i < 200; i++) await call(api, token, 'POST', '/api/alerts', alertBody(INGEST + i, names[i % names.length]!));
     let next = 0;
+    const cpu0 = cpuSeconds(server.child.pid!);
     const t = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
-        for (let i = next++; i < INGEST; i = next++) {
-          const r = await post(api, token, '/api/alerts', alertBody(i, names[i % names.length]!));
-          if (r.status !== 201) throw new Error(`alert ${i} answered ${r.status}: ${r.text.slice(0, 300)}`);
+        for (let i = next, n = (next += batch); i < INGEST; i = next, n = (next += batch)) {
+          const bodies = Array.from({ length: Math.min(n, INGEST) - i }, (_, k) => alertBody(i + k, names[(i + k) % names.length]!));
+          const r = batch === 1 ? await post(api, token, '/api/alerts', bodies[0]) : await post(api, token, '/api/alerts/batch', { value: bodies });
+          if (r.status !== (batch === 1 ? 201 : 200)) throw new Error(`alerts from ${i} answered ${r.status}: ${r.text.slice(0, 300)}`);
         }
       }),
     );
     const seconds = (performance.now() - t) / 1000;
+    const cpuPerAlert = ((cpuSeconds(server.child.pid!) - cpu0) / INGEST) * 1e6;
     const stored = (await call(api, admin, 'GET', '/api/alerts?$top=1&$count=true')).json['@odata.count'] as number;
     if (stored !== INGEST + 200) throw new Error(`${stored} alerts stored; ${INGEST + 200} were sent`);
     const atRisk = (await call(api, admin, 'GET', `/api/machines?$top=1&$count=true&$filter=${encodeURIComponent("riskScore ne 'None'")}`)).json['@odata.count'] as number;
-    return { perSecond: INGEST / seconds, seconds, stored, devicesAtRisk: atRisk };
+    return { perSecond: INGEST / seconds, seconds, stored, devicesAtRisk: atRisk, cpuPerAlert };
   } finally {
     await server?.kill(PROFILE_DIR ? 'SIGTERM' : 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -312,9 +328,11 @@ async function queueTimes(devices: number, alerts: number, browser: Browser | nu
 async function main(): Promise<void> {
   log(`ingest: ${INGEST} alerts over ${INGEST_DEVICES} devices, ${CONCURRENCY} in flight`);
   const ingest = await ingestRate();
+  log(`ingest: the same, ${BATCH} alerts a request (POST /api/alerts/batch)`);
+  const batched = await ingestRate(BATCH);
   const raw = await rawInsertRate();
   const floor = await frameworkFloorRate();
-  const ingestLine = `ingest ${ingest.perSecond.toFixed(0)} alerts/s (target >= 2000: ${ingest.perSecond >= 2000 ? 'met' : 'NOT met'}), ${(ingest.perSecond / floor).toFixed(2)}x bare Fastify's ${floor.toFixed(0)} req/s, ${(ingest.perSecond / raw).toFixed(3)}x the raw insert rate (${raw.toFixed(0)} rows/s)`;
+  const ingestLine = `ingest ${ingest.perSecond.toFixed(0)} alerts/s one a request (target >= 2000: ${ingest.perSecond >= 2000 ? 'met' : 'NOT met'}; server CPU ${ingest.cpuPerAlert.toFixed(0)} µs an alert), ${(ingest.perSecond / floor).toFixed(2)}x bare Fastify's ${floor.toFixed(0)} req/s, ${(ingest.perSecond / raw).toFixed(3)}x the raw insert rate (${raw.toFixed(0)} rows/s); ${batched.perSecond.toFixed(0)} alerts/s ${BATCH} a request (server CPU ${batched.cpuPerAlert.toFixed(0)} µs an alert), ${(batched.perSecond / raw).toFixed(3)}x the raw insert rate`;
   if (process.env.BENCH_ONLY === 'ingest') {
     // For working on ingest alone: the queue's seeds and browser runs take minutes.
     process.stdout.write(`RESULT: ${ingestLine}\n`);
@@ -337,6 +355,7 @@ async function main(): Promise<void> {
       '| --- | --- | --- | --- |',
       `| ingest through POST /api/alerts (${CONCURRENCY} in flight) | ${ingest.perSecond.toFixed(0)} alerts/s | ${floor.toFixed(0)} req/s bare Fastify | ${(ingest.perSecond / floor).toFixed(2)}× |`,
       `| ingest, against the store's raw insert | ${ingest.perSecond.toFixed(0)} alerts/s | ${raw.toFixed(0)} rows/s | ${(ingest.perSecond / raw).toFixed(3)}× |`,
+      `| ingest, ${BATCH} alerts a request (POST /api/alerts/batch) | ${batched.perSecond.toFixed(0)} alerts/s | ${raw.toFixed(0)} rows/s raw insert | ${(batched.perSecond / raw).toFixed(3)}× |`,
       ...Object.keys(QUEUE_CASES).flatMap((k) => [
         `| queue: ${k} p50 (${DEVICES} devices / ${ALERTS} alerts vs 10 / 100) | ${ms(big.api[k]!.p50)} | ${ms(small.api[k]!.p50)} | ${(big.api[k]!.p50 / small.api[k]!.p50).toFixed(2)}× |`,
         `| queue: ${k} p95 | ${ms(big.api[k]!.p95)} | ${ms(small.api[k]!.p95)} | ${(big.api[k]!.p95 / small.api[k]!.p95).toFixed(2)}× |`,

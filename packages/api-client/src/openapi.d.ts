@@ -3355,6 +3355,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alerts/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: send up to 500 alerts at once ({"value": [...]}, each as POST /api/alerts takes it), stored all or none */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        value: {
+                            machineId?: string;
+                            computerDnsName?: string;
+                            title: string;
+                            description?: string;
+                            /** @enum {string} */
+                            severity: "Informational" | "Low" | "Medium" | "High";
+                            category?: string;
+                            detectionSource?: string;
+                            threatName?: string;
+                            mitreTechniques?: string[];
+                            /** Format: date-time */
+                            firstEventTime?: string;
+                            /** Format: date-time */
+                            lastEventTime?: string;
+                            sourceEventId?: string;
+                            evidence?: {
+                                /** @enum {string} */
+                                entityType: "File" | "Process" | "Ip" | "Url" | "User";
+                                filePath?: string;
+                                fileName?: string;
+                                sha1?: string;
+                                sha256?: string;
+                                md5?: string;
+                                processId?: number;
+                                processCommandLine?: string;
+                                /** Format: date-time */
+                                processCreationTime?: string;
+                                parentProcessId?: number;
+                                parentProcessFilePath?: string;
+                                accountName?: string;
+                                ipAddress?: string;
+                                port?: number;
+                                domain?: string;
+                                /** Format: uri */
+                                url?: string;
+                                /** @enum {string} */
+                                detectionStatus?: "Detected" | "Blocked" | "Prevented";
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertBatchResults"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/alerts/falco": {
         parameters: {
             query?: never;
@@ -3961,6 +4060,14 @@ export interface components {
             /** @description How many match in all (with $count=true) */
             "@odata.count"?: number;
             value: components["schemas"]["Alert"][];
+        };
+        AlertBatchResults: {
+            value: {
+                id: string;
+                /** @description false: the same source event was sent before, and counted on this alert */
+                created: boolean;
+                eventCount: number;
+            }[];
         };
         MachineAction: {
             /** @description A UUID */

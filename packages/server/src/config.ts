@@ -41,7 +41,7 @@ export const serverConfig = defineConfig({
     rateLimitPerMinute: setting(z.number().int().min(0).max(1_000_000), { default: 1200, help: 'API requests per minute per token (or per address for requests without a valid one: missing, made-up or revoked tokens); over it: 429 with Retry-After; 0 turns the limit off' }),
     ingestRateLimitPerMinute: setting(z.number().int().min(1).max(100_000_000), {
       default: 600_000,
-      help: "Alerts per minute per token through the ingest endpoints (POST /api/alerts, /api/alerts/falco), counted apart from the API's limit so a burst from a sender (Falco on many hosts) is not refused; over it: 429 with Retry-After. Off with the API's limit (0)",
+      help: "Requests per minute per token to the ingest endpoints (POST /api/alerts, /api/alerts/falco, /api/alerts/batch: one alert or one batch each), counted apart from the API's limit so a burst from a sender (Falco on many hosts) is not refused; over it: 429 with Retry-After. Off with the API's limit (0)",
     }),
     packageRetentionDays: setting(z.number().int().min(1).max(3650), { default: 30, help: 'How long investigation packages are kept (files under <dataDir>/files/packages; then they are deleted)' }),
     maxPackageBytes: setting(z.number().int().min(1024 * 1024).max(Number.MAX_SAFE_INTEGER), {

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import { createCordonServer, isRole, loadServerConfig, RANKED_ROLES, ROLES } from '@cordon/server';
+import { createCordonServer, isRole, loadServerConfig, RANKED_ROLES, ROLES, VERIFIED_TOKEN_MS } from '@cordon/server';
 import { CliError } from '../context.js';
 import { print, since } from '../output.js';
 
@@ -100,6 +100,7 @@ export function registerAdminCommands(program: Command): void {
   });
   revokeCommand(token, 'revoke', '<id>', 'revoke an API token or an access token (it fails as an unknown token from then on)').action(async (id: string, o: RevokeOptions) => {
     const t = await withStore(o, (s) => s.services.auth.revokeToken(cliActor(), id, o.comment));
+    await untilServersForget();
     print(!!o.json, t, () => ({ head: ['revoked', 'name', 'role', 'at'], rows: [[t.id, t.name, t.role, t.revokedAt]] }));
   });
 
@@ -125,6 +126,7 @@ export function registerAdminCommands(program: Command): void {
   });
   revokeCommand(app, 'revoke', '<clientId>', 'revoke an app: its secret is refused and its live access tokens stop working').action(async (clientId: string, o: RevokeOptions) => {
     const a = await withStore(o, (s) => s.services.auth.revokeApp(cliActor(), clientId, o.comment));
+    await untilServersForget();
     print(!!o.json, a, () => ({ head: ['revoked', 'name', 'role', 'at'], rows: [[a.clientId, a.name, a.role, a.revokedAt]] }));
   });
 
@@ -181,4 +183,13 @@ export function registerAdminCommands(program: Command): void {
     const t = await withStore(o, (s) => s.services.enrollment.revokeToken(cliActor(), id, o.comment));
     print(!!o.json, t, () => ({ head: ['revoked', 'created by', 'at'], rows: [[t.id, t.createdBy, t.revokedAt]] }));
   });
+}
+
+/**
+ * A running server believes a token it has verified for up to VERIFIED_TOKEN_MS without asking the
+ * store again (revocations through the API reach it at once; this one, made beside it, does not).
+ * The command returns once that has passed, so a script that revokes and goes on can count on it.
+ */
+async function untilServersForget(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, VERIFIED_TOKEN_MS));
 }

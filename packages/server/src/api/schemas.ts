@@ -182,6 +182,19 @@ export const Alert = z
 export type AlertView = z.infer<typeof Alert>;
 export const AlertList = odataList(Alert, 'AlertList');
 
+/** Each alert of an ingested batch, in the order sent: its id, whether it is new, and its count. */
+export const AlertBatchResults = z
+  .object({
+    value: z.array(
+      z.object({
+        id: z.string(),
+        created: z.boolean().meta({ description: 'false: the same source event was sent before, and counted on this alert' }),
+        eventCount: z.number().int(),
+      }),
+    ),
+  })
+  .meta({ id: 'AlertBatchResults' });
+
 // --- machine actions -------------------------------------------------------------------------
 
 export const MachineAction = z

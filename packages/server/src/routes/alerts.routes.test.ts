@@ -186,6 +186,34 @@ describe('alerts: ingest from other tools', () => {
     expect((await h.server.services.users.createUser('bot', null, 'ingest', 'test').catch((e: Error) => e.message))).toMatch(/role must be/);
   });
 
+  it('takes a forwarder\'s batch in one request, all or none, answering each alert in order', async () => {
+    const web = await h.enroll({ hostname: 'web-07' });
+    const batch = (value: unknown[]) => h.call('POST', '/api/alerts/batch', { token: h.tokens.ingest, body: { value } });
+    const one = (i: number, over: Record<string, unknown> = {}) => ({ computerDnsName: 'WEB-07', title: `fwd ${i}`, severity: 'Low', sourceEventId: `fwd-${i}`, ...over });
+    const r = await batch([one(1), one(2, { severity: 'High' }), one(1), one(3, { computerDnsName: 'not-enrolled-yet' })]);
+    expect(r.status).toBe(200);
+    const value = r.body.value as { id: string; created: boolean; eventCount: number }[];
+    expect(value.map((v) => [v.created, v.eventCount])).toEqual([[true, 2], [true, 1], [false, 2], [true, 1]]);
+    expect(value[2]!.id).toBe(value[0]!.id);
+    expect((await h.call('GET', `/api/alerts/${value[0]!.id}`)).body).toMatchObject({ machineId: web, title: 'fwd 1', eventCount: 2 });
+    expect((await h.call('GET', `/api/alerts/${value[3]!.id}`)).body).toMatchObject({ machineId: null, computerDnsName: 'not-enrolled-yet' });
+    expect((await machine(web)).riskScore).toBe('High');
+    expect((await timeline(web)).filter((e) => e.eventType === 'AlertRaised')).toHaveLength(2);
+    expect((await audit()).filter((a) => a.action === 'IngestAlert' && a.outcome === 'Succeeded')).toHaveLength(4);
+
+    // One bad alert, or one unknown device: nothing of the batch is stored.
+    const before = (await list('?$count=true&$top=1'))['@odata.count'] as number;
+    const bad = await batch([one(10), one(11, { severity: 'Loud' })]);
+    expect([bad.status, bad.body.error.target]).toEqual([400, 'value.1.severity']);
+    const unknown = await batch([one(12), one(13, { computerDnsName: undefined, machineId: 'f'.repeat(40) })]);
+    expect(unknown.status).toBe(404);
+    expect((await list('?$count=true&$top=1'))['@odata.count']).toBe(before);
+    expect((await batch([])).status).toBe(400);
+    expect((await batch(Array.from({ length: 501 }, (_, i) => one(100 + i)))).status).toBe(400);
+    // Only for senders: a viewer may not, an ingest token may not read what it sent.
+    expect((await h.call('POST', '/api/alerts/batch', { token: h.tokens.viewer, body: { value: [one(20)] } })).status).toBe(403);
+  });
+
   it("counts alerts against an ingest limit of their own, not the API's per-token limit: a burst from one sender is not refused", async () => {
     const limited = await startHarness({ rateLimitPerMinute: 3, ingestRateLimitPerMinute: 8 });
     try {

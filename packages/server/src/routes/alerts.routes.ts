@@ -3,10 +3,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
 import { ALERT_CLASSIFICATIONS, ALERT_DETERMINATIONS, ALERT_STATUSES } from '@cordon/protocol';
-import { FalcoAlertBody, fromFalco, fromGenericBody, GenericAlertBody, MAX_ALERT_BODY_BYTES } from '../services/alert-sources.js';
+import { FalcoAlertBody, fromFalco, fromGenericBody, GenericAlertBatch, GenericAlertBody, MAX_ALERT_BATCH, MAX_ALERT_BATCH_BYTES, MAX_ALERT_BODY_BYTES } from '../services/alert-sources.js';
 import type { AlertsService } from '../services/alerts.service.js';
 import type { MachinesService } from '../services/machines.service.js';
-import { Alert, AlertList, answers } from '../api/schemas.js';
+import { Alert, AlertBatchResults, AlertList, answers } from '../api/schemas.js';
 import type { Clock } from '../clock.js';
 import { IdParam, ListQuery, MachineIdParam, listOf, listParams, writtenAsBuilt } from './common.js';
 
@@ -57,6 +57,23 @@ export function alertsRoutes(alerts: AlertsService, machines: MachinesService, n
       const r = await alerts.ingest(principalOf(req).name, fromGenericBody(req.body, now()));
       return reply.code(r.created ? 201 : 200).send(r.alert);
     });
+
+    // A forwarder's batch (Fluent Bit's or Vector's HTTP output), stored all or none; one request
+    // against the ingest limit.
+    app.post(
+      '/alerts/batch',
+      {
+        ...writtenAsBuilt,
+        bodyLimit: MAX_ALERT_BATCH_BYTES,
+        config: { access: 'alerts.ingest', rateLimit: ingestLimit, audit: { action: 'IngestAlert', targetType: 'alert' } },
+        schema: { tags: ['alerts'], summary: `Cordon: send up to ${MAX_ALERT_BATCH} alerts at once ({"value": [...]}, each as POST /api/alerts takes it), stored all or none`, body: GenericAlertBatch, response: answers({ 200: AlertBatchResults }) },
+      },
+      async (req) => {
+        const time = now();
+        const results = await alerts.ingestAll(principalOf(req).name, req.body.value.map((b) => fromGenericBody(b, time)));
+        return { value: results.map((r) => ({ id: r.alert.id, created: r.created, eventCount: r.alert.eventCount })) };
+      },
+    );
 
     app.post('/alerts/falco', { ...writtenAsBuilt, bodyLimit: MAX_ALERT_BODY_BYTES, config: { access: 'alerts.ingest', rateLimit: ingestLimit, audit: { action: 'IngestAlert', targetType: 'alert' } }, schema: { tags: ['alerts'], summary: "Cordon: Falco's JSON alert (json_output with http_output pointed here), matched to a device by host name", body: FalcoAlertBody, response: answers({ 200: Alert, 201: Alert }) } }, async (req, reply) => {
       const r = await alerts.ingest(principalOf(req).name, fromFalco(req.body));

@@ -102,6 +102,7 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'POST /api/alerts/batchUpdate': 'alerts.write',
   'GET /api/machines/:id/alerts': 'alerts.read',
   'POST /api/alerts': 'alerts.ingest',
+  'POST /api/alerts/batch': 'alerts.ingest',
   'POST /api/alerts/falco': 'alerts.ingest',
   'GET /api/indicators': 'indicators.read',
   'GET /api/indicators/:id': 'indicators.read',

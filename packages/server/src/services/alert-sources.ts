@@ -11,6 +11,9 @@ import { contentKey, type IncomingAlert } from './alerts.service.js';
 
 /** Largest alert body accepted (413 above it): an alert is a notice with evidence, not a file. */
 export const MAX_ALERT_BODY_BYTES = 256 * 1024;
+/** A forwarder's batch (Fluent Bit's or Vector's HTTP output): up to this many alerts, this many bytes. */
+export const MAX_ALERT_BATCH = 500;
+export const MAX_ALERT_BATCH_BYTES = 4 * 1024 * 1024;
 
 const printable = (max: number) => z.string().max(max, `must be at most ${max} characters`);
 const time = z.iso.datetime({ offset: true, error: 'must be a time such as 2026-11-22T10:00:00Z' }).transform((s) => new Date(s).toISOString());
@@ -37,6 +40,8 @@ export const GenericAlertBody = z
   })
   .refine((b) => b.machineId !== undefined || b.computerDnsName !== undefined, { message: 'name the device: send machineId or computerDnsName', path: ['machineId'] });
 export type GenericAlertBody = z.infer<typeof GenericAlertBody>;
+
+export const GenericAlertBatch = z.strictObject({ value: z.array(GenericAlertBody).min(1, 'send at least one alert').max(MAX_ALERT_BATCH, `send at most ${MAX_ALERT_BATCH} alerts a request`) });
 
 export function fromGenericBody(b: GenericAlertBody, now: Date): IncomingAlert {
   const first = b.firstEventTime ?? b.lastEventTime ?? now.toISOString();

@@ -96,6 +96,15 @@ export class AlertsService implements DeviceEventsSink {
     return this.#batches.submit({ actor, alert });
   }
 
+  /**
+   * Several alerts from one sender (a forwarder's batch), stored in one transaction, all or none:
+   * an unknown device anywhere in it stores nothing. Answers each in the order sent.
+   */
+  async ingestAll(actor: string, alerts: IncomingAlert[]): Promise<IngestResult[]> {
+    for (const id of new Set(alerts.flatMap((a) => (a.machineId ? [a.machineId] : [])))) if (!(await this.machineExists(id))) throw new NotFoundError('Machine', id);
+    return this.#batches.submitAll(alerts.map((alert) => ({ actor, alert })));
+  }
+
   /** An agent's detection or blocked execution, delivered at least once: its event id makes it one alert. */
   async accept(machineId: string, event: DeviceEvent): Promise<void> {
     const parsed = AgentDetection.safeParse(event.data);
@@ -215,7 +224,7 @@ export class AlertsService implements DeviceEventsSink {
       for (const row of fresh.values()) if (inserted.has(row.source_key) && row.machine_id) events.push(raisedEvent(row.machine_id, row, false));
       if (events.length) await u.timeline.insertMany(events.map((e) => this.timeline.row(e, time)));
       const risk = await u.alerts.refreshRisk(events.map((e) => e.machineId));
-      return { results, risk, inserted };
+      return { results, risk, inserted, repeated: new Set(repeats.keys()) };
     });
     this.timeline.published(events);
     const created = out.results.filter((r) => r.created);
@@ -223,9 +232,9 @@ export class AlertsService implements DeviceEventsSink {
     const counted = out.results.filter((r) => !r.created).map((r) => r.id);
     if (counted.length) this.#announce('updated', [...new Set(counted)], [], []);
     // Each sender is answered with its alert as stored: a new one as it was inserted (it has no
-    // comments yet), a repeat read again for its count, once for the whole batch.
+    // comments yet) unless the batch repeated it, others read again for their count, at once.
     const views = new Map<string, AlertView>();
-    for (const row of fresh.values()) if (out.inserted.has(row.source_key)) views.set(row.id, toView(row, []));
+    for (const row of fresh.values()) if (out.inserted.has(row.source_key) && !out.repeated.has(row.source_key)) views.set(row.id, toView(row, []));
     const reread = [...new Set(out.results.filter((r) => !views.has(r.id)).map((r) => r.id))];
     if (reread.length) for (const v of await this.#views(await this.repo.getMany(reread))) views.set(v.id, v);
     return out.results.map((r) => ({ alert: views.get(r.id)!, created: r.created }));
