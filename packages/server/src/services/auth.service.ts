@@ -37,6 +37,8 @@ const VERIFIED_TOKENS_MAX = 10_000;
 export class AuthService {
   /** Tokens recently found valid, by hash: a sender posting alerts costs one lookup a second or two, not one a request. */
   readonly #verified = new Map<string, { row: TokenRow; until: number }>();
+  /** Revocations seen: a lookup that was under way when one happened is not remembered. */
+  #revocations = 0;
 
   constructor(
     private readonly repo: CredentialsRepository,
@@ -46,7 +48,10 @@ export class AuthService {
     private readonly accessTokenSeconds: number,
     private readonly revocations?: RevocationSignal,
   ) {
-    revocations?.subscribe(() => this.#verified.clear());
+    revocations?.subscribe(() => {
+      this.#verified.clear();
+      this.#revocations++;
+    });
   }
 
   /**
@@ -131,10 +136,12 @@ export class AuthService {
     const at = performance.now();
     const known = this.#verified.get(hash);
     if (known && known.until > at) return known.row;
+    const seen = this.#revocations;
     const row = await this.repo.tokenByHash(hash);
     if (this.#verified.size >= VERIFIED_TOKENS_MAX) this.#verified.clear();
-    // Only live tokens are remembered: an unknown or revoked one is asked about every time.
-    if (row && !row.revoked_at) this.#verified.set(hash, { row, until: at + VERIFIED_TOKEN_MS });
+    // Only live tokens are remembered (an unknown or revoked one is asked about every time), and
+    // only when no revocation happened while the store was being asked.
+    if (row && !row.revoked_at && seen === this.#revocations) this.#verified.set(hash, { row, until: at + VERIFIED_TOKEN_MS });
     else this.#verified.delete(hash);
     return row;
   }
