@@ -19,12 +19,12 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { createCordonServer, loadServerConfig } from '@cordon/server';
 import { freePort, ROOT, CORDON } from '../e2e/helpers.js';
+import { cpuSeconds } from './process-cpu.js';
 import { connectFleet, inventoryFor, type Fleet, type SimAgent } from './sim-agents.js';
 
 const N = Number(process.env.BENCH_AGENTS ?? 10_000);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 30);
 const HEARTBEAT = 30;
-const CLK_TCK = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -32,10 +32,6 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) / 1024;
-}
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
 }
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -87,13 +83,13 @@ async function measure(pid: number, url: string, ca: string, agents: SimAgent[],
   const connectSeconds = (performance.now() - c0) / 1000;
   log(`  ${fleet.connected()} agents connected in ${connectSeconds.toFixed(1)} s`);
   await sleep(5000);
-  const t0 = cpuTicks(pid);
+  const t0 = cpuSeconds(pid);
   const samples: number[] = [];
   for (let s = 0; s < IDLE_SECONDS; s++) {
     await sleep(1000);
     samples.push(rssMb(pid));
   }
-  const idleCpuPct = ((cpuTicks(pid) - t0) / CLK_TCK / IDLE_SECONDS) * 100;
+  const idleCpuPct = ((cpuSeconds(pid) - t0) / IDLE_SECONDS) * 100;
   samples.sort((a, b) => a - b);
   const loadedRss = pct(samples, 50);
   const peakRss = samples[samples.length - 1]!;

@@ -30,7 +30,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -39,6 +39,7 @@ import type { Browser } from 'playwright-core';
 import { CHROMIUM, haveChromium, launchBrowser, newPage, screenshot, signIn } from '../e2e/browser.js';
 import { CORDON, CordonProcess, freePort, ROOT } from '../e2e/helpers.js';
 import { openSqlite } from '../packages/server/src/db/database.js';
+import { cpuSeconds } from './process-cpu.js';
 import { seedStore } from './seed.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
@@ -119,12 +120,6 @@ function alertBody(i: number, name: string): Record<string, unknown> {
       { entityType: 'Ip', ipAddress: `203.0.113.${i % 250}`, port: 4444 },
     ],
   };
-}
-
-/** CPU seconds a process (all its threads) has used: steadier than a rate on a machine whose speed moves. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /**
