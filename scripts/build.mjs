@@ -3,7 +3,7 @@
 // process, faster start). Dependencies stay in node_modules. Runs in well under a second.
 // Then builds the web console with Vite when its sources changed since the last build (~20 s).
 import { build } from 'esbuild';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +37,9 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+// The built-in YARA rule pack is read beside the module that loads it (`./rules/` of
+// packages/protocol/src/yara/ in the sources, of dist/ in the bundle).
+cpSync(join(root, 'packages/protocol/src/yara/rules'), join(root, 'packages/cli/dist/rules'), { recursive: true });
 
 /** The newest modification time under `path` (a file or a folder), 0 when it does not exist. */
 function newest(path) {

@@ -9,3 +9,4 @@ export * from './frames.js';
 export * from './package-file.js';
 export * from './alert-triage.js';
 export * from './alerts.js';
+export * from './rulepacks.js';

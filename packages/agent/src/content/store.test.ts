@@ -92,6 +92,19 @@ describe('ContentStore', () => {
     expect(readdirSync(join(dir, 'content', 'indicators', 'hashes')).sort()).toEqual(['current.json', 'v2.bin']);
   });
 
+  it("refuses genuine content its kind's check cannot use (rules that do not compile here) and keeps the last good one", async () => {
+    const { fetcher, data } = install(1);
+    const checked: number[] = [];
+    const store = new ContentStore(dir, keys.publicKeyPem, fetcher, { indicators: (bytes) => (checked.push(bytes.length), bytes[0] === 0xff ? 'this agent cannot use it' : null) });
+    expect(await store.update('indicators', 'hashes')).toMatchObject({ status: 'installed' });
+    const v2 = Buffer.concat([Buffer.from([0xff]), bundle(2)]);
+    fetcher.serve(signer.publish('indicators', 'hashes', 2, v2, NOW), v2);
+    expect(await store.update('indicators', 'hashes')).toMatchObject({ status: 'refused', reason: 'Unusable', detail: 'this agent cannot use it', kept: { version: 1 } });
+    expect(store.load('indicators', 'hashes')?.bytes.equals(data)).toBe(true);
+    expect(readdirSync(join(dir, 'content', 'indicators', 'hashes')).sort()).toEqual(['current.json', 'v1.bin']);
+    expect(checked).toEqual([data.length, v2.length]);
+  });
+
   it('resumes a cut download from where it stopped, and verifies the whole', async () => {
     const { fetcher, store, data } = install(1);
     fetcher.cutAfter = 70_000;

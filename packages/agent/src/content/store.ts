@@ -18,7 +18,13 @@ export type ContentUpdate =
   | { status: 'installed'; manifest: ContentManifest; resumedFrom: number }
   | { status: 'current'; manifest: ContentManifest }
   | { status: 'interrupted'; manifest: ContentManifest; received: number; detail: string }
-  | { status: 'refused'; reason: ContentRefusal | 'NotNewer'; detail: string; kept: ContentManifest | null };
+  | { status: 'refused'; reason: ContentRefusal | 'NotNewer' | 'Unusable'; detail: string; kept: ContentManifest | null };
+
+/**
+ * Checks content of one kind before it is installed: answers why this agent cannot use it (rules
+ * its engine cannot compile), or null. Refused content is never installed: the last good one stays.
+ */
+export type ContentCheck = (bytes: Buffer) => string | null;
 
 /** Installed content, verified just now. */
 export interface Content {
@@ -44,6 +50,7 @@ export class ContentStore {
     dataDir: string,
     private readonly signingPublicKeyPem: string,
     private readonly fetcher: ContentFetcher,
+    private readonly checks: Partial<Record<ContentKind, ContentCheck>> = {},
   ) {
     this.#root = join(dataDir, 'content');
   }
@@ -86,7 +93,7 @@ export class ContentStore {
 
   async #update(kind: ContentKind, name: string): Promise<ContentUpdate> {
     const kept = this.current(kind, name);
-    const refuse = (reason: ContentRefusal | 'NotNewer', detail: string): ContentUpdate => ({ status: 'refused', reason, detail, kept });
+    const refuse = (reason: ContentRefusal | 'NotNewer' | 'Unusable', detail: string): ContentUpdate => ({ status: 'refused', reason, detail, kept });
     const signed = SignedManifest.safeParse(await this.fetcher.manifest(kind, name));
     if (!signed.success) return refuse('Malformed', 'The server sent something that is not a signed manifest');
     // The manifest is checked before a single byte is downloaded.
@@ -139,6 +146,11 @@ export class ContentStore {
       // Not resumable: bad bytes somewhere in the file; the next attempt starts over.
       rmSync(part, { force: true });
       return refuse(check.reason, check.detail);
+    }
+    const unusable = this.checks[kind]?.(readFileSync(part));
+    if (unusable) {
+      rmSync(part, { force: true });
+      return refuse('Unusable', unusable);
     }
     // The part file is the temp file: fsync'd above, renamed into place, then the pointer moves.
     const file = `v${m.version}.bin`;
