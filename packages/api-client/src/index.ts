@@ -23,6 +23,9 @@ export type AlertEvidence = Schemas['AlertEvidence'];
 export type Indicator = Schemas['Indicator'];
 /** What POST /api/indicators takes (and each item of an import). */
 export type IndicatorSubmission = Schemas['IndicatorSubmission'];
+/** A YARA rule pack (GET /api/rulepacks), and one with its source and versions (GET /api/rulepacks/{name}). */
+export type RulePack = Schemas['RulePack'];
+export type RulePackDetail = Schemas['RulePackDetail'];
 /** Who is signed in: GET /api/auth/me. */
 export type Me = Schemas['Me'];
 /** Whether a response action can be taken on a device now, and why not: GET /api/machines/{id}/responseActions. */
@@ -57,6 +60,8 @@ export class ApiRequestError extends Error {
     message: string,
     /** The field or id the error is about, when the API named one. */
     readonly target?: string,
+    /** Every problem, when the API found several (a rule pack's compiler errors). */
+    readonly details: { code: string; message: string; target?: string }[] = [],
   ) {
     super(message);
   }
@@ -80,9 +85,12 @@ export function createCordonClient(opts: CordonClientOptions): CordonApi {
 
 /** The error an answer's status and body stand for: the API's `{"error": {...}}`, else `HTTP <status>`. */
 export function apiRequestError(status: number, body: unknown): ApiRequestError {
-  const e = (body as { error?: { code?: unknown; message?: unknown; target?: unknown } } | null | undefined)?.error;
+  const e = (body as { error?: { code?: unknown; message?: unknown; target?: unknown; details?: unknown } } | null | undefined)?.error;
   const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-  return new ApiRequestError(status, text(e?.code) ?? 'HttpError', text(e?.message) ?? `HTTP ${status}`, text(e?.target));
+  const details = (Array.isArray(e?.details) ? (e.details as { code?: unknown; message?: unknown; target?: unknown }[]) : [])
+    .map((d) => ({ code: text(d?.code) ?? '', message: text(d?.message) ?? '', target: text(d?.target) }))
+    .filter((d) => d.message !== '');
+  return new ApiRequestError(status, text(e?.code) ?? 'HttpError', text(e?.message) ?? `HTTP ${status}`, text(e?.target), details);
 }
 
 /**

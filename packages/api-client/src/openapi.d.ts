@@ -3852,6 +3852,213 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rulepacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: list the rule packs in force (the built-in one first) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RulePackList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Cordon: upload a rule pack, or its next version (201); refused (400 InvalidRulePack, every compiler error in details) when it does not compile, alone or with the packs in force. The version in force sent again answers 200. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        description?: string | null;
+                        /** @description YARA rules (YARA-X dialect; includes are not allowed) */
+                        source: string;
+                        comment?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RulePackDetail"];
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RulePackDetail"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rulepacks/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: a rule pack with its YARA source and every version */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RulePackDetail"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Cordon: delete a rule pack (every version); agents stop using it at once */
+        delete: {
+            parameters: {
+                query?: {
+                    comment?: string;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3882,6 +4089,12 @@ export interface components {
                 message: string;
                 /** @description The field or id the error is about */
                 target?: string;
+                /** @description Every problem found, when there are several (a rule pack's compiler errors: target `source:<line>:<column>`) */
+                details?: {
+                    code: string;
+                    message: string;
+                    target?: string;
+                }[];
             };
         };
         Capability: {
@@ -4290,12 +4503,55 @@ export interface components {
                 failureReason: string | null;
             }[];
         };
+        RulePack: {
+            name: string;
+            /** @description Grows with every upload of the name; null for the built-in pack */
+            version: number | null;
+            description: string | null;
+            sha256: string;
+            /** @description Bytes of YARA source */
+            size: number;
+            ruleCount: number;
+            uploadedBy: string | null;
+            uploadedAt: string | null;
+            /** @description Cordon's own pack, in every agent; it cannot be replaced or deleted */
+            builtIn: boolean;
+        };
+        RulePackList: {
+            value: components["schemas"]["RulePack"][];
+        };
+        RulePackDetail: {
+            name: string;
+            /** @description Grows with every upload of the name; null for the built-in pack */
+            version: number | null;
+            description: string | null;
+            sha256: string;
+            /** @description Bytes of YARA source */
+            size: number;
+            ruleCount: number;
+            uploadedBy: string | null;
+            uploadedAt: string | null;
+            /** @description Cordon's own pack, in every agent; it cannot be replaced or deleted */
+            builtIn: boolean;
+            /** @description The YARA source of the version in force */
+            source: string;
+            versions: {
+                version: number;
+                sha256: string;
+                size: number;
+                ruleCount: number;
+                uploadedBy: string;
+                uploadedAt: string;
+                deletedBy: string | null;
+                deletedAt: string | null;
+            }[];
+        };
         Me: {
             name: string;
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };

@@ -1,7 +1,7 @@
-import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction } from '@cordon/api-client';
+import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction, type RulePack, type RulePackDetail } from '@cordon/api-client';
 
 export { ApiRequestError };
-export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, TimelineEvent } from '@cordon/api-client';
+export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -150,6 +150,23 @@ export class CordonClient {
   /** MDE's import: up to 500 indicators, all of them or none. */
   async importIndicators(items: Record<string, unknown>[]) {
     return (await ok(this.api.POST('/api/indicators/import', { body: { indicators: items } }))).value;
+  }
+
+  async rulePacks(): Promise<RulePack[]> {
+    return (await ok(this.api.GET('/api/rulepacks'))).value;
+  }
+
+  rulePack(name: string): Promise<RulePackDetail> {
+    return ok(this.api.GET('/api/rulepacks/{name}', { params: { path: { name } } }));
+  }
+
+  /** Uploads a pack, or its next version; the version in force sent again is answered as it is. */
+  uploadRulePack(body: { name: string; source: string; description?: string; comment?: string }): Promise<RulePackDetail> {
+    return ok(this.api.POST('/api/rulepacks', { body }));
+  }
+
+  async deleteRulePack(name: string, comment?: string): Promise<void> {
+    await ok(this.api.DELETE('/api/rulepacks/{name}', { params: { path: { name }, query: { comment } } }));
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */

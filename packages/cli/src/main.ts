@@ -12,6 +12,7 @@ import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
+import { registerRulePackCommands } from './commands/rulepacks.js';
 import { registerServerCommands } from './commands/server.js';
 
 export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
@@ -27,6 +28,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerPackageCommands(program);
   registerAlertCommands(program);
   registerIndicatorCommands(program);
+  registerRulePackCommands(program);
   return program;
 }
 

@@ -24,6 +24,7 @@ import { loadOrCreateKeys, type ServerKeys } from './pki/keystore.js';
 import { ActionsRepository } from './repositories/actions.repository.js';
 import { ContentRepository } from './repositories/content.repository.js';
 import { IndicatorsRepository } from './repositories/indicators.repository.js';
+import { RulePacksRepository } from './repositories/rulepacks.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
@@ -40,6 +41,7 @@ import { credentialsRoutes } from './routes/credentials.routes.js';
 import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { indicatorsRoutes } from './routes/indicators.routes.js';
+import { rulePacksRoutes } from './routes/rulepacks.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
@@ -49,6 +51,7 @@ import { ActionProgressBoard } from './services/action-progress.js';
 import { AgentReportsService } from './services/agent-reports.service.js';
 import { ContentService } from './services/content.service.js';
 import { IndicatorsService } from './services/indicators.service.js';
+import { RulePacksService } from './services/rulepacks.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
 import { ContentFiles } from './storage/content-files.js';
@@ -99,6 +102,7 @@ export interface CordonServer {
     packages: PackagesService;
     content: ContentService;
     indicators: IndicatorsService;
+    rulePacks: RulePacksService;
     users: UsersService;
     deviceEvents: DeviceEventsSink;
     alerts: AlertsService;
@@ -182,6 +186,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   content.onPublished(({ kind, name, version }) => node.broadcast({ type: 'content', kind, name, version }, CONTENT_CAPABILITY));
   gateway.attach(agentReports, packages, content);
   const indicators = new IndicatorsService(new IndicatorsRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'indicators' }));
+  const rulePacks = new RulePacksService(new RulePacksRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'rulepacks' }));
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
   const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
@@ -222,6 +227,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(eventsRoutes(hub, revocations), { prefix });
     await app.register(alertsRoutes(alerts, machines, now, config.ingestRateLimitPerMinute), { prefix });
     await app.register(indicatorsRoutes(indicators), { prefix });
+    await app.register(rulePacksRoutes(rulePacks), { prefix });
   }
   await app.ready();
 
@@ -238,7 +244,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators, rulePacks },
     hub,
     initialAdminToken,
     initialAdminPassword,
@@ -254,6 +260,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       await recordOffline(node.heldElsewhere());
       // What expired while no node ran, or a change whose publication a crash cut short, goes out now.
       await indicators.publishExpired();
+      await rulePacks.publishPending();
       const agentPort = await gateway.listen(config.agentHost, config.agentPort);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -267,6 +274,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
       every(60_000, () => counters.prune(Date.now())); // idempotent delete
       every(3600_000, () => packages.sweepExpired()); // idempotent: files removed with force, a record marked removed again
       every(30_000, () => indicators.publishExpired()); // under a store lock, and idempotent: publishes only a set that differs from the last
+      every(30_000, () => rulePacks.publishPending()); // the same, for rule packs
       auditIntegrity.start(config.auditCheckpointSeconds); // one node at a time (a store lock), each after the last one written
       listeningUrl = `http://${urlHost(config.host)}:${port}`;
       return {

@@ -32,6 +32,10 @@ export const ApiErrorBody = z
       code: z.string().meta({ description: 'e.g. InvalidRequestBody, ResourceNotFound, ActiveRequestAlreadyExists, NotSupported' }),
       message: z.string().meta({ description: 'What is wrong and how to fix it' }),
       target: z.string().optional().meta({ description: 'The field or id the error is about' }),
+      details: z
+        .array(z.object({ code: z.string(), message: z.string(), target: z.string().optional() }))
+        .optional()
+        .meta({ description: 'Every problem found, when there are several (a rule pack\'s compiler errors: target `source:<line>:<column>`)' }),
     }),
   })
   .meta({ id: 'ApiError' });
@@ -358,6 +362,40 @@ export const IndicatorImportResult = z
   })
   .meta({ id: 'IndicatorImportResult' });
 export type IndicatorImportView = z.infer<typeof IndicatorImportResult>;
+
+// --- rule packs ------------------------------------------------------------------------------
+
+export const RulePack = z
+  .object({
+    name: z.string(),
+    version: z.number().int().nullable().meta({ description: 'Grows with every upload of the name; null for the built-in pack' }),
+    description: z.string().nullable(),
+    sha256: z.string(),
+    size: z.number().int().meta({ description: 'Bytes of YARA source' }),
+    ruleCount: z.number().int(),
+    uploadedBy: z.string().nullable(),
+    uploadedAt: z.string().nullable(),
+    builtIn: z.boolean().meta({ description: 'Cordon\'s own pack, in every agent; it cannot be replaced or deleted' }),
+  })
+  .meta({ id: 'RulePack' });
+export type RulePackView = z.infer<typeof RulePack>;
+export const RulePackList = z.object({ value: z.array(RulePack) }).meta({ id: 'RulePackList' });
+export const RulePackDetail = RulePack.extend({
+  source: z.string().meta({ description: 'The YARA source of the version in force' }),
+  versions: z.array(
+    z.object({
+      version: z.number().int(),
+      sha256: z.string(),
+      size: z.number().int(),
+      ruleCount: z.number().int(),
+      uploadedBy: z.string(),
+      uploadedAt: z.string(),
+      deletedBy: z.string().nullable(),
+      deletedAt: z.string().nullable(),
+    }),
+  ),
+}).meta({ id: 'RulePackDetail' });
+export type RulePackDetailView = z.infer<typeof RulePackDetail>;
 
 // --- sign-in, tokens, administration ---------------------------------------------------------
 

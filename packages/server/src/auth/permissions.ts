@@ -24,6 +24,7 @@ export const PERMISSIONS = {
   /** Sending alerts from other tools; the `ingest` role holds this alone. */
   'alerts.ingest': 'responder',
   'indicators.read': 'viewer',
+  'rulepacks.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
@@ -36,6 +37,8 @@ export const PERMISSIONS = {
   /** Listing and disabling console users. */
   'admin.users': 'admin',
   'policy.write': 'admin',
+  /** What every scan looks for, on every device. */
+  'rulepacks.write': 'admin',
   /** Issuing an offline release token bypasses the action engine: admins only. */
   'isolation.breakGlass': 'admin',
 } as const satisfies Record<string, RankedRole>;

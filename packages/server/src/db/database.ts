@@ -21,6 +21,7 @@ import * as counters from './migrations/20261202130000_counters.js';
 import * as indicators from './migrations/20261203110000_indicators.js';
 import * as alerts from './migrations/20261203120000_alerts.js';
 import * as alertsQueue from './migrations/20261204120000_alerts_queue.js';
+import * as rulePacks from './migrations/20261205120000_rule_packs.js';
 
 export type Db = Kysely<Database>;
 
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261203110000_indicators': indicators,
   '20261203120000_alerts': alerts,
   '20261204120000_alerts_queue': alertsQueue,
+  '20261205120000_rule_packs': rulePacks,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -318,6 +318,24 @@ export interface IndicatorsTable {
   last_updated_by: string | null;
 }
 
+export interface RulePacksTable {
+  id: Generated<number>;
+  name: string;
+  /** 1, 2, … per name: each upload is the next. */
+  version: number;
+  description: string | null;
+  /** The YARA source as uploaded. */
+  source: string;
+  sha256: string;
+  size: number;
+  rule_count: number;
+  uploaded_by: string;
+  uploaded_at: string;
+  /** Set on every version of a deleted pack. */
+  deleted_by: string | null;
+  deleted_at: string | null;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -341,4 +359,5 @@ export interface Database {
   alerts: AlertsTable;
   alert_comments: AlertCommentsTable;
   indicators: IndicatorsTable;
+  rule_packs: RulePacksTable;
 }

@@ -6,6 +6,7 @@ import { CredentialsRepository } from './credentials.repository.js';
 import { IndicatorsRepository } from './indicators.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
 import { MachinesRepository } from './machines.repository.js';
+import { RulePacksRepository } from './rulepacks.repository.js';
 import { TimelineRepository } from './timeline.repository.js';
 import { UsersRepository } from './users.repository.js';
 
@@ -20,6 +21,7 @@ export interface UnitOfWork {
   isolation: IsolationRepository;
   actions: ActionsRepository;
   indicators: IndicatorsRepository;
+  rulePacks: RulePacksRepository;
 }
 
 /**
@@ -40,6 +42,7 @@ export function transactor(db: Db): Transactor {
     isolation: new IsolationRepository(tx),
     actions: new ActionsRepository(tx),
     indicators: new IndicatorsRepository(tx),
+    rulePacks: new RulePacksRepository(tx),
   });
   return (work) => atomically(db, (tx) => work(bind(tx)));
 }

@@ -18,6 +18,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'alerts.write': 'analyst',
   'alerts.ingest': 'responder',
   'indicators.read': 'viewer',
+  'rulepacks.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'actions.submit': 'responder',
@@ -28,6 +29,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'admin.enrollment': 'admin',
   'admin.users': 'admin',
   'policy.write': 'admin',
+  'rulepacks.write': 'admin',
   'isolation.breakGlass': 'admin',
 };
 
@@ -110,6 +112,10 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'DELETE /api/indicators/:id': 'indicators.write',
   'POST /api/indicators/BatchDelete': 'indicators.write',
   'POST /api/indicators/import': 'indicators.write',
+  'GET /api/rulepacks': 'rulepacks.read',
+  'GET /api/rulepacks/:name': 'rulepacks.read',
+  'POST /api/rulepacks': 'rulepacks.write',
+  'DELETE /api/rulepacks/:name': 'rulepacks.write',
 };
 
 /** Whether a role may call a route that needs `access`: by rank, or (a scoped role) by its own list only. */
