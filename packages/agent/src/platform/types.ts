@@ -142,6 +142,34 @@ export interface SafeFiles {
   sha256(path: string, opts?: { trustLinks?: boolean }): Promise<string>;
 }
 
+/** What an antivirus scan reads: a Quick scan the places Linux malware lives and starts from, a Full scan every local file system. */
+export type ScanType = 'Quick' | 'Full';
+
+/** One place a scan reads, and why it is in the scan. */
+export interface ScanRoot {
+  /** Absolute, with the links root controls resolved (a walk never follows a link). */
+  path: string;
+  why: 'process' | 'persistence' | 'temp' | 'home' | 'webroot' | 'filesystem';
+  /** A directory root: its whole tree (true) or only the files directly in it (false). A file root is that file. */
+  recursive: boolean;
+  /**
+   * Where the bytes are read when `path` no longer names them: a running program's file that was
+   * deleted or replaced, a memfd, or a file of another mount namespace (a container). A kernel
+   * magic link (/proc/<pid>/exe, /proc/<pid>/map_files/<range>), opened following links.
+   */
+  readVia?: string;
+  /** Directories below this root that the walk does not enter: other mounts (each is its own root, or left out), bulky caches. */
+  prune?: string[];
+  /** Why this root is worth a second look, e.g. "deleted after process 1234 started". */
+  note?: string;
+}
+
+/** What a scan reads, and what it leaves out and why (a network mount, a link a user planted). */
+export interface ScanScope {
+  roots: ScanRoot[];
+  skipped: { path: string; reason: string }[];
+}
+
 /** What the platform says of the device: everything in an inventory except what the agent itself adds. */
 export type DeviceDescription = Omit<Inventory, 'agentVersion' | 'capabilities' | 'deviceTags' | 'isolation'>;
 
@@ -170,6 +198,11 @@ export interface Platform {
   adoptPrograms(programs: string[]): Promise<{ cgroup: CgroupRef; processes: number } | { error: string }>;
   /** Puts adopted processes back where they came from and removes Cordon's cgroup. */
   releasePrograms(): Promise<void>;
+  /**
+   * What a Quick or Full antivirus scan reads (see {@link ScanScope}); network file systems only
+   * with `networkMounts`. Paths that do not exist are left out.
+   */
+  scanScope(type: ScanType, opts?: { networkMounts?: boolean }): Promise<ScanScope>;
   /** Tells logged-in users something (terminals, desktop notifications); never fails. */
   notifyUsers(title: string, message: string): Promise<NotifyResult>;
 }

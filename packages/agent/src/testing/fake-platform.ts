@@ -1,7 +1,7 @@
-import type { IndicatorRules, IsolationPlan, Platform } from '../platform/types.js';
+import type { IndicatorRules, IsolationPlan, Platform, ScanScope } from '../platform/types.js';
 
 /** A Platform whose firewall is a variable: for unit tests of code that drives the firewall. */
-export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok: false; reason: string }; applyFails?: string } = {}) {
+export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok: false; reason: string }; applyFails?: string; scanScope?: ScanScope } = {}) {
   const firewall = {
     plan: null as IsolationPlan | null,
     applies: 0,
@@ -72,6 +72,8 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
       notices.push(m);
       return { wall: 'delivered', desktop: [] };
     },
+    // The scope a test gives (real temp directories), or nothing to scan.
+    scanScope: async () => over.scanScope ?? { roots: [], skipped: [] },
   };
   return { platform, firewall, indicatorFirewall, notices };
 }

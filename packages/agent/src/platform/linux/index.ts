@@ -7,6 +7,7 @@ import { NftIndicatorFirewall } from './indicator-firewall.js';
 import { notifyUsers } from './notify.js';
 import { linuxProcesses } from './processes.js';
 import { createSafeFiles } from './safe-files.js';
+import { linuxScanScope } from './scan-scope.js';
 
 /** `nameserver` lines of resolv.conf (zone suffixes dropped). */
 export function parseResolvConf(text: string): string[] {
@@ -41,6 +42,7 @@ export const linuxPlatform: Platform = {
   adoptPrograms,
   releasePrograms,
   notifyUsers,
+  scanScope: linuxScanScope,
   async describe() {
     let osVersion = 'Linux';
     try {
