@@ -170,6 +170,23 @@ export interface ScanScope {
   skipped: { path: string; reason: string }[];
 }
 
+/** A file as the kernel knows it: device and inode (stat's dev and ino). */
+export interface FileId {
+  dev: number;
+  ino: number;
+}
+
+/** A running process that uses a file: runs it (`exe`) or has it mapped (a library, `map`). */
+export interface FileProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+  commandLine: string;
+  /** When it started, in clock ticks after boot (/proc/<pid>/stat): with the pid, names one process for good. */
+  startTicks: number | null;
+  via: 'exe' | 'map';
+}
+
 /** What the platform says of the device: everything in an inventory except what the agent itself adds. */
 export type DeviceDescription = Omit<Inventory, 'agentVersion' | 'capabilities' | 'deviceTags' | 'isolation'>;
 
@@ -203,6 +220,10 @@ export interface Platform {
    * with `networkMounts`. Paths that do not exist are left out.
    */
   scanScope(type: ScanType, opts?: { networkMounts?: boolean }): Promise<ScanScope>;
+  /** The running processes that run or map each file, by `dev:ino` (files no process uses are absent). */
+  processesUsing(files: readonly FileId[]): Promise<Map<string, FileProcess[]>>;
+  /** CPU time this process has used, and its children that ended (microseconds): what a scan's CPU cap counts. */
+  cpuMicros(): number;
   /** Tells logged-in users something (terminals, desktop notifications); never fails. */
   notifyUsers(title: string, message: string): Promise<NotifyResult>;
 }

@@ -49,3 +49,14 @@ describe('YARA rules', () => {
     expect(loadRules(rules.serialize()).scan(Buffer.from('..zzz..')).map((m) => m.ruleIdentifier)).toEqual(['z']);
   });
 });
+
+describe('ruleNames', () => {
+  it('names each pack of a compiled set by rule', () => {
+    const { packOf, ruleCount } = compileRules([
+      { name: 'one', source: 'rule a { condition: true }\nprivate rule b { condition: false }' },
+      { name: 'two', source: '// rule c\nrule d { condition: true }' },
+    ]);
+    expect(ruleCount).toBe(3);
+    expect(Object.fromEntries(packOf)).toEqual({ a: 'one', b: 'one', d: 'two' });
+  });
+});

@@ -33,6 +33,8 @@ export interface CompiledRules {
   rules: YaraRules;
   /** How many rules the packs declare. */
   ruleCount: number;
+  /** The pack each rule is declared in, by rule name (a detection names its pack). */
+  packOf: Map<string, string>;
 }
 
 /**
@@ -56,7 +58,9 @@ export function compileRules(packs: readonly RuleSource[]): CompiledRules {
     return { pack: start.name, line: at.line - start.line + 1, column: at.column };
   };
   try {
-    return { rules: yaraBinding().compile(parts.join('\n'), { enableIncludes: false }), ruleCount: packs.reduce((n, p) => n + countRules(p.source), 0) };
+    const rules = yaraBinding().compile(parts.join('\n'), { enableIncludes: false });
+    const packOf = new Map(packs.flatMap((p) => ruleNames(p.source).map((r) => [r, p.name] as const)));
+    return { rules, ruleCount: packOf.size, packOf };
   } catch (e) {
     const d = diagnosticOf(e);
     throw new RulesCompileError([{ ...placed(d.at), code: d.code, message: d.message }]);
@@ -85,8 +89,13 @@ export function builtInRules(): string {
 
 /** How many rules a source declares (comments and strings aside). */
 export function countRules(source: string): number {
+  return ruleNames(source).length;
+}
+
+/** The names of the rules a source declares (comments and strings aside). */
+export function ruleNames(source: string): string[] {
   const code = source.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:[^"\\\n]|\\.)*"|\/(?:[^/\\\n]|\\.)+\/[a-z]*/g, ' ');
-  return [...code.matchAll(/(?:^|[\s}])(?:(?:private|global)\s+)*rule\s+[A-Za-z_]\w*/g)].length;
+  return [...code.matchAll(/(?:^|[\s}])(?:(?:private|global)\s+)*rule\s+([A-Za-z_]\w*)/g)].map((m) => m[1]!);
 }
 
 interface Parsed {

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { arch, hostname, networkInterfaces, release } from 'node:os';
 import type { Platform } from '../types.js';
 import { adoptPrograms, releasePrograms, unitCgroup } from './cgroups.js';
+import { linuxProcessesUsing } from './file-processes.js';
 import { NftFirewall } from './firewall.js';
 import { NftIndicatorFirewall } from './indicator-firewall.js';
 import { notifyUsers } from './notify.js';
@@ -24,6 +26,24 @@ export function parseOsRelease(text: string): Record<string, string> {
   return out;
 }
 
+/** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture Node runs on). */
+const USER_HZ = 100;
+
+/** This process's CPU time, plus its children that ended (a clamscan run), in microseconds. */
+function cpuMicros(): number {
+  const own = process.cpuUsage();
+  let children = 0;
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // After "pid (comm) ": cutime and cstime are fields 16 and 17 (1-based), 14 and 15 after the name.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    children = ((Number(rest[13]) || 0) + (Number(rest[14]) || 0)) * (1e6 / USER_HZ);
+  } catch {
+    // No /proc: children are not counted.
+  }
+  return own.user + own.system + children;
+}
+
 const PROCESSORS: Record<string, string> = { x64: 'x64', arm64: 'arm64', ia32: 'x86', arm: 'arm' };
 
 export const linuxPlatform: Platform = {
@@ -43,6 +63,8 @@ export const linuxPlatform: Platform = {
   releasePrograms,
   notifyUsers,
   scanScope: linuxScanScope,
+  processesUsing: linuxProcessesUsing,
+  cpuMicros,
   async describe() {
     let osVersion = 'Linux';
     try {
