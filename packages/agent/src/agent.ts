@@ -13,6 +13,7 @@ import { currentPlatform, MissingToolError, type Platform } from './platform/ind
 import { CommandRunner } from './runner.js';
 import { ServerConnection } from './transport/connection.js';
 import { HttpContentFetcher } from './transport/content-fetcher.js';
+import { ScanRules } from './scan/rules.js';
 import { EventOutbox } from './transport/outbox.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
@@ -54,6 +55,7 @@ export class Agent {
   readonly #journal: Journal;
   readonly #modules: AgentModules;
   readonly #events: EventOutbox;
+  readonly #rules: ScanRules;
   readonly #indicators: IndicatorSet;
   readonly #content: ContentSync;
   #watch?: NodeJS.Timeout;
@@ -73,9 +75,11 @@ export class Agent {
     this.#logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-agent', machineId: state.machineId } }, logDestination(format, destination(2)));
     this.#platform = opts.platform ?? currentPlatform();
     this.#journal = new Journal(config.dataDir);
-    const contentStore = new ContentStore(config.dataDir, state.signingPublicKeyPem, this.#contentFetcher(state));
+    // A rule-pack bundle this agent's YARA cannot compile is refused before it is installed.
+    const contentStore = new ContentStore(config.dataDir, state.signingPublicKeyPem, this.#contentFetcher(state), { rulepack: ScanRules.check });
     this.#indicators = new IndicatorSet(contentStore);
-    this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }));
+    this.#rules = new ScanRules(contentStore);
+    this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }), undefined, this.#rules);
     this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators, reportEvent: (kind, data) => void this.reportEvent(kind, data) });
     this.#events = new EventOutbox(config.dataDir);
     this.#runner = new CommandRunner({
@@ -90,6 +94,12 @@ export class Agent {
       modules: this.#modules,
       dataDir: config.dataDir,
       walkRoots: { temp: config.packageTempDirs, programs: config.packageProgramDirs },
+      scanning: {
+        rules: this.#rules,
+        indicators: this.#indicators,
+        reportEvent: (kind, data) => this.reportEvent(kind, data),
+        settings: { cpuPercent: config.scanCpuPercent, maxFileBytes: config.scanMaxFileMb * 1024 * 1024, roots: config.scanRoots, exclude: config.scanExclude, networkMounts: config.scanNetworkMounts },
+      },
       // Uploads go to the node this agent is connected to, then to the others.
       upload: (actionId, source, opts) => new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),

@@ -19,6 +19,10 @@ describe('agent config', () => {
       actionDelayMs: 0,
       isolationConfirmSeconds: 30,
       isolationWatchSeconds: 5,
+      scanCpuPercent: 50,
+      scanMaxFileMb: 1024,
+      scanExclude: [],
+      scanNetworkMounts: false,
       logLevel: 'info',
       logFormat: 'auto',
     });
@@ -35,6 +39,8 @@ describe('agent config', () => {
     ['CORDON_AGENT_RETURN_HOME_SECONDS', '0.5', 'returnHomeSeconds', 0.5],
     ['CORDON_AGENT_ISOLATION_CONFIRM_SECONDS', '3', 'isolationConfirmSeconds', 3],
     ['CORDON_AGENT_ISOLATION_PROBE', '10.0.0.9:7000', 'isolationProbe', '10.0.0.9:7000'],
+    ['CORDON_AGENT_SCAN_ROOTS', '/srv/a,/srv/b', 'scanRoots', ['/srv/a', '/srv/b']],
+    ['CORDON_AGENT_SCAN_CPU_PERCENT', '25', 'scanCpuPercent', 25],
     ['CORDON_AGENT_ISOLATION_WATCH_SECONDS', '0.5', 'isolationWatchSeconds', 0.5],
   ] as const)('%s=%s sets %s', (name, value, key, expected) => {
     expect(loadAgentConfig({ dataDir: join(dir, 'empty') }, { [name]: value })[key]).toEqual(expected);

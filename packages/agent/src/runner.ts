@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
 import type { WalkRoots } from './actions/collect-package/types.js';
-import type { ActionManifest } from './actions/types.js';
+import type { ActionManifest, Scanning } from './actions/types.js';
 import type { Journal } from './journal.js';
 import type { AgentModules } from './modules/index.js';
 import type { Platform } from './platform/types.js';
@@ -40,6 +40,8 @@ export interface RunnerDeps {
   upload(actionId: string, source: AsyncIterable<Buffer>, opts: { signal: AbortSignal; onProgress?: (bytes: number) => void }): Promise<{ size: number; sha256: string; resumed: number }>;
   /** Directories file listings walk instead of the usual ones. */
   walkRoots?: WalkRoots;
+  /** What scans use. */
+  scanning?: Scanning;
   /** Where actions get their temp directories (default: the system's). */
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
@@ -243,6 +245,7 @@ export class CommandRunner {
           cpuPercent: action.cpuPercent,
           dataDir: deps.dataDir,
           walkRoots: deps.walkRoots,
+          scanning: deps.scanning,
           upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),
         timeout,

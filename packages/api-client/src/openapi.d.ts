@@ -743,6 +743,7 @@ export interface paths {
                         comment: string;
                         /** @enum {string} */
                         scanType: "Quick" | "Full";
+                        cpuPercent?: number;
                     };
                 };
             };

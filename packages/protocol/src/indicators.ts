@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ContentKind } from './content-kind.js';
+import { RULEPACKS_CONTENT } from './rulepacks.js';
 
 /** Indicator types, as MDE names them (CertificateThumbprint is not offered: Linux has no signed binaries to match). */
 export const INDICATOR_TYPES = ['FileSha256', 'FileSha1', 'FileMd5', 'IpAddress', 'DomainName', 'Url'] as const;
@@ -19,7 +20,7 @@ export type IndicatorSeverity = (typeof INDICATOR_SEVERITIES)[number];
 export const INDICATORS_CONTENT = { kind: 'indicators', name: 'default' } as const satisfies { kind: ContentKind; name: string };
 
 /** The content every agent keeps up to date: fetched at start, when the server announces a version, and every 10 minutes. */
-export const AGENT_CONTENT: readonly { kind: ContentKind; name: string }[] = [INDICATORS_CONTENT];
+export const AGENT_CONTENT: readonly { kind: ContentKind; name: string }[] = [INDICATORS_CONTENT, RULEPACKS_CONTENT];
 
 /**
  * The capability of agents that understand the server's `content` frame (and keep AGENT_CONTENT):

@@ -1,8 +1,26 @@
-import type { ActionType } from '@cordon/protocol';
+import type { ActionType, DeviceEventKind } from '@cordon/protocol';
 import type { z } from 'zod';
 import type { AgentModules } from '../modules/index.js';
+import type { IndicatorSet } from '../content/indicators.js';
 import type { Platform } from '../platform/types.js';
+import type { ScanRules } from '../scan/rules.js';
 import type { WalkRoots } from './collect-package/types.js';
+
+/** What scans use: the agent's rules and indicators, its scan settings, and its event outbox for detections. */
+export interface Scanning {
+  rules: ScanRules;
+  indicators: IndicatorSet;
+  /** Journals an event (a detection) durably and sends it when connected: none is lost offline. */
+  reportEvent(kind: DeviceEventKind, data: Record<string, unknown>): { eventId: string };
+  settings: {
+    cpuPercent: number;
+    maxFileBytes: number;
+    /** Read instead of the usual places, when set. */
+    roots?: readonly string[];
+    exclude: readonly string[];
+    networkMounts: boolean;
+  };
+}
 
 /** What an action may use while it runs: injected, so each action is unit-testable. */
 export interface ActionContext {
@@ -22,6 +40,8 @@ export interface ActionContext {
   walkRoots?: WalkRoots;
   /** The action's CPU budget from its manifest (percent of one core), for actions that can pace themselves. */
   cpuPercent?: number;
+  /** Scanning (absent in tests of other actions). */
+  scanning?: Scanning;
   /** Streams a file for this action to the server (resumable, verified chunks). */
   upload(source: AsyncIterable<Buffer>, onProgress?: (bytes: number) => void): Promise<{ size: number; sha256: string; resumed: number }>;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { AGENT_CONTENT, INDICATORS_CONTENT, type ContentKind } from '@cordon/protocol';
+import { AGENT_CONTENT, INDICATORS_CONTENT, RULEPACKS_CONTENT, type ContentKind } from '@cordon/protocol';
+import type { ScanRules } from '../scan/rules.js';
 import { ContentNotPublishedError } from '../transport/content-fetcher.js';
 import type { IndicatorSet } from './indicators.js';
 import type { ContentStore, ContentUpdate } from './store.js';
@@ -21,6 +22,7 @@ export class ContentSync {
     private readonly indicators: IndicatorSet,
     private readonly logger: Logger,
     private readonly checkEveryMs = CONTENT_CHECK_MS,
+    private readonly rules?: ScanRules,
   ) {}
 
   /** Loads what is installed, then checks the server for newer versions now and every `checkEveryMs`. */
@@ -67,6 +69,7 @@ export class ContentSync {
       case 'installed':
         this.logger.info({ ...what, version: r.manifest.version }, 'installed new content');
         if (kind === INDICATORS_CONTENT.kind && name === INDICATORS_CONTENT.name) this.#reloadIndicators();
+        if (kind === RULEPACKS_CONTENT.kind && name === RULEPACKS_CONTENT.name) this.#reloadRules();
         break;
       case 'refused':
         this.logger.warn({ ...what, reason: r.reason, detail: r.detail, kept: r.kept?.version ?? null }, 'refused content from the server; keeping what is installed');
@@ -78,6 +81,15 @@ export class ContentSync {
         break;
     }
     return r;
+  }
+
+  #reloadRules(): void {
+    try {
+      const r = this.rules?.reload();
+      if (r) this.logger.info({ packs: r.packs, rules: r.ruleCount }, 'scans now use the new rule packs');
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'the installed rule packs do not compile; scans keep the rules in use');
+    }
   }
 
   #reloadIndicators(): void {

@@ -50,6 +50,8 @@ export interface ActionSpec<T extends string = string, B extends z.ZodRawShape =
   /** Actions that undo each other share a key: at most one action per key is active on a device. Default: the type. */
   exclusionKey?: string;
   permission: ActionPermission;
+  /** Can be cancelled while it runs (a scan stops at once), not only while it is Pending. */
+  cancelWhileRunning?: boolean;
   /** Said when one is already under way on the device. */
   busy: string;
   /** What taking it does, with `{device}` for the device's name (when it has no option). */

@@ -13,7 +13,7 @@ import { unrestrictCodeExecution } from './unrestrict-code-execution.js';
 
 export * from './define.js';
 export { IsolationType } from './isolate.js';
-export { ScanType } from './run-antivirus-scan.js';
+export { ScanCpuPercent, ScanType } from './run-antivirus-scan.js';
 
 /**
  * The action catalog: every machine-action type (MDE names plus Cordon's own), each declared once

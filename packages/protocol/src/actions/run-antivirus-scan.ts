@@ -3,13 +3,16 @@ import { defineAction } from './define.js';
 
 export const ScanType = z.enum(['Quick', 'Full']);
 
+/** Cordon: the share of the device's CPU the scan may use, in percent (default: its device group's, else 50). */
+export const ScanCpuPercent = z.number().int().min(5, 'must be 5 to 100 (percent of the device\'s CPU)').max(100, 'must be 5 to 100 (percent of the device\'s CPU)');
+
 export const runAntiVirusScan = defineAction({
   type: 'RunAntiVirusScan',
   label: 'Run antivirus scan',
   verbPhrase: 'scan',
   path: 'runAntiVirusScan',
-  body: { scanType: ScanType },
-  parameters: z.strictObject({ scanType: ScanType }),
+  body: { scanType: ScanType, cpuPercent: ScanCpuPercent.optional() },
+  parameters: z.strictObject({ scanType: ScanType, cpuPercent: ScanCpuPercent.optional() }),
   option: {
     field: 'scanType',
     label: 'Scan type',
@@ -22,6 +25,7 @@ export const runAntiVirusScan = defineAction({
   capability: 'antivirusScan',
   minAgentVersion: '0.2.0',
   permission: 'actions.submit',
+  cancelWhileRunning: true,
   busy: 'A scan is already running on this device',
   icon: 'virus-search',
   barPosition: 50,

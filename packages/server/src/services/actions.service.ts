@@ -303,18 +303,19 @@ export class ActionsService {
     const time = this.now().toISOString();
     const event = this.life.stateEvent(row, 'Cancelled', `${this.catalog.label(row.type)} cancelled by ${principal.name}`, principal.name, { comment });
     const ok = await this.tx(async (u) => {
-      if (!(await u.actions.transition(id, ['Pending'], { status: 'Cancelled', updated_at: time, cancellation_requestor: principal.name, cancellation_comment: comment, cancellation_at: time }))) return false;
+      if (!(await u.actions.transition(id, this.catalog.get(row.type)?.cancelWhileRunning ? ['Pending', 'InProgress'] : ['Pending'], { status: 'Cancelled', updated_at: time, cancellation_requestor: principal.name, cancellation_comment: comment, cancellation_at: time }))) return false;
       await u.audit.append([this.audit.row({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Succeeded' }, time)]);
       await u.timeline.insert(this.timeline.row(event, time));
       return true;
     });
     if (!ok) {
       await this.audit.record({ actor: principal.name, action: 'CancelAction', targetType: 'action', targetId: id, comment, outcome: 'Refused', detail: { status: row.status } });
-      throw markAudited(new BadRequestError(`Only pending actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput'));
+      const which = this.catalog.get(row.type)?.cancelWhileRunning ? 'Only pending or running' : 'Only pending';
+      throw markAudited(new BadRequestError(`${which} actions can be cancelled; this one is ${row.status}`, 'id', 'InvalidInput'));
     }
     this.timeline.published([event]);
     await this.life.announce(row, 'Cancelled');
-    // The agent may already hold the command; telling it lets it drop the command unrun.
+    // The agent may already hold the command; telling it lets it drop the command unrun (or stop it, when it may be).
     this.channel.send(row.machine_id, { type: 'cancel', actionId: id });
     return this.get(id);
   }
