@@ -94,6 +94,21 @@ export class CordonClient {
     await ok(this.api.DELETE('/api/isolationPolicies/tags/{tag}', { params: { path: { tag } }, body: { comment } }));
   }
 
+  async scanPolicies() {
+    return (await ok(this.api.GET('/api/scanPolicies'))).value;
+  }
+
+  /** Sets the global scan policy (tag undefined) or a tag's. */
+  setScanPolicy(tag: string | undefined, cpuPercent: number, comment?: string) {
+    const body = { cpuPercent, ...(comment ? { comment } : {}) };
+    return ok(tag === undefined ? this.api.PUT('/api/scanPolicies/global', { body }) : this.api.PUT('/api/scanPolicies/tags/{tag}', { params: { path: { tag } }, body }));
+  }
+
+  async deleteScanPolicy(tag: string | undefined, comment?: string): Promise<void> {
+    const query = { comment };
+    await ok(tag === undefined ? this.api.DELETE('/api/scanPolicies/global', { params: { query } }) : this.api.DELETE('/api/scanPolicies/tags/{tag}', { params: { path: { tag }, query } }));
+  }
+
   effectiveIsolationPolicy(machineId: string) {
     return ok(this.api.GET('/api/machines/{id}/isolationPolicy', { params: { path: { id: machineId } } }));
   }

@@ -13,6 +13,7 @@ import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerRulePackCommands } from './commands/rulepacks.js';
+import { registerScanPolicyCommands } from './commands/scan-policies.js';
 import { registerServerCommands } from './commands/server.js';
 
 export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
@@ -29,6 +30,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerAlertCommands(program);
   registerIndicatorCommands(program);
   registerRulePackCommands(program);
+  registerScanPolicyCommands(program);
   return program;
 }
 

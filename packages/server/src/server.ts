@@ -25,6 +25,7 @@ import { ActionsRepository } from './repositories/actions.repository.js';
 import { ContentRepository } from './repositories/content.repository.js';
 import { IndicatorsRepository } from './repositories/indicators.repository.js';
 import { RulePacksRepository } from './repositories/rulepacks.repository.js';
+import { ScanPoliciesRepository } from './repositories/scan-policies.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
 import { AuditRepository } from './repositories/audit.repository.js';
@@ -42,6 +43,7 @@ import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { rulePacksRoutes } from './routes/rulepacks.routes.js';
+import { scanPoliciesRoutes } from './routes/scan-policies.routes.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
@@ -52,6 +54,7 @@ import { AgentReportsService } from './services/agent-reports.service.js';
 import { ContentService } from './services/content.service.js';
 import { IndicatorsService } from './services/indicators.service.js';
 import { RulePacksService } from './services/rulepacks.service.js';
+import { ScanPolicyService } from './services/scan-policy.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
 import { ContentFiles } from './storage/content-files.js';
@@ -158,7 +161,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const isolationPolicies = new IsolationPolicyService(isolationRepo, tx, machines, auditService, now);
   const releaseTokens = new ReleaseTokenService(tx, machines, timeline, auditService, signer, now);
   const actionsRepo = new ActionsRepository(db);
-  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
+  const scanPolicies = new ScanPolicyService(new ScanPoliciesRepository(db), machines, auditService, now);
+  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, now });
   machines.observeInventory(handlers);
   const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers, progress);
   const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);
@@ -228,6 +232,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(alertsRoutes(alerts, machines, now, config.ingestRateLimitPerMinute), { prefix });
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
+    await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
   }
   await app.ready();
 

@@ -53,3 +53,37 @@ describe('cordon rulepacks (against a real server)', () => {
     await expect(cordon('rulepacks', 'upload', join(dir, 'missing.yar'))).rejects.toThrow(/cannot read .*missing\.yar/);
   });
 });
+
+describe('cordon scan-policy (against a real server)', () => {
+  let h: Harness;
+  let conn: string[];
+  beforeAll(async () => {
+    h = await startHarness();
+    conn = ['--server', (await h.server.listen()).apiUrl, '--token', h.tokens.admin];
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  async function cordon(...args: string[]): Promise<string> {
+    let out = '';
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+    try {
+      await buildProgram().parseAsync(['node', 'cordon', ...args, ...conn]);
+      return out;
+    } finally {
+      stdout.mockRestore();
+    }
+  }
+
+  it('sets, lists and deletes the global and a tag policy, refusing a share out of range', async () => {
+    await cordon('scan-policy', 'set', '--cpu', '40');
+    await cordon('scan-policy', 'set', '--tag', 'web', '--cpu', '25', '--comment', 'busy');
+    expect(JSON.parse(await cordon('scan-policy', 'list', '--json')).map((p: { tag: string | null; cpuPercent: number }) => [p.tag, p.cpuPercent])).toEqual([
+      [null, 40],
+      ['web', 25],
+    ]);
+    await expect(cordon('scan-policy', 'set', '--cpu', '3')).rejects.toThrow("--cpu takes a whole percent from 5 to 100, not '3'");
+    expect(await cordon('scan-policy', 'delete', '--tag', 'web')).toBe("deleted the scan policy of tag 'web'\n");
+  });
+});

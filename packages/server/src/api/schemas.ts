@@ -290,6 +290,19 @@ export const IsolationPolicy = z
 export type IsolationPolicyView = z.infer<typeof IsolationPolicy>;
 export const IsolationPolicyList = odataList(IsolationPolicy, 'IsolationPolicyList');
 
+export const ScanPolicy = z
+  .object({
+    scope: z.enum(['global', 'tag']),
+    tag: z.string().nullable().meta({ description: "The tag of a 'tag' policy" }),
+    cpuPercent: z.number().int().meta({ description: "Share of a device's CPU a scan may use when the analyst gives none (a device's tags' lowest, else global, else 50)" }),
+    comment: z.string().nullable(),
+    updatedAt: isoTime(),
+    updatedBy: z.string(),
+  })
+  .meta({ id: 'ScanPolicy' });
+export type ScanPolicyView = z.infer<typeof ScanPolicy>;
+export const ScanPolicyList = odataList(ScanPolicy, 'ScanPolicyList');
+
 export const EffectiveIsolationPolicy = z
   .object({
     machineId: z.string(),

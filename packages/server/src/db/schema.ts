@@ -336,6 +336,15 @@ export interface RulePacksTable {
   deleted_at: string | null;
 }
 
+export interface ScanPoliciesTable {
+  /** 'global' or 'tag:<tag>'. */
+  scope: string;
+  cpu_percent: number;
+  comment: string | null;
+  updated_at: string;
+  updated_by: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -360,4 +369,5 @@ export interface Database {
   alert_comments: AlertCommentsTable;
   indicators: IndicatorsTable;
   rule_packs: RulePacksTable;
+  scan_policies: ScanPoliciesTable;
 }
