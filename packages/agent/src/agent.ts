@@ -98,7 +98,14 @@ export class Agent {
         rules: this.#rules,
         indicators: this.#indicators,
         reportEvent: (kind, data) => this.reportEvent(kind, data),
-        settings: { cpuPercent: config.scanCpuPercent, maxFileBytes: config.scanMaxFileMb * 1024 * 1024, roots: config.scanRoots, exclude: config.scanExclude, networkMounts: config.scanNetworkMounts },
+        settings: {
+          cpuPercent: config.scanCpuPercent,
+          maxFileBytes: config.scanMaxFileMb * 1024 * 1024,
+          roots: config.scanRoots,
+          exclude: config.scanExclude,
+          networkMounts: config.scanNetworkMounts,
+          clamav: { mode: config.scanClamav, databaseDir: config.scanClamavDatabaseDir, clamdSocket: config.scanClamdSocket },
+        },
       },
       // Uploads go to the node this agent is connected to, then to the others.
       upload: (actionId, source, opts) => new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, opts).upload(actionId, source),

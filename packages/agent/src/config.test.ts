@@ -23,6 +23,7 @@ describe('agent config', () => {
       scanMaxFileMb: 1024,
       scanExclude: [],
       scanNetworkMounts: false,
+      scanClamav: 'auto',
       logLevel: 'info',
       logFormat: 'auto',
     });

@@ -19,6 +19,7 @@ export interface Scanning {
     roots?: readonly string[];
     exclude: readonly string[];
     networkMounts: boolean;
+    clamav: { mode: 'auto' | 'off'; databaseDir?: string; clamdSocket?: string };
   };
 }
 

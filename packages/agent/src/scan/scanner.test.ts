@@ -11,6 +11,8 @@ import type { IndicatorEntry } from '@cordon/protocol';
 import { BUILT_IN_RULEPACK } from '@cordon/protocol';
 import { builtInRules, compileRules } from '@cordon/protocol/yara';
 import type { ScanRoot } from '../platform/types.js';
+import { currentPlatform } from '../platform/index.js';
+import { ClamAvEngine, probeClamAv } from './clamav.js';
 import { FileHashIndicators } from './hash-indicators.js';
 import { CpuPacer } from './pacer.js';
 import { DEFAULT_SCAN_LIMITS, Scanner, type Detection, type IndexedFile, type ScanLimits } from './scanner.js';
@@ -28,14 +30,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const rules = () => ({ ...compileRules([{ name: BUILT_IN_RULEPACK, source: builtInRules() }, { name: 'team', source: 'rule Team_Marker { meta: severity = "High" category = "Execution" mitre = "T1059.004" strings: $a = "team-marker-7f3a" condition: $a }' }]), packs: [{ name: 'team', version: 1 }], contentVersion: 1 });
 const root = (path: string): ScanRoot => ({ path, why: 'temp', recursive: true });
 
-async function scan(path: string, opts: { indicators?: IndicatorEntry[]; limits?: Partial<ScanLimits>; signal?: AbortSignal; cap?: number } = {}) {
+async function scan(path: string, opts: { indicators?: IndicatorEntry[]; limits?: Partial<ScanLimits>; signal?: AbortSignal; cap?: number; clamav?: ClamAvEngine } = {}) {
   const detections: Detection[] = [];
   const indexed: IndexedFile[] = [];
   const pacer = new CpuPacer(opts.cap ?? 1, 2, () => {
     const u = process.cpuUsage();
     return u.user + u.system;
   });
-  const scanner = new Scanner({ rules: rules(), indicators: new FileHashIndicators(opts.indicators ?? []), pacer, limits: { ...DEFAULT_SCAN_LIMITS, ...opts.limits }, onDetection: (d) => detections.push(d), onFile: (f) => indexed.push(f) });
+  const scanner = new Scanner({ rules: rules(), indicators: new FileHashIndicators(opts.indicators ?? []), pacer, limits: { ...DEFAULT_SCAN_LIMITS, ...opts.limits }, onDetection: (d) => detections.push(d), onFile: (f) => indexed.push(f), ...(opts.clamav ? { clamav: { engine: opts.clamav, batchFiles: 3 } } : {}) });
   const outcome = await scanner.run([root(path)], { signal: opts.signal ?? new AbortController().signal });
   return { outcome, detections, indexed, pacer };
 }
@@ -104,6 +106,30 @@ describe('Scanner', () => {
     const r = await scan(clean);
     expect(r.outcome).toMatchObject({ files: 50, detections: 0, skipped: 0 });
   });
+
+  it("adds ClamAV's detections (clamscan with a database the test writes), in batches, one detection per engine", async () => {
+    const d = join(dir, 'clam');
+    const db = join(dir, 'clam-db');
+    mkdirSync(d);
+    mkdirSync(db);
+    const marked = Buffer.from('a file only a ClamAV signature knows: cordon-clam-7e21');
+    writeFileSync(join(db, 'test.ndb'), `Cordon.Test.Marker:0:*:${Buffer.from('cordon-clam-7e21').toString('hex')}\n`);
+    writeFileSync(join(db, 'test.hsb'), `${sha256(EICAR)}:${EICAR.length}:Cordon.Test.Eicar.Hash\n`);
+    writeFileSync(join(d, 'eicar.com'), EICAR);
+    writeFileSync(join(d, 'marked.txt'), marked);
+    for (let i = 0; i < 5; i++) writeFileSync(join(d, `clean${i}`), `clean ${i}`);
+    const probe = await probeClamAv({ databaseDir: db, clamdSocket: join(db, 'no-clamd.sock'), clamdConfig: join(db, 'no-clamd.conf') }, currentPlatform().processes);
+    expect(probe).toMatchObject({ engine: 'clamscan', databaseDir: db });
+    if ('unavailable' in probe) return;
+    const { detections, outcome } = await scan(d, { clamav: new ClamAvEngine(probe, { maxFileBytes: DEFAULT_SCAN_LIMITS.maxFileBytes, files: currentPlatform().files() }) });
+    expect(detections.map((x) => [x.engine, x.threat, x.path.slice(d.length + 1)]).sort()).toEqual([
+      ['ClamAV', 'Cordon.Test.Eicar.Hash.UNOFFICIAL', 'eicar.com'],
+      ['ClamAV', 'Cordon.Test.Marker.UNOFFICIAL', 'marked.txt'],
+      ['YARA', 'EICAR_Test_File', 'eicar.com'],
+    ]);
+    expect(detections.find((x) => x.threat === 'Cordon.Test.Marker.UNOFFICIAL')).toMatchObject({ severity: 'High', source: expect.stringMatching(/^ClamAV \d/), hashes: { sha256: sha256(marked) } });
+    expect(outcome.clamav).toEqual({ files: 7, problems: 0, problemList: [] });
+  }, 30_000);
 
   it('lists files over the size limit and unreadable ones as skipped, never reads a FIFO and never follows a link', async () => {
     const d = join(dir, 'skips');

@@ -4,6 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { YaraRuleMatch } from '@cordon/protocol/yara';
 import type { ScanRoot } from '../platform/types.js';
 import { archiveKindOf, archiveMembers, DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './archives.js';
+import type { ClamAvEngine } from './clamav.js';
 import type { FileHashes, FileHashIndicators } from './hash-indicators.js';
 import type { CpuPacer } from './pacer.js';
 import type { ScanRuleSet } from './rules.js';
@@ -36,7 +37,7 @@ export interface Skipped {
 /** One thing found: a file (or an archive member: `outer.zip!inner`) a rule or an indicator matched. */
 export interface Detection {
   path: string;
-  engine: 'YARA' | 'Indicator';
+  engine: 'YARA' | 'Indicator' | 'ClamAV';
   /** The rule's name, or the indicator's title. */
   threat: string;
   /** The pack the rule is in, or the indicator's id. */
@@ -67,8 +68,17 @@ export interface ScanCounts {
   directory: string | null;
 }
 
+/** What ClamAV did in a scan, when it took part. */
+export interface ClamAvOutcome {
+  files: number;
+  /** Files ClamAV could not scan (whole), with why: YARA and the indicators still did. */
+  problems: number;
+  problemList: { path: string; detail: string }[];
+}
+
 export interface ScanOutcome extends ScanCounts {
   cancelled: boolean;
+  clamav: ClamAvOutcome | null;
   detectionList: Detection[];
   skippedList: Skipped[];
   /** Skips by reason (all of them; the list keeps the first ones). */
@@ -96,6 +106,15 @@ export interface ScannerDeps {
   onFile?(f: IndexedFile): void;
   /** Skips kept in the outcome's list (the rest are counted). */
   maxSkippedListed?: number;
+  /** ClamAV as an extra engine, given files in batches (each clamscan run loads its database again). */
+  clamav?: { engine: ClamAvEngine; batchFiles: number };
+}
+
+/** A file scanned, waiting for ClamAV's batch. */
+interface Pending {
+  path: string;
+  st: Stats;
+  hashes: FileHashes;
 }
 
 const SEVERITIES = ['Informational', 'Low', 'Medium', 'High'] as const;
@@ -119,6 +138,9 @@ export class Scanner {
   readonly #skipped: Skipped[] = [];
   readonly #byReason: Partial<Record<SkipReason, number>> = {};
   readonly #walk: WalkCounts = { directories: 0, special: 0, links: 0 };
+  #clamPending: Pending[] = [];
+  #clamRunning: Promise<void> = Promise.resolve();
+  readonly #clam: ClamAvOutcome = { files: 0, problems: 0, problemList: [] };
 
   constructor(private readonly deps: ScannerDeps) {
     deps.rules.rules.setTimeout(deps.limits.fileTimeoutMs);
@@ -145,9 +167,11 @@ export class Scanner {
     }
     // Files in flight finish on their own when cancelled: their results are dropped.
     if (!signal.aborted) await Promise.race([Promise.all(inFlight), cancelled]);
+    if (!signal.aborted) await Promise.race([this.#clamFlush(signal), cancelled]);
     return {
       ...this.counts,
       cancelled: signal.aborted,
+      clamav: this.deps.clamav ? { ...this.#clam } : null,
       detectionList: [...this.#detections],
       skippedList: [...this.#skipped],
       skippedByReason: { ...this.#byReason },
@@ -185,6 +209,7 @@ export class Scanner {
       this.counts.files++;
       this.counts.bytes += bytes?.length ?? st.size;
       this.deps.onFile?.({ path: file.path, sha256: hashes.sha256!, sha1: hashes.sha1!, size: st.size, dev: st.dev, ino: st.ino });
+      if (this.deps.clamav && !file.readVia) await this.#clamQueue({ path: file.path, st, hashes }, signal);
       if (matches === 'Timeout') this.#skip({ path: file.path, reason: 'Timeout', detail: `the rules took longer than ${this.deps.limits.fileTimeoutMs} ms` });
       else if (typeof matches === 'string') this.#skip({ path: file.path, reason: 'Error', detail: matches });
       else await this.#judge(file.path, st, hashes, matches, bytes, null);
@@ -216,6 +241,60 @@ export class Scanner {
     } catch (e) {
       if (!signal.aborted) this.#skip({ path, reason: 'Error', detail: `reading it as an archive: ${(e as Error).message}` });
     }
+  }
+
+  /** Adds a file to ClamAV's batch; a full batch goes once the one before it is done (one at a time). */
+  async #clamQueue(p: Pending, signal: AbortSignal): Promise<void> {
+    this.#clamPending.push(p);
+    if (this.#clamPending.length >= this.deps.clamav!.batchFiles) await this.#clamFlush(signal);
+  }
+
+  #clamFlush(signal: AbortSignal): Promise<void> {
+    const batch = this.#clamPending;
+    this.#clamPending = [];
+    if (batch.length === 0 || !this.deps.clamav) return this.#clamRunning;
+    const engine = this.deps.clamav.engine;
+    // Waiting for the batch before this one keeps one ClamAV run going and the queue bounded.
+    this.#clamRunning = this.#clamRunning.then(async () => {
+      if (signal.aborted) return;
+      let scan;
+      try {
+        scan = await engine.scanFiles(batch.map((b) => b.path), signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        scan = { found: new Map<string, string[]>(), problems: new Map(batch.map((b) => [b.path, (e as Error).message])) };
+      }
+      this.#clam.files += batch.length - scan.problems.size;
+      for (const [path, detail] of scan.problems) {
+        this.#clam.problems++;
+        if (this.#clam.problemList.length < 50) this.#clam.problemList.push({ path, detail });
+      }
+      for (const b of batch) {
+        const names = scan.found.get(b.path);
+        if (!names?.length || this.deps.indicators.allowed(b.hashes)) continue;
+        const d: Detection = {
+          path: b.path,
+          engine: 'ClamAV',
+          threat: names[0]!,
+          source: engine.available.version,
+          rules: names,
+          severity: /eicar/i.test(names[0]!) ? 'Informational' : /^(Heuristics|PUA)\./.test(names[0]!) ? 'Low' : 'High',
+          category: 'Malware',
+          description: `ClamAV's signature ${names[0]} matched the file.`,
+          mitre: [],
+          hashes: b.hashes,
+          size: b.st.size,
+          mtime: b.st.mtime.toISOString(),
+          uid: b.st.uid,
+          dev: b.st.dev,
+          ino: b.st.ino,
+        };
+        this.counts.detections++;
+        this.#detections.push(d);
+        this.deps.onDetection(d);
+      }
+    });
+    return this.#clamRunning;
   }
 
   /** Rule matches, 'Timeout', or an error message. */

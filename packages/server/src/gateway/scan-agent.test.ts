@@ -141,6 +141,24 @@ describe('RunAntiVirusScan on a real agent', () => {
     expect(readFileSync(index, 'utf8').split('\n').filter(Boolean).length).toBeLessThan(300);
   }, 60_000);
 
+  it('adds ClamAV where it is installed with a database (one the test writes): its detection is an alert too', async () => {
+    const tree = join(dir, 'clam-tree');
+    const db = join(dir, 'clam-db');
+    mkdirSync(tree);
+    mkdirSync(db);
+    writeFileSync(join(db, 'team.ndb'), `Team.Clam.Marker:0:*:${Buffer.from('team-clam-9b2e').toString('hex')}\n`);
+    writeFileSync(join(tree, 'note.txt'), 'only ClamAV knows this: team-clam-9b2e\n');
+    const { machineId } = await startAgent(tree, { scanClamavDatabaseDir: db, scanClamdSocket: join(db, 'none.sock') });
+    const submitted = await h.call('POST', `/api/machines/${machineId}/runAntiVirusScan`, { body: { Comment: 'clam', ScanType: 'Quick' } });
+    let action: Record<string, any> = {};
+    await wait(async () => {
+      action = (await h.call('GET', `/api/machineactions/${submitted.body.id}`)).body;
+      expect(action.status).toBe('Succeeded');
+    }, 30_000);
+    expect(action.result).toMatchObject({ engines: ['YARA-X', expect.stringMatching(/^ClamAV 1\.\d.*\(clamscan\)$/)], detections: 1, clamav: { files: 1, problems: 0 } });
+    await wait(async () => expect((await h.call('GET', `/api/alerts?$filter=machineId eq '${machineId}'`)).body.value.map((a: { threatName: string }) => a.threatName)).toEqual(['Team.Clam.Marker.UNOFFICIAL']));
+  }, 40_000);
+
   it('refuses a CPU share out of range, naming the field', async () => {
     const { machineId } = await startAgent(dir);
     const r = await h.call('POST', `/api/machines/${machineId}/runAntiVirusScan`, { body: { Comment: 'x', ScanType: 'Quick', CpuPercent: 2 } });

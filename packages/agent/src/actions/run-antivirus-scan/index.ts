@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ActionParameters } from '@cordon/protocol';
 import type { FileProcess, ScanRoot, ScanScope, ScanType } from '../../platform/types.js';
+import { ClamAvEngine, probeClamAv } from '../../scan/clamav.js';
 import { FileHashIndicators } from '../../scan/hash-indicators.js';
 import { CpuPacer } from '../../scan/pacer.js';
 import { DEFAULT_SCAN_LIMITS, Scanner, type Detection } from '../../scan/scanner.js';
@@ -53,6 +54,8 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
   const indicators = new FileHashIndicators(active);
   const pacer = new CpuPacer(cap, availableParallelism(), () => ctx.platform.cpuMicros());
   const users = await accounts();
+  const clamav = s.settings.clamav.mode === 'off' ? { unavailable: 'turned off (scanClamav: off)' } : await probeClamAv({ databaseDir: s.settings.clamav.databaseDir, clamdSocket: s.settings.clamav.clamdSocket }, ctx.platform.processes);
+  const clamEngine = 'unavailable' in clamav ? undefined : new ClamAvEngine(clamav, { maxFileBytes: s.settings.maxFileBytes, files: ctx.platform.files() });
   const userOf = (uid: number) => users.get(uid) ?? null;
 
   // The index of what this scan read (path and hashes), for StopAndQuarantineFile; replaced at the end.
@@ -80,6 +83,7 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
     onDetection: (d) => pending.push(d),
     onFile: (f) => index.write(`${JSON.stringify(f)}\n`),
     maxSkippedListed: LISTED,
+    ...(clamEngine ? { clamav: { engine: clamEngine, batchFiles: clamEngine.available.engine === 'clamd' ? 200 : 5000 } } : {}),
   });
 
   const total = await estimateBytes(params.scanType, scope.roots, ctx.signal);
@@ -105,6 +109,8 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
     scanType: params.scanType,
     cpuPercentCap: Math.round(cap * 100),
     cpuPercentUsed: Math.round(pacer.used() * 1000) / 10,
+    engines: ['YARA-X', ...(clamEngine ? [`${clamEngine.available.version} (${clamEngine.available.engine})`] : [])],
+    clamav: clamEngine ? outcome.clamav : { unavailable: 'unavailable' in clamav ? clamav.unavailable : '' },
     rules: { packs: rules.packs, ruleCount: rules.ruleCount, contentVersion: rules.contentVersion },
     hashIndicators: active.filter((e) => e.type.startsWith('File')).length,
     roots: scope.roots.length,
