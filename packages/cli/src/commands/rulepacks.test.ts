@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '@cordon/server/testing';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCordon } from '../testing/run-cordon.js';
 
 describe('cordon rulepacks (against a real server)', () => {
   let h: Harness;
@@ -20,19 +20,7 @@ describe('cordon rulepacks (against a real server)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function cordon(...args: string[]): Promise<{ out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((err += String(chunk)), true));
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args, ...conn]);
-      return { out, err };
-    } finally {
-      stdout.mockRestore();
-      stderr.mockRestore();
-    }
-  }
+  const cordon = async (...args: string[]) => ({ out: await runCordon([...args, ...conn], { quiet: true }) });
 
   it('uploads a .yar file named after it, lists, shows and deletes it', async () => {
     const source = 'rule Cli_Test\n{\n  strings:\n    $a = "cli-marker"\n  condition:\n    $a\n}\n';
@@ -65,16 +53,7 @@ describe('cordon scan-policy (against a real server)', () => {
     await h.close();
   });
 
-  async function cordon(...args: string[]): Promise<string> {
-    let out = '';
-    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-    try {
-      await buildProgram().parseAsync(['node', 'cordon', ...args, ...conn]);
-      return out;
-    } finally {
-      stdout.mockRestore();
-    }
-  }
+  const cordon = (...args: string[]) => runCordon([...args, ...conn], { quiet: true });
 
   it('sets, lists and deletes the global and a tag policy, refusing a share out of range', async () => {
     await cordon('scan-policy', 'set', '--cpu', '40');
