@@ -117,6 +117,12 @@ interface Pending {
   hashes: FileHashes;
 }
 
+/**
+ * Below this size a file is scanned and hashed on the main thread: handing it to the thread pool
+ * costs more (about 1 ms a call for a YARA scan) than the work itself (microseconds for a small file).
+ */
+const POOL_FROM_BYTES = 1024 * 1024;
+
 const SEVERITIES = ['Informational', 'Low', 'Medium', 'High'] as const;
 const severityOf = (v: unknown): Detection['severity'] => {
   const s = typeof v === 'string' ? SEVERITIES.find((x) => x.toLowerCase() === v.toLowerCase()) : undefined;
@@ -233,7 +239,7 @@ export class Scanner {
         }
         this.counts.members++;
         const matches = await this.#yara(item.bytes);
-        const memberSha256 = await hex('SHA-256', item.bytes);
+        const memberSha256 = item.bytes.length < POOL_FROM_BYTES ? createHash('sha256').update(item.bytes).digest('hex') : await hex('SHA-256', item.bytes);
         const indicator = this.deps.indicators.match({ sha256: memberSha256 });
         if (typeof matches === 'string') this.#skip({ path: label(item.path), reason: matches === 'Timeout' ? 'Timeout' : 'Error', detail: matches });
         else await this.#judge(label(item.path), st, outer, matches, item.bytes, { sha256: memberSha256, indicator });
@@ -299,8 +305,10 @@ export class Scanner {
 
   /** Rule matches, 'Timeout', or an error message. */
   async #yara(target: Buffer | string): Promise<YaraRuleMatch[] | string> {
+    const rules = this.deps.rules.rules;
     try {
-      return await (typeof target === 'string' ? this.deps.rules.rules.scanFileAsync(target) : this.deps.rules.rules.scanAsync(target));
+      if (typeof target === 'string') return await rules.scanFileAsync(target);
+      return target.length < POOL_FROM_BYTES ? rules.scan(target) : await rules.scanAsync(target);
     } catch (e) {
       const message = (e as Error).message;
       return /timed out/i.test(message) ? 'Timeout' : message;
@@ -357,7 +365,8 @@ async function hex(algorithm: 'SHA-256' | 'SHA-1', bytes: Buffer): Promise<strin
 }
 
 async function hashBuffer(bytes: Buffer, wanted: { md5: boolean }): Promise<FileHashes> {
-  const [sha256, sha1] = await Promise.all([hex('SHA-256', bytes), hex('SHA-1', bytes)]);
+  const sync = bytes.length < POOL_FROM_BYTES;
+  const [sha256, sha1] = sync ? [createHash('sha256').update(bytes).digest('hex'), createHash('sha1').update(bytes).digest('hex')] : await Promise.all([hex('SHA-256', bytes), hex('SHA-1', bytes)]);
   return { sha256, sha1, ...(wanted.md5 ? { md5: createHash('md5').update(bytes).digest('hex') } : {}) };
 }
 
