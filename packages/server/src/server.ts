@@ -42,6 +42,9 @@ import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { rulePacksRoutes } from './routes/rulepacks.routes.js';
+import { quarantineRoutes } from './routes/quarantine.routes.js';
+import { QuarantineRepository } from './repositories/quarantine.repository.js';
+import { QuarantineService } from './services/quarantine.service.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
@@ -158,7 +161,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const isolationPolicies = new IsolationPolicyService(isolationRepo, tx, machines, auditService, now);
   const releaseTokens = new ReleaseTokenService(tx, machines, timeline, auditService, signer, now);
   const actionsRepo = new ActionsRepository(db);
-  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, now });
+  const quarantineRepo = new QuarantineRepository(db);
+  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, now, quarantine: quarantineRepo });
   machines.observeInventory(handlers);
   const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers, progress);
   const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);
@@ -187,6 +191,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   gateway.attach(agentReports, packages, content);
   const indicators = new IndicatorsService(new IndicatorsRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'indicators' }));
   const rulePacks = new RulePacksService(new RulePacksRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'rulepacks' }));
+  const quarantine = new QuarantineService(quarantineRepo, machines);
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
   const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
@@ -228,6 +233,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(alertsRoutes(alerts, machines, now, config.ingestRateLimitPerMinute), { prefix });
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
+    await app.register(quarantineRoutes(quarantine), { prefix });
   }
   await app.ready();
 

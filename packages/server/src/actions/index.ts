@@ -1,10 +1,12 @@
 import type { Clock } from '../clock.js';
 import type { EventHub } from '../events.js';
 import type { MachinesRepository } from '../repositories/machines.repository.js';
+import type { QuarantineRepository } from '../repositories/quarantine.repository.js';
 import type { Transactor } from '../repositories/transactor.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import { IsolationHandler, type AllowListResolver } from './isolation.handler.js';
+import { QuarantineHandler } from './quarantine.handler.js';
 import { RestrictionHandler } from './restriction.handler.js';
 import { ActionHandlers } from './types.js';
 
@@ -12,6 +14,6 @@ export { ActionHandlers, type ActionHandler, type ResolvedParameters } from './t
 export type { AllowListResolver } from './isolation.handler.js';
 
 /** Every action handler of this server; an action without one needs nothing beyond the engine. */
-export function createActionHandlers(deps: { machines: MachinesRepository; tx: Transactor; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; now: Clock }): ActionHandlers {
-  return new ActionHandlers([new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now), new RestrictionHandler()]);
+export function createActionHandlers(deps: { machines: MachinesRepository; tx: Transactor; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; now: Clock; quarantine: QuarantineRepository }): ActionHandlers {
+  return new ActionHandlers([new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now), new RestrictionHandler(), new QuarantineHandler(deps.quarantine, deps.now)]);
 }
