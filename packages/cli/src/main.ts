@@ -12,6 +12,7 @@ import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
+import { registerQuarantineCommands } from './commands/quarantine.js';
 import { registerRulePackCommands } from './commands/rulepacks.js';
 import { registerServerCommands } from './commands/server.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerAlertCommands(program);
   registerIndicatorCommands(program);
   registerRulePackCommands(program);
+  registerQuarantineCommands(program);
   return program;
 }
 
