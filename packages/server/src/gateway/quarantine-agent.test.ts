@@ -163,7 +163,8 @@ describe('StopAndQuarantineFile and RestoreQuarantinedFile on a real agent', () 
     writeFileSync(tool, content);
     const other = join(tree, 'notes.txt');
     writeFileSync(other, 'not the file anyone asked for\n');
-    const machineId = await startAgent(tree);
+    // The scan reads the agent's own directory too (its vault must not be in the index).
+    const machineId = await startAgent(dir);
 
     // Nothing with this hash anywhere yet: the action fails, saying so.
     const none = await run(machineId, 'StopAndQuarantineFile', { Comment: 'intel', Sha1: sha1(content) });
@@ -177,6 +178,10 @@ describe('StopAndQuarantineFile and RestoreQuarantinedFile on a real agent', () 
     expect([found.status, found.error]).toEqual(['Succeeded', null]);
     expect(found.result).toMatchObject({ sha1: sha1(content), killed: [], quarantined: [{ path: tool, sha256: sha256(content), sha1: sha1(content) }], notFound: [], refused: [] });
     expect(existsSync(tool)).toBe(false);
+
+    // The next scan leaves the vault out: it is not found there again, and its bytes are not quarantined twice.
+    expect((await run(machineId, 'runAntiVirusScan', { Comment: 'again', ScanType: 'Quick' })).status).toBe('Succeeded');
+    expect(readFileSync(join(dir, 'agent', 'scan', 'index.jsonl'), 'utf8')).not.toContain(sha1(content));
 
     // The index still names the file, now gone: not found; and a path whose bytes are another file's: refused, untouched.
     const was = lstatSync(other, { bigint: true });

@@ -50,7 +50,11 @@ export const stopAndQuarantineFile: ActionManifest<Params> = {
   },
 };
 
+/** SHA-256 and SHA-1 of no bytes at all: they name every empty file, none in particular. */
+const EMPTY = new Set(['e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'da39a3ee5e6b4b0d3255bfef95601890afd80709']);
+
 async function stopAndQuarantine(params: Params, want: Wanted, vault: QuarantineVault, ctx: ActionContext): Promise<StopAndQuarantineFileResult> {
+  if ((want.sha256 && EMPTY.has(want.sha256)) || (want.sha1 && EMPTY.has(want.sha1))) throw new Error('That is the hash of an empty file: it names every empty file on the device, none in particular; nothing was done');
   const result: StopAndQuarantineFileResult = { sha256: want.sha256 ?? null, sha1: want.sha1 ?? null, killed: [], quarantined: [], notFound: [], refused: [] };
   const hashName = want.sha256 ? `SHA-256 ${want.sha256}` : `SHA-1 ${want.sha1}`;
   // Files whose processes were stopped here: a running program found by path is not handled twice.
@@ -70,6 +74,10 @@ async function stopAndQuarantine(params: Params, want: Wanted, vault: Quarantine
   };
   const take = async (source: QuarantineSource) => {
     if (result.quarantined.length >= MAX_FILES) return;
+    if (source.path === vault.path || source.path.startsWith(`${vault.path}/`)) {
+      result.refused.push({ path: source.path, reason: 'it is in the quarantine vault already' });
+      return;
+    }
     try {
       const m = await vault.quarantine(source, want, { actionId: ctx.actionId, stop });
       result.quarantined.push({ quarantineId: m.quarantineId, path: m.path, size: m.size, sha256: m.sha256, sha1: m.sha1, quarantinedAt: m.quarantinedAt });

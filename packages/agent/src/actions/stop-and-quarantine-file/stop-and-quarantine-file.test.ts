@@ -92,6 +92,17 @@ describe('StopAndQuarantineFile', () => {
     expect(readFileSync(via, 'utf8')).toBe('running bytes');
   });
 
+  it("refuses the empty file's hash (it names every empty file) and anything in the vault", async () => {
+    writeFileSync(join(dir, 'empty'), '');
+    const { ctx } = context(new Map());
+    await expect(stopAndQuarantineFile.run({ sha256: sha256(''), path: join(dir, 'empty') }, ctx)).rejects.toThrow('That is the hash of an empty file');
+    await expect(stopAndQuarantineFile.run({ sha1: sha1('').toUpperCase() }, ctx)).rejects.toThrow('That is the hash of an empty file');
+    expect(existsSync(join(dir, 'empty'))).toBe(true);
+    const vaulted = join(dir, 'agent', 'quarantine', 'x');
+    writeFileSync(vaulted, 'kept');
+    await expect(stopAndQuarantineFile.run({ sha256: sha256('kept'), path: vaulted }, ctx)).rejects.toThrow(`Nothing was stopped or quarantined: ${vaulted}: it is in the quarantine vault already`);
+  });
+
   it('fails saying what it looked at when nothing has the hash', async () => {
     const { ctx } = context(new Map());
     await expect(stopAndQuarantineFile.run({ sha256: sha256('nothing'), path: join(dir, 'missing') }, ctx)).rejects.toThrow(
