@@ -26,6 +26,8 @@ export type IndicatorSubmission = Schemas['IndicatorSubmission'];
 /** A YARA rule pack (GET /api/rulepacks), and one with its source and versions (GET /api/rulepacks/{name}). */
 export type RulePack = Schemas['RulePack'];
 export type RulePackDetail = Schemas['RulePackDetail'];
+/** A device's quarantined file: GET /api/machines/{id}/quarantine. */
+export type QuarantinedFile = Schemas['QuarantinedFile'];
 /** Who is signed in: GET /api/auth/me. */
 export type Me = Schemas['Me'];
 /** Whether a response action can be taken on a device now, and why not: GET /api/machines/{id}/responseActions. */

@@ -932,6 +932,70 @@ export interface paths {
                         comment: string;
                         sha256?: string;
                         sha1?: string;
+                        path?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MachineAction"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/machines/{id}/restoreQuarantinedFile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restore quarantined file (RestoreQuarantinedFile) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                        quarantineId: string;
                     };
                 };
             };
@@ -1186,7 +1250,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         /** @enum {string} */
-                        type: "Isolate" | "Unisolate" | "CollectInvestigationPackage" | "RunAntiVirusScan" | "RestrictCodeExecution" | "UnrestrictCodeExecution" | "StopAndQuarantineFile" | "LiveResponse" | "Offboard" | "RefreshInventory";
+                        type: "Isolate" | "Unisolate" | "CollectInvestigationPackage" | "RunAntiVirusScan" | "RestrictCodeExecution" | "UnrestrictCodeExecution" | "StopAndQuarantineFile" | "RestoreQuarantinedFile" | "LiveResponse" | "Offboard" | "RefreshInventory";
                         machineIds?: string[];
                         filter?: string;
                     } & {
@@ -4396,6 +4460,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/machines/{id}/quarantine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: the device's quarantined files, newest first (restored ones too, with state Restored) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["QuarantinedFileList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4623,7 +4743,7 @@ export interface components {
             /** @description A UUID */
             id: string;
             /** @enum {string} */
-            type: "Isolate" | "Unisolate" | "CollectInvestigationPackage" | "RunAntiVirusScan" | "RestrictCodeExecution" | "UnrestrictCodeExecution" | "StopAndQuarantineFile" | "LiveResponse" | "Offboard" | "RefreshInventory";
+            type: "Isolate" | "Unisolate" | "CollectInvestigationPackage" | "RunAntiVirusScan" | "RestrictCodeExecution" | "UnrestrictCodeExecution" | "StopAndQuarantineFile" | "RestoreQuarantinedFile" | "LiveResponse" | "Offboard" | "RefreshInventory";
             /** @description Full or Selective for isolation, Quick or Full for scans */
             scope: string | null;
             requestor: string;
@@ -4857,6 +4977,35 @@ export interface components {
                 isFailed: boolean;
                 failureReason: string | null;
             }[];
+        };
+        QuarantinedFile: {
+            /** @description The vault item's id on the device (a UUID): what RestoreQuarantinedFile takes */
+            quarantineId: string;
+            machineId: string;
+            fileName: string;
+            /** @description Where the file was, and where a restore puts it back */
+            filePath: string;
+            sha256: string;
+            sha1: string;
+            /** @description Bytes */
+            size: number;
+            /** Format: date-time */
+            quarantinedAt: string;
+            /** @description Who asked for the StopAndQuarantineFile that moved it */
+            quarantinedBy: string;
+            /** @description That StopAndQuarantineFile action */
+            actionId: string;
+            restoredAt: string | null;
+            restoredBy: string | null;
+            restoreActionId: string | null;
+            /** @enum {string} */
+            state: "Quarantined" | "Restored";
+        };
+        QuarantinedFileList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["QuarantinedFile"][];
         };
         RulePack: {
             name: string;

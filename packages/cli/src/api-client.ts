@@ -1,7 +1,7 @@
-import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction, type RulePack, type RulePackDetail } from '@cordon/api-client';
+import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
 
 export { ApiRequestError };
-export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, Machine, MachineAction, PackageInfo, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
+export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -182,6 +182,11 @@ export class CordonClient {
 
   async deleteRulePack(name: string, comment?: string): Promise<void> {
     await ok(this.api.DELETE('/api/rulepacks/{name}', { params: { path: { name }, query: { comment } } }));
+  }
+
+  /** A device's quarantined files, newest first. */
+  async quarantine(machineId: string): Promise<QuarantinedFile[]> {
+    return (await ok(this.api.GET('/api/machines/{id}/quarantine', { params: { path: { id: machineId } } }))).value;
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */

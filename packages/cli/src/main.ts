@@ -12,6 +12,7 @@ import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
+import { registerQuarantineCommands } from './commands/quarantine.js';
 import { registerRulePackCommands } from './commands/rulepacks.js';
 import { registerScanPolicyCommands } from './commands/scan-policies.js';
 import { registerServerCommands } from './commands/server.js';
@@ -31,6 +32,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerIndicatorCommands(program);
   registerRulePackCommands(program);
   registerScanPolicyCommands(program);
+  registerQuarantineCommands(program);
   return program;
 }
 

@@ -44,6 +44,9 @@ import { healthRoutes } from './routes/health.routes.js';
 import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { rulePacksRoutes } from './routes/rulepacks.routes.js';
 import { scanPoliciesRoutes } from './routes/scan-policies.routes.js';
+import { quarantineRoutes } from './routes/quarantine.routes.js';
+import { QuarantineRepository } from './repositories/quarantine.repository.js';
+import { QuarantineService } from './services/quarantine.service.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
@@ -162,7 +165,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const releaseTokens = new ReleaseTokenService(tx, machines, timeline, auditService, signer, now);
   const actionsRepo = new ActionsRepository(db);
   const scanPolicies = new ScanPolicyService(new ScanPoliciesRepository(db), machines, auditService, now);
-  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, now });
+  const quarantineRepo = new QuarantineRepository(db);
+  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, now, quarantine: quarantineRepo });
   machines.observeInventory(handlers);
   const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers, progress);
   const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);
@@ -191,6 +195,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   gateway.attach(agentReports, packages, content);
   const indicators = new IndicatorsService(new IndicatorsRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'indicators' }));
   const rulePacks = new RulePacksService(new RulePacksRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'rulepacks' }));
+  const quarantine = new QuarantineService(quarantineRepo, machines);
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
   const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
@@ -233,6 +238,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
+    await app.register(quarantineRoutes(quarantine), { prefix });
   }
   await app.ready();
 

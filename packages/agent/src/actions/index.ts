@@ -2,12 +2,22 @@ import type { ActionType } from '@cordon/protocol';
 import { collectInvestigationPackage } from './collect-package/index.js';
 import { isolate } from './isolate/index.js';
 import { refreshInventory } from './refresh-inventory/index.js';
+import { restoreQuarantinedFile } from './restore-quarantined-file/index.js';
 import { runAntiVirusScan } from './run-antivirus-scan/index.js';
+import { stopAndQuarantineFile } from './stop-and-quarantine-file/index.js';
 import { unisolate } from './unisolate/index.js';
 import type { ActionManifest } from './types.js';
 
 /** Every action this agent can run; their capabilities are what it reports to the server. */
-export const ACTIONS: ActionManifest[] = [refreshInventory as ActionManifest, isolate as ActionManifest, unisolate as ActionManifest, collectInvestigationPackage, runAntiVirusScan as ActionManifest];
+export const ACTIONS: ActionManifest[] = [
+  refreshInventory as ActionManifest,
+  isolate as ActionManifest,
+  unisolate as ActionManifest,
+  collectInvestigationPackage,
+  runAntiVirusScan as ActionManifest,
+  stopAndQuarantineFile as ActionManifest,
+  restoreQuarantinedFile as ActionManifest,
+];
 
 export function actionsFor(platform: NodeJS.Platform): Map<ActionType, ActionManifest> {
   return new Map(ACTIONS.filter((a) => a.platforms.includes(platform)).map((a) => [a.type, a]));

@@ -187,6 +187,16 @@ export interface FileProcess {
   via: 'exe' | 'map';
 }
 
+/** A file a running process runs or maps, and where its bytes can be read even if its path no longer names it. */
+export interface RunningFile extends FileId {
+  /** The path the process opened it by (for a deleted file, the path it had). */
+  path: string;
+  /** The file was deleted or replaced after the process started (or is a memfd). */
+  deleted: boolean;
+  /** A kernel magic link to the file itself (/proc/<pid>/exe, /proc/<pid>/map_files/<range>). */
+  via: string;
+}
+
 /** What the platform says of the device: everything in an inventory except what the agent itself adds. */
 export type DeviceDescription = Omit<Inventory, 'agentVersion' | 'capabilities' | 'deviceTags' | 'isolation'>;
 
@@ -222,6 +232,13 @@ export interface Platform {
   scanScope(type: ScanType, opts?: { networkMounts?: boolean }): Promise<ScanScope>;
   /** The running processes that run or map each file, by `dev:ino` (files no process uses are absent). */
   processesUsing(files: readonly FileId[]): Promise<Map<string, FileProcess[]>>;
+  /** Every file running processes run or map, each once (by device and inode). */
+  runningFiles(): Promise<RunningFile[]>;
+  /**
+   * Kills a process (SIGKILL), unless its pid now names a later process (`startTicks` differ):
+   * 'gone' when it had already ended.
+   */
+  killProcess(p: { pid: number; startTicks: number | null }): Promise<'killed' | 'gone'>;
   /** CPU time this process has used, and its children that ended (microseconds): what a scan's CPU cap counts. */
   cpuMicros(): number;
   /** Tells logged-in users something (terminals, desktop notifications); never fails. */

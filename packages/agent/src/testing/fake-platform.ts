@@ -75,6 +75,8 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
     // The scope a test gives (real temp directories), or nothing to scan.
     scanScope: async () => over.scanScope ?? { roots: [], skipped: [] },
     processesUsing: async () => new Map(),
+    runningFiles: async () => [],
+    killProcess: async () => 'gone',
     cpuMicros: () => 0,
   };
   return { platform, firewall, indicatorFirewall, notices };

@@ -5,6 +5,7 @@ import { isolate } from './isolate.js';
 import { liveResponse } from './live-response.js';
 import { offboard } from './offboard.js';
 import { refreshInventory } from './refresh-inventory.js';
+import { restoreQuarantinedFile } from './restore-quarantined-file.js';
 import { restrictCodeExecution } from './restrict-code-execution.js';
 import { runAntiVirusScan } from './run-antivirus-scan.js';
 import { stopAndQuarantineFile } from './stop-and-quarantine-file.js';
@@ -14,6 +15,8 @@ import { unrestrictCodeExecution } from './unrestrict-code-execution.js';
 export * from './define.js';
 export { IsolationType } from './isolate.js';
 export { ScanCpuPercent, ScanType } from './run-antivirus-scan.js';
+export { FileSha1, FileSha256, QUARANTINE_EXCLUSION_KEY, QuarantinedFile, QuarantineId, QuarantinePath, StopAndQuarantineFileResult } from './stop-and-quarantine-file.js';
+export { RestoreQuarantinedFileResult } from './restore-quarantined-file.js';
 
 /**
  * The action catalog: every machine-action type (MDE names plus Cordon's own), each declared once
@@ -27,6 +30,7 @@ const DECLARED = [
   restrictCodeExecution,
   unrestrictCodeExecution,
   stopAndQuarantineFile,
+  restoreQuarantinedFile,
   liveResponse,
   offboard,
   refreshInventory,

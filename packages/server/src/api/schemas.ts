@@ -376,6 +376,30 @@ export const IndicatorImportResult = z
   .meta({ id: 'IndicatorImportResult' });
 export type IndicatorImportView = z.infer<typeof IndicatorImportResult>;
 
+// --- quarantine ------------------------------------------------------------------------------
+
+export const QUARANTINE_STATES = ['Quarantined', 'Restored'] as const;
+export const QuarantinedFile = z
+  .object({
+    quarantineId: z.string().meta({ description: "The vault item's id on the device (a UUID): what RestoreQuarantinedFile takes" }),
+    machineId: z.string(),
+    fileName: z.string(),
+    filePath: z.string().meta({ description: 'Where the file was, and where a restore puts it back' }),
+    sha256: z.string(),
+    sha1: z.string(),
+    size: z.number().int().meta({ description: 'Bytes' }),
+    quarantinedAt: isoTime(),
+    quarantinedBy: z.string().meta({ description: 'Who asked for the StopAndQuarantineFile that moved it' }),
+    actionId: z.string().meta({ description: 'That StopAndQuarantineFile action' }),
+    restoredAt: isoTime().nullable(),
+    restoredBy: z.string().nullable(),
+    restoreActionId: z.string().nullable(),
+    state: oneOf(QUARANTINE_STATES),
+  })
+  .meta({ id: 'QuarantinedFile' });
+export type QuarantinedFileView = z.infer<typeof QuarantinedFile>;
+export const QuarantinedFileList = odataList(QuarantinedFile, 'QuarantinedFileList');
+
 // --- rule packs ------------------------------------------------------------------------------
 
 export const RulePack = z

@@ -23,6 +23,7 @@ import * as alerts from './migrations/20261203120000_alerts.js';
 import * as alertsQueue from './migrations/20261204120000_alerts_queue.js';
 import * as rulePacks from './migrations/20261205120000_rule_packs.js';
 import * as scanPolicies from './migrations/20261206100000_scan_policies.js';
+import * as quarantine from './migrations/20261206120000_quarantine.js';
 
 export type Db = Kysely<Database>;
 
@@ -45,6 +46,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261204120000_alerts_queue': alertsQueue,
   '20261205120000_rule_packs': rulePacks,
   '20261206100000_scan_policies': scanPolicies,
+  '20261206120000_quarantine': quarantine,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -345,6 +345,26 @@ export interface ScanPoliciesTable {
   updated_by: string;
 }
 
+/** A device's quarantined file: one item of its agent's vault, as a StopAndQuarantineFile result reported it. */
+export interface QuarantinedFilesTable {
+  machine_id: string;
+  /** The agent's id of the vault item (a UUID), unique per machine. */
+  quarantine_id: string;
+  file_path: string;
+  sha256: string;
+  sha1: string;
+  /** Bytes (bigint: PostgreSQL answers it as text; read it with Number()). */
+  size: number;
+  quarantined_at: string;
+  /** Who asked for the StopAndQuarantineFile that moved it. */
+  quarantined_by: string;
+  action_id: string;
+  /** Set when a RestoreQuarantinedFile put it back. */
+  restored_at: string | null;
+  restored_by: string | null;
+  restore_action_id: string | null;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -370,4 +390,5 @@ export interface Database {
   indicators: IndicatorsTable;
   rule_packs: RulePacksTable;
   scan_policies: ScanPoliciesTable;
+  quarantined_files: QuarantinedFilesTable;
 }

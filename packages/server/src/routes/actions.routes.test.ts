@@ -147,6 +147,13 @@ describe('machine actions', () => {
       // PostgreSQL refuses NUL in text: refused up front on both stores (it was a 500 there).
       ['refreshInventory', { Comment: 'a\u0000b' }, 'Comment'],
       ['isolate', { Comment: 'ok', IsolationType: 'Full', Extra: { deep: ['x\u0000'] } }, 'Extra.deep.0'],
+      // File hashes are hex of the right length; Cordon's Path is absolute; a quarantine id is a UUID.
+      ['StopAndQuarantineFile', { Comment: 'ok', Sha256: 'ab'.repeat(31) }, 'Sha256'],
+      ['StopAndQuarantineFile', { Comment: 'ok', Sha256: 'g'.repeat(64) }, 'Sha256'],
+      ['StopAndQuarantineFile', { Comment: 'ok', Sha1: 'ab'.repeat(32) }, 'Sha1'],
+      ['StopAndQuarantineFile', { Comment: 'ok' }, 'Sha256'],
+      ['StopAndQuarantineFile', { Comment: 'ok', Sha1: 'ab'.repeat(20), Path: '/tmp/../etc/shadow' }, 'Path'],
+      ['restoreQuarantinedFile', { Comment: 'ok', QuarantineId: '../../etc' }, 'QuarantineId'],
     ];
     for (const [path, body, target] of cases) {
       const r = await h.call('POST', `/api/machines/${id}/${path}`, { body, headers: { 'content-type': 'application/json' } });

@@ -123,6 +123,8 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'GET /api/rulepacks/:name': 'rulepacks.read',
   'POST /api/rulepacks': 'rulepacks.write',
   'DELETE /api/rulepacks/:name': 'rulepacks.write',
+  'GET /api/machines/:id/quarantine': 'machines.read',
+  'POST /api/machines/:id/restoreQuarantinedFile': 'actions.submit',
 };
 
 /** Whether a role may call a route that needs `access`: by rank, or (a scoped role) by its own list only. */

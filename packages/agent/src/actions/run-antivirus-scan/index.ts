@@ -97,7 +97,8 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
   }, 1000);
   let outcome;
   try {
-    outcome = await scanner.run(scope.roots, { signal: ctx.signal, exclude: [...s.settings.exclude, dir] });
+    // Nor the quarantine vault: what it holds was dealt with (and would be found again on every scan).
+    outcome = await scanner.run(scope.roots, { signal: ctx.signal, exclude: [...s.settings.exclude, dir, join(ctx.dataDir, 'quarantine')] });
   } finally {
     clearInterval(tick);
     await report();

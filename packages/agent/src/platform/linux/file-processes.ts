@@ -1,6 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import type { FileId, FileProcess } from '../types.js';
-import { parseMaps } from './scan-parsers.js';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import type { FileId, FileProcess, RunningFile } from '../types.js';
+import { exeTarget, mappedMemory, parseMaps } from './scan-parsers.js';
 
 const key = (dev: number, ino: number) => `${dev}:${ino}`;
 
@@ -28,6 +28,52 @@ export async function linuxProcessesUsing(files: readonly FileId[]): Promise<Map
   );
   for (const list of out.values()) list.sort((a, b) => a.pid - b.pid);
   return out;
+}
+
+/**
+ * Every file running processes run (/proc/<pid>/exe) or map (/proc/<pid>/maps), each once by
+ * device and inode, with a magic link its bytes can be read through even when it was deleted.
+ * Memory that only looks like a file (SysV shared memory, devices) is left out.
+ */
+export async function runningFiles(): Promise<RunningFile[]> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number);
+  const out = new Map<string, RunningFile>();
+  for (const pid of pids) {
+    try {
+      const t = exeTarget(await readlink(`/proc/${pid}/exe`));
+      const st = await stat(`/proc/${pid}/exe`);
+      if (!out.has(key(st.dev, st.ino))) out.set(key(st.dev, st.ino), { path: t.path, deleted: t.deleted, via: `/proc/${pid}/exe`, dev: st.dev, ino: st.ino });
+    } catch {
+      continue; // a kernel thread, or the process is gone
+    }
+    const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');
+    for (const m of parseMaps(maps)) {
+      if (mappedMemory(m.path) || out.has(key(m.dev, m.inode))) continue;
+      out.set(key(m.dev, m.inode), { path: m.path, deleted: m.deleted, via: `/proc/${pid}/map_files/${m.range}`, dev: m.dev, ino: m.inode });
+    }
+  }
+  return [...out.values()];
+}
+
+/** Start time of a process in clock ticks after boot (field 22 of /proc/<pid>/stat), or null when it is gone. */
+async function startTicksOf(pid: number): Promise<number | null> {
+  const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (s === null) return null;
+  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return rest[19] ? Number(rest[19]) : null;
+}
+
+/** SIGKILL for one process, checked first to be the one that was found (a pid can be reused). */
+export async function killProcess(p: { pid: number; startTicks: number | null }): Promise<'killed' | 'gone'> {
+  const now = await startTicksOf(p.pid);
+  if (now === null || (p.startTicks !== null && now !== p.startTicks)) return 'gone';
+  try {
+    process.kill(p.pid, 'SIGKILL');
+    return 'killed';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
+    throw e;
+  }
 }
 
 async function describe(pid: number): Promise<Omit<FileProcess, 'via'> | null> {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { arch, hostname, networkInterfaces, release } from 'node:os';
 import type { Platform } from '../types.js';
 import { adoptPrograms, releasePrograms, unitCgroup } from './cgroups.js';
-import { linuxProcessesUsing } from './file-processes.js';
+import { killProcess, linuxProcessesUsing, runningFiles } from './file-processes.js';
 import { NftFirewall } from './firewall.js';
 import { NftIndicatorFirewall } from './indicator-firewall.js';
 import { notifyUsers } from './notify.js';
@@ -64,6 +64,8 @@ export const linuxPlatform: Platform = {
   notifyUsers,
   scanScope: linuxScanScope,
   processesUsing: linuxProcessesUsing,
+  runningFiles,
+  killProcess,
   cpuMicros,
   async describe() {
     let osVersion = 'Linux';
