@@ -6,12 +6,14 @@ import type { AuditService } from '../services/audit.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import { IsolationHandler, type AllowListResolver } from './isolation.handler.js';
 import { RestrictionHandler } from './restriction.handler.js';
+import { ScanHandler, type AgentEventAlerts } from './scan.handler.js';
 import { ActionHandlers } from './types.js';
 
 export { ActionHandlers, type ActionHandler, type ResolvedParameters } from './types.js';
 export type { AllowListResolver } from './isolation.handler.js';
+export type { AgentEventAlerts } from './scan.handler.js';
 
 /** Every action handler of this server; an action without one needs nothing beyond the engine. */
-export function createActionHandlers(deps: { machines: MachinesRepository; tx: Transactor; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; now: Clock }): ActionHandlers {
-  return new ActionHandlers([new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now), new RestrictionHandler()]);
+export function createActionHandlers(deps: { machines: MachinesRepository; tx: Transactor; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; alerts: AgentEventAlerts; now: Clock }): ActionHandlers {
+  return new ActionHandlers([new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now), new RestrictionHandler(), new ScanHandler(deps.alerts)]);
 }
