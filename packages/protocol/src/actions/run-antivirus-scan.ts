@@ -26,7 +26,7 @@ export const runAntiVirusScan = defineAction({
     {
       field: 'cpuPercent',
       label: 'CPU share (%)',
-      describe: "The most of the device's CPU (all cores together) the scan may use, 5 to 100. Leave it empty for the device's default: its group's, else 50%.",
+      describe: "The most of the device's CPU (all cores together) the scan may use, in percent (5 to 100). Without it, the device's default applies: its group's, else 50%.",
       min: 5,
       max: 100,
       flag: 'cpu',
