@@ -1,6 +1,7 @@
 /**
  * A scan's detections link to their alerts when the action is read: also when the detection events
- * reach the server after the result, and with one look-up for a whole page of actions.
+ * reach the server after the result, and with one look-up for a whole page of actions. A cancel
+ * stops a running scan, and the scan then stays Cancelled.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,7 +11,7 @@ let h: Harness;
 let machineId: string;
 beforeAll(async () => {
   h = await startHarness();
-  machineId = await h.enroll({ hostname: 'scanned-01', agentVersion: '0.2.0', capabilities: [{ name: 'antivirusScan', version: '1' }, { name: 'inventory', version: '1' }] });
+  machineId = await h.enroll({ hostname: 'scanned-01', agentVersion: '0.2.0', capabilities: [{ name: 'antivirusScan', version: '1' }, { name: 'inventory', version: '1' }, { name: 'investigationPackage', version: '1' }] });
 });
 afterAll(async () => h.close());
 
@@ -64,5 +65,47 @@ describe('a scan result links each detection to its alert', () => {
     } finally {
       lookups.mockRestore();
     }
+  });
+});
+
+describe('a cancelled scan', () => {
+  const submit = async (path: string, body: Record<string, unknown> = {}) => {
+    const r = await h.call('POST', `/api/machines/${machineId}/${path}`, { body: { Comment: 'x', ...body } });
+    expect(r.status).toBe(201);
+    return r.body.id as string;
+  };
+  const status = async (id: string) => {
+    const a = (await h.call('GET', `/api/machineactions/${id}`)).body;
+    return [a.status, a.error];
+  };
+  const cancel = async (id: string) => expect((await h.call('POST', `/api/machineactions/${id}/cancel`, { body: { Comment: 'stop' } })).status).toBe(200);
+
+  it('stays Cancelled when the agent reports that the cancel stopped it', async () => {
+    const id = await submit('runAntiVirusScan', { ScanType: 'Full' });
+    await h.server.services.agentReports.agentAck(machineId, id);
+    await cancel(id);
+    await h.server.services.agentReports.agentResult(machineId, id, 'Failed', 'cancelled by the server', null);
+    expect(await status(id)).toEqual(['Cancelled', null]);
+  });
+
+  it('stays Cancelled when its start is reported after a cancel while Pending (the cancel stops it there)', async () => {
+    const id = await submit('runAntiVirusScan', { ScanType: 'Quick' });
+    await cancel(id);
+    await h.server.services.agentReports.agentAck(machineId, id);
+    expect(await status(id)).toEqual(['Cancelled', null]);
+    // Another action, which a cancel cannot stop once started, keeps running: its outcome is real.
+    const pkg = await submit('collectInvestigationPackage');
+    await cancel(pkg);
+    await h.server.services.agentReports.agentAck(machineId, pkg);
+    expect(await status(pkg)).toEqual(['InProgress', null]);
+    await h.server.services.agentReports.agentResult(machineId, pkg, 'Failed', 'no room', null);
+  });
+
+  it('keeps its result when it finished before the cancel reached the device', async () => {
+    const id = await submit('runAntiVirusScan', { ScanType: 'Quick' });
+    await h.server.services.agentReports.agentAck(machineId, id);
+    await cancel(id);
+    await h.server.services.agentReports.agentResult(machineId, id, 'Succeeded', null, { scanType: 'Quick', files: 1, detections: 0, detectionList: [] });
+    expect(await status(id)).toEqual(['Succeeded', null]);
   });
 });
