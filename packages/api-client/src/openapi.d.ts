@@ -4764,7 +4764,7 @@ export interface components {
             commands: unknown[];
             /** @description Cordon: why the action failed, as a sentence */
             error: string | null;
-            /** @description Cordon: an action-specific summary (e.g. scan counts) */
+            /** @description Cordon: an action-specific summary (e.g. a scan's counts; each of its detections carries the alertId of its alert once the server has it) */
             result: {
                 [key: string]: unknown;
             } | null;
@@ -5072,6 +5072,15 @@ export interface components {
                 [key: string]: string;
             };
         };
+        ActionExtra: {
+            /** @description The body field that carries it */
+            field: string;
+            label: string;
+            /** @description What it does, and what leaving it out means */
+            describe: string;
+            min: number;
+            max: number;
+        };
         ActionType: {
             type: string;
             /** @description The action as people name it */
@@ -5079,10 +5088,14 @@ export interface components {
             /** @description Where to submit it, e.g. /api/machines/{id}/isolate */
             path: string;
             option: components["schemas"]["ActionOption"] | null;
+            /** @description Optional numbers it takes besides its option; left out, the device applies its default */
+            extras: components["schemas"]["ActionExtra"][];
             /** @description What taking it does; '{device}' stands for the device's name */
             describe: string | null;
             /** @description It cuts something off: ask with care */
             destructive: boolean;
+            /** @description It can be cancelled while it runs (a scan), not only while it is Pending */
+            cancelWhileRunning: boolean;
             /** @description A Tabler icon name */
             icon: string | null;
             /** @description Its place on the device page's action bar (a response action), or null when it is not on it */
@@ -5101,8 +5114,10 @@ export interface components {
             /** @description Where to submit it (null for entries that are not machine actions) */
             path: string | null;
             option: components["schemas"]["ActionOption"] | null;
+            extras: components["schemas"]["ActionExtra"][];
             describe: string | null;
             destructive: boolean;
+            cancelWhileRunning: boolean;
             icon: string | null;
         };
         ResponseActionList: {

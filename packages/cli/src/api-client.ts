@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
 
 export { ApiRequestError };
@@ -190,16 +191,18 @@ export class CordonClient {
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */
-  async waitFor(actionId: string, timeoutMs: number, onChange: (a: MachineAction) => void): Promise<MachineAction> {
+  /** Polls an action until it ends or `timeoutMs` passed (answering it as it is then); `signal` stops the waiting (it rejects). */
+  async waitFor(actionId: string, timeoutMs: number, onChange: (a: MachineAction) => void, signal?: AbortSignal): Promise<MachineAction> {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     for (;;) {
+      signal?.throwIfAborted();
       const a = await this.action(actionId);
       const now = `${a.status}|${a.progress?.percent ?? ''}|${a.progress?.message ?? ''}`;
       if (now !== last) onChange(a);
       last = now;
       if (TERMINAL.has(a.status) || Date.now() > deadline) return a;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500, undefined, { signal });
     }
   }
 }

@@ -20,7 +20,15 @@ export function readQuickstart(): { server?: string; token?: string } {
   }
 }
 
-export class CliError extends Error {}
+/** A failure to say in one sentence (no stack trace), and the exit code it ends with. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
 
 /** Server and token from --server/--token, else CORDON_SERVER/CORDON_TOKEN, else the quick-start file. */
 export function clientFrom(opts: { server?: string; token?: string }): CordonClient {

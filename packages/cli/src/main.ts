@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ACTION_CATALOG, type ActionCatalog } from '@cordon/protocol';
 import { ApiRequestError } from './api-client.js';
+import { CliError } from './context.js';
 import { safeText } from './output.js';
 import { registerActionVerbs } from './commands/action-verbs.js';
 import { registerActionCommands } from './commands/actions.js';
@@ -46,6 +47,6 @@ export async function main(argv: string[]): Promise<void> {
     // API messages may quote what a device reported (its host name): shown escaped, one line per line.
     process.stderr.write(`cordon: ${message.split('\n').map(safeText).join('\n  ')}\n`);
     if (process.env.CORDON_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    process.exit(e instanceof ApiRequestError && e.status === 404 ? 4 : 1);
+    process.exit(e instanceof CliError ? e.exitCode : e instanceof ApiRequestError && e.status === 404 ? 4 : 1);
   }
 }

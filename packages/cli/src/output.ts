@@ -34,13 +34,14 @@ export function print(json: boolean, value: unknown, rows?: () => { head: string
     return;
   }
   const r = rows();
-  if (r.rows.length === 0) {
-    process.stdout.write('(none)\n');
-    return;
-  }
-  const t = new Table({ head: r.head, style: { head: [], border: [] } });
-  for (const row of r.rows) t.push(row.map((c) => (c === null ? '' : safeText(String(c)))));
-  process.stdout.write(`${t.toString()}\n`);
+  process.stdout.write(r.rows.length === 0 ? '(none)\n' : `${tableText(r.head, r.rows)}\n`);
+}
+
+/** Rows as a table for people, every cell's stored text made safe. */
+export function tableText(head: string[], rows: (string | number | null)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const row of rows) t.push(row.map((c) => (c === null ? '' : safeText(String(c)))));
+  return t.toString();
 }
 
 export const since = (iso: string): string => {

@@ -13,5 +13,17 @@ export function useActionLabel(): (type: string) => string {
   return useCallback((type: string) => types.data?.value.find((t) => t.type === type)?.label ?? type, [types.data]);
 }
 
+/** Whether an action of a type can be cancelled while it runs (a scan stops), not only while it is Pending. */
+export function useCancelWhileRunning(): (type: string) => boolean {
+  const types = useActionTypes();
+  return useCallback((type: string) => types.data?.value.find((t) => t.type === type)?.cancelWhileRunning ?? false, [types.data]);
+}
+
+/** Whether an action can be cancelled now: Pending, or running and of a type that stops when cancelled. */
+export function useCancellable(): (action: { type: string; status: string }) => boolean {
+  const stoppable = useCancelWhileRunning();
+  return useCallback((a: { type: string; status: string }) => a.status === 'Pending' || (a.status === 'InProgress' && stoppable(a.type)), [stoppable]);
+}
+
 /** A catalog sentence for one device: `{device}` stands for its name. */
 export const forDevice = (text: string, device: string): string => text.replaceAll('{device}', device);

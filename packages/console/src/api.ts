@@ -61,6 +61,8 @@ export const keys = {
   machines: (params?: object) => (params ? (['machines', params] as const) : (['machines'] as const)),
   machine: (id: string) => ['machine', id] as const,
   actions: (params?: object) => (params ? (['actions', params] as const) : (['actions'] as const)),
+  /** One action (its detail pane): under `actions`, so every action change refreshes it too. */
+  action: (id?: string) => (id ? (['actions', 'one', id] as const) : (['actions', 'one'] as const)),
   timeline: (id: string, params?: object) => (params ? (['timeline', id, params] as const) : (['timeline', id] as const)),
   responseActions: (id: string) => ['responseActions', id] as const,
   isolationPolicy: (id: string) => ['isolationPolicy', id] as const,

@@ -166,7 +166,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const actionsRepo = new ActionsRepository(db);
   const scanPolicies = new ScanPolicyService(new ScanPoliciesRepository(db), machines, auditService, now);
   const quarantineRepo = new QuarantineRepository(db);
-  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, now, quarantine: quarantineRepo });
+  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, alerts, now, quarantine: quarantineRepo });
   machines.observeInventory(handlers);
   const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers, progress);
   const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);

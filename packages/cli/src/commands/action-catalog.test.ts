@@ -11,9 +11,10 @@ const wipeCaches = defineAction({
   type: 'WipeCaches',
   label: 'Wipe caches',
   path: 'wipeCaches',
-  body: { depth: Depth },
-  parameters: z.strictObject({ depth: Depth }),
+  body: { depth: Depth, keepMb: z.number().int().min(1).max(512).optional() },
+  parameters: z.strictObject({ depth: Depth, keepMb: z.number().optional() }),
   option: { field: 'depth', label: 'Depth', values: Depth.options, default: 'Shallow', item: '{value} wipe', isScope: true, describe: { Shallow: 'Wipes the caches of {device}.', Deep: 'Wipes every cache of {device}.' } },
+  extras: [{ field: 'keepMb', label: 'Keep (MB)', describe: 'How much of each cache to keep, 1 to 512 MB', min: 1, max: 512, flag: 'keep-mb' }],
   capability: 'cacheWipe',
   minAgentVersion: '0.3.0',
   permission: 'actions.submit',
@@ -45,7 +46,9 @@ describe('an action added to the catalog alone', () => {
     const doc = await h.call('GET', '/api/openapi.json');
     expect(doc.body.paths['/api/machines/{id}/wipeCaches']?.post?.summary).toBe('Wipe caches (WipeCaches)');
     const types = await h.call('GET', '/api/actionTypes', { token: h.tokens.viewer });
-    expect(types.body.value).toContainEqual(expect.objectContaining({ type: 'WipeCaches', label: 'Wipe caches', path: '/api/machines/{id}/wipeCaches', option: expect.objectContaining({ values: ['Shallow', 'Deep'] }) }));
+    expect(types.body.value).toContainEqual(
+      expect.objectContaining({ type: 'WipeCaches', label: 'Wipe caches', path: '/api/machines/{id}/wipeCaches', option: expect.objectContaining({ values: ['Shallow', 'Deep'] }), extras: [{ field: 'keepMb', label: 'Keep (MB)', describe: 'How much of each cache to keep, 1 to 512 MB', min: 1, max: 512 }], cancelWhileRunning: false }),
+    );
   });
 
   it('is on the action bar in its place, unavailable with the reason', async () => {
@@ -63,6 +66,14 @@ describe('an action added to the catalog alone', () => {
     const verb = program.commands.find((c) => c.name() === 'wipe-caches')!;
     expect(verb.helpInformation()).toContain('--type <type>');
     expect(verb.helpInformation()).toContain('"Shallow", "Deep"');
+    expect(verb.helpInformation()).toContain('--keep-mb <n>');
     expect(buildProgram().commands.some((c) => c.name() === 'wipe-caches')).toBe(false);
+  });
+});
+
+describe('an extra the catalog declares', () => {
+  it('must be optional: leaving it out keeps the default', () => {
+    expect(() => catalog.with({ ...wipeCaches, type: 'WipeMore', extras: [{ ...wipeCaches.extras![0]!, field: 'depth' }] })).toThrow("WipeMore: its extra 'depth' must be an optional body field");
+    expect(() => catalog.with({ ...wipeCaches, type: 'WipeMore', extras: [{ ...wipeCaches.extras![0]!, field: 'nothing' }] })).toThrow("WipeMore: its extra 'nothing' must be an optional body field");
   });
 });

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { packageFileName } from '@cordon/protocol';
 import type { CordonClient, MachineAction } from '../api-client.js';
 import { clientFrom, CliError } from '../context.js';
-import { print, safeText } from '../output.js';
+import { print } from '../output.js';
+import { actionProgress, bar, progressLine } from '../progress.js';
 import { withConn } from './machines.js';
 
 interface Conn {
@@ -16,22 +17,6 @@ interface Conn {
   json?: boolean;
 }
 
-/** A one-line progress display on stderr (only on a terminal; scripts get clean output). */
-function progressLine(enabled: boolean): { show(text: string): void; done(): void } {
-  let shown = false;
-  return {
-    show(text) {
-      if (!enabled) return;
-      process.stderr.write(`\r\x1b[K${text}`);
-      shown = true;
-    },
-    done() {
-      if (shown) process.stderr.write('\n');
-    },
-  };
-}
-
-const bar = (fraction: number, width = 30) => `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}]`;
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 
 /**
@@ -100,13 +85,9 @@ export function registerPackageCommands(program: Command): void {
         if (!o.comment?.trim()) throw new CliError('--comment is required: say why you collect this package');
         const m = await client.resolveMachine(ref);
         action = await client.submit(m.id, 'collectInvestigationPackage', { Comment: o.comment });
-        const line = progressLine(tty);
-        action = await client.waitFor(action.id, Number(o.timeout) * 60_000, (a) => {
-          const p = a.progress;
-          if (tty) line.show(`${a.status} ${p ? `${bar(p.percent / 100)} ${p.percent.toFixed(0)}% ${safeText(p.message ?? '')}` : ''}`.slice(0, (process.stderr.columns || 120) - 1));
-          else if (!o.json) process.stderr.write(`${a.status}${p ? ` ${p.percent.toFixed(0)}% ${safeText(p.message ?? '')}` : ''}\n`);
-        });
-        line.done();
+        const shown = actionProgress(!!o.json);
+        action = await client.waitFor(action.id, Number(o.timeout) * 60_000, (a) => shown.show(a));
+        shown.done();
         if (action.status !== 'Succeeded') throw new CliError(`action ${action.id} ended ${action.status}${action.error ? `: ${action.error}` : ''}`);
       }
       const d = await downloadPackage(client, action, o.output, tty);

@@ -1,13 +1,14 @@
 import type { MachineAction } from '@cordon/api-client';
 import { Anchor, Code, Drawer, Group, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useQuery, type UseQueryResult } from '@tanstack/react-query';
-import { useCallback, type ReactNode } from 'react';
+import { useCallback, useState, type ReactNode } from 'react';
 import { Link, useLocation, useNavigate, useSearchParams } from 'react-router';
 import { api, keys, ok } from '../api';
 import { useActionLabel } from '../action-types';
 import { formatBytes } from '../format';
-import { PackageDownloadButton } from './ActionsTable';
+import { CancelButton, CancelDialog, PackageDownloadButton } from './ActionsTable';
 import { ErrorState, FullPageLoader } from './QueryState';
+import { ScanResult } from './ScanResult';
 import { ActionStatus } from './StateBadges';
 import { Time } from './Time';
 
@@ -164,8 +165,17 @@ function StateChanges({ changes }: { changes: NonNullable<MachineAction['stateCh
   );
 }
 
+/** What an action's result says, as its type is best read; any other key by key. */
+function Result({ action }: { action: MachineAction }) {
+  const result = action.result!;
+  if (action.type === 'CollectInvestigationPackage' && action.status === 'Succeeded') return <PackageResult action={action} result={result} />;
+  if (action.type === 'RunAntiVirusScan' && action.status === 'Succeeded') return <ScanResult result={result} />;
+  return <GenericResult result={result} />;
+}
+
 function ActionDetail({ action }: { action: UseQueryResult<MachineAction> }) {
   const actionLabel = useActionLabel();
+  const [cancelling, setCancelling] = useState<MachineAction | null>(null);
   if (action.isPending) return <FullPageLoader />;
   if (action.error) return <ErrorState error={action.error} onRetry={() => void action.refetch()} />;
   const a = action.data;
@@ -181,8 +191,12 @@ function ActionDetail({ action }: { action: UseQueryResult<MachineAction> }) {
             </Text>
           )}
         </div>
-        <ActionStatus action={a} />
+        <Stack gap={4} align="end">
+          <ActionStatus action={a} />
+          <CancelButton action={a} onCancel={setCancelling} />
+        </Stack>
       </Group>
+      {cancelling && <CancelDialog key={cancelling.id} action={cancelling} onClose={() => setCancelling(null)} />}
       <SimpleGrid cols={2} spacing="sm">
         <Fact label="Device">
           <Anchor component={Link} to={`/devices/${a.machineId}?tab=actions`} size="sm" data-testid="action-device">
@@ -220,7 +234,7 @@ function ActionDetail({ action }: { action: UseQueryResult<MachineAction> }) {
           <Title order={5} mb="xs">
             Result
           </Title>
-          {a.type === 'CollectInvestigationPackage' && a.status === 'Succeeded' ? <PackageResult action={a} result={result} /> : <GenericResult result={result} />}
+          <Result action={a} />
         </div>
       )}
       {a.stateChanges && (
@@ -248,8 +262,8 @@ export function ActionDetailPane() {
   const navigate = useNavigate();
   const actionLabel = useActionLabel();
   const id = params.get(PARAM);
-  // Under the actions key: live updates refresh it with the lists.
-  const action = useQuery({ queryKey: keys.actions({ id }), queryFn: () => ok(api.GET('/api/machineactions/{id}', { params: { path: { id: id! } } })), enabled: !!id });
+  // Under the actions key: live updates refresh it with the lists (and when alerts come in, which a scan's result links to).
+  const action = useQuery({ queryKey: keys.action(id ?? undefined), queryFn: () => ok(api.GET('/api/machineactions/{id}', { params: { path: { id: id! } } })), enabled: !!id });
   const a = id ? action.data : undefined;
   const close = () => {
     if ((location.state as typeof OPENED | null)?.actionPane) void navigate(-1);

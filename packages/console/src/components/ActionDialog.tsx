@@ -1,5 +1,5 @@
 import type { Machine, MachineAction, ResponseActionAvailability } from '@cordon/api-client';
-import { Alert, Button, Group, List, Modal, SegmentedControl, Stack, Text, Textarea } from '@mantine/core';
+import { Alert, Button, Group, List, Modal, NumberInput, SegmentedControl, Stack, Text, Textarea } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
@@ -14,10 +14,10 @@ export interface DialogRequest {
   option?: string;
 }
 
-/** Submits one response action to the endpoint the catalog names, with its option in its body field. */
-function submit(machineId: string, action: ResponseActionAvailability, comment: string, option: string | undefined): Promise<MachineAction> {
+/** Submits one response action to the endpoint the catalog names, with its option and the extras given in their body fields. */
+function submit(machineId: string, action: ResponseActionAvailability, comment: string, option: string | undefined, extras: Record<string, number>): Promise<MachineAction> {
   if (!action.path) return Promise.reject(new Error(`${action.label}: this Cordon server does not offer it yet`));
-  const body: Record<string, string> = { comment };
+  const body: Record<string, string | number> = { ...extras, comment };
   if (action.option && option) body[action.option.field] = option;
   // The path comes from the server's catalog, so it is not one the generated types know by name.
   return ok(api.POST(action.path as '/api/machines/{id}/unisolate', { params: path(machineId), body: body as { comment: string } }));
@@ -74,6 +74,11 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
   const action = request.action;
   const [option, setOption] = useState(request.option ?? action.option?.default);
   const [comment, setComment] = useState('');
+  // Extras left empty are left out: the device applies its default.
+  const [extras, setExtras] = useState<Record<string, number | string>>({});
+  const given = Object.fromEntries(Object.entries(extras).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  const outOfRange = (x: ResponseActionAvailability['extras'][number]) => typeof given[x.field] === 'number' && (given[x.field]! < x.min || given[x.field]! > x.max);
+  const extraOutOfRange = action.extras.some(outOfRange);
   const queryClient = useQueryClient();
   // The server refuses a Selective isolation no policy applies to: so does the dialog, before the comment is sent.
   const selective = action.action === 'Isolate' && option === 'Selective';
@@ -82,7 +87,7 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
   const title = `${action.label}${action.option ? ` (${option})` : ''}`;
   const actionLabel = useActionLabel();
   const run = useMutation({
-    mutationFn: () => submit(machine.id, action, comment.trim(), option),
+    mutationFn: () => submit(machine.id, action, comment.trim(), option, given),
     onSuccess: (a) => {
       notifications.show({ color: 'green', title: `${actionLabel(a.type)} submitted`, message: `${machine.computerDnsName}: ${statusLabel(a.status)}. Follow it in the Action center.` });
       for (const k of [keys.actions(), keys.machine(machine.id), keys.responseActions(machine.id), keys.timeline(machine.id)]) void queryClient.invalidateQueries({ queryKey: k });
@@ -95,12 +100,30 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          if (comment.trim() && !blocked) run.mutate();
+          if (comment.trim() && !blocked && !extraOutOfRange) run.mutate();
         }}
       >
         <Stack>
           {action.option && <SegmentedControl aria-label={action.option.label} value={option} onChange={setOption} data={action.option.values} />}
           <WhatHappens action={action} option={option} machine={machine} />
+          {action.extras.map((x) => (
+            <NumberInput
+              key={x.field}
+              label={x.label}
+              description={x.describe}
+              placeholder="The device's default"
+              min={x.min}
+              max={x.max}
+              allowDecimal={false}
+              allowNegative={false}
+              clampBehavior="none"
+              value={extras[x.field] ?? ''}
+              onChange={(v) => setExtras((prev) => ({ ...prev, [x.field]: v }))}
+              error={outOfRange(x) ? `From ${x.min} to ${x.max}, or empty for the device's default` : undefined}
+              styles={{ wrapper: { maxWidth: 200 } }}
+              data-extra={x.field}
+            />
+          ))}
           <Textarea
             label="Comment"
             description="Required: say why. It is shown in the Action center and kept in the audit log."
@@ -121,7 +144,7 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
             <Button variant="default" onClick={onClose}>
               Cancel
             </Button>
-            <Button type="submit" loading={run.isPending} disabled={!comment.trim() || blocked} color={action.destructive ? 'red' : undefined}>
+            <Button type="submit" loading={run.isPending} disabled={!comment.trim() || blocked || extraOutOfRange} color={action.destructive ? 'red' : undefined}>
               {action.label}
             </Button>
           </Group>

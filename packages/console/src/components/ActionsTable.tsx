@@ -7,12 +7,13 @@ import { DataTable } from 'mantine-datatable';
 import { useState } from 'react';
 import { Link } from 'react-router';
 import { api, keys, messageOf, ok } from '../api';
-import { useActionLabel } from '../action-types';
+import { useActionLabel, useCancellable } from '../action-types';
 import { useCan } from '../session';
 import { pagedTableProps } from './paged';
 import { ReasonButton } from './ReasonButton';
 import { ErrorState } from './QueryState';
 import { ActionLink, useOpenAction } from './ActionDetail';
+import { ScanResultCell } from './ScanResult';
 import { ActionStatus } from './StateBadges';
 import { Ago, Time } from './Time';
 
@@ -66,7 +67,7 @@ function CommentCell({ comment }: { comment: string }) {
  * The cancel dialog lives with the table, not the row: a live refresh may move or re-render the row
  * while the user types the comment.
  */
-function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () => void }) {
+export function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () => void }) {
   const actionLabel = useActionLabel();
   const [comment, setComment] = useState('');
   const queryClient = useQueryClient();
@@ -79,7 +80,8 @@ function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () 
     },
   });
   return (
-    <Modal opened onClose={onClose} title={`Cancel ${actionLabel(action.type)} on ${action.computerDnsName}`}>
+    // Above the action's detail pane (a drawer), which also offers it.
+    <Modal opened onClose={onClose} title={`Cancel ${actionLabel(action.type)} on ${action.computerDnsName}`} zIndex={300}>
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -87,7 +89,11 @@ function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () 
         }}
       >
         <Stack>
-          <Text size="sm">The device has not started this action; cancelling it means it never runs. If the device started it meanwhile, the cancel is refused and the action keeps its real outcome.</Text>
+          <Text size="sm">
+            {action.status === 'InProgress'
+              ? 'The device is running this action: cancelling it stops it there within a second. What it found so far stays (a scan\'s detections are alerts already).'
+              : 'The device has not started this action; cancelling it means it never runs. If the device started it meanwhile, the action keeps its real outcome, unless the cancel can stop it there (a scan).'}
+          </Text>
           <Textarea label="Comment" description="Say why; it is kept in the Action center and the audit log." required data-autofocus value={comment} onChange={(e) => setComment(e.currentTarget.value)} maxLength={4000} autosize minRows={2} />
           {cancel.error && (
             <Text c="red" size="sm" role="alert">
@@ -108,16 +114,23 @@ function CancelDialog({ action, onClose }: { action: MachineAction; onClose: () 
   );
 }
 
-function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a: MachineAction) => void }) {
+/** Cancels an action that can be cancelled now (Pending, or a running scan); nothing otherwise. */
+export function CancelButton({ action, onCancel }: { action: MachineAction; onCancel: (a: MachineAction) => void }) {
   const can = useCan();
-  if (action.type === 'CollectInvestigationPackage' && action.status === 'Succeeded') return <PackageDownloadButton actionId={action.id} />;
-  if (action.status !== 'Pending') return null;
+  const cancellable = useCancellable();
+  if (!cancellable(action)) return null;
   const reason = can('actions.cancel') ? null : 'Your role may not cancel actions (responder or higher)';
   return (
-    <ReasonButton size="compact-xs" color="red" variant="light" reason={reason} onClick={() => onCancel(action)}>
+    <ReasonButton size="compact-xs" color="red" variant="light" reason={reason} onClick={() => onCancel(action)} data-testid="cancel-action">
       Cancel
     </ReasonButton>
   );
+}
+
+function ResultCell({ action, onCancel }: { action: MachineAction; onCancel: (a: MachineAction) => void }) {
+  if (action.type === 'CollectInvestigationPackage' && action.status === 'Succeeded') return <PackageDownloadButton actionId={action.id} />;
+  if (action.type === 'RunAntiVirusScan' && action.status === 'Succeeded') return <ScanResultCell action={action} />;
+  return <CancelButton action={action} onCancel={onCancel} />;
 }
 
 /** A time on one line, its column as wide as it needs (its header "Last updated" shown whole too). */

@@ -76,12 +76,14 @@ export function ActionStatus({ action }: { action: Pick<MachineAction, 'status' 
     </Badge>
   );
   if (action.status === 'InProgress' && action.progress) {
-    // Said, not only drawn: "29% Collecting Processes (5/13)" is what the analyst waits on.
-    const text = `${action.progress.percent}%${action.progress.message ? ` ${action.progress.message}` : ''}`;
+    // Said, not only drawn: "29% Collecting Processes (5/13)" is what the analyst waits on. Agents
+    // may report fractions (a scan's bytes read of its estimate): whole percents are shown.
+    const percent = Math.floor(action.progress.percent);
+    const text = `${percent}%${action.progress.message ? ` ${action.progress.message}` : ''}`;
     return (
       <div>
         {badge}
-        <Progress value={action.progress.percent} size="xs" mt={4} aria-label={`${action.progress.percent}% done`} />
+        <Progress value={action.progress.percent} size="xs" mt={4} aria-label={`${percent}% done`} />
         <Text size="xs" c="dimmed" mt={2} data-testid="action-progress">
           {text}
         </Text>

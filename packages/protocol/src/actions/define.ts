@@ -24,6 +24,23 @@ export interface ActionOption {
 }
 
 /**
+ * A number the analyst may give with an action besides its option (a scan's CPU share): optional,
+ * so leaving it out keeps the default the device applies. Its range is checked by the body schema.
+ */
+export interface ActionExtra {
+  /** The body field (camelCase) and agent parameter that carries it. */
+  field: string;
+  /** As people name it ("CPU share (%)"). */
+  label: string;
+  /** What it does and what leaving it out means: the console's field and the CLI's help say it. */
+  describe: string;
+  min: number;
+  max: number;
+  /** Its CLI flag, without dashes (`cpu` for `--cpu <value>`). */
+  flag: string;
+}
+
+/**
  * One action type, declared once: everything the server, the CLI, the console and the agent need
  * to offer, route, authorize, describe and run it. See `index.ts` for the catalog.
  */
@@ -44,6 +61,8 @@ export interface ActionSpec<T extends string = string, B extends z.ZodRawShape =
   parameters: P;
   /** The option the analyst picks, if any. */
   option?: ActionOption;
+  /** Optional numbers the analyst may give besides the option. */
+  extras?: readonly ActionExtra[];
   /** The agent capability that runs it, and the lowest agent version that has it. */
   capability: string;
   minAgentVersion: string;
@@ -64,8 +83,11 @@ export interface ActionSpec<T extends string = string, B extends z.ZodRawShape =
   icon?: string;
   /** Its place in the device page's action bar (MDE's order); absent: not on the bar. */
   barPosition?: number;
-  /** Its `cordon <verb> <machine> --comment …` command, if it has one. */
-  cli?: { verb: string; summary: string };
+  /**
+   * Its `cordon <verb> <machine> --comment …` command, if it has one; `waitMinutes`: how long
+   * `--wait` waits by default (2 minutes; a scan runs for hours).
+   */
+  cli?: { verb: string; summary: string; waitMinutes?: number };
 }
 
 /** Declares an action; the literal `type` becomes part of `ActionType`. */

@@ -52,6 +52,8 @@ export class ActionCatalog {
   constructor(readonly actions: readonly ActionSpec[]) {
     this.#byType = new Map(actions.map((a) => [a.type, a]));
     if (this.#byType.size !== actions.length) throw new Error('the action catalog declares a type twice');
+    // The console and the CLI leave an extra out to keep the device's default: it must be optional.
+    for (const a of actions) for (const e of a.extras ?? []) if (!a.body[e.field] || !z.safeParse(a.body[e.field]!, undefined).success) throw new Error(`${a.type}: its extra '${e.field}' must be an optional body field`);
   }
 
   /** A catalog with more actions (tests add a fake one). */

@@ -22,6 +22,16 @@ export const runAntiVirusScan = defineAction({
     isScope: true,
     describe: { Quick: 'A quick scan of the places malware usually lives on {device}.', Full: 'A full scan of every local file system on {device}.' },
   },
+  extras: [
+    {
+      field: 'cpuPercent',
+      label: 'CPU share (%)',
+      describe: "The most of the device's CPU (all cores together) the scan may use, in percent (5 to 100). Without it, the device's default applies: its group's, else 50%.",
+      min: 5,
+      max: 100,
+      flag: 'cpu',
+    },
+  ],
   capability: 'antivirusScan',
   minAgentVersion: '0.2.0',
   permission: 'actions.submit',
@@ -29,4 +39,5 @@ export const runAntiVirusScan = defineAction({
   busy: 'A scan is already running on this device',
   icon: 'virus-search',
   barPosition: 50,
+  cli: { verb: 'scan', summary: 'run an antivirus scan on a machine (Quick or Full); --wait shows its progress and then what it found', waitMinutes: 24 * 60 },
 });

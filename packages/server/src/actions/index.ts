@@ -9,18 +9,30 @@ import type { TimelineService } from '../services/timeline.service.js';
 import { IsolationHandler, type AllowListResolver } from './isolation.handler.js';
 import { QuarantineHandler } from './quarantine.handler.js';
 import { RestrictionHandler } from './restriction.handler.js';
-import { ScanHandler } from './scan.handler.js';
+import { ScanHandler, type AgentEventAlerts } from './scan.handler.js';
 import { ActionHandlers } from './types.js';
 
 export { ActionHandlers, type ActionHandler, type ResolvedParameters } from './types.js';
 export type { AllowListResolver } from './isolation.handler.js';
+export type { AgentEventAlerts } from './scan.handler.js';
 
 /** Every action handler of this server; an action without one needs nothing beyond the engine. */
-export function createActionHandlers(deps: { machines: MachinesRepository; tx: Transactor; timeline: TimelineService; audit: AuditService; hub: EventHub; allowLists: AllowListResolver; scanPolicies: Pick<ScanPolicyService, 'cpuPercentsOf'>; now: Clock; quarantine: QuarantineRepository }): ActionHandlers {
+export function createActionHandlers(deps: {
+  machines: MachinesRepository;
+  tx: Transactor;
+  timeline: TimelineService;
+  audit: AuditService;
+  hub: EventHub;
+  allowLists: AllowListResolver;
+  scanPolicies: Pick<ScanPolicyService, 'cpuPercentsOf'>;
+  alerts: AgentEventAlerts;
+  now: Clock;
+  quarantine: QuarantineRepository;
+}): ActionHandlers {
   return new ActionHandlers([
     new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now),
     new RestrictionHandler(),
-    new ScanHandler(deps.scanPolicies),
+    new ScanHandler(deps.scanPolicies, deps.alerts),
     new QuarantineHandler(deps.quarantine, deps.now),
   ]);
 }

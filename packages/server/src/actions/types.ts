@@ -1,4 +1,5 @@
 import type { ActionSpec, Inventory } from '@cordon/protocol';
+import type { MachineActionView } from '../api/schemas.js';
 import type { ApiError } from '../errors.js';
 import type { ActionRow } from '../repositories/actions.repository.js';
 import type { MachineRow } from '../repositories/machines.repository.js';
@@ -25,6 +26,11 @@ export interface ActionHandler {
   actionsChanged?(machineIds: string[]): Promise<void>;
   /** Whether what `type` establishes is in force on the device, so the action bar offers the action that reverses it. */
   engaged?(type: string, machine: MachineRow): boolean;
+  /**
+   * Views of its actions about to be answered (all of one read: an action or a page of them, so one
+   * look-up serves them all): adds what lives elsewhere, e.g. the alerts a scan's detections became.
+   */
+  decorate?(views: MachineActionView[]): Promise<void>;
   /** An agent reported its inventory (hello or inventory frame), after the machine row was updated. */
   inventoryReported?(machineId: string, inventory: Inventory): Promise<void>;
 }
@@ -39,6 +45,16 @@ export class ActionHandlers {
 
   for(type: string): ActionHandler | undefined {
     return this.#byType.get(type);
+  }
+
+  /** Lets each handler add to the views of its actions (one call per handler). */
+  async decorate(views: MachineActionView[]): Promise<void> {
+    const byHandler = new Map<ActionHandler, MachineActionView[]>();
+    for (const v of views) {
+      const h = this.#byType.get(v.type);
+      if (h?.decorate) byHandler.set(h, [...(byHandler.get(h) ?? []), v]);
+    }
+    for (const [h, of] of byHandler) await h.decorate!(of);
   }
 
   async inventoryReported(machineId: string, inventory: Inventory): Promise<void> {

@@ -219,7 +219,7 @@ export const MachineAction = z
     errorHResult: z.number().meta({ description: '0 on success' }),
     commands: z.array(z.unknown()),
     error: z.string().nullable().meta({ description: 'Cordon: why the action failed, as a sentence' }),
-    result: z.record(z.string(), z.unknown()).nullable().meta({ description: 'Cordon: an action-specific summary (e.g. scan counts)' }),
+    result: z.record(z.string(), z.unknown()).nullable().meta({ description: "Cordon: an action-specific summary (e.g. a scan's counts; each of its detections carries the alertId of its alert once the server has it)" }),
     parameters: z.record(z.string(), z.unknown()).meta({ description: 'Cordon: the parameters sent to the agent' }),
     expirationDateTimeUtc: isoTime('Cordon: when the command expires'),
     progress: z
@@ -459,6 +459,17 @@ export const ActionOptionInfo = z
   })
   .meta({ id: 'ActionOption' });
 
+/** An optional number taken with an action besides its option (a scan's CPU share). */
+export const ActionExtraInfo = z
+  .object({
+    field: z.string().meta({ description: 'The body field that carries it' }),
+    label: z.string(),
+    describe: z.string().meta({ description: 'What it does, and what leaving it out means' }),
+    min: z.number(),
+    max: z.number(),
+  })
+  .meta({ id: 'ActionExtra' });
+
 /** A machine-action type of the catalog, as clients show and submit it. */
 export const ActionTypeInfo = z
   .object({
@@ -466,8 +477,10 @@ export const ActionTypeInfo = z
     label: z.string().meta({ description: 'The action as people name it' }),
     path: z.string().meta({ description: 'Where to submit it, e.g. /api/machines/{id}/isolate' }),
     option: ActionOptionInfo.nullable(),
+    extras: z.array(ActionExtraInfo).meta({ description: 'Optional numbers it takes besides its option; left out, the device applies its default' }),
     describe: z.string().nullable().meta({ description: "What taking it does; '{device}' stands for the device's name" }),
     destructive: z.boolean().meta({ description: 'It cuts something off: ask with care' }),
+    cancelWhileRunning: z.boolean().meta({ description: 'It can be cancelled while it runs (a scan), not only while it is Pending' }),
     icon: z.string().nullable().meta({ description: 'A Tabler icon name' }),
     barPosition: z.number().nullable().meta({ description: "Its place on the device page's action bar (a response action), or null when it is not on it" }),
   })
@@ -484,8 +497,10 @@ export const ResponseActionAvailability = z
     reason: z.string().nullable().meta({ description: 'Why the action cannot be taken now (null when it can)' }),
     path: z.string().nullable().meta({ description: 'Where to submit it (null for entries that are not machine actions)' }),
     option: ActionOptionInfo.nullable(),
+    extras: z.array(ActionExtraInfo),
     describe: z.string().nullable(),
     destructive: z.boolean(),
+    cancelWhileRunning: z.boolean(),
     icon: z.string().nullable(),
   })
   .meta({ id: 'ResponseActionAvailability' });

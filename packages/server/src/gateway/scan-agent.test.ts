@@ -110,6 +110,9 @@ describe('RunAntiVirusScan on a real agent', () => {
     expect(shell).toMatchObject({ title: "'Team_Webshell_Marker' threat was detected", severity: 'High', category: 'Execution', detectionSource: 'Antivirus' });
     expect(shell.evidence[0]).toMatchObject({ entityType: 'File', filePath: join(tree, 'www', 'shell.php'), fileName: 'shell.php', accountName: 'root', detectionStatus: 'Detected', sha256: createHash('sha256').update('<?php // team-webshell-3c1d\n').digest('hex') });
     expect(alerts.find((a) => a.threatName === 'known dropper')).toMatchObject({ severity: 'Medium' });
+    // And the scan's result links each detection to its alert.
+    const linked = (await h.call('GET', `/api/machineactions/${submitted.body.id}`)).body.result.detectionList as { threat: string; alertId: string }[];
+    expect(linked.map((d) => [d.threat, d.alertId]).sort()).toEqual(alerts.map((a) => [a.threatName, a.id]).sort());
   }, 90_000);
 
   it('shows progress while it runs, refuses a second scan, and stops within a second when cancelled', async () => {

@@ -46,6 +46,14 @@ export class ActionLifecycle {
     return this.catalog.label(type);
   }
 
+  /**
+   * Whether a cancel stops the action on the device (a scan): then the device's report that it
+   * stopped, or that it had started, does not undo the cancel.
+   */
+  stopsWhenCancelled(type: string): boolean {
+    return this.catalog.get(type)?.cancelWhileRunning ?? false;
+  }
+
   /** The latest progress an agent reported for a running action (not stored: it matters only while it runs). */
   setProgress(machineId: string, actionId: string, percent: number, message: string | null): void {
     this.progress.set({ actionId, machineId, percent, message, at: this.now().toISOString() });

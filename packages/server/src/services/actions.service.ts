@@ -288,12 +288,16 @@ export class ActionsService {
   async get(id: string): Promise<MachineActionView> {
     const row = await this.repo.get(id);
     if (!row) throw new NotFoundError('Machine action', id);
-    return { ...this.life.view(row), stateChanges: await this.timeline.stateChanges(id) };
+    const view = this.life.view(row);
+    await this.handlers.decorate([view]);
+    return { ...view, stateChanges: await this.timeline.stateChanges(id) };
   }
 
   async list(q: ListParams): Promise<{ value: MachineActionView[]; count?: number }> {
     const { rows, count } = await this.repo.page(q);
-    return { value: rows.map((r) => this.life.view(r)), count };
+    const value = rows.map((r) => this.life.view(r));
+    await this.handlers.decorate(value);
+    return { value, count };
   }
 
   async cancel(principal: Principal, id: string, comment: string): Promise<MachineActionView> {

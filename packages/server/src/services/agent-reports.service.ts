@@ -148,8 +148,15 @@ export class AgentReportsService {
       const rows = (await this.repo.getMany([...new Set(batch.map((a) => a.actionId))])).filter((r) => claims.has(`${r.id}|${r.machine_id}`));
       const byId = new Map(rows.map((r) => [r.id, r]));
       const events = (ids: string[]) => ids.map((id) => this.life.stateEvent(byId.get(id)!, 'InProgress', `${this.life.label(byId.get(id)!.type)} started on the device${byId.get(id)!.status === 'Cancelled' ? ' (it had already started when it was cancelled)' : ''}`));
-      // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it runs.
-      const moved = await this.repo.transitionMany([...byId.keys()], ['Pending', 'Cancelled'], { status: 'InProgress', updated_at: this.now().toISOString() }, (ids) => events(ids).map((e) => this.timeline.row(e)));
+      // An ack proves the agent holds the command: if it was cancelled meanwhile, the truth is that it
+      // runs, unless the cancel stops it there (a scan): the cancel sent after it does.
+      const stops = (id: string) => this.life.stopsWhenCancelled(byId.get(id)!.type);
+      const values = { status: 'InProgress', updated_at: this.now().toISOString() };
+      const timelineRows = (ids: string[]) => events(ids).map((e) => this.timeline.row(e));
+      const moved = [
+        ...(await this.repo.transitionMany([...byId.keys()].filter((id) => !stops(id)), ['Pending', 'Cancelled'], values, timelineRows)),
+        ...(await this.repo.transitionMany([...byId.keys()].filter(stops), ['Pending'], values, timelineRows)),
+      ];
       this.timeline.published(events(moved));
       for (const id of moved) {
         const row = byId.get(id)!;
@@ -179,8 +186,10 @@ export class AgentReportsService {
       };
       const title = status === 'Succeeded' ? `${this.life.label(row.type)} succeeded` : `${this.life.label(row.type)} failed: ${error ?? 'no reason given'}`;
       // The result and its timeline event are stored together; what it means for the machine (the
-      // handler) follows the commit, before live views hear of it.
-      await this.life.move(row, ['Pending', 'InProgress', 'Cancelled'], values, title, { error, result }, async () => {
+      // handler) follows the commit, before live views hear of it. A cancelled action's real outcome
+      // replaces the cancel, except the failure of one the cancel stopped (a scan): that stays Cancelled.
+      const from = status === 'Failed' && this.life.stopsWhenCancelled(row.type) ? ['Pending', 'InProgress'] : ['Pending', 'InProgress', 'Cancelled'];
+      await this.life.move(row, from, values, title, { error, result }, async () => {
         if (status === 'Succeeded') await this.handlers.for(row.type)?.succeeded?.(row, result);
       });
     }

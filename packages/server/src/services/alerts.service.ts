@@ -60,6 +60,9 @@ export function contentKey(prefix: string, parts: unknown): string {
  * analysts. Every change is audited and on the device's timeline; a device's risk follows its
  * open alerts in the same transaction that changes them.
  */
+/** An agent's event is one alert, whichever time it is delivered. */
+const agentSourceKey = (machineId: string, eventId: string): string => `agent:${machineId}:${eventId}`;
+
 export class AlertsService implements DeviceEventsSink {
   readonly #batches: GroupCommit<{ actor: string; alert: IncomingAlert }, Stored>;
 
@@ -127,9 +130,16 @@ export class AlertsService implements DeviceEventsSink {
         evidence: d.evidence ?? [],
         firstEventTime: new Date(event.occurredAt).toISOString(),
         lastEventTime: new Date(event.occurredAt).toISOString(),
-        sourceKey: `agent:${machineId}:${event.eventId}`,
+        sourceKey: agentSourceKey(machineId, event.eventId),
       },
     });
+  }
+
+  /** The alert each agent event became (see `accept`), in the order asked; null where there is none yet. */
+  async alertIdsOfAgentEvents(events: { machineId: string; eventId: string }[]): Promise<(string | null)[]> {
+    const keys = events.map((e) => agentSourceKey(e.machineId, e.eventId));
+    const ids = await this.repo.idsBySourceKey([...new Set(keys)]);
+    return keys.map((k) => ids.get(k) ?? null);
   }
 
   /** One alert's triage change; an unknown id is a 404. */

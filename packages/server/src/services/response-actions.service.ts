@@ -54,7 +54,7 @@ export class ResponseActionsService {
     const bar = [
       ...OTHER_BAR_ENTRIES.map((e) => {
         const reason = e.offered ? tags : notOffered(e.label);
-        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path: null, option: null, describe: null, destructive: false, icon: e.icon } };
+        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path: null, option: null, extras: [], describe: null, destructive: false, cancelWhileRunning: false, icon: e.icon } };
       }),
       ...this.catalog.actions.filter((a) => a.barPosition !== undefined).map((a) => ({ barPosition: a.barPosition!, value: entry(shown(a)) })),
     ];
