@@ -1,3 +1,4 @@
+import type { ResponseActionAvailability } from '@cordon/api-client';
 import { useQuery } from '@tanstack/react-query';
 import { useCallback } from 'react';
 import { api, keys, ok } from './api';
@@ -27,3 +28,12 @@ export function useCancellable(): (action: { type: string; status: string }) => 
 
 /** A catalog sentence for one device: `{device}` stands for its name. */
 export const forDevice = (text: string, device: string): string => text.replaceAll('{device}', device);
+
+/** A catalog action as its dialog takes it, for a page that offers it outside the action bar (the server checks role, agent and what is under way when it is submitted). */
+export function useCatalogAction(type: string): ResponseActionAvailability | undefined {
+  const types = useActionTypes();
+  const t = types.data?.value.find((x) => x.type === type);
+  if (!t) return undefined;
+  const { type: action, barPosition: _onBar, ...info } = t;
+  return { action, ...info, available: true, reason: null };
+}

@@ -65,6 +65,8 @@ export const keys = {
   action: (id?: string) => (id ? (['actions', 'one', id] as const) : (['actions', 'one'] as const)),
   timeline: (id: string, params?: object) => (params ? (['timeline', id, params] as const) : (['timeline', id] as const)),
   responseActions: (id: string) => ['responseActions', id] as const,
+  /** A device's quarantined files: every action on the device refreshes them. */
+  quarantine: (id: string) => ['quarantine', id] as const,
   isolationPolicy: (id: string) => ['isolationPolicy', id] as const,
   actionTypes: ['actionTypes'] as const,
   /** Credentials of one kind (tokens, apps, users, enrollmentTokens): every revocation refreshes them all. */

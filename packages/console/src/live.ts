@@ -44,7 +44,7 @@ export function useLiveUpdates(): LiveState {
       // Alerts come one event per ingest batch, possibly hundreds of ids: every alert list and open alert page refetch once.
       // An open scan's detections link to their alerts once these are stored.
       if (ev.kind === 'alerts') touch(keys.alerts(), keys.alert(), keys.action());
-      else if (ev.kind === 'action') touch(keys.actions(), keys.machine(ev.machineId), keys.timeline(ev.machineId), keys.responseActions(ev.machineId));
+      else if (ev.kind === 'action') touch(keys.actions(), keys.machine(ev.machineId), keys.timeline(ev.machineId), keys.responseActions(ev.machineId), keys.quarantine(ev.machineId));
       else if (ev.kind === 'machine') touch(keys.machines(), keys.machine(ev.machineId), keys.responseActions(ev.machineId));
       else touch(keys.timeline(ev.machineId));
     };

@@ -2,7 +2,7 @@ import type { Machine, MachineAction, ResponseActionAvailability } from '@cordon
 import { Alert, Button, Group, List, Modal, NumberInput, SegmentedControl, Stack, Text, Textarea } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { api, keys, messageOf, ok } from '../api';
 import { forDevice, useActionLabel } from '../action-types';
 import { statusLabel } from './StateBadges';
@@ -14,8 +14,8 @@ export interface DialogRequest {
   option?: string;
 }
 
-/** Submits one response action to the endpoint the catalog names, with its option and the extras given in their body fields. */
-function submit(machineId: string, action: ResponseActionAvailability, comment: string, option: string | undefined, extras: Record<string, number>): Promise<MachineAction> {
+/** Submits one response action to the endpoint the catalog names, with its option, the extras given and the fields the page fixed, in their body fields. */
+function submit(machineId: string, action: ResponseActionAvailability, comment: string, option: string | undefined, extras: Record<string, number | string>): Promise<MachineAction> {
   if (!action.path) return Promise.reject(new Error(`${action.label}: this Cordon server does not offer it yet`));
   const body: Record<string, string | number> = { ...extras, comment };
   if (action.option && option) body[action.option.field] = option;
@@ -69,8 +69,12 @@ function WhatHappens({ action, option, machine }: { action: ResponseActionAvaila
   return sentence;
 }
 
-/** The dialog of one response action: what it will do, its options, and the comment it requires. */
-export function ActionDialog({ machine, request, onClose }: { machine: Machine; request: DialogRequest; onClose: () => void }) {
+/**
+ * The dialog of one response action: what it will do, its options, and the comment it requires.
+ * A page that acts on one thing (a file's hash, a vault item) fixes its body `fields` and shows
+ * what it is in `children`; `onSubmitted` hears of the action submitted.
+ */
+export function ActionDialog({ machine, request, onClose, fields = {}, children, onSubmitted }: { machine: Machine; request: DialogRequest; onClose: () => void; fields?: Record<string, string>; children?: ReactNode; onSubmitted?: (action: MachineAction) => void }) {
   const action = request.action;
   const [option, setOption] = useState(request.option ?? action.option?.default);
   const [comment, setComment] = useState('');
@@ -87,10 +91,11 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
   const title = `${action.label}${action.option ? ` (${option})` : ''}`;
   const actionLabel = useActionLabel();
   const run = useMutation({
-    mutationFn: () => submit(machine.id, action, comment.trim(), option, given),
+    mutationFn: () => submit(machine.id, action, comment.trim(), option, { ...given, ...fields }),
     onSuccess: (a) => {
+      onSubmitted?.(a);
       notifications.show({ color: 'green', title: `${actionLabel(a.type)} submitted`, message: `${machine.computerDnsName}: ${statusLabel(a.status)}. Follow it in the Action center.` });
-      for (const k of [keys.actions(), keys.machine(machine.id), keys.responseActions(machine.id), keys.timeline(machine.id)]) void queryClient.invalidateQueries({ queryKey: k });
+      for (const k of [keys.actions(), keys.machine(machine.id), keys.responseActions(machine.id), keys.timeline(machine.id), keys.quarantine(machine.id)]) void queryClient.invalidateQueries({ queryKey: k });
       onClose();
     },
   });
@@ -106,6 +111,7 @@ export function ActionDialog({ machine, request, onClose }: { machine: Machine; 
         <Stack>
           {action.option && <SegmentedControl aria-label={action.option.label} value={option} onChange={setOption} data={action.option.values} />}
           <WhatHappens action={action} option={option} machine={machine} />
+          {children}
           {action.extras.map((x) => (
             <NumberInput
               key={x.field}

@@ -8,6 +8,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { api, ApiRequestError, keys, messageOf, ok } from '../api';
 import { formatTime } from '../format';
 import { ActionBar } from '../components/ActionBar';
+import { QuarantineFromEvidence } from '../components/Quarantine';
 import { ErrorState, FullPageLoader } from '../components/QueryState';
 import { ALERT_STATUS_LABELS, AlertStatusBadge, MachineBadges, SeverityBadge } from '../components/StateBadges';
 import { Ago, Time } from '../components/Time';
@@ -121,7 +122,7 @@ function AlertPage({ id }: { id: string }) {
       <Paper withBorder p="md">
         <Stack gap="xs">
           <Title order={4}>Evidence</Title>
-          <Evidence evidence={a.evidence} />
+          <Evidence evidence={a.evidence} machineId={a.machineId} />
         </Stack>
       </Paper>
       <Comments alert={a} />
@@ -337,7 +338,9 @@ const EVIDENCE_FIELDS: [string, (e: AlertEvidence) => string | number | null, bo
   ['URL', (e) => e.url, true],
 ];
 
-function Evidence({ evidence }: { evidence: AlertEvidence[] }) {
+/** Each entity the source sent; on an enrolled device, a file with a hash can be stopped and quarantined from its row. */
+function Evidence({ evidence, machineId }: { evidence: AlertEvidence[]; machineId: string | null }) {
+  const files = machineId !== null && evidence.some((e) => e.entityType === 'File' && (e.sha256 || e.sha1));
   return (
     <div data-testid="alert-evidence">
       <DataTable<AlertEvidence>
@@ -370,6 +373,7 @@ function Evidence({ evidence }: { evidence: AlertEvidence[] }) {
           },
           { accessor: 'detectionStatus', title: 'Detection', width: 110, render: (e) => e.detectionStatus ?? '—' },
           { accessor: 'evidenceCreationTime', title: 'Seen', noWrap: true, render: (e) => <Time value={e.evidenceCreationTime} /> },
+          ...(files ? [{ accessor: 'respond', title: 'Respond', width: 230, render: (e: AlertEvidence) => <QuarantineFromEvidence machineId={machineId} evidence={e} /> }] : []),
         ]}
       />
     </div>

@@ -6,6 +6,7 @@ import { ActionBar } from '../components/ActionBar';
 import { ActionsTable } from '../components/ActionsTable';
 import { DeviceAlerts } from '../components/AlertsTable';
 import { ErrorState, FullPageLoader } from '../components/QueryState';
+import { QuarantineList } from '../components/Quarantine';
 import { MachineBadges, Tags } from '../components/StateBadges';
 import { Timeline } from '../components/Timeline';
 import { Ago } from '../components/Time';
@@ -25,7 +26,7 @@ function Fact({ label, children }: { label: string; children: React.ReactNode })
 }
 
 /** The device page's tabs, the first one shown when the address names none. */
-const TABS = ['timeline', 'alerts', 'actions'];
+const TABS = ['timeline', 'alerts', 'actions', 'quarantine'];
 
 /** One page per device: moving to another device starts fresh (dialogs, timeline page, fly-out). */
 export function DeviceRoute() {
@@ -126,6 +127,7 @@ function DevicePage({ id }: { id: string }) {
           <Tabs.Tab value="timeline">Timeline</Tabs.Tab>
           <Tabs.Tab value="alerts">Alerts</Tabs.Tab>
           <Tabs.Tab value="actions">Actions</Tabs.Tab>
+          <Tabs.Tab value="quarantine">Quarantine</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="timeline" pt="sm">
           <Timeline machineId={m.id} />
@@ -135,6 +137,9 @@ function DevicePage({ id }: { id: string }) {
         </Tabs.Panel>
         <Tabs.Panel value="actions" pt="sm">
           <ActionsTable filter={`machineId eq ${literal(m.id)}`} showDevice={false} testId="device-actions-table" emptyText="No action on this device yet" />
+        </Tabs.Panel>
+        <Tabs.Panel value="quarantine" pt="sm">
+          <QuarantineList machine={m} />
         </Tabs.Panel>
       </Tabs>
       {/* An action's detail pane opens over the fly-out: Escape closes that pane first. */}
