@@ -79,7 +79,7 @@ export class Agent {
     const contentStore = new ContentStore(config.dataDir, state.signingPublicKeyPem, this.#contentFetcher(state), { rulepack: ScanRules.check });
     this.#indicators = new IndicatorSet(contentStore);
     this.#rules = new ScanRules(contentStore);
-    this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }), undefined, this.#rules);
+    this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }), { rules: this.#rules });
     this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators, reportEvent: (kind, data) => void this.reportEvent(kind, data) });
     this.#events = new EventOutbox(config.dataDir);
     this.#runner = new CommandRunner({

@@ -21,15 +21,14 @@ export class ContentSync {
     private readonly store: Pick<ContentStore, 'update' | 'current'>,
     private readonly indicators: IndicatorSet,
     private readonly logger: Logger,
-    private readonly checkEveryMs = CONTENT_CHECK_MS,
-    private readonly rules?: ScanRules,
+    private readonly opts: { checkEveryMs?: number; rules?: ScanRules } = {},
   ) {}
 
   /** Loads what is installed, then checks the server for newer versions now and every `checkEveryMs`. */
   start(): void {
     this.#reloadIndicators();
     void this.updateAll();
-    this.#timer = setInterval(() => void this.updateAll(), this.checkEveryMs);
+    this.#timer = setInterval(() => void this.updateAll(), this.opts.checkEveryMs ?? CONTENT_CHECK_MS);
     this.#timer.unref();
   }
 
@@ -85,7 +84,7 @@ export class ContentSync {
 
   #reloadRules(): void {
     try {
-      const r = this.rules?.reload();
+      const r = this.opts.rules?.reload();
       if (r) this.logger.info({ packs: r.packs, rules: r.ruleCount }, 'scans now use the new rule packs');
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'the installed rule packs do not compile; scans keep the rules in use');

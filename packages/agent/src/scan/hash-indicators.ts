@@ -18,6 +18,8 @@ type Algorithm = (typeof TYPES)[keyof typeof TYPES];
 export class FileHashIndicators {
   readonly #by = { sha256: new Map<string, IndicatorEntry>(), sha1: new Map<string, IndicatorEntry>(), md5: new Map<string, IndicatorEntry>() };
   readonly #allowed = new Set<string>();
+  /** Which hashes some indicator needs, worked out once: asked for every file scanned. */
+  readonly #needed = new Set<Algorithm>();
 
   constructor(entries: readonly IndicatorEntry[]) {
     for (const e of entries) {
@@ -26,12 +28,13 @@ export class FileHashIndicators {
       const value = e.value.toLowerCase();
       if (e.action === 'Allowed') this.#allowed.add(`${algorithm}:${value}`);
       else this.#by[algorithm].set(value, e);
+      this.#needed.add(algorithm);
     }
   }
 
   /** Whether any indicator needs this hash. */
   needs(algorithm: Algorithm): boolean {
-    return this.#by[algorithm].size > 0 || [...this.#allowed].some((k) => k.startsWith(`${algorithm}:`));
+    return this.#needed.has(algorithm);
   }
 
   /** The indicator the file matches (SHA-256 first), or null; an allowed file matches none. */

@@ -148,8 +148,11 @@ export class Scanner {
   #clamRunning: Promise<void> = Promise.resolve();
   readonly #clam: ClamAvOutcome = { files: 0, problems: 0, problemList: [] };
 
+  readonly #hashes: { md5: boolean };
+
   constructor(private readonly deps: ScannerDeps) {
     deps.rules.rules.setTimeout(deps.limits.fileTimeoutMs);
+    this.#hashes = { md5: deps.indicators.needs('md5') };
   }
 
   async run(roots: ScanRoot[], opts: { signal: AbortSignal; exclude?: string[] }): Promise<ScanOutcome> {
@@ -317,7 +320,7 @@ export class Scanner {
 
   /** Hashes a scan works out: SHA-256 and SHA-1 always (the quarantine index), MD5 when an indicator needs it. */
   #wanted(): { md5: boolean } {
-    return { md5: this.deps.indicators.needs('md5') };
+    return this.#hashes;
   }
 
   async #judge(path: string, st: Stats, hashes: FileHashes, matches: YaraRuleMatch[], bytes: Buffer | null, member: { sha256: string; indicator: ReturnType<FileHashIndicators['match']> } | null): Promise<void> {

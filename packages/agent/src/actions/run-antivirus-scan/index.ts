@@ -9,6 +9,7 @@ import { FileHashIndicators } from '../../scan/hash-indicators.js';
 import { CpuPacer } from '../../scan/pacer.js';
 import { DEFAULT_SCAN_LIMITS, Scanner, type Detection } from '../../scan/scanner.js';
 import { walkFiles } from '../../scan/walk.js';
+import { parsePasswd } from '../collect-package/parsers/accounts.js';
 import type { ActionContext, ActionManifest, Scanning } from '../types.js';
 import { detectionAlert } from './alert.js';
 
@@ -156,13 +157,9 @@ async function estimateBytes(type: ScanType, roots: ScanRoot[], signal: AbortSig
   return deadline.aborted ? null : bytes;
 }
 
-/** User names by uid (/etc/passwd), for owners and processes in alerts. */
+/** User names by uid (/etc/passwd; the first name of a uid), for owners and processes in alerts. */
 async function accounts(): Promise<Map<number, string>> {
-  const text = await readFile('/etc/passwd', 'utf8').catch(() => '');
   const out = new Map<number, string>();
-  for (const line of text.split('\n')) {
-    const [name, , uid] = line.split(':');
-    if (name && uid && /^\d+$/.test(uid) && !out.has(Number(uid))) out.set(Number(uid), name);
-  }
+  for (const e of parsePasswd(await readFile('/etc/passwd', 'utf8').catch(() => ''))) if (!out.has(e.uid)) out.set(e.uid, e.user);
   return out;
 }
