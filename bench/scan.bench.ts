@@ -22,10 +22,7 @@
  *     `--alert-exceeds-max=yes` so a skip would show. Its database load is part of its run; a run on
  *     an empty directory is reported beside it. CPU % for both from /proc/self/stat's cutime/cstime.
  *   Order: Cordon, yara, clamscan, yara, Cordon (best of the two for Cordon and yara), then the 50 %
- *   run, then where Cordon's time goes: read only, rules only (YARA-X on every file, no hashes, no
- *   archives), hashes only, archive members only, each as the scanner does it at the same
- *   concurrency; a sketch of a faster pipeline (scan-sketch-worker.mjs: worker threads, not
- *   Cordon's code); and the per-call costs behind them.
+ *   run, then the floor: every file only read, at the same concurrency.
  *
  * Targets (issue 16): Cordon ≥ 10× clamscan and ≥ 1× yara (MB/s); CPU 50 ± 10 % at the 50 % cap.
  *
@@ -36,21 +33,19 @@
  *   BENCH_SCAN_ONLY=cordon node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/scan.bench.ts   # with a CPU profile
  */
 import { spawn } from 'node:child_process';
-import { createCipheriv, createHash, webcrypto } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
-import { Worker } from 'node:worker_threads';
 import { constants as zc, createGzip, gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import yazl from 'yazl';
 import { BUILT_IN_RULEPACK, type IndicatorEntry } from '@cordon/protocol';
-import { builtInRules, compileRules, type YaraRules } from '@cordon/protocol/yara';
+import { builtInRules, compileRules } from '@cordon/protocol/yara';
 import { linuxPlatform } from '../packages/agent/src/platform/linux/index.js';
-import { archiveKindOf, archiveMembers, DEFAULT_ARCHIVE_LIMITS } from '../packages/agent/src/scan/archives.js';
 import { FileHashIndicators } from '../packages/agent/src/scan/hash-indicators.js';
 import { CpuPacer } from '../packages/agent/src/scan/pacer.js';
 import type { ScanRuleSet } from '../packages/agent/src/scan/rules.js';
@@ -60,7 +55,7 @@ const GB = Number(process.env.BENCH_SCAN_GB ?? 2);
 const SEED = Number(process.env.BENCH_SCAN_SEED ?? 1);
 const INDICATORS = Number(process.env.BENCH_SCAN_INDICATORS ?? 1000);
 const CACHE = process.env.BENCH_SCAN_CACHE === '1';
-/** `cordon`: only Cordon's runs, uncapped and capped (for a CPU profile of them alone); `parts`: only the breakdown. */
+/** `cordon`: only Cordon's runs, uncapped and capped (for a CPU profile of them alone). */
 const ONLY = process.env.BENCH_SCAN_ONLY;
 /** The cap of the capped run (the agent's default, 50 %). */
 const CAP = Number(process.env.BENCH_SCAN_CAP ?? 50) / 100;
@@ -625,115 +620,16 @@ async function part(name: string, files: { path: string; size: number }[], fn: (
 }
 
 const BUFFER = DEFAULT_SCAN_LIMITS.bufferBytes;
-const digest = async (alg: 'SHA-256' | 'SHA-1', b: Buffer) => Buffer.from(await webcrypto.subtle.digest(alg, b)).toString('hex');
 
-/** Reads a file as the scanner does: whole up to 32 MiB, else as a stream of 1 MiB pieces. */
-async function readLikeScanner(path: string, size: number, each?: (chunk: Buffer) => void): Promise<Buffer | null> {
+/** Reads a file whole up to 32 MiB, else as a stream of 1 MiB pieces (the warm-up, and the floor: reading alone). */
+async function readAll(path: string, size: number): Promise<void> {
   const fh = await open(path, 'r');
   try {
-    if (size <= BUFFER) return await fh.readFile();
-    for await (const c of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: MiB })) each?.(c as Buffer);
-    return null;
+    if (size <= BUFFER) await fh.readFile();
+    else for await (const c of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: MiB })) void c;
   } finally {
     await fh.close();
   }
-}
-
-async function breakdown(files: { path: string; size: number }[], rules: YaraRules): Promise<Run[]> {
-  const read = await part('read only (as the scanner reads)', files, async (f) => void (await readLikeScanner(f.path, f.size)));
-  const yarax = await part('rules only: YARA-X on every file, no hashes, no archives', files, async (f) => {
-    if (f.size > BUFFER) await rules.scanFileAsync(f.path);
-    else await rules.scanAsync((await readLikeScanner(f.path, f.size))!);
-  });
-  const hashes = await part('hashes only: SHA-256 + SHA-1 of every file', files, async (f) => {
-    if (f.size > BUFFER) {
-      const [a, b] = [createHash('sha256'), createHash('sha1')];
-      await readLikeScanner(f.path, f.size, (c) => (a.update(c), b.update(c)));
-      a.digest();
-      b.digest();
-    } else {
-      const bytes = (await readLikeScanner(f.path, f.size))!;
-      await Promise.all([digest('SHA-256', bytes), digest('SHA-1', bytes)]);
-    }
-  });
-  const archives = files.filter((f) => {
-    const fd = openSync(f.path, 'r');
-    const head = Buffer.alloc(512);
-    const n = readSync(fd, head, 0, 512, 0);
-    closeSync(fd);
-    return archiveKindOf(head.subarray(0, n)) !== null;
-  });
-  let members = 0;
-  let memberBytes = 0;
-  const arch = await part(`archives only: ${archives.length} archives opened, each member scanned and hashed`, archives, async (f) => {
-    for await (const item of archiveMembers({ path: f.path }, DEFAULT_ARCHIVE_LIMITS)) {
-      if (item.kind !== 'member') continue;
-      members++;
-      memberBytes += item.bytes.length;
-      await rules.scanAsync(item.bytes);
-      await digest('SHA-256', item.bytes);
-    }
-  });
-  arch.of = { files: archives.length, bytes: archives.reduce((s, f) => s + f.size, 0) };
-  arch.notes.push(`${members} members, ${(memberBytes / 1e6).toFixed(0)} MB decompressed, ${(archives.reduce((s, f) => s + f.size, 0) / 1e6).toFixed(0)} MB on disk`);
-  return [read, yarax, hashes, arch, await sketch(files, rules)];
-}
-
-/**
- * A sketch of the fix this bench points to, not Cordon's scanner: CONCURRENCY worker threads each
- * read a file into a reused buffer, hash it (node:crypto) and scan it with the synchronous YARA-X
- * call; the main thread only hands out paths. No archives, no index: compare it with "rules only"
- * plus "hashes only", not with the full scan.
- */
-async function sketch(files: { path: string; size: number }[], rules: YaraRules): Promise<Run> {
-  const serialized = rules.serialize();
-  const workers = Array.from({ length: CONCURRENCY }, () => new Worker(new URL('./scan-sketch-worker.mjs', import.meta.url), { workerData: { rules: serialized, bufferBytes: BUFFER } }));
-  const found = new Map<string, string[]>();
-  try {
-    // Started (rules loaded) before the clock starts, as the agent would keep them.
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => (w.postMessage([]), w.once('message', resolve).once('error', reject)))));
-    let next = 0;
-    const elu0 = performance.eventLoopUtilization();
-    const cpu0 = process.cpuUsage();
-    const t = performance.now();
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            const send = () => (next < files.length ? w.postMessage(files.slice(next, (next += 16)).map((f) => f.path)) : resolve());
-            w.on('message', (out: [string, string, string[]][]) => {
-              for (const [path, , names] of out) for (const n of names) addFound(found, path, n);
-              send();
-            }).once('error', reject);
-            send();
-          }),
-      ),
-    );
-    const cpu = process.cpuUsage(cpu0);
-    return { name: 'sketch, not Cordon: read + SHA-256/SHA-1 + YARA-X on worker threads, no copies, no archives', seconds: (performance.now() - t) / 1000, cpu: (cpu.user + cpu.system) / 1e6, peakRssMb: null, found, notes: [], mainBusy: performance.eventLoopUtilization(elu0).utilization };
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-}
-
-/** Per-call costs behind the breakdown: YARA-X's async call against its synchronous one, WebCrypto against node:crypto. */
-async function microCosts(rules: YaraRules): Promise<string[]> {
-  const cpuOf = async (n: number, fn: () => unknown) => {
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < n; i++) await fn();
-    const c = process.cpuUsage(c0);
-    return (c.user + c.system) / n;
-  };
-  const small = Buffer.from('a line of an ordinary text file\n'.repeat(32));
-  const big = noise('micro')(32 * MiB);
-  const asyncUs = await cpuOf(300, () => rules.scanAsync(small));
-  const syncUs = await cpuOf(300, () => rules.scan(small));
-  const web = await cpuOf(4, () => webcrypto.subtle.digest('SHA-256', big));
-  const node = await cpuOf(4, () => createHash('sha256').update(big).digest());
-  return [
-    `YARA-X on a ${small.length}-byte buffer: scanAsync ${asyncUs.toFixed(0)} µs of CPU a call, scan (synchronous) ${syncUs.toFixed(0)} µs`,
-    `SHA-256 of 32 MiB: WebCrypto ${(32 * MiB / web).toFixed(0)} MB per CPU-second, node:crypto createHash ${(32 * MiB / node).toFixed(0)}`,
-  ];
 }
 
 // --- Main --------------------------------------------------------------------------------------
@@ -775,13 +671,9 @@ async function main(): Promise<void> {
     const files = listFiles(c.root);
     const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     const tw = performance.now();
-    const warm = await part('warm-up read', files, async (f) => void (await readLikeScanner(f.path, f.size)));
+    const warm = await part('warm-up read', files, (f) => readAll(f.path, f.size));
     log(`warm-up: read ${files.length} files in ${warm.seconds.toFixed(1)} s`);
 
-    if (ONLY === 'parts') {
-      for (const p of await breakdown(files, compiled.rules)) await step(Promise.resolve(p));
-      return;
-    }
     if (ONLY === 'cordon') {
       for (const cap of [1, CAP]) {
         const r = await step(cordonRun(`Cordon, cap ${cap * 100} %`, cap, rules, indicators, c.root, work));
@@ -797,9 +689,7 @@ async function main(): Promise<void> {
     const yara2 = await step(yaraRun(rulesFile, c.root, 'yara (2)'));
     const cordon2 = await step(cordonRun('Cordon, uncapped (2)', 1, rules, indicators, c.root, work));
     const capped = await step(cordonRun(`Cordon, ${CAP * 100} % cap`, CAP, rules, indicators, c.root, work));
-    const parts: Run[] = [];
-    for (const p of await breakdown(files, compiled.rules)) parts.push(await step(Promise.resolve(p)));
-    const micro = await microCosts(compiled.rules);
+    const parts = [await step(part(`read only (the floor: every file read, ${CONCURRENCY} at a time)`, files, (f) => readAll(f.path, f.size)))];
     log(`(all runs: ${((performance.now() - tw) / 1000).toFixed(0)} s)`);
 
     const cordon = cordon1.seconds <= cordon2.seconds ? cordon1 : cordon2;
@@ -827,9 +717,7 @@ async function main(): Promise<void> {
       row(clam),
       row(clamLoad, false),
       row(yaraLoad, false),
-      ...parts.map((p) => row(p, p === parts.at(-1))),
-      '',
-      ...micro,
+      ...parts.map((p) => row(p, false)),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     log(`Cordon: ${cordon.files} files, ${(cordon.bytes / 1e6).toFixed(0)} MB, ${cordon.members} archive members scanned; skipped: ${JSON.stringify(cordon.skipped)}; the pacer measured ${(capped.pacerUsed * 100).toFixed(1)} % at the cap`);
@@ -853,12 +741,6 @@ async function main(): Promise<void> {
         agree = false;
         log(`  BAD ${r.name} found what was not planted: ${path} → ${names.join(', ')}`);
       }
-    }
-    const sketched = parts.at(-1)!;
-    const same = (a: Map<string, string[]>, b: Map<string, string[]>) => [...a.keys()].sort().join('\n') === [...b.keys()].sort().join('\n');
-    if (!same(sketched.found, yara.found)) {
-      agree = false;
-      log(`  BAD the sketch found ${[...sketched.found.keys()].join(', ')}; yara ${[...yara.found.keys()].join(', ')}`);
     }
     if (!agree) process.exitCode = 1;
 

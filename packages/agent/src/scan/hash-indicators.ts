@@ -32,6 +32,11 @@ export class FileHashIndicators {
     }
   }
 
+  /** Every hash value an indicator names, of any algorithm (for scan workers: which files are worth an MD5 and which members worth reporting). */
+  hashes(): string[] {
+    return [...this.#by.sha256.keys(), ...this.#by.sha1.keys(), ...this.#by.md5.keys(), ...[...this.#allowed].map((k) => k.slice(k.indexOf(':') + 1))];
+  }
+
   /** Whether any indicator needs this hash. */
   needs(algorithm: Algorithm): boolean {
     return this.#needed.has(algorithm);

@@ -30,14 +30,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const rules = () => ({ ...compileRules([{ name: BUILT_IN_RULEPACK, source: builtInRules() }, { name: 'team', source: 'rule Team_Marker { meta: severity = "High" category = "Execution" mitre = "T1059.004" strings: $a = "team-marker-7f3a" condition: $a }' }]), packs: [{ name: 'team', version: 1 }], contentVersion: 1 });
 const root = (path: string): ScanRoot => ({ path, why: 'temp', recursive: true });
 
-async function scan(path: string, opts: { indicators?: IndicatorEntry[]; limits?: Partial<ScanLimits>; signal?: AbortSignal; cap?: number; clamav?: ClamAvEngine } = {}) {
+async function scan(path: string, opts: { indicators?: IndicatorEntry[]; limits?: Partial<ScanLimits>; signal?: AbortSignal; cap?: number; clamav?: ClamAvEngine; onFile?: () => void } = {}) {
   const detections: Detection[] = [];
   const indexed: IndexedFile[] = [];
   const pacer = new CpuPacer(opts.cap ?? 1, 2, () => {
     const u = process.cpuUsage();
     return u.user + u.system;
   });
-  const scanner = new Scanner({ rules: rules(), indicators: new FileHashIndicators(opts.indicators ?? []), pacer, limits: { ...DEFAULT_SCAN_LIMITS, ...opts.limits }, onDetection: (d) => detections.push(d), onFile: (f) => indexed.push(f), ...(opts.clamav ? { clamav: { engine: opts.clamav, batchFiles: 3 } } : {}) });
+  const scanner = new Scanner({ rules: rules(), indicators: new FileHashIndicators(opts.indicators ?? []), pacer, limits: { ...DEFAULT_SCAN_LIMITS, ...opts.limits }, onDetection: (d) => detections.push(d), onFile: (f) => (indexed.push(f), opts.onFile?.()), ...(opts.clamav ? { clamav: { engine: opts.clamav, batchFiles: 3 } } : {}) });
   const outcome = await scanner.run([root(path)], { signal: opts.signal ?? new AbortController().signal });
   return { outcome, detections, indexed, pacer };
 }
@@ -148,11 +148,18 @@ describe('Scanner', () => {
     const chunk = Buffer.alloc(4 * 1024 * 1024, 7);
     for (let i = 0; i < 60; i++) writeFileSync(join(d, `f${i}`), chunk);
     const ac = new AbortController();
-    const started = performance.now();
-    setTimeout(() => ac.abort(), 150);
-    const { outcome } = await scan(d, { signal: ac.signal, cap: 0.25 });
+    let abortedAt = 0;
+    let scheduled = false;
+    // Once the workers are scanning (the first file is done), not while they start.
+    const onFile = () => {
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(() => ((abortedAt = performance.now()), ac.abort()), 100);
+    };
+    const { outcome } = await scan(d, { signal: ac.signal, cap: 0.25, onFile });
     expect(outcome.cancelled).toBe(true);
-    expect(performance.now() - started).toBeLessThan(1150);
+    expect(abortedAt).toBeGreaterThan(0);
+    expect(performance.now() - abortedAt).toBeLessThan(1000);
     expect(outcome.files).toBeLessThan(60);
   });
 

@@ -1,23 +1,21 @@
-import { createHash, webcrypto } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import type { YaraRuleMatch } from '@cordon/protocol/yara';
 import type { ScanRoot } from '../platform/types.js';
-import { archiveKindOf, archiveMembers, DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './archives.js';
+import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './archives.js';
 import type { ClamAvEngine } from './clamav.js';
+import type { FileFacts, FileOutcome, RuleHit, ScanSkipReason, SkippedItem } from './file-scan.js';
 import type { FileHashes, FileHashIndicators } from './hash-indicators.js';
 import type { CpuPacer } from './pacer.js';
 import type { ScanRuleSet } from './rules.js';
+import { ScanPool } from './scan-pool.js';
 import { walkFiles, type FoundFile, type WalkCounts } from './walk.js';
 
 /** How a scan reads files. */
 export interface ScanLimits {
   /** Larger files are listed as skipped (TooLarge), never silently dropped. */
   maxFileBytes: number;
-  /** Files up to this size are read whole into memory; larger ones are scanned in place and hashed as a stream. */
+  /** Files up to this size are read whole (into each worker's reused buffer); larger ones are scanned in place and hashed in pieces. */
   bufferBytes: number;
   archives: ArchiveLimits;
-  /** Files scanned at once (the scans themselves run on the thread pool, off the main thread). */
+  /** Worker threads that read, hash and scan files (the main thread walks, paces and judges). */
   concurrency: number;
   /** A rule set that takes longer than this on one file gives up on it (listed as skipped: Timeout). */
   fileTimeoutMs: number;
@@ -26,13 +24,9 @@ export interface ScanLimits {
 export const DEFAULT_SCAN_LIMITS: ScanLimits = { maxFileBytes: 1024 * 1024 * 1024, bufferBytes: 32 * 1024 * 1024, archives: DEFAULT_ARCHIVE_LIMITS, concurrency: 2, fileTimeoutMs: 60_000 };
 
 /** Why a file (or an archive member) was not scanned, or not whole. */
-export type SkipReason = 'Vanished' | 'Unreadable' | 'NotRegular' | 'TooLarge' | 'Timeout' | 'Error' | 'TooDeep' | 'TooManyMembers' | 'TotalTooLarge' | 'Encrypted' | 'Corrupt' | 'Unsupported';
+export type SkipReason = ScanSkipReason;
 
-export interface Skipped {
-  path: string;
-  reason: SkipReason;
-  detail: string;
-}
+export type Skipped = SkippedItem;
 
 /** One thing found: a file (or an archive member: `outer.zip!inner`) a rule or an indicator matched. */
 export interface Detection {
@@ -113,15 +107,9 @@ export interface ScannerDeps {
 /** A file scanned, waiting for ClamAV's batch. */
 interface Pending {
   path: string;
-  st: Stats;
+  facts: FileFacts;
   hashes: FileHashes;
 }
-
-/**
- * Below this size a file is scanned and hashed on the main thread: handing it to the thread pool
- * costs more (about 1 ms a call for a YARA scan) than the work itself (microseconds for a small file).
- */
-const POOL_FROM_BYTES = 1024 * 1024;
 
 const SEVERITIES = ['Informational', 'Low', 'Medium', 'High'] as const;
 const severityOf = (v: unknown): Detection['severity'] => {
@@ -148,38 +136,56 @@ export class Scanner {
   #clamRunning: Promise<void> = Promise.resolve();
   readonly #clam: ClamAvOutcome = { files: 0, problems: 0, problemList: [] };
 
-  readonly #hashes: { md5: boolean };
-
-  constructor(private readonly deps: ScannerDeps) {
-    deps.rules.rules.setTimeout(deps.limits.fileTimeoutMs);
-    this.#hashes = { md5: deps.indicators.needs('md5') };
-  }
+  constructor(private readonly deps: ScannerDeps) {}
 
   async run(roots: ScanRoot[], opts: { signal: AbortSignal; exclude?: string[] }): Promise<ScanOutcome> {
     const { signal } = opts;
-    const inFlight = new Set<Promise<void>>();
+    const { limits, rules, indicators } = this.deps;
     const cancelled = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-    for await (const item of walkFiles(roots, { signal, exclude: opts.exclude, counts: this.#walk })) {
-      if ('directory' in item) {
-        this.counts.directory = item.directory;
-        continue;
-      }
-      if ('problem' in item) {
-        this.#skip({ path: item.path, reason: item.problem, detail: item.detail });
-        continue;
-      }
-      await this.deps.pacer.pace(signal);
-      while (inFlight.size >= this.deps.limits.concurrency && !signal.aborted) await Promise.race([...inFlight, cancelled]);
-      if (signal.aborted) break;
-      const work = this.#scanFile(item, signal).finally(() => inFlight.delete(work));
-      inFlight.add(work);
+    const starting = ScanPool.start(Math.max(1, limits.concurrency), {
+      rules: rules.rules.serialize(),
+      fileTimeoutMs: limits.fileTimeoutMs,
+      settings: { maxFileBytes: limits.maxFileBytes, bufferBytes: limits.bufferBytes, archives: limits.archives, md5: indicators.needs('md5'), indicatorHashes: indicators.hashes() },
+    });
+    // Cancelled while the workers start: the scan ends now, and the workers once they have started.
+    const pool = await Promise.race([starting, cancelled]);
+    if (!pool) {
+      starting.then((p) => p.close(), () => undefined);
+      return this.#outcome(true);
     }
-    // Files in flight finish on their own when cancelled: their results are dropped.
-    if (!signal.aborted) await Promise.race([Promise.all(inFlight), cancelled]);
-    if (!signal.aborted) await Promise.race([this.#clamFlush(signal), cancelled]);
+    const inFlight = new Set<Promise<void>>();
+    try {
+      for await (const item of walkFiles(roots, { signal, exclude: opts.exclude, counts: this.#walk })) {
+        if ('directory' in item) {
+          this.counts.directory = item.directory;
+          continue;
+        }
+        if ('problem' in item) {
+          this.#skip({ path: item.path, reason: item.problem, detail: item.detail });
+          continue;
+        }
+        await this.deps.pacer.pace(signal);
+        while (inFlight.size >= pool.capacity && !signal.aborted) await Promise.race([...inFlight, cancelled]);
+        if (signal.aborted) break;
+        const work = pool.scan(item.path, item.readVia).then((outcome) => (signal.aborted ? undefined : this.#take(item, outcome, signal)));
+        const tracked: Promise<void> = work.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+      }
+      // Files in flight are abandoned when cancelled: their results are dropped.
+      if (!signal.aborted) await Promise.race([Promise.all(inFlight), cancelled]);
+      if (!signal.aborted) await Promise.race([this.#clamFlush(signal), cancelled]);
+    } finally {
+      // Cancelled: a worker may be deep in a large file; it is stopped without waiting for it.
+      const closing = pool.close();
+      if (!signal.aborted) await closing;
+    }
+    return this.#outcome(signal.aborted);
+  }
+
+  #outcome(cancelled: boolean): ScanOutcome {
     return {
       ...this.counts,
-      cancelled: signal.aborted,
+      cancelled,
       clamav: this.deps.clamav ? { ...this.#clam } : null,
       detectionList: [...this.#detections],
       skippedList: [...this.#skipped],
@@ -188,68 +194,27 @@ export class Scanner {
     };
   }
 
+  /** What a worker made of one file: counted, indexed, queued for ClamAV, judged with its archive members. */
+  async #take(file: FoundFile, o: FileOutcome, signal: AbortSignal): Promise<void> {
+    if (o.kind === 'skipped') return this.#skip(o.skipped);
+    this.counts.files++;
+    this.counts.bytes += o.facts.size;
+    this.deps.onFile?.({ path: file.path, sha256: o.hashes.sha256!, sha1: o.hashes.sha1!, size: o.facts.size, dev: o.facts.dev, ino: o.facts.ino });
+    if (this.deps.clamav && !file.readVia) await this.#clamQueue({ path: file.path, facts: o.facts, hashes: o.hashes }, signal);
+    if ('hits' in o.rules) this.#judge(file.path, o.facts, o.hashes, o.rules.hits, null);
+    else this.#skip({ path: file.path, reason: o.rules.timeout ? 'Timeout' : 'Error', detail: o.rules.timeout ? `the rules took longer than ${this.deps.limits.fileTimeoutMs} ms` : o.rules.problem });
+    this.counts.members += o.memberCount;
+    for (const m of o.members) {
+      if ('hits' in m.rules) this.#judge(m.path, o.facts, o.hashes, m.rules.hits, { sha256: m.sha256 });
+      else this.#skip({ path: m.path, reason: m.rules.timeout ? 'Timeout' : 'Error', detail: m.rules.problem });
+    }
+    for (const s of o.skipped) this.#skip(s);
+  }
+
   #skip(s: Skipped): void {
     this.counts.skipped++;
     this.#byReason[s.reason] = (this.#byReason[s.reason] ?? 0) + 1;
     if (this.#skipped.length < (this.deps.maxSkippedListed ?? 1000)) this.#skipped.push(s);
-  }
-
-  async #scanFile(file: FoundFile, signal: AbortSignal): Promise<void> {
-    let fh: FileHandle;
-    try {
-      // Never through a link a user planted (O_NOFOLLOW), never blocking on a FIFO swapped in (O_NONBLOCK).
-      // readVia is a kernel magic link (/proc/<pid>/exe) that must be followed.
-      fh = await open(file.readVia ?? file.path, constants.O_RDONLY | constants.O_NONBLOCK | (file.readVia ? 0 : constants.O_NOFOLLOW));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      this.#skip({ path: file.path, reason: code === 'ENOENT' || code === 'ELOOP' ? 'Vanished' : 'Unreadable', detail: code === 'ELOOP' ? 'replaced by a symbolic link before it was read' : (e as Error).message });
-      return;
-    }
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) return this.#skip({ path: file.path, reason: 'NotRegular', detail: 'replaced by something that is not a regular file before it was read' });
-      if (st.size > this.deps.limits.maxFileBytes) return this.#skip({ path: file.path, reason: 'TooLarge', detail: `${st.size} bytes; the limit is ${this.deps.limits.maxFileBytes}` });
-      const whole = st.size <= this.deps.limits.bufferBytes;
-      const bytes = whole ? await fh.readFile() : null;
-      if (signal.aborted) return;
-      const inPlace = `/proc/self/fd/${fh.fd}`;
-      const [matches, hashes] = await Promise.all([this.#yara(bytes ?? inPlace), bytes ? hashBuffer(bytes, this.#wanted()) : hashStream(fh, this.#wanted())]);
-      if (signal.aborted) return;
-      this.counts.files++;
-      this.counts.bytes += bytes?.length ?? st.size;
-      this.deps.onFile?.({ path: file.path, sha256: hashes.sha256!, sha1: hashes.sha1!, size: st.size, dev: st.dev, ino: st.ino });
-      if (this.deps.clamav && !file.readVia) await this.#clamQueue({ path: file.path, st, hashes }, signal);
-      if (matches === 'Timeout') this.#skip({ path: file.path, reason: 'Timeout', detail: `the rules took longer than ${this.deps.limits.fileTimeoutMs} ms` });
-      else if (typeof matches === 'string') this.#skip({ path: file.path, reason: 'Error', detail: matches });
-      else await this.#judge(file.path, st, hashes, matches, bytes, null);
-      const head = bytes ? bytes.subarray(0, 512) : await readHead(fh);
-      if (archiveKindOf(head)) await this.#scanArchive(file.path, st, hashes, bytes ? { name: file.path, bytes } : { path: inPlace }, inPlace, signal);
-    } catch (e) {
-      this.#skip({ path: file.path, reason: 'Error', detail: (e as Error).message });
-    } finally {
-      await fh.close().catch(() => undefined);
-    }
-  }
-
-  async #scanArchive(path: string, st: Stats, outer: FileHashes, source: { name: string; bytes: Buffer } | { path: string }, inPlace: string, signal: AbortSignal): Promise<void> {
-    // Members are labelled from the name given; an archive read in place is named by its fd path.
-    const label = (p: string) => ('path' in source && p.startsWith(inPlace) ? path + p.slice(inPlace.length) : p);
-    try {
-      for await (const item of archiveMembers(source, this.deps.limits.archives, signal)) {
-        if (item.kind === 'skipped') {
-          this.#skip({ path: label(item.path), reason: item.reason, detail: item.detail });
-          continue;
-        }
-        this.counts.members++;
-        const matches = await this.#yara(item.bytes);
-        const memberSha256 = item.bytes.length < POOL_FROM_BYTES ? createHash('sha256').update(item.bytes).digest('hex') : await hex('SHA-256', item.bytes);
-        const indicator = this.deps.indicators.match({ sha256: memberSha256 });
-        if (typeof matches === 'string') this.#skip({ path: label(item.path), reason: matches === 'Timeout' ? 'Timeout' : 'Error', detail: matches });
-        else await this.#judge(label(item.path), st, outer, matches, item.bytes, { sha256: memberSha256, indicator });
-      }
-    } catch (e) {
-      if (!signal.aborted) this.#skip({ path, reason: 'Error', detail: `reading it as an archive: ${(e as Error).message}` });
-    }
   }
 
   /** Adds a file to ClamAV's batch; a full batch goes once the one before it is done (one at a time). */
@@ -292,11 +257,11 @@ export class Scanner {
           description: `ClamAV's signature ${names[0]} matched the file.`,
           mitre: [],
           hashes: b.hashes,
-          size: b.st.size,
-          mtime: b.st.mtime.toISOString(),
-          uid: b.st.uid,
-          dev: b.st.dev,
-          ino: b.st.ino,
+          size: b.facts.size,
+          mtime: new Date(b.facts.mtimeMs).toISOString(),
+          uid: b.facts.uid,
+          dev: b.facts.dev,
+          ino: b.facts.ino,
         };
         this.counts.detections++;
         this.#detections.push(d);
@@ -306,31 +271,14 @@ export class Scanner {
     return this.#clamRunning;
   }
 
-  /** Rule matches, 'Timeout', or an error message. */
-  async #yara(target: Buffer | string): Promise<YaraRuleMatch[] | string> {
-    const rules = this.deps.rules.rules;
-    try {
-      if (typeof target === 'string') return await rules.scanFileAsync(target);
-      return target.length < POOL_FROM_BYTES ? rules.scan(target) : await rules.scanAsync(target);
-    } catch (e) {
-      const message = (e as Error).message;
-      return /timed out/i.test(message) ? 'Timeout' : message;
-    }
-  }
-
-  /** Hashes a scan works out: SHA-256 and SHA-1 always (the quarantine index), MD5 when an indicator needs it. */
-  #wanted(): { md5: boolean } {
-    return this.#hashes;
-  }
-
-  async #judge(path: string, st: Stats, hashes: FileHashes, matches: YaraRuleMatch[], bytes: Buffer | null, member: { sha256: string; indicator: ReturnType<FileHashIndicators['match']> } | null): Promise<void> {
+  /** A detection when a rule matched the file (or member) or its hash is an indicator, unless an Allowed indicator silences it. */
+  #judge(path: string, facts: FileFacts, hashes: FileHashes, matches: RuleHit[], member: { sha256: string } | null): void {
     const own = member ? { sha256: member.sha256 } : hashes;
     // An Allowed indicator (MDE's allow) silences rules too.
     if (this.deps.indicators.allowed(own)) return;
-    const indicator = member ? member.indicator : this.deps.indicators.match(hashes);
+    const indicator = this.deps.indicators.match(own);
     if (matches.length === 0 && !indicator) return;
-    if (!member && !hashes.md5 && bytes) hashes.md5 = createHash('md5').update(bytes).digest('hex');
-    const base = { path, hashes, ...(member ? { memberSha256: member.sha256 } : {}), size: st.size, mtime: st.mtime.toISOString(), uid: st.uid, dev: st.dev, ino: st.ino };
+    const base = { path, hashes, ...(member ? { memberSha256: member.sha256 } : {}), size: facts.size, mtime: new Date(facts.mtimeMs).toISOString(), uid: facts.uid, dev: facts.dev, ino: facts.ino };
     const ranked = [...matches].sort((a, b) => SEVERITIES.indexOf(severityOf(b.meta.severity)) - SEVERITIES.indexOf(severityOf(a.meta.severity)));
     const top = ranked[0];
     const d: Detection = top
@@ -360,33 +308,4 @@ export class Scanner {
     this.#detections.push(d);
     this.deps.onDetection(d);
   }
-}
-
-async function hex(algorithm: 'SHA-256' | 'SHA-1', bytes: Buffer): Promise<string> {
-  // WebCrypto digests run on the thread pool, beside the scans, not on the main thread.
-  return Buffer.from(await webcrypto.subtle.digest(algorithm, bytes)).toString('hex');
-}
-
-async function hashBuffer(bytes: Buffer, wanted: { md5: boolean }): Promise<FileHashes> {
-  const sync = bytes.length < POOL_FROM_BYTES;
-  const [sha256, sha1] = sync ? [createHash('sha256').update(bytes).digest('hex'), createHash('sha1').update(bytes).digest('hex')] : await Promise.all([hex('SHA-256', bytes), hex('SHA-1', bytes)]);
-  return { sha256, sha1, ...(wanted.md5 ? { md5: createHash('md5').update(bytes).digest('hex') } : {}) };
-}
-
-async function hashStream(fh: FileHandle, wanted: { md5: boolean }): Promise<FileHashes> {
-  const sha256 = createHash('sha256');
-  const sha1 = createHash('sha1');
-  const md5 = wanted.md5 ? createHash('md5') : null;
-  for await (const chunk of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: 1024 * 1024 })) {
-    sha256.update(chunk as Buffer);
-    sha1.update(chunk as Buffer);
-    md5?.update(chunk as Buffer);
-  }
-  return { sha256: sha256.digest('hex'), sha1: sha1.digest('hex'), ...(md5 ? { md5: md5.digest('hex') } : {}) };
-}
-
-async function readHead(fh: FileHandle): Promise<Buffer> {
-  const buf = Buffer.alloc(512);
-  const { bytesRead } = await fh.read(buf, 0, 512, 0);
-  return buf.subarray(0, bytesRead);
 }
