@@ -89,8 +89,7 @@ describe('isolating a device from the web console (real browser, real nftables)'
     password = /^password: (\S+)$/m.exec(created.stdout)![1]!;
     browser = await launchBrowser();
     // The forwarded API: the session cookie belongs to the host the browser uses, this one throughout.
-    // Wide enough for the whole action bar: at 1280 px, with the scan usable, "Release from isolation" moves into "More actions".
-    t = await newPage(browser, { baseURL: cb.apiUrl, viewport: { width: 1600, height: 900 } });
+    t = await newPage(browser, { baseURL: cb.apiUrl });
     page = t.page;
   }, 120_000);
 

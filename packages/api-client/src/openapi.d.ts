@@ -5119,6 +5119,8 @@ export interface components {
             destructive: boolean;
             cancelWhileRunning: boolean;
             icon: string | null;
+            /** @description The action this one undoes (Unisolate: Isolate), shown in its place while the device is in the state it established; null for others */
+            undoes: string | null;
         };
         ResponseActionList: {
             machineId: string;

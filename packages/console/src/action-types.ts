@@ -35,5 +35,5 @@ export function useCatalogAction(type: string): ResponseActionAvailability | und
   const t = types.data?.value.find((x) => x.type === type);
   if (!t) return undefined;
   const { type: action, barPosition: _onBar, ...info } = t;
-  return { action, ...info, available: true, reason: null };
+  return { action, ...info, available: true, reason: null, undoes: null };
 }

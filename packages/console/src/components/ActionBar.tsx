@@ -19,6 +19,7 @@ import { useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'reac
 import { api, keys, messageOf, ok } from '../api';
 import { ActionDialog, type DialogRequest } from './ActionDialog';
 import { ManageTagsDialog } from './ManageTagsDialog';
+import { fitInRow } from './fit-in-row';
 import { ReasonButton, UNAVAILABLE_STYLE } from './ReasonButton';
 
 /** The catalog names icons; the console draws them. */
@@ -174,11 +175,7 @@ function look(a: ResponseActionAvailability) {
   };
 }
 
-/**
- * Which actions fit in the bar's row: all of them when they do; otherwise, with room kept for the
- * Action center and the "More actions" button, usable actions first, then unavailable ones, each
- * in the catalog's order, as long as any fits. Measured again when the bar or the buttons change size.
- */
+/** Which actions fit in the bar's row (fitInRow), measured again when the bar or the buttons change size. */
 function useFit(actions: ResponseActionAvailability[]) {
   const barRef = useRef<HTMLDivElement>(null);
   const measureRef = useRef<HTMLDivElement>(null);
@@ -191,19 +188,7 @@ function useFit(actions: ResponseActionAvailability[]) {
     const compute = () => {
       const widths = new Map([...measure.querySelectorAll<HTMLElement>('[data-measure]')].map((e) => [e.dataset.measure!, e.getBoundingClientRect().width]));
       const width = (key: string) => (widths.get(key) ?? 0) + GAP;
-      let room = bar.clientWidth - width('ActionCenter');
-      const everything = actions.reduce((sum, a) => sum + width(a.action), 0);
-      let next: Set<string>;
-      if (everything <= room) next = new Set(actions.map((a) => a.action));
-      else {
-        room -= width('More');
-        next = new Set();
-        for (const a of [...actions.filter((x) => x.available), ...actions.filter((x) => !x.available)]) {
-          if (width(a.action) > room) continue;
-          room -= width(a.action);
-          next.add(a.action);
-        }
-      }
+      const next = fitInRow(actions, width, bar.clientWidth);
       setShown((prev) => (prev && prev.size === next.size && [...next].every((k) => prev.has(k)) ? prev : next));
     };
     compute();

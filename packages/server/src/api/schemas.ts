@@ -502,6 +502,7 @@ export const ResponseActionAvailability = z
     destructive: z.boolean(),
     cancelWhileRunning: z.boolean(),
     icon: z.string().nullable(),
+    undoes: z.string().nullable().meta({ description: 'The action this one undoes (Unisolate: Isolate), shown in its place while the device is in the state it established; null for others' }),
   })
   .meta({ id: 'ResponseActionAvailability' });
 export type ResponseActionAvailability = z.infer<typeof ResponseActionAvailability>;

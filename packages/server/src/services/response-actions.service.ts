@@ -40,7 +40,7 @@ export class ResponseActionsService {
     const entry = (spec: ActionSpec): ResponseActionAvailability => {
       const reason = roleReason(spec.permission, 'take response actions') ?? this.actions.unsupportedReason(machine, spec) ?? (active.has(spec.type) ? spec.busy : null);
       const { type, barPosition: _onBar, ...info } = actionTypeInfo(spec);
-      return { action: type, ...info, available: reason === null, reason };
+      return { action: type, ...info, available: reason === null, reason, undoes: spec.reverses ?? null };
     };
     // Of an action and the one that reverses it, the bar shows one: the reverse while the device is
     // in the state the action establishes, and whichever is in flight (disabled, busy).
@@ -54,7 +54,7 @@ export class ResponseActionsService {
     const bar = [
       ...OTHER_BAR_ENTRIES.map((e) => {
         const reason = e.offered ? tags : notOffered(e.label);
-        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path: null, option: null, extras: [], describe: null, destructive: false, cancelWhileRunning: false, icon: e.icon } };
+        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path: null, option: null, extras: [], describe: null, destructive: false, cancelWhileRunning: false, icon: e.icon, undoes: null } };
       }),
       ...this.catalog.actions.filter((a) => a.barPosition !== undefined).map((a) => ({ barPosition: a.barPosition!, value: entry(shown(a)) })),
     ];

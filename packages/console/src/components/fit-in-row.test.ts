@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { fitInRow } from './fit-in-row';
+
+const bar = (isolated: boolean) => [
+  { action: 'ManageTags', available: true, undoes: null },
+  { action: 'CollectInvestigationPackage', available: true, undoes: null },
+  { action: 'RunAntiVirusScan', available: true, undoes: null },
+  { action: 'RestrictCodeExecution', available: false, undoes: null },
+  isolated ? { action: 'Unisolate', available: true, undoes: 'Isolate' } : { action: 'Isolate', available: true, undoes: null },
+  { action: 'LiveResponse', available: false, undoes: null },
+];
+const width = () => 100;
+
+describe('fitInRow', () => {
+  it('shows everything when it fits', () => {
+    expect([...fitInRow(bar(false), width, 700)]).toEqual(['ManageTags', 'CollectInvestigationPackage', 'RunAntiVirusScan', 'RestrictCodeExecution', 'Isolate', 'LiveResponse']);
+  });
+
+  it('keeps usable actions before unavailable ones, in the catalog’s order', () => {
+    // 650 - Action center - More = 450: four buttons.
+    expect([...fitInRow(bar(false), width, 650)]).toEqual(['ManageTags', 'CollectInvestigationPackage', 'RunAntiVirusScan', 'Isolate']);
+    expect([...fitInRow(bar(false), width, 450)]).toEqual(['ManageTags', 'CollectInvestigationPackage']);
+  });
+
+  it('keeps the way out of an isolated device in the row first, however narrow', () => {
+    expect(fitInRow(bar(true), width, 450)).toEqual(new Set(['Unisolate', 'ManageTags']));
+    expect(fitInRow(bar(true), width, 350)).toEqual(new Set(['Unisolate']));
+  });
+});
