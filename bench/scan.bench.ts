@@ -577,6 +577,8 @@ async function cordonRun(label: string, cap: number, rules: ScanRuleSet, indicat
     onDetection: (d: Detection) => addFound(found, d.path.split('!')[0]!, `${d.engine === 'YARA' ? d.threat : `indicator: ${d.threat}`}${d.path.includes('!') ? ` (${d.path.slice(d.path.indexOf('!'))})` : ''}`),
     // The agent writes the quarantine index as it goes: part of a scan's cost.
     onFile: (f) => index.write(`${JSON.stringify(f)}\n`),
+    // The worker as the agent runs it: bundled JavaScript (npm run bench:scan builds it first), not TypeScript under tsx.
+    workerModule: BUNDLED_WORKER,
   });
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss() / MiB)), 200);
@@ -620,6 +622,7 @@ async function part(name: string, files: { path: string; size: number }[], fn: (
 }
 
 const BUFFER = DEFAULT_SCAN_LIMITS.bufferBytes;
+const BUNDLED_WORKER = new URL('../packages/cli/dist/scan-worker.mjs', import.meta.url);
 
 /** Reads a file whole up to 32 MiB, else as a stream of 1 MiB pieces (the warm-up, and the floor: reading alone). */
 async function readAll(path: string, size: number): Promise<void> {

@@ -3,7 +3,8 @@
  * agent's own CPU time in /proc, over the scan's run) holds at 25 % of the machine within ±10
  * points, and the scan still finds what was planted.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,12 @@ beforeAll(async () => {
     writeFileSync(join(corpus, `data-${i}.bin`), chunk);
   }
   writeFileSync(join(corpus, 'eicar.com'), EICAR);
+  // And inside a tar.gz: the agent runs from the bundle, which must load the same tar-stream the sources do.
+  const inner = tempDir('scan-inner');
+  mkdirSync(join(inner, 'payload'));
+  writeFileSync(join(inner, 'payload', 'readme.com'), EICAR);
+  execFileSync('tar', ['-czf', join(corpus, 'backup.tar.gz'), '-C', inner, 'payload']);
+  cleanup([inner]);
   const port = await freePort();
   const agentPort = await freePort();
   server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0' });
@@ -77,6 +84,7 @@ describe('antivirus scan with a real agent', () => {
     expect(wall).toBeGreaterThan(2);
     expect(share, `CPU ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s on ${availableParallelism()} cores`).toBeGreaterThan(15);
     expect(share).toBeLessThan(35);
-    expect(action.result).toMatchObject({ files: 241, detections: 1, cpuPercentCap: 25 });
+    expect(action.result).toMatchObject({ files: 242, detections: 2, skipped: 0, cpuPercentCap: 25 });
+    expect((action.result as { detectionList: { path: string }[] }).detectionList.map((d) => d.path.slice(corpus.length + 1)).sort()).toEqual(['backup.tar.gz!payload/readme.com', 'eicar.com']);
   }, 120_000);
 });

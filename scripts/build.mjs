@@ -4,6 +4,7 @@
 // Then builds the web console with Vite when its sources changed since the last build (~20 s).
 import { build } from 'esbuild';
 import { cpSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +37,19 @@ await build({
           if (typeof target !== 'string') return { errors: [{ text: `${args.path}: packages/${name}/package.json exports no "${key}"` }] };
           return { path: join(dir, target) };
         });
+        // A dependency stays external, so the bundle loads it from packages/cli/dist's point of view:
+        // that must be the copy the importing package gets, or the bundle runs another version (the
+        // agent's tar-stream 3 would be the root's hoisted tar-stream 2). Declare it in the CLI's package.json.
+        const builtins = new Set(builtinModules);
+        const dist = join(root, 'packages/cli/dist');
+        b.onResolve({ filter: /^[^./]/ }, (args) => {
+          const name = args.path.split('/').slice(0, args.path.startsWith('@') ? 2 : 1).join('/');
+          if (args.path.startsWith('node:') || name.startsWith('@cordon/') || builtins.has(name) || !args.importer) return undefined;
+          const seen = packageVersion(name, dirname(args.importer));
+          const bundled = packageVersion(name, dist);
+          if (seen && seen !== bundled) return { errors: [{ text: `${name}: ${args.importer} gets version ${seen}, the bundle would load ${bundled ?? 'nothing'}; add ${name}@${seen} to packages/cli/package.json and run npm install` }] };
+          return undefined;
+        });
       },
     },
   ],
@@ -45,6 +59,15 @@ await build({
 // The built-in YARA rule pack is read beside the module that loads it (`./rules/` of
 // packages/protocol/src/yara/ in the sources, of dist/ in the bundle).
 cpSync(join(root, 'packages/protocol/src/yara/rules'), join(root, 'packages/cli/dist/rules'), { recursive: true });
+
+/** The version of package `name` Node finds from `dir`, or null. */
+function packageVersion(name, dir) {
+  for (let d = dir; ; d = dirname(d)) {
+    const pkg = join(d, 'node_modules', name, 'package.json');
+    if (existsSync(pkg)) return JSON.parse(readFileSync(pkg, 'utf8')).version;
+    if (dirname(d) === d) return null;
+  }
+}
 
 /** The newest modification time under `path` (a file or a folder), 0 when it does not exist. */
 function newest(path) {

@@ -30,13 +30,18 @@ export class ScanPool {
   private constructor(
     private readonly size: number,
     private readonly data: ScanWorkerData,
+    private readonly module: URL | undefined,
   ) {
     this.#respawns = size * RESPAWNS_PER_WORKER;
   }
 
-  /** Starts `size` workers and waits until each has loaded the rules (a worker that cannot start throws here). */
-  static async start(size: number, data: ScanWorkerData): Promise<ScanPool> {
-    const pool = new ScanPool(size, data);
+  /**
+   * Starts `size` workers and waits until each has loaded the rules (a worker that cannot start
+   * throws here). `module` is the worker's code when not the one beside this module (a bench that
+   * runs the sources but measures the bundled worker the agent runs).
+   */
+  static async start(size: number, data: ScanWorkerData, module?: URL): Promise<ScanPool> {
+    const pool = new ScanPool(size, data, module);
     try {
       await Promise.all(Array.from({ length: size }, () => pool.#spawn()));
     } catch (e) {
@@ -69,7 +74,7 @@ export class ScanPool {
 
   /** Starts a worker and takes it into the pool at once (files posted before it is ready wait in its port); resolves once it has loaded the rules. */
   #spawn(): Promise<void> {
-    const worker = startWorker(this.data);
+    const worker = startWorker(this.data, this.module);
     const slot: Slot = { worker, pending: new Map() };
     this.#slots.push(slot);
     let failure: Error | null = null;
@@ -99,8 +104,8 @@ export class ScanPool {
  * one, else (run from the sources, under tsx or vitest) the TypeScript through tsx's loader, which a
  * worker does not inherit from the thread that starts it.
  */
-function startWorker(workerData: ScanWorkerData): Worker {
-  const bundled = new URL('./scan-worker.mjs', import.meta.url);
+function startWorker(workerData: ScanWorkerData, module: URL | undefined): Worker {
+  const bundled = module ?? new URL('./scan-worker.mjs', import.meta.url);
   if (existsSync(bundled)) return new Worker(bundled, { workerData });
   const entry = new URL('./scan-worker.ts', import.meta.url).href;
   return new Worker(`import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, { eval: true, workerData });

@@ -102,6 +102,8 @@ export interface ScannerDeps {
   maxSkippedListed?: number;
   /** ClamAV as an extra engine, given files in batches (each clamscan run loads its database again). */
   clamav?: { engine: ClamAvEngine; batchFiles: number };
+  /** The scan worker's module, when not the one beside the scanner (see ScanPool.start). */
+  workerModule?: URL;
 }
 
 /** A file scanned, waiting for ClamAV's batch. */
@@ -146,7 +148,7 @@ export class Scanner {
       rules: rules.rules.serialize(),
       fileTimeoutMs: limits.fileTimeoutMs,
       settings: { maxFileBytes: limits.maxFileBytes, bufferBytes: limits.bufferBytes, archives: limits.archives, md5: indicators.needs('md5'), indicatorHashes: indicators.hashes() },
-    });
+    }, this.deps.workerModule);
     // Cancelled while the workers start: the scan ends now, and the workers once they have started.
     const pool = await Promise.race([starting, cancelled]);
     if (!pool) {
