@@ -51,9 +51,9 @@ export class ScanPool {
     return pool;
   }
 
-  /** Files the pool takes at once: two per worker, so a worker never waits for the main thread between files. */
+  /** Files the pool takes at once: eight per worker, so a worker does not wait for the main thread between small files. */
   get capacity(): number {
-    return this.size * 2;
+    return this.size * 8;
   }
 
   scan(path: string, readVia?: string): Promise<FileOutcome> {

@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { readFile, statfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { ActionParameters } from '@cordon/protocol';
 import type { FileProcess, ScanRoot, ScanScope, ScanType } from '../../platform/types.js';
 import { ClamAvEngine, probeClamAv } from '../../scan/clamav.js';
 import { FileHashIndicators } from '../../scan/hash-indicators.js';
+import { ScanIndexWriter } from '../../scan/index-writer.js';
 import { CpuPacer } from '../../scan/pacer.js';
 import { DEFAULT_SCAN_LIMITS, Scanner, type Detection } from '../../scan/scanner.js';
 import { walkFiles } from '../../scan/walk.js';
@@ -62,7 +63,7 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
   // The index of what this scan read (path and hashes), for StopAndQuarantineFile; replaced at the end.
   const dir = join(ctx.dataDir, 'scan');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const index = createWriteStream(join(dir, 'index.jsonl.part'), { mode: 0o600 });
+  const index = new ScanIndexWriter(join(dir, 'index.jsonl.part'));
 
   const listed: { path: string; threat: string; engine: string; source: string; severity: string; sha256: string | undefined; eventId: string }[] = [];
   const pending: Detection[] = [];
@@ -82,7 +83,7 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
     pacer,
     limits: { ...DEFAULT_SCAN_LIMITS, maxFileBytes: s.settings.maxFileBytes, concurrency: Math.max(1, Math.min(4, availableParallelism())) },
     onDetection: (d) => pending.push(d),
-    onFile: (f) => index.write(`${JSON.stringify(f)}\n`),
+    onFile: (f) => index.add(f),
     maxSkippedListed: LISTED,
     ...(clamEngine ? { clamav: { engine: clamEngine, batchFiles: clamEngine.available.engine === 'clamd' ? 200 : 5000 } } : {}),
   });
@@ -103,7 +104,7 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
   } finally {
     clearInterval(tick);
     await report();
-    await new Promise<void>((resolve) => index.end(resolve));
+    await index.end();
   }
   renameSync(join(dir, 'index.jsonl.part'), join(dir, 'index.jsonl'));
   if (outcome.cancelled) throw new Error('The scan was cancelled');
