@@ -57,7 +57,7 @@ export class ScanPool {
   }
 
   scan(path: string, readVia?: string): Promise<FileOutcome> {
-    if (this.#broken) return Promise.reject(this.#broken);
+    if (this.#broken || this.#slots.length === 0) return Promise.reject(this.#broken ?? new Error('Scanning stopped: no worker thread is left'));
     const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const task: FileTask = { id: this.#nextId++, path, ...(readVia ? { readVia } : {}) };
     return new Promise((resolve) => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,14 +31,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const rules = () => ({ ...compileRules([{ name: BUILT_IN_RULEPACK, source: builtInRules() }, { name: 'team', source: 'rule Team_Marker { meta: severity = "High" category = "Execution" mitre = "T1059.004" strings: $a = "team-marker-7f3a" condition: $a }' }]), packs: [{ name: 'team', version: 1 }], contentVersion: 1 });
 const root = (path: string): ScanRoot => ({ path, why: 'temp', recursive: true });
 
-async function scan(path: string, opts: { indicators?: IndicatorEntry[]; limits?: Partial<ScanLimits>; signal?: AbortSignal; cap?: number; clamav?: ClamAvEngine; onFile?: () => void } = {}) {
+async function scan(path: string, opts: { indicators?: IndicatorEntry[]; limits?: Partial<ScanLimits>; signal?: AbortSignal; cap?: number; clamav?: ClamAvEngine; onFile?: () => void; workerModule?: URL } = {}) {
   const detections: Detection[] = [];
   const indexed: IndexedFile[] = [];
   const pacer = new CpuPacer(opts.cap ?? 1, 2, () => {
     const u = process.cpuUsage();
     return u.user + u.system;
   });
-  const scanner = new Scanner({ rules: rules(), indicators: new FileHashIndicators(opts.indicators ?? []), pacer, limits: { ...DEFAULT_SCAN_LIMITS, ...opts.limits }, onDetection: (d) => detections.push(d), onFile: (f) => (indexed.push(f), opts.onFile?.()), ...(opts.clamav ? { clamav: { engine: opts.clamav, batchFiles: 3 } } : {}) });
+  const scanner = new Scanner({ rules: rules(), indicators: new FileHashIndicators(opts.indicators ?? []), pacer, limits: { ...DEFAULT_SCAN_LIMITS, ...opts.limits }, onDetection: (d) => detections.push(d), onFile: (f) => (indexed.push(f), opts.onFile?.()), ...(opts.clamav ? { clamav: { engine: opts.clamav, batchFiles: 3 } } : {}), ...(opts.workerModule ? { workerModule: opts.workerModule } : {}) });
   const outcome = await scanner.run([root(path)], { signal: opts.signal ?? new AbortController().signal });
   return { outcome, detections, indexed, pacer };
 }
@@ -161,6 +162,25 @@ describe('Scanner', () => {
     expect(abortedAt).toBeGreaterThan(0);
     expect(performance.now() - abortedAt).toBeLessThan(1000);
     expect(outcome.files).toBeLessThan(60);
+  });
+
+  it('fails with the reason, and nothing unhandled, when its worker threads keep dying', async () => {
+    const d = join(dir, 'dying');
+    mkdirSync(d);
+    for (let i = 0; i < 300; i++) writeFileSync(join(d, `f${i}`), `file ${i}`);
+    // A worker that starts, then dies on the first file it is given (as a crash in native code would).
+    const module = join(dir, 'dying-worker.mjs');
+    writeFileSync(module, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\nparentPort.postMessage('ready');\n");
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(scan(d, { workerModule: pathToFileURL(module) })).rejects.toThrow(/^Scanning stopped: its worker threads kept failing \(exit code 3\)/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('paces itself to the CPU cap over the run', async () => {

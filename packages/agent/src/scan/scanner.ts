@@ -156,6 +156,8 @@ export class Scanner {
       return this.#outcome(true);
     }
     const inFlight = new Set<Promise<void>>();
+    // A file's work never rejects (nobody may be waiting on it yet): what breaks the scan is kept here.
+    let failure: Error | null = null;
     try {
       for await (const item of walkFiles(roots, { signal, exclude: opts.exclude, counts: this.#walk })) {
         if ('directory' in item) {
@@ -167,14 +169,19 @@ export class Scanner {
           continue;
         }
         await this.deps.pacer.pace(signal);
-        while (inFlight.size >= pool.capacity && !signal.aborted) await Promise.race([...inFlight, cancelled]);
+        while (inFlight.size >= pool.capacity && !signal.aborted && !failure) await Promise.race([...inFlight, cancelled]);
+        if (failure) throw failure;
         if (signal.aborted) break;
-        const work = pool.scan(item.path, item.readVia).then((outcome) => (signal.aborted ? undefined : this.#take(item, outcome, signal)));
-        const tracked: Promise<void> = work.finally(() => inFlight.delete(tracked));
+        const tracked: Promise<void> = pool
+          .scan(item.path, item.readVia)
+          .then((outcome) => (signal.aborted ? undefined : this.#take(item, outcome, signal)))
+          .catch((e: unknown) => void (failure ??= e as Error))
+          .finally(() => inFlight.delete(tracked));
         inFlight.add(tracked);
       }
       // Files in flight are abandoned when cancelled: their results are dropped.
       if (!signal.aborted) await Promise.race([Promise.all(inFlight), cancelled]);
+      if (failure) throw failure;
       if (!signal.aborted) await Promise.race([this.#clamFlush(signal), cancelled]);
     } finally {
       // Cancelled: a worker may be deep in a large file; it is stopped without waiting for it.
