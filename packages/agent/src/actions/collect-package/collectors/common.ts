@@ -63,13 +63,18 @@ export interface WalkEntry {
 
 /**
  * Walks a tree without following symbolic links or crossing into other file systems (a mount
- * point is listed, not entered), depth- and count-bounded so a huge or looping tree cannot eat
- * the collector's budget; `pruned` says when a bound was hit. Paths are under the root's real
+ * point is listed, not entered; with `crossMounts` it is entered), depth- and count-bounded so a
+ * huge or looping tree cannot eat the collector's budget; `pruned` says when a bound was hit and
+ * `unreadable` counts directories that could not be listed. Paths are under the root's real
  * path (trusted links such as /var/run -> /run resolved); a root that is an untrusted link or not
  * a directory yields nothing. Entries are only lstat()ed: FIFOs, sockets and devices are listed
  * but never opened (callers read regular files only, and the context refuses anything else).
  */
-export async function* walk(ctx: CollectContext, root: string, opts: { maxDepth: number; maxEntries: number; skip?: (path: string) => boolean; state?: { count: number; pruned: boolean } }): AsyncGenerator<WalkEntry> {
+export async function* walk(
+  ctx: CollectContext,
+  root: string,
+  opts: { maxDepth: number; maxEntries: number; skip?: (path: string) => boolean; crossMounts?: boolean; state?: { count: number; pruned: boolean; unreadable?: number } },
+): AsyncGenerator<WalkEntry> {
   const state = opts.state ?? { count: 0, pruned: false };
   const top = await ctx.realpath(root);
   const topSt = top === null ? null : await ctx.lstat(top);
@@ -83,6 +88,7 @@ export async function* walk(ctx: CollectContext, root: string, opts: { maxDepth:
       // noFollow: the directory must be exactly where the walk found it (not swapped for a link).
       names = await ctx.readDir(dir, { noFollow: true });
     } catch {
+      state.unreadable = (state.unreadable ?? 0) + 1;
       continue; // unreadable directory (EACCES): skip it, keep walking
     }
     const paths = (names ?? []).sort().map((n) => (dir === '/' ? `/${n}` : `${dir}/${n}`)).filter((p) => !opts.skip?.(p));
@@ -98,8 +104,8 @@ export async function* walk(ctx: CollectContext, root: string, opts: { maxDepth:
         const st = stats[k];
         if (!st) continue;
         yield { path, st };
-        // Descend into real directories of the root's file system only (not /proc under /, not a mount under /tmp).
-        if (st.isDirectory() && st.dev === topSt.dev) {
+        // Descend into real directories of the root's file system only (not /proc under /, not a mount under /tmp), unless told to cross mounts.
+        if (st.isDirectory() && (opts.crossMounts || st.dev === topSt.dev)) {
           if (depth + 1 < opts.maxDepth) stack.push([path, depth + 1]);
           else state.pruned = true;
         }

@@ -1,33 +1,56 @@
 import { commandSections, section } from '../format.js';
-import { parseProcNet } from '../parsers/proc.js';
+import { parseProcNet, type ProcNetSocket } from '../parsers/proc.js';
 import type { CollectContext, Collector } from '../types.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from './common.js';
 
-/** socket inode -> "pid/comm" for every process, from /proc/<pid>/fd links ("socket:[inode]"). */
-export async function socketOwners(ctx: CollectContext): Promise<Map<number, string>> {
-  const owners = new Map<number, string>();
+/** A process holding a socket open. */
+export interface SocketOwner {
+  pid: number;
+  program: string;
+}
+
+/** socket inode -> the processes holding it, from /proc/<pid>/fd links ("socket:[inode]"). */
+export async function socketOwners(ctx: CollectContext): Promise<Map<number, SocketOwner[]>> {
+  const owners = new Map<number, SocketOwner[]>();
   for (const pid of ((await ctx.readDir('/proc')) ?? []).filter((n) => /^\d+$/.test(n))) {
+    if (ctx.signal.aborted) break;
     const fds = await ctx.readDir(`/proc/${pid}/fd`).catch(() => null);
     if (!fds) continue;
-    const comm = ((await ctx.readText(`/proc/${pid}/comm`).catch(() => null)) ?? '').trim();
+    const program = ((await ctx.readText(`/proc/${pid}/comm`).catch(() => null)) ?? '').trim();
     for (const fd of fds) {
       const m = /^socket:\[(\d+)\]$/.exec((await ctx.readlink(`/proc/${pid}/fd/${fd}`)) ?? '');
-      if (m) {
-        const inode = Number(m[1]);
-        owners.set(inode, owners.has(inode) ? `${owners.get(inode)},${pid}/${comm}` : `${pid}/${comm}`);
-      }
+      if (!m) continue;
+      const inode = Number(m[1]);
+      const list = owners.get(inode) ?? [];
+      // A process with the socket on several descriptors is one owner.
+      if (!list.some((o) => o.pid === Number(pid))) list.push({ pid: Number(pid), program });
+      owners.set(inode, list);
     }
   }
   return owners;
 }
 
+/** A socket of /proc/net with the processes that hold it. */
+export interface OwnedSocket extends ProcNetSocket {
+  owners: SocketOwner[];
+}
+
+/** The sockets of /proc/net/<proto> for each protocol, with their owning processes. */
+export async function procNetConnections(ctx: CollectContext, protos: readonly string[]): Promise<OwnedSocket[]> {
+  const owners = await socketOwners(ctx);
+  const out: OwnedSocket[] = [];
+  for (const proto of protos) {
+    const text = await ctx.readText(`/proc/net/${proto}`);
+    for (const s of parseProcNet(text ?? '', proto)) out.push({ ...s, owners: owners.get(s.inode) ?? [] });
+  }
+  return out;
+}
+
 /** Sockets read straight from /proc/net when `ss` is missing. */
 async function procNetSockets(ctx: CollectContext): Promise<string> {
-  const owners = await socketOwners(ctx);
   const lines = ['proto\tstate\tlocal\tremote\tuid\tinode\tprocess'];
-  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6', 'raw', 'raw6']) {
-    const text = await ctx.readText(`/proc/net/${proto}`);
-    for (const s of parseProcNet(text ?? '', proto)) lines.push([s.proto, s.state, s.local, s.remote, s.uid, s.inode, owners.get(s.inode) ?? ''].join('\t'));
+  for (const s of await procNetConnections(ctx, ['tcp', 'tcp6', 'udp', 'udp6', 'raw', 'raw6'])) {
+    lines.push([s.proto, s.state, s.local, s.remote, s.uid, s.inode, s.owners.map((o) => `${o.pid}/${o.program}`).join(',')].join('\t'));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -33,8 +33,11 @@ function joinArgv(argv: string[]): string {
   return argv.map((a) => (a === '' || /[\s"'\\]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
 }
 
-/** Reads every process from /proc, one at a time (read-only; no process is signalled or attached to). */
-export async function* listProcesses(ctx: CollectContext): AsyncGenerator<ProcessRow> {
+/**
+ * Reads every process from /proc, one at a time (read-only; no process is signalled or attached
+ * to). `hashes: false` leaves exeSha256 blank, for a quick listing.
+ */
+export async function* listProcesses(ctx: CollectContext, opts: { hashes?: boolean } = {}): AsyncGenerator<ProcessRow> {
   const btime = parseBootTime((await ctx.readText('/proc/stat')) ?? '') ?? 0;
   const hz = await clockTicks(ctx);
   const names = new Map((await users(ctx)).map((u) => [u.uid, u.user]));
@@ -51,7 +54,7 @@ export async function* listProcesses(ctx: CollectContext): AsyncGenerator<Proces
     const link = await ctx.readlink(`${dir}/exe`);
     const exe = link ? exeLink(link) : null;
     let sha = '';
-    if (exe) {
+    if (exe && opts.hashes !== false) {
       // Hash through /proc/<pid>/exe: it opens the running image even when the file was deleted or replaced.
       // /proc/<pid>/exe is a kernel magic link (its target is what the process runs, not a path a
       // user chose), so it is followed on purpose; only a regular file is hashed.

@@ -1,0 +1,218 @@
+import { posix } from 'node:path';
+import { deviceCollectContext } from '../actions/collect-package/context.js';
+import { currentPlatform } from '../platform/index.js';
+import type { Platform } from '../platform/types.js';
+import { parseCommandLine } from './command-line.js';
+import { basicCommands } from './commands/index.js';
+import { CommandError } from './errors.js';
+import { bytesText, durationText, printable, terminalSafe } from './format.js';
+import type { CommandContext, LiveCommand, LiveLevel, LiveResult, RunContext, SessionState } from './types.js';
+
+
+/** MDE's limit, the floor to beat: a command running longer is stopped and fails. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
+/** Output a command may show; past it the output is cut with a line saying how much was left out. */
+export const DEFAULT_OUTPUT_BUDGET = 1024 * 1024;
+
+export interface LiveShellOptions {
+  /** 'basic' refuses advanced commands. */
+  level: LiveLevel;
+  /** The device's platform (tests pass one whose files are a fixture tree). */
+  platform?: Platform;
+  /** Bytes of output per command (default 1 MiB). */
+  outputBudget?: number;
+  /** Time a command may run (default 10 min). */
+  commandTimeoutMs?: number;
+  /** The commands this session knows (default: the basic commands); other slices add theirs. */
+  commands?: readonly LiveCommand[];
+}
+
+/** A command running in the session. */
+export interface LiveJob {
+  id: number;
+  line: string;
+  command: string;
+  startedAt: Date;
+}
+
+/** Why a command was stopped from outside: its time-out, a cancel, or the session's end. */
+type StopReason = 'timeout' | 'cancel' | 'closed';
+
+/** A command's output within its budget: what is over it is counted, not kept. */
+class Output {
+  private readonly chunks: string[] = [];
+  private kept = 0;
+  private cut = 0;
+  private closed = false;
+
+  constructor(
+    private readonly budget: number,
+    private readonly onOutput?: (chunk: string) => void,
+  ) {}
+
+  write(text: string): void {
+    if (this.closed || !text) return;
+    const safe = terminalSafe(text);
+    const n = Buffer.byteLength(safe);
+    if (this.cut) {
+      this.cut += n;
+      return;
+    }
+    if (this.kept + n <= this.budget) {
+      this.emit(safe, n);
+      return;
+    }
+    // Keep what fits, up to its last full line when it has one.
+    let keep = utf8Prefix(safe, this.budget - this.kept);
+    const nl = keep.lastIndexOf('\n');
+    if (nl >= 0) keep = keep.slice(0, nl + 1);
+    const keptBytes = Buffer.byteLength(keep);
+    if (keep) this.emit(keep, keptBytes);
+    this.cut = n - keptBytes;
+  }
+
+  /** Closes the output (a command that ignored its abort writes no more) and adds the closing lines. */
+  end(tail: string | null): { output: string; truncated?: true } {
+    this.closed = true;
+    const lines: string[] = [];
+    if (tail) lines.push(terminalSafe(tail));
+    if (this.cut) lines.push(`[output cut at ${bytesText(this.budget)}: ${bytesText(this.cut)}${this.cut >= 1024 ? ` (${this.cut} bytes)` : ''} more not shown]`);
+    if (lines.length) {
+      const last = this.chunks.at(-1);
+      this.emit(`${last && !last.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`, 0);
+    }
+    return { output: this.chunks.join(''), ...(this.cut ? { truncated: true as const } : {}) };
+  }
+
+  private emit(text: string, bytes: number): void {
+    this.chunks.push(text);
+    this.kept += bytes;
+    this.onOutput?.(text);
+  }
+}
+
+/** The longest start of `s` that is at most `max` bytes of UTF-8, never splitting a character. */
+function utf8Prefix(s: string, max: number): string {
+  const buf = Buffer.from(s, 'utf8');
+  if (buf.length <= max) return s;
+  let end = Math.max(0, max);
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8');
+}
+
+/** A path as typed, absolute against `cwd` (`..` taken logically, as a shell's cd does). */
+export function resolvePath(cwd: string, path: string): string {
+  if (path === '') throw new CommandError('an empty path names no file', 2);
+  return posix.resolve(cwd, path);
+}
+
+/**
+ * One live-response session on the agent: its state (cwd from `/`, trace, running commands) and
+ * the interpreter of its command lines. A line is split into words (never given to a shell), its
+ * command looked up and checked against the session's level, and run with the session's output
+ * budget and time-out; Ctrl-C (the caller's signal) or {@link cancel} stops it.
+ */
+export class LiveShell {
+  readonly state: SessionState;
+  private readonly platform: Platform;
+  private readonly budget: number;
+  private readonly timeoutMs: number;
+  private readonly running = new Map<number, LiveJob & { stop: AbortController }>();
+  private nextJob = 1;
+  private closed = false;
+
+  constructor(opts: LiveShellOptions) {
+    const commands = new Map((opts.commands ?? basicCommands).map((c) => [c.name, c]));
+    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands };
+    this.platform = opts.platform ?? currentPlatform();
+    this.budget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
+    this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  get cwd(): string {
+    return this.state.cwd;
+  }
+
+  /** The commands running now, oldest first. */
+  jobs(): LiveJob[] {
+    return [...this.running.values()].map(({ id, line, command, startedAt }) => ({ id, line, command, startedAt }));
+  }
+
+  /** Stops a running command (it ends with exit status 130); false when no such command runs. */
+  cancel(id: number): boolean {
+    const job = this.running.get(id);
+    job?.stop.abort('cancel' satisfies StopReason);
+    return !!job;
+  }
+
+  /** Ends the session: running commands are stopped and no more are run. */
+  close(): void {
+    this.closed = true;
+    for (const job of this.running.values()) job.stop.abort('closed' satisfies StopReason);
+  }
+
+  /** Runs one command line to its end (or its time-out, or Ctrl-C) and answers its result. */
+  async run(line: string, ctx: RunContext = {}): Promise<LiveResult> {
+    const out = new Output(this.budget, ctx.onOutput);
+    const fail = (exitStatus: number, message: string): LiveResult => ({ exitStatus, ...out.end(message) });
+    if (this.closed) return fail(1, 'the session has ended');
+    const words = parseCommandLine(line);
+    if ('error' in words) return fail(2, words.error);
+    const [name, ...args] = words;
+    if (name === undefined) return { exitStatus: 0, output: '' };
+    const cmd = this.state.commands.get(name);
+    if (!cmd) return fail(127, `${printable(name)}: unknown command (help lists the commands)`);
+    if (cmd.level === 'advanced' && this.state.level !== 'advanced') return fail(126, `${name}: an advanced command; this session runs basic commands only`);
+
+    const stop = new AbortController();
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
+    const timer = setTimeout(() => stop.abort('timeout' satisfies StopReason), this.timeoutMs);
+    const id = this.nextJob++;
+    const started = Date.now();
+    this.running.set(id, { id, line, command: name, startedAt: new Date(started), stop });
+    const trace = (note: string) => {
+      if (this.state.trace) out.write(`[trace] ${note}\n`);
+    };
+    // One safe-file-access instance per command: its cache of resolved directories never outlives it.
+    const collect = deviceCollectContext({ dataDir: '', deadline: started + this.timeoutMs, signal }, this.platform);
+    const cctx: CommandContext = {
+      session: this.state,
+      platform: this.platform,
+      files: collect,
+      collect,
+      signal,
+      write: (text) => out.write(text),
+      trace,
+      resolve: (path) => resolvePath(this.state.cwd, path),
+      run: async (file, argv) => {
+        trace(`run ${[file, ...argv].map((a) => JSON.stringify(a)).join(' ')}`);
+        const r = await collect.run(file, argv);
+        trace(`${file} exited with ${r.code}`);
+        return r;
+      },
+    };
+    let result: LiveResult;
+    try {
+      if (signal.aborted) throw signal.reason;
+      // The command is raced with its stop: a command stuck in a system call does not hold the session.
+      const stopped = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      const running = cmd.run(args, cctx);
+      running.catch(() => {});
+      const outcome = (await Promise.race([running, stopped])) ?? {};
+      const exitStatus = outcome.exitStatus ?? (outcome.error ? 1 : 0);
+      trace(`${name}: ${Date.now() - started} ms, exit status ${exitStatus}`);
+      result = { exitStatus, ...out.end(outcome.error ? `${name}: ${outcome.error}` : null), ...(outcome.data !== undefined ? { data: outcome.data } : {}) };
+    } catch (e) {
+      if (signal.aborted) {
+        const why = stop.signal.aborted ? (stop.signal.reason as StopReason) : 'cancel';
+        if (why === 'timeout') result = fail(124, `${name}: timed out after ${durationText(this.timeoutMs)}; stopped`);
+        else result = fail(130, `${name}: ${why === 'closed' ? 'stopped: the session ended' : 'cancelled'}`);
+      } else if (e instanceof CommandError) result = fail(e.exitStatus, `${name}: ${e.message}`);
+      else result = fail(1, `${name}: ${(e as Error).message ?? String(e)}`);
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(id);
+    }
+    return result;
+  }
+}

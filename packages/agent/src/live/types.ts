@@ -1,0 +1,78 @@
+import type { CollectContext } from '../actions/collect-package/types.js';
+import type { ExecResult, Platform, SafeFiles } from '../platform/types.js';
+
+/** What a session may run: basic commands only (read-only), or advanced ones too. */
+export type LiveLevel = 'basic' | 'advanced';
+
+/** How one command line turned out. */
+export interface LiveResult {
+  /** 0 on success; as a shell: 2 bad usage, 124 timed out, 126 not allowed here, 127 unknown command, 130 cancelled. */
+  exitStatus: number;
+  /** What a terminal shows; every line ends with \n. Control characters are escaped (\x1b), never sent raw. */
+  output: string;
+  /** The command's result in structured form, for the API (absent for failures and plain text). */
+  data?: unknown;
+  /** Set when the output went over the session's budget and was cut (its last line says how much). */
+  truncated?: boolean;
+}
+
+/** What the caller of {@link LiveShell.run} gives one command line. */
+export interface RunContext {
+  /** Aborting it (Ctrl-C) stops the command; it ends with exit status 130. */
+  signal?: AbortSignal;
+  /** Output as it is produced (within the budget), for streaming; the result holds it all too. */
+  onOutput?: (chunk: string) => void;
+}
+
+/** A session's state, which commands read and `cd` / `trace` change. */
+export interface SessionState {
+  cwd: string;
+  /** Where `cd -` goes. */
+  previousCwd: string | null;
+  /** Verbose mode: commands say what they read and run. */
+  trace: boolean;
+  readonly level: LiveLevel;
+  /** Every command the session knows, by name (`help` lists them). */
+  readonly commands: ReadonlyMap<string, LiveCommand>;
+}
+
+/** What a command gets to do its work. */
+export interface CommandContext {
+  session: SessionState;
+  platform: Platform;
+  /** Safe file access (absolute paths; never a link a user could have planted), fresh per command. */
+  files: SafeFiles;
+  /** The same file access as a collect-package context, so collectors' readers are reused as they are. */
+  collect: CollectContext;
+  /** Aborted on Ctrl-C, time-out or the session's end: a command stops at its next step. */
+  signal: AbortSignal;
+  /** Appends text to the output (counted against the budget). */
+  write(text: string): void;
+  /** A verbose note, shown only with `trace on`. */
+  trace(note: string): void;
+  /** A path as typed, made absolute against the session's cwd. */
+  resolve(path: string): string;
+  /** Runs a program with an argument array (never a shell), within the command's time-out. */
+  run(file: string, args: string[]): Promise<ExecResult>;
+}
+
+/** What a command answers besides its output. */
+export interface CommandOutcome {
+  data?: unknown;
+  /** Non-zero with `error`: the command showed what it could and still failed. */
+  exitStatus?: number;
+  /** A one-line reason, printed as `<command>: <error>` after the output. */
+  error?: string;
+}
+
+/** One live-response command: declared once, listed by `help`, refused above the session's level. */
+export interface LiveCommand {
+  name: string;
+  /** One line for `help`. */
+  summary: string;
+  /** e.g. `ls [-l] [-a] [path]`. */
+  usage: string;
+  level: LiveLevel;
+  /** Throws {@link CommandError} for a clear one-line failure. */
+  run(args: string[], ctx: CommandContext): Promise<CommandOutcome | void>;
+}
