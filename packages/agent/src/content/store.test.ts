@@ -159,7 +159,7 @@ describe('ContentStore', () => {
     const file = await store.verifiedFile('indicators', 'hashes');
     expect(file).toMatchObject({ manifest: { version: 1, size: data.length }, path: join(dir, 'content', 'indicators', 'hashes', 'v1.bin') });
     const altered = Buffer.from(data);
-    altered[1000] ^= 1;
+    altered[1000] = altered[1000]! ^ 1;
     writeFileSync(file!.path, altered);
     expect(await store.verifiedFile('indicators', 'hashes')).toBeNull();
     await expect(store.verifiedFile('indicators', '../escape')).rejects.toThrow(/not a content name/);
