@@ -9,6 +9,7 @@ export { breakGlassRelease, IsolationManager } from './modules/isolation/manager
 export { currentPlatform } from './platform/index.js';
 export { PackageUploader, type UploadOptions } from './transport/upload.js';
 export { ContentStore, type ContentFetcher, type ContentUpdate, type Content } from './content/store.js';
+export { fetchLibraryFile, LibraryFileError } from './content/library.js';
 export { IndicatorSet } from './content/indicators.js';
 export { ContentSync, CONTENT_CHECK_MS } from './content/sync.js';
 export { HttpContentFetcher, ContentNotPublishedError, type ContentFetcherOptions } from './transport/content-fetcher.js';

@@ -26,6 +26,8 @@ export type IndicatorSubmission = Schemas['IndicatorSubmission'];
 /** A YARA rule pack (GET /api/rulepacks), and one with its source and versions (GET /api/rulepacks/{name}). */
 export type RulePack = Schemas['RulePack'];
 export type RulePackDetail = Schemas['RulePackDetail'];
+/** A live-response library file (MDE's shape, with Cordon's size, signer and content): GET /api/libraryfiles. */
+export type LibraryFile = Schemas['LibraryFile'];
 /** A device's quarantined file: GET /api/machines/{id}/quarantine. */
 export type QuarantinedFile = Schemas['QuarantinedFile'];
 /** Who is signed in: GET /api/auth/me. */

@@ -4124,6 +4124,218 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/libraryfiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the live-response library files */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LibraryFileList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Upload a file to the live-response library (multipart/form-data; 200 with the file). A name that exists is refused (400 LibraryFileAlreadyExists) unless OverrideIfExists=true; larger than libraryMaxFileBytes: 413 LibraryFileTooLarge; a bad or (when required) missing signature: 400 InvalidSignature. Nothing is changed when refused. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description The file; its name (1-128 letters, digits, . _ -, not starting with .) becomes fileName. Required
+                         */
+                        File: string;
+                        Description?: string;
+                        /** @description The parameters the script takes */
+                        ParametersDescription?: string;
+                        /** @enum {string} */
+                        HasParameters?: "true" | "false";
+                        /**
+                         * @description Replace a file of that name (default false: refused with 400 LibraryFileAlreadyExists)
+                         * @enum {string}
+                         */
+                        OverrideIfExists?: "true" | "false";
+                        /** @description Cordon: base64 Ed25519 signature of the file by a key in libraryTrustedKeys (required when libraryRequireSignature is set; always checked when sent) */
+                        Signature?: string;
+                        /** @description Cordon: why (kept in the audit log) */
+                        Comment?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LibraryFile"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/libraryfiles/{fileName}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: one library file */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    fileName: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LibraryFile"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a file from the live-response library (204) */
+        delete: {
+            parameters: {
+                query?: {
+                    comment?: string;
+                };
+                header?: never;
+                path: {
+                    fileName: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/scanPolicies": {
         parameters: {
             query?: never;
@@ -5050,12 +5262,40 @@ export interface components {
                 deletedAt: string | null;
             }[];
         };
+        LibraryFile: {
+            fileName: string;
+            description: string | null;
+            sha256: string;
+            /** @description Cordon: bytes */
+            size: number;
+            /** Format: date-time */
+            creationTime: string;
+            createdBy: string;
+            /** Format: date-time */
+            lastUpdatedTime: string;
+            /** @description Cordon: who uploaded the version in force */
+            lastUpdatedBy: string;
+            hasParameters: boolean;
+            parametersDescription: string | null;
+            /** @description Cordon: fingerprint (first 16 hex of the SHA-256 of its SPKI DER) of the trusted key whose signature was checked at upload; null when unsigned */
+            signedBy: string | null;
+            /** @description Cordon: the signed content (kind script) that carries it to devices */
+            contentName: string;
+            /** @description Cordon: that content's version holding these bytes */
+            contentVersion: number;
+        };
+        LibraryFileList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["LibraryFile"][];
+        };
         Me: {
             name: string;
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "library.read" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "library.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };

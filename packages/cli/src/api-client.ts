@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
+import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type LibraryFile, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
 
 export { ApiRequestError };
-export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
+export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, LibraryFile, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -183,6 +183,33 @@ export class CordonClient {
 
   async deleteRulePack(name: string, comment?: string): Promise<void> {
     await ok(this.api.DELETE('/api/rulepacks/{name}', { params: { path: { name }, query: { comment } } }));
+  }
+
+  async libraryFiles(): Promise<LibraryFile[]> {
+    return (await ok(this.api.GET('/api/libraryfiles'))).value;
+  }
+
+  /**
+   * Uploads a file to the live-response library as MDE clients do (multipart/form-data); `file`
+   * is streamed from where it lies (a Blob from `openAsBlob`), never read whole.
+   */
+  uploadLibraryFile(file: Blob, fields: { fileName: string; description?: string; parametersDescription?: string; override?: boolean; signature?: string; comment?: string }): Promise<LibraryFile> {
+    const form = new FormData();
+    form.append('File', file, fields.fileName);
+    if (fields.description !== undefined) form.append('Description', fields.description);
+    if (fields.parametersDescription !== undefined) {
+      form.append('HasParameters', 'true');
+      form.append('ParametersDescription', fields.parametersDescription);
+    }
+    if (fields.override) form.append('OverrideIfExists', 'true');
+    if (fields.signature !== undefined) form.append('Signature', fields.signature);
+    if (fields.comment !== undefined) form.append('Comment', fields.comment);
+    // openapi-fetch sends FormData as it is (the boundary set by fetch).
+    return ok(this.api.POST('/api/libraryfiles', { body: form as never }));
+  }
+
+  async deleteLibraryFile(fileName: string, comment?: string): Promise<void> {
+    await ok(this.api.DELETE('/api/libraryfiles/{fileName}', { params: { path: { fileName }, query: { comment } } }));
   }
 
   /** A device's quarantined files, newest first. */

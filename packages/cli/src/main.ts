@@ -11,6 +11,7 @@ import { registerAlertCommands } from './commands/alerts.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
+import { registerLibraryCommands } from './commands/library.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -32,6 +33,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerAlertCommands(program);
   registerIndicatorCommands(program);
   registerRulePackCommands(program);
+  registerLibraryCommands(program);
   registerScanPolicyCommands(program);
   registerQuarantineCommands(program);
   return program;

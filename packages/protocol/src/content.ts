@@ -3,8 +3,13 @@ import { z } from 'zod';
 import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { keyIdOf } from './signing.js';
 
-/** Largest content bundle the server may publish (and an agent will download). */
-export const MAX_CONTENT_BYTES = 256 * 1024 * 1024;
+/**
+ * Largest content bundle the server may publish (and an agent will download): a live-response
+ * library file may be this large. Both ends stream it through disk (the server stages, serves and
+ * hashes from a file; the agent's store writes and hashes as it downloads), so its size costs disk,
+ * not memory. An agent reads whole only the kinds it loads to use (indicators, rule packs), never scripts.
+ */
+export const MAX_CONTENT_BYTES = 512 * 1024 * 1024;
 
 export { ContentKind } from './content-kind.js';
 

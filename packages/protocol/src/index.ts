@@ -10,3 +10,4 @@ export * from './package-file.js';
 export * from './alert-triage.js';
 export * from './alerts.js';
 export * from './rulepacks.js';
+export * from './library.js';

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readmeSection, renderConfigTable } from '@cordon/protocol/config';
 import { ConfigError, describeConfig, loadServerConfig, serverConfig } from './config.js';
@@ -30,6 +31,9 @@ describe('server config', () => {
       diskReserveBytes: 1073741824,
       downloadUrlSeconds: 900,
       auditCheckpointSeconds: 60,
+      libraryRequireSignature: false,
+      libraryTrustedKeys: [],
+      libraryMaxFileBytes: 512 * 1024 * 1024,
       logLevel: 'info',
       logFormat: 'auto',
     });
@@ -55,6 +59,8 @@ describe('server config', () => {
     ['CORDON_MAX_PACKAGE_BYTES', '1048576', 'maxPackageBytes', 1048576],
     ['CORDON_DISK_RESERVE_BYTES', '0', 'diskReserveBytes', 0],
     ['CORDON_DOWNLOAD_URL_SECONDS', '60', 'downloadUrlSeconds', 60],
+    ['CORDON_LIBRARY_REQUIRE_SIGNATURE', 'true', 'libraryRequireSignature', true],
+    ['CORDON_LIBRARY_MAX_FILE_BYTES', '1048576', 'libraryMaxFileBytes', 1048576],
     ['CORDON_CONSOLE_DIR', '/opt/console', 'consoleDir', '/opt/console'],
     ['CORDON_LOG_LEVEL', 'warn', 'logLevel', 'warn'],
     ['CORDON_LOG_FORMAT', 'pretty', 'logFormat', 'pretty'],
@@ -92,6 +98,27 @@ describe('server config', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems.map((p) => p.key)).toEqual(['port', 'bodyLimitBytes', 'logLevel', 'heartbeatSecs']);
     expect((error as Error).message).toMatch(/^Invalid server configuration:\n {2}port: .*\(flag --port "http"\)\n/);
+  });
+
+  it('takes library signing keys as PEM or base64 SPKI DER (env: comma-separated), refusing what is not an Ed25519 public key', () => {
+    const a = generateKeyPairSync('ed25519').publicKey;
+    const pem = a.export({ type: 'spki', format: 'pem' }).toString();
+    const der = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const env = { CORDON_DATA_DIR: join(dir, 'empty'), CORDON_LIBRARY_TRUSTED_KEYS: `${pem},${der}` };
+    expect(loadServerConfig({}, env).libraryTrustedKeys).toEqual([pem.trim(), der]);
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    let error: unknown;
+    try {
+      loadServerConfig({ libraryTrustedKeys: [der, 'not a key', rsa], libraryMaxFileBytes: 1024 ** 3 }, { CORDON_DATA_DIR: join(dir, 'empty') });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((p) => [p.key, p.message])).toEqual([
+      ['libraryTrustedKeys.1', expect.stringMatching(/^is not a public key in PEM or base64 SPKI DER/)],
+      ['libraryTrustedKeys.2', 'is a rsa key; library signing keys are Ed25519'],
+      ['libraryMaxFileBytes', expect.stringMatching(/536870912/)],
+    ]);
   });
 
   it('describes every key with its env name and help', () => {

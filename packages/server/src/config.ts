@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, defineConfig, setting, type ConfigFlags, type ConfigOf, type SettingDoc } from '@cordon/protocol/config';
 import { LOG_FORMATS } from '@cordon/protocol/log-format';
+import { MAX_CONTENT_BYTES, parseEd25519PublicKey } from '@cordon/protocol';
 
 export { ConfigError };
 
@@ -54,6 +55,26 @@ export const serverConfig = defineConfig({
     }),
     downloadUrlSeconds: setting(z.number().int().min(10).max(86400), { default: 900, help: 'Lifetime of package download URLs (GetPackageUri)' }),
     auditCheckpointSeconds: setting(z.number().int().min(1).max(86400), { default: 60, help: 'How often the audit chain\'s head is signed into <dataDir>/audit/checkpoints.jsonl (and at shutdown); records since the last checkpoint are protected by the chain alone' }),
+    libraryRequireSignature: setting(z.boolean(), {
+      default: false,
+      help: 'Live-response library: refuse an upload without a valid Signature (base64 Ed25519 signature of the file) by one of libraryTrustedKeys (a Signature that is sent is always checked)',
+    }),
+    libraryTrustedKeys: setting(
+      z.array(
+        z.string().superRefine((text, ctx) => {
+          try {
+            parseEd25519PublicKey(text);
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          }
+        }),
+      ).max(64),
+      { default: [], help: 'Ed25519 public keys (PEM, or base64 SPKI DER) whose signatures the live-response library accepts (env: comma-separated; default: none)' },
+    ),
+    libraryMaxFileBytes: setting(z.number().int().min(1).max(MAX_CONTENT_BYTES), {
+      default: MAX_CONTENT_BYTES,
+      help: `Largest live-response library file (default and most: ${MAX_CONTENT_BYTES / 1024 ** 2} MiB); a bigger upload is refused (413) and nothing is kept`,
+    }),
     consoleDir: setting(z.string().min(1), { help: 'Directory of the built web console (default: packages/console/dist)' }),
     logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level; logs go to stderr (pino)' }),
     logFormat: setting(z.enum(LOG_FORMATS), { default: 'auto', help: 'How logs are written: pretty (one readable line each), json (one JSON object per line), or auto: pretty on a terminal, json otherwise' }),

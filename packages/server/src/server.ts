@@ -25,6 +25,7 @@ import { ActionsRepository } from './repositories/actions.repository.js';
 import { ContentRepository } from './repositories/content.repository.js';
 import { IndicatorsRepository } from './repositories/indicators.repository.js';
 import { RulePacksRepository } from './repositories/rulepacks.repository.js';
+import { LibraryRepository } from './repositories/library.repository.js';
 import { ScanPoliciesRepository } from './repositories/scan-policies.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
@@ -43,6 +44,7 @@ import { adminRoutes, oauthRoutes } from './routes/auth.routes.js';
 import { healthRoutes } from './routes/health.routes.js';
 import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { rulePacksRoutes } from './routes/rulepacks.routes.js';
+import { libraryRoutes } from './routes/library.routes.js';
 import { scanPoliciesRoutes } from './routes/scan-policies.routes.js';
 import { quarantineRoutes } from './routes/quarantine.routes.js';
 import { QuarantineRepository } from './repositories/quarantine.repository.js';
@@ -57,6 +59,7 @@ import { AgentReportsService } from './services/agent-reports.service.js';
 import { ContentService } from './services/content.service.js';
 import { IndicatorsService } from './services/indicators.service.js';
 import { RulePacksService } from './services/rulepacks.service.js';
+import { LibraryService } from './services/library.service.js';
 import { ScanPolicyService } from './services/scan-policy.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
@@ -109,6 +112,7 @@ export interface CordonServer {
     content: ContentService;
     indicators: IndicatorsService;
     rulePacks: RulePacksService;
+    library: LibraryService;
     users: UsersService;
     deviceEvents: DeviceEventsSink;
     alerts: AlertsService;
@@ -195,6 +199,11 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   gateway.attach(agentReports, packages, content);
   const indicators = new IndicatorsService(new IndicatorsRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'indicators' }));
   const rulePacks = new RulePacksService(new RulePacksRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'rulepacks' }));
+  const library = new LibraryService(new LibraryRepository(db), tx, auditService, content, locks, now, {
+    requireSignature: config.libraryRequireSignature,
+    trustedKeys: config.libraryTrustedKeys,
+    maxFileBytes: config.libraryMaxFileBytes,
+  });
   const quarantine = new QuarantineService(quarantineRepo, machines);
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
@@ -237,6 +246,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(alertsRoutes(alerts, machines, now, config.ingestRateLimitPerMinute), { prefix });
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
+    await app.register(libraryRoutes(library), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
     await app.register(quarantineRoutes(quarantine), { prefix });
   }
@@ -255,7 +265,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators, rulePacks },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators, rulePacks, library },
     hub,
     initialAdminToken,
     initialAdminPassword,

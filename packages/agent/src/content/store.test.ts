@@ -151,4 +151,17 @@ describe('ContentStore', () => {
     expect(store.load('indicators', 'hashes')).toBeNull();
     expect(() => store.load('indicators', '../escape')).toThrow(/not a content name/);
   });
+
+  it('answers the verified file of the content in use (hashed as a stream), and null once it is altered or absent', async () => {
+    const { store, data } = install(1);
+    expect(await store.verifiedFile('indicators', 'hashes')).toBeNull();
+    await store.update('indicators', 'hashes');
+    const file = await store.verifiedFile('indicators', 'hashes');
+    expect(file).toMatchObject({ manifest: { version: 1, size: data.length }, path: join(dir, 'content', 'indicators', 'hashes', 'v1.bin') });
+    const altered = Buffer.from(data);
+    altered[1000] = altered[1000]! ^ 1;
+    writeFileSync(file!.path, altered);
+    expect(await store.verifiedFile('indicators', 'hashes')).toBeNull();
+    await expect(store.verifiedFile('indicators', '../escape')).rejects.toThrow(/not a content name/);
+  });
 });

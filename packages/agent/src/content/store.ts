@@ -91,6 +91,30 @@ export class ContentStore {
     return null;
   }
 
+  /**
+   * The file of the content in use and its manifest, verified now (signature, then size and SHA-256
+   * read as a stream: large content is never held in memory); null if there is none or it no
+   * longer verifies. The path holds until the next update of kind + name replaces the version.
+   */
+  async verifiedFile(kind: ContentKind, name: string): Promise<{ manifest: ContentManifest; path: string } | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const p = this.#pointer(kind, name);
+      if (!p) return null;
+      const v = verifyManifest(p.signed, this.signingPublicKeyPem, { kind, name });
+      if (!v.ok) return null;
+      const path = join(this.#dir(kind, name), p.file);
+      let actual: { size: number; sha256: string };
+      try {
+        actual = { size: statSync(path).size, sha256: await sha256File(path) };
+      } catch {
+        // An update moved the pointer and removed the old file meanwhile: read again.
+        continue;
+      }
+      return checkContent(v.manifest, actual).ok ? { manifest: v.manifest, path } : null;
+    }
+    return null;
+  }
+
   async #update(kind: ContentKind, name: string): Promise<ContentUpdate> {
     const kept = this.current(kind, name);
     const refuse = (reason: ContentRefusal | 'NotNewer' | 'Unusable', detail: string): ContentUpdate => ({ status: 'refused', reason, detail, kept });

@@ -434,6 +434,28 @@ export const RulePackDetail = RulePack.extend({
 }).meta({ id: 'RulePackDetail' });
 export type RulePackDetailView = z.infer<typeof RulePackDetail>;
 
+// --- live-response library ------------------------------------------------------------------
+
+export const LibraryFile = z
+  .object({
+    fileName: z.string(),
+    description: z.string().nullable(),
+    sha256: z.string(),
+    size: z.number().int().meta({ description: 'Cordon: bytes' }),
+    creationTime: isoTime(),
+    createdBy: z.string(),
+    lastUpdatedTime: isoTime(),
+    lastUpdatedBy: z.string().meta({ description: 'Cordon: who uploaded the version in force' }),
+    hasParameters: z.boolean(),
+    parametersDescription: z.string().nullable(),
+    signedBy: z.string().nullable().meta({ description: 'Cordon: fingerprint (first 16 hex of the SHA-256 of its SPKI DER) of the trusted key whose signature was checked at upload; null when unsigned' }),
+    contentName: z.string().meta({ description: 'Cordon: the signed content (kind script) that carries it to devices' }),
+    contentVersion: z.number().int().meta({ description: "Cordon: that content's version holding these bytes" }),
+  })
+  .meta({ id: 'LibraryFile' });
+export type LibraryFileView = z.infer<typeof LibraryFile>;
+export const LibraryFileList = odataList(LibraryFile, 'LibraryFileList');
+
 // --- sign-in, tokens, administration ---------------------------------------------------------
 
 const Role = z.enum(ROLES);

@@ -27,6 +27,8 @@ export const PERMISSIONS = {
   'rulepacks.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
+  /** The live-response library: what scripts exist, for the sessions that run them. */
+  'library.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
   /** Indicators with a blocking action cut devices off addresses: as much as an action. */
@@ -39,6 +41,8 @@ export const PERMISSIONS = {
   'policy.write': 'admin',
   /** What every scan looks for, on every device. */
   'rulepacks.write': 'admin',
+  /** Scripts that responders run on devices, as root: admins only. */
+  'library.write': 'admin',
   /** Issuing an offline release token bypasses the action engine: admins only. */
   'isolation.breakGlass': 'admin',
 } as const satisfies Record<string, RankedRole>;

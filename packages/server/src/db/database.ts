@@ -24,6 +24,7 @@ import * as alertsQueue from './migrations/20261204120000_alerts_queue.js';
 import * as rulePacks from './migrations/20261205120000_rule_packs.js';
 import * as scanPolicies from './migrations/20261206100000_scan_policies.js';
 import * as quarantine from './migrations/20261206120000_quarantine.js';
+import * as libraryFiles from './migrations/20261207100000_library_files.js';
 
 export type Db = Kysely<Database>;
 
@@ -47,6 +48,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261205120000_rule_packs': rulePacks,
   '20261206100000_scan_policies': scanPolicies,
   '20261206120000_quarantine': quarantine,
+  '20261207100000_library_files': libraryFiles,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -365,6 +365,28 @@ export interface QuarantinedFilesTable {
   restore_action_id: string | null;
 }
 
+/** A live-response library file: the version in force of one file name. */
+export interface LibraryFilesTable {
+  /** MDE's fileName: what `putfile` writes and `run` runs. */
+  file_name: string;
+  description: string | null;
+  /** 1 or 0. */
+  has_parameters: number;
+  parameters_description: string | null;
+  sha256: string;
+  /** Bytes (bigint: PostgreSQL answers it as text; read it with Number()). */
+  size: number;
+  /** Fingerprint of the trusted key whose signature was checked at upload, or null when unsigned. */
+  signed_by: string | null;
+  /** The signed content (kind `script`) that carries it to devices, and the version holding these bytes. */
+  content_name: string;
+  content_version: number;
+  created_by: string;
+  creation_time: string;
+  last_updated_by: string;
+  last_updated_time: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -391,4 +413,5 @@ export interface Database {
   rule_packs: RulePacksTable;
   scan_policies: ScanPoliciesTable;
   quarantined_files: QuarantinedFilesTable;
+  library_files: LibraryFilesTable;
 }

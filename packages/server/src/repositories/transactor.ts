@@ -5,6 +5,7 @@ import { AuditRepository } from './audit.repository.js';
 import { CredentialsRepository } from './credentials.repository.js';
 import { IndicatorsRepository } from './indicators.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
+import { LibraryRepository } from './library.repository.js';
 import { MachinesRepository } from './machines.repository.js';
 import { RulePacksRepository } from './rulepacks.repository.js';
 import { TimelineRepository } from './timeline.repository.js';
@@ -22,6 +23,7 @@ export interface UnitOfWork {
   actions: ActionsRepository;
   indicators: IndicatorsRepository;
   rulePacks: RulePacksRepository;
+  library: LibraryRepository;
 }
 
 /**
@@ -43,6 +45,7 @@ export function transactor(db: Db): Transactor {
     actions: new ActionsRepository(tx),
     indicators: new IndicatorsRepository(tx),
     rulePacks: new RulePacksRepository(tx),
+    library: new LibraryRepository(tx),
   });
   return (work) => atomically(db, (tx) => work(bind(tx)));
 }

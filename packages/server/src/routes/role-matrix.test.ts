@@ -21,6 +21,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'rulepacks.read': 'viewer',
   'tags.write': 'analyst',
   'packages.read': 'analyst',
+  'library.read': 'analyst',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
   'indicators.write': 'responder',
@@ -30,6 +31,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'admin.users': 'admin',
   'policy.write': 'admin',
   'rulepacks.write': 'admin',
+  'library.write': 'admin',
   'isolation.breakGlass': 'admin',
 };
 
@@ -123,6 +125,10 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'GET /api/rulepacks/:name': 'rulepacks.read',
   'POST /api/rulepacks': 'rulepacks.write',
   'DELETE /api/rulepacks/:name': 'rulepacks.write',
+  'GET /api/libraryfiles': 'library.read',
+  'GET /api/libraryfiles/:fileName': 'library.read',
+  'POST /api/libraryfiles': 'library.write',
+  'DELETE /api/libraryfiles/:fileName': 'library.write',
   'GET /api/machines/:id/quarantine': 'machines.read',
   'POST /api/machines/:id/restoreQuarantinedFile': 'actions.submit',
 };

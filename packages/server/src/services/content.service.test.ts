@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyContent } from '@cordon/protocol';
+import { sha256Hex, verifyContent } from '@cordon/protocol';
+import { StagedTooLargeError } from '../storage/content-files.js';
 import { startHarness, type Harness } from '../testing/harness.js';
 
 // Against a real store and real files: the versioning rests on the store's primary key and transaction.
@@ -57,5 +58,41 @@ describe('ContentService', () => {
     await content.publish('script', 'collect', Buffer.from('echo hi'), 'admin-user');
     expect(await content.bytes('script', 'collect', 2)).toBeNull();
     expect((await content.bytes('script', 'collect', 1))?.size).toBe(7);
+  });
+
+  it('publishes from a stream: staged as it arrives (hashed on the way), then signed and placed as the next version', async () => {
+    const content = h.server.services.content;
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(64 * 1024 + i, i));
+    async function* source() {
+      for (const c of chunks) yield c;
+    }
+    const staged = await content.stage(source(), 10 * 1024 * 1024);
+    const whole = Buffer.concat(chunks);
+    expect(staged).toMatchObject({ sha256: sha256Hex(whole), size: whole.length });
+    expect((await content.stagedBytes(staged)).equals(whole)).toBe(true);
+    const p = await content.publishStaged('script', 'collect', staged, 'admin-user', 'why');
+    expect(p.manifest).toMatchObject({ kind: 'script', name: 'collect', version: 1, sha256: sha256Hex(whole), size: whole.length });
+    const bytes = readFileSync(join(contentDir(), 'script', 'collect', 'v1.bin'));
+    expect(verifyContent(p.signed, bytes, h.server.keys.signingPublicKeyPem, { kind: 'script', name: 'collect' })).toMatchObject({ ok: true });
+    expect(readdirSync(join(contentDir(), '.staging'))).toEqual([]);
+  });
+
+  it('stops reading a stream past its limit and keeps nothing of it; a refused publication removes its staged file', async () => {
+    const content = h.server.services.content;
+    let pulled = 0;
+    async function* endless() {
+      for (;;) {
+        pulled++;
+        yield Buffer.alloc(1000);
+      }
+    }
+    await expect(content.stage(endless(), 4500)).rejects.toBeInstanceOf(StagedTooLargeError);
+    expect(pulled).toBe(5);
+    expect(readdirSync(join(contentDir(), '.staging'))).toEqual([]);
+    const staged = await content.stage((async function* () {
+      yield Buffer.from('x');
+    })(), 10);
+    await expect(content.publishStaged('binaries', 'collect', staged, 'admin-user')).rejects.toMatchObject({ status: 400, target: 'kind' });
+    expect(readdirSync(join(contentDir(), '.staging'))).toEqual([]);
   });
 });

@@ -1,8 +1,23 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ContentKind, ContentManifest } from '@cordon/protocol';
+import { StorageFullError } from './file-store.js';
+
+/** A file staged from a stream: its id for `place` or `discard`, and what was written. */
+export interface StagedFile {
+  id: string;
+  sha256: string;
+  size: number;
+}
+
+/** The stream held more than the bytes allowed: nothing was kept. */
+export class StagedTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`more than ${maxBytes} bytes`);
+  }
+}
 
 const FILE = /^v\d{1,16}\.bin$/;
 const STAGED = /^[0-9a-f-]{36}\.part$/;
@@ -60,6 +75,41 @@ export class ContentFiles {
     }
     await fh.close();
     return id;
+  }
+
+  /**
+   * Writes what `source` yields to a new staging file, durably, hashing it on the way: the bytes
+   * pass through once and are never all held in memory. More than `maxBytes` stops the reading and
+   * removes the file (StagedTooLargeError); so does a full disk (StorageFullError) or any failure.
+   */
+  async stageStream(source: AsyncIterable<Uint8Array>, maxBytes: number): Promise<StagedFile> {
+    const id = `${randomUUID()}.part`;
+    const path = this.#staged(id);
+    const fh = await open(path, 'wx', 0o600);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > maxBytes) throw new StagedTooLargeError(maxBytes);
+        hash.update(chunk);
+        for (let done = 0; done < chunk.length; ) done += (await fh.write(chunk, done)).bytesWritten;
+      }
+      await fh.sync();
+    } catch (e) {
+      await fh.close();
+      await rm(path, { force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw new StorageFullError('The server has no space left for content files');
+      throw e;
+    }
+    await fh.close();
+    return { id, sha256: hash.digest('hex'), size };
+  }
+
+  /** A staged file's bytes, whole (for checks that need them all at once). */
+  async readStaged(id: string): Promise<Buffer> {
+    return readFile(this.#staged(id));
   }
 
   /** Moves a staged file into place as `file` of kind + name (replacing a leftover of a failed try). */
