@@ -66,7 +66,11 @@ describe('isolation with two nodes', () => {
     cb.servers[home]!.kill('SIGKILL');
     await new Promise((r) => cb.servers[home]!.once('exit', r));
     await until('the isolated agent to move to the other node', async () => ((await holder()) === other ? true : null), 60_000);
-    const seen = await cb.apis[other]!.request<{ isConnected: boolean; isolationState: string }>('GET', `/api/machines/${cb.machineId}`);
+    // The node records that it holds the agent before the agent's hello is done (only then is it connected).
+    const seen = await until('the other node to see it connected', async () => {
+      const m = await cb.apis[other]!.request<{ isConnected: boolean; isolationState: string }>('GET', `/api/machines/${cb.machineId}`);
+      return m.isConnected ? m : null;
+    }, 30_000);
     expect(seen).toMatchObject({ isConnected: true, isolationState: 'Isolated' });
     expect(await device.reaches(ADDR.outside, 7000)).toBe('rejected');
 
