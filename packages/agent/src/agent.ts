@@ -268,6 +268,11 @@ export class Agent {
       case 'content':
         void this.#content.announced(frame.kind, frame.name, frame.version);
         return;
+      case 'liveCommand':
+      case 'liveCancel':
+      case 'liveClose':
+        // Live-response sessions are being wired in (issue 17): until then a line is not run.
+        return;
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ActionType } from './actions/index.js';
 import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { IsolationReport } from './isolation.js';
+import { SignedCommand } from './signed-command.js';
+import { LiveCancelFrame, LiveCloseFrame, LiveCommandFrame, LiveDoneFrame, LiveOutputFrame } from './live-response.js';
 import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */
@@ -90,16 +92,7 @@ export const CommandPayload = z.strictObject({
 });
 export type CommandPayload = z.infer<typeof CommandPayload>;
 
-export const SignedCommand = z.strictObject({
-  /** The exact JSON text that was signed; parsed only after the signature verifies. */
-  payload: z.string().max(256 * 1024),
-  /** Ed25519 signature (base64) over the Merkle root of the commands signed together. */
-  signature: z.string().max(200),
-  keyId: z.string().max(64),
-  /** Sibling hashes from this command's leaf to the signed root ('l' or 'r' + hex); absent when signed alone. */
-  proof: z.array(z.string().max(65)).max(64).optional(),
-});
-export type SignedCommand = z.infer<typeof SignedCommand>;
+export { SignedCommand } from './signed-command.js';
 
 /** Most bytes of JSON an agent event's `data` may hold: events are notices, not files. */
 export const MAX_EVENT_DATA_BYTES = 16 * 1024;
@@ -142,6 +135,8 @@ export const AgentFrame = z.discriminatedUnion('type', [
   /** A command the agent would not run, with why; it is never executed. */
   z.strictObject({ type: z.literal('refused'), actionId: z.string().max(64), reason: RefusalReason, detail: short }),
   DeviceEvent,
+  LiveOutputFrame,
+  LiveDoneFrame,
   StreamOpen,
   StreamData,
   StreamCredit,
@@ -163,6 +158,9 @@ export const ServerFrame = z.discriminatedUnion('type', [
    * own. Sent only to agents with the CONTENT_CAPABILITY (at hello, and at every publication).
    */
   z.strictObject({ type: z.literal('content'), kind: ContentKind, name: ContentName, version: ContentVersion }),
+  LiveCommandFrame,
+  LiveCancelFrame,
+  LiveCloseFrame,
   StreamOpen,
   StreamData,
   StreamCredit,

@@ -51,6 +51,8 @@ const AGENT_FRAMES: Record<string, unknown>[] = [
   { type: 'streamData', streamId: ID, seq: 0, data: 'aGVsbG8=' },
   { type: 'streamCredit', streamId: ID, bytes: 4096 },
   { type: 'streamClose', streamId: ID, reason: 'Completed' },
+  { type: 'liveOutput', sessionId: ID, seq: 1, text: 'total 0\n' },
+  { type: 'liveDone', sessionId: ID, seq: 1, exitStatus: 0, error: null, cwd: '/tmp', truncated: false, data: { entries: [] } },
 ];
 const SERVER_FRAMES: Record<string, unknown>[] = [
   { type: 'welcome', machineId: 'a'.repeat(40), serverTime: '2026-11-25T10:00:00.000Z', heartbeatSeconds: 30 },
@@ -59,6 +61,9 @@ const SERVER_FRAMES: Record<string, unknown>[] = [
   { type: 'resultAck', actionId: ID },
   { type: 'eventAck', eventId: ID },
   { type: 'content', kind: 'indicators', name: 'default', version: 3 },
+  { type: 'liveCommand', sessionId: ID, seq: 2, command: { payload: '{"actionId":"x"}', signature: 'c2ln', keyId: 'k1' } },
+  { type: 'liveCancel', sessionId: ID, seq: 2 },
+  { type: 'liveClose', sessionId: ID, reason: 'IdleTimeout' },
   { type: 'streamCredit', streamId: ID, bytes: 4096 },
 ];
 

@@ -11,3 +11,4 @@ export * from './alert-triage.js';
 export * from './alerts.js';
 export * from './rulepacks.js';
 export * from './library.js';
+export * from './live-response.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LiveSessionParameters } from '../live-response.js';
 import { defineAction } from './define.js';
 
 const commands = {
@@ -8,14 +9,18 @@ const commands = {
     .max(32),
 };
 
-/** MDE's `runliveresponse`: a batch of live-response commands (the interactive session comes later). */
+/**
+ * Live response. Its body is MDE's `runliveresponse`: a batch of commands. The same action type is
+ * an interactive session (parameters `{session}`), opened by `POST /api/machines/{id}/liveResponseSessions`:
+ * one live response per device at a time, whichever its form.
+ */
 export const liveResponse = defineAction({
   type: 'LiveResponse',
   label: 'Live response',
   verbPhrase: 'run live response commands',
   path: 'runliveresponse',
   body: commands,
-  parameters: z.strictObject(commands),
+  parameters: z.union([z.strictObject(commands), LiveSessionParameters]),
   capability: 'liveResponse',
   minAgentVersion: '0.2.0',
   permission: 'actions.submit',

@@ -275,6 +275,10 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
         await this.deps.deviceEvents.accept(id, frame);
         this.send(id, { type: 'eventAck', eventId: frame.eventId });
         return;
+      case 'liveOutput':
+      case 'liveDone':
+        // Live-response sessions are being wired in (issue 17).
+        return;
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { SignedCommand } from './signed-command.js';
+import { LibraryFileRef } from './library.js';
+
+/*
+ * Live response: an analyst's session on a device. The session itself is a `LiveResponse` action
+ * (parameters `{session}`): the agent acks it, keeps it open while it runs, and reports its end.
+ * Each line typed in it is a separately signed command (a `CommandPayload` of type LiveResponse
+ * whose parameters are LiveCommandParameters) carried by a `liveCommand` frame; its output comes
+ * back in `liveOutput` frames and its end in one `liveDone`.
+ */
+
+/** What a session may run: basic commands (read-only on the device), advanced ones (change it), and the shell. */
+export const LiveLevel = z.enum(['basic', 'advanced']);
+export type LiveLevel = z.infer<typeof LiveLevel>;
+
+/**
+ * Every command a session knows, with the lowest level that may run it: the server checks a line
+ * against this before it signs it, and the agent's registry is tested against it. `shell` also
+ * needs the device group's shell setting.
+ */
+export const LIVE_COMMAND_LEVELS = {
+  help: 'basic',
+  cd: 'basic',
+  pwd: 'basic',
+  ls: 'basic',
+  fileinfo: 'basic',
+  findfile: 'basic',
+  processes: 'basic',
+  connections: 'basic',
+  persistence: 'basic',
+  services: 'basic',
+  scheduledtasks: 'basic',
+  getfile: 'basic',
+  analyze: 'basic',
+  library: 'basic',
+  jobs: 'basic',
+  fg: 'basic',
+  cancel: 'basic',
+  trace: 'basic',
+  putfile: 'advanced',
+  run: 'advanced',
+  remediate: 'advanced',
+  undo: 'advanced',
+  shell: 'advanced',
+} as const satisfies Record<string, LiveLevel>;
+export type LiveCommandName = keyof typeof LIVE_COMMAND_LEVELS;
+
+/** Whether a session of `level` may run `command` (an unknown command is the agent's to refuse, with 127). */
+export function liveLevelAllows(level: LiveLevel, command: string): boolean {
+  const needs = (LIVE_COMMAND_LEVELS as Record<string, LiveLevel | undefined>)[command];
+  return needs === undefined || needs === 'basic' || level === 'advanced';
+}
+
+/** Most bytes of one command line. */
+export const MAX_LIVE_LINE_BYTES = 8 * 1024;
+/** Most characters of output one `liveOutput` frame carries. */
+export const MAX_LIVE_OUTPUT_CHARS = 64 * 1024;
+/** A session with no command for this long ends (MDE's 30 minutes). */
+export const LIVE_IDLE_TIMEOUT_SECONDS = 30 * 60;
+/** How long one command may run (MDE's 10 minutes). */
+export const LIVE_COMMAND_TIMEOUT_SECONDS = 10 * 60;
+
+const SessionId = z.uuid();
+const Seq = z.number().int().min(1).max(1_000_000);
+
+/** What the session action's signed command carries. */
+export const LiveSessionParameters = z.strictObject({
+  session: z.strictObject({
+    level: LiveLevel,
+    /** The device group allows `shell` (an admin's setting). */
+    shell: z.boolean(),
+    idleTimeoutSeconds: z.number().int().min(60).max(24 * 3600),
+  }),
+});
+export type LiveSessionParameters = z.infer<typeof LiveSessionParameters>;
+
+/** What one line's signed command carries: the session, the line's number in it, the line, and the library file it names. */
+export const LiveCommandParameters = z.strictObject({
+  sessionId: SessionId,
+  seq: Seq,
+  line: z.string().min(1).max(MAX_LIVE_LINE_BYTES),
+  /** For `putfile` and `run`: the library file the server resolved the name to, fetched and verified by the agent. */
+  library: LibraryFileRef.optional(),
+});
+export type LiveCommandParameters = z.infer<typeof LiveCommandParameters>;
+
+export const LiveEndReason = z.enum(['Ended', 'IdleTimeout', 'Cancelled', 'AgentRestarted']);
+export type LiveEndReason = z.infer<typeof LiveEndReason>;
+
+/** Server → agent: run this line (verified like any command: signature, machine, expiry; `seq` must be the session's next). */
+export const LiveCommandFrame = z.strictObject({ type: z.literal('liveCommand'), sessionId: SessionId, seq: Seq, command: SignedCommand });
+/** Server → agent: Ctrl-C for the running line `seq`. */
+export const LiveCancelFrame = z.strictObject({ type: z.literal('liveCancel'), sessionId: SessionId, seq: Seq });
+/** Server → agent: the session ended (its action too). */
+export const LiveCloseFrame = z.strictObject({ type: z.literal('liveClose'), sessionId: SessionId, reason: LiveEndReason });
+
+/** Agent → server: output of line `seq`, in order (several frames per line). */
+export const LiveOutputFrame = z.strictObject({ type: z.literal('liveOutput'), sessionId: SessionId, seq: Seq, text: z.string().min(1).max(MAX_LIVE_OUTPUT_CHARS) });
+/** Agent → server: line `seq` ended (after its last output frame). */
+export const LiveDoneFrame = z.strictObject({
+  type: z.literal('liveDone'),
+  sessionId: SessionId,
+  seq: Seq,
+  /** As a shell's: 0 ok, 2 usage, 124 timed out, 126 not allowed, 127 unknown command, 130 cancelled; 1 other failures. */
+  exitStatus: z.number().int().min(0).max(255),
+  /** Why it failed, when it was refused before it ran (bad signature, wrong seq, session not open). */
+  error: z.string().max(2048).nullable(),
+  /** The session's working directory after the line. */
+  cwd: z.string().max(4096),
+  truncated: z.boolean(),
+  /** The command's result in structured form, for the API (JSON, small). */
+  data: z
+    .unknown()
+    .optional()
+    .refine((d) => d === undefined || JSON.stringify(d).length <= 256 * 1024, { message: 'a live command result is at most 256 KiB of JSON' }),
+});
+export type LiveOutputFrame = z.infer<typeof LiveOutputFrame>;
+export type LiveDoneFrame = z.infer<typeof LiveDoneFrame>;
+export type LiveCommandFrame = z.infer<typeof LiveCommandFrame>;
