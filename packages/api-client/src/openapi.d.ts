@@ -4336,6 +4336,458 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/machines/{id}/liveResponseSessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: open a live-response session on a device (it waits, Queued, while the device is offline) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveSession"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: live-response sessions, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    machineId?: string;
+                    $top?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveSessionList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: one live-response session */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveSession"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: run a line in a session (its output follows on the stream) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        line: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveCommand"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/commands/{seq}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: stop a running line (Ctrl-C) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    seq: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveCommand"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: end a session */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        comment?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveSession"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: the transcript (JSON, or asciicast v2 with format=cast) */
+        get: {
+            parameters: {
+                query?: {
+                    format?: "json" | "cast";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveTranscript"] | string;
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: follow a session (server-sent events: everything so far, then each change) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Server-sent events: state, command, output and done (see LiveSession docs in the README) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/scanPolicies": {
         parameters: {
             query?: never;
@@ -5290,12 +5742,97 @@ export interface components {
             "@odata.count"?: number;
             value: components["schemas"]["LibraryFile"][];
         };
+        LiveSession: {
+            /** @description The session, which is also its LiveResponse machine action */
+            id: string;
+            machineId: string;
+            computerDnsName: string;
+            /** @description Who opened it: the only one who types in it */
+            openedBy: string;
+            comment: string;
+            /**
+             * @description basic: read-only commands; advanced (opened by a responder or admin): putfile, run, remediate, undo too
+             * @enum {string}
+             */
+            level: "basic" | "advanced";
+            /**
+             * @description Queued: waiting for the device to connect; Active: open on the device; Ended
+             * @enum {string}
+             */
+            state: "Queued" | "Active" | "Ended";
+            /** @description Its action's status */
+            status: string;
+            endReason: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastUpdateAt: string;
+            /**
+             * Format: date-time
+             * @description When it ends if nothing happens: the queue limit while Queued, the idle time-out while Active
+             */
+            expiresAt: string;
+            commands: number;
+        };
+        LiveSessionList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["LiveSession"][];
+        };
+        LiveCommand: {
+            sessionId: string;
+            /** @description The line number in its session (1, 2, 3…) */
+            seq: number;
+            line: string;
+            command: string;
+            issuedBy: string;
+            /** @enum {string} */
+            status: "Running" | "Succeeded" | "Failed" | "Cancelled" | "TimedOut";
+            /** @description As a shell: 0 ok, 2 usage, 124 timed out, 126 refused, 127 unknown command, 130 cancelled */
+            exitStatus: number | null;
+            error: string | null;
+            /** @description The working directory after the line */
+            cwd: string | null;
+            truncated: boolean;
+            /** @description The command's result in structured form, when it has one */
+            data: unknown;
+            /** Format: date-time */
+            startedAt: string;
+            endedAt: string | null;
+        };
+        /** @description Everything typed in a session and everything the device answered */
+        LiveTranscript: {
+            session: components["schemas"]["LiveSession"];
+            commands: {
+                sessionId: string;
+                /** @description The line number in its session (1, 2, 3…) */
+                seq: number;
+                line: string;
+                command: string;
+                issuedBy: string;
+                /** @enum {string} */
+                status: "Running" | "Succeeded" | "Failed" | "Cancelled" | "TimedOut";
+                /** @description As a shell: 0 ok, 2 usage, 124 timed out, 126 refused, 127 unknown command, 130 cancelled */
+                exitStatus: number | null;
+                error: string | null;
+                /** @description The working directory after the line */
+                cwd: string | null;
+                truncated: boolean;
+                /** @description The command's result in structured form, when it has one */
+                data: unknown;
+                /** Format: date-time */
+                startedAt: string;
+                endedAt: string | null;
+                output: string;
+            }[];
+        };
         Me: {
             name: string;
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "library.read" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "library.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "library.read" | "live.read" | "live.basic" | "live.advanced" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "library.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };

@@ -12,3 +12,4 @@ export * from './alerts.js';
 export * from './rulepacks.js';
 export * from './library.js';
 export * from './live-response.js';
+export * from './command-line.js';

@@ -34,6 +34,8 @@ describe('server config', () => {
       libraryRequireSignature: false,
       libraryTrustedKeys: [],
       libraryMaxFileBytes: 512 * 1024 * 1024,
+      liveResponseQueueSeconds: 600,
+      liveResponseIdleSeconds: 1800,
       logLevel: 'info',
       logFormat: 'auto',
     });

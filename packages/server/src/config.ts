@@ -75,6 +75,8 @@ export const serverConfig = defineConfig({
       default: MAX_CONTENT_BYTES,
       help: `Largest live-response library file (default and most: ${MAX_CONTENT_BYTES / 1024 ** 2} MiB); a bigger upload is refused (413) and nothing is kept`,
     }),
+    liveResponseQueueSeconds: setting(z.number().int().min(10).max(86400), { default: 600, help: 'How long a live-response session to an offline device waits for it (default 10 minutes); then it ends as TimeOut' }),
+    liveResponseIdleSeconds: setting(z.number().int().min(60).max(86400), { default: 1800, help: 'A live-response session with no command for this long ends (default 30 minutes, as MDE)' }),
     consoleDir: setting(z.string().min(1), { help: 'Directory of the built web console (default: packages/console/dist)' }),
     logLevel: setting(z.enum(LOG_LEVELS), { default: 'info', help: 'Log level; logs go to stderr (pino)' }),
     logFormat: setting(z.enum(LOG_FORMATS), { default: 'auto', help: 'How logs are written: pretty (one readable line each), json (one JSON object per line), or auto: pretty on a terminal, json otherwise' }),

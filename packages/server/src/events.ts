@@ -5,7 +5,9 @@ export type CordonEvent =
   | { kind: 'action'; actionId: string; machineId: string; status: string }
   | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' | 'risk' }
   | { kind: 'timeline'; machineId: string; eventType: string }
-  | { kind: 'alerts'; change: 'created' | 'updated'; alertIds: string[]; machineIds: string[] };
+  | { kind: 'alerts'; change: 'created' | 'updated'; alertIds: string[]; machineIds: string[] }
+  /** A live-response session stored something new (a line, output, an end): its followers read it from the store. */
+  | { kind: 'liveResponse'; sessionId: string; machineId: string };
 
 /** Live events of this node; with several nodes each event is also sent to the others (`forward`). */
 export class EventHub {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { ACTION_CATALOG, CommandSigner, CONTENT_CAPABILITY, ContentSigner, type ActionCatalog } from '@cordon/protocol';
-import { createActionHandlers } from './actions/index.js';
+import { createActionHandlers, LiveResponseHandler } from './actions/index.js';
 import { LocalBus } from './cluster/bus.js';
 import { ClusterNode } from './cluster/node.js';
 import { PostgresBus } from './cluster/postgres-bus.js';
@@ -26,6 +26,7 @@ import { ContentRepository } from './repositories/content.repository.js';
 import { IndicatorsRepository } from './repositories/indicators.repository.js';
 import { RulePacksRepository } from './repositories/rulepacks.repository.js';
 import { LibraryRepository } from './repositories/library.repository.js';
+import { LiveResponseRepository } from './repositories/live-response.repository.js';
 import { ScanPoliciesRepository } from './repositories/scan-policies.repository.js';
 import { PackagesRepository } from './repositories/packages.repository.js';
 import { UsersRepository } from './repositories/users.repository.js';
@@ -45,6 +46,7 @@ import { healthRoutes } from './routes/health.routes.js';
 import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { rulePacksRoutes } from './routes/rulepacks.routes.js';
 import { libraryRoutes } from './routes/library.routes.js';
+import { liveResponseRoutes } from './routes/live-response.routes.js';
 import { scanPoliciesRoutes } from './routes/scan-policies.routes.js';
 import { quarantineRoutes } from './routes/quarantine.routes.js';
 import { QuarantineRepository } from './repositories/quarantine.repository.js';
@@ -60,6 +62,7 @@ import { ContentService } from './services/content.service.js';
 import { IndicatorsService } from './services/indicators.service.js';
 import { RulePacksService } from './services/rulepacks.service.js';
 import { LibraryService } from './services/library.service.js';
+import { LiveResponseService } from './services/live-response.service.js';
 import { ScanPolicyService } from './services/scan-policy.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
@@ -170,7 +173,8 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const actionsRepo = new ActionsRepository(db);
   const scanPolicies = new ScanPolicyService(new ScanPoliciesRepository(db), machines, auditService, now);
   const quarantineRepo = new QuarantineRepository(db);
-  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, alerts, now, quarantine: quarantineRepo });
+  const liveHandler = new LiveResponseHandler();
+  const handlers = createActionHandlers({ machines: machinesRepo, tx, timeline, audit: auditService, hub, allowLists: isolationPolicies, scanPolicies, alerts, now, quarantine: quarantineRepo, live: liveHandler });
   machines.observeInventory(handlers);
   const lifecycle = new ActionLifecycle(actionsRepo, timeline, hub, metrics, node, now, catalog, handlers, progress);
   const agentReports = new AgentReportsService(actionsRepo, tx, lifecycle, timeline, auditService, hub, metrics, node, now, logger.child({ part: 'actions' }), handlers);
@@ -196,15 +200,22 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const content = new ContentService(new ContentRepository(db), contentFiles, auditService, new ContentSigner(keys.signingPrivateKeyPem), now);
   // Every agent that keeps content hears of each new version, whichever node it is connected to.
   content.onPublished(({ kind, name, version }) => node.broadcast({ type: 'content', kind, name, version }, CONTENT_CAPABILITY));
-  gateway.attach(agentReports, packages, content);
   const indicators = new IndicatorsService(new IndicatorsRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'indicators' }));
   const rulePacks = new RulePacksService(new RulePacksRepository(db), tx, auditService, content, locks, now, logger.child({ part: 'rulepacks' }));
-  const library = new LibraryService(new LibraryRepository(db), tx, auditService, content, locks, now, {
+  const libraryRepo = new LibraryRepository(db);
+  const library = new LibraryService(libraryRepo, tx, auditService, content, locks, now, {
     requireSignature: config.libraryRequireSignature,
     trustedKeys: config.libraryTrustedKeys,
     maxFileBytes: config.libraryMaxFileBytes,
   });
   const quarantine = new QuarantineService(quarantineRepo, machines);
+  const liveResponse = new LiveResponseService(new LiveResponseRepository(db), actionsRepo, actions, libraryRepo, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
+    queueSeconds: config.liveResponseQueueSeconds,
+    idleSeconds: config.liveResponseIdleSeconds,
+  });
+  liveHandler.bind(liveResponse);
+  node.attachLive(liveResponse);
+  gateway.attach(agentReports, packages, content, liveResponse);
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
   const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
@@ -247,6 +258,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
     await app.register(libraryRoutes(library), { prefix });
+    await app.register(liveResponseRoutes(liveResponse), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
     await app.register(quarantineRoutes(quarantine), { prefix });
   }

@@ -1,5 +1,4 @@
 /** Live response on the agent: the command interpreter and its commands, without transport. */
-export { parseCommandLine } from './command-line.js';
 export { basicCommands } from './commands/index.js';
 export { CommandError, usageError } from './errors.js';
 export { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_OUTPUT_BUDGET, LiveShell, resolvePath, type LiveJob, type LiveShellOptions } from './session.js';

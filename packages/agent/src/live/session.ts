@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { deviceCollectContext } from '../actions/collect-package/context.js';
 import { currentPlatform } from '../platform/index.js';
 import type { Platform } from '../platform/types.js';
-import { parseCommandLine } from './command-line.js';
+import { parseCommandLine } from '@cordon/protocol';
 import { basicCommands } from './commands/index.js';
 import { CommandError } from './errors.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';

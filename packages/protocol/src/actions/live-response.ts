@@ -24,5 +24,7 @@ export const liveResponse = defineAction({
   capability: 'liveResponse',
   minAgentVersion: '0.2.0',
   permission: 'actions.submit',
+  /** Ending a session (or stopping a batch) while it runs. */
+  cancelWhileRunning: true,
   busy: 'Live response commands are already running on this device',
 });

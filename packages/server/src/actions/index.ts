@@ -7,6 +7,7 @@ import type { AuditService } from '../services/audit.service.js';
 import type { ScanPolicyService } from '../services/scan-policy.service.js';
 import type { TimelineService } from '../services/timeline.service.js';
 import { IsolationHandler, type AllowListResolver } from './isolation.handler.js';
+import type { LiveResponseHandler } from './live-response.handler.js';
 import { QuarantineHandler } from './quarantine.handler.js';
 import { RestrictionHandler } from './restriction.handler.js';
 import { ScanHandler, type AgentEventAlerts } from './scan.handler.js';
@@ -15,6 +16,7 @@ import { ActionHandlers } from './types.js';
 export { ActionHandlers, type ActionHandler, type ResolvedParameters } from './types.js';
 export type { AllowListResolver } from './isolation.handler.js';
 export type { AgentEventAlerts } from './scan.handler.js';
+export { LiveResponseHandler } from './live-response.handler.js';
 
 /** Every action handler of this server; an action without one needs nothing beyond the engine. */
 export function createActionHandlers(deps: {
@@ -28,11 +30,13 @@ export function createActionHandlers(deps: {
   alerts: AgentEventAlerts;
   now: Clock;
   quarantine: QuarantineRepository;
+  live?: LiveResponseHandler;
 }): ActionHandlers {
   return new ActionHandlers([
     new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now),
     new RestrictionHandler(),
     new ScanHandler(deps.scanPolicies, deps.alerts),
     new QuarantineHandler(deps.quarantine, deps.now),
+    ...(deps.live ? [deps.live] : []),
   ]);
 }

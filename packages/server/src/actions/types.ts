@@ -20,6 +20,8 @@ export interface ActionHandler {
   readonly types: readonly string[];
   /** The parameters each machine's command carries, resolved at submission (default: as submitted). */
   resolveParameters?(spec: ActionSpec, parameters: Record<string, unknown>, machines: Eligibility[]): Promise<ResolvedParameters>;
+  /** Its agent acknowledged these actions: they now run on the device (InProgress). */
+  started?(rows: ActionRow[]): Promise<void>;
   /** A Succeeded result: apply what it means for the device, before `actionsChanged` runs. */
   succeeded?(row: ActionRow, result: Record<string, unknown> | null): Promise<void>;
   /** Actions of these types on these machines were submitted, revived or ended: re-derive what follows from them. */
@@ -55,6 +57,16 @@ export class ActionHandlers {
       if (h?.decorate) byHandler.set(h, [...(byHandler.get(h) ?? []), v]);
     }
     for (const [h, of] of byHandler) await h.decorate!(of);
+  }
+
+  /** Tells each handler which of its actions started on their devices. */
+  async started(rows: ActionRow[]): Promise<void> {
+    const byHandler = new Map<ActionHandler, ActionRow[]>();
+    for (const r of rows) {
+      const h = this.#byType.get(r.type);
+      if (h?.started) byHandler.set(h, [...(byHandler.get(h) ?? []), r]);
+    }
+    for (const [h, of] of byHandler) await h.started!(of);
   }
 
   async inventoryReported(machineId: string, inventory: Inventory): Promise<void> {

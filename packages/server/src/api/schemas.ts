@@ -456,6 +456,49 @@ export const LibraryFile = z
 export type LibraryFileView = z.infer<typeof LibraryFile>;
 export const LibraryFileList = odataList(LibraryFile, 'LibraryFileList');
 
+// --- live-response sessions -----------------------------------------------------------------
+
+export const LiveSession = z
+  .object({
+    id: z.string().meta({ description: 'The session, which is also its LiveResponse machine action' }),
+    machineId: z.string(),
+    computerDnsName: z.string(),
+    openedBy: z.string().meta({ description: 'Who opened it: the only one who types in it' }),
+    comment: z.string(),
+    level: z.enum(['basic', 'advanced']).meta({ description: 'basic: read-only commands; advanced (opened by a responder or admin): putfile, run, remediate, undo too' }),
+    state: z.enum(['Queued', 'Active', 'Ended']).meta({ description: 'Queued: waiting for the device to connect; Active: open on the device; Ended' }),
+    status: z.string().meta({ description: "Its action's status" }),
+    endReason: z.string().nullable(),
+    createdAt: isoTime(),
+    lastUpdateAt: isoTime(),
+    expiresAt: isoTime('When it ends if nothing happens: the queue limit while Queued, the idle time-out while Active'),
+    commands: z.number().int(),
+  })
+  .meta({ id: 'LiveSession' });
+export const LiveSessionList = odataList(LiveSession, 'LiveSessionList');
+
+export const LiveCommand = z
+  .object({
+    sessionId: z.string(),
+    seq: z.number().int().meta({ description: 'The line number in its session (1, 2, 3…)' }),
+    line: z.string(),
+    command: z.string(),
+    issuedBy: z.string(),
+    status: z.enum(['Running', 'Succeeded', 'Failed', 'Cancelled', 'TimedOut']),
+    exitStatus: z.number().int().nullable().meta({ description: 'As a shell: 0 ok, 2 usage, 124 timed out, 126 refused, 127 unknown command, 130 cancelled' }),
+    error: z.string().nullable(),
+    cwd: z.string().nullable().meta({ description: 'The working directory after the line' }),
+    truncated: z.boolean(),
+    data: z.unknown().meta({ description: "The command's result in structured form, when it has one" }),
+    startedAt: isoTime(),
+    endedAt: isoTime().nullable(),
+  })
+  .meta({ id: 'LiveCommand' });
+
+export const LiveTranscript = z
+  .object({ session: LiveSession, commands: z.array(LiveCommand.extend({ output: z.string() })) })
+  .meta({ id: 'LiveTranscript', description: 'Everything typed in a session and everything the device answered' });
+
 // --- sign-in, tokens, administration ---------------------------------------------------------
 
 const Role = z.enum(ROLES);
@@ -647,7 +690,8 @@ export const LiveEvent = z
   ])
   .meta({ id: 'LiveEvent' });
 
-// The hub's events are written to the stream as they are, so they must be exactly LiveEvent.
+// The hub's events are written to the stream as they are, so they must be exactly LiveEvent
+// (live-response hints excepted: they go to the session's own stream only).
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
-const liveEventMatchesHub: Same<z.infer<typeof LiveEvent>, CordonEvent> = true;
+const liveEventMatchesHub: Same<z.infer<typeof LiveEvent>, Exclude<CordonEvent, { kind: 'liveResponse' }>> = true;
 void liveEventMatchesHub;

@@ -29,6 +29,12 @@ export const PERMISSIONS = {
   'packages.read': 'analyst',
   /** The live-response library: what scripts exist, for the sessions that run them. */
   'library.read': 'analyst',
+  /** Live response: following sessions and reading transcripts (they hold what devices answered). */
+  'live.read': 'analyst',
+  /** Opening a live-response session and running its basic (read-only) commands. */
+  'live.basic': 'analyst',
+  /** Advanced live-response commands: putfile, run, remediate, undo (they change the device). */
+  'live.advanced': 'responder',
   'actions.submit': 'responder',
   'actions.cancel': 'responder',
   /** Indicators with a blocking action cut devices off addresses: as much as an action. */

@@ -8,6 +8,8 @@ export type BusMessage =
   | { topic: 'deliver'; items: { machineId: string; actionId: string }[] }
   /** A small frame (a cancel) for an agent held elsewhere. */
   | { topic: 'frame'; machineId: string; frame: ServerFrame }
+  /** A live-response line for an agent held elsewhere: its holder reads the signed line from the store and sends it. */
+  | { topic: 'liveLine'; machineId: string; sessionId: string; seq: number }
   /** A small frame for every agent, on every node, whose capabilities include `capability` (new content). */
   | { topic: 'broadcast'; frame: ServerFrame; capability: string }
   /** A live event for every node's /api/events. */

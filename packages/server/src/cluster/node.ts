@@ -25,6 +25,11 @@ export interface RelayTarget {
   recordOffline(heldByLiveNodes: Set<string>): Promise<number>;
 }
 
+/** Sends a stored live-response line to its agent, which this node holds. */
+export interface LiveLineTarget {
+  sendStoredLine(sessionId: string, seq: number): Promise<void>;
+}
+
 /**
  * This server node among the others on the same store. It is the agent channel the action engine
  * uses: an agent this node holds is sent to directly; one held elsewhere is reached through the
@@ -36,6 +41,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
   /** Agents held by other live nodes (machine id -> node id). */
   readonly #elsewhere = new Map<string, string>();
   #target?: RelayTarget;
+  #lines?: LiveLineTarget;
   #timer?: NodeJS.Timeout;
   #stopped = false;
 
@@ -64,6 +70,11 @@ export class ClusterNode implements AgentChannel, AgentConnections {
 
   attach(target: RelayTarget): void {
     this.#target = target;
+  }
+
+  /** Where live-response lines relayed to this node go (the live-response sessions). */
+  attachLive(target: LiveLineTarget): void {
+    this.#lines = target;
   }
 
   /** Joins the cluster: registers this node, listens, learns who holds which agent, and closes what dead nodes left open. */
@@ -100,8 +111,11 @@ export class ClusterNode implements AgentChannel, AgentConnections {
 
   send(machineId: string, frame: ServerFrame): boolean {
     if (this.gateway.send(machineId, frame)) return true;
-    // Commands go by action id (relay); a small frame such as a cancel goes as it is.
-    if (frame.type !== 'command' && this.#elsewhere.has(machineId)) void this.#publish({ topic: 'frame', machineId, frame });
+    if (!this.#elsewhere.has(machineId)) return false;
+    // Commands go by action id (relay), live lines by their number (a line can be too long for the
+    // bus); a small frame such as a cancel goes as it is.
+    if (frame.type === 'liveCommand') void this.#publish({ topic: 'liveLine', machineId, sessionId: frame.sessionId, seq: frame.seq });
+    else if (frame.type !== 'command') void this.#publish({ topic: 'frame', machineId, frame });
     return false;
   }
 
@@ -159,6 +173,9 @@ export class ClusterNode implements AgentChannel, AgentConnections {
       }
       case 'frame':
         this.gateway.send(m.machineId, m.frame);
+        return;
+      case 'liveLine':
+        if (this.gateway.isConnected(m.machineId)) void this.#lines?.sendStoredLine(m.sessionId, m.seq).catch((err: unknown) => this.logger.error({ err }, 'sending a relayed live-response line failed'));
         return;
       case 'broadcast':
         this.gateway.broadcast(m.frame, m.capability);

@@ -25,6 +25,7 @@ import * as rulePacks from './migrations/20261205120000_rule_packs.js';
 import * as scanPolicies from './migrations/20261206100000_scan_policies.js';
 import * as quarantine from './migrations/20261206120000_quarantine.js';
 import * as libraryFiles from './migrations/20261207100000_library_files.js';
+import * as liveResponse from './migrations/20261208100000_live_response.js';
 
 export type Db = Kysely<Database>;
 
@@ -49,6 +50,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261206100000_scan_policies': scanPolicies,
   '20261206120000_quarantine': quarantine,
   '20261207100000_library_files': libraryFiles,
+  '20261208100000_live_response': liveResponse,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

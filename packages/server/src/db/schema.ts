@@ -387,6 +387,44 @@ export interface LibraryFilesTable {
   last_updated_time: string;
 }
 
+/** One line typed in a live-response session (the session is its LiveResponse action). */
+export interface LiveResponseCommandsTable {
+  session_id: string;
+  /** 1, 2, 3… per session, in the order they were typed. */
+  seq: number;
+  machine_id: string;
+  line: string;
+  /** The line's first word (`ls`), for lists and the level check's record. */
+  command: string;
+  issued_by: string;
+  /** Running, then Succeeded (exit 0), Failed, Cancelled (130) or TimedOut (124). */
+  status: string;
+  exit_status: number | null;
+  /** Why it failed when the failure is not the command's own (refused, device offline, session ended). */
+  error: string | null;
+  /** The session's working directory after the line. */
+  cwd: string | null;
+  /** 1 when the output went over the command's budget and was cut. */
+  truncated: number;
+  /** The command's structured result (JSON). */
+  data: string | null;
+  /** The line's signed command, as sent to the agent (any node holding it can send it). */
+  signed_payload: string;
+  signature: string;
+  key_id: string;
+  started_at: string;
+  ended_at: string | null;
+}
+
+/** A chunk of a line's output, in arrival order (`id`). */
+export interface LiveResponseOutputTable {
+  id: Generated<number>;
+  session_id: string;
+  seq: number;
+  text: string;
+  received_at: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -414,4 +452,6 @@ export interface Database {
   scan_policies: ScanPoliciesTable;
   quarantined_files: QuarantinedFilesTable;
   library_files: LibraryFilesTable;
+  live_response_commands: LiveResponseCommandsTable;
+  live_response_output: LiveResponseOutputTable;
 }

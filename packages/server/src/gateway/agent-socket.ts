@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { AGENT_CONTENT, assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, CONTENT_CAPABILITY, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type ServerFrame } from '@cordon/protocol';
+import { AGENT_CONTENT, assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, CONTENT_CAPABILITY, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type LiveDoneFrame, type LiveOutputFrame, type ServerFrame } from '@cordon/protocol';
 import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
@@ -44,6 +44,12 @@ interface Connection {
   capabilities: Set<string>;
 }
 
+/** Where a live-response session's output from this node's agents goes (the live-response sessions). */
+export interface LiveFramesSink {
+  agentOutput(machineId: string, frame: LiveOutputFrame): Promise<void>;
+  agentDone(machineId: string, frame: LiveDoneFrame): Promise<void>;
+}
+
 /** What the agent sockets need from the rest of the server. */
 /** Told when this node takes or loses an agent's connection (several nodes keep track of who holds which). */
 export interface AgentPresence {
@@ -76,15 +82,17 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
   #actions?: AgentReportsService;
   #content?: ContentService;
+  #live?: LiveFramesSink;
   #presence?: AgentPresence;
   #closing = false;
 
   constructor(private readonly deps: AgentSocketDeps) {}
 
   /** Gives frames an engine to go to (frames are not routed before this), and the content agents are told of at hello. */
-  attach(actions: AgentReportsService, content?: ContentService): void {
+  attach(actions: AgentReportsService, content?: ContentService, live?: LiveFramesSink): void {
     this.#actions = actions;
     this.#content = content;
+    this.#live = live;
   }
 
   /** Tells `presence` of every connection this node takes or loses. */
@@ -276,9 +284,10 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
         this.send(id, { type: 'eventAck', eventId: frame.eventId });
         return;
       case 'liveOutput':
+        this.deps.machines.noteSeen(id);
+        return this.#live?.agentOutput(id, frame);
       case 'liveDone':
-        // Live-response sessions are being wired in (issue 17).
-        return;
+        return this.#live?.agentDone(id, frame);
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':

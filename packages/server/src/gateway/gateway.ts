@@ -5,6 +5,7 @@ import { AGENT_WS_PATH, CONTENT_PATH, UPLOAD_PATH, type ServerFrame } from '@cor
 import { isStoreUnreachable } from '../db/portable.js';
 import { ApiError } from '../errors.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
+import type { LiveFramesSink } from './agent-socket.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
 import type { ContentService } from '../services/content.service.js';
@@ -57,8 +58,8 @@ export class AgentGateway implements Omit<AgentChannel, 'relay'> {
    * Binds the engine agent frames go to and, when given, the package service uploads go to and
    * the content service content is fetched from.
    */
-  attach(actions: AgentReportsService, packages?: PackagesService, content?: ContentService): void {
-    this.#sockets.attach(actions, content);
+  attach(actions: AgentReportsService, packages?: PackagesService, content?: ContentService, live?: LiveFramesSink): void {
+    this.#sockets.attach(actions, content, live);
     this.#uploads = packages && new UploadsHttp(packages);
     this.#content = content && new ContentHttp(content);
   }

@@ -6,6 +6,7 @@ import { CredentialsRepository } from './credentials.repository.js';
 import { IndicatorsRepository } from './indicators.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
 import { LibraryRepository } from './library.repository.js';
+import { LiveResponseRepository } from './live-response.repository.js';
 import { MachinesRepository } from './machines.repository.js';
 import { RulePacksRepository } from './rulepacks.repository.js';
 import { TimelineRepository } from './timeline.repository.js';
@@ -24,6 +25,7 @@ export interface UnitOfWork {
   indicators: IndicatorsRepository;
   rulePacks: RulePacksRepository;
   library: LibraryRepository;
+  liveResponse: LiveResponseRepository;
 }
 
 /**
@@ -46,6 +48,7 @@ export function transactor(db: Db): Transactor {
     indicators: new IndicatorsRepository(tx),
     rulePacks: new RulePacksRepository(tx),
     library: new LibraryRepository(tx),
+    liveResponse: new LiveResponseRepository(tx),
   });
   return (work) => atomically(db, (tx) => work(bind(tx)));
 }

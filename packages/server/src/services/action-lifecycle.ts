@@ -121,6 +121,11 @@ export class ActionLifecycle {
     await this.handlers.for(row.type)?.actionsChanged?.([row.machine_id]);
   }
 
+  /** Tells the handlers of these actions that their agents started them. */
+  async started(rows: ActionRow[]): Promise<void> {
+    await this.handlers.started(rows);
+  }
+
   /** Tells each handler which of its machines' actions changed (a batch moved at once). */
   async actionsChanged(rows: ActionRow[]): Promise<void> {
     const byHandler = new Map<NonNullable<ReturnType<ActionHandlers['for']>>, string[]>();

@@ -66,7 +66,7 @@ export class ActionsService {
   }
 
   /** Submits an action to one machine: the action, its audit record and its timeline event are stored in one transaction. */
-  async submit(principal: Principal, machineId: string, type: string, parameters: Record<string, unknown>, comment: string): Promise<MachineActionView> {
+  async submit(principal: Principal, machineId: string, type: string, parameters: Record<string, unknown>, comment: string, opts: { expirySeconds?: number } = {}): Promise<MachineActionView> {
     const spec = this.#spec(type);
     const machine = await this.machines.row(machineId);
     const unsupported = this.#unsupported(machine, spec);
@@ -74,7 +74,7 @@ export class ActionsService {
     const { params, refused } = await this.#machineParameters(spec, parameters, [machine]);
     const problem = refused.get(machineId);
     if (problem) throw await this.#refuse(principal, type, machineId, comment, problem);
-    const [row] = this.#newRows(principal, [{ machineId, parameters: params.get(machineId)! }], spec, comment);
+    const [row] = this.#newRows(principal, [{ machineId, parameters: params.get(machineId)! }], spec, comment, opts.expirySeconds);
     if (!row) throw new Error('unreachable: one machine gives one row');
     const event = this.#submittedEvent(principal, row);
     const inserted = await this.repo.insertBatch([row], (ok) => (ok.has(row.id) ? { audit: [this.audit.row(this.#submittedAudit(principal, row))], timeline: [this.timeline.row(event)] } : { audit: [], timeline: [] }));
@@ -234,11 +234,11 @@ export class ActionsService {
    * New Pending actions, one per machine, their commands signed now with one signature over the
    * batch (see CommandSigner.signMany): what each agent gets is fixed at submission.
    */
-  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], spec: ActionSpec, comment: string): NewAction[] {
+  #newRows(principal: Principal, items: { machineId: string; parameters: Record<string, unknown> }[], spec: ActionSpec, comment: string, expirySeconds = this.expirySeconds): NewAction[] {
     const type = spec.type;
     const now = this.now();
     const issuedAt = now.toISOString();
-    const expiresAt = new Date(now.getTime() + this.expirySeconds * 1000).toISOString();
+    const expiresAt = new Date(now.getTime() + expirySeconds * 1000).toISOString();
     // The catalog's types are the protocol's: a type added to the catalog is an ActionType.
     const payloads = items.map(({ machineId, parameters }) => ({ actionId: randomUUID(), machineId, type: type as ActionType, parameters, issuedAt, expiresAt }));
     const signed = this.signer.signMany(payloads);

@@ -165,6 +165,7 @@ export class AgentReportsService {
       }
       // A cancelled action the agent had already started is in flight again: its handler re-derives what follows.
       await this.life.actionsChanged(moved.map((id) => byId.get(id)!).filter((r) => r.status === 'Cancelled'));
+      await this.life.started(moved.map((id) => byId.get(id)!));
       for (const a of batch) a.done();
     } catch (e) {
       // Each ack's frame fails with the batch: an unreachable store has the gateway hand it in again

@@ -1,3 +1,4 @@
+/* The agent runs the line; the server reads its command name the same way to check its level. */
 /**
  * Splits a live-response command line into words the way a POSIX shell reads words, and does
  * nothing else a shell does: no expansion ($, `, *, ?, ~), no operators (; | & < > ( )), no

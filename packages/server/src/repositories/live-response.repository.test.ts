@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { openTestStore, STORES } from '../testing/stores.js';
+import { LiveResponseRepository, type NewLiveCommandRow } from './live-response.repository.js';
+
+/** Live-response transcripts and their queries, the same on SQLite and PostgreSQL. */
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+});
+
+const S1 = '11111111-1111-4111-8111-111111111111';
+const S2 = '22222222-2222-4222-8222-222222222222';
+const M1 = 'a'.repeat(40);
+const M2 = 'b'.repeat(40);
+const line = (session: string, seq: number, over: Partial<NewLiveCommandRow> = {}): NewLiveCommandRow => ({
+  session_id: session,
+  seq,
+  machine_id: M1,
+  line: `ls /tmp/${seq}`,
+  command: 'ls',
+  issued_by: 'alice',
+  status: 'Running',
+  exit_status: null,
+  error: null,
+  cwd: null,
+  truncated: 0,
+  data: null,
+  signed_payload: '{}',
+  signature: 'sig',
+  key_id: 'k',
+  started_at: `2026-12-08T10:00:0${seq}.000Z`,
+  ended_at: null,
+  ...over,
+});
+
+describe.each(STORES)('live-response repository (%s)', (kind) => {
+  async function repo(): Promise<LiveResponseRepository> {
+    const s = await openTestStore(kind);
+    closers.push(s.close);
+    return new LiveResponseRepository(s.db);
+  }
+
+  it('numbers lines per session and refuses a number taken twice', async () => {
+    const r = await repo();
+    expect(await r.nextSeq(S1)).toBe(1);
+    expect(await r.insertCommand(line(S1, 1))).toBe(true);
+    expect(await r.insertCommand(line(S1, 1, { line: 'pwd' }))).toBe(false);
+    expect(await r.insertCommand(line(S1, 2))).toBe(true);
+    expect(await r.insertCommand(line(S2, 1))).toBe(true);
+    expect(await r.nextSeq(S1)).toBe(3);
+    expect((await r.commands(S1)).map((c) => [Number(c.seq), c.line])).toEqual([
+      [1, 'ls /tmp/1'],
+      [2, 'ls /tmp/2'],
+    ]);
+    expect(await r.counts([S1, S2, 'none'])).toEqual(
+      new Map([
+        [S1, 2],
+        [S2, 1],
+      ]),
+    );
+  });
+
+  it('ends a line once, and ends the running lines of a session or a machine', async () => {
+    const r = await repo();
+    await r.insertCommand(line(S1, 1));
+    await r.insertCommand(line(S1, 2));
+    await r.insertCommand(line(S2, 1, { machine_id: M2 }));
+    const end = { status: 'Succeeded', exit_status: 0, error: null, cwd: '/tmp', truncated: 0, data: '{"n":1}', ended_at: '2026-12-08T10:01:00.000Z' };
+    expect(await r.finish(S1, 1, end)).toBe(true);
+    expect(await r.finish(S1, 1, { ...end, status: 'Failed' })).toBe(false);
+    expect((await r.command(S1, 1))?.status).toBe('Succeeded');
+    expect(await r.runningSessions(M1)).toEqual([S1]);
+    expect(await r.failRunning({ machineId: M1 }, 'offline', '2026-12-08T10:02:00.000Z')).toEqual([S1]);
+    expect(await r.command(S1, 2)).toMatchObject({ status: 'Failed', error: 'offline', ended_at: '2026-12-08T10:02:00.000Z' });
+    expect((await r.command(S2, 1))?.status).toBe('Running');
+    expect(await r.failRunning({ sessionId: S2 }, 'ended', '2026-12-08T10:03:00.000Z')).toEqual([S2]);
+    expect(await r.runningSessions(M2)).toEqual([]);
+  });
+
+  it('keeps output in arrival order across lines and pages it', async () => {
+    const r = await repo();
+    await r.appendOutput(S1, 2, 'b1', '2026-12-08T10:00:01.000Z');
+    await r.appendOutput(S1, 1, 'a1', '2026-12-08T10:00:02.000Z');
+    await r.appendOutput(S2, 1, 'other', '2026-12-08T10:00:02.000Z');
+    await r.appendOutput(S1, 2, 'b2', '2026-12-08T10:00:03.000Z');
+    const all = await r.outputAfter(S1, 0);
+    expect(all.map((o) => [o.seq, o.text])).toEqual([
+      [2, 'b1'],
+      [1, 'a1'],
+      [2, 'b2'],
+    ]);
+    expect(typeof all[0]!.id).toBe('number');
+    expect((await r.outputAfter(S1, all[0]!.id, 1)).map((o) => o.text)).toEqual(['a1']);
+    expect(await r.outputAfter(S1, all[2]!.id)).toEqual([]);
+  });
+});

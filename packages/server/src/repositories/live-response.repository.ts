@@ -1,0 +1,95 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { ActionRow } from './actions.repository.js';
+import { isUniqueViolation } from '../db/portable.js';
+import type { LiveResponseCommandsTable, LiveResponseOutputTable } from '../db/schema.js';
+
+export type LiveCommandRow = Selectable<LiveResponseCommandsTable>;
+export type NewLiveCommandRow = Insertable<LiveResponseCommandsTable>;
+export type LiveOutputRow = Selectable<LiveResponseOutputTable>;
+type CommandEnd = Pick<Updateable<LiveResponseCommandsTable>, 'status' | 'exit_status' | 'error' | 'cwd' | 'truncated' | 'data' | 'ended_at'>;
+
+/** Live-response transcripts: the lines typed in each session and the output they gave. */
+export class LiveResponseRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The number the next line of a session takes. */
+  async nextSeq(sessionId: string): Promise<number> {
+    const r = await this.db.selectFrom('live_response_commands').select((eb) => eb.fn.max('seq').as('last')).where('session_id', '=', sessionId).executeTakeFirst();
+    return Number(r?.last ?? 0) + 1;
+  }
+
+  /** Stores a new line; false when its number was taken meanwhile (another node's line). */
+  async insertCommand(row: NewLiveCommandRow): Promise<boolean> {
+    try {
+      await this.db.insertInto('live_response_commands').values(row).execute();
+      return true;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
+  }
+
+  async command(sessionId: string, seq: number): Promise<LiveCommandRow | undefined> {
+    return this.db.selectFrom('live_response_commands').selectAll().where('session_id', '=', sessionId).where('seq', '=', seq).executeTakeFirst();
+  }
+
+  /** A session's lines, in order. */
+  async commands(sessionId: string): Promise<LiveCommandRow[]> {
+    return this.db.selectFrom('live_response_commands').selectAll().where('session_id', '=', sessionId).orderBy('seq').execute();
+  }
+
+  /** How many lines each of these sessions has. */
+  async counts(sessionIds: string[]): Promise<Map<string, number>> {
+    if (sessionIds.length === 0) return new Map();
+    const rows = await this.db.selectFrom('live_response_commands').select(['session_id', (eb) => eb.fn.countAll<number>().as('n')]).where('session_id', 'in', sessionIds).groupBy('session_id').execute();
+    return new Map(rows.map((r) => [r.session_id, Number(r.n)]));
+  }
+
+  /** Ends a running line; false when it had already ended (a line ends once). */
+  async finish(sessionId: string, seq: number, end: CommandEnd): Promise<boolean> {
+    const r = await this.db.updateTable('live_response_commands').set(end).where('session_id', '=', sessionId).where('seq', '=', seq).where('status', '=', 'Running').executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Ends every running line of these sessions, or of this machine, as Failed with `error`; answers the sessions touched. */
+  async failRunning(where: { sessionId: string } | { machineId: string }, error: string, at: string): Promise<string[]> {
+    const rows = await this.db
+      .updateTable('live_response_commands')
+      .set({ status: 'Failed', exit_status: 1, error, ended_at: at })
+      .where('status', '=', 'Running')
+      .where('sessionId' in where ? 'session_id' : 'machine_id', '=', 'sessionId' in where ? where.sessionId : where.machineId)
+      .returning('session_id')
+      .execute();
+    return [...new Set(rows.map((r) => r.session_id))];
+  }
+
+  async appendOutput(sessionId: string, seq: number, text: string, at: string): Promise<void> {
+    await this.db.insertInto('live_response_output').values({ session_id: sessionId, seq, text, received_at: at }).execute();
+  }
+
+  /** A session's output chunks after `afterId`, in arrival order. */
+  async outputAfter(sessionId: string, afterId: number, limit = 1000): Promise<LiveOutputRow[]> {
+    const rows = await this.db.selectFrom('live_response_output').selectAll().where('session_id', '=', sessionId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  /** Live-response sessions (LiveResponse actions opened as sessions), newest first. */
+  async sessions(machineId: string | undefined, top: number): Promise<ActionRow[]> {
+    let q = this.db
+      .selectFrom('actions')
+      .innerJoin('machines', 'machines.id', 'actions.machine_id')
+      .selectAll('actions')
+      .select('machines.computer_dns_name')
+      .where('actions.type', '=', 'LiveResponse')
+      .where('actions.parameters', 'like', '{"session":%');
+    if (machineId) q = q.where('actions.machine_id', '=', machineId);
+    return q.orderBy('actions.created_at', 'desc').limit(top).execute();
+  }
+
+  /** Sessions of this machine with a line still running. */
+  async runningSessions(machineId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('live_response_commands').select('session_id').distinct().where('machine_id', '=', machineId).where('status', '=', 'Running').execute();
+    return rows.map((r) => r.session_id);
+  }
+}

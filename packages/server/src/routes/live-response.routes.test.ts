@@ -1,0 +1,253 @@
+/**
+ * Live-response sessions through the API and the real gateway, with a scripted agent on a real
+ * WebSocket (the real agent's side has its own tests, and e2e runs both together): who may open
+ * and type, what is signed and sent, what is stored and streamed, and how a session ends.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { enroll } from '@cordon/agent';
+import { LiveCommandParameters, PROTOCOL_VERSION, verifyCommand, type AgentFrame, type ServerFrame } from '@cordon/protocol';
+import { inventory, startHarness, type Harness } from '../testing/harness.js';
+
+let h: Harness;
+let agentPort: number;
+let apiUrl: string;
+const dirs: string[] = [];
+const sockets: WebSocket[] = [];
+beforeEach(async () => {
+  h = await startHarness();
+  h.clock.t = Date.now();
+  const ports = await h.server.listen();
+  agentPort = ports.agentPort;
+  apiUrl = ports.apiUrl;
+});
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.terminate();
+  await h.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const wait = (check: () => void | Promise<void>, timeout = 10_000) => vi.waitFor(check, { timeout, interval: 20 });
+const LIVE = inventory({ hostname: 'live-target', agentVersion: '0.2.0', capabilities: [{ name: 'inventory', version: '1' }, { name: 'liveResponse', version: '1' }] });
+
+/**
+ * A device whose agent acks the session's action and answers each line it can verify with the
+ * line itself as output (`echo` of what was signed), or as told by `answer`.
+ */
+async function device(answer?: (line: string, seq: number, reply: (f: AgentFrame) => void) => void) {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-live-'));
+  dirs.push(dir);
+  const { token } = await h.server.services.enrollment.createToken('test');
+  const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, LIVE);
+  const frames: ServerFrame[] = [];
+  const lines: { line: string; seq: number; library?: unknown }[] = [];
+  let ws: WebSocket;
+  const connect = async () => {
+    ws = new WebSocket(`wss://127.0.0.1:${agentPort}/agent/v1`, { ca: state.caCertPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, headers: { authorization: `Bearer ${state.machineId}.${state.credential}` } });
+    sockets.push(ws);
+    const send = (f: AgentFrame) => ws.send(JSON.stringify(f));
+    ws.on('message', (d) => {
+      const f = JSON.parse(d.toString()) as ServerFrame;
+      frames.push(f);
+      if (f.type === 'command') {
+        const v = verifyCommand(f.command, state.signingPublicKeyPem, state.machineId, new Date());
+        if (v.ok) send({ type: 'ack', actionId: v.command.actionId });
+      }
+      if (f.type === 'liveCommand') {
+        const v = verifyCommand(f.command, state.signingPublicKeyPem, state.machineId, new Date());
+        if (!v.ok) return send({ type: 'liveDone', sessionId: f.sessionId, seq: f.seq, exitStatus: 126, error: v.detail, cwd: '/', truncated: false });
+        const p = LiveCommandParameters.parse(v.command.parameters);
+        lines.push(p);
+        if (answer) return answer(p.line, p.seq, send);
+        send({ type: 'liveOutput', sessionId: p.sessionId, seq: p.seq, text: `${p.line}\n` });
+        send({ type: 'liveDone', sessionId: p.sessionId, seq: p.seq, exitStatus: 0, error: null, cwd: '/tmp', truncated: false, data: { echoed: p.line } });
+      }
+      if (f.type === 'liveClose') send({ type: 'result', actionId: f.sessionId, status: 'Succeeded', error: null, result: { endReason: f.reason, commands: lines.length, failed: 0 } });
+    });
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    send({ type: 'hello', protocol: PROTOCOL_VERSION, inventory: LIVE });
+    await wait(() => expect(frames.some((f) => f.type === 'welcome')).toBe(true));
+  };
+  await connect();
+  return { machineId: state.machineId, frames, lines, connect, disconnect: () => ws.terminate(), send: (f: AgentFrame) => ws.send(JSON.stringify(f)) };
+}
+
+async function openSession(machineId: string, token = h.tokens.analyst) {
+  const res = await h.call('POST', `/api/machines/${machineId}/liveResponseSessions`, { token, body: { Comment: 'IR-7 triage' } });
+  expect(res.status, res.text).toBe(201);
+  return res.body as { id: string; state: string; level: string };
+}
+
+async function active(id: string) {
+  await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Active'));
+}
+
+async function run(id: string, line: string, token = h.tokens.analyst) {
+  return h.call('POST', `/api/liveResponseSessions/${id}/commands`, { token, body: { Line: line } });
+}
+
+async function doneLine(id: string, seq: number) {
+  let cmd: { status: string } | undefined;
+  await wait(async () => {
+    cmd = ((await h.call('GET', `/api/liveResponseSessions/${id}/transcript`)).body.commands as { seq: number; status: string }[]).find((c) => c.seq === seq);
+    expect(cmd?.status).not.toBe('Running');
+  });
+  return cmd as { status: string; output: string; exitStatus: number; error: string | null; cwd: string; data: unknown };
+}
+
+describe('live-response sessions', () => {
+  it('opens as a LiveResponse action, runs signed lines and keeps everything they answered', async () => {
+    const d = await device();
+    const s = await openSession(d.machineId);
+    expect(s).toMatchObject({ level: 'basic' });
+    await active(s.id);
+    const action = (await h.call('GET', `/api/machineactions/${s.id}`)).body;
+    expect(action).toMatchObject({ type: 'LiveResponse', status: 'InProgress', requestor: 'analyst-user', requestorComment: 'IR-7 triage' });
+
+    const tricky = `ls '/tmp/a b' "x;y|z&\\$(id)"`;
+    const r = await run(s.id, tricky);
+    expect(r.status, r.text).toBe(202);
+    expect(r.body).toMatchObject({ seq: 1, line: tricky, command: 'ls', issuedBy: 'analyst-user', status: 'Running' });
+    const done = await doneLine(s.id, 1);
+    expect(done).toMatchObject({ status: 'Succeeded', exitStatus: 0, output: `${tricky}\n`, cwd: '/tmp', data: { echoed: tricky } });
+    // The agent got exactly the line that was typed, signed, under the session and its number.
+    expect(d.lines).toEqual([{ sessionId: s.id, seq: 1, line: tricky }]);
+    expect((await run(s.id, 'pwd')).body.seq).toBe(2);
+    await doneLine(s.id, 2);
+    expect((await h.call('GET', `/api/liveResponseSessions/${s.id}`)).body.commands).toBe(2);
+
+    // Every line is in the audit log.
+    const audit = (await h.call('GET', '/api/audit?$top=100')).body.value as { action: string; actor: string; detail: { line?: string } }[];
+    expect(audit.filter((a) => a.action === 'LiveResponseCommand').map((a) => a.detail.line)).toEqual(expect.arrayContaining([tricky, 'pwd']));
+  });
+
+  it('lets only analysts and up open sessions, only the opener type, and only responders run advanced commands', async () => {
+    const d = await device();
+    expect((await h.call('POST', `/api/machines/${d.machineId}/liveResponseSessions`, { token: h.tokens.viewer, body: { Comment: 'x' } })).status).toBe(403);
+    expect((await h.call('POST', `/api/machines/${d.machineId}/liveResponseSessions`, { token: h.tokens.analyst, body: {} })).status).toBe(400);
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    // One session per device.
+    const second = await h.call('POST', `/api/machines/${d.machineId}/liveResponseSessions`, { token: h.tokens.responder, body: { Comment: 'me too' } });
+    expect(second.status).toBe(400);
+    expect(second.body.error.code).toBe('ActiveRequestAlreadyExists');
+    // Someone else may follow it, not type in it.
+    const other = await run(s.id, 'ls', h.tokens.responder);
+    expect(other.status).toBe(403);
+    expect(other.body.error.message).toMatch(/Only analyst-user/);
+    // An analyst's session is basic: advanced commands are refused before anything is signed.
+    for (const line of ['run collect.sh', 'putfile tool', 'remediate process 1', 'undo']) {
+      const refused = await run(s.id, line);
+      expect(refused.status, line).toBe(403);
+      expect(refused.body.error.message).toMatch(/advanced command/);
+    }
+    expect(d.lines).toEqual([]);
+    const audit = (await h.call('GET', '/api/audit?$top=200')).body.value as { action: string; outcome: string }[];
+    expect(audit.filter((a) => a.action === 'LiveResponseCommand' && a.outcome === 'Refused').length).toBeGreaterThanOrEqual(5);
+    // Bad lines are refused with what is wrong.
+    expect((await run(s.id, `ls 'unclosed`)).body.error.message).toMatch(/unterminated single quote/);
+    expect((await run(s.id, '   ')).status).toBe(400);
+    expect((await run(s.id, 'x'.repeat(9000))).status).toBe(400);
+  });
+
+  it("resolves putfile and run to the library file's exact version, and refuses names not in it", async () => {
+    const d = await device();
+    const fd = new FormData();
+    fd.append('File', new Blob(['#!/bin/sh\necho hi\n']), 'collect.sh');
+    expect((await fetch(`${apiUrl}/api/libraryfiles`, { method: 'POST', headers: { authorization: `Bearer ${h.tokens.admin}` }, body: fd })).status).toBe(200);
+    const s = await openSession(d.machineId, h.tokens.responder);
+    expect(s.level).toBe('advanced');
+    await active(s.id);
+    const missing = await run(s.id, 'putfile nothere.sh', h.tokens.responder);
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.code).toBe('LibraryFileNotFound');
+    expect((await run(s.id, 'run collect.sh "a b" \';$(x)\'', h.tokens.responder)).status).toBe(202);
+    await doneLine(s.id, 1);
+    const file = (await h.call('GET', '/api/libraryfiles/collect.sh')).body;
+    expect(d.lines[0]).toEqual({ sessionId: s.id, seq: 1, line: 'run collect.sh "a b" \';$(x)\'', library: { fileName: 'collect.sh', contentName: file.contentName, version: file.contentVersion, sha256: file.sha256 } });
+    // `library` is answered by the server.
+    expect((await run(s.id, 'library', h.tokens.responder)).status).toBe(202);
+    expect(await doneLine(s.id, 2)).toMatchObject({ status: 'Succeeded', output: expect.stringContaining('collect.sh') });
+    expect(d.lines).toHaveLength(1);
+  });
+
+  it('waits while the device is offline, says so, and times out at the queue limit', async () => {
+    const d = await device();
+    d.disconnect();
+    await wait(() => expect(h.server.gateway.isConnected(d.machineId)).toBe(false));
+    const s = await openSession(d.machineId);
+    expect(s.state).toBe('Queued');
+    const early = await run(s.id, 'ls');
+    expect(early.status).toBe(409);
+    expect(early.body.error.message).toMatch(/waiting for the device/);
+    h.clock.advance(601_000);
+    await h.server.services.actionExpiry.sweepExpired();
+    const ended = (await h.call('GET', `/api/liveResponseSessions/${s.id}`)).body;
+    expect(ended).toMatchObject({ state: 'Ended', status: 'TimeOut', endReason: 'The device did not connect in time' });
+  });
+
+  it('ends a line as failed when the device goes offline mid-command, keeping its output', async () => {
+    const d = await device((line, seq, reply) => reply({ type: 'liveOutput', sessionId: d.frames.find((f) => f.type === 'liveCommand')!.sessionId, seq, text: `started ${line}\n` }));
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    await run(s.id, 'findfile /');
+    await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${s.id}/transcript`)).body.commands[0].output).toBe('started findfile /\n'));
+    d.disconnect();
+    const done = await doneLine(s.id, 1);
+    expect(done).toMatchObject({ status: 'Failed', error: 'The device went offline while the line ran', output: 'started findfile /\n' });
+  });
+
+  it('cancels a running line with Ctrl-C and ends the session on request', async () => {
+    const d = await device(() => undefined);
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    await run(s.id, 'findfile /');
+    expect((await h.call('POST', `/api/liveResponseSessions/${s.id}/commands/1/cancel`, { token: h.tokens.analyst })).status).toBe(202);
+    await wait(() => expect(d.frames).toContainEqual({ type: 'liveCancel', sessionId: s.id, seq: 1 }));
+    expect((await h.call('POST', `/api/liveResponseSessions/${s.id}/commands/9/cancel`, { token: h.tokens.analyst })).status).toBe(404);
+    const end = await h.call('POST', `/api/liveResponseSessions/${s.id}/end`, { token: h.tokens.analyst, body: { Comment: 'done' } });
+    expect(end.status, end.text).toBe(200);
+    await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${s.id}`)).body).toMatchObject({ state: 'Ended', status: 'Succeeded', endReason: 'Ended' }));
+    // The line still running when the session ended ends with it.
+    expect(await doneLine(s.id, 1)).toMatchObject({ status: 'Failed', error: expect.stringMatching(/session ended/) });
+    expect((await run(s.id, 'ls')).status).toBe(409);
+  });
+
+  it('streams the session to a follower and replays the transcript as asciicast v2', async () => {
+    const d = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    await run(s.id, 'ls /');
+    await doneLine(s.id, 1);
+    const ac = new AbortController();
+    const res = await fetch(`${apiUrl}/api/liveResponseSessions/${s.id}/stream`, { headers: { authorization: `Bearer ${h.tokens.analyst}` }, signal: ac.signal });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    const readUntil = async (what: RegExp) => {
+      while (!what.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    };
+    // What happened before the follower came, then what happens after.
+    await readUntil(/event: done/);
+    await run(s.id, 'pwd');
+    await readUntil(/"line":"pwd"[\s\S]*event: output[\s\S]*event: done/);
+    ac.abort();
+    const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n/g)].map((m) => [m[1], JSON.parse(m[2]!)]);
+    expect(events.map((e) => e[0])).toEqual(['command', 'output', 'done', 'state', 'command', 'output', 'done']);
+    expect(events[1]![1]).toEqual({ seq: 1, text: 'ls /\n' });
+
+    const cast = await h.call('GET', `/api/liveResponseSessions/${s.id}/transcript?format=cast`, { token: h.tokens.analyst });
+    expect(cast.status).toBe(200);
+    expect(cast.headers['content-type']).toBe('application/x-asciicast');
+    const [header, ...rest] = cast.text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(header).toMatchObject({ version: 2, width: 120, height: 40, title: expect.stringContaining('live-target') });
+    expect(rest.map((e: [number, string, string]) => e[2])).toEqual(['\u001b[1m/$\u001b[0m ls /\r\n', 'ls /\r\n', '\u001b[1m/tmp$\u001b[0m pwd\r\n', 'pwd\r\n']);
+    for (const e of rest) expect(e[1]).toBe('o');
+    expect(rest.map((e: [number]) => e[0])).toEqual([...rest.map((e: [number]) => e[0])].sort((a, b) => a - b));
+    // Viewers cannot read what devices answered.
+    expect((await h.call('GET', `/api/liveResponseSessions/${s.id}/transcript`, { token: h.tokens.viewer })).status).toBe(403);
+  });
+});

@@ -1,0 +1,116 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
+import { z } from 'zod';
+import { principalOf } from '../http/app.js';
+import { answers, LiveCommand, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
+import type { LiveResponseService } from '../services/live-response.service.js';
+import { Comment, IdParam, MachineIdParam, odata } from './common.js';
+
+const OpenBody = z.strictObject({ comment: Comment });
+const LineBody = z.strictObject({ line: z.string().min(1, 'is required: the command line to run').max(MAX_LIVE_LINE_BYTES, `must be at most ${MAX_LIVE_LINE_BYTES} characters`) });
+const EndBody = z.strictObject({ comment: Comment.optional() });
+const SeqParam = z.object({ id: z.string().min(1).max(128), seq: z.coerce.number().int().min(1).max(1_000_000) });
+const ListQuery = z.object({ machineId: z.string().regex(/^[0-9a-f]{40}$/).optional(), $top: z.coerce.number().int().min(1).max(1000).default(100) });
+const TranscriptQuery = z.object({ format: z.enum(['json', 'cast']).default('json') });
+const EventStream = z.string().meta({ description: 'Server-sent events: state, command, output and done (see LiveSession docs in the README)' });
+
+/** A follower that has not taken this much of its stream is too slow: it is cut off and reconnects. */
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+const HEARTBEAT_MS = 15_000;
+const RECHECK_MS = 5_000;
+
+/**
+ * Live-response sessions: open one on a device, type lines in it, follow what the device answers
+ * (server-sent events, from any node), end it, and read or replay its transcript.
+ */
+export function liveResponseRoutes(live: LiveResponseService) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const tags = ['live response'];
+    const open = new Set<import('node:http').ServerResponse>();
+    app.addHook('preClose', async () => {
+      for (const res of open) res.end();
+    });
+
+    app.post(
+      '/machines/:id/liveResponseSessions',
+      { config: { access: 'live.basic', audit: { action: 'LiveResponse', targetType: 'machine' } }, schema: { tags, summary: 'Cordon: open a live-response session on a device (it waits, Queued, while the device is offline)', params: MachineIdParam, body: OpenBody, response: answers({ 201: LiveSession }) } },
+      async (req, reply) => reply.code(201).send(await live.open(principalOf(req), req.params.id, req.body.comment)),
+    );
+
+    app.get('/liveResponseSessions', { config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: live-response sessions, newest first', querystring: ListQuery, response: answers({ 200: LiveSessionList }) } }, async (req) =>
+      odata('LiveSessions', await live.list(req.query.machineId, req.query.$top)),
+    );
+
+    app.get('/liveResponseSessions/:id', { config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: one live-response session', params: IdParam, response: answers({ 200: LiveSession }) } }, async (req) => live.get(req.params.id));
+
+    app.post(
+      '/liveResponseSessions/:id/commands',
+      { config: { access: 'live.basic', audit: { action: 'LiveResponseCommand', targetType: 'action' } }, schema: { tags, summary: 'Cordon: run a line in a session (its output follows on the stream)', params: IdParam, body: LineBody, response: answers({ 202: LiveCommand }) } },
+      async (req, reply) => reply.code(202).send(await live.run(principalOf(req), req.params.id, req.body.line)),
+    );
+
+    app.post(
+      '/liveResponseSessions/:id/commands/:seq/cancel',
+      { config: { access: 'live.basic', audit: { action: 'CancelLiveResponseCommand', targetType: 'action' } }, schema: { tags, summary: 'Cordon: stop a running line (Ctrl-C)', params: SeqParam, response: answers({ 202: LiveCommand }) } },
+      async (req, reply) => reply.code(202).send(await live.cancel(principalOf(req), req.params.id, req.params.seq)),
+    );
+
+    app.post(
+      '/liveResponseSessions/:id/end',
+      { config: { access: 'live.basic', audit: { action: 'EndLiveResponseSession', targetType: 'action' } }, schema: { tags, summary: 'Cordon: end a session', params: IdParam, body: EndBody, response: answers({ 200: LiveSession }) } },
+      async (req) => live.end(principalOf(req), req.params.id, req.body.comment ?? 'Session ended'),
+    );
+
+    app.get(
+      '/liveResponseSessions/:id/transcript',
+      { config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: the transcript (JSON, or asciicast v2 with format=cast)', params: IdParam, querystring: TranscriptQuery, response: answers({ 200: LiveTranscript.or(z.string()) }) } },
+      async (req, reply) => {
+        if (req.query.format === 'json') return live.transcript(req.params.id);
+        const cast = await live.cast(req.params.id);
+        return reply
+          .header('content-type', 'application/x-asciicast')
+          .header('content-disposition', `attachment; filename="live-response-${req.params.id}.cast"`)
+          .serializer((x: unknown) => x as string)
+          .send(cast);
+      },
+    );
+
+    app.get('/liveResponseSessions/:id/stream', { config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: follow a session (server-sent events: everything so far, then each change)', params: IdParam, response: { 200: EventStream } } }, async (req, reply) => {
+      await live.get(req.params.id);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
+      res.write('retry: 2000\n\n');
+      open.add(res);
+      const stop = live.follow(
+        req.params.id,
+        (e) => {
+          if (res.writableLength > MAX_BACKLOG_BYTES) return void res.destroy();
+          res.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+        },
+        (err) => {
+          req.log.error({ err }, 'following a live-response session failed');
+          res.end();
+        },
+      );
+      const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
+      heartbeat.unref();
+      const recheck = setInterval(
+        () =>
+          void fastify.stillAuthorized(req).then((ok) => {
+            if (!ok) res.end();
+          }),
+        RECHECK_MS,
+      );
+      recheck.unref();
+      req.raw.on('close', () => {
+        open.delete(res);
+        stop();
+        clearInterval(heartbeat);
+        clearInterval(recheck);
+      });
+    });
+  };
+}

@@ -1,0 +1,521 @@
+import { randomUUID } from 'node:crypto';
+import { LIVE_COMMAND_LEVELS, LIVE_COMMAND_TIMEOUT_SECONDS, liveLevelAllows, LiveSessionParameters, MAX_LIVE_LINE_BYTES, parseCommandLine, type CommandSigner, type LibraryFileRef, type LiveDoneFrame, type LiveLevel, type LiveOutputFrame } from '@cordon/protocol';
+import type { Logger } from 'pino';
+import { roleHas, type Principal } from '../auth/permissions.js';
+import type { Clock } from '../clock.js';
+import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError } from '../errors.js';
+import type { EventHub } from '../events.js';
+import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
+import type { LibraryRepository } from '../repositories/library.repository.js';
+import type { LiveCommandRow, LiveResponseRepository } from '../repositories/live-response.repository.js';
+import type { AgentChannel } from './action-lifecycle.js';
+import type { ActionsService } from './actions.service.js';
+import type { AuditService } from './audit.service.js';
+
+/** A session as its action's state says it: waiting for the device, open on it, or over. */
+export type LiveSessionState = 'Queued' | 'Active' | 'Ended';
+
+export interface LiveSessionView {
+  id: string;
+  machineId: string;
+  computerDnsName: string;
+  openedBy: string;
+  comment: string;
+  level: LiveLevel;
+  state: LiveSessionState;
+  /** The LiveResponse action's status (Pending, InProgress, Succeeded, Failed, Cancelled, TimeOut). */
+  status: string;
+  /** Why it ended, when it did (the agent's end reason, or the action's error). */
+  endReason: string | null;
+  createdAt: string;
+  lastUpdateAt: string;
+  /** When it ends if nothing happens: the queue limit while Queued, the idle time-out while Active. */
+  expiresAt: string;
+  commands: number;
+}
+
+export type LiveCommandStatus = 'Running' | 'Succeeded' | 'Failed' | 'Cancelled' | 'TimedOut';
+
+export interface LiveCommandView {
+  sessionId: string;
+  seq: number;
+  line: string;
+  command: string;
+  issuedBy: string;
+  status: LiveCommandStatus;
+  exitStatus: number | null;
+  error: string | null;
+  cwd: string | null;
+  truncated: boolean;
+  data: unknown;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+/** What a follower of a session (the console's terminal, `cordon live`) is told, in order. */
+export type LiveStreamEvent =
+  | { event: 'state'; data: { state: LiveSessionState; status: string; endReason: string | null } }
+  | { event: 'command'; data: { seq: number; line: string; issuedBy: string; startedAt: string } }
+  | { event: 'output'; data: { seq: number; text: string } }
+  | { event: 'done'; data: LiveCommandView };
+
+export interface LiveResponseSettings {
+  /** How long a session waits for an offline device before it ends (TimeOut). */
+  queueSeconds: number;
+  /** A session with no command for this long ends. */
+  idleSeconds: number;
+}
+
+/** Most output stored for one line, whatever the agent sends (it cuts at its own 1 MiB budget first). */
+const MAX_STORED_OUTPUT_CHARS = 2 * 1024 * 1024;
+/** A line's signed command is good for this long: it is sent at once, or never. */
+const LINE_EXPIRY_SECONDS = 120;
+/** A follower reads the store again this often even without a hint (a bus message may be lost). */
+const FOLLOW_POLL_MS = 2000;
+/** Commands the server answers itself: what the device needs not know. */
+const SERVER_COMMANDS = new Set(['library']);
+
+const endedStatuses = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimeOut']);
+
+function stateOf(status: string): LiveSessionState {
+  return status === 'Pending' ? 'Queued' : status === 'InProgress' ? 'Active' : 'Ended';
+}
+
+function statusOfExit(exitStatus: number): LiveCommandStatus {
+  return exitStatus === 0 ? 'Succeeded' : exitStatus === 130 ? 'Cancelled' : exitStatus === 124 ? 'TimedOut' : 'Failed';
+}
+
+export function commandView(r: LiveCommandRow): LiveCommandView {
+  return {
+    sessionId: r.session_id,
+    seq: Number(r.seq),
+    line: r.line,
+    command: r.command,
+    issuedBy: r.issued_by,
+    status: r.status as LiveCommandStatus,
+    exitStatus: r.exit_status === null ? null : Number(r.exit_status),
+    error: r.error,
+    cwd: r.cwd,
+    truncated: Number(r.truncated) === 1,
+    data: r.data ? (JSON.parse(r.data) as unknown) : null,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+  };
+}
+
+/**
+ * Live-response sessions. A session is a LiveResponse action (Action center, timeline, delivery,
+ * expiry and cancel come from the action engine); each line typed in it is signed here, after the
+ * level and driver checks, and stored with everything the device answers. The store is the only
+ * place a session lives: any node can take a line, relay it to the node holding the agent, and
+ * follow the output the holder stores.
+ */
+export class LiveResponseService {
+  /** Lines whose output this node takes (it holds their agent): where each came from and how much it stored. */
+  readonly #open = new Map<string, { machineId: string; chars: number; cut: boolean }>();
+
+  constructor(
+    private readonly repo: LiveResponseRepository,
+    private readonly actionsRepo: ActionsRepository,
+    private readonly actions: ActionsService,
+    private readonly library: LibraryRepository,
+    private readonly audit: AuditService,
+    private readonly hub: EventHub,
+    private readonly signer: CommandSigner,
+    private readonly channel: AgentChannel,
+    private readonly now: Clock,
+    private readonly logger: Logger,
+    private readonly settings: LiveResponseSettings,
+  ) {
+    // A device that went offline ends the lines it was running (every node hears it; ending is idempotent).
+    hub.subscribe((e) => {
+      if (e.kind === 'timeline' && e.eventType === 'AgentOffline') void this.#deviceOffline(e.machineId).catch((err: unknown) => this.logger.error({ err }, 'ending the live lines of an offline device failed'));
+    });
+  }
+
+  /** The level a principal's role gives: responders and up change the device, analysts only read it. */
+  static levelOf(principal: Principal): LiveLevel {
+    return roleHas(principal.role, 'live.advanced') ? 'advanced' : 'basic';
+  }
+
+  /** Opens a session: a LiveResponse action that waits for the device up to the queue limit. */
+  async open(principal: Principal, machineId: string, comment: string): Promise<LiveSessionView> {
+    const parameters: LiveSessionParameters = { session: { level: LiveResponseService.levelOf(principal), shell: false, idleTimeoutSeconds: this.settings.idleSeconds } };
+    const action = await this.actions.submit(principal, machineId, 'LiveResponse', parameters, comment, { expirySeconds: this.settings.queueSeconds });
+    return this.get(action.id);
+  }
+
+  async get(id: string): Promise<LiveSessionView> {
+    const row = await this.#session(id);
+    const counts = await this.repo.counts([id]);
+    return this.#view(row, counts.get(id) ?? 0);
+  }
+
+  /** Sessions, newest first (of one device, when given). */
+  async list(machineId: string | undefined, top: number): Promise<LiveSessionView[]> {
+    const rows = await this.repo.sessions(machineId, top);
+    const counts = await this.repo.counts(rows.map((r) => r.id));
+    return rows.map((r) => this.#view(r, counts.get(r.id) ?? 0));
+  }
+
+  /**
+   * Runs a line in an open session: only its opener types in it (others may follow it); the line's
+   * command must be within the session's level and the caller's role. Answers the stored line;
+   * its output follows on the session's stream.
+   */
+  async run(principal: Principal, sessionId: string, line: string): Promise<LiveCommandView> {
+    const row = await this.#session(sessionId);
+    const words = this.#words(line);
+    const command = words[0]!;
+    const refuse = async (error: ApiError): Promise<never> => {
+      await this.audit.record({ actor: principal.name, action: 'LiveResponseCommand', targetType: 'machine', targetId: row.machine_id, outcome: 'Refused', detail: { sessionId, line, reason: error.message } });
+      throw markAudited(error);
+    };
+    if (row.requestor !== principal.name) await refuse(new ApiError(403, 'Forbidden', `Only ${row.requestor}, who opened this session, types in it; others may follow it`));
+    const state = stateOf(row.status);
+    if (state !== 'Active') await refuse(new ConflictError(state === 'Queued' ? 'The session is waiting for the device to connect: lines can be sent once it is active' : `The session has ended (${row.status})`, 'SessionNotActive'));
+    const level = this.#levelOf(row, principal);
+    if (!liveLevelAllows(level, command)) await refuse(new ApiError(403, 'Forbidden', `'${command}' is an advanced command: it needs the responder role in a session opened by one (this session is ${level})`));
+    let library: LibraryFileRef | undefined;
+    if (command === 'putfile' || command === 'run') {
+      const name = words[1];
+      if (!name) await refuse(new BadRequestError(`usage: ${command} <library file name>${command === 'run' ? ' [arguments...]' : ''}`, 'Line'));
+      const file = await this.library.get(name!);
+      if (!file) await refuse(new BadRequestError(`'${name}' is not in the library (GET /api/libraryfiles lists it)`, 'Line', 'LibraryFileNotFound'));
+      library = { fileName: file!.file_name, contentName: file!.content_name, version: Number(file!.content_version), sha256: file!.sha256 };
+    }
+    const local = SERVER_COMMANDS.has(command);
+    if (!local && !this.channel.isConnected(row.machine_id)) await refuse(new ConflictError('The device is offline: the line was not sent', 'DeviceOffline'));
+    const stored = await this.#store(principal, row, line, command, library);
+    await this.audit.record({ actor: principal.name, action: 'LiveResponseCommand', targetType: 'machine', targetId: row.machine_id, outcome: 'Succeeded', detail: { sessionId, seq: stored.seq, line } });
+    await this.#extend(sessionId, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
+    this.#hint(row.machine_id, sessionId);
+    if (local) await this.#answerHere(stored);
+    else this.sendLine(stored);
+    return commandView((await this.repo.command(sessionId, stored.seq))!);
+  }
+
+  /** Ctrl-C for a running line. */
+  async cancel(principal: Principal, sessionId: string, seq: number): Promise<LiveCommandView> {
+    const row = await this.#session(sessionId);
+    if (row.requestor !== principal.name) throw new ApiError(403, 'Forbidden', `Only ${row.requestor}, who opened this session, may stop its lines`);
+    const cmd = await this.repo.command(sessionId, seq);
+    if (!cmd) throw new NotFoundError('Live response line', `${sessionId}/${seq}`);
+    if (cmd.status !== 'Running') throw new ConflictError(`Line ${seq} has already ended (${cmd.status})`, 'CommandNotRunning');
+    this.channel.send(row.machine_id, { type: 'liveCancel', sessionId, seq });
+    return commandView(cmd);
+  }
+
+  /** Ends a session: the device closes it and reports its end; a device that is offline has its action cancelled. */
+  async end(principal: Principal, sessionId: string, comment: string): Promise<LiveSessionView> {
+    const row = await this.#session(sessionId);
+    if (row.requestor !== principal.name && !roleHas(principal.role, 'actions.cancel')) throw new ApiError(403, 'Forbidden', `Only ${row.requestor}, who opened this session, or a responder may end it`);
+    if (stateOf(row.status) === 'Ended') throw new ConflictError(`The session has already ended (${row.status})`, 'SessionNotActive');
+    if (row.status === 'InProgress' && this.channel.isConnected(row.machine_id)) {
+      this.channel.send(row.machine_id, { type: 'liveClose', sessionId, reason: 'Ended' });
+      await this.audit.record({ actor: principal.name, action: 'EndLiveResponseSession', targetType: 'action', targetId: sessionId, comment, outcome: 'Succeeded' });
+    } else await this.actions.cancel(principal, sessionId, comment);
+    return this.get(sessionId);
+  }
+
+  /** Sends a stored line's signed command to its agent: here if this node holds it, else through the node that does. */
+  sendLine(cmd: Pick<LiveCommandRow, 'session_id' | 'seq' | 'machine_id' | 'signed_payload' | 'signature' | 'key_id'>): void {
+    this.channel.send(cmd.machine_id, { type: 'liveCommand', sessionId: cmd.session_id, seq: Number(cmd.seq), command: { payload: cmd.signed_payload, signature: cmd.signature, keyId: cmd.key_id } });
+  }
+
+  /** A line relayed from another node for an agent this node holds. */
+  async sendStoredLine(sessionId: string, seq: number): Promise<void> {
+    const cmd = await this.repo.command(sessionId, seq);
+    if (cmd && cmd.status === 'Running') this.sendLine(cmd);
+  }
+
+  /** Output of a line, from the agent this node holds: stored in arrival order, then followers are told. */
+  async agentOutput(machineId: string, frame: LiveOutputFrame): Promise<void> {
+    const line = await this.#line(machineId, frame.sessionId, frame.seq);
+    if (!line || line.cut) return;
+    let text = frame.text;
+    if (line.chars + text.length > MAX_STORED_OUTPUT_CHARS) {
+      text = `${text.slice(0, Math.max(0, MAX_STORED_OUTPUT_CHARS - line.chars))}\n[output cut by the server at ${MAX_STORED_OUTPUT_CHARS / 1024 / 1024} MiB]\n`;
+      line.cut = true;
+    }
+    line.chars += text.length;
+    await this.repo.appendOutput(frame.sessionId, frame.seq, text, this.now().toISOString());
+    this.#hint(machineId, frame.sessionId);
+  }
+
+  /** A line ended on the device. */
+  async agentDone(machineId: string, frame: LiveDoneFrame): Promise<void> {
+    const line = await this.#line(machineId, frame.sessionId, frame.seq);
+    if (!line) return;
+    this.#open.delete(`${frame.sessionId}/${frame.seq}`);
+    await this.repo.finish(frame.sessionId, frame.seq, {
+      status: frame.error && frame.exitStatus === 126 ? 'Failed' : statusOfExit(frame.exitStatus),
+      exit_status: frame.exitStatus,
+      error: frame.error,
+      cwd: frame.cwd,
+      truncated: frame.truncated || line.cut ? 1 : 0,
+      data: frame.data === undefined ? null : JSON.stringify(frame.data),
+      ended_at: this.now().toISOString(),
+    });
+    await this.#extend(frame.sessionId, this.settings.idleSeconds);
+    this.#hint(machineId, frame.sessionId);
+  }
+
+  /** Sessions that started on their devices: from now on they last while they are used. */
+  async sessionsStarted(rows: ActionRow[]): Promise<void> {
+    for (const r of rows) if (this.#isSession(r)) await this.#extend(r.id, this.settings.idleSeconds);
+  }
+
+  /** Actions of these machines moved: the lines still running in a session that ended, end with it. */
+  async sessionsChanged(machineIds: string[]): Promise<void> {
+    for (const machineId of new Set(machineIds)) {
+      for (const sessionId of await this.repo.runningSessions(machineId)) {
+        const row = await this.actionsRepo.get(sessionId);
+        if (!row || !endedStatuses.has(row.status)) continue;
+        const touched = await this.repo.failRunning({ sessionId }, `The session ended (${row.status}) while the line ran`, this.now().toISOString());
+        for (const s of touched) this.#hint(machineId, s);
+      }
+    }
+  }
+
+  /**
+   * Follows a session: `send` gets what is stored so far, then each change as it is stored (on a
+   * hint from whichever node stored it, or at the latest every 2 s). Answers how to stop.
+   */
+  follow(sessionId: string, send: (e: LiveStreamEvent) => void, onError: (err: unknown) => void): () => void {
+    let lastOutput = 0;
+    let lastState: string | null = null;
+    const announced = new Set<number>();
+    const ended = new Set<number>();
+    let running = false;
+    let again = false;
+    let stopped = false;
+    const poll = async (): Promise<void> => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          const row = await this.actionsRepo.get(sessionId);
+          if (!row || stopped) return;
+          // Lines first, then output: a line seen ended has all its output stored already.
+          const commands = await this.repo.commands(sessionId);
+          for (const c of commands) {
+            if (announced.has(Number(c.seq))) continue;
+            announced.add(Number(c.seq));
+            send({ event: 'command', data: { seq: Number(c.seq), line: c.line, issuedBy: c.issued_by, startedAt: c.started_at } });
+          }
+          for (;;) {
+            const out = await this.repo.outputAfter(sessionId, lastOutput);
+            for (const o of out) send({ event: 'output', data: { seq: Number(o.seq), text: o.text } });
+            if (out.length) lastOutput = out.at(-1)!.id;
+            if (out.length < 1000) break;
+          }
+          for (const c of commands) {
+            if (c.status === 'Running' || ended.has(Number(c.seq))) continue;
+            ended.add(Number(c.seq));
+            send({ event: 'done', data: commandView(c) });
+          }
+          if (row.status !== lastState) {
+            lastState = row.status;
+            send({ event: 'state', data: { state: stateOf(row.status), status: row.status, endReason: this.#endReason(row) } });
+          }
+        } while (again && !stopped);
+      } catch (err) {
+        onError(err);
+      } finally {
+        running = false;
+      }
+    };
+    const unsubscribe = this.hub.subscribe((e) => {
+      if ((e.kind === 'liveResponse' && e.sessionId === sessionId) || (e.kind === 'action' && e.actionId === sessionId)) void poll();
+    });
+    const timer = setInterval(() => void poll(), FOLLOW_POLL_MS);
+    timer.unref();
+    void poll();
+    return () => {
+      stopped = true;
+      unsubscribe();
+      clearInterval(timer);
+    };
+  }
+
+  /** The whole transcript: the session, and every line with its output. */
+  async transcript(sessionId: string): Promise<{ session: LiveSessionView; commands: (LiveCommandView & { output: string })[] }> {
+    const session = await this.get(sessionId);
+    const commands = await this.repo.commands(sessionId);
+    const output = new Map<number, string[]>();
+    for (let after = 0; ; ) {
+      const rows = await this.repo.outputAfter(sessionId, after, 5000);
+      for (const o of rows) output.set(Number(o.seq), [...(output.get(Number(o.seq)) ?? []), o.text]);
+      if (rows.length < 5000) break;
+      after = rows.at(-1)!.id;
+    }
+    return { session, commands: commands.map((c) => ({ ...commandView(c), output: (output.get(Number(c.seq)) ?? []).join('') })) };
+  }
+
+  /**
+   * The transcript as an asciicast v2 recording (https://docs.asciinema.org/manual/asciicast/v2/):
+   * each line typed appears at the time it was sent, each output chunk at the time it arrived.
+   */
+  async cast(sessionId: string): Promise<string> {
+    const session = await this.get(sessionId);
+    const start = Date.parse(session.createdAt);
+    const at = (iso: string) => Math.max(0, (Date.parse(iso) - start) / 1000);
+    // Ordered by time; at the same instant a line's prompt before its output, lines in order.
+    const events: { t: number; seq: number; order: number; text: string }[] = [];
+    let cwd = '/';
+    const commands = await this.repo.commands(sessionId);
+    for (const c of commands) {
+      const seq = Number(c.seq);
+      events.push({ t: at(c.started_at), seq, order: 0, text: `\u001b[1m${cwd}$\u001b[0m ${c.line}\r\n` });
+      if (c.cwd) cwd = c.cwd;
+      if (c.error && c.status !== 'Running') events.push({ t: at(c.ended_at ?? c.started_at), seq, order: Number.MAX_SAFE_INTEGER, text: `${c.error}\r\n` });
+    }
+    for (let after = 0; ; ) {
+      const rows = await this.repo.outputAfter(sessionId, after, 5000);
+      for (const o of rows) events.push({ t: at(o.received_at), seq: Number(o.seq), order: o.id, text: o.text.replace(/\r?\n/g, '\r\n') });
+      if (rows.length < 5000) break;
+      after = rows.at(-1)!.id;
+    }
+    events.sort((a, b) => a.t - b.t || a.seq - b.seq || a.order - b.order);
+    const header = { version: 2, width: 120, height: 40, timestamp: Math.floor(start / 1000), title: `Cordon live response on ${session.computerDnsName} by ${session.openedBy}`, env: { TERM: 'xterm-256color', SHELL: 'cordon-live' } };
+    return [JSON.stringify(header), ...events.map((e) => JSON.stringify([Number(e.t.toFixed(3)), 'o', e.text]))].join('\n') + '\n';
+  }
+
+  #words(line: string): string[] {
+    if (Buffer.byteLength(line) > MAX_LIVE_LINE_BYTES) throw new BadRequestError(`A line is at most ${MAX_LIVE_LINE_BYTES} bytes`, 'Line');
+    const words = parseCommandLine(line);
+    if (!Array.isArray(words)) throw new BadRequestError(words.error, 'Line');
+    if (words.length === 0) throw new BadRequestError('The line is empty', 'Line');
+    return words;
+  }
+
+  /** The session's level, lowered to what the caller's role allows now (a role taken away counts at once). */
+  #levelOf(row: ActionRow, principal: Principal): LiveLevel {
+    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
+    const opened = params.success ? params.data.session.level : 'basic';
+    return opened === 'advanced' && LiveResponseService.levelOf(principal) === 'advanced' ? 'advanced' : 'basic';
+  }
+
+  /** Stores the line under the session's next number (taken again if another node took it first), signed. */
+  async #store(principal: Principal, row: ActionRow, line: string, command: string, library: LibraryFileRef | undefined): Promise<LiveCommandRow> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const seq = await this.repo.nextSeq(row.id);
+      const now = this.now();
+      const signed = this.signer.sign({
+        actionId: randomUUID(),
+        machineId: row.machine_id,
+        type: 'LiveResponse',
+        parameters: { sessionId: row.id, seq, line, ...(library ? { library } : {}) },
+        issuedAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + LINE_EXPIRY_SECONDS * 1000).toISOString(),
+      });
+      const values = {
+        session_id: row.id,
+        seq,
+        machine_id: row.machine_id,
+        line,
+        command: command.slice(0, 64),
+        issued_by: principal.name,
+        status: 'Running',
+        exit_status: null,
+        error: null,
+        cwd: null,
+        truncated: 0,
+        data: null,
+        signed_payload: signed.payload,
+        signature: signed.signature,
+        key_id: signed.keyId,
+        started_at: now.toISOString(),
+        ended_at: null,
+      };
+      if (await this.repo.insertCommand(values)) return values;
+    }
+    throw new ConflictError('Too many lines were sent to this session at once; send it again', 'Busy');
+  }
+
+  /** `library`: the library's files, answered by the server (the device need not be asked). */
+  async #answerHere(cmd: LiveCommandRow): Promise<void> {
+    const files = await this.library.list();
+    const text = files.length ? files.map((f) => `${f.file_name}\t${f.sha256.slice(0, 12)}\t${f.description ?? ''}`).join('\n') + '\n' : 'The library is empty (an admin uploads scripts with POST /api/libraryfiles or `cordon library upload`)\n';
+    const at = this.now().toISOString();
+    await this.repo.appendOutput(cmd.session_id, Number(cmd.seq), text, at);
+    const data = files.map((f) => ({ fileName: f.file_name, sha256: f.sha256, description: f.description, hasParameters: Number(f.has_parameters) === 1, parametersDescription: f.parameters_description }));
+    await this.repo.finish(cmd.session_id, Number(cmd.seq), { status: 'Succeeded', exit_status: 0, error: null, cwd: null, truncated: 0, data: JSON.stringify(data), ended_at: at });
+    this.#hint(cmd.machine_id, cmd.session_id);
+  }
+
+  /** The line an agent speaks of, if it is its own and still running. */
+  async #line(machineId: string, sessionId: string, seq: number): Promise<{ machineId: string; chars: number; cut: boolean } | undefined> {
+    const key = `${sessionId}/${seq}`;
+    let line = this.#open.get(key);
+    if (!line) {
+      const cmd = await this.repo.command(sessionId, seq);
+      if (!cmd || cmd.machine_id !== machineId || cmd.status !== 'Running') {
+        this.logger.warn({ machineId, sessionId, seq }, 'an agent reported on a live line that is not its own or not running; ignored');
+        return undefined;
+      }
+      line = { machineId, chars: 0, cut: false };
+      this.#open.set(key, line);
+    }
+    return line.machineId === machineId ? line : undefined;
+  }
+
+  async #deviceOffline(machineId: string): Promise<void> {
+    for (const [key, line] of this.#open) if (line.machineId === machineId) this.#open.delete(key);
+    const touched = await this.repo.failRunning({ machineId }, 'The device went offline while the line ran', this.now().toISOString());
+    for (const s of touched) this.#hint(machineId, s);
+  }
+
+  /** Keeps an active session from expiring for `seconds` more. */
+  async #extend(sessionId: string, seconds: number): Promise<void> {
+    await this.actionsRepo.transition(sessionId, ['InProgress'], { expires_at: new Date(this.now().getTime() + seconds * 1000).toISOString() });
+  }
+
+  #hint(machineId: string, sessionId: string): void {
+    this.hub.emit({ kind: 'liveResponse', sessionId, machineId });
+  }
+
+  async #session(id: string): Promise<ActionRow> {
+    const row = await this.actionsRepo.get(id);
+    if (!row || !this.#isSession(row)) throw new NotFoundError('Live response session', id);
+    return row;
+  }
+
+  #isSession(row: ActionRow): boolean {
+    return row.type === 'LiveResponse' && LiveSessionParameters.safeParse(JSON.parse(row.parameters)).success;
+  }
+
+  #endReason(row: ActionRow): string | null {
+    if (!endedStatuses.has(row.status)) return null;
+    const result = row.result ? (JSON.parse(row.result) as { endReason?: unknown }) : null;
+    if (typeof result?.endReason === 'string') return result.endReason;
+    return row.status === 'TimeOut' ? (row.delivered_at ? 'IdleTimeout' : 'The device did not connect in time') : row.status === 'Cancelled' ? `Ended by ${row.cancellation_requestor ?? 'a user'}` : (row.error ?? row.status);
+  }
+
+  #view(row: ActionRow, commands: number): LiveSessionView {
+    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
+    return {
+      id: row.id,
+      machineId: row.machine_id,
+      computerDnsName: row.computer_dns_name,
+      openedBy: row.requestor,
+      comment: row.requestor_comment,
+      level: params.success ? params.data.session.level : 'basic',
+      state: stateOf(row.status),
+      status: row.status,
+      endReason: this.#endReason(row),
+      createdAt: row.created_at,
+      lastUpdateAt: row.updated_at,
+      expiresAt: row.expires_at,
+      commands,
+    };
+  }
+}
+
+/** Every command a session knows (the level table), for clients that complete command names. */
+export const LIVE_COMMANDS = Object.keys(LIVE_COMMAND_LEVELS);
