@@ -11,10 +11,11 @@
  *   await browser.close();
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { REAL, requireReal, ROOT, sleep } from './helpers.js';
+import type { CordonClient, Machine } from '@cordon/cli';
+import { cleanup, cordon, CordonProcess, REAL, requireReal, ROOT, sleep, startConsoleServer, tempDir, until } from './helpers.js';
 
 /** Where Debian's package puts its launcher (a shell wrapper around /usr/lib/chromium/chromium). */
 export const CHROMIUM = REAL.chromium.paths[0];
@@ -73,7 +74,14 @@ const CSP_CONSOLE = /^Refused to |Content Security Policy/;
  * A new page in a fresh browser context (own cookies and storage), 1280×800 and the host's time
  * zone unless told, that records console errors, page errors and CSP violations from its first document on.
  */
-export async function newPage(browser: Browser, opts: { baseURL?: string; colorScheme?: 'light' | 'dark' | 'no-preference'; viewport?: { width: number; height: number }; timezoneId?: string } = {}): Promise<TestPage> {
+export interface NewPageOptions {
+  baseURL?: string;
+  colorScheme?: 'light' | 'dark' | 'no-preference';
+  viewport?: { width: number; height: number };
+  timezoneId?: string;
+}
+
+export async function newPage(browser: Browser, opts: NewPageOptions = {}): Promise<TestPage> {
   const context = await browser.newContext({ baseURL: opts.baseURL, colorScheme: opts.colorScheme ?? 'light', viewport: opts.viewport ?? { width: 1280, height: 800 }, timezoneId: opts.timezoneId });
   const consoleErrors: string[] = [];
   const pageErrors: string[] = [];
@@ -176,5 +184,113 @@ export async function buildConsoleIfStale(): Promise<void> {
       closeSync(fd);
       rmSync(lock, { force: true });
     }
+  }
+}
+
+/** A user to sign in as. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** What a console test file runs against; {@link startConsoleBed} starts it. */
+export interface ConsoleBed {
+  server: CordonProcess;
+  serverDir: string;
+  /** The server's API and console: `http://127.0.0.1:<port>`. */
+  base: string;
+  /** The API as the first admin. */
+  api: CordonClient;
+  adminPassword: string;
+  /** The agent gateway, and an enrollment token for it. */
+  agentUrl: string;
+  enrollment: string;
+  browser: Browser;
+  /** A new page (own cookies) on the server, every wait limited to the bed's page timeout; closed by `close()`. */
+  page(opts?: Omit<NewPageOptions, 'baseURL'>): Promise<TestPage>;
+  /** {@link page}, signed in as `user` (the first admin unless told). */
+  signedIn(opts?: Omit<NewPageOptions, 'baseURL'>, user?: Credentials): Promise<TestPage>;
+  /** Enrolls the real agent of this machine in a temp dir and runs it (log level warn unless `env` says); killed by `close()`. */
+  startAgent(env?: Record<string, string>): Promise<{ agent: CordonProcess; agentDir: string; machineId: string }>;
+  /** Waits until the device `machineId` is connected; answers it. */
+  online(machineId: string): Promise<Machine>;
+  /** Closes the pages and the browser, kills the server and every agent, removes `dirs`: each step even when one before it fails. */
+  close(): Promise<void>;
+}
+
+/**
+ * The start every console test file shares: a missing chromium fails the file with the package to
+ * install (never a silent skip), the console is built if stale, then a `cordon server`
+ * ({@link startConsoleServer}) and headless chromium start. `dirs` are the file's temp dirs: the bed
+ * adds its own, and `close()` removes them all. When a step here fails, what was started is closed
+ * before the error is thrown, since the caller gets no bed to close.
+ *
+ *   beforeAll(async () => { bed = await startConsoleBed('console-scan', dirs, { pageTimeoutMs: WAIT }); … });
+ *   afterAll(() => bed?.close());
+ */
+export async function startConsoleBed(tag: string, dirs: string[], opts: { pageTimeoutMs: number }): Promise<ConsoleBed> {
+  requireReal(REAL.chromium);
+  const pages: TestPage[] = [];
+  const processes: CordonProcess[] = [];
+  let browser: Browser | undefined;
+
+  const close = async (): Promise<void> => {
+    const failures: unknown[] = [];
+    // A page whose context went with a failed test has nothing left to close.
+    for (const t of pages) await t.close().catch(() => undefined);
+    await browser?.close().catch((e: unknown) => failures.push(e));
+    const killed = await Promise.allSettled(processes.map((p) => p.kill('SIGKILL')));
+    for (const k of killed) if (k.status === 'rejected') failures.push(k.reason);
+    try {
+      cleanup(dirs);
+    } catch (e) {
+      failures.push(e);
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `closing the console bed ${tag} failed ${failures.length} times`);
+  };
+
+  try {
+    await buildConsoleIfStale();
+    const started = await startConsoleServer(`${tag}-server`, dirs);
+    processes.push(started.server);
+    const launched = (browser = await launchBrowser());
+
+    const page = async (o: Omit<NewPageOptions, 'baseURL'> = {}): Promise<TestPage> => {
+      const t = await newPage(launched, { ...o, baseURL: started.base });
+      t.page.setDefaultTimeout(opts.pageTimeoutMs);
+      pages.push(t);
+      return t;
+    };
+
+    return {
+      ...started,
+      browser: launched,
+      page,
+      async signedIn(o = {}, user = { username: 'admin', password: started.adminPassword }) {
+        const t = await page(o);
+        await signIn(t.page, user.username, user.password);
+        return t;
+      },
+      async startAgent(env = {}) {
+        const agentDir = tempDir(`${tag}-agent`);
+        dirs.push(agentDir);
+        const enrolled = await cordon(['agent', 'enroll', '--server', started.agentUrl, '--token', started.enrollment, '--data-dir', agentDir]);
+        if (enrolled.code !== 0) throw new Error(`cordon agent enroll exited with ${enrolled.code}: ${enrolled.stderr}`);
+        const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
+        const agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', ...env });
+        processes.push(agent);
+        return { agent, agentDir, machineId };
+      },
+      online: (machineId) =>
+        until('the agent on this machine to be online', async () => {
+          const m = await started.api.machine(machineId);
+          return m.isConnected ? m : null;
+        }, 60_000),
+      close,
+    };
+  } catch (e) {
+    await close().catch(() => undefined);
+    throw e;
   }
 }

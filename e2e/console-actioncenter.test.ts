@@ -15,14 +15,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine, type MachineAction } from '@cordon/cli';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, ownWalkRoots, REAL, requireReal, tempDir, until, startConsoleServer } from './helpers.js';
+import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
+import { ownWalkRoots, tempDir, until } from './helpers.js';
 
 const WAIT = 30_000;
 const LONG_WAIT = 120_000;
@@ -39,34 +39,15 @@ function expectedTime(iso: string, offsetMinutes: number | 'UTC'): string {
 }
 
 describe('web console: Action center', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
-  let server: CordonProcess;
-  let agent: CordonProcess;
-  let browser: Browser;
+  let bed: ConsoleBed;
   let api: CordonClient;
-  let base: string;
-  let adminPassword: string;
   let me: Machine;
   let offlineId: string;
   const offlineName = `offline-sim-${randomBytes(3).toString('hex')}`;
   /** The package collected by the first test; later tests look at it. */
   let collected: MachineAction;
   const packageComment = `e2e: triage after alert ${randomBytes(3).toString('hex')}`;
-
-  async function open(opts: { timezoneId?: string; viewport?: { width: number; height: number } } = {}): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base, ...opts });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    return t;
-  }
-
-  async function signedIn(opts: { timezoneId?: string; viewport?: { width: number; height: number } } = {}): Promise<TestPage> {
-    const t = await open(opts);
-    await signIn(t.page, 'admin', adminPassword);
-    return t;
-  }
 
   /** An action's row in a table: its label links to the action's detail pane. */
   const rowOf = (table: Locator, actionId: string) => table.locator('tbody tr', { has: table.page().locator(`a[href*="action=${actionId}"]`) });
@@ -95,20 +76,14 @@ describe('web console: Action center', () => {
   }
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-ac-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const { agentUrl, enrollment } = started;
-    const agentDir = tempDir('console-ac-agent');
-    dirs.push(agentDir);
-    const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
+    bed = await startConsoleBed('console-ac', dirs, { pageTimeoutMs: WAIT });
+    ({ api } = bed);
+    const { agentUrl, enrollment } = bed;
     // The package walks directories of this test's own (not the host's /tmp, /root and /home, which
     // other test files write to), with enough files in them that the collection runs long enough to watch.
     const roots = ownWalkRoots(dirs);
     for (let i = 0; i < 3000; i++) writeFileSync(join(roots.CORDON_AGENT_PACKAGE_TEMP_DIRS!, `file-${i}.txt`), `evidence ${i}\n`);
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', ...roots });
+    const { machineId } = await bed.startAgent(roots);
     offlineId = await simOffline(agentUrl, enrollment, {
       hostname: offlineName,
       osPlatform: 'Linux',
@@ -123,22 +98,13 @@ describe('web console: Action center', () => {
       ],
       deviceTags: [],
     });
-    me = await until('the agent on this machine to be online', async () => {
-      const m = await api.machine(machineId);
-      return m.isConnected ? m : null;
-    }, 60_000);
-    browser = await launchBrowser();
+    me = await bed.online(machineId);
   }, 240_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-    cleanup(dirs);
-  }, 90_000);
+  afterAll(() => bed?.close(), 90_000);
 
   it("shows a package collection's progress as it runs, in the device's Actions tab and in the Action center", async () => {
-    const [device, center] = [await signedIn(), await signedIn()];
+    const [device, center] = [await bed.signedIn(), await bed.signedIn()];
     await device.page.goto(`/devices/${me.id}?tab=actions`);
     await center.page.goto('/actions');
     for (const { page } of [device, center]) await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();
@@ -173,7 +139,7 @@ describe('web console: Action center', () => {
     const done = await api.action(collected.id);
     expect(done.status).toBe('Succeeded');
     const result = done.result as Record<string, number | string>;
-    const t = await signedIn({ viewport: { width: 1440, height: 900 } });
+    const t = await bed.signedIn({ viewport: { width: 1440, height: 900 } });
     const { page } = t;
     await page.goto('/actions');
     const row = rowOf(page.getByTestId('actions-table'), collected.id);
@@ -222,7 +188,7 @@ describe('web console: Action center', () => {
     const pending = await api.submit(offlineId, 'collectInvestigationPackage', { Comment: 'e2e: for an offline laptop' });
     await api.cancel(pending.id, 'e2e: the laptop was reimaged');
     const cancelled = await api.action(pending.id);
-    const t = await signedIn();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto(`/actions?action=${pending.id}`);
     const pane = page.getByRole('dialog', { name: `Collect investigation package — ${offlineName}` });
@@ -239,7 +205,7 @@ describe('web console: Action center', () => {
   }, 60_000);
 
   it("links a device's timeline rows to their action, with the action's comment", async () => {
-    const t = await signedIn();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto(`/devices/${me.id}`);
     const timeline = page.getByTestId('timeline-table');
@@ -260,7 +226,7 @@ describe('web console: Action center', () => {
   }, 60_000);
 
   it('shows times with their zone, and in UTC after the switch, remembered across reloads', async () => {
-    const t = await signedIn({ timezoneId: ZONE });
+    const t = await bed.signedIn({ timezoneId: ZONE });
     const { page } = t;
     await page.goto('/actions');
     const submittedCell = rowOf(page.getByTestId('actions-table'), collected.id).locator('td').first();
@@ -295,7 +261,7 @@ describe('web console: Action center', () => {
   }, 60_000);
 
   it("keeps the device page's tab and its Action center fly-out in the address, with Back and Forward", async () => {
-    const t = await signedIn();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto(`/devices/${me.id}?tab=actions`);
     await page.getByRole('tab', { name: 'Actions', selected: true }).waitFor();

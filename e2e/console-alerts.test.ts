@@ -17,12 +17,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '@cordon/api-client';
 import type { CordonClient, Machine } from '@cordon/cli';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, ownWalkRoots, REAL, requireReal, ROOT, startConsoleServer, tempDir, until } from './helpers.js';
+import { screenshot, startConsoleBed, type ConsoleBed, type Credentials, type TestPage } from './browser.js';
+import { cordon, ownWalkRoots, ROOT, until } from './helpers.js';
 
 const WAIT = 30_000;
 const FIXTURES = join(ROOT, 'packages', 'server', 'src', 'testing', 'fixtures');
@@ -31,28 +31,18 @@ const XSS_DESCRIPTION = '<script>globalThis.__cordonXss = 2</script><b>bold?</b>
 const XSS_COMMAND = '<img src=y onerror="globalThis.__cordonXss = 3">';
 
 describe('web console: alerts', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
-  let server: CordonProcess;
-  let agent: CordonProcess;
-  let browser: Browser;
+  let bed: ConsoleBed;
   let api: CordonClient;
   let base: string;
-  let adminPassword: string;
   let ingestToken: string;
   const viewer = { username: 'val.viewer', password: '' };
   let me: Machine;
   /** The alerts the first test sends, by what they are. */
   const sent: Record<'high' | 'falco' | 'low' | 'unenrolled' | 'resolved', Alert> = {} as never;
 
-  async function open(user = { username: 'admin', password: '' }): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    await signIn(t.page, user.username, user.password || adminPassword);
-    return t;
-  }
+  /** A page signed in as `user`, the first admin unless told. */
+  const open = (user?: Credentials): Promise<TestPage> => bed.signedIn({}, user);
 
   /** Sends an alert as another tool would: the ingest token, Cordon's body or Falco's JSON. */
   async function ingest(path: '/api/alerts' | '/api/alerts/falco', body: unknown): Promise<Alert> {
@@ -72,16 +62,10 @@ describe('web console: alerts', () => {
   const stillSameDocument = (page: Page) => page.evaluate('globalThis.__cordonNoReload === true');
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-alerts-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const { serverDir, agentUrl, enrollment } = started;
-    const agentDir = tempDir('console-alerts-agent');
-    dirs.push(agentDir);
-    const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', ...ownWalkRoots(dirs) });
+    bed = await startConsoleBed('console-alerts', dirs, { pageTimeoutMs: WAIT });
+    ({ api, base } = bed);
+    const { serverDir } = bed;
+    const { machineId } = await bed.startAgent(ownWalkRoots(dirs));
 
     // What an admin does for Falco and for a colleague who only reads: the CLI on the server's data directory.
     const token = await cordon(['token', 'create', '--role', 'ingest', '--name', 'falco', '--data-dir', serverDir]);
@@ -91,19 +75,10 @@ describe('web console: alerts', () => {
     expect(user.code, user.stderr).toBe(0);
     viewer.password = /^password: (\S+)$/m.exec(user.stdout)![1]!;
 
-    me = await until('the agent on this machine to be online', async () => {
-      const m = await api.machine(machineId);
-      return m.isConnected ? m : null;
-    }, 60_000);
-    browser = await launchBrowser();
+    me = await bed.online(machineId);
   }, 240_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-    cleanup(dirs);
-  }, 90_000);
+  afterAll(() => bed?.close(), 90_000);
 
   it("shows ingested alerts (Cordon's body and Falco's JSON) newest first, open ones by default, and filters them by severity and status in the address", async () => {
     sent.resolved = await cordonAlert('Crypto miner started', 'High');

@@ -11,13 +11,11 @@
  * Screenshots land in e2e/.artifacts/screenshots/console-capabilities-*.png.
  */
 import { randomBytes } from 'node:crypto';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
-import { CordonClient } from '@cordon/cli';
 import type { Inventory } from '@cordon/protocol';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, CordonProcess, REAL, requireReal, tempDir, until, startConsoleServer } from './helpers.js';
+import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
+import { tempDir, until } from './helpers.js';
 
 const WAIT = 30_000;
 const NO_NFT = 'nft is not installed (install the nftables package)';
@@ -37,31 +35,15 @@ function simInventory(name: string, agentVersion: string, capabilities: Inventor
 }
 
 describe('web console: what each device can do', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
   const suffix = randomBytes(3).toString('hex');
   const names = { ready: `ready-${suffix}`, noNft: `no-nft-${suffix}`, old: `old-agent-${suffix}` };
   const ids: Record<keyof typeof names, string> = { ready: '', noNft: '', old: '' };
-  let server: CordonProcess;
-  let browser: Browser;
-  let api: CordonClient;
-  let base: string;
-  let adminPassword: string;
-
-  async function open(): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    await signIn(t.page, 'admin', adminPassword);
-    return t;
-  }
+  let bed: ConsoleBed;
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-capabilities', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const { agentUrl, enrollment } = started;
+    bed = await startConsoleBed('console-capabilities', dirs, { pageTimeoutMs: WAIT });
+    const { agentUrl, enrollment } = bed;
     const sim = async (inv: Inventory) => {
       const dir = tempDir('console-capabilities-sim');
       dirs.push(dir);
@@ -70,18 +52,12 @@ describe('web console: what each device can do', () => {
     ids.ready = await sim(simInventory(names.ready, AGENT_VERSION, [{ name: 'inventory', version: '1' }, { name: 'isolation', version: '1', provider: 'nftables 1.0.6' }, { name: 'investigationPackage', version: '1' }]));
     ids.noNft = await sim(simInventory(names.noNft, AGENT_VERSION, [{ name: 'inventory', version: '1' }, { name: 'isolation', version: '1', unavailable: NO_NFT }, { name: 'investigationPackage', version: '1' }]));
     ids.old = await sim(simInventory(names.old, '0.1.0', [{ name: 'inventory', version: '1' }]));
-    browser = await launchBrowser();
   }, 120_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await server?.kill('SIGKILL');
-    cleanup(dirs);
-  }, 30_000);
+  afterAll(() => bed?.close(), 30_000);
 
   it("says in plain words why a device page's button is disabled", async () => {
-    const t = await open();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto(`/devices/${ids.noNft}`);
     const bar = page.getByTestId('action-bar');
@@ -117,7 +93,7 @@ describe('web console: what each device can do', () => {
   });
 
   it('lists what each device cannot do, and filters the devices that cannot be isolated', async () => {
-    const t = await open();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto('/devices');
     const table = page.getByTestId('devices-table');
@@ -144,7 +120,7 @@ describe('web console: what each device can do', () => {
   });
 
   it('counts the devices that cannot be isolated on the dashboard, with why, and leads to them', async () => {
-    const t = await open();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto('/');
     const card = page.getByTestId('card-not-isolatable');
@@ -160,9 +136,9 @@ describe('web console: what each device can do', () => {
   });
 
   it("finds the admin's actions by the start of the name, in any case", async () => {
-    const a = await api.submit(ids.ready, 'refreshInventory', { Comment: 'by token' });
+    const a = await bed.api.submit(ids.ready, 'refreshInventory', { Comment: 'by token' });
     expect(a.requestor).toBe('admin');
-    const t = await open();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto('/actions?user=ADM');
     await page.locator('tbody tr', { hasText: names.ready }).waitFor();

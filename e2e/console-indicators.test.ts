@@ -9,11 +9,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CordonClient } from '@cordon/cli';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, REAL, requireReal, startConsoleServer, tempDir } from './helpers.js';
+import { screenshot, startConsoleBed, type ConsoleBed, type Credentials, type TestPage } from './browser.js';
+import { cordon, tempDir } from './helpers.js';
 
 const WAIT = 30_000;
 const SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -27,24 +27,15 @@ function localInput(ms: number): string {
 }
 
 describe('web console: indicators', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
-  let server: CordonProcess;
-  let browser: Browser;
+  let bed: ConsoleBed;
   let api: CordonClient;
   let base: string;
-  let adminPassword: string;
   let work: string;
   const analyst = { username: 'ana.analyst', password: '' };
 
-  async function open(user = { username: 'admin', password: '' }): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    await signIn(t.page, user.username, user.password || adminPassword);
-    return t;
-  }
+  /** A page signed in as `user`, the first admin unless told. */
+  const open = (user?: Credentials): Promise<TestPage> => bed.signedIn({}, user);
 
   /** The page's problems, less the refusals (400) of the given API paths, which the test provokes. */
   const unexpected = (t: TestPage, refused: string[]) =>
@@ -64,23 +55,16 @@ describe('web console: indicators', () => {
   }
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-indicators-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const user = await cordon(['user', 'create', '--username', analyst.username, '--role', 'analyst', '--data-dir', started.serverDir]);
+    bed = await startConsoleBed('console-indicators', dirs, { pageTimeoutMs: WAIT });
+    ({ api, base } = bed);
+    const user = await cordon(['user', 'create', '--username', analyst.username, '--role', 'analyst', '--data-dir', bed.serverDir]);
     expect(user.code, user.stderr).toBe(0);
     analyst.password = /^password: (\S+)$/m.exec(user.stdout)![1]!;
     work = tempDir('console-indicators-files');
     dirs.push(work);
-    browser = await launchBrowser();
   }, 240_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await server?.kill('SIGKILL');
-    cleanup(dirs);
-  }, 90_000);
+  afterAll(() => bed?.close(), 90_000);
 
   it('adds an indicator through the dialog and says what Linux agents do with it; a bad value is refused in the dialog', async () => {
     const t = await open();

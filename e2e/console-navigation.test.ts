@@ -14,16 +14,13 @@
  * goes to the simulated device.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient } from '@cordon/cli';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, REAL, requireReal, tempDir, until, startConsoleServer } from './helpers.js';
+import { screenshot, signIn, startConsoleBed, type ConsoleBed, type TestPage } from './browser.js';
+import { tempDir, until } from './helpers.js';
 
 const WAIT = 30_000;
 const hex = randomBytes(3).toString('hex');
@@ -51,13 +48,9 @@ function simInventory(name: string, ip: string): Inventory {
 }
 
 describe('web console: search, last seen, layout and first steps', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
   const sockets: WebSocket[] = [];
-  let server: CordonProcess;
-  let agent: CordonProcess;
-  let browser: Browser;
+  let bed: ConsoleBed;
   let api: CordonClient;
   let base: string;
   let adminPassword: string;
@@ -103,12 +96,7 @@ describe('web console: search, last seen, layout and first steps', () => {
     return state.machineId;
   }
 
-  async function open(opts: { colorScheme?: 'light' | 'dark'; width?: number } = {}): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base, colorScheme: opts.colorScheme, viewport: { width: opts.width ?? 1280, height: 800 } });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    return t;
-  }
+  const open = (opts: { colorScheme?: 'light' | 'dark'; width?: number } = {}): Promise<TestPage> => bed.page({ colorScheme: opts.colorScheme, viewport: { width: opts.width ?? 1280, height: 800 } });
 
   /** The page's problems, less the failed loads of this server's API the test provoked (status and path). */
   function unexpected(t: TestPage, expected: { status: number; path: string }[] = []): string[] {
@@ -121,32 +109,25 @@ describe('web console: search, last seen, layout and first steps', () => {
   }
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-nav-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const { agentUrl, enrollment } = started;
-    const agentDir = tempDir('console-nav-agent');
-    dirs.push(agentDir);
-    const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    meId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
+    bed = await startConsoleBed('console-nav', dirs, { pageTimeoutMs: WAIT });
+    ({ api, base, adminPassword } = bed);
+    const { agentUrl, enrollment } = bed;
     // A heartbeat every second: the server writes "last seen" every 5 s, so it visibly moves.
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', CORDON_AGENT_HEARTBEAT_SECONDS: '1' });
+    meId = (await bed.startAgent({ CORDON_AGENT_HEARTBEAT_SECONDS: '1' })).machineId;
 
     [busyId, twinId] = await Promise.all([simDevice(agentUrl, enrollment, simInventory(busyName, '198.51.100.20'), true), simDevice(agentUrl, enrollment, simInventory(twinName, '198.51.100.21'), false)]);
     for (const tag of TAGS) await api.tag(busyId, tag, 'Add');
     const running = await api.submit(busyId, 'collectInvestigationPackage', { Comment: 'e2e: stays in progress' });
     await until('the simulated device to report progress', async () => (await api.action(running.id)).status === 'InProgress', WAIT);
-    await until('the agent on this machine to be online', async () => (await api.machine(meId)).isConnected, 60_000);
-    browser = await launchBrowser();
+    await bed.online(meId);
   }, 240_000);
 
   afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    for (const ws of sockets) ws.close();
-    await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-    cleanup(dirs);
+    try {
+      for (const ws of sockets) ws.close();
+    } finally {
+      await bed?.close();
+    }
   }, 60_000);
 
   it('a first visit to / offers a plain sign-in; a deep link says it will continue there', async () => {

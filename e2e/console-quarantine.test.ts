@@ -12,11 +12,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
+import type { Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CordonClient, Machine } from '@cordon/cli';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, REAL, requireReal, startConsoleServer, tempDir, until } from './helpers.js';
+import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
+import { tempDir } from './helpers.js';
 
 const WAIT = 30_000;
 const LONG_WAIT = 120_000;
@@ -24,15 +24,9 @@ const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-' + 'ANTI
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('web console: quarantine a detected file from its alert, and restore it', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
-  let server: CordonProcess;
-  let agent: CordonProcess;
-  let browser: Browser;
+  let bed: ConsoleBed;
   let api: CordonClient;
-  let base: string;
-  let adminPassword: string;
   let me: Machine;
   let eicarPath: string;
 
@@ -40,40 +34,23 @@ describe('web console: quarantine a detected file from its alert, and restore it
   const rowOf = (table: Locator, actionId: string) => table.locator('tbody tr', { has: table.page().locator(`a[href*="action=${actionId}"]`) });
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-quarantine-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const agentDir = tempDir('console-quarantine-agent');
+    bed = await startConsoleBed('console-quarantine', dirs, { pageTimeoutMs: WAIT });
+    ({ api } = bed);
     const tree = tempDir('console-quarantine-tree');
-    dirs.push(agentDir, tree);
+    dirs.push(tree);
     mkdirSync(join(tree, 'home', 'ann', 'Downloads'), { recursive: true });
     eicarPath = join(tree, 'home', 'ann', 'Downloads', 'invoice.com');
     writeFileSync(eicarPath, EICAR);
     writeFileSync(join(tree, 'home', 'ann', 'notes.txt'), 'nothing to see');
-    const enrolled = await cordon(['agent', 'enroll', '--server', started.agentUrl, '--token', started.enrollment, '--data-dir', agentDir]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', CORDON_AGENT_SCAN_ROOTS: tree });
-    me = await until('the agent on this machine to be online', async () => {
-      const m = await api.machine(machineId);
-      return m.isConnected ? m : null;
-    }, 60_000);
-    browser = await launchBrowser();
+    const { machineId } = await bed.startAgent({ CORDON_AGENT_SCAN_ROOTS: tree });
+    me = await bed.online(machineId);
   }, 240_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-    cleanup(dirs);
-  }, 90_000);
+  afterAll(() => bed?.close(), 90_000);
 
   it('scans, opens the detection’s alert, quarantines the file from it, then restores it from the device’s Quarantine tab', async () => {
-    const t = await newPage(browser, { baseURL: base });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
+    const t = await bed.signedIn();
     const { page } = t;
-    await signIn(page, 'admin', adminPassword);
 
     // A Quick scan from the device page, followed to its end in the Actions tab.
     await page.goto(`/devices/${me.id}?tab=actions`);

@@ -13,74 +13,47 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
+import type { Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CordonClient, Machine } from '@cordon/cli';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, REAL, requireReal, startConsoleServer, tempDir, until } from './helpers.js';
+import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
+import { tempDir, until } from './helpers.js';
 
 const WAIT = 30_000;
 const LONG_WAIT = 120_000;
 const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-' + 'ANTIVIRUS-TEST-FILE!$H+H*');
 
 describe('web console: antivirus scan', () => {
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  const pages: TestPage[] = [];
-  let server: CordonProcess;
-  let agent: CordonProcess;
+  let bed: ConsoleBed;
   let agentDir: string;
-  let browser: Browser;
   let api: CordonClient;
-  let base: string;
-  let adminPassword: string;
   let me: Machine;
   let eicarPath: string;
-
-  async function signedIn(): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base });
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    await signIn(t.page, 'admin', adminPassword);
-    return t;
-  }
 
   /** An action's row in a table: its label links to the action's detail pane. */
   const rowOf = (table: Locator, actionId: string) => table.locator('tbody tr', { has: table.page().locator(`a[href*="action=${actionId}"]`) });
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-scan-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    agentDir = tempDir('console-scan-agent');
+    bed = await startConsoleBed('console-scan', dirs, { pageTimeoutMs: WAIT });
+    ({ api } = bed);
     const tree = tempDir('console-scan-tree');
-    dirs.push(agentDir, tree);
+    dirs.push(tree);
     mkdirSync(join(tree, 'home', 'ann', 'Downloads'), { recursive: true });
     eicarPath = join(tree, 'home', 'ann', 'Downloads', 'invoice.com');
     writeFileSync(eicarPath, EICAR);
     writeFileSync(join(tree, 'backup.img'), Buffer.alloc(2 * 1024 * 1024, 1));
     // Enough to read that a scan under a small CPU share runs for some seconds: its progress shows.
     for (let i = 0; i < 80; i++) writeFileSync(join(tree, `data-${i}.bin`), Buffer.alloc(1000 * 1024, i));
-    const enrolled = await cordon(['agent', 'enroll', '--server', started.agentUrl, '--token', started.enrollment, '--data-dir', agentDir]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', CORDON_AGENT_SCAN_ROOTS: tree, CORDON_AGENT_SCAN_MAX_FILE_MB: '1' });
-    me = await until('the agent on this machine to be online', async () => {
-      const m = await api.machine(machineId);
-      return m.isConnected ? m : null;
-    }, 60_000);
-    browser = await launchBrowser();
+    const agent = await bed.startAgent({ CORDON_AGENT_SCAN_ROOTS: tree, CORDON_AGENT_SCAN_MAX_FILE_MB: '1' });
+    agentDir = agent.agentDir;
+    me = await bed.online(agent.machineId);
   }, 240_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-    cleanup(dirs);
-  }, 90_000);
+  afterAll(() => bed?.close(), 90_000);
 
   it('runs a Quick scan from the device page under a CPU share, shows its progress, then its detection linked to its alert', async () => {
-    const t = await signedIn();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto(`/devices/${me.id}?tab=actions`);
     await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();
@@ -158,7 +131,7 @@ describe('web console: antivirus scan', () => {
   }, 240_000);
 
   it('cancels a running scan from the Action center: it stops on the device and stays Cancelled', async () => {
-    const t = await signedIn();
+    const t = await bed.signedIn();
     const { page } = t;
     await page.goto('/actions');
     await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();

@@ -18,14 +18,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Download, Locator, Page } from 'playwright-core';
+import type { Download, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
 import { CordonClient, type Machine } from '@cordon/cli';
 import { packageFileName, PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
-import { buildConsoleIfStale, launchBrowser, newPage, screenshot, signIn, type TestPage } from './browser.js';
-import { cleanup, cordon, CordonProcess, ownWalkRoots, REAL, requireReal, ROOT, tempDir, until, startConsoleServer } from './helpers.js';
+import { screenshot, signIn, startConsoleBed, type ConsoleBed, type TestPage } from './browser.js';
+import { ownWalkRoots, ROOT, tempDir, until } from './helpers.js';
 
 /** Waits for things that take real work (agent round trips, a package collection) are generous; assertions are not. */
 const WAIT = 30_000;
@@ -82,12 +82,8 @@ function simInventory(name: string, ip: string): Inventory {
 }
 
 describe('web console', () => {
-  // A missing chromium fails this file with the package to install (never a silent skip).
-  beforeAll(() => void requireReal(REAL.chromium));
   const dirs: string[] = [];
-  let server: CordonProcess;
-  let agent: CordonProcess;
-  let browser: Browser;
+  let bed: ConsoleBed;
   let api: CordonClient;
   let base: string;
   let adminPassword: string;
@@ -99,7 +95,6 @@ describe('web console', () => {
   let revokedId: string;
   const revokedName = `stolen-sim-${randomBytes(3).toString('hex')}`;
   const offlineName = `offline-sim-${randomBytes(3).toString('hex')}`;
-  const pages: TestPage[] = [];
 
   /** Enrolls a device over the real gateway, says hello once with its inventory, and disconnects. */
   async function simDevice(agentUrl: string, token: string, inv: Inventory): Promise<string> {
@@ -125,13 +120,7 @@ describe('web console', () => {
   }
 
   /** A page of its own (own cookies), closed after the file. */
-  async function open(opts: { colorScheme?: 'light' | 'dark' } = {}): Promise<TestPage> {
-    const t = await newPage(browser, { baseURL: base, ...opts });
-    // No locator action or wait may hang a test: each gives up after WAIT unless told otherwise.
-    t.page.setDefaultTimeout(WAIT);
-    pages.push(t);
-    return t;
-  }
+  const open = (opts: { colorScheme?: 'light' | 'dark' } = {}): Promise<TestPage> => bed.page(opts);
 
   /** The page's problems, less the 401s of the given API paths (this server, exact paths), which the test expects. */
   function unexpected(t: TestPage, expected401: string[] = []): string[] {
@@ -159,16 +148,11 @@ describe('web console', () => {
   const stillSameDocument = (page: Page) => page.evaluate('globalThis.__cordonNoReload === true');
 
   beforeAll(async () => {
-    await buildConsoleIfStale();
-    const started = await startConsoleServer('console-server', dirs);
-    ({ server, base, api, adminPassword } = started);
-    const { serverDir, agentUrl, enrollment } = started;
-    const agentDir = tempDir('console-agent');
-    dirs.push(agentDir);
-    const enrolled = await cordon(['agent', 'enroll', '--server', agentUrl, '--token', enrollment, '--data-dir', agentDir]);
-    expect(enrolled.code, enrolled.stderr).toBe(0);
-    const machineId = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { machineId: string }).machineId;
-    agent = new CordonProcess(['agent', 'run', '--data-dir', agentDir], { CORDON_AGENT_LOG_LEVEL: 'warn', ...ownWalkRoots(dirs) });
+    // No locator action or wait may hang a test: each gives up after WAIT unless told otherwise.
+    bed = await startConsoleBed('console', dirs, { pageTimeoutMs: WAIT });
+    ({ api, base, adminPassword } = bed);
+    const { serverDir, agentUrl, enrollment } = bed;
+    const { machineId } = await bed.startAgent(ownWalkRoots(dirs));
 
     // A viewer account, made the way an admin would: the CLI on the server's data directory.
     const created = await new Promise<{ code: number | null; out: string }>((resolve) => {
@@ -186,19 +170,10 @@ describe('web console', () => {
       simDevice(agentUrl, enrollment, simInventory(HOSTILE, '198.51.100.66')),
       simDevice(agentUrl, enrollment, simInventory(revokedName, '198.51.100.9')),
     ]);
-    me = await until('the agent on this machine to be online', async () => {
-      const m = await api.machine(machineId);
-      return m.isConnected ? m : null;
-    }, 60_000);
-    browser = await launchBrowser();
+    me = await bed.online(machineId);
   }, 240_000);
 
-  afterAll(async () => {
-    for (const t of pages) await t.close().catch(() => undefined);
-    await browser?.close();
-    await Promise.all([agent?.kill('SIGKILL'), server?.kill('SIGKILL')]);
-    cleanup(dirs);
-  }, 90_000);
+  afterAll(() => bed?.close(), 90_000);
 
   it('sends a signed-out visitor to sign-in, shows the API error for a wrong password, and returns to the page after signing in', async () => {
     const t = await open();

@@ -134,9 +134,15 @@ export async function startConsoleServer(tag: string, dirs: string[]): Promise<{
   const port = await freePort();
   const agentPort = await freePort();
   const server = new CordonProcess(['server', '--data-dir', serverDir, '--host', '127.0.0.1', '--port', String(port), '--agent-host', '127.0.0.1', '--agent-port', String(agentPort)], { CORDON_RATE_LIMIT_PER_MINUTE: '0', CORDON_LOG_LEVEL: 'warn' });
-  const token = await server.line(/^admin token: (\S+)$/m, 60_000);
-  const adminPassword = await server.line(/^admin password: (\S+)/m);
-  const base = `http://127.0.0.1:${port}`;
-  const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
-  return { server, serverDir, base, api: new CordonClient(base, token), adminPassword, agentUrl: `https://127.0.0.1:${agentPort}`, enrollment };
+  try {
+    const token = await server.line(/^admin token: (\S+)$/m, 60_000);
+    const adminPassword = await server.line(/^admin password: (\S+)/m);
+    const base = `http://127.0.0.1:${port}`;
+    const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
+    return { server, serverDir, base, api: new CordonClient(base, token), adminPassword, agentUrl: `https://127.0.0.1:${agentPort}`, enrollment };
+  } catch (e) {
+    // The caller gets no server to kill.
+    await server.kill('SIGKILL');
+    throw e;
+  }
 }
