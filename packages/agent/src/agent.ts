@@ -8,6 +8,8 @@ import { ContentStore, type ContentFetcher } from './content/store.js';
 import { ContentSync } from './content/sync.js';
 import { readState, type EnrollmentState } from './enrollment-state.js';
 import { Journal } from './journal.js';
+import { LiveShell } from './live/session.js';
+import { LiveSessions } from './live/sessions.js';
 import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
 import { currentPlatform, MissingToolError, type Platform } from './platform/index.js';
 import { CommandRunner } from './runner.js';
@@ -58,6 +60,7 @@ export class Agent {
   readonly #rules: ScanRules;
   readonly #indicators: IndicatorSet;
   readonly #content: ContentSync;
+  readonly #live: LiveSessions;
   #watch?: NodeJS.Timeout;
   #eventPump?: NodeJS.Timeout;
   /** Welcomed on the current connection: before that, the server takes nothing but hello. */
@@ -82,6 +85,20 @@ export class Agent {
     this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }), { rules: this.#rules });
     this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators, reportEvent: (kind, data) => void this.reportEvent(kind, data) });
     this.#events = new EventOutbox(config.dataDir);
+    /*
+     * Live frames are best-effort: ServerConnection.send drops a frame while disconnected (answers
+     * false). A line running across a disconnect keeps running, but its output and end may be lost;
+     * the server ends such a line itself ("the device went offline"). The session action stays
+     * open: the server delivers it again on reconnect and the runner acks it as still running.
+     */
+    this.#live = new LiveSessions({
+      machineId: state.machineId,
+      signingPublicKeyPem: state.signingPublicKeyPem,
+      now: () => new Date(),
+      send: (f) => this.#connection.send(f),
+      createShell: (level) => new LiveShell({ level, platform: this.#platform }),
+      logger: this.#logger.child({ part: 'live' }),
+    });
     this.#runner = new CommandRunner({
       journal: this.#journal,
       actions: actionsFor(process.platform),
@@ -108,6 +125,7 @@ export class Agent {
         },
       },
       // Uploads go to the node this agent is connected to, then to the others.
+      live: this.#live,
       upload: (actionId, source, opts) => new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),
       sendInventory: async () => {
@@ -269,16 +287,20 @@ export class Agent {
         void this.#content.announced(frame.kind, frame.name, frame.version);
         return;
       case 'liveCommand':
+        this.#live.command(frame);
+        return;
       case 'liveCancel':
+        this.#live.cancel(frame);
+        return;
       case 'liveClose':
-        // Live-response sessions are being wired in (issue 17): until then a line is not run.
+        this.#live.close(frame);
         return;
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':
       case 'streamClose': {
-        // No session feature uses streams yet: the server's stream is closed, the connection kept.
-        const answer = refuseStream(frame, 'this agent has no live-response or file-transfer sessions');
+        // No feature uses streams yet (live lines travel in live frames): the server's stream is closed, the connection kept.
+        const answer = refuseStream(frame, 'this agent takes no streams yet (no file-transfer sessions)');
         if (answer) this.#connection.send(answer);
         return;
       }

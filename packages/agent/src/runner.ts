@@ -8,6 +8,7 @@ import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, t
 import type { WalkRoots } from './actions/collect-package/types.js';
 import type { ActionManifest, Scanning } from './actions/types.js';
 import type { Journal } from './journal.js';
+import type { LiveSessions } from './live/sessions.js';
 import type { AgentModules } from './modules/index.js';
 import type { Platform } from './platform/types.js';
 import { ActionSlots } from './runner-slots.js';
@@ -42,6 +43,8 @@ export interface RunnerDeps {
   walkRoots?: WalkRoots;
   /** What scans use. */
   scanning?: Scanning;
+  /** Where live-response sessions are kept while their actions run. */
+  live?: LiveSessions;
   /** Where actions get their temp directories (default: the system's). */
   tempRoot?: string;
   /** Fault injection: a pause before each action, so tests can act while one is in flight. */
@@ -246,6 +249,7 @@ export class CommandRunner {
           dataDir: deps.dataDir,
           walkRoots: deps.walkRoots,
           scanning: deps.scanning,
+          live: deps.live,
           upload: (source, onProgress) => deps.upload(cmd.actionId, source, { signal: controller.signal, onProgress }),
         }),
         timeout,

@@ -1,6 +1,7 @@
 import type { ActionType } from '@cordon/protocol';
 import { collectInvestigationPackage } from './collect-package/index.js';
 import { isolate } from './isolate/index.js';
+import { liveResponse } from './live-response/index.js';
 import { refreshInventory } from './refresh-inventory/index.js';
 import { restoreQuarantinedFile } from './restore-quarantined-file/index.js';
 import { runAntiVirusScan } from './run-antivirus-scan/index.js';
@@ -17,6 +18,7 @@ export const ACTIONS: ActionManifest[] = [
   runAntiVirusScan as ActionManifest,
   stopAndQuarantineFile as ActionManifest,
   restoreQuarantinedFile as ActionManifest,
+  liveResponse as ActionManifest,
 ];
 
 export function actionsFor(platform: NodeJS.Platform): Map<ActionType, ActionManifest> {

@@ -2,6 +2,7 @@ import type { ActionType, DeviceEventKind } from '@cordon/protocol';
 import type { z } from 'zod';
 import type { AgentModules } from '../modules/index.js';
 import type { IndicatorSet } from '../content/indicators.js';
+import type { LiveSessions } from '../live/sessions.js';
 import type { Platform } from '../platform/types.js';
 import type { ScanRules } from '../scan/rules.js';
 import type { WalkRoots } from './collect-package/types.js';
@@ -43,6 +44,8 @@ export interface ActionContext {
   cpuPercent?: number;
   /** Scanning (absent in tests of other actions). */
   scanning?: Scanning;
+  /** The agent's live-response sessions (absent in tests of other actions). */
+  live?: LiveSessions;
   /** Streams a file for this action to the server (resumable, verified chunks). */
   upload(source: AsyncIterable<Buffer>, onProgress?: (bytes: number) => void): Promise<{ size: number; sha256: string; resumed: number }>;
 }

@@ -1,3 +1,4 @@
+import type { LibraryFileRef } from '@cordon/protocol';
 import type { CollectContext } from '../actions/collect-package/types.js';
 import type { ExecResult, Platform, SafeFiles } from '../platform/types.js';
 
@@ -22,6 +23,8 @@ export interface RunContext {
   signal?: AbortSignal;
   /** Output as it is produced (within the budget), for streaming; the result holds it all too. */
   onOutput?: (chunk: string) => void;
+  /** For `putfile` and `run`: the library file the server resolved the line's name to (signed with the line). */
+  library?: LibraryFileRef;
 }
 
 /** A session's state, which commands read and `cd` / `trace` change. */
