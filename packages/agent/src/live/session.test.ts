@@ -85,7 +85,9 @@ describe('LiveShell: the interpreter', () => {
     const sh = new LiveShell({ level: 'basic' });
     const r = await sh.run('help');
     expect(r.exitStatus).toBe(0);
-    for (const name of ['cd', 'connections', 'fileinfo', 'findfile', 'help', 'ls', 'persistence', 'processes', 'pwd', 'scheduledtasks', 'services', 'trace']) expect(r.output).toMatch(new RegExp(`^${name} +\\S`, 'm'));
+    for (const name of ['cancel', 'cd', 'connections', 'fg', 'fileinfo', 'findfile', 'help', 'jobs', 'ls', 'persistence', 'processes', 'pwd', 'scheduledtasks', 'services', 'trace']) expect(r.output).toMatch(new RegExp(`^${name} +\\S`, 'm'));
+    // The advanced commands are listed too, marked as not in this session.
+    for (const name of ['putfile', 'remediate', 'run', 'undo']) expect(r.output).toMatch(new RegExp(`^${name} +.*\\(advanced: not in this session\\)$`, 'm'));
     expect((await sh.run('help findfile')).output).toBe('Find files by name or glob (e.g. *.sh) below a directory, without following links\nusage: findfile <name-or-glob> [--root <dir>] [--max N]\n');
     expect(await sh.run('help nosuch')).toEqual({ exitStatus: 1, output: 'help: nosuch: unknown command (help lists the commands)\n' });
   });

@@ -1,12 +1,15 @@
 import { posix } from 'node:path';
+import type { LibraryFileRef } from '@cordon/protocol';
 import { deviceCollectContext } from '../actions/collect-package/context.js';
 import { currentPlatform } from '../platform/index.js';
 import type { Platform } from '../platform/types.js';
 import { parseCommandLine } from '@cordon/protocol';
-import { basicCommands } from './commands/index.js';
+import { liveCommands } from './commands/index.js';
 import { CommandError } from './errors.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';
-import type { CommandContext, LiveCommand, LiveLevel, LiveResult, RunContext, SessionState } from './types.js';
+import type { CommandContext, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, RunContext, SessionState } from './types.js';
+
+export type { LiveJob } from './types.js';
 
 
 /** MDE's limit, the floor to beat: a command running longer is stopped and fails. */
@@ -23,16 +26,34 @@ export interface LiveShellOptions {
   outputBudget?: number;
   /** Time a command may run (default 10 min). */
   commandTimeoutMs?: number;
-  /** The commands this session knows (default: the basic commands); other slices add theirs. */
+  /** The commands this session knows (default: every command, basic and advanced; the level decides which run). */
   commands?: readonly LiveCommand[];
+  /**
+   * Fetches a library file and answers the path of its verified bytes (the agent gives
+   * content/library.ts's fetchLibraryFile); without it `putfile` and `run` say the session has no library.
+   */
+  fetchLibrary?: (ref: LibraryFileRef, signal: AbortSignal) => Promise<string>;
+  /**
+   * The agent's data directory: `remediate file` moves files into its quarantine vault
+   * (`<dataDir>/quarantine`), `run` stages scripts below it. Without it `remediate file` is
+   * refused and scripts are staged in the OS temp directory.
+   */
+  dataDir?: string;
+  /** The crontab files, and directories of crontabs, `remediate cron` may change (default {@link DEFAULT_CRON_ROOTS}). */
+  cronRoots?: readonly string[];
 }
 
-/** A command running in the session. */
-export interface LiveJob {
-  id: number;
-  line: string;
-  command: string;
-  startedAt: Date;
+/** Where cron reads tables from: the system crontab, cron.d, and user crontabs (Debian's spool, Red Hat's). */
+export const DEFAULT_CRON_ROOTS: readonly string[] = ['/etc/crontab', '/etc/cron.d', '/var/spool/cron/crontabs', '/var/spool/cron'];
+
+/** How many ended lines the session remembers, for `fg` to say how one ended. */
+const ENDED_KEPT = 100;
+
+/** A running line: what `jobs` shows, how to stop it, who follows its output, and its result once it ends. */
+interface RunningJob extends LiveJob {
+  stop: AbortController;
+  followers: Set<(chunk: string) => void>;
+  done: Promise<LiveResult>;
 }
 
 /** Why a command was stopped from outside: its time-out, a cancel, or the session's end. */
@@ -117,13 +138,17 @@ export class LiveShell {
   private readonly platform: Platform;
   private readonly budget: number;
   private readonly timeoutMs: number;
-  private readonly running = new Map<number, LiveJob & { stop: AbortController }>();
+  private readonly running = new Map<number, RunningJob>();
+  private readonly ended = new Map<number, { line: string; exitStatus: number }>();
+  private readonly fetchLibrary?: LiveShellOptions['fetchLibrary'];
   private nextJob = 1;
   private closed = false;
 
   constructor(opts: LiveShellOptions) {
-    const commands = new Map((opts.commands ?? basicCommands).map((c) => [c.name, c]));
-    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands };
+    const commands = new Map((opts.commands ?? liveCommands).map((c) => [c.name, c]));
+    const settings = { dataDir: opts.dataDir ?? null, cronRoots: opts.cronRoots ?? DEFAULT_CRON_ROOTS };
+    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: [] };
+    this.fetchLibrary = opts.fetchLibrary;
     this.platform = opts.platform ?? currentPlatform();
     this.budget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -153,7 +178,11 @@ export class LiveShell {
 
   /** Runs one command line to its end (or its time-out, or Ctrl-C) and answers its result. */
   async run(line: string, ctx: RunContext = {}): Promise<LiveResult> {
-    const out = new Output(this.budget, ctx.onOutput);
+    const followers = new Set<(chunk: string) => void>();
+    const out = new Output(this.budget, (chunk) => {
+      ctx.onOutput?.(chunk);
+      for (const f of followers) f(chunk);
+    });
     const fail = (exitStatus: number, message: string): LiveResult => ({ exitStatus, ...out.end(message) });
     if (this.closed) return fail(1, 'the session has ended');
     const words = parseCommandLine(line);
@@ -169,7 +198,9 @@ export class LiveShell {
     const timer = setTimeout(() => stop.abort('timeout' satisfies StopReason), this.timeoutMs);
     const id = this.nextJob++;
     const started = Date.now();
-    this.running.set(id, { id, line, command: name, startedAt: new Date(started), stop });
+    let finished!: (r: LiveResult) => void;
+    const done = new Promise<LiveResult>((resolve) => (finished = resolve));
+    this.running.set(id, { id, line, command: name, startedAt: new Date(started), stop, followers, done });
     const trace = (note: string) => {
       if (this.state.trace) out.write(`[trace] ${note}\n`);
     };
@@ -186,10 +217,18 @@ export class LiveShell {
       resolve: (path) => resolvePath(this.state.cwd, path),
       run: async (file, argv) => {
         trace(`run ${[file, ...argv].map((a) => JSON.stringify(a)).join(' ')}`);
+        // The collect context stops the program when the command's signal aborts (Ctrl-C, time-out, cancel).
         const r = await collect.run(file, argv);
         trace(`${file} exited with ${r.code}`);
         return r;
       },
+      ...(ctx.library ? { library: ctx.library } : {}),
+      fetchLibrary: async (ref) => {
+        if (!this.fetchLibrary) throw new CommandError('this session has no library (the agent cannot fetch library files here)');
+        trace(`fetching ${ref.fileName} version ${ref.version} (SHA-256 ${ref.sha256}) from the library`);
+        return this.fetchLibrary(ref, signal);
+      },
+      jobs: this.jobControl(id),
     };
     let result: LiveResult;
     try {
@@ -213,6 +252,30 @@ export class LiveShell {
       clearTimeout(timer);
       this.running.delete(id);
     }
+    this.ended.set(id, { line, exitStatus: result.exitStatus });
+    if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
+    finished(result);
     return result;
+  }
+
+  /** The session's jobs as line `self` sees them: the others, never itself. */
+  private jobControl(self: number): JobControl {
+    return {
+      self,
+      list: () => this.jobs().filter((j) => j.id !== self),
+      cancel: (id) => id !== self && this.cancel(id),
+      follow: (id, onOutput, signal) => {
+        const job = id === self ? undefined : this.running.get(id);
+        if (!job) return null;
+        const stopFollowing = () => job.followers.delete(onOutput);
+        job.followers.add(onOutput);
+        signal.addEventListener('abort', stopFollowing, { once: true });
+        return job.done.finally(() => {
+          stopFollowing();
+          signal.removeEventListener('abort', stopFollowing);
+        });
+      },
+      ended: (id) => this.ended.get(id) ?? null,
+    };
   }
 }

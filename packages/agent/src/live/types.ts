@@ -23,8 +23,39 @@ export interface RunContext {
   signal?: AbortSignal;
   /** Output as it is produced (within the budget), for streaming; the result holds it all too. */
   onOutput?: (chunk: string) => void;
-  /** For `putfile` and `run`: the library file the server resolved the line's name to (signed with the line). */
+  /** For `putfile` and `run`: the library file the server resolved the line's file name to. */
   library?: LibraryFileRef;
+}
+
+/** A command line running in the session. */
+export interface LiveJob {
+  id: number;
+  line: string;
+  command: string;
+  startedAt: Date;
+}
+
+/** What one remediation did, kept by the session so `remediate list` shows it and `undo` reverses it. */
+export interface Remediation {
+  /** e.g. r3f9c2a1b: random, so a cron entry's marker names this remediation and no other session's. */
+  id: string;
+  kind: 'process' | 'file' | 'cron';
+  /** What it acted on, in words: `pid 4242 (sleep 30)`, a path, `/etc/crontab line 3`. */
+  target: string;
+  doneAt: string;
+  /** null when it cannot be undone, with why. */
+  undo: { quarantineId: string } | { cronFile: string; marker: string } | { impossible: string };
+  undoneAt: string | null;
+  /** What it did, as the API gives it. */
+  detail: Record<string, unknown>;
+}
+
+/** What the session was set up with that some commands need (see LiveShellOptions). */
+export interface SessionSettings {
+  /** The agent's data directory: its quarantine vault, and where `run` stages scripts; null: no vault, the OS temp directory. */
+  dataDir: string | null;
+  /** The crontab files, and directories of crontabs, that `remediate cron` may change. */
+  cronRoots: readonly string[];
 }
 
 /** A session's state, which commands read and `cd` / `trace` change. */
@@ -37,6 +68,26 @@ export interface SessionState {
   readonly level: LiveLevel;
   /** Every command the session knows, by name (`help` lists them). */
   readonly commands: ReadonlyMap<string, LiveCommand>;
+  readonly settings: SessionSettings;
+  /** What `remediate` did in this session, oldest first. */
+  readonly remediations: Remediation[];
+}
+
+/** The session's other running lines, as one line sees them (`jobs`, `fg`, `cancel`). */
+export interface JobControl {
+  /** This line's own job id. */
+  readonly self: number;
+  /** The other lines running now, oldest first. */
+  list(): LiveJob[];
+  /** Stops another running line (it ends with 130); false when no such line runs. */
+  cancel(id: number): boolean;
+  /**
+   * Follows another running line: its output from now on goes to `onOutput` until it ends (or
+   * `signal` aborts), and its result is answered; null when no such line runs.
+   */
+  follow(id: number, onOutput: (chunk: string) => void, signal: AbortSignal): Promise<LiveResult> | null;
+  /** How a line that ended turned out (the session remembers its last 100), or null. */
+  ended(id: number): { line: string; exitStatus: number } | null;
 }
 
 /** What a command gets to do its work. */
@@ -55,8 +106,13 @@ export interface CommandContext {
   trace(note: string): void;
   /** A path as typed, made absolute against the session's cwd. */
   resolve(path: string): string;
-  /** Runs a program with an argument array (never a shell), within the command's time-out. */
+  /** Runs a program with an argument array (never a shell), within the command's time-out; Ctrl-C stops it. */
   run(file: string, args: string[]): Promise<ExecResult>;
+  /** The library file that came with the line (see {@link RunContext.library}). */
+  library?: LibraryFileRef;
+  /** The path of a library file's verified bytes on the device; throws {@link CommandError} when this session has no library. */
+  fetchLibrary(ref: LibraryFileRef): Promise<string>;
+  jobs: JobControl;
 }
 
 /** What a command answers besides its output. */

@@ -87,10 +87,38 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** How a program run with {@link Processes.runStreamed} ended: its exit code, or the signal that ended it. */
+export interface StreamedExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** What {@link Processes.runStreamed} needs besides the program and its arguments. */
+export interface StreamedRunOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Aborting it stops the program and everything it started (SIGTERM, then SIGKILL 2 s later). */
+  signal: AbortSignal;
+  /** The program's stdout and stderr, each as it comes. */
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  /** Told the program's pid (its process group's id) once it runs. */
+  onStart?(pid: number): void;
+}
+
 /** Running programs: always an argument array, never a shell string. */
 export interface Processes {
-  /** Runs a program to its end within `timeoutMs` and answers its output. */
-  run(file: string, args: string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string }): Promise<ExecResult>;
+  /**
+   * Runs a program to its end within `timeoutMs` and answers its output. When `signal` aborts
+   * (code 130) or the time runs out (124), it gets SIGTERM, then SIGKILL 2 s later.
+   */
+  run(file: string, args: string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; signal?: AbortSignal }): Promise<ExecResult>;
+  /**
+   * Runs a program as the leader of a process group of its own, without input, its output handed
+   * over as it comes, and answers how it ended. Aborting `signal` stops the whole group. Rejects
+   * (with the errno error) when the program cannot be started: missing, not executable, busy.
+   */
+  runStreamed(file: string, args: string[], opts: StreamedRunOptions): Promise<StreamedExit>;
   /**
    * Streams a program's stdout (for outputs too large to buffer); the program is killed when
    * `signal` aborts. A missing program yields one line saying so instead of failing the stream.

@@ -60,6 +60,7 @@ export function fakePlatform(over: { nft?: { ok: true; version: string } | { ok:
       stream: () => {
         throw new Error('the fake platform runs no programs');
       },
+      runStreamed: async () => Promise.reject(new Error('the fake platform runs no programs')),
     },
     files: () => {
       throw new Error('the fake platform reads no files');

@@ -4,8 +4,9 @@ import type { CollectContext, WalkRoots } from './types.js';
 
 /**
  * The real context for one collector, on the device's platform: its deadline bounds every
- * program it runs, and its files go through the platform's safe file access (a fresh instance
- * per collector, so cached directory resolutions never outlive the collector that made them).
+ * program it runs and its signal stops them, and its files go through the platform's safe file
+ * access (a fresh instance per collector, so cached directory resolutions never outlive the
+ * collector that made them).
  */
 export function deviceCollectContext(opts: { dataDir: string; deadline: number; remainingMs?: () => number; signal: AbortSignal; now?: () => Date; roots?: WalkRoots }, platform: Platform = currentPlatform()): CollectContext {
   const remaining = () => Math.max(1, opts.remainingMs ? opts.remainingMs() : opts.deadline - Date.now());
@@ -15,7 +16,7 @@ export function deviceCollectContext(opts: { dataDir: string; deadline: number; 
     dataDir: opts.dataDir,
     roots: opts.roots,
     now: opts.now ?? (() => new Date()),
-    run: (file, args, o = {}) => platform.processes.run(file, args, { timeoutMs: Math.min(o.timeoutMs ?? remaining(), remaining()) }),
+    run: (file, args, o = {}) => platform.processes.run(file, args, { timeoutMs: Math.min(o.timeoutMs ?? remaining(), remaining()), signal: opts.signal }),
     stream: (file, args) => platform.processes.stream(file, args, opts.signal),
   };
 }
