@@ -8,6 +8,7 @@ import { ContentStore, type ContentFetcher } from './content/store.js';
 import { ContentSync } from './content/sync.js';
 import { readState, type EnrollmentState } from './enrollment-state.js';
 import { Journal } from './journal.js';
+import { fetchLibraryFile } from './content/library.js';
 import { LiveShell } from './live/session.js';
 import { LiveSessions } from './live/sessions.js';
 import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
@@ -96,7 +97,8 @@ export class Agent {
       signingPublicKeyPem: state.signingPublicKeyPem,
       now: () => new Date(),
       send: (f) => this.#connection.send(f),
-      createShell: (level) => new LiveShell({ level, platform: this.#platform }),
+      createShell: (level) =>
+        new LiveShell({ level, platform: this.#platform, dataDir: config.dataDir, cronRoots: config.liveCronRoots, fetchLibrary: (ref) => fetchLibraryFile(contentStore, ref) }),
       logger: this.#logger.child({ part: 'live' }),
     });
     this.#runner = new CommandRunner({

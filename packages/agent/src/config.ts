@@ -36,6 +36,7 @@ export const agentConfig = defineConfig({
     packageProgramDirs: setting(z.array(absolutePath).max(64), { help: 'Directories an investigation package walks for recently changed executables, instead of the usual ones (/usr/bin, /opt, /tmp, /root, /home, …)' }),
     scanCpuPercent: setting(z.number().int().min(5).max(100), { default: 50, help: "Share of the device's CPU (all cores together, percent) an antivirus scan may use when the scan does not say" }),
     scanMaxFileMb: setting(z.number().int().min(1).max(65_536), { default: 1024, help: 'Files larger than this are listed as skipped by scans, never silently left out' }),
+    liveCronRoots: setting(z.array(absolutePath).max(64), { help: 'Crontab files and directories live response reads and `remediate cron` may change, instead of /etc/crontab, /etc/cron.d, /var/spool/cron/crontabs and /var/spool/cron' }),
     scanRoots: setting(z.array(absolutePath).max(256), { help: "Directories (or files) Quick and Full scans read instead of the usual places and file systems (tests point scans at their own trees)" }),
     scanExclude: setting(z.array(absolutePath).max(256), { default: [], help: 'Paths scans never read, with everything below them' }),
     scanNetworkMounts: setting(z.boolean(), { default: false, help: 'Full scans also read network file systems (NFS, SMB, sshfs, …)' }),

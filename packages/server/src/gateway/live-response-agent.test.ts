@@ -1,0 +1,163 @@
+/**
+ * Live response from the API to a real agent over the real gateway and TLS, on files, processes and
+ * crontabs the test makes: basic commands read them, a library script is put and run with arguments
+ * taken literally, `remediate` kills only the named process, and `undo` restores a disabled cron
+ * entry byte for byte. Nothing outside the test's own directory and processes is touched.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { inventory, startHarness, type Harness } from '../testing/harness.js';
+
+let h: Harness;
+let agentUrl: string;
+let apiUrl: string;
+let dir: string;
+const agents: Agent[] = [];
+const children: ChildProcess[] = [];
+beforeEach(async () => {
+  h = await startHarness();
+  // A real agent checks commands' expiry against the real time.
+  h.clock.t = Date.now();
+  ({ agentUrl, apiUrl } = await h.server.listen());
+  dir = mkdtempSync(join(tmpdir(), 'cordon-live-agent-'));
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  for (const a of agents.splice(0)) await a.stop();
+  await h.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** This machine's firewall is never asked or touched. */
+const platform = {
+  ...currentPlatform(),
+  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
+  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
+  releasePrograms: async () => {},
+};
+
+const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
+
+async function startAgent(over: Record<string, unknown> = {}): Promise<string> {
+  const agentDir = join(dir, 'agent');
+  const { token } = await h.server.services.enrollment.createToken('test');
+  const { machineId } = await enroll(agentUrl, token, agentDir, inventory({ hostname: 'responder-target' }));
+  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, ...over }, {}), { logger: pino({ level: 'silent' }), platform });
+  agents.push(agent);
+  await agent.start();
+  await wait(() => expect(h.server.gateway.isConnected(machineId)).toBe(true));
+  return machineId;
+}
+
+async function session(machineId: string, token: string): Promise<string> {
+  const res = await h.call('POST', `/api/machines/${machineId}/liveResponseSessions`, { token, body: { Comment: 'IR-9 live triage' } });
+  expect(res.status, res.text).toBe(201);
+  await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${res.body.id}`)).body.state).toBe('Active'));
+  return res.body.id as string;
+}
+
+interface Done {
+  seq: number;
+  status: string;
+  exitStatus: number;
+  output: string;
+  error: string | null;
+  cwd: string;
+  data: unknown;
+}
+/** Runs a line and waits for its end; answers it with its whole output. */
+async function run(id: string, line: string, token: string): Promise<Done> {
+  const res = await h.call('POST', `/api/liveResponseSessions/${id}/commands`, { token, body: { Line: line } });
+  expect(res.status, `${line}: ${res.text}`).toBe(202);
+  let done: Done | undefined;
+  await wait(async () => {
+    done = ((await h.call('GET', `/api/liveResponseSessions/${id}/transcript`)).body.commands as Done[]).find((c) => c.seq === res.body.seq);
+    expect(done?.status).not.toBe('Running');
+  });
+  return done!;
+}
+
+describe('live response on a real agent', () => {
+  it('browses the device with the basic commands, on files the test made', async () => {
+    const tree = join(dir, 'evidence dir');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    const payload = Buffer.from('suspicious payload\n');
+    writeFileSync(join(tree, 'dropper.bin'), payload);
+    writeFileSync(join(tree, 'sub', 'needle-7f3a.txt'), 'x');
+    const machineId = await startAgent();
+    const id = await session(machineId, h.tokens.analyst);
+
+    expect(await run(id, `cd '${tree}'`, h.tokens.analyst)).toMatchObject({ status: 'Succeeded', cwd: tree });
+    expect((await run(id, 'pwd', h.tokens.analyst)).output).toBe(`${tree}\n`);
+    const ls = await run(id, 'ls', h.tokens.analyst);
+    expect(ls.output).toContain('dropper.bin');
+    expect(ls.output).toContain('sub');
+    const info = await run(id, 'fileinfo dropper.bin', h.tokens.analyst);
+    expect(info.status).toBe('Succeeded');
+    expect(info.output).toContain(createHash('sha256').update(payload).digest('hex'));
+    expect((await run(id, `findfile needle-7f3a.txt --root '${tree}'`, h.tokens.analyst)).output).toContain(join(tree, 'sub', 'needle-7f3a.txt'));
+    expect((await run(id, 'processes', h.tokens.analyst)).output).toContain(String(process.pid));
+    // A missing file, an unknown command and an advanced one are each refused with their own status.
+    expect(await run(id, 'fileinfo nothere', h.tokens.analyst)).toMatchObject({ status: 'Failed', exitStatus: 1 });
+    expect(await run(id, 'frobnicate', h.tokens.analyst)).toMatchObject({ exitStatus: 127 });
+    expect((await h.call('POST', `/api/liveResponseSessions/${id}/commands`, { token: h.tokens.analyst, body: { Line: 'remediate process 1' } })).status).toBe(403);
+
+    // The session ends when asked, and the Action center says how it went.
+    expect((await h.call('POST', `/api/liveResponseSessions/${id}/end`, { token: h.tokens.analyst, body: { Comment: 'done' } })).status).toBe(200);
+    await wait(async () => expect((await h.call('GET', `/api/machineactions/${id}`)).body).toMatchObject({ status: 'Succeeded', result: { endReason: 'Ended', commands: 8 } }));
+  });
+
+  it('puts and runs a library script whose arguments hold spaces, quotes and ;|&$() taken literally', async () => {
+    const script = '#!/bin/sh\nfor a in "$@"; do printf "[%s]\\n" "$a"; done\necho "cwd=$(pwd)"\n';
+    const fd = new FormData();
+    fd.append('File', new Blob([script]), 'args.sh');
+    fd.append('HasParameters', 'true');
+    expect((await fetch(`${apiUrl}/api/libraryfiles`, { method: 'POST', headers: { authorization: `Bearer ${h.tokens.admin}` }, body: fd })).status).toBe(200);
+    const work = join(dir, 'work');
+    mkdirSync(work);
+    const machineId = await startAgent();
+    const id = await session(machineId, h.tokens.responder);
+    await run(id, `cd ${work}`, h.tokens.responder);
+
+    const put = await run(id, 'putfile args.sh', h.tokens.responder);
+    expect(put.status, put.output).toBe('Succeeded');
+    expect(readFileSync(join(work, 'args.sh'), 'utf8')).toBe(script);
+    expect((await run(id, 'putfile args.sh', h.tokens.responder)).status).toBe('Failed');
+
+    const ran = await run(id, `run args.sh 'a b' "it's" ';|&$(id)' '' \`x\``, h.tokens.responder);
+    expect(ran).toMatchObject({ status: 'Succeeded', exitStatus: 0 });
+    expect(ran.output).toBe(`[a b]\n[it's]\n[;|&$(id)]\n[]\n[\`x\`]\ncwd=${work}\n`);
+  });
+
+  it('kills only the named process, and undo restores a disabled cron entry byte for byte', async () => {
+    const cronDir = join(dir, 'cron.d');
+    mkdirSync(cronDir);
+    const crontab = 'SHELL=/bin/sh\n# nightly\n*/5 * * * * root /usr/local/bin/beacon --quiet\r\n0 3 * * * root /usr/sbin/logrotate /etc/logrotate.conf';
+    writeFileSync(join(cronDir, 'implant'), crontab);
+    const target = spawn('sleep', ['300'], { stdio: 'ignore' });
+    const bystander = spawn('sleep', ['301'], { stdio: 'ignore' });
+    children.push(target, bystander);
+    const machineId = await startAgent({ liveCronRoots: [cronDir] });
+    const id = await session(machineId, h.tokens.responder);
+
+    const killed = await run(id, `remediate process ${target.pid}`, h.tokens.responder);
+    expect(killed.status, killed.output).toBe('Succeeded');
+    await wait(() => expect(existsSync(`/proc/${target.pid}`) && !readFileSync(`/proc/${target.pid}/stat`, 'utf8').includes(') Z ')).toBe(false));
+    expect(existsSync(`/proc/${bystander.pid}`)).toBe(true);
+    expect((await run(id, 'remediate process 1', h.tokens.responder)).status).toBe('Failed');
+
+    const disabled = await run(id, `remediate cron ${join(cronDir, 'implant')} 3`, h.tokens.responder);
+    expect(disabled.status, disabled.output).toBe('Succeeded');
+    expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toMatch(/^#cordon-disabled r[0-9a-f]+ \*\/5 \* \* \* \* root \/usr\/local\/bin\/beacon/m);
+    expect((await run(id, 'remediate list', h.tokens.responder)).output).toContain('cron');
+    const undone = await run(id, 'undo', h.tokens.responder);
+    expect(undone.status, undone.output).toBe('Succeeded');
+    expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab);
+  });
+});
