@@ -1,6 +1,6 @@
 import { destination, pino, type Logger } from 'pino';
 import { logDestination, resolveLogFormat } from '@cordon/protocol/log-format';
-import { ACTION_CATALOG, assertNever, CONTENT_CAPABILITY, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
+import { ACTION_CATALOG, assertNever, CONTENT_CAPABILITY, LIVE_UPLOAD_HEADERS, PROTOCOL_VERSION, refuseStream, type DeviceEvent, type DeviceEventKind, type Inventory, type ServerFrame } from '@cordon/protocol';
 import { actionsFor } from './actions/index.js';
 import type { AgentConfig } from './config.js';
 import { IndicatorSet } from './content/indicators.js';
@@ -98,7 +98,19 @@ export class Agent {
       now: () => new Date(),
       send: (f) => this.#connection.send(f),
       createShell: (level) =>
-        new LiveShell({ level, platform: this.#platform, dataDir: config.dataDir, cronRoots: config.liveCronRoots, fetchLibrary: (ref) => fetchLibraryFile(contentStore, ref) }),
+        new LiveShell({
+          level,
+          platform: this.#platform,
+          dataDir: config.dataDir,
+          cronRoots: config.liveCronRoots,
+          fetchLibrary: (ref) => fetchLibraryFile(contentStore, ref),
+          // getfile: the investigation packages' resumable upload path, each request naming its line and file.
+          uploadFile: async (line, transfer, source, onProgress, signal) => {
+            const headers = { [LIVE_UPLOAD_HEADERS.line]: `${line.sessionId}/${line.seq}`, [LIVE_UPLOAD_HEADERS.path]: Buffer.from(transfer.path).toString('base64url'), [LIVE_UPLOAD_HEADERS.size]: String(transfer.size) };
+            const sent = await new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, { signal, onProgress, headers }).upload(transfer.transferId, source);
+            return { size: sent.size, sha256: sent.sha256, resumed: sent.heldAtStart };
+          },
+        }),
       logger: this.#logger.child({ part: 'live' }),
     });
     this.#runner = new CommandRunner({
@@ -207,6 +219,8 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    // Live lines stop with the agent (a getfile's transfer resumes when the file is fetched again).
+    for (const sessionId of this.#live.sessionIds()) this.#live.close({ sessionId, reason: 'AgentRestarted' });
     clearInterval(this.#heartbeat);
     clearInterval(this.#eventPump);
     clearInterval(this.#prune);

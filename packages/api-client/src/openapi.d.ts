@@ -4750,6 +4750,101 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/liveResponseSessions/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: the files getfile sent in a session */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveFileList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/files/{fileId}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: download a file getfile sent */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    fileId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The file as the device sent it; its SHA-256 is in x-content-sha256 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/liveResponseSessions/{id}/stream": {
         parameters: {
             query?: never;
@@ -5800,6 +5895,30 @@ export interface components {
             /** Format: date-time */
             startedAt: string;
             endedAt: string | null;
+        };
+        LiveFile: {
+            /** @description The transfer's id */
+            id: string;
+            sessionId: string;
+            /** @description The getfile line that sent it (the last one, when resumed) */
+            seq: number;
+            machineId: string;
+            /** @description Its path on the device */
+            path: string;
+            size: number;
+            /** @description Checked against what the device computed; null while it is being sent */
+            sha256: string | null;
+            /** @enum {string} */
+            status: "Uploading" | "Complete";
+            /** Format: date-time */
+            createdAt: string;
+            completedAt: string | null;
+        };
+        LiveFileList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["LiveFile"][];
         };
         /** @description Everything typed in a session and everything the device answered */
         LiveTranscript: {

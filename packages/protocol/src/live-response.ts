@@ -56,6 +56,15 @@ export function liveLevelAllows(level: LiveLevel, command: string): boolean {
 export const MAX_LIVE_LINE_BYTES = 8 * 1024;
 /** Most characters of output one `liveOutput` frame carries. */
 export const MAX_LIVE_OUTPUT_CHARS = 64 * 1024;
+/** Largest file `getfile` sends (MDE's limit). */
+export const LIVE_GETFILE_MAX_BYTES = 3 * 1024 ** 3;
+/**
+ * `getfile` sends its file through the agent upload path (UPLOAD_PATH/<transfer id>, resumable
+ * chunks, like investigation packages), each request naming the line it answers and the file:
+ * `<sessionId>/<seq>`, the path (base64url of UTF-8) and its size.
+ */
+export const LIVE_UPLOAD_HEADERS = { line: 'x-cordon-live-line', path: 'x-cordon-live-path', size: 'x-cordon-live-size' } as const;
+
 /** A session with no command for this long ends (MDE's 30 minutes). */
 export const LIVE_IDLE_TIMEOUT_SECONDS = 30 * 60;
 /** How long one command may run (MDE's 10 minutes). */

@@ -62,6 +62,7 @@ import { ContentService } from './services/content.service.js';
 import { IndicatorsService } from './services/indicators.service.js';
 import { RulePacksService } from './services/rulepacks.service.js';
 import { LibraryService } from './services/library.service.js';
+import { LiveFilesService } from './services/live-files.service.js';
 import { LiveResponseService } from './services/live-response.service.js';
 import { ScanPolicyService } from './services/scan-policy.service.js';
 import { PackagesService } from './services/packages.service.js';
@@ -209,13 +210,17 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     maxFileBytes: config.libraryMaxFileBytes,
   });
   const quarantine = new QuarantineService(quarantineRepo, machines);
-  const liveResponse = new LiveResponseService(new LiveResponseRepository(db), actionsRepo, actions, libraryRepo, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
+  const liveRepo = new LiveResponseRepository(db);
+  const liveFileStore = new FileStore(join(config.dataDir, 'files', 'live'));
+  await liveFileStore.init();
+  const liveFiles = new LiveFilesService(liveRepo, liveFileStore, locks, now, config.diskReserveBytes);
+  const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
     queueSeconds: config.liveResponseQueueSeconds,
     idleSeconds: config.liveResponseIdleSeconds,
   });
   liveHandler.bind(liveResponse);
   node.attachLive(liveResponse);
-  gateway.attach(agentReports, packages, content, liveResponse);
+  gateway.attach(agentReports, packages, content, liveResponse, liveFiles);
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
   // one at a time, each reading what the one before wrote, so each is written once.
   const recordOffline = (held: Set<string>) => locks.exclusive(RECORD_OFFLINE_LOCK, () => machines.recordOfflineSinceLastRun(held));
@@ -258,7 +263,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
     await app.register(libraryRoutes(library), { prefix });
-    await app.register(liveResponseRoutes(liveResponse), { prefix });
+    await app.register(liveResponseRoutes(liveResponse, liveFiles), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
     await app.register(quarantineRoutes(quarantine), { prefix });
   }

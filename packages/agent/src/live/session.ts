@@ -7,7 +7,7 @@ import { parseCommandLine } from '@cordon/protocol';
 import { liveCommands } from './commands/index.js';
 import { CommandError } from './errors.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';
-import type { CommandContext, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, RunContext, SessionState } from './types.js';
+import type { CommandContext, FileTransfer, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, RunContext, SessionState, TransferResult } from './types.js';
 
 export type { LiveJob } from './types.js';
 
@@ -41,6 +41,8 @@ export interface LiveShellOptions {
   dataDir?: string;
   /** The crontab files, and directories of crontabs, `remediate cron` may change (default {@link DEFAULT_CRON_ROOTS}). */
   cronRoots?: readonly string[];
+  /** Sends a file to the server for a line (the agent gives its resumable uploader); without it `getfile` says it cannot. */
+  uploadFile?: (line: { sessionId: string; seq: number }, transfer: FileTransfer, source: AsyncIterable<Buffer>, onProgress: (bytes: number) => void, signal: AbortSignal) => Promise<TransferResult>;
 }
 
 /** Where cron reads tables from: the system crontab, cron.d, and user crontabs (Debian's spool, Red Hat's). */
@@ -141,6 +143,7 @@ export class LiveShell {
   private readonly running = new Map<number, RunningJob>();
   private readonly ended = new Map<number, { line: string; exitStatus: number }>();
   private readonly fetchLibrary?: LiveShellOptions['fetchLibrary'];
+  private readonly uploadFile?: LiveShellOptions['uploadFile'];
   private nextJob = 1;
   private closed = false;
 
@@ -149,6 +152,7 @@ export class LiveShell {
     const settings = { dataDir: opts.dataDir ?? null, cronRoots: opts.cronRoots ?? DEFAULT_CRON_ROOTS };
     this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: [] };
     this.fetchLibrary = opts.fetchLibrary;
+    this.uploadFile = opts.uploadFile;
     this.platform = opts.platform ?? currentPlatform();
     this.budget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -229,6 +233,7 @@ export class LiveShell {
         return this.fetchLibrary(ref, signal);
       },
       jobs: this.jobControl(id),
+      ...(this.uploadFile && ctx.line ? { upload: (transfer: FileTransfer, source: AsyncIterable<Buffer>, onProgress: (bytes: number) => void) => this.uploadFile!(ctx.line!, transfer, source, onProgress, signal) } : {}),
     };
     let result: LiveResult;
     try {

@@ -25,6 +25,22 @@ export interface RunContext {
   onOutput?: (chunk: string) => void;
   /** For `putfile` and `run`: the library file the server resolved the line's file name to. */
   library?: LibraryFileRef;
+  /** The session and line number this line is, for what it sends the server besides its output (`getfile`). */
+  line?: { sessionId: string; seq: number };
+}
+
+/** A file `getfile` sends: its transfer id (resumable), its path on the device and its size. */
+export interface FileTransfer {
+  transferId: string;
+  path: string;
+  size: number;
+}
+
+/** How a transfer ended: bytes sent in all, the whole file's SHA-256, and how many bytes the server already held. */
+export interface TransferResult {
+  size: number;
+  sha256: string;
+  resumed: number;
 }
 
 /** A command line running in the session. */
@@ -112,6 +128,8 @@ export interface CommandContext {
   library?: LibraryFileRef;
   /** The path of a library file's verified bytes on the device; throws {@link CommandError} when this session has no library. */
   fetchLibrary(ref: LibraryFileRef): Promise<string>;
+  /** Sends a file to the server for this line (absent when the session cannot, e.g. in tests of other commands). */
+  upload?(transfer: FileTransfer, source: AsyncIterable<Buffer>, onProgress: (bytes: number) => void): Promise<TransferResult>;
   jobs: JobControl;
 }
 

@@ -16,6 +16,8 @@ export interface UploadOptions {
   requestTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?(uploadedBytes: number): void;
+  /** Sent with every request (a live-response file names its line and path). */
+  headers?: Record<string, string>;
 }
 
 interface Answer {
@@ -53,10 +55,12 @@ export class PackageUploader {
       requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
       signal: opts.signal,
       onProgress: opts.onProgress,
+      headers: opts.headers ?? {},
     };
   }
 
-  async upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number }> {
+  /** Answers the bytes sent in all, their SHA-256, how many times a chunk had to resume, and how many bytes the server already held at the start. */
+  async upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number; heldAtStart: number }> {
     const whole = createHash('sha256');
     const start = (await this.#retrying(() => this.#offset(actionId))).offset;
     // The server already holds the start (an earlier try of this same stream): skip it, hashed.
@@ -97,7 +101,7 @@ export class PackageUploader {
       return a;
     });
     if (done.status !== 200) throw new Error(`The server did not accept the package: ${done.body?.error?.message ?? `HTTP ${done.status}`}`);
-    return { size: offset, sha256: digest, resumed };
+    return { size: offset, sha256: digest, resumed, heldAtStart: start };
   }
 
   /** Sends one chunk until the server holds it; answers how many times it had to resume. */
@@ -190,7 +194,7 @@ export class PackageUploader {
           checkServerIdentity: () => undefined,
           agent: false,
           timeout: this.#opts.requestTimeoutMs,
-          headers: { authorization: `Bearer ${this.state.machineId}.${this.state.credential}`, ...(body ? { 'content-length': String(body.length) } : {}), ...headers },
+          headers: { authorization: `Bearer ${this.state.machineId}.${this.state.credential}`, ...this.#opts.headers, ...(body ? { 'content-length': String(body.length) } : {}), ...headers },
           signal: this.#opts.signal,
         },
         (res) => {

@@ -495,6 +495,22 @@ export const LiveCommand = z
   })
   .meta({ id: 'LiveCommand' });
 
+export const LiveFile = z
+  .object({
+    id: z.string().meta({ description: "The transfer's id" }),
+    sessionId: z.string(),
+    seq: z.number().int().meta({ description: 'The getfile line that sent it (the last one, when resumed)' }),
+    machineId: z.string(),
+    path: z.string().meta({ description: 'Its path on the device' }),
+    size: z.number().int(),
+    sha256: z.string().nullable().meta({ description: 'Checked against what the device computed; null while it is being sent' }),
+    status: z.enum(['Uploading', 'Complete']),
+    createdAt: isoTime(),
+    completedAt: isoTime().nullable(),
+  })
+  .meta({ id: 'LiveFile' });
+export const LiveFileList = odataList(LiveFile, 'LiveFileList');
+
 export const LiveTranscript = z
   .object({ session: LiveSession, commands: z.array(LiveCommand.extend({ output: z.string() })) })
   .meta({ id: 'LiveTranscript', description: 'Everything typed in a session and everything the device answered' });

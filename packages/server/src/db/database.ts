@@ -26,6 +26,7 @@ import * as scanPolicies from './migrations/20261206100000_scan_policies.js';
 import * as quarantine from './migrations/20261206120000_quarantine.js';
 import * as libraryFiles from './migrations/20261207100000_library_files.js';
 import * as liveResponse from './migrations/20261208100000_live_response.js';
+import * as liveResponseFiles from './migrations/20261208110000_live_response_files.js';
 
 export type Db = Kysely<Database>;
 
@@ -51,6 +52,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261206120000_quarantine': quarantine,
   '20261207100000_library_files': libraryFiles,
   '20261208100000_live_response': liveResponse,
+  '20261208110000_live_response_files': liveResponseFiles,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

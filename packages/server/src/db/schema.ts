@@ -425,6 +425,26 @@ export interface LiveResponseOutputTable {
   received_at: string;
 }
 
+/** A file sent by live-response `getfile`: being uploaded, or complete and downloadable. */
+export interface LiveResponseFilesTable {
+  /** The transfer's id (the upload's). */
+  id: string;
+  machine_id: string;
+  /** The line that sent it last (a resumed transfer moves to the line that resumed it). */
+  session_id: string;
+  seq: number;
+  /** Its path on the device. */
+  path: string;
+  /** Bytes (bigint: read it with Number()). */
+  size: number;
+  /** Set when complete, checked against what the device computed. */
+  sha256: string | null;
+  /** Uploading, then Complete. */
+  status: string;
+  created_at: string;
+  completed_at: string | null;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -454,4 +474,5 @@ export interface Database {
   library_files: LibraryFilesTable;
   live_response_commands: LiveResponseCommandsTable;
   live_response_output: LiveResponseOutputTable;
+  live_response_files: LiveResponseFilesTable;
 }

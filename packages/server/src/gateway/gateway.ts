@@ -6,6 +6,7 @@ import { isStoreUnreachable } from '../db/portable.js';
 import { ApiError } from '../errors.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { LiveFramesSink } from './agent-socket.js';
+import type { LiveFilesService } from '../services/live-files.service.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
 import type { ContentService } from '../services/content.service.js';
@@ -58,9 +59,9 @@ export class AgentGateway implements Omit<AgentChannel, 'relay'> {
    * Binds the engine agent frames go to and, when given, the package service uploads go to and
    * the content service content is fetched from.
    */
-  attach(actions: AgentReportsService, packages?: PackagesService, content?: ContentService, live?: LiveFramesSink): void {
+  attach(actions: AgentReportsService, packages?: PackagesService, content?: ContentService, live?: LiveFramesSink, liveFiles?: LiveFilesService): void {
     this.#sockets.attach(actions, content, live);
-    this.#uploads = packages && new UploadsHttp(packages);
+    this.#uploads = packages && new UploadsHttp(packages, liveFiles);
     this.#content = content && new ContentHttp(content);
   }
 

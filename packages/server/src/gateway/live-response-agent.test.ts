@@ -4,9 +4,9 @@
  * taken literally, `remediate` kills only the named process, and `undo` restores a disabled cron
  * entry byte for byte. Nothing outside the test's own directory and processes is touched.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -159,5 +159,53 @@ describe('live response on a real agent', () => {
     const undone = await run(id, 'undo', h.tokens.responder);
     expect(undone.status, undone.output).toBe('Succeeded');
     expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab);
+  });
+
+  it('fetches a file with getfile, checked by SHA-256, resumes it after an agent restart, and refuses what is not a file', async () => {
+    const big = randomBytes(48 * 1024 * 1024);
+    const path = join(dir, 'exfil archive.bin');
+    writeFileSync(path, big);
+    const want = createHash('sha256').update(big).digest('hex');
+    mkdirSync(join(dir, 'a dir'));
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const machineId = await startAgent();
+    let id = await session(machineId, h.tokens.analyst);
+
+    // What is not a regular file is refused, never opened.
+    expect(await run(id, `getfile '${join(dir, 'a dir')}'`, h.tokens.analyst)).toMatchObject({ status: 'Failed', output: expect.stringMatching(/is a directory, not a regular file/) });
+    expect((await run(id, 'getfile /dev/null', h.tokens.analyst)).output).toMatch(/character device, not a regular file/);
+    expect((await run(id, `getfile ${join(dir, 'pipe')}`, h.tokens.analyst)).output).toMatch(/FIFO|fifo|pipe/);
+    expect((await run(id, `getfile ${join(dir, 'missing')}`, h.tokens.analyst)).output).toMatch(/No such file|not found|does not exist/i);
+
+    // Cut it off part way: the agent stops (as a restart does) once the server holds some of it.
+    const res = await h.call('POST', `/api/liveResponseSessions/${id}/commands`, { token: h.tokens.analyst, body: { Line: `getfile '${path}'` } });
+    expect(res.status).toBe(202);
+    const partDir = join(h.server.config.dataDir, 'files', 'live');
+    await wait(() => {
+      const parts = existsSync(partDir) ? readdirSync(partDir).filter((f) => f.endsWith('.part')) : [];
+      expect(parts.length === 1 && statSync(join(partDir, parts[0]!)).size > 0).toBe(true);
+    });
+    await agents.pop()!.stop();
+    const held = statSync(join(partDir, readdirSync(partDir).find((f) => f.endsWith('.part'))!)).size;
+    expect(held).toBeLessThan(big.length);
+
+    // The agent comes back; the same file fetched again goes on from what the server held.
+    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+    agents.push(agent);
+    await agent.start();
+    await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Ended'));
+    id = await session(machineId, h.tokens.analyst);
+    const got = await run(id, `getfile '${path}'`, h.tokens.analyst);
+    expect(got.status, got.output).toBe('Succeeded');
+    expect(got.data).toMatchObject({ path, size: big.length, sha256: want });
+    expect((got.data as { resumedFrom: number }).resumedFrom).toBeGreaterThanOrEqual(held);
+
+    const files = (await h.call('GET', `/api/liveResponseSessions/${id}/files`, { token: h.tokens.analyst })).body.value as { id: string; status: string; sha256: string; size: number }[];
+    expect(files).toEqual([expect.objectContaining({ status: 'Complete', sha256: want, size: big.length, path })]);
+    const dl = await fetch(`${apiUrl}/api/liveResponseSessions/${id}/files/${files[0]!.id}/content`, { headers: { authorization: `Bearer ${h.tokens.analyst}` } });
+    expect(dl.status).toBe(200);
+    expect(dl.headers.get('content-disposition')).toBe('attachment; filename="exfil_archive.bin"');
+    expect(createHash('sha256').update(Buffer.from(await dl.arrayBuffer())).digest('hex')).toBe(want);
+    expect((await h.call('GET', `/api/liveResponseSessions/${id}/files/${files[0]!.id}/content`, { token: h.tokens.viewer })).status).toBe(403);
   });
 });

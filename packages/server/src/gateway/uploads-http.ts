@@ -1,7 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ApiError } from '../errors.js';
+import type { LiveFilesService } from '../services/live-files.service.js';
 import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.service.js';
+
+/** Where an upload's chunks go: an investigation package, or a file live-response `getfile` sends. */
+interface UploadTarget {
+  uploadOffset(machineId: string, id: string): Promise<{ offset: number; complete: boolean }>;
+  admitChunk(machineId: string, id: string, offset: number, bytes: number): Promise<void>;
+  uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }>;
+  completeUpload(machineId: string, id: string, size: number, sha256: string): Promise<unknown>;
+}
 
 /** Chunk uploads being received at once, per device and in all: each holds up to 8 MiB. */
 const UPLOADS_PER_DEVICE = 2;
@@ -82,7 +91,10 @@ export class UploadsHttp {
   readonly #inFlight = new Map<string, number>();
   #total = 0;
 
-  constructor(private readonly packages: PackagesService) {}
+  constructor(
+    private readonly packages: PackagesService,
+    private readonly live?: LiveFilesService,
+  ) {}
 
   /**
    * Answers one upload request from `machineId`, whose device credential the caller has checked.
@@ -93,7 +105,18 @@ export class UploadsHttp {
     const m = /^\/agent\/v1\/uploads\/([0-9a-f-]{36})(\/complete)?$/.exec(url.pathname);
     if (!m) return reply(404, { error: { code: 'ResourceNotFound', message: 'No such upload path' } });
     const actionId = m[1]!;
-    if (req.method === 'GET' && !m[2]) return reply(200, await this.packages.uploadOffset(machineId, actionId));
+    let target: UploadTarget = this.packages;
+    try {
+      // A request naming a live-response line is a getfile transfer; any other is a package's.
+      if (this.live && (await this.live.claim(machineId, actionId, req.headers))) target = this.live;
+    } catch (e) {
+      if (req.method === 'PUT') {
+        res.setHeader('connection', 'close');
+        res.once('finish', () => req.destroy());
+      }
+      throw e;
+    }
+    if (req.method === 'GET' && !m[2]) return reply(200, await target.uploadOffset(machineId, actionId));
     if (req.method === 'PUT' && !m[2]) {
       const offset = Number(url.searchParams.get('offset'));
       const sha = String(req.headers['x-chunk-sha256'] ?? '');
@@ -110,7 +133,7 @@ export class UploadsHttp {
       // declared length is checked against the package cap and the disk reserve before any is read.
       const declared = Number(req.headers['content-length']);
       const known = Number.isSafeInteger(declared) && declared >= 0;
-      await this.packages.admitChunk(machineId, actionId, offset, known ? declared : 0).catch(async (e: unknown) => {
+      await target.admitChunk(machineId, actionId, offset, known ? declared : 0).catch(async (e: unknown) => {
         // "Later" (507) and "too large" (413) must reach the agent, which reads the answer only
         // after sending: a chunk-sized body is read and dropped first. Anything else closes.
         const mustArrive = e instanceof ApiError && (e.status === 507 || e.status === 413) && known && declared <= MAX_CHUNK_BYTES;
@@ -132,7 +155,7 @@ export class UploadsHttp {
           closeAfter();
           return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
         }
-        return reply(200, await this.packages.uploadChunk(machineId, actionId, offset, chunk, sha));
+        return reply(200, await target.uploadChunk(machineId, actionId, offset, chunk, sha));
       } finally {
         this.#total--;
         const left = (this.#inFlight.get(machineId) ?? 1) - 1;
@@ -146,7 +169,7 @@ export class UploadsHttp {
       const body = await readBody(req, 4096);
       const parsed = CompleteUpload.safeParse(body ? safeJson(body) : null);
       if (!parsed.success) return reply(400, { error: { code: 'InvalidRequestBody', message: 'Send {"size": <bytes>, "sha256": "<hex>"}', target: 'body' } });
-      return reply(200, await this.packages.completeUpload(machineId, actionId, parsed.data.size, parsed.data.sha256));
+      return reply(200, await target.completeUpload(machineId, actionId, parsed.data.size, parsed.data.sha256));
     }
     req.resume();
     return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} is not allowed here` } });

@@ -93,4 +93,20 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
     expect((await r.outputAfter(S1, all[0]!.id, 1)).map((o) => o.text)).toEqual(['a1']);
     expect(await r.outputAfter(S1, all[2]!.id)).toEqual([]);
   });
+
+  it('keeps getfile transfers: a resumed one moves to the line resuming it, a complete one stays put, another machine cannot take it', async () => {
+    const r = await repo();
+    const file = { id: 'f1', machine_id: M1, session_id: S1, seq: 3, path: '/var/log/a b', size: 5 * 1024 ** 3, sha256: null, status: 'Uploading', created_at: '2026-12-08T10:00:00.000Z', completed_at: null };
+    await r.claimFile(file);
+    expect(await r.file('f1')).toEqual({ ...file });
+    await r.claimFile({ ...file, session_id: S2, seq: 1, created_at: '2026-12-08T11:00:00.000Z' });
+    expect(await r.file('f1')).toMatchObject({ session_id: S2, seq: 1, created_at: file.created_at });
+    await r.claimFile({ ...file, machine_id: M2, session_id: S1, seq: 9 });
+    expect(await r.file('f1')).toMatchObject({ machine_id: M1, session_id: S2 });
+    await r.completeFile('f1', 'c'.repeat(64), '2026-12-08T11:05:00.000Z');
+    await r.claimFile({ ...file, session_id: S1, seq: 4 });
+    expect(await r.file('f1')).toMatchObject({ status: 'Complete', sha256: 'c'.repeat(64), session_id: S2, completed_at: '2026-12-08T11:05:00.000Z' });
+    expect((await r.files(S2)).map((f) => f.id)).toEqual(['f1']);
+    expect(await r.files(S1)).toEqual([]);
+  });
 });

@@ -2,11 +2,12 @@ import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ActionRow } from './actions.repository.js';
 import { isUniqueViolation } from '../db/portable.js';
-import type { LiveResponseCommandsTable, LiveResponseOutputTable } from '../db/schema.js';
+import type { LiveResponseCommandsTable, LiveResponseFilesTable, LiveResponseOutputTable } from '../db/schema.js';
 
 export type LiveCommandRow = Selectable<LiveResponseCommandsTable>;
 export type NewLiveCommandRow = Insertable<LiveResponseCommandsTable>;
 export type LiveOutputRow = Selectable<LiveResponseOutputTable>;
+export type LiveFileRow = Selectable<LiveResponseFilesTable>;
 type CommandEnd = Pick<Updateable<LiveResponseCommandsTable>, 'status' | 'exit_status' | 'error' | 'cwd' | 'truncated' | 'data' | 'ended_at'>;
 
 /** Live-response transcripts: the lines typed in each session and the output they gave. */
@@ -91,5 +92,29 @@ export class LiveResponseRepository {
   async runningSessions(machineId: string): Promise<string[]> {
     const rows = await this.db.selectFrom('live_response_commands').select('session_id').distinct().where('machine_id', '=', machineId).where('status', '=', 'Running').execute();
     return rows.map((r) => r.session_id);
+  }
+
+  async file(id: string): Promise<LiveFileRow | undefined> {
+    const r = await this.db.selectFrom('live_response_files').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { ...r, size: Number(r.size), seq: Number(r.seq) };
+  }
+
+  /** A session's files, in the order they were started. */
+  async files(sessionId: string): Promise<LiveFileRow[]> {
+    const rows = await this.db.selectFrom('live_response_files').selectAll().where('session_id', '=', sessionId).orderBy('created_at').orderBy('id').execute();
+    return rows.map((r) => ({ ...r, size: Number(r.size), seq: Number(r.seq) }));
+  }
+
+  /** Starts a transfer, or moves an unfinished one of the same machine to the line resuming it. */
+  async claimFile(row: Insertable<LiveResponseFilesTable>): Promise<void> {
+    await this.db
+      .insertInto('live_response_files')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet({ session_id: row.session_id, seq: row.seq }).where('live_response_files.status', '=', 'Uploading').where('live_response_files.machine_id', '=', row.machine_id))
+      .execute();
+  }
+
+  async completeFile(id: string, sha256: string, at: string): Promise<void> {
+    await this.db.updateTable('live_response_files').set({ status: 'Complete', sha256, completed_at: at }).where('id', '=', id).execute();
   }
 }

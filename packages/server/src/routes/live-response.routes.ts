@@ -1,15 +1,19 @@
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
-import { answers, LiveCommand, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
+import { answers, LiveCommand, LiveFileList, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
+import type { LiveFilesService } from '../services/live-files.service.js';
 import type { LiveResponseService } from '../services/live-response.service.js';
 import { Comment, IdParam, MachineIdParam, odata } from './common.js';
 
 const OpenBody = z.strictObject({ comment: Comment });
 const LineBody = z.strictObject({ line: z.string().min(1, 'is required: the command line to run').max(MAX_LIVE_LINE_BYTES, `must be at most ${MAX_LIVE_LINE_BYTES} characters`) });
 const EndBody = z.strictObject({ comment: Comment.optional() });
+const FileParam = z.object({ id: z.string().min(1).max(128), fileId: z.string().regex(/^[0-9a-f-]{36}$/) });
+const FileStream = z.custom<Readable>().meta({ type: 'string', format: 'binary', description: 'The file as the device sent it; its SHA-256 is in x-content-sha256' });
 const SeqParam = z.object({ id: z.string().min(1).max(128), seq: z.coerce.number().int().min(1).max(1_000_000) });
 const ListQuery = z.object({ machineId: z.string().regex(/^[0-9a-f]{40}$/).optional(), $top: z.coerce.number().int().min(1).max(1000).default(100) });
 const TranscriptQuery = z.object({ format: z.enum(['json', 'cast']).default('json') });
@@ -24,7 +28,7 @@ const RECHECK_MS = 5_000;
  * Live-response sessions: open one on a device, type lines in it, follow what the device answers
  * (server-sent events, from any node), end it, and read or replay its transcript.
  */
-export function liveResponseRoutes(live: LiveResponseService) {
+export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     const tags = ['live response'];
@@ -74,6 +78,26 @@ export function liveResponseRoutes(live: LiveResponseService) {
           .header('content-disposition', `attachment; filename="live-response-${req.params.id}.cast"`)
           .serializer((x: unknown) => x as string)
           .send(cast);
+      },
+    );
+
+    app.get('/liveResponseSessions/:id/files', { config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: the files getfile sent in a session', params: IdParam, response: answers({ 200: LiveFileList }) } }, async (req) => {
+      await live.get(req.params.id);
+      return odata('LiveFiles', await files.list(req.params.id));
+    });
+
+    app.get(
+      '/liveResponseSessions/:id/files/:fileId/content',
+      { config: { access: 'live.read', audit: { action: 'DownloadLiveResponseFile', targetType: 'action' } }, schema: { tags, summary: 'Cordon: download a file getfile sent', params: FileParam, produces: ['application/octet-stream'], response: { 200: FileStream } } },
+      async (req, reply) => {
+        const { file, stream } = await files.download(req.params.id, req.params.fileId);
+        const name = (file.path.split('/').pop() || 'file').replace(/[^A-Za-z0-9._-]/g, '_');
+        return reply
+          .header('content-type', 'application/octet-stream')
+          .header('content-length', String(file.size))
+          .header('x-content-sha256', file.sha256 ?? '')
+          .header('content-disposition', `attachment; filename="${name}"`)
+          .send(stream);
       },
     );
 

@@ -140,6 +140,8 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'POST /api/liveResponseSessions/:id/end': 'live.basic',
   'GET /api/liveResponseSessions/:id/transcript': 'live.read',
   'GET /api/liveResponseSessions/:id/stream': 'live.read',
+  'GET /api/liveResponseSessions/:id/files': 'live.read',
+  'GET /api/liveResponseSessions/:id/files/:fileId/content': 'live.read',
   'GET /api/machines/:id/quarantine': 'machines.read',
   'POST /api/machines/:id/restoreQuarantinedFile': 'actions.submit',
 };

@@ -3,6 +3,7 @@ import { cd } from './cd.js';
 import { connections } from './connections.js';
 import { fileinfo } from './fileinfo.js';
 import { findfile } from './findfile.js';
+import { getfile } from './getfile.js';
 import { help } from './help.js';
 import { cancel, fg, jobs } from './jobs.js';
 import { ls } from './ls.js';
@@ -17,7 +18,7 @@ import { services } from './services.js';
 import { trace } from './trace.js';
 
 /** The basic (read-only) commands every session has. */
-export const basicCommands: readonly LiveCommand[] = [help, cd, pwd, ls, fileinfo, findfile, processes, connections, persistence, services, scheduledtasks, jobs, fg, cancel, trace];
+export const basicCommands: readonly LiveCommand[] = [help, cd, pwd, ls, fileinfo, findfile, getfile, processes, connections, persistence, services, scheduledtasks, jobs, fg, cancel, trace];
 
 /** The advanced commands, which change the device: only an advanced session runs them. */
 export const advancedCommands: readonly LiveCommand[] = [putfile, run, remediate, undo];
