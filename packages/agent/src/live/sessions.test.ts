@@ -218,28 +218,47 @@ describe('LiveSessions', () => {
     expect(live.sessionIds()).toEqual([]);
   });
 
-  it('cancels a running line with liveCancel (130); other lines of the session run on alongside', async () => {
+  it('runs lines in order, as a shell does; liveCancel stops the running line (130) and the next one starts', async () => {
     const { live, run, outputs, done } = harness();
     const id = randomUUID();
     const ended = live.open(id, SETTINGS, new AbortController().signal);
     live.command(line(id, 1, 'hang'));
     live.command(line(id, 2, 'hang'));
-    await waitFor('both lines to start', () => outputs(id, 1).length > 0 && outputs(id, 2).length > 0);
-    expect(outputs(id, 1).map((f) => f.text)).toEqual(['started\n']);
-    // A line of the session runs while the others hang.
-    expect((await run(id, 3, 'pwd')).done.exitStatus).toBe(0);
-    live.cancel({ sessionId: id, seq: 2 });
-    expect(await done(id, 2)).toMatchObject({ exitStatus: 130, error: null });
-    expect(outputs(id, 2).map((f) => f.text).join('')).toBe('started\nhang: cancelled\n');
-    // Line 1 still runs; cancelling an ended or unknown line does nothing.
-    live.cancel({ sessionId: id, seq: 2 });
+    await waitFor('the first line to start', () => outputs(id, 1).length > 0);
+    await settle();
+    // The second waits for the first, as `cd x` then `pwd` must.
+    expect(outputs(id, 2)).toEqual([]);
+    live.cancel({ sessionId: id, seq: 1 });
+    expect(await done(id, 1)).toMatchObject({ exitStatus: 130, error: null });
+    expect(outputs(id, 1).map((f) => f.text).join('')).toBe('started\nhang: cancelled\n');
+    await waitFor('the second line to start', () => outputs(id, 2).length > 0);
+    // Cancelling an ended or unknown line does nothing.
+    live.cancel({ sessionId: id, seq: 1 });
     live.cancel({ sessionId: id, seq: 99 });
     await settle();
     expect(live.sessionIds()).toEqual([id]);
-    live.cancel({ sessionId: id, seq: 1 });
-    expect((await done(id, 1)).exitStatus).toBe(130);
+    live.cancel({ sessionId: id, seq: 2 });
+    expect((await done(id, 2)).exitStatus).toBe(130);
+    expect((await run(id, 3, 'pwd')).done.exitStatus).toBe(0);
     live.close({ sessionId: id, reason: 'Ended' });
     expect(await ended).toEqual({ endReason: 'Ended', commands: 3, failed: 2 });
+  });
+
+  it('runs `cd` then `pwd` sent back to back in order, and answers `jobs` while a line runs', async () => {
+    const { live, outputs, done } = harness();
+    const id = randomUUID();
+    void live.open(id, SETTINGS, new AbortController().signal);
+    live.command(line(id, 1, 'cd /tmp'));
+    live.command(line(id, 2, 'pwd'));
+    expect(await done(id, 2)).toMatchObject({ exitStatus: 0, cwd: '/tmp' });
+    expect(outputs(id, 2).map((f) => f.text).join('')).toBe('/tmp\n');
+    live.command(line(id, 3, 'hang'));
+    await waitFor('the hanging line to start', () => outputs(id, 3).length > 0);
+    live.command(line(id, 4, 'jobs'));
+    expect((await done(id, 4)).exitStatus).toBe(0);
+    expect(outputs(id, 4).map((f) => f.text).join('')).toContain('hang');
+    live.cancel({ sessionId: id, seq: 3 });
+    expect((await done(id, 3)).exitStatus).toBe(130);
   });
 
   it('liveClose ends the session with its reason: running lines are stopped and answered first, later lines refused', async () => {

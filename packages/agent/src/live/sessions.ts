@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   LiveCommandParameters,
+  parseCommandLine,
   MAX_LIVE_OUTPUT_CHARS,
   verifyCommand,
   type AgentFrame,
@@ -172,6 +173,9 @@ class LineOutput {
   }
 }
 
+/** Commands that act on the lines running in the session: they never wait for them. */
+const AT_ONCE = new Set(['jobs', 'fg', 'cancel']);
+
 interface OpenSession {
   id: string;
   shell: LiveShell;
@@ -182,6 +186,8 @@ interface OpenSession {
   running: Map<number, AbortController>;
   /** Every line still being answered (run, output flushed, liveDone sent). */
   answering: Set<Promise<void>>;
+  /** The last line that runs in order: the next one starts after it, as in a shell (`cd x` then `pwd`). */
+  inOrder: Promise<void>;
   commands: number;
   failed: number;
   end(reason: LiveEndReason): void;
@@ -230,6 +236,7 @@ export class LiveSessions {
         lastSeq: 0,
         running: new Map(),
         answering: new Set(),
+        inOrder: Promise.resolve(),
         commands: 0,
         failed: 0,
         end: (reason) => {
@@ -272,12 +279,17 @@ export class LiveSessions {
     const stop = new AbortController();
     session.running.set(seq, stop);
     clearTimeout(session.idleTimer);
-    const answering = this.#runLine(session, seq, checked.params, stop.signal).finally(() => {
+    // Lines run one after another; the commands that act on running lines (jobs, fg, cancel) at once.
+    const words = parseCommandLine(checked.params.line);
+    const atOnce = Array.isArray(words) && AT_ONCE.has(words[0] ?? '');
+    const start = () => this.#runLine(session, seq, checked.params, stop.signal);
+    const answering = (atOnce ? start() : session.inOrder.then(start)).finally(() => {
       session.running.delete(seq);
       session.answering.delete(answering);
       if (this.#sessions.get(sessionId) === session && session.running.size === 0) this.#armIdle(session);
     });
     session.answering.add(answering);
+    if (!atOnce) session.inOrder = answering.catch(() => undefined);
   }
 
   /** Answers a line that is not run: exit status 126 and why, at once. */

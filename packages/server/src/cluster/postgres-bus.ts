@@ -32,7 +32,9 @@ export class PostgresBus implements ClusterBus {
   #closed = false;
   #retryMs = 250;
   #pending: { messages: BusMessage[]; done: () => void; failed: (e: unknown) => void }[] = [];
+  /** The flush to come (messages gather until it runs), and the last one started. */
   #flushing: Promise<void> | null = null;
+  #lastFlush: Promise<void> = Promise.resolve();
 
   constructor(
     readonly nodeId: string,
@@ -57,6 +59,7 @@ export class PostgresBus implements ClusterBus {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#flushing;
+    await this.#lastFlush;
     const l = this.#listener;
     this.#listener = null;
     await l?.end().catch(() => {});
@@ -66,7 +69,9 @@ export class PostgresBus implements ClusterBus {
     if (messages.length === 0) return Promise.resolve();
     return new Promise((done, failed) => {
       this.#pending.push({ messages, done, failed });
-      this.#flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.#flush());
+      // One flush at a time, in order: two NOTIFYs in flight on different pool connections could be
+      // delivered in either order, and a node relaying live-response lines must see them in order.
+      this.#flushing ??= (this.#lastFlush = this.#lastFlush.then(() => new Promise<void>((r) => setImmediate(r))).then(() => this.#flush()));
     });
   }
 

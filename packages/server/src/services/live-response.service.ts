@@ -113,6 +113,8 @@ export function commandView(r: LiveCommandRow): LiveCommandView {
 export class LiveResponseService {
   /** Lines whose output this node takes (it holds their agent): where each came from and how much it stored. */
   readonly #open = new Map<string, { machineId: string; chars: number; cut: boolean }>();
+  /** Per session, the relayed lines being sent (in order). */
+  readonly #relays = new Map<string, Promise<void>>();
 
   constructor(
     private readonly repo: LiveResponseRepository,
@@ -223,10 +225,22 @@ export class LiveResponseService {
     this.channel.send(cmd.machine_id, { type: 'liveCommand', sessionId: cmd.session_id, seq: Number(cmd.seq), command: { payload: cmd.signed_payload, signature: cmd.signature, keyId: cmd.key_id } });
   }
 
-  /** A line relayed from another node for an agent this node holds. */
-  async sendStoredLine(sessionId: string, seq: number): Promise<void> {
-    const cmd = await this.repo.command(sessionId, seq);
-    if (cmd && cmd.status === 'Running') this.sendLine(cmd);
+  /**
+   * A line relayed from another node for an agent this node holds. Relays arrive in order; each is
+   * read from the store, so they are sent one after another per session: the agent runs a line
+   * only after the one before it, and a later line overtaking an earlier one would get it refused.
+   */
+  sendStoredLine(sessionId: string, seq: number): Promise<void> {
+    const next = (this.#relays.get(sessionId) ?? Promise.resolve()).then(async () => {
+      const cmd = await this.repo.command(sessionId, seq);
+      if (cmd && cmd.status === 'Running') this.sendLine(cmd);
+    });
+    const tail = next.catch(() => undefined);
+    this.#relays.set(sessionId, tail);
+    void tail.then(() => {
+      if (this.#relays.get(sessionId) === tail) this.#relays.delete(sessionId);
+    });
+    return next;
   }
 
   /** Output of a line, from the agent this node holds: stored in arrival order, then followers are told. */

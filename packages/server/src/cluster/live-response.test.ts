@@ -1,0 +1,115 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { loadServerConfig } from '../config.js';
+import { createCordonServer, type CordonServer } from '../server.js';
+import { inventory } from '../testing/harness.js';
+import { createTestDatabase, dropTestDatabase } from '../testing/stores.js';
+
+/**
+ * A live-response session driven through node B for an agent held by node A, on one PostgreSQL
+ * store and data directory: nothing of the session lives in either node's memory alone. B signs
+ * the lines and relays them over the bus; A sends them and stores the output; B's followers read it
+ * from the store; the file the agent sends to A is downloaded from B.
+ */
+let dir: string;
+let databaseUrl: string;
+const nodes: { server: CordonServer; apiUrl: string; agentUrl: string }[] = [];
+const agents: Agent[] = [];
+
+async function node() {
+  const config = loadServerConfig({ dataDir: join(dir, 'shared'), databaseUrl, host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent' }, {});
+  const server = await createCordonServer(config, { logger: pino({ level: 'silent' }) });
+  const n = { server, ...(await server.listen()) };
+  nodes.push(n);
+  return n;
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cordon-cluster-live-'));
+  databaseUrl = await createTestDatabase('live');
+});
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.stop();
+  await Promise.all(nodes.splice(0).map((n) => n.server.close()));
+  await dropTestDatabase(databaseUrl);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** This machine's firewall is never asked or touched. */
+const platform = {
+  ...currentPlatform(),
+  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
+  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
+  releasePrograms: async () => {},
+};
+const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
+
+describe('live response on two nodes', () => {
+  it('lets an analyst on node B drive an agent held by node A, follow it and download its file', async () => {
+    const a = await node();
+    const admin = a.server.initialAdminToken!;
+    const b = await node();
+    const analyst = await a.server.services.auth.createToken('analyst', 'analyst-b', 'test');
+    const { token } = await a.server.services.enrollment.createToken('test');
+    // The agent knows node A only: A holds it.
+    const state = await enroll(a.agentUrl, token, join(dir, 'agent'), inventory({ hostname: 'held-by-a' }));
+    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+    agents.push(agent);
+    await agent.start();
+    await wait(() => expect(a.server.gateway.isConnected(state.machineId)).toBe(true));
+    await wait(async () => expect((await b.server.services.machines.get(state.machineId)).isConnected).toBe(true));
+    expect(b.server.gateway.isConnected(state.machineId)).toBe(false);
+
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${b.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${analyst}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const opened = await call('POST', `/api/machines/${state.machineId}/liveResponseSessions`, { Comment: 'IR-12 from node B' });
+    expect(opened.status).toBe(201);
+    const id = opened.body.id as string;
+    await wait(async () => expect((await call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Active'));
+
+    // A follower on B, from the start.
+    const ac = new AbortController();
+    const stream = await fetch(`${b.apiUrl}/api/liveResponseSessions/${id}/stream`, { headers: { authorization: `Bearer ${analyst}` }, signal: ac.signal });
+    const reader = stream.body!.getReader();
+    let seen = '';
+    void (async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        seen += new TextDecoder().decode(value);
+      }
+    })();
+
+    const payload = randomBytes(3 * 1024 * 1024);
+    writeFileSync(join(dir, 'loot.bin'), payload);
+    for (const line of [`cd ${dir}`, 'pwd', 'getfile loot.bin']) expect((await call('POST', `/api/liveResponseSessions/${id}/commands`, { Line: line })).status).toBe(202);
+    await wait(async () => {
+      const t = (await call('GET', `/api/liveResponseSessions/${id}/transcript`)).body as { commands: { status: string; output: string }[] };
+      expect(t.commands.map((c) => c.status)).toEqual(['Succeeded', 'Succeeded', 'Succeeded']);
+      expect(t.commands[1]!.output).toBe(`${dir}\n`);
+    });
+    await wait(() => expect(seen.match(/event: done/g)?.length).toBe(3));
+    expect(seen).toContain(JSON.stringify({ seq: 2, text: `${dir}\n` }));
+    ac.abort();
+
+    const files = (await call('GET', `/api/liveResponseSessions/${id}/files`)).body.value as { id: string; sha256: string }[];
+    const want = createHash('sha256').update(payload).digest('hex');
+    expect(files).toEqual([expect.objectContaining({ sha256: want })]);
+    const dl = await fetch(`${b.apiUrl}/api/liveResponseSessions/${id}/files/${files[0]!.id}/content`, { headers: { authorization: `Bearer ${analyst}` } });
+    expect(createHash('sha256').update(Buffer.from(await dl.arrayBuffer())).digest('hex')).toBe(want);
+
+    // Ended from B too; the action's end is in the store for both nodes.
+    expect((await call('POST', `/api/liveResponseSessions/${id}/end`, { Comment: 'done' })).status).toBe(200);
+    await wait(async () => {
+      const r = await a.server.app.inject({ method: 'GET', url: `/api/machineactions/${id}`, headers: { authorization: `Bearer ${admin}` } });
+      expect(r.json()).toMatchObject({ status: 'Succeeded', result: { endReason: 'Ended', commands: 3 } });
+    });
+  });
+});
