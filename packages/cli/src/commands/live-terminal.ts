@@ -14,6 +14,7 @@ const HISTORY_SIZE = 500;
 /** How long `end` waits for the device to close the session before leaving anyway. */
 const END_WAIT_MS = 15_000;
 const RECONNECT_MS = 2_000;
+const QUEUED_NOTICE_MS = 1_000;
 
 type StateEvent = { state: LiveSession['state']; status: string; endReason: string | null };
 
@@ -49,8 +50,13 @@ export class LiveTerminal {
   async run(): Promise<void> {
     const following = this.#follow();
     try {
-      if (this.#state === 'Queued') process.stderr.write(`waiting for ${safeText(this.session.computerDnsName)} to connect (queued)…\n`);
-      if (!(await this.#until(() => this.#state !== 'Queued'))) throw new CliError('the session stream stopped before the device took the session');
+      // A connected device takes the session at once: the wait is only told when it lasts.
+      const waiting = setTimeout(() => {
+        if (this.#state === 'Queued') process.stderr.write(`waiting for ${safeText(this.session.computerDnsName)} to connect (queued)…\n`);
+      }, QUEUED_NOTICE_MS);
+      const taken = await this.#until(() => this.#state !== 'Queued');
+      clearTimeout(waiting);
+      if (!taken) throw new CliError('the session stream stopped before the device took the session');
       if (this.#ended()) throw new CliError(`the session could not be opened: ${safeText(this.#endReason ?? 'it ended')}`);
       process.stderr.write(`session ${this.session.id} open on ${safeText(this.session.computerDnsName)} (${this.session.level}); ${this.#tty ? 'Ctrl-D or exit ends it' : 'reading lines from stdin'}\n`);
       await this.#repl();

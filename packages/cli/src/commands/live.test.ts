@@ -102,6 +102,28 @@ describe('cordon live (against a real server and agent)', () => {
     expect((await h.call('GET', '/api/liveResponseSessions')).body.value).toHaveLength(before);
   });
 
+  it('waits while the device is offline, and exits 1 when the session ends before the device took it', async () => {
+    const offline = await h.enroll({ hostname: 'cli-live-offline', agentVersion: '0.2.0', capabilities: [{ name: 'liveResponse', version: '1' }] });
+    let err = '';
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((err += String(chunk)), true));
+    try {
+      const running = runCordon(['live', offline, ...as('analyst')], { stdin: 'pwd\n' }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await vi.waitFor(() => expect(err).toContain('waiting for cli-live-offline to connect (queued)…'), { timeout: 10_000 });
+      const [queued] = (await h.call('GET', `/api/liveResponseSessions?machineId=${offline}`)).body.value as { id: string; state: string }[];
+      expect(queued).toMatchObject({ state: 'Queued' });
+      expect((await h.call('POST', `/api/liveResponseSessions/${queued!.id}/end`, { token: h.tokens.analyst, body: { Comment: 'not needed' } })).status).toBe(200);
+      const failed = await running;
+      expect(failed).toBeInstanceOf(CliError);
+      expect((failed as CliError).exitCode).toBe(1);
+      expect((failed as CliError).message).toMatch(/^the session could not be opened: /);
+    } finally {
+      stderr.mockRestore();
+    }
+  }, 30_000);
+
   it('says what is wrong with a transcript it cannot get', async () => {
     await expect(runCordon(['live', 'transcript', 'no-such-session', ...as('analyst')], { quiet: true })).rejects.toThrow(/no-such-session/);
   });
