@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiRequestError, createCordonClient, ok, type Alert, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type LibraryFile, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
+import { ApiRequestError, createCordonClient, ok, type Alert, type components, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type LibraryFile, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
 
 export { ApiRequestError };
+export type LiveSession = components['schemas']['LiveSession'];
+export type LiveCommand = components['schemas']['LiveCommand'];
+export type LiveTranscript = components['schemas']['LiveTranscript'];
 export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, LibraryFile, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
@@ -215,6 +218,48 @@ export class CordonClient {
   /** A device's quarantined files, newest first. */
   async quarantine(machineId: string): Promise<QuarantinedFile[]> {
     return (await ok(this.api.GET('/api/machines/{id}/quarantine', { params: { path: { id: machineId } } }))).value;
+  }
+
+  /** Opens a live-response session on a device (Queued until the device takes it). */
+  openLiveSession(machineId: string, comment: string): Promise<LiveSession> {
+    return ok(this.api.POST('/api/machines/{id}/liveResponseSessions', { params: { path: { id: machineId } }, body: { comment } }));
+  }
+
+  async liveSessions(machineId?: string, top?: number): Promise<LiveSession[]> {
+    return (await ok(this.api.GET('/api/liveResponseSessions', { params: { query: { machineId, $top: top } } }))).value;
+  }
+
+  liveSession(id: string): Promise<LiveSession> {
+    return ok(this.api.GET('/api/liveResponseSessions/{id}', { params: { path: { id } } }));
+  }
+
+  /** Runs a line in a session; its output follows on the session's stream. */
+  runLiveLine(id: string, line: string): Promise<LiveCommand> {
+    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id } }, body: { line } }));
+  }
+
+  cancelLiveLine(id: string, seq: number): Promise<LiveCommand> {
+    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands/{seq}/cancel', { params: { path: { id, seq } } }));
+  }
+
+  endLiveSession(id: string, comment?: string): Promise<LiveSession> {
+    return ok(this.api.POST('/api/liveResponseSessions/{id}/end', { params: { path: { id } }, body: { comment } }));
+  }
+
+  liveTranscript(id: string): Promise<LiveTranscript> {
+    return ok(this.api.GET('/api/liveResponseSessions/{id}/transcript', { params: { path: { id }, query: { format: 'json' } } })) as Promise<LiveTranscript>;
+  }
+
+  /** The session as an asciicast v2 recording (`asciinema play`). */
+  liveCast(id: string): Promise<string> {
+    return ok(this.api.GET('/api/liveResponseSessions/{id}/transcript', { params: { path: { id }, query: { format: 'cast' } }, parseAs: 'text' }));
+  }
+
+  /** The session's server-sent events (everything so far, then each change), until `signal` aborts. */
+  async liveStream(id: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const body = await ok(this.api.GET('/api/liveResponseSessions/{id}/stream', { params: { path: { id } }, parseAs: 'stream', signal }));
+    if (!body) throw new ApiRequestError(0, 'Unreachable', 'the live-response stream answered without a body');
+    return body;
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */

@@ -2,8 +2,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, resolve } from 'node:path';
 import { CordonClient } from './api-client.js';
 
+/** The CLI's own directory (made by `cordon up`, in the directory it ran in). */
+export const CONFIG_DIR = resolve('.cordon');
 /** Where `cordon up` leaves the local server's URL and an admin token for the CLI (mode 0600). */
-export const QUICKSTART_FILE = resolve('.cordon/cli.json');
+export const QUICKSTART_FILE = resolve(CONFIG_DIR, 'cli.json');
 
 export function writeQuickstart(server: string, token: string): void {
   mkdirSync(dirname(QUICKSTART_FILE), { recursive: true, mode: 0o700 });

@@ -12,6 +12,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerLibraryCommands } from './commands/library.js';
+import { registerLiveCommands } from './commands/live.js';
 import { registerMachineCommands } from './commands/machines.js';
 import { registerPackageCommands } from './commands/packages.js';
 import { registerQuarantineCommands } from './commands/quarantine.js';
@@ -34,6 +35,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerIndicatorCommands(program);
   registerRulePackCommands(program);
   registerLibraryCommands(program);
+  registerLiveCommands(program);
   registerScanPolicyCommands(program);
   registerQuarantineCommands(program);
   return program;

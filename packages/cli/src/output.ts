@@ -27,6 +27,11 @@ export function safeJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) => `\\u${hex(c, 4)}`);
 }
 
+/** A line of JSON (an asciicast event) made safe on a terminal the same way: the same value once parsed. */
+export function safeJsonLine(line: string): string {
+  return line.replace(UNSAFE_IN_JSON, (c) => `\\u${hex(c, 4)}`);
+}
+
 /** Prints rows as a table for people, or as JSON for scripts; stored text never reaches the terminal raw. */
 export function print(json: boolean, value: unknown, rows?: () => { head: string[]; rows: (string | number | null)[][] }): void {
   if (json || !rows) {

@@ -1,0 +1,258 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LIVE_COMMAND_LEVELS } from '@cordon/protocol';
+import { ApiRequestError, type CordonClient, type LiveCommand, type LiveSession } from '../api-client.js';
+import { CONFIG_DIR, CliError } from '../context.js';
+import { safeText } from '../output.js';
+import { sseEvents } from '../sse.js';
+
+/** Typed lines kept across sessions, only where `cordon up` made the CLI's directory (mode 0600). */
+const HISTORY_FILE = join(CONFIG_DIR, 'live_history');
+const HISTORY_SIZE = 500;
+/** How long `end` waits for the device to close the session before leaving anyway. */
+const END_WAIT_MS = 15_000;
+const RECONNECT_MS = 2_000;
+const QUEUED_NOTICE_MS = 1_000;
+
+type StateEvent = { state: LiveSession['state']; status: string; endReason: string | null };
+
+/**
+ * One live-response session on a terminal (or fed lines by a script): typed lines go to the API,
+ * what the device answers comes back on the session's stream and is written as it arrives.
+ */
+export class LiveTerminal {
+  #cwd: string | null = null;
+  #state: LiveSession['state'];
+  #endReason: string | null = null;
+  /** Each line's output events printed so far: a reconnected stream replays them all again. */
+  readonly #printed = new Map<number, number>();
+  readonly #done = new Map<number, LiveCommand>();
+  #wake: (() => void) | null = null;
+  #running: number | null = null;
+  #rl: Interface | null = null;
+  readonly #stop = new AbortController();
+  readonly #tty: boolean;
+  readonly #input: NodeJS.ReadableStream & { isTTY?: boolean };
+
+  constructor(
+    private readonly client: CordonClient,
+    private readonly session: LiveSession,
+    input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin,
+  ) {
+    this.#state = session.state;
+    this.#input = input;
+    this.#tty = !!input.isTTY && !!process.stdout.isTTY;
+  }
+
+  /** Runs the session to its end; answers once it is over (ended by the user, the device or the server). */
+  async run(): Promise<void> {
+    const following = this.#follow();
+    try {
+      // A connected device takes the session at once: the wait is only told when it lasts.
+      const waiting = setTimeout(() => {
+        if (this.#state === 'Queued') process.stderr.write(`waiting for ${safeText(this.session.computerDnsName)} to connect (queued)…\n`);
+      }, QUEUED_NOTICE_MS);
+      const taken = await this.#until(() => this.#state !== 'Queued');
+      clearTimeout(waiting);
+      if (!taken) throw new CliError('the session stream stopped before the device took the session');
+      if (this.#ended()) throw new CliError(`the session could not be opened: ${safeText(this.#endReason ?? 'it ended')}`);
+      process.stderr.write(`session ${this.session.id} open on ${safeText(this.session.computerDnsName)} (${this.session.level}); ${this.#tty ? 'Ctrl-D or exit ends it' : 'reading lines from stdin'}\n`);
+      await this.#repl();
+      if (!this.#ended()) await this.#end();
+      process.stderr.write(`session ended: ${safeText(this.#endReason ?? 'ended')}\n`);
+    } finally {
+      this.#stop.abort();
+      await following;
+    }
+  }
+
+  async #repl(): Promise<void> {
+    const rl = createInterface({
+      input: this.#input,
+      output: this.#tty ? process.stdout : undefined,
+      terminal: this.#tty,
+      history: this.#tty ? loadHistory() : [],
+      historySize: HISTORY_SIZE,
+      removeHistoryDuplicates: true,
+      completer: (line: string) => this.#complete(line),
+    });
+    this.#rl = rl;
+    const onSigint = () => this.#interrupt(rl);
+    rl.on('SIGINT', onSigint);
+    // Piped input: Ctrl-C stops the line that runs and reads no more; the session is then ended.
+    if (!this.#tty) process.on('SIGINT', onSigint);
+    try {
+      this.#prompt(rl);
+      for await (const raw of rl) {
+        if (this.#ended()) break;
+        const line = raw.trim();
+        if (line === 'exit' || line === 'logout') break;
+        if (line !== '') await this.#runLine(line);
+        if (this.#ended()) break;
+        this.#prompt(rl);
+      }
+    } finally {
+      if (!this.#tty) process.off('SIGINT', onSigint);
+      this.#rl = null;
+      if (this.#tty) {
+        saveHistory(rl);
+        process.stdout.write('\n');
+      }
+      rl.close();
+    }
+  }
+
+  #prompt(rl: Interface): void {
+    if (!this.#tty) return;
+    rl.setPrompt(`${safeText(this.session.computerDnsName)}:${safeText(this.#cwd ?? '?')}$ `);
+    rl.prompt();
+  }
+
+  /** Ctrl-C: stops the running line; at the prompt it clears what was typed, or says how to leave. */
+  #interrupt(rl: Interface): void {
+    if (this.#running !== null) {
+      const seq = this.#running;
+      process.stderr.write('^C\n');
+      this.client.cancelLiveLine(this.session.id, seq).catch((e: unknown) => process.stderr.write(`cordon: cannot cancel line ${seq}: ${safeText(messageOf(e))}\n`));
+      if (!this.#tty) rl.close();
+      return;
+    }
+    if (!this.#tty) return void rl.close();
+    if (rl.line === '') process.stdout.write('\n(type exit or press Ctrl-D to end the session)\n');
+    else {
+      rl.write(null, { ctrl: true, name: 'u' });
+      process.stdout.write('^C\n');
+    }
+    this.#prompt(rl);
+  }
+
+  #complete(line: string): [string[], string] {
+    if (/\s/.test(line.trimStart())) return [[], line];
+    const word = line.trimStart();
+    const names = [...Object.entries(LIVE_COMMAND_LEVELS).filter(([, level]) => level === 'basic' || this.session.level === 'advanced').map(([name]) => name), 'exit'];
+    const hits = names.filter((n) => n.startsWith(word)).sort();
+    return [hits.length === 1 ? [`${hits[0]} `] : hits, word];
+  }
+
+  /** Sends a line and waits for its `done` event; a refusal is said on stderr and the session goes on. */
+  async #runLine(line: string): Promise<void> {
+    let sent: LiveCommand;
+    try {
+      sent = await this.client.runLiveLine(this.session.id, line);
+    } catch (e) {
+      if (!(e instanceof ApiRequestError) || e.status === 0) throw e;
+      process.stderr.write(`cordon: ${safeText(e.message)}\n`);
+      return;
+    }
+    this.#running = sent.seq;
+    try {
+      await this.#until(() => this.#done.has(sent.seq) || this.#ended());
+    } finally {
+      this.#running = null;
+    }
+    const done = this.#done.get(sent.seq);
+    if (!done) return;
+    if (done.cwd) this.#cwd = done.cwd;
+    if (done.exitStatus !== 0) process.stdout.write(`[exit ${done.exitStatus ?? '?'}]${done.error ? ` ${safeText(done.error)}` : ''}\n`);
+  }
+
+  async #end(): Promise<void> {
+    try {
+      await this.client.endLiveSession(this.session.id);
+    } catch (e) {
+      // Ended meanwhile (by the device, an admin or the idle time-out): nothing left to end.
+      if (!(e instanceof ApiRequestError) || e.status !== 409) throw e;
+    }
+    await Promise.race([this.#until(() => this.#ended()), sleep(END_WAIT_MS, undefined, { ref: false })]);
+  }
+
+  /** Waits until `check` holds (true), re-checked on every event of the stream, or the stream stops for good (false). */
+  async #until(check: () => boolean): Promise<boolean> {
+    while (!check()) {
+      if (this.#stop.signal.aborted) return false;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    return true;
+  }
+
+  /** Read through a call: the stream changes it while TypeScript's narrowing thinks it cannot. */
+  #ended(): boolean {
+    return this.#state === 'Ended';
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  /** Follows the session's stream until stopped, reconnecting (and skipping what it replays) when cut. */
+  async #follow(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      const seen = new Map<number, number>();
+      try {
+        for await (const e of sseEvents(await this.client.liveStream(this.session.id, signal))) this.#onEvent(e.event, JSON.parse(e.data), seen);
+      } catch (e) {
+        if (signal.aborted) break;
+        if (e instanceof ApiRequestError && e.status !== 0) {
+          process.stderr.write(`cordon: cannot follow the session: ${safeText(e.message)}\n`);
+          this.#stop.abort();
+          this.#rl?.close();
+          break;
+        }
+      }
+      if (signal.aborted || this.#ended()) break;
+      await sleep(RECONNECT_MS, undefined, { signal }).catch(() => {});
+    }
+    this.#notify();
+  }
+
+  #onEvent(event: string, data: unknown, seen: Map<number, number>): void {
+    if (event === 'output') {
+      const { seq, text } = data as { seq: number; text: string };
+      const n = (seen.get(seq) ?? 0) + 1;
+      seen.set(seq, n);
+      if (n <= (this.#printed.get(seq) ?? 0)) return;
+      this.#printed.set(seq, n);
+      process.stdout.write(text);
+    } else if (event === 'done') {
+      const c = data as LiveCommand;
+      this.#done.set(c.seq, c);
+    } else if (event === 'state') {
+      const s = data as StateEvent;
+      const wasEnded = this.#ended();
+      this.#state = s.state;
+      this.#endReason = s.endReason;
+      // Ended on its own (idle, the device, an admin) while at the prompt: the REPL stops reading and `run` says why.
+      if (s.state === 'Ended' && !wasEnded && this.#running === null) this.#rl?.close();
+    }
+    this.#notify();
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function loadHistory(): string[] {
+  try {
+    return readFileSync(HISTORY_FILE, 'utf8').split('\n').filter(Boolean).reverse().slice(0, HISTORY_SIZE);
+  } catch {
+    return [];
+  }
+}
+
+/** Keeps the history only where the CLI already has its directory: a session never creates one. */
+function saveHistory(rl: Interface): void {
+  if (!existsSync(CONFIG_DIR)) return;
+  const history = (rl as Interface & { history?: string[] }).history ?? [];
+  try {
+    writeFileSync(HISTORY_FILE, `${[...history].reverse().join('\n')}\n`, { mode: 0o600 });
+    chmodSync(HISTORY_FILE, 0o600);
+  } catch (e) {
+    process.stderr.write(`cordon: cannot keep the history in ${HISTORY_FILE}: ${safeText(messageOf(e))}\n`);
+  }
+}
