@@ -61,7 +61,9 @@ describe('the live terminal line editor', () => {
   });
 
   it('sends the first line of a paste and leaves the rest', () => {
-    expect(type(['pwd\rls\r']).actions).toEqual([{ kind: 'send', line: 'pwd' }]);
+    const r = edit(emptyLine(), 'pwd\rls\x1b[A\r', P, false);
+    expect(r.actions).toEqual([{ kind: 'send', line: 'pwd' }]);
+    expect(r.rest).toBe('ls\x1b[A\r');
   });
 
   it('completes command names with Tab, only in the first word', () => {

@@ -34,6 +34,8 @@ export interface EditResult {
   /** What to write to the terminal. */
   output: string;
   actions: EditorAction[];
+  /** Input after a sent line, not applied: it is typed ahead of the next prompt. */
+  rest: string;
 }
 
 export const emptyLine = (history: string[] = []): LineState => ({ text: '', cursor: 0, history, historyAt: history.length, draft: '' });
@@ -96,10 +98,12 @@ export function edit(state: LineState, data: string, prompt: string, running: bo
   let s = state;
   let output = '';
   const actions: EditorAction[] = [];
+  let rest = '';
   const redraw = () => {
     output += render(prompt, s);
   };
-  for (const key of keysOf(data)) {
+  const keys = keysOf(data);
+  for (const [i, key] of keys.entries()) {
     if (key === '\x03') {
       if (running) actions.push({ kind: 'cancel' });
       else {
@@ -120,6 +124,7 @@ export function edit(state: LineState, data: string, prompt: string, running: bo
         s = emptyLine(history);
         actions.push({ kind: 'send', line });
         // Keys after Enter in the same paste wait for the answer: the line runs first.
+        rest = keys.slice(i + 1).join('');
         break;
       }
       s = { ...s, text: '', cursor: 0 };
@@ -179,5 +184,5 @@ export function edit(state: LineState, data: string, prompt: string, running: bo
       redraw();
     }
   }
-  return { state: s, output, actions };
+  return { state: s, output, actions, rest };
 }

@@ -70,6 +70,8 @@ export function LiveTerminal({
     /** Lines sent by this page whose `command` event has not come yet: they are already on screen. */
     const sent: string[] = [];
     let promptShown = false;
+    /** Keys typed while a line runs: applied once the prompt is back, as a shell does. */
+    let typeahead = '';
     // Replay dedupe: what was written per seq, and what this connection has replayed so far.
     const seenCommands = new Set<number>();
     const doneSeqs = new Set<number>();
@@ -85,6 +87,11 @@ export function LiveTerminal({
       if (!canType || !active || ended || busy() || promptShown) return;
       term.write(render(promptOf(cwd), line));
       promptShown = true;
+      if (typeahead) {
+        const keys = typeahead;
+        typeahead = '';
+        feed(keys);
+      }
     };
     const end = (reason: string | null) => {
       if (ended) return;
@@ -120,16 +127,25 @@ export function LiveTerminal({
         term.write(RED(`Could not cancel: ${messageOf(e)}`) + '\r\n');
       });
     };
+    /** Applies keys at the prompt; what follows a sent line waits for the next prompt. */
+    function feed(data: string) {
+      const r = edit(line, data, promptOf(cwd), false);
+      line = r.state;
+      if (r.output) term.write(r.output);
+      for (const a of r.actions) if (a.kind === 'send') send(a.line);
+      typeahead = r.rest + typeahead;
+    }
     const input = term.onData((data) => {
       if (!canType || ended) return;
-      if (!active && !busy()) return;
-      const r = edit(line, data, promptOf(cwd), busy());
-      line = r.state;
-      if (r.output && !busy()) term.write(r.output);
-      for (const a of r.actions) {
-        if (a.kind === 'send') send(a.line);
-        else cancel();
+      if (busy()) {
+        // Ctrl-C stops the running line and drops what was typed ahead.
+        if (data.includes('\x03')) {
+          typeahead = '';
+          cancel();
+        } else typeahead += data;
+        return;
       }
+      if (active) feed(data);
     });
 
     const source = new EventSource(`/api/liveResponseSessions/${sessionId}/stream`);
