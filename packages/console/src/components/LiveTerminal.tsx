@@ -98,7 +98,7 @@ export function LiveTerminal({
       hidePrompt();
       ended = true;
       running = null;
-      term.write(YELLOW(`Session ended${reason ? `: ${reason}` : ''}`) + '\r\n');
+      term.write(YELLOW(`Session ended${reason && reason !== 'Ended' ? `: ${reason}` : ''}`) + '\r\n\x1b[?25l');
       term.options.cursorBlink = false;
       source.close();
     };

@@ -60,7 +60,7 @@ function LiveSessionPage({ id, machineId }: { id: string; machineId: string }) {
               Live response — <Anchor component={Link} to={`/devices/${machineId || s.machineId}`} inherit>{s.computerDnsName}</Anchor>
             </Title>
             <Badge color={STATE_COLORS[s.state]} data-testid="live-session-state">
-              {s.state === 'Queued' ? 'Queued: waiting for the device' : s.state === 'Ended' ? `Ended${s.endReason ? `: ${s.endReason}` : ''}` : 'Active'}
+              {s.state === 'Queued' ? 'Queued: waiting for the device' : s.state === 'Ended' ? `Ended${s.endReason && s.endReason !== 'Ended' ? `: ${s.endReason}` : ''}` : 'Active'}
             </Badge>
             <Badge variant="light" color={s.level === 'advanced' ? 'grape' : 'blue'} data-testid="live-session-level">
               {s.level}
