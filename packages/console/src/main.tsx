@@ -18,6 +18,7 @@ import { DashboardPage } from './pages/Dashboard';
 import { DeviceRoute } from './pages/Device';
 import { DevicesPage } from './pages/Devices';
 import { IndicatorsPage } from './pages/Indicators';
+import { LiveSessionRoute } from './pages/LiveSession';
 import { CrashPage, NotFoundPage } from './pages/NotFound';
 import { SignInPage } from './pages/SignIn';
 import { prefetchMe, RequireSession } from './session';
@@ -50,6 +51,7 @@ const router = createBrowserRouter([
       { path: '/alerts/:id', element: <AlertRoute /> },
       { path: '/devices', element: <DevicesPage /> },
       { path: '/devices/:id', element: <DeviceRoute /> },
+      { path: '/devices/:machineId/live/:sessionId', element: <LiveSessionRoute /> },
       { path: '/actions', element: <ActionCenterPage /> },
       { path: '/indicators', element: <IndicatorsPage /> },
       // Admins only: the navigation shows them to admins, and the API refuses everyone else.

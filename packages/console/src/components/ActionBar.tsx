@@ -17,7 +17,10 @@ import {
 import { useQuery } from '@tanstack/react-query';
 import { useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { api, keys, messageOf, ok } from '../api';
+import { notifications } from '@mantine/notifications';
+import { useNavigate } from 'react-router';
 import { ActionDialog, type DialogRequest } from './ActionDialog';
+import { LiveSessionDialog, livePath, openSessionOf } from './LiveSessionDialog';
 import { ManageTagsDialog } from './ManageTagsDialog';
 import { fitInRow } from './fit-in-row';
 import { ReasonButton, UNAVAILABLE_STYLE } from './ReasonButton';
@@ -51,12 +54,19 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
   });
   const [dialog, setDialog] = useState<DialogRequest | null>(null);
   const [tagsOpen, setTagsOpen] = useState(false);
+  const [liveOpen, setLiveOpen] = useState(false);
+  const navigate = useNavigate();
   const actions = useMemo(() => availability.data?.value ?? [], [availability.data]);
   const fit = useFit(actions);
 
   const open = (a: ResponseActionAvailability, option?: string) => {
     if (a.action === 'ManageTags') setTagsOpen(true);
-    else setDialog({ action: a, option });
+    else if (a.action === 'LiveResponse') {
+      // A session under way is joined rather than a second one asked for (the server would refuse it).
+      openSessionOf(machine.id)
+        .then((id) => (id ? void navigate(livePath(machine.id, id)) : setLiveOpen(true)))
+        .catch((e: unknown) => notifications.show({ color: 'red', title: 'Could not look for a session under way', message: messageOf(e) }));
+    } else setDialog({ action: a, option });
   };
 
   const button = (a: ResponseActionAvailability) => {
@@ -161,6 +171,7 @@ export function ActionBar({ machine, onOpenActionCenter }: { machine: Machine; o
       </div>
       {dialog && <ActionDialog machine={machine} request={dialog} onClose={() => setDialog(null)} />}
       {tagsOpen && <ManageTagsDialog machine={machine} onClose={() => setTagsOpen(false)} />}
+      {liveOpen && <LiveSessionDialog machine={machine} onClose={() => setLiveOpen(false)} />}
     </>
   );
 }

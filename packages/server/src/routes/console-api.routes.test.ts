@@ -97,6 +97,22 @@ describe('what the console may offer', () => {
     expect(b.RunAntiVirusScan).toBe("Run antivirus scan: this device's agent cannot scan yet");
     expect(b.AutomatedInvestigation).toBe('Initiate Automated Investigation: this Cordon server does not offer it yet');
     expect(b.ConsultThreatExpert).toBe('Consult a threat expert: this Cordon server does not offer it yet');
+    expect(b.LiveResponse).toBe("Initiate Live Response Session: this device's agent cannot run live response commands yet");
+  });
+
+  it('offers a live response session to analysts and up on an agent that has it, and opens the one under way', async () => {
+    const id = await h.enroll({ ...capable, capabilities: [...capable.capabilities!, { name: 'liveResponse', version: '1' }] });
+    const entry = async (token: string) => {
+      const r = await h.call('GET', `/api/machines/${id}/responseActions`, { token });
+      return (r.body.value as { action: string; available: boolean; reason: string | null; path: string | null; describe: string | null }[]).find((a) => a.action === 'LiveResponse')!;
+    };
+    expect(await entry(h.tokens.viewer)).toMatchObject({ available: false, reason: 'Your role (viewer) may not open live response sessions; it takes the analyst role or higher' });
+    expect(await entry(h.tokens.analyst)).toMatchObject({ available: true, reason: null, path: '/api/machines/{id}/liveResponseSessions', describe: null });
+    const opened = await h.call('POST', `/api/machines/${id}/liveResponseSessions`, { token: h.tokens.analyst, body: { Comment: 'triage' } });
+    expect(opened.status).toBe(201);
+    // Under way: still usable, since the button then opens the session instead of a new one.
+    expect(await entry(h.tokens.responder)).toMatchObject({ available: true, reason: null, describe: expect.stringContaining('already under way') });
+    expect((await entry(h.tokens.viewer)).available).toBe(false);
   });
 
   it('disables every action for a viewer with the reason, and the API refuses it if forced', async () => {

@@ -6,11 +6,11 @@ import { PERMISSIONS, roleHas, type Permission, type Principal } from '../auth/p
 import type { ActionsService } from './actions.service.js';
 import type { MachinesService } from './machines.service.js';
 
-/** What the action bar shows that is not a machine action of the catalog: tags, and what is still to come (`offered: false`). */
+/** What the action bar shows that is not a machine action of the catalog: tags, live response sessions, and what is still to come (`offered: false`). */
 const OTHER_BAR_ENTRIES: { action: string; label: string; icon: string; barPosition: number; offered: boolean }[] = [
   { action: 'ManageTags', label: 'Manage tags', icon: 'tags', barPosition: 10, offered: true },
   { action: 'AutomatedInvestigation', label: 'Initiate Automated Investigation', icon: 'brain', barPosition: 20, offered: false },
-  { action: 'LiveResponse', label: 'Initiate Live Response Session', icon: 'terminal-2', barPosition: 30, offered: false },
+  { action: 'LiveResponse', label: 'Initiate Live Response Session', icon: 'terminal-2', barPosition: 30, offered: true },
   { action: 'ConsultThreatExpert', label: 'Consult a threat expert', icon: 'message-question', barPosition: 80, offered: false },
 ];
 
@@ -51,10 +51,22 @@ export class ResponseActionsService {
       return active.has(reverse.type) || (!active.has(spec.type) && engaged) ? reverse : spec;
     };
     const tags = roleReason('tags.write', 'change tags');
+    const live = this.catalog.actions.find((a) => a.type === 'LiveResponse');
+    // A session already open stays reachable: the button opens it (anyone who may open one may follow it).
+    const liveOpen = active.has('LiveResponse');
+    const reasonOf = (e: (typeof OTHER_BAR_ENTRIES)[number]): string | null => {
+      if (!e.offered) return notOffered(e.label);
+      if (e.action !== 'LiveResponse') return tags;
+      const who = roleReason('live.basic', 'open live response sessions');
+      if (who) return who;
+      return live ? this.actions.unsupportedReason(machine, { ...live, label: e.label }) : notOffered(e.label);
+    };
     const bar = [
       ...OTHER_BAR_ENTRIES.map((e) => {
-        const reason = e.offered ? tags : notOffered(e.label);
-        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path: null, option: null, extras: [], describe: null, destructive: false, cancelWhileRunning: false, icon: e.icon, undoes: null } };
+        const reason = reasonOf(e);
+        const path = e.action === 'LiveResponse' ? '/api/machines/{id}/liveResponseSessions' : null;
+        const describe = e.action === 'LiveResponse' && liveOpen && reason === null ? 'Live response is already under way on this device: this opens its session' : null;
+        return { barPosition: e.barPosition, value: { action: e.action, label: e.label, available: reason === null, reason, path, option: null, extras: [], describe, destructive: false, cancelWhileRunning: false, icon: e.icon, undoes: null } };
       }),
       ...this.catalog.actions.filter((a) => a.barPosition !== undefined).map((a) => ({ barPosition: a.barPosition!, value: entry(shown(a)) })),
     ];

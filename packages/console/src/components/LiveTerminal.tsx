@@ -1,0 +1,214 @@
+import '@xterm/xterm/css/xterm.css';
+import type { components } from '@cordon/api-client';
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+import { useEffect, useRef } from 'react';
+import { api, messageOf, ok } from '../api';
+import { edit, emptyLine, render, type LineState } from '../line-editor';
+
+export type LiveCommand = components['schemas']['LiveCommand'];
+export type LiveSessionState = components['schemas']['LiveSession']['state'];
+
+/** A line of the session as the side panel lists it: running until its `done` arrives. */
+export interface CommandRow {
+  seq: number;
+  line: string;
+  issuedBy: string;
+  status: LiveCommand['status'];
+  exitStatus: number | null;
+}
+
+const RED = (s: string) => `\x1b[31m${s}\x1b[0m`;
+const DIM = (s: string) => `\x1b[2m${s}\x1b[0m`;
+const YELLOW = (s: string) => `\x1b[33m${s}\x1b[0m`;
+const crlf = (s: string) => s.replace(/\r?\n/g, '\r\n');
+const promptOf = (cwd: string) => `${cwd}$ `;
+
+/**
+ * A live-response session's terminal: the session's stream (everything so far, then live) written
+ * to an xterm, and, for the session's opener, a prompt and line editor whose lines are sent as the
+ * session's commands (Ctrl-C cancels the running one). Anyone else follows read-only. The stream
+ * replays from the start after a reconnect: what was already shown is skipped.
+ */
+export function LiveTerminal({
+  sessionId,
+  state,
+  endReason,
+  canType,
+  me,
+  onCommand,
+  onStateEvent,
+}: {
+  sessionId: string;
+  state: LiveSessionState;
+  endReason: string | null;
+  canType: boolean;
+  me: string;
+  onCommand: (row: CommandRow) => void;
+  onStateEvent: () => void;
+}) {
+  const host = useRef<HTMLDivElement>(null);
+  // What the stream and the keyboard share, kept out of React state: xterm is written imperatively.
+  const ctl = useRef<{ setState: (state: LiveSessionState, endReason: string | null) => void } | null>(null);
+  const callbacks = useRef({ onCommand, onStateEvent });
+  callbacks.current = { onCommand, onStateEvent };
+
+  useEffect(() => {
+    const term = new Terminal({ convertEol: false, cursorBlink: canType, disableStdin: !canType, fontSize: 13, scrollback: 5000, fontFamily: 'ui-monospace, Menlo, Consolas, monospace' });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(host.current!);
+    fit.fit();
+    const resize = new ResizeObserver(() => fit.fit());
+    resize.observe(host.current!);
+
+    let line: LineState = emptyLine();
+    let cwd = '/';
+    let active = false;
+    let ended = false;
+    let running: number | null = null;
+    /** Lines sent by this page whose `command` event has not come yet: they are already on screen. */
+    const sent: string[] = [];
+    let promptShown = false;
+    /** Keys typed while a line runs: applied once the prompt is back, as a shell does. */
+    let typeahead = '';
+    // Replay dedupe: what was written per seq, and what this connection has replayed so far.
+    const seenCommands = new Set<number>();
+    const doneSeqs = new Set<number>();
+    const written = new Map<number, number>();
+    let replayed = new Map<number, number>();
+
+    const busy = () => running !== null || sent.length > 0;
+    const hidePrompt = () => {
+      if (promptShown) term.write('\r\x1b[K');
+      promptShown = false;
+    };
+    const maybePrompt = () => {
+      if (!canType || !active || ended || busy() || promptShown) return;
+      term.write(render(promptOf(cwd), line));
+      promptShown = true;
+      if (typeahead) {
+        const keys = typeahead;
+        typeahead = '';
+        feed(keys);
+      }
+    };
+    const end = (reason: string | null) => {
+      if (ended) return;
+      hidePrompt();
+      ended = true;
+      running = null;
+      term.write(YELLOW(`Session ended${reason && reason !== 'Ended' ? `: ${reason}` : ''}`) + '\r\n\x1b[?25l');
+      term.options.cursorBlink = false;
+      source.close();
+    };
+    const setState = (s: LiveSessionState, reason: string | null) => {
+      if (s === 'Ended') end(reason);
+      else if (s === 'Active' && !active) {
+        active = true;
+        maybePrompt();
+      }
+    };
+    ctl.current = { setState };
+
+    const send = (text: string) => {
+      sent.push(text);
+      promptShown = false;
+      ok(api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id: sessionId } }, body: { line: text } })).catch((e: unknown) => {
+        const i = sent.indexOf(text);
+        if (i >= 0) sent.splice(i, 1);
+        term.write(RED(crlf(messageOf(e))) + '\r\n');
+        maybePrompt();
+      });
+    };
+    const cancel = () => {
+      if (running === null) return;
+      ok(api.POST('/api/liveResponseSessions/{id}/commands/{seq}/cancel', { params: { path: { id: sessionId, seq: running } } })).catch((e: unknown) => {
+        term.write(RED(`Could not cancel: ${messageOf(e)}`) + '\r\n');
+      });
+    };
+    /** Applies keys at the prompt; what follows a sent line waits for the next prompt. */
+    function feed(data: string) {
+      const r = edit(line, data, promptOf(cwd), false);
+      line = r.state;
+      if (r.output) term.write(r.output);
+      for (const a of r.actions) if (a.kind === 'send') send(a.line);
+      typeahead = r.rest + typeahead;
+    }
+    const input = term.onData((data) => {
+      if (!canType || ended) return;
+      if (busy()) {
+        // Ctrl-C stops the running line and drops what was typed ahead.
+        if (data.includes('\x03')) {
+          typeahead = '';
+          cancel();
+        } else typeahead += data;
+        return;
+      }
+      if (active) feed(data);
+    });
+
+    const source = new EventSource(`/api/liveResponseSessions/${sessionId}/stream`);
+    source.onopen = () => {
+      replayed = new Map();
+    };
+    source.addEventListener('command', (e) => {
+      const c = JSON.parse((e as MessageEvent<string>).data) as { seq: number; line: string; issuedBy: string };
+      if (seenCommands.has(c.seq)) return;
+      seenCommands.add(c.seq);
+      if (sent[0] === c.line && c.issuedBy === me) sent.shift();
+      else {
+        hidePrompt();
+        term.write(`${promptOf(cwd)}${c.line}\r\n`);
+      }
+      running = c.seq;
+      callbacks.current.onCommand({ seq: c.seq, line: c.line, issuedBy: c.issuedBy, status: 'Running', exitStatus: null });
+    });
+    source.addEventListener('output', (e) => {
+      const o = JSON.parse((e as MessageEvent<string>).data) as { seq: number; text: string };
+      const n = (replayed.get(o.seq) ?? 0) + 1;
+      replayed.set(o.seq, n);
+      if (n <= (written.get(o.seq) ?? 0)) return;
+      written.set(o.seq, n);
+      hidePrompt();
+      term.write(crlf(o.text));
+    });
+    source.addEventListener('done', (e) => {
+      const d = JSON.parse((e as MessageEvent<string>).data) as LiveCommand;
+      if (doneSeqs.has(d.seq)) return;
+      doneSeqs.add(d.seq);
+      hidePrompt();
+      if (d.status !== 'Succeeded' || (d.exitStatus ?? 0) !== 0) {
+        const why = d.error ? `: ${d.error}` : '';
+        term.write((d.status === 'Failed' || d.status === 'TimedOut' ? RED : DIM)(`[${d.status}, exit ${d.exitStatus ?? '?'}${crlf(why)}]`) + '\r\n');
+      }
+      if (d.truncated) term.write(DIM('[output cut: over the command’s budget; the transcript keeps what was kept]') + '\r\n');
+      if (d.cwd) cwd = d.cwd;
+      if (running === d.seq) running = null;
+      callbacks.current.onCommand({ seq: d.seq, line: d.line, issuedBy: d.issuedBy, status: d.status, exitStatus: d.exitStatus });
+      maybePrompt();
+    });
+    source.addEventListener('state', (e) => {
+      const s = JSON.parse((e as MessageEvent<string>).data) as { state: LiveSessionState; endReason: string | null };
+      setState(s.state, s.endReason);
+      callbacks.current.onStateEvent();
+    });
+    if (canType) term.focus();
+
+    return () => {
+      ctl.current = null;
+      source.close();
+      input.dispose();
+      resize.disconnect();
+      term.dispose();
+    };
+    // One terminal per session and role: the page remounts it when either changes.
+  }, [sessionId, canType, me]);
+
+  // The session's state as the API reports it too (the stream only tells changes).
+  useEffect(() => {
+    ctl.current?.setState(state, endReason);
+  }, [state, endReason]);
+
+  return <div ref={host} data-testid="live-terminal" style={{ height: '100%', minHeight: 360, background: '#000', padding: 4 }} />;
+}
