@@ -6,6 +6,7 @@
  * the script sleeps. Screenshots land in e2e/.artifacts/screenshots/console-live-*.png.
  */
 import type { Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CordonClient, Machine } from '@cordon/cli';
 import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
@@ -66,6 +67,15 @@ describe('web console: live response session', () => {
     await page.keyboard.press('ArrowUp');
     await sees(page, /\/tmp\$ pwd\s*$/, 'pwd again after Up');
     for (let i = 0; i < 3; i++) await page.keyboard.press('Backspace');
+
+    // getfile: the file the device sent is listed in the side panel and downloads as it was.
+    await page.keyboard.type('getfile /etc/hostname');
+    await page.keyboard.press('Enter');
+    await sees(page, /\/etc\/hostname: \d+ bytes? sent/, 'getfile done');
+    const fileLink = page.getByTestId('live-files').getByRole('link', { name: '/etc/hostname' });
+    await fileLink.waitFor();
+    const fetched = await page.evaluate(async (href) => (await fetch(href)).text(), (await fileLink.getAttribute('href'))!);
+    expect(fetched).toBe(readFileSync('/etc/hostname', 'utf8'));
 
     // A command the server refuses (advanced commands are allowed here; a bad quote is not): a red line, and the prompt back.
     await page.keyboard.type("ls 'open");

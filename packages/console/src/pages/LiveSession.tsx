@@ -34,7 +34,18 @@ function LiveSessionPage({ id, machineId }: { id: string; machineId: string }) {
     refetchInterval: (q) => (q.state.data?.state === 'Queued' ? 5000 : false),
   });
   const [commands, setCommands] = useState<Map<number, CommandRow>>(new Map());
-  const onCommand = useCallback((row: CommandRow) => setCommands((prev) => new Map(prev).set(row.seq, row)), []);
+  // The files getfile sent: asked again each time a getfile line ends.
+  const files = useQuery({
+    queryKey: [...sessionKey(id), 'files'],
+    queryFn: () => ok(api.GET('/api/liveResponseSessions/{id}/files', { params: { path: { id } } })),
+  });
+  const onCommand = useCallback(
+    (row: CommandRow) => {
+      setCommands((prev) => new Map(prev).set(row.seq, row));
+      if (/^\s*getfile\b/.test(row.line) && row.status !== 'Running') void queryClient.invalidateQueries({ queryKey: [...sessionKey(id), 'files'] });
+    },
+    [queryClient, id],
+  );
   const onStateEvent = useCallback(() => void queryClient.invalidateQueries({ queryKey: sessionKey(id) }), [queryClient, id]);
   const endSession = useMutation({
     mutationFn: () => ok(api.POST('/api/liveResponseSessions/{id}/end', { params: { path: { id } }, body: {} })),
@@ -115,6 +126,29 @@ function LiveSessionPage({ id, machineId }: { id: string; machineId: string }) {
               </Text>
             )}
           </ScrollArea>
+          {(files.data?.value.length ?? 0) > 0 && (
+            <Stack gap={4} data-testid="live-files">
+              <Text fw={600} size="sm">
+                Files
+              </Text>
+              {files.data!.value.map((f) => (
+                <Group key={f.id} gap={6} wrap="nowrap">
+                  {f.status === 'Complete' ? (
+                    <Anchor href={`/api/liveResponseSessions/${encodeURIComponent(id)}/files/${f.id}/content`} size="xs" style={{ fontFamily: 'monospace', wordBreak: 'break-all' }} title={`SHA-256 ${f.sha256 ?? ''}`}>
+                      {f.path}
+                    </Anchor>
+                  ) : (
+                    <Text size="xs" c="dimmed" style={{ fontFamily: 'monospace', wordBreak: 'break-all' }}>
+                      {f.path} (being sent)
+                    </Text>
+                  )}
+                  <Text size="xs" c="dimmed" style={{ whiteSpace: 'nowrap' }}>
+                    {(f.size / 1048576).toFixed(1)} MB
+                  </Text>
+                </Group>
+              ))}
+            </Stack>
+          )}
           <Button component="a" href={base} download={`live-${id}.json`} variant="light" size="xs" leftSection={<IconDownload size={14} />} data-testid="download-transcript">
             Download transcript (JSON)
           </Button>
