@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { verifyCommand, type AgentFrame, type ActionType, type CommandPayload, type SignedCommand } from '@cordon/protocol';
 import type { WalkRoots } from './actions/collect-package/types.js';
-import type { ActionManifest, Scanning } from './actions/types.js';
+import { FailedWithResult, type ActionManifest, type Scanning } from './actions/types.js';
 import type { Journal } from './journal.js';
 import type { LiveSessions } from './live/sessions.js';
 import type { AgentModules } from './modules/index.js';
@@ -259,6 +259,7 @@ export class CommandRunner {
       if (size > action.maxResultBytes) return { status: 'Failed', error: `${cmd.type} produced a ${size}-byte result, over its ${action.maxResultBytes}-byte budget`, result: null };
       return { status: 'Succeeded', error: null, result };
     } catch (e) {
+      if (e instanceof FailedWithResult && Buffer.byteLength(JSON.stringify(e.result)) <= action.maxResultBytes) return { status: 'Failed', error: e.message, result: e.result };
       return { status: 'Failed', error: (e as Error).message || String(e), result: null };
     } finally {
       clearTimeout(timer);

@@ -4883,6 +4883,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/liveResponseResults/{id}/{index}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a command result through a URL from GetLiveResponseResultDownloadLink */
+        get: {
+            parameters: {
+                query: {
+                    expires: number;
+                    signature: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                    index: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The command's result: JSON for a RunScript, the file for a GetFile */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/scanPolicies": {
         parameters: {
             query?: never;
@@ -5275,6 +5317,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/machineactions/{id}/GetLiveResponseResultDownloadLink(index={index})": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A short-lived download URL of a batch live-response command's result */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    index: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveResponseResultLink"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -5592,6 +5691,12 @@ export interface components {
         };
         PackageUri: {
             /** @description A short-lived download URL that needs no token */
+            value: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        LiveResponseResultLink: {
+            /** @description A short-lived URL of the command's result (RunScript: MDE's JSON {script_name, exit_code, script_output, script_errors}; GetFile: the file) that needs no token */
             value: string;
             /** Format: date-time */
             expiresAt: string;

@@ -62,3 +62,8 @@ export function parseCommandLine(line: string): string[] | { error: string } {
   if (inWord) words.push(word);
   return words;
 }
+
+/** A word quoted so that {@link parseCommandLine} reads it back exactly as it is, whatever it holds. */
+export function quoteWord(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}

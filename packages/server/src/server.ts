@@ -47,6 +47,7 @@ import { indicatorsRoutes } from './routes/indicators.routes.js';
 import { rulePacksRoutes } from './routes/rulepacks.routes.js';
 import { libraryRoutes } from './routes/library.routes.js';
 import { liveResponseRoutes } from './routes/live-response.routes.js';
+import { liveBatchRoutes } from './routes/live-batch.routes.js';
 import { scanPoliciesRoutes } from './routes/scan-policies.routes.js';
 import { quarantineRoutes } from './routes/quarantine.routes.js';
 import { QuarantineRepository } from './repositories/quarantine.repository.js';
@@ -63,6 +64,8 @@ import { IndicatorsService } from './services/indicators.service.js';
 import { RulePacksService } from './services/rulepacks.service.js';
 import { LibraryService } from './services/library.service.js';
 import { LiveFilesService } from './services/live-files.service.js';
+import { LiveBatchService } from './services/live-batch.service.js';
+import { DownloadUrls } from './services/download-urls.js';
 import { LiveResponseService } from './services/live-response.service.js';
 import { ScanPolicyService } from './services/scan-policy.service.js';
 import { PackagesService } from './services/packages.service.js';
@@ -188,6 +191,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await fileStore.init();
   // Download URLs are signed with a key derived from the server's own signing key: nothing new to keep.
   const urlKey = createHash('sha256').update('cordon-download-url/v1\n').update(keys.signingPrivateKeyPem).digest();
+  const downloadUrls = new DownloadUrls(urlKey);
   const packages = new PackagesService(new PackagesRepository(db), actionsRepo, lifecycle, fileStore, timeline, auditService, now, {
     retentionDays: config.packageRetentionDays,
     downloadUrlSeconds: config.downloadUrlSeconds,
@@ -213,12 +217,13 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const liveRepo = new LiveResponseRepository(db);
   const liveFileStore = new FileStore(join(config.dataDir, 'files', 'live'));
   await liveFileStore.init();
-  const liveFiles = new LiveFilesService(liveRepo, liveFileStore, locks, now, config.diskReserveBytes);
+  const liveFiles = new LiveFilesService(liveRepo, liveFileStore, locks, now, config.diskReserveBytes, actionsRepo);
+  const liveBatch = new LiveBatchService(libraryRepo, actionsRepo, liveFiles, auditService, downloadUrls, now, config.downloadUrlSeconds);
   const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
     queueSeconds: config.liveResponseQueueSeconds,
     idleSeconds: config.liveResponseIdleSeconds,
   });
-  liveHandler.bind(liveResponse);
+  liveHandler.bind(liveResponse, liveBatch);
   node.attachLive(liveResponse);
   gateway.attach(agentReports, packages, content, liveResponse, liveFiles);
   // Nodes starting together, or finding the same dead node, would each write the AgentOffline:
@@ -264,6 +269,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(rulePacksRoutes(rulePacks), { prefix });
     await app.register(libraryRoutes(library), { prefix });
     await app.register(liveResponseRoutes(liveResponse, liveFiles), { prefix });
+    await app.register(liveBatchRoutes(liveBatch, publicApiUrl), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
     await app.register(quarantineRoutes(quarantine), { prefix });
   }

@@ -80,3 +80,13 @@ export interface ActionManifest<P = Record<string, unknown>> {
   probe?(platform: Platform): Promise<{ provider?: string; unavailable?: string }>;
   run(params: P, ctx: ActionContext): Promise<Record<string, unknown>>;
 }
+
+/** An action that failed and still has a result to report (e.g. which of a batch's commands ran). */
+export class FailedWithResult extends Error {
+  constructor(
+    message: string,
+    readonly result: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}

@@ -213,6 +213,11 @@ export class LiveSessions {
     this.#pacer = new FramePacer(deps.pace ?? LIVE_FRAME_PACE);
   }
 
+  /** A shell of its own for a batch of commands (`runliveresponse`), set up as a session's would be. */
+  batchShell(level: LiveLevel): LiveShell {
+    return this.deps.createShell(level, { level, shell: false, idleTimeoutSeconds: 60 });
+  }
+
   /** Ids of the open sessions. */
   sessionIds(): string[] {
     return [...this.#sessions.keys()];

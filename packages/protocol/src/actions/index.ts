@@ -17,6 +17,7 @@ export { IsolationType } from './isolate.js';
 export { ScanCpuPercent, ScanType } from './run-antivirus-scan.js';
 export { FileSha1, FileSha256, QUARANTINE_EXCLUSION_KEY, QuarantinedFile, QuarantineId, QuarantinePath, StopAndQuarantineFileResult } from './stop-and-quarantine-file.js';
 export { RestoreQuarantinedFileResult } from './restore-quarantined-file.js';
+export { batchParam, LiveBatchCommandResult, LiveBatchParameters, LiveBatchResult, type LiveBatchCommand } from './live-response.js';
 
 /**
  * The action catalog: every machine-action type (MDE names plus Cordon's own), each declared once

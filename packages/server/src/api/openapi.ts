@@ -17,5 +17,13 @@ export const openApiComponents: SwaggerTransformObject = (input) => {
       if (name.endsWith('Input') && !text.includes(`"#/components/schemas/${name}"`)) dropped = delete schemas[name];
     }
   }
+  // MDE's `GetLiveResponseResultDownloadLink(index=N)` is routed with a regex parameter, which the
+  // library names `{regexp1}`: the document shows the path as clients call it.
+  const paths = (doc as { paths?: Record<string, unknown> }).paths ?? {};
+  for (const key of Object.keys(paths)) {
+    if (!key.endsWith('GetLiveResponseResultDownloadLink{regexp1}')) continue;
+    paths[key.replace('{regexp1}', '(index={index})')] = paths[key];
+    delete paths[key];
+  }
   return doc;
 };

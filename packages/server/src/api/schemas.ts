@@ -267,6 +267,7 @@ export type PackageView = z.infer<typeof PackageInfo>;
 export const PackageInfoList = odataList(PackageInfo, 'PackageInfoList');
 
 export const PackageUri = z.object({ value: z.string().meta({ description: 'A short-lived download URL that needs no token' }), expiresAt: isoTime() }).meta({ id: 'PackageUri' });
+export const LiveResponseResultLink = z.object({ value: z.string().meta({ description: "A short-lived URL of the command's result (RunScript: MDE's JSON {script_name, exit_code, script_output, script_errors}; GetFile: the file) that needs no token" }), expiresAt: isoTime() }).meta({ id: 'LiveResponseResultLink' });
 
 // --- isolation -------------------------------------------------------------------------------
 

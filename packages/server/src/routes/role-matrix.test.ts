@@ -51,6 +51,8 @@ const PUBLIC_ROUTES = [
   'POST /oauth2/v2.0/token', 'POST /:tenant/oauth2/token', 'POST /:tenant/oauth2/v2.0/token', 'POST /api/auth/signin',
   // The signed, expiring URL from GetPackageUri is the credential.
   'GET /api/packages/:id/download',
+  // The signed, expiring URL from GetLiveResponseResultDownloadLink is the credential.
+  'GET /api/liveResponseResults/:id/:index/download',
 ];
 
 /** Every other route (`/api/v1.0/…` aliases included, as their `/api/…` spelling) with the permission it must declare. */
@@ -139,6 +141,7 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'POST /api/liveResponseSessions/:id/commands/:seq/cancel': 'live.basic',
   'POST /api/liveResponseSessions/:id/end': 'live.basic',
   'GET /api/liveResponseSessions/:id/transcript': 'live.read',
+  'GET /api/machineactions/:id/GetLiveResponseResultDownloadLink(index=:index(^\\d+))': 'live.read',
   'GET /api/liveResponseSessions/:id/stream': 'live.read',
   'GET /api/liveResponseSessions/:id/files': 'live.read',
   'GET /api/liveResponseSessions/:id/files/:fileId/content': 'live.read',
@@ -165,6 +168,9 @@ function requestFor(method: string, url: string): { url: string; body?: unknown 
     .replace(':id', url.includes('/machineactions/') || url.includes('/packages/') ? '00000000-0000-4000-8000-000000000000' : 'f'.repeat(40))
     .replace(':tenant', 'tenant')
     .replace(':tag', 'no-such-tag')
+    // A regex parameter (MDE's `(index=N)`) gets a value it matches.
+    .replace(':index(^\\d+)', '0')
+    .replace(':index', '0')
     .replace('*', 'x');
   const query = url.endsWith('/events') ? '?machineId=not-a-machine-id' : '';
   return { url: path + query, body: method === 'GET' ? undefined : {} };

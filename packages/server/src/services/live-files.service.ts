@@ -6,7 +6,9 @@ import type { Clock } from '../clock.js';
 import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { LiveFileRow, LiveResponseRepository } from '../repositories/live-response.repository.js';
 import { StorageFullError, type FileStore } from '../storage/file-store.js';
+import type { ActionsRepository } from '../repositories/actions.repository.js';
 import type { Locks } from './counters.js';
+import { batchOf, getFilePath } from './live-batch.service.js';
 
 export interface LiveFileView {
   id: string;
@@ -36,6 +38,7 @@ export class LiveFilesService {
     private readonly locks: Locks,
     private readonly now: Clock,
     private readonly diskReserveBytes: number,
+    private readonly actions: ActionsRepository,
   ) {}
 
   /**
@@ -51,15 +54,28 @@ export class LiveFilesService {
     if (!m || !Number.isSafeInteger(size) || size < 0 || !path.startsWith('/')) throw new BadRequestError('A live-response upload names its line (<session>/<seq>), its path and its size', LIVE_UPLOAD_HEADERS.line);
     if (size > LIVE_GETFILE_MAX_BYTES) throw new PayloadTooLargeError(`getfile sends at most ${LIVE_GETFILE_MAX_BYTES} bytes`, 'LiveFileTooLarge');
     const [, sessionId, seq] = m;
-    const cmd = await this.repo.command(sessionId!, Number(seq));
-    if (!cmd || cmd.machine_id !== machineId || cmd.command !== 'getfile') throw new NotFoundError('Live response line', `${sessionId}/${seq}`);
+    const getfile = await this.#getfileLine(machineId, sessionId!, Number(seq), path);
+    if (!getfile) throw new NotFoundError('Live response line', `${sessionId}/${seq}`);
     const existing = await this.repo.file(transferId);
     if (existing && existing.machine_id !== machineId) throw new NotFoundError('Live response file', transferId);
     if (existing?.status === 'Complete') return true;
-    if (cmd.status !== 'Running') throw new ConflictError(`Line ${seq} has ended (${cmd.status}); its file is no longer accepted`, 'CommandNotRunning');
+    if (!getfile.running) throw new ConflictError(`Line ${seq} has ended (${getfile.status}); its file is no longer accepted`, 'CommandNotRunning');
     if (existing && (existing.path !== path || Number(existing.size) !== size)) throw new ConflictError('This transfer is for another file', 'TransferMismatch');
     await this.repo.claimFile({ id: transferId, machine_id: machineId, session_id: sessionId!, seq: Number(seq), path, size, sha256: null, status: 'Uploading', created_at: this.now().toISOString(), completed_at: null });
     return true;
+  }
+
+  /**
+   * The getfile an upload names: a session's line (`<session>/<seq>`), or a batch's GetFile command
+   * (`<action>/<index + 1>`) of this very path, running while its action does. Null when neither.
+   */
+  async #getfileLine(machineId: string, sessionId: string, seq: number, path: string): Promise<{ running: boolean; status: string } | null> {
+    const cmd = await this.repo.command(sessionId, seq);
+    if (cmd) return cmd.machine_id === machineId && cmd.command === 'getfile' ? { running: cmd.status === 'Running', status: cmd.status } : null;
+    const action = await this.actions.get(sessionId);
+    const batchCmd = action && action.machine_id === machineId ? batchOf(action)?.commands[seq - 1] : undefined;
+    if (batchCmd?.type !== 'GetFile' || getFilePath(batchCmd) !== path) return null;
+    return { running: action!.status === 'InProgress', status: action!.status };
   }
 
   async uploadOffset(machineId: string, id: string): Promise<{ offset: number; complete: boolean }> {

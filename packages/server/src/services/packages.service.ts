@@ -1,9 +1,10 @@
-import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { packageFileName } from '@cordon/protocol';
 import { KeyedMutex, type Locks } from './counters.js';
 import type { Clock } from '../clock.js';
-import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError } from '../errors.js';
+import { DownloadUrls } from './download-urls.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { PackageRow, PackagesRepository } from '../repositories/packages.repository.js';
 import { StorageFullError, type FileStore } from '../storage/file-store.js';
@@ -50,7 +51,11 @@ export class PackagesService {
      * on another node after a reconnect) must not write twice.
      */
     private readonly locks: Locks = new KeyedMutex(),
-  ) {}
+  ) {
+    this.#urls = new DownloadUrls(opts.urlKey);
+  }
+
+  readonly #urls: DownloadUrls;
 
   /**
    * An agent may upload only for its own package action while that action is running and its
@@ -191,12 +196,11 @@ export class PackagesService {
     const row = await this.repo.get(actionId);
     if (!row) throw new NotFoundError('Package of action', actionId);
     if (row.deleted_at) throw new NotFoundError(`Package (removed at the end of its retention, ${row.deleted_at}) of action`, actionId);
-    const expires = Math.floor(this.now().getTime() / 1000) + this.opts.downloadUrlSeconds;
     const url = new URL(`/api/packages/${actionId}/download`, baseUrl);
-    url.searchParams.set('expires', String(expires));
-    url.searchParams.set('signature', this.#sign(actionId, expires));
-    await this.audit.record({ actor: principal.name, action: 'GetPackageUri', targetType: 'action', targetId: actionId, outcome: 'Succeeded', detail: { machineId: row.machine_id, expiresAt: new Date(expires * 1000).toISOString() } });
-    return { value: url.toString(), expiresAt: new Date(expires * 1000).toISOString() };
+    // A package's subject is its action id alone (a live-response result's names more).
+    const expiresAt = this.#urls.sign(url, actionId, this.now(), this.opts.downloadUrlSeconds).toISOString();
+    await this.audit.record({ actor: principal.name, action: 'GetPackageUri', targetType: 'action', targetId: actionId, outcome: 'Succeeded', detail: { machineId: row.machine_id, expiresAt } });
+    return { value: url.toString(), expiresAt };
   }
 
   /**
@@ -204,10 +208,7 @@ export class PackagesService {
    * is saved as: the device's host name and when the package was completed, in UTC.
    */
   async download(actionId: string, expires: number, signature: string): Promise<{ stream: Readable; size: number; sha256: string; machineId: string; fileName: string }> {
-    const expected = Buffer.from(this.#sign(actionId, expires), 'hex');
-    const given = Buffer.from(/^[0-9a-f]{64}$/.test(signature) ? signature : '', 'hex');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthorizedError('This download link is not valid; ask for a new one with GetPackageUri');
-    if (expires * 1000 <= this.now().getTime()) throw new UnauthorizedError(`This download link expired at ${new Date(expires * 1000).toISOString()}; ask for a new one with GetPackageUri`);
+    this.#urls.verify(actionId, expires, signature, this.now(), 'ask for a new one with GetPackageUri');
     const row = await this.repo.get(actionId);
     if (!row || row.deleted_at) throw new NotFoundError('Package of action', actionId);
     const action = await this.actions.get(actionId);
@@ -245,7 +246,4 @@ export class PackagesService {
     }
   }
 
-  #sign(actionId: string, expires: number): string {
-    return createHmac('sha256', this.opts.urlKey).update(`${actionId}\n${expires}`).digest('hex');
-  }
 }
