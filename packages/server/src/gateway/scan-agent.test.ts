@@ -44,11 +44,11 @@ const platform = {
 
 const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
 
-async function startAgent(scanRoot: string, over: Record<string, unknown> = {}): Promise<{ agent: Agent; machineId: string }> {
+async function startAgent(scanRoot: string, over: Record<string, unknown> = {}, on = platform): Promise<{ agent: Agent; machineId: string }> {
   const agentDir = join(dir, 'agent');
   const { token } = await h.server.services.enrollment.createToken('test');
   const { machineId } = await enroll(agentUrl, token, agentDir, inventory({ hostname: 'scanned' }));
-  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, scanRoots: [scanRoot], ...over }, {}), { logger: pino({ level: 'silent' }), platform });
+  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, scanRoots: [scanRoot], ...over }, {}), { logger: pino({ level: 'silent' }), platform: on });
   agents.push(agent);
   await agent.start();
   await wait(() => expect(h.server.gateway.isConnected(machineId)).toBe(true));
@@ -161,6 +161,26 @@ describe('RunAntiVirusScan on a real agent', () => {
     expect(action.result).toMatchObject({ engines: ['YARA-X', expect.stringMatching(/^ClamAV 1\.\d.*\(clamscan\)$/)], detections: 1, clamav: { files: 1, problems: 0 } });
     await wait(async () => expect((await h.call('GET', `/api/alerts?$filter=machineId eq '${machineId}'`)).body.value.map((a: { threatName: string }) => a.threatName)).toEqual(['Team.Clam.Marker.UNOFFICIAL']));
   }, 40_000);
+
+  it('lists a detection still being reported when the scan ends (its processes looked up slowly, as on a loaded machine)', async () => {
+    const tree = join(dir, 'slow-lookup');
+    mkdirSync(tree);
+    writeFileSync(join(tree, 'eicar.com'), EICAR);
+    const chunk = Buffer.alloc(1024 * 1024, 2);
+    for (let i = 0; i < 24; i++) writeFileSync(join(tree, `f${i}.bin`), chunk);
+    // The progress tick reports the detection and waits here; the scan ends meanwhile.
+    const slow = { ...platform, processesUsing: async () => (await new Promise((r) => setTimeout(r, 4000)), new Map()) };
+    const { machineId } = await startAgent(tree, {}, slow);
+    const submitted = await h.call('POST', `/api/machines/${machineId}/runAntiVirusScan`, { body: { Comment: 'slow lookup', ScanType: 'Full', CpuPercent: 10 } });
+    expect(submitted.status).toBe(201);
+    let action: Record<string, any> = {};
+    await wait(async () => {
+      action = (await h.call('GET', `/api/machineactions/${submitted.body.id}`)).body;
+      expect(action.status).toBe('Succeeded');
+    }, 40_000);
+    expect(action.result.detections).toBe(1);
+    expect(action.result.detectionList).toHaveLength(1);
+  }, 60_000);
 
   it('refuses a CPU share out of range, naming the field', async () => {
     const { machineId } = await startAgent(dir);

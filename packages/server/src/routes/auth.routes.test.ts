@@ -174,7 +174,7 @@ describe('authorization cannot be forgotten', () => {
     expect(table.length).toBeGreaterThan(20);
     // Without a token every non-public route answers 401 before its handler (or a 404) runs.
     for (const r of table.filter((t) => t.access !== 'public')) {
-      const url = r.url.replace(':id', 'a'.repeat(40)).replace(':tenant', 't').replace(':tag', 'prod');
+      const url = r.url.replace(':id', 'a'.repeat(40)).replace(':tenant', 't').replace(':tag', 'prod').replace(':index(^\\d+)', '0');
       const res = await h.call(r.method as 'GET', url, { token: null, body: r.method === 'POST' ? {} : undefined });
       expect(res.status, `${r.method} ${r.url}`).toBe(401);
     }
@@ -187,9 +187,10 @@ describe('authorization cannot be forgotten', () => {
     expect(declared('/api/machines/:id/isolationPolicy', 'GET')).toBe('policy.read');
     expect(declared('/api/v1.0/machines/:id/releaseToken', 'POST')).toBe('isolation.breakGlass');
     const publicRoutes = table.filter((t) => t.access === 'public').map((t) => t.url);
-    // Package downloads are public by design: the signed, expiring URL from GetPackageUri is the credential.
+    // Package and live-response result downloads are public by design: the signed, expiring URL from
+    // GetPackageUri or GetLiveResponseResultDownloadLink is the credential.
     // The console's pages and assets are public too: the page asks for sign-in, the API for credentials.
-    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/actions', '/admin/audit', '/admin/credentials', '/alerts', '/alerts/*', '/api/auth/signin', '/api/health', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/auth/signin', '/api/v1.0/health', '/api/v1.0/packages/:id/download', '/assets/*', '/devices', '/devices/*', '/indicators', '/metrics', '/oauth2/v2.0/token', '/signin']);
+    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/actions', '/admin/audit', '/admin/credentials', '/alerts', '/alerts/*', '/api/auth/signin', '/api/health', '/api/liveResponseResults/:id/:index/download', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/auth/signin', '/api/v1.0/health', '/api/v1.0/liveResponseResults/:id/:index/download', '/api/v1.0/packages/:id/download', '/assets/*', '/devices', '/devices/*', '/indicators', '/metrics', '/oauth2/v2.0/token', '/signin']);
     expect(declared('/api/machineactions/:id/GetPackageUri', 'GET')).toBe('packages.read');
   });
 });

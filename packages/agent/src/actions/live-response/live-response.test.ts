@@ -95,10 +95,11 @@ describe('LiveResponse action', () => {
     expect(sent.at(-1)).toMatchObject({ type: 'liveDone', exitStatus: 126, error: 'no such session (it ended or never opened)' });
   });
 
-  it('fails a batch (runliveresponse) with a clear message, and bad parameters as invalid', async () => {
+  it('reports a batch command that cannot run with its per-command result, and bad parameters as invalid', async () => {
+    // No uploader in this bed: GetFile fails, and says why, command by command.
     const batch = randomUUID();
     await runner.handle(signed('LiveResponse', { commands: [{ type: 'GetFile', params: [{ key: 'Path', value: '/etc/hosts' }] }] }, batch));
-    expect(sent.at(-1)).toEqual({ type: 'result', actionId: batch, status: 'Failed', error: 'Batch live response (runliveresponse) is not supported by this agent version yet', result: null });
+    expect(sent.at(-1)).toMatchObject({ type: 'result', actionId: batch, status: 'Failed', error: 'Command 0 (GetFile) failed: getfile: this session cannot send files to the server', result: { commands: [{ index: 0, status: 'Failed', errors: ['getfile: this session cannot send files to the server'] }] } });
     const bad = randomUUID();
     await runner.handle(signed('LiveResponse', { session: { level: 'root', shell: false, idleTimeoutSeconds: 1800 } }, bad));
     expect(sent.at(-1)).toMatchObject({ type: 'result', actionId: bad, status: 'Failed', error: expect.stringMatching(/^Invalid parameters for LiveResponse/) });

@@ -67,7 +67,11 @@ async function scan(params: Params, ctx: ActionContext, s: Scanning): Promise<Re
 
   const listed: { path: string; threat: string; engine: string; source: string; severity: string; sha256: string | undefined; eventId: string }[] = [];
   const pending: Detection[] = [];
-  const report = async () => {
+  // One report at a time: the last one (after the scan) must find every earlier one finished, or a
+  // detection still being reported would be missing from the result's list.
+  let reporting = Promise.resolve();
+  const report = (): Promise<void> => (reporting = reporting.then(reportPending, reportPending));
+  const reportPending = async () => {
     const batch = pending.splice(0);
     if (batch.length === 0) return;
     const using = await ctx.platform.processesUsing(batch.filter((d) => !d.path.includes('!')).map((d) => ({ dev: d.dev, ino: d.ino }))).catch(() => new Map<string, FileProcess[]>());
