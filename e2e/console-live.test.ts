@@ -42,6 +42,10 @@ describe('web console: live response session', () => {
     const t = await bed.signedIn();
     const { page } = t;
     await page.goto(`/devices/${me.id}`);
+    // In the bar's row, or under "More actions" when the row is full.
+    const bar = page.getByTestId('action-bar');
+    await bar.locator('[data-action="ManageTags"]').waitFor();
+    if ((await bar.locator('[data-action="LiveResponse"]').count()) === 0) await bar.getByRole('button', { name: 'More actions' }).click();
     await page.locator('[data-action="LiveResponse"]').click();
     const dialog = page.getByRole('dialog', { name: `Initiate Live Response Session — ${me.computerDnsName}` });
     await dialog.getByLabel('Comment').fill('e2e: look around');

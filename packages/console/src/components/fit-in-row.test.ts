@@ -6,7 +6,7 @@ const bar = (isolated: boolean) => [
   { action: 'CollectInvestigationPackage', available: true, undoes: null },
   { action: 'RunAntiVirusScan', available: true, undoes: null },
   { action: 'RestrictCodeExecution', available: false, undoes: null },
-  isolated ? { action: 'Unisolate', available: true, undoes: 'Isolate' } : { action: 'Isolate', available: true, undoes: null },
+  isolated ? { action: 'Unisolate', available: true, undoes: 'Isolate' } : { action: 'Isolate', available: true, undoes: null, destructive: true },
   { action: 'LiveResponse', available: false, undoes: null },
 ];
 const width = () => 100;
@@ -16,10 +16,17 @@ describe('fitInRow', () => {
     expect([...fitInRow(bar(false), width, 700)]).toEqual(['ManageTags', 'CollectInvestigationPackage', 'RunAntiVirusScan', 'RestrictCodeExecution', 'Isolate', 'LiveResponse']);
   });
 
-  it('keeps usable actions before unavailable ones, in the catalog’s order', () => {
+  it('keeps usable actions before unavailable ones, in the catalog’s order after what contains the device', () => {
     // 650 - Action center - More = 450: four buttons.
-    expect([...fitInRow(bar(false), width, 650)]).toEqual(['ManageTags', 'CollectInvestigationPackage', 'RunAntiVirusScan', 'Isolate']);
-    expect([...fitInRow(bar(false), width, 450)]).toEqual(['ManageTags', 'CollectInvestigationPackage']);
+    expect(fitInRow(bar(false), width, 650)).toEqual(new Set(['ManageTags', 'CollectInvestigationPackage', 'RunAntiVirusScan', 'Isolate']));
+    // Isolate (it contains the device) claims its place before the others.
+    expect(fitInRow(bar(false), width, 450)).toEqual(new Set(['Isolate', 'ManageTags']));
+  });
+
+  it('keeps Isolate in the row before other usable actions that come earlier in the catalog', () => {
+    const withLive = [{ action: 'ManageTags', available: true, undoes: null }, { action: 'LiveResponse', available: true, undoes: null }, { action: 'RunAntiVirusScan', available: true, undoes: null }, { action: 'Isolate', available: true, undoes: null, destructive: true }];
+    // 450 - Action center - More = 250: two buttons, Isolate one of them.
+    expect(fitInRow(withLive, width, 450)).toEqual(new Set(['Isolate', 'ManageTags']));
   });
 
   it('keeps the way out of an isolated device in the row first, however narrow', () => {

@@ -1,16 +1,25 @@
 import type { ResponseActionAvailability } from '@cordon/api-client';
 
-type Entry = Pick<ResponseActionAvailability, 'action' | 'available' | 'undoes'>;
+type Entry = Pick<ResponseActionAvailability, 'action' | 'available' | 'undoes'> & { destructive?: boolean };
 
-/** The order actions claim a place in a crowded row: what undoes a state the device is in, other usable ones, unavailable ones. */
-const CLAIMS: ((a: Entry) => boolean)[] = [(a) => a.available && a.undoes !== null, (a) => a.available && a.undoes === null, (a) => !a.available];
+/**
+ * The order actions claim a place in a crowded row: what undoes a state the device is in, what
+ * contains a device (Isolate, Restrict app execution: `destructive`), other usable ones, unavailable ones.
+ */
+const CLAIMS: ((a: Entry) => boolean)[] = [
+  (a) => a.available && a.undoes !== null,
+  (a) => a.available && a.undoes === null && a.destructive === true,
+  (a) => a.available && a.undoes === null && a.destructive !== true,
+  (a) => !a.available,
+];
 
 /**
  * Which of the action bar's entries fit in a row `room` wide, each taking `width(key)` (gap
  * included; the keys `ActionCenter` and `More` are those buttons): all of them when they do;
  * otherwise, with room kept for the Action center and the "More actions" button, first what undoes a
- * state the device is in (Release from isolation: the way out stays in sight), then the other usable
- * actions, then unavailable ones, each in the catalog's order, as long as any fits.
+ * state the device is in (Release from isolation: the way out stays in sight), then what contains a
+ * device (Isolate stays in sight too), then the other usable actions, then unavailable ones, each in
+ * the catalog's order, as long as any fits.
  */
 export function fitInRow(actions: Entry[], width: (key: string) => number, room: number): Set<string> {
   room -= width('ActionCenter');
