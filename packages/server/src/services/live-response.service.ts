@@ -59,6 +59,14 @@ export type LiveStreamEvent =
   | { event: 'output'; data: { seq: number; text: string } }
   | { event: 'done'; data: LiveCommandView };
 
+/** Whether a device may run `shell` in a session (an admin's per-device-group setting). */
+export interface LiveShellPolicy {
+  allowsShell(machineId: string): Promise<boolean>;
+}
+
+/** No device allows `shell` until something says otherwise. */
+export const NO_SHELL: LiveShellPolicy = { allowsShell: () => Promise.resolve(false) };
+
 export interface LiveResponseSettings {
   /** How long a session waits for an offline device before it ends (TimeOut). */
   queueSeconds: number;
@@ -128,6 +136,7 @@ export class LiveResponseService {
     private readonly now: Clock,
     private readonly logger: Logger,
     private readonly settings: LiveResponseSettings,
+    private readonly shellPolicy: LiveShellPolicy = NO_SHELL,
   ) {
     // A device that went offline ends the lines it was running (every node hears it; ending is idempotent).
     hub.subscribe((e) => {
@@ -142,7 +151,8 @@ export class LiveResponseService {
 
   /** Opens a session: a LiveResponse action that waits for the device up to the queue limit. */
   async open(principal: Principal, machineId: string, comment: string): Promise<LiveSessionView> {
-    const parameters: LiveSessionParameters = { session: { level: LiveResponseService.levelOf(principal), shell: false, idleTimeoutSeconds: this.settings.idleSeconds } };
+    const shell = await this.shellPolicy.allowsShell(machineId);
+    const parameters: LiveSessionParameters = { session: { level: LiveResponseService.levelOf(principal), shell, idleTimeoutSeconds: this.settings.idleSeconds } };
     const action = await this.actions.submit(principal, machineId, 'LiveResponse', parameters, comment, { expirySeconds: this.settings.queueSeconds });
     return this.get(action.id);
   }
