@@ -119,9 +119,14 @@ describe('CommandRunner', () => {
     behaviour = () => new Promise(() => {}); // never finishes: the process "dies" mid-action
     const journal = new Journal(dir);
     const c = command();
+    // A long time budget: on a loaded machine the 20 ms below can outlast the usual 200 ms one,
+    // and an action that timed out is done, not interrupted.
+    const slow = { ...fakeAction, timeoutMs: 60_000 };
     // The old process's promise outlives the test; its late failure is not the test's concern.
-    void runner(journal).handle(c).catch(() => {});
-    await new Promise((r) => setTimeout(r, 20));
+    void runner(journal, { actions: new Map([['RefreshInventory', slow]]) }).handle(c).catch(() => {});
+    // The process "dies" once the action runs (its temp directory made, which takes a while under load).
+    for (let i = 0; i < 500 && runs === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(runs).toBe(1);
     expect(sent.map((f) => f.type)).toEqual(['ack']);
     // A new process reads the journal.
     sent = [];

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
-import { keyIdOf } from './signing.js';
+import { keyIdOf, publicKeyOf } from './signing.js';
 
 /**
  * Largest content bundle the server may publish (and an agent will download): a live-response
@@ -72,7 +72,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 export function verifyManifest(signed: SignedManifest, publicKeyPem: string, expected: { kind: ContentKind; name?: string }): ContentOutcome {
   let valid = false;
   try {
-    valid = verify(null, manifestMessage(signed.manifest), createPublicKey(publicKeyPem), Buffer.from(signed.signature, 'base64'));
+    valid = verify(null, manifestMessage(signed.manifest), publicKeyOf(publicKeyPem), Buffer.from(signed.signature, 'base64'));
   } catch {
     valid = false;
   }

@@ -111,6 +111,8 @@ export const LiveDoneFrame = z.strictObject({
   type: z.literal('liveDone'),
   sessionId: SessionId,
   seq: Seq,
+  /** The line's last output, when it fits: a short line is one frame, not two. */
+  text: z.string().min(1).max(MAX_LIVE_OUTPUT_CHARS).optional(),
   /** As a shell's: 0 ok, 2 usage, 124 timed out, 126 not allowed, 127 unknown command, 130 cancelled; 1 other failures. */
   exitStatus: z.number().int().min(0).max(255),
   /** Why it failed, when it was refused before it ran (bad signature, wrong seq, session not open). */

@@ -16,6 +16,19 @@ export function keyIdOf(publicKeyPem: string): string {
   return createHash('sha256').update(der).digest('hex').slice(0, 16);
 }
 
+/** Parsed public keys by PEM: an agent verifies every command (each live-response line) with the same one or two keys, and parsing a PEM costs more than the Ed25519 check. */
+const publicKeys = new Map<string, KeyObject>();
+export function publicKeyOf(publicKeyPem: string): KeyObject {
+  let key = publicKeys.get(publicKeyPem);
+  if (!key) {
+    key = createPublicKey(publicKeyPem);
+    // A handful of keys in any process (current and rotated); the bound only guards against misuse.
+    if (publicKeys.size >= 16) publicKeys.clear();
+    publicKeys.set(publicKeyPem, key);
+  }
+  return key;
+}
+
 /*
  * Commands are signed as the leaves of a Merkle tree: the server signs the root once (Ed25519) and
  * each command carries the sibling hashes from its leaf to the root. A single command is a tree of
@@ -80,7 +93,7 @@ export function verifyReleaseToken(token: string, publicKeyPem: string, machineI
   if (!m) return { ok: false, reason: 'This is not a Cordon release token (they start with crt1.)' };
   let valid = false;
   try {
-    valid = verify(null, releaseMessage(m[1]!), createPublicKey(publicKeyPem), Buffer.from(m[2]!, 'base64url'));
+    valid = verify(null, releaseMessage(m[1]!), publicKeyOf(publicKeyPem), Buffer.from(m[2]!, 'base64url'));
   } catch {
     valid = false;
   }
@@ -117,7 +130,7 @@ export function verifyCommand(signed: SignedCommand, publicKeyPem: string, machi
   let valid = false;
   try {
     const root = rootOf(signed);
-    valid = root !== null && verify(null, rootMessage(root), createPublicKey(publicKeyPem), Buffer.from(signed.signature, 'base64'));
+    valid = root !== null && verify(null, rootMessage(root), publicKeyOf(publicKeyPem), Buffer.from(signed.signature, 'base64'));
   } catch {
     valid = false;
   }

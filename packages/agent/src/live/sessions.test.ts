@@ -62,6 +62,11 @@ const data: LiveCommand = {
 };
 const COMMANDS = [...basicCommands, hang, chatty, big, data];
 
+/** All the output text in these frames, in order: liveOutput frames and what liveDone frames carry. */
+function textSent(frames: AgentFrame[]): string {
+  return frames.map((f) => (f.type === 'liveOutput' ? f.text : f.type === 'liveDone' ? (f.text ?? '') : '')).join('');
+}
+
 function harness(over: Partial<LiveSessionsDeps> = {}) {
   const sent: AgentFrame[] = [];
   const live = new LiveSessions({
@@ -79,6 +84,7 @@ function harness(over: Partial<LiveSessionsDeps> = {}) {
     ...over,
   });
   const outputs = (sessionId: string, seq: number) => sent.filter((f): f is LiveOutputFrame => f.type === 'liveOutput' && f.sessionId === sessionId && f.seq === seq);
+  const textOf = (sessionId: string, seq: number) => textSent(sent.filter((f) => (f.type === 'liveOutput' || f.type === 'liveDone') && f.sessionId === sessionId && f.seq === seq));
   const done = async (sessionId: string, seq: number, timeoutMs = 5000): Promise<LiveDoneFrame> => {
     const until = Date.now() + timeoutMs;
     for (;;) {
@@ -92,10 +98,11 @@ function harness(over: Partial<LiveSessionsDeps> = {}) {
   const run = async (sessionId: string, seq: number, text: string) => {
     live.command(line(sessionId, seq, text));
     const d = await done(sessionId, seq);
-    const frames = outputs(sessionId, seq);
-    return { done: d, output: frames.map((f) => f.text).join(''), frames: frames.length, sizes: frames.map((f) => f.text.length) };
+    // The output frames, then what the liveDone carries (the last output of a short line).
+    const texts = [...outputs(sessionId, seq).map((f) => f.text), ...(d.text ? [d.text] : [])];
+    return { done: d, output: texts.join(''), frames: texts.length, sizes: texts.map((t) => t.length) };
   };
-  return { live, sent, outputs, done, run };
+  return { live, sent, outputs, textOf, done, run };
 }
 
 function payload(sessionId: string, seq: number, text: string, over: Partial<CommandPayload> = {}): CommandPayload {
@@ -129,7 +136,7 @@ describe('LiveSessions', () => {
     const { live, run } = harness();
     const id = randomUUID();
     const ended = live.open(id, SETTINGS, new AbortController().signal);
-    expect(await run(id, 1, 'pwd')).toEqual({ done: { type: 'liveDone', sessionId: id, seq: 1, exitStatus: 0, error: null, cwd: '/', truncated: false, data: { cwd: '/' } }, output: '/\n', frames: 1, sizes: [2] });
+    expect(await run(id, 1, 'pwd')).toEqual({ done: { type: 'liveDone', sessionId: id, seq: 1, text: '/\n', exitStatus: 0, error: null, cwd: '/', truncated: false, data: { cwd: '/' } }, output: '/\n', frames: 1, sizes: [2] });
     const cd = await run(id, 2, 'cd /tmp');
     expect(cd.done).toMatchObject({ exitStatus: 0, cwd: '/tmp' });
     const unknown = await run(id, 3, 'nosuch');
@@ -167,7 +174,7 @@ describe('LiveSessions', () => {
     expect(await refused(line(id, 9, 'cd /tmp'))).toBe('line 9 is not after line 10: a replayed or out-of-order line is not run');
     // None of the refused `cd /tmp` ran: the session is still at /, and no refused line has output.
     expect((await run(id, 11, 'pwd')).output).toBe('/\n');
-    expect(sent.filter((f) => f.type === 'liveOutput' && ![10, 11].includes(f.seq))).toEqual([]);
+    expect(sent.filter((f) => (f.type === 'liveOutput' || (f.type === 'liveDone' && f.text)) && ![10, 11].includes(f.seq))).toEqual([]);
     // Refused lines are answered with the session's cwd and counted as failed lines of it.
     expect(sent.filter((f): f is LiveDoneFrame => f.type === 'liveDone' && f.exitStatus === 126).every((d) => d.cwd === '/')).toBe(true);
     live.close({ sessionId: id, reason: 'Ended' });
@@ -190,7 +197,7 @@ describe('LiveSessions', () => {
   });
 
   it('runs a line that came just before its session opened (the ack overtakes the open), in order', async () => {
-    const { live, sent, outputs, done } = harness({ openGraceMs: 5000 });
+    const { live, sent, textOf, done } = harness({ openGraceMs: 5000 });
     const id = randomUUID();
     live.command(line(id, 1, 'cd /tmp'));
     live.command(line(id, 2, 'pwd'));
@@ -200,7 +207,7 @@ describe('LiveSessions', () => {
     expect(await done(id, 1)).toMatchObject({ exitStatus: 0, cwd: '/tmp' });
     expect((await done(id, 2)).exitStatus).toBe(0);
     // Lines of a session run concurrently; seq 2 may have run before or after the cd.
-    expect(['/\n', '/tmp\n']).toContain(outputs(id, 2).map((f) => f.text).join(''));
+    expect(['/\n', '/tmp\n']).toContain(textOf(id, 2));
     live.close({ sessionId: id, reason: 'Ended' });
     expect(await ended).toEqual({ endReason: 'Ended', commands: 2, failed: 0 });
     // A line for the ended session is refused at once.
@@ -219,7 +226,7 @@ describe('LiveSessions', () => {
   });
 
   it('runs lines in order, as a shell does; liveCancel stops the running line (130) and the next one starts', async () => {
-    const { live, run, outputs, done } = harness();
+    const { live, run, outputs, textOf, done } = harness();
     const id = randomUUID();
     const ended = live.open(id, SETTINGS, new AbortController().signal);
     live.command(line(id, 1, 'hang'));
@@ -230,7 +237,7 @@ describe('LiveSessions', () => {
     expect(outputs(id, 2)).toEqual([]);
     live.cancel({ sessionId: id, seq: 1 });
     expect(await done(id, 1)).toMatchObject({ exitStatus: 130, error: null });
-    expect(outputs(id, 1).map((f) => f.text).join('')).toBe('started\nhang: cancelled\n');
+    expect(textOf(id, 1)).toBe('started\nhang: cancelled\n');
     await waitFor('the second line to start', () => outputs(id, 2).length > 0);
     // Cancelling an ended or unknown line does nothing.
     live.cancel({ sessionId: id, seq: 1 });
@@ -245,18 +252,18 @@ describe('LiveSessions', () => {
   });
 
   it('runs `cd` then `pwd` sent back to back in order, and answers `jobs` while a line runs', async () => {
-    const { live, outputs, done } = harness();
+    const { live, outputs, textOf, done } = harness();
     const id = randomUUID();
     void live.open(id, SETTINGS, new AbortController().signal);
     live.command(line(id, 1, 'cd /tmp'));
     live.command(line(id, 2, 'pwd'));
     expect(await done(id, 2)).toMatchObject({ exitStatus: 0, cwd: '/tmp' });
-    expect(outputs(id, 2).map((f) => f.text).join('')).toBe('/tmp\n');
+    expect(textOf(id, 2)).toBe('/tmp\n');
     live.command(line(id, 3, 'hang'));
     await waitFor('the hanging line to start', () => outputs(id, 3).length > 0);
     live.command(line(id, 4, 'jobs'));
     expect((await done(id, 4)).exitStatus).toBe(0);
-    expect(outputs(id, 4).map((f) => f.text).join('')).toContain('hang');
+    expect(textOf(id, 4)).toContain('hang');
     live.cancel({ sessionId: id, seq: 3 });
     expect((await done(id, 3)).exitStatus).toBe(130);
   });
@@ -272,7 +279,7 @@ describe('LiveSessions', () => {
     expect(summary).toEqual({ endReason: 'AgentRestarted', commands: 1, failed: 1 });
     // The line's end was sent before the session's end was reported.
     expect(await done(id, 1)).toMatchObject({ exitStatus: 130 });
-    expect(sent.filter((f) => f.type === 'liveOutput').map((f) => (f as LiveOutputFrame).text).join('')).toBe('started\nhang: stopped: the session ended\n');
+    expect(textSent(sent)).toBe('started\nhang: stopped: the session ended\n');
     expect(live.sessionIds()).toEqual([]);
     live.command(line(id, 2, 'pwd'));
     expect((sent.at(-1) as LiveDoneFrame).error).toBe('no such session (it ended or never opened)');
@@ -406,7 +413,7 @@ describe('LiveSessions', () => {
     live.command(line(id, 2, 'pwd'));
     while (!sent.some((f) => f.type === 'liveDone')) await sleep(5);
     // The line sent while down still ran: the next one sees its cd.
-    expect(sent.filter((f) => f.type === 'liveOutput').map((f) => (f as LiveOutputFrame).text)).toEqual(['/tmp\n']);
+    expect(textSent(sent)).toBe('/tmp\n');
     live.close({ sessionId: id, reason: 'Ended' });
     expect(await ended).toEqual({ endReason: 'Ended', commands: 2, failed: 0 });
   });

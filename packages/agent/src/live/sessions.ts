@@ -147,12 +147,21 @@ class LineOutput {
     else this.#timer ??= setTimeout(() => this.#flush(), OUTPUT_FLUSH_MS);
   }
 
-  /** Sends all that is left; resolves once the last output frame is out. */
-  async end(): Promise<void> {
+  /**
+   * Ends the output: what is left once the frames in flight are out and fits in one frame is
+   * answered, for the line's liveDone to carry (a short line costs one frame); the rest is sent.
+   */
+  async end(): Promise<string | undefined> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     for (;;) {
-      this.#flush();
-      if (!this.#pumping) return;
-      await this.#pumping;
+      if (this.#pumping) await this.#pumping;
+      else if (this.#buffer.length > MAX_LIVE_OUTPUT_CHARS) this.#flush();
+      else {
+        const tail = this.#buffer;
+        this.#buffer = '';
+        return tail || undefined;
+      }
     }
   }
 
@@ -379,13 +388,14 @@ export class LiveSessions {
       result = { exitStatus: 1, output: '' };
       output.write(`internal error: ${(err as Error).message ?? String(err)}\n`);
     }
-    await output.end();
+    const tail = await output.end();
     this.#count(session, result.exitStatus);
     await this.#pacer.take();
     this.deps.send({
       type: 'liveDone',
       sessionId,
       seq,
+      ...(tail ? { text: tail } : {}),
       exitStatus: result.exitStatus,
       error: null,
       cwd: session.shell.cwd,

@@ -40,6 +40,11 @@ export class LiveResponseRepository {
     return this.db.selectFrom('live_response_commands').selectAll().where('session_id', '=', sessionId).orderBy('seq').execute();
   }
 
+  /** The session's lines from `fromSeq` on, in order (a follower reads only what it has not seen end). */
+  async commandsFrom(sessionId: string, fromSeq: number): Promise<LiveCommandRow[]> {
+    return this.db.selectFrom('live_response_commands').selectAll().where('session_id', '=', sessionId).where('seq', '>=', fromSeq).orderBy('seq').execute();
+  }
+
   /** How many lines each of these sessions has. */
   async counts(sessionIds: string[]): Promise<Map<string, number>> {
     if (sessionIds.length === 0) return new Map();

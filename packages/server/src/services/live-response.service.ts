@@ -199,11 +199,14 @@ export class LiveResponseService {
     const local = SERVER_COMMANDS.has(command);
     if (!local && !this.channel.isConnected(row.machine_id)) await refuse(new ConflictError('The device is offline: the line was not sent', 'DeviceOffline'));
     const stored = await this.#store(principal, row, line, command, library);
+    // The stored line already says who sent what: the device gets it at once, and the audit
+    // record and the session's longer life follow without holding the line up.
+    if (!local) this.sendLine(stored);
     await this.audit.record({ actor: principal.name, action: 'LiveResponseCommand', targetType: 'machine', targetId: row.machine_id, outcome: 'Succeeded', detail: { sessionId, seq: stored.seq, line } });
-    await this.#extend(sessionId, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
+    await this.#extendIfHalfSpent(row, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
     this.#hint(row.machine_id, sessionId);
-    if (local) await this.#answerHere(stored);
-    else this.sendLine(stored);
+    if (!local) return commandView(stored);
+    await this.#answerHere(stored);
     return commandView((await this.repo.command(sessionId, stored.seq))!);
   }
 
@@ -256,21 +259,29 @@ export class LiveResponseService {
   /** Output of a line, from the agent this node holds: stored in arrival order, then followers are told. */
   async agentOutput(machineId: string, frame: LiveOutputFrame): Promise<void> {
     const line = await this.#line(machineId, frame.sessionId, frame.seq);
-    if (!line || line.cut) return;
-    let text = frame.text;
+    if (!line) return;
+    if (await this.#storeOutput(frame.sessionId, frame.seq, line, frame.text)) this.#hint(machineId, frame.sessionId);
+  }
+
+  /** Stores output of a line within the server's budget; false when nothing was stored (already cut). */
+  async #storeOutput(sessionId: string, seq: number, line: { chars: number; cut: boolean }, output: string): Promise<boolean> {
+    if (line.cut) return false;
+    let text = output;
     if (line.chars + text.length > MAX_STORED_OUTPUT_CHARS) {
       text = `${text.slice(0, Math.max(0, MAX_STORED_OUTPUT_CHARS - line.chars))}\n[output cut by the server at ${MAX_STORED_OUTPUT_CHARS / 1024 / 1024} MiB]\n`;
       line.cut = true;
     }
     line.chars += text.length;
-    await this.repo.appendOutput(frame.sessionId, frame.seq, text, this.now().toISOString());
-    this.#hint(machineId, frame.sessionId);
+    await this.repo.appendOutput(sessionId, seq, text, this.now().toISOString());
+    return true;
   }
 
   /** A line ended on the device. */
   async agentDone(machineId: string, frame: LiveDoneFrame): Promise<void> {
     const line = await this.#line(machineId, frame.sessionId, frame.seq);
     if (!line) return;
+    // The last of a short line's output comes with its end (one frame, one hint instead of two).
+    if (frame.text) await this.#storeOutput(frame.sessionId, frame.seq, line, frame.text);
     this.#open.delete(`${frame.sessionId}/${frame.seq}`);
     await this.repo.finish(frame.sessionId, frame.seq, {
       status: frame.error && frame.exitStatus === 126 ? 'Failed' : statusOfExit(frame.exitStatus),
@@ -281,8 +292,8 @@ export class LiveResponseService {
       data: frame.data === undefined ? null : JSON.stringify(frame.data),
       ended_at: this.now().toISOString(),
     });
-    await this.#extend(frame.sessionId, this.settings.idleSeconds);
     this.#hint(machineId, frame.sessionId);
+    await this.#extend(frame.sessionId, this.settings.idleSeconds);
   }
 
   /** Sessions that started on their devices: from now on they last while they are used. */
@@ -311,6 +322,9 @@ export class LiveResponseService {
     let lastState: string | null = null;
     const announced = new Set<number>();
     const ended = new Set<number>();
+    // Lines before this one have all been told ended: each read starts here, so a long session's
+    // followers read the few lines still open, not all of them on every change.
+    let fromSeq = 1;
     let running = false;
     let again = false;
     let stopped = false;
@@ -326,7 +340,7 @@ export class LiveResponseService {
           const row = await this.actionsRepo.get(sessionId);
           if (!row || stopped) return;
           // Lines first, then output: a line seen ended has all its output stored already.
-          const commands = await this.repo.commands(sessionId);
+          const commands = await this.repo.commandsFrom(sessionId, fromSeq);
           for (const c of commands) {
             if (announced.has(Number(c.seq))) continue;
             announced.add(Number(c.seq));
@@ -342,6 +356,11 @@ export class LiveResponseService {
             if (c.status === 'Running' || ended.has(Number(c.seq))) continue;
             ended.add(Number(c.seq));
             send({ event: 'done', data: commandView(c) });
+          }
+          while (ended.has(fromSeq)) {
+            ended.delete(fromSeq);
+            announced.delete(fromSeq);
+            fromSeq++;
           }
           if (row.status !== lastState) {
             lastState = row.status;
@@ -493,6 +512,12 @@ export class LiveResponseService {
     for (const [key, line] of this.#open) if (line.machineId === machineId) this.#open.delete(key);
     const touched = await this.repo.failRunning({ machineId }, 'The device went offline while the line ran', this.now().toISOString());
     for (const s of touched) this.#hint(machineId, s);
+  }
+
+  /** As #extend, but only once less than half of that time is left: most lines then cost no write. */
+  async #extendIfHalfSpent(row: ActionRow, seconds: number): Promise<void> {
+    const left = Date.parse(row.expires_at) - this.now().getTime();
+    if (left < (seconds * 1000) / 2) await this.#extend(row.id, seconds);
   }
 
   /** Keeps an active session from expiring for `seconds` more. */
