@@ -21,6 +21,9 @@ import { EventOutbox } from './transport/outbox.js';
 import { PackageUploader } from './transport/upload.js';
 import { AGENT_VERSION } from './version.js';
 
+/** getfile sends the largest chunks the server takes (8 MiB): fewer requests, and a file, unlike a package being zipped, is at hand. */
+const GETFILE_CHUNK_BYTES = 8 * 1024 * 1024;
+
 /**
  * What this device reports about itself: the platform's description, what this agent can do (a
  * capability the device cannot use right now says why), and what each running module enforces.
@@ -107,7 +110,7 @@ export class Agent {
           // getfile: the investigation packages' resumable upload path, each request naming its line and file.
           uploadFile: async (line, transfer, source, onProgress, signal) => {
             const headers = { [LIVE_UPLOAD_HEADERS.line]: `${line.sessionId}/${line.seq}`, [LIVE_UPLOAD_HEADERS.path]: Buffer.from(transfer.path).toString('base64url'), [LIVE_UPLOAD_HEADERS.size]: String(transfer.size) };
-            const sent = await new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, { signal, onProgress, headers }).upload(transfer.transferId, source);
+            const sent = await new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, { signal, onProgress, headers, chunkBytes: GETFILE_CHUNK_BYTES }).upload(transfer.transferId, source);
             return { size: sent.size, sha256: sent.sha256, resumed: sent.heldAtStart };
           },
         }),

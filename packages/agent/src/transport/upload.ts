@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { UPLOAD_PATH } from '@cordon/protocol';
 import type { EnrollmentState } from '../enrollment-state.js';
 import { ServerCursor } from './servers.js';
@@ -41,6 +41,8 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 export class PackageUploader {
   readonly #opts: Required<Omit<UploadOptions, 'signal' | 'onProgress'>> & Pick<UploadOptions, 'signal' | 'onProgress'>;
   readonly #servers: ServerCursor;
+  /** The upload's connection (kept alive between its requests). */
+  #agent: Agent | false = false;
 
   constructor(
     private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
@@ -61,6 +63,16 @@ export class PackageUploader {
 
   /** Answers the bytes sent in all, their SHA-256, how many times a chunk had to resume, and how many bytes the server already held at the start. */
   async upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number; heldAtStart: number }> {
+    // One kept-alive connection for the whole upload: a TLS handshake per chunk cost more than the chunk's transfer.
+    this.#agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      return await this.#upload(actionId, source);
+    } finally {
+      this.#agent.destroy();
+    }
+  }
+
+  async #upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number; heldAtStart: number }> {
     const whole = createHash('sha256');
     const start = (await this.#retrying(() => this.#offset(actionId))).offset;
     // The server already holds the start (an earlier try of this same stream): skip it, hashed.
@@ -69,10 +81,21 @@ export class PackageUploader {
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let resumed = 0;
+    // The next chunk is read (and hashed) while the one before it is on its way: at most one in
+    // flight, since the server takes chunks in order.
+    let inFlight: Promise<void> = Promise.resolve();
+    let next = start;
     const flush = async (chunk: Buffer) => {
-      resumed += await this.#sendChunk(actionId, offset, chunk);
-      offset += chunk.length;
-      this.#opts.onProgress?.(offset);
+      await inFlight;
+      const at = next;
+      next += chunk.length;
+      inFlight = (async () => {
+        resumed += await this.#sendChunk(actionId, at, chunk);
+        offset = at + chunk.length;
+        this.#opts.onProgress?.(offset);
+      })();
+      // Seen by the next flush or at the end; never an unhandled rejection meanwhile.
+      inFlight.catch(() => undefined);
     };
     for await (const piece of source) {
       let data = piece;
@@ -94,6 +117,7 @@ export class PackageUploader {
     }
     if (skip > 0) throw new Error(`The server holds ${start} bytes of this upload but the package is only ${start - skip} bytes long`);
     if (pendingBytes > 0) await flush(Buffer.concat(pending));
+    await inFlight;
     const digest = whole.digest('hex');
     const done = await this.#retrying(async () => {
       const a = await this.#call('POST', `${UPLOAD_PATH}/${actionId}/complete`, Buffer.from(JSON.stringify({ size: offset, sha256: digest })), { 'content-type': 'application/json' });
@@ -192,7 +216,7 @@ export class PackageUploader {
           ca: this.state.caCertPem,
           // The pinned private CA is the identity check, as for the WebSocket.
           checkServerIdentity: () => undefined,
-          agent: false,
+          agent: this.#agent,
           timeout: this.#opts.requestTimeoutMs,
           headers: { authorization: `Bearer ${this.state.machineId}.${this.state.credential}`, ...this.#opts.headers, ...(body ? { 'content-length': String(body.length) } : {}), ...headers },
           signal: this.#opts.signal,
