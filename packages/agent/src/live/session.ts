@@ -6,6 +6,7 @@ import type { Platform } from '../platform/types.js';
 import { parseCommandLine } from '@cordon/protocol';
 import { liveCommands } from './commands/index.js';
 import { CommandError } from './errors.js';
+import { RemediationRecords, remediationsFile } from './remediations.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';
 import type { CommandContext, FileTransfer, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, RunContext, SessionState, TransferResult } from './types.js';
 
@@ -39,6 +40,11 @@ export interface LiveShellOptions {
    * refused and scripts are staged in the OS temp directory.
    */
   dataDir?: string;
+  /**
+   * The device's remediation records (the agent gives one for all its shells, which logs a damaged
+   * file); by default those in `<dataDir>/live-response/remediations.json`, or in memory without a data directory.
+   */
+  remediations?: RemediationRecords;
   /** The crontab files, and directories of crontabs, `remediate cron` may change (default {@link DEFAULT_CRON_ROOTS}). */
   cronRoots?: readonly string[];
   /** Sends a file to the server for a line (the agent gives its resumable uploader); without it `getfile` says it cannot. */
@@ -150,7 +156,7 @@ export class LiveShell {
   constructor(opts: LiveShellOptions) {
     const commands = new Map((opts.commands ?? liveCommands).map((c) => [c.name, c]));
     const settings = { dataDir: opts.dataDir ?? null, cronRoots: opts.cronRoots ?? DEFAULT_CRON_ROOTS };
-    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: [] };
+    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: opts.remediations ?? new RemediationRecords(opts.dataDir ? remediationsFile(opts.dataDir) : null), remediatedHere: [] };
     this.fetchLibrary = opts.fetchLibrary;
     this.uploadFile = opts.uploadFile;
     this.platform = opts.platform ?? currentPlatform();

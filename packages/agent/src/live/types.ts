@@ -1,6 +1,7 @@
 import type { LibraryFileRef } from '@cordon/protocol';
 import type { CollectContext } from '../actions/collect-package/types.js';
 import type { ExecResult, Platform, SafeFiles } from '../platform/types.js';
+import type { RemediationRecords } from './remediations.js';
 
 /** What a session may run: basic commands only (read-only), or advanced ones too. */
 export type LiveLevel = 'basic' | 'advanced';
@@ -51,7 +52,7 @@ export interface LiveJob {
   startedAt: Date;
 }
 
-/** What one remediation did, kept by the session so `remediate list` shows it and `undo` reverses it. */
+/** What one remediation did, kept on the device (see RemediationRecords) so `remediate list` shows it and `undo` reverses it, in any later session. */
 export interface Remediation {
   /** e.g. r3f9c2a1b: random, so a cron entry's marker names this remediation and no other session's. */
   id: string;
@@ -85,8 +86,10 @@ export interface SessionState {
   /** Every command the session knows, by name (`help` lists them). */
   readonly commands: ReadonlyMap<string, LiveCommand>;
   readonly settings: SessionSettings;
-  /** What `remediate` did in this session, oldest first. */
-  readonly remediations: Remediation[];
+  /** What `remediate` did on this device, in this session and earlier ones (kept in the agent's data directory). */
+  readonly remediations: RemediationRecords;
+  /** The ids of what `remediate` did in this session, oldest first: `undo` with no id takes the last of these. */
+  readonly remediatedHere: string[];
 }
 
 /** The session's other running lines, as one line sees them (`jobs`, `fg`, `cancel`). */

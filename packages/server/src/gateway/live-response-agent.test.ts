@@ -161,6 +161,37 @@ describe('live response on a real agent', () => {
     expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab);
   });
 
+  it('keeps remediations on the device: after an agent restart a new session lists them and undoes a disabled cron entry', async () => {
+    const cronDir = join(dir, 'cron.d');
+    mkdirSync(cronDir);
+    const crontab = '# persistence\n@reboot root /tmp/.x/implant\n*/10 * * * * root /usr/bin/true\n';
+    writeFileSync(join(cronDir, 'implant'), crontab);
+    const machineId = await startAgent({ liveCronRoots: [cronDir] });
+    let id = await session(machineId, h.tokens.responder);
+    const disabled = await run(id, `remediate cron ${join(cronDir, 'implant')} 2`, h.tokens.responder);
+    expect(disabled.status, disabled.output).toBe('Succeeded');
+    const rid = (disabled.data as { id: string }).id;
+    expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab.replace('@reboot', `#cordon-disabled ${rid} @reboot`));
+
+    // The agent stops (its session ends as AgentRestarted) and a new one starts on the same data directory.
+    await agents.pop()!.stop();
+    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, liveCronRoots: [cronDir] }, {}), { logger: pino({ level: 'silent' }), platform });
+    agents.push(agent);
+    await agent.start();
+    await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Ended'));
+    id = await session(machineId, h.tokens.responder);
+
+    const listed = await run(id, 'remediate list', h.tokens.responder);
+    expect(listed.output).toMatch(new RegExp(`^${rid} +\\S+ +cron +${join(cronDir, 'implant').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 2 +undo ${rid}$`, 'm'));
+    expect(listed.data).toEqual([expect.objectContaining({ id: rid, kind: 'cron', undoneAt: null, thisSession: false })]);
+    // Undo with no id undoes only this session's own; by id it reaches the earlier session's.
+    expect((await run(id, 'undo', h.tokens.responder)).output).toMatch(/nothing was remediated in this session/);
+    const undone = await run(id, `undo ${rid}`, h.tokens.responder);
+    expect(undone.status, undone.output).toBe('Succeeded');
+    expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab);
+    expect(((await run(id, 'remediate list', h.tokens.responder)).data as { undoneAt: string | null }[])[0]!.undoneAt).toEqual(expect.any(String));
+  });
+
   it('fetches a file with getfile, checked by SHA-256, resumes it after an agent restart, and refuses what is not a file', async () => {
     const big = randomBytes(48 * 1024 * 1024);
     const path = join(dir, 'exfil archive.bin');
