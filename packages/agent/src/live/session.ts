@@ -70,6 +70,8 @@ type StopReason = 'timeout' | 'cancel' | 'closed';
 /** A command's output within its budget: what is over it is counted, not kept. */
 class Output {
   private readonly chunks: string[] = [];
+  /** Which kept chunks came from a program's stderr (`run`), by index in `chunks`. */
+  private readonly fromStderr = new Set<number>();
   private kept = 0;
   private cut = 0;
   private closed = false;
@@ -79,7 +81,7 @@ class Output {
     private readonly onOutput?: (chunk: string) => void,
   ) {}
 
-  write(text: string): void {
+  write(text: string, stream?: 'stderr'): void {
     if (this.closed || !text) return;
     const safe = terminalSafe(text);
     const n = Buffer.byteLength(safe);
@@ -88,7 +90,7 @@ class Output {
       return;
     }
     if (this.kept + n <= this.budget) {
-      this.emit(safe, n);
+      this.emit(safe, n, stream);
       return;
     }
     // Keep what fits, up to its last full line when it has one.
@@ -96,13 +98,20 @@ class Output {
     const nl = keep.lastIndexOf('\n');
     if (nl >= 0) keep = keep.slice(0, nl + 1);
     const keptBytes = Buffer.byteLength(keep);
-    if (keep) this.emit(keep, keptBytes);
+    if (keep) this.emit(keep, keptBytes, stream);
     this.cut = n - keptBytes;
   }
 
+  /** What was kept of the stderr written so far (within the budget, as the terminal shows it). */
+  stderr(): string {
+    return [...this.fromStderr].map((i) => this.chunks[i]).join('');
+  }
+
   /** Closes the output (a command that ignored its abort writes no more) and adds the closing lines. */
-  end(tail: string | null): { output: string; truncated?: true } {
+  end(tail: string | null): Pick<LiveResult, 'output' | 'truncated' | 'streams'> {
     this.closed = true;
+    // Apart before the closing lines, which are neither stream's.
+    const streams = this.fromStderr.size ? { stdout: this.chunks.filter((_, i) => !this.fromStderr.has(i)).join(''), stderr: this.stderr() } : null;
     const lines: string[] = [];
     if (tail) lines.push(terminalSafe(tail));
     if (this.cut) lines.push(`[output cut at ${bytesText(this.budget)}: ${bytesText(this.cut)}${this.cut >= 1024 ? ` (${this.cut} bytes)` : ''} more not shown]`);
@@ -110,10 +119,11 @@ class Output {
       const last = this.chunks.at(-1);
       this.emit(`${last && !last.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`, 0);
     }
-    return { output: this.chunks.join(''), ...(this.cut ? { truncated: true as const } : {}) };
+    return { output: this.chunks.join(''), ...(this.cut ? { truncated: true as const } : {}), ...(streams ? { streams } : {}) };
   }
 
-  private emit(text: string, bytes: number): void {
+  private emit(text: string, bytes: number, stream?: 'stderr'): void {
+    if (stream === 'stderr') this.fromStderr.add(this.chunks.length);
     this.chunks.push(text);
     this.kept += bytes;
     this.onOutput?.(text);
@@ -222,7 +232,8 @@ export class LiveShell {
       files: collect,
       collect,
       signal,
-      write: (text) => out.write(text),
+      write: (text, stream) => out.write(text, stream),
+      stderrKept: () => out.stderr(),
       trace,
       resolve: (path) => resolvePath(this.state.cwd, path),
       run: async (file, argv) => {

@@ -16,6 +16,11 @@ export interface LiveResult {
   data?: unknown;
   /** Set when the output went over the session's budget and was cut (its last line says how much). */
   truncated?: boolean;
+  /**
+   * For a command that wrote a program's stderr apart (`run`): what the output kept of each stream,
+   * within the same budget (`output` holds both, in the order they came, and the closing lines).
+   */
+  streams?: { stdout: string; stderr: string };
 }
 
 /** What the caller of {@link LiveShell.run} gives one command line. */
@@ -119,8 +124,10 @@ export interface CommandContext {
   collect: CollectContext;
   /** Aborted on Ctrl-C, time-out or the session's end: a command stops at its next step. */
   signal: AbortSignal;
-  /** Appends text to the output (counted against the budget). */
-  write(text: string): void;
+  /** Appends text to the output (counted against the budget); a program's stderr says so, to be kept apart too. */
+  write(text: string, stream?: 'stderr'): void;
+  /** What the output kept of the text written as stderr so far (within the budget, terminal-safe). */
+  stderrKept(): string;
   /** A verbose note, shown only with `trace on`. */
   trace(note: string): void;
   /** A path as typed, made absolute against the session's cwd. */
