@@ -93,6 +93,14 @@ export class Agent {
      * the server ends such a line itself ("the device went offline"). The session action stays
      * open: the server delivers it again on reconnect and the runner acks it as still running.
      */
+    const scanSettings = {
+      cpuPercent: config.scanCpuPercent,
+      maxFileBytes: config.scanMaxFileMb * 1024 * 1024,
+      roots: config.scanRoots,
+      exclude: config.scanExclude,
+      networkMounts: config.scanNetworkMounts,
+      clamav: { mode: config.scanClamav, databaseDir: config.scanClamavDatabaseDir, clamdSocket: config.scanClamdSocket },
+    };
     const liveLogger = this.#logger.child({ part: 'live' });
     // One set of remediation records for every shell: `undo` in a later session (or after a restart) finds what an earlier one did.
     const remediations = new RemediationRecords(remediationsFile(config.dataDir), (message) => liveLogger.error(message));
@@ -108,6 +116,8 @@ export class Agent {
           dataDir: config.dataDir,
           cronRoots: config.liveCronRoots,
           remediations,
+          // analyze: the antivirus scan's engines and content, caught up to what the server names first.
+          scanning: { rules: this.#rules, indicators: this.#indicators, settings: scanSettings, catchUp: (refs) => this.#content.catchUp(refs) },
           fetchLibrary: (ref) => fetchLibraryFile(contentStore, ref),
           // getfile: the investigation packages' resumable upload path, each request naming its line and file.
           uploadFile: async (line, transfer, source, onProgress, signal) => {
@@ -134,14 +144,7 @@ export class Agent {
         rules: this.#rules,
         indicators: this.#indicators,
         reportEvent: (kind, data) => this.reportEvent(kind, data),
-        settings: {
-          cpuPercent: config.scanCpuPercent,
-          maxFileBytes: config.scanMaxFileMb * 1024 * 1024,
-          roots: config.scanRoots,
-          exclude: config.scanExclude,
-          networkMounts: config.scanNetworkMounts,
-          clamav: { mode: config.scanClamav, databaseDir: config.scanClamavDatabaseDir, clamdSocket: config.scanClamdSocket },
-        },
+        settings: scanSettings,
       },
       // Uploads go to the node this agent is connected to, then to the others.
       live: this.#live,

@@ -8,7 +8,7 @@ import { liveCommands } from './commands/index.js';
 import { CommandError } from './errors.js';
 import { RemediationRecords, remediationsFile } from './remediations.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';
-import type { CommandContext, FileTransfer, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, RunContext, SessionState, TransferResult } from './types.js';
+import type { CommandContext, FileTransfer, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, LiveScanning, RunContext, SessionState, TransferResult } from './types.js';
 
 export type { LiveJob } from './types.js';
 
@@ -47,6 +47,8 @@ export interface LiveShellOptions {
   remediations?: RemediationRecords;
   /** The crontab files, and directories of crontabs, `remediate cron` may change (default {@link DEFAULT_CRON_ROOTS}). */
   cronRoots?: readonly string[];
+  /** The antivirus scan's engines and content (the agent gives its own); without it `analyze` says it cannot scan. */
+  scanning?: LiveScanning;
   /** Sends a file to the server for a line (the agent gives its resumable uploader); without it `getfile` says it cannot. */
   uploadFile?: (line: { sessionId: string; seq: number }, transfer: FileTransfer, source: AsyncIterable<Buffer>, onProgress: (bytes: number) => void, signal: AbortSignal) => Promise<TransferResult>;
 }
@@ -160,6 +162,7 @@ export class LiveShell {
   private readonly ended = new Map<number, { line: string; exitStatus: number }>();
   private readonly fetchLibrary?: LiveShellOptions['fetchLibrary'];
   private readonly uploadFile?: LiveShellOptions['uploadFile'];
+  private readonly scanning?: LiveScanning;
   private nextJob = 1;
   private closed = false;
 
@@ -169,6 +172,7 @@ export class LiveShell {
     this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: opts.remediations ?? new RemediationRecords(opts.dataDir ? remediationsFile(opts.dataDir) : null), remediatedHere: [] };
     this.fetchLibrary = opts.fetchLibrary;
     this.uploadFile = opts.uploadFile;
+    this.scanning = opts.scanning;
     this.platform = opts.platform ?? currentPlatform();
     this.budget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -244,6 +248,8 @@ export class LiveShell {
         return r;
       },
       ...(ctx.library ? { library: ctx.library } : {}),
+      ...(ctx.scanContent ? { scanContent: ctx.scanContent } : {}),
+      ...(this.scanning ? { scanning: this.scanning } : {}),
       fetchLibrary: async (ref) => {
         if (!this.fetchLibrary) throw new CommandError('this session has no library (the agent cannot fetch library files here)');
         trace(`fetching ${ref.fileName} version ${ref.version} (SHA-256 ${ref.sha256}) from the library`);

@@ -1,5 +1,8 @@
-import type { LibraryFileRef } from '@cordon/protocol';
+import type { LibraryFileRef, LiveScanContentRef } from '@cordon/protocol';
 import type { CollectContext } from '../actions/collect-package/types.js';
+import type { Scanning } from '../actions/types.js';
+import type { IndicatorSet } from '../content/indicators.js';
+import type { ScanRules } from '../scan/rules.js';
 import type { ExecResult, Platform, SafeFiles } from '../platform/types.js';
 import type { RemediationRecords } from './remediations.js';
 
@@ -31,8 +34,30 @@ export interface RunContext {
   onOutput?: (chunk: string) => void;
   /** For `putfile` and `run`: the library file the server resolved the line's file name to. */
   library?: LibraryFileRef;
+  /** For `analyze`: the scan content versions the server had published when it signed the line. */
+  scanContent?: LiveScanContentRef[];
   /** The session and line number this line is, for what it sends the server besides its output (`getfile`). */
   line?: { sessionId: string; seq: number };
+}
+
+/** Scan content this device holds older than the server named, and why it could not catch up. */
+export interface ContentBehind {
+  kind: string;
+  name: string;
+  /** The version the server named. */
+  version: number;
+  /** The version this device holds (null: none). */
+  have: number | null;
+  problem: string;
+}
+
+/** What `analyze` scans with: the antivirus scan's own rules, indicators and settings. */
+export interface LiveScanning {
+  rules: ScanRules;
+  indicators: IndicatorSet;
+  settings: Scanning['settings'];
+  /** Brings this device's scan content up to the versions named (fetched and verified as always); answers what is still behind. */
+  catchUp(refs: readonly LiveScanContentRef[]): Promise<ContentBehind[]>;
 }
 
 /** A file `getfile` sends: its transfer id (resumable), its path on the device and its size. */
@@ -136,6 +161,10 @@ export interface CommandContext {
   run(file: string, args: string[]): Promise<ExecResult>;
   /** The library file that came with the line (see {@link RunContext.library}). */
   library?: LibraryFileRef;
+  /** The scan content versions that came with the line (see {@link RunContext.scanContent}). */
+  scanContent?: LiveScanContentRef[];
+  /** The antivirus scan's engines and content, for `analyze` (absent: this agent has no scanner set up). */
+  scanning?: LiveScanning;
   /** The path of a library file's verified bytes on the device; throws {@link CommandError} when this session has no library. */
   fetchLibrary(ref: LibraryFileRef): Promise<string>;
   /** Sends a file to the server for this line (absent when the session cannot, e.g. in tests of other commands). */
