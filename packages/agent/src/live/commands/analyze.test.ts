@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContentManifest, IndicatorEntry, LiveScanContentRef } from '@cordon/protocol';
@@ -107,10 +108,17 @@ describe('analyze', () => {
     expect(r.output).toMatch(/verdict: +could-not-scan: the file: over the size limit \(4096 bytes; the limit is 1024\)\n/);
   });
 
-  it('refuses a directory, a device, a FIFO, a socket-free link and a missing file, never opening them', async () => {
+  it('refuses a directory, a device, a FIFO, a socket, a symbolic link and a missing file, never opening them', async () => {
     const sh = shell();
     mkdirSync(join(dir, 'a dir'), { recursive: true });
     execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(join(dir, 'sock'), resolve));
+    try {
+      expect((await sh.run(`analyze ${join(dir, 'sock')}`)).output).toBe(`analyze: ${dir}/sock is a socket, not a regular file: only files are analyzed (it was not opened)\n`);
+    } finally {
+      server.close();
+    }
     symlinkSync(join(dir, 'clean.txt'), join(dir, 'link'));
     expect(await sh.run(`analyze '${join(dir, 'a dir')}'`)).toEqual({ exitStatus: 1, output: `analyze: ${dir}/a dir is a directory, not a regular file: only files are analyzed (it was not opened)\n` });
     expect(await sh.run('analyze /dev/null')).toEqual({ exitStatus: 1, output: 'analyze: /dev/null is a character device, not a regular file: only files are analyzed (it was not opened)\n' });
