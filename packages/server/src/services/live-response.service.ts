@@ -60,10 +60,10 @@ export type LiveStreamEvent =
   | { event: 'output'; data: { seq: number; text: string } }
   | { event: 'done'; data: LiveCommandView };
 
-/** Whether a device may run `shell` in a session (an admin's per-device-group setting). */
 /** What a line's signed parameters carry besides the line: the library file (`putfile`, `run`) or the scan content (`analyze`) the server resolved. */
 type ExtraParameters = { library?: LibraryFileRef; scanContent?: LiveScanContentRef[] };
 
+/** Whether a device may run `shell` in a session (an admin's per-device-group setting). */
 export interface LiveShellPolicy {
   allowsShell(machineId: string): Promise<boolean>;
 }
