@@ -10,6 +10,7 @@ import { readState, type EnrollmentState } from './enrollment-state.js';
 import { Journal } from './journal.js';
 import { fetchLibraryFile } from './content/library.js';
 import { LiveShell } from './live/session.js';
+import { RemediationRecords, remediationsFile } from './live/remediations.js';
 import { LiveSessions } from './live/sessions.js';
 import { createModules, moduleList, type AgentModule, type AgentModules, type ModuleReport } from './modules/index.js';
 import { currentPlatform, MissingToolError, type Platform } from './platform/index.js';
@@ -95,6 +96,17 @@ export class Agent {
      * the server ends such a line itself ("the device went offline"). The session action stays
      * open: the server delivers it again on reconnect and the runner acks it as still running.
      */
+    const scanSettings = {
+      cpuPercent: config.scanCpuPercent,
+      maxFileBytes: config.scanMaxFileMb * 1024 * 1024,
+      roots: config.scanRoots,
+      exclude: config.scanExclude,
+      networkMounts: config.scanNetworkMounts,
+      clamav: { mode: config.scanClamav, databaseDir: config.scanClamavDatabaseDir, clamdSocket: config.scanClamdSocket },
+    };
+    const liveLogger = this.#logger.child({ part: 'live' });
+    // One set of remediation records for every shell: `undo` in a later session (or after a restart) finds what an earlier one did.
+    const remediations = new RemediationRecords(remediationsFile(config.dataDir), (message) => liveLogger.error(message));
     this.#live = new LiveSessions({
       machineId: state.machineId,
       signingPublicKeyPem: state.signingPublicKeyPem,
@@ -106,6 +118,9 @@ export class Agent {
           platform: this.#platform,
           dataDir: config.dataDir,
           cronRoots: config.liveCronRoots,
+          remediations,
+          // analyze: the antivirus scan's engines and content, caught up to what the server names first.
+          scanning: { rules: this.#rules, indicators: this.#indicators, settings: scanSettings, catchUp: (refs) => this.#content.catchUp(refs) },
           fetchLibrary: (ref) => fetchLibraryFile(contentStore, ref),
           // getfile: the investigation packages' resumable upload path, each request naming its line and file.
           uploadFile: async (line, transfer, source, onProgress, signal) => {
@@ -114,7 +129,7 @@ export class Agent {
             return { size: sent.size, sha256: sent.sha256, resumed: sent.heldAtStart };
           },
         }),
-      logger: this.#logger.child({ part: 'live' }),
+      logger: liveLogger,
     });
     this.#runner = new CommandRunner({
       journal: this.#journal,
@@ -132,14 +147,7 @@ export class Agent {
         rules: this.#rules,
         indicators: this.#indicators,
         reportEvent: (kind, data) => this.reportEvent(kind, data),
-        settings: {
-          cpuPercent: config.scanCpuPercent,
-          maxFileBytes: config.scanMaxFileMb * 1024 * 1024,
-          roots: config.scanRoots,
-          exclude: config.scanExclude,
-          networkMounts: config.scanNetworkMounts,
-          clamav: { mode: config.scanClamav, databaseDir: config.scanClamavDatabaseDir, clamdSocket: config.scanClamdSocket },
-        },
+        settings: scanSettings,
       },
       // Uploads go to the node this agent is connected to, then to the others.
       live: this.#live,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SignedCommand } from './signed-command.js';
 import { LibraryFileRef } from './library.js';
+import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 
 /*
  * Live response: an analyst's session on a device. The session itself is a `LiveResponse` action
@@ -91,7 +92,14 @@ export const LiveCommandParameters = z.strictObject({
   line: z.string().min(1).max(MAX_LIVE_LINE_BYTES),
   /** For `putfile` and `run`: the library file the server resolved the name to, fetched and verified by the agent. */
   library: LibraryFileRef.optional(),
+  /**
+   * For `analyze`: the scan content (rule packs, indicators) the server had published when it signed
+   * the line. The agent brings what it holds up to these versions first (fetched and verified as its
+   * content always is), so the file is judged as a scan started now would judge it.
+   */
+  scanContent: z.array(z.strictObject({ kind: ContentKind, name: ContentName, version: ContentVersion })).max(8).optional(),
 });
+export type LiveScanContentRef = NonNullable<LiveCommandParameters['scanContent']>[number];
 export type LiveCommandParameters = z.infer<typeof LiveCommandParameters>;
 
 export const LiveEndReason = z.enum(['Ended', 'IdleTimeout', 'Cancelled', 'AgentRestarted']);

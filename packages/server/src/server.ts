@@ -219,7 +219,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await liveFileStore.init();
   const liveFiles = new LiveFilesService(liveRepo, liveFileStore, locks, now, config.diskReserveBytes, actionsRepo);
   const liveBatch = new LiveBatchService(libraryRepo, actionsRepo, liveFiles, auditService, downloadUrls, now, config.downloadUrlSeconds);
-  const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
+  const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, content, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
     queueSeconds: config.liveResponseQueueSeconds,
     idleSeconds: config.liveResponseIdleSeconds,
   });

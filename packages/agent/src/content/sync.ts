@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { AGENT_CONTENT, INDICATORS_CONTENT, RULEPACKS_CONTENT, type ContentKind } from '@cordon/protocol';
+import type { ContentBehind } from '../live/types.js';
 import type { ScanRules } from '../scan/rules.js';
 import { ContentNotPublishedError } from '../transport/content-fetcher.js';
 import type { IndicatorSet } from './indicators.js';
@@ -51,6 +52,31 @@ export class ContentSync {
       const r = await this.update(kind, name);
       if (!r || r.status === 'refused' || r.status === 'interrupted') return;
     }
+  }
+
+  /**
+   * Brings kind + name up to at least the versions named (a live `analyze` names what the server
+   * published when it signed the line): fetched, verified and installed as any update. Answers
+   * those still behind afterwards, with why; the content in use stays what it was for them.
+   */
+  async catchUp(refs: readonly { kind: ContentKind; name: string; version: number }[]): Promise<ContentBehind[]> {
+    const behind: ContentBehind[] = [];
+    for (const { kind, name, version } of refs) {
+      if (!AGENT_CONTENT.some((c) => c.kind === kind && c.name === name)) continue;
+      let problem = 'not installed';
+      // Twice: an update already running may have fetched the version before this one.
+      for (let attempt = 0; attempt < 2 && (this.store.current(kind, name)?.version ?? 0) < version; attempt++) {
+        const r = await this.update(kind, name);
+        if (!r) problem = 'the server could not be asked for it';
+        else if (r.status === 'refused') problem = `refused (${r.reason}): ${r.detail}`;
+        else if (r.status === 'interrupted') problem = `its download stopped after ${r.received} bytes: ${r.detail}`;
+        else continue;
+        break;
+      }
+      const have = this.store.current(kind, name)?.version ?? null;
+      if ((have ?? 0) < version) behind.push({ kind, name, version, have, problem });
+    }
+    return behind;
   }
 
   /** One update of kind + name, logged; answers what it did (null when the server could not be asked). */

@@ -4,8 +4,15 @@ import type { LiveResult } from './types.js';
 
 /** Script output a batch's result holds in all (the action result's budget is 1 MiB)... */
 export const BATCH_OUTPUT_BUDGET = 768 * 1024;
-/** ...and for one RunScript at most. */
+/** ...and for one RunScript at most (stdout and stderr together)... */
 export const SCRIPT_OUTPUT_MAX = 256 * 1024;
+/** ...of which its stderr is given first, up to this much: errors are short and say the most. */
+export const SCRIPT_ERRORS_MAX = 64 * 1024;
+
+/** The first `max` characters of `text`, and whether that cut it. */
+function capped(text: string, max: number): { text: string; cut: boolean } {
+  return text.length > max ? { text: text.slice(0, max), cut: true } : { text, cut: false };
+}
 
 /** The shell line a batch command is: names and paths quoted, so nothing in them is read as syntax. */
 export function batchLine(cmd: LiveBatchCommand): string | { error: string } {
@@ -58,10 +65,21 @@ export async function runBatch(shell: LiveShell, batchId: string, commands: Live
     const base = { index, startTime, endTime: new Date().toISOString() };
     if (cmd.type === 'RunScript' && data && !data.signal && r.exitStatus !== 124 && r.exitStatus !== 130) {
       // A script that ran to its end completed, whatever its exit status (MDE gives it as exit_code).
+      // Its streams apart, as MDE gives them: stdout as script_output, stderr as script_errors.
       const cap = Math.min(SCRIPT_OUTPUT_MAX, outputLeft);
-      const output = r.output.length > cap ? r.output.slice(0, cap) : r.output;
-      outputLeft -= output.length;
-      results.push({ ...base, status: 'Completed', errors: [], exitCode: r.exitStatus, output, ...(output.length < r.output.length || r.truncated ? { outputTruncated: true } : {}) });
+      const errors = capped(r.streams?.stderr ?? '', Math.min(SCRIPT_ERRORS_MAX, cap));
+      const output = capped(r.streams?.stdout ?? r.output, cap - errors.text.length);
+      outputLeft -= output.text.length + errors.text.length;
+      results.push({
+        ...base,
+        status: 'Completed',
+        errors: [],
+        exitCode: r.exitStatus,
+        output: output.text,
+        ...(output.cut || r.truncated ? { outputTruncated: true } : {}),
+        errorOutput: errors.text,
+        ...(errors.cut || r.truncated ? { errorOutputTruncated: true } : {}),
+      });
     } else if (r.exitStatus === 0 && cmd.type === 'GetFile' && data) {
       results.push({ ...base, status: 'Completed', errors: [], getFile: { transferId: String(data.transferId), path: String(data.path), size: Number(data.size), sha256: String(data.sha256) } });
     } else if (r.exitStatus === 0 && cmd.type === 'PutFile' && data) {

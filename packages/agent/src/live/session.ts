@@ -6,8 +6,9 @@ import type { Platform } from '../platform/types.js';
 import { parseCommandLine } from '@cordon/protocol';
 import { liveCommands } from './commands/index.js';
 import { CommandError } from './errors.js';
+import { RemediationRecords, remediationsFile } from './remediations.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';
-import type { CommandContext, FileTransfer, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, RunContext, SessionState, TransferResult } from './types.js';
+import type { CommandContext, FileTransfer, JobControl, LiveCommand, LiveJob, LiveLevel, LiveResult, LiveScanning, RunContext, SessionState, TransferResult } from './types.js';
 
 export type { LiveJob } from './types.js';
 
@@ -39,8 +40,15 @@ export interface LiveShellOptions {
    * refused and scripts are staged in the OS temp directory.
    */
   dataDir?: string;
+  /**
+   * The device's remediation records (the agent gives one for all its shells, which logs a damaged
+   * file); by default those in `<dataDir>/live-response/remediations.json`, or in memory without a data directory.
+   */
+  remediations?: RemediationRecords;
   /** The crontab files, and directories of crontabs, `remediate cron` may change (default {@link DEFAULT_CRON_ROOTS}). */
   cronRoots?: readonly string[];
+  /** The antivirus scan's engines and content (the agent gives its own); without it `analyze` says it cannot scan. */
+  scanning?: LiveScanning;
   /** Sends a file to the server for a line (the agent gives its resumable uploader); without it `getfile` says it cannot. */
   uploadFile?: (line: { sessionId: string; seq: number }, transfer: FileTransfer, source: AsyncIterable<Buffer>, onProgress: (bytes: number) => void, signal: AbortSignal) => Promise<TransferResult>;
 }
@@ -64,6 +72,8 @@ type StopReason = 'timeout' | 'cancel' | 'closed';
 /** A command's output within its budget: what is over it is counted, not kept. */
 class Output {
   private readonly chunks: string[] = [];
+  /** Which kept chunks came from a program's stderr (`run`), by index in `chunks`. */
+  private readonly fromStderr = new Set<number>();
   private kept = 0;
   private cut = 0;
   private closed = false;
@@ -73,7 +83,7 @@ class Output {
     private readonly onOutput?: (chunk: string) => void,
   ) {}
 
-  write(text: string): void {
+  write(text: string, stream?: 'stderr'): void {
     if (this.closed || !text) return;
     const safe = terminalSafe(text);
     const n = Buffer.byteLength(safe);
@@ -82,7 +92,7 @@ class Output {
       return;
     }
     if (this.kept + n <= this.budget) {
-      this.emit(safe, n);
+      this.emit(safe, n, stream);
       return;
     }
     // Keep what fits, up to its last full line when it has one.
@@ -90,13 +100,20 @@ class Output {
     const nl = keep.lastIndexOf('\n');
     if (nl >= 0) keep = keep.slice(0, nl + 1);
     const keptBytes = Buffer.byteLength(keep);
-    if (keep) this.emit(keep, keptBytes);
+    if (keep) this.emit(keep, keptBytes, stream);
     this.cut = n - keptBytes;
   }
 
+  /** What was kept of the stderr written so far (within the budget, as the terminal shows it). */
+  stderr(): string {
+    return [...this.fromStderr].map((i) => this.chunks[i]).join('');
+  }
+
   /** Closes the output (a command that ignored its abort writes no more) and adds the closing lines. */
-  end(tail: string | null): { output: string; truncated?: true } {
+  end(tail: string | null): Pick<LiveResult, 'output' | 'truncated' | 'streams'> {
     this.closed = true;
+    // Apart before the closing lines, which are neither stream's.
+    const streams = this.fromStderr.size ? { stdout: this.chunks.filter((_, i) => !this.fromStderr.has(i)).join(''), stderr: this.stderr() } : null;
     const lines: string[] = [];
     if (tail) lines.push(terminalSafe(tail));
     if (this.cut) lines.push(`[output cut at ${bytesText(this.budget)}: ${bytesText(this.cut)}${this.cut >= 1024 ? ` (${this.cut} bytes)` : ''} more not shown]`);
@@ -104,10 +121,11 @@ class Output {
       const last = this.chunks.at(-1);
       this.emit(`${last && !last.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`, 0);
     }
-    return { output: this.chunks.join(''), ...(this.cut ? { truncated: true as const } : {}) };
+    return { output: this.chunks.join(''), ...(this.cut ? { truncated: true as const } : {}), ...(streams ? { streams } : {}) };
   }
 
-  private emit(text: string, bytes: number): void {
+  private emit(text: string, bytes: number, stream?: 'stderr'): void {
+    if (stream === 'stderr') this.fromStderr.add(this.chunks.length);
     this.chunks.push(text);
     this.kept += bytes;
     this.onOutput?.(text);
@@ -144,15 +162,17 @@ export class LiveShell {
   private readonly ended = new Map<number, { line: string; exitStatus: number }>();
   private readonly fetchLibrary?: LiveShellOptions['fetchLibrary'];
   private readonly uploadFile?: LiveShellOptions['uploadFile'];
+  private readonly scanning?: LiveScanning;
   private nextJob = 1;
   private closed = false;
 
   constructor(opts: LiveShellOptions) {
     const commands = new Map((opts.commands ?? liveCommands).map((c) => [c.name, c]));
     const settings = { dataDir: opts.dataDir ?? null, cronRoots: opts.cronRoots ?? DEFAULT_CRON_ROOTS };
-    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: [] };
+    this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: opts.remediations ?? new RemediationRecords(opts.dataDir ? remediationsFile(opts.dataDir) : null), remediatedHere: [] };
     this.fetchLibrary = opts.fetchLibrary;
     this.uploadFile = opts.uploadFile;
+    this.scanning = opts.scanning;
     this.platform = opts.platform ?? currentPlatform();
     this.budget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -216,7 +236,8 @@ export class LiveShell {
       files: collect,
       collect,
       signal,
-      write: (text) => out.write(text),
+      write: (text, stream) => out.write(text, stream),
+      stderrKept: () => out.stderr(),
       trace,
       resolve: (path) => resolvePath(this.state.cwd, path),
       run: async (file, argv) => {
@@ -227,6 +248,8 @@ export class LiveShell {
         return r;
       },
       ...(ctx.library ? { library: ctx.library } : {}),
+      ...(ctx.scanContent ? { scanContent: ctx.scanContent } : {}),
+      ...(this.scanning ? { scanning: this.scanning } : {}),
       fetchLibrary: async (ref) => {
         if (!this.fetchLibrary) throw new CommandError('this session has no library (the agent cannot fetch library files here)');
         trace(`fetching ${ref.fileName} version ${ref.version} (SHA-256 ${ref.sha256}) from the library`);

@@ -381,7 +381,7 @@ export class LiveSessions {
     const output = new LineOutput(this.#pacer, (text) => void this.deps.send({ type: 'liveOutput', sessionId, seq, text }));
     let result: LiveResult;
     try {
-      result = await session.shell.run(params.line, { signal, onOutput: (chunk) => output.write(chunk), line: { sessionId, seq }, ...(params.library ? { library: params.library } : {}) });
+      result = await session.shell.run(params.line, { signal, onOutput: (chunk) => output.write(chunk), line: { sessionId, seq }, ...(params.library ? { library: params.library } : {}), ...(params.scanContent ? { scanContent: params.scanContent } : {}) });
     } catch (err) {
       // LiveShell answers every failure as a result; this is a bug, said as such rather than lost.
       this.deps.logger.error({ err, sessionId, seq }, 'live response line failed unexpectedly');

@@ -1,6 +1,10 @@
-import type { LibraryFileRef } from '@cordon/protocol';
+import type { LibraryFileRef, LiveScanContentRef } from '@cordon/protocol';
 import type { CollectContext } from '../actions/collect-package/types.js';
+import type { Scanning } from '../actions/types.js';
+import type { IndicatorSet } from '../content/indicators.js';
+import type { ScanRules } from '../scan/rules.js';
 import type { ExecResult, Platform, SafeFiles } from '../platform/types.js';
+import type { RemediationRecords } from './remediations.js';
 
 /** What a session may run: basic commands only (read-only), or advanced ones too. */
 export type LiveLevel = 'basic' | 'advanced';
@@ -15,6 +19,11 @@ export interface LiveResult {
   data?: unknown;
   /** Set when the output went over the session's budget and was cut (its last line says how much). */
   truncated?: boolean;
+  /**
+   * For a command that wrote a program's stderr apart (`run`): what the output kept of each stream,
+   * within the same budget (`output` holds both, in the order they came, and the closing lines).
+   */
+  streams?: { stdout: string; stderr: string };
 }
 
 /** What the caller of {@link LiveShell.run} gives one command line. */
@@ -25,8 +34,30 @@ export interface RunContext {
   onOutput?: (chunk: string) => void;
   /** For `putfile` and `run`: the library file the server resolved the line's file name to. */
   library?: LibraryFileRef;
+  /** For `analyze`: the scan content versions the server had published when it signed the line. */
+  scanContent?: LiveScanContentRef[];
   /** The session and line number this line is, for what it sends the server besides its output (`getfile`). */
   line?: { sessionId: string; seq: number };
+}
+
+/** Scan content this device holds older than the server named, and why it could not catch up. */
+export interface ContentBehind {
+  kind: string;
+  name: string;
+  /** The version the server named. */
+  version: number;
+  /** The version this device holds (null: none). */
+  have: number | null;
+  problem: string;
+}
+
+/** What `analyze` scans with: the antivirus scan's own rules, indicators and settings. */
+export interface LiveScanning {
+  rules: ScanRules;
+  indicators: IndicatorSet;
+  settings: Scanning['settings'];
+  /** Brings this device's scan content up to the versions named (fetched and verified as always); answers what is still behind. */
+  catchUp(refs: readonly LiveScanContentRef[]): Promise<ContentBehind[]>;
 }
 
 /** A file `getfile` sends: its transfer id (resumable), its path on the device and its size. */
@@ -51,7 +82,7 @@ export interface LiveJob {
   startedAt: Date;
 }
 
-/** What one remediation did, kept by the session so `remediate list` shows it and `undo` reverses it. */
+/** What one remediation did, kept on the device (see RemediationRecords) so `remediate list` shows it and `undo` reverses it, in any later session. */
 export interface Remediation {
   /** e.g. r3f9c2a1b: random, so a cron entry's marker names this remediation and no other session's. */
   id: string;
@@ -85,8 +116,10 @@ export interface SessionState {
   /** Every command the session knows, by name (`help` lists them). */
   readonly commands: ReadonlyMap<string, LiveCommand>;
   readonly settings: SessionSettings;
-  /** What `remediate` did in this session, oldest first. */
-  readonly remediations: Remediation[];
+  /** What `remediate` did on this device, in this session and earlier ones (kept in the agent's data directory). */
+  readonly remediations: RemediationRecords;
+  /** The ids of what `remediate` did in this session, oldest first: `undo` with no id takes the last of these. */
+  readonly remediatedHere: string[];
 }
 
 /** The session's other running lines, as one line sees them (`jobs`, `fg`, `cancel`). */
@@ -116,8 +149,10 @@ export interface CommandContext {
   collect: CollectContext;
   /** Aborted on Ctrl-C, time-out or the session's end: a command stops at its next step. */
   signal: AbortSignal;
-  /** Appends text to the output (counted against the budget). */
-  write(text: string): void;
+  /** Appends text to the output (counted against the budget); a program's stderr says so, to be kept apart too. */
+  write(text: string, stream?: 'stderr'): void;
+  /** What the output kept of the text written as stderr so far (within the budget, terminal-safe). */
+  stderrKept(): string;
   /** A verbose note, shown only with `trace on`. */
   trace(note: string): void;
   /** A path as typed, made absolute against the session's cwd. */
@@ -126,6 +161,10 @@ export interface CommandContext {
   run(file: string, args: string[]): Promise<ExecResult>;
   /** The library file that came with the line (see {@link RunContext.library}). */
   library?: LibraryFileRef;
+  /** The scan content versions that came with the line (see {@link RunContext.scanContent}). */
+  scanContent?: LiveScanContentRef[];
+  /** The antivirus scan's engines and content, for `analyze` (absent: this agent has no scanner set up). */
+  scanning?: LiveScanning;
   /** The path of a library file's verified bytes on the device; throws {@link CommandError} when this session has no library. */
   fetchLibrary(ref: LibraryFileRef): Promise<string>;
   /** Sends a file to the server for this line (absent when the session cannot, e.g. in tests of other commands). */

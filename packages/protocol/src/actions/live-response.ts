@@ -26,10 +26,15 @@ export const LiveBatchCommandResult = z.object({
   startTime: z.string().nullable(),
   endTime: z.string().nullable(),
   errors: z.array(z.string()),
-  /** RunScript: the script's exit status and its output (stdout and stderr as they came), cut to the result's budget. */
+  /**
+   * RunScript: the script's exit status, its stdout (`output`) and its stderr (`errorOutput`: MDE's
+   * script_errors), each cut to the result's budget. An older agent sent both streams in `output`.
+   */
   exitCode: z.number().int().optional(),
   output: z.string().optional(),
   outputTruncated: z.boolean().optional(),
+  errorOutput: z.string().optional(),
+  errorOutputTruncated: z.boolean().optional(),
   /** GetFile: the transfer the file went up as (its id names the stored file). */
   getFile: z.object({ transferId: z.string(), path: z.string(), size: z.number(), sha256: z.string() }).optional(),
   /** PutFile: where the file was written on the device. */

@@ -113,6 +113,23 @@ describe('batch live response (runliveresponse) on a real agent', () => {
     expect((await h.call('GET', `/api/machineactions/${res.body.id}/GetLiveResponseResultDownloadLink(index=0)`, { token: h.tokens.viewer })).status).toBe(403);
   });
 
+  it("gives a script's stdout as script_output and its stderr as script_errors, each in order", async () => {
+    await addLibraryFile('both.sh', '#!/bin/sh\necho "checking $1"\necho "warning: $1 is world-writable" >&2\necho done\nprintf "error: no audit log\\n" >&2\nexit 2\n');
+    const machineId = await startAgent();
+    const res = await submit(machineId, [{ type: 'RunScript', params: [{ key: 'ScriptName', value: 'both.sh' }, { key: 'Args', value: '/etc/shadow' }] }]);
+    expect(res.status, res.text).toBe(201);
+    const action = await ended(res.body.id);
+    expect(action.status, action.error ?? '').toBe('Succeeded');
+    expect(action.commands[0]).toMatchObject({ commandStatus: 'Completed', errors: [] });
+    const script = await download(res.body.id, 0);
+    expect(JSON.parse(script.bytes.toString())).toEqual({
+      script_name: 'both.sh',
+      exit_code: 2,
+      script_output: 'checking /etc/shadow\ndone\n',
+      script_errors: 'warning: /etc/shadow is world-writable\nerror: no audit log\n',
+    });
+  });
+
   it('refuses a bad command with a 400 naming it, before anything is signed', async () => {
     await addLibraryFile('ok.sh', '#!/bin/sh\necho ok\n');
     const machineId = await startAgent();

@@ -161,6 +161,82 @@ describe('live response on a real agent', () => {
     expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab);
   });
 
+  it('analyze judges one file with the scan’s rules and indicators as the server has them now: no alert, nothing quarantined', async () => {
+    const files = join(dir, 'suspects');
+    mkdirSync(files);
+    const implant = 'GET /x HTTP/1.1 implant-marker-51c0\n';
+    writeFileSync(join(files, 'implant.bin'), implant);
+    const dropper = Buffer.from('#!/bin/sh\necho a dropper nobody wrote a rule for\n');
+    writeFileSync(join(files, 'dropper.sh'), dropper);
+    writeFileSync(join(files, 'notes.txt'), 'nothing to see here\n');
+    const noClam = join(dir, 'no-clamav');
+    mkdirSync(noClam);
+    // ClamAV is made absent (no database, no clamd) whatever this machine has installed.
+    const machineId = await startAgent({ scanClamavDatabaseDir: noClam, scanClamdSocket: join(noClam, 'clamd.ctl') });
+    // Published after the agent started: the line names these versions, and the agent fetches them first if the announcement has not brought them yet.
+    const rule = 'rule Live_Implant_Marker\n{\n  meta:\n    severity = "High"\n    category = "Backdoor"\n  strings:\n    $a = "implant-marker-51c0"\n  condition:\n    $a\n}\n';
+    expect((await h.call('POST', '/api/rulepacks', { body: { name: 'live-test', source: rule } })).status).toBe(201);
+    expect((await h.call('POST', '/api/indicators', { body: { IndicatorValue: createHash('sha256').update(dropper).digest('hex'), IndicatorType: 'FileSha256', Action: 'Alert', Title: 'known dropper', Severity: 'Medium' } })).status).toBe(200);
+    const id = await session(machineId, h.tokens.analyst);
+
+    const byRule = await run(id, `analyze ${join(files, 'implant.bin')}`, h.tokens.analyst);
+    expect(byRule.status, byRule.output).toBe('Succeeded');
+    expect(byRule.data).toMatchObject({
+      verdict: 'malicious',
+      size: implant.length,
+      sha256: createHash('sha256').update(implant).digest('hex'),
+      matches: [{ engine: 'YARA', threat: 'Live_Implant_Marker', source: 'live-test', severity: 'High' }],
+      engines: { yara: { packs: [{ name: 'live-test', version: 1 }], contentVersion: 1 }, hashIndicators: { count: 1, contentVersion: 1 }, clamav: { unavailable: expect.stringMatching(/^no ClamAV database in /) } },
+      contentBehind: [],
+      alerted: false,
+    });
+    expect(byRule.output).toMatch(/verdict: +malicious\n/);
+    expect(byRule.output).toMatch(/engine: +ClamAV: did not run: no ClamAV database in /);
+
+    const byHash = await run(id, `cd ${files}`, h.tokens.analyst).then(() => run(id, 'analyze dropper.sh', h.tokens.analyst));
+    expect(byHash.data).toMatchObject({ verdict: 'malicious', matches: [{ engine: 'Indicator', threat: 'known dropper', severity: 'Medium' }] });
+    const clean = await run(id, 'analyze notes.txt', h.tokens.analyst);
+    expect(clean.data).toMatchObject({ verdict: 'clean', matches: [], size: 20 });
+    expect(await run(id, `analyze ${files}`, h.tokens.analyst)).toMatchObject({ status: 'Failed', exitStatus: 1, output: `analyze: ${files} is a directory, not a regular file: only files are analyzed (it was not opened)\n` });
+    expect((await run(id, 'help', h.tokens.analyst)).output).toMatch(/^analyze +Scan one file with the antivirus engines .*raises no alert, quarantines nothing$/m);
+
+    // A look, not a response: the files are where they were, and no alert was raised.
+    expect(readFileSync(join(files, 'implant.bin'), 'utf8')).toBe(implant);
+    expect(existsSync(join(files, 'dropper.sh'))).toBe(true);
+    expect((await h.call('GET', `/api/alerts?$filter=machineId eq '${machineId}'`)).body.value).toEqual([]);
+  });
+
+  it('keeps remediations on the device: after an agent restart a new session lists them and undoes a disabled cron entry', async () => {
+    const cronDir = join(dir, 'cron.d');
+    mkdirSync(cronDir);
+    const crontab = '# persistence\n@reboot root /tmp/.x/implant\n*/10 * * * * root /usr/bin/true\n';
+    writeFileSync(join(cronDir, 'implant'), crontab);
+    const machineId = await startAgent({ liveCronRoots: [cronDir] });
+    let id = await session(machineId, h.tokens.responder);
+    const disabled = await run(id, `remediate cron ${join(cronDir, 'implant')} 2`, h.tokens.responder);
+    expect(disabled.status, disabled.output).toBe('Succeeded');
+    const rid = (disabled.data as { id: string }).id;
+    expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab.replace('@reboot', `#cordon-disabled ${rid} @reboot`));
+
+    // The agent stops (its session ends as AgentRestarted) and a new one starts on the same data directory.
+    await agents.pop()!.stop();
+    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, liveCronRoots: [cronDir] }, {}), { logger: pino({ level: 'silent' }), platform });
+    agents.push(agent);
+    await agent.start();
+    await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Ended'));
+    id = await session(machineId, h.tokens.responder);
+
+    const listed = await run(id, 'remediate list', h.tokens.responder);
+    expect(listed.output).toMatch(new RegExp(`^${rid} +\\S+ +cron +${join(cronDir, 'implant').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 2 +undo ${rid}$`, 'm'));
+    expect(listed.data).toEqual([expect.objectContaining({ id: rid, kind: 'cron', undoneAt: null, thisSession: false })]);
+    // Undo with no id undoes only this session's own; by id it reaches the earlier session's.
+    expect((await run(id, 'undo', h.tokens.responder)).output).toMatch(/nothing was remediated in this session/);
+    const undone = await run(id, `undo ${rid}`, h.tokens.responder);
+    expect(undone.status, undone.output).toBe('Succeeded');
+    expect(readFileSync(join(cronDir, 'implant'), 'utf8')).toBe(crontab);
+    expect(((await run(id, 'remediate list', h.tokens.responder)).data as { undoneAt: string | null }[])[0]!.undoneAt).toEqual(expect.any(String));
+  });
+
   it('fetches a file with getfile, checked by SHA-256, resumes it after an agent restart, and refuses what is not a file', async () => {
     const big = randomBytes(48 * 1024 * 1024);
     const path = join(dir, 'exfil archive.bin');

@@ -174,6 +174,27 @@ describe('live-response sessions', () => {
     expect(d.lines).toHaveLength(1);
   });
 
+  it('signs analyze with the scan content published now (none yet: none named), and only analyze', async () => {
+    const d = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    expect((await run(s.id, 'analyze /tmp/a')).status).toBe(202);
+    await doneLine(s.id, 1);
+    expect(d.lines[0]).toEqual({ sessionId: s.id, seq: 1, line: 'analyze /tmp/a', scanContent: [] });
+    expect((await h.call('POST', '/api/rulepacks', { body: { name: 'team', source: 'rule T { strings: $a = "t-1" condition: $a }' } })).status).toBe(201);
+    expect((await h.call('POST', '/api/rulepacks', { body: { name: 'team', source: 'rule T { strings: $a = "t-2" condition: $a }' } })).status).toBe(201);
+    expect((await h.call('POST', '/api/indicators', { body: { IndicatorValue: 'a'.repeat(64), IndicatorType: 'FileSha256', Action: 'Alert', Title: 'x', Severity: 'Low' } })).status).toBe(200);
+    const rulepack = (await h.server.services.content.latest('rulepack', 'default'))!.manifest.version;
+    const indicators = (await h.server.services.content.latest('indicators', 'default'))!.manifest.version;
+    expect((await run(s.id, "analyze '/tmp/b c'")).status).toBe(202);
+    await doneLine(s.id, 2);
+    expect(d.lines[1]).toEqual({ sessionId: s.id, seq: 2, line: "analyze '/tmp/b c'", scanContent: [{ kind: 'indicators', name: 'default', version: indicators }, { kind: 'rulepack', name: 'default', version: rulepack }] });
+    expect(rulepack).toBe(2);
+    expect((await run(s.id, 'ls /tmp')).status).toBe(202);
+    await doneLine(s.id, 3);
+    expect(d.lines[2]).toEqual({ sessionId: s.id, seq: 3, line: 'ls /tmp' });
+  });
+
   it('waits while the device is offline, says so, and times out at the queue limit', async () => {
     const d = await device();
     d.disconnect();

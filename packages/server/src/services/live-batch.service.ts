@@ -107,12 +107,21 @@ export class LiveBatchService {
     return { value: url.toString(), expiresAt };
   }
 
-  /** A command's result for a signed URL: a RunScript's as MDE's JSON, a GetFile's file as it was sent. */
+  /** A command's result for a signed URL: a RunScript's as MDE's JSON (stdout as script_output, stderr as script_errors), a GetFile's file as it was sent. */
   async download(actionId: string, index: number, expires: number, signature: string): Promise<{ stream: Readable; size: number; contentType: string; fileName: string; sha256?: string }> {
     this.urls.verify(subject(actionId, index), expires, signature, this.now(), 'ask for a new one with GetLiveResponseResultDownloadLink');
     const { cmd, result } = await this.#completed(actionId, index);
     if (cmd.type === 'RunScript') {
-      const json = Buffer.from(JSON.stringify({ script_name: batchParam(cmd, 'ScriptName'), exit_code: result.exitCode ?? null, script_output: result.output ?? '', script_errors: '', ...(result.outputTruncated ? { script_output_truncated: true } : {}) }));
+      const json = Buffer.from(
+        JSON.stringify({
+          script_name: batchParam(cmd, 'ScriptName'),
+          exit_code: result.exitCode ?? null,
+          script_output: result.output ?? '',
+          script_errors: result.errorOutput ?? '',
+          ...(result.outputTruncated ? { script_output_truncated: true } : {}),
+          ...(result.errorOutputTruncated ? { script_errors_truncated: true } : {}),
+        }),
+      );
       return { stream: Readable.from([json]), size: json.length, contentType: 'application/json', fileName: `${actionId}-${index}.json` };
     }
     const f = await this.files.download(actionId, result.getFile!.transferId);

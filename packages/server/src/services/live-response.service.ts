@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { LIVE_COMMAND_LEVELS, LIVE_COMMAND_TIMEOUT_SECONDS, liveLevelAllows, LiveSessionParameters, MAX_LIVE_LINE_BYTES, parseCommandLine, type CommandSigner, type LibraryFileRef, type LiveDoneFrame, type LiveLevel, type LiveOutputFrame } from '@cordon/protocol';
+import { AGENT_CONTENT, LIVE_COMMAND_LEVELS, LIVE_COMMAND_TIMEOUT_SECONDS, liveLevelAllows, LiveSessionParameters, MAX_LIVE_LINE_BYTES, parseCommandLine, type CommandSigner, type LibraryFileRef, type LiveDoneFrame, type LiveLevel, type LiveOutputFrame, type LiveScanContentRef } from '@cordon/protocol';
 import type { Logger } from 'pino';
 import { roleHas, type Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
@@ -11,6 +11,7 @@ import type { LiveCommandRow, LiveResponseRepository } from '../repositories/liv
 import type { AgentChannel } from './action-lifecycle.js';
 import type { ActionsService } from './actions.service.js';
 import type { AuditService } from './audit.service.js';
+import type { ContentService } from './content.service.js';
 
 /** A session as its action's state says it: waiting for the device, open on it, or over. */
 export type LiveSessionState = 'Queued' | 'Active' | 'Ended';
@@ -58,6 +59,9 @@ export type LiveStreamEvent =
   | { event: 'command'; data: { seq: number; line: string; issuedBy: string; startedAt: string } }
   | { event: 'output'; data: { seq: number; text: string } }
   | { event: 'done'; data: LiveCommandView };
+
+/** What a line's signed parameters carry besides the line: the library file (`putfile`, `run`) or the scan content (`analyze`) the server resolved. */
+type ExtraParameters = { library?: LibraryFileRef; scanContent?: LiveScanContentRef[] };
 
 /** Whether a device may run `shell` in a session (an admin's per-device-group setting). */
 export interface LiveShellPolicy {
@@ -129,6 +133,8 @@ export class LiveResponseService {
     private readonly actionsRepo: ActionsRepository,
     private readonly actions: ActionsService,
     private readonly library: LibraryRepository,
+    /** The published scan content (rule packs, indicators) an `analyze` line names. */
+    private readonly content: Pick<ContentService, 'latest'>,
     private readonly audit: AuditService,
     private readonly hub: EventHub,
     private readonly signer: CommandSigner,
@@ -196,9 +202,11 @@ export class LiveResponseService {
       if (!file) await refuse(new BadRequestError(`'${name}' is not in the library (GET /api/libraryfiles lists it)`, 'Line', 'LibraryFileNotFound'));
       library = { fileName: file!.file_name, contentName: file!.content_name, version: Number(file!.content_version), sha256: file!.sha256 };
     }
+    const extra: ExtraParameters = library ? { library } : {};
+    if (command === 'analyze') extra.scanContent = await this.#scanContent();
     const local = SERVER_COMMANDS.has(command);
     if (!local && !this.channel.isConnected(row.machine_id)) await refuse(new ConflictError('The device is offline: the line was not sent', 'DeviceOffline'));
-    const stored = await this.#store(principal, row, line, command, library);
+    const stored = await this.#store(principal, row, line, command, extra);
     // The stored line already says who sent what: the device gets it at once, and the audit
     // record and the session's longer life follow without holding the line up.
     if (!local) this.sendLine(stored);
@@ -444,8 +452,14 @@ export class LiveResponseService {
     return opened === 'advanced' && LiveResponseService.levelOf(principal) === 'advanced' ? 'advanced' : 'basic';
   }
 
+  /** The scan content a scan started now would use: the newest published version of each (none yet: left out). */
+  async #scanContent(): Promise<LiveScanContentRef[]> {
+    const latest = await Promise.all(AGENT_CONTENT.map(async ({ kind, name }) => ({ kind, name, published: await this.content.latest(kind, name) })));
+    return latest.flatMap(({ kind, name, published }) => (published ? [{ kind, name, version: published.manifest.version }] : []));
+  }
+
   /** Stores the line under the session's next number (taken again if another node took it first), signed. */
-  async #store(principal: Principal, row: ActionRow, line: string, command: string, library: LibraryFileRef | undefined): Promise<LiveCommandRow> {
+  async #store(principal: Principal, row: ActionRow, line: string, command: string, extra: ExtraParameters): Promise<LiveCommandRow> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const seq = await this.repo.nextSeq(row.id);
       const now = this.now();
@@ -453,7 +467,7 @@ export class LiveResponseService {
         actionId: randomUUID(),
         machineId: row.machine_id,
         type: 'LiveResponse',
-        parameters: { sessionId: row.id, seq, line, ...(library ? { library } : {}) },
+        parameters: { sessionId: row.id, seq, line, ...extra },
         issuedAt: now.toISOString(),
         expiresAt: new Date(now.getTime() + LINE_EXPIRY_SECONDS * 1000).toISOString(),
       });

@@ -1,4 +1,5 @@
 import type { LiveCommand } from '../types.js';
+import { analyze } from './analyze.js';
 import { cd } from './cd.js';
 import { connections } from './connections.js';
 import { fileinfo } from './fileinfo.js';
@@ -18,7 +19,7 @@ import { services } from './services.js';
 import { trace } from './trace.js';
 
 /** The basic (read-only) commands every session has. */
-export const basicCommands: readonly LiveCommand[] = [help, cd, pwd, ls, fileinfo, findfile, getfile, processes, connections, persistence, services, scheduledtasks, jobs, fg, cancel, trace];
+export const basicCommands: readonly LiveCommand[] = [help, cd, pwd, ls, fileinfo, findfile, getfile, analyze, processes, connections, persistence, services, scheduledtasks, jobs, fg, cancel, trace];
 
 /** The advanced commands, which change the device: only an advanced session runs them. */
 export const advancedCommands: readonly LiveCommand[] = [putfile, run, remediate, undo];

@@ -29,7 +29,7 @@ async function fetchLibrary(ref: LibraryFileRef): Promise<string> {
   if (!files.has(ref.fileName)) throw new LibraryFileError(`${ref.fileName} is not in the server's library`);
   return join(store, ref.fileName);
 }
-function shell(opts: { level?: 'basic' | 'advanced'; commandTimeoutMs?: number; dataDir?: string } = {}): LiveShell {
+function shell(opts: { level?: 'basic' | 'advanced'; commandTimeoutMs?: number; dataDir?: string; outputBudget?: number } = {}): LiveShell {
   return new LiveShell({ level: opts.level ?? 'advanced', fetchLibrary, ...opts });
 }
 async function inWork(sh: LiveShell): Promise<void> {
@@ -145,7 +145,8 @@ describe('run', () => {
     const staged = /^staged=700 700 (\/.+)$/.exec(lines[LITERAL.length + 1]!);
     expect(staged).not.toBeNull();
     expect(existsSync(staged![1]!)).toBe(false);
-    expect(r.data).toEqual({ fileName: 'args.sh', version: 1, sha256: ARGS.sha256, exitStatus: 0, signal: null });
+    expect(r.data).toEqual({ fileName: 'args.sh', version: 1, sha256: ARGS.sha256, exitStatus: 0, signal: null, stderr: '' });
+    expect(r.streams).toBeUndefined();
   });
 
   it('the #! line picks the interpreter; a script without one is read by /bin/sh', async () => {
@@ -154,10 +155,28 @@ describe('run', () => {
     expect(await sh.run(`run plain.sh 'a b' '$(id)'`, { library: NO_SHEBANG })).toMatchObject({ exitStatus: 0, output: '{a b}\n{$(id)}\n' });
   });
 
-  it('its exit status is the script’s; a signal that ends it is 128+n; stdout and stderr both shown', async () => {
+  it('its exit status is the script’s; a signal that ends it is 128+n; stdout and stderr both shown, stderr also kept apart', async () => {
     const sh = shell();
-    expect(await sh.run('run fail.sh', { library: FAIL })).toEqual({ exitStatus: 7, output: expect.stringMatching(/^(out\nerr\n|err\nout\n)$/), data: { fileName: 'fail.sh', version: 1, sha256: FAIL.sha256, exitStatus: 7, signal: null } });
+    expect(await sh.run('run fail.sh', { library: FAIL })).toEqual({
+      exitStatus: 7,
+      output: expect.stringMatching(/^(out\nerr\n|err\nout\n)$/),
+      streams: { stdout: 'out\n', stderr: 'err\n' },
+      data: { fileName: 'fail.sh', version: 1, sha256: FAIL.sha256, exitStatus: 7, signal: null, stderr: 'err\n' },
+    });
     expect(await sh.run('run sig.sh', { library: SIG })).toMatchObject({ exitStatus: 143, output: 'bye\nrun: sig.sh was ended by SIGTERM\n' });
+  });
+
+  it('stderr kept apart is what the output budget kept of it: the terminal text stays merged and in order', async () => {
+    // Each line is written and flushed before the next, so the merged order is the script's.
+    const MIXED = library('mixed.sh', '#!/bin/sh\necho o1\nsleep 0.1\necho e1 >&2\nsleep 0.1\necho o2\nsleep 0.1\nprintf "e2\\033[31m\\n" >&2\nsleep 0.1\nhead -c 300 /dev/zero | tr "\\0" x >&2\n');
+    const r = await shell({ outputBudget: 120 }).run('run mixed.sh', { library: MIXED });
+    expect(r.exitStatus).toBe(0);
+    // 20 bytes of lines, then 100 of the 300 x's fit; the rest is counted, not kept, in either form.
+    const kept = 'e1\ne2\\x1b[31m\n' + 'x'.repeat(100);
+    expect(r.output).toBe(`o1\ne1\no2\ne2\\x1b[31m\n${'x'.repeat(100)}\n[output cut at 120 bytes: 200 bytes more not shown]\n`);
+    expect(r.streams).toEqual({ stdout: 'o1\no2\n', stderr: kept });
+    expect(r.data).toMatchObject({ stderr: kept });
+    expect(r.data).not.toHaveProperty('stderrTruncated');
   });
 
   it('output is streamed as it comes', async () => {

@@ -73,7 +73,7 @@ describe('remediate process', () => {
     expect((await sh.run('remediate process 0')).exitStatus).toBe(2);
     expect((await sh.run('remediate process 12 13')).exitStatus).toBe(2);
     expect((await sh.run('remediate kill 12')).output).toBe('remediate: kill: not process, file, cron or list; usage: remediate process <pid> | file <path> | cron <file> <line-number> | list\n');
-    expect(sh.state.remediations).toEqual([]);
+    expect(sh.state.remediatedHere).toEqual([]);
   });
 });
 
@@ -151,7 +151,7 @@ describe('remediate file', () => {
     expect(await new LiveShell({ level: 'advanced' }).run(`remediate file '${target}'`)).toEqual({ exitStatus: 1, output: 'remediate: this session has no quarantine vault (the agent gave it no data directory); nothing was done\n' });
     expect(readFileSync(target, 'utf8')).toBe('x');
     expect((await sh.run('remediate file')).exitStatus).toBe(2);
-    expect(sh.state.remediations).toEqual([]);
+    expect(sh.state.remediatedHere).toEqual([]);
   });
 });
 
@@ -248,21 +248,26 @@ describe('remediate cron', () => {
 });
 
 describe('remediate list and undo', () => {
-  it('list shows what this session did, and which can be undone; undo of an unknown id says so', async () => {
+  it('list shows what was done on the device, and which can be undone; undo of an unknown id says so', async () => {
     const file = join(etc, 'cron.d/listed');
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, '0 2 * * * root /bin/b\n');
     const target = await sleeper('4242.3');
-    const sh = shell();
-    expect(await sh.run('remediate list')).toEqual({ exitStatus: 0, output: 'Nothing was remediated in this session.\n', data: [] });
+    // A data directory of its own: the records of the other tests' shells are kept in theirs.
+    const own = mkdtempSync(join(tmp, 'listed-'));
+    const sh = new LiveShell({ level: 'advanced', dataDir: own, cronRoots });
+    expect(await sh.run('remediate list')).toEqual({ exitStatus: 0, output: 'Nothing was remediated on this device.\n', data: [] });
     const k = dataOf(await sh.run(`remediate process ${target.pid}`));
     const c = dataOf(await sh.run(`remediate cron ${file} 1`));
     await sh.run(`undo ${c.id}`);
     const r = await sh.run('remediate list');
     expect(r.output).toMatch(new RegExp(`^ID +DONE +KIND +TARGET +UNDO\\n${k.id} +\\S+Z +process +pid ${target.pid} \\(sleep 4242\\.3\\) +cannot be undone\\n${c.id} +\\S+Z +cron +${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 1 +undone \\S+Z\\n$`));
-    expect((r.data as Remediation[]).map((x) => x.id)).toEqual([k.id, c.id]);
-    expect(await sh.run('undo r00000000')).toEqual({ exitStatus: 1, output: 'undo: no remediation r00000000 in this session (remediate list shows them)\n' });
-    expect(await shell().run('undo')).toEqual({ exitStatus: 1, output: 'undo: nothing was remediated in this session\n' });
+    expect((r.data as (Remediation & { thisSession: boolean })[]).map((x) => [x.id, x.thisSession])).toEqual([[k.id, true], [c.id, true]]);
+    expect(await sh.run('undo r00000000')).toEqual({ exitStatus: 1, output: 'undo: no remediation r00000000 on this device (remediate list shows them)\n' });
+    // A later session lists them too (not its own), and undo with no id undoes only its own.
+    const later = new LiveShell({ level: 'advanced', dataDir: own, cronRoots });
+    expect(((await later.run('remediate list')).data as (Remediation & { thisSession: boolean })[]).map((x) => [x.id, x.thisSession])).toEqual([[k.id, false], [c.id, false]]);
+    expect(await later.run('undo')).toEqual({ exitStatus: 1, output: "undo: nothing was remediated in this session (undo <id> undoes an earlier session's; remediate list shows them)\n" });
     expect((await sh.run('undo a b')).exitStatus).toBe(2);
     expect((await sh.run('remediate list x')).exitStatus).toBe(2);
   });

@@ -10,11 +10,10 @@ import { openDirectory, readRegular, realDirectory, replaceFile, sha256Of } from
 
 /*
  * `remediate` changes the device: it kills a process, moves a file into the agent's quarantine
- * vault, or disables one crontab entry. Each is recorded in the session with an id; `undo <id>`
- * reverses a quarantine (the file goes back where it was) or a disabled entry (its marker is
- * removed); a killed process cannot be brought back. The record lives as long as the session:
- * afterwards a quarantined file is still restored by its vault id (RestoreQuarantinedFile), and a
- * disabled entry is the line after `#cordon-disabled <id> `.
+ * vault, or disables one crontab entry. Each is recorded on the device with an id (in the agent's
+ * data directory, so the record outlives the session and the agent's restarts); `undo <id>`, in
+ * this session or a later one, reverses a quarantine (the file goes back where it was) or a
+ * disabled entry (its marker is removed); a killed process cannot be brought back.
  */
 
 /** An id no other session's is likely to be: a cron marker names exactly one remediation. */
@@ -215,10 +214,12 @@ async function enableCron(file: string, marker: string): Promise<number> {
 }
 
 function list(ctx: CommandContext) {
-  const all = ctx.session.remediations;
+  const all = ctx.session.remediations.list();
+  const here = new Set(ctx.session.remediatedHere);
   const undoText = (r: Remediation) => (r.undoneAt ? `undone ${r.undoneAt.replace(/\.\d{3}Z$/, 'Z')}` : 'impossible' in r.undo ? 'cannot be undone' : `undo ${r.id}`);
-  ctx.write(table(['ID', 'DONE', 'KIND', 'TARGET', 'UNDO'], all.map((r) => [r.id, r.doneAt.replace(/\.\d{3}Z$/, 'Z'), r.kind, printable(r.target), undoText(r)]), 'Nothing was remediated in this session.'));
-  return { data: all };
+  const rows = all.map((r) => [r.id, r.doneAt.replace(/\.\d{3}Z$/, 'Z'), r.kind, printable(r.target), undoText(r)]);
+  ctx.write(table(['ID', 'DONE', 'KIND', 'TARGET', 'UNDO'], rows, 'Nothing was remediated on this device.'));
+  return { data: all.map((r) => ({ ...r, thisSession: here.has(r.id) })) };
 }
 
 /**
@@ -226,7 +227,7 @@ function list(ctx: CommandContext) {
  * (SIGKILL; never pid 1, the agent or its ancestors), quarantines one file (into the agent's vault:
  * bytes, owner, mode and times kept), disables one crontab entry (prefixed with
  * `#cordon-disabled <id> `, the file replaced atomically, owner and mode kept), or lists what
- * this session did.
+ * was remediated on this device, in this session and earlier ones.
  */
 export const remediate: LiveCommand = {
   name: 'remediate',
@@ -256,31 +257,41 @@ export const remediate: LiveCommand = {
       default:
         throw usageError(this, what === undefined ? undefined : `${printable(what)}: not process, file, cron or list`);
     }
-    ctx.session.remediations.push(done);
+    ctx.session.remediatedHere.push(id);
+    try {
+      ctx.session.remediations.add(done);
+    } catch (e) {
+      // Done, but not recorded: say how to reverse it by hand, since a later session will not know it.
+      const by = 'quarantineId' in done.undo ? `RestoreQuarantinedFile of vault item ${done.undo.quarantineId}` : 'cronFile' in done.undo ? `removing ${done.undo.marker.trim()} from ${done.undo.cronFile}` : null;
+      return { data: done, error: `${id} was done but could not be recorded on the device (${(e as Error).message})${by ? `; it is undone by ${by}` : ''}` };
+    }
     return { data: done };
   },
 };
 
 /**
- * `undo [id]`: reverses one remediation of this session (the last one when no id is given): a
- * quarantined file goes back to its path (refused when something is there now), a disabled cron
- * entry is enabled again (exactly its marker removed). A killed process cannot be brought back.
+ * `undo [id]`: reverses one remediation recorded on this device, done in this session or an earlier
+ * one (with no id: the last one this session did): a quarantined file goes back to its path
+ * (refused when something is there now), a disabled cron entry is enabled again (exactly its
+ * marker removed). A killed process cannot be brought back.
  */
 export const undo: LiveCommand = {
   name: 'undo',
-  summary: 'Undo a remediation of this session (the last one when no id is given): put a file back, enable a cron entry',
+  summary: 'Undo a remediation done on this device (the last one of this session when no id is given): put a file back, enable a cron entry',
   usage: 'undo [id]',
   level: 'advanced',
   async run(args, ctx) {
     if (args.length > 1) throw usageError(this, 'too many arguments');
-    const all = ctx.session.remediations;
+    const all = ctx.session.remediations.list();
     let r: Remediation | undefined;
     if (args[0] === undefined) {
-      r = all.findLast((x) => !x.undoneAt);
-      if (!r) throw new CommandError(all.length ? 'everything remediated in this session was undone already' : 'nothing was remediated in this session');
+      const here = ctx.session.remediatedHere;
+      const id = here.findLast((x) => all.some((y) => y.id === x && !y.undoneAt));
+      r = all.find((x) => x.id === id);
+      if (!r) throw new CommandError(here.length ? 'everything remediated in this session was undone already' : 'nothing was remediated in this session (undo <id> undoes an earlier session\'s; remediate list shows them)');
     } else {
       r = all.find((x) => x.id === args[0]);
-      if (!r) throw new CommandError(`no remediation ${printable(args[0])} in this session (remediate list shows them)`);
+      if (!r) throw new CommandError(`no remediation ${printable(args[0])} on this device (remediate list shows them)`);
       if (r.undoneAt) throw new CommandError(`${r.id} was undone already, at ${r.undoneAt}`);
     }
     const u = r.undo;
@@ -299,7 +310,11 @@ export const undo: LiveCommand = {
       const line = await enableCron(u.cronFile, u.marker);
       ctx.write(`${printable(u.cronFile)} line ${line} enabled again; ${r.id} undone\n`);
     }
-    r.undoneAt = new Date().toISOString();
-    return { data: r };
+    const at = new Date().toISOString();
+    try {
+      return { data: ctx.session.remediations.markUndone(r.id, at) ?? { ...r, undoneAt: at } };
+    } catch (e) {
+      return { data: { ...r, undoneAt: at }, error: `${r.id} was undone, but that could not be recorded on the device (${(e as Error).message}); remediate list still shows it as not undone` };
+    }
   },
 };

@@ -30,6 +30,9 @@ async function hasShebang(path: string): Promise<boolean> {
   }
 }
 
+/** Most characters of a script's stderr its structured result holds (the output has all the budget kept). */
+export const STDERR_DATA_MAX = 64 * 1024;
+
 /** A program that was busy being written by another thread's fork (ETXTBSY) is tried again this many times. */
 const BUSY_RETRIES = 5;
 
@@ -39,7 +42,8 @@ const BUSY_RETRIES = 5;
  * (0700) and run there directly (its #! line picks the interpreter; without one, /bin/sh reads it),
  * with the arguments as they were split from the line: never given to a shell, so spaces, quotes
  * and ;|&$() are plain characters. It runs in the working directory, its stdout and stderr are
- * shown as they come, and its exit status is the command's (128+n when signal n ended it).
+ * shown as they come (one output, in order), its stderr is also kept apart (the result's `stderr`,
+ * a batch's script_errors), and its exit status is the command's (128+n when signal n ended it).
  * Ctrl-C and the time-out stop it and everything it started (its process group).
  */
 export const run: LiveCommand = {
@@ -73,7 +77,7 @@ export const run: LiveCommand = {
         env: scriptEnv(),
         signal: ctx.signal,
         onStdout: (c: Buffer) => ctx.write(decoders.out.write(c)),
-        onStderr: (c: Buffer) => ctx.write(decoders.err.write(c)),
+        onStderr: (c: Buffer) => ctx.write(decoders.err.write(c), 'stderr'),
         onStart: (pid: number) => ctx.trace(`${name} runs as pid ${pid}`),
       };
       let end: Awaited<ReturnType<typeof ctx.platform.processes.runStreamed>> | undefined;
@@ -92,9 +96,13 @@ export const run: LiveCommand = {
           throw new CommandError(`${printable(name)} could not be run: ${(e as Error).message}`);
         }
       }
-      ctx.write(decoders.out.end() + decoders.err.end());
+      ctx.write(decoders.out.end());
+      ctx.write(decoders.err.end(), 'stderr');
       const exitStatus = end.code ?? 128 + (end.signal ? (os.signals[end.signal] ?? 0) : 0);
-      const data = { fileName: name, version: ref.version, sha256: ref.sha256, exitStatus, signal: end.signal };
+      // stderr apart for the API (MDE's script_errors), as the output kept it; cut so the line's result stays small.
+      const stderr = ctx.stderrKept();
+      const kept = stderr.length > STDERR_DATA_MAX ? stderr.slice(0, STDERR_DATA_MAX) : stderr;
+      const data = { fileName: name, version: ref.version, sha256: ref.sha256, exitStatus, signal: end.signal, stderr: kept, ...(kept.length < stderr.length ? { stderrTruncated: true } : {}) };
       return { exitStatus, data, ...(end.signal ? { error: `${printable(name)} was ended by ${end.signal}` } : {}) };
     } finally {
       await rm(stage, { recursive: true, force: true });
