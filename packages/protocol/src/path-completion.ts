@@ -83,7 +83,7 @@ export function completesPath(w: WordAtCursor): boolean {
 
 /** A word written so that parseCommandLine reads it back as it is: blanks and quotes escaped, a newline quoted. */
 export function escapeWord(word: string): string {
-  if (/[\n\r]/.test(word)) return `'${word.replaceAll("'", `'\\''`)}'`;
+  if (word === '' || /[\n\r]/.test(word)) return `'${word.replaceAll("'", `'\\''`)}'`;
   return word.replace(/[ \t\\'"]/g, '\\$&');
 }
 
@@ -103,19 +103,22 @@ export function applyPathCompletion(text: string, cursor: number, answer: PathCo
   const head = text.slice(0, cursor);
   const tail = text.slice(cursor);
   const w = wordAtCursor(head);
-  const names = answer.entries.map((e) => e.name);
+  // A name a terminal would take as control is never written (the agent leaves them out too).
+  // eslint-disable-next-line no-control-regex
+  const entries = answer.entries.filter((e) => e.name !== '' && !/[\u0000-\u001f\u007f-\u009f]/.test(e.name));
+  const names = entries.map((e) => e.name);
   if (names.length === 0) return { text, cursor, list: [] };
   let completed: string;
   let suffix = '';
   if (names.length === 1) {
-    const only = answer.entries[0]!;
+    const only = entries[0]!;
     completed = answer.base + only.name;
     suffix = only.type === 'dir' ? '/' : tail.startsWith(' ') ? '' : ' ';
   } else completed = answer.base + commonPrefix(names);
   // An answer for another word (the line changed meanwhile) changes nothing.
   if (!completed.startsWith(w.word)) return { text, cursor, list: [] };
   // Nothing to add: the word already says all the names share.
-  if (suffix === '' && completed === w.word) return { text, cursor, list: names.map((n, i) => (answer.entries[i]!.type === 'dir' ? `${n}/` : n)) };
+  if (suffix === '' && completed === w.word) return { text, cursor, list: entries.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)) };
   const replaced = head.slice(0, w.start) + escapeWord(completed) + suffix;
   return { text: replaced + tail, cursor: replaced.length, list: [] };
 }
