@@ -18,6 +18,8 @@ export interface WordAtCursor {
   word: string;
   /** The words before it, read. */
   before: string[];
+  /** The quote it is still inside (its closing quote not typed yet), or null. */
+  quote: "'" | '"' | null;
 }
 
 /** A device's answer to a completion request (as POST …/complete gives it). */
@@ -33,9 +35,11 @@ export function wordAtCursor(line: string): WordAtCursor {
   let word = '';
   let start = 0;
   let inWord = false;
+  let quote: WordAtCursor['quote'] = null;
   let i = 0;
   while (i < line.length) {
     const c = line[i]!;
+    quote = null;
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
       if (inWord) before.push(word);
       word = '';
@@ -53,6 +57,7 @@ export function wordAtCursor(line: string): WordAtCursor {
     } else if (c === "'") {
       const end = line.indexOf("'", i + 1);
       word += line.slice(i + 1, end < 0 ? line.length : end);
+      if (end < 0) quote = "'";
       i = end < 0 ? line.length : end + 1;
     } else if (c === '"') {
       i++;
@@ -62,13 +67,14 @@ export function wordAtCursor(line: string): WordAtCursor {
           i += 2;
         } else word += line[i++];
       }
+      if (i >= line.length) quote = '"';
       i++;
     } else {
       word += c;
       i++;
     }
   }
-  return { index: before.length, start: inWord ? start : line.length, word: inWord ? word : '', before };
+  return { index: before.length, start: inWord ? start : line.length, word: inWord ? word : '', before, quote };
 }
 
 /** Whether the word at the cursor is a path on the device worth asking the device about. */
@@ -85,6 +91,34 @@ export function completesPath(w: WordAtCursor): boolean {
 export function escapeWord(word: string): string {
   if (word === '' || /[\n\r]/.test(word)) return `'${word.replaceAll("'", `'\\''`)}'`;
   return word.replace(/[ \t\\'"]/g, '\\$&');
+}
+
+/** More of a word, written in the quoting it is typed in (inside an open quote, or bare). */
+function continueWord(text: string, quote: WordAtCursor['quote']): string {
+  if (quote === "'") return text.replaceAll("'", `'\\''`);
+  if (quote === '"') return text.replace(/["\\$`]/g, '\\$&');
+  return text.replace(/[ \t\\'"]/g, '\\$&');
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * For a readline completer (`cordon live`): the words that complete the one at the end of `head`,
+ * each as typed so far followed by the rest of the name in the word's own quoting (a directory
+ * with `/`; the only match, when not one, with its quote closed and a blank), and the text they
+ * replace. Readline completes them as far as they agree and lists them on a second Tab.
+ */
+export function readlineCompletions(head: string, answer: PathCompletion): [string[], string] {
+  const w = wordAtCursor(head);
+  const typed = head.slice(w.start);
+  const entries = answer.entries.filter((e) => e.name !== '' && !CONTROL.test(e.name) && (answer.base + e.name).startsWith(w.word));
+  const hits = entries.map((e) => {
+    const rest = (answer.base + e.name).slice(w.word.length) + (e.type === 'dir' ? '/' : '');
+    const close = entries.length === 1 && e.type !== 'dir' ? `${w.quote ?? ''} ` : '';
+    return typed + continueWord(rest, w.quote) + close;
+  });
+  return [hits, typed];
 }
 
 /** The longest start the words share. */
@@ -104,8 +138,7 @@ export function applyPathCompletion(text: string, cursor: number, answer: PathCo
   const tail = text.slice(cursor);
   const w = wordAtCursor(head);
   // A name a terminal would take as control is never written (the agent leaves them out too).
-  // eslint-disable-next-line no-control-regex
-  const entries = answer.entries.filter((e) => e.name !== '' && !/[\u0000-\u001f\u007f-\u009f]/.test(e.name));
+  const entries = answer.entries.filter((e) => e.name !== '' && !CONTROL.test(e.name));
   const names = entries.map((e) => e.name);
   if (names.length === 0) return { text, cursor, list: [] };
   let completed: string;

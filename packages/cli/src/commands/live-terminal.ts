@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LIVE_COMMAND_LEVELS } from '@cordon/protocol';
+import { completesPath, LIVE_COMMAND_LEVELS, readlineCompletions, wordAtCursor } from '@cordon/protocol';
 import { ApiRequestError, type CordonClient, type LiveCommand, type LiveSession } from '../api-client.js';
 import { CONFIG_DIR, CliError } from '../context.js';
 import { safeText } from '../output.js';
@@ -76,7 +76,8 @@ export class LiveTerminal {
       history: this.#tty ? loadHistory() : [],
       historySize: HISTORY_SIZE,
       removeHistoryDuplicates: true,
-      completer: (line: string) => this.#complete(line),
+      // Asynchronous: a path is asked of the device (readline waits for the answer, at most ~3 s).
+      completer: (line: string, callback: (err: null, result: [string[], string]) => void) => void this.#complete(line).then((r) => callback(null, r)),
     });
     this.#rl = rl;
     const onSigint = () => this.#interrupt(rl);
@@ -128,7 +129,14 @@ export class LiveTerminal {
     this.#prompt(rl);
   }
 
-  #complete(line: string): [string[], string] {
+  /** Tab: a command name (first word), or a path on the device for the commands that take paths. */
+  async #complete(line: string): Promise<[string[], string]> {
+    const w = wordAtCursor(line);
+    if (completesPath(w)) {
+      // No completion when the device cannot answer (slow, offline, Tab pressed too fast): the line stays as typed.
+      const answer = await this.client.completeLivePath(this.session.id, w.word).catch(() => null);
+      return answer ? readlineCompletions(line, answer) : [[], line];
+    }
     if (/\s/.test(line.trimStart())) return [[], line];
     const word = line.trimStart();
     const names = [...Object.entries(LIVE_COMMAND_LEVELS).filter(([, level]) => level === 'basic' || this.session.level === 'advanced').map(([name]) => name), 'exit'];
