@@ -129,9 +129,14 @@ export function LiveTerminal({
     };
     /** The path completion being asked, and where the last one left the line (a second Tab there lists the names). */
     let completing = false;
+    /** A Tab pressed while the device was still answering the last one: asked again after it (a quick double Tab lists). */
+    let tabAgain = false;
     let lastTab: { text: string; cursor: number } | null = null;
     const complete = (path: string) => {
-      if (completing) return;
+      if (completing) {
+        tabAgain = true;
+        return;
+      }
       completing = true;
       const asked = { text: line.text, cursor: line.cursor };
       const list = lastTab?.text === asked.text && lastTab.cursor === asked.cursor;
@@ -148,6 +153,10 @@ export function LiveTerminal({
         .catch(() => undefined)
         .finally(() => {
           completing = false;
+          if (tabAgain) {
+            tabAgain = false;
+            if (promptShown && !busy() && !ended) feed('\t');
+          }
         });
     };
     /** Applies keys at the prompt; what follows a sent line waits for the next prompt. */
@@ -155,7 +164,10 @@ export function LiveTerminal({
       const r = edit(line, data, promptOf(cwd), false);
       line = r.state;
       if (r.output) term.write(r.output);
-      if (!data.includes('\t')) lastTab = null;
+      if (!data.includes('\t')) {
+        lastTab = null;
+        tabAgain = false;
+      }
       for (const a of r.actions) {
         if (a.kind === 'send') send(a.line);
         else if (a.kind === 'complete') complete(a.path);
