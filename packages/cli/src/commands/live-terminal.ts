@@ -69,6 +69,7 @@ export class LiveTerminal {
   }
 
   async #repl(): Promise<void> {
+    const complete = liveCompleter(this.client, this.session);
     const rl = createInterface({
       input: this.#input,
       output: this.#tty ? process.stdout : undefined,
@@ -77,7 +78,7 @@ export class LiveTerminal {
       historySize: HISTORY_SIZE,
       removeHistoryDuplicates: true,
       // Asynchronous: a path is asked of the device (readline waits for the answer, at most ~3 s).
-      completer: (line: string, callback: (err: null, result: [string[], string]) => void) => void this.#complete(line).then((r) => callback(null, r)),
+      completer: (line: string, callback: (err: null, result: [string[], string]) => void) => void complete(line).then((r) => callback(null, r)),
     });
     this.#rl = rl;
     const onSigint = () => this.#interrupt(rl);
@@ -127,21 +128,6 @@ export class LiveTerminal {
       process.stdout.write('^C\n');
     }
     this.#prompt(rl);
-  }
-
-  /** Tab: a command name (first word), or a path on the device for the commands that take paths. */
-  async #complete(line: string): Promise<[string[], string]> {
-    const w = wordAtCursor(line);
-    if (completesPath(w)) {
-      // No completion when the device cannot answer (slow, offline, Tab pressed too fast): the line stays as typed.
-      const answer = await this.client.completeLivePath(this.session.id, w.word).catch(() => null);
-      return answer ? readlineCompletions(line, answer) : [[], line];
-    }
-    if (/\s/.test(line.trimStart())) return [[], line];
-    const word = line.trimStart();
-    const names = [...Object.entries(LIVE_COMMAND_LEVELS).filter(([, level]) => level === 'basic' || this.session.level === 'advanced').map(([name]) => name), 'exit'];
-    const hits = names.filter((n) => n.startsWith(word)).sort();
-    return [hits.length === 1 ? [`${hits[0]} `] : hits, word];
   }
 
   /** Sends a line and waits for its `done` event; a refusal is said on stderr and the session goes on. */
@@ -239,6 +225,27 @@ export class LiveTerminal {
     }
     this.#notify();
   }
+}
+
+/**
+ * Tab in `cordon live`, as a readline completer (given the line up to the cursor): a command name in
+ * the first word (those the session's level allows, and `exit`), or a path on the device after the
+ * commands that take paths. A device that cannot answer (slow, offline, Tab pressed too fast)
+ * completes nothing: the line stays as typed.
+ */
+export function liveCompleter(client: CordonClient, session: Pick<LiveSession, 'id' | 'level'>): (line: string) => Promise<[string[], string]> {
+  return async (line) => {
+    const w = wordAtCursor(line);
+    if (completesPath(w)) {
+      const answer = await client.completeLivePath(session.id, w.word).catch(() => null);
+      return answer ? readlineCompletions(line, answer) : [[], line];
+    }
+    if (/\s/.test(line.trimStart())) return [[], line];
+    const word = line.trimStart();
+    const names = [...Object.entries(LIVE_COMMAND_LEVELS).filter(([, level]) => level === 'basic' || session.level === 'advanced').map(([name]) => name), 'exit'];
+    const hits = names.filter((n) => n.startsWith(word)).sort();
+    return [hits.length === 1 ? [`${hits[0]} `] : hits, word];
+  };
 }
 
 function messageOf(e: unknown): string {
