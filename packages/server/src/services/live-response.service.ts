@@ -292,6 +292,12 @@ export class LiveResponseService {
 
   /** A completion's answer, from an agent this node holds: kept in the store for whichever node asked. */
   async agentCompletion(machineId: string, frame: LiveCompletionFrame): Promise<void> {
+    // Kept only for an open session of this very device: an agent fills no store with answers to nothing.
+    const session = await this.actionsRepo.get(frame.sessionId);
+    if (!session || session.machine_id !== machineId || !this.#isSession(session) || stateOf(session.status) !== 'Active') {
+      this.logger.warn({ machineId, sessionId: frame.sessionId }, 'an agent answered a completion for a session that is not its own or not open; ignored');
+      return;
+    }
     const now = this.now();
     const answer: LiveCompletionView = { base: frame.base, entries: frame.entries, truncated: frame.truncated, error: frame.error };
     await this.repo.putCompletion({ completion_id: frame.completionId, session_id: frame.sessionId, machine_id: machineId, answer: JSON.stringify(answer), created_at: now.toISOString() });
@@ -340,6 +346,7 @@ export class LiveResponseService {
 
   /** At most COMPLETIONS_PER_SECOND completions per session each second (on this node). */
   #paceCompletion(sessionId: string): void {
+    // Wall-clock seconds, not the injected clock: a pace is about how fast requests come in now.
     const second = Math.floor(Date.now() / 1000);
     const pace = this.#completionPace.get(sessionId);
     if (pace && pace.second === second) {
