@@ -277,6 +277,9 @@ describe('live-response sessions', () => {
     await wait(() => expect(asked()).toHaveLength(2));
     answer(d, asked()[1]!);
     expect((await next).body).toEqual({ base: '/', entries: [{ name: 'etc', type: 'dir' }], truncated: false, error: null });
+    // Refused before the device is asked: control characters, half a surrogate pair, too long.
+    for (const bad of ['a\u0007b', 'x\ud800', 'p'.repeat(1025)]) expect((await complete(bad)).status, JSON.stringify(bad)).toBe(400);
+    expect(asked()).toHaveLength(2);
     // Not lines: the session has none.
     expect((await h.call('GET', `/api/liveResponseSessions/${s.id}`)).body.commands).toBe(0);
   });

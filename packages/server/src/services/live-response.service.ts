@@ -268,7 +268,8 @@ export class LiveResponseService {
     // Tab pressed on a session that is not open is no news for the audit log.
     if (state !== 'Active') throw markAudited(new ConflictError(state === 'Queued' ? 'The session is waiting for the device to connect' : `The session has ended (${row.status})`, 'SessionNotActive'));
     if (path.length > MAX_LIVE_COMPLETE_PATH) throw new BadRequestError(`A path to complete is at most ${MAX_LIVE_COMPLETE_PATH} characters`, 'Path');
-    if (CONTROL_CHARS.test(path)) throw new BadRequestError('A path to complete has no control characters', 'Path');
+    // Nor half a UTF-16 pair: escaped twice over it would outgrow a bus message to the node holding the agent.
+    if (CONTROL_CHARS.test(path) || /\p{Surrogate}/u.test(path)) throw new BadRequestError('A path to complete has no control characters (and is well-formed text)', 'Path');
     this.#paceCompletion(sessionId);
     if (!this.channel.isConnected(row.machine_id)) throw markAudited(new ConflictError('The device is offline', 'DeviceOffline'));
     const completionId = randomUUID();
