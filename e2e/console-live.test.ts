@@ -1,7 +1,8 @@
 /**
  * A live-response session from the console, in a real browser (Debian's chromium) against a real
  * `cordon server` and the real agent on this machine: opened from the device page's action bar,
- * typed in through the page's xterm terminal (read back from its rendered rows), a long library
+ * typed in through the page's xterm terminal (read back from its rendered rows), paths completed
+ * with Tab from the device, a long library
  * script stopped with Ctrl-C. Nothing here changes this machine: `ls`, `cd`, `pwd` only read, and
  * the script sleeps. Screenshots land in e2e/.artifacts/screenshots/console-live-*.png.
  */
@@ -61,6 +62,19 @@ describe('web console: live response session', () => {
     await page.keyboard.type('ls /');
     await page.keyboard.press('Enter');
     await sees(page, /\betc\b/, 'etc');
+    // Tab completes a path on the device: one name at once, several on a second Tab listed.
+    await page.keyboard.type('ls /et');
+    await page.keyboard.press('Tab');
+    await sees(page, /\/\$ ls \/etc\/\s*$/, 'ls /etc/ completed');
+    await page.keyboard.type('hostn');
+    await page.keyboard.press('Tab');
+    await sees(page, /\/\$ ls \/etc\/hostname \s*$/, 'ls /etc/hostname completed');
+    for (let i = 0; i < 5; i++) await page.keyboard.press('Backspace');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    await sees(page, /hostname\s+hosts\s*\n\/\$ ls \/etc\/host\s*$/, 'the names listed on a second Tab');
+    await screenshot(page, 'console-live-completion');
+    await page.keyboard.press('Control+C');
     await page.keyboard.type('cd /tmp');
     await page.keyboard.press('Enter');
     await sees(page, '/tmp$ ', 'the prompt in /tmp');

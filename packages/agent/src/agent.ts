@@ -322,6 +322,9 @@ export class Agent {
       case 'liveClose':
         this.#live.close(frame);
         return;
+      case 'liveComplete':
+        this.#live.complete(frame);
+        return;
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':

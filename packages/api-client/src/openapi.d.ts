@@ -4573,6 +4573,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/liveResponseSessions/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: Tab completion of a path on the device, in the session's working directory (the opener only) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The word being typed, unquoted (empty: the working directory) */
+                        path: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveCompletion"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/liveResponseSessions/{id}/commands/{seq}/cancel": {
         parameters: {
             query?: never;
@@ -6000,6 +6063,23 @@ export interface components {
             /** Format: date-time */
             startedAt: string;
             endedAt: string | null;
+        };
+        LiveCompletion: {
+            /** @description The word typed, up to and including its last /: each name follows it */
+            base: string;
+            /** @description Names in that directory starting with what follows the last /, in byte order, at most 200 */
+            entries: {
+                name: string;
+                /**
+                 * @description dir also for a link root controls that leads to a directory
+                 * @enum {string}
+                 */
+                type: "dir" | "file" | "link" | "other";
+            }[];
+            /** @description More names matched than are listed */
+            truncated: boolean;
+            /** @description Why there is nothing to complete (no such directory, not a directory…), or null */
+            error: string | null;
         };
         LiveFile: {
             /** @description The transfer's id */

@@ -5,6 +5,7 @@ export { ApiRequestError };
 export type LiveSession = components['schemas']['LiveSession'];
 export type LiveCommand = components['schemas']['LiveCommand'];
 export type LiveTranscript = components['schemas']['LiveTranscript'];
+export type LiveCompletion = components['schemas']['LiveCompletion'];
 export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, LibraryFile, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
@@ -236,6 +237,11 @@ export class CordonClient {
   /** Runs a line in a session; its output follows on the session's stream. */
   runLiveLine(id: string, line: string): Promise<LiveCommand> {
     return ok(this.api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id } }, body: { line } }));
+  }
+
+  /** Tab completion of a path on the device (the word typed, unquoted). */
+  completeLivePath(id: string, path: string): Promise<LiveCompletion> {
+    return ok(this.api.POST('/api/liveResponseSessions/{id}/complete', { params: { path: { id } }, body: { path } }));
   }
 
   cancelLiveLine(id: string, seq: number): Promise<LiveCommand> {

@@ -1,6 +1,6 @@
 import { LIVE_COMMAND_LEVELS } from '@cordon/protocol';
 import { describe, expect, it } from 'vitest';
-import { completionsOf, edit, emptyLine, keysOf, LIVE_COMMANDS, render, type EditorAction, type LineState } from './line-editor';
+import { completeLine, completionsOf, edit, emptyLine, keysOf, LIVE_COMMANDS, render, type EditorAction, type LineState } from './line-editor';
 
 const P = '/$ ';
 /** Types each chunk in turn (each one onData call); answers the final state and every action. */
@@ -66,7 +66,7 @@ describe('the live terminal line editor', () => {
     expect(r.rest).toBe('ls\x1b[A\r');
   });
 
-  it('completes command names with Tab, only in the first word', () => {
+  it('completes command names with Tab in the first word', () => {
     expect(type(['pw', '\t']).s).toMatchObject({ text: 'pwd ', cursor: 4 });
     // Several matches: their common start, then the list.
     expect(type(['p', '\t']).s.text).toBe('p');
@@ -75,6 +75,49 @@ describe('the live terminal line editor', () => {
     expect(type(['fil', '\t', 'x']).s.text).toBe('fileinfo x');
     expect(type(['ls pw', '\t']).s.text).toBe('ls pw');
     expect(completionsOf('re')).toEqual(['remediate']);
+  });
+
+  it('asks the device on Tab in a path of a command that takes paths, the word unquoted', () => {
+    expect(type(['ls /et', '\t']).actions).toEqual([{ kind: 'complete', path: '/et' }]);
+    expect(type(['cd ', '\t']).actions).toEqual([{ kind: 'complete', path: '' }]);
+    expect(type(["fileinfo 'my dir/re", '\t']).actions).toEqual([{ kind: 'complete', path: 'my dir/re' }]);
+    expect(type(['getfile a\\ b', '\t']).actions).toEqual([{ kind: 'complete', path: 'a b' }]);
+    expect(type(['remediate file /tm', '\t']).actions).toEqual([{ kind: 'complete', path: '/tm' }]);
+    // The cursor's word, not the line's last one.
+    expect(type(['ls /et x', '\x1b[D', '\x1b[D', '\t']).actions).toEqual([{ kind: 'complete', path: '/et' }]);
+    // Not a path: options, the command name, commands whose operands are no paths.
+    for (const typed of ['ls -', 'l', 'processes x', 'run sc', 'remediate process 1', 'cancel 1']) expect(type([typed, '\t']).actions, typed).toEqual([]);
+  });
+
+  it('applies the device’s answer: one name completes (a directory with /), several as far as they agree, a second Tab lists them', () => {
+    const at = (text: string): LineState => ({ ...emptyLine(), text, cursor: text.length });
+    const dir = (name: string) => ({ name, type: 'dir' as const });
+    const file = (name: string) => ({ name, type: 'file' as const });
+    const answer = (base: string, entries: { name: string; type: 'dir' | 'file' }[], truncated = false) => ({ base, entries, truncated, error: null });
+
+    const etc = completeLine(at('ls /et'), answer('/', [dir('etc')]), P, false);
+    expect(etc.state).toMatchObject({ text: 'ls /etc/', cursor: 8 });
+    expect(etc.output).toBe(render(P, etc.state));
+    expect(completeLine(at('fileinfo /etc/host'), answer('/etc/', [file('hostname')]), P, false).state.text).toBe('fileinfo /etc/hostname ');
+    // Typed in the middle: the rest of the line stays after it.
+    expect(completeLine({ ...at('ls /et -l'), cursor: 6 }, answer('/', [dir('etc')]), P, false).state).toMatchObject({ text: 'ls /etc/ -l', cursor: 8 });
+
+    const several = answer('/usr/', [dir('lib'), dir('lib32'), dir('libexec'), dir('local')]);
+    expect(completeLine(at('ls /usr/l'), several, P, false)).toMatchObject({ state: { text: 'ls /usr/l' }, output: '', added: false });
+    const libs = answer('/usr/', [dir('lib'), dir('lib32'), dir('libexec')]);
+    expect(completeLine(at('ls /usr/l'), libs, P, false).state.text).toBe('ls /usr/lib');
+    const listed = completeLine(at('ls /usr/l'), several, P, true);
+    expect(listed.state.text).toBe('ls /usr/l');
+    expect(listed.output).toBe(`\r\nlib/  lib32/  libexec/  local/\r\n${render(P, listed.state)}`);
+    expect(completeLine(at('ls /usr/l'), answer('/usr/', [dir('lib'), dir('local')], true), P, true).output).toContain('local/  …');
+    // Nothing there: the line stays; a second Tab says why.
+    expect(completeLine(at('ls /nope/x'), { base: '/nope/', entries: [], truncated: false, error: '/nope: no such file or directory' }, P, true).output).toContain('/nope: no such file or directory');
+
+    // Names are written back so the agent reads them as they are; a quoted word is rewritten escaped.
+    expect(completeLine(at("cd 'case fi"), answer('', [dir('case files')]), P, false).state.text).toBe('cd case\\ files/');
+    expect(completeLine(at('getfile it'), answer('', [file(`it's "x"`)]), P, false).state.text).toBe(`getfile it\\'s\\ \\"x\\" `);
+    // A name with terminal control in it is never written.
+    expect(completeLine(at('ls e'), answer('', [file('e\x1b[2Jvil')]), P, true).output).toBe('');
   });
 
   it('splits input into keys, escape sequences whole', () => {

@@ -6,6 +6,8 @@
  * text and a cursor move back, so no bookkeeping of wrapped rows is needed for one-row lines.
  */
 
+import { applyPathCompletion, commonPrefix, completesPath, wordAtCursor, type PathCompletion } from '@cordon/protocol/path-completion';
+
 /**
  * Every command a session knows (LIVE_COMMAND_LEVELS in @cordon/protocol, whose module the console
  * does not bundle: it carries zod schemas). line-editor.test.ts checks the two lists agree.
@@ -27,7 +29,8 @@ export interface LineState {
   draft: string;
 }
 
-export type EditorAction = { kind: 'send'; line: string } | { kind: 'cancel' };
+/** `complete`: Tab on a path on the device; the terminal asks the device and applies its answer with {@link completeLine}. */
+export type EditorAction = { kind: 'send'; line: string } | { kind: 'cancel' } | { kind: 'complete'; path: string };
 
 export interface EditResult {
   state: LineState;
@@ -51,11 +54,22 @@ export function completionsOf(word: string, commands: readonly string[] = LIVE_C
   return commands.filter((c) => c.startsWith(word));
 }
 
-/** The longest start the words share. */
-function commonPrefix(words: string[]): string {
-  let p = words[0] ?? '';
-  for (const w of words) while (!w.startsWith(p)) p = p.slice(0, -1);
-  return p;
+/**
+ * Applies the device's answer to a path completion asked for at `state` (the caller checks the
+ * line has not changed since): the word is completed as far as the names agree; when nothing could
+ * be added and `list` (a second Tab, as in a shell), the names are shown above a new prompt.
+ */
+export function completeLine(state: LineState, answer: PathCompletion & { error: string | null }, prompt: string, list: boolean): { state: LineState; output: string; added: boolean } {
+  const r = applyPathCompletion(state.text, state.cursor, answer);
+  const added = r.text !== state.text;
+  const s = added ? { ...state, text: r.text, cursor: r.cursor } : state;
+  let output = '';
+  if (!added && list) {
+    if (r.list.length) output += `\r\n${r.list.join('  ')}${answer.truncated ? '  …' : ''}\r\n`;
+    // eslint-disable-next-line no-control-regex
+    else if (answer.error) output += `\r\n\x1b[2m${answer.error.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')}\x1b[0m\r\n`;
+  }
+  return { state: s, output: added || output ? output + render(prompt, s) : '', added };
 }
 
 // Special keys as xterm sends them (normal and application cursor modes).
@@ -162,9 +176,11 @@ export function edit(state: LineState, data: string, prompt: string, running: bo
       }
       redraw();
     } else if (key === '\t') {
-      // Only the command name (the first word) completes: remote paths are not completed.
+      // The command name completes here; a path on the device is asked of the device.
       const before = s.text.slice(0, s.cursor);
-      if (/^\s*\S*$/.test(before)) {
+      const w = wordAtCursor(before);
+      if (completesPath(w)) actions.push({ kind: 'complete', path: w.word });
+      else if (/^\s*\S*$/.test(before)) {
         const word = before.trimStart();
         const matches = completionsOf(word);
         if (matches.length === 1) {

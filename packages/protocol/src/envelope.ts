@@ -3,7 +3,7 @@ import { ActionType } from './actions/index.js';
 import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { IsolationReport } from './isolation.js';
 import { SignedCommand } from './signed-command.js';
-import { LiveCancelFrame, LiveCloseFrame, LiveCommandFrame, LiveDoneFrame, LiveOutputFrame } from './live-response.js';
+import { LiveCancelFrame, LiveCloseFrame, LiveCommandFrame, LiveCompleteFrame, LiveCompletionFrame, LiveDoneFrame, LiveOutputFrame } from './live-response.js';
 import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */
@@ -137,6 +137,7 @@ export const AgentFrame = z.discriminatedUnion('type', [
   DeviceEvent,
   LiveOutputFrame,
   LiveDoneFrame,
+  LiveCompletionFrame,
   StreamOpen,
   StreamData,
   StreamCredit,
@@ -161,6 +162,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
   LiveCommandFrame,
   LiveCancelFrame,
   LiveCloseFrame,
+  LiveCompleteFrame,
   StreamOpen,
   StreamData,
   StreamCredit,

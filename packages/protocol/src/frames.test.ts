@@ -53,6 +53,7 @@ const AGENT_FRAMES: Record<string, unknown>[] = [
   { type: 'streamClose', streamId: ID, reason: 'Completed' },
   { type: 'liveOutput', sessionId: ID, seq: 1, text: 'total 0\n' },
   { type: 'liveDone', sessionId: ID, seq: 1, exitStatus: 0, error: null, cwd: '/tmp', truncated: false, data: { entries: [] } },
+  { type: 'liveCompletion', sessionId: ID, completionId: ID, base: '/', entries: [{ name: 'etc', type: 'dir' }], truncated: false, error: null },
 ];
 const SERVER_FRAMES: Record<string, unknown>[] = [
   { type: 'welcome', machineId: 'a'.repeat(40), serverTime: '2026-11-25T10:00:00.000Z', heartbeatSeconds: 30 },
@@ -64,6 +65,7 @@ const SERVER_FRAMES: Record<string, unknown>[] = [
   { type: 'liveCommand', sessionId: ID, seq: 2, command: { payload: '{"actionId":"x"}', signature: 'c2ln', keyId: 'k1' } },
   { type: 'liveCancel', sessionId: ID, seq: 2 },
   { type: 'liveClose', sessionId: ID, reason: 'IdleTimeout' },
+  { type: 'liveComplete', sessionId: ID, completionId: ID, command: { payload: '{"actionId":"x"}', signature: 'c2ln', keyId: 'k1' } },
   { type: 'streamCredit', streamId: ID, bytes: 4096 },
 ];
 

@@ -13,3 +13,4 @@ export * from './rulepacks.js';
 export * from './library.js';
 export * from './live-response.js';
 export * from './command-line.js';
+export * from './path-completion.js';

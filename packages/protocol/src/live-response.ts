@@ -134,6 +134,57 @@ export const LiveDoneFrame = z.strictObject({
     .optional()
     .refine((d) => d === undefined || JSON.stringify(d).length <= 256 * 1024, { message: 'a live command result is at most 256 KiB of JSON' }),
 });
+/*
+ * Tab completion of remote paths. A completion request is not a line: it has an id of its own
+ * (never a seq, so lines keep their order), is signed like a line (a CommandPayload of type
+ * LiveResponse whose parameters are LiveCompleteParameters, which no line's parameters parse as)
+ * and expires quickly; the agent lists the directory the partial word names, relative to the
+ * session's working directory, and answers it in one `liveCompletion` frame. Nothing is run and
+ * nothing goes into the transcript.
+ */
+
+/** Longest partial word a completion request takes. */
+export const MAX_LIVE_COMPLETE_PATH = 1024;
+/** Most entries a completion answers (the rest is counted as `truncated`). */
+export const MAX_LIVE_COMPLETIONS = 200;
+
+/** What a completion request's signed command carries. */
+export const LiveCompleteParameters = z.strictObject({
+  sessionId: SessionId,
+  /** This request's own id: the agent answers it once (a replayed request is refused). */
+  completionId: z.uuid(),
+  /** The word being typed, unquoted (may be empty: the working directory's entries). */
+  path: z.string().max(MAX_LIVE_COMPLETE_PATH),
+});
+export type LiveCompleteParameters = z.infer<typeof LiveCompleteParameters>;
+
+/** Server → agent: complete this partial path in the session (verified like a line, answered with `liveCompletion`). */
+export const LiveCompleteFrame = z.strictObject({ type: z.literal('liveComplete'), sessionId: SessionId, completionId: z.uuid(), command: SignedCommand });
+export type LiveCompleteFrame = z.infer<typeof LiveCompleteFrame>;
+
+export const LiveCompletionEntry = z.strictObject({
+  name: z.string().min(1).max(1024),
+  /** `dir` also for a link root controls whose target is a directory (cd follows it). */
+  type: z.enum(['dir', 'file', 'link', 'other']),
+});
+export type LiveCompletionEntry = z.infer<typeof LiveCompletionEntry>;
+
+/** Agent → server: the answer to a completion request. */
+export const LiveCompletionFrame = z.strictObject({
+  type: z.literal('liveCompletion'),
+  sessionId: SessionId,
+  completionId: z.uuid(),
+  /** The typed word up to and including its last `/` (what each entry's name follows). */
+  base: z.string().max(MAX_LIVE_COMPLETE_PATH),
+  /** Names in the directory that start with the word's last part, in byte order. */
+  entries: z.array(LiveCompletionEntry).max(MAX_LIVE_COMPLETIONS),
+  /** More names matched than were sent. */
+  truncated: z.boolean(),
+  /** Why there is nothing to complete (no such directory, refused request), or null. */
+  error: z.string().max(2048).nullable(),
+});
+export type LiveCompletionFrame = z.infer<typeof LiveCompletionFrame>;
+
 export type LiveOutputFrame = z.infer<typeof LiveOutputFrame>;
 export type LiveDoneFrame = z.infer<typeof LiveDoneFrame>;
 export type LiveCommandFrame = z.infer<typeof LiveCommandFrame>;

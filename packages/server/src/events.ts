@@ -7,7 +7,9 @@ export type CordonEvent =
   | { kind: 'timeline'; machineId: string; eventType: string }
   | { kind: 'alerts'; change: 'created' | 'updated'; alertIds: string[]; machineIds: string[] }
   /** A live-response session stored something new (a line, output, an end): its followers read it from the store. */
-  | { kind: 'liveResponse'; sessionId: string; machineId: string };
+  | { kind: 'liveResponse'; sessionId: string; machineId: string }
+  /** A Tab completion's answer was stored: the node that asked takes it from the store. */
+  | { kind: 'liveCompletion'; completionId: string };
 
 /** Live events of this node; with several nodes each event is also sent to the others (`forward`). */
 export class EventHub {

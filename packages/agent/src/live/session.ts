@@ -5,6 +5,7 @@ import { currentPlatform } from '../platform/index.js';
 import type { Platform } from '../platform/types.js';
 import { parseCommandLine } from '@cordon/protocol';
 import { liveCommands } from './commands/index.js';
+import { completePath, type PathCompletionResult } from './complete.js';
 import { CommandError } from './errors.js';
 import { RemediationRecords, remediationsFile } from './remediations.js';
 import { bytesText, durationText, printable, terminalSafe } from './format.js';
@@ -55,6 +56,9 @@ export interface LiveShellOptions {
 
 /** Where cron reads tables from: the system crontab, cron.d, and user crontabs (Debian's spool, Red Hat's). */
 export const DEFAULT_CRON_ROOTS: readonly string[] = ['/etc/crontab', '/etc/cron.d', '/var/spool/cron/crontabs', '/var/spool/cron'];
+
+/** A completion takes at most this long on the device (the server waits a little longer for it). */
+export const COMPLETE_TIMEOUT_MS = 2000;
 
 /** How many ended lines the session remembers, for `fg` to say how one ended. */
 const ENDED_KEPT = 100;
@@ -198,6 +202,22 @@ export class LiveShell {
   close(): void {
     this.closed = true;
     for (const job of this.running.values()) job.stop.abort('closed' satisfies StopReason);
+  }
+
+  /**
+   * Tab completion of a partial path against the working directory (see completePath): not a
+   * line, so it runs beside any running line and changes nothing. Throws CommandError with why
+   * there is nothing to complete.
+   */
+  async complete(word: string, timeoutMs = COMPLETE_TIMEOUT_MS): Promise<PathCompletionResult> {
+    if (this.closed) throw new CommandError('the session has ended');
+    const signal = AbortSignal.timeout(timeoutMs);
+    const files = deviceCollectContext({ dataDir: '', deadline: Date.now() + timeoutMs, signal }, this.platform);
+    // Raced with its time-out: a directory stuck in a system call does not keep the answer waiting.
+    const stopped = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new CommandError(`no answer within ${timeoutMs} ms`)), { once: true }));
+    const listing = completePath(files, this.state.cwd, word, signal);
+    listing.catch(() => {});
+    return Promise.race([listing, stopped]);
   }
 
   /** Runs one command line to its end (or its time-out, or Ctrl-C) and answers its result. */

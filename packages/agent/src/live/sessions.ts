@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import {
   LiveCommandParameters,
+  LiveCompleteParameters,
   parseCommandLine,
   MAX_LIVE_OUTPUT_CHARS,
   verifyCommand,
   type AgentFrame,
   type LiveCommandFrame,
+  type LiveCompleteFrame,
   type LiveEndReason,
   type LiveSessionParameters,
 } from '@cordon/protocol';
@@ -64,6 +66,11 @@ export const OPEN_GRACE_MS = 2000;
 /** Lines waiting for their session, per session and in all: the server sends a few at most. */
 const MAX_EARLY_LINES = 32;
 const MAX_EARLY_SESSIONS = 8;
+/** Completions one session answers at once; more are refused (the server sends at most a few a second). */
+const MAX_COMPLETIONS_RUNNING = 4;
+/** Completion ids remembered until their signed request expires: a replayed request is refused. */
+const COMPLETIONS_REMEMBERED = 4096;
+
 /** Ended sessions remembered, so their late lines are refused without waiting. */
 const ENDED_REMEMBERED = 256;
 
@@ -199,6 +206,8 @@ interface OpenSession {
   inOrder: Promise<void>;
   commands: number;
   failed: number;
+  /** Completions being answered now. */
+  completing: number;
   end(reason: LiveEndReason): void;
 }
 
@@ -217,6 +226,8 @@ export class LiveSessions {
   readonly #early = new Map<string, { frames: LiveCommandFrame[]; timer: NodeJS.Timeout }>();
   /** Sessions that ended, or that the server closed before they opened, with why; oldest first. */
   readonly #ended = new Map<string, LiveEndReason>();
+  /** Completion requests answered, by id, with when their signed command expires (ms); oldest first. */
+  readonly #completions = new Map<string, number>();
 
   constructor(private readonly deps: LiveSessionsDeps) {
     this.#pacer = new FramePacer(deps.pace ?? LIVE_FRAME_PACE);
@@ -253,6 +264,7 @@ export class LiveSessions {
         inOrder: Promise.resolve(),
         commands: 0,
         failed: 0,
+        completing: 0,
         end: (reason) => {
           if (this.#sessions.get(sessionId) !== session) return;
           this.#sessions.delete(sessionId);
@@ -304,6 +316,50 @@ export class LiveSessions {
     });
     session.answering.add(answering);
     if (!atOnce) session.inOrder = answering.catch(() => undefined);
+  }
+
+  /**
+   * A Tab completion request: verified like a line (signature, machine, expiry, its session), then
+   * for its own id (answered once; it has no seq and never touches the order of lines), and
+   * answered with a liveCompletion frame, beside whatever line runs. Refusals are answers too,
+   * with the reason as their error.
+   */
+  complete(frame: LiveCompleteFrame): void {
+    const { sessionId, completionId } = frame;
+    const answer = (result: { base: string; entries: { name: string; type: 'dir' | 'file' | 'link' | 'other' }[]; truncated: boolean } | { error: string }) => {
+      void this.#pacer.take().then(() =>
+        this.deps.send({ type: 'liveCompletion', sessionId, completionId, ...('error' in result ? { base: '', entries: [], truncated: false, error: result.error.slice(0, MAX_ERROR_CHARS) } : { ...result, error: null }) }),
+      );
+    };
+    const refuse = (error: string) => {
+      this.deps.logger.warn({ sessionId, completionId, reason: error }, 'refused a live response completion');
+      answer({ error });
+    };
+    const v = verifyCommand(frame.command, this.deps.signingPublicKeyPem, this.deps.machineId, this.deps.now());
+    if (!v.ok) return refuse(v.detail);
+    if (v.command.type !== 'LiveResponse') return refuse(`the signed command is a ${v.command.type} action, not a completion`);
+    const parsed = LiveCompleteParameters.safeParse(v.command.parameters);
+    if (!parsed.success) return refuse('the signed command is not a completion request');
+    const params = parsed.data;
+    if (params.sessionId !== sessionId || params.completionId !== completionId) return refuse(`the signed request is completion ${params.completionId} of session ${params.sessionId}, not ${completionId} of ${sessionId}`);
+    const now = this.deps.now().getTime();
+    for (const [id, expires] of this.#completions) {
+      if (expires > now && this.#completions.size <= COMPLETIONS_REMEMBERED) break;
+      this.#completions.delete(id);
+    }
+    if (this.#completions.has(completionId)) return refuse(`completion ${completionId} was answered already: a replayed request is not answered again`);
+    this.#completions.set(completionId, Date.parse(v.command.expiresAt));
+    const session = this.#sessions.get(sessionId);
+    if (!session) return refuse(NO_SESSION);
+    if (session.completing >= MAX_COMPLETIONS_RUNNING) return refuse('too many completions at once in this session');
+    session.completing++;
+    void session.shell
+      .complete(params.path)
+      .then(
+        (r) => answer(r),
+        (e: unknown) => answer({ error: (e as Error).message ?? String(e) }),
+      )
+      .finally(() => session.completing--);
   }
 
   /** Answers a line that is not run: exit status 126 and why, at once. */

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LIVE_COMMAND_LEVELS } from '@cordon/protocol';
+import { completesPath, LIVE_COMMAND_LEVELS, readlineCompletions, wordAtCursor } from '@cordon/protocol';
 import { ApiRequestError, type CordonClient, type LiveCommand, type LiveSession } from '../api-client.js';
 import { CONFIG_DIR, CliError } from '../context.js';
 import { safeText } from '../output.js';
@@ -69,6 +69,7 @@ export class LiveTerminal {
   }
 
   async #repl(): Promise<void> {
+    const complete = liveCompleter(this.client, this.session);
     const rl = createInterface({
       input: this.#input,
       output: this.#tty ? process.stdout : undefined,
@@ -76,7 +77,8 @@ export class LiveTerminal {
       history: this.#tty ? loadHistory() : [],
       historySize: HISTORY_SIZE,
       removeHistoryDuplicates: true,
-      completer: (line: string) => this.#complete(line),
+      // Asynchronous: a path is asked of the device (readline waits for the answer, at most ~3 s).
+      completer: (line: string, callback: (err: null, result: [string[], string]) => void) => void complete(line).then((r) => callback(null, r)),
     });
     this.#rl = rl;
     const onSigint = () => this.#interrupt(rl);
@@ -126,14 +128,6 @@ export class LiveTerminal {
       process.stdout.write('^C\n');
     }
     this.#prompt(rl);
-  }
-
-  #complete(line: string): [string[], string] {
-    if (/\s/.test(line.trimStart())) return [[], line];
-    const word = line.trimStart();
-    const names = [...Object.entries(LIVE_COMMAND_LEVELS).filter(([, level]) => level === 'basic' || this.session.level === 'advanced').map(([name]) => name), 'exit'];
-    const hits = names.filter((n) => n.startsWith(word)).sort();
-    return [hits.length === 1 ? [`${hits[0]} `] : hits, word];
   }
 
   /** Sends a line and waits for its `done` event; a refusal is said on stderr and the session goes on. */
@@ -231,6 +225,27 @@ export class LiveTerminal {
     }
     this.#notify();
   }
+}
+
+/**
+ * Tab in `cordon live`, as a readline completer (given the line up to the cursor): a command name in
+ * the first word (those the session's level allows, and `exit`), or a path on the device after the
+ * commands that take paths. A device that cannot answer (slow, offline, Tab pressed too fast)
+ * completes nothing: the line stays as typed.
+ */
+export function liveCompleter(client: CordonClient, session: Pick<LiveSession, 'id' | 'level'>): (line: string) => Promise<[string[], string]> {
+  return async (line) => {
+    const w = wordAtCursor(line);
+    if (completesPath(w)) {
+      const answer = await client.completeLivePath(session.id, w.word).catch(() => null);
+      return answer ? readlineCompletions(line, answer) : [[], line];
+    }
+    if (/\s/.test(line.trimStart())) return [[], line];
+    const word = line.trimStart();
+    const names = [...Object.entries(LIVE_COMMAND_LEVELS).filter(([, level]) => level === 'basic' || session.level === 'advanced').map(([name]) => name), 'exit'];
+    const hits = names.filter((n) => n.startsWith(word)).sort();
+    return [hits.length === 1 ? [`${hits[0]} `] : hits, word];
+  };
 }
 
 function messageOf(e: unknown): string {

@@ -1,12 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
 import { inventory, startHarness, type Harness } from '@cordon/server/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CordonClient, type LiveSession } from '../api-client.js';
 import { CliError } from '../context.js';
 import { runCordon } from '../testing/run-cordon.js';
+import { liveCompleter } from './live-terminal.js';
 
 /** `cordon live` against a real server and a real agent: lines piped in run on the device, one by one. */
 describe('cordon live (against a real server and agent)', () => {
@@ -123,6 +125,34 @@ describe('cordon live (against a real server and agent)', () => {
       stderr.mockRestore();
     }
   }, 30_000);
+
+  it('completes command names and, asking the device, paths (Tab in the REPL)', async () => {
+    const tree = join(dir, 'case files');
+    mkdirSync(join(tree, 'logs'), { recursive: true });
+    writeFileSync(join(tree, 'loader.sh'), '');
+    const opened = await h.call('POST', `/api/machines/${machine}/liveResponseSessions`, { token: h.tokens.analyst, body: { Comment: 'tab' } });
+    expect(opened.status).toBe(201);
+    const session = opened.body as LiveSession;
+    await vi.waitFor(async () => expect((await h.call('GET', `/api/liveResponseSessions/${session.id}`)).body.state).toBe('Active'), { timeout: 20_000 });
+    try {
+      const complete = liveCompleter(new CordonClient(apiUrl, h.tokens.analyst), session);
+      expect(await complete('pw')).toEqual([['pwd '], 'pw']);
+      // A basic session is offered no advanced command.
+      expect((await complete('r'))[0]).not.toContain('run');
+      expect(await complete(`ls ${dir}/case\\ f`)).toEqual([[`${dir}/case\\ files/`], `${dir}/case\\ f`]);
+      expect(await complete(`cd '${tree}/lo`)).toEqual([[`'${tree}/loader.sh`, `'${tree}/logs/`], `'${tree}/lo`]);
+      // The only match, inside an open quote: the quote closed and a blank after it.
+      expect(await complete(`fileinfo '${tree}/loa`)).toEqual([[`'${tree}/loader.sh' `], `'${tree}/loa`]);
+      // Not a path: nothing is asked.
+      expect(await complete('processes x')).toEqual([[], 'processes x']);
+      // A session the caller did not open completes nothing (the API refuses it): the line stays as typed.
+      const other = liveCompleter(new CordonClient(apiUrl, h.tokens.responder), session);
+      expect(await other(`ls ${tree}/lo`)).toEqual([[], `ls ${tree}/lo`]);
+    } finally {
+      await h.call('POST', `/api/liveResponseSessions/${session.id}/end`, { token: h.tokens.analyst, body: { Comment: 'done' } });
+      await vi.waitFor(async () => expect((await h.call('GET', `/api/liveResponseSessions/${session.id}`)).body.state).toBe('Ended'), { timeout: 20_000 });
+    }
+  }, 60_000);
 
   it('says what is wrong with a transcript it cannot get', async () => {
     await expect(runCordon(['live', 'transcript', 'no-such-session', ...as('analyst')], { quiet: true })).rejects.toThrow(/no-such-session/);

@@ -4,7 +4,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef } from 'react';
 import { api, messageOf, ok } from '../api';
-import { edit, emptyLine, render, type LineState } from '../line-editor';
+import { completeLine, edit, emptyLine, render, type LineState } from '../line-editor';
 
 export type LiveCommand = components['schemas']['LiveCommand'];
 export type LiveSessionState = components['schemas']['LiveSession']['state'];
@@ -127,12 +127,51 @@ export function LiveTerminal({
         term.write(RED(`Could not cancel: ${messageOf(e)}`) + '\r\n');
       });
     };
+    /** The path completion being asked, and where the last one left the line (a second Tab there lists the names). */
+    let completing = false;
+    /** A Tab pressed while the device was still answering the last one: asked again after it (a quick double Tab lists). */
+    let tabAgain = false;
+    let lastTab: { text: string; cursor: number } | null = null;
+    const complete = (path: string) => {
+      if (completing) {
+        tabAgain = true;
+        return;
+      }
+      completing = true;
+      const asked = { text: line.text, cursor: line.cursor };
+      const list = lastTab?.text === asked.text && lastTab.cursor === asked.cursor;
+      ok(api.POST('/api/liveResponseSessions/{id}/complete', { params: { path: { id: sessionId } }, body: { path } }))
+        .then((answer) => {
+          // Typing goes on while the device answers: an answer for a line that changed since is dropped.
+          if (line.text !== asked.text || line.cursor !== asked.cursor || !promptShown || busy() || ended) return;
+          const r = completeLine(line, answer, promptOf(cwd), list);
+          line = r.state;
+          if (r.output) term.write(r.output);
+          lastTab = { text: line.text, cursor: line.cursor };
+        })
+        // No completion (device slow or offline, Tab pressed too fast): the line stays as typed.
+        .catch(() => undefined)
+        .finally(() => {
+          completing = false;
+          if (tabAgain) {
+            tabAgain = false;
+            if (promptShown && !busy() && !ended) feed('\t');
+          }
+        });
+    };
     /** Applies keys at the prompt; what follows a sent line waits for the next prompt. */
     function feed(data: string) {
       const r = edit(line, data, promptOf(cwd), false);
       line = r.state;
       if (r.output) term.write(r.output);
-      for (const a of r.actions) if (a.kind === 'send') send(a.line);
+      if (!data.includes('\t')) {
+        lastTab = null;
+        tabAgain = false;
+      }
+      for (const a of r.actions) {
+        if (a.kind === 'send') send(a.line);
+        else if (a.kind === 'complete') complete(a.path);
+      }
       typeahead = r.rest + typeahead;
     }
     const input = term.onData((data) => {

@@ -496,6 +496,17 @@ export const LiveCommand = z
   })
   .meta({ id: 'LiveCommand' });
 
+export const LiveCompletion = z
+  .object({
+    base: z.string().meta({ description: 'The word typed, up to and including its last /: each name follows it' }),
+    entries: z
+      .array(z.object({ name: z.string(), type: z.enum(['dir', 'file', 'link', 'other']).meta({ description: 'dir also for a link root controls that leads to a directory' }) }))
+      .meta({ description: 'Names in that directory starting with what follows the last /, in byte order, at most 200' }),
+    truncated: z.boolean().meta({ description: 'More names matched than are listed' }),
+    error: z.string().nullable().meta({ description: 'Why there is nothing to complete (no such directory, not a directory…), or null' }),
+  })
+  .meta({ id: 'LiveCompletion' });
+
 export const LiveFile = z
   .object({
     id: z.string().meta({ description: "The transfer's id" }),
@@ -708,7 +719,7 @@ export const LiveEvent = z
   .meta({ id: 'LiveEvent' });
 
 // The hub's events are written to the stream as they are, so they must be exactly LiveEvent
-// (live-response hints excepted: they go to the session's own stream only).
+// (live-response hints excepted: they go to the session's own stream, or the node awaiting a completion, only).
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
-const liveEventMatchesHub: Same<z.infer<typeof LiveEvent>, Exclude<CordonEvent, { kind: 'liveResponse' }>> = true;
+const liveEventMatchesHub: Same<z.infer<typeof LiveEvent>, Exclude<CordonEvent, { kind: 'liveResponse' | 'liveCompletion' }>> = true;
 void liveEventMatchesHub;

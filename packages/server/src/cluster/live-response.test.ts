@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -14,7 +14,8 @@ import { createTestDatabase, dropTestDatabase } from '../testing/stores.js';
  * A live-response session driven through node B for an agent held by node A, on one PostgreSQL
  * store and data directory: nothing of the session lives in either node's memory alone. B signs
  * the lines and relays them over the bus; A sends them and stores the output; B's followers read it
- * from the store; the file the agent sends to A is downloaded from B.
+ * from the store; the file the agent sends to A is downloaded from B, and Tab completions asked on
+ * B come back from A through the store.
  */
 let dir: string;
 let databaseUrl: string;
@@ -50,7 +51,7 @@ const platform = {
 const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
 
 describe('live response on two nodes', () => {
-  it('lets an analyst on node B drive an agent held by node A, follow it and download its file', async () => {
+  it('lets an analyst on node B drive an agent held by node A, follow it, complete paths on it and download its file', async () => {
     const a = await node();
     const admin = a.server.initialAdminToken!;
     const b = await node();
@@ -98,6 +99,17 @@ describe('live response on two nodes', () => {
     await wait(() => expect(seen.match(/event: done/g)?.length).toBe(3));
     expect(seen).toContain(JSON.stringify({ seq: 2, text: `${dir}\n` }));
     ac.abort();
+
+    // Tab completion asked on B is answered by the agent A holds, in the session's directory, even
+    // when the answer is far bigger than a bus message may be (it comes back through the store).
+    mkdirSync(join(dir, 'many'));
+    for (let i = 0; i < 150; i++) writeFileSync(join(dir, 'many', `evidence-${String(i).padStart(3, '0')}-${'x'.repeat(60)}`), '');
+    const lo = await call('POST', `/api/liveResponseSessions/${id}/complete`, { Path: 'lo' });
+    expect(lo).toEqual({ status: 200, body: { base: '', entries: [{ name: 'loot.bin', type: 'file' }], truncated: false, error: null } });
+    const many = await call('POST', `/api/liveResponseSessions/${id}/complete`, { Path: 'many/ev' });
+    expect(many.status).toBe(200);
+    expect(many.body.entries).toHaveLength(150);
+    expect(JSON.stringify(many.body).length).toBeGreaterThan(8000);
 
     const files = (await call('GET', `/api/liveResponseSessions/${id}/files`)).body.value as { id: string; sha256: string }[];
     const want = createHash('sha256').update(payload).digest('hex');

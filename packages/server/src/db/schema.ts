@@ -426,6 +426,17 @@ export interface LiveResponseOutputTable {
 }
 
 /** A file sent by live-response `getfile`: being uploaded, or complete and downloadable. */
+/** A Tab completion's answer, between the node that took it from the agent and the node that asked. */
+export interface LiveResponseCompletionsTable {
+  completion_id: string;
+  session_id: string;
+  /** The device whose agent answered (the asker checks it is the session's). */
+  machine_id: string;
+  /** The answer as JSON (LiveCompletionFrame without type and ids). */
+  answer: string;
+  created_at: string;
+}
+
 export interface LiveResponseFilesTable {
   /** The transfer's id (the upload's). */
   id: string;
@@ -475,4 +486,5 @@ export interface Database {
   live_response_commands: LiveResponseCommandsTable;
   live_response_output: LiveResponseOutputTable;
   live_response_files: LiveResponseFilesTable;
+  live_response_completions: LiveResponseCompletionsTable;
 }

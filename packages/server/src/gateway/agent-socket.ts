@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { AGENT_CONTENT, assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, CONTENT_CAPABILITY, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type LiveDoneFrame, type LiveOutputFrame, type ServerFrame } from '@cordon/protocol';
+import { AGENT_CONTENT, assertNever, CLOSE_CREDENTIAL_IN_USE, CLOSE_CREDENTIAL_REVOKED, CONTENT_CAPABILITY, decodeAgentFrame, type AgentFrame, Inventory, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, refuseStream, type LiveCompletionFrame, type LiveDoneFrame, type LiveOutputFrame, type ServerFrame } from '@cordon/protocol';
 import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
@@ -48,6 +48,7 @@ interface Connection {
 export interface LiveFramesSink {
   agentOutput(machineId: string, frame: LiveOutputFrame): Promise<void>;
   agentDone(machineId: string, frame: LiveDoneFrame): Promise<void>;
+  agentCompletion(machineId: string, frame: LiveCompletionFrame): Promise<void>;
 }
 
 /** What the agent sockets need from the rest of the server. */
@@ -288,6 +289,8 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
         return this.#live?.agentOutput(id, frame);
       case 'liveDone':
         return this.#live?.agentDone(id, frame);
+      case 'liveCompletion':
+        return this.#live?.agentCompletion(id, frame);
       case 'streamOpen':
       case 'streamData':
       case 'streamCredit':

@@ -284,4 +284,52 @@ describe('live response on a real agent', () => {
     expect(createHash('sha256').update(Buffer.from(await dl.arrayBuffer())).digest('hex')).toBe(want);
     expect((await h.call('GET', `/api/liveResponseSessions/${id}/files/${files[0]!.id}/content`, { token: h.tokens.viewer })).status).toBe(403);
   });
+
+  it('completes paths on the device in the session’s directory, for its opener only, while a line runs, outside the transcript', async () => {
+    {
+      const fd = new FormData();
+      fd.append('File', new Blob(['#!/bin/sh\nsleep 30\n']), 'nap.sh');
+      expect((await fetch(`${apiUrl}/api/libraryfiles`, { method: 'POST', headers: { authorization: `Bearer ${h.tokens.admin}` }, body: fd })).status).toBe(200);
+    }
+    const tree = join(dir, 'case files');
+    mkdirSync(join(tree, 'logs'), { recursive: true });
+    writeFileSync(join(tree, 'loader.sh'), '');
+    writeFileSync(join(tree, 'logs', 'auth.log'), '');
+    const machineId = await startAgent();
+    const id = await session(machineId, h.tokens.responder);
+    const complete = (path: string, token = h.tokens.responder) => h.call('POST', `/api/liveResponseSessions/${id}/complete`, { token, body: { Path: path } });
+
+    expect(await run(id, `cd '${tree}'`, h.tokens.responder)).toMatchObject({ status: 'Succeeded' });
+    // A long line runs; completion answers beside it.
+    const nap = await h.call('POST', `/api/liveResponseSessions/${id}/commands`, { token: h.tokens.responder, body: { Line: 'run nap.sh' } });
+    expect(nap.status).toBe(202);
+    const lo = await complete('lo');
+    expect(lo.status, lo.text).toBe(200);
+    expect(lo.body).toEqual({ base: '', entries: [{ name: 'loader.sh', type: 'file' }, { name: 'logs', type: 'dir' }], truncated: false, error: null });
+    expect((await complete('logs/a')).body).toEqual({ base: 'logs/', entries: [{ name: 'auth.log', type: 'file' }], truncated: false, error: null });
+    expect((await complete('/et')).body.entries).toContainEqual({ name: 'etc', type: 'dir' });
+    expect((await complete('nothere/x')).body).toMatchObject({ entries: [], error: expect.stringMatching(/no such file or directory/) });
+    expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.commands).toBe(2);
+
+    // Only the opener completes; a bad path is refused before the device is asked.
+    expect((await complete('lo', h.tokens.analyst)).status).toBe(403);
+    expect((await complete('a\u001b[2Jb')).status).toBe(400);
+    // Tab held down: at most 10 a second per session.
+    const burst = await Promise.all(Array.from({ length: 25 }, () => complete('lo')));
+    expect(burst.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+    expect(burst.every((r) => r.status === 200 || r.status === 429)).toBe(true);
+
+    // The running line was not disturbed: cancelled, it ends as cancelled; no completion is in the transcript or the audit log.
+    expect((await h.call('POST', `/api/liveResponseSessions/${id}/commands/${nap.body.seq}/cancel`, { token: h.tokens.responder })).status).toBe(202);
+    await wait(async () => expect(((await h.call('GET', `/api/liveResponseSessions/${id}/transcript`)).body.commands as Done[]).find((c) => c.seq === nap.body.seq)?.status).toBe('Cancelled'));
+    const transcript = (await h.call('GET', `/api/liveResponseSessions/${id}/transcript`)).body.commands as Done[];
+    expect(transcript.map((c) => c.seq)).toEqual([1, 2]);
+    const audit = (await h.call('GET', '/api/audit', { token: h.tokens.admin })).body.value as { action: string; outcome: string }[];
+    expect(audit.filter((a) => a.action === 'LiveResponseComplete')).toEqual([expect.objectContaining({ outcome: 'Refused' }), expect.objectContaining({ outcome: 'Refused' })]);
+
+    // An ended session completes nothing.
+    expect((await h.call('POST', `/api/liveResponseSessions/${id}/end`, { token: h.tokens.responder, body: {} })).status).toBe(200);
+    await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Ended'));
+    expect((await complete('lo')).status).toBe(409);
+  });
 });

@@ -2,7 +2,7 @@ import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ActionRow } from './actions.repository.js';
 import { isUniqueViolation } from '../db/portable.js';
-import type { LiveResponseCommandsTable, LiveResponseFilesTable, LiveResponseOutputTable } from '../db/schema.js';
+import type { LiveResponseCommandsTable, LiveResponseCompletionsTable, LiveResponseFilesTable, LiveResponseOutputTable } from '../db/schema.js';
 
 export type LiveCommandRow = Selectable<LiveResponseCommandsTable>;
 export type NewLiveCommandRow = Insertable<LiveResponseCommandsTable>;
@@ -13,6 +13,27 @@ type CommandEnd = Pick<Updateable<LiveResponseCommandsTable>, 'status' | 'exit_s
 /** Live-response transcripts: the lines typed in each session and the output they gave. */
 export class LiveResponseRepository {
   constructor(private readonly db: Db) {}
+
+  /** Keeps a completion's answer for the node that asked; a repeat of one already kept is ignored. */
+  async putCompletion(row: Insertable<LiveResponseCompletionsTable>): Promise<void> {
+    try {
+      await this.db.insertInto('live_response_completions').values(row).execute();
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+    }
+  }
+
+  /** Takes a completion's answer away (it is read once), if it came. */
+  async takeCompletion(completionId: string): Promise<Selectable<LiveResponseCompletionsTable> | undefined> {
+    const row = await this.db.selectFrom('live_response_completions').selectAll().where('completion_id', '=', completionId).executeTakeFirst();
+    if (row) await this.db.deleteFrom('live_response_completions').where('completion_id', '=', completionId).execute();
+    return row;
+  }
+
+  /** Forgets answers nobody took (they came after their asker gave up). */
+  async pruneCompletions(before: string): Promise<void> {
+    await this.db.deleteFrom('live_response_completions').where('created_at', '<', before).execute();
+  }
 
   /** The number the next line of a session takes. */
   async nextSeq(sessionId: string): Promise<number> {

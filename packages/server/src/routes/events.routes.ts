@@ -41,8 +41,9 @@ export function eventsRoutes(hub: EventHub, revocations?: RevocationSignal) {
       open.add(res);
       let seq = 0;
       const unsubscribe = hub.subscribe((e) => {
-        // Live-response hints are for the session's own stream (they come with every chunk of output).
-        if (e.kind === 'liveResponse') return;
+        // Live-response hints are for the session's own stream (they come with every chunk of
+        // output) and for the node waiting for a completion's answer.
+        if (e.kind === 'liveResponse' || e.kind === 'liveCompletion') return;
         if (only && !('machineId' in e ? e.machineId === only : e.machineIds.includes(only))) return;
         if (res.writableLength > MAX_BACKLOG_BYTES) return void res.destroy();
         res.write(`id: ${++seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);

@@ -72,7 +72,7 @@ async function device(answer?: (line: string, seq: number, reply: (f: AgentFrame
     await wait(() => expect(frames.some((f) => f.type === 'welcome')).toBe(true));
   };
   await connect();
-  return { machineId: state.machineId, frames, lines, connect, disconnect: () => ws.terminate(), send: (f: AgentFrame) => ws.send(JSON.stringify(f)) };
+  return { machineId: state.machineId, publicKey: state.signingPublicKeyPem, frames, lines, connect, disconnect: () => ws.terminate(), send: (f: AgentFrame) => ws.send(JSON.stringify(f)) };
 }
 
 async function openSession(machineId: string, token = h.tokens.analyst) {
@@ -270,5 +270,38 @@ describe('live-response sessions', () => {
     expect(rest.map((e: [number]) => e[0])).toEqual([...rest.map((e: [number]) => e[0])].sort((a, b) => a - b));
     // Viewers cannot read what devices answered.
     expect((await h.call('GET', `/api/liveResponseSessions/${s.id}/transcript`, { token: h.tokens.viewer })).status).toBe(403);
+  });
+
+  it('completes paths through the device: its own answer is taken, another device’s is not, none is a 504', async () => {
+    const d = await device();
+    const rogue = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    const complete = (path: string) => h.call('POST', `/api/liveResponseSessions/${s.id}/complete`, { token: h.tokens.analyst, body: { Path: path } });
+    const asked = () => d.frames.filter((f): f is Extract<ServerFrame, { type: 'liveComplete' }> => f.type === 'liveComplete');
+    const answer = (from: typeof d, f: Extract<ServerFrame, { type: 'liveComplete' }>) =>
+      from.send({ type: 'liveCompletion', sessionId: f.sessionId, completionId: f.completionId, base: '/', entries: [{ name: 'etc', type: 'dir' }], truncated: false, error: null });
+
+    // The device is asked with a signed request for this session, naming the word; another device's answer to it is not taken.
+    const started = Date.now();
+    const pending = complete('/et');
+    await wait(() => expect(asked()).toHaveLength(1));
+    const v = verifyCommand(asked()[0]!.command, d.publicKey, d.machineId, new Date());
+    expect(v.ok && v.command.parameters).toEqual({ sessionId: s.id, completionId: asked()[0]!.completionId, path: '/et' });
+    answer(rogue, asked()[0]!);
+    const timedOut = await pending;
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.body.error.code).toBe('DeviceDidNotAnswer');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+
+    const next = complete('/et');
+    await wait(() => expect(asked()).toHaveLength(2));
+    answer(d, asked()[1]!);
+    expect((await next).body).toEqual({ base: '/', entries: [{ name: 'etc', type: 'dir' }], truncated: false, error: null });
+    // Refused before the device is asked: control characters, half a surrogate pair, too long.
+    for (const bad of ['a\u0007b', 'x\ud800', 'p'.repeat(1025)]) expect((await complete(bad)).status, JSON.stringify(bad)).toBe(400);
+    expect(asked()).toHaveLength(2);
+    // Not lines: the session has none.
+    expect((await h.call('GET', `/api/liveResponseSessions/${s.id}`)).body.commands).toBe(0);
   });
 });

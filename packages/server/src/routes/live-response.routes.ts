@@ -1,16 +1,17 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
+import { MAX_LIVE_COMPLETE_PATH, MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
-import { answers, LiveCommand, LiveFileList, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
+import { answers, LiveCommand, LiveCompletion, LiveFileList, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
 import type { LiveFilesService } from '../services/live-files.service.js';
 import type { LiveResponseService } from '../services/live-response.service.js';
 import { Comment, IdParam, MachineIdParam, odata } from './common.js';
 
 const OpenBody = z.strictObject({ comment: Comment });
 const LineBody = z.strictObject({ line: z.string().min(1, 'is required: the command line to run').max(MAX_LIVE_LINE_BYTES, `must be at most ${MAX_LIVE_LINE_BYTES} characters`) });
+const CompleteBody = z.strictObject({ path: z.string().max(MAX_LIVE_COMPLETE_PATH, `must be at most ${MAX_LIVE_COMPLETE_PATH} characters`).meta({ description: 'The word being typed, unquoted (empty: the working directory)' }) });
 const EndBody = z.strictObject({ comment: Comment.optional() });
 const FileParam = z.object({ id: z.string().min(1).max(128), fileId: z.string().regex(/^[0-9a-f-]{36}$/) });
 const FileStream = z.custom<Readable>().meta({ type: 'string', format: 'binary', description: 'The file as the device sent it; its SHA-256 is in x-content-sha256' });
@@ -53,6 +54,13 @@ export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesSe
       '/liveResponseSessions/:id/commands',
       { config: { access: 'live.basic', audit: { action: 'LiveResponseCommand', targetType: 'action' } }, schema: { tags, summary: 'Cordon: run a line in a session (its output follows on the stream)', params: IdParam, body: LineBody, response: answers({ 202: LiveCommand }) } },
       async (req, reply) => reply.code(202).send(await live.run(principalOf(req), req.params.id, req.body.line)),
+    );
+
+    // Tab completion: not a line (no transcript, not audited one by one; refusals are), at most 10 a second per session.
+    app.post(
+      '/liveResponseSessions/:id/complete',
+      { config: { access: 'live.basic', audit: { action: 'LiveResponseComplete', targetType: 'action' } }, schema: { tags, summary: "Cordon: Tab completion of a path on the device, in the session's working directory (the opener only)", params: IdParam, body: CompleteBody, response: answers({ 200: LiveCompletion }) } },
+      async (req) => live.complete(principalOf(req), req.params.id, req.body.path),
     );
 
     app.post(

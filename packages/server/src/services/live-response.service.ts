@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { AGENT_CONTENT, LIVE_COMMAND_LEVELS, LIVE_COMMAND_TIMEOUT_SECONDS, liveLevelAllows, LiveSessionParameters, MAX_LIVE_LINE_BYTES, parseCommandLine, type CommandSigner, type LibraryFileRef, type LiveDoneFrame, type LiveLevel, type LiveOutputFrame, type LiveScanContentRef } from '@cordon/protocol';
+import { AGENT_CONTENT, LIVE_COMMAND_LEVELS, LIVE_COMMAND_TIMEOUT_SECONDS, liveLevelAllows, LiveSessionParameters, MAX_LIVE_COMPLETE_PATH, MAX_LIVE_LINE_BYTES, parseCommandLine, type CommandSigner, type LibraryFileRef, type LiveCompleteParameters, type LiveCompletionEntry, type LiveCompletionFrame, type LiveDoneFrame, type LiveLevel, type LiveOutputFrame, type LiveScanContentRef } from '@cordon/protocol';
 import type { Logger } from 'pino';
 import { roleHas, type Principal } from '../auth/permissions.js';
 import type { Clock } from '../clock.js';
-import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError } from '../errors.js';
+import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError, TooManyRequestsError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { LibraryRepository } from '../repositories/library.repository.js';
@@ -63,6 +63,14 @@ export type LiveStreamEvent =
 /** What a line's signed parameters carry besides the line: the library file (`putfile`, `run`) or the scan content (`analyze`) the server resolved. */
 type ExtraParameters = { library?: LibraryFileRef; scanContent?: LiveScanContentRef[] };
 
+/** What a Tab completion answers (POST …/complete). */
+export interface LiveCompletionView {
+  base: string;
+  entries: LiveCompletionEntry[];
+  truncated: boolean;
+  error: string | null;
+}
+
 /** Whether a device may run `shell` in a session (an admin's per-device-group setting). */
 export interface LiveShellPolicy {
   allowsShell(machineId: string): Promise<boolean>;
@@ -84,6 +92,19 @@ const MAX_STORED_OUTPUT_CHARS = 2 * 1024 * 1024;
 const LINE_EXPIRY_SECONDS = 120;
 /** A follower reads the store again this often even without a hint (a bus message may be lost). */
 const FOLLOW_POLL_MS = 2000;
+/** A completion request is good for this long: it is sent at once and answered within seconds, or never. */
+const COMPLETION_EXPIRY_SECONDS = 30;
+/** How long the asker waits for a completion's answer (the agent gives up after 2 s). */
+export const COMPLETION_WAIT_MS = 3000;
+/** How often the asker looks in the store for the answer even without a hint (a bus message may be lost). */
+const COMPLETION_POLL_MS = 250;
+/** Completions a session may ask for per second, on each node: Tab is pressed, not held down. */
+export const COMPLETIONS_PER_SECOND = 10;
+/** Answers nobody took are forgotten after this long. */
+const COMPLETION_KEEP_MS = 60_000;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
 /** Commands the server answers itself: what the device needs not know. */
 const SERVER_COMMANDS = new Set(['library']);
 
@@ -127,6 +148,8 @@ export class LiveResponseService {
   readonly #open = new Map<string, { machineId: string; chars: number; cut: boolean }>();
   /** Per session, the relayed lines being sent (in order). */
   readonly #relays = new Map<string, Promise<void>>();
+  /** Per session, this second's completions (the rate limit). */
+  readonly #completionPace = new Map<string, { second: number; count: number }>();
 
   constructor(
     private readonly repo: LiveResponseRepository,
@@ -239,6 +262,112 @@ export class LiveResponseService {
       await this.audit.record({ actor: principal.name, action: 'EndLiveResponseSession', targetType: 'action', targetId: sessionId, comment, outcome: 'Succeeded' });
     } else await this.actions.cancel(principal, sessionId, comment);
     return this.get(sessionId);
+  }
+
+  /**
+   * Tab completion of a remote path: the device lists the directory `path` (a partial word, unquoted)
+   * names, relative to the session's working directory, and answers the names that complete it.
+   * Only the session's opener asks (the one who types); it is not a line: nothing runs, nothing
+   * goes into the transcript and it is not audited one by one (a refusal is). The request is
+   * signed like a line, sent to the agent wherever it is held, and its answer comes back through
+   * the store; no answer within {@link COMPLETION_WAIT_MS} is a 504.
+   */
+  async complete(principal: Principal, sessionId: string, path: string): Promise<LiveCompletionView> {
+    const row = await this.#session(sessionId);
+    if (row.requestor !== principal.name) throw new ApiError(403, 'Forbidden', `Only ${row.requestor}, who opened this session, types in it (and completes paths in it)`);
+    const state = stateOf(row.status);
+    // Tab pressed on a session that is not open is no news for the audit log.
+    if (state !== 'Active') throw markAudited(new ConflictError(state === 'Queued' ? 'The session is waiting for the device to connect' : `The session has ended (${row.status})`, 'SessionNotActive'));
+    if (path.length > MAX_LIVE_COMPLETE_PATH) throw new BadRequestError(`A path to complete is at most ${MAX_LIVE_COMPLETE_PATH} characters`, 'Path');
+    // Nor half a UTF-16 pair: escaped twice over it would outgrow a bus message to the node holding the agent.
+    if (CONTROL_CHARS.test(path) || /\p{Surrogate}/u.test(path)) throw new BadRequestError('A path to complete has no control characters (and is well-formed text)', 'Path');
+    this.#paceCompletion(sessionId);
+    if (!this.channel.isConnected(row.machine_id)) throw markAudited(new ConflictError('The device is offline', 'DeviceOffline'));
+    const completionId = randomUUID();
+    const now = this.now();
+    const parameters: LiveCompleteParameters = { sessionId, completionId, path };
+    const command = this.signer.sign({
+      actionId: randomUUID(),
+      machineId: row.machine_id,
+      type: 'LiveResponse',
+      parameters,
+      issuedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + COMPLETION_EXPIRY_SECONDS * 1000).toISOString(),
+    });
+    // Listening before the request leaves: the answer may come back before send returns.
+    const answer = this.#awaitCompletion(completionId, row.machine_id, sessionId);
+    this.channel.send(row.machine_id, { type: 'liveComplete', sessionId, completionId, command });
+    const got = await answer;
+    if (!got) throw new ApiError(504, 'DeviceDidNotAnswer', `The device did not answer the completion within ${COMPLETION_WAIT_MS / 1000} s`);
+    return got;
+  }
+
+  /** A completion's answer, from an agent this node holds: kept in the store for whichever node asked. */
+  async agentCompletion(machineId: string, frame: LiveCompletionFrame): Promise<void> {
+    // Kept only for an open session of this very device: an agent fills no store with answers to nothing.
+    const session = await this.actionsRepo.get(frame.sessionId);
+    if (!session || session.machine_id !== machineId || !this.#isSession(session) || stateOf(session.status) !== 'Active') {
+      this.logger.warn({ machineId, sessionId: frame.sessionId }, 'an agent answered a completion for a session that is not its own or not open; ignored');
+      return;
+    }
+    const now = this.now();
+    const answer: LiveCompletionView = { base: frame.base, entries: frame.entries, truncated: frame.truncated, error: frame.error };
+    await this.repo.putCompletion({ completion_id: frame.completionId, session_id: frame.sessionId, machine_id: machineId, answer: JSON.stringify(answer), created_at: now.toISOString() });
+    this.hub.emit({ kind: 'liveCompletion', completionId: frame.completionId });
+    await this.repo.pruneCompletions(new Date(now.getTime() - COMPLETION_KEEP_MS).toISOString());
+  }
+
+  /** Waits for a completion's answer: on the hint of the node that stored it, or found by looking. Undefined after the wait. */
+  #awaitCompletion(completionId: string, machineId: string, sessionId: string): Promise<LiveCompletionView | undefined> {
+    return new Promise((resolve, reject) => {
+      let looking = false;
+      let again = false;
+      let over = false;
+      const finish = (v: LiveCompletionView | undefined, err?: unknown) => {
+        if (over) return;
+        over = true;
+        unsubscribe();
+        clearInterval(poll);
+        clearTimeout(limit);
+        if (err) reject(err);
+        else resolve(v);
+      };
+      const look = async (): Promise<void> => {
+        if (looking) return void (again = true);
+        looking = true;
+        try {
+          do {
+            again = false;
+            const r = await this.repo.takeCompletion(completionId);
+            // Only the session's own device answers it.
+            if (r && r.machine_id === machineId && r.session_id === sessionId) return finish(JSON.parse(r.answer) as LiveCompletionView);
+          } while (again && !over);
+        } catch (e) {
+          finish(undefined, e);
+        } finally {
+          looking = false;
+        }
+      };
+      const unsubscribe = this.hub.subscribe((e) => {
+        if (e.kind === 'liveCompletion' && e.completionId === completionId) void look();
+      });
+      const poll = setInterval(() => void look(), COMPLETION_POLL_MS);
+      const limit = setTimeout(() => finish(undefined), COMPLETION_WAIT_MS);
+    });
+  }
+
+  /** At most COMPLETIONS_PER_SECOND completions per session each second (on this node). */
+  #paceCompletion(sessionId: string): void {
+    // Wall-clock seconds, not the injected clock: a pace is about how fast requests come in now.
+    const second = Math.floor(Date.now() / 1000);
+    const pace = this.#completionPace.get(sessionId);
+    if (pace && pace.second === second) {
+      if (pace.count >= COMPLETIONS_PER_SECOND) throw new TooManyRequestsError(1);
+      pace.count++;
+      return;
+    }
+    if (this.#completionPace.size > 1000) for (const [k, v] of this.#completionPace) if (v.second !== second) this.#completionPace.delete(k);
+    this.#completionPace.set(sessionId, { second, count: 1 });
   }
 
   /** Sends a stored line's signed command to its agent: here if this node holds it, else through the node that does. */
