@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { LIVE_GETFILE_MAX_BYTES, LIVE_UPLOAD_HEADERS } from '@cordon/protocol';
@@ -6,6 +5,7 @@ import type { Clock } from '../clock.js';
 import { BadRequestError, ConflictError, InsufficientStorageError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { LiveFileRow, LiveResponseRepository } from '../repositories/live-response.repository.js';
 import { StorageFullError, type FileStore } from '../storage/file-store.js';
+import { chunkMatches, RunningHashes } from '../storage/running-hashes.js';
 import type { ActionsRepository } from '../repositories/actions.repository.js';
 import type { Locks } from './counters.js';
 import { batchOf, getFilePath } from './live-batch.service.js';
@@ -32,6 +32,9 @@ const view = (r: LiveFileRow): LiveFileView => ({ id: r.id, sessionId: r.session
  * resumes when the same file is fetched again: its id comes from the file's identity.
  */
 export class LiveFilesService {
+  /** Each transfer's SHA-256 as its chunks arrive here (completion then reads nothing again). */
+  readonly #running = new RunningHashes();
+
   constructor(
     private readonly repo: LiveResponseRepository,
     private readonly store: FileStore,
@@ -91,15 +94,17 @@ export class LiveFilesService {
     await this.#assertRoom(bytes);
   }
 
-  uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+  async uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+    // Checked before the upload's lock: the hash of the next chunk overlaps the write of the one before.
+    if (!chunkMatches(chunk, sha256)) throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
     return this.#serial(id, async () => {
       const f = await this.#uploading(machineId, id);
       if (offset + chunk.length > Number(f.size)) throw new BadRequestError(`The file is ${f.size} bytes; a chunk at ${offset} of ${chunk.length} bytes goes past its end`, 'offset');
-      if (createHash('sha256').update(chunk).digest('hex') !== sha256.toLowerCase()) throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
       await this.#assertRoom(chunk.length);
       try {
         const { written, end } = await this.store.append(id, offset, chunk);
         if (!written) throw new ConflictError(`The upload continues at offset ${end}, not ${offset}`, 'WrongOffset', String(end));
+        this.#running.stored(id, offset, chunk);
         return { offset: end };
       } catch (e) {
         if (e instanceof StorageFullError) throw new InsufficientStorageError(`${e.message}; the agent will retry later`);
@@ -113,7 +118,8 @@ export class LiveFilesService {
     return this.#serial(id, async () => {
       const f = await this.#own(machineId, id);
       if (f.status === 'Complete') return view(f);
-      const got = await this.store.sha256(id, 'part');
+      const running = this.#running.take(id, size);
+      const got = running && (await this.store.partSize(id)) === size ? { sha256: running, size } : await this.store.sha256(id, 'part');
       if (got.size !== size || got.size !== Number(f.size) || got.sha256 !== sha256.toLowerCase()) {
         await this.store.discardPart(id);
         throw new BadRequestError(`The stored file (${got.size} bytes, SHA-256 ${got.sha256}) does not match what was sent (${size} bytes, ${sha256}); send it again from the start`, 'sha256', 'FileHashMismatch');

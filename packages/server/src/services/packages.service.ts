@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { packageFileName } from '@cordon/protocol';
 import { KeyedMutex, type Locks } from './counters.js';
@@ -8,6 +7,7 @@ import { DownloadUrls } from './download-urls.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { PackageRow, PackagesRepository } from '../repositories/packages.repository.js';
 import { StorageFullError, type FileStore } from '../storage/file-store.js';
+import { chunkMatches, RunningHashes } from '../storage/running-hashes.js';
 import type { Principal } from '../auth/permissions.js';
 import type { ActionLifecycle } from './action-lifecycle.js';
 import type { AuditService } from './audit.service.js';
@@ -33,7 +33,7 @@ export class PackagesService {
    * The whole-file SHA-256 of each upload in progress, fed chunk by chunk, so completing a 400 MB
    * package does not read it back. After a server restart it is missing and the file is read instead.
    */
-  readonly #running = new Map<string, { hash: Hash; offset: number }>();
+  readonly #running = new RunningHashes();
   /** Bytes of chunks being written right now (of any upload): the free space they will take. */
   #writing = 0;
 
@@ -84,7 +84,7 @@ export class PackagesService {
   async #refuseTooLarge(action: ActionRow): Promise<never> {
     await this.store.discardPart(action.id);
     await this.store.remove(action.id);
-    this.#running.delete(action.id);
+    this.#running.forget(action.id);
     const message = `The package is larger than this server accepts (maxPackageBytes: ${this.opts.maxPackageBytes} bytes); it was refused and deleted`;
     await this.lifecycle.fail(action, message);
     throw new PayloadTooLargeError(message, 'PackageTooLarge');
@@ -115,30 +115,22 @@ export class PackagesService {
   }
 
   /** Appends one chunk at `offset`; a chunk whose hash does not match is refused and nothing is written. */
-  uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
-    return this.#serial(actionId, () => this.#uploadChunk(machineId, actionId, offset, chunk, sha256));
+  async uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+    // Checked before the upload's lock: the hash of the next chunk overlaps the write of the one before.
+    if (!chunkMatches(chunk, sha256)) throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
+    return this.#serial(actionId, () => this.#uploadChunk(machineId, actionId, offset, chunk));
   }
 
-  async #uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+  async #uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer): Promise<{ offset: number }> {
     const action = await this.assertUploadable(machineId, actionId);
     if (offset + chunk.length > this.opts.maxPackageBytes) return this.#refuseTooLarge(action);
-    if (createHash('sha256').update(chunk).digest('hex') !== sha256.toLowerCase()) {
-      throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
-    }
     // Counted before the free space is asked for: chunks of other uploads checked meanwhile see it.
     this.#writing += chunk.length;
     try {
       await this.#assertRoom(this.#writing);
       const { written, end } = await this.store.append(actionId, offset, chunk);
       if (!written) throw new ConflictError(`The upload continues at offset ${end}, not ${offset}`, 'WrongOffset', String(end));
-      const running = offset === 0 ? { hash: createHash('sha256'), offset: 0 } : this.#running.get(actionId);
-      if (running && running.offset === offset) {
-        // Abandoned uploads leave entries behind; past a bound, forget them all (completion then reads the file).
-        if (this.#running.size > 1000 && !this.#running.has(actionId)) this.#running.clear();
-        running.hash.update(chunk);
-        running.offset = end;
-        this.#running.set(actionId, running);
-      } else this.#running.delete(actionId);
+      this.#running.stored(actionId, offset, chunk);
       return { offset: end };
     } catch (e) {
       if (e instanceof StorageFullError) throw new InsufficientStorageError(`${e.message}; the agent will retry later`);
@@ -164,9 +156,8 @@ export class PackagesService {
     if (size > this.opts.maxPackageBytes) return this.#refuseTooLarge(action);
     // A crash between keeping the file and recording it leaves the zip without its row: check that file.
     const kept = await this.store.hasZip(actionId);
-    const running = kept ? undefined : this.#running.get(actionId);
-    this.#running.delete(actionId);
-    const got = running && running.offset === size && (await this.store.partSize(actionId)) === size ? { sha256: running.hash.digest('hex'), size } : await this.store.sha256(actionId, kept ? 'zip' : 'part');
+    const running = this.#running.take(actionId, size);
+    const got = running && !kept && (await this.store.partSize(actionId)) === size ? { sha256: running, size } : await this.store.sha256(actionId, kept ? 'zip' : 'part');
     if (got.size !== size || got.sha256 !== sha256.toLowerCase()) {
       if (kept) await this.store.remove(actionId);
       else await this.store.discardPart(actionId);
@@ -232,7 +223,7 @@ export class PackagesService {
       const action = await this.actions.get(part.id);
       if (action && ['Pending', 'InProgress'].includes(action.status)) continue;
       await this.#serial(part.id, () => this.store.discardPart(part.id));
-      this.#running.delete(part.id);
+      this.#running.forget(part.id);
       n++;
     }
     for (;;) {
