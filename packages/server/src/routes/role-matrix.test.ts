@@ -46,7 +46,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
  */
 const PUBLIC_ROUTES = [
   // The console's pages and assets: the page asks for sign-in, the API for credentials.
-  'GET /', 'GET /signin', 'GET /alerts', 'GET /alerts/*', 'GET /devices', 'GET /devices/*', 'GET /actions', 'GET /indicators', 'GET /admin/credentials', 'GET /admin/audit', 'GET /assets/*',
+  'GET /', 'GET /signin', 'GET /alerts', 'GET /alerts/*', 'GET /devices', 'GET /devices/*', 'GET /actions', 'GET /indicators', 'GET /admin/credentials', 'GET /admin/audit', 'GET /admin/groups', 'GET /assets/*',
   // Probes and scrapes: no secrets in them.
   'GET /api/health', 'GET /metrics', 'GET /api/openapi.json',
   // Credentials are what these take.
