@@ -112,6 +112,7 @@ describe('device groups', () => {
     await refused(h.call('PATCH', `/api/machinegroups/${second.body.id}`, { body: { name: 'web' } }), 'DeviceGroupAlreadyExists', /^Name: /);
     await refused(h.call('PATCH', `/api/machinegroups/${second.body.id}`, { body: { rank: 3 } }), 'DeviceGroupRankTaken', /^Rank: /);
     await refused(h.call('PATCH', `/api/machinegroups/${second.body.id}`, { body: { rule: { tag: '' } } }), 'InvalidRequestBody', 'rule.tag: must not be empty');
+    await refused(h.call('PATCH', `/api/machinegroups/${second.body.id}`, { body: { comment: 'just because' } }), 'InvalidRequestBody', 'Nothing to change: send one or more of Name, Description, Rank, Rule and LiveResponseShell');
     // Its own name (another case) and rank are its own to keep.
     expect((await h.call('PATCH', `/api/machinegroups/${second.body.id}`, { body: { name: 'DB', rank: 4 } })).body).toMatchObject({ name: 'DB', rank: 4 });
 

@@ -118,6 +118,9 @@ export class DeviceGroupsService implements LiveShellPolicy {
 
   /** Changes the fields given; the others stay. */
   async update(principal: Principal, id: number, patch: DeviceGroupPatch): Promise<DeviceGroupView> {
+    if ([patch.name, patch.description, patch.rank, patch.rule, patch.liveResponseShell].every((v) => v === undefined)) {
+      throw new BadRequestError('Nothing to change: send one or more of Name, Description, Rank, Rule and LiveResponseShell', 'body');
+    }
     const time = this.now().toISOString();
     const row = await this.#write(async (u) => {
       await u.deviceGroups.lockWrites();
