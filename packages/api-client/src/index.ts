@@ -30,6 +30,8 @@ export type RulePackDetail = Schemas['RulePackDetail'];
 export type LibraryFile = Schemas['LibraryFile'];
 /** A device's quarantined file: GET /api/machines/{id}/quarantine. */
 export type QuarantinedFile = Schemas['QuarantinedFile'];
+/** A device group (ranked, with a tag rule, and whether live response's shell is allowed): GET /api/machinegroups. */
+export type DeviceGroup = Schemas['DeviceGroup'];
 /** Who is signed in: GET /api/auth/me. */
 export type Me = Schemas['Me'];
 /** Whether a response action can be taken on a device now, and why not: GET /api/machines/{id}/responseActions. */

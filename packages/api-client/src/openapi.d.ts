@@ -5380,6 +5380,270 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/machinegroups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: list the device groups, highest priority (rank 1) first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceGroupList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Cordon: add a device group (200 with it). A name or rank another group holds: 400, nothing changed */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Unique, whatever its case */
+                        name: string;
+                        description?: string | null;
+                        /** @description 1 is the highest priority; unique (default: after every other group) */
+                        rank?: number;
+                        rule: {
+                            /** @description Devices carrying this tag (set through the API) belong to the group: exact, whatever its case */
+                            tag: string;
+                        };
+                        /** @description Allow live response's `shell` on the group's devices (default false) */
+                        liveResponseShell?: boolean;
+                        /** @description Why (kept in the audit log) */
+                        comment?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceGroup"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/machinegroups/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Cordon: one device group */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceGroup"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Cordon: delete a device group (204): its devices join the next group that matches them, or Ungrouped devices */
+        delete: {
+            parameters: {
+                query?: {
+                    comment?: string;
+                };
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Cordon: change a device group (the fields sent; the others stay) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Unique, whatever its case */
+                        name?: string;
+                        description?: string | null;
+                        /** @description 1 is the highest priority; unique (default: after every other group) */
+                        rank?: number;
+                        rule?: {
+                            /** @description Devices carrying this tag (set through the API) belong to the group: exact, whatever its case */
+                            tag: string;
+                        };
+                        /** @description Allow live response's `shell` on the group's devices (default false) */
+                        liveResponseShell?: boolean;
+                        /** @description Why (kept in the audit log) */
+                        comment?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceGroup"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/machineactions/{id}/GetLiveResponseResultDownloadLink(index={index})": {
         parameters: {
             query?: never;
@@ -5547,12 +5811,43 @@ export interface components {
             credentialRevokedBy: string | null;
             /** @description Cordon: when a second agent last tried to connect with this device's credential while the first was connected (a copied credential: the second was refused; revoke the credential and re-enroll), or null */
             credentialInUseTwiceAt: string | null;
+            /** @description The device group it belongs to (the highest-ranked group whose rule matches its tags), or null: Ungrouped devices */
+            rbacGroupId: number | null;
+            /** @description That group's name, or null: Ungrouped devices */
+            rbacGroupName: string | null;
         };
         MachineList: {
             "@odata.context": string;
             /** @description How many match in all (with $count=true) */
             "@odata.count"?: number;
             value: components["schemas"]["Machine"][];
+        };
+        /** @description Which devices the group takes */
+        DeviceGroupRule: {
+            /** @description Devices carrying this tag (set through the API), exact but whatever its case */
+            tag: string;
+        };
+        DeviceGroup: {
+            id: number;
+            name: string;
+            description: string | null;
+            /** @description 1 is the highest priority: a device belongs to the highest-ranked group whose rule matches it */
+            rank: number;
+            rule: components["schemas"]["DeviceGroupRule"];
+            /** @description Live response's `shell` is allowed on the group's devices (never on ungrouped ones) */
+            liveResponseShell: boolean;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            updatedBy: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        DeviceGroupList: {
+            "@odata.context": string;
+            /** @description How many match in all (with $count=true) */
+            "@odata.count"?: number;
+            value: components["schemas"]["DeviceGroup"][];
         };
         TimelineEvent: {
             id: number;
@@ -5868,7 +6163,7 @@ export interface components {
             category: string | null;
             mitreTechniques: string[];
             rbacGroupNames: string[];
-            /** @description Always empty: Cordon has no device groups; every indicator applies to every device */
+            /** @description Always empty: indicators are not scoped by device group yet; every indicator applies to every device */
             rbacGroupIds: string[];
             educateUrl: string | null;
             generateAlert: boolean;
@@ -6136,7 +6431,7 @@ export interface components {
             /** @enum {string} */
             role: "viewer" | "analyst" | "responder" | "admin" | "ingest";
             /** @description What this role may do (the API checks again on every call) */
-            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "library.read" | "live.read" | "live.basic" | "live.advanced" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "library.write" | "isolation.breakGlass")[];
+            permissions: ("machines.read" | "actions.read" | "timeline.read" | "policy.read" | "alerts.read" | "alerts.write" | "alerts.ingest" | "indicators.read" | "rulepacks.read" | "tags.write" | "packages.read" | "library.read" | "groups.read" | "live.read" | "live.basic" | "live.advanced" | "actions.submit" | "actions.cancel" | "indicators.write" | "audit.read" | "admin.tokens" | "admin.enrollment" | "admin.users" | "policy.write" | "rulepacks.write" | "library.write" | "groups.write" | "isolation.breakGlass")[];
             /** @description The session's CSRF token (null for a bearer token) */
             csrfToken: string | null;
         };

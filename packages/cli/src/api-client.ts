@@ -6,7 +6,7 @@ export type LiveSession = components['schemas']['LiveSession'];
 export type LiveCommand = components['schemas']['LiveCommand'];
 export type LiveTranscript = components['schemas']['LiveTranscript'];
 export type LiveCompletion = components['schemas']['LiveCompletion'];
-export type { Alert, AllowEntry, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, LibraryFile, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
+export type { Alert, AllowEntry, DeviceGroup, EffectiveIsolationPolicy, Indicator, IndicatorSubmission, IsolationPolicy, LibraryFile, Machine, MachineAction, PackageInfo, QuarantinedFile, ReleaseToken, RulePack, RulePackDetail, TimelineEvent } from '@cordon/api-client';
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'TimeOut', 'Cancelled']);
 
@@ -112,6 +112,22 @@ export class CordonClient {
   async deleteScanPolicy(tag: string | undefined, comment?: string): Promise<void> {
     const query = { comment };
     await ok(tag === undefined ? this.api.DELETE('/api/scanPolicies/global', { params: { query } }) : this.api.DELETE('/api/scanPolicies/tags/{tag}', { params: { path: { tag }, query } }));
+  }
+
+  async deviceGroups() {
+    return (await ok(this.api.GET('/api/machinegroups'))).value;
+  }
+
+  addDeviceGroup(body: { name: string; description?: string | null; rank?: number; rule: { tag: string }; liveResponseShell?: boolean; comment?: string }) {
+    return ok(this.api.POST('/api/machinegroups', { body }));
+  }
+
+  updateDeviceGroup(id: number, body: { name?: string; description?: string | null; rank?: number; rule?: { tag: string }; liveResponseShell?: boolean; comment?: string }) {
+    return ok(this.api.PATCH('/api/machinegroups/{id}', { params: { path: { id } }, body }));
+  }
+
+  async deleteDeviceGroup(id: number, comment?: string): Promise<void> {
+    await ok(this.api.DELETE('/api/machinegroups/{id}', { params: { path: { id }, query: { comment } } }));
   }
 
   effectiveIsolationPolicy(machineId: string) {

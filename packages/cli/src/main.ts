@@ -9,6 +9,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerAgentCommands } from './commands/agent.js';
 import { registerAlertCommands } from './commands/alerts.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerGroupCommands } from './commands/groups.js';
 import { registerIndicatorCommands } from './commands/indicators.js';
 import { registerIsolationCommands } from './commands/isolation.js';
 import { registerLibraryCommands } from './commands/library.js';
@@ -38,6 +39,7 @@ export function buildProgram(catalog: ActionCatalog = ACTION_CATALOG): Command {
   registerLiveCommands(program);
   registerScanPolicyCommands(program);
   registerQuarantineCommands(program);
+  registerGroupCommands(program);
   return program;
 }
 

@@ -75,5 +75,6 @@ export const keys = {
   /** Every list of alerts (the queue, a device's tab, the dashboard card): any alert change refreshes them all. */
   alerts: (params?: object) => (params ? (['alerts', params] as const) : (['alerts'] as const)),
   alert: (id?: string) => (id ? (['alert', id] as const) : (['alert'] as const)),
+  deviceGroups: ['deviceGroups'] as const,
   indicators: (params?: object) => (params ? (['indicators', params] as const) : (['indicators'] as const)),
 };

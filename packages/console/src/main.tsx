@@ -16,6 +16,7 @@ import { AuditLogPage } from './pages/AuditLog';
 import { CredentialsPage } from './pages/Credentials';
 import { DashboardPage } from './pages/Dashboard';
 import { DeviceRoute } from './pages/Device';
+import { DeviceGroupsPage } from './pages/DeviceGroups';
 import { DevicesPage } from './pages/Devices';
 import { IndicatorsPage } from './pages/Indicators';
 import { LiveSessionRoute } from './pages/LiveSession';
@@ -57,6 +58,7 @@ const router = createBrowserRouter([
       // Admins only: the navigation shows them to admins, and the API refuses everyone else.
       { path: '/admin/credentials', element: <CredentialsPage /> },
       { path: '/admin/audit', element: <AuditLogPage /> },
+      { path: '/admin/groups', element: <DeviceGroupsPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],
   },

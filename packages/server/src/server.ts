@@ -52,6 +52,9 @@ import { scanPoliciesRoutes } from './routes/scan-policies.routes.js';
 import { quarantineRoutes } from './routes/quarantine.routes.js';
 import { QuarantineRepository } from './repositories/quarantine.repository.js';
 import { QuarantineService } from './services/quarantine.service.js';
+import { deviceGroupsRoutes } from './routes/device-groups.routes.js';
+import { DeviceGroupsRepository } from './repositories/device-groups.repository.js';
+import { DeviceGroupsService, rankedGroups } from './services/device-groups.service.js';
 import { isolationRoutes } from './routes/isolation-policies.routes.js';
 import { machinesRoutes } from './routes/machines.routes.js';
 import { ActionsService } from './services/actions.service.js';
@@ -120,6 +123,7 @@ export interface CordonServer {
     indicators: IndicatorsService;
     rulePacks: RulePacksService;
     library: LibraryService;
+    deviceGroups: DeviceGroupsService;
     users: UsersService;
     deviceEvents: DeviceEventsSink;
     alerts: AlertsService;
@@ -159,7 +163,9 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const late: { node?: ClusterNode } = {};
   const alerts = new AlertsService(new AlertsRepository(db), tx, async (id) => (await machinesRepo.get(id)) !== undefined, timeline, auditService, hub, now);
   const enrollment = new EnrollmentService(credentials, machinesRepo, tx, timeline, auditService, hub, now, keys, config, catalog, () => late.node, alerts);
-  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.node?.isConnected(id) ?? false, catalog);
+  const deviceGroupsRepo = new DeviceGroupsRepository(db);
+  const machines = new MachinesService(machinesRepo, tx, timeline, auditService, hub, now, config.heartbeatSeconds, (id) => late.node?.isConnected(id) ?? false, catalog, async () => rankedGroups(await deviceGroupsRepo.ranked()));
+  const deviceGroups = new DeviceGroupsService(deviceGroupsRepo, tx, auditService, machines, now);
   // Agents' detections and blocked executions become alerts.
   const deviceEvents: DeviceEventsSink = alerts;
   const gateway = new AgentGateway({ keys, enrollment, machines, timeline, deviceEvents, metrics, logger: logger.child({ part: 'gateway' }), heartbeatSeconds: config.heartbeatSeconds, storeAnswers: storeAnswersCached(db) });
@@ -222,7 +228,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, content, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
     queueSeconds: config.liveResponseQueueSeconds,
     idleSeconds: config.liveResponseIdleSeconds,
-  });
+  }, deviceGroups);
   liveHandler.bind(liveResponse, liveBatch);
   node.attachLive(liveResponse);
   gateway.attach(agentReports, packages, content, liveResponse, liveFiles);
@@ -272,6 +278,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(liveBatchRoutes(liveBatch, publicApiUrl), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
     await app.register(quarantineRoutes(quarantine), { prefix });
+    await app.register(deviceGroupsRoutes(deviceGroups), { prefix });
   }
   await app.ready();
 
@@ -288,7 +295,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     gateway,
     db,
     keys,
-    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators, rulePacks, library },
+    services: { auth, enrollment, machines, actions, agentReports, actionExpiry, timeline, audit: auditService, auditIntegrity, isolationPolicies, releaseTokens, packages, content, users, deviceEvents, alerts, indicators, rulePacks, library, deviceGroups },
     hub,
     initialAdminToken,
     initialAdminPassword,

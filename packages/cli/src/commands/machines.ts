@@ -57,6 +57,7 @@ export function registerMachineCommands(program: Command): void {
         ['isolation', isolationText(m)],
         ['restriction', m.restrictionState],
         ['tags', m.machineTagDetails.map((t) => (t.source === 'device' ? `${t.tag} (device)` : t.tag)).join(', ')],
+        ['group', m.rbacGroupName ?? 'Ungrouped devices'],
         ...capabilityRows(m),
         ...(m.credentialRevokedAt ? [['credential', `revoked ${m.credentialRevokedAt} by ${m.credentialRevokedBy ?? '?'}; the agent must enroll again`]] : []),
       ],

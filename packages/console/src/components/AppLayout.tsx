@@ -1,5 +1,5 @@
 import { ActionIcon, Anchor, AppShell, Badge, Divider, Group, Menu, NavLink, Switch, Text, Title, Tooltip, useComputedColorScheme, useMantineColorScheme } from '@mantine/core';
-import { IconAlertCircle, IconDeviceDesktop, IconFingerprint, IconKey, IconLayoutDashboard, IconListCheck, IconListDetails, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
+import { IconAlertCircle, IconDeviceDesktop, IconDevicesPc, IconFingerprint, IconKey, IconLayoutDashboard, IconListCheck, IconListDetails, IconLogout, IconMoon, IconSun, IconUser } from '@tabler/icons-react';
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, Outlet, useLocation, useNavigate } from 'react-router';
 import { api, setCsrfToken } from '../api';
@@ -20,6 +20,7 @@ const NAV = [
 /** Administration, shown to roles that hold one of the permissions (admins); the API checks again. */
 const ADMIN_NAV: { to: string; label: string; icon: typeof IconKey; needs: Permission[] }[] = [
   { to: '/admin/credentials', label: 'Credentials', icon: IconKey, needs: ['admin.tokens', 'admin.users', 'admin.enrollment'] },
+  { to: '/admin/groups', label: 'Device groups', icon: IconDevicesPc, needs: ['groups.write'] },
   { to: '/admin/audit', label: 'Audit log', icon: IconListDetails, needs: ['audit.read'] },
 ];
 

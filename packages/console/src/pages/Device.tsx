@@ -100,6 +100,9 @@ function DevicePage({ id }: { id: string }) {
             <Fact label="Agent version">{m.agentVersion}</Fact>
             <Fact label="IP addresses">{ips.length ? ips.map((a) => a.ipAddress).join(", ") : (m.lastIpAddress ?? "—")}</Fact>
             <Fact label="Connected">{m.isConnected ? 'Yes' : 'No'}</Fact>
+            <Fact label="Device group">
+              <span data-testid="device-group">{m.rbacGroupName ?? 'Ungrouped devices'}</span>
+            </Fact>
             {/* A row of their own: however many tags, the facts and the action bar keep their place. */}
             <div style={{ gridColumn: '1 / -1' }}>
               <Fact label="Tags">

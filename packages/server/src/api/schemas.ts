@@ -85,10 +85,35 @@ export const Machine = z
     credentialRevokedAt: isoTime().nullable().meta({ description: "Cordon: when an admin revoked the device's credential (its agent is refused from then on; re-enroll it), or null" }),
     credentialRevokedBy: z.string().nullable().meta({ description: 'Cordon: who revoked it' }),
     credentialInUseTwiceAt: isoTime().nullable().meta({ description: "Cordon: when a second agent last tried to connect with this device's credential while the first was connected (a copied credential: the second was refused; revoke the credential and re-enroll), or null" }),
+    rbacGroupId: z.number().int().nullable().meta({ description: 'The device group it belongs to (the highest-ranked group whose rule matches its tags), or null: Ungrouped devices' }),
+    rbacGroupName: z.string().nullable().meta({ description: 'That group\'s name, or null: Ungrouped devices' }),
   })
   .meta({ id: 'Machine' });
 export type MachineView = z.infer<typeof Machine>;
 export const MachineList = odataList(Machine, 'MachineList');
+
+// --- device groups ---------------------------------------------------------------------------
+
+export const DeviceGroupRule = z
+  .object({ tag: z.string().meta({ description: 'Devices carrying this tag (set through the API), exact but whatever its case' }) })
+  .meta({ id: 'DeviceGroupRule', description: 'Which devices the group takes' });
+
+export const DeviceGroup = z
+  .object({
+    id: z.number().int(),
+    name: z.string(),
+    description: z.string().nullable(),
+    rank: z.number().int().meta({ description: '1 is the highest priority: a device belongs to the highest-ranked group whose rule matches it' }),
+    rule: DeviceGroupRule,
+    liveResponseShell: z.boolean().meta({ description: "Live response's `shell` is allowed on the group's devices (never on ungrouped ones)" }),
+    createdBy: z.string(),
+    createdAt: isoTime(),
+    updatedBy: z.string(),
+    updatedAt: isoTime(),
+  })
+  .meta({ id: 'DeviceGroup' });
+export type DeviceGroupView = z.infer<typeof DeviceGroup>;
+export const DeviceGroupList = odataList(DeviceGroup, 'DeviceGroupList');
 
 export const TIMELINE_EVENT_TYPES = [
   'ActionSubmitted',
@@ -348,7 +373,7 @@ export const Indicator = z
     category: z.string().nullable(),
     mitreTechniques: z.array(z.string()),
     rbacGroupNames: z.array(z.string()),
-    rbacGroupIds: z.array(z.string()).meta({ description: 'Always empty: Cordon has no device groups; every indicator applies to every device' }),
+    rbacGroupIds: z.array(z.string()).meta({ description: 'Always empty: indicators are not scoped by device group yet; every indicator applies to every device' }),
     educateUrl: z.string().nullable(),
     generateAlert: z.boolean(),
     creationTimeDateTimeUtc: isoTime(),

@@ -29,6 +29,8 @@ export const PERMISSIONS = {
   'packages.read': 'analyst',
   /** The live-response library: what scripts exist, for the sessions that run them. */
   'library.read': 'analyst',
+  /** Device groups: which exist, their rules and what they allow. */
+  'groups.read': 'analyst',
   /** Live response: following sessions and reading transcripts (they hold what devices answered). */
   'live.read': 'analyst',
   /** Opening a live-response session and running its basic (read-only) commands. */
@@ -49,6 +51,8 @@ export const PERMISSIONS = {
   'rulepacks.write': 'admin',
   /** Scripts that responders run on devices, as root: admins only. */
   'library.write': 'admin',
+  /** Device groups decide device policy (which devices allow live response's shell): admins only. */
+  'groups.write': 'admin',
   /** Issuing an offline release token bypasses the action engine: admins only. */
   'isolation.breakGlass': 'admin',
 } as const satisfies Record<string, RankedRole>;

@@ -28,6 +28,7 @@ import * as libraryFiles from './migrations/20261207100000_library_files.js';
 import * as liveResponse from './migrations/20261208100000_live_response.js';
 import * as liveResponseFiles from './migrations/20261208110000_live_response_files.js';
 import * as liveResponseCompletions from './migrations/20261209100000_live_response_completions.js';
+import * as deviceGroups from './migrations/20261209110000_device_groups.js';
 
 export type Db = Kysely<Database>;
 
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261208100000_live_response': liveResponse,
   '20261208110000_live_response_files': liveResponseFiles,
   '20261209100000_live_response_completions': liveResponseCompletions,
+  '20261209110000_device_groups': deviceGroups,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -456,6 +456,25 @@ export interface LiveResponseFilesTable {
   completed_at: string | null;
 }
 
+/** A device group (MDE's machine group): devices its rule matches belong to it unless a higher-ranked group takes them. */
+export interface DeviceGroupsTable {
+  id: Generated<number>;
+  name: string;
+  /** The name lower-cased: names are unique whatever their case. */
+  name_key: string;
+  description: string | null;
+  /** 1 is the highest priority; unique. */
+  rank: number;
+  /** JSON of the rule (`{"tag":"prod"}`: devices carrying that tag, whatever its case). */
+  rule: string;
+  /** 1 when live-response `shell` is allowed on its devices. */
+  live_response_shell: number;
+  created_by: string;
+  created_at: string;
+  updated_by: string;
+  updated_at: string;
+}
+
 export interface Database {
   machines: MachinesTable;
   machine_tags: MachineTagsTable;
@@ -487,4 +506,5 @@ export interface Database {
   live_response_output: LiveResponseOutputTable;
   live_response_files: LiveResponseFilesTable;
   live_response_completions: LiveResponseCompletionsTable;
+  device_groups: DeviceGroupsTable;
 }

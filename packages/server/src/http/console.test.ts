@@ -23,7 +23,7 @@ describe('web console serving', () => {
   });
 
   it('serves the app for every console page, uncached, with the security headers', async () => {
-    for (const url of ['/', '/signin', '/alerts', '/alerts/abc', '/alerts?status=any&severity=High', '/devices', '/devices/abc', '/actions', '/indicators', '/devices?tag=x', '/admin/credentials', '/admin/credentials?kind=users', '/admin/audit']) {
+    for (const url of ['/', '/signin', '/alerts', '/alerts/abc', '/alerts?status=any&severity=High', '/devices', '/devices/abc', '/actions', '/indicators', '/devices?tag=x', '/admin/credentials', '/admin/credentials?kind=users', '/admin/audit', '/admin/groups']) {
       const r = await h.call('GET', url, { token: null });
       expect([url, r.status]).toEqual([url, 200]);
       expect(r.text).toContain('<div id="root">');

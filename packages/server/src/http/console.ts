@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /** The console's pages: each is the same single-page app, which routes in the browser. */
-export const CONSOLE_PAGES = ['/', '/signin', '/alerts', '/alerts/*', '/devices', '/devices/*', '/actions', '/indicators', '/admin/credentials', '/admin/audit'];
+export const CONSOLE_PAGES = ['/', '/signin', '/alerts', '/alerts/*', '/devices', '/devices/*', '/actions', '/indicators', '/admin/credentials', '/admin/audit', '/admin/groups'];
 
 /** Where the built console lives (packages/console/dist), found through the workspace link. */
 export function defaultConsoleDir(): string {

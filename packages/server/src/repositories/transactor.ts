@@ -3,6 +3,7 @@ import { ActionsRepository } from './actions.repository.js';
 import { AlertsRepository } from './alerts.repository.js';
 import { AuditRepository } from './audit.repository.js';
 import { CredentialsRepository } from './credentials.repository.js';
+import { DeviceGroupsRepository } from './device-groups.repository.js';
 import { IndicatorsRepository } from './indicators.repository.js';
 import { IsolationRepository } from './isolation.repository.js';
 import { LibraryRepository } from './library.repository.js';
@@ -26,6 +27,7 @@ export interface UnitOfWork {
   rulePacks: RulePacksRepository;
   library: LibraryRepository;
   liveResponse: LiveResponseRepository;
+  deviceGroups: DeviceGroupsRepository;
 }
 
 /**
@@ -49,6 +51,7 @@ export function transactor(db: Db): Transactor {
     rulePacks: new RulePacksRepository(tx),
     library: new LibraryRepository(tx),
     liveResponse: new LiveResponseRepository(tx),
+    deviceGroups: new DeviceGroupsRepository(tx),
   });
   return (work) => atomically(db, (tx) => work(bind(tx)));
 }

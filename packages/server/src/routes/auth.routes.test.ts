@@ -190,7 +190,7 @@ describe('authorization cannot be forgotten', () => {
     // Package and live-response result downloads are public by design: the signed, expiring URL from
     // GetPackageUri or GetLiveResponseResultDownloadLink is the credential.
     // The console's pages and assets are public too: the page asks for sign-in, the API for credentials.
-    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/actions', '/admin/audit', '/admin/credentials', '/alerts', '/alerts/*', '/api/auth/signin', '/api/health', '/api/liveResponseResults/:id/:index/download', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/auth/signin', '/api/v1.0/health', '/api/v1.0/liveResponseResults/:id/:index/download', '/api/v1.0/packages/:id/download', '/assets/*', '/devices', '/devices/*', '/indicators', '/metrics', '/oauth2/v2.0/token', '/signin']);
+    expect(publicRoutes.sort()).toEqual(['/', '/:tenant/oauth2/token', '/:tenant/oauth2/v2.0/token', '/actions', '/admin/audit', '/admin/credentials', '/admin/groups', '/alerts', '/alerts/*', '/api/auth/signin', '/api/health', '/api/liveResponseResults/:id/:index/download', '/api/openapi.json', '/api/packages/:id/download', '/api/v1.0/auth/signin', '/api/v1.0/health', '/api/v1.0/liveResponseResults/:id/:index/download', '/api/v1.0/packages/:id/download', '/assets/*', '/devices', '/devices/*', '/indicators', '/metrics', '/oauth2/v2.0/token', '/signin']);
     expect(declared('/api/machineactions/:id/GetPackageUri', 'GET')).toBe('packages.read');
   });
 });

@@ -22,6 +22,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'tags.write': 'analyst',
   'packages.read': 'analyst',
   'library.read': 'analyst',
+  'groups.read': 'analyst',
   'live.read': 'analyst',
   'live.basic': 'analyst',
   'live.advanced': 'responder',
@@ -35,6 +36,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
   'policy.write': 'admin',
   'rulepacks.write': 'admin',
   'library.write': 'admin',
+  'groups.write': 'admin',
   'isolation.breakGlass': 'admin',
 };
 
@@ -44,7 +46,7 @@ const PINNED_PERMISSIONS: Record<Permission, RankedRole> = {
  */
 const PUBLIC_ROUTES = [
   // The console's pages and assets: the page asks for sign-in, the API for credentials.
-  'GET /', 'GET /signin', 'GET /alerts', 'GET /alerts/*', 'GET /devices', 'GET /devices/*', 'GET /actions', 'GET /indicators', 'GET /admin/credentials', 'GET /admin/audit', 'GET /assets/*',
+  'GET /', 'GET /signin', 'GET /alerts', 'GET /alerts/*', 'GET /devices', 'GET /devices/*', 'GET /actions', 'GET /indicators', 'GET /admin/credentials', 'GET /admin/audit', 'GET /admin/groups', 'GET /assets/*',
   // Probes and scrapes: no secrets in them.
   'GET /api/health', 'GET /metrics', 'GET /api/openapi.json',
   // Credentials are what these take.
@@ -146,6 +148,11 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'GET /api/liveResponseSessions/:id/stream': 'live.read',
   'GET /api/liveResponseSessions/:id/files': 'live.read',
   'GET /api/liveResponseSessions/:id/files/:fileId/content': 'live.read',
+  'GET /api/machinegroups': 'groups.read',
+  'GET /api/machinegroups/:id': 'groups.read',
+  'POST /api/machinegroups': 'groups.write',
+  'PATCH /api/machinegroups/:id': 'groups.write',
+  'DELETE /api/machinegroups/:id': 'groups.write',
   'GET /api/machines/:id/quarantine': 'machines.read',
   'POST /api/machines/:id/restoreQuarantinedFile': 'actions.submit',
 };

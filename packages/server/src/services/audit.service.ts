@@ -5,7 +5,7 @@ import type { AuditRecordView } from '../api/schemas.js';
 export interface AuditEntry {
   actor: string;
   action: string;
-  targetType: 'machine' | 'action' | 'token' | 'app' | 'enrollmentToken' | 'agent' | 'isolationPolicy' | 'user' | 'content' | 'request' | 'alert' | 'indicator' | 'rulepack' | 'scanPolicy' | 'libraryFile';
+  targetType: 'machine' | 'action' | 'token' | 'app' | 'enrollmentToken' | 'agent' | 'isolationPolicy' | 'user' | 'content' | 'request' | 'alert' | 'indicator' | 'rulepack' | 'scanPolicy' | 'libraryFile' | 'deviceGroup';
   targetId?: string | null;
   comment?: string | null;
   outcome: 'Succeeded' | 'Failed' | 'Refused';

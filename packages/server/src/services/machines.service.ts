@@ -11,6 +11,7 @@ import type { Transactor } from '../repositories/transactor.js';
 import type { Principal } from '../auth/permissions.js';
 import type { MachineView } from '../api/schemas.js';
 import { readinessOf, storedUsableActions, usableActionsOf } from './readiness.js';
+import { groupOf, type RankedGroup } from './device-groups.service.js';
 
 export const TAG_ACTIONS = ['Add', 'Remove'] as const;
 export type TagAction = (typeof TAG_ACTIONS)[number];
@@ -38,6 +39,8 @@ export class MachinesService {
     private readonly heartbeatSeconds: number,
     private readonly isConnected: (machineId: string) => boolean,
     private readonly catalog: ActionCatalog,
+    /** The device groups in rank order (one query), for each machine's group. */
+    private readonly groups: () => Promise<RankedGroup[]> = () => Promise.resolve([]),
   ) {}
 
   /** A device is Active while its heartbeats arrive: seen within three heartbeat intervals. */
@@ -251,7 +254,9 @@ export class MachinesService {
   }
 
   async views(rows: MachineRow[]): Promise<MachineView[]> {
-    const tags = await this.repo.tagsOf(rows.map((r) => r.id));
+    if (rows.length === 0) return [];
+    // Two queries whatever the number of rows: their tags, and the groups (matched here, in memory).
+    const [tags, groups] = await Promise.all([this.repo.tagsOf(rows.map((r) => r.id)), this.groups()]);
     const byMachine = new Map<string, TagRow[]>();
     for (const t of tags) byMachine.set(t.machine_id, [...(byMachine.get(t.machine_id) ?? []), t]);
     const activeSince = this.activeSince();
@@ -259,6 +264,7 @@ export class MachinesService {
       const own = byMachine.get(r.id) ?? [];
       const ips = JSON.parse(r.ip_addresses) as Inventory['ipAddresses'];
       const readiness = readinessOf(this.catalog, r);
+      const group = groupOf(groups, own.filter((t) => t.source === 'user').map((t) => t.tag));
       return {
         id: r.id,
         computerDnsName: r.computer_dns_name,
@@ -288,6 +294,8 @@ export class MachinesService {
         credentialRevokedAt: r.credential_revoked_at,
         credentialRevokedBy: r.credential_revoked_by,
         credentialInUseTwiceAt: r.credential_in_use_twice_at,
+        rbacGroupId: group?.id ?? null,
+        rbacGroupName: group?.name ?? null,
       };
     });
   }
