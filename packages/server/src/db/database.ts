@@ -27,6 +27,7 @@ import * as quarantine from './migrations/20261206120000_quarantine.js';
 import * as libraryFiles from './migrations/20261207100000_library_files.js';
 import * as liveResponse from './migrations/20261208100000_live_response.js';
 import * as liveResponseFiles from './migrations/20261208110000_live_response_files.js';
+import * as liveResponseInput from './migrations/20261208120000_live_response_input.js';
 
 export type Db = Kysely<Database>;
 
@@ -53,6 +54,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261207100000_library_files': libraryFiles,
   '20261208100000_live_response': liveResponse,
   '20261208110000_live_response_files': liveResponseFiles,
+  '20261208120000_live_response_input': liveResponseInput,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
