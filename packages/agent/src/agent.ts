@@ -112,9 +112,10 @@ export class Agent {
       signingPublicKeyPem: state.signingPublicKeyPem,
       now: () => new Date(),
       send: (f) => this.#connection.send(f),
-      createShell: (level) =>
+      createShell: (level, settings) =>
         new LiveShell({
           level,
+          shellAllowed: settings.shell,
           platform: this.#platform,
           dataDir: config.dataDir,
           cronRoots: config.liveCronRoots,
@@ -315,6 +316,9 @@ export class Agent {
         return;
       case 'liveCommand':
         this.#live.command(frame);
+        return;
+      case 'liveInput':
+        this.#live.input(frame);
         return;
       case 'liveCancel':
         this.#live.cancel(frame);

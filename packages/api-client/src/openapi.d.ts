@@ -4534,6 +4534,10 @@ export interface paths {
                 content: {
                     "application/json": {
                         line: string;
+                        /** @description For `shell`: the client's terminal width (80 without it) */
+                        cols?: number;
+                        /** @description For `shell`: the client's terminal height (24 without it) */
+                        rows?: number;
                     };
                 };
             };
@@ -4545,6 +4549,73 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["LiveCommand"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ApiError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/liveResponseSessions/{id}/commands/{seq}/input": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cordon: keystrokes and/or a terminal resize for a running shell (kept in the transcript) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    seq: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Keystrokes, as the terminal sends them (\r for Enter, \u0003 for Ctrl-C, \u0004 for Ctrl-D) */
+                        data?: string;
+                        /** @description The terminal resized: its new width (with Rows) */
+                        cols?: number;
+                        rows?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LiveInputAccepted"];
                     };
                 };
                 /** @description Default Response */
@@ -6400,6 +6471,22 @@ export interface components {
             "@odata.count"?: number;
             value: components["schemas"]["LiveFile"][];
         };
+        /** @description What was typed in a shell, chunk by chunk (keystrokes, and the terminal's size when it changed) */
+        LiveInputChunk: {
+            /** @description The chunk's number in its line (1, 2, 3…), the order the device types them in */
+            chunk: number;
+            /** @description The keystrokes, as the terminal sent them */
+            data: string | null;
+            cols: number | null;
+            rows: number | null;
+            sentAt: string;
+        };
+        /** @description The input chunk, stored and sent to the device */
+        LiveInputAccepted: {
+            sessionId: string;
+            seq: number;
+            chunk: number;
+        };
         /** @description Everything typed in a session and everything the device answered */
         LiveTranscript: {
             session: components["schemas"]["LiveSession"];
@@ -6424,6 +6511,8 @@ export interface components {
                 startedAt: string;
                 endedAt: string | null;
                 output: string;
+                /** @description For a shell: what was typed in it (empty for other lines) */
+                input: components["schemas"]["LiveInputChunk"][];
             }[];
         };
         Me: {

@@ -251,8 +251,14 @@ export class CordonClient {
   }
 
   /** Runs a line in a session; its output follows on the session's stream. */
-  runLiveLine(id: string, line: string): Promise<LiveCommand> {
-    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id } }, body: { line } }));
+  /** `terminal`: the size of the terminal a `shell` line runs in. */
+  runLiveLine(id: string, line: string, terminal?: { cols: number; rows: number }): Promise<LiveCommand> {
+    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id } }, body: { line, ...terminal } }));
+  }
+
+  /** Keystrokes and/or a new terminal size for a running `shell` line. */
+  sendLiveInput(id: string, seq: number, input: { data?: string; cols?: number; rows?: number }): Promise<{ chunk: number }> {
+    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands/{seq}/input', { params: { path: { id, seq } }, body: input }));
   }
 
   /** Tab completion of a path on the device (the word typed, unquoted). */

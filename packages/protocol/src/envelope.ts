@@ -3,7 +3,7 @@ import { ActionType } from './actions/index.js';
 import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { IsolationReport } from './isolation.js';
 import { SignedCommand } from './signed-command.js';
-import { LiveCancelFrame, LiveCloseFrame, LiveCommandFrame, LiveCompleteFrame, LiveCompletionFrame, LiveDoneFrame, LiveOutputFrame } from './live-response.js';
+import { LiveCancelFrame, LiveCloseFrame, LiveCommandFrame, LiveCompleteFrame, LiveCompletionFrame, LiveDoneFrame, LiveInputFrame, LiveOutputFrame } from './live-response.js';
 import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
 
 /** Wire protocol version; a peer speaking another version is refused at hello. */
@@ -160,6 +160,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
    */
   z.strictObject({ type: z.literal('content'), kind: ContentKind, name: ContentName, version: ContentVersion }),
   LiveCommandFrame,
+  LiveInputFrame,
   LiveCancelFrame,
   LiveCloseFrame,
   LiveCompleteFrame,

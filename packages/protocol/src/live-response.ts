@@ -98,9 +98,29 @@ export const LiveCommandParameters = z.strictObject({
    * content always is), so the file is judged as a scan started now would judge it.
    */
   scanContent: z.array(z.strictObject({ kind: ContentKind, name: ContentName, version: ContentVersion })).max(8).optional(),
+  /** For `shell`: the size of the client's terminal (the agent uses 80x24 without it). */
+  terminal: z.strictObject({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).optional(),
 });
 export type LiveScanContentRef = NonNullable<LiveCommandParameters['scanContent']>[number];
 export type LiveCommandParameters = z.infer<typeof LiveCommandParameters>;
+
+/** Most characters of keystrokes one input chunk carries (clients send what was typed in ~10 ms). */
+export const MAX_LIVE_INPUT_CHARS = 4096;
+
+/**
+ * What one input chunk's signed command carries: keystrokes (and/or a new terminal size) for
+ * the running `shell` line `seq`. `chunk` numbers a line's chunks from 1 up: the agent writes a
+ * chunk only after every lower one it got, so a replayed chunk is never typed twice.
+ */
+export const LiveInputParameters = z.strictObject({
+  sessionId: SessionId,
+  seq: Seq,
+  chunk: z.number().int().min(1).max(100_000_000),
+  data: z.string().min(1).max(MAX_LIVE_INPUT_CHARS).optional(),
+  cols: z.number().int().min(1).max(1000).optional(),
+  rows: z.number().int().min(1).max(1000).optional(),
+});
+export type LiveInputParameters = z.infer<typeof LiveInputParameters>;
 
 export const LiveEndReason = z.enum(['Ended', 'IdleTimeout', 'Cancelled', 'AgentRestarted']);
 export type LiveEndReason = z.infer<typeof LiveEndReason>;
@@ -109,6 +129,8 @@ export type LiveEndReason = z.infer<typeof LiveEndReason>;
 export const LiveCommandFrame = z.strictObject({ type: z.literal('liveCommand'), sessionId: SessionId, seq: Seq, command: SignedCommand });
 /** Server → agent: Ctrl-C for the running line `seq`. */
 export const LiveCancelFrame = z.strictObject({ type: z.literal('liveCancel'), sessionId: SessionId, seq: Seq });
+/** Server → agent: keystrokes or a resize for the running `shell` line `seq` (signed, verified like a line). */
+export const LiveInputFrame = z.strictObject({ type: z.literal('liveInput'), sessionId: SessionId, seq: Seq, chunk: z.number().int().min(1).max(100_000_000), command: SignedCommand });
 /** Server → agent: the session ended (its action too). */
 export const LiveCloseFrame = z.strictObject({ type: z.literal('liveClose'), sessionId: SessionId, reason: LiveEndReason });
 
@@ -188,3 +210,4 @@ export type LiveCompletionFrame = z.infer<typeof LiveCompletionFrame>;
 export type LiveOutputFrame = z.infer<typeof LiveOutputFrame>;
 export type LiveDoneFrame = z.infer<typeof LiveDoneFrame>;
 export type LiveCommandFrame = z.infer<typeof LiveCommandFrame>;
+export type LiveInputFrame = z.infer<typeof LiveInputFrame>;

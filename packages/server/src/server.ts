@@ -69,7 +69,7 @@ import { LibraryService } from './services/library.service.js';
 import { LiveFilesService } from './services/live-files.service.js';
 import { LiveBatchService } from './services/live-batch.service.js';
 import { DownloadUrls } from './services/download-urls.js';
-import { LiveResponseService } from './services/live-response.service.js';
+import { LiveResponseService, type LiveShellPolicy } from './services/live-response.service.js';
 import { ScanPolicyService } from './services/scan-policy.service.js';
 import { PackagesService } from './services/packages.service.js';
 import { UsersService } from './services/users.service.js';
@@ -139,7 +139,7 @@ export interface CordonServer {
 }
 
 /** Opens the store and keys and wires every part of the server; nothing listens until `listen()`. */
-export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean; catalog?: ActionCatalog } = {}): Promise<CordonServer> {
+export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean; catalog?: ActionCatalog; liveShellPolicy?: LiveShellPolicy } = {}): Promise<CordonServer> {
   const catalog = opts.catalog ?? ACTION_CATALOG;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
@@ -228,7 +228,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, content, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
     queueSeconds: config.liveResponseQueueSeconds,
     idleSeconds: config.liveResponseIdleSeconds,
-  }, deviceGroups);
+  }, opts.liveShellPolicy ?? deviceGroups);
   liveHandler.bind(liveResponse, liveBatch);
   node.attachLive(liveResponse);
   gateway.attach(agentReports, packages, content, liveResponse, liveFiles);

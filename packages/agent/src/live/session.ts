@@ -18,6 +18,11 @@ export type { LiveJob } from './types.js';
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
 /** Output a command may show; past it the output is cut with a line saying how much was left out. */
 export const DEFAULT_OUTPUT_BUDGET = 1024 * 1024;
+/**
+ * Output a `shell` may give. Every byte of a shell is recorded; one that gives more is ended
+ * (with a line saying why) rather than left running unrecorded.
+ */
+export const DEFAULT_SHELL_OUTPUT_BUDGET = 16 * 1024 * 1024;
 
 export interface LiveShellOptions {
   /** 'basic' refuses advanced commands. */
@@ -26,6 +31,10 @@ export interface LiveShellOptions {
   platform?: Platform;
   /** Bytes of output per command (default 1 MiB). */
   outputBudget?: number;
+  /** Bytes of output per `shell` (default 16 MiB). */
+  shellOutputBudget?: number;
+  /** The device's group allows `shell` (from the session's signed parameters; default false). */
+  shellAllowed?: boolean;
   /** Time a command may run (default 10 min). */
   commandTimeoutMs?: number;
   /** The commands this session knows (default: every command, basic and advanced; the level decides which run). */
@@ -81,23 +90,32 @@ class Output {
   private kept = 0;
   private cut = 0;
   private closed = false;
+  /** Raw terminal output (an interactive command's): not escaped, and closing lines end with \r\n. */
+  private raw = false;
 
   constructor(
-    private readonly budget: number,
+    private budget: number,
     private readonly onOutput?: (chunk: string) => void,
   ) {}
 
-  write(text: string, stream?: 'stderr'): void {
-    if (this.closed || !text) return;
-    const safe = terminalSafe(text);
+  /** From now on the output is a terminal's, kept within `budget`. */
+  terminal(budget: number): void {
+    this.raw = true;
+    this.budget = budget;
+  }
+
+  /** Keeps what fits in the budget (a program's stderr says so, to be kept apart too; a terminal's bytes are raw); false once over it. */
+  write(text: string, stream?: 'stderr' | 'raw'): boolean {
+    if (this.closed || !text) return !this.cut;
+    const safe = stream === 'raw' && this.raw ? text : terminalSafe(text);
     const n = Buffer.byteLength(safe);
     if (this.cut) {
       this.cut += n;
-      return;
+      return false;
     }
     if (this.kept + n <= this.budget) {
       this.emit(safe, n, stream);
-      return;
+      return true;
     }
     // Keep what fits, up to its last full line when it has one.
     let keep = utf8Prefix(safe, this.budget - this.kept);
@@ -106,6 +124,7 @@ class Output {
     const keptBytes = Buffer.byteLength(keep);
     if (keep) this.emit(keep, keptBytes, stream);
     this.cut = n - keptBytes;
+    return false;
   }
 
   /** What was kept of the stderr written so far (within the budget, as the terminal shows it). */
@@ -123,12 +142,13 @@ class Output {
     if (this.cut) lines.push(`[output cut at ${bytesText(this.budget)}: ${bytesText(this.cut)}${this.cut >= 1024 ? ` (${this.cut} bytes)` : ''} more not shown]`);
     if (lines.length) {
       const last = this.chunks.at(-1);
-      this.emit(`${last && !last.endsWith('\n') ? '\n' : ''}${lines.join('\n')}\n`, 0);
+      const nl = this.raw ? '\r\n' : '\n';
+      this.emit(`${last && !last.endsWith('\n') ? nl : ''}${lines.join(nl)}${nl}`, 0);
     }
     return { output: this.chunks.join(''), ...(this.cut ? { truncated: true as const } : {}), ...(streams ? { streams } : {}) };
   }
 
-  private emit(text: string, bytes: number, stream?: 'stderr'): void {
+  private emit(text: string, bytes: number, stream?: 'stderr' | 'raw'): void {
     if (stream === 'stderr') this.fromStderr.add(this.chunks.length);
     this.chunks.push(text);
     this.kept += bytes;
@@ -161,6 +181,7 @@ export class LiveShell {
   readonly state: SessionState;
   private readonly platform: Platform;
   private readonly budget: number;
+  private readonly shellBudget: number;
   private readonly timeoutMs: number;
   private readonly running = new Map<number, RunningJob>();
   private readonly ended = new Map<number, { line: string; exitStatus: number }>();
@@ -172,13 +193,14 @@ export class LiveShell {
 
   constructor(opts: LiveShellOptions) {
     const commands = new Map((opts.commands ?? liveCommands).map((c) => [c.name, c]));
-    const settings = { dataDir: opts.dataDir ?? null, cronRoots: opts.cronRoots ?? DEFAULT_CRON_ROOTS };
+    const settings = { dataDir: opts.dataDir ?? null, cronRoots: opts.cronRoots ?? DEFAULT_CRON_ROOTS, shell: opts.shellAllowed ?? false };
     this.state = { cwd: '/', previousCwd: null, trace: false, level: opts.level, commands, settings, remediations: opts.remediations ?? new RemediationRecords(opts.dataDir ? remediationsFile(opts.dataDir) : null), remediatedHere: [] };
     this.fetchLibrary = opts.fetchLibrary;
     this.uploadFile = opts.uploadFile;
     this.scanning = opts.scanning;
     this.platform = opts.platform ?? currentPlatform();
     this.budget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
+    this.shellBudget = opts.shellOutputBudget ?? DEFAULT_SHELL_OUTPUT_BUDGET;
     this.timeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   }
 
@@ -236,10 +258,12 @@ export class LiveShell {
     const cmd = this.state.commands.get(name);
     if (!cmd) return fail(127, `${printable(name)}: unknown command (help lists the commands)`);
     if (cmd.level === 'advanced' && this.state.level !== 'advanced') return fail(126, `${name}: an advanced command; this session runs basic commands only`);
+    if (cmd.interactive) out.terminal(this.shellBudget);
 
     const stop = new AbortController();
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
-    const timer = setTimeout(() => stop.abort('timeout' satisfies StopReason), this.timeoutMs);
+    // An interactive command ends on its own idle time-out, not after a set time.
+    const timer = cmd.interactive ? undefined : setTimeout(() => stop.abort('timeout' satisfies StopReason), this.timeoutMs);
     const id = this.nextJob++;
     const started = Date.now();
     let finished!: (r: LiveResult) => void;
@@ -256,8 +280,10 @@ export class LiveShell {
       files: collect,
       collect,
       signal,
-      write: (text, stream) => out.write(text, stream),
+      write: (text, stream) => void out.write(text, stream),
       stderrKept: () => out.stderr(),
+      writeTerminal: (text) => out.write(text, 'raw'),
+      ...(ctx.terminal ? { terminal: ctx.terminal } : {}),
       trace,
       resolve: (path) => resolvePath(this.state.cwd, path),
       run: async (file, argv) => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { AgentFrame, CommandSigner, generateSigningKey, MAX_LIVE_OUTPUT_CHARS, type CommandPayload, type LiveCommandFrame, type LiveDoneFrame, type LiveOutputFrame } from '@cordon/protocol';
+import { AgentFrame, CommandSigner, generateSigningKey, MAX_LIVE_OUTPUT_CHARS, type CommandPayload, type LiveCommandFrame, type LiveDoneFrame, type LiveInputFrame, type LiveOutputFrame } from '@cordon/protocol';
 import { basicCommands } from './commands/index.js';
 import { LiveShell } from './session.js';
 import { LiveSessions, type LiveSessionsDeps, type LiveSessionSettings } from './sessions.js';
@@ -60,7 +60,25 @@ const data: LiveCommand = {
     return { data: { blob: 'd'.repeat(Number(n)) } };
   },
 };
-const COMMANDS = [...basicCommands, hang, chatty, big, data];
+/** A stand-in for `shell` (an interactive command): echoes each input back raw, sizes as [COLSxROWS]; `q` ends it. */
+const echoShell: LiveCommand = {
+  name: 'shell',
+  summary: 'Echo what is typed',
+  usage: 'shell',
+  level: 'basic',
+  interactive: true,
+  run(_args, ctx) {
+    return new Promise((resolve) => {
+      ctx.writeTerminal(`[${ctx.terminal!.cols}x${ctx.terminal!.rows}]`);
+      ctx.terminal!.attach((i) => {
+        if (i.cols) ctx.writeTerminal(`[${i.cols}x${i.rows}]`);
+        if (i.data) ctx.writeTerminal(i.data);
+        if (i.data?.includes('q')) resolve({ exitStatus: 0 });
+      });
+    });
+  },
+};
+const COMMANDS = [...basicCommands, hang, chatty, big, data, echoShell];
 
 /** All the output text in these frames, in order: liveOutput frames and what liveDone frames carry. */
 function textSent(frames: AgentFrame[]): string {
@@ -119,6 +137,11 @@ function payload(sessionId: string, seq: number, text: string, over: Partial<Com
 
 function line(sessionId: string, seq: number, text: string, over: Partial<CommandPayload> = {}, by = signer): LiveCommandFrame {
   return { type: 'liveCommand', sessionId, seq, command: by.sign(payload(sessionId, seq, text, over)) };
+}
+
+function input(sessionId: string, seq: number, chunk: number, body: { data?: string; cols?: number; rows?: number }, over: { signedSeq?: number; by?: CommandSigner } = {}): LiveInputFrame {
+  const p = { ...payload(sessionId, seq, ''), parameters: { sessionId, seq: over.signedSeq ?? seq, chunk, ...body } };
+  return { type: 'liveInput', sessionId, seq, chunk, command: (over.by ?? signer).sign(p) };
 }
 
 const settle = () => sleep(30);
@@ -416,5 +439,27 @@ describe('LiveSessions', () => {
     expect(textSent(sent)).toBe('/tmp\n');
     live.close({ sessionId: id, reason: 'Ended' });
     expect(await ended).toEqual({ endReason: 'Ended', commands: 2, failed: 0 });
+  });
+
+  it("types a shell's signed input chunks in order, once each; forged, mismatched and replayed chunks are dropped; its output is raw", async () => {
+    const { live, done, textOf } = harness();
+    const id = randomUUID();
+    const ended = live.open(id, SETTINGS, new AbortController().signal);
+    const params = { ...payload(id, 1, 'shell'), parameters: { sessionId: id, seq: 1, line: 'shell', terminal: { cols: 100, rows: 30 } } };
+    live.command({ type: 'liveCommand', sessionId: id, seq: 1, command: signer.sign(params) });
+    // Chunks may come before the shell starts: they are held for it.
+    live.input(input(id, 1, 1, { data: 'ab' }));
+    live.input(input(id, 1, 2, { data: '\x1b[1mcd' }));
+    live.input(input(id, 1, 2, { data: 'REPLAYED' }));
+    live.input(input(id, 1, 3, { data: 'FORGED' }, { by: new CommandSigner(generateSigningKey().privateKeyPem) }));
+    live.input(input(id, 1, 3, { data: 'OTHER LINE' }, { signedSeq: 7 }));
+    live.input(input(id, 1, 4, { cols: 120, rows: 40 }));
+    live.input(input(id, 2, 1, { data: 'NO SUCH LINE' }));
+    live.input(input(id, 1, 5, { data: 'q' }));
+    const d = await done(id, 1);
+    expect(d).toMatchObject({ exitStatus: 0, error: null });
+    expect(textOf(id, 1)).toBe('[100x30]ab\x1b[1mcd[120x40]q');
+    live.close({ sessionId: id, reason: 'Ended' });
+    expect(await ended).toMatchObject({ endReason: 'Ended' });
   });
 });

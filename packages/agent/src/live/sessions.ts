@@ -2,18 +2,20 @@ import type { Logger } from 'pino';
 import {
   LiveCommandParameters,
   LiveCompleteParameters,
+  LiveInputParameters,
   parseCommandLine,
   MAX_LIVE_OUTPUT_CHARS,
   verifyCommand,
   type AgentFrame,
   type LiveCommandFrame,
   type LiveCompleteFrame,
+  type LiveInputFrame,
   type LiveEndReason,
   type LiveSessionParameters,
 } from '@cordon/protocol';
 import { z } from 'zod';
 import type { LiveShell } from './session.js';
-import type { LiveLevel, LiveResult } from './types.js';
+import type { LiveLevel, LiveResult, TerminalInput, TerminalLink } from './types.js';
 
 /** What a session action asked for: its level, whether `shell` is allowed, its idle time-out. */
 export type LiveSessionSettings = LiveSessionParameters['session'];
@@ -189,6 +191,41 @@ class LineOutput {
   }
 }
 
+/** Input chunks held for a shell line, at most: the server sends them as they are typed, the shell takes them at once. */
+const MAX_HELD_INPUT = 1024;
+
+/**
+ * A `shell` line's terminal: its size, and the keystrokes for it in chunk order (a chunk not
+ * after the last one taken is a replay, never typed twice). Chunks that come before the shell
+ * has started are held for it.
+ */
+class TerminalChannel implements TerminalLink {
+  #held: TerminalInput[] = [];
+  #onInput: ((input: TerminalInput) => void) | null = null;
+  #lastChunk = 0;
+
+  constructor(
+    readonly cols: number,
+    readonly rows: number,
+    readonly idleMs: number,
+  ) {}
+
+  attach(onInput: (input: TerminalInput) => void): void {
+    this.#onInput = onInput;
+    for (const input of this.#held.splice(0)) onInput(input);
+  }
+
+  /** Takes chunk `chunk`; the reason it is not taken otherwise. */
+  push(chunk: number, input: TerminalInput): string | null {
+    if (chunk <= this.#lastChunk) return `input chunk ${chunk} is not after chunk ${this.#lastChunk}: a replayed chunk is not typed`;
+    if (!this.#onInput && this.#held.length >= MAX_HELD_INPUT) return 'too much input before the shell started';
+    this.#lastChunk = chunk;
+    if (this.#onInput) this.#onInput(input);
+    else this.#held.push(input);
+    return null;
+  }
+}
+
 /** Commands that act on the lines running in the session: they never wait for them. */
 const AT_ONCE = new Set(['jobs', 'fg', 'cancel']);
 
@@ -200,6 +237,8 @@ interface OpenSession {
   lastSeq: number;
   /** Running lines, by seq: Ctrl-C aborts one. */
   running: Map<number, AbortController>;
+  /** The terminals of the `shell` lines not ended yet, by seq: their input goes there. */
+  terminals: Map<number, TerminalChannel>;
   /** Every line still being answered (run, output flushed, liveDone sent). */
   answering: Set<Promise<void>>;
   /** The last line that runs in order: the next one starts after it, as in a shell (`cd x` then `pwd`). */
@@ -260,6 +299,7 @@ export class LiveSessions {
         idleMs: deps.idleTimeoutMsOverride ?? settings.idleTimeoutSeconds * 1000,
         lastSeq: 0,
         running: new Map(),
+        terminals: new Map(),
         answering: new Set(),
         inOrder: Promise.resolve(),
         commands: 0,
@@ -308,9 +348,17 @@ export class LiveSessions {
     // Lines run one after another; the commands that act on running lines (jobs, fg, cancel) at once.
     const words = parseCommandLine(checked.params.line);
     const atOnce = Array.isArray(words) && AT_ONCE.has(words[0] ?? '');
-    const start = () => this.#runLine(session, seq, checked.params, stop.signal);
+    // A shell's keystrokes may come before it starts (after the lines before it): its terminal takes them from now on.
+    let terminal: TerminalChannel | undefined;
+    if (Array.isArray(words) && words[0] === 'shell') {
+      const size = checked.params.terminal ?? { cols: 80, rows: 24 };
+      terminal = new TerminalChannel(size.cols, size.rows, session.idleMs);
+      session.terminals.set(seq, terminal);
+    }
+    const start = () => this.#runLine(session, seq, checked.params, stop.signal, terminal);
     const answering = (atOnce ? start() : session.inOrder.then(start)).finally(() => {
       session.running.delete(seq);
+      session.terminals.delete(seq);
       session.answering.delete(answering);
       if (this.#sessions.get(sessionId) === session && session.running.size === 0) this.#armIdle(session);
     });
@@ -400,6 +448,27 @@ export class LiveSessions {
     if (this.#ended.size > ENDED_REMEMBERED) this.#ended.delete(this.#ended.values().next().value!);
   }
 
+  /**
+   * Keystrokes (or a resize) for a running `shell` line: verified like a line (signature, machine,
+   * expiry, its session and line), then handed to the line's terminal in chunk order. Input for
+   * anything else is dropped, with a warning (the server sends input only for running shells).
+   */
+  input(frame: LiveInputFrame): void {
+    const { sessionId, seq, chunk } = frame;
+    const drop = (reason: string) => this.deps.logger.warn({ sessionId, seq, chunk, reason }, 'dropped live response input');
+    const v = verifyCommand(frame.command, this.deps.signingPublicKeyPem, this.deps.machineId, this.deps.now());
+    if (!v.ok) return drop(v.detail);
+    if (v.command.type !== 'LiveResponse') return drop(`the signed command is a ${v.command.type} action, not live response input`);
+    const parsed = LiveInputParameters.safeParse(v.command.parameters);
+    if (!parsed.success) return drop('the signed command is not live response input');
+    const params = parsed.data;
+    if (params.sessionId !== sessionId || params.seq !== seq || params.chunk !== chunk) return drop(`the signed input is chunk ${params.chunk} of line ${params.seq} of session ${params.sessionId}, not this one`);
+    const terminal = this.#sessions.get(sessionId)?.terminals.get(seq);
+    if (!terminal) return drop('no shell runs as this line');
+    const refused = terminal.push(chunk, { ...(params.data ? { data: params.data } : {}), ...(params.cols && params.rows ? { cols: params.cols, rows: params.rows } : {}) });
+    if (refused) drop(refused);
+  }
+
   /** Ctrl-C for a running line; a line not running (ended, never started) is left alone. */
   cancel(frame: { sessionId: string; seq: number }): void {
     this.#sessions.get(frame.sessionId)?.running.get(frame.seq)?.abort(new Error('cancelled'));
@@ -432,12 +501,12 @@ export class LiveSessions {
     return { ok: true, params };
   }
 
-  async #runLine(session: OpenSession, seq: number, params: LiveCommandParameters, signal: AbortSignal): Promise<void> {
+  async #runLine(session: OpenSession, seq: number, params: LiveCommandParameters, signal: AbortSignal, terminal?: TerminalLink): Promise<void> {
     const sessionId = session.id;
     const output = new LineOutput(this.#pacer, (text) => void this.deps.send({ type: 'liveOutput', sessionId, seq, text }));
     let result: LiveResult;
     try {
-      result = await session.shell.run(params.line, { signal, onOutput: (chunk) => output.write(chunk), line: { sessionId, seq }, ...(params.library ? { library: params.library } : {}), ...(params.scanContent ? { scanContent: params.scanContent } : {}) });
+      result = await session.shell.run(params.line, { signal, onOutput: (chunk) => output.write(chunk), line: { sessionId, seq }, ...(params.library ? { library: params.library } : {}), ...(params.scanContent ? { scanContent: params.scanContent } : {}), ...(terminal ? { terminal } : {}) });
     } catch (err) {
       // LiveShell answers every failure as a result; this is a bug, said as such rather than lost.
       this.deps.logger.error({ err, sessionId, seq }, 'live response line failed unexpectedly');

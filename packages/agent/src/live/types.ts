@@ -38,6 +38,25 @@ export interface RunContext {
   scanContent?: LiveScanContentRef[];
   /** The session and line number this line is, for what it sends the server besides its output (`getfile`). */
   line?: { sessionId: string; seq: number };
+  /** For `shell`: the client's terminal (its size, and the keystrokes typed in it). */
+  terminal?: TerminalLink;
+}
+
+/** Keystrokes typed in a `shell` line's terminal, and/or its new size. */
+export interface TerminalInput {
+  data?: string;
+  cols?: number;
+  rows?: number;
+}
+
+/** A client's terminal as an interactive command sees it. */
+export interface TerminalLink {
+  readonly cols: number;
+  readonly rows: number;
+  /** With no keystroke for this long, the command ends (the session's idle time-out). */
+  readonly idleMs: number;
+  /** Takes the input, in order: what came before is handed over at once. */
+  attach(onInput: (input: TerminalInput) => void): void;
 }
 
 /** Scan content this device holds older than the server named, and why it could not catch up. */
@@ -103,6 +122,8 @@ export interface SessionSettings {
   dataDir: string | null;
   /** The crontab files, and directories of crontabs, that `remediate cron` may change. */
   cronRoots: readonly string[];
+  /** The device's group allows `shell` (the session's signed parameters say so). */
+  shell: boolean;
 }
 
 /** A session's state, which commands read and `cd` / `trace` change. */
@@ -153,6 +174,13 @@ export interface CommandContext {
   write(text: string, stream?: 'stderr'): void;
   /** What the output kept of the text written as stderr so far (within the budget, terminal-safe). */
   stderrKept(): string;
+  /**
+   * For interactive commands: appends a terminal's bytes as they are (escape sequences included:
+   * the client is a terminal). False once the output is over its budget (the rest is not kept).
+   */
+  writeTerminal(text: string): boolean;
+  /** The client's terminal, for an interactive command (absent when the line came without one). */
+  terminal?: TerminalLink;
   /** A verbose note, shown only with `trace on`. */
   trace(note: string): void;
   /** A path as typed, made absolute against the session's cwd. */
@@ -189,6 +217,8 @@ export interface LiveCommand {
   /** e.g. `ls [-l] [-a] [path]`. */
   usage: string;
   level: LiveLevel;
+  /** A terminal program (`shell`): no command time-out (its idle time-out instead), a larger output budget, output passed through raw. */
+  interactive?: boolean;
   /** Throws {@link CommandError} for a clear one-line failure. */
   run(args: string[], ctx: CommandContext): Promise<CommandOutcome | void>;
 }

@@ -15,6 +15,10 @@ const HISTORY_SIZE = 500;
 const END_WAIT_MS = 15_000;
 const RECONNECT_MS = 2_000;
 const QUEUED_NOTICE_MS = 1_000;
+/** Keystrokes typed within this long go to a shell as one chunk. */
+const SHELL_BATCH_MS = 10;
+/** The most one input chunk carries (the API's limit). */
+const MAX_INPUT_CHARS = 4096;
 
 type StateEvent = { state: LiveSession['state']; status: string; endReason: string | null };
 
@@ -132,9 +136,14 @@ export class LiveTerminal {
 
   /** Sends a line and waits for its `done` event; a refusal is said on stderr and the session goes on. */
   async #runLine(line: string): Promise<void> {
+    const shell = line.split(/\s+/)[0] === 'shell';
+    if (shell && !this.#tty) {
+      process.stderr.write('cordon: shell needs a terminal (run cordon live from one)\n');
+      return;
+    }
     let sent: LiveCommand;
     try {
-      sent = await this.client.runLiveLine(this.session.id, line);
+      sent = await this.client.runLiveLine(this.session.id, line, shell ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : undefined);
     } catch (e) {
       if (!(e instanceof ApiRequestError) || e.status === 0) throw e;
       process.stderr.write(`cordon: ${safeText(e.message)}\n`);
@@ -142,7 +151,8 @@ export class LiveTerminal {
     }
     this.#running = sent.seq;
     try {
-      await this.#until(() => this.#done.has(sent.seq) || this.#ended());
+      const ended = this.#until(() => this.#done.has(sent.seq) || this.#ended());
+      await (shell ? this.#passThrough(sent.seq, ended) : ended);
     } finally {
       this.#running = null;
     }
@@ -150,6 +160,62 @@ export class LiveTerminal {
     if (!done) return;
     if (done.cwd) this.#cwd = done.cwd;
     if (done.exitStatus !== 0) process.stdout.write(`[exit ${done.exitStatus ?? '?'}]${done.error ? ` ${safeText(done.error)}` : ''}\n`);
+  }
+
+  /**
+   * While a shell runs: the terminal is raw and every keystroke goes to it (Ctrl-C and Ctrl-D
+   * included: the device's shell decides what they do), gathered for ~10 ms into one input chunk,
+   * in order; a resize of the window (SIGWINCH) goes as a resize. The line editor gets the
+   * keyboard back when the shell ends.
+   */
+  async #passThrough(seq: number, ended: Promise<boolean>): Promise<void> {
+    const input = this.#input as NodeJS.ReadStream;
+    const rl = this.#rl;
+    // The line editor reads keys through keypress events: they are set aside, not acted on, meanwhile.
+    const keypress = input.listeners('keypress') as ((...args: unknown[]) => void)[];
+    input.removeAllListeners('keypress');
+    rl?.pause();
+    const wasRaw = input.isRaw;
+    input.setRawMode?.(true);
+    let pending = '';
+    let timer: NodeJS.Timeout | undefined;
+    let sending: Promise<unknown> = Promise.resolve();
+    let failed = false;
+    const send = (body: { data?: string; cols?: number; rows?: number }) => {
+      sending = sending
+        .then(() => this.client.sendLiveInput(this.session.id, seq, body))
+        .catch((e: unknown) => {
+          // Said once: a shell that ended meanwhile refuses what was typed after it.
+          if (!failed) process.stderr.write(`\r\ncordon: input not sent: ${safeText(messageOf(e))}\r\n`);
+          failed = true;
+        });
+    };
+    const flush = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      for (let i = 0; i < pending.length; i += MAX_INPUT_CHARS) send({ data: pending.slice(i, i + MAX_INPUT_CHARS) });
+      pending = '';
+    };
+    const onData = (chunk: Buffer | string) => {
+      pending += chunk.toString();
+      if (pending.length >= MAX_INPUT_CHARS) flush();
+      else timer ??= setTimeout(flush, SHELL_BATCH_MS);
+    };
+    const onResize = () => send({ cols: process.stdout.columns, rows: process.stdout.rows });
+    input.on('data', onData);
+    input.resume();
+    process.stdout.on('resize', onResize);
+    try {
+      await ended;
+    } finally {
+      flush();
+      input.off('data', onData);
+      process.stdout.off('resize', onResize);
+      input.setRawMode?.(wasRaw);
+      for (const l of keypress) input.on('keypress', l);
+      rl?.resume();
+      process.stdout.write('\r\n');
+    }
   }
 
   async #end(): Promise<void> {

@@ -23,12 +23,19 @@ const DIM = (s: string) => `\x1b[2m${s}\x1b[0m`;
 const YELLOW = (s: string) => `\x1b[33m${s}\x1b[0m`;
 const crlf = (s: string) => s.replace(/\r?\n/g, '\r\n');
 const promptOf = (cwd: string) => `${cwd}$ `;
+/** Keystrokes typed in a shell within this long go as one input chunk. */
+const SHELL_BATCH_MS = 10;
+/** The most one input chunk carries (the API's limit). */
+const MAX_INPUT_CHARS = 4096;
+const isShellLine = (line: string) => line.trim().split(/\s+/)[0] === 'shell';
 
 /**
  * A live-response session's terminal: the session's stream (everything so far, then live) written
  * to an xterm, and, for the session's opener, a prompt and line editor whose lines are sent as the
  * session's commands (Ctrl-C cancels the running one). Anyone else follows read-only. The stream
- * replays from the start after a reconnect: what was already shown is skipped.
+ * replays from the start after a reconnect: what was already shown is skipped. While a `shell`
+ * line runs, the xterm is its terminal: every key goes to it as it is (batched ~10 ms), a resize
+ * goes as a resize, and its output is written raw; the line editor is back when it ends.
  */
 export function LiveTerminal({
   sessionId,
@@ -77,6 +84,38 @@ export function LiveTerminal({
     const doneSeqs = new Set<number>();
     const written = new Map<number, number>();
     let replayed = new Map<number, number>();
+    /** Lines that are shells (their output is a terminal's), and the one the keyboard types in now. */
+    const shells = new Set<number>();
+    let shellSeq: number | null = null;
+    let keys = '';
+    let keyTimer: number | undefined;
+    let inputChain: Promise<void> = Promise.resolve();
+    const postInput = (seq: number, body: { data?: string; cols?: number; rows?: number }) => {
+      // One after another, in order: the server numbers the chunks as they come.
+      inputChain = inputChain
+        .then(() => ok(api.POST('/api/liveResponseSessions/{id}/commands/{seq}/input', { params: { path: { id: sessionId, seq } }, body })))
+        .then(
+          () => undefined,
+          (e: unknown) => {
+            // A shell that ended meanwhile refuses what was typed after it: its `done` says the rest.
+            if (shellSeq === seq) term.write(RED(`\r\nInput not sent: ${crlf(messageOf(e))}`) + '\r\n');
+          },
+        );
+    };
+    const flushKeys = () => {
+      window.clearTimeout(keyTimer);
+      keyTimer = undefined;
+      if (shellSeq !== null) for (let i = 0; i < keys.length; i += MAX_INPUT_CHARS) postInput(shellSeq, { data: keys.slice(i, i + MAX_INPUT_CHARS) });
+      keys = '';
+    };
+    const typeInShell = (data: string) => {
+      keys += data;
+      if (keys.length >= MAX_INPUT_CHARS) flushKeys();
+      else keyTimer ??= window.setTimeout(flushKeys, SHELL_BATCH_MS);
+    };
+    const resized = term.onResize(({ cols, rows }) => {
+      if (canType && shellSeq !== null && !ended) postInput(shellSeq, { cols, rows });
+    });
 
     const busy = () => running !== null || sent.length > 0;
     const hidePrompt = () => {
@@ -114,7 +153,9 @@ export function LiveTerminal({
     const send = (text: string) => {
       sent.push(text);
       promptShown = false;
-      ok(api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id: sessionId } }, body: { line: text } })).catch((e: unknown) => {
+      // A shell gets this terminal's size.
+      const size = isShellLine(text) ? { cols: term.cols, rows: term.rows } : {};
+      ok(api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id: sessionId } }, body: { line: text, ...size } })).catch((e: unknown) => {
         const i = sent.indexOf(text);
         if (i >= 0) sent.splice(i, 1);
         term.write(RED(crlf(messageOf(e))) + '\r\n');
@@ -176,6 +217,7 @@ export function LiveTerminal({
     }
     const input = term.onData((data) => {
       if (!canType || ended) return;
+      if (shellSeq !== null) return typeInShell(data);
       if (busy()) {
         // Ctrl-C stops the running line and drops what was typed ahead.
         if (data.includes('\x03')) {
@@ -192,9 +234,18 @@ export function LiveTerminal({
       replayed = new Map();
     };
     source.addEventListener('command', (e) => {
-      const c = JSON.parse((e as MessageEvent<string>).data) as { seq: number; line: string; issuedBy: string };
+      const c = JSON.parse((e as MessageEvent<string>).data) as { seq: number; line: string; command?: string; issuedBy: string };
       if (seenCommands.has(c.seq)) return;
       seenCommands.add(c.seq);
+      if ((c.command ?? '') === 'shell' || isShellLine(c.line)) {
+        shells.add(c.seq);
+        if (!doneSeqs.has(c.seq)) {
+          shellSeq = c.seq;
+          // What was typed ahead of the shell's start is its first input.
+          if (canType && typeahead) typeInShell(typeahead);
+          typeahead = '';
+        }
+      }
       if (sent[0] === c.line && c.issuedBy === me) sent.shift();
       else {
         hidePrompt();
@@ -210,13 +261,20 @@ export function LiveTerminal({
       if (n <= (written.get(o.seq) ?? 0)) return;
       written.set(o.seq, n);
       hidePrompt();
-      term.write(crlf(o.text));
+      // A shell's output is a terminal's already (its line ends, its escape sequences).
+      term.write(shells.has(o.seq) ? o.text : crlf(o.text));
     });
     source.addEventListener('done', (e) => {
       const d = JSON.parse((e as MessageEvent<string>).data) as LiveCommand;
       if (doneSeqs.has(d.seq)) return;
       doneSeqs.add(d.seq);
       hidePrompt();
+      if (shellSeq === d.seq) {
+        flushKeys();
+        shellSeq = null;
+        // Back to the line editor on a line of its own.
+        term.write('\x1b[0m\r\n');
+      }
       if (d.status !== 'Succeeded' || (d.exitStatus ?? 0) !== 0) {
         const why = d.error ? `: ${d.error}` : '';
         term.write((d.status === 'Failed' || d.status === 'TimedOut' ? RED : DIM)(`[${d.status}, exit ${d.exitStatus ?? '?'}${crlf(why)}]`) + '\r\n');
@@ -238,6 +296,8 @@ export function LiveTerminal({
       ctl.current = null;
       source.close();
       input.dispose();
+      resized.dispose();
+      window.clearTimeout(keyTimer);
       resize.disconnect();
       term.dispose();
     };

@@ -548,8 +548,20 @@ export const LiveFile = z
   .meta({ id: 'LiveFile' });
 export const LiveFileList = odataList(LiveFile, 'LiveFileList');
 
+export const LiveInputChunk = z
+  .object({
+    chunk: z.number().int().meta({ description: "The chunk's number in its line (1, 2, 3…), the order the device types them in" }),
+    data: z.string().nullable().meta({ description: 'The keystrokes, as the terminal sent them' }),
+    cols: z.number().int().nullable(),
+    rows: z.number().int().nullable(),
+    sentAt: z.string(),
+  })
+  .meta({ id: 'LiveInputChunk', description: "What was typed in a shell, chunk by chunk (keystrokes, and the terminal's size when it changed)" });
+
+export const LiveInputAccepted = z.object({ sessionId: z.string(), seq: z.number().int(), chunk: z.number().int() }).meta({ id: 'LiveInputAccepted', description: 'The input chunk, stored and sent to the device' });
+
 export const LiveTranscript = z
-  .object({ session: LiveSession, commands: z.array(LiveCommand.extend({ output: z.string() })) })
+  .object({ session: LiveSession, commands: z.array(LiveCommand.extend({ output: z.string(), input: z.array(LiveInputChunk).meta({ description: 'For a shell: what was typed in it (empty for other lines)' }) })) })
   .meta({ id: 'LiveTranscript', description: 'Everything typed in a session and everything the device answered' });
 
 // --- sign-in, tokens, administration ---------------------------------------------------------

@@ -10,6 +10,8 @@ export type BusMessage =
   | { topic: 'frame'; machineId: string; frame: ServerFrame }
   /** A live-response line for an agent held elsewhere: its holder reads the signed line from the store and sends it. */
   | { topic: 'liveLine'; machineId: string; sessionId: string; seq: number }
+  /** A shell's input chunk for an agent held elsewhere: its holder reads it from the store and sends it after what came before. */
+  | { topic: 'liveInput'; machineId: string; sessionId: string; seq: number; chunk: number }
   /** A small frame for every agent, on every node, whose capabilities include `capability` (new content). */
   | { topic: 'broadcast'; frame: ServerFrame; capability: string }
   /** A live event for every node's /api/events. */

@@ -22,9 +22,12 @@ let databaseUrl: string;
 const nodes: { server: CordonServer; apiUrl: string; agentUrl: string }[] = [];
 const agents: Agent[] = [];
 
+/** The device groups' shell setting, for every node (a test's policy). */
+const allowShell = { allowsShell: () => Promise.resolve(true) };
+
 async function node() {
   const config = loadServerConfig({ dataDir: join(dir, 'shared'), databaseUrl, host: '127.0.0.1', port: 0, agentHost: '127.0.0.1', agentPort: 0, logLevel: 'silent' }, {});
-  const server = await createCordonServer(config, { logger: pino({ level: 'silent' }) });
+  const server = await createCordonServer(config, { logger: pino({ level: 'silent' }), liveShellPolicy: allowShell });
   const n = { server, ...(await server.listen()) };
   nodes.push(n);
   return n;
@@ -123,5 +126,33 @@ describe('live response on two nodes', () => {
       const r = await a.server.app.inject({ method: 'GET', url: `/api/machineactions/${id}`, headers: { authorization: `Bearer ${admin}` } });
       expect(r.json()).toMatchObject({ status: 'Succeeded', result: { endReason: 'Ended', commands: 3 } });
     });
+  });
+
+  it("relays a shell's keystrokes from node B, in order, to the agent node A holds", async () => {
+    const a = await node();
+    const b = await node();
+    const responder = await a.server.services.auth.createToken('responder', 'responder-b', 'test');
+    const { token } = await a.server.services.enrollment.createToken('test');
+    const state = await enroll(a.agentUrl, token, join(dir, 'agent'), inventory({ hostname: 'held-by-a' }));
+    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+    agents.push(agent);
+    await agent.start();
+    await wait(() => expect(a.server.gateway.isConnected(state.machineId)).toBe(true));
+    await wait(async () => expect((await b.server.services.machines.get(state.machineId)).isConnected).toBe(true));
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${b.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${responder}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const id = (await call('POST', `/api/machines/${state.machineId}/liveResponseSessions`, { Comment: 'IR-12 shell from node B' })).body.id as string;
+    await wait(async () => expect((await call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Active'));
+    const shell = await call('POST', `/api/liveResponseSessions/${id}/commands`, { Line: 'shell' });
+    expect(shell.status).toBe(202);
+    const seq = shell.body.seq as number;
+    // Sent one after another, without waiting for the shell: they must arrive, and be typed, in order.
+    for (const data of ['echo $((6', '*7))', '-done\r']) expect((await call('POST', `/api/liveResponseSessions/${id}/commands/${seq}/input`, { Data: data })).status).toBe(202);
+    const transcript = async () => ((await call('GET', `/api/liveResponseSessions/${id}/transcript`)).body.commands as { seq: number; status: string; exitStatus: number; output: string }[]).find((c) => c.seq === seq)!;
+    await wait(async () => expect((await transcript()).output).toMatch(/\r42-done\r\n/), 30_000);
+    expect((await call('POST', `/api/liveResponseSessions/${id}/commands/${seq}/input`, { Data: 'exit\r' })).status).toBe(202);
+    await wait(async () => expect(await transcript()).toMatchObject({ status: 'Succeeded', exitStatus: 0 }), 30_000);
   });
 });

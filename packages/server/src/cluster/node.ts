@@ -25,9 +25,10 @@ export interface RelayTarget {
   recordOffline(heldByLiveNodes: Set<string>): Promise<number>;
 }
 
-/** Sends a stored live-response line to its agent, which this node holds. */
+/** Sends a stored live-response line, or a shell's input chunk, to its agent, which this node holds. */
 export interface LiveLineTarget {
   sendStoredLine(sessionId: string, seq: number): Promise<void>;
+  sendStoredInput(sessionId: string, seq: number, chunk: number): Promise<void>;
 }
 
 /**
@@ -115,6 +116,7 @@ export class ClusterNode implements AgentChannel, AgentConnections {
     // Commands go by action id (relay), live lines by their number (a line can be too long for the
     // bus); a small frame such as a cancel goes as it is.
     if (frame.type === 'liveCommand') void this.#publish({ topic: 'liveLine', machineId, sessionId: frame.sessionId, seq: frame.seq });
+    else if (frame.type === 'liveInput') void this.#publish({ topic: 'liveInput', machineId, sessionId: frame.sessionId, seq: frame.seq, chunk: frame.chunk });
     else if (frame.type !== 'command') void this.#publish({ topic: 'frame', machineId, frame });
     return false;
   }
@@ -176,6 +178,9 @@ export class ClusterNode implements AgentChannel, AgentConnections {
         return;
       case 'liveLine':
         if (this.gateway.isConnected(m.machineId)) void this.#lines?.sendStoredLine(m.sessionId, m.seq).catch((err: unknown) => this.logger.error({ err }, 'sending a relayed live-response line failed'));
+        return;
+      case 'liveInput':
+        if (this.gateway.isConnected(m.machineId)) void this.#lines?.sendStoredInput(m.sessionId, m.seq, m.chunk).catch((err: unknown) => this.logger.error({ err }, 'sending relayed shell input failed'));
         return;
       case 'broadcast':
         this.gateway.broadcast(m.frame, m.capability);

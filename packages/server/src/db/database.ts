@@ -29,6 +29,7 @@ import * as liveResponse from './migrations/20261208100000_live_response.js';
 import * as liveResponseFiles from './migrations/20261208110000_live_response_files.js';
 import * as liveResponseCompletions from './migrations/20261209100000_live_response_completions.js';
 import * as deviceGroups from './migrations/20261209110000_device_groups.js';
+import * as liveResponseInput from './migrations/20261209120000_live_response_input.js';
 
 export type Db = Kysely<Database>;
 
@@ -57,6 +58,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261208110000_live_response_files': liveResponseFiles,
   '20261209100000_live_response_completions': liveResponseCompletions,
   '20261209110000_device_groups': deviceGroups,
+  '20261209120000_live_response_input': liveResponseInput,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -416,6 +416,22 @@ export interface LiveResponseCommandsTable {
   ended_at: string | null;
 }
 
+/** A chunk of what was typed in a `shell` line: keystrokes and/or a new terminal size, numbered per line from 1. */
+export interface LiveResponseInputTable {
+  session_id: string;
+  seq: number;
+  chunk: number;
+  machine_id: string;
+  data: string | null;
+  cols: number | null;
+  rows: number | null;
+  /** The chunk's signed command, as sent to the agent. */
+  signed_payload: string;
+  signature: string;
+  key_id: string;
+  sent_at: string;
+}
+
 /** A chunk of a line's output, in arrival order (`id`). */
 export interface LiveResponseOutputTable {
   id: Generated<number>;
@@ -504,6 +520,7 @@ export interface Database {
   library_files: LibraryFilesTable;
   live_response_commands: LiveResponseCommandsTable;
   live_response_output: LiveResponseOutputTable;
+  live_response_input: LiveResponseInputTable;
   live_response_files: LiveResponseFilesTable;
   live_response_completions: LiveResponseCompletionsTable;
   device_groups: DeviceGroupsTable;

@@ -2,12 +2,13 @@ import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ActionRow } from './actions.repository.js';
 import { isUniqueViolation } from '../db/portable.js';
-import type { LiveResponseCommandsTable, LiveResponseCompletionsTable, LiveResponseFilesTable, LiveResponseOutputTable } from '../db/schema.js';
+import type { LiveResponseCommandsTable, LiveResponseCompletionsTable, LiveResponseFilesTable, LiveResponseInputTable, LiveResponseOutputTable } from '../db/schema.js';
 
 export type LiveCommandRow = Selectable<LiveResponseCommandsTable>;
 export type NewLiveCommandRow = Insertable<LiveResponseCommandsTable>;
 export type LiveOutputRow = Selectable<LiveResponseOutputTable>;
 export type LiveFileRow = Selectable<LiveResponseFilesTable>;
+export type LiveInputRow = Selectable<LiveResponseInputTable>;
 type CommandEnd = Pick<Updateable<LiveResponseCommandsTable>, 'status' | 'exit_status' | 'error' | 'cwd' | 'truncated' | 'data' | 'ended_at'>;
 
 /** Live-response transcripts: the lines typed in each session and the output they gave. */
@@ -99,6 +100,33 @@ export class LiveResponseRepository {
   async outputAfter(sessionId: string, afterId: number, limit = 1000): Promise<LiveOutputRow[]> {
     const rows = await this.db.selectFrom('live_response_output').selectAll().where('session_id', '=', sessionId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
     return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  /** The number the next input chunk of a line takes. */
+  async nextChunk(sessionId: string, seq: number): Promise<number> {
+    const r = await this.db.selectFrom('live_response_input').select((eb) => eb.fn.max('chunk').as('last')).where('session_id', '=', sessionId).where('seq', '=', seq).executeTakeFirst();
+    return Number(r?.last ?? 0) + 1;
+  }
+
+  /** Stores an input chunk; false when its number was taken meanwhile (another node's chunk). */
+  async insertInput(row: Insertable<LiveResponseInputTable>): Promise<boolean> {
+    try {
+      await this.db.insertInto('live_response_input').values(row).execute();
+      return true;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
+  }
+
+  async inputChunk(sessionId: string, seq: number, chunk: number): Promise<LiveInputRow | undefined> {
+    return this.db.selectFrom('live_response_input').selectAll().where('session_id', '=', sessionId).where('seq', '=', seq).where('chunk', '=', chunk).executeTakeFirst();
+  }
+
+  /** What was typed in a session, line by line and chunk by chunk. */
+  async input(sessionId: string): Promise<LiveInputRow[]> {
+    const rows = await this.db.selectFrom('live_response_input').selectAll().where('session_id', '=', sessionId).orderBy('seq').orderBy('chunk').execute();
+    return rows.map((r) => ({ ...r, seq: Number(r.seq), chunk: Number(r.chunk), cols: r.cols === null ? null : Number(r.cols), rows: r.rows === null ? null : Number(r.rows) }));
   }
 
   /** Live-response sessions (LiveResponse actions opened as sessions), newest first. */

@@ -1,16 +1,26 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { MAX_LIVE_COMPLETE_PATH, MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
+import { MAX_LIVE_COMPLETE_PATH, MAX_LIVE_INPUT_CHARS, MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
-import { answers, LiveCommand, LiveCompletion, LiveFileList, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
+import { answers, LiveCommand, LiveCompletion, LiveFileList, LiveInputAccepted, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
 import type { LiveFilesService } from '../services/live-files.service.js';
 import type { LiveResponseService } from '../services/live-response.service.js';
 import { Comment, IdParam, MachineIdParam, odata } from './common.js';
 
 const OpenBody = z.strictObject({ comment: Comment });
-const LineBody = z.strictObject({ line: z.string().min(1, 'is required: the command line to run').max(MAX_LIVE_LINE_BYTES, `must be at most ${MAX_LIVE_LINE_BYTES} characters`) });
+const TerminalSize = z.number().int().min(1).max(1000);
+const LineBody = z.strictObject({
+  line: z.string().min(1, 'is required: the command line to run').max(MAX_LIVE_LINE_BYTES, `must be at most ${MAX_LIVE_LINE_BYTES} characters`),
+  cols: TerminalSize.optional().meta({ description: "For `shell`: the client's terminal width (80 without it)" }),
+  rows: TerminalSize.optional().meta({ description: "For `shell`: the client's terminal height (24 without it)" }),
+});
+const InputBody = z.strictObject({
+  data: z.string().min(1).max(MAX_LIVE_INPUT_CHARS, `must be at most ${MAX_LIVE_INPUT_CHARS} characters: send longer input in several chunks`).optional().meta({ description: 'Keystrokes, as the terminal sends them (\\r for Enter, \\u0003 for Ctrl-C, \\u0004 for Ctrl-D)' }),
+  cols: TerminalSize.optional().meta({ description: 'The terminal resized: its new width (with Rows)' }),
+  rows: TerminalSize.optional(),
+});
 const CompleteBody = z.strictObject({ path: z.string().max(MAX_LIVE_COMPLETE_PATH, `must be at most ${MAX_LIVE_COMPLETE_PATH} characters`).meta({ description: 'The word being typed, unquoted (empty: the working directory)' }) });
 const EndBody = z.strictObject({ comment: Comment.optional() });
 const FileParam = z.object({ id: z.string().min(1).max(128), fileId: z.string().regex(/^[0-9a-f-]{36}$/) });
@@ -53,7 +63,19 @@ export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesSe
     app.post(
       '/liveResponseSessions/:id/commands',
       { config: { access: 'live.basic', audit: { action: 'LiveResponseCommand', targetType: 'action' } }, schema: { tags, summary: 'Cordon: run a line in a session (its output follows on the stream)', params: IdParam, body: LineBody, response: answers({ 202: LiveCommand }) } },
-      async (req, reply) => reply.code(202).send(await live.run(principalOf(req), req.params.id, req.body.line)),
+      async (req, reply) => {
+        const { line, cols, rows } = req.body;
+        return reply.code(202).send(await live.run(principalOf(req), req.params.id, line, cols && rows ? { cols, rows } : undefined));
+      },
+    );
+
+    app.post(
+      '/liveResponseSessions/:id/commands/:seq/input',
+      {
+        config: { access: 'live.basic', audit: { action: 'LiveResponseShellInput', targetType: 'action' } },
+        schema: { tags, summary: 'Cordon: keystrokes and/or a terminal resize for a running shell (kept in the transcript)', params: SeqParam, body: InputBody, response: answers({ 202: LiveInputAccepted }) },
+      },
+      async (req, reply) => reply.code(202).send(await live.input(principalOf(req), req.params.id, req.params.seq, req.body)),
     );
 
     // Tab completion: not a line (no transcript, not audited one by one; refusals are), at most 10 a second per session.

@@ -142,6 +142,7 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'POST /api/liveResponseSessions/:id/commands': 'live.basic',
   'POST /api/liveResponseSessions/:id/commands/:seq/cancel': 'live.basic',
   'POST /api/liveResponseSessions/:id/complete': 'live.basic',
+  'POST /api/liveResponseSessions/:id/commands/:seq/input': 'live.basic',
   'POST /api/liveResponseSessions/:id/end': 'live.basic',
   'GET /api/liveResponseSessions/:id/transcript': 'live.read',
   'GET /api/machineactions/:id/GetLiveResponseResultDownloadLink(index=:index(^\\d+))': 'live.read',

@@ -7,7 +7,7 @@ import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError, T
 import type { EventHub } from '../events.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { LibraryRepository } from '../repositories/library.repository.js';
-import type { LiveCommandRow, LiveResponseRepository } from '../repositories/live-response.repository.js';
+import type { LiveCommandRow, LiveInputRow, LiveResponseRepository } from '../repositories/live-response.repository.js';
 import type { AgentChannel } from './action-lifecycle.js';
 import type { ActionsService } from './actions.service.js';
 import type { AuditService } from './audit.service.js';
@@ -56,12 +56,12 @@ export interface LiveCommandView {
 /** What a follower of a session (the console's terminal, `cordon live`) is told, in order. */
 export type LiveStreamEvent =
   | { event: 'state'; data: { state: LiveSessionState; status: string; endReason: string | null } }
-  | { event: 'command'; data: { seq: number; line: string; issuedBy: string; startedAt: string } }
+  | { event: 'command'; data: { seq: number; line: string; command: string; issuedBy: string; startedAt: string } }
   | { event: 'output'; data: { seq: number; text: string } }
   | { event: 'done'; data: LiveCommandView };
 
-/** What a line's signed parameters carry besides the line: the library file (`putfile`, `run`) or the scan content (`analyze`) the server resolved. */
-type ExtraParameters = { library?: LibraryFileRef; scanContent?: LiveScanContentRef[] };
+/** What a line's signed parameters carry besides the line: the library file (`putfile`, `run`), the scan content (`analyze`) the server resolved, or the terminal's size (`shell`). */
+type ExtraParameters = { library?: LibraryFileRef; scanContent?: LiveScanContentRef[]; terminal?: { cols: number; rows: number } };
 
 /** What a Tab completion answers (POST …/complete). */
 export interface LiveCompletionView {
@@ -88,6 +88,24 @@ export interface LiveResponseSettings {
 
 /** Most output stored for one line, whatever the agent sends (it cuts at its own 1 MiB budget first). */
 const MAX_STORED_OUTPUT_CHARS = 2 * 1024 * 1024;
+/** ...and for a `shell` (the agent ends a shell past its 16 MiB: all a shell shows is recorded). */
+const MAX_STORED_SHELL_OUTPUT_CHARS = 17 * 1024 * 1024;
+
+/** Keystrokes and/or a new terminal size for a running `shell`. */
+export interface LiveInput {
+  data?: string;
+  cols?: number;
+  rows?: number;
+}
+
+/** One input chunk as the transcript gives it. */
+export interface LiveInputView {
+  chunk: number;
+  data: string | null;
+  cols: number | null;
+  rows: number | null;
+  sentAt: string;
+}
 /** A line's signed command is good for this long: it is sent at once, or never. */
 const LINE_EXPIRY_SECONDS = 120;
 /** A follower reads the store again this often even without a hint (a bus message may be lost). */
@@ -107,6 +125,14 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /** Commands the server answers itself: what the device needs not know. */
 const SERVER_COMMANDS = new Set(['library']);
+
+/** A line whose output this node takes: its agent, how much it stored, whether it cut it, whether it is a shell. */
+interface OpenLine {
+  machineId: string;
+  chars: number;
+  cut: boolean;
+  shell: boolean;
+}
 
 const endedStatuses = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimeOut']);
 
@@ -145,7 +171,7 @@ export function commandView(r: LiveCommandRow): LiveCommandView {
  */
 export class LiveResponseService {
   /** Lines whose output this node takes (it holds their agent): where each came from and how much it stored. */
-  readonly #open = new Map<string, { machineId: string; chars: number; cut: boolean }>();
+  readonly #open = new Map<string, OpenLine>();
   /** Per session, the relayed lines being sent (in order). */
   readonly #relays = new Map<string, Promise<void>>();
   /** Per session, this second's completions (the rate limit). */
@@ -204,7 +230,7 @@ export class LiveResponseService {
    * command must be within the session's level and the caller's role. Answers the stored line;
    * its output follows on the session's stream.
    */
-  async run(principal: Principal, sessionId: string, line: string): Promise<LiveCommandView> {
+  async run(principal: Principal, sessionId: string, line: string, terminal?: { cols: number; rows: number }): Promise<LiveCommandView> {
     const row = await this.#session(sessionId);
     const words = this.#words(line);
     const command = words[0]!;
@@ -217,6 +243,7 @@ export class LiveResponseService {
     if (state !== 'Active') await refuse(new ConflictError(state === 'Queued' ? 'The session is waiting for the device to connect: lines can be sent once it is active' : `The session has ended (${row.status})`, 'SessionNotActive'));
     const level = this.#levelOf(row, principal);
     if (!liveLevelAllows(level, command)) await refuse(new ApiError(403, 'Forbidden', `'${command}' is an advanced command: it needs the responder role in a session opened by one (this session is ${level})`));
+    if (command === 'shell' && !this.#shellAllowed(row)) await refuse(new ApiError(403, 'Forbidden', "shell is not enabled for this device's group (an admin allows it per device group; the session took the setting when it opened)"));
     let library: LibraryFileRef | undefined;
     if (command === 'putfile' || command === 'run') {
       const name = words[1];
@@ -229,7 +256,7 @@ export class LiveResponseService {
     if (command === 'analyze') extra.scanContent = await this.#scanContent();
     const local = SERVER_COMMANDS.has(command);
     if (!local && !this.channel.isConnected(row.machine_id)) await refuse(new ConflictError('The device is offline: the line was not sent', 'DeviceOffline'));
-    const stored = await this.#store(principal, row, line, command, extra);
+    const stored = await this.#store(principal, row, line, command, command === 'shell' && terminal ? { ...extra, terminal } : extra);
     // The stored line already says who sent what: the device gets it at once, and the audit
     // record and the session's longer life follow without holding the line up.
     if (!local) this.sendLine(stored);
@@ -250,6 +277,44 @@ export class LiveResponseService {
     if (cmd.status !== 'Running') throw new ConflictError(`Line ${seq} has already ended (${cmd.status})`, 'CommandNotRunning');
     this.channel.send(row.machine_id, { type: 'liveCancel', sessionId, seq });
     return commandView(cmd);
+  }
+
+  /**
+   * Keystrokes (and/or a new terminal size) for a running `shell` line, from its session's opener:
+   * signed, stored in the transcript under the line's next chunk number, and sent to the device
+   * (which types chunks in their order, each once). Not audited one by one: the transcript holds
+   * every chunk, and the shell's start and end are audited.
+   */
+  async input(principal: Principal, sessionId: string, seq: number, input: LiveInput): Promise<{ sessionId: string; seq: number; chunk: number }> {
+    const row = await this.#session(sessionId);
+    if (row.requestor !== principal.name) throw new ApiError(403, 'Forbidden', `Only ${row.requestor}, who opened this session, types in it; others may follow it`);
+    const state = stateOf(row.status);
+    if (state !== 'Active') throw new ConflictError(state === 'Queued' ? 'The session is waiting for the device to connect' : `The session has ended (${row.status})`, 'SessionNotActive');
+    if (this.#levelOf(row, principal) !== 'advanced') throw new ApiError(403, 'Forbidden', 'Typing in a shell needs the responder role in a session opened by one');
+    if (input.data === undefined && (input.cols === undefined || input.rows === undefined)) throw new BadRequestError('Give the keystrokes (Data), a terminal size (Cols and Rows), or both', 'Data');
+    if ((input.cols === undefined) !== (input.rows === undefined)) throw new BadRequestError('A terminal size needs both Cols and Rows', 'Cols');
+    const cmd = await this.repo.command(sessionId, seq);
+    if (!cmd) throw new NotFoundError('Live response line', `${sessionId}/${seq}`);
+    if (cmd.command !== 'shell') throw new ConflictError(`Line ${seq} is '${cmd.command}', not a shell: only a shell takes input`, 'NotAShell');
+    if (cmd.status !== 'Running') throw new ConflictError(`Line ${seq} has already ended (${cmd.status})`, 'CommandNotRunning');
+    if (!this.channel.isConnected(row.machine_id)) throw new ConflictError('The device is offline: the input was not sent', 'DeviceOffline');
+    const stored = await this.#storeInput(row, seq, input);
+    await this.#extend(sessionId, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
+    this.sendInput(stored);
+    return { sessionId, seq, chunk: stored.chunk };
+  }
+
+  /** Sends a stored input chunk's signed command to its agent (here, or through the node that holds it). */
+  sendInput(chunk: Pick<LiveInputRow, 'session_id' | 'seq' | 'chunk' | 'machine_id' | 'signed_payload' | 'signature' | 'key_id'>): void {
+    this.channel.send(chunk.machine_id, { type: 'liveInput', sessionId: chunk.session_id, seq: Number(chunk.seq), chunk: Number(chunk.chunk), command: { payload: chunk.signed_payload, signature: chunk.signature, keyId: chunk.key_id } });
+  }
+
+  /** An input chunk relayed from another node: sent after what was relayed before it for the session (its line first). */
+  sendStoredInput(sessionId: string, seq: number, chunk: number): Promise<void> {
+    return this.#relay(sessionId, async () => {
+      const row = await this.repo.inputChunk(sessionId, seq, chunk);
+      if (row) this.sendInput(row);
+    });
   }
 
   /** Ends a session: the device closes it and reports its end; a device that is offline has its action cancelled. */
@@ -381,10 +446,15 @@ export class LiveResponseService {
    * only after the one before it, and a later line overtaking an earlier one would get it refused.
    */
   sendStoredLine(sessionId: string, seq: number): Promise<void> {
-    const next = (this.#relays.get(sessionId) ?? Promise.resolve()).then(async () => {
+    return this.#relay(sessionId, async () => {
       const cmd = await this.repo.command(sessionId, seq);
       if (cmd && cmd.status === 'Running') this.sendLine(cmd);
     });
+  }
+
+  /** Runs `send` after the session's earlier relays. */
+  #relay(sessionId: string, send: () => Promise<void>): Promise<void> {
+    const next = (this.#relays.get(sessionId) ?? Promise.resolve()).then(send);
     const tail = next.catch(() => undefined);
     this.#relays.set(sessionId, tail);
     void tail.then(() => {
@@ -400,12 +470,14 @@ export class LiveResponseService {
     if (await this.#storeOutput(frame.sessionId, frame.seq, line, frame.text)) this.#hint(machineId, frame.sessionId);
   }
 
-  /** Stores output of a line within the server's budget; false when nothing was stored (already cut). */
-  async #storeOutput(sessionId: string, seq: number, line: { chars: number; cut: boolean }, output: string): Promise<boolean> {
+  /** Stores output of a line within the server's budget (a shell's is larger); false when nothing was stored (already cut). */
+  async #storeOutput(sessionId: string, seq: number, line: { chars: number; cut: boolean; shell: boolean }, output: string): Promise<boolean> {
     if (line.cut) return false;
     let text = output;
-    if (line.chars + text.length > MAX_STORED_OUTPUT_CHARS) {
-      text = `${text.slice(0, Math.max(0, MAX_STORED_OUTPUT_CHARS - line.chars))}\n[output cut by the server at ${MAX_STORED_OUTPUT_CHARS / 1024 / 1024} MiB]\n`;
+    const max = line.shell ? MAX_STORED_SHELL_OUTPUT_CHARS : MAX_STORED_OUTPUT_CHARS;
+    if (line.chars + text.length > max) {
+      const nl = line.shell ? '\r\n' : '\n';
+      text = `${text.slice(0, Math.max(0, max - line.chars))}${nl}[output cut by the server at ${max / 1024 / 1024} MiB]${nl}`;
       line.cut = true;
     }
     line.chars += text.length;
@@ -429,6 +501,7 @@ export class LiveResponseService {
       data: frame.data === undefined ? null : JSON.stringify(frame.data),
       ended_at: this.now().toISOString(),
     });
+    if (line.shell) await this.#auditShellEnd(frame.sessionId, frame.seq, frame.exitStatus, frame.error);
     this.#hint(machineId, frame.sessionId);
     await this.#extend(frame.sessionId, this.settings.idleSeconds);
   }
@@ -481,7 +554,7 @@ export class LiveResponseService {
           for (const c of commands) {
             if (announced.has(Number(c.seq))) continue;
             announced.add(Number(c.seq));
-            send({ event: 'command', data: { seq: Number(c.seq), line: c.line, issuedBy: c.issued_by, startedAt: c.started_at } });
+            send({ event: 'command', data: { seq: Number(c.seq), line: c.line, command: c.command, issuedBy: c.issued_by, startedAt: c.started_at } });
           }
           for (;;) {
             const out = await this.repo.outputAfter(sessionId, lastOutput);
@@ -524,7 +597,7 @@ export class LiveResponseService {
   }
 
   /** The whole transcript: the session, and every line with its output. */
-  async transcript(sessionId: string): Promise<{ session: LiveSessionView; commands: (LiveCommandView & { output: string })[] }> {
+  async transcript(sessionId: string): Promise<{ session: LiveSessionView; commands: (LiveCommandView & { output: string; input: LiveInputView[] })[] }> {
     const session = await this.get(sessionId);
     const commands = await this.repo.commands(sessionId);
     const output = new Map<number, string[]>();
@@ -534,36 +607,46 @@ export class LiveResponseService {
       if (rows.length < 5000) break;
       after = rows.at(-1)!.id;
     }
-    return { session, commands: commands.map((c) => ({ ...commandView(c), output: (output.get(Number(c.seq)) ?? []).join('') })) };
+    const input = new Map<number, LiveInputView[]>();
+    for (const i of await this.repo.input(sessionId)) input.set(i.seq, [...(input.get(i.seq) ?? []), { chunk: i.chunk, data: i.data, cols: i.cols, rows: i.rows, sentAt: i.sent_at }]);
+    return { session, commands: commands.map((c) => ({ ...commandView(c), output: (output.get(Number(c.seq)) ?? []).join(''), input: input.get(Number(c.seq)) ?? [] })) };
   }
 
   /**
    * The transcript as an asciicast v2 recording (https://docs.asciinema.org/manual/asciicast/v2/):
    * each line typed appears at the time it was sent, each output chunk at the time it arrived.
+   * A shell's keystrokes are input ("i") events and its terminal sizes resize ("r") events; its
+   * output is a terminal's already (line ends and all).
    */
   async cast(sessionId: string): Promise<string> {
     const session = await this.get(sessionId);
     const start = Date.parse(session.createdAt);
     const at = (iso: string) => Math.max(0, (Date.parse(iso) - start) / 1000);
     // Ordered by time; at the same instant a line's prompt before its output, lines in order.
-    const events: { t: number; seq: number; order: number; text: string }[] = [];
+    const events: { t: number; seq: number; order: number; code: 'o' | 'i' | 'r'; text: string }[] = [];
     let cwd = '/';
     const commands = await this.repo.commands(sessionId);
+    const shells = new Set(commands.filter((c) => c.command === 'shell').map((c) => Number(c.seq)));
     for (const c of commands) {
       const seq = Number(c.seq);
-      events.push({ t: at(c.started_at), seq, order: 0, text: `\u001b[1m${cwd}$\u001b[0m ${c.line}\r\n` });
+      events.push({ t: at(c.started_at), seq, order: 0, code: 'o', text: `\u001b[1m${cwd}$\u001b[0m ${c.line}\r\n` });
       if (c.cwd) cwd = c.cwd;
-      if (c.error && c.status !== 'Running') events.push({ t: at(c.ended_at ?? c.started_at), seq, order: Number.MAX_SAFE_INTEGER, text: `${c.error}\r\n` });
+      if (c.error && c.status !== 'Running') events.push({ t: at(c.ended_at ?? c.started_at), seq, order: Number.MAX_SAFE_INTEGER, code: 'o', text: `${c.error}\r\n` });
+    }
+    for (const i of await this.repo.input(sessionId)) {
+      // Input sorts after the output stored at the same instant (the echo of a keystroke comes later anyway).
+      if (i.cols !== null && i.rows !== null) events.push({ t: at(i.sent_at), seq: i.seq, order: Number.MAX_SAFE_INTEGER - 1, code: 'r', text: `${i.cols}x${i.rows}` });
+      if (i.data !== null) events.push({ t: at(i.sent_at), seq: i.seq, order: Number.MAX_SAFE_INTEGER - 1, code: 'i', text: i.data });
     }
     for (let after = 0; ; ) {
       const rows = await this.repo.outputAfter(sessionId, after, 5000);
-      for (const o of rows) events.push({ t: at(o.received_at), seq: Number(o.seq), order: o.id, text: o.text.replace(/\r?\n/g, '\r\n') });
+      for (const o of rows) events.push({ t: at(o.received_at), seq: Number(o.seq), order: o.id, code: 'o', text: shells.has(Number(o.seq)) ? o.text : o.text.replace(/\r?\n/g, '\r\n') });
       if (rows.length < 5000) break;
       after = rows.at(-1)!.id;
     }
     events.sort((a, b) => a.t - b.t || a.seq - b.seq || a.order - b.order);
     const header = { version: 2, width: 120, height: 40, timestamp: Math.floor(start / 1000), title: `Cordon live response on ${session.computerDnsName} by ${session.openedBy}`, env: { TERM: 'xterm-256color', SHELL: 'cordon-live' } };
-    return [JSON.stringify(header), ...events.map((e) => JSON.stringify([Number(e.t.toFixed(3)), 'o', e.text]))].join('\n') + '\n';
+    return [JSON.stringify(header), ...events.map((e) => JSON.stringify([Number(e.t.toFixed(3)), e.code, e.text]))].join('\n') + '\n';
   }
 
   #words(line: string): string[] {
@@ -585,6 +668,51 @@ export class LiveResponseService {
   async #scanContent(): Promise<LiveScanContentRef[]> {
     const latest = await Promise.all(AGENT_CONTENT.map(async ({ kind, name }) => ({ kind, name, published: await this.content.latest(kind, name) })));
     return latest.flatMap(({ kind, name, published }) => (published ? [{ kind, name, version: published.manifest.version }] : []));
+  }
+
+  /** Whether the device's group allowed `shell` when the session opened (its signed parameters say it). */
+  #shellAllowed(row: ActionRow): boolean {
+    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
+    return params.success && params.data.session.shell;
+  }
+
+  /** Stores an input chunk under the line's next chunk number (taken again if another node took it first), signed. */
+  async #storeInput(row: ActionRow, seq: number, input: LiveInput): Promise<LiveInputRow> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const chunk = await this.repo.nextChunk(row.id, seq);
+      const now = this.now();
+      const signed = this.signer.sign({
+        actionId: randomUUID(),
+        machineId: row.machine_id,
+        type: 'LiveResponse',
+        parameters: { sessionId: row.id, seq, chunk, ...input },
+        issuedAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + LINE_EXPIRY_SECONDS * 1000).toISOString(),
+      });
+      const values: LiveInputRow = {
+        session_id: row.id,
+        seq,
+        chunk,
+        machine_id: row.machine_id,
+        data: input.data ?? null,
+        cols: input.cols ?? null,
+        rows: input.rows ?? null,
+        signed_payload: signed.payload,
+        signature: signed.signature,
+        key_id: signed.keyId,
+        sent_at: now.toISOString(),
+      };
+      if (await this.repo.insertInput(values)) return values;
+    }
+    throw new ConflictError('Too much input was sent to this shell at once; send it again', 'Busy');
+  }
+
+  /** The audit entry of a shell's end (its start is the line's own entry); its keystrokes are in the transcript. */
+  async #auditShellEnd(sessionId: string, seq: number, exitStatus: number, error: string | null): Promise<void> {
+    const cmd = await this.repo.command(sessionId, seq);
+    if (!cmd) return;
+    const chunks = await this.repo.nextChunk(sessionId, seq);
+    await this.audit.record({ actor: cmd.issued_by, action: 'LiveResponseShellEnded', targetType: 'machine', targetId: cmd.machine_id, outcome: 'Succeeded', detail: { sessionId, seq, exitStatus, error, inputChunks: chunks - 1 } });
   }
 
   /** Stores the line under the session's next number (taken again if another node took it first), signed. */
@@ -636,7 +764,7 @@ export class LiveResponseService {
   }
 
   /** The line an agent speaks of, if it is its own and still running. */
-  async #line(machineId: string, sessionId: string, seq: number): Promise<{ machineId: string; chars: number; cut: boolean } | undefined> {
+  async #line(machineId: string, sessionId: string, seq: number): Promise<OpenLine | undefined> {
     const key = `${sessionId}/${seq}`;
     let line = this.#open.get(key);
     if (!line) {
@@ -645,7 +773,7 @@ export class LiveResponseService {
         this.logger.warn({ machineId, sessionId, seq }, 'an agent reported on a live line that is not its own or not running; ignored');
         return undefined;
       }
-      line = { machineId, chars: 0, cut: false };
+      line = { machineId, chars: 0, cut: false, shell: cmd.command === 'shell' };
       this.#open.set(key, line);
     }
     return line.machineId === machineId ? line : undefined;

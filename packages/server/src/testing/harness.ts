@@ -6,6 +6,7 @@ import type { ActionCatalog, Inventory } from '@cordon/protocol';
 import type { Role } from '../auth/permissions.js';
 import { loadServerConfig, type ServerConfigInput } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
+import type { LiveShellPolicy } from '../services/live-response.service.js';
 import { createTestDatabase, defaultTestStore, dropTestDatabase, type StoreKind } from './stores.js';
 
 /** A movable clock for tests. */
@@ -51,7 +52,7 @@ export interface Harness {
  * A real server (real keys in a temp dir, a real store: SQLite, or a database of its own on the run's
  * PostgreSQL when `store` or `CORDON_TEST_STORE` says so), driven in-process through `app.inject`.
  */
-export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog; store?: StoreKind } = {}): Promise<Harness> {
+export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog; store?: StoreKind; liveShellPolicy?: LiveShellPolicy } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cordon-test-'));
   const store = opts.store ?? defaultTestStore();
   const databaseUrl = store === 'postgres' ? await createTestDatabase('harness') : undefined;
@@ -61,6 +62,7 @@ export async function startHarness(config: ServerConfigInput = {}, opts: { catal
       logger: pino({ level: 'silent' }),
       clock: clock.now,
       catalog: opts.catalog,
+      ...(opts.liveShellPolicy ? { liveShellPolicy: opts.liveShellPolicy } : {}),
     });
   const first = await start();
   const admin = first.initialAdminToken!;

@@ -16,13 +16,14 @@ import { remediate, undo } from './remediate.js';
 import { run } from './run.js';
 import { scheduledtasks } from './scheduledtasks.js';
 import { services } from './services.js';
+import { shell } from './shell.js';
 import { trace } from './trace.js';
 
 /** The basic (read-only) commands every session has. */
 export const basicCommands: readonly LiveCommand[] = [help, cd, pwd, ls, fileinfo, findfile, getfile, analyze, processes, connections, persistence, services, scheduledtasks, jobs, fg, cancel, trace];
 
 /** The advanced commands, which change the device: only an advanced session runs them. */
-export const advancedCommands: readonly LiveCommand[] = [putfile, run, remediate, undo];
+export const advancedCommands: readonly LiveCommand[] = [putfile, run, remediate, undo, shell];
 
 /** Every command a session knows; its level decides which it runs. */
 export const liveCommands: readonly LiveCommand[] = [...basicCommands, ...advancedCommands];
