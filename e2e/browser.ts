@@ -149,7 +149,8 @@ function consoleStale(): boolean {
   };
   const dir = join(ROOT, 'packages', 'console');
   const builtAt = newest(join(dir, 'dist', 'index.html'));
-  const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src'].map((p) => newest(join(dir, p)));
+  // The console bundles the API client and protocol's browser-safe parts (alert triage, path completion…).
+  const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src', '../protocol/src'].map((p) => newest(join(dir, p)));
   return builtAt === 0 || Math.max(...sources, newest(join(ROOT, 'package-lock.json'))) > builtAt;
 }
 

@@ -79,7 +79,8 @@ function newest(path) {
 
 const consoleDir = join(root, 'packages/console');
 const builtAt = newest(join(consoleDir, 'dist/index.html'));
-const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src'].map((p) => join(consoleDir, p));
+// The console bundles the API client and protocol's browser-safe parts (alert triage, path completion…).
+const sources = ['src', 'index.html', 'vite.config.ts', 'package.json', '../api-client/src', '../protocol/src'].map((p) => join(consoleDir, p));
 if (builtAt === 0 || Math.max(...sources.map(newest), newest(join(root, 'package-lock.json'))) > builtAt) {
   console.error('cordon: building the web console…');
   // React picks its development build from NODE_ENV (vitest sets it to `test`): always ship production.
