@@ -70,10 +70,11 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
     expect(await r.finish(S1, 1, { ...end, status: 'Failed' })).toBe(false);
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
     expect(await r.runningSessions(M1)).toEqual([S1]);
-    expect(await r.failRunning({ machineId: M1 }, 'offline', '2026-12-08T10:02:00.000Z')).toEqual([S1]);
+    // Each line it ended, with its command (a shell's end is audited by whoever ended it).
+    expect(await r.failRunning({ machineId: M1 }, 'offline', '2026-12-08T10:02:00.000Z')).toEqual([{ sessionId: S1, seq: 2, command: 'ls' }]);
     expect(await r.command(S1, 2)).toMatchObject({ status: 'Failed', error: 'offline', ended_at: '2026-12-08T10:02:00.000Z' });
     expect((await r.command(S2, 1))?.status).toBe('Running');
-    expect(await r.failRunning({ sessionId: S2 }, 'ended', '2026-12-08T10:03:00.000Z')).toEqual([S2]);
+    expect(await r.failRunning({ sessionId: S2 }, 'ended', '2026-12-08T10:03:00.000Z')).toEqual([{ sessionId: S2, seq: 1, command: 'ls' }]);
     expect(await r.runningSessions(M2)).toEqual([]);
   });
 

@@ -81,15 +81,15 @@ export class LiveResponseRepository {
   }
 
   /** Ends every running line of these sessions, or of this machine, as Failed with `error`; answers the sessions touched. */
-  async failRunning(where: { sessionId: string } | { machineId: string }, error: string, at: string): Promise<string[]> {
+  async failRunning(where: { sessionId: string } | { machineId: string }, error: string, at: string): Promise<{ sessionId: string; seq: number; command: string }[]> {
     const rows = await this.db
       .updateTable('live_response_commands')
       .set({ status: 'Failed', exit_status: 1, error, ended_at: at })
       .where('status', '=', 'Running')
       .where('sessionId' in where ? 'session_id' : 'machine_id', '=', 'sessionId' in where ? where.sessionId : where.machineId)
-      .returning('session_id')
+      .returning(['session_id', 'seq', 'command'])
       .execute();
-    return [...new Set(rows.map((r) => r.session_id))];
+    return rows.map((r) => ({ sessionId: r.session_id, seq: Number(r.seq), command: r.command }));
   }
 
   async appendOutput(sessionId: string, seq: number, text: string, at: string): Promise<void> {

@@ -17,8 +17,11 @@ let agentPort: number;
 let apiUrl: string;
 const dirs: string[] = [];
 const sockets: WebSocket[] = [];
+/** Whether the device's group allows `shell` (as the test's policy answers it). */
+let shellAllowed = false;
 beforeEach(async () => {
-  h = await startHarness();
+  shellAllowed = false;
+  h = await startHarness({}, { liveShellPolicy: { allowsShell: () => Promise.resolve(shellAllowed) } });
   h.clock.t = Date.now();
   const ports = await h.server.listen();
   agentPort = ports.agentPort;
@@ -219,6 +222,22 @@ describe('live-response sessions', () => {
     d.disconnect();
     const done = await doneLine(s.id, 1);
     expect(done).toMatchObject({ status: 'Failed', error: 'The device went offline while the line ran', output: 'started findfile /\n' });
+  });
+
+  it('ends a shell as failed when the device goes offline, and audits its end', async () => {
+    shellAllowed = true;
+    const d = await device(() => undefined);
+    const s = await openSession(d.machineId, h.tokens.responder);
+    await active(s.id);
+    expect((await run(s.id, 'shell', h.tokens.responder)).status).toBe(202);
+    await wait(() => expect(d.lines.map((l) => l.line)).toEqual(['shell']));
+    d.disconnect();
+    expect(await doneLine(s.id, 1)).toMatchObject({ status: 'Failed', error: 'The device went offline while the line ran' });
+    // The agent never reported the shell's end: the server's own end of it is audited instead.
+    await wait(async () => {
+      const audit = (await h.call('GET', '/api/audit?$top=50')).body.value as { action: string; actor: string; detail: Record<string, unknown> }[];
+      expect(audit.filter((a) => a.action === 'LiveResponseShellEnded')).toEqual([expect.objectContaining({ actor: 'responder-user', detail: expect.objectContaining({ sessionId: s.id, seq: 1, exitStatus: 1, error: 'The device went offline while the line ran' }) })]);
+    });
   });
 
   it('cancels a running line with Ctrl-C and ends the session on request', async () => {

@@ -517,8 +517,7 @@ export class LiveResponseService {
       for (const sessionId of await this.repo.runningSessions(machineId)) {
         const row = await this.actionsRepo.get(sessionId);
         if (!row || !endedStatuses.has(row.status)) continue;
-        const touched = await this.repo.failRunning({ sessionId }, `The session ended (${row.status}) while the line ran`, this.now().toISOString());
-        for (const s of touched) this.#hint(machineId, s);
+        await this.#failRunning(machineId, { sessionId }, `The session ended (${row.status}) while the line ran`);
       }
     }
   }
@@ -781,14 +780,23 @@ export class LiveResponseService {
 
   async #deviceOffline(machineId: string): Promise<void> {
     for (const [key, line] of this.#open) if (line.machineId === machineId) this.#open.delete(key);
-    const touched = await this.repo.failRunning({ machineId }, 'The device went offline while the line ran', this.now().toISOString());
-    for (const s of touched) this.#hint(machineId, s);
+    await this.#failRunning(machineId, { machineId }, 'The device went offline while the line ran');
   }
 
   /** As #extend, but only once less than half of that time is left: most lines then cost no write. */
   async #extendIfHalfSpent(row: ActionRow, seconds: number): Promise<void> {
     const left = Date.parse(row.expires_at) - this.now().getTime();
     if (left < (seconds * 1000) / 2) await this.#extend(row.id, seconds);
+  }
+
+  /**
+   * Ends the running lines the device will not answer. A shell among them gets its end audited
+   * here, since its agent never reports it (only the node whose update ended a line audits it).
+   */
+  async #failRunning(machineId: string, where: { sessionId: string } | { machineId: string }, error: string): Promise<void> {
+    const ended = await this.repo.failRunning(where, error, this.now().toISOString());
+    for (const sessionId of new Set(ended.map((e) => e.sessionId))) this.#hint(machineId, sessionId);
+    for (const e of ended) if (e.command === 'shell') await this.#auditShellEnd(e.sessionId, e.seq, 1, error);
   }
 
   /** Keeps an active session from expiring for `seconds` more. */
