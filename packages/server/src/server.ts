@@ -225,10 +225,12 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
   await liveFileStore.init();
   const liveFiles = new LiveFilesService(liveRepo, liveFileStore, locks, now, config.diskReserveBytes, actionsRepo);
   const liveBatch = new LiveBatchService(libraryRepo, actionsRepo, liveFiles, auditService, downloadUrls, now, config.downloadUrlSeconds);
+  // Request and sign-in counts: in memory on one node, in the store when several nodes share it.
+  const counters = config.databaseUrl ? new StoreCounters(db) : new MemoryCounters();
   const liveResponse = new LiveResponseService(liveRepo, actionsRepo, actions, libraryRepo, content, auditService, hub, signer, node, now, logger.child({ part: 'live' }), {
     queueSeconds: config.liveResponseQueueSeconds,
     idleSeconds: config.liveResponseIdleSeconds,
-  }, opts.liveShellPolicy ?? deviceGroups);
+  }, counters, opts.liveShellPolicy ?? deviceGroups);
   liveHandler.bind(liveResponse, liveBatch);
   node.attachLive(liveResponse);
   gateway.attach(agentReports, packages, content, liveResponse, liveFiles);
@@ -240,8 +242,6 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     deliverPendingFor: (ids) => agentReports.deliverPendingFor(ids),
     recordOffline,
   });
-  // Request and sign-in counts: in memory on one node, in the store when several nodes share it.
-  const counters = config.databaseUrl ? new StoreCounters(db) : new MemoryCounters();
   const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations, counters);
   const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, locks, logger.child({ part: 'audit' }));
   const bootstrap = async (): Promise<[string | null, string | null]> => (opts.bootstrapAdmin === false ? [null, null] : [await auth.bootstrapAdmin(), await users.bootstrapAdmin()]);

@@ -323,4 +323,18 @@ describe('live-response sessions', () => {
     // Not lines: the session has none.
     expect((await h.call('GET', `/api/liveResponseSessions/${s.id}`)).body.commands).toBe(0);
   });
+
+  it('answers 429 past 10 completions a second in a session, before the device is asked', async () => {
+    const d = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    const asked = () => d.frames.filter((f) => f.type === 'liveComplete').length;
+    // The device answers none: the ten let through end in 504 after 3 s, the rest at once.
+    const all = await Promise.all(Array.from({ length: 25 }, () => h.call('POST', `/api/liveResponseSessions/${s.id}/complete`, { token: h.tokens.analyst, body: { Path: '/et' } })));
+    const limited = all.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]!.headers['retry-after']).toBe('1');
+    expect(all.filter((r) => r.status === 504)).toHaveLength(25 - limited.length);
+    expect(asked()).toBe(25 - limited.length);
+  });
 });

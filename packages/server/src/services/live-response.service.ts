@@ -12,6 +12,7 @@ import type { AgentChannel } from './action-lifecycle.js';
 import type { ActionsService } from './actions.service.js';
 import type { AuditService } from './audit.service.js';
 import type { ContentService } from './content.service.js';
+import type { Counters } from './counters.js';
 
 /** A session as its action's state says it: waiting for the device, open on it, or over. */
 export type LiveSessionState = 'Queued' | 'Active' | 'Ended';
@@ -175,7 +176,6 @@ export class LiveResponseService {
   /** Per session, the relayed lines being sent (in order). */
   readonly #relays = new Map<string, Promise<void>>();
   /** Per session, this second's completions (the rate limit). */
-  readonly #completionPace = new Map<string, { second: number; count: number }>();
 
   constructor(
     private readonly repo: LiveResponseRepository,
@@ -191,6 +191,8 @@ export class LiveResponseService {
     private readonly now: Clock,
     private readonly logger: Logger,
     private readonly settings: LiveResponseSettings,
+    /** Rate counts (completions per session), shared by the nodes of a store. */
+    private readonly counters: Counters,
     private readonly shellPolicy: LiveShellPolicy = NO_SHELL,
   ) {
     // A device that went offline ends the lines it was running (every node hears it; ending is idempotent).
@@ -346,7 +348,7 @@ export class LiveResponseService {
     if (path.length > MAX_LIVE_COMPLETE_PATH) throw new BadRequestError(`A path to complete is at most ${MAX_LIVE_COMPLETE_PATH} characters`, 'Path');
     // Nor half a UTF-16 pair: escaped twice over it would outgrow a bus message to the node holding the agent.
     if (CONTROL_CHARS.test(path) || /\p{Surrogate}/u.test(path)) throw new BadRequestError('A path to complete has no control characters (and is well-formed text)', 'Path');
-    this.#paceCompletion(sessionId);
+    await this.#paceCompletion(sessionId);
     if (!this.channel.isConnected(row.machine_id)) throw markAudited(new ConflictError('The device is offline', 'DeviceOffline'));
     const completionId = randomUUID();
     const now = this.now();
@@ -421,18 +423,12 @@ export class LiveResponseService {
     });
   }
 
-  /** At most COMPLETIONS_PER_SECOND completions per session each second (on this node). */
-  #paceCompletion(sessionId: string): void {
-    // Wall-clock seconds, not the injected clock: a pace is about how fast requests come in now.
-    const second = Math.floor(Date.now() / 1000);
-    const pace = this.#completionPace.get(sessionId);
-    if (pace && pace.second === second) {
-      if (pace.count >= COMPLETIONS_PER_SECOND) throw new TooManyRequestsError(1);
-      pace.count++;
-      return;
-    }
-    if (this.#completionPace.size > 1000) for (const [k, v] of this.#completionPace) if (v.second !== second) this.#completionPace.delete(k);
-    this.#completionPace.set(sessionId, { second, count: 1 });
+  /** At most COMPLETIONS_PER_SECOND completions per session each second, counted across nodes. */
+  async #paceCompletion(sessionId: string): Promise<void> {
+    // Wall-clock time, not the injected clock: a pace is about how fast requests come in now.
+    const now = Date.now();
+    const c = await this.counters.hit(`live-complete:${sessionId}`, 1000, now);
+    if (c.count > COMPLETIONS_PER_SECOND) throw new TooManyRequestsError(Math.max(1, Math.ceil((c.resetAt - now) / 1000)));
   }
 
   /** Sends a stored line's signed command to its agent: here if this node holds it, else through the node that does. */
