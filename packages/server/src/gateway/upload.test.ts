@@ -42,8 +42,9 @@ describe('PackageUploader', () => {
     const { token } = await h.server.services.enrollment.createToken('test');
     const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
     const action = await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } });
-    // Connections 2 and 4 (the 2nd and 3rd chunks' first tries) are cut half-way through the chunk.
-    const p = await cuttingProxy(new Set([2, 4]), 600 * 1024);
+    // An upload keeps one connection: the first is cut 1.5 MiB in (half-way through the 2nd chunk),
+    // the second too (half-way through the 3rd, after the 2nd was sent again).
+    const p = await cuttingProxy(new Set([1, 2]), 1536 * 1024);
     const data = await zipOf(3 * 1024 * 1024 + 12345);
     const progress: number[] = [];
     const source = Readable.from((function* () {
