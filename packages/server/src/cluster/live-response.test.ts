@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, enroll } from '@cordon/agent';
 import { loadServerConfig } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
 import { inventory } from '../testing/harness.js';
+import { testAgent } from '../testing/real-agent.js';
 import { createTestDatabase, dropTestDatabase } from '../testing/stores.js';
 
 /**
@@ -44,13 +45,6 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** This machine's firewall is never asked or touched. */
-const platform = {
-  ...currentPlatform(),
-  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
-  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
-  releasePrograms: async () => {},
-};
 const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
 
 describe('live response on two nodes', () => {
@@ -62,7 +56,7 @@ describe('live response on two nodes', () => {
     const { token } = await a.server.services.enrollment.createToken('test');
     // The agent knows node A only: A holds it.
     const state = await enroll(a.agentUrl, token, join(dir, 'agent'), inventory({ hostname: 'held-by-a' }));
-    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+    const agent = testAgent(join(dir, 'agent'));
     agents.push(agent);
     await agent.start();
     await wait(() => expect(a.server.gateway.isConnected(state.machineId)).toBe(true));
@@ -134,7 +128,7 @@ describe('live response on two nodes', () => {
     const responder = await a.server.services.auth.createToken('responder', 'responder-b', 'test');
     const { token } = await a.server.services.enrollment.createToken('test');
     const state = await enroll(a.agentUrl, token, join(dir, 'agent'), inventory({ hostname: 'held-by-a' }));
-    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+    const agent = testAgent(join(dir, 'agent'));
     agents.push(agent);
     await agent.start();
     await wait(() => expect(a.server.gateway.isConnected(state.machineId)).toBe(true));

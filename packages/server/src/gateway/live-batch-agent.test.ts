@@ -8,9 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, enroll } from '@cordon/agent';
+import { testAgent } from '../testing/real-agent.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
@@ -30,20 +30,13 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const platform = {
-  ...currentPlatform(),
-  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
-  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
-  releasePrograms: async () => {},
-};
-
 const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
 
 async function startAgent(): Promise<string> {
   const agentDir = join(dir, 'agent');
   const { token } = await h.server.services.enrollment.createToken('test');
   const { machineId } = await enroll(agentUrl, token, agentDir, inventory({ hostname: 'batch-target' }));
-  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+  const agent = testAgent(agentDir);
   agents.push(agent);
   await agent.start();
   await wait(() => expect(h.server.gateway.isConnected(machineId)).toBe(true));

@@ -9,9 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, enroll } from '@cordon/agent';
+import { testAgent } from '../testing/real-agent.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
@@ -34,21 +34,13 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** This machine's firewall is never asked or touched. */
-const platform = {
-  ...currentPlatform(),
-  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
-  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
-  releasePrograms: async () => {},
-};
-
 const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
 
 async function startAgent(over: Record<string, unknown> = {}): Promise<string> {
   const agentDir = join(dir, 'agent');
   const { token } = await h.server.services.enrollment.createToken('test');
   const { machineId } = await enroll(agentUrl, token, agentDir, inventory({ hostname: 'responder-target' }));
-  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, ...over }, {}), { logger: pino({ level: 'silent' }), platform });
+  const agent = testAgent(agentDir, { ...over });
   agents.push(agent);
   await agent.start();
   await wait(() => expect(h.server.gateway.isConnected(machineId)).toBe(true));
@@ -220,7 +212,7 @@ describe('live response on a real agent', () => {
 
     // The agent stops (its session ends as AgentRestarted) and a new one starts on the same data directory.
     await agents.pop()!.stop();
-    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, liveCronRoots: [cronDir] }, {}), { logger: pino({ level: 'silent' }), platform });
+    const agent = testAgent(join(dir, 'agent'), { liveCronRoots: [cronDir] });
     agents.push(agent);
     await agent.start();
     await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Ended'));
@@ -266,7 +258,7 @@ describe('live response on a real agent', () => {
     expect(held).toBeLessThan(big.length);
 
     // The agent comes back; the same file fetched again goes on from what the server held.
-    const agent = new Agent(loadAgentConfig({ dataDir: join(dir, 'agent'), reconnectMaxSeconds: 1, isolationWatchSeconds: 3600 }, {}), { logger: pino({ level: 'silent' }), platform });
+    const agent = testAgent(join(dir, 'agent'));
     agents.push(agent);
     await agent.start();
     await wait(async () => expect((await h.call('GET', `/api/liveResponseSessions/${id}`)).body.state).toBe('Ended'));

@@ -10,9 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, enroll } from '@cordon/agent';
+import { testAgent } from '../testing/real-agent.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
@@ -34,14 +34,6 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** This machine's firewall is never asked or touched. */
-const platform = {
-  ...currentPlatform(),
-  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
-  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
-  releasePrograms: async () => {},
-};
-
 const wait = (check: () => void | Promise<void>, timeout = 30_000) => vi.waitFor(check, { timeout, interval: 50 });
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const sha1 = (b: Buffer | string) => createHash('sha1').update(b).digest('hex');
@@ -50,7 +42,7 @@ async function startAgent(scanRoot: string): Promise<string> {
   const agentDir = join(dir, 'agent');
   const { token } = await h.server.services.enrollment.createToken('test');
   const { machineId } = await enroll(agentUrl, token, agentDir, inventory({ hostname: 'quarantined' }));
-  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, scanRoots: [scanRoot] }, {}), { logger: pino({ level: 'silent' }), platform });
+  const agent = testAgent(agentDir, { scanRoots: [scanRoot] });
   agents.push(agent);
   await agent.start();
   await wait(() => expect(h.server.gateway.isConnected(machineId)).toBe(true));

@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import yazl from 'yazl';
-import { Agent, currentPlatform, enroll, loadAgentConfig } from '@cordon/agent';
+import { Agent, enroll } from '@cordon/agent';
+import { hostSafePlatform, testAgent } from '../testing/real-agent.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-' + 'ANTIVIRUS-TEST-FILE!$H+H*');
@@ -34,21 +34,13 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** This machine's firewall is never asked or touched. */
-const platform = {
-  ...currentPlatform(),
-  firewall: { check: async () => ({ ok: true as const, version: 'test' }), apply: async () => {}, remove: async () => {}, active: async () => false },
-  indicatorFirewall: { apply: async () => {}, remove: async () => {}, active: async () => false, counts: async () => new Map<string, number>() },
-  releasePrograms: async () => {},
-};
-
 const wait = (check: () => void | Promise<void>, timeout = 20_000) => vi.waitFor(check, { timeout, interval: 50 });
 
-async function startAgent(scanRoot: string, over: Record<string, unknown> = {}, on = platform): Promise<{ agent: Agent; machineId: string }> {
+async function startAgent(scanRoot: string, over: Record<string, unknown> = {}, on = hostSafePlatform): Promise<{ agent: Agent; machineId: string }> {
   const agentDir = join(dir, 'agent');
   const { token } = await h.server.services.enrollment.createToken('test');
   const { machineId } = await enroll(agentUrl, token, agentDir, inventory({ hostname: 'scanned' }));
-  const agent = new Agent(loadAgentConfig({ dataDir: agentDir, reconnectMaxSeconds: 1, isolationWatchSeconds: 3600, scanRoots: [scanRoot], ...over }, {}), { logger: pino({ level: 'silent' }), platform: on });
+  const agent = testAgent(agentDir, { scanRoots: [scanRoot], ...over }, on);
   agents.push(agent);
   await agent.start();
   await wait(() => expect(h.server.gateway.isConnected(machineId)).toBe(true));
@@ -169,7 +161,7 @@ describe('RunAntiVirusScan on a real agent', () => {
     const chunk = Buffer.alloc(1024 * 1024, 2);
     for (let i = 0; i < 24; i++) writeFileSync(join(tree, `f${i}.bin`), chunk);
     // The progress tick reports the detection and waits here; the scan ends meanwhile.
-    const slow = { ...platform, processesUsing: async () => (await new Promise((r) => setTimeout(r, 4000)), new Map()) };
+    const slow = { ...hostSafePlatform, processesUsing: async () => (await new Promise((r) => setTimeout(r, 4000)), new Map()) };
     const { machineId } = await startAgent(tree, {}, slow);
     const submitted = await h.call('POST', `/api/machines/${machineId}/runAntiVirusScan`, { body: { Comment: 'slow lookup', ScanType: 'Full', CpuPercent: 10 } });
     expect(submitted.status).toBe(201);
