@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { postgresMissing, startTestPostgres, type TestPostgres } from './packages/server/src/testing/postgres.js';
 
 /**
@@ -8,6 +11,13 @@ import { postgresMissing, startTestPostgres, type TestPostgres } from './package
 let server: TestPostgres | null = null;
 
 export async function setup(): Promise<void> {
+  // Live response's shell runs bash without rc files in tests: an interactive bash reads the
+  // host's, whose start (pyenv's init on this machine) can outlast a test under load.
+  if (!process.env.CORDON_LIVE_SHELL) {
+    const shell = join(mkdtempSync(join(tmpdir(), 'cordon-test-shell-')), 'bash-norc');
+    writeFileSync(shell, '#!/bin/sh\nexec /bin/bash --norc --noprofile "$@"\n', { mode: 0o755 });
+    process.env.CORDON_LIVE_SHELL = shell;
+  }
   const missing = postgresMissing();
   if (missing) {
     process.env.CORDON_TEST_POSTGRES_MISSING = missing;

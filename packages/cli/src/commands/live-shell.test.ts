@@ -69,7 +69,7 @@ describe('cordon live: shell in a real terminal', () => {
       let at = await sees(PROMPT);
       term.write('shell\r');
       // The device's shell answers; what is typed is run there, arithmetic and all.
-      at = await sees(new RegExp(`@.*[#$] (${ESC}\\[[0-9;?]*[A-Za-z])*$`), at);
+      at = await sees(new RegExp(`(@.*|bash-[0-9.]+)[#$] (${ESC}\\[[0-9;?]*[A-Za-z])*$`), at);
       term.write('echo $((6*7))-$TERM\r');
       at = await sees(/42-xterm-256color\r*\n/, at);
       term.write('stty size\r');

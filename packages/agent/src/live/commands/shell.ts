@@ -14,8 +14,12 @@ const DEFAULT_SIZE = { cols: 80, rows: 24 };
 /** After the shell exits, its last output is waited for this long. */
 const EXIT_DRAIN_MS = 50;
 
-/** The shell to start: the agent user's login shell, else bash, else sh (the first that can be run). */
-export async function pickShell(candidates: (string | null | undefined)[] = [loginShell(), '/bin/bash', '/bin/sh']): Promise<string> {
+/**
+ * The shell to start: CORDON_LIVE_SHELL when the agent's environment sets it (the tests use /bin/sh,
+ * whose start does not hang on the host's rc files), else the agent user's login shell, else bash,
+ * else sh (the first that can be run).
+ */
+export async function pickShell(candidates: (string | null | undefined)[] = [process.env.CORDON_LIVE_SHELL, loginShell(), '/bin/bash', '/bin/sh']): Promise<string> {
   for (const file of candidates) {
     if (!file || !file.startsWith('/')) continue;
     try {
