@@ -131,6 +131,8 @@ export interface OpenOptions {
   start?: number;
   length?: number;
   trustLinks?: boolean;
+  /** Bytes per read of a stream (default 64 KiB; a big file sent whole reads faster in larger pieces). */
+  readBytes?: number;
 }
 
 /**

@@ -31,7 +31,8 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 
 /**
  * Uploads a stream (an investigation package as it is zipped) to the server in chunks. Memory
- * stays flat: one chunk is held until the server has acknowledged it. A dropped connection
+ * stays flat: two chunk buffers, one on its way until the server acknowledged it, the next one
+ * filling meanwhile. A dropped connection
  * resumes from the server's acknowledged offset, a chunk the server found corrupted is sent
  * again, a full server disk is waited out with backoff, and the whole file's SHA-256 is checked
  * by the server at the end. `serverUrls` come in the order to try them (the agent's current
@@ -78,8 +79,6 @@ export class PackageUploader {
     // The server already holds the start (an earlier try of this same stream): skip it, hashed.
     let skip = start;
     let offset = start;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
     let resumed = 0;
     // The next chunk is read (and hashed) while the one before it is on its way: at most one in
     // flight, since the server takes chunks in order.
@@ -97,6 +96,14 @@ export class PackageUploader {
       // Seen by the next flush or at the end; never an unhandled rejection meanwhile.
       inFlight.catch(() => undefined);
     };
+    // Chunks are gathered in two buffers used in turn: one on its way, the other filling. A buffer
+    // is filled again only after its chunk was acknowledged (the flush of the one after it waited
+    // for that). Reused memory: a fresh buffer per chunk cost more in page faults and collection
+    // than the copy into it.
+    const buffers: Buffer[] = [];
+    let turn = 0;
+    let filled = 0;
+    const filling = () => (buffers[turn] ??= Buffer.allocUnsafe(this.#opts.chunkBytes));
     for await (const piece of source) {
       let data = piece;
       whole.update(data);
@@ -106,17 +113,19 @@ export class PackageUploader {
         data = data.subarray(n);
         if (data.length === 0) continue;
       }
-      pending.push(data);
-      pendingBytes += data.length;
-      while (pendingBytes >= this.#opts.chunkBytes) {
-        const all = Buffer.concat(pending);
-        await flush(all.subarray(0, this.#opts.chunkBytes));
-        pending = [all.subarray(this.#opts.chunkBytes)];
-        pendingBytes = pending[0]!.length;
+      for (let from = 0; from < data.length; ) {
+        const n = data.copy(filling(), filled, from, Math.min(data.length, from + this.#opts.chunkBytes - filled));
+        filled += n;
+        from += n;
+        if (filled === this.#opts.chunkBytes) {
+          await flush(filling());
+          turn ^= 1;
+          filled = 0;
+        }
       }
     }
     if (skip > 0) throw new Error(`The server holds ${start} bytes of this upload but the package is only ${start - skip} bytes long`);
-    if (pendingBytes > 0) await flush(Buffer.concat(pending));
+    if (filled > 0) await flush(filling().subarray(0, filled));
     await inFlight;
     const digest = whole.digest('hex');
     const done = await this.#retrying(async () => {

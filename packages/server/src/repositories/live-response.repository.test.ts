@@ -78,6 +78,20 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
     expect(await r.runningSessions(M2)).toEqual([]);
   });
 
+  it('ends a line with its last output in one go, and stores neither for a line that had ended', async () => {
+    const r = await repo();
+    await r.insertCommand(line(S1, 1));
+    await r.appendOutput(S1, 1, 'first ', '2026-12-08T10:00:01.000Z');
+    const end = { status: 'Succeeded', exit_status: 0, error: null, cwd: '/tmp', truncated: 0, data: null, ended_at: '2026-12-08T10:00:02.000Z' };
+    expect(await r.finish(S1, 1, end, { text: 'last', at: '2026-12-08T10:00:02.000Z' })).toBe(true);
+    expect((await r.outputAfter(S1, 0)).map((o) => o.text)).toEqual(['first ', 'last']);
+    expect((await r.command(S1, 1))?.status).toBe('Succeeded');
+    // A second end (a replay, or a line the server ended meanwhile) changes nothing and adds no output.
+    expect(await r.finish(S1, 1, { ...end, status: 'Failed' }, { text: 'again', at: '2026-12-08T10:00:03.000Z' })).toBe(false);
+    expect((await r.outputAfter(S1, 0)).map((o) => o.text)).toEqual(['first ', 'last']);
+    expect((await r.command(S1, 1))?.status).toBe('Succeeded');
+  });
+
   it('keeps output in arrival order across lines and pages it', async () => {
     const r = await repo();
     await r.appendOutput(S1, 2, 'b1', '2026-12-08T10:00:01.000Z');

@@ -11,6 +11,9 @@ export type LiveFileRow = Selectable<LiveResponseFilesTable>;
 export type LiveInputRow = Selectable<LiveResponseInputTable>;
 type CommandEnd = Pick<Updateable<LiveResponseCommandsTable>, 'status' | 'exit_status' | 'error' | 'cwd' | 'truncated' | 'data' | 'ended_at'>;
 
+/** Thrown inside finish's transaction to undo its output when the line had already ended. */
+class LineAlreadyEnded extends Error {}
+
 /** Live-response transcripts: the lines typed in each session and the output they gave. */
 export class LiveResponseRepository {
   constructor(private readonly db: Db) {}
@@ -74,10 +77,26 @@ export class LiveResponseRepository {
     return new Map(rows.map((r) => [r.session_id, Number(r.n)]));
   }
 
-  /** Ends a running line; false when it had already ended (a line ends once). */
-  async finish(sessionId: string, seq: number, end: CommandEnd): Promise<boolean> {
-    const r = await this.db.updateTable('live_response_commands').set(end).where('session_id', '=', sessionId).where('seq', '=', seq).where('status', '=', 'Running').executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+  /**
+   * Ends a running line, storing its last output with it when given (one transaction: one commit
+   * on the path of every short line); false when it had already ended (a line ends once; the
+   * output is then not stored either).
+   */
+  async finish(sessionId: string, seq: number, end: CommandEnd, lastOutput?: { text: string; at: string }): Promise<boolean> {
+    const endLine = async (db: Db) => {
+      const r = await db.updateTable('live_response_commands').set(end).where('session_id', '=', sessionId).where('seq', '=', seq).where('status', '=', 'Running').executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    };
+    if (!lastOutput) return endLine(this.db);
+    return this.db.transaction().execute(async (tx) => {
+      // Output first: its id orders it before anything stored after the line is seen ended.
+      await tx.insertInto('live_response_output').values({ session_id: sessionId, seq, text: lastOutput.text, received_at: lastOutput.at }).execute();
+      if (await endLine(tx)) return true;
+      throw new LineAlreadyEnded();
+    }).catch((err: unknown) => {
+      if (err instanceof LineAlreadyEnded) return false;
+      throw err;
+    });
   }
 
   /** Ends every running line of these sessions, or of this machine, as Failed with `error`; answers the sessions touched. */

@@ -432,8 +432,11 @@ export class LiveResponseService {
   }
 
   /** Sends a stored line's signed command to its agent: here if this node holds it, else through the node that does. */
-  sendLine(cmd: Pick<LiveCommandRow, 'session_id' | 'seq' | 'machine_id' | 'signed_payload' | 'signature' | 'key_id'>): void {
-    this.channel.send(cmd.machine_id, { type: 'liveCommand', sessionId: cmd.session_id, seq: Number(cmd.seq), command: { payload: cmd.signed_payload, signature: cmd.signature, keyId: cmd.key_id } });
+  sendLine(cmd: Pick<LiveCommandRow, 'session_id' | 'seq' | 'machine_id' | 'command' | 'signed_payload' | 'signature' | 'key_id'>): void {
+    const sent = this.channel.send(cmd.machine_id, { type: 'liveCommand', sessionId: cmd.session_id, seq: Number(cmd.seq), command: { payload: cmd.signed_payload, signature: cmd.signature, keyId: cmd.key_id } });
+    // Sent from here: this node takes the line's output, and knows the line without reading it back.
+    const key = `${cmd.session_id}/${Number(cmd.seq)}`;
+    if (sent && !this.#open.has(key)) this.#open.set(key, { machineId: cmd.machine_id, chars: 0, cut: false, shell: cmd.command === 'shell' });
   }
 
   /**
@@ -467,8 +470,16 @@ export class LiveResponseService {
   }
 
   /** Stores output of a line within the server's budget (a shell's is larger); false when nothing was stored (already cut). */
-  async #storeOutput(sessionId: string, seq: number, line: { chars: number; cut: boolean; shell: boolean }, output: string): Promise<boolean> {
-    if (line.cut) return false;
+  async #storeOutput(sessionId: string, seq: number, line: OpenLine, output: string): Promise<boolean> {
+    const text = this.#withinBudget(line, output);
+    if (text === null) return false;
+    await this.repo.appendOutput(sessionId, seq, text, this.now().toISOString());
+    return true;
+  }
+
+  /** What of `output` the line's budget keeps, counted against it (the cut says so); null when it was cut already. */
+  #withinBudget(line: OpenLine, output: string): string | null {
+    if (line.cut) return null;
     let text = output;
     const max = line.shell ? MAX_STORED_SHELL_OUTPUT_CHARS : MAX_STORED_OUTPUT_CHARS;
     if (line.chars + text.length > max) {
@@ -477,26 +488,32 @@ export class LiveResponseService {
       line.cut = true;
     }
     line.chars += text.length;
-    await this.repo.appendOutput(sessionId, seq, text, this.now().toISOString());
-    return true;
+    return text;
   }
 
   /** A line ended on the device. */
   async agentDone(machineId: string, frame: LiveDoneFrame): Promise<void> {
     const line = await this.#line(machineId, frame.sessionId, frame.seq);
     if (!line) return;
-    // The last of a short line's output comes with its end (one frame, one hint instead of two).
-    if (frame.text) await this.#storeOutput(frame.sessionId, frame.seq, line, frame.text);
     this.#open.delete(`${frame.sessionId}/${frame.seq}`);
-    await this.repo.finish(frame.sessionId, frame.seq, {
-      status: frame.error && frame.exitStatus === 126 ? 'Failed' : statusOfExit(frame.exitStatus),
-      exit_status: frame.exitStatus,
-      error: frame.error,
-      cwd: frame.cwd,
-      truncated: frame.truncated || line.cut ? 1 : 0,
-      data: frame.data === undefined ? null : JSON.stringify(frame.data),
-      ended_at: this.now().toISOString(),
-    });
+    const at = this.now().toISOString();
+    // The last of a short line's output comes with its end (one frame), stored with it (one commit, one hint).
+    const text = frame.text ? this.#withinBudget(line, frame.text) : null;
+    await this.repo.finish(
+      frame.sessionId,
+      frame.seq,
+      {
+        status: frame.error && frame.exitStatus === 126 ? 'Failed' : statusOfExit(frame.exitStatus),
+        exit_status: frame.exitStatus,
+        error: frame.error,
+        cwd: frame.cwd,
+        truncated: frame.truncated || line.cut ? 1 : 0,
+        data: frame.data === undefined ? null : JSON.stringify(frame.data),
+        ended_at: at,
+      },
+      text ? { text, at } : undefined,
+    );
+    // A shell's end is audited before anyone sees it ended.
     if (line.shell) await this.#auditShellEnd(frame.sessionId, frame.seq, frame.exitStatus, frame.error);
     this.#hint(machineId, frame.sessionId);
     await this.#extend(frame.sessionId, this.settings.idleSeconds);

@@ -212,7 +212,7 @@ export function fileStream(path: string, opts: OpenOptions = {}): Readable {
         let pos = opts.start ?? 0;
         const end = opts.length === undefined ? Infinity : pos + opts.length;
         while (pos < end) {
-          const want = Math.min(CHUNK, end - pos);
+          const want = Math.min(opts.readBytes ?? CHUNK, end - pos);
           const buf = Buffer.allocUnsafe(want);
           const { bytesRead } = await fh.read(buf, 0, want, pos);
           if (bytesRead === 0) break;
