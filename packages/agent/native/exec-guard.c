@@ -557,11 +557,12 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
 
 /* ---------- mounts ---------- */
 
-static int *marked_ids;
-static size_t n_marked_ids;
+/* The mounts seen last time, each as a hash of its mountinfo identity, sorted: only to tell new ones. */
+static uint64_t *seen_mounts;
+static size_t n_seen_mounts;
 
-static int cmp_int(const void *a, const void *b) {
-  int x = *(const int *)a, y = *(const int *)b;
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return (x > y) - (x < y);
 }
 
@@ -606,7 +607,12 @@ static char *read_all(int fd, size_t *len) {
   return buf;
 }
 
-/* Marks every mount of /proc/self/mountinfo not marked before; returns how many were marked, -1 on error. */
+/*
+ * Marks every mount of /proc/self/mountinfo, every time: marking is idempotent and costs one syscall
+ * per mount, and the kernel reuses mount ids at once, so a mount replaced between two reads could
+ * look like one already marked. Returns how many mounts are new (marked now and not listed last
+ * time), -1 on error. A mount that cannot be marked is reported when it first appears.
+ */
 static int mark_mounts(int fan, int mountinfo) {
   size_t len;
   char *text = read_all(mountinfo, &len);
@@ -614,43 +620,45 @@ static int mark_mounts(int fan, int mountinfo) {
     emit_error("reading /proc/self/mountinfo: %s", strerror(errno));
     return -1;
   }
-  size_t cap = 16, n_ids = 0;
-  int *ids = malloc(cap * sizeof *ids);
-  int marked = 0;
-  for (char *s = text, *save = NULL; ids; s = NULL) {
+  size_t cap = 64, n = 0;
+  uint64_t *seen = malloc(cap * sizeof *seen);
+  int added = 0;
+  for (char *s = text, *save = NULL; seen; s = NULL) {
     char *ln = strtok_r(s, "\n", &save);
     if (!ln) break;
-    int id;
     char mnt[PATH_MAX * 4 + 1];
+    int end = 0;
     /* "<id> <parent> <major:minor> <root> <mount point> ..." */
-    if (sscanf(ln, "%d %*d %*s %*s %16383s", &id, mnt) != 2) continue;
-    if (n_ids == cap) {
-      int *b = realloc(ids, (cap *= 2) * sizeof *ids);
+    if (sscanf(ln, "%*d %*d %*s %*s %16383s%n", mnt, &end) != 1 || end == 0) continue;
+    ln[end] = '\0';
+    uint64_t key = fnv1a(ln); /* id, parent, device, root and mount point */
+    if (n == cap) {
+      uint64_t *b = realloc(seen, (cap *= 2) * sizeof *seen);
       if (!b) {
-        free(ids);
-        ids = NULL;
+        free(seen);
+        seen = NULL;
         break;
       }
-      ids = b;
+      seen = b;
     }
-    ids[n_ids++] = id;
-    if (marked_ids && bsearch(&id, marked_ids, n_marked_ids, sizeof *marked_ids, cmp_int)) continue;
+    seen[n++] = key;
+    int known = seen_mounts && bsearch(&key, seen_mounts, n_seen_mounts, sizeof key, cmp_u64);
     unescape_octal(mnt);
     if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT | FAN_MARK_DONT_FOLLOW, FAN_OPEN_EXEC_PERM, AT_FDCWD, mnt) == 0)
-      marked++;
-    else
-      emit_error("cannot mark mount %s: %s", mnt, strerror(errno)); /* reported once: its id is remembered below */
+      added += !known;
+    else if (!known)
+      emit_error("cannot mark mount %s: %s", mnt, strerror(errno));
   }
   free(text);
-  if (!ids) {
+  if (!seen) {
     emit_error("marking mounts: out of memory");
     return -1;
   }
-  qsort(ids, n_ids, sizeof *ids, cmp_int);
-  free(marked_ids);
-  marked_ids = ids; /* mounts gone since are forgotten; their ids may come back for new mounts */
-  n_marked_ids = n_ids;
-  return marked;
+  qsort(seen, n, sizeof *seen, cmp_u64);
+  free(seen_mounts);
+  seen_mounts = seen;
+  n_seen_mounts = n;
+  return added;
 }
 
 /* ---------- main ---------- */

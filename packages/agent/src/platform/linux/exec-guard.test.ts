@@ -4,7 +4,7 @@
  * marks that namespace's copies of the mounts, so the host's programs are never subject to it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,44 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     expect(await only(tool)).toMatchObject({ outcome: 'EPERM' });
     const blocked = await guard!.waitFor((e) => e.event === 'blocked' && e.path === tool, from);
     expect(blocked).toMatchObject({ reason: 'mismatch', sha256: sha256Of(untrustedBytes) });
+  });
+
+  it('marks a new mount whose mount point has a space (mountinfo escapes it as \\040)', async () => {
+    const spaced = join(mnt, 'a dir');
+    mkdirSync(ns.view(spaced));
+    const from = guard!.events.length;
+    await ns.mustRun('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'cordon-exec-guard-spaced', spaced]);
+    await guard!.waitFor((e) => e.event === 'mounts', from);
+    copyFileSync(ns.view(untrusted), ns.view(join(spaced, 'untrusted')));
+    expect(await only(join(spaced, 'untrusted'))).toMatchObject({ outcome: 'EPERM' });
+    expect(guard!.events.slice(from).filter((e) => e.event === 'error')).toEqual([]);
+  });
+
+  it('marks a mount that replaces another at once (mount ids may be reused at once)', async () => {
+    const spaced = join(mnt, 'a dir');
+    await ns.mustRun('sh', ['-c', 'umount "$1" && mount -t tmpfs -o size=1m cordon-exec-guard-again "$1"', 'sh', spaced]);
+    // A later mount: once it is reported, the guard has read mountinfo after the replacement.
+    const from = guard!.events.length;
+    const later = join(mnt, 'later');
+    mkdirSync(ns.view(later));
+    await ns.mustRun('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'cordon-exec-guard-later', later]);
+    await guard!.waitFor((e) => e.event === 'mounts', from);
+    copyFileSync(ns.view(untrusted), ns.view(join(spaced, 'untrusted')));
+    expect(await only(join(spaced, 'untrusted'))).toMatchObject({ outcome: 'EPERM' });
+  });
+
+  it('writes any path as valid JSON: quotes, backslashes, control characters, bytes that are not UTF-8', async () => {
+    // The probe is handed a plain symbolic link; the guard names the file it points to.
+    const name = Buffer.concat([Buffer.from('odd "q" \\b\nl\t é '), Buffer.from([0xff, 0xc3]), Buffer.from(' end')]);
+    const odd = Buffer.concat([Buffer.from(`${ns.view(mnt)}/`), name]);
+    copyFileSync(ns.view(untrusted), odd);
+    const link = join(mnt, 'odd-link');
+    symlinkSync(odd.subarray(ns.view('').length), ns.view(link));
+    const from = guard!.events.length;
+    expect(await only(link)).toMatchObject({ outcome: 'EPERM' });
+    const blocked = await guard!.waitFor((e) => e.event === 'blocked' && String(e.path).startsWith(`${mnt}/odd`), from);
+    // Valid UTF-8 stays as it is; each byte that is not becomes \u00XX.
+    expect(blocked.path).toBe(`${mnt}/odd "q" \\b\nl\t é \u00ff\u00c3 end`);
   });
 
   it('lets the modified file run once its SHA-256 is allowed (SIGHUP reloads the policy)', async () => {
