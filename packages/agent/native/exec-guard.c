@@ -24,6 +24,12 @@
  * Exits (closing the fanotify fd lets every pending and later execution through) on SIGTERM/SIGINT
  * and when stdin reaches EOF (the agent that started it is gone).
  *
+ * Not covered (FAN_MARK_MOUNT marks the mounts that exist in this namespace; measured in the test bed):
+ * a process that makes a new mount namespace (unshare -m, containers, systemd units with PrivateTmp or
+ * ProtectSystem) gets copies of the mounts that are not marked, so what it execs is not judged; nor is
+ * a memfd (memfd_create + execveat: its internal mount is in no mountinfo). A mount is judged from the
+ * moment the guard has read its mountinfo line, a few milliseconds after it appears.
+ *
  * Single-threaded on poll(): a decision is a cache lookup or one hashing pass over the file, and the
  * kernel queues further events meanwhile, so threads would add locking for little gain on the cached
  * path that dominates. The deadline (--deadline-ms, default 2000) runs from the moment a batch of

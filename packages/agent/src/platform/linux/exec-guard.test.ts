@@ -4,7 +4,7 @@
  * marks that namespace's copies of the mounts, so the host's programs are never subject to it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,7 +65,7 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     ].join('\n');
     writeFileSync(policyFile, basePolicy, 'latin1');
     ns = await MountNamespace.create();
-    await ns.mustRun('mount', ['-t', 'tmpfs', '-o', 'size=100m,mode=0755', 'cordon-exec-guard-test', mnt]);
+    await ns.mustRun('mount', ['-t', 'tmpfs', '-o', 'size=300m,mode=0755', 'cordon-exec-guard-test', mnt]);
     copyFileSync(TRUE, ns.view(untrusted));
     appendFileSync(ns.view(untrusted), 'x');
     copyFileSync(TRUE, ns.view(toolSource));
@@ -250,12 +250,16 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
   });
 
   it('refuses a file whose hashing outlasts the deadline, without caching that', async () => {
-    // 64 MB take over 100 ms to hash, the probe and the loader about 1 ms; the kernel still
-    // execs it (the ELF headers are intact). The only guard running (the first one was killed), since
-    // the kernel stops asking guards at the first refusal.
+    // 256 MB take over 500 ms to hash, the probe and the dynamic loader about 1 ms (a wide margin
+    // on a loaded machine); the kernel still execs it (the ELF headers are intact). The only guard
+    // running (the first one was killed), since the kernel stops asking guards at the first refusal.
     const big = join(mnt, 'big');
-    writeFileSync(ns.view(big), Buffer.concat([trueBytes, Buffer.alloc(64 * 1024 * 1024)]), { mode: 0o755 });
-    const hasty = startGuard(policyFile, ['--deadline-ms', '25']);
+    const fd = openSync(ns.view(big), 'w', 0o755);
+    writeSync(fd, trueBytes);
+    const zeros = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < 256; i++) writeSync(fd, zeros);
+    closeSync(fd);
+    const hasty = startGuard(policyFile, ['--deadline-ms', '200']);
     try {
       await hasty.ready();
       for (let i = 0; i < 2; i++) {
