@@ -3,7 +3,8 @@
 // process, faster start). Dependencies stay in node_modules. Runs in well under a second.
 // Then builds the web console with Vite when its sources changed since the last build (~20 s).
 import { build } from 'esbuild';
-import { cpSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,30 @@ await build({
 // The built-in YARA rule pack is read beside the module that loads it (`./rules/` of
 // packages/protocol/src/yara/ in the sources, of dist/ in the bundle).
 cpSync(join(root, 'packages/protocol/src/yara/rules'), join(root, 'packages/cli/dist/rules'), { recursive: true });
+
+// The agent's native helpers (issue 18's exec-guard and the exec probe of its test and bench), compiled
+// when missing or older than their source. Without `cc` or libcrypto's headers restriction is unsupported
+// on this machine: a warning, never a failed build.
+const nativeDir = join(root, 'packages/agent/native');
+const helpers = [
+  ['exec-guard.c', 'cordon-exec-guard', ['-lcrypto'], 'restricting app execution is unsupported on this machine'],
+  ['exec-probe.c', 'exec-probe', [], "the exec-guard's test and bench are skipped"],
+];
+for (const [source, binary, libs, consequence] of helpers) {
+  const out = join(nativeDir, 'build', binary);
+  if (newest(out) >= newest(join(nativeDir, source))) continue;
+  mkdirSync(join(nativeDir, 'build'), { recursive: true });
+  // Compiled beside the target and renamed over it, so a running helper is never overwritten mid-way.
+  const tmp = `${out}.tmp-${process.pid}`;
+  const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', tmp, join(nativeDir, source), ...libs], { encoding: 'utf8' });
+  if (cc.status === 0) {
+    renameSync(tmp, out);
+    continue;
+  }
+  rmSync(tmp, { force: true });
+  const why = cc.error ? '`cc` is not installed' : (cc.stderr.split('\n').find((l) => /error/.test(l)) ?? `cc exited ${cc.status}`).trim();
+  console.error(`cordon: warning: could not compile ${binary} (${why}; install build-essential and libssl-dev): ${consequence}`);
+}
 
 /** The version of package `name` Node finds from `dir`, or null. */
 function packageVersion(name, dir) {
