@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ActionType } from './actions/index.js';
 import { ContentKind, ContentName, ContentVersion } from './content-kind.js';
 import { IsolationReport } from './isolation.js';
+import { RestrictionReport } from './restriction.js';
 import { SignedCommand } from './signed-command.js';
 import { LiveCancelFrame, LiveCloseFrame, LiveCommandFrame, LiveCompleteFrame, LiveCompletionFrame, LiveDoneFrame, LiveInputFrame, LiveOutputFrame } from './live-response.js';
 import { StreamClose, StreamCredit, StreamData, StreamOpen } from './streams.js';
@@ -78,6 +79,7 @@ export const Inventory = z.strictObject({
   capabilities: z.array(Capability).max(64),
   deviceTags: z.array(z.string().min(1).max(128)).max(64),
   isolation: IsolationReport.optional(),
+  restriction: RestrictionReport.optional(),
 });
 export type Inventory = z.infer<typeof Inventory>;
 

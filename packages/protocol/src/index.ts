@@ -2,6 +2,7 @@ export * from './actions/index.js';
 export * from './envelope.js';
 export * from './signing.js';
 export * from './isolation.js';
+export * from './restriction.js';
 export * from './streams.js';
 export * from './content.js';
 export * from './indicators.js';
