@@ -2,6 +2,7 @@
  * cordon-exec-guard: allows a program to start only when its content is trusted (issue 18).
  *
  *   cordon-exec-guard --policy FILE [--deadline-ms N]
+ *   cordon-exec-guard --check     (exit 0 when this kernel lets it guard; else 1 and why on stderr)
  *
  * Listens for the kernel's fanotify exec-permission events (FAN_OPEN_EXEC_PERM) on every mount of its
  * own mount namespace (FAN_MARK_MOUNT, never FAN_MARK_FILESYSTEM: started inside a private mount
@@ -16,7 +17,8 @@
  *   allow-sha256 <64 hex>
  * Lines starting with '#' and empty lines are ignored.
  *
- * Output on stdout, one JSON object per line: ready, blocked, reloaded, mounts, error. Strings are
+ * Output on stdout, one JSON object per line: ready, blocked (pid, ppid, uid, path, sha256, reason and,
+ * when readable, parentExe), reloaded, mounts, error. Strings are
  * JSON-escaped; bytes that are not valid UTF-8 are written as \u00XX of the byte. stdout never
  * blocks: lines wait in a small buffer, and when that is full a line is dropped and counted, the
  * count going out as "dropped":N on the next line that fits.
@@ -48,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -551,6 +554,14 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
   }
   long ppid, uid;
   proc_ids(m->pid, &ppid, &uid); /* before answering: the process still exists while it waits */
+  /* The parent's program, read now: a parent that only starts one program is often gone by the time the agent reads the line. */
+  char parent_exe[PATH_MAX] = "";
+  if (ppid > 0) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%ld/exe", ppid);
+    ssize_t n = readlink(link, parent_exe, sizeof parent_exe - 1);
+    parent_exe[n > 0 ? n : 0] = '\0';
+  }
   respond(fan, fd, FAN_DENY);
   char sha[65] = "";
   if (strcmp(reason, "deadline") != 0) hex(sha, d.sha256, 32);
@@ -558,6 +569,10 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
   l_fmt(&line, "{\"event\":\"blocked\",\"pid\":%d,\"ppid\":%ld,\"uid\":%ld,\"path\":", m->pid, ppid, uid);
   l_json(&line, path);
   l_fmt(&line, ",\"sha256\":\"%s\",\"reason\":\"%s\"", sha, reason);
+  if (parent_exe[0]) {
+    l_str(&line, ",\"parentExe\":");
+    l_json(&line, parent_exe);
+  }
   emit(&line);
 }
 
@@ -670,13 +685,43 @@ static int mark_mounts(int fan, int mountinfo) {
 /* ---------- main ---------- */
 
 static void usage(void) {
-  fprintf(stderr, "usage: cordon-exec-guard --policy FILE [--deadline-ms N]\n");
+  fprintf(stderr, "usage: cordon-exec-guard --policy FILE [--deadline-ms N] | --check\n");
   exit(2);
+}
+
+/*
+ * Whether guarding can work here, asked of the kernel itself (a kernel config file may be absent or
+ * describe another kernel): a permission-class group, and an exec-permission mark on a memfd of its
+ * own, which nothing else can execute, so the check never holds up any program.
+ */
+static int check_support(void) {
+  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
+  if (fan < 0) {
+    fprintf(stderr, "fanotify_init: %s (needs root and a kernel with CONFIG_FANOTIFY_ACCESS_PERMISSIONS)\n", strerror(errno));
+    return 1;
+  }
+  int target = memfd_create("cordon-exec-guard-check", MFD_CLOEXEC);
+  if (target < 0) {
+    fprintf(stderr, "memfd_create: %s\n", strerror(errno));
+    close(fan);
+    return 1;
+  }
+  if (fanotify_mark(fan, FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, target, NULL) < 0) {
+    fprintf(stderr, "fanotify_mark FAN_OPEN_EXEC_PERM: %s (needs Linux 5.0 or later with CONFIG_FANOTIFY_ACCESS_PERMISSIONS)\n", strerror(errno));
+    close(target);
+    close(fan);
+    return 1;
+  }
+  close(target);
+  close(fan);
+  printf("ok\n");
+  return 0;
 }
 
 int main(int argc, char **argv) {
   const char *policy_file = NULL;
   long deadline_ms = 2000;
+  if (argc == 2 && strcmp(argv[1], "--check") == 0) return check_support();
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc) {
       policy_file = argv[++i];

@@ -7,6 +7,7 @@ import type { Platform } from '../platform/types.js';
 import { rankServers } from '../transport/servers.js';
 import { IndicatorBlocker } from './indicators/blocker.js';
 import { IsolationManager } from './isolation/manager.js';
+import { RestrictionManager } from './restriction/manager.js';
 import type { AgentModule } from './types.js';
 
 export type { AgentModule, ModuleReport } from './types.js';
@@ -31,6 +32,7 @@ export interface ModuleDeps {
 export interface AgentModules {
   isolation: IsolationManager;
   indicatorBlocks: IndicatorBlocker;
+  restriction: RestrictionManager;
 }
 
 const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K] } = {
@@ -52,6 +54,14 @@ const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K
       serverUrls: d.enrollment.serverUrls,
       reportEvent: d.reportEvent,
       logger: d.logger.child({ part: 'indicators' }),
+    }),
+  restriction: (d) =>
+    new RestrictionManager({
+      dataDir: d.dataDir,
+      platform: d.platform,
+      indicators: d.indicators,
+      reportEvent: d.reportEvent,
+      logger: d.logger.child({ part: 'restriction' }),
     }),
 };
 

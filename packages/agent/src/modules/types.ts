@@ -1,7 +1,7 @@
 import type { Inventory } from '@cordon/protocol';
 
 /** The inventory fields that enforcements report (each module fills its own). */
-export type ModuleReport = Partial<Pick<Inventory, 'isolation'>>;
+export type ModuleReport = Partial<Pick<Inventory, 'isolation' | 'restriction'>>;
 
 /**
  * An enforcement the agent keeps in force across restarts (network isolation today; execution

@@ -7,10 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { execGuardBinary, execProbeBinary } from './exec-guard-binary.js';
+
+// The converter is production code now (the restriction module builds its trust list with it).
+export { dpkgPolicyLines } from './package-digests.js';
 
 export interface RunResult {
   code: number | null;
@@ -183,35 +185,3 @@ export class Guard {
 
 export const sha256Of = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 export const md5Of = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
-
-/**
- * dpkg's md5sums as policy lines (`md5 <hex> <path>`), paths made absolute and canonical: dpkg lists
- * the path a package shipped (`bin/true`), while the guard sees the path the kernel names
- * (`/usr/bin/true` on a usrmerged system), so the directory part goes through realpath (the file
- * part not: it may itself be a symbolic link). Files dpkg-divert moved are not followed. The lines
- * hold the paths' raw bytes as latin1 characters: write them with the 'latin1' encoding.
- */
-export function dpkgPolicyLines(infoDir = '/var/lib/dpkg/info'): string[] {
-  const dirs = new Map<string, string>();
-  const lines: string[] = [];
-  for (const name of readdirSync(infoDir)) {
-    if (!name.endsWith('.md5sums')) continue;
-    for (const line of readFileSync(join(infoDir, name), 'latin1').split('\n')) {
-      const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line);
-      if (!m) continue;
-      const path = `/${m[2]!}`;
-      const dir = dirname(path);
-      let real = dirs.get(dir);
-      if (real === undefined) {
-        try {
-          real = realpathSync(dir);
-        } catch {
-          real = dir; // not installed any more: kept as listed
-        }
-        dirs.set(dir, real);
-      }
-      lines.push(`md5 ${m[1]!} ${real === '/' ? '' : real}/${path.slice(dir.length + 1)}`);
-    }
-  }
-  return lines;
-}
