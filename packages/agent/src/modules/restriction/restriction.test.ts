@@ -6,7 +6,7 @@
  * events) is the production code; only where the guard runs differs.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -18,7 +18,7 @@ import { probeExecutionControl, restrictCodeExecution } from '../../actions/rest
 import { unrestrictCodeExecution } from '../../actions/unrestrict-code-execution/index.js';
 import { IndicatorSet } from '../../content/indicators.js';
 import { execGuardBinary, execProbeBinary } from '../../platform/linux/exec-guard-binary.js';
-import { MountNamespace, probe, sha256Of } from '../../platform/linux/exec-guard-testbed.js';
+import { md5Of, MountNamespace, probe, sha256Of } from '../../platform/linux/exec-guard-testbed.js';
 import type { AgentModules } from '../index.js';
 import { RestrictionManager, type RestrictionDeps } from './manager.js';
 import { readRestrictionOrFailClosed } from './state.js';
@@ -228,5 +228,27 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     expect(await m.unrestrict()).toMatchObject({ wasRestricted: false });
     expect(await m.check()).toBe(true);
     expect(readRestrictionOrFailClosed(dataDir).state).toBe('Unrestricted');
+  });
+
+  it('takes a package install into the trust list on its own (an upgrade must not lock the device)', async () => {
+    // A package database of its own: one unrelated file, then a "package" that installs the copy.
+    const info = join(host, 'dpkg-info');
+    spawnSync('mkdir', ['-p', info]);
+    writeFileSync(join(info, 'base.md5sums'), `${'0'.repeat(32)}  usr/bin/unrelated\n`);
+    // libc6's files: the dynamic loader is exec-checked too when the (trusted) probe starts.
+    for (const f of readdirSync('/var/lib/dpkg/info').filter((n) => /^libc6(:[a-z0-9]+)?\.md5sums$/.test(n))) copyFileSync(join('/var/lib/dpkg/info', f), join(info, f));
+    const pm = manager({ trustSources: { dpkgInfoDir: info, rpmLines: async () => null }, packageWatch: [info] });
+    const before = (await pm.restrict('act-3')).trusted.packageFiles;
+    expect(await outcome(copy)).toBe('EPERM');
+    writeFileSync(join(info, 'copy.md5sums'), `${md5Of(untrustedBytes)}  ${copy.slice(1)}\n`);
+    // fs.watch notices, and the guard reloads once the writes pause (no watchdog call here).
+    await until('the copy trusted after the install', async () => (await outcome(copy)) === 'ok', 15_000);
+    expect(pm.status().trusted?.packageFiles).toBe(before + 1);
+    // The watchdog notices a change too (the package removed).
+    rmSync(join(info, 'copy.md5sums'));
+    await pm.check();
+    expect(await outcome(copy)).toBe('EPERM');
+    await pm.unrestrict();
+    expect(await outcome(copy)).toBe('ok');
   });
 });
