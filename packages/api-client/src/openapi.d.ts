@@ -5823,6 +5823,17 @@ export interface components {
             since: string | null;
             releasedBy: ("action" | "breakGlass") | null;
         };
+        RestrictionReport: {
+            /** @enum {string} */
+            state: "Restricted" | "Unrestricted";
+            since: string | null;
+            guard: ("running" | "restarting") | null;
+            error: string | null;
+            trusted: {
+                packageFiles: number;
+                allowedHashes: number;
+            } | null;
+        };
         Machine: {
             /** @description 40 lowercase hex characters */
             id: string;
@@ -5863,6 +5874,8 @@ export interface components {
             isolation: components["schemas"]["IsolationReport"] | null;
             /** @enum {string} */
             restrictionState: "Unrestricted" | "Restricted" | "Pending";
+            /** @description Cordon: the agent's last app-restriction report (state, since when, the exec guard's health and last error, what it trusts), or null */
+            restriction: components["schemas"]["RestrictionReport"] | null;
             /** @description What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it */
             capabilities: components["schemas"]["Capability"][];
             /** @description Cordon: the machine-action types this device's agent can run now (its version and capabilities allow them and the device has what they need); filter with usableActions/any(a: a eq 'Isolate') */
@@ -5926,7 +5939,7 @@ export interface components {
             /** Format: date-time */
             time: string;
             /** @enum {string} */
-            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked" | "CredentialInUseTwice" | "AlertRaised" | "AlertUpdated";
+            eventType: "ActionSubmitted" | "ActionStateChanged" | "AgentOnline" | "AgentOffline" | "AgentEnrolled" | "TagAdded" | "TagRemoved" | "CommandRefused" | "InventoryChanged" | "IsolationReleasedOnDevice" | "ReleaseTokenIssued" | "PackageAvailable" | "CredentialRevoked" | "CredentialInUseTwice" | "AlertRaised" | "AlertUpdated" | "RestrictionGuardFailed";
             title: string;
             actor: string | null;
             actionId: string | null;
@@ -6760,7 +6773,7 @@ export interface components {
             kind: "machine";
             machineId: string;
             /** @enum {string} */
-            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked" | "credentialInUseTwice" | "risk";
+            change: "online" | "offline" | "inventory" | "tags" | "enrolled" | "isolation" | "inactive" | "credentialRevoked" | "credentialInUseTwice" | "risk" | "restriction";
         } | {
             /** @constant */
             kind: "timeline";

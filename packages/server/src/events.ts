@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 /** What changed, pushed to live views (console, SSE) as it happens. */
 export type CordonEvent =
   | { kind: 'action'; actionId: string; machineId: string; status: string }
-  | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' | 'risk' }
+  | { kind: 'machine'; machineId: string; change: 'online' | 'offline' | 'inventory' | 'tags' | 'enrolled' | 'isolation' | 'inactive' | 'credentialRevoked' | 'credentialInUseTwice' | 'risk' | 'restriction' }
   | { kind: 'timeline'; machineId: string; eventType: string }
   | { kind: 'alerts'; change: 'created' | 'updated'; alertIds: string[]; machineIds: string[] }
   /** A live-response session stored something new (a line, output, an end): its followers read it from the store. */

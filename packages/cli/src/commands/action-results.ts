@@ -1,3 +1,4 @@
+import { RESTRICTION_NOT_COVERED, RestrictionReport } from '@cordon/protocol';
 import { scanResultOf, skipReasonLabel, type ScanResult } from '@cordon/protocol/scan-result';
 import type { MachineAction } from '../api-client.js';
 import { safeText, tableText } from '../output.js';
@@ -31,7 +32,21 @@ export function resultSummary(a: MachineAction): string | null {
     const r = scanResultOf(a.result);
     return r ? scanSummary(r) : null;
   }
+  if (a.type === 'RestrictCodeExecution') return restrictionSummary(a.result);
   return null;
+}
+
+/** A finished restriction for people: what the guard trusts, and what it does not stop (the agent says it; the protocol's list otherwise). */
+export function restrictionSummary(result: unknown): string | null {
+  const parsed = RestrictionReport.safeParse((result as { restriction?: unknown } | null)?.restriction);
+  if (!parsed.success) return null;
+  const r = parsed.data;
+  const lines = [`${r.state}${r.since ? ` since ${r.since}` : ''}${r.trusted ? `: trusts ${plural(r.trusted.packageFiles, 'package file')} and ${plural(r.trusted.allowedHashes, 'allowed hash', 'allowed hashes')}` : ''}`];
+  if (r.error) lines.push(`Problem: ${safeText(r.error)}`);
+  const sent = (result as { notCovered?: unknown }).notCovered;
+  const notCovered = Array.isArray(sent) && sent.every((s) => typeof s === 'string') ? (sent as string[]) : RESTRICTION_NOT_COVERED;
+  if (r.state === 'Restricted') lines.push('Not covered:', ...notCovered.map((n) => `- ${safeText(n)}`));
+  return `${lines.join('\n')}\n`;
 }
 
 /** Whether the result names alerts the server has not linked yet (their events may trail the result by a moment). */

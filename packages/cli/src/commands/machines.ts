@@ -21,6 +21,15 @@ function isolationText(m: Machine): string {
   return `${m.isolationState}${detail}${broken}`;
 }
 
+/** The restriction state with the guard's health (a gap in enforcement), and how to undo it. */
+function restrictionText(m: Machine): string {
+  const r = m.restriction;
+  if (r?.state !== 'Restricted' || m.restrictionState !== 'Restricted') return m.restrictionState;
+  const guard = r.guard === 'restarting' ? '; guard restarting: programs start unchecked until it is back' : '';
+  const error = r.error ? `; last error: ${r.error}` : '';
+  return `Restricted${r.since ? ` (since ${r.since})` : ''}${guard}${error}; remove with: cordon unrestrict ${m.computerDnsName} --comment …`;
+}
+
 /** One row per capability: usable, or unavailable and why (what the device lacks). */
 function capabilityRows(m: Machine): string[][] {
   if (m.capabilities.length === 0) return [['capabilities', 'none reported']];
@@ -55,7 +64,7 @@ export function registerMachineCommands(program: Command): void {
         ['last seen', `${m.lastSeen} (${since(m.lastSeen)})`],
         ['ip', m.lastIpAddress],
         ['isolation', isolationText(m)],
-        ['restriction', m.restrictionState],
+        ['restriction', restrictionText(m)],
         ['tags', m.machineTagDetails.map((t) => (t.source === 'device' ? `${t.tag} (device)` : t.tag)).join(', ')],
         ['group', m.rbacGroupName ?? 'Ungrouped devices'],
         ...capabilityRows(m),

@@ -5,6 +5,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type ReactNode } from 'react';
 import { api, keys, messageOf, ok } from '../api';
 import { forDevice, useActionLabel } from '../action-types';
+import { NotCovered } from './Restriction';
 import { statusLabel } from './StateBadges';
 
 export interface DialogRequest {
@@ -63,6 +64,15 @@ function WhatHappens({ action, option, machine }: { action: ResponseActionAvaila
       <Stack gap="xs">
         {sentence}
         <SelectivePolicy machineId={machine.id} />
+      </Stack>
+    );
+  }
+  // A restriction stops program starts, not everything that runs code: say so before anyone relies on it.
+  if (action.action === 'RestrictCodeExecution') {
+    return (
+      <Stack gap="xs">
+        {sentence}
+        <NotCovered />
       </Stack>
     );
   }

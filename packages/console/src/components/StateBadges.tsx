@@ -54,16 +54,23 @@ export function IsolationBadge({ state }: { state: string }) {
   );
 }
 
+/** Restricted, or pending; orange when the guard is restarting (programs start unchecked meanwhile). */
+export function RestrictionBadge({ machine }: { machine: Pick<Machine, 'restrictionState' | 'restriction'> }) {
+  if (machine.restrictionState === 'Unrestricted') return null;
+  const restarting = machine.restrictionState === 'Restricted' && machine.restriction?.guard === 'restarting';
+  return (
+    <Badge color={restarting ? 'orange' : 'violet'} variant="light" data-testid="restriction-badge" data-state={machine.restrictionState}>
+      {machine.restrictionState === 'Pending' ? 'Restriction pending' : restarting ? 'App execution restricted (guard restarting)' : 'App execution restricted'}
+    </Badge>
+  );
+}
+
 export function MachineBadges({ machine }: { machine: Machine }) {
   return (
     <Group gap="xs">
       <HealthBadge machine={machine} />
       <IsolationBadge state={machine.isolationState} />
-      {machine.restrictionState !== 'Unrestricted' && (
-        <Badge color="violet" variant="light">
-          {machine.restrictionState === 'Restricted' ? 'App execution restricted' : 'Restriction pending'}
-        </Badge>
-      )}
+      <RestrictionBadge machine={machine} />
       <RiskBadge risk={machine.riskScore} />
     </Group>
   );

@@ -21,6 +21,7 @@ const EVENT_TYPES = [
   { value: 'InventoryChanged', label: 'Inventory changed' },
   { value: 'CommandRefused', label: 'Command refused' },
   { value: 'IsolationReleasedOnDevice', label: 'Released on the device' },
+  { value: 'RestrictionGuardFailed', label: 'App restriction gap' },
   { value: 'ReleaseTokenIssued', label: 'Release token issued' },
   { value: 'CredentialRevoked', label: 'Credential revoked' },
   { value: 'CredentialInUseTwice', label: 'Credential used twice' },

@@ -7,6 +7,7 @@ import { ActionsTable } from '../components/ActionsTable';
 import { DeviceAlerts } from '../components/AlertsTable';
 import { ErrorState, FullPageLoader } from '../components/QueryState';
 import { QuarantineList } from '../components/Quarantine';
+import { RestrictionPanel } from '../components/Restriction';
 import { MachineBadges, Tags } from '../components/StateBadges';
 import { Timeline } from '../components/Timeline';
 import { Ago } from '../components/Time';
@@ -122,6 +123,7 @@ function DevicePage({ id }: { id: string }) {
           A second agent tried to connect with this device's credential <Ago value={m.credentialInUseTwiceAt} tooltip /> while its agent was connected, and was refused. The credential may have been copied (a cloned disk or VM): revoke it and enroll the device again.
         </Alert>
       )}
+      <RestrictionPanel machine={m} />
       <Paper withBorder p={4}>
         <ActionBar machine={m} onOpenActionCenter={() => change('actionCenter', 'open')} />
       </Paper>

@@ -16,4 +16,5 @@ export const restrictCodeExecution = defineAction({
   describe: 'Only programs allowed by the execution policy may start on {device}; Cordon keeps working.',
   icon: 'shield-check',
   barPosition: 60,
+  cli: { verb: 'restrict', summary: 'let only trusted programs (package-owned or allowed by hash) start on a machine' },
 });

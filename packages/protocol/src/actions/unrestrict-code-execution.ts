@@ -16,4 +16,5 @@ export const unrestrictCodeExecution = defineAction({
   describe: 'Every program may start again on {device}.',
   reverses: 'RestrictCodeExecution',
   icon: 'shield-check',
+  cli: { verb: 'unrestrict', summary: 'remove app restrictions from a machine: every program may start again' },
 });

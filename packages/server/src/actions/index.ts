@@ -34,7 +34,7 @@ export function createActionHandlers(deps: {
 }): ActionHandlers {
   return new ActionHandlers([
     new IsolationHandler(deps.machines, deps.tx, deps.timeline, deps.audit, deps.hub, deps.allowLists, deps.now),
-    new RestrictionHandler(),
+    new RestrictionHandler(deps.machines, deps.timeline, deps.hub, deps.now),
     new ScanHandler(deps.scanPolicies, deps.alerts),
     new QuarantineHandler(deps.quarantine, deps.now),
     ...(deps.live ? [deps.live] : []),

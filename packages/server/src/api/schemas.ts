@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTION_STATUSES, ACTION_TYPES, INDICATOR_ACTIONS, INDICATOR_SEVERITIES, INDICATOR_TYPES, AllowEntry as ProtocolAllowEntry, Capability as ProtocolCapability, IsolationReport as ProtocolIsolationReport } from '@cordon/protocol';
+import { ACTION_STATUSES, ACTION_TYPES, INDICATOR_ACTIONS, INDICATOR_SEVERITIES, INDICATOR_TYPES, AllowEntry as ProtocolAllowEntry, Capability as ProtocolCapability, IsolationReport as ProtocolIsolationReport, RestrictionReport as ProtocolRestrictionReport } from '@cordon/protocol';
 import { PERMISSIONS, ROLES, type Permission } from '../auth/permissions.js';
 import type { CordonEvent } from '../events.js';
 
@@ -50,6 +50,7 @@ export const NoContent = z.undefined().meta({ description: 'No content' });
 
 export const Capability = ProtocolCapability.meta({ id: 'Capability' });
 export const IsolationReport = ProtocolIsolationReport.meta({ id: 'IsolationReport' });
+export const RestrictionReport = ProtocolRestrictionReport.meta({ id: 'RestrictionReport' });
 
 export const Machine = z
   .object({
@@ -75,6 +76,9 @@ export const Machine = z
     isolationState: oneOf(['NotIsolated', 'Isolated', 'Pending']),
     isolation: IsolationReport.nullable().meta({ description: "Cordon: the agent's last isolation report (state, type, since, how it was last released), or null" }),
     restrictionState: oneOf(['Unrestricted', 'Restricted', 'Pending']),
+    restriction: RestrictionReport.nullable().meta({
+      description: "Cordon: the agent's last app-restriction report (state, since when, the exec guard's health and last error, what it trusts), or null",
+    }),
     capabilities: z.array(Capability).meta({ description: 'What the agent can do, with versions; `unavailable` says what the device lacks, `provider` what implements it' }),
     usableActions: z.array(z.string()).meta({ description: "Cordon: the machine-action types this device's agent can run now (its version and capabilities allow them and the device has what they need); filter with usableActions/any(a: a eq 'Isolate')" }),
     unusableActions: z
@@ -132,6 +136,7 @@ export const TIMELINE_EVENT_TYPES = [
   'CredentialInUseTwice',
   'AlertRaised',
   'AlertUpdated',
+  'RestrictionGuardFailed',
 ] as const;
 
 export const TimelineEvent = z
@@ -749,7 +754,7 @@ export const Health = z
 export const LiveEvent = z
   .discriminatedUnion('kind', [
     z.object({ kind: z.literal('action'), actionId: z.string(), machineId: z.string(), status: z.string() }),
-    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked', 'credentialInUseTwice', 'risk']) }),
+    z.object({ kind: z.literal('machine'), machineId: z.string(), change: z.enum(['online', 'offline', 'inventory', 'tags', 'enrolled', 'isolation', 'inactive', 'credentialRevoked', 'credentialInUseTwice', 'risk', 'restriction']) }),
     z.object({ kind: z.literal('timeline'), machineId: z.string(), eventType: z.string() }),
     z.object({ kind: z.literal('alerts'), change: z.enum(['created', 'updated']), alertIds: z.array(z.string()), machineIds: z.array(z.string()) }).meta({ description: 'Alerts were raised or changed (one event per batch; machineIds: the devices they are on)' }),
   ])

@@ -30,6 +30,7 @@ import * as liveResponseFiles from './migrations/20261208110000_live_response_fi
 import * as liveResponseCompletions from './migrations/20261209100000_live_response_completions.js';
 import * as deviceGroups from './migrations/20261209110000_device_groups.js';
 import * as liveResponseInput from './migrations/20261209120000_live_response_input.js';
+import * as restriction from './migrations/20261210100000_restriction.js';
 
 export type Db = Kysely<Database>;
 
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261209100000_live_response_completions': liveResponseCompletions,
   '20261209110000_device_groups': deviceGroups,
   '20261209120000_live_response_input': liveResponseInput,
+  '20261210100000_restriction': restriction,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

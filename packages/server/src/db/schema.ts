@@ -23,6 +23,8 @@ export interface MachinesTable {
   credential_hash: string;
   /** JSON of the agent's last IsolationReport (protocol), or null before any was reported. */
   isolation: string | null;
+  /** JSON of the agent's last RestrictionReport (protocol), or null before any was reported. */
+  restriction: string | null;
   enrolled_at: string;
   /** Set when an admin revoked the device credential: the agent is refused from then on. */
   credential_revoked_at: string | null;

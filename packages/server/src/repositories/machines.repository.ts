@@ -123,6 +123,29 @@ export class MachinesRepository {
     for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set({ isolation_state: state }).where('id', 'in', ids.slice(i, i + 500)).execute();
   }
 
+  /** What the restriction state of each machine follows from, as `isolationInputs` for isolation. */
+  async restrictionInputs(ids: string[], types: readonly string[]): Promise<{ id: string; restriction: string | null; restriction_state: string; busy: boolean }[]> {
+    const out: { id: string; restriction: string | null; restriction_state: string; busy: boolean }[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('machines')
+        .select(['machines.id', 'machines.restriction', 'machines.restriction_state'])
+        .select((eb) =>
+          eb
+            .exists(eb.selectFrom('actions').select('actions.id').whereRef('actions.machine_id', '=', 'machines.id').where('actions.type', 'in', [...types]).where('actions.status', 'in', ['Pending', 'InProgress']))
+            .as('busy'),
+        )
+        .where('machines.id', 'in', ids.slice(i, i + 500))
+        .execute();
+      out.push(...rows.map((r) => ({ id: r.id, restriction: r.restriction, restriction_state: r.restriction_state, busy: Boolean(Number(r.busy)) })));
+    }
+    return out;
+  }
+
+  async setRestrictionState(ids: string[], state: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set({ restriction_state: state }).where('id', 'in', ids.slice(i, i + 500)).execute();
+  }
+
   async credential(id: string): Promise<{ credential_hash: string; credential_revoked_at: string | null } | undefined> {
     return this.db.selectFrom('machines').select(['credential_hash', 'credential_revoked_at']).where('id', '=', id).executeTakeFirst();
   }

@@ -99,6 +99,8 @@ export class EnrollmentService {
       // A device may already be isolated when it enrolls again (its journal survived).
       isolation: inv.isolation ? JSON.stringify(inv.isolation) : null,
       isolation_state: inv.isolation?.state ?? 'NotIsolated',
+      restriction: inv.restriction ? JSON.stringify(inv.restriction) : null,
+      restriction_state: inv.restriction?.state ?? 'Unrestricted',
       credential_hash: sha256(credential),
       enrolled_at: time,
       credential_revoked_at: null,

@@ -1,5 +1,6 @@
 import type { ActionCatalog, Capability, Inventory } from '@cordon/protocol';
 import { storedIsolationReport } from '../actions/isolation.handler.js';
+import { storedRestrictionReport } from '../actions/restriction.handler.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -286,6 +287,7 @@ export class MachinesService {
         isolationState: r.isolation_state,
         isolation: storedIsolationReport(r.isolation),
         restrictionState: r.restriction_state,
+        restriction: storedRestrictionReport(r.restriction),
         capabilities: JSON.parse(r.capabilities) as Capability[],
         usableActions: readiness.usable,
         unusableActions: readiness.unusable,
