@@ -296,7 +296,9 @@ export class RestrictionManager implements AgentModule {
     if (!this.#wanted) return;
     // Nothing is blocked while it is down (the kernel answers "allow" when no listener is left).
     this.#guardState = 'restarting';
-    this.#error = `the exec guard stopped (${how})${guard.stderr ? `: ${guard.stderr.trim()}` : ''}; restarting it`;
+    // When it stopped is part of the error: a restart can beat the watchdog, and a gap like the last
+    // one must still change the report, or the server never hears of it.
+    this.#error = `the exec guard stopped (${how}) at ${this.#now().toISOString()}${guard.stderr ? `: ${guard.stderr.trim()}` : ''}; restarting it`;
     this.deps.logger.error({ how, stderr: guard.stderr.trim() }, 'the exec guard stopped; restarting it');
     this.#scheduleRestart();
   }

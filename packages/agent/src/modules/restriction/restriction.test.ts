@@ -196,6 +196,9 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     await until('the guard reported restarting', () => m.status().guard === 'restarting');
     await until('the guard restarted by backoff', () => m.status().guard === 'running' && m.guardPid !== second, 15_000);
     expect(await outcome(copy)).toBe('EPERM');
+    // Back before the watchdog looked, and the same way as the first time: the agent must still tell
+    // the server of this second gap (its error names when the guard stopped).
+    expect(await m.check()).toBe(true);
   });
 
   it('stops with the agent (nothing blocked while stopped) and is re-applied by a new instance from the journal', async () => {
