@@ -88,7 +88,7 @@ export class Agent {
     this.#indicators = new IndicatorSet(contentStore);
     this.#rules = new ScanRules(contentStore);
     this.#content = new ContentSync(contentStore, this.#indicators, this.#logger.child({ part: 'content' }), { rules: this.#rules });
-    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators, reportEvent: (kind, data) => void this.reportEvent(kind, data) });
+    this.#modules = createModules({ dataDir: config.dataDir, platform: this.#platform, enrollment: state, config, logger: this.#logger, indicators: this.#indicators, reportEvent: (kind, data) => void this.reportEvent(kind, data), reportChanged: () => void this.#sendInventory() });
     this.#events = new EventOutbox(config.dataDir);
     /*
      * Live frames are best-effort: ServerConnection.send drops a frame while disconnected (answers
@@ -154,9 +154,7 @@ export class Agent {
       live: this.#live,
       upload: (actionId, source, opts) => new PackageUploader({ ...state, serverUrls: this.#connection.serverUrls() }, opts).upload(actionId, source),
       send: (f) => this.#connection.send(f),
-      sendInventory: async () => {
-        this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
-      },
+      sendInventory: () => this.#sendInventory(),
     });
     this.#connection = new ServerConnection(
       state,
@@ -259,7 +257,11 @@ export class Agent {
         this.#failed(err, `checking ${m.name} failed`);
       }
     }
-    if (!changed) return;
+    if (changed) await this.#sendInventory();
+  }
+
+  /** Tells the server how the device stands now, if connected (a reconnect's hello tells it anyway). */
+  async #sendInventory(): Promise<void> {
     try {
       this.#connection.send({ type: 'inventory', inventory: await this.inventory() });
     } catch (err) {

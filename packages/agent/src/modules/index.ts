@@ -23,6 +23,8 @@ export interface ModuleDeps {
   indicators: IndicatorSet;
   /** Queues an event for the server (durably; sent when connected). */
   reportEvent: (kind: DeviceEventKind, data: AgentDetection) => void;
+  /** A module's report changed between watchdog checks: the agent sends its inventory now. */
+  reportChanged: () => void;
 }
 
 /**
@@ -61,6 +63,7 @@ const MODULES: { [K in keyof AgentModules]: (deps: ModuleDeps) => AgentModules[K
       platform: d.platform,
       indicators: d.indicators,
       reportEvent: d.reportEvent,
+      reportChanged: d.reportChanged,
       logger: d.logger.child({ part: 'restriction' }),
     }),
 };

@@ -19,14 +19,14 @@ const enrollment = { serverUrls: ['https://10.9.9.9:8443'], machineId: 'a'.repea
 
 describe('agent modules', () => {
   it('builds every registered module under its own name', () => {
-    const modules = createModules({ dataDir: dir, platform: fakePlatform().platform, enrollment, config: { isolationConfirmSeconds: 1 }, logger: pino({ level: 'silent' }), indicators, reportEvent: () => undefined });
+    const modules = createModules({ dataDir: dir, platform: fakePlatform().platform, enrollment, config: { isolationConfirmSeconds: 1 }, logger: pino({ level: 'silent' }), indicators, reportEvent: () => undefined, reportChanged: () => undefined });
     expect(moduleList(modules).map((m) => m.name)).toEqual(Object.keys(modules));
     expect(modules.isolation.name).toBe('isolation');
   });
 
   it("merges each module's report into the inventory, failing closed on a damaged isolation journal", async () => {
     const { platform } = fakePlatform();
-    const modules = moduleList(createModules({ dataDir: dir, platform, enrollment, config: { isolationConfirmSeconds: 1 }, logger: pino({ level: 'silent' }), indicators, reportEvent: () => undefined }));
+    const modules = moduleList(createModules({ dataDir: dir, platform, enrollment, config: { isolationConfirmSeconds: 1 }, logger: pino({ level: 'silent' }), indicators, reportEvent: () => undefined, reportChanged: () => undefined }));
     expect((await localInventory([], platform, modules)).isolation).toEqual({ state: 'NotIsolated', type: null, since: null, releasedBy: null });
     writeFileSync(join(dir, 'isolation.json'), '{"state":');
     expect((await localInventory([], platform, modules)).isolation).toMatchObject({ state: 'Isolated', type: 'Full' });

@@ -39,6 +39,11 @@ export interface RestrictionDeps {
   readyTimeoutMs?: number;
   restartDelaysMs?: readonly number[];
   now?: () => Date;
+  /**
+   * Called when the report changed on its own, between watchdog checks (the guard stopped, or came
+   * back): the agent sends its inventory, so the server sees a gap in enforcement when it happens.
+   */
+  reportChanged?: () => void;
 }
 
 interface GuardLine {
@@ -285,8 +290,10 @@ export class RestrictionManager implements AgentModule {
       await this.#stopGuard();
       throw new Error(`the exec guard did not become ready: ${(e as Error).message}${guard.stderr ? `: ${guard.stderr.trim()}` : ''}`);
     }
+    const restarted = this.#guardState === 'restarting';
     this.#guardState = 'running';
     this.deps.logger.info({ pid: child.pid }, 'exec guard running');
+    if (restarted) this.deps.reportChanged?.();
   }
 
   #exited(guard: RunningGuard, how: string): void {
@@ -300,6 +307,7 @@ export class RestrictionManager implements AgentModule {
     // one must still change the report, or the server never hears of it.
     this.#error = `the exec guard stopped (${how}) at ${this.#now().toISOString()}${guard.stderr ? `: ${guard.stderr.trim()}` : ''}; restarting it`;
     this.deps.logger.error({ how, stderr: guard.stderr.trim() }, 'the exec guard stopped; restarting it');
+    this.deps.reportChanged?.();
     this.#scheduleRestart();
   }
 

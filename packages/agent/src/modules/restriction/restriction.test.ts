@@ -63,6 +63,8 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
   const events: { kind: string; data: AgentDetection }[] = [];
   const notices: string[] = [];
   const managers: RestrictionManager[] = [];
+  /** The guard states the manager under test told of on its own (between watchdog checks). */
+  const told: (string | null)[] = [];
 
   const deps = (over: Partial<RestrictionDeps> = {}): RestrictionDeps => ({
     dataDir,
@@ -73,6 +75,7 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     // Never the host: nsenterArgs refuses a holder that is in the host's mount namespace.
     guardCommand: (bin, args) => ['nsenter', ns.nsenterArgs(bin, args)],
     restartDelaysMs: [1500],
+    reportChanged: () => told.push(m?.status().guard ?? null),
     ...over,
   });
   const manager = (over: Partial<RestrictionDeps> = {}) => {
@@ -192,9 +195,12 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
 
     // Without the watchdog: the backoff brings it back.
     const second = m.guardPid!;
+    told.length = 0;
     process.kill(second, 'SIGKILL');
     await until('the guard reported restarting', () => m.status().guard === 'restarting');
     await until('the guard restarted by backoff', () => m.status().guard === 'running' && m.guardPid !== second, 15_000);
+    // The gap and the return are told at once (the agent sends its inventory), not left to the watchdog.
+    expect(told).toEqual(['restarting', 'running']);
     expect(await outcome(copy)).toBe('EPERM');
     // Back before the watchdog looked, and the same way as the first time: the agent must still tell
     // the server of this second gap (its error names when the guard stopped).
