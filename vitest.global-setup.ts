@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postgresMissing, startTestPostgres, type TestPostgres } from './packages/server/src/testing/postgres.js';
+import { createTemplateDatabase } from './packages/server/src/testing/stores.js';
 
 /**
  * One real PostgreSQL server for the whole run (testing.md): tests that use it make a database of
@@ -26,6 +27,7 @@ export async function setup(): Promise<void> {
   server = await startTestPostgres();
   process.env.CORDON_TEST_POSTGRES_URL = server.url();
   process.env.CORDON_TEST_POSTGRES_SOCKET_DIR = server.socketDir;
+  process.env.CORDON_TEST_POSTGRES_TEMPLATE = await createTemplateDatabase();
 }
 
 export async function teardown(): Promise<void> {

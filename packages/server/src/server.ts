@@ -139,7 +139,7 @@ export interface CordonServer {
 }
 
 /** Opens the store and keys and wires every part of the server; nothing listens until `listen()`. */
-export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean; catalog?: ActionCatalog; liveShellPolicy?: LiveShellPolicy } = {}): Promise<CordonServer> {
+export async function createCordonServer(config: ServerConfig, opts: { logger?: Logger; clock?: Clock; bootstrapAdmin?: boolean; catalog?: ActionCatalog; liveShellPolicy?: LiveShellPolicy; passwordCost?: number } = {}): Promise<CordonServer> {
   const catalog = opts.catalog ?? ACTION_CATALOG;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { svc: 'cordon-server' } });
@@ -242,7 +242,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     deliverPendingFor: (ids) => agentReports.deliverPendingFor(ids),
     recordOffline,
   });
-  const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations, counters);
+  const users = new UsersService(new UsersRepository(db), tx, auditService, now, revocations, counters, opts.passwordCost);
   const auditIntegrity = new AuditIntegrityService(auditRepo, new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')), new CheckpointSigner(keys.signingPrivateKeyPem), now, locks, logger.child({ part: 'audit' }));
   const bootstrap = async (): Promise<[string | null, string | null]> => (opts.bootstrapAdmin === false ? [null, null] : [await auth.bootstrapAdmin(), await users.bootstrapAdmin()]);
   const [initialAdminToken, initialAdminPassword] = await underStoreLock(db, FIRST_START_LOCK, bootstrap);

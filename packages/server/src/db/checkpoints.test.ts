@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -31,6 +31,19 @@ describe('WAL checkpoints in the background', () => {
     for (let i = 0; i < 40; i++) await sql`insert into filler select ${'x'.repeat(4000)} from (select 1 union all select 2 union all select 3 union all select 4 union all select 5)`.execute(db);
     await until('checkpoint', () => statSync(file).size > before + 500_000);
     await db.destroy();
+  });
+
+  it('is closed when the store is: the thread first, then the connection that folds the WAL back in', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'cordon.db');
+    const db = await openSqlite(file, { checkpointInBackground: true });
+    await sql`create table filler (x text)`.execute(db);
+    await sql`insert into filler values (${'x'.repeat(4000)})`.execute(db);
+    await new Promise((r) => setTimeout(r, 400)); // the thread's connection open, a checkpoint done
+    await db.destroy();
+    // Nothing is left open or still to be written: no WAL, and the directory can go at once (a
+    // thread closing after the store was destroyed made the harness's rmSync fail with ENOTEMPTY).
+    expect(readdirSync(dir)).toEqual(['cordon.db']);
   });
 
   it('gives checkpoints back to the connection when the thread dies, so the WAL never grows without bound', async () => {

@@ -149,9 +149,22 @@ export async function openSqlite(file: string, opts: { checkpointInBackground?: 
   sqlite.pragma('busy_timeout = 5000');
   const checkpointer = opts.checkpointInBackground ? checkpointInBackground(sqlite, file) : null;
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite, checkpointer) }) });
+  if (checkpointer) {
+    // Kysely's destroy neither awaits the close below nor knows the thread: without this, callers
+    // went on (and removed the data directory) while the thread and the connection still closed.
+    const destroy = db.destroy.bind(db);
+    db.destroy = async () => {
+      await destroy();
+      await checkpointer.ended;
+      await closed.get(sqlite);
+    };
+  }
   await migrate(db);
   return db;
 }
+
+/** The close of a connection whose checkpointing thread must end first (see reusingStatements). */
+const closed = new WeakMap<SQLite.Database, Promise<void>>();
 
 /**
  * The database as Kysely's SQLite driver sees it, with `prepare` answering the statement already
@@ -179,8 +192,10 @@ function reusingStatements(sqlite: SQLite.Database, checkpointer: Checkpointer |
       if (property === 'prepare') return prepare;
       if (property === 'close' && checkpointer) {
         return () => {
+          // The thread closes its connection first, so the server's, closing last, folds the WAL back in.
           checkpointer.stop();
-          return target.close();
+          if (!closed.has(target)) closed.set(target, checkpointer.ended.then(() => void target.close()));
+          return target;
         };
       }
       const value = Reflect.get(target, property, target) as unknown;

@@ -11,6 +11,8 @@ import type { Transactor } from '../repositories/transactor.js';
 import type { AuditService } from './audit.service.js';
 
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+/** scrypt's cost (N) for new hashes; each hash keeps its own, so a lower one only affects hashes made with it. */
+export const DEFAULT_PASSWORD_COST = SCRYPT.N;
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const SESSION_HOURS = 12;
 /** Failed sign-ins allowed per user and address before each further try must wait, doubling up to 15 minutes. */
@@ -28,10 +30,10 @@ function scryptAsync(password: string, salt: Buffer, keylen: number, opts: Scryp
 }
 
 /** A password as stored: scrypt with a random salt and its parameters, so they can be raised later. */
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, cost = DEFAULT_PASSWORD_COST): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT.maxmem });
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const key = await scryptAsync(password, salt, SCRYPT.keylen, { N: cost, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT.maxmem });
+  return `scrypt$${cost}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
@@ -66,6 +68,8 @@ export class UsersService {
     private readonly revocations?: RevocationSignal,
     /** Failed sign-ins per user name and address; shared by every node on one store. */
     private readonly failures: Counters = new MemoryCounters(),
+    /** scrypt's N for new passwords: the in-process test harness lowers it (a hash costs ~100 ms at the default). */
+    private readonly passwordCost = DEFAULT_PASSWORD_COST,
   ) {}
 
   /** The first admin account, made on the first start; its password is answered once, or null. */
@@ -82,7 +86,7 @@ export class UsersService {
     if (pw.length < 12) throw new BadRequestError('A password has at least 12 characters', 'password');
     if (await this.repo.byUsername(username)) throw new ApiError(409, 'Conflict', `The user ${username} already exists`, 'username');
     const id = randomUUID();
-    const passwordHash = await hashPassword(pw);
+    const passwordHash = await hashPassword(pw, this.passwordCost);
     await this.tx(async (u) => {
       await u.users.insert({ id, username, password_hash: passwordHash, role, created_at: this.now().toISOString(), disabled_at: null, disabled_by: null, created_by: actor, last_used_at: null });
       await u.audit.append([this.audit.row({ actor, action: 'CreateUser', targetType: 'user', targetId: id, outcome: 'Succeeded', detail: { username, role } })]);
@@ -103,7 +107,7 @@ export class UsersService {
       await this.failures.hit(key, 15 * 60_000, now, { slide: true });
     });
     const user = await this.repo.byUsername(username);
-    this.#decoy ??= hashPassword(randomBytes(16).toString('hex'));
+    this.#decoy ??= hashPassword(randomBytes(16).toString('hex'), this.passwordCost);
     const ok = (await verifyPassword(user?.password_hash ?? (await this.#decoy), password)) && user !== undefined && !user.disabled_at && isRankedRole(user.role);
     if (!ok || !user) {
       // A failure for a real account is audited under its name; an unknown user name is noise (metrics).

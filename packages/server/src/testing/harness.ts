@@ -7,7 +7,7 @@ import type { Role } from '../auth/permissions.js';
 import { loadServerConfig, type ServerConfigInput } from '../config.js';
 import { createCordonServer, type CordonServer } from '../server.js';
 import type { LiveShellPolicy } from '../services/live-response.service.js';
-import { createTestDatabase, defaultTestStore, dropTestDatabase, type StoreKind } from './stores.js';
+import { createMigratedTestDatabase, defaultTestStore, dropTestDatabase, type StoreKind } from './stores.js';
 
 /** A movable clock for tests. */
 export class TestClock {
@@ -55,13 +55,15 @@ export interface Harness {
 export async function startHarness(config: ServerConfigInput = {}, opts: { catalog?: ActionCatalog; store?: StoreKind; liveShellPolicy?: LiveShellPolicy } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cordon-test-'));
   const store = opts.store ?? defaultTestStore();
-  const databaseUrl = store === 'postgres' ? await createTestDatabase('harness') : undefined;
+  const databaseUrl = store === 'postgres' ? await createMigratedTestDatabase('harness') : undefined;
   const clock = new TestClock();
   const start = () =>
     createCordonServer(loadServerConfig({ port: 0, agentPort: 0, host: '127.0.0.1', agentHost: '127.0.0.1', logLevel: 'silent', ...config, dataDir, ...(databaseUrl ? { databaseUrl } : {}) }, {}), {
       logger: pino({ level: 'silent' }),
       clock: clock.now,
       catalog: opts.catalog,
+      // A password hash at scrypt's default cost is ~100 ms, 40% of a harness start.
+      passwordCost: 2 ** 10,
       ...(opts.liveShellPolicy ? { liveShellPolicy: opts.liveShellPolicy } : {}),
     });
   const first = await start();
