@@ -2,137 +2,26 @@
  * Restrict app execution end to end: a real `cordon server`, a real `cordon agent run` and the real
  * exec guard it supervises, driven with the real CLI (`cordon restrict|unrestrict --wait`).
  *
- * Safety: the guard restricts the mount namespace it runs in, so the whole agent runs inside a
- * private mount namespace (`unshare -m --propagation private`), which the test proves is not the
- * host's before anything is restricted. Programs run inside it through nsenter; the untrusted copy
- * lives on a tmpfs mounted there only. The host is never restricted: the same bytes run on it. The
- * agent (and so its guard) is killed at the end, and no guard may be left behind.
+ * Safety (e2e/namespaced-agent.ts): the guard restricts the mount namespace it runs in, so the whole
+ * agent runs inside a private mount namespace (`unshare -m --propagation private`), which the test
+ * proves is not the host's before anything is restricted. Programs run inside it through nsenter; the
+ * untrusted copy lives on a tmpfs mounted there only. The host is never restricted: the same bytes
+ * run on it. The agent (and so its guard) is killed at the end, and no guard may be left behind.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CordonClient, type Machine } from '@cordon/cli';
-import { execGuardBinary } from '../packages/agent/src/platform/linux/exec-guard-binary.js';
-import { cleanup, cordon, CORDON, CordonProcess, freePort, tempDir, until } from './helpers.js';
+import { cleanup, cordon, CordonProcess, freePort, tempDir, until } from './helpers.js';
+import { alive, changedCopy, enrollAgent, guardsOf, NamespacedAgent, noGuardLeft, NS_WAIT as WAIT, refused, restrictionSkip, runProgram, TRUE } from './namespaced-agent.js';
 
-const has = (cmd: string) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (fanotify permission events, mount namespaces)'
-    : !execGuardBinary().exists
-      ? 'packages/agent/native/build/ has no cordon-exec-guard (run node scripts/build.mjs; needs cc and libssl-dev)'
-      : !has('unshare') || !has('nsenter')
-        ? 'needs unshare and nsenter (util-linux)'
-        : !existsSync('/var/lib/dpkg/info/coreutils.md5sums')
-          ? 'needs dpkg (the trust list is made from its md5sums)'
-          : '';
-
-/** Generous: a CI run may be loading the machine. */
-const WAIT = 60_000;
-const TRUE = '/usr/bin/true';
-const AGENT_ENV = { CORDON_AGENT_RECONNECT_MAX_SECONDS: '1', CORDON_AGENT_ISOLATION_WATCH_SECONDS: '1', CORDON_AGENT_LOG_LEVEL: 'info' };
-const HOST_NS = readlinkSync('/proc/self/ns/mnt');
-
-interface RunResult {
-  code: number | null;
-  stderr: string;
-}
-
-/** Runs a program to its end with no input (a program refused at exec has no stdin to write to). */
-function runProgram(cmd: string, args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
-
-/** The running processes whose program is the exec guard (its comm is cut to 15 characters). */
-function guardPids(): number[] {
-  const comm = 'cordon-exec-guard'.slice(0, 15);
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm;
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
-
-/** Every guard this test's agents ran (other test runs may have guards of their own meanwhile). */
-const ours = new Set<number>();
-const alive = (pids: Iterable<number>) => [...pids].filter((p) => guardPids().includes(p));
-
-/** The agent's children that are its exec guard. */
-function guardsOf(agentPid: number): number[] {
-  const found = guardPids().filter((pid) => {
-    try {
-      return / \S+ (\d+) /.exec(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ''))?.[1] === String(agentPid);
-    } catch {
-      return false;
-    }
-  });
-  for (const pid of found) ours.add(pid);
-  return found;
-}
-
-/** A `cordon agent run` in a private mount namespace of its own, with a tmpfs mounted there only. */
-class NamespacedAgent {
-  readonly proc: CordonProcess;
-
-  constructor(dataDir: string) {
-    // unshare execs node in the new namespace: the child's pid is the agent's.
-    this.proc = new CordonProcess(['agent', 'run', '--data-dir', dataDir], AGENT_ENV, ['unshare', ['-m', '--propagation', 'private', '--', process.execPath, CORDON]]);
-  }
-
-  get pid(): number {
-    return this.proc.child.pid!;
-  }
-
-  /** Waits until the agent runs in a namespace that is not the host's (unshare switched, then became node). */
-  async inOwnNamespace(): Promise<void> {
-    await until('the agent in its own mount namespace', async () => readlinkSync(`/proc/${this.pid}/ns/mnt`) !== HOST_NS && readFileSync(`/proc/${this.pid}/comm`, 'utf8').trim() !== 'unshare', WAIT);
-  }
-
-  /** nsenter's arguments that run `cmd args` in the agent's namespace (never the host's: checked each time). */
-  #nsenter(cmd: string, args: string[]): string[] {
-    if (readlinkSync(`/proc/${this.pid}/ns/mnt`) === HOST_NS) throw new Error('the agent is in the host mount namespace');
-    return [`--mount=/proc/${this.pid}/ns/mnt`, '--', cmd, ...args];
-  }
-
-  run(cmd: string, args: string[] = []): Promise<RunResult> {
-    return runProgram('nsenter', this.#nsenter(cmd, args));
-  }
-
-  /** Mounts a fresh tmpfs at `dir` inside the namespace only. */
-  async mountTmpfs(dir: string): Promise<void> {
-    const r = await this.run('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0755', 'cordon-restriction-e2e', dir]);
-    if (r.code !== 0) throw new Error(`mount in the agent's namespace: exit ${r.code}: ${r.stderr.trim()}`);
-  }
-
-  /** A path as the namespace sees it, for writing files there from the test. */
-  view(path: string): string {
-    return `/proc/${this.pid}/root${path}`;
-  }
-
-  async kill(): Promise<void> {
-    await this.proc.kill('SIGKILL');
-  }
-}
-
-/** nsenter could not exec the program: the kernel (the guard) refused it. */
-const refused = (r: RunResult) => r.code !== 0 && /Operation not permitted/.test(r.stderr);
+const skip = restrictionSkip();
 
 describe.skipIf(skip)(skip ? `restrict app execution end to end (skipped: ${skip})` : 'restrict app execution end to end (the whole agent in a private mount namespace)', () => {
   const dirs: string[] = [];
-  const untrusted = Buffer.concat([readFileSync(TRUE), Buffer.from('x')]);
+  const untrusted = changedCopy(TRUE, 'x');
   const untrustedSha = createHash('sha256').update(untrusted).digest('hex');
   let root: string;
   let mnt: string;
@@ -179,9 +68,7 @@ describe.skipIf(skip)(skip ? `restrict app execution end to end (skipped: ${skip
     api = new CordonClient(base, token);
     conn = ['--server', base, '--token', token];
     const enrollment = (await cordon(['enrollment-token', 'create', '--data-dir', serverDir])).stdout.trim();
-    const r = await cordon(['agent', 'enroll', '--server', `https://127.0.0.1:${agentPort}`, '--token', enrollment, '--data-dir', agentDir]);
-    expect(r.code, r.stderr).toBe(0);
-    id = JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')).machineId;
+    id = await enrollAgent(`https://127.0.0.1:${agentPort}`, enrollment, agentDir);
 
     await startAgent();
     await agent!.mountTmpfs(mnt);
@@ -193,11 +80,7 @@ describe.skipIf(skip)(skip ? `restrict app execution end to end (skipped: ${skip
     await agent?.kill();
     await server?.kill('SIGKILL');
     // The guard exits with its agent (its stdin closes); none may be left.
-    if (agent) guardsOf(agent.pid);
-    await until('no exec guard of ours left', async () => alive(ours).length === 0, 15_000).catch((e: Error) => {
-      for (const pid of alive(ours)) process.kill(pid, 'SIGKILL');
-      throw e;
-    });
+    await noGuardLeft();
     cleanup(dirs);
   }, 60_000);
 

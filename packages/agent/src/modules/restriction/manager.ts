@@ -304,8 +304,9 @@ export class RestrictionManager implements AgentModule {
     // Nothing is blocked while it is down (the kernel answers "allow" when no listener is left).
     this.#guardState = 'restarting';
     // When it stopped is part of the error: a restart can beat the watchdog, and a gap like the last
-    // one must still change the report, or the server never hears of it.
-    this.#error = `the exec guard stopped (${how}) at ${this.#now().toISOString()}${guard.stderr ? `: ${guard.stderr.trim()}` : ''}; restarting it`;
+    // one must still change the report, or the server never hears of it. It stays the last problem
+    // once the guard is back, so it says nothing of now (`guard` does).
+    this.#error = `the exec guard stopped (${how}) at ${this.#now().toISOString()}${guard.stderr ? `: ${guard.stderr.trim()}` : ''}`;
     this.deps.logger.error({ how, stderr: guard.stderr.trim() }, 'the exec guard stopped; restarting it');
     this.deps.reportChanged?.();
     this.#scheduleRestart();
