@@ -1,7 +1,7 @@
 /*
  * cordon-exec-guard: allows a program to start only when its content is trusted (issue 18).
  *
- *   cordon-exec-guard --policy FILE [--deadline-ms N]
+ *   cordon-exec-guard --policy FILE [--deadline-ms N] [--no-warm]
  *   cordon-exec-guard --check     (exit 0 when this kernel lets it guard; else 1 and why on stderr)
  *
  * Listens for the kernel's fanotify exec-permission events (FAN_OPEN_EXEC_PERM) on every mount of its
@@ -18,7 +18,7 @@
  * Lines starting with '#' and empty lines are ignored.
  *
  * Output on stdout, one JSON object per line: ready, blocked (pid, ppid, uid, path, sha256, reason and,
- * when readable, parentExe), reloaded, mounts, error. Strings are
+ * when readable, parentExe), reloaded, mounts, warmed (files, bytes, cached, ms), error. Strings are
  * JSON-escaped; bytes that are not valid UTF-8 are written as \u00XX of the byte. stdout never
  * blocks: lines wait in a small buffer, and when that is full a line is dropped and counted, the
  * count going out as "dropped":N on the next line that fits.
@@ -37,6 +37,20 @@
  * path that dominates. The deadline (--deadline-ms, default 2000) runs from the moment a batch of
  * events is read from the fanotify fd: hashing that outlasts it is abandoned and answered FAN_DENY
  * (reason "deadline", not cached). It cannot interrupt one read() that the filesystem itself stalls.
+ *
+ * Digests are computed lazily: a path whose md5 entry matches runs on its MD5 alone (dpkg's entries
+ * are all md5); SHA-256 is computed only when an entry, the allow-sha256 list or a blocked report
+ * needs it, so a file that fails its md5 entry is read twice (once per digest), which only untrusted
+ * or allowed-by-hash files pay.
+ *
+ * Warm-up (off with --no-warm): after ready, while no event waits (poll timeout 0), the guard hashes
+ * the digests the policy's entries check for each regular file with an exec bit, WARM_SLICE bytes
+ * per loop turn, so a first start finds its digests cached and an event waits at most one slice.
+ * It stops at half the cache (room for what actually runs), starts again after each reload (what
+ * is cached is skipped) and ends with a "warmed" line (files hashed, their bytes, files found
+ * cached, milliseconds). A file changed while it was read (re-fstat at its end) is not cached. Like a
+ * start, the warm-up cannot interrupt a filesystem that stalls (a hung network mount under a policy
+ * path stalls its lstat or read, and the events with it); --no-warm avoids that exposure.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,6 +76,10 @@
 #define LINE_CAP (40 * 1024)     /* one JSON line: a PATH_MAX path escaped 6 bytes per byte fits */
 #define HASH_CHUNK (128 * 1024)  /* fits the L2 cache: read once, feed to MD5 and SHA-256 while hot */
 #define CACHE_SLOTS 16384        /* power of two; cleared whole when 3/4 full */
+#define CACHE_FULL (CACHE_SLOTS / 4 * 3)
+#define WARM_CAP (CACHE_SLOTS / 2)    /* the warm-up never fills the cache to its clearing point */
+#define WARM_SLICE (256 * 1024)      /* hashed per loop turn: well under a millisecond at ~700 MB/s */
+#define WARM_LOOKS 256               /* policy entries examined (lstat) per loop turn */
 #define EVENT_BUF (64 * 1024)
 
 /* ---------- output ---------- */
@@ -195,6 +213,7 @@ static void emit_error(const char *fmt, ...) {
 
 /* ---------- policy ---------- */
 
+/* Also bit masks of digests: which ones an entry checks, a cache slot holds, a pass computes. */
 enum { KIND_MD5 = 1, KIND_SHA256 = 2 };
 
 struct entry {
@@ -372,6 +391,7 @@ struct cache_slot {
   ino_t ino;
   off_t size;
   struct timespec mtim, ctim;
+  uint8_t have; /* KIND_* bits: the digests of d that are computed */
   struct digests d;
 };
 
@@ -405,20 +425,27 @@ static void cache_clear(void) {
   cache_used = 0;
 }
 
-static void cache_put(struct cache_slot *slot, const struct stat *st, const struct digests *d) {
-  if (cache_used >= CACHE_SLOTS / 4 * 3) {
+/* Adds the digests `have` says are in `d` to the file's slot. */
+static void cache_put(const struct stat *st, const struct digests *d, int have) {
+  int found;
+  struct cache_slot *slot = cache_find(st, &found);
+  if (!found && cache_used >= CACHE_FULL) {
     cache_clear(); /* bounded memory; the working set of programs is far smaller */
-    int found;
     slot = cache_find(st, &found);
   }
-  slot->used = 1;
-  slot->dev = st->st_dev;
-  slot->ino = st->st_ino;
-  slot->size = st->st_size;
-  slot->mtim = st->st_mtim;
-  slot->ctim = st->st_ctim;
-  slot->d = *d;
-  cache_used++;
+  if (!found) {
+    slot->used = 1;
+    slot->dev = st->st_dev;
+    slot->ino = st->st_ino;
+    slot->size = st->st_size;
+    slot->mtim = st->st_mtim;
+    slot->ctim = st->st_ctim;
+    slot->have = 0;
+    cache_used++;
+  }
+  if (have & KIND_MD5) memcpy(slot->d.md5, d->md5, sizeof d->md5);
+  if (have & KIND_SHA256) memcpy(slot->d.sha256, d->sha256, sizeof d->sha256);
+  slot->have |= (uint8_t)have;
 }
 
 static int64_t now_ns(void) {
@@ -432,9 +459,21 @@ enum hash_result { HASH_OK, HASH_DEADLINE, HASH_ERROR };
 static unsigned char hash_buf[HASH_CHUNK];
 static EVP_MD_CTX *md5_ctx, *sha_ctx;
 
-/* MD5 and SHA-256 of the file in one read pass, checking the deadline between chunks. */
-static enum hash_result hash_fd(int fd, int64_t deadline, struct digests *d, char *err, size_t errlen) {
-  if (!EVP_DigestInit_ex(md5_ctx, EVP_md5(), NULL) || !EVP_DigestInit_ex(sha_ctx, EVP_sha256(), NULL)) {
+static int digests_init(EVP_MD_CTX *md5, EVP_MD_CTX *sha, int want) {
+  return (!(want & KIND_MD5) || EVP_DigestInit_ex(md5, EVP_md5(), NULL)) && (!(want & KIND_SHA256) || EVP_DigestInit_ex(sha, EVP_sha256(), NULL));
+}
+
+static int digests_update(EVP_MD_CTX *md5, EVP_MD_CTX *sha, int want, const void *buf, size_t n) {
+  return (!(want & KIND_MD5) || EVP_DigestUpdate(md5, buf, n)) && (!(want & KIND_SHA256) || EVP_DigestUpdate(sha, buf, n));
+}
+
+static int digests_final(EVP_MD_CTX *md5, EVP_MD_CTX *sha, int want, struct digests *d) {
+  return (!(want & KIND_MD5) || EVP_DigestFinal_ex(md5, d->md5, NULL)) && (!(want & KIND_SHA256) || EVP_DigestFinal_ex(sha, d->sha256, NULL));
+}
+
+/* The digests `want` asks for (KIND_* bits) in one read pass, checking the deadline between chunks. */
+static enum hash_result hash_fd(int fd, int want, int64_t deadline, struct digests *d, char *err, size_t errlen) {
+  if (!digests_init(md5_ctx, sha_ctx, want)) {
     snprintf(err, errlen, "digest init failed");
     return HASH_ERROR;
   }
@@ -448,13 +487,13 @@ static enum hash_result hash_fd(int fd, int64_t deadline, struct digests *d, cha
       return HASH_ERROR;
     }
     if (n == 0) break;
-    if (!EVP_DigestUpdate(md5_ctx, hash_buf, (size_t)n) || !EVP_DigestUpdate(sha_ctx, hash_buf, (size_t)n)) {
+    if (!digests_update(md5_ctx, sha_ctx, want, hash_buf, (size_t)n)) {
       snprintf(err, errlen, "digest update failed");
       return HASH_ERROR;
     }
     off += n;
   }
-  if (!EVP_DigestFinal_ex(md5_ctx, d->md5, NULL) || !EVP_DigestFinal_ex(sha_ctx, d->sha256, NULL)) {
+  if (!digests_final(md5_ctx, sha_ctx, want, d)) {
     snprintf(err, errlen, "digest final failed");
     return HASH_ERROR;
   }
@@ -463,21 +502,22 @@ static enum hash_result hash_fd(int fd, int64_t deadline, struct digests *d, cha
 
 static struct policy policy;
 
-enum verdict { V_ALLOW, V_UNKNOWN, V_MISMATCH };
-
-static enum verdict judge(const char *path, const struct digests *d) {
-  int has_entry = 0;
-  if (path) {
-    uint64_t h = fnv1a(path);
-    for (int i = policy.buckets[h & (policy.n_buckets - 1)]; i >= 0; i = policy.entries[i].next) {
-      const struct entry *e = &policy.entries[i];
-      if (e->hash != h || strcmp(e->path, path) != 0) continue;
-      has_entry = 1; /* several packages may list one path (dpkg diversions): any match trusts it */
-      if (e->kind == KIND_MD5 ? memcmp(e->digest, d->md5, 16) == 0 : memcmp(e->digest, d->sha256, 32) == 0) return V_ALLOW;
-    }
+/*
+ * Whether an entry of `path` matches one of the digests `have` holds; *kinds gets the KIND_* bits of
+ * all its entries (several packages may list one path, dpkg diversions: any match trusts it).
+ */
+static int entry_matches(const char *path, const struct digests *d, int have, int *kinds) {
+  *kinds = 0;
+  if (!path) return 0;
+  uint64_t h = fnv1a(path);
+  for (int i = policy.buckets[h & (policy.n_buckets - 1)]; i >= 0; i = policy.entries[i].next) {
+    const struct entry *e = &policy.entries[i];
+    if (e->hash != h || strcmp(e->path, path) != 0) continue;
+    *kinds |= e->kind;
+    if (!(have & e->kind)) continue;
+    if (e->kind == KIND_MD5 ? memcmp(e->digest, d->md5, 16) == 0 : memcmp(e->digest, d->sha256, 32) == 0) return 1;
   }
-  if (policy.n_allowed > 0 && bsearch(d->sha256, policy.allowed, policy.n_allowed, 32, cmp32)) return V_ALLOW;
-  return has_entry ? V_MISMATCH : V_UNKNOWN;
+  return 0;
 }
 
 /* ppid and real uid of `pid` from /proc/<pid>/status; -1 when it is gone. */
@@ -527,31 +567,42 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
   int has_path = plen > 0;
   path[has_path ? plen : 0] = '\0';
 
-  int found;
+  int found, have = 0, kinds;
   struct cache_slot *slot = cache_find(&st, &found);
-  struct digests d;
-  const char *reason = NULL;
+  struct digests d = {0};
   if (found) {
     d = slot->d;
-  } else {
-    enum hash_result hr = hash_fd(fd, deadline, &d, err, sizeof err);
-    if (hr == HASH_ERROR) {
-      respond(fan, fd, FAN_ALLOW);
-      emit_error("hashing %s failed (allowed): %s", path, err);
-      return;
-    }
-    if (hr == HASH_DEADLINE) reason = "deadline";
-    else cache_put(slot, &st, &d);
+    have = slot->have;
   }
-
-  if (!reason) {
-    enum verdict v = judge(has_path ? path : NULL, &d);
-    if (v == V_ALLOW) {
-      respond(fan, fd, FAN_ALLOW);
-      return;
+  const char *entry_path = has_path ? path : NULL;
+  const char *reason = NULL;
+  int allow = entry_matches(entry_path, &d, have, &kinds);
+  /* Only the digests the decision needs: first what the path's entries check (its MD5 for a dpkg
+     file, which then runs without SHA-256), then SHA-256 for the allow list and the report. */
+  for (int step = 0; step < 2 && !allow; step++) {
+    int want = (step == 0 ? ((kinds & KIND_MD5) ? kinds : 0) : KIND_SHA256) & ~have;
+    if (want) {
+      enum hash_result hr = hash_fd(fd, want, deadline, &d, err, sizeof err);
+      if (hr == HASH_ERROR) {
+        respond(fan, fd, FAN_ALLOW);
+        emit_error("hashing %s failed (allowed): %s", path, err);
+        return;
+      }
+      if (hr == HASH_DEADLINE) {
+        reason = "deadline";
+        break;
+      }
+      cache_put(&st, &d, want);
+      have |= want;
+      allow = entry_matches(entry_path, &d, have, &kinds);
     }
-    reason = v == V_MISMATCH ? "mismatch" : "unknown";
+    if (step == 1 && !allow) allow = policy.n_allowed > 0 && bsearch(d.sha256, policy.allowed, policy.n_allowed, 32, cmp32);
   }
+  if (allow) {
+    respond(fan, fd, FAN_ALLOW);
+    return;
+  }
+  if (!reason) reason = kinds ? "mismatch" : "unknown";
   long ppid, uid;
   proc_ids(m->pid, &ppid, &uid); /* before answering: the process still exists while it waits */
   /* The parent's program, read now: a parent that only starts one program is often gone by the time the agent reads the line. */
@@ -574,6 +625,114 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
     l_json(&line, parent_exe);
   }
   emit(&line);
+}
+
+/* ---------- warm-up ---------- */
+
+static struct {
+  int enabled; /* --no-warm clears it */
+  int active;
+  size_t next; /* the next policy entry to look at */
+  int fd;      /* the file being hashed, -1 between files */
+  struct stat st;
+  int want;
+  off_t off;
+  unsigned long files, cached;
+  unsigned long long bytes;
+  int64_t started;
+  EVP_MD_CTX *md5, *sha; /* its own: a file's hashing spans loop turns, between which events are judged */
+} warm = {.enabled = 1, .fd = -1};
+
+static void warm_close(void) {
+  if (warm.fd >= 0) close(warm.fd);
+  warm.fd = -1;
+}
+
+/* From the first entry again (at ready, and after a reload: the entries are new). */
+static void warm_start(void) {
+  warm_close();
+  if (!warm.enabled) return;
+  warm.active = 1;
+  warm.next = 0;
+  warm.files = warm.cached = 0;
+  warm.bytes = 0;
+  warm.started = now_ns();
+}
+
+static void warm_done(void) {
+  warm_close();
+  warm.active = 0;
+  line.len = 0;
+  l_fmt(&line, "{\"event\":\"warmed\",\"files\":%lu,\"bytes\":%llu,\"cached\":%lu,\"ms\":%lld", warm.files, warm.bytes, warm.cached,
+        (long long)((now_ns() - warm.started) / 1000000));
+  emit(&line);
+}
+
+/* Opens the entry's file when it is a regular file with an exec bit whose digests are not cached. */
+static void warm_open(const struct entry *e) {
+  struct stat st;
+  if (lstat(e->path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) return;
+  int found;
+  struct cache_slot *slot = cache_find(&st, &found);
+  int want = e->kind & ~(found ? slot->have : 0);
+  if (!want) {
+    warm.cached++;
+    return;
+  }
+  /* O_NOATIME: reading every program must not look like using it. */
+  int fd = open(e->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(e->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (fstat(fd, &warm.st) < 0 || warm.st.st_dev != st.st_dev || warm.st.st_ino != st.st_ino || !digests_init(warm.md5, warm.sha, want)) {
+    close(fd);
+    return;
+  }
+  warm.fd = fd;
+  warm.want = want;
+  warm.off = 0;
+}
+
+/* Caches the digests only if the file did not change while it was read (slices apart). */
+static void warm_finish(void) {
+  struct digests d;
+  struct stat now;
+  if (digests_final(warm.md5, warm.sha, warm.want, &d) && fstat(warm.fd, &now) == 0 && now.st_size == warm.st.st_size &&
+      now.st_mtim.tv_sec == warm.st.st_mtim.tv_sec && now.st_mtim.tv_nsec == warm.st.st_mtim.tv_nsec && now.st_ctim.tv_sec == warm.st.st_ctim.tv_sec &&
+      now.st_ctim.tv_nsec == warm.st.st_ctim.tv_nsec) {
+    cache_put(&warm.st, &d, warm.want);
+    warm.files++;
+    warm.bytes += (unsigned long long)warm.off;
+  }
+  warm_close();
+}
+
+/* One loop turn's share: at most WARM_SLICE bytes hashed and WARM_LOOKS entries examined. */
+static void warm_step(void) {
+  size_t budget = WARM_SLICE;
+  int looks = 0;
+  while (budget > 0) {
+    if (warm.fd < 0) {
+      if (warm.next >= policy.n_entries || cache_used >= WARM_CAP) {
+        warm_done();
+        return;
+      }
+      if (looks++ == WARM_LOOKS) return;
+      warm_open(&policy.entries[warm.next++]);
+      continue;
+    }
+    ssize_t n = pread(warm.fd, hash_buf, budget < sizeof hash_buf ? budget : sizeof hash_buf, warm.off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      warm_finish();
+      continue;
+    }
+    if (n < 0 || !digests_update(warm.md5, warm.sha, warm.want, hash_buf, (size_t)n)) {
+      warm_close(); /* not cached: a start of it hashes it then */
+      continue;
+    }
+    warm.off += n;
+    budget -= (size_t)n;
+  }
 }
 
 /* ---------- mounts ---------- */
@@ -685,7 +844,7 @@ static int mark_mounts(int fan, int mountinfo) {
 /* ---------- main ---------- */
 
 static void usage(void) {
-  fprintf(stderr, "usage: cordon-exec-guard --policy FILE [--deadline-ms N] | --check\n");
+  fprintf(stderr, "usage: cordon-exec-guard --policy FILE [--deadline-ms N] [--no-warm] | --check\n");
   exit(2);
 }
 
@@ -732,6 +891,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cordon-exec-guard: --deadline-ms must be 1..60000\n");
         return 2;
       }
+    } else if (strcmp(argv[i], "--no-warm") == 0) {
+      warm.enabled = 0;
     } else {
       usage();
     }
@@ -769,7 +930,9 @@ int main(int argc, char **argv) {
 
   md5_ctx = EVP_MD_CTX_new();
   sha_ctx = EVP_MD_CTX_new();
-  if (sfd < 0 || !md5_ctx || !sha_ctx) {
+  warm.md5 = EVP_MD_CTX_new();
+  warm.sha = EVP_MD_CTX_new();
+  if (sfd < 0 || !md5_ctx || !sha_ctx || !warm.md5 || !warm.sha) {
     fprintf(stderr, "cordon-exec-guard: setup failed: %s\n", strerror(errno));
     return 1;
   }
@@ -797,6 +960,7 @@ int main(int argc, char **argv) {
   line.len = 0;
   l_fmt(&line, "{\"event\":\"ready\",\"mounts\":%d,\"entries\":%zu,\"allowed\":%zu", marked, policy.n_entries, policy.n_allowed);
   emit(&line);
+  warm_start();
 
   static char events[EVENT_BUF] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
   for (;;) {
@@ -807,7 +971,8 @@ int main(int argc, char **argv) {
         {.fd = mountinfo, .events = POLLPRI},
         {.fd = out_len > 0 ? out_fd : -1, .events = POLLOUT},
     };
-    if (poll(pfd, 5, -1) < 0) {
+    /* While the warm-up has work, poll only looks: events first, then one slice of it. */
+    if (poll(pfd, 5, warm.active ? 0 : -1) < 0) {
       if (errno == EINTR) continue;
       emit_error("poll: %s", strerror(errno));
       break;
@@ -842,12 +1007,13 @@ int main(int argc, char **argv) {
           if (policy_load(policy_file, &next, err, sizeof err) < 0) {
             emit_error("%s (the previous policy stays)", err);
           } else {
+            /* The cache stays: digests do not depend on the policy, and each decision is made anew. */
             policy_free(&policy);
             policy = next;
-            cache_clear();
             line.len = 0;
             l_fmt(&line, "{\"event\":\"reloaded\",\"entries\":%zu,\"allowed\":%zu", policy.n_entries, policy.n_allowed);
             emit(&line);
+            warm_start();
           }
         } else {
           out_flush();
@@ -875,6 +1041,8 @@ int main(int argc, char **argv) {
     }
 
     if (pfd[4].revents) out_flush();
+
+    if (warm.active) warm_step();
   }
   return 1;
 }

@@ -337,6 +337,8 @@ export class RestrictionManager implements AgentModule {
     for (const l of [...guard.listeners]) l(line);
     if (line.event === 'blocked') this.#onBlocked(line);
     else if (line.event === 'error') this.deps.logger.error({ message: line.message }, 'exec guard error');
+    // The trusted executables hashed ahead of their first start (native/exec-guard.c, "Warm-up").
+    else if (line.event === 'warmed') this.deps.logger.info({ files: line.files, bytes: line.bytes, cached: line.cached, ms: line.ms }, 'exec guard warm-up done');
     if (typeof line.dropped === 'number') this.deps.logger.warn({ dropped: line.dropped }, 'the exec guard dropped event lines (the agent read too slowly)');
   }
 

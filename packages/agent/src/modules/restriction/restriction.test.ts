@@ -248,8 +248,13 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     writeFileSync(join(info, 'base.md5sums'), `${'0'.repeat(32)}  usr/bin/unrelated\n`);
     // libc6's files: the dynamic loader is exec-checked too when the (trusted) probe starts.
     for (const f of readdirSync('/var/lib/dpkg/info').filter((n) => /^libc6(:[a-z0-9]+)?\.md5sums$/.test(n))) copyFileSync(join('/var/lib/dpkg/info', f), join(info, f));
-    const pm = manager({ trustSources: { dpkgInfoDir: info, rpmLines: async () => null }, packageWatch: [info] });
+    const logs: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+    const pm = manager({ trustSources: { dpkgInfoDir: info, rpmLines: async () => null }, packageWatch: [info], logger });
     const before = (await pm.restrict('act-3')).trusted.packageFiles;
+    // The guard's warm-up of the trusted executables (here libc6's) is logged when it is done.
+    await until('the warm-up logged', () => logs.some((l) => l.msg === 'exec guard warm-up done'));
+    expect(logs.find((l) => l.msg === 'exec guard warm-up done')).toMatchObject({ level: 30, files: expect.any(Number), bytes: expect.any(Number), cached: expect.any(Number), ms: expect.any(Number) });
     expect(await outcome(copy)).toBe('EPERM');
     writeFileSync(join(info, 'copy.md5sums'), `${md5Of(untrustedBytes)}  ${copy.slice(1)}\n`);
     // fs.watch notices, and the guard reloads once the writes pause (no watchdog call here).

@@ -4,7 +4,7 @@
  * marks that namespace's copies of the mounts, so the host's programs are never subject to it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,19 +27,24 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
   const TRUE = '/usr/bin/true';
   const trueBytes = existsSync(TRUE) ? readFileSync(TRUE) : Buffer.alloc(0);
   const untrustedBytes = Buffer.concat([trueBytes, Buffer.from('x')]);
+  // Trusted by their md5 only (the lazy-digest test); other inodes than true's, the same bytes in both.
+  const md5OnlyBytes = Buffer.concat([trueBytes, Buffer.from('md5 only')]);
   // Host temp dir: the tmpfs is mounted over `mnt` inside the namespace only.
   const host = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-exec-guard-')));
   const mnt = join(host, 'mnt');
   const untrusted = join(mnt, 'untrusted');
   const tool = join(mnt, 'tool'); // trusted by the policy; a copy of true is bind-mounted over it
   const toolSource = join(mnt, 'tool-source');
+  const md5Only = ['md5-only-1', 'md5-only-2'].map((n) => join(mnt, n));
   const policyFile = join(host, 'policy');
   let basePolicy = '';
   let ns: MountNamespace;
   let guard: Guard | undefined;
   const guards: Guard[] = [];
 
-  const startGuard = (file = policyFile, extra: string[] = []) => {
+  // Without the warm-up, which would hash dpkg's 1.6 GB of executables beside each test; the warm-up
+  // tests start theirs with a small policy.
+  const startGuard = (file = policyFile, extra: string[] = ['--no-warm']) => {
     const g = Guard.start(ns, file, extra);
     guards.push(g);
     return g;
@@ -61,6 +66,7 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
       `# a path with a space, to prove the rest of the line is the path`,
       `md5 ${md5Of(trueBytes)} ${mnt}/with space`,
       `md5 ${md5Of(trueBytes)} ${tool}`,
+      ...md5Only.map((p) => `md5 ${md5Of(md5OnlyBytes)} ${p}`),
       '',
     ].join('\n');
     writeFileSync(policyFile, basePolicy, 'latin1');
@@ -71,6 +77,10 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     copyFileSync(TRUE, ns.view(toolSource));
     copyFileSync(TRUE, ns.view(`${mnt}/with space`));
     writeFileSync(ns.view(tool), '');
+    for (const p of md5Only) {
+      writeFileSync(ns.view(p), md5OnlyBytes, { mode: 0o755 });
+      writeFileSync(ns.view(`${p}-elsewhere`), ''); // a bind mount of it makes a path the policy does not list
+    }
     guard = startGuard();
     const ready = await guard.ready();
     expect(ready.entries).toBeGreaterThan(1000);
@@ -178,6 +188,41 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     expect(await only(untrusted)).toMatchObject({ outcome: 'EPERM' });
   });
 
+  it('trusts a file by its md5 alone, and computes its SHA-256 when another path needs it (report, allow-sha256 after SIGHUP)', async () => {
+    // A path's md5 entry that matches lets the file run on its MD5 alone; the same inode reached
+    // through a path the policy does not list is then judged by its SHA-256, which the cached
+    // MD5-only digests lack: it must be computed then, not taken from the cache as zeros.
+    const [first, second] = md5Only as [string, string];
+    const bindElsewhere = async (path: string) => {
+      const from = guard!.events.length;
+      await ns.mustRun('mount', ['--bind', path, `${path}-elsewhere`]);
+      await guard!.waitFor((e) => e.event === 'mounts' && (e.marked as number) >= 1, from);
+    };
+    expect(await only(first)).toMatchObject({ outcome: 'ok' });
+    await bindElsewhere(first);
+    const from = guard!.events.length;
+    expect(await only(`${first}-elsewhere`)).toMatchObject({ outcome: 'EPERM' });
+    const blocked = await guard!.waitFor((e) => e.event === 'blocked' && e.path === `${first}-elsewhere`, from);
+    expect(blocked).toMatchObject({ reason: 'unknown', sha256: sha256Of(md5OnlyBytes) });
+
+    // Cached with its MD5 only, then an allow-sha256 for its content arrives by SIGHUP.
+    expect(await only(second)).toMatchObject({ outcome: 'ok' });
+    await bindElsewhere(second);
+    writeFileSync(policyFile, `${basePolicy}allow-sha256 ${sha256Of(md5OnlyBytes)}\n`, 'latin1');
+    let at = guard!.events.length;
+    guard!.kill('SIGHUP');
+    await guard!.waitFor((e) => e.event === 'reloaded' && e.allowed === 3, at);
+    expect(await only(`${second}-elsewhere`)).toMatchObject({ outcome: 'ok' });
+    expect(await only(second)).toMatchObject({ outcome: 'ok' });
+    // The decision is made again under each policy: back to the base one, it is refused again.
+    writeFileSync(policyFile, basePolicy, 'latin1');
+    at = guard!.events.length;
+    guard!.kill('SIGHUP');
+    await guard!.waitFor((e) => e.event === 'reloaded' && e.allowed === 2, at);
+    expect(await only(`${second}-elsewhere`)).toMatchObject({ outcome: 'EPERM' });
+    expect(await only(second)).toMatchObject({ outcome: 'ok' });
+  });
+
   it('never affects the host: the untrusted copy runs there while the guard runs', async () => {
     const onHost = join(host, 'untrusted-on-host');
     writeFileSync(onHost, untrustedBytes, { mode: 0o755 });
@@ -259,7 +304,7 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     const zeros = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < 256; i++) writeSync(fd, zeros);
     closeSync(fd);
-    const hasty = startGuard(policyFile, ['--deadline-ms', '200']);
+    const hasty = startGuard(policyFile, ['--no-warm', '--deadline-ms', '200']);
     try {
       await hasty.ready();
       for (let i = 0; i < 2; i++) {
@@ -283,5 +328,74 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     g.endInput();
     expect(await g.exited).toEqual({ code: 0, signal: null });
     expect(await only(untrusted)).toMatchObject({ outcome: 'ok' });
+  });
+
+  it('warms up after ready: hashes the executable files of the policy in slices, answers starts meanwhile, keeps its cache across SIGHUP', async () => {
+    // The guard of the tests above ran with --no-warm; the one here is the only guard running.
+    expect(guards[0]!.events.some((e) => e.event === 'warmed')).toBe(false);
+    const dir = join(mnt, 'warm');
+    mkdirSync(ns.view(dir));
+    const [big, a, b, plain] = ['big', 'a', 'b', 'not-executable'].map((n) => join(dir, n)) as [string, string, string, string];
+    // 256 MB, first in the policy: a warm-up that hashed it in one go would hold up the start below
+    // for hundreds of milliseconds and emit `warmed` before answering it.
+    const fd = openSync(ns.view(big), 'w', 0o755);
+    writeSync(fd, trueBytes);
+    const zeros = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < 256; i++) writeSync(fd, zeros);
+    closeSync(fd);
+    writeFileSync(ns.view(a), trueBytes, { mode: 0o755 });
+    writeFileSync(ns.view(b), trueBytes, { mode: 0o755 });
+    writeFileSync(ns.view(plain), trueBytes, { mode: 0o644 }); // no exec bit: not warmed
+    // The probe runs by its hash, with the dynamic loader's dpkg entry; big's entry is not its md5
+    // (it is never run, only warmed).
+    const loader = dpkgPolicyLines().filter((l) => /\/ld-linux[^/]*$/.test(l));
+    const mine = [big, a, b, plain, join(dir, 'missing')].map((p) => `md5 ${md5Of(trueBytes)} ${p}`);
+    const paths = [...loader, ...mine].map((l) => l.slice(37));
+    const warmPolicy = join(host, 'warm-policy');
+    writeFileSync(warmPolicy, ['cordon-exec-policy 1', `allow-sha256 ${sha256Of(readFileSync(execProbeBinary().path))}`, ...mine, ...loader, ''].join('\n'), 'latin1');
+    // What the warm-up must visit: regular files with an exec bit, each inode once.
+    const inodes = new Set<string>();
+    let bytes = 0;
+    for (const p of paths) {
+      const st = existsSync(ns.view(p)) ? lstatSync(ns.view(p)) : null;
+      if (!st?.isFile() || (st.mode & 0o111) === 0 || inodes.has(`${st.dev}:${st.ino}`)) continue;
+      inodes.add(`${st.dev}:${st.ino}`);
+      bytes += st.size;
+    }
+    expect(inodes.size).toBe(4); // big, a, b and the dynamic loader
+
+    const warm = Guard.start(ns, warmPolicy);
+    guards.push(warm);
+    try {
+      await warm.ready();
+      expect(await only(a)).toMatchObject({ outcome: 'ok' });
+      expect(warm.events.some((e) => e.event === 'warmed')).toBe(false);
+      const warmed = await warm.waitFor((e) => e.event === 'warmed', 0, 30_000);
+      // Files the start above had already hashed count as cached.
+      expect((warmed.files as number) + (warmed.cached as number)).toBe(inodes.size);
+      expect(warmed.bytes).toBeGreaterThanOrEqual(256 * 1024 * 1024);
+      expect(warmed.bytes).toBeLessThanOrEqual(bytes);
+      expect(warmed.ms).toEqual(expect.any(Number));
+
+      // A reload starts the warm-up again, and the cache outlives it: nothing is hashed twice.
+      let from = warm.events.length;
+      warm.kill('SIGHUP');
+      expect(await warm.waitFor((e) => e.event === 'warmed', from, 30_000)).toMatchObject({ files: 0, bytes: 0, cached: inodes.size });
+      expect(warm.events.slice(from).map((e) => e.event)).toEqual(['reloaded', 'warmed']);
+
+      // A file modified after its warm-up is hashed again, and judged on its new content.
+      appendFileSync(ns.view(b), 'x');
+      from = warm.events.length;
+      warm.kill('SIGHUP');
+      expect(await warm.waitFor((e) => e.event === 'warmed', from, 30_000)).toMatchObject({ files: 1, bytes: trueBytes.length + 1, cached: inodes.size - 1 });
+      from = warm.events.length;
+      expect(await only(b)).toMatchObject({ outcome: 'EPERM' });
+      expect(await warm.waitFor((e) => e.event === 'blocked' && e.path === b, from)).toMatchObject({ reason: 'mismatch', sha256: sha256Of(untrustedBytes) });
+      expect(await only(a)).toMatchObject({ outcome: 'ok' });
+    } finally {
+      warm.kill();
+      await warm.exited;
+      rmSync(ns.view(dir), { recursive: true, force: true });
+    }
   });
 });
