@@ -8,10 +8,14 @@ export default defineConfig({
     hookTimeout: 60_000,
     // e2e tests start real processes and network namespaces; keep files from fighting over the 2 cores.
     fileParallelism: true,
-    poolOptions: { forks: { maxForks: 2 } },
+    poolOptions: { forks: { maxForks: 2, isolate: false } },
     pool: 'forks',
+    // The packages' tests share one module registry per worker (isolate: false): importing the
+    // server afresh for each file was about half of their time. They restore what they change
+    // (env, cwd, umask). The e2e tests, which drive whole processes, keep a worker per file.
     projects: [
-      { extends: true, test: { name: 'sqlite', include: ['packages/*/src/**/*.test.ts', 'e2e/**/*.test.ts'] } },
+      { extends: true, test: { name: 'sqlite', include: ['packages/*/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['e2e/**/*.test.ts'] } },
       // The server's tests once more with every harness on PostgreSQL: each repository, query and
       // transaction is proven on both engines (architecture.md).
       // (Repository, store and cluster tests choose their engines themselves: not run twice.)

@@ -35,6 +35,9 @@ export function inventoryFor(i: number): Inventory {
     agentVersion: '0.1.0',
     capabilities: [{ name: 'inventory', version: '1' }],
     deviceTags: [],
+    // What a real agent reports on every hello, so the server's reading of both is measured too.
+    isolation: { state: 'NotIsolated', type: null, since: null, releasedBy: null },
+    restriction: { state: 'Unrestricted', since: null, guard: null, error: null, trusted: null },
   };
 }
 
