@@ -8,11 +8,12 @@ export default defineConfig({
     hookTimeout: 60_000,
     // e2e tests start real processes and network namespaces; keep files from fighting over the 2 cores.
     fileParallelism: true,
+    // isolate: false: a worker runs many files with one module registry (vitest still runs each
+    // project's files apart). Importing the server afresh for each file was about half of the
+    // packages' test time. Tests restore what they change (env, cwd, umask). Vitest takes this
+    // setting for the whole run only, so the e2e files share workers too.
     poolOptions: { forks: { maxForks: 2, isolate: false } },
     pool: 'forks',
-    // The packages' tests share one module registry per worker (isolate: false): importing the
-    // server afresh for each file was about half of their time. They restore what they change
-    // (env, cwd, umask). The e2e tests, which drive whole processes, keep a worker per file.
     projects: [
       { extends: true, test: { name: 'sqlite', include: ['packages/*/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'e2e', include: ['e2e/**/*.test.ts'] } },
