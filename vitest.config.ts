@@ -8,12 +8,12 @@ export default defineConfig({
     hookTimeout: 60_000,
     // e2e tests start real processes and network namespaces; keep files from fighting over the 2 cores.
     fileParallelism: true,
-    // isolate: false: a worker runs many files with one module registry (vitest still runs each
-    // project's files apart). Importing the server afresh for each file was about half of the
-    // packages' test time. Tests restore what they change (env, cwd, umask). Vitest takes this
-    // setting for the whole run only, so the e2e files share workers too.
-    poolOptions: { forks: { maxForks: 2, isolate: false } },
+    poolOptions: { forks: { maxForks: 2 } },
     pool: 'forks',
+    // `npm test` runs the packages' projects with --isolate=false (a worker runs many files with
+    // one module registry: importing the server afresh for each file was about half of their
+    // time; they restore what they change, such as env, cwd and umask), then e2e with a worker per
+    // file (its files share module-level beds and browsers). Vitest takes isolate for a whole run only.
     projects: [
       { extends: true, test: { name: 'sqlite', include: ['packages/*/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'e2e', include: ['e2e/**/*.test.ts'] } },
