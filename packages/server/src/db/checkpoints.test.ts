@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,20 @@ describe('WAL checkpoints in the background', () => {
     // Nothing is left open or still to be written: no WAL, and the directory can go at once (a
     // thread closing after the store was destroyed made the harness's rmSync fail with ENOTEMPTY).
     expect(readdirSync(dir)).toEqual(['cordon.db']);
+  });
+
+  it('keeps a process alive until the store is closed, so a script that awaits destroy finishes it', async () => {
+    // The thread is unref'd while it runs; once destroy waits for it, nothing else may keep the
+    // event loop alive: a `cordon` command exited with 13 (unsettled top-level await) half-way.
+    const file = join(tempDir(), 'cordon.db');
+    const script = `import { openSqlite } from ${JSON.stringify(new URL('./database.ts', import.meta.url).href)};
+const db = await openSqlite(${JSON.stringify(file)}, { checkpointInBackground: true });
+await db.destroy();
+console.log('closed');`;
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      expect({ status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() }).toEqual({ status: 0, stdout: 'closed', stderr: '' });
+    }
   });
 
   it('gives checkpoints back to the connection when the thread dies, so the WAL never grows without bound', async () => {

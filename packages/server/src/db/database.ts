@@ -249,7 +249,9 @@ export function checkpointInBackground(sqlite: SQLite.Database, file: string, ev
     ended,
     stop() {
       stopping = true;
-      // It closes its connection before the server's own closes: the last one to close folds the WAL back in.
+      // Unref'd while it runs, but the store's close waits for it: held from now, or a process
+      // awaiting that close could run out of work and exit (13, unsettled top-level await).
+      worker.ref();
       worker.postMessage('stop');
     },
   };
