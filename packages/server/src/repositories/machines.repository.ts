@@ -6,6 +6,11 @@ import { ACTION_CATALOG } from '@cordon/protocol';
 
 export type MachineRow = Selectable<MachinesTable>;
 
+/** An enforcement the agent reports: its last report is the machines column of that name, the state derived from it `<name>_state`. */
+export type Enforcement = 'isolation' | 'restriction';
+/** What a machine's enforcement state follows from: the stored report and state, and whether an action of its types is active. */
+export type EnforcementInputs<E extends Enforcement> = { id: string; busy: boolean } & { [K in E]: string | null } & { [K in `${E}_state`]: string };
+
 const RISK_SEVERITY = sql<number>`case machines.risk_score when 'Informational' then 1 when 'Low' then 2 when 'Medium' then 3 when 'High' then 4 else 0 end`;
 
 /**
@@ -96,54 +101,50 @@ export class MachinesRepository {
     return { rows, count };
   }
 
-  /**
-   * What the isolation state of each machine follows from: the agent's last report and whether an
-   * action of one of `types` is still active on it (one query per 500 machines).
-   */
-  async isolationInputs(ids: string[], types: readonly string[]): Promise<{ id: string; isolation: string | null; isolation_state: string; busy: boolean }[]> {
-    const out: { id: string; isolation: string | null; isolation_state: string; busy: boolean }[] = [];
-    for (let i = 0; i < ids.length; i += 500) {
-      const rows = await this.db
-        .selectFrom('machines')
-        .select(['machines.id', 'machines.isolation', 'machines.isolation_state'])
-        .select((eb) =>
-          eb
-            .exists(eb.selectFrom('actions').select('actions.id').whereRef('actions.machine_id', '=', 'machines.id').where('actions.type', 'in', [...types]).where('actions.status', 'in', ['Pending', 'InProgress']))
-            .as('busy'),
-        )
-        .where('machines.id', 'in', ids.slice(i, i + 500))
-        .execute();
-      // SQLite answers 0/1, PostgreSQL a boolean.
-      out.push(...rows.map((r) => ({ id: r.id, isolation: r.isolation, isolation_state: r.isolation_state, busy: Boolean(Number(r.busy)) })));
-    }
-    return out;
+  async isolationInputs(ids: string[], types: readonly string[]): Promise<EnforcementInputs<'isolation'>[]> {
+    return this.#enforcementInputs('isolation', ids, types);
   }
 
   async setIsolationState(ids: string[], state: string): Promise<void> {
-    for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set({ isolation_state: state }).where('id', 'in', ids.slice(i, i + 500)).execute();
+    await this.#setEnforcementState('isolation', ids, state);
   }
 
-  /** What the restriction state of each machine follows from, as `isolationInputs` for isolation. */
-  async restrictionInputs(ids: string[], types: readonly string[]): Promise<{ id: string; restriction: string | null; restriction_state: string; busy: boolean }[]> {
-    const out: { id: string; restriction: string | null; restriction_state: string; busy: boolean }[] = [];
+  async restrictionInputs(ids: string[], types: readonly string[]): Promise<EnforcementInputs<'restriction'>[]> {
+    return this.#enforcementInputs('restriction', ids, types);
+  }
+
+  async setRestrictionState(ids: string[], state: string): Promise<void> {
+    await this.#setEnforcementState('restriction', ids, state);
+  }
+
+  /**
+   * What the enforcement state of each machine follows from: the agent's last report and whether an
+   * action of one of `types` is still active on it (one query per 500 machines).
+   */
+  async #enforcementInputs<E extends Enforcement>(column: E, ids: string[], types: readonly string[]): Promise<EnforcementInputs<E>[]> {
+    const state = `${column}_state` as const;
+    const out: EnforcementInputs<E>[] = [];
     for (let i = 0; i < ids.length; i += 500) {
       const rows = await this.db
         .selectFrom('machines')
-        .select(['machines.id', 'machines.restriction', 'machines.restriction_state'])
-        .select((eb) =>
+        .select((eb) => [
+          'machines.id',
+          eb.ref(`machines.${column}`).as('report'),
+          eb.ref(`machines.${state}`).as('state'),
           eb
             .exists(eb.selectFrom('actions').select('actions.id').whereRef('actions.machine_id', '=', 'machines.id').where('actions.type', 'in', [...types]).where('actions.status', 'in', ['Pending', 'InProgress']))
             .as('busy'),
-        )
+        ])
         .where('machines.id', 'in', ids.slice(i, i + 500))
         .execute();
-      out.push(...rows.map((r) => ({ id: r.id, restriction: r.restriction, restriction_state: r.restriction_state, busy: Boolean(Number(r.busy)) })));
+      // SQLite answers 0/1, PostgreSQL a boolean.
+      out.push(...rows.map((r) => ({ id: r.id, [column]: r.report, [state]: r.state, busy: Boolean(Number(r.busy)) }) as EnforcementInputs<E>));
     }
     return out;
   }
 
-  async setRestrictionState(ids: string[], state: string): Promise<void> {
-    for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set({ restriction_state: state }).where('id', 'in', ids.slice(i, i + 500)).execute();
+  async #setEnforcementState(column: Enforcement, ids: string[], state: string): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.db.updateTable('machines').set(`${column}_state`, state).where('id', 'in', ids.slice(i, i + 500)).execute();
   }
 
   async credential(id: string): Promise<{ credential_hash: string; credential_revoked_at: string | null } | undefined> {

@@ -93,6 +93,18 @@ describe('restrict app execution: state', () => {
     expect((await machine(id)).restrictionState).toBe('Unrestricted');
   });
 
+  it('pushes a changed report to live views even when the state stays (the device page shows the guard)', async () => {
+    const id = await h.enroll(capable({ restriction: restricted }));
+    const changes: CordonEvent[] = [];
+    h.server.hub.subscribe((e) => void (e.kind === 'machine' && e.change === 'restriction' && changes.push(e)));
+    const machines = h.server.services.machines;
+    await machines.applyInventory(id, inventory(capable({ restriction: restricted })));
+    expect(changes).toEqual([]);
+    await machines.applyInventory(id, inventory(capable({ restriction: { ...restricted, guard: 'restarting' } })));
+    expect(changes).toEqual([{ kind: 'machine', machineId: id, change: 'restriction' }]);
+    expect((await machine(id)).restrictionState).toBe('Restricted');
+  });
+
   it('raises a blocked start as an ExecutionControl alert on the device timeline', async () => {
     const id = await h.enroll(capable({ restriction: restricted }));
     await h.server.services.alerts.accept(id, {

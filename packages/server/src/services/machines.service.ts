@@ -1,6 +1,5 @@
-import type { ActionCatalog, Capability, Inventory } from '@cordon/protocol';
-import { storedIsolationReport } from '../actions/isolation.handler.js';
-import { storedRestrictionReport } from '../actions/restriction.handler.js';
+import { IsolationReport, RestrictionReport, type ActionCatalog, type Capability, type Inventory } from '@cordon/protocol';
+import { storedReport } from '../actions/reported-state.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -285,9 +284,9 @@ export class MachinesService {
         machineTags: [...new Set(own.map((t) => t.tag))].sort(),
         machineTagDetails: own.map((t) => ({ tag: t.tag, source: t.source })),
         isolationState: r.isolation_state,
-        isolation: storedIsolationReport(r.isolation),
+        isolation: storedReport(IsolationReport, r.isolation),
         restrictionState: r.restriction_state,
-        restriction: storedRestrictionReport(r.restriction),
+        restriction: storedReport(RestrictionReport, r.restriction),
         capabilities: JSON.parse(r.capabilities) as Capability[],
         usableActions: readiness.usable,
         unusableActions: readiness.unusable,
