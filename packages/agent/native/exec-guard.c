@@ -7,18 +7,36 @@
  * Listens for the kernel's fanotify exec-permission events (FAN_OPEN_EXEC_PERM) on every mount of its
  * own mount namespace (FAN_MARK_MOUNT, never FAN_MARK_FILESYSTEM: started inside a private mount
  * namespace it restricts only that namespace). A file may execute when the policy's md5/sha256 entry
- * for its path matches its content, or its content's SHA-256 is an allow-sha256 entry; anything else
- * is answered FAN_DENY (the execve fails with EPERM).
+ * for its path matches its content, or its content's SHA-256 is an allow-sha256 entry, or the process
+ * that starts it descends from a package manager (below); anything else is answered FAN_DENY (the
+ * execve fails with EPERM).
  *
  * Policy file (loaded at start and on SIGHUP; a bad file on SIGHUP keeps the old policy):
  *   cordon-exec-policy 1
  *   md5 <32 hex> <absolute path, rest of the line>
  *   sha256 <64 hex> <absolute path, rest of the line>
  *   allow-sha256 <64 hex>
+ *   manager <absolute path, rest of the line>
  * Lines starting with '#' and empty lines are ignored.
  *
+ * Package managers (`manager` lines: the agent lists dpkg and rpm where their own files are package-
+ * trusted): an upgrade must not lock the machine, and dpkg execs maintainer scripts that no md5sums
+ * lists (/var/lib/dpkg/info/<pkg>.postinst, tmp.ci/) which may run programs just unpacked, before the
+ * agent has rebuilt the policy. So before refusing a start, the guard walks the starting process and
+ * its ancestors (/proc/<pid>/exe and the ppid of /proc/<pid>/stat; at most MANAGER_DEPTH of them,
+ * never pid 1, not past the deadline) and allows it when one of them runs a manager path (a
+ * " (deleted)" suffix ignored: dpkg upgrading itself replaces its own program) with effective uid 0:
+ * a manager run by another user is no upgrade, and dpkg could be made to exec a user's program
+ * through PATH. This trusts the package manager and whatever it starts, on purpose (root can run it
+ * anyway); it costs nothing on trusted starts, is not cached (it depends on the process, not the
+ * file), and a start refused for the deadline is not looked at again. A process that is gone, or a
+ * /proc file that cannot be read, ends the walk: the start is refused as before.
+ *
  * Output on stdout, one JSON object per line: ready, blocked (pid, ppid, uid, path, sha256, reason and,
- * when readable, parentExe), reloaded, mounts, warmed (files, bytes, cached, ms), error. Strings are
+ * when readable, parentExe), allowed (why "package-manager", manager, path, sha256: at most
+ * ALLOWED_LINES a second, the starts held back counted as "unreported":N on the next allowed line, or
+ * on one of its own with no path a second later), reloaded, mounts, warmed (files, bytes, cached,
+ * ms), error; ready and reloaded also count the entries, allowed hashes and managers. Strings are
  * JSON-escaped; bytes that are not valid UTF-8 are written as \u00XX of the byte. stdout never
  * blocks: lines wait in a small buffer, and when that is full a line is dropped and counted, the
  * count going out as "dropped":N on the next line that fits.
@@ -81,6 +99,8 @@
 #define WARM_SLICE (256 * 1024)      /* hashed per loop turn: well under a millisecond at ~700 MB/s */
 #define WARM_LOOKS 256               /* policy entries examined (lstat) per loop turn */
 #define EVENT_BUF (64 * 1024)
+#define MANAGER_DEPTH 32             /* ancestors looked at for a package manager */
+#define ALLOWED_LINES 10             /* allowed lines a second: an upgrade starts thousands of programs */
 
 /* ---------- output ---------- */
 
@@ -232,6 +252,8 @@ struct policy {
   size_t n_buckets;
   uint8_t (*allowed)[32]; /* sorted, for bsearch */
   size_t n_allowed;
+  const char **managers; /* point into text */
+  size_t n_managers;
 };
 
 static uint64_t fnv1a(const char *s) {
@@ -245,6 +267,7 @@ static void policy_free(struct policy *p) {
   free(p->entries);
   free(p->buckets);
   free(p->allowed);
+  free(p->managers);
   memset(p, 0, sizeof *p);
 }
 
@@ -303,7 +326,8 @@ static int policy_load(const char *file, struct policy *out, char *err, size_t e
   for (size_t i = 0; i < got; i++) max_lines += p.text[i] == '\n';
   p.entries = malloc(max_lines * sizeof *p.entries);
   p.allowed = malloc(max_lines * sizeof *p.allowed);
-  if (!p.entries || !p.allowed) {
+  p.managers = malloc(max_lines * sizeof *p.managers);
+  if (!p.entries || !p.allowed || !p.managers) {
     snprintf(err, errlen, "policy %s: out of memory", file);
     policy_free(&p);
     return -1;
@@ -339,8 +363,17 @@ static int policy_load(const char *file, struct policy *out, char *err, size_t e
     } else if (strncmp(cur, "allow-sha256 ", 13) == 0 && parse_hex(cur + 13, 32, p.allowed[p.n_allowed], 1) == 0) {
       p.n_allowed++;
       continue;
+    } else if (strncmp(cur, "manager ", 8) == 0) {
+      path = cur + 8;
+      if (path[0] != '/' || strlen(path) >= PATH_MAX) {
+        snprintf(err, errlen, "policy %s line %zu: the path must be absolute and shorter than %d bytes", file, lineno, PATH_MAX);
+        policy_free(&p);
+        return -1;
+      }
+      p.managers[p.n_managers++] = path;
+      continue;
     } else {
-      snprintf(err, errlen, "policy %s line %zu: expected \"md5 <32 hex> <path>\", \"sha256 <64 hex> <path>\" or \"allow-sha256 <64 hex>\"", file, lineno);
+      snprintf(err, errlen, "policy %s line %zu: expected \"md5 <32 hex> <path>\", \"sha256 <64 hex> <path>\", \"allow-sha256 <64 hex>\" or \"manager <path>\"", file, lineno);
       policy_free(&p);
       return -1;
     }
@@ -550,6 +583,113 @@ static void respond(int fan, int fd, uint32_t response) {
   if (write(fan, &r, sizeof r) != sizeof r && errno != ENOENT) emit_error("answering an event: %s", strerror(errno));
 }
 
+/* ---------- package managers ---------- */
+
+/* Reads a small /proc file into buf (NUL-terminated); its length, or -1 when the process is gone. */
+static ssize_t read_proc(long pid, const char *name, char *buf, size_t cap) {
+  char file[64];
+  snprintf(file, sizeof file, "/proc/%ld/%s", pid, name);
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+/* The parent of `pid` (field 4 of /proc/<pid>/stat, after the name in parentheses, which may hold any byte), -1 when gone. */
+static long proc_ppid(long pid) {
+  char buf[512]; /* the name is at most 16 bytes: the fields up to the ppid fit */
+  if (read_proc(pid, "stat", buf, sizeof buf) < 0) return -1;
+  char *p = strrchr(buf, ')');
+  char state;
+  long ppid;
+  if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+/* The effective uid of `pid` (second field of Uid: in /proc/<pid>/status), -1 when gone. */
+static long proc_euid(long pid) {
+  char buf[4096];
+  if (read_proc(pid, "status", buf, sizeof buf) < 0) return -1;
+  char *p = strstr(buf, "\nUid:");
+  long real, effective;
+  if (!p || sscanf(p + 5, "%ld %ld", &real, &effective) != 2) return -1;
+  return effective;
+}
+
+/* The policy's manager path that `exe` (a /proc/<pid>/exe target) names, or NULL. */
+static const char *manager_named(const char *exe, size_t n) {
+  static const char deleted[] = " (deleted)";
+  const size_t dl = sizeof deleted - 1;
+  if (n > dl && memcmp(exe + n - dl, deleted, dl) == 0) n -= dl;
+  for (size_t i = 0; i < policy.n_managers; i++)
+    if (strlen(policy.managers[i]) == n && memcmp(policy.managers[i], exe, n) == 0) return policy.managers[i];
+  return NULL;
+}
+
+/* The manager that `pid` or one of its ancestors runs as root (header comment, "Package managers"), or NULL. */
+static const char *manager_ancestor(long pid, int64_t deadline) {
+  for (int depth = 0; depth < MANAGER_DEPTH && pid > 1 && now_ns() <= deadline; depth++) {
+    char link[64], exe[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%ld/exe", pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1); /* fails for kernel threads: they have no program */
+    if (n > 0) {
+      exe[n] = '\0';
+      const char *manager = manager_named(exe, (size_t)n);
+      if (manager && proc_euid(pid) == 0) return manager;
+    }
+    pid = proc_ppid(pid);
+  }
+  return NULL;
+}
+
+/* Allowed lines are rate-limited per second; the starts held back are counted. */
+static struct {
+  int64_t window; /* when the current second began */
+  int lines;      /* lines written in it */
+  unsigned long unreported;
+} allowed_out;
+
+static void allowed_line(const char *manager, const char *path, const char *sha) {
+  line.len = 0;
+  l_str(&line, "{\"event\":\"allowed\",\"why\":\"package-manager\"");
+  if (manager) {
+    l_str(&line, ",\"manager\":");
+    l_json(&line, manager);
+    l_str(&line, ",\"path\":");
+    l_json(&line, path);
+    l_fmt(&line, ",\"sha256\":\"%s\"", sha);
+  }
+  if (allowed_out.unreported > 0) l_fmt(&line, ",\"unreported\":%lu", allowed_out.unreported);
+  allowed_out.unreported = 0;
+  emit(&line);
+}
+
+static void report_allowed(const char *manager, const char *path, const char *sha) {
+  int64_t now = now_ns();
+  if (now - allowed_out.window >= 1000000000) {
+    allowed_out.window = now;
+    allowed_out.lines = 0;
+  }
+  if (allowed_out.lines >= ALLOWED_LINES) {
+    allowed_out.unreported++;
+    return;
+  }
+  allowed_out.lines++;
+  allowed_line(manager, path, sha);
+}
+
+/* Milliseconds until the held-back count is due as a line of its own (-1: nothing held back). */
+static int allowed_due_ms(void) {
+  if (allowed_out.unreported == 0) return -1;
+  int64_t left = allowed_out.window + 1000000000 - now_ns();
+  if (left > 0) return (int)(left / 1000000) + 1;
+  allowed_line(NULL, NULL, NULL);
+  return -1;
+}
+
 static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_t deadline) {
   int fd = m->fd;
   struct stat st;
@@ -603,6 +743,14 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
     return;
   }
   if (!reason) reason = kinds ? "mismatch" : "unknown";
+  char sha[65] = "";
+  if (strcmp(reason, "deadline") != 0) hex(sha, d.sha256, 32);
+  const char *manager = policy.n_managers > 0 && strcmp(reason, "deadline") != 0 ? manager_ancestor(m->pid, deadline) : NULL;
+  if (manager) {
+    respond(fan, fd, FAN_ALLOW);
+    report_allowed(manager, path, sha);
+    return;
+  }
   long ppid, uid;
   proc_ids(m->pid, &ppid, &uid); /* before answering: the process still exists while it waits */
   /* The parent's program, read now: a parent that only starts one program is often gone by the time the agent reads the line. */
@@ -614,8 +762,6 @@ static void handle_exec(int fan, const struct fanotify_event_metadata *m, int64_
     parent_exe[n > 0 ? n : 0] = '\0';
   }
   respond(fan, fd, FAN_DENY);
-  char sha[65] = "";
-  if (strcmp(reason, "deadline") != 0) hex(sha, d.sha256, 32);
   line.len = 0;
   l_fmt(&line, "{\"event\":\"blocked\",\"pid\":%d,\"ppid\":%ld,\"uid\":%ld,\"path\":", m->pid, ppid, uid);
   l_json(&line, path);
@@ -958,12 +1104,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   line.len = 0;
-  l_fmt(&line, "{\"event\":\"ready\",\"mounts\":%d,\"entries\":%zu,\"allowed\":%zu", marked, policy.n_entries, policy.n_allowed);
+  l_fmt(&line, "{\"event\":\"ready\",\"mounts\":%d,\"entries\":%zu,\"allowed\":%zu,\"managers\":%zu", marked, policy.n_entries, policy.n_allowed, policy.n_managers);
   emit(&line);
   warm_start();
 
   static char events[EVENT_BUF] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
   for (;;) {
+    /* A held-back count of allowed starts is due a second after its window began (written here when it is). */
+    int due = allowed_due_ms();
     struct pollfd pfd[5] = {
         {.fd = fan, .events = POLLIN},
         {.fd = sfd, .events = POLLIN},
@@ -972,7 +1120,7 @@ int main(int argc, char **argv) {
         {.fd = out_len > 0 ? out_fd : -1, .events = POLLOUT},
     };
     /* While the warm-up has work, poll only looks: events first, then one slice of it. */
-    if (poll(pfd, 5, warm.active ? 0 : -1) < 0) {
+    if (poll(pfd, 5, warm.active ? 0 : due) < 0) {
       if (errno == EINTR) continue;
       emit_error("poll: %s", strerror(errno));
       break;
@@ -1011,7 +1159,7 @@ int main(int argc, char **argv) {
             policy_free(&policy);
             policy = next;
             line.len = 0;
-            l_fmt(&line, "{\"event\":\"reloaded\",\"entries\":%zu,\"allowed\":%zu", policy.n_entries, policy.n_allowed);
+            l_fmt(&line, "{\"event\":\"reloaded\",\"entries\":%zu,\"allowed\":%zu,\"managers\":%zu", policy.n_entries, policy.n_allowed, policy.n_managers);
             emit(&line);
             warm_start();
           }

@@ -8,4 +8,5 @@ export const RESTRICTION_NOT_COVERED: readonly string[] = [
   'Programs started inside a new mount namespace (containers, services with PrivateTmp or ProtectSystem) are not checked: the guard watches the mounts of the agent\'s own namespace.',
   'Programs run from memory (memfd_create then execve) are not checked.',
   'Code loaded into a running program (shared libraries, JIT code) is not checked.',
+  'Programs the package manager (dpkg, rpm, run as root) starts during installs and upgrades are allowed, whatever they are: an upgrade must run its maintainer scripts and the programs it just unpacked.',
 ];

@@ -23,11 +23,13 @@ export type RestrictionReport = z.infer<typeof RestrictionReport>;
 
 /**
  * What a restriction does not stop, said in the action's result, on the device page and in the
- * README: the kernel's exec checks see programs started, not files read by one.
+ * README: the kernel's exec checks see programs started, not files read by one; and what the
+ * package manager starts is let through on purpose.
  */
 export const RESTRICTION_NOT_COVERED: readonly string[] = [
   'Scripts fed to an interpreter (bash script.sh, python3 script.py) are not program starts: the interpreter is the program checked, and it is trusted.',
   'Programs started inside a new mount namespace (containers, services with PrivateTmp or ProtectSystem) are not checked: the guard watches the mounts of the agent\'s own namespace.',
   'Programs run from memory (memfd_create then execve) are not checked.',
   'Code loaded into a running program (shared libraries, JIT code) is not checked.',
+  'Programs the package manager (dpkg, rpm, run as root) starts during installs and upgrades are allowed, whatever they are: an upgrade must run its maintainer scripts and the programs it just unpacked.',
 ];

@@ -152,7 +152,7 @@ export class RestrictionManager implements AgentModule {
       this.#startWatching();
       if (previous.state !== 'Restricted') {
         await this.#notify('App execution on this device is now restricted by your security team: only trusted programs may start.');
-        this.deps.logger.warn({ packageFiles: list.packageFiles, allowedHashes: list.allowedHashes }, 'app execution restricted');
+        this.deps.logger.warn({ packageFiles: list.packageFiles, allowedHashes: list.allowedHashes, packageManagers: list.sources.packageManagers }, 'app execution restricted');
       }
       return { restriction: this.#reportOf(this.#read()), trusted: { ...list.sources, packageFiles: list.packageFiles, allowedHashes: list.allowedHashes } };
     });
@@ -339,6 +339,8 @@ export class RestrictionManager implements AgentModule {
     else if (line.event === 'error') this.deps.logger.error({ message: line.message }, 'exec guard error');
     // The trusted executables hashed ahead of their first start (native/exec-guard.c, "Warm-up").
     else if (line.event === 'warmed') this.deps.logger.info({ files: line.files, bytes: line.bytes, cached: line.cached, ms: line.ms }, 'exec guard warm-up done');
+    // Started under dpkg or rpm (an install or upgrade): allowed by design, so a log line, not an alert.
+    else if (line.event === 'allowed') this.deps.logger.info({ manager: line.manager, path: line.path, sha256: line.sha256, unreported: line.unreported }, 'allowed a program the package manager started');
     if (typeof line.dropped === 'number') this.deps.logger.warn({ dropped: line.dropped }, 'the exec guard dropped event lines (the agent read too slowly)');
   }
 

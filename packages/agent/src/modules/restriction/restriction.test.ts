@@ -134,9 +134,10 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     const result = await restrictCodeExecution.run({}, ctxOf(m, sent));
     expect(sent).toEqual(['inventory']);
     expect(result).toMatchObject({ restriction: { state: 'Restricted', guard: 'running', error: null }, notCovered: RESTRICTION_NOT_COVERED });
-    const trusted = (result as { trusted: { packageFiles: number; allowedHashes: number; allowIndicators: number } }).trusted;
+    const trusted = (result as { trusted: { packageFiles: number; allowedHashes: number; allowIndicators: number; packageManagers: string[] } }).trusted;
     expect(trusted.packageFiles).toBeGreaterThan(1000);
     expect(trusted.allowIndicators).toBe(1);
+    expect(trusted.packageManagers).toContain('/usr/bin/dpkg');
     expect(m.report().restriction).toMatchObject({ state: 'Restricted', guard: 'running', trusted: { packageFiles: trusted.packageFiles, allowedHashes: trusted.allowedHashes } });
     expect(notices.at(-1)).toMatch(/now restricted/);
 
@@ -266,5 +267,31 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     expect(await outcome(copy)).toBe('EPERM');
     await pm.unrestrict();
     expect(await outcome(copy)).toBe('ok');
+  });
+
+  it('lets what the package manager starts run (maintainer scripts, programs just unpacked), and logs it', async () => {
+    // A "dpkg" of the fixture database: a copy of the shell on the tmpfs, listed by a package.
+    const info = join(host, 'dpkg-info-manager');
+    spawnSync('mkdir', ['-p', info]);
+    for (const f of readdirSync('/var/lib/dpkg/info').filter((n) => /^libc6(:[a-z0-9]+)?\.md5sums$/.test(n))) copyFileSync(join('/var/lib/dpkg/info', f), join(info, f));
+    const sh = readFileSync(realpathSync('/bin/sh'));
+    const fakeDpkg = join(mnt, 'fake-dpkg');
+    writeFileSync(ns.view(fakeDpkg), sh, { mode: 0o755 });
+    writeFileSync(fakeDpkg, sh, { mode: 0o755 }); // under the tmpfs, for the module, which runs on the host and only lists managers that exist
+    writeFileSync(join(info, 'fake-dpkg.md5sums'), `${md5Of(sh)}  ${fakeDpkg.slice(1)}\n`);
+    const logs: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
+    const pm = manager({ trustSources: { dpkgInfoDir: info, rpmLines: async () => null, managerPaths: [fakeDpkg] }, packageWatch: [info], logger });
+    try {
+      expect((await pm.restrict('act-4')).trusted.packageManagers).toEqual([fakeDpkg]);
+      expect(readFileSync(join(dataDir, 'restriction', 'policy'), 'latin1').split('\n')).toContain(`manager ${fakeDpkg}`);
+      expect(await outcome(copy)).toBe('EPERM');
+      expect((await ns.run(fakeDpkg, ['-c', copy])).code).toBe(0);
+      await until('the allowed start logged', () => logs.some((l) => l.msg === 'allowed a program the package manager started'));
+      expect(logs.find((l) => l.msg === 'allowed a program the package manager started')).toMatchObject({ level: 30, manager: fakeDpkg, path: copy, sha256: untrustedSha });
+      expect(await outcome(copy)).toBe('EPERM'); // not trusted by it
+    } finally {
+      await pm.unrestrict();
+    }
   });
 });

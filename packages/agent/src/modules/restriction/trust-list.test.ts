@@ -62,7 +62,7 @@ describe('trust list', () => {
     writeFileSync(self, 'runtime');
     const list = await buildTrustList(
       [allowed(SHA_B.toUpperCase()), allowed('f'.repeat(64), { action: 'Block' }), allowed(MD5_A, { type: 'FileMd5' }), allowed('bad')],
-      { dpkgInfoDir: info(), rpmLines: async () => [`sha256 ${'9'.repeat(64)} /usr/bin/rpmfile`], selfPaths: [self] },
+      { dpkgInfoDir: info(), rpmLines: async () => [`sha256 ${'9'.repeat(64)} /usr/bin/rpmfile`], selfPaths: [self], managerPaths: [] },
     );
     const text = list.policy.toString('latin1').split('\n');
     expect(text[0]).toBe('cordon-exec-policy 1');
@@ -71,21 +71,40 @@ describe('trust list', () => {
     expect(text).toContain(`allow-sha256 ${SHA_B}`);
     expect(text).toContain(`allow-sha256 ${await sha256File(self)}`);
     expect(text.filter((l) => l.startsWith('allow-sha256'))).toHaveLength(2);
-    expect(list).toMatchObject({ packageFiles: 3, allowedHashes: 2, sources: { dpkg: 2, rpm: 1, allowIndicators: 1, self: 1 } });
+    expect(list).toMatchObject({ packageFiles: 3, allowedHashes: 2, sources: { dpkg: 2, rpm: 1, allowIndicators: 1, self: 1, packageManagers: [] } });
+  });
+
+  it('names the package managers that are installed and listed by a package (manager lines, canonical paths)', async () => {
+    const self = join(dir, 'self');
+    writeFileSync(self, 'runtime');
+    const root = join(dir, 'root');
+    writeFileSync(join(info(), 'dpkg.md5sums'), `${MD5_A}  ${root.slice(1)}/bin/dpkg\n`);
+    writeFileSync(join(root, 'usr/bin/dpkg'), '');
+    writeFileSync(join(root, 'usr/bin/rpm'), ''); // present, but no package lists it
+    const rpm = `${root}/usr/bin/listed-rpm`; // listed by rpm, but not present
+    const list = await buildTrustList([], {
+      dpkgInfoDir: info(),
+      rpmLines: async () => [`sha256 ${SHA_B} ${rpm}`],
+      selfPaths: [self],
+      managerPaths: [`${root}/bin/dpkg`, `${root}/usr/bin/rpm`, rpm],
+    });
+    const text = list.policy.toString('latin1').split('\n');
+    expect(text.filter((l) => l.startsWith('manager '))).toEqual([`manager ${root}/usr/bin/dpkg`]);
+    expect(list.sources.packageManagers).toEqual([`${root}/usr/bin/dpkg`]);
   });
 
   it('refuses (nothing to restrict with) when no package database can be read', async () => {
     const self = join(dir, 'self');
     writeFileSync(self, 'runtime');
-    await expect(buildTrustList([], { dpkgInfoDir: join(dir, 'nope'), rpmLines: async () => null, selfPaths: [self] })).rejects.toThrow(/No package database could be read \(cannot read .*nope: ENOENT; rpm is not installed\)/);
+    await expect(buildTrustList([], { dpkgInfoDir: join(dir, 'nope'), rpmLines: async () => null, selfPaths: [self], managerPaths: [] })).rejects.toThrow(/No package database could be read \(cannot read .*nope: ENOENT; rpm is not installed\)/);
     mkdirSync(join(dir, 'empty'));
-    await expect(buildTrustList([], { dpkgInfoDir: join(dir, 'empty'), rpmLines: async () => [], selfPaths: [self] })).rejects.toThrow(/no \*\.md5sums in .*empty; rpm lists no file digests/);
+    await expect(buildTrustList([], { dpkgInfoDir: join(dir, 'empty'), rpmLines: async () => [], selfPaths: [self], managerPaths: [] })).rejects.toThrow(/no \*\.md5sums in .*empty; rpm lists no file digests/);
     if (process.getuid?.() !== 0) {
       chmodSync(info(), 0);
-      await expect(buildTrustList([], { dpkgInfoDir: info(), rpmLines: async () => null, selfPaths: [self] })).rejects.toThrow(/EACCES/);
+      await expect(buildTrustList([], { dpkgInfoDir: info(), rpmLines: async () => null, selfPaths: [self], managerPaths: [] })).rejects.toThrow(/EACCES/);
     }
     // rpm alone is enough.
-    const list = await buildTrustList([], { dpkgInfoDir: join(dir, 'nope'), rpmLines: async () => [`md5 ${MD5_A} /x`], selfPaths: [self] });
+    const list = await buildTrustList([], { dpkgInfoDir: join(dir, 'nope'), rpmLines: async () => [`md5 ${MD5_A} /x`], selfPaths: [self], managerPaths: [] });
     expect(list.packageFiles).toBe(1);
   });
 });

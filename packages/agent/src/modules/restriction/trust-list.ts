@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { IndicatorEntry } from '@cordon/protocol';
-import { dpkgPolicyLines, readRpmPolicyLines } from '../../platform/linux/package-digests.js';
+import { canonicalizer, dpkgPolicyLines, readRpmPolicyLines } from '../../platform/linux/package-digests.js';
 
 /** Where the trusted files come from (injectable: tests point at fixture databases). */
 export interface TrustSources {
@@ -11,12 +11,18 @@ export interface TrustSources {
   rpmLines: () => Promise<string[] | null>;
   /** Programs always trusted by content: the agent's own runtime and the guard. */
   selfPaths: readonly string[];
+  /**
+   * The package managers whose children may start anything (the guard's `manager` lines): dpkg runs
+   * maintainer scripts no md5sums lists, and they may run programs unpacked a moment before.
+   */
+  managerPaths: readonly string[];
 }
 
 export const DEFAULT_TRUST_SOURCES: TrustSources = {
   dpkgInfoDir: '/var/lib/dpkg/info',
   rpmLines: () => readRpmPolicyLines(),
   selfPaths: [process.execPath],
+  managerPaths: ['/usr/bin/dpkg', '/usr/bin/rpm'],
 };
 
 export interface TrustList {
@@ -25,7 +31,7 @@ export interface TrustList {
   packageFiles: number;
   allowedHashes: number;
   /** Per source, for the action's result. */
-  sources: { dpkg: number; rpm: number | null; allowIndicators: number; self: number };
+  sources: { dpkg: number; rpm: number | null; allowIndicators: number; self: number; packageManagers: string[] };
 }
 
 const hashCache = new Map<string, { key: string; sha256: string }>();
@@ -43,9 +49,24 @@ export async function sha256File(path: string): Promise<string> {
   return sha256;
 }
 
+/** The package managers installed here that a package lists (so their content is checked too), canonical like the lines' paths. */
+function installedManagers(candidates: readonly string[], packageLines: readonly string[]): string[] {
+  const canonical = canonicalizer();
+  const wanted = new Set(candidates.map(canonical).filter((p) => existsSync(p)));
+  if (wanted.size === 0) return [];
+  const found = new Set<string>();
+  for (const line of packageLines) {
+    // `md5 <hex> <path>` / `sha256 <hex> <path>`: the path is the rest after the second space.
+    const path = line.slice(line.indexOf(' ', line.indexOf(' ') + 1) + 1);
+    if (wanted.has(path)) found.add(path);
+  }
+  return [...found];
+}
+
 /**
  * The trust list: every file a package database vouches for (by path and content), every
- * `Allowed` SHA-256 indicator in force, and Cordon's own programs. A package database that cannot
+ * `Allowed` SHA-256 indicator in force, Cordon's own programs, and the package managers whose
+ * children the guard lets start (an upgrade must not lock the device). A package database that cannot
  * be read throws with the reason: restricting with an empty list would leave a device where nothing runs.
  */
 export async function buildTrustList(indicators: readonly IndicatorEntry[], sources: TrustSources): Promise<TrustList> {
@@ -71,11 +92,12 @@ export async function buildTrustList(indicators: readonly IndicatorEntry[], sour
   }
   for (const path of sources.selfPaths) allowed.add(await sha256File(path));
   const packageLines = [...dpkg, ...(rpm ?? [])];
-  const text = ['cordon-exec-policy 1', ...packageLines, ...[...allowed].map((h) => `allow-sha256 ${h}`), ''].join('\n');
+  const managers = installedManagers(sources.managerPaths, packageLines);
+  const text = ['cordon-exec-policy 1', ...packageLines, ...[...allowed].map((h) => `allow-sha256 ${h}`), ...managers.map((p) => `manager ${p}`), ''].join('\n');
   return {
     policy: Buffer.from(text, 'latin1'),
     packageFiles: packageLines.length,
     allowedHashes: allowed.size,
-    sources: { dpkg: dpkg.length, rpm: rpm === null ? null : rpm.length, allowIndicators, self: sources.selfPaths.length },
+    sources: { dpkg: dpkg.length, rpm: rpm === null ? null : rpm.length, allowIndicators, self: sources.selfPaths.length, packageManagers: managers },
   };
 }

@@ -4,7 +4,7 @@
  * marks that namespace's copies of the mounts, so the host's programs are never subject to it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,10 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
   const tool = join(mnt, 'tool'); // trusted by the policy; a copy of true is bind-mounted over it
   const toolSource = join(mnt, 'tool-source');
   const md5Only = ['md5-only-1', 'md5-only-2'].map((n) => join(mnt, n));
+  // A package manager of the policy (`manager` line): a copy of the shell, trusted by its md5.
+  const SH = realpathSync('/bin/sh');
+  const shBytes = existsSync(SH) ? readFileSync(SH) : Buffer.alloc(0);
+  const fakeManager = join(mnt, 'fake-dpkg');
   const policyFile = join(host, 'policy');
   let basePolicy = '';
   let ns: MountNamespace;
@@ -67,6 +71,8 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
       `md5 ${md5Of(trueBytes)} ${mnt}/with space`,
       `md5 ${md5Of(trueBytes)} ${tool}`,
       ...md5Only.map((p) => `md5 ${md5Of(md5OnlyBytes)} ${p}`),
+      `md5 ${md5Of(shBytes)} ${fakeManager}`,
+      `manager ${fakeManager}`,
       '',
     ].join('\n');
     writeFileSync(policyFile, basePolicy, 'latin1');
@@ -76,6 +82,7 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     appendFileSync(ns.view(untrusted), 'x');
     copyFileSync(TRUE, ns.view(toolSource));
     copyFileSync(TRUE, ns.view(`${mnt}/with space`));
+    writeFileSync(ns.view(fakeManager), shBytes, { mode: 0o755 });
     writeFileSync(ns.view(tool), '');
     for (const p of md5Only) {
       writeFileSync(ns.view(p), md5OnlyBytes, { mode: 0o755 });
@@ -85,6 +92,7 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     const ready = await guard.ready();
     expect(ready.entries).toBeGreaterThan(1000);
     expect(ready.allowed).toBe(2);
+    expect(ready.managers).toBe(1);
     expect(ready.mounts).toBeGreaterThan(0);
   });
 
@@ -221,6 +229,61 @@ describe.skipIf(skip)(skip ? `exec-guard (skipped: ${skip})` : 'exec-guard', () 
     await guard!.waitFor((e) => e.event === 'reloaded' && e.allowed === 2, at);
     expect(await only(`${second}-elsewhere`)).toMatchObject({ outcome: 'EPERM' });
     expect(await only(second)).toMatchObject({ outcome: 'ok' });
+  });
+
+  it('lets programs started by a package manager run, children and grandchildren, and reports them (not while it runs as another user)', async () => {
+    // dpkg execs maintainer scripts that no md5sums lists, which may run programs just unpacked
+    // before the trust list is rebuilt: under a `manager` ancestor (running as root) they start.
+    const run = (cmd: string, script: string) => ns.run(cmd, ['-c', script]);
+    let from = guard!.events.length;
+    expect(await run(fakeManager, untrusted)).toMatchObject({ code: 0 });
+    const allowed = await guard!.waitFor((e) => e.event === 'allowed' && e.path === untrusted, from);
+    expect(allowed).toMatchObject({ why: 'package-manager', manager: fakeManager, sha256: sha256Of(untrustedBytes) });
+    expect(guard!.events.slice(from).some((e) => e.event === 'blocked')).toBe(false);
+    // A grandchild: manager → sh → the untrusted file (each of them a process of its own).
+    from = guard!.events.length;
+    expect(await run(fakeManager, `/bin/sh -c '${untrusted}; exit $?'; exit $?`)).toMatchObject({ code: 0 });
+    await guard!.waitFor((e) => e.event === 'allowed' && e.path === untrusted, from);
+    // Not cached as trust: the same file started by the trusted shell, not under the manager, is refused.
+    from = guard!.events.length;
+    const outside = await run('/bin/sh', `${untrusted}; exit $?`);
+    expect(outside.code).not.toBe(0);
+    expect(outside.stderr).toMatch(/Permission denied|Operation not permitted/);
+    expect(await guard!.waitFor((e) => e.event === 'blocked' && e.path === untrusted, from)).toMatchObject({ reason: 'unknown' });
+    expect(await only(untrusted)).toMatchObject({ outcome: 'EPERM' });
+    // A manager that is not root cannot install anything: no allowance (dpkg run by a user could
+    // be made to exec a program of the user's, through PATH).
+    chmodSync(host, 0o755); // so that nobody reaches the tmpfs
+    try {
+      from = guard!.events.length;
+      const asNobody = await ns.run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', fakeManager, '-c', `${untrusted}; exit $?`]);
+      expect(asNobody.code).not.toBe(0);
+      expect(await guard!.waitFor((e) => e.event === 'blocked' && e.path === untrusted, from)).toMatchObject({ uid: 65534 });
+    } finally {
+      chmodSync(host, 0o700);
+    }
+    // dpkg upgrading itself replaces its own program: the running one's exe reads "… (deleted)".
+    try {
+      from = guard!.events.length;
+      expect(await run(fakeManager, `rm ${fakeManager}; ${untrusted}; exit $?`)).toMatchObject({ code: 0 });
+      await guard!.waitFor((e) => e.event === 'allowed' && e.path === untrusted && e.manager === fakeManager, from);
+    } finally {
+      writeFileSync(ns.view(fakeManager), shBytes, { mode: 0o755 });
+    }
+  });
+
+  it('rate-limits its allowed lines and counts the ones held back', async () => {
+    // 100 starts under the manager, far faster than 10 a second: at most 10 lines a second, the
+    // rest counted on the next line (or on a line of their own once a second has passed).
+    const from = guard!.events.length;
+    expect(await ns.run(fakeManager, ['-c', `for i in $(seq 100); do ${untrusted} || exit 1; done`])).toMatchObject({ code: 0 });
+    const lines = () => guard!.events.slice(from).filter((e) => e.event === 'allowed');
+    const unreported = () => lines().reduce((sum, e) => sum + ((e.unreported as number | undefined) ?? 0), 0);
+    const withPath = () => lines().filter((e) => e.path === untrusted).length;
+    await guard!.waitFor(() => withPath() + unreported() >= 100, from, 5000);
+    expect(withPath() + unreported()).toBe(100);
+    expect(withPath()).toBeLessThan(100);
+    expect(lines().every((e) => e.why === 'package-manager')).toBe(true);
   });
 
   it('never affects the host: the untrusted copy runs there while the guard runs', async () => {

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
  * the guard sees `/usr/bin/true` on a usrmerged system, so the directory part goes through realpath
  * (the file part not: it may itself be a symbolic link). A directory that is gone stays as listed.
  */
-function canonicalizer(): (path: string) => string {
+export function canonicalizer(): (path: string) => string {
   const dirs = new Map<string, string>();
   return (path) => {
     const dir = dirname(path);
