@@ -73,14 +73,17 @@ export function runProgram(cmd: string, args: string[]): Promise<RunResult> {
 /** nsenter could not exec the program: the kernel (the guard) refused it. */
 export const refused = (r: RunResult) => r.code !== 0 && /Operation not permitted/.test(r.stderr);
 
-/** The running processes whose program is the exec guard (its comm is cut to 15 characters). */
+/**
+ * The running processes whose program is the exec guard (its comm is cut to 15 characters); not
+ * the agent's `--check` of the capability, which is the same program for a moment.
+ */
 function guardPids(): number[] {
   const comm = 'cordon-exec-guard'.slice(0, 15);
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm;
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm && !readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes('--check');
       } catch {
         return false; // gone meanwhile
       }

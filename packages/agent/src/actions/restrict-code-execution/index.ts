@@ -11,9 +11,17 @@ import type { ActionManifest } from '../types.js';
 export async function probeExecutionControl(guard = execGuardBinary(), uid = process.getuid?.()): Promise<{ provider?: string; unavailable?: string }> {
   if (uid !== 0) return { unavailable: 'The agent does not run as root (fanotify permission events need it)' };
   if (!guard.exists) return { unavailable: `The exec guard is not built (${guard.path} is missing: run node scripts/build.mjs on a machine with cc and libssl-dev)` };
-  const check = await runCheck(guard.path);
+  const check = supported.has(guard.path) ? ({ ok: true } as const) : await runCheck(guard.path);
+  if (check.ok) supported.add(guard.path);
   return check.ok ? { provider: 'fanotify exec guard' } : { unavailable: `This kernel cannot check program starts: ${check.reason}` };
 }
+
+/**
+ * Guards whose check said yes: the kernel's answer holds while the agent runs, and every inventory
+ * asks (each start of a `--check` was a process beside the guard). A no is asked again: a check
+ * killed on a loaded machine must not make the capability unavailable for good.
+ */
+const supported = new Set<string>();
 
 function runCheck(path: string): Promise<{ ok: true } | { ok: false; reason: string }> {
   return new Promise((resolve) => {

@@ -118,6 +118,19 @@ describe.skipIf(skip)(skip ? `restriction module (skipped: ${skip})` : 'restrict
     expect(await probeExecutionControl({ path: '/nowhere/cordon-exec-guard', exists: false }, 0)).toEqual({ unavailable: expect.stringMatching(/not built .*node scripts\/build\.mjs/) });
   });
 
+  it('asks the kernel once: every inventory reports the capability, and a yes does not change while the agent runs', async () => {
+    const runs = join(host, 'check-runs');
+    const fake = join(host, 'fake-guard');
+    writeFileSync(fake, `#!/bin/sh\necho "$@" >> ${runs}\n`, { mode: 0o755 });
+    for (let i = 0; i < 3; i++) expect(await probeExecutionControl({ path: fake, exists: true }, 0)).toEqual({ provider: 'fanotify exec guard' });
+    expect(readFileSync(runs, 'utf8')).toBe('--check\n');
+    // A no is asked again (a check killed on a loaded machine must not make it unavailable for good).
+    const refusing = join(host, 'refusing-guard');
+    writeFileSync(refusing, `#!/bin/sh\necho "$@" >> ${runs}\necho 'no fanotify' >&2\nexit 1\n`, { mode: 0o755 });
+    for (let i = 0; i < 2; i++) expect(await probeExecutionControl({ path: refusing, exists: true }, 0)).toEqual({ unavailable: 'This kernel cannot check program starts: no fanotify' });
+    expect(readFileSync(runs, 'utf8')).toBe('--check\n--check\n--check\n');
+  });
+
   it('fails, restricting nothing, when no package database can be read or the guard does not start', async () => {
     const noDb = manager({ trustSources: { dpkgInfoDir: join(host, 'no-dpkg'), rpmLines: async () => null } });
     await expect(noDb.restrict('x')).rejects.toThrow(/No package database could be read.*nothing was restricted/);
