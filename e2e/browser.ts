@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { CordonClient, Machine } from '@cordon/cli';
+import type { CordonClient, Machine } from '@cordon/cli/client';
 import { cleanup, cordon, CordonProcess, REAL, requireReal, ROOT, sleep, startConsoleServer, tempDir, until } from './helpers.js';
 
 /** Where Debian's package puts its launcher (a shell wrapper around /usr/lib/chromium/chromium). */

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
-import { CordonClient } from '@cordon/cli';
+import { CordonClient } from '@cordon/cli/client';
 import type { Inventory } from '@cordon/protocol';
 import { cleanup, CORDON, freePort, ownWalkRoots, tempDir, until } from './helpers.js';
 

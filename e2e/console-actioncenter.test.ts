@@ -19,7 +19,7 @@ import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
-import { CordonClient, type Machine, type MachineAction } from '@cordon/cli';
+import { CordonClient, type Machine, type MachineAction } from '@cordon/cli/client';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
 import { ownWalkRoots, tempDir, until } from './helpers.js';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '@cordon/api-client';
-import type { CordonClient, Machine } from '@cordon/cli';
+import type { CordonClient, Machine } from '@cordon/cli/client';
 import { screenshot, startConsoleBed, type ConsoleBed, type Credentials, type TestPage } from './browser.js';
 import { cordon, ownWalkRoots, ROOT, until } from './helpers.js';
 

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CordonClient } from '@cordon/cli';
+import type { CordonClient } from '@cordon/cli/client';
 import { screenshot, startConsoleBed, type ConsoleBed, type TestPage } from './browser.js';
 import { cordon, tempDir } from './helpers.js';
 

@@ -9,7 +9,7 @@
 import type { Page } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CordonClient, Machine } from '@cordon/cli';
+import type { CordonClient, Machine } from '@cordon/cli/client';
 import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
 import { until } from './helpers.js';
 

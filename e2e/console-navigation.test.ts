@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
-import { CordonClient } from '@cordon/cli';
+import { CordonClient } from '@cordon/cli/client';
 import { PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { screenshot, signIn, startConsoleBed, type ConsoleBed, type TestPage } from './browser.js';
 import { tempDir, until } from './helpers.js';

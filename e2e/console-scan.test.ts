@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CordonClient, Machine } from '@cordon/cli';
+import type { CordonClient, Machine } from '@cordon/cli/client';
 import { screenshot, startConsoleBed, type ConsoleBed } from './browser.js';
 import { tempDir, until } from './helpers.js';
 

@@ -22,7 +22,7 @@ import type { Download, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_VERSION, enroll } from '@cordon/agent';
-import { CordonClient, type Machine } from '@cordon/cli';
+import { CordonClient, type Machine } from '@cordon/cli/client';
 import { packageFileName, PROTOCOL_VERSION, type Inventory } from '@cordon/protocol';
 import { screenshot, signIn, startConsoleBed, type ConsoleBed, type TestPage } from './browser.js';
 import { ownWalkRoots, ROOT, tempDir, until } from './helpers.js';

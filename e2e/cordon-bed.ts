@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CordonClient, type MachineAction } from '@cordon/cli';
+import { CordonClient, type MachineAction } from '@cordon/cli/client';
 import { cleanup, cordon, REAL, requireReal, tempDir, until } from './helpers.js';
 import { ADDR, NetnsBed } from './netns.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { AGENT_VERSION } from '@cordon/agent';
-import { CordonClient } from '@cordon/cli';
+import { CordonClient } from '@cordon/cli/client';
 import { CommandSigner } from '@cordon/protocol';
 import { cleanup, cordon, CordonProcess, freePort, sleep, tempDir, until } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CordonClient } from '@cordon/cli';
+import { CordonClient } from '@cordon/cli/client';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CORDON = join(ROOT, 'packages', 'cli', 'bin', 'cordon.mjs');

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiRequestError, type MachineAction } from '@cordon/cli';
+import { ApiRequestError, type MachineAction } from '@cordon/cli/client';
 import { CordonBed, AGENT_PORT } from './cordon-bed.js';
 import { cordon, sleep, until } from './helpers.js';
 import { ADDR, NOBODY, type Peer } from './netns.js';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CordonClient } from '@cordon/cli';
+import { CordonClient } from '@cordon/cli/client';
 import { readZip, summaryRows } from '../packages/agent/src/testing/zip.js';
 import { cleanup, cordon, CordonProcess, freePort, tempDir, until } from './helpers.js';
 

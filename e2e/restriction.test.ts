@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CordonClient, type Machine } from '@cordon/cli';
+import { CordonClient, type Machine } from '@cordon/cli/client';
 import { cleanup, cordon, CordonProcess, freePort, tempDir, until } from './helpers.js';
 import { alive, changedCopy, enrollAgent, guardsOf, NamespacedAgent, noGuardLeft, NS_WAIT as WAIT, refused, restrictionSkip, runProgram, TRUE } from './namespaced-agent.js';
 

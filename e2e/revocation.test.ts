@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CordonClient } from '@cordon/cli';
+import { CordonClient } from '@cordon/cli/client';
 import { cleanup, cordon, CordonProcess, freePort, sleep, tempDir, until } from './helpers.js';
 
 // Reconnects would come every 2 s at most if the agent treated a revocation as a network fault.
