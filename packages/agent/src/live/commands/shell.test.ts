@@ -84,7 +84,13 @@ describe('shell (a real pty)', () => {
     const term = terminal();
     let output = '';
     const done = live.run('shell', { terminal: term, onOutput: (c) => (output += c) });
-    term.type('pwd; exit\r');
+    // One line, then exit once its output is seen: output written just before the shell exits may
+    // never be read from the pty (a CI run saw the echo and a prompt, not the answer).
+    term.type('pwd\r');
+    for (const until = Date.now() + 10_000; !/\r\/tmp\r\n/.test(output); await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) throw new Error(`no /tmp in ${JSON.stringify(output)}`);
+    }
+    term.type('exit\r');
     await done;
     expect(output).toMatch(/\r\/tmp\r\n/);
   });
