@@ -22,6 +22,10 @@ export class EventHub {
     this.#emitter.emit('event', event);
     this.#forward?.(event);
   }
+  /** An event this node's listeners were told of another way: sent to the other nodes only. */
+  emitElsewhere(event: CordonEvent): void {
+    this.#forward?.(event);
+  }
   /** An event another node emitted: told to this node's listeners only. */
   emitLocal(event: CordonEvent): void {
     this.#emitter.emit('event', event);

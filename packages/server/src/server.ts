@@ -274,7 +274,7 @@ export async function createCordonServer(config: ServerConfig, opts: { logger?: 
     await app.register(indicatorsRoutes(indicators), { prefix });
     await app.register(rulePacksRoutes(rulePacks), { prefix });
     await app.register(libraryRoutes(library), { prefix });
-    await app.register(liveResponseRoutes(liveResponse, liveFiles), { prefix });
+    await app.register(liveResponseRoutes(liveResponse, liveFiles, auditService), { prefix });
     await app.register(liveBatchRoutes(liveBatch, publicApiUrl), { prefix });
     await app.register(scanPoliciesRoutes(scanPolicies), { prefix });
     await app.register(quarantineRoutes(quarantine), { prefix });

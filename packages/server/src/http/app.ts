@@ -5,6 +5,7 @@ import { MemoryCounters, type Counters } from '../services/counters.js';
 import { countersStore } from './rate-limit-store.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -30,6 +31,10 @@ declare module 'fastify' {
     routeTable: { method: string; url: string; access: RouteAccess }[];
     /** Whether the request's credential is still valid and still grants its route's access. */
     stillAuthorized(req: FastifyRequest): Promise<boolean>;
+    /** Who the request's credential names now, if it still grants its route's access (null if not). */
+    principalNow(req: FastifyRequest): Promise<Principal | null>;
+    /** Counts one more request against the caller's per-minute budget (a message on a socket); throws 429 past it. */
+    spendRequest(req: FastifyRequest): Promise<void>;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -64,6 +69,17 @@ export interface AppDeps {
 export const SESSION_COOKIE = 'cordon_session';
 
 const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/** Whether the request says it comes from a page of this very server (its Origin's host is the Host it asked). */
+function sameOrigin(req: FastifyRequest): boolean {
+  const origin = req.headers.origin;
+  if (!origin || !req.headers.host) return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
 
 const sameSecret = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
@@ -106,6 +122,14 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
     // (no principal yet, so `ip:<address>`), in the bucket unauthenticated requests share.
     countFailure = app.createRateLimit();
   }
+  const countRequest = deps.rateLimitPerMinute > 0 ? app.createRateLimit() : null;
+  app.decorate('spendRequest', async (req: FastifyRequest): Promise<void> => {
+    if (!countRequest) return;
+    const r = await countRequest(req);
+    if (!r.isAllowed && r.isExceeded) throw new TooManyRequestsError(Math.max(1, r.ttlInSeconds));
+  });
+  // Sockets (a live-response session's) go through the same hooks as any request: their upgrade is authenticated and checked.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Cordon API', version: '0.1.0', description: 'Endpoint response actions with the shape of the MDE machine-actions API.' },
@@ -162,6 +186,8 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       throw e;
     });
     // A cookie is sent by the browser on its own: a state change must also prove it comes from the console.
+    // A socket's upgrade is a GET that no header can be added to by the browser: it must come from the console's own page.
+    if (session && req.headers.upgrade && !sameOrigin(req)) throw new ApiError(403, 'CrossOriginSocket', 'A socket signed in by the session cookie opens only from the console itself');
     if (session && !SAFE_METHODS.has(req.method)) {
       const sent = req.headers['x-csrf-token'];
       if (typeof sent !== 'string' || !sameSecret(sent, session.csrfToken)) throw new ApiError(403, 'CsrfTokenMissing', 'Send the x-csrf-token header of your session with every change');
@@ -179,14 +205,19 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Long-lived answers (the event stream) ask again now and then: a signed-out session, a revoked
   // token or a lowered role ends them.
+  const principalNow = async (req: FastifyRequest): Promise<Principal | null> => {
+    const access = req.routeOptions.config?.access;
+    try {
+      const { principal } = await authenticate(req);
+      return !access || access === 'public' || roleHas(principal.role, access) ? principal : null;
+    } catch {
+      return null;
+    }
+  };
+  app.decorate('principalNow', principalNow);
   app.decorate('stillAuthorized', async (req: FastifyRequest): Promise<boolean> => {
     const access = req.routeOptions.config?.access;
-    if (!access || access === 'public') return true;
-    try {
-      return roleHas((await authenticate(req)).principal.role, access);
-    } catch {
-      return false;
-    }
+    return !access || access === 'public' || (await principalNow(req)) !== null;
   });
 
   // Security headers on every answer; the browsable API docs need their own scripts and styles.

@@ -66,8 +66,8 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
     await r.insertCommand(line(S1, 2));
     await r.insertCommand(line(S2, 1, { machine_id: M2 }));
     const end = { status: 'Succeeded', exit_status: 0, error: null, cwd: '/tmp', truncated: 0, data: '{"n":1}', ended_at: '2026-12-08T10:01:00.000Z' };
-    expect(await r.finish(S1, 1, end)).toBe(true);
-    expect(await r.finish(S1, 1, { ...end, status: 'Failed' })).toBe(false);
+    expect(await r.finish(S1, 1, end)).toEqual({ ended: true });
+    expect(await r.finish(S1, 1, { ...end, status: 'Failed' })).toEqual({ ended: false });
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
     expect(await r.runningSessions(M1)).toEqual([S1]);
     // Each line it ended, with its command (a shell's end is audited by whoever ended it).
@@ -81,23 +81,28 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
   it('ends a line with its last output in one go, and stores neither for a line that had ended', async () => {
     const r = await repo();
     await r.insertCommand(line(S1, 1));
-    await r.appendOutput(S1, 1, 'first ', '2026-12-08T10:00:01.000Z');
+    const first = await r.appendOutput(S1, 1, 'first ', '2026-12-08T10:00:01.000Z');
     const end = { status: 'Succeeded', exit_status: 0, error: null, cwd: '/tmp', truncated: 0, data: null, ended_at: '2026-12-08T10:00:02.000Z' };
-    expect(await r.finish(S1, 1, end, { text: 'last', at: '2026-12-08T10:00:02.000Z' })).toBe(true);
+    // Each chunk says which chunk of its session came just before it (what a follower checks it has sent).
+    const finished = await r.finish(S1, 1, end, { text: 'last', at: '2026-12-08T10:00:02.000Z' });
+    expect(finished).toEqual({ ended: true, output: { id: expect.any(Number), after: first.id } });
+    expect(first.after).toBe(0);
     expect((await r.outputAfter(S1, 0)).map((o) => o.text)).toEqual(['first ', 'last']);
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
     // A second end (a replay, or a line the server ended meanwhile) changes nothing and adds no output.
-    expect(await r.finish(S1, 1, { ...end, status: 'Failed' }, { text: 'again', at: '2026-12-08T10:00:03.000Z' })).toBe(false);
+    expect(await r.finish(S1, 1, { ...end, status: 'Failed' }, { text: 'again', at: '2026-12-08T10:00:03.000Z' })).toEqual({ ended: false });
     expect((await r.outputAfter(S1, 0)).map((o) => o.text)).toEqual(['first ', 'last']);
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
   });
 
   it('keeps output in arrival order across lines and pages it', async () => {
     const r = await repo();
-    await r.appendOutput(S1, 2, 'b1', '2026-12-08T10:00:01.000Z');
-    await r.appendOutput(S1, 1, 'a1', '2026-12-08T10:00:02.000Z');
-    await r.appendOutput(S2, 1, 'other', '2026-12-08T10:00:02.000Z');
-    await r.appendOutput(S1, 2, 'b2', '2026-12-08T10:00:03.000Z');
+    const b1 = await r.appendOutput(S1, 2, 'b1', '2026-12-08T10:00:01.000Z');
+    const a1 = await r.appendOutput(S1, 1, 'a1', '2026-12-08T10:00:02.000Z');
+    const other = await r.appendOutput(S2, 1, 'other', '2026-12-08T10:00:02.000Z');
+    const b2 = await r.appendOutput(S1, 2, 'b2', '2026-12-08T10:00:03.000Z');
+    // The chunk before each, in its own session only.
+    expect([b1.after, a1.after, other.after, b2.after]).toEqual([0, b1.id, 0, a1.id]);
     const all = await r.outputAfter(S1, 0);
     expect(all.map((o) => [o.seq, o.text])).toEqual([
       [2, 'b1'],

@@ -11,6 +11,19 @@ export type LiveFileRow = Selectable<LiveResponseFilesTable>;
 export type LiveInputRow = Selectable<LiveResponseInputTable>;
 type CommandEnd = Pick<Updateable<LiveResponseCommandsTable>, 'status' | 'exit_status' | 'error' | 'cwd' | 'truncated' | 'data' | 'ended_at'>;
 
+/** An output chunk as stored: its id, and the id of the session's chunk before it (0: none), read in the same transaction. */
+export interface StoredOutput {
+  id: number;
+  after: number;
+}
+
+/** Stores an output chunk (inside a transaction, so `after` is the chunk committed just before it). */
+async function insertOutput(tx: Db, sessionId: string, seq: number, text: string, at: string): Promise<StoredOutput> {
+  const { id } = await tx.insertInto('live_response_output').values({ session_id: sessionId, seq, text, received_at: at }).returning('id').executeTakeFirstOrThrow();
+  const before = await tx.selectFrom('live_response_output').select((eb) => eb.fn.max('id').as('id')).where('session_id', '=', sessionId).where('id', '<', Number(id)).executeTakeFirst();
+  return { id: Number(id), after: Number(before?.id ?? 0) };
+}
+
 /** Thrown inside finish's transaction to undo its output when the line had already ended. */
 class LineAlreadyEnded extends Error {}
 
@@ -79,22 +92,22 @@ export class LiveResponseRepository {
 
   /**
    * Ends a running line, storing its last output with it when given (one transaction: one commit
-   * on the path of every short line); false when it had already ended (a line ends once; the
-   * output is then not stored either).
+   * on the path of every short line). `ended` is false when it had already ended (a line ends
+   * once; the output is then not stored either).
    */
-  async finish(sessionId: string, seq: number, end: CommandEnd, lastOutput?: { text: string; at: string }): Promise<boolean> {
+  async finish(sessionId: string, seq: number, end: CommandEnd, lastOutput?: { text: string; at: string }): Promise<{ ended: boolean; output?: StoredOutput }> {
     const endLine = async (db: Db) => {
       const r = await db.updateTable('live_response_commands').set(end).where('session_id', '=', sessionId).where('seq', '=', seq).where('status', '=', 'Running').executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     };
-    if (!lastOutput) return endLine(this.db);
+    if (!lastOutput) return { ended: await endLine(this.db) };
     return this.db.transaction().execute(async (tx) => {
       // Output first: its id orders it before anything stored after the line is seen ended.
-      await tx.insertInto('live_response_output').values({ session_id: sessionId, seq, text: lastOutput.text, received_at: lastOutput.at }).execute();
-      if (await endLine(tx)) return true;
+      const output = await insertOutput(tx, sessionId, seq, lastOutput.text, lastOutput.at);
+      if (await endLine(tx)) return { ended: true, output };
       throw new LineAlreadyEnded();
     }).catch((err: unknown) => {
-      if (err instanceof LineAlreadyEnded) return false;
+      if (err instanceof LineAlreadyEnded) return { ended: false };
       throw err;
     });
   }
@@ -111,8 +124,8 @@ export class LiveResponseRepository {
     return rows.map((r) => ({ sessionId: r.session_id, seq: Number(r.seq), command: r.command }));
   }
 
-  async appendOutput(sessionId: string, seq: number, text: string, at: string): Promise<void> {
-    await this.db.insertInto('live_response_output').values({ session_id: sessionId, seq, text, received_at: at }).execute();
+  async appendOutput(sessionId: string, seq: number, text: string, at: string): Promise<StoredOutput> {
+    return this.db.transaction().execute((tx) => insertOutput(tx, sessionId, seq, text, at));
   }
 
   /** A session's output chunks after `afterId`, in arrival order. */

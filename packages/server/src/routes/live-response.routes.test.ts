@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { enroll } from '@cordon/agent';
 import { LiveCommandParameters, PROTOCOL_VERSION, verifyCommand, type AgentFrame, type ServerFrame } from '@cordon/protocol';
+import { LiveResponseRepository } from '../repositories/live-response.repository.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 
 let h: Harness;
@@ -99,6 +100,40 @@ async function doneLine(id: string, seq: number) {
     expect(cmd?.status).not.toBe('Running');
   });
   return cmd as { status: string; output: string; exitStatus: number; error: string | null; cwd: string; data: unknown };
+}
+
+/** A session's socket, as a client: what it sent and got, in order. */
+async function liveSocket(id: string, token: string | null = h.tokens.analyst) {
+  const ws = new WebSocket(`${apiUrl.replace(/^http/, 'ws')}/api/liveResponseSessions/${id}/socket`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  sockets.push(ws);
+   
+  const messages: any[] = [];
+  ws.on('message', (raw) => messages.push(JSON.parse(String(raw))));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  let seen = 0;
+  return {
+    messages,
+    closed,
+    send: (m: unknown) => ws.send(JSON.stringify(m)),
+    sendRaw: (raw: string) => ws.send(raw),
+    close: () => ws.close(),
+    /** The next message (after those already taken) that matches. */
+     
+    next: async (match: (m: any) => boolean) => {
+      let found = -1;
+      await wait(() => {
+        found = messages.findIndex((m, i) => i >= seen && match(m));
+        expect(found, JSON.stringify(messages.slice(seen))).toBeGreaterThanOrEqual(0);
+      });
+      seen = found + 1;
+      return messages[found];
+    },
+  };
 }
 
 describe('live-response sessions', () => {
@@ -289,6 +324,111 @@ describe('live-response sessions', () => {
     expect(rest.map((e: [number]) => e[0])).toEqual([...rest.map((e: [number]) => e[0])].sort((a, b) => a - b));
     // Viewers cannot read what devices answered.
     expect((await h.call('GET', `/api/liveResponseSessions/${s.id}/transcript`, { token: h.tokens.viewer })).status).toBe(403);
+  });
+
+  it("runs lines over the session's socket: each answered by its ref, every event on the same socket, as the stream has them", async () => {
+    const d = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    const sock = await liveSocket(s.id);
+    const line = `ls '/tmp/a b' "x;y|z&\\$(id)"`;
+    sock.send({ type: 'line', ref: 'a1', line });
+    const accepted = await sock.next((m) => m.type === 'accepted');
+    expect(accepted).toMatchObject({ ref: 'a1', command: { seq: 1, line, status: 'Running', issuedBy: 'analyst-user' } });
+    await sock.next((m) => m.type === 'done' && m.data.seq === 1);
+    // PascalCase as MDE clients spell fields is taken too. What this node stores reaches its own
+    // followers without a read of the store (at most the 2-second safety read may fall in between).
+    const reads = vi.spyOn(LiveResponseRepository.prototype, 'commandsFrom');
+    sock.send({ Type: 'line', Ref: 2, Line: 'pwd' });
+    await sock.next((m) => m.type === 'done' && m.data.seq === 2);
+    expect(reads.mock.calls.length).toBeLessThan(2);
+    reads.mockRestore();
+    expect(d.lines.map((l) => l.line)).toEqual([line, 'pwd']);
+    const events = sock.messages.filter((m) => m.type !== 'accepted');
+    expect(events.map((m) => m.type)).toEqual(['state', 'command', 'output', 'done', 'command', 'output', 'done']);
+    // What the socket said is what the store keeps (the node sent it without reading it back).
+    const transcript = (await h.call('GET', `/api/liveResponseSessions/${s.id}/transcript`)).body.commands as Record<string, unknown>[];
+    const dones = events.filter((m) => m.type === 'done').map((m) => m.data);
+    expect(dones).toEqual(transcript.map(({ output: _o, input: _i, ...view }) => view));
+    expect(events.filter((m) => m.type === 'output').map((m) => m.data)).toEqual([
+      { seq: 1, text: `${line}\n` },
+      { seq: 2, text: 'pwd\n' },
+    ]);
+    // A follower on the event stream, coming later, reads the same from the store.
+    const ac = new AbortController();
+    const res = await fetch(`${apiUrl}/api/liveResponseSessions/${s.id}/stream`, { headers: { authorization: `Bearer ${h.tokens.analyst}` }, signal: ac.signal });
+    const reader = res.body!.getReader();
+    let text = '';
+    while ((text.match(/event: done/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+    ac.abort();
+    const streamed = [...text.matchAll(/event: (\w+)\ndata: (.*)\n/g)].map((m) => ({ type: m[1], data: JSON.parse(m[2]!) }));
+    // (A later reader gets what was stored in one read: lines, then output, then ends.)
+    for (const type of ['command', 'output', 'done']) expect(streamed.filter((e) => e.type === type)).toEqual(events.filter((e) => e.type === type));
+    sock.close();
+  });
+
+  it('refuses bad socket messages clearly, changing nothing, and audits the refusals; checks the caller on every message', async () => {
+    const d = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    const sock = await liveSocket(s.id);
+    const answer = async (raw: string) => {
+      sock.sendRaw(raw);
+      return sock.next((m) => m.type === 'error' || m.type === 'accepted');
+    };
+    expect(await answer('not json')).toMatchObject({ type: 'error', status: 400, error: { message: 'The message is not valid JSON', target: 'message' } });
+    expect(await answer(JSON.stringify({ type: 'line', ref: 1, line: 'pwd', Bogus: 1 }))).toMatchObject({ ref: 1, status: 400, error: { message: 'Bogus is not a known field here; remove it', target: 'Bogus' } });
+    expect(await answer(JSON.stringify({ type: 'line', ref: 2, line: '' }))).toMatchObject({ ref: 2, status: 400, error: { target: 'line' } });
+    expect(await answer(JSON.stringify({ type: 'shout', ref: 3 }))).toMatchObject({ ref: 3, status: 400, error: { target: 'type' } });
+    expect(await answer(JSON.stringify({ type: 'line', ref: 4, line: 'run x.sh' }))).toMatchObject({ ref: 4, status: 403, error: { message: expect.stringContaining('advanced command') } });
+    expect(await answer(JSON.stringify({ type: 'cancel', ref: 5, seq: 9 }))).toMatchObject({ ref: 5, status: 404 });
+    expect(d.lines).toEqual([]);
+    const audit = (await h.call('GET', '/api/audit?$top=100')).body.value as { action: string; actor: string; outcome: string; detail: { reason?: string } }[];
+    const refused = audit.filter((a) => a.outcome === 'Refused' && a.actor === 'analyst-user');
+    expect(refused.map((a) => a.detail.reason)).toEqual(expect.arrayContaining(['The message is not valid JSON', 'Bogus is not a known field here; remove it', expect.stringContaining('advanced command')]));
+
+    // Others may follow, not type; a viewer may not even follow (it reads no device's answers);
+    // no credential, or a session that does not exist, opens nothing.
+    const other = await liveSocket(s.id, h.tokens.responder);
+    other.send({ type: 'line', ref: 1, line: 'pwd' });
+    expect(await other.next((m) => m.type === 'error')).toMatchObject({ status: 403, error: { message: expect.stringContaining('who opened this session') } });
+    await expect(liveSocket(s.id, h.tokens.viewer)).rejects.toThrow(/403/);
+    await expect(liveSocket(s.id, null)).rejects.toThrow(/401/);
+    const missing = await liveSocket('00000000-0000-4000-8000-000000000000');
+    expect(await missing.closed).toMatchObject({ code: 4404 });
+
+    // A token revoked mid-session: its next message closes the socket, and nothing runs.
+    const made = await h.call('POST', '/api/tokens', { body: { role: 'analyst', name: 'temp' } });
+    const d2 = await device();
+    const s2 = await openSession(d2.machineId, made.body.token);
+    await active(s2.id);
+    const temp = await liveSocket(s2.id, made.body.token);
+    expect((await h.call('DELETE', `/api/tokens/${made.body.id}`, { body: { Comment: 'leaked' } })).status).toBe(200);
+    temp.send({ type: 'line', ref: 1, line: 'pwd' });
+    expect(await temp.closed).toMatchObject({ code: 4401 });
+    expect(d2.lines).toEqual([]);
+    sock.close();
+    other.close();
+  });
+
+  it('takes a console session cookie on the socket only from the console itself (the Origin of this server)', async () => {
+    const signin = await h.server.app.inject({ method: 'POST', url: '/api/auth/signin', payload: { username: 'admin', password: h.server.initialAdminPassword! } });
+    const cookie = `cordon_session=${signin.cookies.find((c) => c.name === 'cordon_session')!.value}`;
+    const d = await device();
+    const s = await openSession(d.machineId);
+    await active(s.id);
+    const url = `${apiUrl.replace(/^http/, 'ws')}/api/liveResponseSessions/${s.id}/socket`;
+    const open = (origin: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(url, { headers: { cookie, origin } });
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      });
+    expect(await open('https://evil.example')).toBe(403);
+    expect(await open(new URL(apiUrl).origin)).toBe(101);
   });
 
   it('completes paths through the device: its own answer is taken, another device’s is not, none is a 504', async () => {

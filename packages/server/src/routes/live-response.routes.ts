@@ -1,26 +1,17 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { MAX_LIVE_COMPLETE_PATH, MAX_LIVE_INPUT_CHARS, MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
+import { MAX_LIVE_COMPLETE_PATH } from '@cordon/protocol';
 import { z } from 'zod';
 import { principalOf } from '../http/app.js';
 import { answers, LiveCommand, LiveCompletion, LiveFileList, LiveInputAccepted, LiveSession, LiveSessionList, LiveTranscript } from '../api/schemas.js';
 import type { LiveFilesService } from '../services/live-files.service.js';
+import type { AuditService } from '../services/audit.service.js';
 import type { LiveResponseService } from '../services/live-response.service.js';
 import { Comment, IdParam, MachineIdParam, odata } from './common.js';
+import { InputBody, LineBody, serveLiveSocket } from './live-socket.js';
 
 const OpenBody = z.strictObject({ comment: Comment });
-const TerminalSize = z.number().int().min(1).max(1000);
-const LineBody = z.strictObject({
-  line: z.string().min(1, 'is required: the command line to run').max(MAX_LIVE_LINE_BYTES, `must be at most ${MAX_LIVE_LINE_BYTES} characters`),
-  cols: TerminalSize.optional().meta({ description: "For `shell`: the client's terminal width (80 without it)" }),
-  rows: TerminalSize.optional().meta({ description: "For `shell`: the client's terminal height (24 without it)" }),
-});
-const InputBody = z.strictObject({
-  data: z.string().min(1).max(MAX_LIVE_INPUT_CHARS, `must be at most ${MAX_LIVE_INPUT_CHARS} characters: send longer input in several chunks`).optional().meta({ description: 'Keystrokes, as the terminal sends them (\\r for Enter, \\u0003 for Ctrl-C, \\u0004 for Ctrl-D)' }),
-  cols: TerminalSize.optional().meta({ description: 'The terminal resized: its new width (with Rows)' }),
-  rows: TerminalSize.optional(),
-});
 const CompleteBody = z.strictObject({ path: z.string().max(MAX_LIVE_COMPLETE_PATH, `must be at most ${MAX_LIVE_COMPLETE_PATH} characters`).meta({ description: 'The word being typed, unquoted (empty: the working directory)' }) });
 const EndBody = z.strictObject({ comment: Comment.optional() });
 const FileParam = z.object({ id: z.string().min(1).max(128), fileId: z.string().regex(/^[0-9a-f-]{36}$/) });
@@ -39,7 +30,7 @@ const RECHECK_MS = 5_000;
  * Live-response sessions: open one on a device, type lines in it, follow what the device answers
  * (server-sent events, from any node), end it, and read or replay its transcript.
  */
-export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesService) {
+export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesService, audit: AuditService) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     const tags = ['live response'];
@@ -129,6 +120,12 @@ export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesSe
           .header('content-disposition', `attachment; filename="${name}"`)
           .send(stream);
       },
+    );
+
+    app.get(
+      '/liveResponseSessions/:id/socket',
+      { websocket: true, config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: a session over one WebSocket: send lines, keystrokes and Ctrl-C, get their answers and every event of the session (see LiveSession docs in the README)', params: IdParam } },
+      (socket, req) => serveLiveSocket(fastify, live, audit, socket, req, req.params.id),
     );
 
     app.get('/liveResponseSessions/:id/stream', { config: { access: 'live.read' }, schema: { tags, summary: 'Cordon: follow a session (server-sent events: everything so far, then each change)', params: IdParam, response: { 200: EventStream } } }, async (req, reply) => {

@@ -147,6 +147,7 @@ const PINNED_ROUTES: Record<string, Permission> = {
   'GET /api/liveResponseSessions/:id/transcript': 'live.read',
   'GET /api/machineactions/:id/GetLiveResponseResultDownloadLink(index=:index(^\\d+))': 'live.read',
   'GET /api/liveResponseSessions/:id/stream': 'live.read',
+  'GET /api/liveResponseSessions/:id/socket': 'live.read',
   'GET /api/liveResponseSessions/:id/files': 'live.read',
   'GET /api/liveResponseSessions/:id/files/:fileId/content': 'live.read',
   'GET /api/machinegroups': 'groups.read',

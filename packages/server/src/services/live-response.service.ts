@@ -7,7 +7,7 @@ import { ApiError, BadRequestError, ConflictError, markAudited, NotFoundError, T
 import type { EventHub } from '../events.js';
 import type { ActionRow, ActionsRepository } from '../repositories/actions.repository.js';
 import type { LibraryRepository } from '../repositories/library.repository.js';
-import type { LiveCommandRow, LiveInputRow, LiveResponseRepository } from '../repositories/live-response.repository.js';
+import type { LiveCommandRow, LiveInputRow, LiveResponseRepository, StoredOutput } from '../repositories/live-response.repository.js';
 import type { AgentChannel } from './action-lifecycle.js';
 import type { ActionsService } from './actions.service.js';
 import type { AuditService } from './audit.service.js';
@@ -127,12 +127,28 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 /** Commands the server answers itself: what the device needs not know. */
 const SERVER_COMMANDS = new Set(['library']);
 
-/** A line whose output this node takes: its agent, how much it stored, whether it cut it, whether it is a shell. */
+/** A line whose output this node takes: its agent, how much it stored, whether it cut it, whether it is a shell, and the line as stored. */
 interface OpenLine {
   machineId: string;
   chars: number;
   cut: boolean;
   shell: boolean;
+  row: StoredLine;
+}
+
+/** A line as this node stored or read it: what its `done` event is made of, with its end. */
+type StoredLine = Omit<LiveCommandRow, 'signed_payload' | 'signature' | 'key_id'>;
+
+/**
+ * What this node just stored in a session, handed to the session's followers on this node at once
+ * (followers elsewhere read it from the store on the hint). A follower takes it only when it
+ * follows on from what it has sent; otherwise it reads the store, which has it.
+ */
+interface LiveChange {
+  seq: number;
+  command?: LiveStreamEvent & { event: 'command' };
+  output?: StoredOutput & { text: string };
+  done?: LiveCommandView;
 }
 
 const endedStatuses = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimeOut']);
@@ -173,6 +189,8 @@ export function commandView(r: LiveCommandRow): LiveCommandView {
 export class LiveResponseService {
   /** Lines whose output this node takes (it holds their agent): where each came from and how much it stored. */
   readonly #open = new Map<string, OpenLine>();
+  /** Per session, its followers on this node: each takes a change this node stored, or says it must read the store. */
+  readonly #followers = new Map<string, Set<(change: LiveChange) => boolean>>();
   /** Per session, the relayed lines being sent (in order). */
   readonly #relays = new Map<string, Promise<void>>();
   /** Per session, this second's completions (the rate limit). */
@@ -259,12 +277,13 @@ export class LiveResponseService {
     const local = SERVER_COMMANDS.has(command);
     if (!local && !this.channel.isConnected(row.machine_id)) await refuse(new ConflictError('The device is offline: the line was not sent', 'DeviceOffline'));
     const stored = await this.#store(principal, row, line, command, command === 'shell' && terminal ? { ...extra, terminal } : extra);
+    // Followers hear of the line at once (before its answer can come back and overtake it).
+    this.#tell(row.machine_id, sessionId, { seq: stored.seq, command: { event: 'command', data: { seq: stored.seq, line, command: stored.command, issuedBy: stored.issued_by, startedAt: stored.started_at } } });
     // The stored line already says who sent what: the device gets it at once, and the audit
     // record and the session's longer life follow without holding the line up.
     if (!local) this.sendLine(stored);
     await this.audit.record({ actor: principal.name, action: 'LiveResponseCommand', targetType: 'machine', targetId: row.machine_id, outcome: 'Succeeded', detail: { sessionId, seq: stored.seq, line } });
     await this.#extendIfHalfSpent(row, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
-    this.#hint(row.machine_id, sessionId);
     if (!local) return commandView(stored);
     await this.#answerHere(stored);
     return commandView((await this.repo.command(sessionId, stored.seq))!);
@@ -432,11 +451,11 @@ export class LiveResponseService {
   }
 
   /** Sends a stored line's signed command to its agent: here if this node holds it, else through the node that does. */
-  sendLine(cmd: Pick<LiveCommandRow, 'session_id' | 'seq' | 'machine_id' | 'command' | 'signed_payload' | 'signature' | 'key_id'>): void {
+  sendLine(cmd: LiveCommandRow): void {
     const sent = this.channel.send(cmd.machine_id, { type: 'liveCommand', sessionId: cmd.session_id, seq: Number(cmd.seq), command: { payload: cmd.signed_payload, signature: cmd.signature, keyId: cmd.key_id } });
     // Sent from here: this node takes the line's output, and knows the line without reading it back.
     const key = `${cmd.session_id}/${Number(cmd.seq)}`;
-    if (sent && !this.#open.has(key)) this.#open.set(key, { machineId: cmd.machine_id, chars: 0, cut: false, shell: cmd.command === 'shell' });
+    if (sent && !this.#open.has(key)) this.#open.set(key, { machineId: cmd.machine_id, chars: 0, cut: false, shell: cmd.command === 'shell', row: cmd });
   }
 
   /**
@@ -466,15 +485,10 @@ export class LiveResponseService {
   async agentOutput(machineId: string, frame: LiveOutputFrame): Promise<void> {
     const line = await this.#line(machineId, frame.sessionId, frame.seq);
     if (!line) return;
-    if (await this.#storeOutput(frame.sessionId, frame.seq, line, frame.text)) this.#hint(machineId, frame.sessionId);
-  }
-
-  /** Stores output of a line within the server's budget (a shell's is larger); false when nothing was stored (already cut). */
-  async #storeOutput(sessionId: string, seq: number, line: OpenLine, output: string): Promise<boolean> {
-    const text = this.#withinBudget(line, output);
-    if (text === null) return false;
-    await this.repo.appendOutput(sessionId, seq, text, this.now().toISOString());
-    return true;
+    const text = this.#withinBudget(line, frame.text);
+    if (text === null) return;
+    const stored = await this.repo.appendOutput(frame.sessionId, frame.seq, text, this.now().toISOString());
+    this.#tell(machineId, frame.sessionId, { seq: frame.seq, output: { ...stored, text } });
   }
 
   /** What of `output` the line's budget keeps, counted against it (the cut says so); null when it was cut already. */
@@ -499,23 +513,20 @@ export class LiveResponseService {
     const at = this.now().toISOString();
     // The last of a short line's output comes with its end (one frame), stored with it (one commit, one hint).
     const text = frame.text ? this.#withinBudget(line, frame.text) : null;
-    await this.repo.finish(
-      frame.sessionId,
-      frame.seq,
-      {
-        status: frame.error && frame.exitStatus === 126 ? 'Failed' : statusOfExit(frame.exitStatus),
-        exit_status: frame.exitStatus,
-        error: frame.error,
-        cwd: frame.cwd,
-        truncated: frame.truncated || line.cut ? 1 : 0,
-        data: frame.data === undefined ? null : JSON.stringify(frame.data),
-        ended_at: at,
-      },
-      text ? { text, at } : undefined,
-    );
+    const end = {
+      status: frame.error && frame.exitStatus === 126 ? 'Failed' : statusOfExit(frame.exitStatus),
+      exit_status: frame.exitStatus,
+      error: frame.error,
+      cwd: frame.cwd,
+      truncated: frame.truncated || line.cut ? 1 : 0,
+      data: frame.data === undefined ? null : JSON.stringify(frame.data),
+      ended_at: at,
+    };
+    const finished = await this.repo.finish(frame.sessionId, frame.seq, end, text ? { text, at } : undefined);
     // A shell's end is audited before anyone sees it ended.
     if (line.shell) await this.#auditShellEnd(frame.sessionId, frame.seq, frame.exitStatus, frame.error);
-    this.#hint(machineId, frame.sessionId);
+    if (!finished.ended) this.#hint(machineId, frame.sessionId);
+    else this.#tell(machineId, frame.sessionId, { seq: frame.seq, ...(finished.output && text ? { output: { ...finished.output, text } } : {}), done: commandView({ ...line.row, ...end, signed_payload: '', signature: '', key_id: '' }) });
     await this.#extend(frame.sessionId, this.settings.idleSeconds);
   }
 
@@ -543,6 +554,8 @@ export class LiveResponseService {
     let lastOutput = 0;
     let lastState: string | null = null;
     const announced = new Set<number>();
+    /** The highest line announced: lines are announced in order, so every line up to it has been. */
+    let lastAnnounced = 0;
     const ended = new Set<number>();
     // Lines before this one have all been told ended: each read starts here, so a long session's
     // followers read the few lines still open, not all of them on every change.
@@ -566,6 +579,7 @@ export class LiveResponseService {
           for (const c of commands) {
             if (announced.has(Number(c.seq))) continue;
             announced.add(Number(c.seq));
+            lastAnnounced = Math.max(lastAnnounced, Number(c.seq));
             send({ event: 'command', data: { seq: Number(c.seq), line: c.line, command: c.command, issuedBy: c.issued_by, startedAt: c.started_at } });
           }
           for (;;) {
@@ -579,11 +593,7 @@ export class LiveResponseService {
             ended.add(Number(c.seq));
             send({ event: 'done', data: commandView(c) });
           }
-          while (ended.has(fromSeq)) {
-            ended.delete(fromSeq);
-            announced.delete(fromSeq);
-            fromSeq++;
-          }
+          passEnded();
           if (row.status !== lastState) {
             lastState = row.status;
             send({ event: 'state', data: { state: stateOf(row.status), status: row.status, endReason: this.#endReason(row) } });
@@ -595,6 +605,38 @@ export class LiveResponseService {
         running = false;
       }
     };
+    const passEnded = () => {
+      while (ended.has(fromSeq)) {
+        ended.delete(fromSeq);
+        announced.delete(fromSeq);
+        fromSeq++;
+      }
+    };
+    // A change this node stored, sent without reading the store when it follows on from what was
+    // sent: the next line; output right after the last output sent; the end of a line announced.
+    // Anything else (or a read under way, which will find it in order) is read from the store.
+    const take = (c: LiveChange): boolean => {
+      if (running || stopped || lastState === null) return false;
+      if (c.command ? c.seq !== lastAnnounced + 1 : !announced.has(c.seq) || ended.has(c.seq)) return false;
+      if (c.output && c.output.after !== lastOutput) return false;
+      if (c.command) {
+        announced.add(c.seq);
+        lastAnnounced = c.seq;
+        send(c.command);
+      }
+      if (c.output) {
+        lastOutput = c.output.id;
+        send({ event: 'output', data: { seq: c.seq, text: c.output.text } });
+      }
+      if (c.done) {
+        ended.add(c.seq);
+        send({ event: 'done', data: c.done });
+        passEnded();
+      }
+      return true;
+    };
+    const here = this.#followers.get(sessionId) ?? new Set();
+    this.#followers.set(sessionId, here.add(take));
     const unsubscribe = this.hub.subscribe((e) => {
       if ((e.kind === 'liveResponse' && e.sessionId === sessionId) || (e.kind === 'action' && e.actionId === sessionId)) void poll();
     });
@@ -603,6 +645,8 @@ export class LiveResponseService {
     void poll();
     return () => {
       stopped = true;
+      here.delete(take);
+      if (here.size === 0 && this.#followers.get(sessionId) === here) this.#followers.delete(sessionId);
       unsubscribe();
       clearInterval(timer);
     };
@@ -785,7 +829,7 @@ export class LiveResponseService {
         this.logger.warn({ machineId, sessionId, seq }, 'an agent reported on a live line that is not its own or not running; ignored');
         return undefined;
       }
-      line = { machineId, chars: 0, cut: false, shell: cmd.command === 'shell' };
+      line = { machineId, chars: 0, cut: false, shell: cmd.command === 'shell', row: cmd };
       this.#open.set(key, line);
     }
     return line.machineId === machineId ? line : undefined;
@@ -819,6 +863,14 @@ export class LiveResponseService {
 
   #hint(machineId: string, sessionId: string): void {
     this.hub.emit({ kind: 'liveResponse', sessionId, machineId });
+  }
+
+  /** Hands a change to the session's followers here; the hint goes to this node too only if one of them must read the store. */
+  #tell(machineId: string, sessionId: string, change: LiveChange): void {
+    let taken = true;
+    for (const take of this.#followers.get(sessionId) ?? []) if (!take(change)) taken = false;
+    if (taken) this.hub.emitElsewhere({ kind: 'liveResponse', sessionId, machineId });
+    else this.#hint(machineId, sessionId);
   }
 
   async #session(id: string): Promise<ActionRow> {
