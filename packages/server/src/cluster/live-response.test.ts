@@ -97,6 +97,16 @@ describe('live response on two nodes', () => {
     expect(seen).toContain(JSON.stringify({ seq: 2, text: `${dir}\n` }));
     ac.abort();
 
+    // Lines typed through either node (behind a load balancer) take the session's next number:
+    // B remembers 4 as its next, A takes 4 meanwhile, so B's 4 is refused and B reads the number again.
+    const viaA = await fetch(`${a.apiUrl}/api/liveResponseSessions/${id}/commands`, { method: 'POST', headers: { authorization: `Bearer ${analyst}`, 'content-type': 'application/json' }, body: JSON.stringify({ Line: 'pwd' }) });
+    expect(((await viaA.json()) as { seq: number }).seq).toBe(4);
+    expect((await call('POST', `/api/liveResponseSessions/${id}/commands`, { Line: 'pwd' })).body.seq).toBe(5);
+    await wait(async () => {
+      const t = (await call('GET', `/api/liveResponseSessions/${id}/transcript`)).body as { commands: { status: string }[] };
+      expect(t.commands.map((c) => c.status)).toEqual(['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded', 'Succeeded']);
+    });
+
     // Tab completion asked on B is answered by the agent A holds, in the session's directory, even
     // when the answer is far bigger than a bus message may be (it comes back through the store).
     mkdirSync(join(dir, 'many'));
@@ -118,7 +128,7 @@ describe('live response on two nodes', () => {
     expect((await call('POST', `/api/liveResponseSessions/${id}/end`, { Comment: 'done' })).status).toBe(200);
     await wait(async () => {
       const r = await a.server.app.inject({ method: 'GET', url: `/api/machineactions/${id}`, headers: { authorization: `Bearer ${admin}` } });
-      expect(r.json()).toMatchObject({ status: 'Succeeded', result: { endReason: 'Ended', commands: 3 } });
+      expect(r.json()).toMatchObject({ status: 'Succeeded', result: { endReason: 'Ended', commands: 5 } });
     });
   });
 

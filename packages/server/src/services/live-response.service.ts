@@ -151,6 +151,9 @@ interface LiveChange {
   done?: LiveCommandView;
 }
 
+/** Bound on the per-session facts a node remembers (next line number, parsed settings): forgotten whole past it, read again. */
+const MAX_REMEMBERED_SESSIONS = 10_000;
+
 const endedStatuses = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimeOut']);
 
 function stateOf(status: string): LiveSessionState {
@@ -191,6 +194,10 @@ export class LiveResponseService {
   readonly #open = new Map<string, OpenLine>();
   /** Per session, its followers on this node: each takes a change this node stored, or says it must read the store. */
   readonly #followers = new Map<string, Set<(change: LiveChange) => boolean>>();
+  /** Per session, the number its next line takes, as far as this node knows (a line another node stored makes the insert fail and the number be read again). */
+  readonly #nextSeq = new Map<string, number>();
+  /** Session settings by their action's parameters text: parsed once, not on every line. */
+  readonly #settings = new Map<string, LiveSessionParameters['session'] | null>();
   /** Per session, the relayed lines being sent (in order). */
   readonly #relays = new Map<string, Promise<void>>();
   /** Per session, this second's completions (the rate limit). */
@@ -277,11 +284,11 @@ export class LiveResponseService {
     const local = SERVER_COMMANDS.has(command);
     if (!local && !this.channel.isConnected(row.machine_id)) await refuse(new ConflictError('The device is offline: the line was not sent', 'DeviceOffline'));
     const stored = await this.#store(principal, row, line, command, command === 'shell' && terminal ? { ...extra, terminal } : extra);
-    // Followers hear of the line at once (before its answer can come back and overtake it).
-    this.#tell(row.machine_id, sessionId, { seq: stored.seq, command: { event: 'command', data: { seq: stored.seq, line, command: stored.command, issuedBy: stored.issued_by, startedAt: stored.started_at } } });
     // The stored line already says who sent what: the device gets it at once, and the audit
-    // record and the session's longer life follow without holding the line up.
+    // record and the session's longer life follow without holding the line up. Followers hear of
+    // it in the same turn (before the device's answer can come back and overtake it).
     if (!local) this.sendLine(stored);
+    this.#tell(row.machine_id, sessionId, { seq: stored.seq, command: { event: 'command', data: { seq: stored.seq, line, command: stored.command, issuedBy: stored.issued_by, startedAt: stored.started_at } } });
     await this.audit.record({ actor: principal.name, action: 'LiveResponseCommand', targetType: 'machine', targetId: row.machine_id, outcome: 'Succeeded', detail: { sessionId, seq: stored.seq, line } });
     await this.#extendIfHalfSpent(row, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
     if (!local) return commandView(stored);
@@ -715,8 +722,7 @@ export class LiveResponseService {
 
   /** The session's level, lowered to what the caller's role allows now (a role taken away counts at once). */
   #levelOf(row: ActionRow, principal: Principal): LiveLevel {
-    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
-    const opened = params.success ? params.data.session.level : 'basic';
+    const opened = this.#settingsOf(row)?.level ?? 'basic';
     return opened === 'advanced' && LiveResponseService.levelOf(principal) === 'advanced' ? 'advanced' : 'basic';
   }
 
@@ -728,8 +734,19 @@ export class LiveResponseService {
 
   /** Whether the device's group allowed `shell` when the session opened (its signed parameters say it). */
   #shellAllowed(row: ActionRow): boolean {
-    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
-    return params.success && params.data.session.shell;
+    return this.#settingsOf(row)?.shell === true;
+  }
+
+  /** A session's settings as its action's parameters say them (null: not a session), parsed once per parameters text. */
+  #settingsOf(row: ActionRow): LiveSessionParameters['session'] | null {
+    let settings = this.#settings.get(row.parameters);
+    if (settings === undefined) {
+      const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
+      settings = params.success ? params.data.session : null;
+      if (this.#settings.size >= MAX_REMEMBERED_SESSIONS) this.#settings.clear();
+      this.#settings.set(row.parameters, settings);
+    }
+    return settings;
   }
 
   /** Stores an input chunk under the line's next chunk number (taken again if another node took it first), signed. */
@@ -774,7 +791,8 @@ export class LiveResponseService {
   /** Stores the line under the session's next number (taken again if another node took it first), signed. */
   async #store(principal: Principal, row: ActionRow, line: string, command: string, extra: ExtraParameters): Promise<LiveCommandRow> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const seq = await this.repo.nextSeq(row.id);
+      // The number after this node's last line of the session; read when unknown, or when another node took it.
+      const seq = (attempt === 0 ? this.#nextSeq.get(row.id) : undefined) ?? (await this.repo.nextSeq(row.id));
       const now = this.now();
       const signed = this.signer.sign({
         actionId: randomUUID(),
@@ -803,7 +821,11 @@ export class LiveResponseService {
         started_at: now.toISOString(),
         ended_at: null,
       };
-      if (await this.repo.insertCommand(values)) return values;
+      if (await this.repo.insertCommand(values)) {
+        if (this.#nextSeq.size >= MAX_REMEMBERED_SESSIONS) this.#nextSeq.clear();
+        this.#nextSeq.set(row.id, seq + 1);
+        return values;
+      }
     }
     throw new ConflictError('Too many lines were sent to this session at once; send it again', 'Busy');
   }
@@ -880,7 +902,7 @@ export class LiveResponseService {
   }
 
   #isSession(row: ActionRow): boolean {
-    return row.type === 'LiveResponse' && LiveSessionParameters.safeParse(JSON.parse(row.parameters)).success;
+    return row.type === 'LiveResponse' && this.#settingsOf(row) !== null;
   }
 
   #endReason(row: ActionRow): string | null {
