@@ -155,16 +155,12 @@ export async function openSqlite(file: string, opts: { checkpointInBackground?: 
     const destroy = db.destroy.bind(db);
     db.destroy = async () => {
       await destroy();
-      await checkpointer.ended;
-      await closed.get(sqlite);
+      await checkpointer.close();
     };
   }
   await migrate(db);
   return db;
 }
-
-/** The close of a connection whose checkpointing thread must end first (see reusingStatements). */
-const closed = new WeakMap<SQLite.Database, Promise<void>>();
 
 /**
  * The database as Kysely's SQLite driver sees it, with `prepare` answering the statement already
@@ -192,9 +188,7 @@ function reusingStatements(sqlite: SQLite.Database, checkpointer: Checkpointer |
       if (property === 'prepare') return prepare;
       if (property === 'close' && checkpointer) {
         return () => {
-          // The thread closes its connection first, so the server's, closing last, folds the WAL back in.
-          checkpointer.stop();
-          if (!closed.has(target)) closed.set(target, checkpointer.ended.then(() => void target.close()));
+          void checkpointer.close();
           return target;
         };
       }
@@ -205,8 +199,12 @@ function reusingStatements(sqlite: SQLite.Database, checkpointer: Checkpointer |
 }
 
 export interface Checkpointer {
-  stop(): void;
-  /** Settles once the thread has ended (after `stop`, or on its own). */
+  /**
+   * Ends the thread, then closes the server's connection: closing last, it folds the WAL back in.
+   * Called again, answers the same close.
+   */
+  close(): Promise<void>;
+  /** Settles once the thread has ended (after `close`, or on its own). */
   readonly ended: Promise<void>;
 }
 
@@ -245,14 +243,20 @@ export function checkpointInBackground(sqlite: SQLite.Database, file: string, ev
   };
   worker.on('error', fallBack);
   const ended = new Promise<void>((resolve) => worker.on('exit', () => resolve(fallBack())));
+  let closed: Promise<void> | null = null;
   return {
     ended,
-    stop() {
+    close() {
+      if (closed) return closed;
       stopping = true;
       // Unref'd while it runs, but the store's close waits for it: held from now, or a process
       // awaiting that close could run out of work and exit (13, unsettled top-level await).
       worker.ref();
       worker.postMessage('stop');
+      closed = ended.then(() => {
+        if (sqlite.open) sqlite.close();
+      });
+      return closed;
     },
   };
 }
