@@ -31,7 +31,7 @@ declare module 'fastify' {
     routeTable: { method: string; url: string; access: RouteAccess }[];
     /** Whether the request's credential is still valid and still grants its route's access. */
     stillAuthorized(req: FastifyRequest): Promise<boolean>;
-    /** Who the request's credential names now, if it still grants its route's access (null if not). */
+    /** Who the request's credential names now (null: it no longer holds); a store that cannot answer throws. */
     principalNow(req: FastifyRequest): Promise<Principal | null>;
     /** Counts one more request against the caller's per-minute budget (a message on a socket); throws 429 past it. */
     spendRequest(req: FastifyRequest): Promise<void>;
@@ -70,12 +70,12 @@ export const SESSION_COOKIE = 'cordon_session';
 
 const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/** Whether the request says it comes from a page of this very server (its Origin's host is the Host it asked). */
+/** Whether the request says it comes from a page of this very server: its Origin is the scheme and host it asked (as a trusted proxy says them). */
 function sameOrigin(req: FastifyRequest): boolean {
   const origin = req.headers.origin;
-  if (!origin || !req.headers.host) return false;
+  if (!origin) return false;
   try {
-    return new URL(origin).host === req.headers.host;
+    return new URL(origin).origin === new URL(`${req.protocol}://${req.host}`).origin;
   } catch {
     return false;
   }
@@ -186,8 +186,11 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       throw e;
     });
     // A cookie is sent by the browser on its own: a state change must also prove it comes from the console.
-    // A socket's upgrade is a GET that no header can be added to by the browser: it must come from the console's own page.
-    if (session && req.headers.upgrade && !sameOrigin(req)) throw new ApiError(403, 'CrossOriginSocket', 'A socket signed in by the session cookie opens only from the console itself');
+    // A socket's upgrade is a GET the browser adds no header to: it must come from the console's own page (audited when not).
+    if (session && req.headers.upgrade && !sameOrigin(req)) {
+      req.principal = principal;
+      throw new ApiError(403, 'CrossOriginSocket', 'A socket signed in by the session cookie opens only from the console itself');
+    }
     if (session && !SAFE_METHODS.has(req.method)) {
       const sent = req.headers['x-csrf-token'];
       if (typeof sent !== 'string' || !sameSecret(sent, session.csrfToken)) throw new ApiError(403, 'CsrfTokenMissing', 'Send the x-csrf-token header of your session with every change');
@@ -206,18 +209,24 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
   // Long-lived answers (the event stream) ask again now and then: a signed-out session, a revoked
   // token or a lowered role ends them.
   const principalNow = async (req: FastifyRequest): Promise<Principal | null> => {
-    const access = req.routeOptions.config?.access;
     try {
-      const { principal } = await authenticate(req);
-      return !access || access === 'public' || roleHas(principal.role, access) ? principal : null;
-    } catch {
-      return null;
+      return (await authenticate(req)).principal;
+    } catch (e) {
+      if (e instanceof UnauthorizedError) return null;
+      throw e;
     }
   };
   app.decorate('principalNow', principalNow);
   app.decorate('stillAuthorized', async (req: FastifyRequest): Promise<boolean> => {
     const access = req.routeOptions.config?.access;
-    return !access || access === 'public' || (await principalNow(req)) !== null;
+    if (!access || access === 'public') return true;
+    try {
+      const principal = await principalNow(req);
+      return principal !== null && roleHas(principal.role, access);
+    } catch {
+      // A store that cannot answer revokes nothing: the next check decides.
+      return true;
+    }
   });
 
   // Security headers on every answer; the browsable API docs need their own scripts and styles.

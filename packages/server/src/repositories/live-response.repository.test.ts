@@ -66,8 +66,8 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
     await r.insertCommand(line(S1, 2));
     await r.insertCommand(line(S2, 1, { machine_id: M2 }));
     const end = { status: 'Succeeded', exit_status: 0, error: null, cwd: '/tmp', truncated: 0, data: '{"n":1}', ended_at: '2026-12-08T10:01:00.000Z' };
-    expect(await r.finish(S1, 1, end)).toEqual({ ended: true });
-    expect(await r.finish(S1, 1, { ...end, status: 'Failed' })).toEqual({ ended: false });
+    expect(await r.finish(S1, 1, end)).toEqual({ ended: true, outputUpTo: 0 });
+    expect((await r.finish(S1, 1, { ...end, status: 'Failed' })).ended).toBe(false);
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
     expect(await r.runningSessions(M1)).toEqual([S1]);
     // Each line it ended, with its command (a shell's end is audited by whoever ended it).
@@ -85,12 +85,12 @@ describe.each(STORES)('live-response repository (%s)', (kind) => {
     const end = { status: 'Succeeded', exit_status: 0, error: null, cwd: '/tmp', truncated: 0, data: null, ended_at: '2026-12-08T10:00:02.000Z' };
     // Each chunk says which chunk of its session came just before it (what a follower checks it has sent).
     const finished = await r.finish(S1, 1, end, { text: 'last', at: '2026-12-08T10:00:02.000Z' });
-    expect(finished).toEqual({ ended: true, output: { id: expect.any(Number), after: first.id } });
+    expect(finished).toEqual({ ended: true, output: { id: expect.any(Number), after: first.id }, outputUpTo: finished.output!.id });
     expect(first.after).toBe(0);
     expect((await r.outputAfter(S1, 0)).map((o) => o.text)).toEqual(['first ', 'last']);
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
     // A second end (a replay, or a line the server ended meanwhile) changes nothing and adds no output.
-    expect(await r.finish(S1, 1, { ...end, status: 'Failed' }, { text: 'again', at: '2026-12-08T10:00:03.000Z' })).toEqual({ ended: false });
+    expect((await r.finish(S1, 1, { ...end, status: 'Failed' }, { text: 'again', at: '2026-12-08T10:00:03.000Z' })).ended).toBe(false);
     expect((await r.outputAfter(S1, 0)).map((o) => o.text)).toEqual(['first ', 'last']);
     expect((await r.command(S1, 1))?.status).toBe('Succeeded');
   });

@@ -1,7 +1,7 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { ActionRow } from './actions.repository.js';
-import { isUniqueViolation } from '../db/portable.js';
+import { isUniqueViolation, lockForTransaction } from '../db/portable.js';
 import type { LiveResponseCommandsTable, LiveResponseCompletionsTable, LiveResponseFilesTable, LiveResponseInputTable, LiveResponseOutputTable } from '../db/schema.js';
 
 export type LiveCommandRow = Selectable<LiveResponseCommandsTable>;
@@ -17,11 +17,25 @@ export interface StoredOutput {
   after: number;
 }
 
-/** Stores an output chunk (inside a transaction, so `after` is the chunk committed just before it). */
+/**
+ * Takes the session's output lock for the rest of the transaction: a session's chunks then commit
+ * in the order of their ids, on every node (PostgreSQL hands out ids before commit; SQLite has
+ * one writer), so a reader that saw a chunk has seen every chunk before it.
+ */
+const lockOutput = (tx: Db, sessionId: string) => lockForTransaction(tx, `live-output:${sessionId}`);
+
+/** The id of the session's last output chunk (0: none). */
+async function lastOutputId(db: Db, sessionId: string): Promise<number> {
+  const r = await db.selectFrom('live_response_output').select((eb) => eb.fn.max('id').as('id')).where('session_id', '=', sessionId).executeTakeFirst();
+  return Number(r?.id ?? 0);
+}
+
+/** Stores an output chunk, in a transaction holding the session's output lock: `after` is the chunk committed just before it. */
 async function insertOutput(tx: Db, sessionId: string, seq: number, text: string, at: string): Promise<StoredOutput> {
+  await lockOutput(tx, sessionId);
+  const after = await lastOutputId(tx, sessionId);
   const { id } = await tx.insertInto('live_response_output').values({ session_id: sessionId, seq, text, received_at: at }).returning('id').executeTakeFirstOrThrow();
-  const before = await tx.selectFrom('live_response_output').select((eb) => eb.fn.max('id').as('id')).where('session_id', '=', sessionId).where('id', '<', Number(id)).executeTakeFirst();
-  return { id: Number(id), after: Number(before?.id ?? 0) };
+  return { id: Number(id), after };
 }
 
 /** Thrown inside finish's transaction to undo its output when the line had already ended. */
@@ -93,23 +107,24 @@ export class LiveResponseRepository {
   /**
    * Ends a running line, storing its last output with it when given (one transaction: one commit
    * on the path of every short line). `ended` is false when it had already ended (a line ends
-   * once; the output is then not stored either).
+   * once; the output is then not stored either). `outputUpTo` is the session's last output chunk
+   * when it ended: a follower that has sent up to it has sent all the line's output.
    */
-  async finish(sessionId: string, seq: number, end: CommandEnd, lastOutput?: { text: string; at: string }): Promise<{ ended: boolean; output?: StoredOutput }> {
-    const endLine = async (db: Db) => {
-      const r = await db.updateTable('live_response_commands').set(end).where('session_id', '=', sessionId).where('seq', '=', seq).where('status', '=', 'Running').executeTakeFirst();
-      return Number(r.numUpdatedRows) > 0;
-    };
-    if (!lastOutput) return { ended: await endLine(this.db) };
-    return this.db.transaction().execute(async (tx) => {
-      // Output first: its id orders it before anything stored after the line is seen ended.
-      const output = await insertOutput(tx, sessionId, seq, lastOutput.text, lastOutput.at);
-      if (await endLine(tx)) return { ended: true, output };
-      throw new LineAlreadyEnded();
-    }).catch((err: unknown) => {
-      if (err instanceof LineAlreadyEnded) return { ended: false };
-      throw err;
-    });
+  async finish(sessionId: string, seq: number, end: CommandEnd, lastOutput?: { text: string; at: string }): Promise<{ ended: boolean; output?: StoredOutput; outputUpTo: number }> {
+    return this.db
+      .transaction()
+      .execute(async (tx) => {
+        // Output first: its id orders it before anything stored after the line is seen ended.
+        const output = lastOutput ? await insertOutput(tx, sessionId, seq, lastOutput.text, lastOutput.at) : undefined;
+        if (!output) await lockOutput(tx, sessionId);
+        const r = await tx.updateTable('live_response_commands').set(end).where('session_id', '=', sessionId).where('seq', '=', seq).where('status', '=', 'Running').executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) throw new LineAlreadyEnded();
+        return { ended: true, ...(output ? { output } : {}), outputUpTo: output ? output.id : await lastOutputId(tx, sessionId) };
+      })
+      .catch((err: unknown) => {
+        if (err instanceof LineAlreadyEnded) return { ended: false, outputUpTo: 0 };
+        throw err;
+      });
   }
 
   /** Ends every running line of these sessions, or of this machine, as Failed with `error`; answers the sessions touched. */

@@ -275,6 +275,23 @@ describe('live-response sessions', () => {
     });
   });
 
+  it("audits a shell's end once: the agent's late end of a shell the session's end already ended adds nothing", async () => {
+    shellAllowed = true;
+    const d = await device(() => undefined);
+    const s = await openSession(d.machineId, h.tokens.responder);
+    await active(s.id);
+    expect((await run(s.id, 'shell', h.tokens.responder)).status).toBe(202);
+    await wait(() => expect(d.lines.map((l) => l.line)).toEqual(['shell']));
+    expect((await h.call('POST', `/api/liveResponseSessions/${s.id}/end`, { token: h.tokens.responder, body: { Comment: 'done' } })).status).toBe(200);
+    expect(await doneLine(s.id, 1)).toMatchObject({ status: 'Failed' });
+    const shellEnds = async () => ((await h.call('GET', '/api/audit?$top=100')).body.value as { action: string }[]).filter((a) => a.action === 'LiveResponseShellEnded');
+    await wait(async () => expect(await shellEnds()).toHaveLength(1));
+    // The device's own end of the shell, arriving after the server ended it.
+    d.send({ type: 'liveDone', sessionId: s.id, seq: 1, exitStatus: 0, error: null, cwd: '/', truncated: false });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await shellEnds()).toHaveLength(1);
+  });
+
   it('cancels a running line with Ctrl-C and ends the session on request', async () => {
     const d = await device(() => undefined);
     const s = await openSession(d.machineId);
@@ -387,6 +404,13 @@ describe('live-response sessions', () => {
     const refused = audit.filter((a) => a.outcome === 'Refused' && a.actor === 'analyst-user');
     expect(refused.map((a) => a.detail.reason)).toEqual(expect.arrayContaining(['The message is not valid JSON', 'Bogus is not a known field here; remove it', expect.stringContaining('advanced command')]));
 
+    // A burst far past what waits to be handled: the socket is read no faster than its messages are
+    // handled (the sender is held back, nothing piles up), and every one is answered, in order.
+    const before = sock.messages.length;
+    for (let i = 0; i < 200; i++) sock.send({ type: 'cancel', ref: 100 + i, seq: 9 });
+    await wait(() => expect(sock.messages.length - before).toBe(200));
+    expect(sock.messages.slice(before).map((m) => m.ref)).toEqual(Array.from({ length: 200 }, (_, i) => 100 + i));
+
     // Others may follow, not type; a viewer may not even follow (it reads no device's answers);
     // no credential, or a session that does not exist, opens nothing.
     const other = await liveSocket(s.id, h.tokens.responder);
@@ -428,7 +452,12 @@ describe('live-response sessions', () => {
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       });
     expect(await open('https://evil.example')).toBe(403);
+    // Same host, another scheme: not the console's page either.
+    expect(await open(new URL(apiUrl).origin.replace(/^http:/, 'https:'))).toBe(403);
     expect(await open(new URL(apiUrl).origin)).toBe(101);
+    // The refusal is audited under the signed-in user.
+    const audit = (await h.call('GET', '/api/audit?$top=50')).body.value as { actor: string; outcome: string; detail: { reason?: string } }[];
+    expect(audit.filter((a) => a.outcome === 'Refused' && a.actor === 'admin' && /from the console itself/.test(a.detail.reason ?? ''))).toHaveLength(2);
   });
 
   it('completes paths through the device: its own answer is taken, another device’s is not, none is a 504', async () => {

@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_LIVE_INPUT_CHARS, MAX_LIVE_LINE_BYTES } from '@cordon/protocol';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
-import { ApiError, BadRequestError, UnauthorizedError } from '../errors.js';
+import { roleHas, type Principal } from '../auth/permissions.js';
+import { isStoreUnreachable } from '../db/portable.js';
+import { ApiError, BadRequestError, ForbiddenError, StoreUnavailableApiError } from '../errors.js';
 import { fieldName, normalizeBodyKeys, pathOfNul } from '../http/body.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { LiveResponseService, LiveStreamEvent } from '../services/live-response.service.js';
@@ -38,24 +40,31 @@ const AUDIT_ACTION: Record<Message['type'], string> = { line: 'LiveResponseComma
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 const PING_MS = 15_000;
 const RECHECK_MS = 5_000;
-/** Close codes: 4401 the credential no longer holds, 4404 no such session, 4408 the client fell behind. */
+/** Close codes: 4401 the credential no longer holds, 4403 it no longer grants following, 4404 no such session, 4408 the client fell behind. */
 const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_FORBIDDEN = 4403;
 const CLOSE_NOT_FOUND = 4404;
 const CLOSE_BEHIND = 4408;
+/** Messages waiting to be handled, at most: past it the socket is not read until they drain (the sender is held back, not buffered). */
+const MAX_WAITING_MESSAGES = 32;
 
 /**
  * A live-response session over one WebSocket: the client sends lines, keystrokes and Ctrl-C as
  * JSON messages and gets each answer (`accepted` or `error`, with its `ref`) and every event of
  * the session (`state`, `command`, `output`, `done`, as on the event stream) on the same socket.
  * Each message is checked as its HTTP twin is: the credential again (a revoked token or lowered
- * role counts at once), the per-minute budget, the body, and the service's own checks and audit.
+ * role counts at once), the same permission (`live.basic`), the per-minute budget, the body, and
+ * the service's own checks and audit.
  */
 export function serveLiveSocket(fastify: FastifyInstance, live: LiveResponseService, audit: AuditService, socket: WebSocket, req: FastifyRequest, sessionId: string): void {
   const send = (message: object) => {
     if (socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > MAX_BACKLOG_BYTES) return void socket.close(CLOSE_BEHIND, 'The client fell behind the session; reconnect');
+    if (socket.bufferedAmount > MAX_BACKLOG_BYTES) return void socket.close(CLOSE_BEHIND, 'The client fell behind; reconnect');
     socket.send(JSON.stringify(message));
   };
+  const refused = (principal: Principal, action: string, error: ApiError) =>
+    audit.record({ actor: principal.name, action, targetType: 'action', targetId: sessionId, outcome: 'Refused', detail: { status: error.status, reason: error.message.slice(0, 1000) } }).catch((err: unknown) => req.log.error({ err }, 'auditing a refused socket message failed'));
+
   // Listening at once (a message sent right after the upgrade must not be missed), but answering
   // only once the session is known to exist: one message at a time, in the order sent, so lines
   // run in the order they were typed.
@@ -73,17 +82,32 @@ export function serveLiveSocket(fastify: FastifyInstance, live: LiveResponseServ
     },
     () => socket.close(CLOSE_NOT_FOUND, 'No such live-response session'),
   );
+  let waiting = 0;
   socket.on('message', (raw, isBinary) => {
+    if (++waiting >= MAX_WAITING_MESSAGES) socket.pause();
     queue = queue
       .then(() => (socket.readyState === socket.OPEN ? handle(isBinary ? null : String(raw)) : undefined))
-      .catch((err: unknown) => req.log.error({ err }, 'a live-response socket message failed'));
+      .catch((err: unknown) => req.log.error({ err }, 'a live-response socket message failed'))
+      .finally(() => {
+        if (--waiting < MAX_WAITING_MESSAGES && socket.isPaused) socket.resume();
+      });
   });
 
   const handle = async (text: string | null): Promise<void> => {
     let ref: unknown;
     let type: Message['type'] | undefined;
-    const principal = await fastify.principalNow(req);
-    if (!principal) return void socket.close(CLOSE_UNAUTHORIZED, 'The credential no longer holds for this session');
+    let principal: Principal | null;
+    try {
+      principal = await fastify.principalNow(req);
+    } catch (err) {
+      req.log.error({ err }, 'checking a live-response socket caller failed');
+      return send({ type: 'error', status: 503, error: { code: 'StoreUnavailable', message: 'The server cannot check your credential now; send it again' } });
+    }
+    if (!principal) return void socket.close(CLOSE_UNAUTHORIZED, 'The credential no longer holds');
+    if (!roleHas(principal.role, 'live.read')) {
+      await refused(principal, 'LiveResponseSocketMessage', new ForbiddenError('live.read', principal.role));
+      return void socket.close(CLOSE_FORBIDDEN, 'The role no longer allows following');
+    }
     try {
       await fastify.spendRequest(req);
       if (text === null) throw new BadRequestError('Send each message as JSON text', 'message');
@@ -105,33 +129,39 @@ export function serveLiveSocket(fastify: FastifyInstance, live: LiveResponseServ
       }
       const m = parsed.data;
       type = m.type;
+      // What its HTTP twin needs (POST …/commands, …/input, …/cancel).
+      if (!roleHas(principal.role, 'live.basic')) throw new ForbiddenError('live.basic', principal.role);
       if (m.type === 'line') send({ type: 'accepted', ref, command: await live.run(principal, sessionId, m.line, m.cols && m.rows ? { cols: m.cols, rows: m.rows } : undefined) });
       else if (m.type === 'input') send({ type: 'accepted', ref, input: await live.input(principal, sessionId, m.seq, { data: m.data, cols: m.cols, rows: m.rows }) });
       else send({ type: 'accepted', ref, command: await live.cancel(principal, sessionId, m.seq) });
     } catch (e) {
-      const error = e instanceof ApiError ? e : new ApiError(500, 'InternalError', 'The server failed to handle this message; the error is in its log');
+      const error = e instanceof ApiError ? e : isStoreUnreachable(e) ? new StoreUnavailableApiError() : new ApiError(500, 'InternalError', 'The server failed to handle this message; the error is in its log');
       if (!(e instanceof ApiError)) req.log.error({ err: e }, 'a live-response socket message failed');
-      else if (error.status >= 400 && error.status < 500 && error.status !== 429 && !(e as { audited?: boolean }).audited) {
-        await audit.record({ actor: principal.name, action: type ? AUDIT_ACTION[type] : 'LiveResponseSocketMessage', targetType: 'action', targetId: sessionId, outcome: 'Refused', detail: { status: error.status, reason: error.message.slice(0, 1000) } }).catch((err: unknown) => req.log.error({ err }, 'auditing a refused socket message failed'));
-      }
+      else if (error.status >= 400 && error.status < 500 && error.status !== 429 && !(e as { audited?: boolean }).audited) await refused(principal, type ? AUDIT_ACTION[type] : 'LiveResponseSocketMessage', error);
       send({ type: 'error', ref, status: error.status, ...error.toBody() });
-      if (e instanceof UnauthorizedError) socket.close(CLOSE_UNAUTHORIZED, error.message.slice(0, 120));
     }
   };
 
-  const ping = setInterval(() => socket.ping(), PING_MS);
+  // A client that stops answering pings (a half-open connection) is dropped: its follower stops.
+  let alive = true;
+  socket.on('pong', () => (alive = true));
+  const ping = setInterval(() => {
+    if (!alive) return void socket.terminate();
+    alive = false;
+    socket.ping();
+  }, PING_MS);
   const recheck = setInterval(
     () =>
       void fastify.stillAuthorized(req).then((ok) => {
-        if (!ok) socket.close(CLOSE_UNAUTHORIZED, 'The credential no longer holds for this session');
+        if (!ok) socket.close(CLOSE_UNAUTHORIZED, 'The credential no longer holds');
       }),
     RECHECK_MS,
   );
   ping.unref();
   recheck.unref();
   socket.on('close', () => {
-    void queue.then(() => stop());
     clearInterval(ping);
     clearInterval(recheck);
+    void queue.then(() => stop());
   });
 }

@@ -149,6 +149,8 @@ interface LiveChange {
   command?: LiveStreamEvent & { event: 'command' };
   output?: StoredOutput & { text: string };
   done?: LiveCommandView;
+  /** With `done`: the session's last output chunk when the line ended (all its output is up to it). */
+  outputUpTo?: number;
 }
 
 /** Bound on the per-session facts a node remembers (next line number, parsed settings): forgotten whole past it, read again. */
@@ -196,8 +198,8 @@ export class LiveResponseService {
   readonly #followers = new Map<string, Set<(change: LiveChange) => boolean>>();
   /** Per session, the number its next line takes, as far as this node knows (a line another node stored makes the insert fail and the number be read again). */
   readonly #nextSeq = new Map<string, number>();
-  /** Session settings by their action's parameters text: parsed once, not on every line. */
-  readonly #settings = new Map<string, LiveSessionParameters['session'] | null>();
+  /** Session settings by session id: parsed once, not on every line. */
+  readonly #settings = new Map<string, LiveSessionParameters['session']>();
   /** Per session, the relayed lines being sent (in order). */
   readonly #relays = new Map<string, Promise<void>>();
   /** Per session, this second's completions (the rate limit). */
@@ -531,9 +533,9 @@ export class LiveResponseService {
     };
     const finished = await this.repo.finish(frame.sessionId, frame.seq, end, text ? { text, at } : undefined);
     // A shell's end is audited before anyone sees it ended.
-    if (line.shell) await this.#auditShellEnd(frame.sessionId, frame.seq, frame.exitStatus, frame.error);
+    if (line.shell && finished.ended) await this.#auditShellEnd(frame.sessionId, frame.seq, frame.exitStatus, frame.error);
     if (!finished.ended) this.#hint(machineId, frame.sessionId);
-    else this.#tell(machineId, frame.sessionId, { seq: frame.seq, ...(finished.output && text ? { output: { ...finished.output, text } } : {}), done: commandView({ ...line.row, ...end, signed_payload: '', signature: '', key_id: '' }) });
+    else this.#tell(machineId, frame.sessionId, { seq: frame.seq, ...(finished.output && text ? { output: { ...finished.output, text } } : {}), done: commandView({ ...line.row, ...end, signed_payload: '', signature: '', key_id: '' }), outputUpTo: finished.outputUpTo });
     await this.#extend(frame.sessionId, this.settings.idleSeconds);
   }
 
@@ -626,6 +628,8 @@ export class LiveResponseService {
       if (running || stopped || lastState === null) return false;
       if (c.command ? c.seq !== lastAnnounced + 1 : !announced.has(c.seq) || ended.has(c.seq)) return false;
       if (c.output && c.output.after !== lastOutput) return false;
+      // An end is told only after all output stored before it (the poll reads output before ends too).
+      if (c.done && c.outputUpTo !== (c.output?.id ?? lastOutput)) return false;
       if (c.command) {
         announced.add(c.seq);
         lastAnnounced = c.seq;
@@ -737,16 +741,15 @@ export class LiveResponseService {
     return this.#settingsOf(row)?.shell === true;
   }
 
-  /** A session's settings as its action's parameters say them (null: not a session), parsed once per parameters text. */
+  /** A session's settings as its action's parameters say them (null: not a session); a session's are parsed once (an action's parameters never change). */
   #settingsOf(row: ActionRow): LiveSessionParameters['session'] | null {
-    let settings = this.#settings.get(row.parameters);
-    if (settings === undefined) {
-      const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
-      settings = params.success ? params.data.session : null;
-      if (this.#settings.size >= MAX_REMEMBERED_SESSIONS) this.#settings.clear();
-      this.#settings.set(row.parameters, settings);
-    }
-    return settings;
+    const known = this.#settings.get(row.id);
+    if (known) return known;
+    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
+    if (!params.success) return null;
+    if (this.#settings.size >= MAX_REMEMBERED_SESSIONS) this.#settings.clear();
+    this.#settings.set(row.id, params.data.session);
+    return params.data.session;
   }
 
   /** Stores an input chunk under the line's next chunk number (taken again if another node took it first), signed. */
@@ -890,7 +893,15 @@ export class LiveResponseService {
   /** Hands a change to the session's followers here; the hint goes to this node too only if one of them must read the store. */
   #tell(machineId: string, sessionId: string, change: LiveChange): void {
     let taken = true;
-    for (const take of this.#followers.get(sessionId) ?? []) if (!take(change)) taken = false;
+    for (const take of this.#followers.get(sessionId) ?? []) {
+      try {
+        if (!take(change)) taken = false;
+      } catch (err) {
+        // A follower that failed to send reads the store on the hint like one that declined.
+        this.logger.warn({ err, sessionId }, 'a live-response follower failed to take a change');
+        taken = false;
+      }
+    }
     if (taken) this.hub.emitElsewhere({ kind: 'liveResponse', sessionId, machineId });
     else this.#hint(machineId, sessionId);
   }
