@@ -67,6 +67,11 @@ describe('web console: a shell in a live response session', () => {
     const t = await newPage(browser, { baseURL: base });
     const { page } = t;
     page.setDefaultTimeout(WAIT);
+    // Keys and lines go on the session's WebSocket: no POST …/commands or …/input, no event stream.
+    const requests: string[] = [];
+    const sockets: string[] = [];
+    page.on('request', (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+    page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname));
     const { csrfToken } = await signIn(page, 'admin', h.server.initialAdminPassword!);
     const opened = await page.request.post(`/api/machines/${machine}/liveResponseSessions`, { data: { Comment: 'e2e: shell' }, headers: { 'x-csrf-token': csrfToken } });
     expect(opened.status(), await opened.text()).toBe(201);
@@ -99,6 +104,8 @@ describe('web console: a shell in a live response session', () => {
     const shell = transcript.commands.find((c) => c.line === 'shell')!;
     expect(shell.exitStatus).toBe(0);
     expect(shell.input.map((i) => i.data ?? '').join('')).toBe('echo hi-$((1+1))\rexit\r');
+    expect([...new Set(sockets)]).toEqual([`/api/liveResponseSessions/${sessionId}/socket`]);
+    expect(requests.filter((r) => /\/liveResponseSessions\/[^/]+\/(commands|stream)/.test(r))).toEqual([]);
     expect(t.problems()).toEqual([]);
     await t.close();
   }, 180_000);

@@ -108,3 +108,5 @@ export async function ok<D>(p: Promise<{ data?: D; error?: unknown; response: Re
   if (!response.ok) throw apiRequestError(response.status, error);
   return data as D;
 }
+
+export { LiveSocket, type LiveSocketEventType, type LiveSocketOptions, type SocketLike } from './live-socket.js';

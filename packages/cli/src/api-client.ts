@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiRequestError, createCordonClient, ok, type Alert, type components, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type LibraryFile, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
+import WebSocket from 'ws';
+import { ApiRequestError, createCordonClient, LiveSocket, ok, type Alert, type components, type AllowEntry, type CordonApi, type Indicator, type IndicatorSubmission, type LibraryFile, type LiveSocketOptions, type Machine, type MachineAction, type QuarantinedFile, type RulePack, type RulePackDetail } from '@cordon/api-client';
 
 export { ApiRequestError };
 export type LiveSession = components['schemas']['LiveSession'];
@@ -16,9 +17,13 @@ const odataQuery = (q: { filter?: string; top?: number }) => ({ $filter: q.filte
 /** The CLI's calls, on the shared typed client: lookups by name or IP, and following an action to its end. */
 export class CordonClient {
   readonly api: CordonApi;
+  readonly #baseUrl: string;
+  readonly #token: string;
 
   constructor(baseUrl: string, token: string) {
     this.api = createCordonClient({ baseUrl, token });
+    this.#baseUrl = baseUrl.replace(/\/+$/, '');
+    this.#token = token;
   }
 
   async machines(query: { filter?: string; top?: number } = {}): Promise<Machine[]> {
@@ -250,24 +255,9 @@ export class CordonClient {
     return ok(this.api.GET('/api/liveResponseSessions/{id}', { params: { path: { id } } }));
   }
 
-  /** Runs a line in a session; its output follows on the session's stream. */
-  /** `terminal`: the size of the terminal a `shell` line runs in. */
-  runLiveLine(id: string, line: string, terminal?: { cols: number; rows: number }): Promise<LiveCommand> {
-    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id } }, body: { line, ...terminal } }));
-  }
-
-  /** Keystrokes and/or a new terminal size for a running `shell` line. */
-  sendLiveInput(id: string, seq: number, input: { data?: string; cols?: number; rows?: number }): Promise<{ chunk: number }> {
-    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands/{seq}/input', { params: { path: { id, seq } }, body: input }));
-  }
-
   /** Tab completion of a path on the device (the word typed, unquoted). */
   completeLivePath(id: string, path: string): Promise<LiveCompletion> {
     return ok(this.api.POST('/api/liveResponseSessions/{id}/complete', { params: { path: { id } }, body: { path } }));
-  }
-
-  cancelLiveLine(id: string, seq: number): Promise<LiveCommand> {
-    return ok(this.api.POST('/api/liveResponseSessions/{id}/commands/{seq}/cancel', { params: { path: { id, seq } } }));
   }
 
   endLiveSession(id: string, comment?: string): Promise<LiveSession> {
@@ -283,11 +273,13 @@ export class CordonClient {
     return ok(this.api.GET('/api/liveResponseSessions/{id}/transcript', { params: { path: { id }, query: { format: 'cast' } }, parseAs: 'text' }));
   }
 
-  /** The session's server-sent events (everything so far, then each change), until `signal` aborts. */
-  async liveStream(id: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const body = await ok(this.api.GET('/api/liveResponseSessions/{id}/stream', { params: { path: { id } }, parseAs: 'stream', signal }));
-    if (!body) throw new ApiRequestError(0, 'Unreachable', 'the live-response stream answered without a body');
-    return body;
+  /**
+   * The session's one WebSocket: its lines, keystrokes and Ctrl-C go out on it, and its events
+   * (everything so far, then each change) come in, reconnecting when the connection drops.
+   */
+  liveSocket(id: string, handlers: Pick<LiveSocketOptions, 'onOpen' | 'onEvent' | 'onGone'>): LiveSocket {
+    const url = `${this.#baseUrl.replace(/^http/, 'ws')}/api/liveResponseSessions/${encodeURIComponent(id)}/socket`;
+    return new LiveSocket({ ...handlers, connect: () => new WebSocket(url, { headers: { authorization: `Bearer ${this.#token}` } }), probe: () => this.liveSession(id) });
   }
 
   /** Polls until the action ends (or the deadline passes), reporting each status or progress change. */

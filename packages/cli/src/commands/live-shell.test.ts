@@ -21,11 +21,14 @@ describe('cordon live: shell in a real terminal', () => {
   let dir: string;
   let agent: Agent;
   let machine: string;
+  /** Every HTTP request the server took: keys, resizes and lines go on the session's socket, never as POSTs. */
+  const requests: string[] = [];
   beforeAll(async () => {
     h = await startHarness({}, { liveShellPolicy: { allowsShell: () => Promise.resolve(true) } });
     h.clock.t = Date.now();
     let agentUrl: string;
     ({ apiUrl, agentUrl } = await h.server.listen());
+    h.server.app.server.on('request', (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
     dir = mkdtempSync(join(tmpdir(), 'cordon-cli-shell-'));
     const { token } = await h.server.services.enrollment.createToken('test');
     const agentDir = join(dir, 'agent');
@@ -94,5 +97,6 @@ describe('cordon live: shell in a real terminal', () => {
     expect(typed).toContain('echo $((6*7))-$TERM\r');
     expect(typed).toContain('exit\r');
     expect(shell.input.some((i) => i.cols === 120)).toBe(true);
+    expect(requests.filter((r) => /\/liveResponseSessions\/[^/]+\/(commands|stream)/.test(r))).toEqual([]);
   }, 150_000);
 });

@@ -3,17 +3,16 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { completesPath, LIVE_COMMAND_LEVELS, readlineCompletions, wordAtCursor } from '@cordon/protocol';
+import type { LiveSocket } from '@cordon/api-client';
 import { ApiRequestError, type CordonClient, type LiveCommand, type LiveSession } from '../api-client.js';
 import { CONFIG_DIR, CliError } from '../context.js';
 import { safeText } from '../output.js';
-import { sseEvents } from '../sse.js';
 
 /** Typed lines kept across sessions, only where `cordon up` made the CLI's directory (mode 0600). */
 const HISTORY_FILE = join(CONFIG_DIR, 'live_history');
 const HISTORY_SIZE = 500;
 /** How long `end` waits for the device to close the session before leaving anyway. */
 const END_WAIT_MS = 15_000;
-const RECONNECT_MS = 2_000;
 const QUEUED_NOTICE_MS = 1_000;
 /** Keystrokes typed within this long go to a shell as one chunk. */
 const SHELL_BATCH_MS = 10;
@@ -23,20 +22,21 @@ const MAX_INPUT_CHARS = 4096;
 type StateEvent = { state: LiveSession['state']; status: string; endReason: string | null };
 
 /**
- * One live-response session on a terminal (or fed lines by a script): typed lines go to the API,
- * what the device answers comes back on the session's stream and is written as it arrives.
+ * One live-response session on a terminal (or fed lines by a script), over the session's one
+ * WebSocket: typed lines go out on it, and what the device answers comes back on it as it arrives.
  */
 export class LiveTerminal {
   #cwd: string | null = null;
   #state: LiveSession['state'];
   #endReason: string | null = null;
-  /** Each line's output events printed so far: a reconnected stream replays them all again. */
+  /** Each line's output events printed so far: a reconnected socket replays them all again. */
   readonly #printed = new Map<number, number>();
   readonly #done = new Map<number, LiveCommand>();
   #wake: (() => void) | null = null;
   #running: number | null = null;
   #rl: Interface | null = null;
   readonly #stop = new AbortController();
+  #socket: LiveSocket | null = null;
   readonly #tty: boolean;
   readonly #input: NodeJS.ReadableStream & { isTTY?: boolean };
 
@@ -121,7 +121,7 @@ export class LiveTerminal {
     if (this.#running !== null) {
       const seq = this.#running;
       process.stderr.write('^C\n');
-      this.client.cancelLiveLine(this.session.id, seq).catch((e: unknown) => process.stderr.write(`cordon: cannot cancel line ${seq}: ${safeText(messageOf(e))}\n`));
+      this.#socket?.cancel(seq).catch((e: unknown) => process.stderr.write(`cordon: cannot cancel line ${seq}: ${safeText(messageOf(e))}\n`));
       if (!this.#tty) rl.close();
       return;
     }
@@ -143,7 +143,7 @@ export class LiveTerminal {
     }
     let sent: LiveCommand;
     try {
-      sent = await this.client.runLiveLine(this.session.id, line, shell ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : undefined);
+      sent = await this.#socket!.run(line, shell ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : undefined);
     } catch (e) {
       if (!(e instanceof ApiRequestError) || e.status === 0) throw e;
       process.stderr.write(`cordon: ${safeText(e.message)}\n`);
@@ -179,16 +179,14 @@ export class LiveTerminal {
     input.setRawMode?.(true);
     let pending = '';
     let timer: NodeJS.Timeout | undefined;
-    let sending: Promise<unknown> = Promise.resolve();
     let failed = false;
     const send = (body: { data?: string; cols?: number; rows?: number }) => {
-      sending = sending
-        .then(() => this.client.sendLiveInput(this.session.id, seq, body))
-        .catch((e: unknown) => {
-          // Said once: a shell that ended meanwhile refuses what was typed after it.
-          if (!failed) process.stderr.write(`\r\ncordon: input not sent: ${safeText(messageOf(e))}\r\n`);
-          failed = true;
-        });
+      // In order on the one socket: the server numbers the chunks as they come.
+      this.#socket!.input(seq, body).catch((e: unknown) => {
+        // Said once: a shell that ended meanwhile refuses what was typed after it.
+        if (!failed && !this.#stop.signal.aborted) process.stderr.write(`\r\ncordon: input not sent: ${safeText(messageOf(e))}\r\n`);
+        failed = true;
+      });
     };
     const flush = () => {
       clearTimeout(timer);
@@ -248,26 +246,30 @@ export class LiveTerminal {
     wake?.();
   }
 
-  /** Follows the session's stream until stopped, reconnecting (and skipping what it replays) when cut. */
-  async #follow(): Promise<void> {
-    const signal = this.#stop.signal;
-    while (!signal.aborted) {
-      const seen = new Map<number, number>();
-      try {
-        for await (const e of sseEvents(await this.client.liveStream(this.session.id, signal))) this.#onEvent(e.event, JSON.parse(e.data), seen);
-      } catch (e) {
-        if (signal.aborted) break;
-        if (e instanceof ApiRequestError && e.status !== 0) {
+  /** Follows the session on its socket until stopped (it reconnects by itself, and what it replays is skipped). */
+  #follow(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let seen = new Map<number, number>();
+      const socket = this.client.liveSocket(this.session.id, {
+        onOpen: () => {
+          seen = new Map();
+        },
+        onEvent: (type, data) => this.#onEvent(type, data, seen),
+        onGone: (e) => {
           process.stderr.write(`cordon: cannot follow the session: ${safeText(e.message)}\n`);
           this.#stop.abort();
           this.#rl?.close();
-          break;
-        }
-      }
-      if (signal.aborted || this.#ended()) break;
-      await sleep(RECONNECT_MS, undefined, { signal }).catch(() => {});
-    }
-    this.#notify();
+        },
+      });
+      this.#socket = socket;
+      const stop = () => {
+        socket.close();
+        this.#notify();
+        resolve();
+      };
+      if (this.#stop.signal.aborted) stop();
+      else this.#stop.signal.addEventListener('abort', stop, { once: true });
+    });
   }
 
   #onEvent(event: string, data: unknown, seen: Map<number, number>): void {

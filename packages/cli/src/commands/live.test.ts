@@ -19,12 +19,17 @@ describe('cordon live (against a real server and agent)', () => {
   let machine: string;
   // The agent reports this machine's real host name.
   let name: string;
+  /** Every HTTP request and WebSocket upgrade the server took: a session's lines go on its socket, never as POSTs. */
+  const requests: string[] = [];
+  const upgrades: string[] = [];
   beforeAll(async () => {
     h = await startHarness();
     // A real agent checks commands' expiry against the real time.
     h.clock.t = Date.now();
     let agentUrl: string;
     ({ apiUrl, agentUrl } = await h.server.listen());
+    h.server.app.server.on('request', (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
+    h.server.app.server.on('upgrade', (req: { url?: string }) => upgrades.push(req.url ?? ''));
     dir = mkdtempSync(join(tmpdir(), 'cordon-cli-live-'));
     const { token } = await h.server.services.enrollment.createToken('test');
     const agentDir = join(dir, 'agent');
@@ -54,6 +59,9 @@ describe('cordon live (against a real server and agent)', () => {
     expect(out).toContain('/tmp\n');
     expect(out).toMatch(/\[exit 127\]/);
     expect(out).not.toMatch(/\[exit 0\]/);
+    // The lines went on the session's socket.
+    expect(upgrades.filter((u) => /^\/api\/liveResponseSessions\/[^/]+\/socket$/.test(u))).toHaveLength(1);
+    expect(requests.filter((r) => /\/liveResponseSessions\/[^/]+\/(commands|stream)/.test(r))).toEqual([]);
 
     const sessions = JSON.parse(await runCordon(['live', 'sessions', '--machine', machine, '--json', ...as('analyst')], { quiet: true })) as { id: string; comment: string; openedBy: string; commands: number }[];
     expect(sessions).toHaveLength(1);

@@ -1,5 +1,5 @@
 import '@xterm/xterm/css/xterm.css';
-import type { components } from '@cordon/api-client';
+import { LiveSocket, type components } from '@cordon/api-client';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef } from 'react';
@@ -30,10 +30,11 @@ const MAX_INPUT_CHARS = 4096;
 const isShellLine = (line: string) => line.trim().split(/\s+/)[0] === 'shell';
 
 /**
- * A live-response session's terminal: the session's stream (everything so far, then live) written
- * to an xterm, and, for the session's opener, a prompt and line editor whose lines are sent as the
- * session's commands (Ctrl-C cancels the running one). Anyone else follows read-only. The stream
- * replays from the start after a reconnect: what was already shown is skipped. While a `shell`
+ * A live-response session's terminal, over the session's one WebSocket: its events (everything so
+ * far, then live) written to an xterm, and, for the session's opener, a prompt and line editor whose
+ * lines are sent on the socket as the session's commands (Ctrl-C cancels the running one). Anyone
+ * else follows read-only. The events replay from the start after a reconnect: what was already
+ * shown is skipped. While a `shell`
  * line runs, the xterm is its terminal: every key goes to it as it is (batched ~10 ms), a resize
  * goes as a resize, and its output is written raw; the line editor is back when it ends.
  */
@@ -89,18 +90,12 @@ export function LiveTerminal({
     let shellSeq: number | null = null;
     let keys = '';
     let keyTimer: number | undefined;
-    let inputChain: Promise<void> = Promise.resolve();
     const postInput = (seq: number, body: { data?: string; cols?: number; rows?: number }) => {
-      // One after another, in order: the server numbers the chunks as they come.
-      inputChain = inputChain
-        .then(() => ok(api.POST('/api/liveResponseSessions/{id}/commands/{seq}/input', { params: { path: { id: sessionId, seq } }, body })))
-        .then(
-          () => undefined,
-          (e: unknown) => {
-            // A shell that ended meanwhile refuses what was typed after it: its `done` says the rest.
-            if (shellSeq === seq) term.write(RED(`\r\nInput not sent: ${crlf(messageOf(e))}`) + '\r\n');
-          },
-        );
+      // In order on the one socket: the server numbers the chunks as they come.
+      socket.input(seq, body).catch((e: unknown) => {
+        // A shell that ended meanwhile refuses what was typed after it: its `done` says the rest.
+        if (shellSeq === seq && !ended) term.write(RED(`\r\nInput not sent: ${crlf(messageOf(e))}`) + '\r\n');
+      });
     };
     const flushKeys = () => {
       window.clearTimeout(keyTimer);
@@ -139,7 +134,7 @@ export function LiveTerminal({
       running = null;
       term.write(YELLOW(`Session ended${reason && reason !== 'Ended' ? `: ${reason}` : ''}`) + '\r\n\x1b[?25l');
       term.options.cursorBlink = false;
-      source.close();
+      socket.close();
     };
     const setState = (s: LiveSessionState, reason: string | null) => {
       if (s === 'Ended') end(reason);
@@ -154,8 +149,9 @@ export function LiveTerminal({
       sent.push(text);
       promptShown = false;
       // A shell gets this terminal's size.
-      const size = isShellLine(text) ? { cols: term.cols, rows: term.rows } : {};
-      ok(api.POST('/api/liveResponseSessions/{id}/commands', { params: { path: { id: sessionId } }, body: { line: text, ...size } })).catch((e: unknown) => {
+      const size = isShellLine(text) ? { cols: term.cols, rows: term.rows } : undefined;
+      socket.run(text, size).catch((e: unknown) => {
+        if (ended) return;
         const i = sent.indexOf(text);
         if (i >= 0) sent.splice(i, 1);
         term.write(RED(crlf(messageOf(e))) + '\r\n');
@@ -164,8 +160,8 @@ export function LiveTerminal({
     };
     const cancel = () => {
       if (running === null) return;
-      ok(api.POST('/api/liveResponseSessions/{id}/commands/{seq}/cancel', { params: { path: { id: sessionId, seq: running } } })).catch((e: unknown) => {
-        term.write(RED(`Could not cancel: ${messageOf(e)}`) + '\r\n');
+      socket.cancel(running).catch((e: unknown) => {
+        if (!ended) term.write(RED(`Could not cancel: ${messageOf(e)}`) + '\r\n');
       });
     };
     /** The path completion being asked, and where the last one left the line (a second Tab there lists the names). */
@@ -229,12 +225,7 @@ export function LiveTerminal({
       if (active) feed(data);
     });
 
-    const source = new EventSource(`/api/liveResponseSessions/${sessionId}/stream`);
-    source.onopen = () => {
-      replayed = new Map();
-    };
-    source.addEventListener('command', (e) => {
-      const c = JSON.parse((e as MessageEvent<string>).data) as { seq: number; line: string; command?: string; issuedBy: string };
+    const onCommandEvent = (c: { seq: number; line: string; command?: string; issuedBy: string }) => {
       if (seenCommands.has(c.seq)) return;
       seenCommands.add(c.seq);
       if ((c.command ?? '') === 'shell' || isShellLine(c.line)) {
@@ -253,9 +244,8 @@ export function LiveTerminal({
       }
       running = c.seq;
       callbacks.current.onCommand({ seq: c.seq, line: c.line, issuedBy: c.issuedBy, status: 'Running', exitStatus: null });
-    });
-    source.addEventListener('output', (e) => {
-      const o = JSON.parse((e as MessageEvent<string>).data) as { seq: number; text: string };
+    };
+    const onOutput = (o: { seq: number; text: string }) => {
       const n = (replayed.get(o.seq) ?? 0) + 1;
       replayed.set(o.seq, n);
       if (n <= (written.get(o.seq) ?? 0)) return;
@@ -263,9 +253,8 @@ export function LiveTerminal({
       hidePrompt();
       // A shell's output is a terminal's already (its line ends, its escape sequences).
       term.write(shells.has(o.seq) ? o.text : crlf(o.text));
-    });
-    source.addEventListener('done', (e) => {
-      const d = JSON.parse((e as MessageEvent<string>).data) as LiveCommand;
+    };
+    const onDone = (d: LiveCommand) => {
       if (doneSeqs.has(d.seq)) return;
       doneSeqs.add(d.seq);
       hidePrompt();
@@ -284,17 +273,35 @@ export function LiveTerminal({
       if (running === d.seq) running = null;
       callbacks.current.onCommand({ seq: d.seq, line: d.line, issuedBy: d.issuedBy, status: d.status, exitStatus: d.exitStatus });
       maybePrompt();
-    });
-    source.addEventListener('state', (e) => {
-      const s = JSON.parse((e as MessageEvent<string>).data) as { state: LiveSessionState; endReason: string | null };
-      setState(s.state, s.endReason);
-      callbacks.current.onStateEvent();
+    };
+    const socket = new LiveSocket({
+      connect: () => new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/liveResponseSessions/${sessionId}/socket`),
+      onOpen: () => {
+        replayed = new Map();
+      },
+      onEvent: (type, data) => {
+        if (type === 'command') onCommandEvent(data as Parameters<typeof onCommandEvent>[0]);
+        else if (type === 'output') onOutput(data as { seq: number; text: string });
+        else if (type === 'done') onDone(data as LiveCommand);
+        else {
+          const s = data as { state: LiveSessionState; endReason: string | null };
+          setState(s.state, s.endReason);
+          callbacks.current.onStateEvent();
+        }
+      },
+      // The session or the sign-in is gone: said once, and nothing more comes.
+      onGone: (e) => {
+        if (!ended) term.write(RED(crlf(messageOf(e))) + '\r\n');
+      },
+      probe: () => ok(api.GET('/api/liveResponseSessions/{id}', { params: { path: { id: sessionId } } })),
     });
     if (canType) term.focus();
 
     return () => {
       ctl.current = null;
-      source.close();
+      // Unmounted: what the socket still answers is not written.
+      ended = true;
+      socket.close();
       input.dispose();
       resized.dispose();
       window.clearTimeout(keyTimer);
