@@ -51,6 +51,10 @@ export class PackageUploader {
   readonly #servers: ServerCursor;
   /** The upload's connection (kept alive between its requests). */
   #agent: Agent | false = false;
+  /** The upload's chunks on their way. */
+  #inFlight: Promise<void>[] = [];
+  /** Why the server refused a chunk for good, if it did: the reason the upload failed, whichever chunk failed first. */
+  #refusal: Error | undefined;
 
   constructor(
     private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
@@ -77,8 +81,14 @@ export class PackageUploader {
   async upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number; heldAtStart: number }> {
     // One kept-alive connection for the whole upload: a TLS handshake per chunk cost more than the chunk's transfer.
     this.#agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+    this.#refusal = undefined;
     try {
       return await this.#upload(actionId, source);
+    } catch (e) {
+      // The chunk before a refused one may fail first, for the very reason of the refusal (a
+      // package over the cap fails its action): the server's refusal says why.
+      await Promise.allSettled(this.#inFlight);
+      throw this.#refusal ?? e;
     } finally {
       this.#agent.destroy();
     }
@@ -93,7 +103,7 @@ export class PackageUploader {
     let resumed = 0;
     // The next chunk is read (and hashed) while IN_FLIGHT are on their way, each settling only
     // after the ones before it (so progress and the acknowledged offset move in order).
-    const inFlight: Promise<void>[] = [];
+    const inFlight: Promise<void>[] = (this.#inFlight = []);
     let last: Promise<void> = Promise.resolve();
     let next = start;
     const flush = async (chunk: Buffer) => {
@@ -164,6 +174,8 @@ export class PackageUploader {
     let hash = sha256(chunk);
     let resumed = 0;
     let storageFullSince: number | null = null;
+    let beforeSettled = false;
+    before.then(() => (beforeSettled = true), () => (beforeSettled = true));
     for (let attempt = 1; ; attempt++) {
       this.#opts.signal?.throwIfAborted();
       let answer: Answer | null = null;
@@ -173,6 +185,10 @@ export class PackageUploader {
         answer = null; // dropped connection or time-out: ask the server where it stands
       }
       if (answer?.status === 200) return resumed;
+      // A chunk sent ahead that found no room (503), came before the one ahead of it (409) or lost
+      // its connection tries again once the one before it is stored (one at a time while the
+      // server is busy), neither counted as an attempt nor backed off.
+      const ahead = !beforeSettled && (!answer || answer.status === 503 || answer.status === 409);
       if (answer?.status === 507) {
         storageFullSince ??= Date.now();
         if (Date.now() - storageFullSince > this.#opts.storageFullGiveUpMs) throw new Error(`The server has had no space for the package for ${Math.round(this.#opts.storageFullGiveUpMs / 1000)} s: ${answer.body?.error?.message ?? ''}`);
@@ -181,10 +197,13 @@ export class PackageUploader {
         continue;
       }
       if (answer && answer.status !== 409 && answer.status !== 400 && answer.status < 500) {
-        throw new Error(`The server refused the package upload: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}`);
+        throw (this.#refusal = new Error(`The server refused the package upload: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}`));
       }
-      if (attempt >= this.#opts.maxAttempts) throw new Error(`Uploading the package failed after ${attempt} attempts at offset ${offset}${answer ? `: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}` : ' (connection lost)'}`);
-      if (!answer || answer.status >= 500) await this.#wait(this.#backoff(attempt));
+      if (ahead) attempt--;
+      else {
+        if (attempt >= this.#opts.maxAttempts) throw new Error(`Uploading the package failed after ${attempt} attempts at offset ${offset}${answer ? `: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}` : ' (connection lost)'}`);
+        if (!answer || answer.status >= 500) await this.#wait(this.#backoff(attempt));
+      }
       await before;
       // Where does the server stand? The chunk may have been stored (wholly or, after a crash, partly) with its answer lost.
       const at = (await this.#retrying(() => this.#offset(actionId))).offset;

@@ -17,11 +17,13 @@ interface UploadTarget {
  * Chunk uploads being received at once, per upload, per device and in all: each holds up to 8 MiB.
  * Two per upload: an agent sends the next chunk while the one before it is being stored (the
  * chain waited on each answer before); four per device, so a getfile and a package upload can
- * both do so.
+ * both do so. A chunk sent ahead (one before it is here already) takes a place of its own
+ * budget: as many uploads get a chunk in as before, and memory grows by at most four chunks.
  */
 const UPLOADS_PER_UPLOAD = 2;
 const UPLOADS_PER_DEVICE = 4;
 const UPLOADS_TOTAL = 16;
+const UPLOADS_AHEAD = 4;
 /** How long a chunk that arrived ahead waits for the one before it to be stored, at most. */
 const HOLD_MS = 60_000;
 
@@ -53,8 +55,8 @@ function takeBuffer(size: number): Buffer {
   return b.subarray(0, size);
 }
 function giveBuffer(b: Buffer): void {
-  // At most UPLOADS_TOTAL buffers are kept: enough for every upload the gateway admits at once.
-  if (pooledMemory.has(b.buffer) && chunkBuffers.length < UPLOADS_TOTAL) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
+  // Enough buffers are kept for every chunk the gateway admits at once.
+  if (pooledMemory.has(b.buffer) && chunkBuffers.length < UPLOADS_TOTAL + UPLOADS_AHEAD) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
 }
 
 /** Reads a request body up to `limit` bytes; null when it is larger (the caller answers and closes). */
@@ -106,6 +108,7 @@ function safeJson(b: Buffer): unknown {
 export class UploadsHttp {
   readonly #inFlight = new Map<string, number>();
   #total = 0;
+  #ahead = 0;
   /** The chunk PUTs of each upload (device and id) being received or stored here. */
   readonly #pending = new Map<string, Set<Pending>>();
 
@@ -161,13 +164,16 @@ export class UploadsHttp {
       const mine = this.#inFlight.get(machineId) ?? 0;
       const key = `${machineId}/${actionId}`;
       const pending = this.#pending.get(key) ?? new Set<Pending>();
-      if (pending.size >= UPLOADS_PER_UPLOAD || mine >= UPLOADS_PER_DEVICE || this.#total >= UPLOADS_TOTAL) {
+      // Ahead: a chunk before it (a lower offset) is being received or stored here.
+      const ahead = [...pending].some((p) => p.offset < offset);
+      if (pending.size >= UPLOADS_PER_UPLOAD || mine >= UPLOADS_PER_DEVICE || (ahead ? this.#ahead >= UPLOADS_AHEAD : this.#total >= UPLOADS_TOTAL)) {
         closeAfter();
         res.setHeader('retry-after', '5');
         return reply(503, { error: { code: 'ServerBusy', message: 'Too many uploads in progress; retry shortly' } });
       }
       this.#inFlight.set(machineId, mine + 1);
-      this.#total++;
+      if (ahead) this.#ahead++;
+      else this.#total++;
       let settle!: () => void;
       const me: Pending = { offset, end: offset + (known ? declared : 0), settled: new Promise<void>((r) => (settle = r)) };
       pending.add(me);
@@ -194,7 +200,8 @@ export class UploadsHttp {
         pending.delete(me);
         if (pending.size === 0 && this.#pending.get(key) === pending) this.#pending.delete(key);
         settle();
-        this.#total--;
+        if (ahead) this.#ahead--;
+        else this.#total--;
         const left = (this.#inFlight.get(machineId) ?? 1) - 1;
         if (left > 0) this.#inFlight.set(machineId, left);
         else this.#inFlight.delete(machineId);
