@@ -55,6 +55,8 @@ export class PackageUploader {
   #inFlight: Promise<void>[] = [];
   /** Why the server refused a chunk for good, if it did: the reason the upload failed, whichever chunk failed first. */
   #refusal: Error | undefined;
+  /** Aborted once the upload failed: its other chunks stop waiting to try again. */
+  #stop = new AbortController();
 
   constructor(
     private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
@@ -82,11 +84,14 @@ export class PackageUploader {
     // One kept-alive connection for the whole upload: a TLS handshake per chunk cost more than the chunk's transfer.
     this.#agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
     this.#refusal = undefined;
+    this.#stop = new AbortController();
     try {
       return await this.#upload(actionId, source);
     } catch (e) {
       // The chunk before a refused one may fail first, for the very reason of the refusal (a
-      // package over the cap fails its action): the server's refusal says why.
+      // package over the cap fails its action): the server's refusal says why. The chunks still on
+      // their way end with their answer; none waits to try again.
+      this.#stop.abort(e);
       await Promise.allSettled(this.#inFlight);
       throw this.#refusal ?? e;
     } finally {
@@ -178,6 +183,7 @@ export class PackageUploader {
     before.then(() => (beforeSettled = true), () => (beforeSettled = true));
     for (let attempt = 1; ; attempt++) {
       this.#opts.signal?.throwIfAborted();
+      this.#stop.signal.throwIfAborted();
       let answer: Answer | null = null;
       try {
         answer = await this.#call('PUT', `${UPLOAD_PATH}/${actionId}?offset=${offset}`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': hash });
@@ -249,10 +255,12 @@ export class PackageUploader {
   #wait(ms: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(resolve, ms);
-      this.#opts.signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(this.#opts.signal!.reason as Error);
-      }, { once: true });
+      for (const signal of [this.#opts.signal, this.#stop.signal]) {
+        signal?.addEventListener('abort', () => {
+          clearTimeout(t);
+          reject(signal.reason as Error);
+        }, { once: true });
+      }
     });
   }
 
