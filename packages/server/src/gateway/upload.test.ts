@@ -126,6 +126,53 @@ describe('PackageUploader', () => {
     }
   });
 
+  it('frees a place ahead once the chunk in it is its upload\'s first', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const held: (() => void)[] = [];
+    /** A chunk PUT whose body stops after one byte until `finish()`; its answer's status, if any. */
+    const put = (d: Awaited<ReturnType<typeof device>>, id: string, offset: number, body: Buffer) => {
+      let status: number | undefined;
+      const req = request(new URL(`/agent/v1/uploads/${id}?offset=${offset}`, `https://127.0.0.1:${agentPort}`), { method: 'PUT', ca: d.caCertPem, checkServerIdentity: () => undefined, agent: false, headers: { authorization: `Bearer ${d.machineId}.${d.credential}`, 'x-chunk-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(body.length) } }, (res) => {
+        status = res.statusCode;
+        res.resume();
+      });
+      req.on('error', () => undefined);
+      req.write(body.subarray(0, 1));
+      held.push(() => req.destroy());
+      return { status: () => status, finish: () => req.end(body.subarray(1)) };
+    };
+    const MiB = Buffer.alloc(1024 * 1024, 7);
+    const pause = () => new Promise((r) => setTimeout(r, 300));
+    try {
+      // Four uploads each with a chunk arriving and one sent ahead: every place ahead is taken.
+      const pairs = [];
+      for (let n = 1; n <= 4; n++) {
+        const d = await device(n);
+        const id = await submit(d.machineId);
+        pairs.push({ first: put(d, id, 0, MiB), ahead: put(d, id, MiB.length, MiB) });
+      }
+      const d5 = await device(5);
+      const id5 = await submit(d5.machineId);
+      put(d5, id5, 0, MiB);
+      await pause();
+      // The fifth upload's chunk ahead finds no place.
+      const refused = put(d5, id5, MiB.length, MiB);
+      await pause();
+      expect(refused.status()).toBe(503);
+      // The first upload's first chunk is stored: the chunk behind it is first now, its place ahead free.
+      pairs[0]!.first.finish();
+      await pause();
+      expect(pairs[0]!.first.status()).toBe(200);
+      const admitted = put(d5, id5, MiB.length, MiB);
+      await pause();
+      expect(admitted.status()).toBeUndefined();
+    } finally {
+      for (const drop of held) drop();
+    }
+  });
+
   it('resumes after an agent restart with two chunks in flight', async () => {
     const { token } = await h.server.services.enrollment.createToken('test');
     const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));

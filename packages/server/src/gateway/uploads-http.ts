@@ -27,11 +27,12 @@ const UPLOADS_AHEAD = 4;
 /** How long a chunk that arrived ahead waits for the one before it to be stored, at most. */
 const HOLD_MS = 60_000;
 
-/** A chunk PUT being received or stored: the bytes it would take the upload to. */
+/** A chunk PUT being received or stored: the bytes it would take the upload to, and whose budget it counts in. */
 interface Pending {
   offset: number;
   end: number;
   settled: Promise<void>;
+  ahead: boolean;
 }
 
 const CompleteUpload = z.strictObject({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/) });
@@ -175,7 +176,7 @@ export class UploadsHttp {
       if (ahead) this.#ahead++;
       else this.#total++;
       let settle!: () => void;
-      const me: Pending = { offset, end: offset + (known ? declared : 0), settled: new Promise<void>((r) => (settle = r)) };
+      const me: Pending = { offset, end: offset + (known ? declared : 0), settled: new Promise<void>((r) => (settle = r)), ahead };
       pending.add(me);
       this.#pending.set(key, pending);
       // A chunk that arrived while the one before it (ending at its offset) is still arriving or
@@ -200,8 +201,16 @@ export class UploadsHttp {
         pending.delete(me);
         if (pending.size === 0 && this.#pending.get(key) === pending) this.#pending.delete(key);
         settle();
-        if (ahead) this.#ahead--;
+        if (me.ahead) this.#ahead--;
         else this.#total--;
+        // A chunk ahead of this one is its upload's first now: its place ahead is free for the next.
+        for (const p of pending) {
+          if (p.ahead && ![...pending].some((q) => q.offset < p.offset)) {
+            p.ahead = false;
+            this.#ahead--;
+            this.#total++;
+          }
+        }
         const left = (this.#inFlight.get(machineId) ?? 1) - 1;
         if (left > 0) this.#inFlight.set(machineId, left);
         else this.#inFlight.delete(machineId);
