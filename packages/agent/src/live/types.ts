@@ -195,7 +195,11 @@ export interface CommandContext {
   scanning?: LiveScanning;
   /** The path of a library file's verified bytes on the device; throws {@link CommandError} when this session has no library. */
   fetchLibrary(ref: LibraryFileRef): Promise<string>;
-  /** Sends a file to the server for this line (absent when the session cannot, e.g. in tests of other commands). */
+  /**
+   * Sends a file to the server for this line (absent when the session cannot, e.g. in tests of other
+   * commands). Each piece of `source` is used before the next is asked for: getfile reads them all
+   * into one buffer.
+   */
   upload?(transfer: FileTransfer, source: AsyncIterable<Buffer>, onProgress: (bytes: number) => void): Promise<TransferResult>;
   jobs: JobControl;
 }

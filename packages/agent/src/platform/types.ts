@@ -153,6 +153,12 @@ export interface SafeFiles {
   /** A read stream of a regular file (for large files), from `start` and at most `length` bytes. */
   openFile(path: string, opts?: OpenOptions): Readable;
   /**
+   * The same bytes as openFile, read into one reused buffer: a piece is valid only until the next
+   * is asked for (the caller hashes or copies it at once). A big file sent whole allocates nothing
+   * per read: fresh buffers for hundreds of megabytes cost the agent long collections.
+   */
+  readPieces(path: string, opts?: OpenOptions): AsyncIterable<Buffer>;
+  /**
    * Entries of a directory (names), or null when it does not exist or is reached through a link a
    * user could have planted; with `noFollow`, through any link at all (tree walks).
    */

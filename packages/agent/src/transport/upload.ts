@@ -30,9 +30,16 @@ class RetryableError extends Error {}
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /**
+ * Chunks on their way at once: the next one is sent while the server stores the one before it
+ * (it holds a chunk that arrives ahead until then). One at a time, the chain waited on each
+ * answer: the transfer, the server's hash check, write and fsync, one after another.
+ */
+const IN_FLIGHT = 2;
+
+/**
  * Uploads a stream (an investigation package as it is zipped) to the server in chunks. Memory
- * stays flat: two chunk buffers, one on its way until the server acknowledged it, the next one
- * filling meanwhile. A dropped connection
+ * stays flat: three chunk buffers, two on their way until the server acknowledged them, the next
+ * one filling meanwhile. A dropped connection
  * resumes from the server's acknowledged offset, a chunk the server found corrupted is sent
  * again, a full server disk is waited out with backoff, and the whole file's SHA-256 is checked
  * by the server at the end. `serverUrls` come in the order to try them (the agent's current
@@ -44,6 +51,12 @@ export class PackageUploader {
   readonly #servers: ServerCursor;
   /** The upload's connection (kept alive between its requests). */
   #agent: Agent | false = false;
+  /** The upload's chunks on their way. */
+  #inFlight: Promise<void>[] = [];
+  /** Why the server refused a chunk for good, if it did: the reason the upload failed, whichever chunk failed first. */
+  #refusal: Error | undefined;
+  /** Aborted once the upload failed: its other chunks stop waiting to try again. */
+  #stop = new AbortController();
 
   constructor(
     private readonly state: Pick<EnrollmentState, 'serverUrls' | 'machineId' | 'credential' | 'caCertPem'>,
@@ -62,12 +75,25 @@ export class PackageUploader {
     };
   }
 
-  /** Answers the bytes sent in all, their SHA-256, how many times a chunk had to resume, and how many bytes the server already held at the start. */
+  /**
+   * Answers the bytes sent in all, their SHA-256, how many times a chunk had to resume, and how
+   * many bytes the server already held at the start. Each piece of `source` is hashed and copied
+   * before the next is asked for, so a source may read every piece into the same buffer.
+   */
   async upload(actionId: string, source: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string; resumed: number; heldAtStart: number }> {
     // One kept-alive connection for the whole upload: a TLS handshake per chunk cost more than the chunk's transfer.
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    this.#agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+    this.#refusal = undefined;
+    this.#stop = new AbortController();
     try {
       return await this.#upload(actionId, source);
+    } catch (e) {
+      // The chunk before a refused one may fail first, for the very reason of the refusal (a
+      // package over the cap fails its action): the server's refusal says why. The chunks still on
+      // their way end with their answer; none waits to try again.
+      this.#stop.abort(e);
+      await Promise.allSettled(this.#inFlight);
+      throw this.#refusal ?? e;
     } finally {
       this.#agent.destroy();
     }
@@ -80,26 +106,31 @@ export class PackageUploader {
     let skip = start;
     let offset = start;
     let resumed = 0;
-    // The next chunk is read (and hashed) while the one before it is on its way: at most one in
-    // flight, since the server takes chunks in order.
-    let inFlight: Promise<void> = Promise.resolve();
+    // The next chunk is read (and hashed) while IN_FLIGHT are on their way, each settling only
+    // after the ones before it (so progress and the acknowledged offset move in order).
+    const inFlight: Promise<void>[] = (this.#inFlight = []);
+    let last: Promise<void> = Promise.resolve();
     let next = start;
     const flush = async (chunk: Buffer) => {
-      await inFlight;
+      if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
       const at = next;
       next += chunk.length;
-      inFlight = (async () => {
-        resumed += await this.#sendChunk(actionId, at, chunk);
+      const before = last;
+      last = (async () => {
+        const again = await this.#sendChunk(actionId, at, chunk, before);
+        await before;
+        resumed += again;
         offset = at + chunk.length;
         this.#opts.onProgress?.(offset);
       })();
-      // Seen by the next flush or at the end; never an unhandled rejection meanwhile.
-      inFlight.catch(() => undefined);
+      // Seen by a later flush or at the end; never an unhandled rejection meanwhile.
+      last.catch(() => undefined);
+      inFlight.push(last);
     };
-    // Chunks are gathered in two buffers used in turn: one on its way, the other filling. A buffer
-    // is filled again only after its chunk was acknowledged (the flush of the one after it waited
-    // for that). Reused memory: a fresh buffer per chunk cost more in page faults and collection
-    // than the copy into it.
+    // Chunks are gathered in buffers used in turn: IN_FLIGHT on their way, one filling. A buffer
+    // is filled again only after its chunk was acknowledged (the flush of the chunk IN_FLIGHT after
+    // it waited for that). Reused memory: a fresh buffer per chunk cost more in page faults and
+    // collection than the copy into it.
     const buffers: Buffer[] = [];
     let turn = 0;
     let filled = 0;
@@ -119,14 +150,14 @@ export class PackageUploader {
         from += n;
         if (filled === this.#opts.chunkBytes) {
           await flush(filling());
-          turn ^= 1;
+          turn = (turn + 1) % (IN_FLIGHT + 1);
           filled = 0;
         }
       }
     }
     if (skip > 0) throw new Error(`The server holds ${start} bytes of this upload but the package is only ${start - skip} bytes long`);
     if (filled > 0) await flush(filling().subarray(0, filled));
-    await inFlight;
+    await last;
     const digest = whole.digest('hex');
     const done = await this.#retrying(async () => {
       const a = await this.#call('POST', `${UPLOAD_PATH}/${actionId}/complete`, Buffer.from(JSON.stringify({ size: offset, sha256: digest })), { 'content-type': 'application/json' });
@@ -137,15 +168,22 @@ export class PackageUploader {
     return { size: offset, sha256: digest, resumed, heldAtStart: start };
   }
 
-  /** Sends one chunk until the server holds it; answers how many times it had to resume. */
-  async #sendChunk(actionId: string, start: number, whole: Buffer): Promise<number> {
+  /**
+   * Sends one chunk until the server holds it; answers how many times it had to resume. `before`
+   * settles once the chunks before this one are stored: a refused chunk asks where the server
+   * stands only after that (it may have been refused because one of them failed).
+   */
+  async #sendChunk(actionId: string, start: number, whole: Buffer, before: Promise<void>): Promise<number> {
     let offset = start;
     let chunk = whole;
     let hash = sha256(chunk);
     let resumed = 0;
     let storageFullSince: number | null = null;
+    let beforeSettled = false;
+    before.then(() => (beforeSettled = true), () => (beforeSettled = true));
     for (let attempt = 1; ; attempt++) {
       this.#opts.signal?.throwIfAborted();
+      this.#stop.signal.throwIfAborted();
       let answer: Answer | null = null;
       try {
         answer = await this.#call('PUT', `${UPLOAD_PATH}/${actionId}?offset=${offset}`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': hash });
@@ -153,6 +191,10 @@ export class PackageUploader {
         answer = null; // dropped connection or time-out: ask the server where it stands
       }
       if (answer?.status === 200) return resumed;
+      // A chunk sent ahead that found no room (503), came before the one ahead of it (409) or lost
+      // its connection tries again once the one before it is stored (one at a time while the
+      // server is busy), neither counted as an attempt nor backed off.
+      const ahead = !beforeSettled && (!answer || answer.status === 503 || answer.status === 409);
       if (answer?.status === 507) {
         storageFullSince ??= Date.now();
         if (Date.now() - storageFullSince > this.#opts.storageFullGiveUpMs) throw new Error(`The server has had no space for the package for ${Math.round(this.#opts.storageFullGiveUpMs / 1000)} s: ${answer.body?.error?.message ?? ''}`);
@@ -161,16 +203,21 @@ export class PackageUploader {
         continue;
       }
       if (answer && answer.status !== 409 && answer.status !== 400 && answer.status < 500) {
-        throw new Error(`The server refused the package upload: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}`);
+        throw (this.#refusal = new Error(`The server refused the package upload: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}`));
       }
-      if (attempt >= this.#opts.maxAttempts) throw new Error(`Uploading the package failed after ${attempt} attempts at offset ${offset}${answer ? `: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}` : ' (connection lost)'}`);
-      if (!answer || answer.status >= 500) await this.#wait(this.#backoff(attempt));
+      if (ahead) attempt--;
+      else {
+        if (attempt >= this.#opts.maxAttempts) throw new Error(`Uploading the package failed after ${attempt} attempts at offset ${offset}${answer ? `: ${answer.body?.error?.message ?? `HTTP ${answer.status}`}` : ' (connection lost)'}`);
+        if (!answer || answer.status >= 500) await this.#wait(this.#backoff(attempt));
+      }
+      await before;
       // Where does the server stand? The chunk may have been stored (wholly or, after a crash, partly) with its answer lost.
       const at = (await this.#retrying(() => this.#offset(actionId))).offset;
       resumed++;
       const end = start + whole.length;
-      if (at === end) return resumed;
-      if (at < start || at > end) throw new Error(`The server holds ${at} bytes of the package; expected between ${start} and ${end}`);
+      // Stored, maybe with the chunk after it (sent meanwhile, its answer seen first).
+      if (at >= end) return resumed;
+      if (at < start) throw new Error(`The server holds ${at} bytes of the package; expected between ${start} and ${end}`);
       if (at !== offset) {
         offset = at;
         chunk = whole.subarray(at - start);
@@ -208,10 +255,12 @@ export class PackageUploader {
   #wait(ms: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(resolve, ms);
-      this.#opts.signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(this.#opts.signal!.reason as Error);
-      }, { once: true });
+      for (const signal of [this.#opts.signal, this.#stop.signal]) {
+        signal?.addEventListener('abort', () => {
+          clearTimeout(t);
+          reject(signal.reason as Error);
+        }, { once: true });
+      }
     });
   }
 

@@ -2,6 +2,7 @@
  * The gateway's HTTP answers outside the happy path (status, code, message, headers), pinned so
  * that moving code between the gateway's files cannot change what an agent sees.
  */
+import { createHash } from 'node:crypto';
 import { request } from 'node:https';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -72,6 +73,22 @@ function call(method: string, path: string, opts: { body?: Buffer | string; head
 }
 
 const sha = 'a'.repeat(64);
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** A chunk PUT whose body stops half-way until `finish()` sends the rest. */
+function partialPut(path: string, body: Buffer, hash: string): { answer: Promise<Answer>; finish(): void } {
+  let req!: ReturnType<typeof request>;
+  const answer = new Promise<Answer>((resolve, reject) => {
+    req = request({ host: '127.0.0.1', port, path, method: 'PUT', headers: { authorization: `Bearer ${machineId}.${credential}`, 'x-chunk-sha256': hash, 'content-length': String(body.length) }, ca: h.server.keys.caCertPem, checkServerIdentity: () => undefined, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString(), body: JSON.parse(Buffer.concat(chunks).toString()) }));
+    });
+    req.on('error', reject);
+  });
+  req.write(body.subarray(0, body.length / 2));
+  return { answer, finish: () => req.end(body.subarray(body.length / 2)) };
+}
 
 describe('agent gateway HTTP', () => {
   it('answers the public endpoints and enrollment errors as before', async () => {
@@ -122,11 +139,11 @@ describe('agent gateway HTTP', () => {
     expect(await call('GET', base)).toMatchObject({ status: 200, body: { offset: 0, complete: false } });
   });
 
-  it('admits two chunk uploads per device at once and asks a third to retry', async () => {
+  it('admits two chunks of one upload at once and asks a third to retry', async () => {
     await gateway({ packages: true });
     const held = new AbortController();
     const put = { headers: { 'x-chunk-sha256': sha, 'content-length': String(1024 * 1024) }, body: 'x', hold: true };
-    // Two chunks that never finish arriving hold both of the device's places.
+    // Two chunks that never finish arriving hold both of the upload's places.
     void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
     void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 300));
@@ -135,6 +152,51 @@ describe('agent gateway HTTP', () => {
     expect(busy.headers['retry-after']).toBe('5');
     expect(busy.headers.connection).toBe('close');
     held.abort();
+  });
+
+  it('admits chunks of another upload of the device meanwhile (four per device)', async () => {
+    await gateway({ packages: true });
+    const held = new AbortController();
+    const put = { headers: { 'x-chunk-sha256': sha, 'content-length': String(1024 * 1024) }, body: 'x', hold: true };
+    void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
+    void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    // The device's package upload of another action still gets its chunk stored.
+    await h.call('POST', `/api/machineactions/${actionId}/cancel`, { body: { Comment: 'x' } });
+    const other = (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'again' } })).body.id as string;
+    const data = Buffer.from('chunk');
+    expect(await call('PUT', `/agent/v1/uploads/${other}?offset=0`, { headers: { 'x-chunk-sha256': sha256(data) }, body: data })).toMatchObject({ status: 200, body: { offset: 5 } });
+    held.abort();
+  });
+
+  it('holds a chunk that arrives while the one before it is still arriving, and stores it right after that one', async () => {
+    await gateway({ packages: true });
+    const [a, b] = [Buffer.alloc(1024 * 1024, 1), Buffer.alloc(1024 * 1024, 2)];
+    const first = partialPut(`/agent/v1/uploads/${actionId}?offset=0`, a, sha256(a));
+    await new Promise((r) => setTimeout(r, 200));
+    let secondDone = false;
+    const second = call('PUT', `/agent/v1/uploads/${actionId}?offset=${a.length}`, { headers: { 'x-chunk-sha256': sha256(b) }, body: b }).finally(() => (secondDone = true));
+    await new Promise((r) => setTimeout(r, 300));
+    // Not refused for its offset: it waits for the chunk before it.
+    expect(secondDone).toBe(false);
+    first.finish();
+    expect(await first.answer).toMatchObject({ status: 200, body: { offset: a.length } });
+    expect(await second).toMatchObject({ status: 200, body: { offset: 2 * a.length } });
+    expect(await call('GET', `/agent/v1/uploads/${actionId}`)).toMatchObject({ status: 200, body: { offset: 2 * a.length } });
+  });
+
+  it('refuses the held chunk when the one before it is refused', async () => {
+    await gateway({ packages: true });
+    const [a, b] = [Buffer.alloc(1024 * 1024, 1), Buffer.alloc(1024 * 1024, 2)];
+    // The first chunk arrives damaged: its hash does not match.
+    const first = partialPut(`/agent/v1/uploads/${actionId}?offset=0`, a, sha256(b));
+    await new Promise((r) => setTimeout(r, 200));
+    const second = call('PUT', `/agent/v1/uploads/${actionId}?offset=${a.length}`, { headers: { 'x-chunk-sha256': sha256(b) }, body: b });
+    await new Promise((r) => setTimeout(r, 300));
+    first.finish();
+    expect(await first.answer).toMatchObject({ status: 400, body: { error: { code: 'ChunkHashMismatch' } } });
+    expect(await second).toMatchObject({ status: 409, body: { error: { code: 'WrongOffset', message: `The upload continues at offset 0, not ${a.length}` } } });
+    expect(await call('GET', `/agent/v1/uploads/${actionId}`)).toMatchObject({ status: 200, body: { offset: 0 } });
   });
 
   it('says uploads are off when no package service is attached, before asking for a credential', async () => {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -42,10 +43,10 @@ describe('PackageUploader', () => {
     const { token } = await h.server.services.enrollment.createToken('test');
     const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
     const action = await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } });
-    // An upload keeps one connection: the first is cut 1.5 MiB in (half-way through the 2nd chunk),
-    // the second too (half-way through the 3rd, after the 2nd was sent again).
+    // An upload keeps two connections, its chunks taking turns on them: each is cut 1.5 MiB in
+    // (half-way through its second chunk, the 3rd or the 4th of the upload).
     const p = await cuttingProxy(new Set([1, 2]), 1536 * 1024);
-    const data = await zipOf(3 * 1024 * 1024 + 12345);
+    const data = await zipOf(5 * 1024 * 1024 + 12345);
     const progress: number[] = [];
     const source = Readable.from((function* () {
       for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
@@ -57,6 +58,146 @@ describe('PackageUploader', () => {
     expect(progress.at(-1)).toBe(data.length);
     const stored = readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${action.body.id}.zip`));
     expect(createHash('sha256').update(stored).digest('hex')).toBe(r.sha256);
+  });
+
+  it('keeps two chunks in flight: the next one is sent while the one before it is being stored', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const actionId = (await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const packages = h.server.services.packages;
+    const real = packages.uploadChunk.bind(packages);
+    let now = 0;
+    let most = 0;
+    // Each chunk takes 100 ms to store: the next one arrives meanwhile.
+    packages.uploadChunk = async (...args) => {
+      most = Math.max(most, ++now);
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        return await real(...args);
+      } finally {
+        now--;
+      }
+    };
+    const data = await zipOf(6 * 1024 * 1024 + 4321);
+    const progress: number[] = [];
+    const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024, onProgress: (b) => progress.push(b) }).upload(actionId, Readable.from([data]));
+    expect(most).toBe(2);
+    expect(r).toMatchObject({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6].map((n) => n * 1024 * 1024).concat(data.length));
+    expect(readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${actionId}.zip`)).equals(data)).toBe(true);
+  });
+
+  it('sends one chunk at a time, neither backing off nor counting attempts, while the server has no room for chunks sent ahead', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    // Four other uploads each hold a chunk being received and one sent ahead: every place for a chunk ahead is taken.
+    const held: (() => void)[] = [];
+    for (let n = 1; n <= 4; n++) {
+      const other = await device(n);
+      const id = await submit(other.machineId);
+      for (const offset of [0, 1024 * 1024]) {
+        const req = request(new URL(`/agent/v1/uploads/${id}?offset=${offset}`, `https://127.0.0.1:${agentPort}`), { method: 'PUT', ca: other.caCertPem, checkServerIdentity: () => undefined, agent: false, headers: { authorization: `Bearer ${other.machineId}.${other.credential}`, 'x-chunk-sha256': 'a'.repeat(64), 'content-length': String(1024 * 1024) } });
+        req.on('error', () => undefined);
+        req.write('x');
+        held.push(() => req.destroy());
+      }
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      const state = await device(5);
+      const actionId = await submit(state.machineId);
+      const packages = h.server.services.packages;
+      const [admit, real] = [packages.admitChunk.bind(packages), packages.uploadChunk.bind(packages)];
+      let [admitted, stored] = [0, 0];
+      packages.admitChunk = (...args) => (admitted++, admit(...args));
+      packages.uploadChunk = async (...args) => {
+        await new Promise((r) => setTimeout(r, 50));
+        return real(...args).finally(() => stored++);
+      };
+      const data = await zipOf(3 * 1024 * 1024 + 99);
+      // One attempt a chunk: a refusal counted as one would fail the upload.
+      const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024, maxAttempts: 1, backoffMs: { base: 60_000, max: 60_000 } }).upload(actionId, Readable.from([data]));
+      expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+      // Chunks sent ahead were asked to retry (admitted, then no room) and went again.
+      expect(admitted).toBeGreaterThan(stored);
+    } finally {
+      for (const drop of held) drop();
+    }
+  });
+
+  it('frees a place ahead once the chunk in it is its upload\'s first', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const held: (() => void)[] = [];
+    /** A chunk PUT whose body stops after one byte until `finish()`; its answer's status, if any. */
+    const put = (d: Awaited<ReturnType<typeof device>>, id: string, offset: number, body: Buffer) => {
+      let status: number | undefined;
+      const req = request(new URL(`/agent/v1/uploads/${id}?offset=${offset}`, `https://127.0.0.1:${agentPort}`), { method: 'PUT', ca: d.caCertPem, checkServerIdentity: () => undefined, agent: false, headers: { authorization: `Bearer ${d.machineId}.${d.credential}`, 'x-chunk-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(body.length) } }, (res) => {
+        status = res.statusCode;
+        res.resume();
+      });
+      req.on('error', () => undefined);
+      req.write(body.subarray(0, 1));
+      held.push(() => req.destroy());
+      return { status: () => status, finish: () => req.end(body.subarray(1)) };
+    };
+    const MiB = Buffer.alloc(1024 * 1024, 7);
+    const pause = () => new Promise((r) => setTimeout(r, 300));
+    try {
+      // Four uploads each with a chunk arriving and one sent ahead: every place ahead is taken.
+      const pairs = [];
+      for (let n = 1; n <= 4; n++) {
+        const d = await device(n);
+        const id = await submit(d.machineId);
+        pairs.push({ first: put(d, id, 0, MiB), ahead: put(d, id, MiB.length, MiB) });
+      }
+      const d5 = await device(5);
+      const id5 = await submit(d5.machineId);
+      put(d5, id5, 0, MiB);
+      await pause();
+      // The fifth upload's chunk ahead finds no place.
+      const refused = put(d5, id5, MiB.length, MiB);
+      await pause();
+      expect(refused.status()).toBe(503);
+      // The first upload's first chunk is stored: the chunk behind it is first now, its place ahead free.
+      pairs[0]!.first.finish();
+      await pause();
+      expect(pairs[0]!.first.status()).toBe(200);
+      const admitted = put(d5, id5, MiB.length, MiB);
+      await pause();
+      expect(admitted.status()).toBeUndefined();
+    } finally {
+      for (const drop of held) drop();
+    }
+  });
+
+  it('resumes after an agent restart with two chunks in flight', async () => {
+    const { token } = await h.server.services.enrollment.createToken('test');
+    const state = await enroll(`https://127.0.0.1:${agentPort}`, token, dir, inventory({ agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
+    const actionId = (await h.call('POST', `/api/machines/${state.machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const packages = h.server.services.packages;
+    const real = packages.uploadChunk.bind(packages);
+    const stop = new AbortController();
+    let calls = 0;
+    // The agent stops (its requests cut) while the third chunk is stored and the fourth waits behind it.
+    packages.uploadChunk = async (...args) => {
+      if (++calls === 4) stop.abort(new Error('agent stopped'));
+      await new Promise((r) => setTimeout(r, 50));
+      return real(...args);
+    };
+    const data = await zipOf(6 * 1024 * 1024 + 4321);
+    const err = await new PackageUploader(state, { chunkBytes: 1024 * 1024, signal: stop.signal }).upload(actionId, Readable.from([data])).catch((e: Error) => e);
+    expect(String(err)).toMatch(/agent stopped/);
+    // The chunks the server had received are stored (or refused) meanwhile; the next run asks where to resume.
+    await new Promise((r) => setTimeout(r, 300));
+    packages.uploadChunk = real;
+    const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024 }).upload(actionId, Readable.from([data]));
+    expect(r.heldAtStart).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    expect(r.heldAtStart % (1024 * 1024)).toBe(0);
+    expect(r).toMatchObject({ size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+    expect(readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${actionId}.zip`)).equals(data)).toBe(true);
   });
 
   it('sends a chunk again when the server finds it corrupted', async () => {
@@ -79,7 +220,8 @@ describe('PackageUploader', () => {
     // Three chunks: the zip's headers fit in the last one.
     const data = await zipOf(3 * 1024 * 1024 - 1024);
     const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024, backoffMs: { base: 10, max: 20 } }).upload(actionId, Readable.from([data]));
-    expect(calls).toBe(4);
+    // Three chunks, the second sent again (the third too when it came before that second try).
+    expect(calls).toBeGreaterThanOrEqual(4);
     expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
     const stored = readFileSync(join(h.server.config.dataDir, 'files', 'packages', `${actionId}.zip`));
     expect(stored.equals(data)).toBe(true);

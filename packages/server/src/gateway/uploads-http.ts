@@ -8,13 +8,32 @@ import { MAX_CHUNK_BYTES, type PackagesService } from '../services/packages.serv
 interface UploadTarget {
   uploadOffset(machineId: string, id: string): Promise<{ offset: number; complete: boolean }>;
   admitChunk(machineId: string, id: string, offset: number, bytes: number): Promise<void>;
-  uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }>;
+  /** `turn` is awaited after the chunk's hash is checked and before it is written: the chunk before it is stored first. */
+  uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string, turn?: () => Promise<void>): Promise<{ offset: number }>;
   completeUpload(machineId: string, id: string, size: number, sha256: string): Promise<unknown>;
 }
 
-/** Chunk uploads being received at once, per device and in all: each holds up to 8 MiB. */
-const UPLOADS_PER_DEVICE = 2;
+/**
+ * Chunk uploads being received at once, per upload, per device and in all: each holds up to 8 MiB.
+ * Two per upload: an agent sends the next chunk while the one before it is being stored (the
+ * chain waited on each answer before); four per device, so a getfile and a package upload can
+ * both do so. A chunk sent ahead (one before it is here already) takes a place of its own
+ * budget: as many uploads get a chunk in as before, and memory grows by at most four chunks.
+ */
+const UPLOADS_PER_UPLOAD = 2;
+const UPLOADS_PER_DEVICE = 4;
 const UPLOADS_TOTAL = 16;
+const UPLOADS_AHEAD = 4;
+/** How long a chunk that arrived ahead waits for the one before it to be stored, at most. */
+const HOLD_MS = 60_000;
+
+/** A chunk PUT being received or stored: the bytes it would take the upload to, and whose budget it counts in. */
+interface Pending {
+  offset: number;
+  end: number;
+  settled: Promise<void>;
+  ahead: boolean;
+}
 
 const CompleteUpload = z.strictObject({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/) });
 
@@ -37,8 +56,8 @@ function takeBuffer(size: number): Buffer {
   return b.subarray(0, size);
 }
 function giveBuffer(b: Buffer): void {
-  // At most UPLOADS_TOTAL buffers are kept: enough for every upload the gateway admits at once.
-  if (pooledMemory.has(b.buffer) && chunkBuffers.length < UPLOADS_TOTAL) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
+  // Enough buffers are kept for every chunk the gateway admits at once.
+  if (pooledMemory.has(b.buffer) && chunkBuffers.length < UPLOADS_TOTAL + UPLOADS_AHEAD) chunkBuffers.push(Buffer.from(b.buffer, 0, b.buffer.byteLength));
 }
 
 /** Reads a request body up to `limit` bytes; null when it is larger (the caller answers and closes). */
@@ -90,6 +109,9 @@ function safeJson(b: Buffer): unknown {
 export class UploadsHttp {
   readonly #inFlight = new Map<string, number>();
   #total = 0;
+  #ahead = 0;
+  /** The chunk PUTs of each upload (device and id) being received or stored here. */
+  readonly #pending = new Map<string, Set<Pending>>();
 
   constructor(
     private readonly packages: PackagesService,
@@ -141,13 +163,32 @@ export class UploadsHttp {
         throw e;
       });
       const mine = this.#inFlight.get(machineId) ?? 0;
-      if (mine >= UPLOADS_PER_DEVICE || this.#total >= UPLOADS_TOTAL) {
+      const key = `${machineId}/${actionId}`;
+      const pending = this.#pending.get(key) ?? new Set<Pending>();
+      // Ahead: a chunk before it (a lower offset) is being received or stored here.
+      const ahead = [...pending].some((p) => p.offset < offset);
+      if (pending.size >= UPLOADS_PER_UPLOAD || mine >= UPLOADS_PER_DEVICE || (ahead ? this.#ahead >= UPLOADS_AHEAD : this.#total >= UPLOADS_TOTAL)) {
         closeAfter();
         res.setHeader('retry-after', '5');
         return reply(503, { error: { code: 'ServerBusy', message: 'Too many uploads in progress; retry shortly' } });
       }
       this.#inFlight.set(machineId, mine + 1);
-      this.#total++;
+      if (ahead) this.#ahead++;
+      else this.#total++;
+      let settle!: () => void;
+      const me: Pending = { offset, end: offset + (known ? declared : 0), settled: new Promise<void>((r) => (settle = r)), ahead };
+      pending.add(me);
+      this.#pending.set(key, pending);
+      // A chunk that arrived while the one before it (ending at its offset) is still arriving or
+      // being stored waits for it, instead of being refused for its offset; the store then decides
+      // (a refused chunk before it leaves this one refused too: "continues at offset ...").
+      const turn = async () => {
+        const before = [...pending].filter((p) => p !== me && p.end === offset && p.offset < offset).map((p) => p.settled);
+        if (before.length === 0) return;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(before), new Promise<void>((r) => (timer = setTimeout(r, HOLD_MS)))]);
+        clearTimeout(timer);
+      };
       let chunk: Buffer | null = null;
       try {
         chunk = await readBody(req, MAX_CHUNK_BYTES, true);
@@ -155,9 +196,21 @@ export class UploadsHttp {
           closeAfter();
           return reply(413, { error: { code: 'InvalidRequestBody', message: `A chunk may be at most ${MAX_CHUNK_BYTES} bytes`, target: 'body' } });
         }
-        return reply(200, await target.uploadChunk(machineId, actionId, offset, chunk, sha));
+        return reply(200, await target.uploadChunk(machineId, actionId, offset, chunk, sha, turn));
       } finally {
-        this.#total--;
+        pending.delete(me);
+        if (pending.size === 0 && this.#pending.get(key) === pending) this.#pending.delete(key);
+        settle();
+        if (me.ahead) this.#ahead--;
+        else this.#total--;
+        // A chunk ahead of this one is its upload's first now: its place ahead is free for the next.
+        for (const p of pending) {
+          if (p.ahead && ![...pending].some((q) => q.offset < p.offset)) {
+            p.ahead = false;
+            this.#ahead--;
+            this.#total++;
+          }
+        }
         const left = (this.#inFlight.get(machineId) ?? 1) - 1;
         if (left > 0) this.#inFlight.set(machineId, left);
         else this.#inFlight.delete(machineId);

@@ -94,9 +94,11 @@ export class LiveFilesService {
     await this.#assertRoom(bytes);
   }
 
-  async uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+  async uploadChunk(machineId: string, id: string, offset: number, chunk: Buffer, sha256: string, turn?: () => Promise<void>): Promise<{ offset: number }> {
     // Checked before the upload's lock: the hash of the next chunk overlaps the write of the one before.
     if (!chunkMatches(chunk, sha256)) throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
+    // A chunk sent ahead waits here (hashed, outside the lock) for the one before it.
+    await turn?.();
     return this.#serial(id, async () => {
       const f = await this.#uploading(machineId, id);
       if (offset + chunk.length > Number(f.size)) throw new BadRequestError(`The file is ${f.size} bytes; a chunk at ${offset} of ${chunk.length} bytes goes past its end`, 'offset');

@@ -115,9 +115,11 @@ export class PackagesService {
   }
 
   /** Appends one chunk at `offset`; a chunk whose hash does not match is refused and nothing is written. */
-  async uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string): Promise<{ offset: number }> {
+  async uploadChunk(machineId: string, actionId: string, offset: number, chunk: Buffer, sha256: string, turn?: () => Promise<void>): Promise<{ offset: number }> {
     // Checked before the upload's lock: the hash of the next chunk overlaps the write of the one before.
     if (!chunkMatches(chunk, sha256)) throw new BadRequestError('The chunk does not match its SHA-256 (corrupted in transit); send it again', 'x-chunk-sha256', 'ChunkHashMismatch');
+    // A chunk sent ahead waits here (hashed, outside the lock) for the one before it.
+    await turn?.();
     return this.#serial(actionId, () => this.#uploadChunk(machineId, actionId, offset, chunk));
   }
 

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { addAbortSignal } from 'node:stream';
 import { LIVE_GETFILE_MAX_BYTES } from '@cordon/protocol';
 import { parseArgs } from '../args.js';
 import { CommandError, usageError } from '../errors.js';
@@ -44,7 +43,14 @@ export const getfile: LiveCommand = {
     const transferId = transferIdOf(path, st);
     ctx.trace(`transfer ${transferId}: ${st.size} bytes`);
     let last = Date.now();
-    const source = addAbortSignal(ctx.signal, ctx.files.openFile(path, { readBytes: GETFILE_READ_BYTES }));
+    // One reused read buffer: the uploader hashes and copies each piece before it asks for the next.
+    const pieces = ctx.files.readPieces(path, { readBytes: GETFILE_READ_BYTES });
+    const source = (async function* () {
+      for await (const piece of pieces) {
+        ctx.signal.throwIfAborted();
+        yield piece;
+      }
+    })();
     const sent = await ctx.upload({ transferId, path, size: st.size }, source, (bytes) => {
       if (Date.now() - last < PROGRESS_EVERY_MS) return;
       last = Date.now();

@@ -72,6 +72,7 @@ function rootedFiles(sysroot: string): SafeFiles {
     readText: (p) => real.readText(at(p)),
     readRange: (p, o, l) => real.readRange(at(p), o, l),
     openFile: (p, o) => real.openFile(at(p), o),
+    readPieces: (p, o) => real.readPieces(at(p), o),
     readDir: (p, o) => real.readDir(at(p), o),
     lstat: (p) => real.lstat(at(p)),
     stat: (p, o) => real.stat(at(p), o),

@@ -203,28 +203,33 @@ export async function readRegular(path: string, offset: number, length: number, 
   }
 }
 
+/**
+ * A regular file's bytes (from `start`, at most `length`), opened safely on first read, in pieces
+ * of `readBytes`: each in a fresh buffer, or with `reuse` all in one (a piece is then valid only
+ * until the next is asked for).
+ */
+async function* filePieces(path: string, opts: OpenOptions, reuse: boolean): AsyncGenerator<Buffer> {
+  const { fh } = await openRegular(path, opts);
+  try {
+    let pos = opts.start ?? 0;
+    const end = opts.length === undefined ? Infinity : pos + opts.length;
+    let shared: Buffer | undefined;
+    while (pos < end) {
+      const want = Math.min(opts.readBytes ?? CHUNK, end - pos);
+      const buf = reuse ? (shared ??= Buffer.allocUnsafe(opts.readBytes ?? CHUNK)) : Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A stream of a regular file's bytes (from `start`, at most `length`), opened safely on first read. */
 export function fileStream(path: string, opts: OpenOptions = {}): Readable {
-  return Readable.from(
-    (async function* () {
-      const { fh } = await openRegular(path, opts);
-      try {
-        let pos = opts.start ?? 0;
-        const end = opts.length === undefined ? Infinity : pos + opts.length;
-        while (pos < end) {
-          const want = Math.min(opts.readBytes ?? CHUNK, end - pos);
-          const buf = Buffer.allocUnsafe(want);
-          const { bytesRead } = await fh.read(buf, 0, want, pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          yield buf.subarray(0, bytesRead);
-        }
-      } finally {
-        await fh.close();
-      }
-    })(),
-    { objectMode: false },
-  );
+  return Readable.from(filePieces(path, opts, false), { objectMode: false });
 }
 
 /**
@@ -271,6 +276,7 @@ export function createSafeFiles(): SafeFiles {
     readText: async (path) => (await orNull(readRegular(path, 0, MAX_READ_BYTES)))?.toString('utf8') ?? null,
     readRange: (path, offset, length) => orNull(readRegular(path, offset, length)),
     openFile: (path, o) => fileStream(path, o),
+    readPieces: (path, o = {}) => filePieces(path, o, true),
     readDir: async (path, o = {}) => {
       let opened: { fh: FileHandle; real: string };
       try {
