@@ -78,6 +78,8 @@ export interface AgentSocketDeps {
  */
 export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   readonly #connections = new Map<string, Connection>();
+  /** Per device, the hello being handled (the next one waits for it). */
+  readonly #hellos = new Map<string, Promise<void>>();
   /** Every open socket, said hello or not: a revocation must reach those still in their handshake. */
   readonly #sockets = new Set<Connection>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
@@ -305,7 +307,25 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
     }
   }
 
-  async #hello(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {
+  /**
+   * One device's hellos are handled one after another: a connection that is replaced (or cut off)
+   * while its hello is being stored finishes before the next one's starts, so its older inventory
+   * never lands over the newer one (it did on a slow store: a CI run saw the old host name).
+   */
+  #hello(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {
+    const mine = (this.#hellos.get(conn.machineId) ?? Promise.resolve()).then(() => this.#helloInTurn(conn, protocol, inventory));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#hellos.set(conn.machineId, settled);
+    void settled.then(() => {
+      if (this.#hellos.get(conn.machineId) === settled) this.#hellos.delete(conn.machineId);
+    });
+    return mine;
+  }
+
+  async #helloInTurn(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {
     if (conn.helloDone) return this.#reject(conn, 'order', 'hello sent twice');
     if (protocol !== PROTOCOL_VERSION) return this.#reject(conn, 'protocol', `protocol ${protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
     const previous = this.#connections.get(conn.machineId);
