@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createMetrics } from '../metrics.js';
+import { countAdmissions } from '../testing/admissions.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 import { AgentGateway } from './gateway.js';
 
@@ -144,9 +145,10 @@ describe('agent gateway HTTP', () => {
     const held = new AbortController();
     const put = { headers: { 'x-chunk-sha256': sha, 'content-length': String(1024 * 1024) }, body: 'x', hold: true };
     // Two chunks that never finish arriving hold both of the upload's places.
+    const admissions = countAdmissions(h.server.services.packages);
     void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
     void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 300));
+    await admissions.until(2);
     const busy = await call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, put);
     expect(busy).toMatchObject({ status: 503, body: { error: { code: 'ServerBusy', message: 'Too many uploads in progress; retry shortly' } } });
     expect(busy.headers['retry-after']).toBe('5');
@@ -158,9 +160,10 @@ describe('agent gateway HTTP', () => {
     await gateway({ packages: true });
     const held = new AbortController();
     const put = { headers: { 'x-chunk-sha256': sha, 'content-length': String(1024 * 1024) }, body: 'x', hold: true };
+    const admissions = countAdmissions(h.server.services.packages);
     void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
     void call('PUT', `/agent/v1/uploads/${actionId}?offset=0`, { ...put, signal: held.signal }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 300));
+    await admissions.until(2);
     // The device's package upload of another action still gets its chunk stored.
     await h.call('POST', `/api/machineactions/${actionId}/cancel`, { body: { Comment: 'x' } });
     const other = (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'again' } })).body.id as string;
@@ -172,10 +175,12 @@ describe('agent gateway HTTP', () => {
   it('holds a chunk that arrives while the one before it is still arriving, and stores it right after that one', async () => {
     await gateway({ packages: true });
     const [a, b] = [Buffer.alloc(1024 * 1024, 1), Buffer.alloc(1024 * 1024, 2)];
+    const admissions = countAdmissions(h.server.services.packages);
     const first = partialPut(`/agent/v1/uploads/${actionId}?offset=0`, a, sha256(a));
-    await new Promise((r) => setTimeout(r, 200));
+    await admissions.until(1);
     let secondDone = false;
     const second = call('PUT', `/agent/v1/uploads/${actionId}?offset=${a.length}`, { headers: { 'x-chunk-sha256': sha256(b) }, body: b }).finally(() => (secondDone = true));
+    await admissions.until(2);
     await new Promise((r) => setTimeout(r, 300));
     // Not refused for its offset: it waits for the chunk before it.
     expect(secondDone).toBe(false);
@@ -189,10 +194,11 @@ describe('agent gateway HTTP', () => {
     await gateway({ packages: true });
     const [a, b] = [Buffer.alloc(1024 * 1024, 1), Buffer.alloc(1024 * 1024, 2)];
     // The first chunk arrives damaged: its hash does not match.
+    const admissions = countAdmissions(h.server.services.packages);
     const first = partialPut(`/agent/v1/uploads/${actionId}?offset=0`, a, sha256(b));
-    await new Promise((r) => setTimeout(r, 200));
+    await admissions.until(1);
     const second = call('PUT', `/agent/v1/uploads/${actionId}?offset=${a.length}`, { headers: { 'x-chunk-sha256': sha256(b) }, body: b });
-    await new Promise((r) => setTimeout(r, 300));
+    await admissions.until(2);
     first.finish();
     expect(await first.answer).toMatchObject({ status: 400, body: { error: { code: 'ChunkHashMismatch' } } });
     expect(await second).toMatchObject({ status: 409, body: { error: { code: 'WrongOffset', message: `The upload continues at offset 0, not ${a.length}` } } });

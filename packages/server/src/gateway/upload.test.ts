@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { enroll, PackageUploader } from '@cordon/agent';
 import { InsufficientStorageError } from '../errors.js';
+import { countAdmissions } from '../testing/admissions.js';
 import { inventory, startHarness, type Harness } from '../testing/harness.js';
 import { tcpProxy } from '../testing/proxy.js';
 import { zipOf } from '../testing/zip.js';
@@ -91,7 +92,9 @@ describe('PackageUploader', () => {
     const { token } = await h.server.services.enrollment.createToken('test');
     const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
     const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
-    // Four other uploads each hold a chunk being received and one sent ahead: every place for a chunk ahead is taken.
+    const admissions = countAdmissions(h.server.services.packages);
+    // Four other uploads each hold a chunk being received and one sent ahead: every place for a
+    // chunk ahead is taken. The first is in its place before the one ahead arrives (else neither is ahead).
     const held: (() => void)[] = [];
     for (let n = 1; n <= 4; n++) {
       const other = await device(n);
@@ -101,26 +104,40 @@ describe('PackageUploader', () => {
         req.on('error', () => undefined);
         req.write('x');
         held.push(() => req.destroy());
+        await admissions.until(held.length);
       }
     }
-    await new Promise((r) => setTimeout(r, 300));
     try {
       const state = await device(5);
       const actionId = await submit(state.machineId);
       const packages = h.server.services.packages;
-      const [admit, real] = [packages.admitChunk.bind(packages), packages.uploadChunk.bind(packages)];
-      let [admitted, stored] = [0, 0];
-      packages.admitChunk = (...args) => (admitted++, admit(...args));
+      const real = packages.uploadChunk.bind(packages);
+      const before = admissions.count();
+      const MiB = 1024 * 1024;
+      const data = await zipOf(3 * MiB + 99);
+      // The agent sends a chunk while the one before it is in flight. On a slow store the server
+      // could admit them in either order, or store one before the next is admitted: neither
+      // would be ahead. Admissions keep the agent's order, and a chunk is stored only once the
+      // next one has been admitted (the last chunk has none).
+      const admit = packages.admitChunk.bind(packages);
+      const admittedOffsets = new Set<number>();
+      const admittedAt = (offset: number) => vi.waitFor(() => expect(admittedOffsets.has(offset)).toBe(true), { timeout: 15_000, interval: 5 });
+      packages.admitChunk = async (machineId, id, offset, bytes) => {
+        if (id === actionId && offset > 0) await admittedAt(offset - MiB);
+        await admit(machineId, id, offset, bytes);
+        if (id === actionId) admittedOffsets.add(offset);
+      };
+      let stored = 0;
       packages.uploadChunk = async (...args) => {
-        await new Promise((r) => setTimeout(r, 50));
+        const offset = args[2];
+        if (offset + MiB < data.length) await admittedAt(offset + MiB);
         return real(...args).finally(() => stored++);
       };
-      const data = await zipOf(3 * 1024 * 1024 + 99);
       // One attempt a chunk: a refusal counted as one would fail the upload.
       const r = await new PackageUploader(state, { chunkBytes: 1024 * 1024, maxAttempts: 1, backoffMs: { base: 60_000, max: 60_000 } }).upload(actionId, Readable.from([data]));
       expect(r.sha256).toBe(createHash('sha256').update(data).digest('hex'));
       // Chunks sent ahead were asked to retry (admitted, then no room) and went again.
-      expect(admitted).toBeGreaterThan(stored);
+      expect(admissions.count() - before).toBeGreaterThan(stored);
     } finally {
       for (const drop of held) drop();
     }
@@ -130,9 +147,10 @@ describe('PackageUploader', () => {
     const { token } = await h.server.services.enrollment.createToken('test');
     const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
     const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const admissions = countAdmissions(h.server.services.packages);
     const held: (() => void)[] = [];
-    /** A chunk PUT whose body stops after one byte until `finish()`; its answer's status, if any. */
-    const put = (d: Awaited<ReturnType<typeof device>>, id: string, offset: number, body: Buffer) => {
+    /** A chunk PUT whose body stops after one byte until `finish()`, once the server has admitted it; its answer's status, if any. */
+    const put = async (d: Awaited<ReturnType<typeof device>>, id: string, offset: number, body: Buffer) => {
       let status: number | undefined;
       const req = request(new URL(`/agent/v1/uploads/${id}?offset=${offset}`, `https://127.0.0.1:${agentPort}`), { method: 'PUT', ca: d.caCertPem, checkServerIdentity: () => undefined, agent: false, headers: { authorization: `Bearer ${d.machineId}.${d.credential}`, 'x-chunk-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(body.length) } }, (res) => {
         status = res.statusCode;
@@ -141,32 +159,31 @@ describe('PackageUploader', () => {
       req.on('error', () => undefined);
       req.write(body.subarray(0, 1));
       held.push(() => req.destroy());
+      await admissions.until(held.length);
       return { status: () => status, finish: () => req.end(body.subarray(1)) };
     };
     const MiB = Buffer.alloc(1024 * 1024, 7);
-    const pause = () => new Promise((r) => setTimeout(r, 300));
+    const answered = (p: { status: () => number | undefined }, status: number) => vi.waitFor(() => expect(p.status()).toBe(status), { timeout: 10_000, interval: 10 });
     try {
       // Four uploads each with a chunk arriving and one sent ahead: every place ahead is taken.
       const pairs = [];
       for (let n = 1; n <= 4; n++) {
         const d = await device(n);
         const id = await submit(d.machineId);
-        pairs.push({ first: put(d, id, 0, MiB), ahead: put(d, id, MiB.length, MiB) });
+        const first = await put(d, id, 0, MiB);
+        pairs.push({ first, ahead: await put(d, id, MiB.length, MiB) });
       }
       const d5 = await device(5);
       const id5 = await submit(d5.machineId);
-      put(d5, id5, 0, MiB);
-      await pause();
+      await put(d5, id5, 0, MiB);
       // The fifth upload's chunk ahead finds no place.
-      const refused = put(d5, id5, MiB.length, MiB);
-      await pause();
-      expect(refused.status()).toBe(503);
+      await answered(await put(d5, id5, MiB.length, MiB), 503);
       // The first upload's first chunk is stored: the chunk behind it is first now, its place ahead free.
       pairs[0]!.first.finish();
-      await pause();
-      expect(pairs[0]!.first.status()).toBe(200);
-      const admitted = put(d5, id5, MiB.length, MiB);
-      await pause();
+      await answered(pairs[0]!.first, 200);
+      const admitted = await put(d5, id5, MiB.length, MiB);
+      // A refusal would be answered at once, as the one above was.
+      await new Promise((r) => setTimeout(r, 300));
       expect(admitted.status()).toBeUndefined();
     } finally {
       for (const drop of held) drop();
