@@ -7,6 +7,7 @@ import { isStoreUnreachable } from '../db/portable.js';
 import type { Metrics } from '../metrics.js';
 import type { AgentChannel } from '../services/action-lifecycle.js';
 import type { AgentReportsService } from '../services/agent-reports.service.js';
+import { KeyedMutex } from '../services/counters.js';
 import type { ContentService } from '../services/content.service.js';
 import type { DeviceEventsSink } from '../services/device-events.service.js';
 import type { MachinesService } from '../services/machines.service.js';
@@ -79,7 +80,7 @@ export interface AgentSocketDeps {
 export class AgentSockets implements Omit<AgentChannel, 'relay'> {
   readonly #connections = new Map<string, Connection>();
   /** Per device, the hello being handled (the next one waits for it). */
-  readonly #hellos = new Map<string, Promise<void>>();
+  readonly #hellos = new KeyedMutex();
   /** Every open socket, said hello or not: a revocation must reach those still in their handshake. */
   readonly #sockets = new Set<Connection>();
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES, perMessageDeflate: false });
@@ -313,16 +314,7 @@ export class AgentSockets implements Omit<AgentChannel, 'relay'> {
    * never lands over the newer one (it did on a slow store: a CI run saw the old host name).
    */
   #hello(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {
-    const mine = (this.#hellos.get(conn.machineId) ?? Promise.resolve()).then(() => this.#helloInTurn(conn, protocol, inventory));
-    const settled = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#hellos.set(conn.machineId, settled);
-    void settled.then(() => {
-      if (this.#hellos.get(conn.machineId) === settled) this.#hellos.delete(conn.machineId);
-    });
-    return mine;
+    return this.#hellos.run(conn.machineId, () => this.#helloInTurn(conn, protocol, inventory));
   }
 
   async #helloInTurn(conn: Connection, protocol: number, inventory: Inventory): Promise<void> {

@@ -19,7 +19,7 @@ import type { AuthService } from '../services/auth.service.js';
 import type { UsersService } from '../services/users.service.js';
 import type { AuditService } from '../services/audit.service.js';
 import { auditRefusals, SAFE_METHODS } from './refusal-audit.js';
-import { fieldName, normalizeBodyKeys, pathOfNul } from './body.js';
+import { invalidBody, normalizeBodyKeys, pathOfNul, refuseNul } from './body.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -146,8 +146,7 @@ export async function createHttpApp(deps: AppDeps): Promise<FastifyInstance> {
       const { body, spelling } = normalizeBodyKeys(req.body);
       req.body = body;
       req.bodySpelling = spelling;
-      const nul = pathOfNul(body);
-      if (nul !== null) throw new BadRequestError(`${fieldName(nul, spelling)} must not contain NUL characters`, fieldName(nul, spelling));
+      refuseNul(body, spelling);
     }
     const nulInQuery = pathOfNul(req.query);
     if (nulInQuery !== null) throw new BadRequestError(`${nulInQuery.slice(1) || 'query'} must not contain NUL characters`, nulInQuery.slice(1) || 'query', 'InvalidInput');
@@ -268,13 +267,8 @@ function toApiError(err: FastifyError, req: FastifyRequest): ApiError {
     const where = (err as { validationContext?: string }).validationContext ?? 'body';
     const keys = (issue.params as { keys?: string[] }).keys;
     if (where === 'body') {
-      if (issue.keyword === 'unrecognized_keys' && keys?.length) {
-        const name = fieldName(`${issue.instancePath}/${keys[0]}`, req.bodySpelling ?? {});
-        return new BadRequestError(`${name} is not a known field here; remove it`, name);
-      }
-      const name = fieldName(issue.instancePath, req.bodySpelling ?? {});
-      if (name === 'body') return new BadRequestError(`The request body must be a JSON object: ${issue.message}`, 'body');
-      return new BadRequestError(`${name}: ${issue.message}`, name);
+      const unknownKey = issue.keyword === 'unrecognized_keys' ? keys?.[0] : undefined;
+      return invalidBody({ path: issue.instancePath, message: issue.message ?? 'is not valid', unknownKey }, req.bodySpelling ?? {}, 'request body');
     }
     const name = issue.instancePath.split('/').filter(Boolean).join('.') || where;
     return new BadRequestError(`${name}: ${issue.message}`, name, 'InvalidInput');

@@ -25,6 +25,29 @@ export function fieldName(path: string, spelling: Record<string, string>): strin
   return [shown, ...rest].join('.');
 }
 
+/** Refuses a body with a NUL character anywhere in it, naming the field as the client spelt it. */
+export function refuseNul(body: unknown, spelling: Record<string, string>): void {
+  const nul = pathOfNul(body);
+  if (nul === null) return;
+  const name = fieldName(nul, spelling);
+  throw new BadRequestError(`${name} must not contain NUL characters`, name);
+}
+
+/**
+ * The 400 for a body its schema refused, worded alike for a request (`whole` is "request body")
+ * and a socket message ("message"): `path` is a JSON pointer to the field, `unknownKey` a field
+ * the schema does not know.
+ */
+export function invalidBody(issue: { path: string; message: string; unknownKey?: string }, spelling: Record<string, string>, whole: string): BadRequestError {
+  if (issue.unknownKey !== undefined) {
+    const name = fieldName(`${issue.path}/${issue.unknownKey}`, spelling);
+    return new BadRequestError(`${name} is not a known field here; remove it`, name);
+  }
+  if (!issue.path.split('/').some(Boolean)) return new BadRequestError(`The ${whole} must be a JSON object: ${issue.message}`, whole === 'message' ? 'message' : 'body');
+  const name = fieldName(issue.path, spelling);
+  return new BadRequestError(`${name}: ${issue.message}`, name);
+}
+
 /**
  * Where a NUL character hides in a JSON value (`/evidence/0/sha256`), or null. No text of the API
  * may hold one: PostgreSQL refuses it in text, so it is refused up front, on either store alike,

@@ -396,6 +396,8 @@ describe('live-response sessions', () => {
     expect(await answer('not json')).toMatchObject({ type: 'error', status: 400, error: { message: 'The message is not valid JSON', target: 'message' } });
     expect(await answer(JSON.stringify({ type: 'line', ref: 1, line: 'pwd', Bogus: 1 }))).toMatchObject({ ref: 1, status: 400, error: { message: 'Bogus is not a known field here; remove it', target: 'Bogus' } });
     expect(await answer(JSON.stringify({ type: 'line', ref: 2, line: '' }))).toMatchObject({ ref: 2, status: 400, error: { target: 'line' } });
+    expect(await answer('[1]')).toMatchObject({ type: 'error', status: 400, error: { message: expect.stringMatching(/^The message must be a JSON object: /), target: 'message' } });
+    expect(await answer(JSON.stringify({ Type: 'line', ref: 6, Line: 'p\u0000wd' }))).toMatchObject({ ref: 6, status: 400, error: { message: 'Line must not contain NUL characters', target: 'Line' } });
     expect(await answer(JSON.stringify({ type: 'shout', ref: 3 }))).toMatchObject({ ref: 3, status: 400, error: { target: 'type' } });
     expect(await answer(JSON.stringify({ type: 'line', ref: 4, line: 'run x.sh' }))).toMatchObject({ ref: 4, status: 403, error: { message: expect.stringContaining('advanced command') } });
     expect(await answer(JSON.stringify({ type: 'cancel', ref: 5, seq: 9 }))).toMatchObject({ ref: 5, status: 404 });

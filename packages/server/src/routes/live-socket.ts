@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { roleHas, type Principal } from '../auth/permissions.js';
 import { isStoreUnreachable } from '../db/portable.js';
 import { ApiError, BadRequestError, ForbiddenError, StoreUnavailableApiError } from '../errors.js';
-import { fieldName, normalizeBodyKeys, pathOfNul } from '../http/body.js';
+import { invalidBody, normalizeBodyKeys, refuseNul } from '../http/body.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { LiveResponseService, LiveStreamEvent } from '../services/live-response.service.js';
 
@@ -119,13 +119,12 @@ export function serveLiveSocket(fastify: FastifyInstance, live: LiveResponseServ
       }
       const { body: normalized, spelling } = normalizeBodyKeys(body);
       ref = (normalized as { ref?: unknown } | null)?.ref;
-      const nul = pathOfNul(normalized);
-      if (nul !== null) throw new BadRequestError(`${fieldName(nul, spelling)} must not contain NUL characters`, fieldName(nul, spelling));
+      refuseNul(normalized, spelling);
       const parsed = LiveSocketMessage.safeParse(normalized);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        const name = issue.code === 'unrecognized_keys' ? fieldName(`/${issue.keys[0]}`, spelling) : fieldName(issue.path.length ? `/${issue.path.join('/')}` : '', spelling);
-        throw new BadRequestError(issue.code === 'unrecognized_keys' ? `${name} is not a known field here; remove it` : `${name || 'message'}: ${issue.message}`, name || 'message');
+        const path = issue.path.map((p) => `/${String(p)}`).join('');
+        throw invalidBody({ path, message: issue.message, unknownKey: issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined }, spelling, 'message');
       }
       const m = parsed.data;
       type = m.type;

@@ -12,7 +12,7 @@ import type { AgentChannel } from './action-lifecycle.js';
 import type { ActionsService } from './actions.service.js';
 import type { AuditService } from './audit.service.js';
 import type { ContentService } from './content.service.js';
-import type { Counters } from './counters.js';
+import { KeyedMutex, type Counters } from './counters.js';
 
 /** A session as its action's state says it: waiting for the device, open on it, or over. */
 export type LiveSessionState = 'Queued' | 'Active' | 'Ended';
@@ -201,7 +201,8 @@ export class LiveResponseService {
   /** Session settings by session id: parsed once, not on every line. */
   readonly #settings = new Map<string, LiveSessionParameters['session']>();
   /** Per session, the relayed lines being sent (in order). */
-  readonly #relays = new Map<string, Promise<void>>();
+  /** A session's relays to its agent go out one after another. */
+  readonly #relays = new KeyedMutex();
   /** Per session, this second's completions (the rate limit). */
 
   constructor(
@@ -341,7 +342,7 @@ export class LiveResponseService {
 
   /** An input chunk relayed from another node: sent after what was relayed before it for the session (its line first). */
   sendStoredInput(sessionId: string, seq: number, chunk: number): Promise<void> {
-    return this.#relay(sessionId, async () => {
+    return this.#relays.run(sessionId, async () => {
       const row = await this.repo.inputChunk(sessionId, seq, chunk);
       if (row) this.sendInput(row);
     });
@@ -473,21 +474,10 @@ export class LiveResponseService {
    * only after the one before it, and a later line overtaking an earlier one would get it refused.
    */
   sendStoredLine(sessionId: string, seq: number): Promise<void> {
-    return this.#relay(sessionId, async () => {
+    return this.#relays.run(sessionId, async () => {
       const cmd = await this.repo.command(sessionId, seq);
       if (cmd && cmd.status === 'Running') this.sendLine(cmd);
     });
-  }
-
-  /** Runs `send` after the session's earlier relays. */
-  #relay(sessionId: string, send: () => Promise<void>): Promise<void> {
-    const next = (this.#relays.get(sessionId) ?? Promise.resolve()).then(send);
-    const tail = next.catch(() => undefined);
-    this.#relays.set(sessionId, tail);
-    void tail.then(() => {
-      if (this.#relays.get(sessionId) === tail) this.#relays.delete(sessionId);
-    });
-    return next;
   }
 
   /** Output of a line, from the agent this node holds: stored in arrival order, then followers are told. */
