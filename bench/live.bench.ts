@@ -6,8 +6,10 @@
  *      stream; N sequential runs after a warm-up, a line at most every 100 ms (the agent paces its
  *      live frames), then 200 back to back to show that pace. The same N paced runs over the
  *      session's WebSocket (`…/socket`: the line sent, its `done` event on the same socket), the path
- *      the console and `cordon live` take. Baseline, same run: a bare `ws` echo
- *      server on the gateway's own TLS certificate, one client, N round trips of a small JSON message.
+ *      the console and `cordon live` take. Baselines, same run: a bare `ws` echo
+ *      server on the gateway's own TLS certificate, one client, N round trips of a small JSON message
+ *      (the issue's baseline); and the line's own path with no Cordon in it, three processes as in
+ *      Cordon (bench/live-relay.ts: bench → relay → relay over TLS → back), paced as the lines are.
  *   2. getfile of a large file (a stored zip of random-ish bytes, so the package path accepts the same
  *      bytes): MB/s from the POST to the `done` event, the download's SHA-256 checked against the
  *      source. Baselines, same run: the agent's `PackageUploader` sending the same file to the same
@@ -18,7 +20,7 @@
  *   BENCH_LIVE_RUNS=200 BENCH_LIVE_GETFILE_MB=256 npm run bench:live
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fsync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fsync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -213,6 +215,40 @@ async function echoBaseline(certFile: string, keyFile: string, caPem: string, me
 }
 
 /**
+ * The same path with no Cordon in it (bench/live-relay.ts): the bench's client, a relay in the
+ * server's place and one in the agent's, each its own process; `n` round trips of `message`, a
+ * message at most every `gapMs` as the lines are sent. Four hops between processes, as a line's.
+ */
+async function relayBaseline(certFile: string, keyFile: string, caFile: string, message: string, n: number, gapMs: number): Promise<number[]> {
+  const script: [string, string[]] = [process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'live-relay.ts')]];
+  const server = new CordonProcess(['server', certFile, keyFile], {}, script);
+  let agent: CordonProcess | undefined;
+  let ws: WebSocket | undefined;
+  try {
+    const [port, tlsPort] = (await server.line(/^relay (\d+ \d+)$/m)).split(' ');
+    agent = new CordonProcess(['agent', tlsPort!, caFile], {}, script);
+    await agent.line(/^relay connected$/m);
+    const client = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+    ws = client;
+    await new Promise<void>((resolve, reject) => client.once('open', resolve).once('error', reject));
+    const times: number[] = [];
+    for (let i = 0; i < n + WARMUP; i++) {
+      const t = performance.now();
+      const answered = new Promise<void>((r) => client.once('message', () => r()));
+      client.send(message);
+      await answered;
+      if (i >= WARMUP) times.push(performance.now() - t);
+      await sleep(gapMs - (performance.now() - t));
+    }
+    return times;
+  } finally {
+    ws?.close();
+    await agent?.kill('SIGKILL');
+    await server.kill('SIGKILL');
+  }
+}
+
+/**
  * `pwd` round trips over a session's socket: from sending the line until its `done` event arrives
  * on the same socket (its `accepted` answer may come before or after).
  */
@@ -336,6 +372,10 @@ async function main(): Promise<void> {
     const caPem = (JSON.parse(readFileSync(join(agentDir, 'enrollment.json'), 'utf8')) as { caCertPem: string }).caCertPem;
     log(`echo: ${RUNS} runs…`);
     const echo = await echoBaseline(join(keys, 'server.crt'), join(keys, 'server.key'), caPem, message, RUNS);
+    log(`relay: ${RUNS} runs, a message at most every ${LINE_GAP_MS} ms…`);
+    const caFile = join(files.dir, 'ca.pem');
+    writeFileSync(caFile, caPem);
+    const relay = await relayBaseline(join(keys, 'server.crt'), join(keys, 'server.key'), caFile, JSON.stringify({ type: 'line', ref: 1, line: 'pwd' }), RUNS, LINE_GAP_MS);
 
     // --- 2. getfile ---
     const source = join(files.dir, 'evidence.zip');
@@ -400,6 +440,7 @@ async function main(): Promise<void> {
     log(`| pwd round trip p50 | ${ms(p50)} | ${ms(echoP50)} (bare ws echo) | +${ms(added)} |`);
     log(`| pwd round trip p99 | ${ms(pct(totals, 99))} | ${ms(pct(echo, 99))} | |`);
     log(`| pwd over the session socket p50 / p99 | ${ms(pct(sock, 50))} / ${ms(pct(sock, 99))} | ${ms(echoP50)} | +${ms(pct(sock, 50) - echoP50)} |`);
+    log(`| the same path with no Cordon in it: bench → relay → relay over TLS → back, three processes, paced alike (p50 / p99) | | ${ms(pct(relay, 50))} / ${ms(pct(relay, 99))} | socket +${ms(pct(sock, 50) - pct(relay, 50))} over it |`);
     log(`| pwd round trip mean | ${ms(mean(totals))} | ${ms(mean(echo))} | |`);
     log(`| pwd back to back (${B2B_RUNS} runs): p50 / p99 / first ${Math.min(20, B2B_RUNS)} p50 | ${ms(pct(b2b, 50))} / ${ms(pct(b2b, 99))} / ${ms(pct(b2b.slice(0, 20), 50))} | | |`);
     log(`| pwd p50, first / last ${tenth} runs | ${ms(pct(totals.slice(0, tenth), 50))} / ${ms(pct(totals.slice(-tenth), 50))} | | |`);
@@ -416,7 +457,7 @@ async function main(): Promise<void> {
     const pMet = sockAdded <= 5;
     const gMet = getfileMbs >= 100;
     process.stdout.write(
-      `RESULT: pwd round trip over the session socket p50 ${ms(sockP50)}, p99 ${ms(pct(sock, 99))} over ${RUNS} runs; bare ws echo p50 ${ms(echoP50)}, p99 ${ms(pct(echo, 99))}; added p50 ${ms(sockAdded)} (target <= 5 ms: ${pMet ? 'met' : 'NOT met'}); over POST + event stream p50 ${ms(p50)} (added ${ms(added)}); back to back p50 ${ms(pct(b2b, 50))} (the agent's 20 frames/s pace); getfile ${mb.toFixed(0)} MiB at ${getfileMbs.toFixed(0)} MB/s (target >= 100: ${gMet ? 'met' : 'NOT met'}), package upload ${(mb / pkgSeconds).toFixed(0)} MB/s, plain copy ${(mb / copySeconds).toFixed(0)} MB/s; SHA-256 verified\n`,
+      `RESULT: pwd round trip over the session socket p50 ${ms(sockP50)}, p99 ${ms(pct(sock, 99))} over ${RUNS} runs; bare ws echo p50 ${ms(echoP50)}, p99 ${ms(pct(echo, 99))}; added p50 ${ms(sockAdded)} (target <= 5 ms: ${pMet ? 'met' : 'NOT met'}); the same path through two bare relay processes p50 ${ms(pct(relay, 50))} (Cordon adds ${ms(sockP50 - pct(relay, 50))} to it); over POST + event stream p50 ${ms(p50)} (added ${ms(added)}); back to back p50 ${ms(pct(b2b, 50))} (the agent's 20 frames/s pace); getfile ${mb.toFixed(0)} MiB at ${getfileMbs.toFixed(0)} MB/s (target >= 100: ${gMet ? 'met' : 'NOT met'}), package upload ${(mb / pkgSeconds).toFixed(0)} MB/s, plain copy ${(mb / copySeconds).toFixed(0)} MB/s; SHA-256 verified\n`,
     );
   } finally {
     stream?.close();
