@@ -196,20 +196,26 @@ async function echoBaseline(certFile: string, keyFile: string, caPem: string, me
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const ws = new WebSocket(`wss://127.0.0.1:${port}/agent/v1`, { ca: caPem, checkServerIdentity: (() => undefined) as unknown as () => boolean, perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const times: number[] = [];
   try {
-    for (let i = 0; i < n + WARMUP; i++) {
-      const t = performance.now();
-      const answered = new Promise<void>((r) => ws.once('message', () => r()));
-      ws.send(message);
-      await answered;
-      if (i >= WARMUP) times.push(performance.now() - t);
-    }
+    return await roundTrips(ws, message, n, 0);
   } finally {
     ws.close();
     wss.close();
     server.close();
+  }
+}
+
+/** `n` round trips of `message` (after WARMUP more) on an open socket that answers each with one message; one at most every `gapMs`. */
+async function roundTrips(ws: WebSocket, message: string, n: number, gapMs: number): Promise<number[]> {
+  await new Promise<void>((resolve, reject) => (ws.readyState === ws.OPEN ? resolve() : ws.once('open', resolve).once('error', reject)));
+  const times: number[] = [];
+  for (let i = 0; i < n + WARMUP; i++) {
+    const t = performance.now();
+    const answered = new Promise<void>((r) => ws.once('message', () => r()));
+    ws.send(message);
+    await answered;
+    if (i >= WARMUP) times.push(performance.now() - t);
+    if (gapMs > 0) await sleep(gapMs - (performance.now() - t));
   }
   return times;
 }
@@ -228,19 +234,8 @@ async function relayBaseline(certFile: string, keyFile: string, caFile: string, 
     const [port, tlsPort] = (await server.line(/^relay (\d+ \d+)$/m)).split(' ');
     agent = new CordonProcess(['agent', tlsPort!, caFile], {}, script);
     await agent.line(/^relay connected$/m);
-    const client = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
-    ws = client;
-    await new Promise<void>((resolve, reject) => client.once('open', resolve).once('error', reject));
-    const times: number[] = [];
-    for (let i = 0; i < n + WARMUP; i++) {
-      const t = performance.now();
-      const answered = new Promise<void>((r) => client.once('message', () => r()));
-      client.send(message);
-      await answered;
-      if (i >= WARMUP) times.push(performance.now() - t);
-      await sleep(gapMs - (performance.now() - t));
-    }
-    return times;
+    ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+    return await roundTrips(ws, message, n, gapMs);
   } finally {
     ws?.close();
     await agent?.kill('SIGKILL');
