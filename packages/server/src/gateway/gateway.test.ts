@@ -109,9 +109,14 @@ describe('agent gateway', () => {
     expect((await h.call('GET', `/api/machines/${state.machineId}`)).body).toMatchObject({ computerDnsName: 'renamed', isConnected: true });
     c.ws.close();
     await c.closed;
-    await new Promise((r) => setTimeout(r, 100));
-    const events = (await h.call('GET', `/api/machines/${state.machineId}/timeline`)).body.value.map((e: { eventType: string }) => e.eventType);
-    expect(events).toEqual(expect.arrayContaining(['AgentOnline', 'AgentOffline', 'AgentEnrolled']));
+    // The disconnect is recorded after the close: a slow store takes longer than any fixed pause.
+    await vi.waitFor(
+      async () => {
+        const events = (await h.call('GET', `/api/machines/${state.machineId}/timeline`)).body.value.map((e: { eventType: string }) => e.eventType);
+        expect(events).toEqual(expect.arrayContaining(['AgentOnline', 'AgentOffline', 'AgentEnrolled']));
+      },
+      { timeout: 10_000, interval: 50 },
+    );
     const metrics = (await h.call('GET', '/metrics', { token: null })).text;
     expect(metrics).toMatch(/cordon_agent_frames_rejected_total\{reason="schema"\} [1-9]/);
     expect((await h.call('GET', '/api/health', { token: null })).body.status).toBe('ok');
@@ -139,6 +144,8 @@ describe('agent gateway: frames for features still to come', () => {
     // A close is not answered, and the connection still routes frames.
     s.ws.send(JSON.stringify({ type: 'streamClose', streamId, reason: 'Cancelled' }));
     s.ws.send(JSON.stringify({ type: 'streamData', streamId, seq: 0, data: Buffer.alloc(65536).toString('base64') }));
+    // The data after the close is refused with a second close (the close itself is not answered).
+    await vi.waitFor(() => expect(s.frames.filter((f) => f.type === 'streamClose')).toHaveLength(2), { timeout: 10_000, interval: 20 });
     await new Promise((r) => setTimeout(r, 200));
     expect(s.frames.filter((f) => f.type === 'streamClose')).toHaveLength(2);
     expect(s.ws.readyState).toBe(WebSocket.OPEN);
