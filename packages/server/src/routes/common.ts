@@ -1,3 +1,4 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ListParams } from '../odata/compile.js';
 
@@ -42,3 +43,21 @@ export function odata<T>(context: string, value: T[], count?: number): { '@odata
  * it. The schema still documents the answer.
  */
 export const writtenAsBuilt = { serializerCompiler: () => (data: unknown) => JSON.stringify(data) };
+
+/** How often a long-lived answer (an event stream, a session's socket) asks whether its caller still holds. */
+const RECHECK_MS = 5_000;
+
+/**
+ * Asks every few seconds whether the request's credential still holds and still grants its route
+ * (a signed-out session, a revoked token, a lowered role); calls `revoked` when it does not.
+ * Answers `check` (to ask at once) and `stop`.
+ */
+export function recheckAccess(fastify: FastifyInstance, req: FastifyRequest, revoked: () => void): { check: () => void; stop: () => void } {
+  const check = () =>
+    void fastify.stillAuthorized(req).then((ok) => {
+      if (!ok) revoked();
+    });
+  const timer = setInterval(check, RECHECK_MS);
+  timer.unref();
+  return { check, stop: () => clearInterval(timer) };
+}

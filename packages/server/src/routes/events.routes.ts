@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { EventHub, RevocationSignal } from '../events.js';
+import { recheckAccess } from './common.js';
 
 /** Written straight to the socket. (`produces` would label JSON error bodies as event streams too: they go undocumented.) */
 const EventStream = z.string().meta({ description: 'Events whose `data` is a LiveEvent (components.schemas.LiveEvent)' });
@@ -11,8 +12,6 @@ const EventsQuery = z.object({ machineId: z.string().regex(/^[0-9a-f]{40}$/).opt
 /** A client that has not taken this much of its stream is too slow: it is cut off and reconnects. */
 const MAX_BACKLOG_BYTES = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
-/** How often an open stream checks that its caller is still signed in (sign-out, revoked token). */
-const RECHECK_MS = 5_000;
 
 /**
  * Live updates as server-sent events: every action state change, machine change and timeline
@@ -50,18 +49,13 @@ export function eventsRoutes(hub: EventHub, revocations?: RevocationSignal) {
       });
       const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
       heartbeat.unref();
-      const check = () =>
-        void fastify.stillAuthorized(req).then((ok) => {
-          if (!ok) res.end();
-        });
-      const recheck = setInterval(check, RECHECK_MS);
-      recheck.unref();
+      const recheck = recheckAccess(fastify, req, () => res.end());
       // A revocation made by this server is felt at once; one made by the CLI on the store, at the next check.
-      const unwatch = revocations?.subscribe(check);
+      const unwatch = revocations?.subscribe(recheck.check);
       req.raw.on('close', () => {
         open.delete(res);
         clearInterval(heartbeat);
-        clearInterval(recheck);
+        recheck.stop();
         unsubscribe();
         unwatch?.();
       });

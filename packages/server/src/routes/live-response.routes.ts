@@ -8,7 +8,7 @@ import { answers, LiveCommand, LiveCompletion, LiveFileList, LiveInputAccepted, 
 import type { LiveFilesService } from '../services/live-files.service.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { LiveResponseService } from '../services/live-response.service.js';
-import { Comment, IdParam, MachineIdParam, odata } from './common.js';
+import { Comment, IdParam, MachineIdParam, odata, recheckAccess } from './common.js';
 import { InputBody, LineBody, serveLiveSocket } from './live-socket.js';
 
 const OpenBody = z.strictObject({ comment: Comment });
@@ -24,7 +24,6 @@ const EventStream = z.string().meta({ description: 'Server-sent events: state, c
 /** A follower that has not taken this much of its stream is too slow: it is cut off and reconnects. */
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
-const RECHECK_MS = 5_000;
 
 /**
  * Live-response sessions: open one on a device, type lines in it, follow what the device answers
@@ -148,19 +147,12 @@ export function liveResponseRoutes(live: LiveResponseService, files: LiveFilesSe
       );
       const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
       heartbeat.unref();
-      const recheck = setInterval(
-        () =>
-          void fastify.stillAuthorized(req).then((ok) => {
-            if (!ok) res.end();
-          }),
-        RECHECK_MS,
-      );
-      recheck.unref();
+      const recheck = recheckAccess(fastify, req, () => res.end());
       req.raw.on('close', () => {
         open.delete(res);
         stop();
         clearInterval(heartbeat);
-        clearInterval(recheck);
+        recheck.stop();
       });
     });
   };

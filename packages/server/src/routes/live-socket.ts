@@ -8,6 +8,7 @@ import { ApiError, BadRequestError, ForbiddenError, StoreUnavailableApiError } f
 import { invalidBody, normalizeBodyKeys, refuseNul } from '../http/body.js';
 import type { AuditService } from '../services/audit.service.js';
 import type { LiveResponseService, LiveStreamEvent } from '../services/live-response.service.js';
+import { recheckAccess } from './common.js';
 
 const TerminalSize = z.number().int().min(1).max(1000);
 export const LineBody = z.strictObject({
@@ -39,7 +40,6 @@ const AUDIT_ACTION: Record<Message['type'], string> = { line: 'LiveResponseComma
 /** A socket whose client does not take what it is sent is closed (it reconnects and catches up). */
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 const PING_MS = 15_000;
-const RECHECK_MS = 5_000;
 /** Close codes: 4401 the credential no longer holds, 4403 it no longer grants following, 4404 no such session, 4408 the client fell behind. */
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_FORBIDDEN = 4403;
@@ -149,18 +149,11 @@ export function serveLiveSocket(fastify: FastifyInstance, live: LiveResponseServ
     alive = false;
     socket.ping();
   }, PING_MS);
-  const recheck = setInterval(
-    () =>
-      void fastify.stillAuthorized(req).then((ok) => {
-        if (!ok) socket.close(CLOSE_UNAUTHORIZED, 'The credential no longer holds');
-      }),
-    RECHECK_MS,
-  );
+  const recheck = recheckAccess(fastify, req, () => socket.close(CLOSE_UNAUTHORIZED, 'The credential no longer holds'));
   ping.unref();
-  recheck.unref();
   socket.on('close', () => {
     clearInterval(ping);
-    clearInterval(recheck);
+    recheck.stop();
     void queue.then(() => stop());
   });
 }

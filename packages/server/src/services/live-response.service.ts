@@ -166,6 +166,11 @@ function statusOfExit(exitStatus: number): LiveCommandStatus {
   return exitStatus === 0 ? 'Succeeded' : exitStatus === 130 ? 'Cancelled' : exitStatus === 124 ? 'TimedOut' : 'Failed';
 }
 
+/** A line's `command` event: it was typed (its end comes as `done`). */
+function commandEvent(r: Pick<LiveCommandRow, 'seq' | 'line' | 'command' | 'issued_by' | 'started_at'>): LiveStreamEvent & { event: 'command' } {
+  return { event: 'command', data: { seq: Number(r.seq), line: r.line, command: r.command, issuedBy: r.issued_by, startedAt: r.started_at } };
+}
+
 export function commandView(r: LiveCommandRow): LiveCommandView {
   return {
     sessionId: r.session_id,
@@ -291,7 +296,7 @@ export class LiveResponseService {
     // record and the session's longer life follow without holding the line up. Followers hear of
     // it in the same turn (before the device's answer can come back and overtake it).
     if (!local) this.sendLine(stored);
-    this.#tell(row.machine_id, sessionId, { seq: stored.seq, command: { event: 'command', data: { seq: stored.seq, line, command: stored.command, issuedBy: stored.issued_by, startedAt: stored.started_at } } });
+    this.#tell(row.machine_id, sessionId, { seq: stored.seq, command: commandEvent(stored) });
     await this.audit.record({ actor: principal.name, action: 'LiveResponseCommand', targetType: 'machine', targetId: row.machine_id, outcome: 'Succeeded', detail: { sessionId, seq: stored.seq, line } });
     await this.#extendIfHalfSpent(row, LIVE_COMMAND_TIMEOUT_SECONDS + this.settings.idleSeconds);
     if (!local) return commandView(stored);
@@ -579,7 +584,7 @@ export class LiveResponseService {
             if (announced.has(Number(c.seq))) continue;
             announced.add(Number(c.seq));
             lastAnnounced = Math.max(lastAnnounced, Number(c.seq));
-            send({ event: 'command', data: { seq: Number(c.seq), line: c.line, command: c.command, issuedBy: c.issued_by, startedAt: c.started_at } });
+            send(commandEvent(c));
           }
           for (;;) {
             const out = await this.repo.outputAfter(sessionId, lastOutput);
@@ -914,14 +919,13 @@ export class LiveResponseService {
   }
 
   #view(row: ActionRow, commands: number): LiveSessionView {
-    const params = LiveSessionParameters.safeParse(JSON.parse(row.parameters));
     return {
       id: row.id,
       machineId: row.machine_id,
       computerDnsName: row.computer_dns_name,
       openedBy: row.requestor,
       comment: row.requestor_comment,
-      level: params.success ? params.data.session.level : 'basic',
+      level: this.#settingsOf(row)?.level ?? 'basic',
       state: stateOf(row.status),
       status: row.status,
       endReason: this.#endReason(row),
