@@ -39,6 +39,15 @@ async function cuttingProxy(cut: Set<number>, after: number): Promise<{ port: nu
   return p;
 }
 
+/** Numbered devices that send packages (`device(n)` enrolls one), and a package collection submitted to one. */
+async function packageDevices() {
+  const { token } = await h.server.services.enrollment.createToken('test');
+  return {
+    device: (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] })),
+    submit: async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string,
+  };
+}
+
 describe('PackageUploader', () => {
   it('finishes an upload interrupted twice mid-chunk, with the right SHA-256, from a stream', async () => {
     const { token } = await h.server.services.enrollment.createToken('test');
@@ -89,9 +98,7 @@ describe('PackageUploader', () => {
   });
 
   it('sends one chunk at a time, neither backing off nor counting attempts, while the server has no room for chunks sent ahead', async () => {
-    const { token } = await h.server.services.enrollment.createToken('test');
-    const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
-    const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const { device, submit } = await packageDevices();
     const admissions = countAdmissions(h.server.services.packages);
     // Four other uploads each hold a chunk being received and one sent ahead: every place for a
     // chunk ahead is taken. The first is in its place before the one ahead arrives (else neither is ahead).
@@ -144,9 +151,7 @@ describe('PackageUploader', () => {
   });
 
   it('frees a place ahead once the chunk in it is its upload\'s first', async () => {
-    const { token } = await h.server.services.enrollment.createToken('test');
-    const device = (n: number) => enroll(`https://127.0.0.1:${agentPort}`, token, join(dir, String(n)), inventory({ hostname: `d${n}`, agentVersion: '0.2.0', capabilities: [{ name: 'investigationPackage', version: '1' }] }));
-    const submit = async (machineId: string) => (await h.call('POST', `/api/machines/${machineId}/collectInvestigationPackage`, { body: { Comment: 'triage' } })).body.id as string;
+    const { device, submit } = await packageDevices();
     const admissions = countAdmissions(h.server.services.packages);
     const held: (() => void)[] = [];
     /** A chunk PUT whose body stops after one byte until `finish()`, once the server has admitted it; its answer's status, if any. */

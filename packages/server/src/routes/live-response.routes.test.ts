@@ -93,6 +93,17 @@ async function run(id: string, line: string, token = h.tokens.analyst) {
   return h.call('POST', `/api/liveResponseSessions/${id}/commands`, { token, body: { Line: line } });
 }
 
+/** A responder's session whose first line is a `shell` the device has received (and not answered). */
+async function runningShell() {
+  shellAllowed = true;
+  const d = await device(() => undefined);
+  const s = await openSession(d.machineId, h.tokens.responder);
+  await active(s.id);
+  expect((await run(s.id, 'shell', h.tokens.responder)).status).toBe(202);
+  await wait(() => expect(d.lines.map((l) => l.line)).toEqual(['shell']));
+  return { d, s };
+}
+
 async function doneLine(id: string, seq: number) {
   let cmd: { status: string } | undefined;
   await wait(async () => {
@@ -260,12 +271,7 @@ describe('live-response sessions', () => {
   });
 
   it('ends a shell as failed when the device goes offline, and audits its end', async () => {
-    shellAllowed = true;
-    const d = await device(() => undefined);
-    const s = await openSession(d.machineId, h.tokens.responder);
-    await active(s.id);
-    expect((await run(s.id, 'shell', h.tokens.responder)).status).toBe(202);
-    await wait(() => expect(d.lines.map((l) => l.line)).toEqual(['shell']));
+    const { d, s } = await runningShell();
     d.disconnect();
     expect(await doneLine(s.id, 1)).toMatchObject({ status: 'Failed', error: 'The device went offline while the line ran' });
     // The agent never reported the shell's end: the server's own end of it is audited instead.
@@ -276,12 +282,7 @@ describe('live-response sessions', () => {
   });
 
   it("audits a shell's end once: the agent's late end of a shell the session's end already ended adds nothing", async () => {
-    shellAllowed = true;
-    const d = await device(() => undefined);
-    const s = await openSession(d.machineId, h.tokens.responder);
-    await active(s.id);
-    expect((await run(s.id, 'shell', h.tokens.responder)).status).toBe(202);
-    await wait(() => expect(d.lines.map((l) => l.line)).toEqual(['shell']));
+    const { d, s } = await runningShell();
     expect((await h.call('POST', `/api/liveResponseSessions/${s.id}/end`, { token: h.tokens.responder, body: { Comment: 'done' } })).status).toBe(200);
     expect(await doneLine(s.id, 1)).toMatchObject({ status: 'Failed' });
     const shellEnds = async () => ((await h.call('GET', '/api/audit?$top=100')).body.value as { action: string }[]).filter((a) => a.action === 'LiveResponseShellEnded');
